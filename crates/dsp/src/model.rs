@@ -1,0 +1,256 @@
+//! The engine's input and output model: plain Rust values, no serialization.
+//!
+//! This module is the contract between the engine (`segment`, `murmur`, `quality`, ...) and its users
+//! (the `auscult` CLI, the server's workers). Keep it free of serde and protobuf.
+
+use crate::units::{Bpm, Hz, Seconds};
+
+/// A borrowed, uniformly sampled signal.
+#[derive(Debug, Clone, Copy)]
+pub struct Signal<'a> {
+    /// The samples, any scale (normalised by the engine).
+    pub samples: &'a [f32],
+    /// The sample rate.
+    pub rate: Hz,
+}
+
+/// What the device gave us of the ECG.
+#[derive(Debug, Clone, Copy)]
+pub enum EcgInput<'a> {
+    /// A raw ECG lead, any rate from 100 Hz to 48 kHz, any polarity.
+    Raw(Signal<'a>),
+    /// R-peak times detected by the device, seconds from the start of the PCG.
+    RPeaks(&'a [Seconds]),
+}
+
+/// One recording to analyse.
+#[derive(Debug, Clone, Copy)]
+pub struct Recording<'a> {
+    /// The phonocardiogram.
+    pub pcg: Signal<'a>,
+    /// The simultaneous ECG, if any.
+    pub ecg: Option<EcgInput<'a>>,
+}
+
+/// A span of time within a recording.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Start, seconds from the start of the recording.
+    pub start: Seconds,
+    /// End, seconds from the start of the recording.
+    pub end: Seconds,
+}
+
+impl Interval {
+    /// The centre of the span.
+    pub fn centre(&self) -> Seconds {
+        Seconds((self.start.0 + self.end.0) / 2.0)
+    }
+    /// The length of the span.
+    pub fn duration(&self) -> Seconds {
+        Seconds(self.end.0 - self.start.0)
+    }
+}
+
+/// One cardiac cycle: S1, systole, S2, diastole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cycle {
+    /// The R peak that opened the cycle, when an ECG was used.
+    pub r_peak: Option<Seconds>,
+    /// The first heart sound.
+    pub s1: Interval,
+    /// The second heart sound.
+    pub s2: Interval,
+    /// Where the cycle ends (the next S1 onset, or the end of the usable signal).
+    pub end: Seconds,
+    /// Quality of this cycle, 0 (useless) to 1 (clean).
+    pub quality: f32,
+    /// Whether the cycle was kept for ensemble averaging and murmur finding.
+    pub accepted: bool,
+}
+
+/// Where in the cycle a murmur sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MurmurTiming {
+    /// Between S1 and S2.
+    Systolic,
+    /// Between S2 and the next S1.
+    Diastolic,
+    /// In both phases.
+    Both,
+}
+
+/// Which part of its phase the murmur occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MurmurPhase {
+    /// The first third of the phase.
+    Early,
+    /// The middle of the phase.
+    Mid,
+    /// The last third of the phase.
+    Late,
+    /// The whole phase.
+    Holo,
+}
+
+/// The intensity profile of a murmur over its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MurmurShape {
+    /// Rising then falling (diamond), e.g. aortic stenosis.
+    CrescendoDecrescendo,
+    /// Flat, e.g. mitral regurgitation.
+    Plateau,
+    /// Falling, e.g. aortic regurgitation.
+    Decrescendo,
+    /// Rising, e.g. presystolic accentuation of mitral stenosis.
+    Crescendo,
+}
+
+/// The dominant pitch of a murmur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MurmurPitch {
+    /// Mostly below 150 Hz (rumbles).
+    Low,
+    /// 150 to 300 Hz.
+    Medium,
+    /// Mostly above 300 Hz (blowing).
+    High,
+}
+
+/// Why the engine would not judge a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnknownReason {
+    /// Shorter than the engine needs to see enough cycles.
+    TooShort {
+        /// How long the recording was.
+        duration: Seconds,
+    },
+    /// No usable heart sounds (silence, a flat line).
+    NoHeartSounds,
+    /// Clipped for too much of its length.
+    Clipped {
+        /// Fraction of samples at the rails.
+        fraction: f32,
+    },
+    /// Too noisy to find or judge cycles.
+    TooNoisy {
+        /// The signal-quality index that fell short (0..1).
+        sqi: f32,
+    },
+    /// Too few cycles survived quality checks.
+    TooFewCycles {
+        /// How many were accepted.
+        accepted: usize,
+    },
+    /// The samples held NaN or infinity.
+    NonFinite,
+}
+
+/// Whether there is a murmur.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MurmurStatus {
+    /// A murmur was found.
+    Present,
+    /// No murmur was found in a recording good enough to judge.
+    Absent,
+    /// The recording could not be judged.
+    Unknown(UnknownReason),
+}
+
+/// The engine's murmur finding for one recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MurmurFinding {
+    /// Present, absent or unknown (with the reason).
+    pub status: MurmurStatus,
+    /// Systolic, diastolic or both (when present).
+    pub timing: Option<MurmurTiming>,
+    /// Early, mid, late or holo (when present).
+    pub phase: Option<MurmurPhase>,
+    /// Intensity profile (when present).
+    pub shape: Option<MurmurShape>,
+    /// Dominant pitch (when present).
+    pub pitch: Option<MurmurPitch>,
+    /// Estimated Levine grade 1..=6 (when present).
+    pub grade: Option<u8>,
+    /// Confidence in `status`, 0..1.
+    pub confidence: f32,
+}
+
+/// Rhythm measures over the accepted cycles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rhythm {
+    /// Mean heart rate.
+    pub heart_rate: Bpm,
+    /// Standard deviation of RR intervals.
+    pub rr_sd: Seconds,
+    /// RMSSD of successive RR intervals.
+    pub rmssd: Seconds,
+    /// Whether the rhythm looks irregular (e.g. atrial fibrillation, frequent ectopy).
+    pub irregular: bool,
+}
+
+/// An extra heart sound found in the ensemble-averaged cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraSound {
+    /// Early-diastolic third sound.
+    S3,
+    /// Late-diastolic (presystolic) fourth sound.
+    S4,
+    /// A systolic click.
+    SystolicClick,
+}
+
+/// Signal quality of the whole recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quality {
+    /// Whether the recording is good enough to judge.
+    pub usable: bool,
+    /// Signal-quality index, 0 (hopeless) to 1 (clean).
+    pub sqi: f32,
+    /// Why not usable, when not.
+    pub reason: Option<UnknownReason>,
+}
+
+/// The cycle-synchronous (ensemble) average of the accepted cycles, on a common time base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsembleCycle {
+    /// The rate of `envelope` and `waveform`.
+    pub rate: Hz,
+    /// The averaged band-passed waveform, aligned on S1 onset at index 0.
+    pub waveform: Vec<f32>,
+    /// The averaged envelope, same time base.
+    pub envelope: Vec<f32>,
+    /// S1 span relative to the start of the ensemble.
+    pub s1: Interval,
+    /// S2 span relative to the start of the ensemble.
+    pub s2: Interval,
+    /// How many cycles were averaged.
+    pub cycles: usize,
+}
+
+/// Everything the engine says about one recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Length of the PCG.
+    pub duration: Seconds,
+    /// The PCG's original sample rate.
+    pub sample_rate: Hz,
+    /// Whether the cycles were gated on the ECG.
+    pub ecg_used: bool,
+    /// Heart rate, when it could be measured.
+    pub heart_rate: Option<Bpm>,
+    /// Rhythm measures, when there were enough cycles.
+    pub rhythm: Option<Rhythm>,
+    /// Every segmented cycle, accepted or not.
+    pub cycles: Vec<Cycle>,
+    /// The murmur finding.
+    pub murmur: MurmurFinding,
+    /// Extra sounds found.
+    pub extra_sounds: Vec<ExtraSound>,
+    /// Whole-recording quality.
+    pub quality: Quality,
+    /// The ensemble-averaged cycle, when there were enough accepted cycles.
+    pub ensemble: Option<EnsembleCycle>,
+    /// Whether a clinician should review this recording.
+    pub flagged: bool,
+}

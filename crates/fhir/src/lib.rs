@@ -1,0 +1,1 @@
+//! auscult fhir crate.

@@ -1,0 +1,1 @@
+//! auscult proto crate.
