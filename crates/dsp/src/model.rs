@@ -254,3 +254,33 @@ pub struct Analysis {
     /// Whether a clinician should review this recording.
     pub flagged: bool,
 }
+
+/// The PCG after the front end: resampled to the analysis rate, band-passed, spikes removed,
+/// normalised; with its envelope on the same time base. Produced by `preprocess`, shared by
+/// segmentation, quality and murmur finding so no step is computed twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessed {
+    /// The analysis rate of `pcg` and `envelope`.
+    pub rate: Hz,
+    /// Band-passed, spike-free, unit-variance PCG.
+    pub pcg: Vec<f32>,
+    /// Homomorphic (or Hilbert) envelope of `pcg`, same length.
+    pub envelope: Vec<f32>,
+    /// The duration of the original recording.
+    pub duration: Seconds,
+    /// The original sample rate.
+    pub original_rate: Hz,
+}
+
+/// The output of segmentation: the cycles found, with S1 and S2 placed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segmentation {
+    /// Cycles in time order (quality and acceptance left for the quality step to set).
+    pub cycles: Vec<Cycle>,
+    /// Heart rate estimate.
+    pub heart_rate: Option<Bpm>,
+    /// Whether the segmentation was gated on the ECG.
+    pub ecg_used: bool,
+    /// R-peak times used, when gated on the ECG.
+    pub r_peaks: Vec<Seconds>,
+}
