@@ -1,1 +1,28 @@
-//! auscult vitals crate.
+//! Vital-sign monitoring: typed units, NEWS2 scoring, baseline change detection, absence and
+//! silence detection, and the per-resident alert lifecycle.
+//!
+//! Architecture invariant: this crate is pure. It does no I/O, no async, reads no clock (time is
+//! passed in as [`Timestamp`]), logs nothing and knows nothing of protobuf, SQL or FHIR. Values
+//! that fail validation are refused with a [`VitalsError`] and never reach a detector.
+
+pub mod alert;
+pub mod baseline;
+pub mod error;
+pub mod monitor;
+pub mod news2;
+pub mod reading;
+pub mod units;
+
+pub use alert::{
+    Alert, AlertBook, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, EscalationPolicy,
+    Severity, StaffId,
+};
+pub use baseline::{ChangeConfig, ChangeDetector};
+pub use error::VitalsError;
+pub use monitor::{MonitorConfig, ResidentMonitor};
+pub use news2::{ClinicalRisk, News2, News2Inputs, SpO2Scale};
+pub use reading::{Parameter, Reading, Sample, SourceId};
+pub use units::{
+    Acvpu, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg,
+    OxygenSupport, SpO2Percent, Timestamp,
+};

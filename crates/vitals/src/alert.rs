@@ -1,0 +1,675 @@
+//! Alerts and their lifecycle for one resident: episodes, acknowledgement, snooze, escalation.
+//!
+//! Detectors report *conditions* (a NEWS2 band held, a sudden change, no pulse, a silent sensor)
+//! starting, changing severity and ending. The [`AlertBook`] turns them into alerts so that one
+//! episode makes one alert:
+//!
+//! - a condition that starts while an unresolved alert of the same [`AlertKind`] exists joins that
+//!   alert (flapping makes no new alerts);
+//! - an alert resolved while its condition still holds suppresses that kind until the condition
+//!   ends, unless the severity climbs above what was resolved;
+//! - a severity rise on an acknowledged alert reopens it for acknowledgement.
+//!
+//! Lifecycle: `Open` → `Acknowledged` → `Resolved` (`Open` → `Resolved` is allowed). A snooze
+//! pauses escalation until it ends; if the condition still holds then, the alert is reopened.
+//! An open, unsnoozed alert not acknowledged within its severity's timeout escalates to the next
+//! level of the ladder (the server maps levels to people). Sensor-silence alerts resolve
+//! themselves when data returns; clinical alerts are only resolved by a person.
+//!
+//! Time is always passed in; this module never reads a clock.
+
+use std::collections::BTreeMap;
+
+use crate::error::VitalsError;
+use crate::news2::ClinicalRisk;
+use crate::reading::{Parameter, SourceId};
+use crate::units::{DurationMs, Timestamp};
+
+/// An alert's id, unique within one resident's monitor and increasing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AlertId(pub u64);
+
+/// The person acting on an alert, as the server names staff.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StaffId(pub String);
+
+/// What an alert is about; one episode per kind at a time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKind {
+    /// NEWS2 at or above the alerting band.
+    News2,
+    /// A sudden change from the resident's own baseline.
+    SuddenChange(Parameter),
+    /// No pulse detected.
+    NoPulse,
+    /// No breathing detected.
+    NoBreathing,
+    /// A sensor has been silent longer than its expected interval allows.
+    SensorSilent(SourceId),
+}
+
+impl AlertKind {
+    /// A stable name for storage and the wire ("news2", "sudden_change", ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertKind::News2 => "news2",
+            AlertKind::SuddenChange(_) => "sudden_change",
+            AlertKind::NoPulse => "no_pulse",
+            AlertKind::NoBreathing => "no_breathing",
+            AlertKind::SensorSilent(_) => "sensor_silent",
+        }
+    }
+}
+
+/// How urgent an alert is, least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// A technical problem (silent sensor), not a clinical finding.
+    Technical,
+    /// NEWS2 low band (only alerted when configured so).
+    Low,
+    /// NEWS2 single parameter scoring 3, or a sudden change.
+    LowMedium,
+    /// NEWS2 5–6.
+    Medium,
+    /// NEWS2 7 or more.
+    High,
+    /// No pulse or no breathing.
+    Critical,
+}
+
+impl Severity {
+    /// The severity of a NEWS2 band.
+    pub fn from_risk(risk: ClinicalRisk) -> Self {
+        match risk {
+            ClinicalRisk::Routine | ClinicalRisk::Low => Severity::Low,
+            ClinicalRisk::LowMedium => Severity::LowMedium,
+            ClinicalRisk::Medium => Severity::Medium,
+            ClinicalRisk::High => Severity::High,
+        }
+    }
+
+    /// A stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Technical => "technical",
+            Severity::Low => "low",
+            Severity::LowMedium => "low_medium",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertState {
+    /// Waiting for someone to acknowledge it.
+    Open,
+    /// Someone is on it.
+    Acknowledged {
+        /// Who.
+        by: StaffId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Closed. `by` is `None` when the system resolved it (a sensor came back).
+    Resolved {
+        /// Who, if a person.
+        by: Option<StaffId>,
+        /// When.
+        at: Timestamp,
+    },
+}
+
+impl AlertState {
+    /// A stable lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Acknowledged { .. } => "acknowledged",
+            AlertState::Resolved { .. } => "resolved",
+        }
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Its id.
+    pub id: AlertId,
+    /// What it is about.
+    pub kind: AlertKind,
+    /// The highest severity seen in its episode.
+    pub severity: Severity,
+    /// Lifecycle state.
+    pub state: AlertState,
+    /// When it was raised.
+    pub raised_at: Timestamp,
+    /// Whether its condition still holds.
+    pub condition_active: bool,
+    /// Escalation level reached (0 = first responder).
+    pub level: u8,
+    /// When it escalates next if nobody acknowledges it.
+    pub escalate_at: Option<Timestamp>,
+    /// Until when it is snoozed.
+    pub snoozed_until: Option<Timestamp>,
+    /// A short, non-identifying description of what triggered it.
+    pub detail: String,
+}
+
+/// A change to an alert, for storage and for nurse stations.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertChange {
+    /// A new alert.
+    Raised,
+    /// The episode got worse.
+    SeverityRaised {
+        /// Severity before.
+        from: Severity,
+    },
+    /// Not acknowledged in time: passed to the next level.
+    Escalated,
+    /// Someone acknowledged it.
+    Acknowledged,
+    /// Someone snoozed it.
+    Snoozed,
+    /// A snooze ended with the condition still present: the alert is open again.
+    SnoozeEnded,
+    /// The condition no longer holds (the alert stays until resolved).
+    ConditionCleared,
+    /// The alert was closed.
+    Resolved,
+}
+
+impl AlertChange {
+    /// A stable lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AlertChange::Raised => "raised",
+            AlertChange::SeverityRaised { .. } => "severity_raised",
+            AlertChange::Escalated => "escalated",
+            AlertChange::Acknowledged => "acknowledged",
+            AlertChange::Snoozed => "snoozed",
+            AlertChange::SnoozeEnded => "snooze_ended",
+            AlertChange::ConditionCleared => "condition_cleared",
+            AlertChange::Resolved => "resolved",
+        }
+    }
+}
+
+/// An alert event: what changed, when, and the alert as it is after the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened.
+    pub change: AlertChange,
+    /// The alert after the change.
+    pub alert: Alert,
+}
+
+/// Acknowledgement timeouts and the escalation ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EscalationPolicy {
+    /// Number of levels beyond the first responder (0 = never escalate).
+    pub max_level: u8,
+    /// Acknowledgement timeout for critical alerts.
+    pub critical: DurationMs,
+    /// For high and medium alerts.
+    pub urgent: DurationMs,
+    /// For the rest.
+    pub other: DurationMs,
+    /// The longest snooze allowed.
+    pub max_snooze: DurationMs,
+}
+
+impl Default for EscalationPolicy {
+    fn default() -> Self {
+        Self {
+            max_level: 2,
+            critical: DurationMs::minutes(1),
+            urgent: DurationMs::minutes(5),
+            other: DurationMs::minutes(15),
+            max_snooze: DurationMs::hours(4),
+        }
+    }
+}
+
+impl EscalationPolicy {
+    /// Checks every duration is positive.
+    pub fn validate(&self) -> Result<(), VitalsError> {
+        if [self.critical, self.urgent, self.other, self.max_snooze]
+            .iter()
+            .any(|d| d.0 <= 0)
+        {
+            return Err(VitalsError::InvalidConfig(
+                "escalation timeouts must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    fn timeout(&self, severity: Severity) -> DurationMs {
+        match severity {
+            Severity::Critical => self.critical,
+            Severity::High | Severity::Medium => self.urgent,
+            _ => self.other,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct KindState {
+    /// The unresolved alert of this kind, if any.
+    current: Option<AlertId>,
+    /// Whether the condition holds now.
+    condition: bool,
+    /// Set when an alert was resolved while the condition held: no new alert at or below this
+    /// severity until the condition ends.
+    suppressed_at: Option<Severity>,
+}
+
+/// All alerts of one resident.
+#[derive(Debug, Clone)]
+pub struct AlertBook {
+    policy: EscalationPolicy,
+    alerts: BTreeMap<AlertId, Alert>,
+    kinds: BTreeMap<AlertKind, KindState>,
+    next_id: u64,
+}
+
+impl AlertBook {
+    /// An empty book. The policy must have been validated.
+    pub fn new(policy: EscalationPolicy) -> Self {
+        Self {
+            policy,
+            alerts: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.values()
+    }
+
+    /// One alert.
+    pub fn get(&self, id: AlertId) -> Option<&Alert> {
+        self.alerts.get(&id)
+    }
+
+    /// Drops resolved alerts older than `before`, to bound memory (they live on in storage).
+    pub fn forget_resolved_before(&mut self, before: Timestamp) {
+        self.alerts.retain(|_, a| match a.state {
+            AlertState::Resolved { at, .. } => at >= before,
+            _ => true,
+        });
+    }
+
+    fn event(&self, id: AlertId, at: Timestamp, change: AlertChange) -> Option<AlertEvent> {
+        self.alerts.get(&id).map(|a| AlertEvent {
+            at,
+            change,
+            alert: a.clone(),
+        })
+    }
+
+    /// A condition of `kind` holds at `now` with `severity`. Raises, joins or worsens an alert.
+    pub fn condition_on(
+        &mut self,
+        kind: AlertKind,
+        severity: Severity,
+        detail: String,
+        now: Timestamp,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let ks = self.kinds.entry(kind.clone()).or_insert(KindState {
+            current: None,
+            condition: false,
+            suppressed_at: None,
+        });
+        ks.condition = true;
+        if let Some(id) = ks.current {
+            let timeout = self.policy.timeout(severity);
+            if let Some(alert) = self.alerts.get_mut(&id) {
+                let was_active = alert.condition_active;
+                alert.condition_active = true;
+                if severity > alert.severity {
+                    let from = alert.severity;
+                    alert.severity = severity;
+                    alert.detail = detail;
+                    if matches!(alert.state, AlertState::Acknowledged { .. }) {
+                        alert.state = AlertState::Open;
+                        alert.level = 0;
+                    }
+                    if alert.state == AlertState::Open {
+                        alert.escalate_at = Some(now.plus(timeout));
+                    }
+                    if let Some(e) = self.event(id, now, AlertChange::SeverityRaised { from }) {
+                        out.push(e);
+                    }
+                } else if !was_active {
+                    alert.detail = detail;
+                }
+                return;
+            }
+        }
+        if ks.suppressed_at.is_some_and(|s| severity <= s) {
+            return;
+        }
+        ks.suppressed_at = None;
+        let id = AlertId(self.next_id);
+        self.next_id += 1;
+        ks.current = Some(id);
+        let alert = Alert {
+            id,
+            kind,
+            severity,
+            state: AlertState::Open,
+            raised_at: now,
+            condition_active: true,
+            level: 0,
+            escalate_at: Some(now.plus(self.policy.timeout(severity))),
+            snoozed_until: None,
+            detail,
+        };
+        self.alerts.insert(id, alert);
+        if let Some(e) = self.event(id, now, AlertChange::Raised) {
+            out.push(e);
+        }
+    }
+
+    /// The condition of `kind` no longer holds at `now`.
+    pub fn condition_off(&mut self, kind: &AlertKind, now: Timestamp, out: &mut Vec<AlertEvent>) {
+        let Some(ks) = self.kinds.get_mut(kind) else {
+            return;
+        };
+        if !ks.condition {
+            return;
+        }
+        ks.condition = false;
+        ks.suppressed_at = None;
+        let Some(id) = ks.current else {
+            return;
+        };
+        let auto_resolve = matches!(kind, AlertKind::SensorSilent(_));
+        if auto_resolve {
+            ks.current = None;
+        }
+        let Some(alert) = self.alerts.get_mut(&id) else {
+            return;
+        };
+        alert.condition_active = false;
+        if auto_resolve {
+            alert.state = AlertState::Resolved { by: None, at: now };
+            alert.escalate_at = None;
+            alert.snoozed_until = None;
+            if let Some(e) = self.event(id, now, AlertChange::Resolved) {
+                out.push(e);
+            }
+        } else if let Some(e) = self.event(id, now, AlertChange::ConditionCleared) {
+            out.push(e);
+        }
+    }
+
+    /// Advances timers: escalations and snooze ends due at or before `now`.
+    pub fn tick(&mut self, now: Timestamp, out: &mut Vec<AlertEvent>) {
+        let due: Vec<AlertId> = self
+            .alerts
+            .values()
+            .filter(|a| {
+                a.snoozed_until.is_some_and(|t| t <= now)
+                    || (a.snoozed_until.is_none()
+                        && a.state == AlertState::Open
+                        && a.escalate_at.is_some_and(|t| t <= now))
+            })
+            .map(|a| a.id)
+            .collect();
+        for id in due {
+            let max_level = self.policy.max_level;
+            let Some(alert) = self.alerts.get_mut(&id) else {
+                continue;
+            };
+            let timeout = self.policy.timeout(alert.severity);
+            if alert.snoozed_until.is_some_and(|t| t <= now) {
+                alert.snoozed_until = None;
+                if alert.condition_active && !matches!(alert.state, AlertState::Resolved { .. }) {
+                    alert.state = AlertState::Open;
+                    alert.escalate_at = Some(now.plus(timeout));
+                    if let Some(e) = self.event(id, now, AlertChange::SnoozeEnded) {
+                        out.push(e);
+                    }
+                }
+                continue;
+            }
+            if alert.level < max_level {
+                alert.level += 1;
+                alert.escalate_at = Some(now.plus(timeout));
+                if let Some(e) = self.event(id, now, AlertChange::Escalated) {
+                    out.push(e);
+                }
+            } else {
+                alert.escalate_at = None;
+            }
+        }
+    }
+
+    fn alert_mut(&mut self, id: AlertId) -> Result<&mut Alert, VitalsError> {
+        self.alerts
+            .get_mut(&id)
+            .ok_or(VitalsError::UnknownAlert(id.0))
+    }
+
+    /// A person acknowledges an open alert. Acknowledging an acknowledged alert again is a no-op.
+    pub fn acknowledge(
+        &mut self,
+        id: AlertId,
+        by: StaffId,
+        now: Timestamp,
+    ) -> Result<Option<AlertEvent>, VitalsError> {
+        let alert = self.alert_mut(id)?;
+        match alert.state {
+            AlertState::Open => {
+                alert.state = AlertState::Acknowledged { by, at: now };
+                alert.escalate_at = None;
+                Ok(self.event(id, now, AlertChange::Acknowledged))
+            }
+            AlertState::Acknowledged { .. } => Ok(None),
+            AlertState::Resolved { .. } => Err(VitalsError::InvalidTransition {
+                id: id.0,
+                action: "acknowledged",
+                state: "resolved",
+            }),
+        }
+    }
+
+    /// A person snoozes an unresolved alert until `until` (after now, within the policy maximum).
+    pub fn snooze(
+        &mut self,
+        id: AlertId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<AlertEvent, VitalsError> {
+        let max = self.policy.max_snooze;
+        if until <= now || until > now.plus(max) {
+            return Err(VitalsError::InvalidSnooze {
+                max_minutes: max.0 / 60_000,
+            });
+        }
+        let alert = self.alert_mut(id)?;
+        if matches!(alert.state, AlertState::Resolved { .. }) {
+            return Err(VitalsError::InvalidTransition {
+                id: id.0,
+                action: "snoozed",
+                state: "resolved",
+            });
+        }
+        alert.snoozed_until = Some(until);
+        self.event(id, now, AlertChange::Snoozed)
+            .ok_or(VitalsError::UnknownAlert(id.0))
+    }
+
+    /// A person resolves an alert. Resolving while the condition still holds suppresses new
+    /// alerts of that kind at or below the current severity until the condition ends.
+    pub fn resolve(
+        &mut self,
+        id: AlertId,
+        by: StaffId,
+        now: Timestamp,
+    ) -> Result<AlertEvent, VitalsError> {
+        let alert = self.alert_mut(id)?;
+        if matches!(alert.state, AlertState::Resolved { .. }) {
+            return Err(VitalsError::InvalidTransition {
+                id: id.0,
+                action: "resolved",
+                state: "resolved",
+            });
+        }
+        alert.state = AlertState::Resolved { by: Some(by), at: now };
+        alert.escalate_at = None;
+        alert.snoozed_until = None;
+        let kind = alert.kind.clone();
+        let severity = alert.severity;
+        if let Some(ks) = self.kinds.get_mut(&kind) {
+            if ks.current == Some(id) {
+                ks.current = None;
+                if ks.condition {
+                    ks.suppressed_at = Some(severity);
+                }
+            }
+        }
+        self.event(id, now, AlertChange::Resolved)
+            .ok_or(VitalsError::UnknownAlert(id.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp(s * 1000)
+    }
+    fn nurse() -> StaffId {
+        StaffId("n1".into())
+    }
+
+    #[test]
+    fn one_episode_one_alert_even_when_flapping() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        for i in 0..50 {
+            b.condition_on(AlertKind::NoPulse, Severity::Critical, "x".into(), t(i * 10), &mut out);
+            b.condition_off(&AlertKind::NoPulse, t(i * 10 + 5), &mut out);
+        }
+        let raised = out.iter().filter(|e| e.change == AlertChange::Raised).count();
+        assert_eq!(raised, 1);
+        assert_eq!(b.alerts().count(), 1);
+    }
+
+    #[test]
+    fn escalates_until_acknowledged() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(0), &mut out);
+        b.tick(t(299), &mut out);
+        assert_eq!(out.len(), 1);
+        b.tick(t(300), &mut out);
+        assert_eq!(out.last().map(|e| &e.change), Some(&AlertChange::Escalated));
+        assert_eq!(out.last().map(|e| e.alert.level), Some(1));
+        let id = out[0].alert.id;
+        b.acknowledge(id, nurse(), t(400)).expect("ack");
+        b.tick(t(10_000), &mut out);
+        assert_eq!(b.get(id).map(|a| a.level), Some(1));
+        assert!(b.get(id).is_some_and(|a| a.escalate_at.is_none()));
+    }
+
+    #[test]
+    fn escalation_stops_at_the_top_of_the_ladder() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::NoBreathing, Severity::Critical, "x".into(), t(0), &mut out);
+        for s in 0..1000 {
+            b.tick(t(s), &mut out);
+        }
+        let esc = out.iter().filter(|e| e.change == AlertChange::Escalated).count();
+        assert_eq!(esc, 2);
+    }
+
+    #[test]
+    fn snooze_pauses_escalation_and_reopens_if_condition_holds() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        let id = out[0].alert.id;
+        b.acknowledge(id, nurse(), t(10)).expect("ack");
+        b.snooze(id, t(1800), t(20)).expect("snooze");
+        out.clear();
+        b.tick(t(1799), &mut out);
+        assert!(out.is_empty());
+        b.tick(t(1800), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].change, AlertChange::SnoozeEnded);
+        assert_eq!(out[0].alert.state, AlertState::Open);
+    }
+
+    #[test]
+    fn snooze_limits() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        let id = out[0].alert.id;
+        assert!(b.snooze(id, t(0), t(0)).is_err());
+        assert!(b.snooze(id, t(5 * 3600), t(0)).is_err());
+        assert!(b.snooze(AlertId(99), t(60), t(0)).is_err());
+    }
+
+    #[test]
+    fn resolve_while_active_suppresses_until_condition_ends_unless_worse() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        let id = out[0].alert.id;
+        b.resolve(id, nurse(), t(60)).expect("resolve");
+        out.clear();
+        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(120), &mut out);
+        assert!(out.is_empty());
+        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(180), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].change, AlertChange::Raised);
+        assert_ne!(out[0].alert.id, id);
+        assert!(b.acknowledge(id, nurse(), t(200)).is_err());
+    }
+
+    #[test]
+    fn severity_rise_reopens_an_acknowledged_alert() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(AlertKind::News2, Severity::LowMedium, "x".into(), t(0), &mut out);
+        let id = out[0].alert.id;
+        b.acknowledge(id, nurse(), t(10)).expect("ack");
+        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(20), &mut out);
+        let a = b.get(id).expect("alert");
+        assert_eq!(a.state, AlertState::Open);
+        assert_eq!(a.severity, Severity::High);
+        assert_eq!(b.alerts().count(), 1);
+    }
+
+    #[test]
+    fn silent_sensor_resolves_itself() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        let kind = AlertKind::SensorSilent(SourceId::new("ox-1").expect("id"));
+        b.condition_on(kind.clone(), Severity::Technical, "x".into(), t(0), &mut out);
+        b.condition_off(&kind, t(100), &mut out);
+        assert!(matches!(
+            out.last().map(|e| &e.alert.state),
+            Some(AlertState::Resolved { by: None, .. })
+        ));
+        b.condition_on(kind, Severity::Technical, "x".into(), t(200), &mut out);
+        assert_eq!(out.iter().filter(|e| e.change == AlertChange::Raised).count(), 2);
+    }
+}

@@ -1,0 +1,157 @@
+//! One vital-sign reading from one source device at one time.
+//!
+//! A [`Reading`] can only hold validated unit values, so holding a `Sample` means its value is
+//! physiologically plausible. Timing checks (future, order, duplicates) need per-source history
+//! and are done by the [`crate::ResidentMonitor`]. This module must never do I/O.
+
+use std::fmt;
+
+use crate::error::VitalsError;
+use crate::units::{
+    Acvpu, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, OxygenSupport, SpO2Percent,
+    Timestamp,
+};
+
+/// The kinds of vital sign a monitor receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Parameter {
+    /// Heart (pulse) rate.
+    HeartRate,
+    /// Respiratory rate.
+    RespiratoryRate,
+    /// Oxygen saturation.
+    SpO2,
+    /// Body temperature.
+    Temperature,
+    /// Blood pressure (systolic and diastolic together).
+    BloodPressure,
+    /// ACVPU level of consciousness.
+    Consciousness,
+    /// Air or supplemental oxygen.
+    OxygenSupport,
+}
+
+impl Parameter {
+    /// Every parameter, in a fixed order.
+    pub const ALL: [Parameter; 7] = [
+        Parameter::HeartRate,
+        Parameter::RespiratoryRate,
+        Parameter::SpO2,
+        Parameter::Temperature,
+        Parameter::BloodPressure,
+        Parameter::Consciousness,
+        Parameter::OxygenSupport,
+    ];
+
+    /// A stable lower-case name, used in storage and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Parameter::HeartRate => "heart_rate",
+            Parameter::RespiratoryRate => "respiratory_rate",
+            Parameter::SpO2 => "spo2",
+            Parameter::Temperature => "temperature",
+            Parameter::BloodPressure => "blood_pressure",
+            Parameter::Consciousness => "consciousness",
+            Parameter::OxygenSupport => "oxygen_support",
+        }
+    }
+
+    /// The inverse of [`Parameter::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Position in [`Parameter::ALL`], for fixed-size per-parameter tables.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Parameter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated value of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// Heart rate.
+    HeartRate(BeatsPerMinute),
+    /// Respiratory rate.
+    RespiratoryRate(BreathsPerMinute),
+    /// Oxygen saturation.
+    SpO2(SpO2Percent),
+    /// Body temperature.
+    Temperature(Celsius),
+    /// Systolic and diastolic blood pressure.
+    BloodPressure(BloodPressure),
+    /// Level of consciousness.
+    Consciousness(Acvpu),
+    /// Air or oxygen.
+    OxygenSupport(OxygenSupport),
+}
+
+impl Reading {
+    /// Which parameter this reading is of.
+    pub fn parameter(&self) -> Parameter {
+        match self {
+            Reading::HeartRate(_) => Parameter::HeartRate,
+            Reading::RespiratoryRate(_) => Parameter::RespiratoryRate,
+            Reading::SpO2(_) => Parameter::SpO2,
+            Reading::Temperature(_) => Parameter::Temperature,
+            Reading::BloodPressure(_) => Parameter::BloodPressure,
+            Reading::Consciousness(_) => Parameter::Consciousness,
+            Reading::OxygenSupport(_) => Parameter::OxygenSupport,
+        }
+    }
+
+    /// The numeric value used for trends and baselines (systolic for blood pressure); `None` for
+    /// the categorical parameters.
+    pub fn numeric(&self) -> Option<f64> {
+        match self {
+            Reading::HeartRate(v) => Some(v.get()),
+            Reading::RespiratoryRate(v) => Some(v.get()),
+            Reading::SpO2(v) => Some(v.get()),
+            Reading::Temperature(v) => Some(v.get()),
+            Reading::BloodPressure(bp) => Some(bp.systolic().get()),
+            Reading::Consciousness(_) | Reading::OxygenSupport(_) => None,
+        }
+    }
+}
+
+/// The identity of a source device (sensor), as the device or gateway names itself.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SourceId(String);
+
+impl SourceId {
+    /// Accepts 1 to 128 characters without control characters.
+    pub fn new(id: impl Into<String>) -> Result<Self, VitalsError> {
+        let id = id.into();
+        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+            return Err(VitalsError::InvalidSource);
+        }
+        Ok(Self(id))
+    }
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One reading with its time and source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// When the device measured it.
+    pub at: Timestamp,
+    /// Which device measured it.
+    pub source: SourceId,
+    /// The validated value.
+    pub reading: Reading,
+}
