@@ -229,3 +229,63 @@ fn reads_ephnogram_record_when_present() {
         assert_eq!(i64::from(sum), spec.checksum, "{}", spec.description);
     }
 }
+
+/// PhysioNet's own reader (the `wfdb` Python package) reads what we write: same signals, and
+/// the heart sounds as `(`/`)` annotations with `S1`/`S2` aux strings. Skips when it is absent.
+#[test]
+fn physionet_wfdb_python_reads_our_records() {
+    let has_wfdb = std::process::Command::new("python3")
+        .args(["-c", "import wfdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_wfdb {
+        eprintln!("skipped: python3 with the wfdb package is not installed (pip install wfdb)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rate = Hz(4000.0);
+    let pcg = sine(8000, 60.0, rate.0, 0.3);
+    let ecg = sine(8000, 1.0, rate.0, 2.0);
+    let iv = |a, b| Interval { start: Seconds(a), end: Seconds(b) };
+    let sounds = vec![
+        HeartSound { kind: HeartSoundKind::S1, span: iv(0.1, 0.22) },
+        HeartSound { kind: HeartSoundKind::S2, span: iv(0.45, 0.54) },
+        HeartSound { kind: HeartSoundKind::S1, span: iv(1.5, 1.62) },
+    ];
+    write_wfdb_record(dir.path(), "py01", rate, &pcg, Some(&ecg), &sounds).expect("write");
+    let script = r#"
+import sys, wfdb, json
+rec = wfdb.rdrecord(sys.argv[1] + "/py01")
+ann = wfdb.rdann(sys.argv[1] + "/py01", "seg")
+print(json.dumps({"fs": rec.fs, "names": rec.sig_name, "n": rec.sig_len,
+  "pcg": [float(v) for v in rec.p_signal[:50, 0]], "ecg": [float(v) for v in rec.p_signal[:50, 1]],
+  "samples": [int(s) for s in ann.sample], "symbols": list(ann.symbol), "aux": list(ann.aux_note)}))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.path())
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "wfdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields = |key: &str| -> String {
+        let start = text.find(&format!("\"{key}\": ")).expect("key") + key.len() + 4;
+        let rest = &text[start..];
+        let end = if rest.starts_with('[') { rest.find(']').expect("]") + 1 } else { rest.find([',', '}']).expect("end") };
+        rest[..end].to_string()
+    };
+    assert_eq!(fields("fs").parse::<f64>().ok(), Some(4000.0));
+    assert_eq!(fields("names"), r#"["PCG", "ECG"]"#);
+    assert_eq!(fields("n"), "8000");
+    let nums = |s: String| -> Vec<f64> {
+        s.trim_matches(['[', ']']).split(',').map(|v| v.trim().parse().expect("number")).collect()
+    };
+    for (got, want, peak) in [(nums(fields("pcg")), &pcg, 0.3f32), (nums(fields("ecg")), &ecg, 2.0)] {
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!((*g as f32 - w).abs() <= peak / 30000.0 + 1e-6, "{g} vs {w}");
+        }
+    }
+    assert_eq!(fields("samples"), "[400, 880, 1800, 2160, 6000, 6480]");
+    assert_eq!(fields("symbols"), r#"["(", ")", "(", ")", "(", ")"]"#);
+    assert_eq!(fields("aux"), r#"["S1", "", "S2", "", "S1", ""]"#);
+}
