@@ -4,10 +4,11 @@
 //! starting, changing severity and ending. The [`AlertBook`] turns them into alerts so that one
 //! episode makes one alert:
 //!
-//! - a condition that starts while an unresolved alert of the same [`AlertKind`] exists joins that
-//!   alert (flapping makes no new alerts);
-//! - an alert resolved while its condition still holds suppresses that kind until the condition
-//!   ends, unless the severity climbs above what was resolved;
+//! - every clinical condition of a resident joins that resident's one unresolved clinical alert,
+//!   and a condition that comes back while the alert is unresolved joins it again (flapping makes
+//!   no new alerts); each silent sensor has its own technical alert;
+//! - an alert resolved while conditions still hold suppresses those conditions until they end,
+//!   unless the severity climbs above what was resolved or a new condition appears;
 //! - a severity rise on an acknowledged alert reopens it for acknowledgement.
 //!
 //! Lifecycle: `Open` → `Acknowledged` → `Resolved` (`Open` → `Resolved` is allowed). A snooze
@@ -33,12 +34,12 @@ pub struct AlertId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StaffId(pub String);
 
-/// What an alert is about; one episode per kind at a time.
+/// A detector's finding; several may make up one alert's episode.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AlertKind {
+pub enum Condition {
     /// NEWS2 at or above the alerting band.
     News2,
-    /// A sudden change from the resident's own baseline.
+    /// A sudden change of one parameter from the resident's own baseline.
     SuddenChange(Parameter),
     /// No pulse detected.
     NoPulse,
@@ -48,14 +49,44 @@ pub enum AlertKind {
     SensorSilent(SourceId),
 }
 
-impl AlertKind {
+impl Condition {
     /// A stable name for storage and the wire ("news2", "sudden_change", ...).
     pub fn name(&self) -> &'static str {
         match self {
-            AlertKind::News2 => "news2",
-            AlertKind::SuddenChange(_) => "sudden_change",
-            AlertKind::NoPulse => "no_pulse",
-            AlertKind::NoBreathing => "no_breathing",
+            Condition::News2 => "news2",
+            Condition::SuddenChange(_) => "sudden_change",
+            Condition::NoPulse => "no_pulse",
+            Condition::NoBreathing => "no_breathing",
+            Condition::SensorSilent(_) => "sensor_silent",
+        }
+    }
+
+    /// The alert this condition belongs to.
+    pub fn alert_kind(&self) -> AlertKind {
+        match self {
+            Condition::SensorSilent(s) => AlertKind::SensorSilent(s.clone()),
+            _ => AlertKind::Clinical,
+        }
+    }
+}
+
+/// What an alert is about. One resident has at most one unresolved alert per kind: every
+/// clinical finding (NEWS2, sudden change, no pulse, no breathing) joins the one clinical
+/// episode, so a deterioration that trips several detectors is one alert whose severity is the
+/// worst of them; each silent sensor is its own technical alert.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKind {
+    /// The resident's clinical state.
+    Clinical,
+    /// A silent sensor.
+    SensorSilent(SourceId),
+}
+
+impl AlertKind {
+    /// A stable lower-case name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertKind::Clinical => "clinical",
             AlertKind::SensorSilent(_) => "sensor_silent",
         }
     }
@@ -147,8 +178,12 @@ pub struct Alert {
     pub state: AlertState,
     /// When it was raised.
     pub raised_at: Timestamp,
-    /// Whether its condition still holds.
+    /// Whether any of its conditions still holds.
     pub condition_active: bool,
+    /// The conditions holding now.
+    pub active_conditions: Vec<Condition>,
+    /// Every condition seen in this episode, in the order first seen.
+    pub conditions: Vec<Condition>,
     /// Escalation level reached (0 = first responder).
     pub level: u8,
     /// When it escalates next if nobody acknowledges it.
@@ -177,7 +212,9 @@ pub enum AlertChange {
     Snoozed,
     /// A snooze ended with the condition still present: the alert is open again.
     SnoozeEnded,
-    /// The condition no longer holds (the alert stays until resolved).
+    /// Another condition joined the episode (severity unchanged).
+    ConditionAdded,
+    /// No condition holds any more (the alert stays until resolved).
     ConditionCleared,
     /// The alert was closed.
     Resolved,
@@ -193,6 +230,7 @@ impl AlertChange {
             AlertChange::Acknowledged => "acknowledged",
             AlertChange::Snoozed => "snoozed",
             AlertChange::SnoozeEnded => "snooze_ended",
+            AlertChange::ConditionAdded => "condition_added",
             AlertChange::ConditionCleared => "condition_cleared",
             AlertChange::Resolved => "resolved",
         }
@@ -260,15 +298,15 @@ impl EscalationPolicy {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct KindState {
     /// The unresolved alert of this kind, if any.
     current: Option<AlertId>,
-    /// Whether the condition holds now.
-    condition: bool,
-    /// Set when an alert was resolved while the condition held: no new alert at or below this
-    /// severity until the condition ends.
-    suppressed_at: Option<Severity>,
+    /// The conditions of this kind holding now, with their severity.
+    active: BTreeMap<Condition, Severity>,
+    /// Set when an alert was resolved while conditions held: those conditions raise no new alert
+    /// at or below this severity until they end.
+    suppressed: Option<(Severity, Vec<Condition>)>,
 }
 
 /// All alerts of one resident.
@@ -317,53 +355,64 @@ impl AlertBook {
         })
     }
 
-    /// A condition of `kind` holds at `now` with `severity`. Raises, joins or worsens an alert.
+    /// `condition` holds at `now` with `severity`. Raises an alert, joins the unresolved one of
+    /// its kind, or worsens it.
     pub fn condition_on(
         &mut self,
-        kind: AlertKind,
+        condition: Condition,
         severity: Severity,
         detail: String,
         now: Timestamp,
         out: &mut Vec<AlertEvent>,
     ) {
-        let ks = self.kinds.entry(kind.clone()).or_insert(KindState {
-            current: None,
-            condition: false,
-            suppressed_at: None,
-        });
-        ks.condition = true;
+        let kind = condition.alert_kind();
+        let ks = self.kinds.entry(kind.clone()).or_default();
+        let newly = ks.active.insert(condition.clone(), severity) != Some(severity);
         if let Some(id) = ks.current {
             let timeout = self.policy.timeout(severity);
-            if let Some(alert) = self.alerts.get_mut(&id) {
-                let was_active = alert.condition_active;
-                alert.condition_active = true;
-                if severity > alert.severity {
-                    let from = alert.severity;
-                    alert.severity = severity;
-                    alert.detail = detail;
-                    if matches!(alert.state, AlertState::Acknowledged { .. }) {
-                        alert.state = AlertState::Open;
-                        alert.level = 0;
-                    }
-                    if alert.state == AlertState::Open {
-                        alert.escalate_at = Some(now.plus(timeout));
-                    }
-                    if let Some(e) = self.event(id, now, AlertChange::SeverityRaised { from }) {
-                        out.push(e);
-                    }
-                } else if !was_active {
-                    alert.detail = detail;
+            let Some(alert) = self.alerts.get_mut(&id) else {
+                return;
+            };
+            alert.condition_active = true;
+            let joined = !alert.active_conditions.contains(&condition);
+            if joined {
+                alert.active_conditions.push(condition.clone());
+            }
+            if !alert.conditions.contains(&condition) {
+                alert.conditions.push(condition);
+            }
+            let change = if severity > alert.severity {
+                let from = alert.severity;
+                alert.severity = severity;
+                alert.detail = detail;
+                if matches!(alert.state, AlertState::Acknowledged { .. }) {
+                    alert.state = AlertState::Open;
+                    alert.level = 0;
                 }
+                if alert.state == AlertState::Open && alert.snoozed_until.is_none() {
+                    alert.escalate_at = Some(now.plus(timeout));
+                }
+                Some(AlertChange::SeverityRaised { from })
+            } else if joined {
+                Some(AlertChange::ConditionAdded)
+            } else {
+                None
+            };
+            if let Some(e) = change.and_then(|c| self.event(id, now, c)) {
+                out.push(e);
+            }
+            return;
+        }
+        if let Some((at_most, conditions)) = &ks.suppressed {
+            if severity <= *at_most && (!newly || conditions.contains(&condition)) {
                 return;
             }
         }
-        if ks.suppressed_at.is_some_and(|s| severity <= s) {
-            return;
-        }
-        ks.suppressed_at = None;
+        ks.suppressed = None;
         let id = AlertId(self.next_id);
         self.next_id += 1;
         ks.current = Some(id);
+        let active_conditions: Vec<Condition> = ks.active.keys().cloned().collect();
         let alert = Alert {
             id,
             kind,
@@ -371,6 +420,8 @@ impl AlertBook {
             state: AlertState::Open,
             raised_at: now,
             condition_active: true,
+            conditions: active_conditions.clone(),
+            active_conditions,
             level: 0,
             escalate_at: Some(now.plus(self.policy.timeout(severity))),
             snoozed_until: None,
@@ -382,26 +433,41 @@ impl AlertBook {
         }
     }
 
-    /// The condition of `kind` no longer holds at `now`.
-    pub fn condition_off(&mut self, kind: &AlertKind, now: Timestamp, out: &mut Vec<AlertEvent>) {
-        let Some(ks) = self.kinds.get_mut(kind) else {
+    /// `condition` no longer holds at `now`.
+    pub fn condition_off(
+        &mut self,
+        condition: &Condition,
+        now: Timestamp,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let kind = condition.alert_kind();
+        let Some(ks) = self.kinds.get_mut(&kind) else {
             return;
         };
-        if !ks.condition {
+        if ks.active.remove(condition).is_none() {
             return;
         }
-        ks.condition = false;
-        ks.suppressed_at = None;
+        if let Some((_, conditions)) = ks.suppressed.as_mut() {
+            conditions.retain(|c| c != condition);
+            if ks.active.is_empty() {
+                ks.suppressed = None;
+            }
+        }
         let Some(id) = ks.current else {
             return;
         };
-        let auto_resolve = matches!(kind, AlertKind::SensorSilent(_));
+        let all_clear = ks.active.is_empty();
+        let auto_resolve = all_clear && matches!(kind, AlertKind::SensorSilent(_));
         if auto_resolve {
             ks.current = None;
         }
         let Some(alert) = self.alerts.get_mut(&id) else {
             return;
         };
+        alert.active_conditions.retain(|c| c != condition);
+        if !all_clear {
+            return;
+        }
         alert.condition_active = false;
         if auto_resolve {
             alert.state = AlertState::Resolved { by: None, at: now };
@@ -528,7 +594,10 @@ impl AlertBook {
                 state: "resolved",
             });
         }
-        alert.state = AlertState::Resolved { by: Some(by), at: now };
+        alert.state = AlertState::Resolved {
+            by: Some(by),
+            at: now,
+        };
         alert.escalate_at = None;
         alert.snoozed_until = None;
         let kind = alert.kind.clone();
@@ -536,8 +605,8 @@ impl AlertBook {
         if let Some(ks) = self.kinds.get_mut(&kind) {
             if ks.current == Some(id) {
                 ks.current = None;
-                if ks.condition {
-                    ks.suppressed_at = Some(severity);
+                if !ks.active.is_empty() {
+                    ks.suppressed = Some((severity, ks.active.keys().cloned().collect()));
                 }
             }
         }
@@ -562,10 +631,19 @@ mod tests {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
         for i in 0..50 {
-            b.condition_on(AlertKind::NoPulse, Severity::Critical, "x".into(), t(i * 10), &mut out);
-            b.condition_off(&AlertKind::NoPulse, t(i * 10 + 5), &mut out);
+            b.condition_on(
+                Condition::NoPulse,
+                Severity::Critical,
+                "x".into(),
+                t(i * 10),
+                &mut out,
+            );
+            b.condition_off(&Condition::NoPulse, t(i * 10 + 5), &mut out);
         }
-        let raised = out.iter().filter(|e| e.change == AlertChange::Raised).count();
+        let raised = out
+            .iter()
+            .filter(|e| e.change == AlertChange::Raised)
+            .count();
         assert_eq!(raised, 1);
         assert_eq!(b.alerts().count(), 1);
     }
@@ -574,7 +652,7 @@ mod tests {
     fn escalates_until_acknowledged() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(0), &mut out);
+        b.condition_on(Condition::News2, Severity::High, "x".into(), t(0), &mut out);
         b.tick(t(299), &mut out);
         assert_eq!(out.len(), 1);
         b.tick(t(300), &mut out);
@@ -591,11 +669,20 @@ mod tests {
     fn escalation_stops_at_the_top_of_the_ladder() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::NoBreathing, Severity::Critical, "x".into(), t(0), &mut out);
+        b.condition_on(
+            Condition::NoBreathing,
+            Severity::Critical,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         for s in 0..1000 {
             b.tick(t(s), &mut out);
         }
-        let esc = out.iter().filter(|e| e.change == AlertChange::Escalated).count();
+        let esc = out
+            .iter()
+            .filter(|e| e.change == AlertChange::Escalated)
+            .count();
         assert_eq!(esc, 2);
     }
 
@@ -603,7 +690,13 @@ mod tests {
     fn snooze_pauses_escalation_and_reopens_if_condition_holds() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::Medium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         let id = out[0].alert.id;
         b.acknowledge(id, nurse(), t(10)).expect("ack");
         b.snooze(id, t(1800), t(20)).expect("snooze");
@@ -620,7 +713,13 @@ mod tests {
     fn snooze_limits() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::Medium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         let id = out[0].alert.id;
         assert!(b.snooze(id, t(0), t(0)).is_err());
         assert!(b.snooze(id, t(5 * 3600), t(0)).is_err());
@@ -631,13 +730,31 @@ mod tests {
     fn resolve_while_active_suppresses_until_condition_ends_unless_worse() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(0), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::Medium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         let id = out[0].alert.id;
         b.resolve(id, nurse(), t(60)).expect("resolve");
         out.clear();
-        b.condition_on(AlertKind::News2, Severity::Medium, "x".into(), t(120), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::Medium,
+            "x".into(),
+            t(120),
+            &mut out,
+        );
         assert!(out.is_empty());
-        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(180), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::High,
+            "x".into(),
+            t(180),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].change, AlertChange::Raised);
         assert_ne!(out[0].alert.id, id);
@@ -645,13 +762,108 @@ mod tests {
     }
 
     #[test]
+    fn several_findings_make_one_clinical_alert() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(
+            Condition::SuddenChange(Parameter::HeartRate),
+            Severity::LowMedium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
+        b.condition_on(
+            Condition::News2,
+            Severity::Medium,
+            "x".into(),
+            t(60),
+            &mut out,
+        );
+        b.condition_on(
+            Condition::SuddenChange(Parameter::SpO2),
+            Severity::LowMedium,
+            "x".into(),
+            t(90),
+            &mut out,
+        );
+        b.condition_on(
+            Condition::NoBreathing,
+            Severity::Critical,
+            "x".into(),
+            t(120),
+            &mut out,
+        );
+        let changes: Vec<&str> = out.iter().map(|e| e.change.as_str()).collect();
+        assert_eq!(
+            changes,
+            [
+                "raised",
+                "severity_raised",
+                "condition_added",
+                "severity_raised"
+            ]
+        );
+        assert_eq!(b.alerts().count(), 1);
+        let a = b.alerts().next().expect("alert");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.conditions.len(), 4);
+        for c in a.conditions.clone() {
+            b.condition_off(&c, t(200), &mut out);
+        }
+        assert_eq!(
+            out.last().map(|e| &e.change),
+            Some(&AlertChange::ConditionCleared)
+        );
+    }
+
+    #[test]
+    fn a_new_condition_after_resolve_raises_again() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(
+            Condition::News2,
+            Severity::LowMedium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
+        let id = out[0].alert.id;
+        b.resolve(id, nurse(), t(10)).expect("resolve");
+        b.condition_on(
+            Condition::SuddenChange(Parameter::SpO2),
+            Severity::LowMedium,
+            "x".into(),
+            t(20),
+            &mut out,
+        );
+        assert_eq!(
+            out.iter()
+                .filter(|e| e.change == AlertChange::Raised)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
     fn severity_rise_reopens_an_acknowledged_alert() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        b.condition_on(AlertKind::News2, Severity::LowMedium, "x".into(), t(0), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::LowMedium,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         let id = out[0].alert.id;
         b.acknowledge(id, nurse(), t(10)).expect("ack");
-        b.condition_on(AlertKind::News2, Severity::High, "x".into(), t(20), &mut out);
+        b.condition_on(
+            Condition::News2,
+            Severity::High,
+            "x".into(),
+            t(20),
+            &mut out,
+        );
         let a = b.get(id).expect("alert");
         assert_eq!(a.state, AlertState::Open);
         assert_eq!(a.severity, Severity::High);
@@ -662,14 +874,25 @@ mod tests {
     fn silent_sensor_resolves_itself() {
         let mut b = AlertBook::new(EscalationPolicy::default());
         let mut out = vec![];
-        let kind = AlertKind::SensorSilent(SourceId::new("ox-1").expect("id"));
-        b.condition_on(kind.clone(), Severity::Technical, "x".into(), t(0), &mut out);
+        let kind = Condition::SensorSilent(SourceId::new("ox-1").expect("id"));
+        b.condition_on(
+            kind.clone(),
+            Severity::Technical,
+            "x".into(),
+            t(0),
+            &mut out,
+        );
         b.condition_off(&kind, t(100), &mut out);
         assert!(matches!(
             out.last().map(|e| &e.alert.state),
             Some(AlertState::Resolved { by: None, .. })
         ));
         b.condition_on(kind, Severity::Technical, "x".into(), t(200), &mut out);
-        assert_eq!(out.iter().filter(|e| e.change == AlertChange::Raised).count(), 2);
+        assert_eq!(
+            out.iter()
+                .filter(|e| e.change == AlertChange::Raised)
+                .count(),
+            2
+        );
     }
 }

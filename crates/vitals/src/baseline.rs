@@ -65,7 +65,9 @@ impl ChangeConfig {
     /// Checks the configuration is usable.
     pub fn validate(&self) -> Result<(), VitalsError> {
         if self.window == 0 || self.recent == 0 || self.min_history == 0 {
-            return Err(VitalsError::InvalidConfig("change windows must be positive"));
+            return Err(VitalsError::InvalidConfig(
+                "change windows must be positive",
+            ));
         }
         if self.min_history > self.window {
             return Err(VitalsError::InvalidConfig(

@@ -14,8 +14,8 @@ pub mod reading;
 pub mod units;
 
 pub use alert::{
-    Alert, AlertBook, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, EscalationPolicy,
-    Severity, StaffId,
+    Alert, AlertBook, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, Condition,
+    EscalationPolicy, Severity, StaffId,
 };
 pub use baseline::{ChangeConfig, ChangeDetector};
 pub use error::VitalsError;

@@ -19,14 +19,16 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::alert::{AlertBook, AlertEvent, AlertId, AlertKind, EscalationPolicy, Severity, StaffId};
+use crate::alert::{
+    AlertBook, AlertEvent, AlertId, Condition, EscalationPolicy, Severity, StaffId,
+};
 use crate::baseline::{ChangeConfig, ChangeDetector, ChangeTransition, Direction, median_in_place};
 use crate::error::VitalsError;
 use crate::news2::{self, ClinicalRisk, News2, News2Inputs, SpO2Scale};
 use crate::reading::{Parameter, Reading, Sample, SourceId};
 use crate::units::{
-    Acvpu, BeatsPerMinute, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg,
-    OxygenSupport, SpO2Percent, Timestamp,
+    Acvpu, BeatsPerMinute, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg, OxygenSupport,
+    SpO2Percent, Timestamp,
 };
 
 /// The five parameters with a numeric minute value (blood pressure by its systolic value).
@@ -136,7 +138,9 @@ impl MonitorConfig {
             c.validate()?;
         }
         if self.news2_persist == 0 || self.news2_clear == 0 {
-            return Err(VitalsError::InvalidConfig("NEWS2 persistence must be positive"));
+            return Err(VitalsError::InvalidConfig(
+                "NEWS2 persistence must be positive",
+            ));
         }
         let positive = [
             self.news2_window,
@@ -145,7 +149,10 @@ impl MonitorConfig {
             self.silence_min,
             self.max_backfill,
         ];
-        if positive.iter().chain(self.stale_after.iter()).any(|d| d.0 <= 0)
+        if positive
+            .iter()
+            .chain(self.stale_after.iter())
+            .any(|d| d.0 <= 0)
             || self.max_clock_skew.0 < 0
             || self.minute_grace.0 < 0
             || self.silence_factor < 1
@@ -283,11 +290,14 @@ impl ResidentMonitor {
             return Err(VitalsError::TooOld { at, now });
         }
         let p = sample.reading.parameter();
-        let last = pending.get(&(sample.source.clone(), p)).copied().or_else(|| {
-            self.sources
-                .get(&sample.source)
-                .and_then(|s| s.last_at[p.index()])
-        });
+        let last = pending
+            .get(&(sample.source.clone(), p))
+            .copied()
+            .or_else(|| {
+                self.sources
+                    .get(&sample.source)
+                    .and_then(|s| s.last_at[p.index()])
+            });
         match last {
             Some(last) if at == last => Err(VitalsError::Duplicate { at }),
             Some(last) if at < last => Err(VitalsError::OutOfOrder { at, last }),
@@ -301,7 +311,11 @@ impl ResidentMonitor {
     }
 
     /// Validates and applies one sample, returning the alert events it caused.
-    pub fn ingest(&mut self, sample: &Sample, now: Timestamp) -> Result<Vec<AlertEvent>, VitalsError> {
+    pub fn ingest(
+        &mut self,
+        sample: &Sample,
+        now: Timestamp,
+    ) -> Result<Vec<AlertEvent>, VitalsError> {
         self.check_timing(sample, now, &HashMap::new())?;
         let mut out = Vec::new();
         self.apply(sample, now, &mut out);
@@ -346,7 +360,7 @@ impl ResidentMonitor {
         if src.silent {
             src.silent = false;
             self.book
-                .condition_off(&AlertKind::SensorSilent(sample.source.clone()), now, out);
+                .condition_off(&Condition::SensorSilent(sample.source.clone()), now, out);
         }
 
         if self.last_closed.is_none() {
@@ -394,13 +408,13 @@ impl ResidentMonitor {
             (
                 self.config.pulse_absent_below,
                 self.config.pulse_back_at,
-                AlertKind::NoPulse,
+                Condition::NoPulse,
             )
         } else {
             (
                 self.config.breathing_absent_below,
                 self.config.breathing_back_at,
-                AlertKind::NoBreathing,
+                Condition::NoBreathing,
             )
         };
         let confirm = self.config.absence_confirm;
@@ -445,8 +459,13 @@ impl ResidentMonitor {
         newly_silent.sort_by(|a, b| a.0.cmp(&b.0));
         for (id, gap) in newly_silent {
             let detail = format!("no data for {} s", gap.0 / 1000);
-            self.book
-                .condition_on(AlertKind::SensorSilent(id), Severity::Technical, detail, now, &mut out);
+            self.book.condition_on(
+                Condition::SensorSilent(id),
+                Severity::Technical,
+                detail,
+                now,
+                &mut out,
+            );
         }
         self.book.tick(now, &mut out);
         out
@@ -469,8 +488,7 @@ impl ResidentMonitor {
             (target.0 - i64::from(self.config.news2_persist.max(self.config.news2_clear)))
                 .max(last.0 + 1),
         );
-        let mut minutes: Vec<MinuteIndex> =
-            self.bins.range(..=target).map(|(m, _)| *m).collect();
+        let mut minutes: Vec<MinuteIndex> = self.bins.range(..=target).map(|(m, _)| *m).collect();
         minutes.extend((recent_from.0..=target.0).map(MinuteIndex));
         minutes.sort_unstable();
         minutes.dedup();
@@ -514,7 +532,7 @@ impl ResidentMonitor {
                                 baseline.median, baseline.spread
                             );
                             self.book.condition_on(
-                                AlertKind::SuddenChange(p),
+                                Condition::SuddenChange(p),
                                 Severity::LowMedium,
                                 detail,
                                 at,
@@ -523,7 +541,7 @@ impl ResidentMonitor {
                         }
                         Some(ChangeTransition::Ended) => {
                             self.book
-                                .condition_off(&AlertKind::SuddenChange(p), at, out);
+                                .condition_off(&Condition::SuddenChange(p), at, out);
                         }
                         None => {}
                     }
@@ -605,7 +623,7 @@ impl ResidentMonitor {
                 self.news2_active = Some(score.risk);
                 let detail = describe_news2(&score);
                 self.book.condition_on(
-                    AlertKind::News2,
+                    Condition::News2,
                     Severity::from_risk(score.risk),
                     detail,
                     at,
@@ -619,7 +637,7 @@ impl ResidentMonitor {
                 if self.news2_clear_run >= self.config.news2_clear {
                     self.news2_clear_run = 0;
                     self.news2_active = None;
-                    self.book.condition_off(&AlertKind::News2, at, out);
+                    self.book.condition_off(&Condition::News2, at, out);
                 }
             }
         }

@@ -67,12 +67,7 @@ impl MinuteIndex {
     }
 }
 
-fn checked(
-    parameter: &'static str,
-    value: f64,
-    min: f64,
-    max: f64,
-) -> Result<f64, VitalsError> {
+fn checked(parameter: &'static str, value: f64, min: f64, max: f64) -> Result<f64, VitalsError> {
     if !value.is_finite() {
         return Err(VitalsError::NotFinite { parameter });
     }
@@ -178,8 +173,18 @@ impl BloodPressure {
 
     /// Checks both pressures and that the diastolic is below the systolic.
     pub fn new(systolic: f64, diastolic: f64) -> Result<Self, VitalsError> {
-        let sys = checked("systolic blood pressure", systolic, Self::SYSTOLIC_MIN, MmHg::MAX)?;
-        let dia = checked("diastolic blood pressure", diastolic, MmHg::MIN, Self::DIASTOLIC_MAX)?;
+        let sys = checked(
+            "systolic blood pressure",
+            systolic,
+            Self::SYSTOLIC_MIN,
+            MmHg::MAX,
+        )?;
+        let dia = checked(
+            "diastolic blood pressure",
+            diastolic,
+            MmHg::MIN,
+            Self::DIASTOLIC_MAX,
+        )?;
         if dia >= sys {
             return Err(VitalsError::DiastolicNotBelowSystolic {
                 systolic: sys,
