@@ -16,4 +16,12 @@ pub enum DspError {
     /// There were no samples at all.
     #[error("the recording has no samples")]
     Empty,
+    /// A model parameter file (e.g. `params/murmur.txt`) could not be parsed.
+    #[error("invalid model parameters at line {line}: {reason}")]
+    InvalidParams {
+        /// 1-based line number (0 when the problem is the file as a whole).
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
 }

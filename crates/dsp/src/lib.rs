@@ -3,10 +3,25 @@
 //! Architecture invariant: this crate does no I/O, no async, and knows nothing of protobuf, serde,
 //! files or databases. It takes samples and rates and returns plain Rust values ([`model`]).
 
+pub mod analysis;
+pub mod ecg;
+pub mod ensemble;
+pub mod envelope;
 pub mod error;
+pub mod features;
+pub mod filter;
+pub mod heart_rate;
 pub mod model;
+pub mod murmur;
+pub mod preprocess;
+pub mod quality;
+pub mod resample;
+pub mod rhythm;
+pub mod segment;
+pub mod spike;
 pub mod units;
 
+pub use analysis::{Analyzer, analyze};
 pub use error::DspError;
 pub use model::*;
 pub use units::{Bpm, Hz, SampleIndex, Seconds};

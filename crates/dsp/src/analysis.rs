@@ -1,0 +1,257 @@
+//! The top-level analysis pipeline: one recording in, one [`Analysis`] out.
+//!
+//! preprocess → raw quality gate (non-finite, too short, flat, clipped) → signal-quality index →
+//! segmentation (ECG-gated when an ECG is given) → per-cycle quality and rejection → ensemble
+//! averaging aligned on S1 and S2 → features → murmur models and description → rhythm → extra
+//! sounds → `flagged`.
+//!
+//! The pipeline is split in two so the trainer can reuse it: [`Analyzer::evidence`] computes
+//! everything that does not depend on learned parameters (the slow part, done once per recording)
+//! and [`Analyzer::conclude`] applies the models. [`Analyzer::analyze`] is both.
+//!
+//! Flagging policy (for the clinician): a recording is flagged for review when a murmur is present,
+//! when the review model finds it abnormal, when the rhythm is irregular, and when it cannot be
+//! judged at all (an unusable recording must be retaken or listened to, never silently passed).
+//! Nothing here does I/O, and nothing panics on any input.
+
+use crate::error::DspError;
+use crate::features::{BandPowers, Features, extract_features};
+use crate::model::{
+    Analysis, Cycle, EnsembleCycle, ExtraSound, MurmurFinding, MurmurStatus, Quality, Recording,
+    Rhythm, UnknownReason,
+};
+use crate::murmur::{self, Models, PhaseDescription, Scores};
+use crate::preprocess::{MAX_PCG_RATE, MIN_PCG_RATE, preprocess};
+use crate::quality::{MIN_SQI, assess_cycles, check_raw, signal_quality};
+use crate::units::{Bpm, Hz, Seconds};
+use crate::{ensemble, rhythm, segment};
+
+/// Everything measured about a recording before any learned model is applied.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// Length of the PCG.
+    pub duration: Seconds,
+    /// The PCG's original rate.
+    pub sample_rate: Hz,
+    /// Whether segmentation was gated on the ECG.
+    pub ecg_used: bool,
+    /// Heart rate from segmentation or rhythm.
+    pub heart_rate: Option<Bpm>,
+    /// Rhythm over the accepted cycles.
+    pub rhythm: Option<Rhythm>,
+    /// All cycles, with quality and acceptance set.
+    pub cycles: Vec<Cycle>,
+    /// The ensemble average of the accepted cycles.
+    pub ensemble: Option<EnsembleCycle>,
+    /// Whole-recording quality (usable or why not).
+    pub quality: Quality,
+    /// The model inputs (`None` when the raw gate refused the recording).
+    pub features: Option<Features>,
+    /// How a murmur would be described in systole and in diastole.
+    pub descriptions: [PhaseDescription; 2],
+    /// Extra sounds found in the ensemble.
+    pub extra_sounds: Vec<ExtraSound>,
+}
+
+/// The analysis engine with its models and reusable buffers. One per thread; `Send`.
+#[derive(Debug)]
+pub struct Analyzer {
+    models: Models,
+    powers: BandPowers,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer::new()
+    }
+}
+
+impl Analyzer {
+    /// An analyzer with the committed models (`params/murmur.txt`).
+    pub fn new() -> Analyzer {
+        // The committed file is checked by a unit test; should it ever fail to parse, fall back
+        // to the hand-set rule model rather than panic.
+        let models = Models::builtin().unwrap_or_else(|_| Models::hand_set());
+        Analyzer::with_models(models)
+    }
+
+    /// An analyzer with the given models (the trainer uses this for held-out evaluation).
+    pub fn with_models(models: Models) -> Analyzer {
+        Analyzer {
+            models,
+            powers: BandPowers::default(),
+        }
+    }
+
+    /// The models in use.
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    /// Analyses one recording.
+    ///
+    /// # Errors
+    /// [`DspError::Empty`] or [`DspError::UnsupportedRate`] when the PCG cannot be processed at
+    /// all. A recording that can be read but not judged is not an error: its murmur status is
+    /// `Unknown` with the reason.
+    pub fn analyze(&mut self, rec: &Recording<'_>) -> Result<Analysis, DspError> {
+        let evidence = self.evidence(rec)?;
+        Ok(self.conclude(evidence))
+    }
+
+    /// Computes the model-independent evidence for one recording (see [`Analyzer::analyze`]).
+    ///
+    /// # Errors
+    /// As [`Analyzer::analyze`].
+    pub fn evidence(&mut self, rec: &Recording<'_>) -> Result<Evidence, DspError> {
+        let pcg = rec.pcg;
+        let rate = pcg.rate;
+        if !(rate.0.is_finite() && (MIN_PCG_RATE.0..=MAX_PCG_RATE.0).contains(&rate.0)) {
+            return Err(DspError::UnsupportedRate(rate));
+        }
+        if pcg.samples.is_empty() {
+            return Err(DspError::Empty);
+        }
+        let duration = Seconds(pcg.samples.len() as f64 / rate.0);
+        let mut evidence = Evidence {
+            duration,
+            sample_rate: rate,
+            ecg_used: false,
+            heart_rate: None,
+            rhythm: None,
+            cycles: Vec::new(),
+            ensemble: None,
+            quality: Quality {
+                usable: true,
+                sqi: 0.0,
+                reason: None,
+            },
+            features: None,
+            descriptions: [PhaseDescription::default(); 2],
+            extra_sounds: Vec::new(),
+        };
+        if let Some(reason) = check_raw(pcg.samples, rate) {
+            evidence.quality.usable = false;
+            evidence.quality.reason = Some(reason);
+            return Ok(evidence);
+        }
+        let pre = preprocess(pcg)?;
+        let sqi = signal_quality(&pre);
+        let seg = segment::segment(&pre, rec.ecg);
+        let mut cycles = seg.cycles;
+        assess_cycles(&pre, &mut cycles);
+        let ens = ensemble::ensemble_average(&pre, &cycles);
+        let rhythm = rhythm::measure_rhythm(&cycles);
+        self.powers.compute(&pre);
+        let features = extract_features(
+            &pre,
+            &self.powers,
+            &cycles,
+            ens.as_ref(),
+            rhythm.as_ref(),
+            sqi,
+        );
+        evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
+        evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();
+        evidence.quality.sqi = sqi;
+        let accepted = cycles.iter().filter(|c| c.accepted).count();
+        if sqi < MIN_SQI {
+            evidence.quality.usable = false;
+            evidence.quality.reason = Some(if accepted == 0 && sqi <= 0.0 {
+                UnknownReason::NoHeartSounds
+            } else {
+                UnknownReason::TooNoisy { sqi }
+            });
+        } else if cycles.is_empty() && duration.0 >= 4.0 && sqi < 2.0 * MIN_SQI {
+            // A long recording in which not one cycle was found and the envelope is barely
+            // periodic holds no heart sounds that could be judged.
+            evidence.quality.usable = false;
+            evidence.quality.reason = Some(UnknownReason::TooFewCycles { accepted });
+        }
+        evidence.ecg_used = seg.ecg_used;
+        evidence.heart_rate = rhythm
+            .as_ref()
+            .map(|r| r.heart_rate)
+            .or(seg.heart_rate)
+            .filter(|b| b.0.is_finite() && b.0 > 0.0);
+        evidence.rhythm = rhythm;
+        evidence.cycles = cycles;
+        evidence.ensemble = ens;
+        evidence.features = Some(features);
+        Ok(evidence)
+    }
+
+    /// The model scores for judgeable evidence (`None` when the recording cannot be judged).
+    pub fn scores(&self, evidence: &Evidence) -> Option<Scores> {
+        if !evidence.quality.usable {
+            return None;
+        }
+        evidence
+            .features
+            .as_ref()
+            .map(|f| murmur::score(&self.models, f))
+    }
+
+    /// Applies the models to the evidence and decides what to tell the clinician.
+    pub fn conclude(&self, evidence: Evidence) -> Analysis {
+        let scores = self.scores(&evidence);
+        let (murmur, review) = match (&scores, &evidence.features) {
+            (Some(s), Some(f)) => (
+                murmur::finding(&self.models, s, f, &evidence.descriptions),
+                s.review >= self.models.review.threshold,
+            ),
+            _ => (unknown_finding(&evidence.quality), true),
+        };
+        let irregular = evidence.rhythm.as_ref().is_some_and(|r| r.irregular);
+        let flagged = review || irregular || murmur.status != MurmurStatus::Absent;
+        Analysis {
+            duration: evidence.duration,
+            sample_rate: evidence.sample_rate,
+            ecg_used: evidence.ecg_used,
+            heart_rate: evidence.heart_rate,
+            rhythm: evidence.rhythm,
+            cycles: evidence.cycles,
+            murmur,
+            extra_sounds: evidence.extra_sounds,
+            quality: evidence.quality,
+            ensemble: evidence.ensemble,
+            flagged,
+        }
+    }
+}
+
+/// The finding for a recording that cannot be judged.
+fn unknown_finding(q: &Quality) -> MurmurFinding {
+    MurmurFinding {
+        status: MurmurStatus::Unknown(
+            q.reason
+                .clone()
+                .unwrap_or(UnknownReason::TooNoisy { sqi: q.sqi }),
+        ),
+        timing: None,
+        phase: None,
+        shape: None,
+        pitch: None,
+        grade: None,
+        confidence: 1.0 - q.sqi.clamp(0.0, 1.0),
+    }
+}
+
+/// Analyses one recording with a fresh [`Analyzer`] (convenient; reuse an `Analyzer` in loops).
+///
+/// # Errors
+/// As [`Analyzer::analyze`].
+pub fn analyze(rec: &Recording<'_>) -> Result<Analysis, DspError> {
+    Analyzer::new().analyze(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyzer_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Analyzer>();
+    }
+}

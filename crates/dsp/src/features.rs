@@ -1,0 +1,342 @@
+//! The fixed-length feature vector a recording is judged on: per-phase intensity and spectral
+//! balance of the cycles relative to their own heart sounds, the ensemble profile, and a few
+//! segmentation-free envelope and spectrum statistics that still speak when segmentation fails.
+//!
+//! The same function computes the features for training (`auscult-train`) and for analysis, so a
+//! learned model can never see features computed differently from the ones it was trained on.
+//! A feature that cannot be computed (no accepted cycle, no ensemble) is NaN; models read NaN as
+//! "the training mean". Everything is relative (log ratios), never absolute levels, so the gain of
+//! a stethoscope does not matter. Must stay cheap: O(n) over the preprocessed signal, no FFT.
+
+use crate::filter::Sos;
+use crate::model::{Cycle, EnsembleCycle, Preprocessed, Rhythm};
+use crate::units::Seconds;
+
+/// Names of the features, in vector order (also the header of the parameter file).
+pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
+    "sys_rel",
+    "dia_rel",
+    "sys_rel_low",
+    "sys_rel_mid",
+    "sys_rel_high",
+    "dia_rel_low",
+    "dia_rel_mid",
+    "dia_rel_high",
+    "sys_minus_dia",
+    "sys_rel_spread",
+    "env_fill_20",
+    "env_fill_50",
+    "whole_low_frac",
+    "whole_high_frac",
+    "ens_sys_rel",
+    "ens_dia_rel",
+    "ens_sys_flat",
+    "ens_dia_flat",
+    "sqi",
+    "accepted_frac",
+    "log_cycles",
+    "heart_rate",
+    "rr_cv",
+    "sys_high_frac",
+    "dia_low_frac",
+];
+
+/// How many features there are.
+pub const NUM_FEATURES: usize = 25;
+
+/// One recording's features (NaN where not computable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// The values, in [`FEATURE_NAMES`] order.
+    pub values: [f32; NUM_FEATURES],
+}
+
+impl Features {
+    /// The value of the named feature (NaN for an unknown name).
+    pub fn get(&self, name: &str) -> f32 {
+        FEATURE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map_or(f32::NAN, |i| self.values[i])
+    }
+}
+
+/// Frequency bands (Hz) of the sub-band powers: low (rumbles), mid, high (blowing murmurs).
+pub const BANDS: [(f64, f64); 3] = [(25.0, 80.0), (80.0, 200.0), (200.0, 450.0)];
+
+/// Per-sample powers (full band and each of [`BANDS`]) as prefix sums, for O(1) window means.
+#[derive(Debug, Default)]
+pub struct BandPowers {
+    /// Prefix sums: `prefix[b][i]` is the sum of power of band `b` (0 = full band) before `i`.
+    prefix: [Vec<f64>; 4],
+    rate: f64,
+}
+
+impl BandPowers {
+    /// Filters the preprocessed PCG into the bands and accumulates powers, reusing buffers.
+    pub fn compute(&mut self, pre: &Preprocessed) {
+        self.rate = pre.rate.0;
+        fill_prefix(&mut self.prefix[0], pre.pcg.iter().copied());
+        for (b, &(lo, hi)) in BANDS.iter().enumerate() {
+            let hi = hi.min(0.45 * self.rate);
+            let y = Sos::butter_bandpass(2, lo, hi, self.rate).filtfilt(&pre.pcg);
+            fill_prefix(&mut self.prefix[b + 1], y.into_iter());
+        }
+    }
+
+    /// Mean power of band `b` (0 = full) over `[t0, t1)`, or `None` for an empty window.
+    pub fn mean(&self, b: usize, t0: f64, t1: f64) -> Option<f64> {
+        let p = &self.prefix[b];
+        let n = p.len().checked_sub(1)?;
+        let i0 = ((t0 * self.rate).round().max(0.0) as usize).min(n);
+        let i1 = ((t1 * self.rate).round().max(0.0) as usize).min(n);
+        (i1 > i0).then(|| (p[i1] - p[i0]) / (i1 - i0) as f64)
+    }
+}
+
+fn fill_prefix(prefix: &mut Vec<f64>, x: impl Iterator<Item = f32>) {
+    prefix.clear();
+    prefix.push(0.0);
+    let mut acc = 0.0f64;
+    for v in x {
+        acc += (v as f64) * (v as f64);
+        prefix.push(acc);
+    }
+}
+
+/// The trimmed phase windows of a cycle, in seconds: (systole, diastole). Trimming keeps the
+/// tails of S1 and S2 (whose segmented edges are uncertain by tens of ms) out of the phases.
+pub fn phase_windows(c: &Cycle) -> ((f64, f64), (f64, f64)) {
+    let (s1e, s2s, s2e, end) = (c.s1.end.0, c.s2.start.0, c.s2.end.0, c.end.0);
+    let sys_len = s2s - s1e;
+    let ms = (0.1 * sys_len).max(0.015);
+    let dia_len = end - s2e;
+    let md0 = (0.08 * dia_len).max(0.02);
+    let md1 = (0.1 * dia_len).max(0.04);
+    ((s1e + ms, s2s - ms), (s2e + md0, end - md1))
+}
+
+const EPS: f64 = 1e-9;
+
+fn log_ratio(a: f64, b: f64) -> f32 {
+    ((a + EPS) / (b + EPS)).ln() as f32
+}
+
+fn median(v: &mut Vec<f32>) -> f32 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f32::NAN;
+    }
+    v.sort_by(f32::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 {
+        0.5 * (v[m - 1] + v[m])
+    } else {
+        v[m]
+    }
+}
+
+fn percentile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return f32::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Mean of the ensemble envelope over `[t0, t1)` seconds of the ensemble.
+pub fn ensemble_mean(ens: &EnsembleCycle, t0: f64, t1: f64) -> Option<f64> {
+    let n = ens.envelope.len();
+    let i0 = ((t0 * ens.rate.0).round().max(0.0) as usize).min(n);
+    let i1 = ((t1 * ens.rate.0).round().max(0.0) as usize).min(n);
+    (i1 > i0)
+        .then(|| ens.envelope[i0..i1].iter().map(|&v| v as f64).sum::<f64>() / (i1 - i0) as f64)
+}
+
+/// The ensemble envelope over `[t0, t1)` in `bins` equal bins (bin means), empty if too short.
+pub fn ensemble_profile(ens: &EnsembleCycle, t0: f64, t1: f64, bins: usize) -> Vec<f64> {
+    let w = (t1 - t0) / bins as f64;
+    (0..bins)
+        .filter_map(|k| ensemble_mean(ens, t0 + k as f64 * w, t0 + (k + 1) as f64 * w))
+        .collect()
+}
+
+/// The ensemble's trimmed systole and diastole, in seconds of the ensemble.
+pub fn ensemble_phases(ens: &EnsembleCycle) -> ((f64, f64), (f64, f64)) {
+    let end = ens.envelope.len() as f64 / ens.rate.0;
+    phase_windows(&Cycle {
+        r_peak: None,
+        s1: ens.s1,
+        s2: ens.s2,
+        end: Seconds(end),
+        quality: 1.0,
+        accepted: true,
+    })
+}
+
+/// Computes the features of one recording. `powers` must have been computed on `pre`.
+pub fn extract_features(
+    pre: &Preprocessed,
+    powers: &BandPowers,
+    cycles: &[Cycle],
+    ensemble: Option<&EnsembleCycle>,
+    rhythm: Option<&Rhythm>,
+    sqi: f32,
+) -> Features {
+    let mut v = [f32::NAN; NUM_FEATURES];
+    let accepted: Vec<&Cycle> = cycles.iter().filter(|c| c.accepted).collect();
+    // Per-cycle relative powers: [sys all, dia all, sys b1..b3, dia b1..b3, sys/dia, sys hi frac, dia lo frac].
+    let mut per: Vec<[f32; 11]> = Vec::with_capacity(accepted.len());
+    for c in &accepted {
+        let ((ss, se), (ds, de)) = phase_windows(c);
+        if se - ss < 0.03 {
+            continue;
+        }
+        let mut row = [f32::NAN; 11];
+        for b in 0..4 {
+            let s = powers.mean(b, c.s1.start.0, c.s1.end.0).unwrap_or(0.0)
+                + powers.mean(b, c.s2.start.0, c.s2.end.0).unwrap_or(0.0);
+            let sys = powers.mean(b, ss, se).unwrap_or(0.0);
+            let (col_s, col_d) = if b == 0 { (0, 1) } else { (1 + b, 4 + b) };
+            row[col_s] = log_ratio(sys, 0.5 * s);
+            if de - ds >= 0.05
+                && let Some(dia) = powers.mean(b, ds, de)
+            {
+                row[col_d] = log_ratio(dia, 0.5 * s);
+            }
+        }
+        let sys_all = powers.mean(0, ss, se).unwrap_or(0.0);
+        row[8] = row[0] - row[1];
+        row[9] = log_ratio(powers.mean(3, ss, se).unwrap_or(0.0), sys_all);
+        if de - ds >= 0.05 {
+            let dia_all = powers.mean(0, ds, de).unwrap_or(0.0);
+            row[10] = log_ratio(powers.mean(1, ds, de).unwrap_or(0.0), dia_all);
+        }
+        per.push(row);
+    }
+    let column = |j: usize| -> Vec<f32> { per.iter().map(|r| r[j]).collect() };
+    for (j, slot) in [0usize, 1, 2, 3, 4, 5, 6, 7, 8].into_iter().enumerate() {
+        v[slot] = median(&mut column(j));
+    }
+    v[23] = median(&mut column(9));
+    v[24] = median(&mut column(10));
+    let mut sr = column(0);
+    sr.retain(|x| x.is_finite());
+    if sr.len() >= 3 {
+        sr.sort_by(f32::total_cmp);
+        v[9] = percentile(&sr, 0.75) - percentile(&sr, 0.25);
+    }
+
+    // Segmentation-free: how much the envelope fills the gaps between the loudest sounds, and the
+    // spectral balance of the whole recording.
+    let mut env: Vec<f32> = pre
+        .envelope
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    env.sort_by(f32::total_cmp);
+    let p95 = percentile(&env, 0.95) as f64;
+    v[10] = log_ratio(percentile(&env, 0.2) as f64, p95);
+    v[11] = log_ratio(percentile(&env, 0.5) as f64, p95);
+    let dur = pre.pcg.len() as f64 / pre.rate.0;
+    if let Some(all) = powers.mean(0, 0.0, dur) {
+        v[12] = log_ratio(powers.mean(1, 0.0, dur).unwrap_or(0.0), all);
+        v[13] = log_ratio(powers.mean(3, 0.0, dur).unwrap_or(0.0), all);
+    }
+
+    if let Some(ens) = ensemble {
+        let s = ensemble_mean(ens, ens.s1.start.0, ens.s1.end.0).unwrap_or(0.0)
+            + ensemble_mean(ens, ens.s2.start.0, ens.s2.end.0).unwrap_or(0.0);
+        let ((ss, se), (ds, de)) = ensemble_phases(ens);
+        if let Some(sys) = ensemble_mean(ens, ss, se) {
+            v[14] = log_ratio(sys, 0.5 * s);
+            v[16] = flatness(&ensemble_profile(ens, ss, se, 6));
+        }
+        if let Some(dia) = ensemble_mean(ens, ds, de) {
+            v[15] = log_ratio(dia, 0.5 * s);
+            v[17] = flatness(&ensemble_profile(ens, ds, de, 6));
+        }
+    }
+    v[18] = sqi;
+    if !cycles.is_empty() {
+        v[19] = accepted.len() as f32 / cycles.len() as f32;
+    }
+    v[20] = ((accepted.len() + 1) as f32).ln();
+    if let Some(r) = rhythm {
+        v[21] = (r.heart_rate.0 / 100.0) as f32;
+        let mean_rr = 60.0 / r.heart_rate.0;
+        v[22] = (r.rr_sd.0 / mean_rr) as f32;
+    }
+    Features { values: v }
+}
+
+/// min/max of a profile (1 = flat), NaN when empty or all zero.
+fn flatness(p: &[f64]) -> f32 {
+    let max = p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let min = p.iter().cloned().fold(f64::INFINITY, f64::min);
+    if p.is_empty() || max <= 0.0 {
+        f32::NAN
+    } else {
+        (min / max) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Interval;
+    use crate::units::Hz;
+
+    #[test]
+    fn names_match_count_and_band_means_are_exact() {
+        assert_eq!(FEATURE_NAMES.len(), NUM_FEATURES);
+        let pre = Preprocessed {
+            rate: Hz(1000.0),
+            pcg: vec![2.0; 1000],
+            envelope: vec![1.0; 1000],
+            duration: Seconds(1.0),
+            original_rate: Hz(1000.0),
+        };
+        let mut p = BandPowers::default();
+        p.compute(&pre);
+        assert!((p.mean(0, 0.1, 0.2).unwrap_or(0.0) - 4.0).abs() < 1e-9);
+        assert!(p.mean(0, 0.2, 0.2).is_none());
+        assert!(p.mean(0, 5.0, 6.0).is_none());
+    }
+
+    #[test]
+    fn no_cycles_gives_nan_cycle_features_but_finite_global_ones() {
+        let pcg: Vec<f32> = (0..2000).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let pre = Preprocessed {
+            rate: Hz(1000.0),
+            envelope: pcg.iter().map(|v| v.abs()).collect(),
+            pcg,
+            duration: Seconds(2.0),
+            original_rate: Hz(1000.0),
+        };
+        let mut p = BandPowers::default();
+        p.compute(&pre);
+        let f = extract_features(&pre, &p, &[], None, None, 0.5);
+        assert!(f.get("sys_rel").is_nan());
+        assert!(f.get("env_fill_20").is_finite());
+        assert!(f.get("whole_high_frac").is_finite());
+        assert!(f.get("no_such").is_nan());
+        let c = Cycle {
+            r_peak: None,
+            s1: Interval {
+                start: Seconds(0.1),
+                end: Seconds(0.2),
+            },
+            s2: Interval {
+                start: Seconds(0.45),
+                end: Seconds(0.55),
+            },
+            end: Seconds(0.9),
+            quality: 1.0,
+            accepted: true,
+        };
+        let f = extract_features(&pre, &p, &[c], None, None, 0.5);
+        assert!(f.get("sys_rel").is_finite());
+        assert!(f.get("dia_rel").is_finite());
+    }
+}

@@ -1,0 +1,531 @@
+//! Murmur finding from the cycles: is there a murmur, when in the cycle, and what is it like.
+//!
+//! The decision (present/absent), the timing (systolic/diastolic) and the "needs review" score are
+//! small logistic models over [`crate::features`], trained by `auscult-train` on the labelled
+//! recordings and committed as text in `params/murmur.txt` (parsed here by hand; the crate has no
+//! serde). The description of a present murmur (phase, shape, pitch, Levine grade) is read by
+//! rule from the ensemble-averaged envelope and the sub-band powers of the murmur's phase.
+//! Extra sounds (S3, S4, a systolic click) are looked for in the ensemble as well.
+//!
+//! This module never reports a murmur from a recording the quality gate refused: that is the
+//! caller's job ([`crate::analysis`]), and it never panics on NaN features or empty profiles.
+
+use crate::error::DspError;
+use crate::features::{
+    BandPowers, FEATURE_NAMES, Features, NUM_FEATURES, ensemble_mean, ensemble_phases,
+    ensemble_profile, phase_windows,
+};
+use crate::model::{
+    Cycle, EnsembleCycle, ExtraSound, MurmurFinding, MurmurPhase, MurmurPitch, MurmurShape,
+    MurmurStatus, MurmurTiming,
+};
+
+/// The committed model parameters.
+pub const BUILTIN_PARAMS: &str = include_str!("../params/murmur.txt");
+
+/// Name of the extra model input holding the murmur model's logit (used by the review model).
+pub const MURMUR_LOGIT: &str = "murmur_logit";
+
+/// A logistic model over named inputs with standardisation: `p = σ(b + Σ wᵢ (xᵢ − μᵢ)/sᵢ)`.
+/// A NaN input counts as its mean (contributes nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logistic {
+    /// Model name as in the parameter file.
+    pub name: String,
+    /// Intercept.
+    pub bias: f64,
+    /// Decision threshold on the probability.
+    pub threshold: f64,
+    /// (input index, mean, scale, weight); index `NUM_FEATURES` is the murmur logit.
+    pub terms: Vec<(usize, f64, f64, f64)>,
+}
+
+impl Logistic {
+    /// The log-odds for the given features (and murmur logit, for models that use it).
+    pub fn logit(&self, f: &Features, murmur_logit: f64) -> f64 {
+        let mut z = self.bias;
+        for &(i, mean, scale, w) in &self.terms {
+            let x = if i < NUM_FEATURES {
+                f.values[i] as f64
+            } else {
+                murmur_logit
+            };
+            if x.is_finite() && scale > 0.0 {
+                // Clamp standardised inputs so one wild feature cannot decide alone.
+                z += w * ((x - mean) / scale).clamp(-6.0, 6.0);
+            }
+        }
+        z
+    }
+
+    /// The probability for the given features.
+    pub fn probability(&self, f: &Features, murmur_logit: f64) -> f64 {
+        sigmoid(self.logit(f, murmur_logit))
+    }
+}
+
+/// The logistic function.
+pub fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Index of an input name: a feature, or the murmur logit.
+pub fn input_index(name: &str) -> Option<usize> {
+    if name == MURMUR_LOGIT {
+        return Some(NUM_FEATURES);
+    }
+    FEATURE_NAMES.iter().position(|n| *n == name)
+}
+
+/// The three learned models the engine uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Models {
+    /// P(murmur present).
+    pub murmur: Logistic,
+    /// P(diastolic | murmur present).
+    pub timing: Logistic,
+    /// P(recording abnormal, needs review); may use the murmur logit.
+    pub review: Logistic,
+}
+
+impl Models {
+    /// The models committed in `params/murmur.txt`.
+    pub fn builtin() -> Result<Models, DspError> {
+        Models::parse(BUILTIN_PARAMS)
+    }
+
+    /// Parses the text format written by `auscult-train`:
+    ///
+    /// ```text
+    /// # comment
+    /// model murmur
+    /// bias -0.4
+    /// threshold 0.5
+    /// term sys_rel 1.2 0.8 0.9      # name mean scale weight
+    /// end
+    /// ```
+    ///
+    /// The file must define the models `murmur`, `timing` and `review`.
+    pub fn parse(text: &str) -> Result<Models, DspError> {
+        let bad = |line: usize, reason: &str| DspError::InvalidParams {
+            line,
+            reason: reason.to_string(),
+        };
+        let mut models: Vec<Logistic> = Vec::new();
+        let mut current: Option<Logistic> = None;
+        for (n, raw) in text.lines().enumerate() {
+            let line_no = n + 1;
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let key = parts.next().unwrap_or("");
+            let rest: Vec<&str> = parts.collect();
+            let num = |s: &str| -> Result<f64, DspError> {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| bad(line_no, "not a finite number"))
+            };
+            match (key, current.as_mut()) {
+                ("model", None) => {
+                    let name = rest
+                        .first()
+                        .ok_or_else(|| bad(line_no, "model without name"))?;
+                    current = Some(Logistic {
+                        name: (*name).to_string(),
+                        bias: 0.0,
+                        threshold: 0.5,
+                        terms: Vec::new(),
+                    });
+                }
+                ("bias", Some(m)) if rest.len() == 1 => m.bias = num(rest[0])?,
+                ("threshold", Some(m)) if rest.len() == 1 => m.threshold = num(rest[0])?,
+                ("term", Some(m)) if rest.len() == 4 => {
+                    let idx = input_index(rest[0]).ok_or_else(|| bad(line_no, "unknown input"))?;
+                    let scale = num(rest[2])?;
+                    if scale <= 0.0 {
+                        return Err(bad(line_no, "scale must be positive"));
+                    }
+                    m.terms.push((idx, num(rest[1])?, scale, num(rest[3])?));
+                }
+                ("end", Some(_)) => {
+                    if let Some(m) = current.take() {
+                        models.push(m);
+                    }
+                }
+                _ => return Err(bad(line_no, "unexpected line")),
+            }
+        }
+        if current.is_some() {
+            return Err(bad(text.lines().count(), "model without end"));
+        }
+        let mut take = |name: &str| {
+            models
+                .iter()
+                .position(|m| m.name == name)
+                .map(|i| models.swap_remove(i))
+                .ok_or_else(|| bad(0, &format!("missing model {name}")))
+        };
+        Ok(Models {
+            murmur: take("murmur")?,
+            timing: take("timing")?,
+            review: take("review")?,
+        })
+    }
+
+    /// Hand-set rule models, used only if the committed parameters cannot be read: a murmur is
+    /// a phase within about e^-2.5 of the heart sounds' power; diastolic when diastole is the
+    /// louder phase; review follows the murmur.
+    pub fn hand_set() -> Models {
+        let term = |name: &str, mean: f64, scale: f64, w: f64| {
+            (input_index(name).unwrap_or(0), mean, scale, w)
+        };
+        Models {
+            murmur: Logistic {
+                name: "murmur".into(),
+                bias: 0.0,
+                threshold: 0.5,
+                terms: vec![
+                    term("sys_rel", -2.5, 1.0, 2.0),
+                    term("dia_rel", -2.5, 1.0, 1.0),
+                ],
+            },
+            timing: Logistic {
+                name: "timing".into(),
+                bias: 0.0,
+                threshold: 0.5,
+                terms: vec![term("sys_minus_dia", 0.0, 1.0, -2.0)],
+            },
+            review: Logistic {
+                name: "review".into(),
+                bias: 0.0,
+                threshold: 0.5,
+                terms: vec![term(MURMUR_LOGIT, 0.0, 1.0, 1.0)],
+            },
+        }
+    }
+
+    /// Writes the models in the format [`Models::parse`] reads.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for m in [&self.murmur, &self.timing, &self.review] {
+            out.push_str(&format!(
+                "model {}\nbias {:.6}\nthreshold {:.4}\n",
+                m.name, m.bias, m.threshold
+            ));
+            for &(i, mean, scale, w) in &m.terms {
+                let name = FEATURE_NAMES.get(i).copied().unwrap_or(MURMUR_LOGIT);
+                out.push_str(&format!("term {name} {mean:.6} {scale:.6} {w:.6}\n"));
+            }
+            out.push_str("end\n");
+        }
+        out
+    }
+}
+
+/// The model outputs for one recording.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Log-odds of a murmur.
+    pub murmur_logit: f64,
+    /// P(murmur).
+    pub murmur: f64,
+    /// P(diastolic | murmur).
+    pub diastolic: f64,
+    /// P(needs review).
+    pub review: f64,
+}
+
+/// Runs the models on the features.
+pub fn score(models: &Models, f: &Features) -> Scores {
+    let murmur_logit = models.murmur.logit(f, 0.0);
+    Scores {
+        murmur_logit,
+        murmur: sigmoid(murmur_logit),
+        diastolic: models.timing.probability(f, murmur_logit),
+        review: models.review.probability(f, murmur_logit),
+    }
+}
+
+/// How a murmur would be described if it were in a given phase (read before the models decide).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PhaseDescription {
+    /// Early, mid, late or holo.
+    pub phase: Option<MurmurPhase>,
+    /// Intensity profile.
+    pub shape: Option<MurmurShape>,
+    /// Dominant pitch.
+    pub pitch: Option<MurmurPitch>,
+}
+
+/// Descriptions of a would-be murmur in systole and in diastole: `[systolic, diastolic]`.
+pub fn describe_phases(
+    cycles: &[Cycle],
+    ensemble: Option<&EnsembleCycle>,
+    powers: &BandPowers,
+) -> [PhaseDescription; 2] {
+    [false, true].map(|diastolic| {
+        let (phase, shape) = ensemble
+            .map(|e| profile_description(e, diastolic))
+            .unwrap_or((None, None));
+        PhaseDescription {
+            phase,
+            shape,
+            pitch: pitch_of(cycles, powers, diastolic),
+        }
+    })
+}
+
+/// The murmur finding of a judgeable recording from its scores and phase descriptions.
+pub fn finding(
+    models: &Models,
+    scores: &Scores,
+    features: &Features,
+    descriptions: &[PhaseDescription; 2],
+) -> MurmurFinding {
+    let present = scores.murmur >= models.murmur.threshold;
+    if !present {
+        return MurmurFinding {
+            status: MurmurStatus::Absent,
+            timing: None,
+            phase: None,
+            shape: None,
+            pitch: None,
+            grade: None,
+            confidence: (1.0 - scores.murmur) as f32,
+        };
+    }
+    let diastolic = scores.diastolic >= models.timing.threshold;
+    let d = descriptions[usize::from(diastolic)];
+    MurmurFinding {
+        status: MurmurStatus::Present,
+        timing: Some(timing_of(diastolic, features)),
+        phase: d.phase,
+        shape: d.shape,
+        pitch: d.pitch,
+        grade: Some(grade_of(features, diastolic)),
+        confidence: scores.murmur as f32,
+    }
+}
+
+/// Systolic or diastolic per the timing model; "both" only when each phase on its own is as loud
+/// as a murmur (power within 1/e² of the heart sounds' in both phases).
+fn timing_of(diastolic: bool, f: &Features) -> MurmurTiming {
+    let (s, d) = (f.get("sys_rel"), f.get("dia_rel"));
+    if s > -2.0 && d > -2.0 {
+        MurmurTiming::Both
+    } else if diastolic {
+        MurmurTiming::Diastolic
+    } else {
+        MurmurTiming::Systolic
+    }
+}
+
+/// Phase and shape of the murmur from the ensemble envelope over its phase, above the floor set
+/// by the other phase.
+pub fn profile_description(
+    ens: &EnsembleCycle,
+    diastolic: bool,
+) -> (Option<MurmurPhase>, Option<MurmurShape>) {
+    let ((ss, se), (ds, de)) = ensemble_phases(ens);
+    let (own, other) = if diastolic {
+        (
+            ensemble_profile(ens, ds, de, 6),
+            ensemble_profile(ens, ss, se, 6),
+        )
+    } else {
+        (
+            ensemble_profile(ens, ss, se, 6),
+            ensemble_profile(ens, ds, de, 6),
+        )
+    };
+    if own.len() != 6 {
+        return (None, None);
+    }
+    let floor = other
+        .iter()
+        .chain(&own)
+        .cloned()
+        .fold(f64::INFINITY, f64::min);
+    let excess: Vec<f64> = own.iter().map(|v| (v - floor).max(0.0)).collect();
+    let (k_max, max) =
+        excess.iter().cloned().enumerate().fold(
+            (0, 0.0),
+            |(bk, bv), (k, v)| if v > bv { (k, v) } else { (bk, bv) },
+        );
+    if max <= 0.0 {
+        return (None, None);
+    }
+    let covered = excess.iter().filter(|&&v| v >= 0.5 * max).count();
+    let total: f64 = excess.iter().sum();
+    let centroid = excess
+        .iter()
+        .enumerate()
+        .map(|(k, v)| (k as f64 + 0.5) / 6.0 * v)
+        .sum::<f64>()
+        / total;
+    let phase = if covered >= 5 {
+        MurmurPhase::Holo
+    } else if centroid < 0.4 {
+        MurmurPhase::Early
+    } else if centroid > 0.6 {
+        MurmurPhase::Late
+    } else {
+        MurmurPhase::Mid
+    };
+    let inner_min = excess[1..5].iter().cloned().fold(f64::INFINITY, f64::min);
+    let shape = if covered >= 5 && inner_min >= 0.6 * max {
+        MurmurShape::Plateau
+    } else if k_max <= 1 && excess[5] < 0.6 * max {
+        MurmurShape::Decrescendo
+    } else if k_max >= 4 && excess[0] < 0.6 * max {
+        MurmurShape::Crescendo
+    } else if excess[0] < 0.75 * max && excess[5] < 0.75 * max {
+        MurmurShape::CrescendoDecrescendo
+    } else {
+        MurmurShape::Plateau
+    };
+    (Some(phase), Some(shape))
+}
+
+/// Dominant pitch from the sub-band powers of the murmur's phase over the accepted cycles: the
+/// power-weighted mean of the band centres (50, 130, 300 Hz).
+fn pitch_of(cycles: &[Cycle], powers: &BandPowers, diastolic: bool) -> Option<MurmurPitch> {
+    let mut band = [0.0f64; 3];
+    for c in cycles.iter().filter(|c| c.accepted) {
+        let (sys, dia) = phase_windows(c);
+        let (t0, t1) = if diastolic { dia } else { sys };
+        for (b, acc) in band.iter_mut().enumerate() {
+            *acc += powers.mean(b + 1, t0, t1).unwrap_or(0.0);
+        }
+    }
+    let total: f64 = band.iter().sum();
+    if !(total > 0.0) {
+        return None;
+    }
+    let centre = (50.0 * band[0] + 130.0 * band[1] + 300.0 * band[2]) / total;
+    Some(if centre < 150.0 {
+        MurmurPitch::Low
+    } else if centre < 250.0 {
+        MurmurPitch::Medium
+    } else {
+        MurmurPitch::High
+    })
+}
+
+/// A Levine grade estimate from the murmur's loudness relative to the heart sounds (amplitude
+/// ratio): a heuristic, since loudness at the chest wall cannot be known from a relative signal.
+fn grade_of(f: &Features, diastolic: bool) -> u8 {
+    let rel = if diastolic {
+        f.get("dia_rel")
+    } else {
+        f.get("sys_rel")
+    };
+    let amp = if rel.is_finite() {
+        (0.5 * rel as f64).exp()
+    } else {
+        0.3
+    };
+    match amp {
+        a if a < 0.15 => 1,
+        a if a < 0.3 => 2,
+        a if a < 0.6 => 3,
+        a if a < 1.0 => 4,
+        a if a < 1.5 => 5,
+        _ => 6,
+    }
+}
+
+/// Extra sounds in the ensemble: S3 (a distinct peak 80–220 ms after S2), S4 (a peak in the
+/// 150 ms before the next S1) and a mid-systolic click (a short, loud peak inside systole).
+/// Each must stand well above its phase's median level and reach a fair fraction of S2.
+pub fn extra_sounds(ens: &EnsembleCycle) -> Vec<ExtraSound> {
+    let mut found = Vec::new();
+    let rate = ens.rate.0;
+    let end = ens.envelope.len() as f64 / rate;
+    let ((ss, se), (ds, de)) = ensemble_phases(ens);
+    let s2_level = ensemble_mean(ens, ens.s2.start.0, ens.s2.end.0).unwrap_or(0.0);
+    let peak_in = |t0: f64, t1: f64| -> f64 {
+        let i0 = ((t0 * rate).max(0.0) as usize).min(ens.envelope.len());
+        let i1 = ((t1 * rate).max(0.0) as usize).min(ens.envelope.len());
+        ens.envelope[i0..i1.max(i0)]
+            .iter()
+            .fold(0.0f64, |m, &v| m.max(v as f64))
+    };
+    let median_in = |t0: f64, t1: f64| -> f64 {
+        let i0 = ((t0 * rate).max(0.0) as usize).min(ens.envelope.len());
+        let i1 = ((t1 * rate).max(0.0) as usize).min(ens.envelope.len());
+        let mut v: Vec<f32> = ens.envelope[i0..i1.max(i0)].to_vec();
+        if v.is_empty() {
+            return 0.0;
+        }
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2] as f64
+    };
+    let dia_median = median_in(ds, de);
+    let standout = |peak: f64, base: f64| peak > 3.0 * base && peak > 0.3 * s2_level;
+    if de - ds > 0.25 {
+        let s3_peak = peak_in(ens.s2.end.0 + 0.08, ens.s2.end.0 + 0.22);
+        if standout(s3_peak, dia_median) {
+            found.push(ExtraSound::S3);
+        }
+        let s4_peak = peak_in((end - 0.15).max(ens.s2.end.0 + 0.25), end - 0.03);
+        if standout(s4_peak, dia_median) {
+            found.push(ExtraSound::S4);
+        }
+    }
+    if se - ss > 0.1 {
+        let sys_median = median_in(ss, se);
+        let click = peak_in(ss + 0.03, se - 0.03);
+        if standout(click, sys_median) && click > 4.0 * sys_median {
+            found.push(ExtraSound::SystolicClick);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_params_parse_and_round_trip() {
+        let m = Models::builtin().expect("committed params parse");
+        assert!(!m.murmur.terms.is_empty());
+        let again = Models::parse(&m.to_text()).expect("round trip");
+        assert_eq!(again.murmur.terms.len(), m.murmur.terms.len());
+        assert!((again.murmur.bias - m.murmur.bias).abs() < 1e-5);
+    }
+
+    #[test]
+    fn malformed_params_are_errors_not_panics() {
+        for text in [
+            "model murmur\nbias x\nend\n",
+            "model murmur\nterm nope 0 1 1\nend\n",
+            "model murmur\nterm sys_rel 0 0 1\nend\n",
+            "bias 1\n",
+            "model murmur\n",
+            "model murmur\nend\n",
+        ] {
+            assert!(Models::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn logistic_ignores_nan_inputs() {
+        let m = Logistic {
+            name: "t".into(),
+            bias: 0.5,
+            threshold: 0.5,
+            terms: vec![(0, 0.0, 1.0, 2.0)],
+        };
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        assert!((m.logit(&f, 0.0) - 0.5).abs() < 1e-12);
+        f.values[0] = 1.0;
+        assert!((m.logit(&f, 0.0) - 2.5).abs() < 1e-12);
+    }
+}

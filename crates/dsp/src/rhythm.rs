@@ -1,0 +1,128 @@
+//! Rhythm measures from the beat times of the accepted cycles: heart rate, RR standard deviation,
+//! RMSSD and an "irregular" flag for atrial fibrillation or frequent ectopy.
+//!
+//! Only consecutive accepted cycles give an RR interval, so a rejected (corrupted) cycle never
+//! makes a long gap look like a pause. This module must never guess: with fewer than three
+//! intervals it returns `None`.
+
+use crate::model::{Cycle, Rhythm};
+use crate::units::{Bpm, Seconds};
+
+/// The fewest RR intervals from which rhythm measures are reported.
+pub const MIN_INTERVALS: usize = 3;
+
+/// RR intervals outside this range (seconds) are segmentation errors, not beats (30 to 240 bpm).
+const RR_RANGE: (f64, f64) = (0.25, 2.0);
+
+/// Coefficient of variation of RR above which the rhythm is called irregular.
+const IRREGULAR_CV: f64 = 0.12;
+/// RMSSD relative to the mean RR above which the rhythm is called irregular.
+const IRREGULAR_RMSSD: f64 = 0.14;
+
+/// The beat time of a cycle: its R peak when the ECG gated it, else its S1 onset.
+fn beat_time(c: &Cycle) -> f64 {
+    c.r_peak.map_or(c.s1.start.0, |r| r.0)
+}
+
+/// RR intervals between consecutive accepted cycles (a cycle whose `end` meets the next one's
+/// start), in seconds, keeping only physiologically possible ones.
+pub fn rr_intervals(cycles: &[Cycle]) -> Vec<f64> {
+    cycles
+        .windows(2)
+        .filter(|w| w[0].accepted && w[1].accepted)
+        .map(|w| beat_time(&w[1]) - beat_time(&w[0]))
+        .filter(|rr| rr.is_finite() && *rr >= RR_RANGE.0 && *rr <= RR_RANGE.1)
+        .collect()
+}
+
+/// Rhythm measures over the accepted cycles, or `None` with fewer than [`MIN_INTERVALS`] intervals.
+pub fn measure_rhythm(cycles: &[Cycle]) -> Option<Rhythm> {
+    rhythm_from_rr(&rr_intervals(cycles))
+}
+
+/// Rhythm measures from RR intervals in seconds.
+pub fn rhythm_from_rr(rr: &[f64]) -> Option<Rhythm> {
+    if rr.len() < MIN_INTERVALS {
+        return None;
+    }
+    let n = rr.len() as f64;
+    let mean = rr.iter().sum::<f64>() / n;
+    if mean <= 0.0 {
+        return None;
+    }
+    let sd = (rr.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let diffs: Vec<f64> = rr.windows(2).map(|w| w[1] - w[0]).collect();
+    let rmssd = if diffs.is_empty() {
+        0.0
+    } else {
+        (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt()
+    };
+    let mut sorted = rr.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    // A single missed or extra beat makes one outlier interval; irregularity is judged on the
+    // spread of the bulk (inter-quartile range) as well as on the overall measures, so one
+    // segmentation slip does not call a sinus rhythm irregular.
+    let q1 = sorted[sorted.len() / 4];
+    let q3 = sorted[(3 * sorted.len()) / 4];
+    let iqr_rel = (q3 - q1) / median;
+    let irregular = sd / mean > IRREGULAR_CV && rmssd / mean > IRREGULAR_RMSSD && iqr_rel > 0.1;
+    Some(Rhythm {
+        heart_rate: Bpm(60.0 / median),
+        rr_sd: Seconds(sd),
+        rmssd: Seconds(rmssd),
+        irregular,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Interval;
+
+    fn cycle(t: f64, accepted: bool) -> Cycle {
+        Cycle {
+            r_peak: None,
+            s1: Interval {
+                start: Seconds(t),
+                end: Seconds(t + 0.12),
+            },
+            s2: Interval {
+                start: Seconds(t + 0.35),
+                end: Seconds(t + 0.45),
+            },
+            end: Seconds(t + 0.8),
+            quality: 1.0,
+            accepted,
+        }
+    }
+
+    #[test]
+    fn regular_rhythm_has_the_right_rate_and_is_regular() {
+        let cycles: Vec<Cycle> = (0..10).map(|i| cycle(i as f64 * 0.8, true)).collect();
+        let r = measure_rhythm(&cycles).expect("enough beats");
+        assert!((r.heart_rate.0 - 75.0).abs() < 1e-6);
+        assert!(r.rr_sd.0 < 1e-9);
+        assert!(!r.irregular);
+    }
+
+    #[test]
+    fn chaotic_intervals_are_irregular() {
+        let rr = [0.6, 1.1, 0.55, 0.9, 0.5, 1.2, 0.7, 0.95, 0.58, 1.05];
+        let mut t = 0.0;
+        let mut cycles = vec![cycle(0.0, true)];
+        for r in rr {
+            t += r;
+            cycles.push(cycle(t, true));
+        }
+        assert!(measure_rhythm(&cycles).expect("enough beats").irregular);
+    }
+
+    #[test]
+    fn rejected_cycles_break_intervals_and_too_few_give_none() {
+        let cycles: Vec<Cycle> = (0..6).map(|i| cycle(i as f64 * 0.8, i % 2 == 0)).collect();
+        assert!(rr_intervals(&cycles).is_empty());
+        assert!(measure_rhythm(&cycles).is_none());
+        assert!(rhythm_from_rr(&[]).is_none());
+    }
+}
