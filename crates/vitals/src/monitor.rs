@@ -106,7 +106,11 @@ impl Default for MonitorConfig {
                 hours(24),
             ],
             change: [
-                Some(ChangeConfig::with_deltas(25.0, 4.0)),
+                // Heart rate rises 20–30 /min with ordinary activity: demand more.
+                Some(ChangeConfig {
+                    z_on: 5.0,
+                    ..ChangeConfig::with_deltas(30.0, 4.0)
+                }),
                 Some(ChangeConfig::with_deltas(8.0, 2.0)),
                 Some(ChangeConfig::with_deltas(5.0, 1.0)),
                 Some(ChangeConfig::with_deltas(1.2, 0.25)),
@@ -121,7 +125,7 @@ impl Default for MonitorConfig {
             absence_confirm: DurationMs::seconds(10),
             default_expected_interval: DurationMs::seconds(60),
             silence_factor: 3,
-            silence_min: DurationMs::seconds(30),
+            silence_min: DurationMs::minutes(2),
             max_clock_skew: DurationMs::seconds(30),
             max_backfill: DurationMs::hours(24 * 7),
             minute_grace: DurationMs::seconds(5),
