@@ -26,8 +26,64 @@ pub const BUILTIN_PARAMS: &str = include_str!("../params/murmur.txt");
 /// Name of the extra model input holding the murmur model's logit (used by the review model).
 pub const MURMUR_LOGIT: &str = "murmur_logit";
 
-/// A logistic model over named inputs with standardisation: `p = σ(b + Σ wᵢ (xᵢ − μᵢ)/sᵢ)`.
-/// A NaN input counts as its mean (contributes nothing).
+/// One node of a regression tree: a split on a raw input (NaN goes left) or a leaf value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Node {
+    /// Go to `left` when `input < threshold` or the input is NaN, else to `right`.
+    Split {
+        /// Input index (a feature, or `NUM_FEATURES` for the murmur logit).
+        input: usize,
+        /// Split point on the raw input.
+        threshold: f64,
+        /// Index of the left child (always after this node).
+        left: usize,
+        /// Index of the right child (always after this node).
+        right: usize,
+    },
+    /// A leaf adding this much to the log-odds.
+    Leaf(f64),
+}
+
+/// A regression tree of a boosted ensemble, nodes in an array with the root first. Children
+/// always come after their parent (checked when parsing), so evaluation always ends.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tree {
+    /// The nodes, root at 0.
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    fn eval(&self, input: impl Fn(usize) -> f64) -> f64 {
+        let mut i = 0;
+        while let Some(node) = self.nodes.get(i) {
+            match *node {
+                Node::Leaf(v) => return v,
+                Node::Split {
+                    input: k,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    let x = input(k);
+                    let next = if x.is_nan() || x < threshold {
+                        left
+                    } else {
+                        right
+                    };
+                    if next <= i {
+                        return 0.0;
+                    }
+                    i = next;
+                }
+            }
+        }
+        0.0
+    }
+}
+
+/// A logistic model over named inputs: `p = σ(b + Σ wᵢ (xᵢ − μᵢ)/sᵢ + Σ treeⱼ(x))`, linear terms
+/// with standardisation and/or gradient-boosted trees on the raw inputs. A NaN input counts as its
+/// mean in the linear part and goes left in a tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logistic {
     /// Model name as in the parameter file.
@@ -38,6 +94,8 @@ pub struct Logistic {
     pub threshold: f64,
     /// (input index, mean, scale, weight); index `NUM_FEATURES` is the murmur logit.
     pub terms: Vec<(usize, f64, f64, f64)>,
+    /// Boosted trees added to the log-odds.
+    pub trees: Vec<Tree>,
 }
 
 impl Logistic {
@@ -55,7 +113,14 @@ impl Logistic {
                 z += w * ((x - mean) / scale).clamp(-6.0, 6.0);
             }
         }
-        z
+        let input = |k: usize| {
+            if k < NUM_FEATURES {
+                f.values[k] as f64
+            } else {
+                murmur_logit
+            }
+        };
+        z + self.trees.iter().map(|t| t.eval(input)).sum::<f64>()
     }
 
     /// The probability for the given features.
@@ -138,7 +203,39 @@ impl Models {
                         bias: 0.0,
                         threshold: 0.5,
                         terms: Vec::new(),
+                        trees: Vec::new(),
                     });
+                }
+                ("tree", Some(m)) if rest.is_empty() => m.trees.push(Tree::default()),
+                ("split", Some(m)) if rest.len() == 4 => {
+                    let tree = m
+                        .trees
+                        .last_mut()
+                        .ok_or_else(|| bad(line_no, "split outside a tree"))?;
+                    let input =
+                        input_index(rest[0]).ok_or_else(|| bad(line_no, "unknown input"))?;
+                    let here = tree.nodes.len();
+                    let child = |s: &str| {
+                        s.parse::<usize>()
+                            .ok()
+                            .filter(|&c| c > here)
+                            .ok_or_else(|| bad(line_no, "child index must follow its parent"))
+                    };
+                    let node = Node::Split {
+                        input,
+                        threshold: num(rest[1])?,
+                        left: child(rest[2])?,
+                        right: child(rest[3])?,
+                    };
+                    tree.nodes.push(node);
+                }
+                ("leaf", Some(m)) if rest.len() == 1 => {
+                    let v = num(rest[0])?;
+                    m.trees
+                        .last_mut()
+                        .ok_or_else(|| bad(line_no, "leaf outside a tree"))?
+                        .nodes
+                        .push(Node::Leaf(v));
                 }
                 ("bias", Some(m)) if rest.len() == 1 => m.bias = num(rest[0])?,
                 ("threshold", Some(m)) if rest.len() == 1 => m.threshold = num(rest[0])?,
@@ -191,23 +288,27 @@ impl Models {
                     term("sys_rel", -2.5, 1.0, 2.0),
                     term("dia_rel", -2.5, 1.0, 1.0),
                 ],
+                trees: Vec::new(),
             },
             timing: Logistic {
                 name: "timing".into(),
                 bias: 0.0,
                 threshold: 0.5,
                 terms: vec![term("sys_minus_dia", 0.0, 1.0, -2.0)],
+                trees: Vec::new(),
             },
             review: Logistic {
                 name: "review".into(),
                 bias: 0.0,
                 threshold: 0.5,
                 terms: vec![term(MURMUR_LOGIT, 0.0, 1.0, 1.0)],
+                trees: Vec::new(),
             },
         }
     }
 
-    /// Writes the models in the format [`Models::parse`] reads.
+    /// Writes the models in the format [`Models::parse`] reads (`tree`, then its nodes in order:
+    /// `split <input> <threshold> <left> <right>` or `leaf <value>`).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for m in [&self.murmur, &self.timing, &self.review] {
@@ -218,6 +319,23 @@ impl Models {
             for &(i, mean, scale, w) in &m.terms {
                 let name = FEATURE_NAMES.get(i).copied().unwrap_or(MURMUR_LOGIT);
                 out.push_str(&format!("term {name} {mean:.6} {scale:.6} {w:.6}\n"));
+            }
+            for t in &m.trees {
+                out.push_str("tree\n");
+                for n in &t.nodes {
+                    match *n {
+                        Node::Split {
+                            input,
+                            threshold,
+                            left,
+                            right,
+                        } => {
+                            let name = FEATURE_NAMES.get(input).copied().unwrap_or(MURMUR_LOGIT);
+                            out.push_str(&format!("split {name} {threshold:.6} {left} {right}\n"));
+                        }
+                        Node::Leaf(v) => out.push_str(&format!("leaf {v:.6}\n")),
+                    }
+                }
             }
             out.push_str("end\n");
         }
@@ -508,6 +626,8 @@ mod tests {
             "bias 1\n",
             "model murmur\n",
             "model murmur\nend\n",
+            "model murmur\ntree\nsplit sys_rel 0 0 1\nend\n",
+            "model murmur\nleaf 1\nend\n",
         ] {
             assert!(Models::parse(text).is_err(), "{text:?}");
         }
@@ -520,12 +640,26 @@ mod tests {
             bias: 0.5,
             threshold: 0.5,
             terms: vec![(0, 0.0, 1.0, 2.0)],
+            trees: vec![Tree {
+                nodes: vec![
+                    Node::Split {
+                        input: 1,
+                        threshold: 0.0,
+                        left: 1,
+                        right: 2,
+                    },
+                    Node::Leaf(-1.0),
+                    Node::Leaf(1.0),
+                ],
+            }],
         };
         let mut f = Features {
             values: [f32::NAN; NUM_FEATURES],
         };
-        assert!((m.logit(&f, 0.0) - 0.5).abs() < 1e-12);
+        // NaN: linear term silent, tree goes left.
+        assert!((m.logit(&f, 0.0) - -0.5).abs() < 1e-12);
         f.values[0] = 1.0;
-        assert!((m.logit(&f, 0.0) - 2.5).abs() < 1e-12);
+        f.values[1] = 0.5;
+        assert!((m.logit(&f, 0.0) - 3.5).abs() < 1e-12);
     }
 }

@@ -27,11 +27,14 @@ impl Item {
         self.labels.get(key).map_or("", String::as_str)
     }
 
-    /// Murmur truth: Some(true/false) where labelled.
+    /// Murmur truth: Some(true/false) where labelled. PhysioNet 2016 "Normal" recordings count
+    /// as murmur-absent (a normal heart has no pathological murmur); its abnormal ones have no
+    /// murmur label and are left out.
     pub fn murmur(&self) -> Option<bool> {
-        match self.label("murmur") {
-            "Present" => Some(true),
-            "Absent" => Some(false),
+        match (self.label("murmur"), self.label("label")) {
+            ("Present", _) => Some(true),
+            ("Absent", _) => Some(false),
+            (_, "Normal") if self.dataset == "physionet2016" => Some(false),
             _ => None,
         }
     }

@@ -99,6 +99,7 @@ pub fn fit(name: &str, examples: &[Example], inputs: &[usize], l2: f64) -> Logis
             .zip(&beta[1..])
             .map(|((&i, &(m, s)), &w)| (i, m, s, w))
             .collect(),
+        trees: Vec::new(),
     }
 }
 

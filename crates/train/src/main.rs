@@ -13,6 +13,7 @@
 //! predictions, to be scored by `score.py`. Then it fits on everything and writes the parameters.
 
 mod data;
+mod gbt;
 mod logistic;
 mod report;
 
@@ -56,6 +57,9 @@ enum Command {
         /// Write out-of-fold result JSON Lines per dataset into this folder.
         #[arg(long)]
         heldout: Option<PathBuf>,
+        /// Fit plain logistic regressions instead of boosted trees (for comparison).
+        #[arg(long)]
+        linear: bool,
     },
     /// Analyse every recording of a dataset with the committed models and write JSON Lines.
     Analyze {
@@ -77,7 +81,8 @@ fn main() -> Result<()> {
             out,
             folds,
             heldout,
-        } => train(&data, &out, folds.max(2), heldout.as_deref()),
+            linear,
+        } => train(&data, &out, folds.max(2), heldout.as_deref(), linear),
         Command::Analyze { dataset, out } => analyze(&dataset, &out),
     }
 }
@@ -139,7 +144,13 @@ struct Case {
     inputs: Option<Vec<f64>>,
 }
 
-fn train(data: &Path, out: &Path, folds: usize, heldout: Option<&Path>) -> Result<()> {
+fn train(
+    data: &Path,
+    out: &Path,
+    folds: usize,
+    heldout: Option<&Path>,
+    linear: bool,
+) -> Result<()> {
     let mut analyzer = Analyzer::new();
     let mut cases = Vec::new();
     for ds in DATASETS {
@@ -183,7 +194,7 @@ fn train(data: &Path, out: &Path, folds: usize, heldout: Option<&Path>) -> Resul
                 .iter()
                 .filter(|c| fold_of(&c.item.group(), folds) != f)
                 .collect();
-            let models = fit_models(&train_set);
+            let models = fit_models(&train_set, linear);
             let fold_analyzer = Analyzer::with_models(models);
             for c in cases
                 .iter()
@@ -207,7 +218,7 @@ fn train(data: &Path, out: &Path, folds: usize, heldout: Option<&Path>) -> Resul
     }
 
     let all: Vec<&Case> = cases.iter().collect();
-    let models = fit_models(&all);
+    let models = fit_models(&all, linear);
     fs::create_dir_all(out)?;
     let header = format!(
         "# auscult murmur models: logistic regressions over dsp::features, fitted by\n\
@@ -233,7 +244,7 @@ const TIMING_INPUTS: [&str; 9] = [
     "sys_high_frac",
 ];
 
-/// Examples with weights balancing classes within each dataset (each dataset weighs the same).
+/// Examples weighted so both classes weigh the same and, within a class, every dataset does.
 fn examples(
     cases: &[&Case],
     truth: impl Fn(&Item) -> Option<bool>,
@@ -259,9 +270,11 @@ fn examples(
         g.dedup();
         g
     };
+    // Each class weighs half; within a class, each dataset that has it weighs the same.
     for (e, k) in ex.iter_mut().zip(&keys) {
         let count = keys.iter().filter(|q| *q == k).count() as f64;
-        e.w = n / (groups.len() as f64 * count);
+        let datasets_in_class = groups.iter().filter(|g| g.1 == k.1).count() as f64;
+        e.w = n / (2.0 * datasets_in_class * count);
     }
     ex
 }
@@ -276,13 +289,31 @@ fn logit_of(m: &Logistic, x: &[f64]) -> f64 {
     m.logit(&f, 0.0)
 }
 
-fn fit_models(cases: &[&Case]) -> Models {
+/// Boosting settings for the murmur and review models.
+const TREES: gbt::Settings = gbt::Settings {
+    rounds: 150,
+    depth: 3,
+    rate: 0.08,
+    lambda: 2.0,
+    min_child: 3.0,
+    bins: 24,
+};
+
+fn fit_classifier(name: &str, ex: &[Example], inputs: &[usize], linear: bool) -> Logistic {
+    if linear {
+        fit(name, ex, inputs, 2.0)
+    } else {
+        gbt::fit_trees(name, ex, inputs, TREES)
+    }
+}
+
+fn fit_models(cases: &[&Case], linear: bool) -> Models {
     let all_features: Vec<usize> = (0..NUM_FEATURES).collect();
-    let murmur = fit(
+    let murmur = fit_classifier(
         "murmur",
         &examples(cases, Item::murmur, None),
         &all_features,
-        2.0,
+        linear,
     );
     let timing_inputs: Vec<usize> = TIMING_INPUTS
         .iter()
@@ -297,7 +328,7 @@ fn fit_models(cases: &[&Case]) -> Models {
     let mut review_inputs = all_features.clone();
     review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
     let review_ex = examples(cases, Item::abnormal, Some(&murmur));
-    let mut review = fit("review", &review_ex, &review_inputs, 2.0);
+    let mut review = fit_classifier("review", &review_ex, &review_inputs, linear);
     review.threshold = best_review_threshold(cases, &murmur, &review);
     let _ = FEATURE_NAMES;
     Models {
