@@ -246,11 +246,23 @@ fn physionet_wfdb_python_reads_our_records() {
     let rate = Hz(4000.0);
     let pcg = sine(8000, 60.0, rate.0, 0.3);
     let ecg = sine(8000, 1.0, rate.0, 2.0);
-    let iv = |a, b| Interval { start: Seconds(a), end: Seconds(b) };
+    let iv = |a, b| Interval {
+        start: Seconds(a),
+        end: Seconds(b),
+    };
     let sounds = vec![
-        HeartSound { kind: HeartSoundKind::S1, span: iv(0.1, 0.22) },
-        HeartSound { kind: HeartSoundKind::S2, span: iv(0.45, 0.54) },
-        HeartSound { kind: HeartSoundKind::S1, span: iv(1.5, 1.62) },
+        HeartSound {
+            kind: HeartSoundKind::S1,
+            span: iv(0.1, 0.22),
+        },
+        HeartSound {
+            kind: HeartSoundKind::S2,
+            span: iv(0.45, 0.54),
+        },
+        HeartSound {
+            kind: HeartSoundKind::S1,
+            span: iv(1.5, 1.62),
+        },
     ];
     write_wfdb_record(dir.path(), "py01", rate, &pcg, Some(&ecg), &sounds).expect("write");
     let script = r#"
@@ -266,21 +278,35 @@ print(json.dumps({"fs": rec.fs, "names": rec.sig_name, "n": rec.sig_len,
         .arg(dir.path())
         .output()
         .expect("run python3");
-    assert!(out.status.success(), "wfdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wfdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let fields = |key: &str| -> String {
         let start = text.find(&format!("\"{key}\": ")).expect("key") + key.len() + 4;
         let rest = &text[start..];
-        let end = if rest.starts_with('[') { rest.find(']').expect("]") + 1 } else { rest.find([',', '}']).expect("end") };
+        let end = if rest.starts_with('[') {
+            rest.find(']').expect("]") + 1
+        } else {
+            rest.find([',', '}']).expect("end")
+        };
         rest[..end].to_string()
     };
     assert_eq!(fields("fs").parse::<f64>().ok(), Some(4000.0));
     assert_eq!(fields("names"), r#"["PCG", "ECG"]"#);
     assert_eq!(fields("n"), "8000");
     let nums = |s: String| -> Vec<f64> {
-        s.trim_matches(['[', ']']).split(',').map(|v| v.trim().parse().expect("number")).collect()
+        s.trim_matches(['[', ']'])
+            .split(',')
+            .map(|v| v.trim().parse().expect("number"))
+            .collect()
     };
-    for (got, want, peak) in [(nums(fields("pcg")), &pcg, 0.3f32), (nums(fields("ecg")), &ecg, 2.0)] {
+    for (got, want, peak) in [
+        (nums(fields("pcg")), &pcg, 0.3f32),
+        (nums(fields("ecg")), &ecg, 2.0),
+    ] {
         for (g, w) in got.iter().zip(want.iter()) {
             assert!((*g as f32 - w).abs() <= peak / 30000.0 + 1e-6, "{g} vs {w}");
         }

@@ -1,0 +1,380 @@
+//! `auscult plot`: a picture of one analysed recording.
+//!
+//! Left: the PCG with S1 (blue) and S2 (green) shaded and the murmur's phase (red) marked in
+//! accepted cycles, the ECG beneath with R peaks. Right: the ensemble-averaged cycle. SVG is the
+//! main target and carries titles and axis labels; PNG is drawn without any text, because the
+//! plotters build here has no font rasteriser (drawing text into a bitmap would fail).
+//! This module only draws what the engine returned: it must never re-analyse or adjust it.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow, bail};
+use auscult_dsp::{Analysis, Analyzer, MurmurStatus, MurmurTiming};
+use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::batch::{analyse, load};
+
+const S1_COLOUR: RGBColor = RGBColor(40, 100, 220);
+const S2_COLOUR: RGBColor = RGBColor(30, 160, 60);
+const MURMUR_COLOUR: RGBColor = RGBColor(220, 40, 40);
+const TRACE_COLOUR: RGBColor = RGBColor(30, 30, 30);
+
+fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Runs `auscult plot`.
+pub fn run(
+    recording: &Path,
+    output: &Path,
+    ecg: Option<&Path>,
+    channels: WavChannels,
+    seconds: f64,
+) -> anyhow::Result<std::process::ExitCode> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--seconds must be a positive number");
+    }
+    let ecg = ecg
+        .map(|p| read_ecg(p).with_context(|| format!("cannot read ECG {}", p.display())))
+        .transpose()?;
+    let rec = load(recording, channels, ecg.as_ref())
+        .with_context(|| format!("cannot read {}", recording.display()))?;
+    let analysis = analyse(&mut Analyzer::new(), &rec)?;
+    let title = recording.file_name().map_or_else(
+        || recording.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let ext = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let size = (1400, 720);
+    match ext.as_deref() {
+        Some("svg") => {
+            let root = SVGBackend::new(output, size).into_drawing_area();
+            draw(&root, &rec, &analysis, &title, seconds, true)?;
+            root.present().map_err(plot_err)?;
+        }
+        Some("png") => {
+            let root = BitMapBackend::new(output, size).into_drawing_area();
+            draw(&root, &rec, &analysis, &title, seconds, false)?;
+            root.present().map_err(plot_err)?;
+        }
+        _ => bail!("the output must end in .svg or .png"),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Min/max per bucket so a long trace stays a few thousand points yet shows every peak.
+fn envelope_points(samples: &[f32], rate: f64, t_end: f64, buckets: usize) -> Vec<(f64, f64)> {
+    let n = ((t_end * rate) as usize).min(samples.len());
+    let peak = samples[..n]
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if peak > 0.0 {
+        1.0 / f64::from(peak)
+    } else {
+        1.0
+    };
+    let per = n.div_ceil(buckets.max(1)).max(1);
+    let mut out = Vec::with_capacity(2 * n / per + 2);
+    for (k, chunk) in samples[..n].chunks(per).enumerate() {
+        let t = (k * per) as f64 / rate;
+        let (lo, hi) = chunk
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if lo <= hi {
+            out.push((t, f64::from(lo) * scale));
+            out.push((t, f64::from(hi) * scale));
+        }
+    }
+    out
+}
+
+fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
+    if a.murmur.status != MurmurStatus::Present {
+        return Vec::new();
+    }
+    let (sys, dia) = match a.murmur.timing {
+        Some(MurmurTiming::Systolic) => (true, false),
+        Some(MurmurTiming::Diastolic) => (false, true),
+        Some(MurmurTiming::Both) => (true, true),
+        None => (false, false),
+    };
+    let mut out = Vec::new();
+    for c in a.cycles.iter().filter(|c| c.accepted) {
+        if sys {
+            out.push((c.s1.end.0, c.s2.start.0));
+        }
+        if dia {
+            out.push((c.s2.end.0, c.end.0));
+        }
+    }
+    out
+}
+
+fn shade<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    spans: impl IntoIterator<Item = (f64, f64)>,
+    y: (f64, f64),
+    style: ShapeStyle,
+) -> anyhow::Result<()> {
+    chart
+        .draw_series(
+            spans
+                .into_iter()
+                .map(|(a, b)| Rectangle::new([(a, y.0), (b, y.1)], style)),
+        )
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rec: &LoadedRecording,
+    a: &Analysis,
+    title: &str,
+    seconds: f64,
+    text: bool,
+) -> anyhow::Result<()> {
+    root.fill(&WHITE).map_err(plot_err)?;
+    let body = if text {
+        let murmur = match &a.murmur.status {
+            MurmurStatus::Present => format!(
+                "murmur present{}",
+                a.murmur
+                    .timing
+                    .map_or(String::new(), |t| format!(" ({t:?})").to_lowercase())
+            ),
+            MurmurStatus::Absent => "no murmur".into(),
+            MurmurStatus::Unknown(r) => {
+                format!("murmur unknown: {}", crate::report::reason_text(r))
+            }
+        };
+        let hr = a
+            .heart_rate
+            .map_or("heart rate unknown".into(), |h| format!("{:.0} bpm", h.0));
+        let caption = format!(
+            "{title}: {hr}, {murmur}{}{}",
+            if a.ecg_used { ", ECG-gated" } else { "" },
+            if a.flagged { ", flagged" } else { "" }
+        );
+        root.titled(&caption, ("sans-serif", 22))
+            .map_err(plot_err)?
+    } else {
+        root.clone()
+    };
+    let (left, right) = body.split_horizontally(980);
+    let has_ecg = rec.ecg.is_some();
+    let (pcg_area, ecg_area) =
+        left.split_vertically(if has_ecg { 62 } else { 100 }.percent_height());
+
+    let t_end = seconds.min(rec.pcg.duration_s()).max(1.0 / rec.pcg.rate.0);
+    let in_range = |t: f64| t < t_end;
+
+    // PCG with S1/S2 and the murmur.
+    let mut pcg = ChartBuilder::on(&pcg_area);
+    pcg.margin(8)
+        .x_label_area_size(if text { 30 } else { 0 })
+        .y_label_area_size(if text { 50 } else { 0 });
+    if text {
+        pcg.caption("PCG (S1 blue, S2 green, murmur red)", ("sans-serif", 16));
+    }
+    let mut chart = pcg
+        .build_cartesian_2d(0.0..t_end, -1.05..1.05)
+        .map_err(plot_err)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
+    if text {
+        mesh.x_desc("time (s)").y_desc("normalised");
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(plot_err)?;
+    let cycles: Vec<_> = a.cycles.iter().filter(|c| in_range(c.s1.start.0)).collect();
+    shade(
+        &mut chart,
+        murmur_spans(a).into_iter().filter(|s| in_range(s.0)),
+        (-1.05, 1.05),
+        MURMUR_COLOUR.mix(0.15).filled(),
+    )?;
+    shade(
+        &mut chart,
+        cycles.iter().map(|c| (c.s1.start.0, c.s1.end.0)),
+        (-1.05, 1.05),
+        S1_COLOUR.mix(0.3).filled(),
+    )?;
+    shade(
+        &mut chart,
+        cycles.iter().map(|c| (c.s2.start.0, c.s2.end.0)),
+        (-1.05, 1.05),
+        S2_COLOUR.mix(0.3).filled(),
+    )?;
+    chart
+        .draw_series(LineSeries::new(
+            envelope_points(&rec.pcg.samples, rec.pcg.rate.0, t_end, 2400),
+            TRACE_COLOUR.stroke_width(1),
+        ))
+        .map_err(plot_err)?;
+
+    // ECG beneath, with the R peaks the cycles were gated on.
+    if let Some(ecg) = &rec.ecg {
+        let mut eb = ChartBuilder::on(&ecg_area);
+        eb.margin(8)
+            .x_label_area_size(if text { 30 } else { 0 })
+            .y_label_area_size(if text { 50 } else { 0 });
+        if text {
+            eb.caption("ECG (R peaks red)", ("sans-serif", 16));
+        }
+        let mut ec = eb
+            .build_cartesian_2d(0.0..t_end, -1.05..1.05)
+            .map_err(plot_err)?;
+        let mut mesh = ec.configure_mesh();
+        mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
+        if text {
+            mesh.x_desc("time (s)");
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(plot_err)?;
+        let peaks: Vec<f64> = match ecg {
+            LoadedEcg::RPeaks(p) => p.iter().map(|s| s.0).collect(),
+            LoadedEcg::Raw(_) => a
+                .cycles
+                .iter()
+                .filter_map(|c| c.r_peak.map(|r| r.0))
+                .collect(),
+        };
+        ec.draw_series(peaks.into_iter().filter(|t| in_range(*t)).map(|t| {
+            PathElement::new(
+                vec![(t, -1.05), (t, 1.05)],
+                MURMUR_COLOUR.mix(0.6).stroke_width(1),
+            )
+        }))
+        .map_err(plot_err)?;
+        if let LoadedEcg::Raw(sig) = ecg {
+            ec.draw_series(LineSeries::new(
+                envelope_points(&sig.samples, sig.rate.0, t_end, 2400),
+                TRACE_COLOUR.stroke_width(1),
+            ))
+            .map_err(plot_err)?;
+        }
+    }
+
+    // The ensemble-averaged cycle.
+    let mut rb = ChartBuilder::on(&right);
+    rb.margin(8)
+        .x_label_area_size(if text { 30 } else { 0 })
+        .y_label_area_size(if text { 40 } else { 0 });
+    match &a.ensemble {
+        Some(e) if !e.waveform.is_empty() => {
+            if text {
+                rb.caption(
+                    format!("ensemble of {} cycles", e.cycles),
+                    ("sans-serif", 16),
+                );
+            }
+            let len = e.waveform.len().max(e.envelope.len()) as f64 / e.rate.0;
+            let mut ch = rb
+                .build_cartesian_2d(0.0..len, -1.05..1.05)
+                .map_err(plot_err)?;
+            let mut mesh = ch.configure_mesh();
+            mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
+            if text {
+                mesh.x_desc("time from S1 onset (s)");
+            } else {
+                mesh.x_labels(0).y_labels(0);
+            }
+            mesh.draw().map_err(plot_err)?;
+            shade(
+                &mut ch,
+                [(e.s1.start.0, e.s1.end.0)],
+                (-1.05, 1.05),
+                S1_COLOUR.mix(0.3).filled(),
+            )?;
+            shade(
+                &mut ch,
+                [(e.s2.start.0, e.s2.end.0)],
+                (-1.05, 1.05),
+                S2_COLOUR.mix(0.3).filled(),
+            )?;
+            if a.murmur.status == MurmurStatus::Present {
+                let mut spans = Vec::new();
+                if matches!(
+                    a.murmur.timing,
+                    Some(MurmurTiming::Systolic | MurmurTiming::Both)
+                ) {
+                    spans.push((e.s1.end.0, e.s2.start.0));
+                }
+                if matches!(
+                    a.murmur.timing,
+                    Some(MurmurTiming::Diastolic | MurmurTiming::Both)
+                ) {
+                    spans.push((e.s2.end.0, len));
+                }
+                shade(
+                    &mut ch,
+                    spans,
+                    (-1.05, 1.05),
+                    MURMUR_COLOUR.mix(0.15).filled(),
+                )?;
+            }
+            ch.draw_series(LineSeries::new(
+                envelope_points(&e.waveform, e.rate.0, len, 800),
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))
+            .map_err(plot_err)?;
+            ch.draw_series(LineSeries::new(
+                envelope_points(&e.envelope, e.rate.0, len, 800)
+                    .into_iter()
+                    .step_by(2)
+                    .map(|(t, v)| (t, v.abs())),
+                TRACE_COLOUR.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        }
+        _ => {
+            if text {
+                rb.caption("no ensemble (too few clean cycles)", ("sans-serif", 16));
+            }
+            let mut ch = rb
+                .build_cartesian_2d(0.0..1.0, -1.0..1.0)
+                .map_err(plot_err)?;
+            ch.configure_mesh()
+                .x_labels(0)
+                .y_labels(0)
+                .draw()
+                .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_points_keep_peaks_and_bound_size() {
+        let mut s = vec![0.0f32; 100_000];
+        s[54_321] = -4.0;
+        s[77_000] = 2.0;
+        let pts = envelope_points(&s, 1000.0, 100.0, 1000);
+        assert!(pts.len() <= 2002);
+        assert!(pts.iter().any(|p| p.1 == -1.0));
+        assert!(pts.iter().any(|p| p.1 == 0.5));
+        assert!(
+            envelope_points(&s, 1000.0, 0.5, 10)
+                .iter()
+                .all(|p| p.0 < 0.5)
+        );
+    }
+}

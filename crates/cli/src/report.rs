@@ -1,0 +1,423 @@
+//! Turning an engine [`Analysis`] into the result contract (one JSON object per recording, see
+//! `shared/eval/README.md`) and into a readable text summary.
+//!
+//! The engine's model stays free of serde: the serialisable mirror lives here, at the edge.
+//! This module must never change what the engine said, only how it is written (times are
+//! rounded to the millisecond).
+
+use auscult_dsp::{
+    Analysis, Cycle, ExtraSound, Interval, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus,
+    MurmurTiming, UnknownReason,
+};
+use serde::Serialize;
+
+/// One line of output for a recording that was analysed.
+#[derive(Debug, Serialize)]
+pub struct ResultLine {
+    /// The input path as given.
+    pub file: String,
+    /// Length of the PCG in seconds.
+    pub duration_s: f64,
+    /// The PCG's sample rate.
+    pub sample_rate_hz: f64,
+    /// Whether cycles were gated on the ECG.
+    pub ecg_used: bool,
+    /// Mean heart rate.
+    pub heart_rate_bpm: Option<f64>,
+    /// Every segmented cycle.
+    pub cycles: Vec<CycleOut>,
+    /// The murmur finding.
+    pub murmur: MurmurOut,
+    /// Whole-recording quality.
+    pub quality: QualityOut,
+    /// Rhythm over the accepted cycles.
+    pub rhythm: Option<RhythmOut>,
+    /// Extra sounds (`S3`, `S4`, `systolic_click`).
+    pub extra_sounds: Vec<&'static str>,
+    /// How many cycles went into the ensemble average.
+    pub ensemble_cycles: usize,
+    /// Whether a clinician should review the recording.
+    pub flagged: bool,
+}
+
+/// One cardiac cycle.
+#[derive(Debug, Serialize)]
+pub struct CycleOut {
+    /// The R peak that opened the cycle, when an ECG was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r_s: Option<f64>,
+    /// `[start_s, end_s]` of S1.
+    pub s1: [f64; 2],
+    /// `[start_s, end_s]` of S2.
+    pub s2: [f64; 2],
+    /// Where the cycle ends.
+    pub end_s: f64,
+    /// Cycle quality 0..1.
+    pub quality: f64,
+    /// Whether the cycle was used for the ensemble and murmur finding.
+    pub accepted: bool,
+}
+
+/// The murmur finding.
+#[derive(Debug, Serialize)]
+pub struct MurmurOut {
+    /// `present`, `absent` or `unknown`.
+    pub status: &'static str,
+    /// `systolic`, `diastolic`, `both` or null.
+    pub timing: Option<&'static str>,
+    /// Confidence in `status`.
+    pub confidence: f64,
+    /// `early`, `mid`, `late`, `holo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'static str>,
+    /// Intensity profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<&'static str>,
+    /// `low`, `medium`, `high`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pitch: Option<&'static str>,
+    /// Levine grade 1..=6.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grade: Option<u8>,
+    /// Why the status is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Whole-recording quality.
+#[derive(Debug, Serialize)]
+pub struct QualityOut {
+    /// Good enough to judge.
+    pub usable: bool,
+    /// Signal-quality index 0..1.
+    pub sqi: f64,
+    /// Why not usable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Rhythm measures.
+#[derive(Debug, Serialize)]
+pub struct RhythmOut {
+    /// Mean heart rate.
+    pub heart_rate_bpm: f64,
+    /// SD of RR intervals.
+    pub rr_sd_s: f64,
+    /// RMSSD of RR intervals.
+    pub rmssd_s: f64,
+    /// Irregular rhythm.
+    pub irregular: bool,
+}
+
+/// A recording that could not be read or analysed.
+#[derive(Debug, Serialize)]
+pub struct ErrorLine {
+    /// The input path as given.
+    pub file: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    if v.is_finite() {
+        (v * p).round() / p
+    } else {
+        0.0
+    }
+}
+
+fn span(iv: &Interval) -> [f64; 2] {
+    [round(iv.start.0, 3), round(iv.end.0, 3)]
+}
+
+/// A short explanation of why a recording could not be judged.
+pub fn reason_text(r: &UnknownReason) -> String {
+    match r {
+        UnknownReason::TooShort { duration } => format!("too short ({:.2} s)", duration.0),
+        UnknownReason::NoHeartSounds => "no heart sounds found".into(),
+        UnknownReason::Clipped { fraction } => {
+            format!("clipped ({:.0}% of samples at the rails)", fraction * 100.0)
+        }
+        UnknownReason::TooNoisy { sqi } => format!("too noisy (signal quality {sqi:.2})"),
+        UnknownReason::TooFewCycles { accepted } => {
+            format!("too few clean cycles ({accepted} accepted)")
+        }
+        UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
+    }
+}
+
+fn timing_name(t: MurmurTiming) -> &'static str {
+    match t {
+        MurmurTiming::Systolic => "systolic",
+        MurmurTiming::Diastolic => "diastolic",
+        MurmurTiming::Both => "both",
+    }
+}
+
+fn phase_name(p: MurmurPhase) -> &'static str {
+    match p {
+        MurmurPhase::Early => "early",
+        MurmurPhase::Mid => "mid",
+        MurmurPhase::Late => "late",
+        MurmurPhase::Holo => "holo",
+    }
+}
+
+fn shape_name(s: MurmurShape) -> &'static str {
+    match s {
+        MurmurShape::CrescendoDecrescendo => "crescendo-decrescendo",
+        MurmurShape::Plateau => "plateau",
+        MurmurShape::Decrescendo => "decrescendo",
+        MurmurShape::Crescendo => "crescendo",
+    }
+}
+
+fn pitch_name(p: MurmurPitch) -> &'static str {
+    match p {
+        MurmurPitch::Low => "low",
+        MurmurPitch::Medium => "medium",
+        MurmurPitch::High => "high",
+    }
+}
+
+fn extra_name(e: ExtraSound) -> &'static str {
+    match e {
+        ExtraSound::S3 => "S3",
+        ExtraSound::S4 => "S4",
+        ExtraSound::SystolicClick => "systolic_click",
+    }
+}
+
+fn cycle_out(c: &Cycle) -> CycleOut {
+    CycleOut {
+        r_s: c.r_peak.map(|r| round(r.0, 3)),
+        s1: span(&c.s1),
+        s2: span(&c.s2),
+        end_s: round(c.end.0, 3),
+        quality: round(f64::from(c.quality), 3),
+        accepted: c.accepted,
+    }
+}
+
+impl ResultLine {
+    /// The contract's view of an analysis of the recording given as `file`.
+    pub fn new(file: String, a: &Analysis) -> ResultLine {
+        let m = &a.murmur;
+        let (status, reason) = match &m.status {
+            MurmurStatus::Present => ("present", None),
+            MurmurStatus::Absent => ("absent", None),
+            MurmurStatus::Unknown(r) => ("unknown", Some(reason_text(r))),
+        };
+        ResultLine {
+            file,
+            duration_s: round(a.duration.0, 3),
+            sample_rate_hz: a.sample_rate.0,
+            ecg_used: a.ecg_used,
+            heart_rate_bpm: a.heart_rate.map(|h| round(h.0, 1)),
+            cycles: a.cycles.iter().map(cycle_out).collect(),
+            murmur: MurmurOut {
+                status,
+                timing: m.timing.map(timing_name),
+                confidence: round(f64::from(m.confidence), 3),
+                phase: m.phase.map(phase_name),
+                shape: m.shape.map(shape_name),
+                pitch: m.pitch.map(pitch_name),
+                grade: m.grade,
+                reason,
+            },
+            quality: QualityOut {
+                usable: a.quality.usable,
+                sqi: round(f64::from(a.quality.sqi), 3),
+                reason: a.quality.reason.as_ref().map(reason_text),
+            },
+            rhythm: a.rhythm.as_ref().map(|r| RhythmOut {
+                heart_rate_bpm: round(r.heart_rate.0, 1),
+                rr_sd_s: round(r.rr_sd.0, 4),
+                rmssd_s: round(r.rmssd.0, 4),
+                irregular: r.irregular,
+            }),
+            extra_sounds: a.extra_sounds.iter().copied().map(extra_name).collect(),
+            ensemble_cycles: a.ensemble.as_ref().map_or(0, |e| e.cycles),
+            flagged: a.flagged,
+        }
+    }
+
+    /// A readable summary of a few lines.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{}: {:.1} s at {} Hz, {}\n",
+            self.file,
+            self.duration_s,
+            self.sample_rate_hz,
+            if self.ecg_used {
+                "gated on the ECG"
+            } else {
+                "PCG only"
+            }
+        );
+        let accepted = self.cycles.iter().filter(|c| c.accepted).count();
+        let rate = self.heart_rate_bpm.map_or_else(
+            || "heart rate unknown".to_string(),
+            |h| format!("heart rate {h:.0} bpm"),
+        );
+        let rhythm = match &self.rhythm {
+            Some(r) if r.irregular => ", irregular",
+            Some(_) => ", regular",
+            None => "",
+        };
+        s.push_str(&format!(
+            "  {rate}{rhythm}; {} cycles ({accepted} accepted); signal quality {:.2}{}\n",
+            self.cycles.len(),
+            self.quality.sqi,
+            self.quality
+                .reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        ));
+        let m = &self.murmur;
+        let mut desc = vec![m.status.to_string()];
+        if m.status == "present" {
+            desc.extend(m.timing.map(str::to_string));
+            desc.extend(m.phase.map(str::to_string));
+            desc.extend(m.shape.map(str::to_string));
+            desc.extend(m.pitch.map(|p| format!("{p} pitch")));
+            desc.extend(m.grade.map(|g| format!("grade {g}/6")));
+        }
+        desc.extend(m.reason.clone());
+        s.push_str(&format!(
+            "  murmur: {} (confidence {:.2})\n",
+            desc.join(", "),
+            m.confidence
+        ));
+        if !self.extra_sounds.is_empty() {
+            s.push_str(&format!(
+                "  extra sounds: {}\n",
+                self.extra_sounds.join(", ")
+            ));
+        }
+        s.push_str(if self.flagged {
+            "  => flagged for clinician review\n"
+        } else {
+            "  => not flagged\n"
+        });
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auscult_dsp::{Bpm, Hz, MurmurFinding, Quality, Rhythm, Seconds};
+
+    fn iv(a: f64, b: f64) -> Interval {
+        Interval {
+            start: Seconds(a),
+            end: Seconds(b),
+        }
+    }
+
+    fn analysis() -> Analysis {
+        Analysis {
+            duration: Seconds(35.6661),
+            sample_rate: Hz(2000.0),
+            ecg_used: true,
+            heart_rate: Some(Bpm(71.84)),
+            rhythm: Some(Rhythm {
+                heart_rate: Bpm(71.84),
+                rr_sd: Seconds(0.02),
+                rmssd: Seconds(0.015),
+                irregular: false,
+            }),
+            cycles: vec![Cycle {
+                r_peak: Some(Seconds(0.3311)),
+                s1: iv(0.3394, 0.4791),
+                s2: iv(0.739, 0.839),
+                end: Seconds(1.17),
+                quality: 0.9,
+                accepted: true,
+            }],
+            murmur: MurmurFinding {
+                status: MurmurStatus::Present,
+                timing: Some(MurmurTiming::Systolic),
+                phase: Some(MurmurPhase::Holo),
+                shape: Some(MurmurShape::Plateau),
+                pitch: Some(MurmurPitch::High),
+                grade: Some(3),
+                confidence: 0.912,
+            },
+            extra_sounds: vec![ExtraSound::S3],
+            quality: Quality {
+                usable: true,
+                sqi: 0.81,
+                reason: None,
+            },
+            ensemble: None,
+            flagged: true,
+        }
+    }
+
+    #[test]
+    fn json_has_the_contract_fields() {
+        let line =
+            serde_json::to_value(ResultLine::new("training-a/a0001.hea".into(), &analysis()))
+                .expect("json");
+        assert_eq!(line["file"], "training-a/a0001.hea");
+        assert_eq!(line["duration_s"], 35.666);
+        assert_eq!(line["sample_rate_hz"], 2000.0);
+        assert_eq!(line["ecg_used"], true);
+        assert_eq!(line["heart_rate_bpm"], 71.8);
+        assert_eq!(line["cycles"][0]["r_s"], 0.331);
+        assert_eq!(line["cycles"][0]["s1"], serde_json::json!([0.339, 0.479]));
+        assert_eq!(line["cycles"][0]["s2"], serde_json::json!([0.739, 0.839]));
+        assert_eq!(line["murmur"]["status"], "present");
+        assert_eq!(line["murmur"]["timing"], "systolic");
+        assert_eq!(line["murmur"]["confidence"], 0.912);
+        assert_eq!(line["murmur"]["shape"], "plateau");
+        assert_eq!(line["quality"]["usable"], true);
+        assert_eq!(line["extra_sounds"], serde_json::json!(["S3"]));
+        assert_eq!(line["flagged"], true);
+    }
+
+    #[test]
+    fn unknown_murmur_says_why_and_timing_is_null() {
+        let mut a = analysis();
+        a.murmur = MurmurFinding {
+            status: MurmurStatus::Unknown(UnknownReason::TooShort {
+                duration: Seconds(1.2),
+            }),
+            timing: None,
+            phase: None,
+            shape: None,
+            pitch: None,
+            grade: None,
+            confidence: 0.0,
+        };
+        a.cycles[0].r_peak = None;
+        let line = serde_json::to_value(ResultLine::new("x.wav".into(), &a)).expect("json");
+        assert_eq!(line["murmur"]["status"], "unknown");
+        assert_eq!(line["murmur"]["timing"], serde_json::Value::Null);
+        assert_eq!(line["murmur"]["reason"], "too short (1.20 s)");
+        assert!(line["cycles"][0].get("r_s").is_none());
+        let text = ResultLine::new("x.wav".into(), &a).text();
+        assert!(
+            text.contains("murmur: unknown, too short (1.20 s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_summary_reads() {
+        let text = ResultLine::new("a0001.hea".into(), &analysis()).text();
+        assert!(text.contains("gated on the ECG"), "{text}");
+        assert!(
+            text.contains("heart rate 72 bpm, regular; 1 cycles (1 accepted)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("murmur: present, systolic, holo, plateau, high pitch, grade 3/6"),
+            "{text}"
+        );
+        assert!(text.contains("flagged for clinician review"), "{text}");
+    }
+}
