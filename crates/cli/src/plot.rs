@@ -67,18 +67,33 @@ pub fn run(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Min/max per bucket so a long trace stays a few thousand points yet shows every peak.
+/// The median and a robust full scale (the 99.5th percentile of the distance from the median),
+/// so one spike or a start-up transient does not flatten the whole trace.
+fn robust_scale(samples: &[f32]) -> (f64, f64) {
+    let step = (samples.len() / 20_000).max(1);
+    let mut v: Vec<f64> = samples
+        .iter()
+        .step_by(step)
+        .filter(|x| x.is_finite())
+        .map(|&x| f64::from(x))
+        .collect();
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let full = dev[((dev.len() - 1) as f64 * 0.995) as usize];
+    (median, if full > 0.0 { full } else { 1.0 })
+}
+
+/// Min/max per bucket so a long trace stays a few thousand points yet shows every peak; scaled
+/// robustly to about ±1 and clamped to ±1.05.
 fn envelope_points(samples: &[f32], rate: f64, t_end: f64, buckets: usize) -> Vec<(f64, f64)> {
     let n = ((t_end * rate) as usize).min(samples.len());
-    let peak = samples[..n]
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0f32, |m, v| m.max(v.abs()));
-    let scale = if peak > 0.0 {
-        1.0 / f64::from(peak)
-    } else {
-        1.0
-    };
+    let (median, full) = robust_scale(&samples[..n]);
+    let norm = |v: f32| ((f64::from(v) - median) / full).clamp(-1.05, 1.05);
     let per = n.div_ceil(buckets.max(1)).max(1);
     let mut out = Vec::with_capacity(2 * n / per + 2);
     for (k, chunk) in samples[..n].chunks(per).enumerate() {
@@ -88,11 +103,30 @@ fn envelope_points(samples: &[f32], rate: f64, t_end: f64, buckets: usize) -> Ve
             .filter(|v| v.is_finite())
             .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if lo <= hi {
-            out.push((t, f64::from(lo) * scale));
-            out.push((t, f64::from(hi) * scale));
+            out.push((t, norm(lo)));
+            out.push((t, norm(hi)));
         }
     }
     out
+}
+
+/// A smooth curve (the ensemble envelope) scaled to a peak of 1.
+fn curve_points(samples: &[f32], rate: f64) -> Vec<(f64, f64)> {
+    let peak = samples
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    let scale = if peak > 0.0 {
+        1.0 / f64::from(peak)
+    } else {
+        1.0
+    };
+    samples
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, &v)| (i as f64 / rate, f64::from(v) * scale))
+        .collect()
 }
 
 fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
@@ -329,14 +363,11 @@ fn draw<DB: DrawingBackend>(
             }
             ch.draw_series(LineSeries::new(
                 envelope_points(&e.waveform, e.rate.0, len, 800),
-                RGBColor(150, 150, 150).stroke_width(1),
+                RGBColor(170, 170, 170).stroke_width(1),
             ))
             .map_err(plot_err)?;
             ch.draw_series(LineSeries::new(
-                envelope_points(&e.envelope, e.rate.0, len, 800)
-                    .into_iter()
-                    .step_by(2)
-                    .map(|(t, v)| (t, v.abs())),
+                curve_points(&e.envelope, e.rate.0),
                 TRACE_COLOUR.stroke_width(2),
             ))
             .map_err(plot_err)?;
@@ -364,13 +395,18 @@ mod tests {
 
     #[test]
     fn envelope_points_keep_peaks_and_bound_size() {
-        let mut s = vec![0.0f32; 100_000];
-        s[54_321] = -4.0;
-        s[77_000] = 2.0;
+        let mut s: Vec<f32> = (0..100_000).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
+        s[54_321] = -40.0;
         let pts = envelope_points(&s, 1000.0, 100.0, 1000);
         assert!(pts.len() <= 2002);
-        assert!(pts.iter().any(|p| p.1 == -1.0));
-        assert!(pts.iter().any(|p| p.1 == 0.5));
+        assert!(
+            pts.iter().any(|p| p.1 == -1.05),
+            "the spike is clamped, not lost"
+        );
+        assert!(
+            pts.iter().any(|p| (p.1 - 1.0).abs() < 1e-9),
+            "the body fills the scale"
+        );
         assert!(
             envelope_points(&s, 1000.0, 0.5, 10)
                 .iter()
