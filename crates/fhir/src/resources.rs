@@ -400,14 +400,13 @@ pub fn questionnaire_response(
             AnswerValue::Date(d) => json!({ "valueDate": d.format("%Y-%m-%d").to_string() }),
             AnswerValue::Choice(code) => {
                 let mut c = json!({ "system": option_system(def), "code": code });
-                if let QuestionKind::Choice(options) = &q.kind {
-                    if let Some((_, label)) = options
+                if let QuestionKind::Choice(options) = &q.kind
+                    && let Some((_, label)) = options
                         .iter()
                         .find(|o| &o.code == code)
                         .and_then(|o| o.label.primary())
-                    {
-                        c["display"] = json!(label);
-                    }
+                {
+                    c["display"] = json!(label);
                 }
                 json!({ "valueCoding": c })
             }

@@ -367,7 +367,7 @@ impl AlertBook {
     ) {
         let kind = condition.alert_kind();
         let ks = self.kinds.entry(kind.clone()).or_default();
-        let newly = ks.active.insert(condition.clone(), severity) != Some(severity);
+        ks.active.insert(condition.clone(), severity);
         if let Some(id) = ks.current {
             let timeout = self.policy.timeout(severity);
             let Some(alert) = self.alerts.get_mut(&id) else {
@@ -403,10 +403,11 @@ impl AlertBook {
             }
             return;
         }
-        if let Some((at_most, conditions)) = &ks.suppressed {
-            if severity <= *at_most && (!newly || conditions.contains(&condition)) {
-                return;
-            }
+        if let Some((at_most, conditions)) = &ks.suppressed
+            && severity <= *at_most
+            && conditions.contains(&condition)
+        {
+            return;
         }
         ks.suppressed = None;
         let id = AlertId(self.next_id);
@@ -602,12 +603,12 @@ impl AlertBook {
         alert.snoozed_until = None;
         let kind = alert.kind.clone();
         let severity = alert.severity;
-        if let Some(ks) = self.kinds.get_mut(&kind) {
-            if ks.current == Some(id) {
-                ks.current = None;
-                if !ks.active.is_empty() {
-                    ks.suppressed = Some((severity, ks.active.keys().cloned().collect()));
-                }
+        if let Some(ks) = self.kinds.get_mut(&kind)
+            && ks.current == Some(id)
+        {
+            ks.current = None;
+            if !ks.active.is_empty() {
+                ks.suppressed = Some((severity, ks.active.keys().cloned().collect()));
             }
         }
         self.event(id, now, AlertChange::Resolved)
