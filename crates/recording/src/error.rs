@@ -24,6 +24,9 @@ pub enum RecordingError {
     /// The WAV file is well formed but not something we analyse (e.g. 64-bit samples).
     #[error("unsupported WAV: {0}")]
     UnsupportedWav(String),
+    /// The file's extension names no format this crate reads.
+    #[error("{0}: unknown recording type (expected .wav or .hea)")]
+    UnknownFileType(PathBuf),
     /// A channel index was asked for that the file does not have.
     #[error("channel {channel} requested but the recording has {channels} channel(s)")]
     NoSuchChannel {

@@ -88,17 +88,16 @@ impl LoadedRecording {
     }
 }
 
-/// Reads a recording by its extension: `.wav` through [`read_wav`] (channel 0 as the PCG, no
-/// ECG), `.hea` through [`read_wfdb_record`] (PCG and ECG found by signal description).
-pub fn read_recording(path: &Path) -> Result<LoadedRecording, RecordingError> {
+/// Reads a recording by its extension: `.wav` through [`read_wav`] with the given channel
+/// layout, `.hea` through [`read_wfdb_record`] (PCG and ECG found by signal description).
+pub fn read_recording(
+    path: &Path,
+    channels: WavChannels,
+) -> Result<LoadedRecording, RecordingError> {
     match extension_lowercase(path).as_deref() {
         Some("hea") => read_wfdb_record(path),
-        Some("wav") => read_wav(path, WavChannels::default()),
-        other => Err(RecordingError::UnsupportedWav(format!(
-            "{}: unknown recording type {:?} (expected .wav or .hea)",
-            path.display(),
-            other.unwrap_or("")
-        ))),
+        Some("wav") => read_wav(path, channels),
+        _ => Err(RecordingError::UnknownFileType(path.to_path_buf())),
     }
 }
 

@@ -8,7 +8,7 @@ use auscult_recording::wfdb::{
     HeartSound, HeartSoundKind, heart_sounds_from_annotations, read_annotations, read_wfdb_signals,
 };
 use auscult_recording::{
-    LoadedEcg, RecordingError, read_recording, read_wfdb_record, write_wfdb_record,
+    LoadedEcg, RecordingError, WavChannels, read_recording, read_wfdb_record, write_wfdb_record,
 };
 
 fn sine(n: usize, f: f64, rate: f64, amp: f32) -> Vec<f32> {
@@ -188,7 +188,8 @@ fn reads_physionet_2016_record_when_present() {
     };
     assert_eq!(e.samples.len(), 71332);
     // The .hea view of the PCG is the WAV's samples at gain 1.
-    let wav = read_recording(&dir.join("a0001.wav")).expect("read a0001.wav");
+    let wav =
+        read_recording(&dir.join("a0001.wav"), WavChannels::default()).expect("read a0001.wav");
     assert_eq!(wav.pcg.samples.len(), rec.pcg.samples.len());
     for (a, b) in wav.pcg.samples.iter().zip(&rec.pcg.samples).take(5000) {
         assert!((a * 32768.0 - b).abs() < 1e-3);
