@@ -21,7 +21,7 @@ pub const MIN_DURATION: Seconds = Seconds(0.75);
 /// Fraction of clipped samples above which the recording is unusable.
 pub const MAX_CLIPPED_FRACTION: f32 = 0.10;
 /// SQI below which a recording is too noisy to judge.
-pub const MIN_SQI: f32 = 0.12;
+pub const MIN_SQI: f32 = 0.22;
 /// Per-cycle quality below which a cycle is rejected.
 pub const MIN_CYCLE_QUALITY: f32 = 0.3;
 

@@ -188,6 +188,25 @@ fn train(
 
     if let Some(dir) = heldout {
         fs::create_dir_all(dir)?;
+        let mut tsv = format!(
+            "dataset\tfile\tlabel\tmurmur\ttiming\t{}\n",
+            FEATURE_NAMES.join("\t")
+        );
+        for c in &cases {
+            let vals: Vec<String> = c.evidence.features.as_ref().map_or(Vec::new(), |f| {
+                f.values.iter().map(|v| format!("{v:.4}")).collect()
+            });
+            tsv.push_str(&format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\n",
+                c.item.dataset,
+                c.item.file,
+                c.item.label("label"),
+                c.item.label("murmur"),
+                c.item.label("murmur_timing"),
+                vals.join("\t")
+            ));
+        }
+        fs::write(dir.join("features.tsv"), tsv)?;
         let mut lines: Vec<(String, String)> = Vec::new();
         for f in 0..folds {
             let train_set: Vec<&Case> = cases
@@ -221,7 +240,7 @@ fn train(
     let models = fit_models(&all, linear);
     fs::create_dir_all(out)?;
     let header = format!(
-        "# auscult murmur models: logistic regressions over dsp::features, fitted by\n\
+        "# auscult murmur models: logistic models (boosted trees, linear timing) over dsp::features, fitted by\n\
          # `cargo run --release -p auscult-train -- train --data <shared/data> --out crates/dsp/params/`\n\
          # on {} recordings (yaseen2018, pascal, physionet2016). Format: see dsp::murmur::Models::parse.\n",
         cases.len()
@@ -330,7 +349,6 @@ fn fit_models(cases: &[&Case], linear: bool) -> Models {
     let review_ex = examples(cases, Item::abnormal, Some(&murmur));
     let mut review = fit_classifier("review", &review_ex, &review_inputs, linear);
     review.threshold = best_review_threshold(cases, &murmur, &review);
-    let _ = FEATURE_NAMES;
     Models {
         murmur,
         timing,
