@@ -143,7 +143,6 @@ pub struct ChangeDetector {
     normal_run: u32,
     active: Option<Direction>,
     last_minute: Option<MinuteIndex>,
-    scratch: Vec<f64>,
 }
 
 /// Median of `values`, sorting them in place. `None` when empty.
@@ -165,7 +164,8 @@ impl ChangeDetector {
     pub fn new(config: ChangeConfig) -> Self {
         Self {
             config,
-            history: VecDeque::with_capacity(config.window),
+            // Grown on demand: thousands of residents share a server's memory.
+            history: VecDeque::new(),
             recent: VecDeque::with_capacity(config.recent),
             baseline: None,
             since_refresh: 0,
@@ -173,7 +173,6 @@ impl ChangeDetector {
             normal_run: 0,
             active: None,
             last_minute: None,
-            scratch: Vec::with_capacity(config.window),
         }
     }
 
@@ -192,16 +191,16 @@ impl ChangeDetector {
             self.baseline = None;
             return;
         }
-        self.scratch.clear();
-        self.scratch.extend(self.history.iter().copied());
-        let Some(median) = median_in_place(&mut self.scratch) else {
+        // Runs once every `refresh` minutes: a temporary buffer costs less than keeping one.
+        let mut values: Vec<f64> = self.history.iter().copied().collect();
+        let Some(median) = median_in_place(&mut values) else {
             self.baseline = None;
             return;
         };
-        for v in self.scratch.iter_mut() {
+        for v in values.iter_mut() {
             *v = (*v - median).abs();
         }
-        let mad = median_in_place(&mut self.scratch).unwrap_or(0.0);
+        let mad = median_in_place(&mut values).unwrap_or(0.0);
         self.baseline = Some(Baseline {
             median,
             spread: (1.4826 * mad).max(self.config.min_spread),
@@ -240,9 +239,8 @@ impl ChangeDetector {
         if self.recent.len() < self.config.recent {
             return None;
         }
-        self.scratch.clear();
-        self.scratch.extend(self.recent.iter().copied());
-        let level = median_in_place(&mut self.scratch)?;
+        let mut recent: Vec<f64> = self.recent.iter().copied().collect();
+        let level = median_in_place(&mut recent)?;
         let delta = level - baseline.median;
         let z = delta.abs() / baseline.spread;
         let direction = if delta >= 0.0 {
