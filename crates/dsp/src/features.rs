@@ -129,7 +129,7 @@ fn median(v: &mut Vec<f32>) -> f32 {
     }
     v.sort_by(f32::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         0.5 * (v[m - 1] + v[m])
     } else {
         v[m]

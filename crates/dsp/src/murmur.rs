@@ -529,7 +529,7 @@ fn pitch_of(cycles: &[Cycle], powers: &BandPowers, diastolic: bool) -> Option<Mu
         }
     }
     let total: f64 = band.iter().sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     let centre = (50.0 * band[0] + 130.0 * band[1] + 300.0 * band[2]) / total;

@@ -45,7 +45,7 @@ pub fn check_raw(samples: &[f32], rate: Hz) -> Option<UnknownReason> {
     let scale = lo.abs().max(hi.abs());
     // A flat line, digital silence or a signal at the float noise floor has nothing to judge.
     let nonzero = samples.iter().filter(|v| v.abs() > scale * 1e-4).count();
-    if !(scale > 1e-9) || hi - lo <= scale * 1e-6 || nonzero < samples.len() / 20 {
+    if scale.is_nan() || scale <= 1e-9 || hi - lo <= scale * 1e-6 || nonzero < samples.len() / 20 {
         return Some(UnknownReason::NoHeartSounds);
     }
     let fraction = clipped_fraction(samples, lo, hi);
@@ -202,7 +202,7 @@ pub fn assess_cycles(pre: &Preprocessed, cycles: &mut [Cycle]) {
         } else {
             1.0
         };
-        let artefact = if loudness > 3.0 || loudness < 0.25 {
+        let artefact = if !(0.25..=3.0).contains(&loudness) {
             0.3
         } else {
             1.0

@@ -23,6 +23,7 @@ fn standardised(x: f64, mean: f64, scale: f64) -> f64 {
 }
 
 /// Fits a model on `inputs` (indices into `Example::x`) with ridge penalty `l2`.
+#[allow(clippy::needless_range_loop)] // symmetric-matrix updates index both halves
 pub fn fit(name: &str, examples: &[Example], inputs: &[usize], l2: f64) -> Logistic {
     let d = inputs.len();
     let mut stats = Vec::with_capacity(d);
@@ -104,6 +105,7 @@ pub fn fit(name: &str, examples: &[Example], inputs: &[usize], l2: f64) -> Logis
 }
 
 /// Solves `a x = b` by Gaussian elimination with partial pivoting.
+#[allow(clippy::needless_range_loop)] // index arithmetic over two rows reads clearest this way
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for c in 0..n {
