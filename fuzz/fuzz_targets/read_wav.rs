@@ -5,5 +5,11 @@ use auscult_recording::wav::{WavChannels, read_wav_bytes};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = read_wav_bytes(data, WavChannels { pcg: 0, ecg: Some(1) });
+    let _ = read_wav_bytes(
+        data,
+        WavChannels {
+            pcg: 0,
+            ecg: Some(1),
+        },
+    );
 });
