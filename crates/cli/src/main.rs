@@ -4,7 +4,8 @@
 //!
 //! Exit status: 0 when the command ran (a recording that cannot be read or analysed is reported
 //! as an `{"file", "error"}` line and does not change the status); 1 when the command itself
-//! failed (output not writable, ECG file unreadable, scorer failed); 2 for usage errors.
+//! failed (output not writable, ECG file unreadable, no recordings found, scorer failed); 2 for
+//! usage errors.
 
 mod batch;
 mod eval;
@@ -33,7 +34,8 @@ enum Command {
     /// Analyse recordings: one JSON line (or a text summary) per recording, in input order.
     #[command(
         after_help = "Exit status: 0 when every input got a line (unreadable recordings get \
-        {\"file\", \"error\"} lines), 1 when the output or --ecg cannot be used, 2 for usage errors."
+        {\"file\", \"error\"} lines), 1 when the output or --ecg cannot be used or no recording \
+        was found, 2 for usage errors."
     )]
     Analyze(AnalyzeArgs),
     /// Plot a recording: PCG with S1/S2 shaded, ECG beneath, murmur marked, ensemble cycle beside.
@@ -132,6 +134,9 @@ fn main() -> ExitCode {
 
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let inputs = inputs::expand(&args.paths);
+    if inputs.is_empty() {
+        anyhow::bail!("no .wav or .hea recordings found in the given directories");
+    }
     if args.ecg.is_some() && inputs.len() != 1 {
         eprintln!(
             "auscult: --ecg attaches to a single recording, but {} were given",

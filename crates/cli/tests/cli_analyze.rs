@@ -243,6 +243,11 @@ fn directories_are_walked_and_headers_preferred() {
     assert_eq!(files, vec!["data/a0035.wav", "data/deep/a0131.hea"]);
     check_result(&lines[0], "data/a0035.wav", false);
     check_result(&lines[1], "data/deep/a0131.hea", true);
+
+    std::fs::create_dir(dir.path().join("empty")).expect("mkdir");
+    let out = auscult(&["analyze", "empty"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no .wav or .hea recordings found"));
 }
 
 #[test]
