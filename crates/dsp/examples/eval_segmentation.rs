@@ -10,75 +10,20 @@
 //! compiled-in one; `--fold K/N` keeps records whose index in labels.csv is K modulo N (held-out
 //! fold of `train_segmenter --fold`); `--only a` keeps one training subset.
 
+mod physionet;
+
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use auscult_dsp::ecg::detect_beats;
 use auscult_dsp::model::{EcgInput, Signal};
 use auscult_dsp::preprocess::preprocess;
-use auscult_dsp::segment::Segmenter;
 use auscult_dsp::segment::emission::EmissionModel;
+use auscult_dsp::segment::{Gating, Segmenter};
 use auscult_dsp::units::Hz;
-
-/// One labelled record.
-#[derive(Debug, Clone)]
-struct Record {
-    /// Path of the PCG relative to the dataset.
-    file: String,
-    /// Path of the `.hea` (with ECG) relative to the dataset, if any.
-    ecg: Option<String>,
-}
-
-fn read_labels(root: &Path) -> anyhow::Result<Vec<Record>> {
-    let text = std::fs::read_to_string(root.join("labels.csv"))?;
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() < 4 || cols[3].is_empty() {
-            continue;
-        }
-        out.push(Record {
-            file: cols[0].to_string(),
-            ecg: (!cols[2].is_empty()).then(|| cols[2].to_string()),
-        });
-    }
-    Ok(out)
-}
-
-fn read_wav(path: &Path) -> anyhow::Result<(Vec<f32>, f64)> {
-    let mut reader = hound::WavReader::open(path)?;
-    let rate = reader.spec().sample_rate as f64;
-    let samples: Result<Vec<i16>, _> = reader.samples::<i16>().collect();
-    Ok((samples?.into_iter().map(|v| v as f32).collect(), rate))
-}
-
-/// Reads the ECG named by a PhysioNet 2016 `.hea` (format 16 `.dat`, the second signal line).
-fn read_ecg(hea: &Path) -> anyhow::Result<Option<(Vec<f32>, f64)>> {
-    let text = std::fs::read_to_string(hea)?;
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let head: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("empty header"))?
-        .split_whitespace()
-        .collect();
-    let rate: f64 = head.get(2).map_or(Ok(2000.0), |s| s.parse())?;
-    for line in lines {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() >= 2 && cols[0].ends_with(".dat") && cols[1] == "16" {
-            let dir = hea.parent().unwrap_or(Path::new("."));
-            let mut bytes = Vec::new();
-            std::fs::File::open(dir.join(cols[0]))?.read_to_end(&mut bytes)?;
-            let samples = bytes
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32)
-                .collect();
-            return Ok(Some((samples, rate)));
-        }
-    }
-    Ok(None)
-}
+use physionet::{Record, read_ecg, read_labels, read_wav};
 
 fn analyse(root: &Path, rec: &Record, use_ecg: bool, seg: &Segmenter) -> anyhow::Result<String> {
     let (pcg, rate) = read_wav(&root.join(&rec.file))?;
@@ -114,6 +59,18 @@ fn analyse(root: &Path, rec: &Record, use_ecg: bool, seg: &Segmenter) -> anyhow:
             c.s1.start.0, c.s1.end.0, c.s2.start.0, c.s2.end.0
         )?;
     }
+    if let Some((s, r)) = &ecg {
+        let beats = detect_beats(Signal {
+            samples: s,
+            rate: Hz(*r),
+        });
+        write!(line, "], \"ecg_quality\": {:.3}", beats.quality())?;
+        line.push_str(", \"r_peaks\": [");
+    } else {
+        line.push_str("], \"r_peaks\": [");
+    }
+    let peaks: Vec<String> = seg.r_peaks.iter().map(|r| format!("{:.4}", r.0)).collect();
+    line.push_str(&peaks.join(", "));
     line.push_str("]}");
     Ok(line)
 }
@@ -125,12 +82,38 @@ fn main() -> anyhow::Result<()> {
     let mut params: Option<PathBuf> = None;
     let mut fold: Option<(usize, usize)> = None;
     let mut only: Option<String> = None;
+    let mut gating = Gating::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--no-ecg" => use_ecg = false,
             "--params" => params = it.next().map(PathBuf::from),
             "--only" => only = it.next().cloned(),
+            "--r-bonus" => gating.r_bonus = it.next().map_or(Ok(gating.r_bonus), |v| v.parse())?,
+            "--r-spread" => {
+                gating.r_spread = it.next().map_or(Ok(gating.r_spread), |v| v.parse())?
+            }
+            "--sys-sd" => {
+                gating.systole_sd = it.next().map_or(Ok(gating.systole_sd), |v| v.parse())?
+            }
+            "--est-bonus" => {
+                gating.estimate_bonus =
+                    it.next().map_or(Ok(gating.estimate_bonus), |v| v.parse())?
+            }
+            "--grid" => {
+                let v = it.next().ok_or_else(|| anyhow::anyhow!("--grid a,b,c"))?;
+                gating.systole_grid = v
+                    .split(',')
+                    .filter(|x| !x.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--t-end" => {
+                gating.t_end_weight = it.next().map_or(Ok(gating.t_end_weight), |v| v.parse())?
+            }
+            "--rr-sd" => {
+                gating.rr_sd_scale = it.next().map_or(Ok(gating.rr_sd_scale), |v| v.parse())?
+            }
             "--fold" => {
                 let v = it.next().ok_or_else(|| anyhow::anyhow!("--fold K/N"))?;
                 let (k, n) = v
@@ -150,8 +133,9 @@ fn main() -> anyhow::Result<()> {
     let segmenter = match &params {
         Some(p) => Segmenter::new(
             EmissionModel::parse(&std::fs::read_to_string(p)?).map_err(anyhow::Error::msg)?,
+            gating,
         ),
-        None => Segmenter::default(),
+        None => Segmenter::new(EmissionModel::builtin().clone(), gating.clone()),
     };
     let records: Vec<Record> = read_labels(&root)?
         .into_iter()

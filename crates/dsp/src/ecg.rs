@@ -8,7 +8,7 @@
 use crate::envelope::block_mean;
 use crate::filter::{Sos, moving_average};
 use crate::model::Signal;
-use crate::resample::resample;
+use crate::resample::resample_narrowband;
 use crate::units::{Bpm, Seconds};
 
 /// The rate the detector works at.
@@ -48,7 +48,7 @@ fn prepare(ecg: Signal<'_>) -> Option<Prepared> {
         .collect();
     let mean = clean.iter().map(|&v| v as f64).sum::<f64>() / clean.len() as f64;
     let centred: Vec<f32> = clean.iter().map(|&v| (v as f64 - mean) as f32).collect();
-    let x = resample(&centred, rate, WORK_RATE);
+    let x = resample_narrowband(&centred, rate, WORK_RATE, 60.0);
     let wide = Sos::butter_bandpass(2, 1.0, 40.0, WORK_RATE).filtfilt(&x);
     let qrs = Sos::butter_bandpass(2, 5.0, 15.0, WORK_RATE).filtfilt(&x);
     let mut d2 = vec![0.0f32; qrs.len()];
@@ -195,6 +195,88 @@ pub fn detect_r_peaks(ecg: Signal<'_>) -> Vec<Seconds> {
         .into_iter()
         .map(|i| Seconds(i as f64 / WORK_RATE))
         .collect()
+}
+
+/// R peaks with how much each beat's QRS resembles the recording's average QRS.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Beats {
+    /// R-peak times, seconds from the start of the signal, in order.
+    pub r_peaks: Vec<Seconds>,
+    /// Per beat, the correlation (−1..1) of its QRS with the average QRS template.
+    pub template_correlation: Vec<f32>,
+}
+
+impl Beats {
+    /// The median template correlation: near 1 for a clean lead, low when the "beats" are noise.
+    pub fn quality(&self) -> f32 {
+        let mut c = self.template_correlation.clone();
+        if c.is_empty() {
+            return 0.0;
+        }
+        c.sort_by(f32::total_cmp);
+        c[c.len() / 2]
+    }
+}
+
+/// Detects R peaks as [`detect_r_peaks`] does and scores each beat against the QRS template.
+pub fn detect_beats(ecg: Signal<'_>) -> Beats {
+    let Some(p) = prepare(ecg) else {
+        return Beats::default();
+    };
+    let peaks = r_peak_indices(&p);
+    let before = (0.05 * WORK_RATE) as usize;
+    let after = (0.08 * WORK_RATE) as usize;
+    let len = before + after;
+    let windows: Vec<Option<&[f32]>> = peaks
+        .iter()
+        .map(|&i| {
+            (i >= before && i + after <= p.wide.len()).then(|| &p.wide[i - before..i + after])
+        })
+        .collect();
+    let mut template = vec![0.0f32; len];
+    let mut count = 0;
+    for w in windows.iter().flatten() {
+        for (t, v) in template.iter_mut().zip(*w) {
+            *t += v;
+        }
+        count += 1;
+    }
+    if count > 0 {
+        for t in &mut template {
+            *t /= count as f32;
+        }
+    }
+    let correlation = windows
+        .iter()
+        .map(|w| w.map_or(0.0, |w| pearson(w, &template)))
+        .collect();
+    Beats {
+        r_peaks: peaks
+            .into_iter()
+            .map(|i| Seconds(i as f64 / WORK_RATE))
+            .collect(),
+        template_correlation: correlation,
+    }
+}
+
+fn pearson(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len()) as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let ma = a.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let mb = b.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64 - ma, y as f64 - mb);
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    if saa <= 0.0 || sbb <= 0.0 {
+        return 0.0;
+    }
+    (sab / (saa * sbb).sqrt()) as f32
 }
 
 fn r_peak_indices(p: &Prepared) -> Vec<usize> {

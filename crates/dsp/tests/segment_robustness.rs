@@ -47,12 +47,12 @@ fn beating(rate: f64, secs: f64) -> Vec<f32> {
             let t = i as f64 / rate;
             let ph = t % 0.8;
             let s1 = if ph < 0.1 {
-                (2.0 * 3.14159 * 50.0 * ph).sin()
+                (2.0 * std::f64::consts::PI * 50.0 * ph).sin()
             } else {
                 0.0
             };
             let s2 = if (0.3..0.38).contains(&ph) {
-                0.7 * (2.0 * 3.14159 * 80.0 * ph).sin()
+                0.7 * (2.0 * std::f64::consts::PI * 80.0 * ph).sin()
             } else {
                 0.0
             };

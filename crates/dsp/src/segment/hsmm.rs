@@ -83,18 +83,30 @@ impl Duration {
     }
 }
 
-/// Decodes the most likely state sequence.
+/// Decodes the most likely state sequence; see [`viterbi_scored`].
+pub fn viterbi<F>(emission: &[[f32; 4]], durations: &[Duration; 4], segment_score: F) -> Vec<Span>
+where
+    F: Fn(State, usize, usize) -> f32,
+{
+    viterbi_scored(emission, durations, segment_score).0
+}
+
+/// Decodes the most likely state sequence and returns it with its log score.
 ///
 /// `emission[t][s]` is the log score of frame `t` in state `s`; `durations[s]` the duration model
 /// of state `s`; `segment_score(state, start, end)` an extra log score for a complete segment
 /// (its start known), `f32::NEG_INFINITY` to forbid it.
-pub fn viterbi<F>(emission: &[[f32; 4]], durations: &[Duration; 4], segment_score: F) -> Vec<Span>
+pub fn viterbi_scored<F>(
+    emission: &[[f32; 4]],
+    durations: &[Duration; 4],
+    segment_score: F,
+) -> (Vec<Span>, f32)
 where
     F: Fn(State, usize, usize) -> f32,
 {
     let t_len = emission.len();
     if t_len == 0 {
-        return Vec::new();
+        return (Vec::new(), f32::NEG_INFINITY);
     }
     // cum[s][t] = sum of emission[..t][s]
     let mut cum = vec![vec![0.0f64; t_len + 1]; 4];
@@ -172,7 +184,7 @@ where
         }
     }
     if best.0 == NONE {
-        return Vec::new();
+        return (Vec::new(), NONE);
     }
 
     let mut spans = Vec::new();
@@ -194,7 +206,7 @@ where
         start = if d == 0 { 0 } else { end - d };
     }
     spans.reverse();
-    spans
+    (spans, best.0)
 }
 
 #[cfg(test)]

@@ -13,14 +13,14 @@ pub mod emission;
 pub mod features;
 pub mod hsmm;
 
-use crate::ecg::{detect_r_peaks, heart_rate_from_r_peaks, qs2_interval};
+use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval, t_wave_ends};
 use crate::heart_rate;
 use crate::model::{Cycle, EcgInput, Interval, Preprocessed, Segmentation};
 use crate::units::{Bpm, Seconds};
 
 use emission::EmissionModel;
 use features::FRAME_RATE;
-use hsmm::{Duration, Span, State, viterbi};
+use hsmm::{Duration, Span, State, viterbi_scored};
 
 /// Mean S1 duration (PhysioNet 2016 labels: 0.13 s).
 const S1_MEAN: f64 = 0.13;
@@ -33,16 +33,20 @@ const S2_SD: f64 = 0.022;
 /// Heart rate assumed when it cannot be measured.
 const DEFAULT_HR: Bpm = Bpm(75.0);
 
-/// How far (seconds) an S1 onset may lie from its R peak, and the spread of the soft pull to it.
+/// How far (seconds) an R peak may lie from its cycle's S1 onset.
 const R_WINDOW: f64 = 0.1;
-const R_SPREAD: f64 = 0.035;
-/// Log-score bonus for every S1 that starts at an R peak: makes the decoder give each beat an S1.
-const R_BONUS: f32 = 20.0;
+/// Spread (seconds) of the pull of an R peak on the S1 onset.
+const R_SPREAD: f64 = 0.06;
+/// Median delay from the T-wave end to the labelled S2 centre (PhysioNet 2016), and its spread.
+const T_END_TO_S2: f64 = 0.075;
+const T_END_SPREAD: f64 = 0.08;
+/// Log-score bonus for an S1 that starts at an R peak.
+const R_BONUS: f32 = 6.0;
 
 /// Segments a preprocessed PCG, gated on the ECG when one is given and carries beats, with the
 /// compiled-in emission model.
 pub fn segment(pre: &Preprocessed, ecg: Option<EcgInput<'_>>) -> Segmentation {
-    segment_with(EmissionModel::builtin(), pre, ecg)
+    segment_with(EmissionModel::builtin(), &Gating::default(), pre, ecg)
 }
 
 /// A segmenter with its own emission model (for evaluating trained parameters before they are
@@ -50,35 +54,71 @@ pub fn segment(pre: &Preprocessed, ecg: Option<EcgInput<'_>>) -> Segmentation {
 #[derive(Debug, Clone)]
 pub struct Segmenter {
     model: EmissionModel,
+    gating: Gating,
+}
+
+/// How strongly R peaks pull S1 onsets to them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gating {
+    /// Log-score bonus for an S1 starting exactly at an R peak.
+    pub r_bonus: f32,
+    /// Spread (seconds) of the bonus around the R peak.
+    pub r_spread: f64,
+    /// How much of the ECG's RR variability widens the diastole duration model.
+    pub rr_sd_scale: f64,
+    /// Standard deviation (seconds) of the systole duration model.
+    pub systole_sd: f64,
+    /// Alternative systolic intervals (seconds) tried besides the autocorrelation's.
+    pub systole_grid: Vec<f64>,
+    /// Log-score head start of the autocorrelation's systolic interval over the alternatives.
+    pub estimate_bonus: f32,
+    /// Weight of the pull of S2 centres towards T-wave end + 75 ms (raw ECG only; 0 disables).
+    pub t_end_weight: f64,
+}
+
+impl Default for Gating {
+    fn default() -> Self {
+        Gating {
+            r_bonus: R_BONUS,
+            r_spread: R_SPREAD,
+            rr_sd_scale: 1.0,
+            systole_sd: 0.025,
+            systole_grid: vec![0.24, 0.28, 0.32, 0.36, 0.4],
+            estimate_bonus: 2.0,
+            t_end_weight: 2.0,
+        }
+    }
 }
 
 impl Default for Segmenter {
     fn default() -> Self {
         Segmenter {
             model: EmissionModel::builtin().clone(),
+            gating: Gating::default(),
         }
     }
 }
 
 impl Segmenter {
     /// A segmenter using `model`.
-    pub fn new(model: EmissionModel) -> Self {
-        Segmenter { model }
+    pub fn new(model: EmissionModel, gating: Gating) -> Self {
+        Segmenter { model, gating }
     }
 
     /// As [`segment`], with this segmenter's model.
     pub fn segment(&self, pre: &Preprocessed, ecg: Option<EcgInput<'_>>) -> Segmentation {
-        segment_with(&self.model, pre, ecg)
+        segment_with(&self.model, &self.gating, pre, ecg)
     }
 }
 
 fn segment_with(
     model: &EmissionModel,
+    gate: &Gating,
     pre: &Preprocessed,
     ecg: Option<EcgInput<'_>>,
 ) -> Segmentation {
     let r_peaks = match ecg {
-        Some(EcgInput::Raw(sig)) => detect_r_peaks(sig),
+        Some(EcgInput::Raw(sig)) => detect_beats(sig).r_peaks,
         Some(EcgInput::RPeaks(p)) => clean_peaks(p),
         None => Vec::new(),
     };
@@ -87,43 +127,81 @@ fn segment_with(
         .filter(|r| r.0 >= 0.0 && r.0 <= pre.duration.0)
         .collect();
     let gated = r_peaks.len() >= 2;
+    // Expected S2 centres from the T-wave ends (raw leads only).
+    let s2_expected: Vec<f64> = match ecg {
+        Some(EcgInput::Raw(sig)) if gated && gate.t_end_weight > 0.0 => t_wave_ends(sig, &r_peaks)
+            .into_iter()
+            .flatten()
+            .map(|t| t.0 + T_END_TO_S2)
+            .collect(),
+        _ => Vec::new(),
+    };
 
     let frames = features::frames(pre);
     let pcg_estimate = heart_rate::estimate(&pre.envelope, pre.rate);
-    let (hr, sys) = if gated {
-        let hr = heart_rate_from_r_peaks(&r_peaks).unwrap_or(DEFAULT_HR);
-        let sys = match pcg_estimate {
-            Some((h, s)) if (h.0 / hr.0 - 1.0).abs() < 0.1 => s,
-            _ => Seconds(qs2_interval(hr).0 - 0.03),
-        };
-        (hr, sys)
-    } else {
-        pcg_estimate.unwrap_or((DEFAULT_HR, Seconds(qs2_interval(DEFAULT_HR).0 - 0.03)))
+    let ecg_hr = heart_rate_from_r_peaks(&r_peaks);
+    let default_sys = |hr: Bpm| Seconds(qs2_interval(hr).0 - 0.03);
+    let (hr, sys) = match (pcg_estimate, ecg_hr) {
+        (Some((h, s)), Some(e)) if (h.0 / e.0 - 1.0).abs() < 0.15 => (e, s),
+        (Some(est), _) => est,
+        (None, Some(e)) => (e, default_sys(e)),
+        (None, None) => (DEFAULT_HR, default_sys(DEFAULT_HR)),
     };
+    let rr_sd = if gated { rr_spread(&r_peaks) } else { 0.0 };
 
     let emission: Vec<[f32; 4]> = frames.iter().map(|f| model.log_emission(f)).collect();
-    let durations = duration_model(hr, sys, gated);
-    let spans = if gated {
-        let starts: Vec<f64> = r_peaks.iter().map(|r| r.0).collect();
-        viterbi(&emission, &durations, |state, start, _end| {
-            if state != State::S1 {
+    let starts: Vec<f64> = r_peaks.iter().map(|r| r.0).collect();
+    // Per frame, the bonus for an S1 starting there.
+    let s1_bonus: Vec<f32> = (0..emission.len())
+        .map(|t| {
+            if !gated {
                 return 0.0;
             }
-            let t = start as f64 / FRAME_RATE;
-            let gap = nearest_gap(&starts, t);
-            if gap > R_WINDOW {
-                f32::NEG_INFINITY
+            let z = nearest_gap(&starts, t as f64 / FRAME_RATE) / gate.r_spread;
+            if z > 4.0 {
+                0.0
             } else {
-                R_BONUS - (0.5 * (gap / R_SPREAD).powi(2)) as f32
+                gate.r_bonus * (-0.5 * z * z).exp() as f32
             }
         })
-    } else {
-        viterbi(&emission, &durations, |_, _, _| 0.0)
+        .collect();
+    let r_score = |state: State, start: usize, end: usize| -> f32 {
+        match state {
+            State::S1 => s1_bonus.get(start).copied().unwrap_or(0.0),
+            State::S2 if !s2_expected.is_empty() => {
+                let centre = (start + end) as f64 / (2.0 * FRAME_RATE);
+                let z = (nearest_gap(&s2_expected, centre) / T_END_SPREAD).min(3.0);
+                -(gate.t_end_weight * 0.5 * z * z) as f32
+            }
+            _ => 0.0,
+        }
     };
+    // The systolic interval from the autocorrelation is sometimes a split sound or a murmur's
+    // peak: decode with it and with a few alternatives, keep the most likely decoding.
+    let mut candidates = vec![sys.0];
+    candidates.extend(gate.systole_grid.iter().copied());
+    let mut best: Option<(Vec<Span>, f32)> = None;
+    for (k, &cand) in candidates.iter().enumerate() {
+        if k > 0 && (cand - sys.0).abs() < 0.02 {
+            continue;
+        }
+        let durations =
+            duration_model(hr, Seconds(cand), gate.systole_sd, rr_sd * gate.rr_sd_scale);
+        let (spans, score) = viterbi_scored(&emission, &durations, r_score);
+        let score = if k == 0 {
+            score + gate.estimate_bonus
+        } else {
+            score
+        };
+        if best.as_ref().is_none_or(|b| score > b.1) {
+            best = Some((spans, score));
+        }
+    }
+    let spans = best.map(|b| b.0).unwrap_or_default();
 
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
     let heart_rate = if gated {
-        Some(hr)
+        ecg_hr
     } else {
         pcg_estimate.map(|(h, _)| h).or_else(|| cycle_rate(&cycles))
     };
@@ -133,6 +211,16 @@ fn segment_with(
         ecg_used: gated,
         r_peaks: if gated { r_peaks } else { Vec::new() },
     }
+}
+
+/// The standard deviation of RR intervals, robustly (from the interquartile range).
+fn rr_spread(r_peaks: &[Seconds]) -> f64 {
+    let mut rr: Vec<f64> = r_peaks.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    if rr.len() < 4 {
+        return 0.0;
+    }
+    rr.sort_by(f64::total_cmp);
+    (rr[rr.len() * 3 / 4] - rr[rr.len() / 4]) / 1.349
 }
 
 /// Sorted, finite, de-duplicated R-peak times.
@@ -154,8 +242,9 @@ fn nearest_gap(points: &[f64], t: f64) -> f64 {
     after.min(before)
 }
 
-/// The state duration distributions, in frames.
-fn duration_model(hr: Bpm, sys: Seconds, gated: bool) -> [Duration; 4] {
+/// The state duration distributions, in frames. `extra_sd` (seconds) widens diastole for
+/// irregular rhythms.
+fn duration_model(hr: Bpm, sys: Seconds, sys_sd: f64, extra_sd: f64) -> [Duration; 4] {
     let f = FRAME_RATE;
     let cycle = hr.period().0.clamp(0.25, 3.0);
     let sys = sys.0.clamp(0.15, 0.6 * cycle);
@@ -163,32 +252,20 @@ fn duration_model(hr: Bpm, sys: Seconds, gated: bool) -> [Duration; 4] {
     let s2 = Duration::gaussian(S2_MEAN * f, S2_SD * f, frames(0.03), frames(0.2));
     let systole_mean = (sys - S1_MEAN).max(0.05);
     let diastole_mean = (cycle - sys - S2_MEAN).max(0.08);
-    if gated {
-        let systole = Duration::gaussian(
-            systole_mean * f,
-            0.04 * f,
-            frames(0.04),
-            frames(systole_mean + 0.2),
-        );
-        let diastole = Duration::uniform(frames(0.04), frames(2.6));
-        [s1, systole, s2, diastole]
-    } else {
-        let sys_sd = 0.025;
-        let systole = Duration::gaussian(
-            systole_mean * f,
-            sys_sd * f,
-            frames(systole_mean - 3.0 * sys_sd).max(2),
-            frames(systole_mean + 3.0 * sys_sd),
-        );
-        let dia_sd = 0.07 * diastole_mean + 0.006;
-        let diastole = Duration::gaussian(
-            diastole_mean * f,
-            dia_sd * f,
-            frames(diastole_mean - 3.0 * dia_sd).max(2),
-            frames(diastole_mean + 3.0 * dia_sd),
-        );
-        [s1, systole, s2, diastole]
-    }
+    let systole = Duration::gaussian(
+        systole_mean * f,
+        sys_sd * f,
+        frames(systole_mean - 3.0 * sys_sd).max(2),
+        frames(systole_mean + 3.0 * sys_sd),
+    );
+    let dia_sd = (0.07 * diastole_mean + 0.006).max(extra_sd);
+    let diastole = Duration::gaussian(
+        diastole_mean * f,
+        dia_sd * f,
+        frames(diastole_mean - 3.0 * dia_sd).max(2),
+        frames(diastole_mean + 3.0 * dia_sd),
+    );
+    [s1, systole, s2, diastole]
 }
 
 fn frames(secs: f64) -> usize {
