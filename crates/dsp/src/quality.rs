@@ -109,6 +109,13 @@ pub fn envelope_periodicity(env: &[f32], env_rate: f64) -> f32 {
     }
     let min_lag = (0.3 * env_rate).round() as usize;
     let max_lag = ((2.0 * env_rate).round() as usize).min((n as f64 * 0.6) as usize);
+    // Prefix sums of x² give each lag's two partial energies in O(1).
+    let mut sq = Vec::with_capacity(n + 1);
+    sq.push(0.0f64);
+    for v in &x {
+        let last = sq.last().copied().unwrap_or(0.0);
+        sq.push(last + v * v);
+    }
     let mut best = 0.0f64;
     for lag in min_lag..=max_lag {
         if lag >= n {
@@ -116,8 +123,8 @@ pub fn envelope_periodicity(env: &[f32], env_rate: f64) -> f32 {
         }
         let (a, b) = (&x[..n - lag], &x[lag..]);
         let num: f64 = a.iter().zip(b).map(|(p, q)| p * q).sum();
-        let ea: f64 = a.iter().map(|v| v * v).sum();
-        let eb: f64 = b.iter().map(|v| v * v).sum();
+        let ea = sq[n - lag];
+        let eb = sq[n] - sq[lag];
         let den = (ea * eb).sqrt();
         if den > 0.0 {
             best = best.max(num / den);

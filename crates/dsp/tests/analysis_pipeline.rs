@@ -173,3 +173,59 @@ fn odd_inputs_never_panic() {
             .is_err()
     );
 }
+
+/// Rough stage timings for a 30 s, 4 kHz recording (run with `--release --ignored --nocapture`);
+/// the criterion bench is the reference for speed claims.
+#[test]
+#[ignore]
+fn stage_timings_30s_4khz() {
+    use auscult_dsp::{ensemble, features, murmur, preprocess, quality, rhythm, segment};
+    use std::time::Instant;
+    let x = heart(30.0, 2);
+    let sig = Signal {
+        samples: &x,
+        rate: Hz(FS),
+    };
+    let mut analyzer = Analyzer::new();
+    let rec = Recording {
+        pcg: sig,
+        ecg: None,
+    };
+    let reps = 20;
+    let t = Instant::now();
+    for _ in 0..reps {
+        let _ = analyzer.analyze(&rec);
+    }
+    let total = t.elapsed() / reps;
+    let t = Instant::now();
+    let mut pre = None;
+    for _ in 0..reps {
+        pre = preprocess::preprocess(sig).ok();
+    }
+    let t_pre = t.elapsed() / reps;
+    let pre = pre.expect("preprocess");
+    let t = Instant::now();
+    let mut seg = None;
+    for _ in 0..reps {
+        seg = Some(segment::segment(&pre, None));
+    }
+    let t_seg = t.elapsed() / reps;
+    let seg = seg.expect("segment");
+    let t = Instant::now();
+    let mut powers = features::BandPowers::default();
+    for _ in 0..reps {
+        let sqi = quality::signal_quality(&pre);
+        let mut cycles = seg.cycles.clone();
+        quality::assess_cycles(&pre, &mut cycles);
+        let ens = ensemble::ensemble_average(&pre, &cycles);
+        let r = rhythm::measure_rhythm(&cycles);
+        powers.compute(&pre);
+        let f = features::extract_features(&pre, &powers, &cycles, ens.as_ref(), r.as_ref(), sqi);
+        let _ = murmur::describe_phases(&cycles, ens.as_ref(), &powers);
+        let _ = murmur::score(analyzer.models(), &f);
+    }
+    let t_mine = t.elapsed() / reps;
+    eprintln!(
+        "total {total:?}, preprocess {t_pre:?}, segment {t_seg:?}, quality+ensemble+murmur {t_mine:?}"
+    );
+}
