@@ -11,6 +11,7 @@ pub mod error;
 pub mod monitor;
 pub mod news2;
 pub mod reading;
+pub mod rollup;
 pub mod units;
 
 pub use alert::{
@@ -22,6 +23,7 @@ pub use error::VitalsError;
 pub use monitor::{MonitorConfig, ResidentMonitor};
 pub use news2::{ClinicalRisk, News2, News2Inputs, SpO2Scale};
 pub use reading::{Parameter, Reading, Sample, SourceId};
+pub use rollup::{Rollup, merge_buckets, rollup_minutes};
 pub use units::{
     Acvpu, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg,
     OxygenSupport, SpO2Percent, Timestamp,
