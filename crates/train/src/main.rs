@@ -60,6 +60,15 @@ enum Command {
         /// Fit plain logistic regressions instead of boosted trees (for comparison).
         #[arg(long)]
         linear: bool,
+        /// Boosting rounds (trees per model).
+        #[arg(long, default_value_t = 150)]
+        rounds: usize,
+        /// Depth of each tree.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Shrinkage per tree.
+        #[arg(long, default_value_t = 0.08)]
+        rate: f64,
     },
     /// Analyse every recording of a dataset with the committed models and write JSON Lines.
     Analyze {
@@ -82,7 +91,18 @@ fn main() -> Result<()> {
             folds,
             heldout,
             linear,
-        } => train(&data, &out, folds.max(2), heldout.as_deref(), linear),
+            rounds,
+            depth,
+            rate,
+        } => {
+            let trees = (!linear).then_some(gbt::Settings {
+                rounds,
+                depth,
+                rate,
+                ..TREES
+            });
+            train(&data, &out, folds.max(2), heldout.as_deref(), trees)
+        }
         Command::Analyze { dataset, out } => analyze(&dataset, &out),
     }
 }
@@ -149,7 +169,7 @@ fn train(
     out: &Path,
     folds: usize,
     heldout: Option<&Path>,
-    linear: bool,
+    trees: Option<gbt::Settings>,
 ) -> Result<()> {
     let mut analyzer = Analyzer::new();
     let mut cases = Vec::new();
@@ -213,7 +233,7 @@ fn train(
                 .iter()
                 .filter(|c| fold_of(&c.item.group(), folds) != f)
                 .collect();
-            let models = fit_models(&train_set, linear);
+            let models = fit_models(&train_set, trees);
             let fold_analyzer = Analyzer::with_models(models);
             for c in cases
                 .iter()
@@ -237,7 +257,7 @@ fn train(
     }
 
     let all: Vec<&Case> = cases.iter().collect();
-    let models = fit_models(&all, linear);
+    let models = fit_models(&all, trees);
     fs::create_dir_all(out)?;
     let header = format!(
         "# auscult murmur models: logistic models (boosted trees, linear timing) over dsp::features, fitted by\n\
@@ -318,21 +338,25 @@ const TREES: gbt::Settings = gbt::Settings {
     bins: 24,
 };
 
-fn fit_classifier(name: &str, ex: &[Example], inputs: &[usize], linear: bool) -> Logistic {
-    if linear {
-        fit(name, ex, inputs, 2.0)
-    } else {
-        gbt::fit_trees(name, ex, inputs, TREES)
+fn fit_classifier(
+    name: &str,
+    ex: &[Example],
+    inputs: &[usize],
+    trees: Option<gbt::Settings>,
+) -> Logistic {
+    match trees {
+        Some(settings) => gbt::fit_trees(name, ex, inputs, settings),
+        None => fit(name, ex, inputs, 2.0),
     }
 }
 
-fn fit_models(cases: &[&Case], linear: bool) -> Models {
+fn fit_models(cases: &[&Case], trees: Option<gbt::Settings>) -> Models {
     let all_features: Vec<usize> = (0..NUM_FEATURES).collect();
     let murmur = fit_classifier(
         "murmur",
         &examples(cases, Item::murmur, None),
         &all_features,
-        linear,
+        trees,
     );
     let timing_inputs: Vec<usize> = TIMING_INPUTS
         .iter()
@@ -347,7 +371,7 @@ fn fit_models(cases: &[&Case], linear: bool) -> Models {
     let mut review_inputs = all_features.clone();
     review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
     let review_ex = examples(cases, Item::abnormal, Some(&murmur));
-    let mut review = fit_classifier("review", &review_ex, &review_inputs, linear);
+    let mut review = fit_classifier("review", &review_ex, &review_inputs, trees);
     review.threshold = best_review_threshold(cases, &murmur, &review);
     Models {
         murmur,
