@@ -1,1 +1,57 @@
-//! auscult store crate.
+//! Durable storage for auscult: metadata in SQLite (default, WAL) or PostgreSQL (chosen by the
+//! database URL), recording bytes in an object store, the analysis job queue and the audit trail.
+//!
+//! Architecture invariants: this crate knows nothing of protobuf or gRPC; every query touching a
+//! person's data names the tenant; tokens are stored only as hashes. New tables (e.g. vitals,
+//! programmes) come as new migration files in both `migrations/sqlite` and `migrations/postgres`
+//! and a new module with its own `impl Store` block.
+
+pub mod analysis;
+pub mod audit;
+pub mod blobs;
+pub mod db;
+pub mod error;
+pub mod identity;
+pub mod jobs;
+pub mod recordings;
+pub mod reviews;
+
+pub use blobs::{BlobConfig, Blobs};
+pub use db::{Backend, DbOptions, now_ms};
+pub use error::{Result, StoreError};
+
+/// The database pool and the blob store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: sqlx::AnyPool,
+    backend: Backend,
+    /// The recording bytes.
+    pub blobs: Blobs,
+}
+
+impl Store {
+    /// Opens (and migrates) the database and opens the blob store.
+    pub async fn open(db: &DbOptions, blobs: &BlobConfig) -> Result<Store> {
+        let (pool, backend) = db::open_pool(db).await?;
+        Ok(Store {
+            pool,
+            backend,
+            blobs: Blobs::open(blobs)?,
+        })
+    }
+
+    /// Which database engine is in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for modules added in other crates' migrations to share (e.g. vitals).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,258 @@
+//! Tenants, principals (users and devices) and their tokens.
+//!
+//! Only token hashes are stored; this module never sees a token's secret. Roles are stored as the
+//! lowercase names the server defines; this module does not interpret them.
+
+use sqlx::Row;
+
+use crate::db::new_id;
+use crate::error::{Result, StoreError};
+use crate::Store;
+
+/// A tenant: a municipality, a clinic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Identifier.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// `municipality`, `clinic` or `other`.
+    pub kind: String,
+    /// Creation time, Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// A user or a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Identifier.
+    pub id: String,
+    /// The tenant, `None` for a system administrator.
+    pub tenant_id: Option<String>,
+    /// Display name or device serial.
+    pub name: String,
+    /// Role name.
+    pub role: String,
+    /// Creation time, Unix ms.
+    pub created_at_ms: i64,
+    /// Tokens not revoked.
+    pub live_tokens: u32,
+}
+
+/// A stored token: its public id, its owner and the hash of its secret.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// The owner.
+    pub principal: Principal,
+    /// SHA-256 of the token's secret.
+    pub secret_sha256: Vec<u8>,
+    /// Whether the token was revoked.
+    pub revoked: bool,
+}
+
+const PRINCIPAL_COLUMNS: &str = "p.id, p.tenant_id, p.name, p.role, p.created_at_ms, \
+     (SELECT COUNT(*) FROM tokens t WHERE t.principal_id = p.id AND t.revoked_at_ms IS NULL) AS live";
+
+fn principal_from_row(row: &sqlx::any::AnyRow) -> Result<Principal> {
+    let live: i64 = row.try_get("live")?;
+    Ok(Principal {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        role: row.try_get("role")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        live_tokens: u32::try_from(live).unwrap_or(u32::MAX),
+    })
+}
+
+fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+impl Store {
+    /// Creates a tenant; the name must be unused.
+    pub async fn create_tenant(&self, name: &str, kind: &str, now_ms: i64) -> Result<Tenant> {
+        let id = new_id();
+        sqlx::query("INSERT INTO tenants (id, name, kind, created_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&id)
+            .bind(name)
+            .bind(kind)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::unique_as(e, "tenant name"))?;
+        Ok(Tenant {
+            id,
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            created_at_ms: now_ms,
+        })
+    }
+
+    /// Every tenant, by name.
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, kind, created_at_ms FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// One tenant.
+    pub async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, kind, created_at_ms FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    /// Creates a principal together with its first token (stored as a hash), atomically.
+    pub async fn create_principal(
+        &self,
+        tenant_id: Option<&str>,
+        name: &str,
+        role: &str,
+        token_id: &str,
+        secret_sha256: &[u8],
+        now_ms: i64,
+    ) -> Result<Principal> {
+        let id = new_id();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO principals (id, tenant_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(name)
+        .bind(role)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
+        tx.commit().await?;
+        Ok(Principal {
+            id,
+            tenant_id: tenant_id.map(str::to_owned),
+            name: name.to_owned(),
+            role: role.to_owned(),
+            created_at_ms: now_ms,
+            live_tokens: 1,
+        })
+    }
+
+    /// Whether any principal with this role and no tenant exists (used to bootstrap the first admin).
+    pub async fn has_system_principal(&self, role: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM principals WHERE tenant_id IS NULL AND role = $1",
+        )
+        .bind(role)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(n > 0)
+    }
+
+    /// One principal. With `tenant_id` set, only a principal of that tenant is found.
+    pub async fn get_principal(
+        &self,
+        principal_id: &str,
+        tenant_id: Option<&str>,
+    ) -> Result<Option<Principal>> {
+        let sql = format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.id = $1 AND ($2 IS NULL OR p.tenant_id = $2)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(principal_id)
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(principal_from_row).transpose()
+    }
+
+    /// The principals of a tenant, by name.
+    pub async fn list_principals(&self, tenant_id: &str) -> Result<Vec<Principal>> {
+        let sql = format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.tenant_id = $1 ORDER BY p.name, p.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch_all(&self.pool).await?;
+        rows.iter().map(principal_from_row).collect()
+    }
+
+    /// Looks a token up by its public id.
+    pub async fn find_token(&self, token_id: &str) -> Result<Option<TokenRecord>> {
+        let sql = format!(
+            "SELECT {PRINCIPAL_COLUMNS}, k.secret_sha256, k.revoked_at_ms \
+             FROM tokens k JOIN principals p ON p.id = k.principal_id WHERE k.id = $1"
+        );
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let revoked_at: Option<i64> = row.try_get("revoked_at_ms")?;
+        Ok(Some(TokenRecord {
+            principal: principal_from_row(&row)?,
+            secret_sha256: row.try_get("secret_sha256")?,
+            revoked: revoked_at.is_some(),
+        }))
+    }
+
+    /// Revokes every live token of a principal, returning how many were revoked.
+    pub async fn revoke_tokens(&self, principal_id: &str, now_ms: i64) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(principal_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revokes every live token of a principal and adds a new one, atomically.
+    pub async fn rotate_token(
+        &self,
+        principal_id: &str,
+        token_id: &str,
+        secret_sha256: &[u8],
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(principal_id)
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, principal_id, token_id, secret_sha256, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    principal_id: &str,
+    token_id: &str,
+    secret_sha256: &[u8],
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tokens (id, principal_id, secret_sha256, created_at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_id)
+    .bind(principal_id)
+    .bind(secret_sha256.to_vec())
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The durable analysis job queue.
+//!
+//! A job is claimed by one worker at a time: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several
+//! servers can share the queue; on SQLite by a single atomic `UPDATE ... RETURNING` (one writer).
+//! A claimed job holds a lease; jobs whose lease ran out (their process died) are put back.
+
+use sqlx::Row;
+
+use crate::Store;
+use crate::db::Backend;
+use crate::error::Result;
+use crate::recordings::analysis_state;
+
+/// Job states.
+pub mod job_state {
+    /// Waiting for a worker (possibly until `run_after`).
+    pub const QUEUED: &str = "queued";
+    /// Claimed by a worker.
+    pub const RUNNING: &str = "running";
+    /// Finished successfully.
+    pub const DONE: &str = "done";
+    /// Gave up after the last attempt.
+    pub const FAILED: &str = "failed";
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedJob {
+    /// Job id.
+    pub id: String,
+    /// The tenant of the recording.
+    pub tenant_id: String,
+    /// The recording to analyse.
+    pub recording_id: String,
+    /// Attempts including this one.
+    pub attempts: u32,
+}
+
+/// The result of analysing a recording, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOutcome {
+    /// JSON of [`crate::analysis::StoredAnalysis`].
+    pub analysis_json: String,
+    /// The engine's flag.
+    pub flagged: bool,
+    /// `present`, `absent` or `unknown`.
+    pub murmur_status: String,
+    /// Heart rate if measured.
+    pub heart_rate_bpm: Option<f64>,
+    /// Worklist priority.
+    pub priority: i64,
+}
+
+impl Store {
+    /// Claims the oldest ready job for `worker`, if any.
+    pub async fn claim_job(&self, worker: &str, now_ms: i64) -> Result<Option<ClaimedJob>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE analysis_jobs SET state = $1, attempts = attempts + 1, locked_by = $2, locked_at_ms = $3 \
+             WHERE id = (SELECT id FROM analysis_jobs WHERE state = $4 AND run_after_ms <= $3 \
+             ORDER BY run_after_ms, id LIMIT 1{lock}) \
+             RETURNING id, tenant_id, recording_id, attempts"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(job_state::RUNNING)
+            .bind(worker)
+            .bind(now_ms)
+            .bind(job_state::QUEUED)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let attempts: i64 = row.try_get("attempts")?;
+        Ok(Some(ClaimedJob {
+            id: row.try_get("id")?,
+            tenant_id: row.try_get("tenant_id")?,
+            recording_id: row.try_get("recording_id")?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// Stores a successful analysis and closes the job, atomically. Returns false when the job was
+    /// no longer held by `worker` (its lease ran out and another worker took it).
+    pub async fn finish_job(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        outcome: &AnalysisOutcome,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE analysis_jobs SET state = $1, locked_by = NULL WHERE id = $2 AND state = $3 AND locked_by = $4",
+        )
+        .bind(job_state::DONE)
+        .bind(&job.id)
+        .bind(job_state::RUNNING)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE recordings SET analysis_state = $1, analysis_json = $2, analysed_at_ms = $3, flagged = $4, \
+             murmur_status = $5, heart_rate_bpm = $6, priority = $7, analysis_error = NULL \
+             WHERE tenant_id = $8 AND id = $9",
+        )
+        .bind(analysis_state::DONE)
+        .bind(&outcome.analysis_json)
+        .bind(now_ms)
+        .bind(i64::from(outcome.flagged))
+        .bind(&outcome.murmur_status)
+        .bind(outcome.heart_rate_bpm)
+        .bind(outcome.priority)
+        .bind(&job.tenant_id)
+        .bind(&job.recording_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a failed attempt: the job is queued again at `retry_at_ms`, or, when `retry_at_ms`
+    /// is `None`, failed for good (and the recording marked failed with `error`).
+    pub async fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        worker: &str,
+        error: &str,
+        retry_at_ms: Option<i64>,
+        failed_priority: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (state, run_after) = match retry_at_ms {
+            Some(at) => (job_state::QUEUED, at),
+            None => (job_state::FAILED, 0),
+        };
+        let done = sqlx::query(
+            "UPDATE analysis_jobs SET state = $1, run_after_ms = $2, last_error = $3, locked_by = NULL, \
+             locked_at_ms = NULL WHERE id = $4 AND state = $5 AND locked_by = $6",
+        )
+        .bind(state)
+        .bind(run_after)
+        .bind(error)
+        .bind(&job.id)
+        .bind(job_state::RUNNING)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 && retry_at_ms.is_none() {
+            sqlx::query(
+                "UPDATE recordings SET analysis_state = $1, analysis_error = $2, priority = $3 \
+                 WHERE tenant_id = $4 AND id = $5",
+            )
+            .bind(analysis_state::FAILED)
+            .bind(error)
+            .bind(failed_priority)
+            .bind(&job.tenant_id)
+            .bind(&job.recording_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts back jobs left running by a worker that died: on SQLite (one process) every running job
+    /// at start; on PostgreSQL those whose lease (`locked_at_ms`) is older than `stale_before_ms`.
+    /// Returns how many were put back.
+    pub async fn recover_jobs(&self, stale_before_ms: i64, at_start: bool) -> Result<u64> {
+        let cutoff = if at_start && self.backend == Backend::Sqlite {
+            i64::MAX
+        } else {
+            stale_before_ms
+        };
+        let done = sqlx::query(
+            "UPDATE analysis_jobs SET state = $1, locked_by = NULL, locked_at_ms = NULL \
+             WHERE state = $2 AND locked_at_ms < $3",
+        )
+        .bind(job_state::QUEUED)
+        .bind(job_state::RUNNING)
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,481 @@
+//! Recordings: uploads in progress, their committed parts, and finished recordings (cases).
+//!
+//! Architecture invariant: every query that reads or changes a recording names the tenant, so a
+//! caller can never reach another tenant's recording by id. Committed counts only ever grow, by
+//! compare-and-set, so two writers racing on one upload cannot both commit the same range.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Store;
+use crate::db::{new_id, to_i64, to_u64};
+use crate::error::{Result, StoreError};
+
+/// A recording's signal streams, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// Phonocardiogram samples.
+    Pcg,
+    /// Raw ECG samples.
+    Ecg,
+    /// R-peak times (little-endian f64 seconds).
+    RPeaks,
+}
+
+impl StreamKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Pcg => "pcg",
+            StreamKind::Ecg => "ecg",
+            StreamKind::RPeaks => "rpeaks",
+        }
+    }
+    fn committed_column(self) -> &'static str {
+        match self {
+            StreamKind::Pcg => "pcg_committed",
+            StreamKind::Ecg => "ecg_committed",
+            StreamKind::RPeaks => "rpeaks_committed",
+        }
+    }
+}
+
+/// Counts of items per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// PCG samples.
+    pub pcg: u64,
+    /// ECG samples.
+    pub ecg: u64,
+    /// R peaks.
+    pub r_peaks: u64,
+}
+
+impl Counts {
+    /// The count of one stream.
+    pub fn get(&self, stream: StreamKind) -> u64 {
+        match stream {
+            StreamKind::Pcg => self.pcg,
+            StreamKind::Ecg => self.ecg,
+            StreamKind::RPeaks => self.r_peaks,
+        }
+    }
+    /// A mutable reference to the count of one stream.
+    pub fn get_mut(&mut self, stream: StreamKind) -> &mut u64 {
+        match stream {
+            StreamKind::Pcg => &mut self.pcg,
+            StreamKind::Ecg => &mut self.ecg,
+            StreamKind::RPeaks => &mut self.r_peaks,
+        }
+    }
+}
+
+/// What a device declares about a recording before sending it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecording {
+    /// The device's chosen upload id.
+    pub upload_id: String,
+    /// The device's serial as it reported it.
+    pub device_serial: String,
+    /// Pseudonymous subject id.
+    pub subject_id: String,
+    /// Site name (`aortic`, ...).
+    pub site: String,
+    /// Position name (`supine`, ...).
+    pub position: String,
+    /// Device start time, Unix ms.
+    pub started_at_ms: i64,
+    /// PCG rate.
+    pub pcg_rate_hz: u32,
+    /// PCG sample format (`s16le`, `f32le`).
+    pub pcg_format: String,
+    /// `none`, `samples` or `r_peaks`.
+    pub ecg_mode: String,
+    /// ECG rate, 0 without raw ECG.
+    pub ecg_rate_hz: u32,
+    /// ECG format, empty without raw ECG.
+    pub ecg_format: String,
+    /// Declared payload SHA-256, if any.
+    pub payload_sha256: Option<Vec<u8>>,
+}
+
+/// Upload and analysis state of a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingRow {
+    /// The recording (case) id.
+    pub id: String,
+    /// The owning tenant.
+    pub tenant_id: String,
+    /// The uploading device principal.
+    pub device_id: String,
+    /// What the device declared.
+    pub meta: NewRecording,
+    /// Durably committed counts.
+    pub committed: Counts,
+    /// `receiving` or `complete`.
+    pub state: String,
+    /// When the upload began, Unix ms.
+    pub received_at_ms: i64,
+    /// When the upload completed, Unix ms.
+    pub completed_at_ms: Option<i64>,
+    /// `none`, `pending`, `done` or `failed`.
+    pub analysis_state: String,
+    /// Why analysis failed.
+    pub analysis_error: Option<String>,
+    /// The stored analysis (JSON of [`crate::analysis::StoredAnalysis`]).
+    pub analysis_json: Option<String>,
+    /// When analysed, Unix ms.
+    pub analysed_at_ms: Option<i64>,
+    /// Engine flag.
+    pub flagged: bool,
+    /// `present`, `absent`, `unknown`.
+    pub murmur_status: Option<String>,
+    /// Heart rate if measured.
+    pub heart_rate_bpm: Option<f64>,
+    /// PCG duration in seconds.
+    pub duration_s: f64,
+    /// Worklist priority.
+    pub priority: i64,
+    /// How many reviews.
+    pub review_count: u32,
+    /// The latest verdict.
+    pub last_verdict: Option<String>,
+}
+
+/// Recording states.
+pub mod state {
+    /// Data is arriving.
+    pub const RECEIVING: &str = "receiving";
+    /// Every byte is stored; a case.
+    pub const COMPLETE: &str = "complete";
+}
+
+/// Analysis states.
+pub mod analysis_state {
+    /// Not yet complete, nothing to analyse.
+    pub const NONE: &str = "none";
+    /// Queued or running.
+    pub const PENDING: &str = "pending";
+    /// Analysed.
+    pub const DONE: &str = "done";
+    /// Failed after all retries.
+    pub const FAILED: &str = "failed";
+}
+
+/// One committed part of a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// First item index.
+    pub start: u64,
+    /// Number of items.
+    pub count: u64,
+    /// Blob key.
+    pub object_key: String,
+}
+
+/// Filters of the worklist.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// `flagged`, `unreviewed`, `reviewed` or `None` for all.
+    pub status: Option<CaseStatus>,
+    /// Site name.
+    pub site: Option<String>,
+    /// Subject id.
+    pub subject_id: Option<String>,
+    /// Inclusive lower bound on `started_at_ms`.
+    pub from_ms: Option<i64>,
+    /// Exclusive upper bound on `started_at_ms`.
+    pub until_ms: Option<i64>,
+}
+
+/// The worklist's status filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    /// Flagged by the engine and not reviewed.
+    Flagged,
+    /// No review yet.
+    Unreviewed,
+    /// At least one review.
+    Reviewed,
+}
+
+const RECORDING_COLUMNS: &str = "id, tenant_id, device_id, upload_id, device_serial, subject_id, site, position, \
+     started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, payload_sha256, \
+     pcg_committed, ecg_committed, rpeaks_committed, state, received_at_ms, completed_at_ms, \
+     analysis_state, analysis_error, analysis_json, analysed_at_ms, flagged, murmur_status, \
+     heart_rate_bpm, duration_s, priority, review_count, last_verdict";
+
+fn u32_col(row: &AnyRow, name: &str) -> Result<u32> {
+    let v: i64 = row.try_get(name)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{name} out of range")))
+}
+
+fn recording_from_row(row: &AnyRow) -> Result<RecordingRow> {
+    let flagged: i64 = row.try_get("flagged")?;
+    let review_count: i64 = row.try_get("review_count")?;
+    Ok(RecordingRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        device_id: row.try_get("device_id")?,
+        meta: NewRecording {
+            upload_id: row.try_get("upload_id")?,
+            device_serial: row.try_get("device_serial")?,
+            subject_id: row.try_get("subject_id")?,
+            site: row.try_get("site")?,
+            position: row.try_get("position")?,
+            started_at_ms: row.try_get("started_at_ms")?,
+            pcg_rate_hz: u32_col(row, "pcg_rate_hz")?,
+            pcg_format: row.try_get("pcg_format")?,
+            ecg_mode: row.try_get("ecg_mode")?,
+            ecg_rate_hz: u32_col(row, "ecg_rate_hz")?,
+            ecg_format: row.try_get("ecg_format")?,
+            payload_sha256: row.try_get("payload_sha256")?,
+        },
+        committed: Counts {
+            pcg: to_u64(row.try_get("pcg_committed")?),
+            ecg: to_u64(row.try_get("ecg_committed")?),
+            r_peaks: to_u64(row.try_get("rpeaks_committed")?),
+        },
+        state: row.try_get("state")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        completed_at_ms: row.try_get("completed_at_ms")?,
+        analysis_state: row.try_get("analysis_state")?,
+        analysis_error: row.try_get("analysis_error")?,
+        analysis_json: row.try_get("analysis_json")?,
+        analysed_at_ms: row.try_get("analysed_at_ms")?,
+        flagged: flagged != 0,
+        murmur_status: row.try_get("murmur_status")?,
+        heart_rate_bpm: row.try_get("heart_rate_bpm")?,
+        duration_s: row.try_get("duration_s")?,
+        priority: row.try_get("priority")?,
+        review_count: u32::try_from(review_count).unwrap_or(u32::MAX),
+        last_verdict: row.try_get("last_verdict")?,
+    })
+}
+
+impl Store {
+    /// Finds the upload `upload_id` of a device, or starts it with `meta`. Returns the row and
+    /// whether it was created by this call.
+    pub async fn open_upload(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+        meta: &NewRecording,
+        now_ms: i64,
+    ) -> Result<(RecordingRow, bool)> {
+        if let Some(row) = self.find_upload(tenant_id, device_id, &meta.upload_id).await? {
+            return Ok((row, false));
+        }
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO recordings (id, tenant_id, device_id, upload_id, device_serial, subject_id, site, \
+             position, started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, \
+             payload_sha256, state, received_at_ms, analysis_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (device_id, upload_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(device_id)
+        .bind(&meta.upload_id)
+        .bind(&meta.device_serial)
+        .bind(&meta.subject_id)
+        .bind(&meta.site)
+        .bind(&meta.position)
+        .bind(meta.started_at_ms)
+        .bind(i64::from(meta.pcg_rate_hz))
+        .bind(&meta.pcg_format)
+        .bind(&meta.ecg_mode)
+        .bind(i64::from(meta.ecg_rate_hz))
+        .bind(&meta.ecg_format)
+        .bind(meta.payload_sha256.clone())
+        .bind(state::RECEIVING)
+        .bind(now_ms)
+        .bind(analysis_state::NONE)
+        .execute(&self.pool)
+        .await?;
+        let row = self
+            .find_upload(tenant_id, device_id, &meta.upload_id)
+            .await?
+            .ok_or(StoreError::Conflict("upload vanished after insert"))?;
+        Ok((row, inserted.rows_affected() == 1))
+    }
+
+    /// The upload `upload_id` of a device in a tenant.
+    pub async fn find_upload(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+        upload_id: &str,
+    ) -> Result<Option<RecordingRow>> {
+        let sql = format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND device_id = $2 AND upload_id = $3"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(device_id)
+            .bind(upload_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(recording_from_row).transpose()
+    }
+
+    /// One recording of a tenant, whatever its state.
+    pub async fn get_recording(&self, tenant_id: &str, recording_id: &str) -> Result<Option<RecordingRow>> {
+        let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(recording_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(recording_from_row).transpose()
+    }
+
+    /// Records that the blob `part.object_key` holds items `part.start..part.start + part.count` of
+    /// a stream, advancing the committed count from exactly `part.start`. Fails with
+    /// [`StoreError::Conflict`] when the committed count is not `part.start` or the upload is no
+    /// longer receiving (another writer advanced it).
+    pub async fn commit_part(
+        &self,
+        tenant_id: &str,
+        recording_id: &str,
+        stream: StreamKind,
+        part: &Part,
+    ) -> Result<()> {
+        let column = stream.committed_column();
+        let end = part.start.checked_add(part.count).ok_or(StoreError::Conflict("count overflow"))?;
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(end))
+            .bind(tenant_id)
+            .bind(recording_id)
+            .bind(to_i64(part.start))
+            .bind(state::RECEIVING)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("committed offset moved"));
+        }
+        sqlx::query(
+            "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(recording_id)
+        .bind(stream.as_str())
+        .bind(to_i64(part.start))
+        .bind(to_i64(part.count))
+        .bind(&part.object_key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The committed parts of a stream, in order.
+    pub async fn list_parts(&self, recording_id: &str, stream: StreamKind) -> Result<Vec<Part>> {
+        let rows = sqlx::query(
+            "SELECT start_index, item_count, object_key FROM recording_parts \
+             WHERE recording_id = $1 AND stream = $2 ORDER BY start_index",
+        )
+        .bind(recording_id)
+        .bind(stream.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Part {
+                    start: to_u64(row.try_get("start_index")?),
+                    count: to_u64(row.try_get("item_count")?),
+                    object_key: row.try_get("object_key")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a receiving upload complete when its committed counts equal `totals`, queues its
+    /// analysis and audits the upload, all atomically. Fails with [`StoreError::Conflict`] when the
+    /// upload is not receiving or the counts differ.
+    pub async fn complete_upload(
+        &self,
+        tenant_id: &str,
+        recording_id: &str,
+        totals: Counts,
+        duration_s: f64,
+        actor: &crate::audit::Actor<'_>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE recordings SET state = $1, completed_at_ms = $2, analysis_state = $3, duration_s = $4 \
+             WHERE tenant_id = $5 AND id = $6 AND state = $7 \
+             AND pcg_committed = $8 AND ecg_committed = $9 AND rpeaks_committed = $10",
+        )
+        .bind(state::COMPLETE)
+        .bind(now_ms)
+        .bind(analysis_state::PENDING)
+        .bind(duration_s)
+        .bind(tenant_id)
+        .bind(recording_id)
+        .bind(state::RECEIVING)
+        .bind(to_i64(totals.pcg))
+        .bind(to_i64(totals.ecg))
+        .bind(to_i64(totals.r_peaks))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict("upload not receiving or counts differ"));
+        }
+        sqlx::query(
+            "INSERT INTO analysis_jobs (id, tenant_id, recording_id, state, run_after_ms, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new_id())
+        .bind(tenant_id)
+        .bind(recording_id)
+        .bind(crate::jobs::job_state::QUEUED)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        crate::audit::insert_audit(&mut tx, actor, "upload.complete", Some(recording_id), None, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The worklist page: complete recordings of a tenant, by priority then recording time.
+    pub async fn list_cases(
+        &self,
+        tenant_id: &str,
+        filter: &CaseFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordingRow>> {
+        let status_clause = match filter.status {
+            None => "",
+            Some(CaseStatus::Flagged) => " AND flagged = 1 AND review_count = 0",
+            Some(CaseStatus::Unreviewed) => " AND review_count = 0",
+            Some(CaseStatus::Reviewed) => " AND review_count > 0",
+        };
+        let sql = format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND state = $2{status_clause} \
+             AND ($3 IS NULL OR site = $3) AND ($4 IS NULL OR subject_id = $4) \
+             AND ($5 IS NULL OR started_at_ms >= $5) AND ($6 IS NULL OR started_at_ms < $6) \
+             ORDER BY priority DESC, started_at_ms DESC, id LIMIT $7 OFFSET $8"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(state::COMPLETE)
+            .bind(filter.site.clone())
+            .bind(filter.subject_id.clone())
+            .bind(filter.from_ms)
+            .bind(filter.until_ms)
+            .bind(i64::from(limit))
+            .bind(to_i64(offset))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(recording_from_row).collect()
+    }
+}
