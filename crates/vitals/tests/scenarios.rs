@@ -317,3 +317,40 @@ fn false_alarm_rate_is_low() {
         "{false_alarms} false alarms in {days} resident-days"
     );
 }
+
+/// A hypercapnic resident living at SpO2 88–90 % on air: no alert on scale 2, where the same
+/// readings on scale 1 score 3 and alert once.
+#[test]
+fn spo2_scale2_resident_at_target_raises_nothing() {
+    use auscult_vitals::{BreathsPerMinute, SpO2Scale};
+    let src = SourceId::new("ox").expect("id");
+    let run = |scale: SpO2Scale| {
+        let mut m = ResidentMonitor::new(MonitorConfig {
+            spo2_scale: scale,
+            ..MonitorConfig::default()
+        })
+        .expect("config");
+        let start = DAY0;
+        let mut events = Vec::new();
+        for minute in 0..240i64 {
+            let at = start.plus(DurationMs::minutes(minute));
+            let readings = [
+                Reading::SpO2(SpO2Percent::new(88.0 + (minute % 3) as f64).expect("spo2")),
+                Reading::HeartRate(BeatsPerMinute::new(74.0).expect("hr")),
+                Reading::RespiratoryRate(BreathsPerMinute::new(17.0).expect("rr")),
+            ];
+            for reading in readings {
+                let s = Sample {
+                    at,
+                    source: src.clone(),
+                    reading,
+                };
+                events.extend(m.ingest(&s, at).expect("valid"));
+            }
+            events.extend(m.tick(at.plus(DurationMs::seconds(30))));
+        }
+        raised(&events).len()
+    };
+    assert_eq!(run(SpO2Scale::Scale2), 0);
+    assert_eq!(run(SpO2Scale::Scale1), 1);
+}
