@@ -1,0 +1,29 @@
+//! A simulated digital stethoscope with ECG: it records (a synthetic scenario from `auscult-synth`,
+//! or a real WAV/WFDB file replayed) and streams the recording to the auscult server over gRPC
+//! the way the device firmware does: metadata first, then paced chunks with per-stream offsets,
+//! then a finish with totals; bearer-token authentication; resumption from the server's committed
+//! offsets after a broken stream; and a fleet mode that drives many devices to measure load.
+//!
+//! Layout: [`source`] makes the bytes to send, [`plan`] cuts them into chunks, [`upload`] runs one
+//! resumable upload, [`fleet`] runs many, [`latency`] summarises acknowledgement times. The
+//! binary (`main.rs`) only parses arguments.
+//!
+//! Must never talk to anything but the server URL it was given, and never loop without bound
+//! (attempts are capped; recordings are finite).
+
+mod error;
+pub mod fleet;
+pub mod latency;
+pub mod plan;
+pub mod source;
+pub mod upload;
+
+pub use error::SimError;
+pub use fleet::{FleetDevice, FleetReport, run_fleet};
+pub use latency::LatencySummary;
+pub use plan::Counts;
+pub use source::{DeviceRecording, EcgChoice, EcgPayload, EncodedRecording, PcgFormat};
+pub use upload::{
+    Connection, DeviceIdentity, Pacing, SimulatedDrops, UploadMode, UploadOptions, UploadReport,
+    upload, upload_status,
+};

@@ -1,0 +1,655 @@
+//! One device uploading one recording: metadata, paced chunks, finish; and when the stream
+//! breaks, `GetUploadStatus` and a resume from the committed offsets, with bounded retries and
+//! exponential backoff. Measures the latency of every chunk's acknowledgement.
+//!
+//! Talks only to the server it was given. Never loops without bound: attempts are capped and
+//! the recording is finite.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use auscult_proto::v1::ingest_service_client::IngestServiceClient;
+use auscult_proto::v1::{
+    AuscultationSite, BodyPosition, GetUploadStatusRequest, SignalStream, UploadChunk,
+    UploadFinish, UploadMetadata, UploadRequest, UploadState, upload_request,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use crate::SimError;
+use crate::plan::{Counts, PlannedChunk, plan_chunks, totals};
+use crate::source::EncodedRecording;
+
+/// The largest gRPC message either side will send or accept (chunks are far smaller).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Debug, Clone)]
+pub struct BearerAuth(MetadataValue<Ascii>);
+
+impl BearerAuth {
+    /// For `token`.
+    pub fn new(token: &str) -> Result<Self, SimError> {
+        MetadataValue::try_from(format!("Bearer {token}"))
+            .map(Self)
+            .map_err(|_| SimError::BadToken)
+    }
+}
+
+impl Interceptor for BearerAuth {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+/// The client type of one device.
+pub type IngestClient = IngestServiceClient<InterceptedService<Channel, BearerAuth>>;
+
+/// A device's connection to the server (lazy: nothing is dialled until the first call, and a
+/// server that is down shows up as a retryable error of that call).
+#[derive(Debug, Clone)]
+pub struct Connection {
+    client: IngestClient,
+}
+
+impl Connection {
+    /// For `url` (`http://` or `https://`) with bearer `token`.
+    pub fn new(url: &str, token: &str) -> Result<Self, SimError> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(SimError::BadUrl {
+                url: url.to_owned(),
+                reason: "expected http:// or https://".into(),
+            });
+        }
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| SimError::BadUrl {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10));
+        if url.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(tonic::transport::ClientTlsConfig::new())
+                .map_err(|e| SimError::BadUrl {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let channel = endpoint.connect_lazy();
+        let client = IngestServiceClient::with_interceptor(channel, BearerAuth::new(token)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Ok(Self { client })
+    }
+
+    /// The underlying client, for calls this module does not wrap.
+    pub fn client(&self) -> IngestClient {
+        self.client.clone()
+    }
+}
+
+/// When the device sends data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// As it is recorded: each chunk once its last sample would exist (a backlog after a
+    /// reconnection is sent at once).
+    Realtime,
+    /// As fast as the server takes it.
+    #[default]
+    Fast,
+}
+
+/// Which RPC carries the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UploadMode {
+    /// `UploadWithAcks`: bidirectional, an acknowledgement per chunk (latency is measured).
+    #[default]
+    WithAcks,
+    /// `Upload`: client streaming, one response at the end.
+    ClientStream,
+}
+
+/// Who and where: the metadata a device attaches to a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceIdentity {
+    /// The device's serial.
+    pub serial: String,
+    /// Pseudonymous subject id.
+    pub subject_id: String,
+    /// Auscultation site.
+    pub site: AuscultationSite,
+    /// Body position.
+    pub position: BodyPosition,
+}
+
+impl Default for DeviceIdentity {
+    fn default() -> Self {
+        Self {
+            serial: "sim-0001".into(),
+            subject_id: "subject-0001".into(),
+            site: AuscultationSite::Mitral,
+            position: BodyPosition::Supine,
+        }
+    }
+}
+
+/// Deliberate stream drops, to exercise resumption against a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimulatedDrops {
+    /// How many of the first attempts are cut.
+    pub attempts: u32,
+    /// After how many chunks of the attempt the stream is cut: with acknowledgements, once those
+    /// chunks are acknowledged (the RPC is then cancelled); in client-streaming mode the request
+    /// stream just ends without a finish.
+    pub after_chunks: u32,
+}
+
+/// How one upload behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadOptions {
+    /// The device-chosen upload id (the key of resumption and idempotency).
+    pub upload_id: String,
+    /// Metadata.
+    pub identity: DeviceIdentity,
+    /// Seconds of signal per chunk.
+    pub chunk_s: f64,
+    /// Realtime or fast.
+    pub pacing: Pacing,
+    /// Which RPC.
+    pub mode: UploadMode,
+    /// Most chunks sent and not yet acknowledged (acks mode).
+    pub window: usize,
+    /// Most attempts (first try plus resumes) before giving up.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `backoff_max`.
+    pub backoff_initial: Duration,
+    /// Largest retry delay.
+    pub backoff_max: Duration,
+    /// How long to wait for an acknowledgement (or a status answer) before calling the stream dead.
+    pub ack_timeout: Duration,
+    /// Deliberate drops.
+    pub drops: SimulatedDrops,
+    /// The device clock at the start of the recording.
+    pub started_at: SystemTime,
+    /// Ask the server for the upload's status before the first attempt (a device resuming an
+    /// upload it started before a reboot); otherwise the first attempt starts from zero.
+    pub status_first: bool,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        Self {
+            upload_id: uuid::Uuid::new_v4().to_string(),
+            identity: DeviceIdentity::default(),
+            chunk_s: 0.25,
+            pacing: Pacing::Fast,
+            mode: UploadMode::WithAcks,
+            window: 16,
+            max_attempts: 8,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+            ack_timeout: Duration::from_secs(15),
+            drops: SimulatedDrops::default(),
+            started_at: SystemTime::now(),
+            status_first: false,
+        }
+    }
+}
+
+/// What happened during one upload.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UploadReport {
+    /// The upload id.
+    pub upload_id: String,
+    /// The recording's label.
+    pub label: String,
+    /// The case the server created.
+    pub case_id: String,
+    /// Whether the server said it had already completed this upload.
+    pub duplicate: bool,
+    /// Attempts made (1 when nothing went wrong).
+    pub attempts: u32,
+    /// The committed offsets each resume started from.
+    pub resumed_from: Vec<Counts>,
+    /// Chunks sent over all attempts (resends included).
+    pub chunks_sent: u64,
+    /// Sample payload bytes sent over all attempts.
+    pub bytes_sent: u64,
+    /// What the server finally committed.
+    pub committed: Counts,
+    /// What the recording holds.
+    pub totals: Counts,
+    /// Acknowledgement latency of each acknowledged chunk.
+    #[serde(skip)]
+    pub ack_latencies: Vec<Duration>,
+    /// Wall time of the whole upload.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// Why one attempt ended early.
+#[derive(Debug)]
+enum AttemptError {
+    /// Try again after asking for the status.
+    Retry(String),
+    /// Give up.
+    Fatal(SimError),
+}
+
+fn classify(status: &Status) -> AttemptError {
+    match status.code() {
+        Code::InvalidArgument
+        | Code::Unauthenticated
+        | Code::PermissionDenied
+        | Code::AlreadyExists
+        | Code::NotFound
+        | Code::Unimplemented => AttemptError::Fatal(SimError::Refused {
+            code: status.code(),
+            message: status.message().to_owned(),
+        }),
+        _ => AttemptError::Retry(format!("{:?}: {}", status.code(), status.message())),
+    }
+}
+
+/// A finished attempt.
+struct Finished {
+    case_id: String,
+    duplicate: bool,
+    committed: Counts,
+}
+
+/// Per-upload running tallies.
+#[derive(Default)]
+struct Tally {
+    chunks: u64,
+    bytes: u64,
+    latencies: Vec<Duration>,
+}
+
+fn metadata(rec: &EncodedRecording, opts: &UploadOptions) -> UploadRequest {
+    let started = prost_types::Timestamp::from(opts.started_at);
+    UploadRequest {
+        kind: Some(upload_request::Kind::Metadata(UploadMetadata {
+            upload_id: opts.upload_id.clone(),
+            device_serial: opts.identity.serial.clone(),
+            subject_id: opts.identity.subject_id.clone(),
+            site: opts.identity.site as i32,
+            position: opts.identity.position as i32,
+            started_at: Some(started),
+            pcg_rate_hz: rec.pcg_rate_hz,
+            pcg_format: rec.pcg_format as i32,
+            ecg_mode: rec.ecg_mode as i32,
+            ecg_rate_hz: rec.ecg_rate_hz,
+            ecg_format: if rec.ecg_rate_hz > 0 {
+                auscult_proto::v1::SampleFormat::F32le as i32
+            } else {
+                auscult_proto::v1::SampleFormat::Unspecified as i32
+            },
+            payload_sha256: rec.sha256.clone(),
+        })),
+    }
+}
+
+fn chunk_request(chunk: UploadChunk) -> UploadRequest {
+    UploadRequest {
+        kind: Some(upload_request::Kind::Chunk(chunk)),
+    }
+}
+
+fn finish_request(rec: &EncodedRecording) -> UploadRequest {
+    UploadRequest {
+        kind: Some(upload_request::Kind::Finish(UploadFinish {
+            totals: Some(totals(rec).to_proto()),
+        })),
+    }
+}
+
+/// Upload `rec` over `conn`, resuming after breaks, until the server reports it complete.
+///
+/// # Errors
+/// [`SimError::Refused`] when the server rejects the upload for good, [`SimError::GaveUp`] after
+/// `max_attempts` failed attempts, [`SimError::Protocol`] when the server's counts make no sense.
+pub async fn upload(
+    conn: &Connection,
+    rec: Arc<EncodedRecording>,
+    opts: &UploadOptions,
+) -> Result<UploadReport, SimError> {
+    let start = Instant::now();
+    let total = totals(&rec);
+    let mut tally = Tally::default();
+    let mut resumed_from = Vec::new();
+    let mut from = Counts::default();
+    let mut last_error = String::new();
+    let mut attempts = 0;
+    while attempts < opts.max_attempts {
+        attempts += 1;
+        if attempts > 1 {
+            let shift = (attempts - 2).min(16);
+            let delay = opts
+                .backoff_initial
+                .saturating_mul(1 << shift)
+                .min(opts.backoff_max);
+            let jitter = rand::random_range(0.8..1.2);
+            tokio::time::sleep(delay.mul_f64(jitter)).await;
+        }
+        if attempts > 1 || opts.status_first {
+            match status(conn, &opts.upload_id, opts.ack_timeout).await {
+                Ok((UploadState::Complete, committed, case_id)) => {
+                    return Ok(report(
+                        rec.as_ref(),
+                        opts,
+                        start,
+                        tally,
+                        attempts,
+                        resumed_from,
+                        Finished {
+                            case_id,
+                            duplicate: false,
+                            committed,
+                        },
+                    ));
+                }
+                Ok((UploadState::Receiving, committed, _)) => {
+                    if !committed.within(total) {
+                        return Err(SimError::Protocol(format!(
+                            "committed {committed:?} exceeds the recording's {total:?}"
+                        )));
+                    }
+                    from = committed;
+                    if attempts > 1 || committed != Counts::default() {
+                        resumed_from.push(committed);
+                    }
+                }
+                Ok((_, _, _)) => {
+                    from = Counts::default();
+                    if attempts > 1 {
+                        resumed_from.push(from);
+                    }
+                }
+                Err(AttemptError::Retry(e)) => {
+                    last_error = format!("status: {e}");
+                    continue;
+                }
+                Err(AttemptError::Fatal(e)) => return Err(e),
+            }
+        }
+        let drop_after = (attempts <= opts.drops.attempts).then_some(opts.drops.after_chunks);
+        let result = match opts.mode {
+            UploadMode::WithAcks => {
+                attempt_with_acks(conn, &rec, opts, from, start, drop_after, &mut tally).await
+            }
+            UploadMode::ClientStream => {
+                attempt_client_stream(conn, &rec, opts, from, start, drop_after, &mut tally).await
+            }
+        };
+        match result {
+            Ok(finished) => {
+                return Ok(report(
+                    rec.as_ref(),
+                    opts,
+                    start,
+                    tally,
+                    attempts,
+                    resumed_from,
+                    finished,
+                ));
+            }
+            Err(AttemptError::Retry(e)) => last_error = e,
+            Err(AttemptError::Fatal(e)) => return Err(e),
+        }
+    }
+    Err(SimError::GaveUp {
+        attempts,
+        last: last_error,
+    })
+}
+
+fn report(
+    rec: &EncodedRecording,
+    opts: &UploadOptions,
+    start: Instant,
+    tally: Tally,
+    attempts: u32,
+    resumed_from: Vec<Counts>,
+    finished: Finished,
+) -> UploadReport {
+    UploadReport {
+        upload_id: opts.upload_id.clone(),
+        label: rec.label.clone(),
+        case_id: finished.case_id,
+        duplicate: finished.duplicate,
+        attempts,
+        resumed_from,
+        chunks_sent: tally.chunks,
+        bytes_sent: tally.bytes,
+        committed: finished.committed,
+        totals: totals(rec),
+        ack_latencies: tally.latencies,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Ask the server what it has committed for `upload_id`.
+async fn status(
+    conn: &Connection,
+    upload_id: &str,
+    timeout: Duration,
+) -> Result<(UploadState, Counts, String), AttemptError> {
+    let mut client = conn.client();
+    let call = client.get_upload_status(GetUploadStatusRequest {
+        upload_id: upload_id.to_owned(),
+    });
+    let answer = tokio::time::timeout(timeout, call)
+        .await
+        .map_err(|_| AttemptError::Retry("GetUploadStatus timed out".into()))?
+        .map_err(|s| classify(&s))?
+        .into_inner();
+    let state = UploadState::try_from(answer.state).unwrap_or(UploadState::Unspecified);
+    Ok((
+        state,
+        Counts::from_proto(answer.committed.as_ref()),
+        answer.case_id,
+    ))
+}
+
+/// Public wrapper of [`status`] for tools.
+///
+/// # Errors
+/// The server's refusal or the transport's failure.
+pub async fn upload_status(
+    conn: &Connection,
+    upload_id: &str,
+    timeout: Duration,
+) -> Result<(UploadState, Counts, String), SimError> {
+    status(conn, upload_id, timeout).await.map_err(|e| match e {
+        AttemptError::Fatal(e) => e,
+        AttemptError::Retry(last) => SimError::GaveUp { attempts: 1, last },
+    })
+}
+
+fn wait_until(start: Instant, at_s: f64, pacing: Pacing) -> Option<Instant> {
+    match pacing {
+        Pacing::Fast => None,
+        Pacing::Realtime => Some(start + Duration::from_secs_f64(at_s.max(0.0))),
+    }
+}
+
+fn stream_of(chunk: &UploadChunk) -> SignalStream {
+    SignalStream::try_from(chunk.stream).unwrap_or(SignalStream::Unspecified)
+}
+
+fn received_of(counts: Counts, stream: SignalStream) -> u64 {
+    match stream {
+        SignalStream::Pcg => counts.pcg,
+        SignalStream::Ecg => counts.ecg,
+        SignalStream::RPeaks => counts.r_peaks,
+        SignalStream::Unspecified => 0,
+    }
+}
+
+async fn attempt_with_acks(
+    conn: &Connection,
+    rec: &EncodedRecording,
+    opts: &UploadOptions,
+    from: Counts,
+    start: Instant,
+    drop_after: Option<u32>,
+    tally: &mut Tally,
+) -> Result<Finished, AttemptError> {
+    let window = opts.window.max(1);
+    let (tx, rx) = mpsc::channel::<UploadRequest>(window + 2);
+    tx.send(metadata(rec, opts))
+        .await
+        .map_err(|_| AttemptError::Retry("request stream closed".into()))?;
+    let mut client = conn.client();
+    let response = tokio::time::timeout(
+        opts.ack_timeout,
+        client.upload_with_acks(ReceiverStream::new(rx)),
+    )
+    .await
+    .map_err(|_| AttemptError::Retry("UploadWithAcks did not start in time".into()))?
+    .map_err(|s| classify(&s))?;
+    let mut acks = response.into_inner();
+
+    let mut plan: VecDeque<PlannedChunk> = plan_chunks(rec, from, opts.chunk_s).into();
+    // Chunks sent and not yet acknowledged: stream, end offset, when sent.
+    let mut pending: VecDeque<(SignalStream, u64, Instant)> = VecDeque::new();
+    let mut finish_sent = false;
+    let mut sent_this_attempt = 0u32;
+    let mut tx = Some(tx);
+    loop {
+        // A simulated drop cuts the stream once its chunks so far are acknowledged.
+        let drop_due = drop_after.is_some_and(|limit| sent_this_attempt >= limit);
+        if drop_due && pending.is_empty() {
+            return Err(AttemptError::Retry(format!(
+                "simulated drop after {sent_this_attempt} chunks"
+            )));
+        }
+        let can_send = !drop_due && pending.len() < window && (!plan.is_empty() || !finish_sent);
+        let due = plan
+            .front()
+            .and_then(|c| wait_until(start, c.available_at_s, opts.pacing))
+            .filter(|at| *at > Instant::now());
+        tokio::select! {
+            biased;
+            ack = tokio::time::timeout(opts.ack_timeout, acks.message()) => {
+                let ack = match ack {
+                    Err(_) => return Err(AttemptError::Retry("no acknowledgement in time".into())),
+                    Ok(Err(status)) => return Err(classify(&status)),
+                    Ok(Ok(None)) => return Err(AttemptError::Retry("server closed the stream".into())),
+                    Ok(Ok(Some(ack))) => ack,
+                };
+                let received = Counts::from_proto(ack.received.as_ref());
+                let now = Instant::now();
+                while let Some(&(stream, end, sent)) = pending.front() {
+                    if received_of(received, stream) >= end {
+                        tally.latencies.push(now - sent);
+                        pending.pop_front();
+                    } else {
+                        break;
+                    }
+                }
+                if UploadState::try_from(ack.state) == Ok(UploadState::Complete) {
+                    drop(tx.take());
+                    return Ok(Finished {
+                        case_id: ack.case_id,
+                        duplicate: ack.duplicate,
+                        committed: Counts::from_proto(ack.committed.as_ref()),
+                    });
+                }
+            }
+            () = async {
+                if let Some(at) = due {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+            }, if can_send => {
+                let Some(sender) = tx.as_ref() else {
+                    return Err(AttemptError::Retry("request stream closed".into()));
+                };
+                if let Some(next) = plan.pop_front() {
+                    let stream = stream_of(&next.chunk);
+                    tally.bytes += (next.chunk.samples.len() + 8 * next.chunk.r_peaks_s.len()) as u64;
+                    sender
+                        .send(chunk_request(next.chunk))
+                        .await
+                        .map_err(|_| AttemptError::Retry("request stream closed".into()))?;
+                    pending.push_back((stream, next.end, Instant::now()));
+                    tally.chunks += 1;
+                    sent_this_attempt += 1;
+                } else {
+                    sender
+                        .send(finish_request(rec))
+                        .await
+                        .map_err(|_| AttemptError::Retry("request stream closed".into()))?;
+                    finish_sent = true;
+                }
+            }
+        }
+    }
+}
+
+async fn attempt_client_stream(
+    conn: &Connection,
+    rec: &EncodedRecording,
+    opts: &UploadOptions,
+    from: Counts,
+    start: Instant,
+    drop_after: Option<u32>,
+    tally: &mut Tally,
+) -> Result<Finished, AttemptError> {
+    let (tx, rx) = mpsc::channel::<UploadRequest>(8);
+    let plan = plan_chunks(rec, from, opts.chunk_s);
+    let first = metadata(rec, opts);
+    let finish = finish_request(rec);
+    let pacing = opts.pacing;
+    let producer = tokio::spawn(async move {
+        let (mut chunks, mut bytes) = (0u64, 0u64);
+        if tx.send(first).await.is_err() {
+            return (chunks, bytes);
+        }
+        for c in plan {
+            if drop_after.is_some_and(|limit| chunks >= u64::from(limit)) {
+                // The radio goes quiet: the stream ends without a finish.
+                return (chunks, bytes);
+            }
+            if let Some(at) = wait_until(start, c.available_at_s, pacing) {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            let size = (c.chunk.samples.len() + 8 * c.chunk.r_peaks_s.len()) as u64;
+            if tx.send(chunk_request(c.chunk)).await.is_err() {
+                return (chunks, bytes);
+            }
+            chunks += 1;
+            bytes += size;
+        }
+        let _ = tx.send(finish).await;
+        (chunks, bytes)
+    });
+    let mut client = conn.client();
+    let answer = client.upload(ReceiverStream::new(rx)).await;
+    let (chunks, bytes) = producer.await.unwrap_or((0, 0));
+    tally.chunks += chunks;
+    tally.bytes += bytes;
+    let answer = answer.map_err(|s| classify(&s))?.into_inner();
+    let committed = Counts::from_proto(answer.committed.as_ref());
+    match UploadState::try_from(answer.state) {
+        Ok(UploadState::Complete) => Ok(Finished {
+            case_id: answer.case_id,
+            duplicate: answer.duplicate,
+            committed,
+        }),
+        _ => Err(AttemptError::Retry(format!(
+            "stream ended with {committed:?} committed"
+        ))),
+    }
+}
