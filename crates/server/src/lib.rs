@@ -1,1 +1,213 @@
-//! auscult server crate.
+//! The auscult gRPC server: thin glue between devices, clinicians, the store and the engine.
+//!
+//! Devices stream recordings to [`ingest`]; workers ([`worker`]) run the `dsp` engine on complete
+//! uploads; clinicians use [`review`]; administrators use [`admin`]. Architecture invariants: only
+//! this crate sees protobuf types; it holds no SQL (that is `auscult-store`) and no signal
+//! processing (that is `auscult-dsp`); every handler authenticates first and scopes every store
+//! call to the caller's tenant; logs carry ids, never subject data.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod review;
+pub mod samples;
+pub mod state;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auscult_proto::v1::admin_service_server::AdminServiceServer;
+use auscult_proto::v1::ingest_service_server::IngestServiceServer;
+use auscult_proto::v1::review_service_server::ReviewServiceServer;
+use auscult_store::{Store, now_ms};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Identity, ServerTlsConfig};
+
+pub use config::ServerConfig;
+pub use error::{Result, ServerError};
+
+use crate::auth::{Role, mint_token};
+use crate::state::AppState;
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The gRPC address actually bound.
+    pub addr: SocketAddr,
+    /// The metrics address actually bound, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The bootstrap administrator's token, when this start created it.
+    pub bootstrap_token: Option<String>,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+}
+
+impl RunningServer {
+    /// Stops accepting calls, lets running calls and the current analyses finish, closes storage.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        let served = self.serve.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.state.store.close().await;
+        match served {
+            Ok(result) => result.map_err(ServerError::from),
+            Err(_) => Err(ServerError::Config("server task panicked".into())),
+        }
+    }
+
+    /// Resolves when the server stops by itself (a transport failure).
+    pub async fn wait(&mut self) -> Result<()> {
+        match (&mut self.serve).await {
+            Ok(result) => result.map_err(ServerError::from),
+            Err(_) => Err(ServerError::Config("server task panicked".into())),
+        }
+    }
+
+    /// The shared state, for tests and embedding.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+}
+
+/// Validates the configuration, opens storage, recovers interrupted jobs, creates the bootstrap
+/// administrator if there is none, starts workers and serves gRPC (with health, reflection and
+/// gRPC-Web) on the configured address.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Store::open(&config.db_options(), &config.blob_config()).await?;
+    let recovered = store.recover_jobs(now_ms() - i64::try_from(config.job_lease_ms).unwrap_or(i64::MAX), true).await?;
+    if recovered > 0 {
+        tracing::warn!(jobs = recovered, "put back analysis jobs left running by a previous process");
+    }
+    let bootstrap_token = if config.bootstrap_admin && !store.has_system_principal(Role::Admin.as_str()).await? {
+        let minted = mint_token();
+        store
+            .create_principal(None, "bootstrap-admin", Role::Admin.as_str(), &minted.id, &minted.secret_sha256, now_ms())
+            .await?;
+        Some(minted.token)
+    } else {
+        None
+    };
+    let tls = match &config.tls {
+        Some(tls) => {
+            let cert = std::fs::read(&tls.cert)?;
+            let key = std::fs::read(&tls.key)?;
+            Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+        }
+        None => None,
+    };
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(TcpListener::bind(a).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let workers = config.worker_count();
+    let max_message = config.max_message_bytes;
+    let state = AppState::new(store, config);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let mut tasks = Vec::new();
+    for i in 0..workers {
+        let worker_id = format!("{}-{i}", uuid::Uuid::new_v4().simple());
+        tasks.push(tokio::spawn(worker::run_worker(Arc::clone(&state), worker_id, shutdown_rx.clone())));
+    }
+    tasks.push(tokio::spawn(worker::run_recovery(Arc::clone(&state), shutdown_rx.clone())));
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(serve_metrics(Arc::clone(&state), listener, shutdown_rx.clone())));
+    }
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<IngestServiceServer<ingest::IngestApi>>().await;
+    health_reporter.set_serving::<ReviewServiceServer<review::ReviewApi>>().await;
+    health_reporter.set_serving::<AdminServiceServer<admin::AdminApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServerError::Config(format!("reflection: {e}")))?;
+
+    let ingest = IngestServiceServer::new(ingest::IngestApi::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ingest)
+        .add_service(review)
+        .add_service(admin);
+    let mut rx = shutdown_rx.clone();
+    let serve = tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, workers, "auscult server listening");
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        bootstrap_token,
+        state,
+        shutdown: shutdown_tx,
+        tasks,
+        serve,
+    })
+}
+
+/// A minimal HTTP/1.1 responder for `GET /metrics` in the Prometheus text format.
+async fn serve_metrics(state: Arc<AppState>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((mut socket, _)) = accepted else { continue };
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut request = [0u8; 1024];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let line = String::from_utf8_lossy(&request[..n]);
+            let (status, body) = if line.starts_with("GET /metrics") {
+                ("200 OK", state.metrics.render())
+            } else {
+                ("404 Not Found", "not found\n".to_owned())
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+    }
+}

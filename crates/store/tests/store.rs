@@ -17,7 +17,7 @@ async fn open(dir: &std::path::Path, postgres: bool) -> Option<Store> {
         };
         let name = format!("auscult_store_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
         format!("{}/{name}", base.rsplit_once('/').unwrap().0)
     } else {
         format!("sqlite://{}?mode=rwc", dir.join("t.db").display())

@@ -1,0 +1,244 @@
+//! `AdminService`: tenants, devices, users and tokens.
+//!
+//! A system administrator (an admin bound to no tenant) manages everything; a tenant administrator
+//! only its own tenant, and a principal of another tenant is NOT_FOUND to it. Any principal may
+//! rotate or revoke its own tokens. Tokens are returned once, here, and stored only hashed.
+
+use std::sync::Arc;
+
+use auscult_proto::v1 as pb;
+use auscult_proto::v1::admin_service_server::AdminService;
+use auscult_store::identity::{Principal, Tenant};
+use auscult_store::now_ms;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Caller, Role, authenticate, mint_token};
+use crate::convert;
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+
+/// The admin service.
+#[derive(Debug, Clone)]
+pub struct AdminApi {
+    state: Arc<AppState>,
+}
+
+impl AdminApi {
+    /// A service over shared state.
+    pub fn new(state: Arc<AppState>) -> AdminApi {
+        AdminApi { state }
+    }
+}
+
+fn tenant_pb(t: &Tenant) -> pb::Tenant {
+    let kind = match t.kind.as_str() {
+        "municipality" => pb::TenantKind::Municipality,
+        "clinic" => pb::TenantKind::Clinic,
+        _ => pb::TenantKind::Other,
+    };
+    pb::Tenant {
+        tenant_id: t.id.clone(),
+        name: t.name.clone(),
+        kind: kind as i32,
+        created_at: Some(convert::timestamp(t.created_at_ms)),
+    }
+}
+
+/// The protobuf form of a principal.
+pub fn principal_pb(p: &Principal) -> pb::Principal {
+    pb::Principal {
+        principal_id: p.id.clone(),
+        tenant_id: p.tenant_id.clone().unwrap_or_default(),
+        name: p.name.clone(),
+        role: Role::parse(&p.role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
+        created_at: Some(convert::timestamp(p.created_at_ms)),
+        live_tokens: p.live_tokens,
+    }
+}
+
+fn valid_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ServerError::InvalidArgument("name must be 1-200 printable characters".into()));
+    }
+    Ok(())
+}
+
+fn is_system_admin(caller: &Caller) -> bool {
+    caller.role == Role::Admin && caller.tenant_id.is_none()
+}
+
+impl AdminApi {
+    async fn admin(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Caller> {
+        let caller = authenticate(&self.state.store, metadata).await?;
+        caller.require(&[Role::Admin])?;
+        Ok(caller)
+    }
+
+    /// The tenant an admin acts on: its own, or (for a system admin) the named existing one.
+    async fn target_tenant(&self, caller: &Caller, requested: &str) -> Result<String> {
+        match &caller.tenant_id {
+            Some(own) if requested.is_empty() || requested == own => Ok(own.clone()),
+            Some(_) => Err(ServerError::NotFound("tenant")),
+            None => {
+                if requested.is_empty() {
+                    return Err(ServerError::InvalidArgument("tenant_id is required".into()));
+                }
+                self.state
+                    .store
+                    .get_tenant(requested)
+                    .await?
+                    .map(|t| t.id)
+                    .ok_or(ServerError::NotFound("tenant"))
+            }
+        }
+    }
+
+    async fn create_principal(&self, tenant_id: Option<&str>, name: &str, role: Role) -> Result<pb::PrincipalWithToken> {
+        let minted = mint_token();
+        let principal = self
+            .state
+            .store
+            .create_principal(tenant_id, name, role.as_str(), &minted.id, &minted.secret_sha256, now_ms())
+            .await?;
+        Ok(pb::PrincipalWithToken {
+            principal: Some(principal_pb(&principal)),
+            token: minted.token,
+        })
+    }
+
+    /// A principal the caller may manage: itself, or (as an admin) one in its scope.
+    async fn managed_principal(&self, caller: &Caller, principal_id: &str) -> Result<Principal> {
+        if principal_id.is_empty() || principal_id.len() > 64 {
+            return Err(ServerError::NotFound("principal"));
+        }
+        let scope = if principal_id == caller.principal_id || is_system_admin(caller) {
+            None
+        } else if caller.role == Role::Admin {
+            caller.tenant_id.as_deref()
+        } else {
+            return Err(ServerError::PermissionDenied("only admins manage other principals"));
+        };
+        self.state
+            .store
+            .get_principal(principal_id, scope)
+            .await?
+            .ok_or(ServerError::NotFound("principal"))
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for AdminApi {
+    async fn create_tenant(&self, request: Request<pb::CreateTenantRequest>) -> std::result::Result<Response<pb::Tenant>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        if !is_system_admin(&caller) {
+            return Err(ServerError::PermissionDenied("only a system administrator creates tenants").into());
+        }
+        let req = request.get_ref();
+        valid_name(&req.name)?;
+        let kind = match pb::TenantKind::try_from(req.kind) {
+            Ok(pb::TenantKind::Municipality) => "municipality",
+            Ok(pb::TenantKind::Clinic) => "clinic",
+            Ok(pb::TenantKind::Other | pb::TenantKind::Unspecified) => "other",
+            Err(_) => return Err(Status::invalid_argument("unknown tenant kind")),
+        };
+        let tenant = self
+            .state
+            .store
+            .create_tenant(req.name.trim(), kind, now_ms())
+            .await
+            .map_err(ServerError::from)?;
+        Ok(Response::new(tenant_pb(&tenant)))
+    }
+
+    async fn list_tenants(&self, request: Request<pb::ListTenantsRequest>) -> std::result::Result<Response<pb::ListTenantsResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let tenants = self.state.store.list_tenants().await.map_err(ServerError::from)?;
+        let tenants = tenants
+            .iter()
+            .filter(|t| caller.tenant_id.as_ref().is_none_or(|own| *own == t.id))
+            .map(tenant_pb)
+            .collect();
+        Ok(Response::new(pb::ListTenantsResponse { tenants }))
+    }
+
+    async fn register_device(&self, request: Request<pb::RegisterDeviceRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        valid_name(&req.name)?;
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        Ok(Response::new(self.create_principal(Some(&tenant_id), req.name.trim(), Role::Device).await?))
+    }
+
+    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        valid_name(&req.name)?;
+        let role = convert::role_from_pb(req.role).ok_or_else(|| Status::invalid_argument("role must be specified"))?;
+        if role == Role::Device {
+            return Err(Status::invalid_argument("register devices with RegisterDevice"));
+        }
+        let tenant_id = if is_system_admin(&caller) && req.tenant_id.is_empty() && role == Role::Admin {
+            None
+        } else {
+            Some(self.target_tenant(&caller, &req.tenant_id).await?)
+        };
+        Ok(Response::new(self.create_principal(tenant_id.as_deref(), req.name.trim(), role).await?))
+    }
+
+    async fn list_principals(&self, request: Request<pb::ListPrincipalsRequest>) -> std::result::Result<Response<pb::ListPrincipalsResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let tenant_id = self.target_tenant(&caller, &request.get_ref().tenant_id).await?;
+        let principals = self.state.store.list_principals(&tenant_id).await.map_err(ServerError::from)?;
+        Ok(Response::new(pb::ListPrincipalsResponse {
+            principals: principals.iter().map(principal_pb).collect(),
+        }))
+    }
+
+    async fn rotate_token(&self, request: Request<pb::RotateTokenRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let principal = self.managed_principal(&caller, &request.get_ref().principal_id).await?;
+        let minted = mint_token();
+        self.state
+            .store
+            .rotate_token(&principal.id, &minted.id, &minted.secret_sha256, now_ms())
+            .await
+            .map_err(ServerError::from)?;
+        let principal = self
+            .state
+            .store
+            .get_principal(&principal.id, None)
+            .await
+            .map_err(ServerError::from)?
+            .ok_or_else(|| Status::not_found("principal"))?;
+        Ok(Response::new(pb::PrincipalWithToken {
+            principal: Some(principal_pb(&principal)),
+            token: minted.token,
+        }))
+    }
+
+    async fn revoke_tokens(&self, request: Request<pb::RevokeTokensRequest>) -> std::result::Result<Response<pb::RevokeTokensResponse>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let principal = self.managed_principal(&caller, &request.get_ref().principal_id).await?;
+        let revoked = self
+            .state
+            .store
+            .revoke_tokens(&principal.id, now_ms())
+            .await
+            .map_err(ServerError::from)?;
+        Ok(Response::new(pb::RevokeTokensResponse {
+            revoked: u32::try_from(revoked).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> std::result::Result<Response<pb::Principal>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let principal = self
+            .state
+            .store
+            .get_principal(&caller.principal_id, None)
+            .await
+            .map_err(ServerError::from)?
+            .ok_or_else(|| Status::not_found("principal"))?;
+        Ok(Response::new(principal_pb(&principal)))
+    }
+}

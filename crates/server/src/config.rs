@@ -1,0 +1,223 @@
+//! Typed server configuration, validated once at start.
+//!
+//! Values come from flags and `AUSCULT_*` environment variables (see `cli`), optionally on top of
+//! a JSON file; everything has a default that works with no configuration at all (SQLite and files
+//! under `./auscult-data`). Nothing outside this module reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auscult_store::{BlobConfig, DbOptions};
+use serde::Deserialize;
+
+use crate::error::{Result, ServerError};
+
+/// S3-compatible blob storage settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct S3Config {
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Endpoint URL of an S3-compatible server.
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Allow plain HTTP.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+/// TLS certificate and key (PEM files).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// gRPC listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Prometheus metrics listen address; `None` disables the endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and local blobs.
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data_dir>/auscult.db`.
+    pub database_url: Option<String>,
+    /// Maximum pooled database connections.
+    pub db_max_connections: u32,
+    /// S3 settings; local files under `<data_dir>/blobs` when absent.
+    pub s3: Option<S3Config>,
+    /// TLS; plain HTTP/2 when absent.
+    pub tls: Option<TlsConfig>,
+    /// Analysis workers; 0 means one per core.
+    pub workers: usize,
+    /// Largest gRPC message accepted or sent, bytes.
+    pub max_message_bytes: usize,
+    /// Longest recording accepted, seconds.
+    pub max_recording_seconds: u32,
+    /// Buffered bytes per signal stream that trigger a durable commit.
+    pub flush_bytes: usize,
+    /// Longest time received data waits before a durable commit, milliseconds.
+    pub flush_interval_ms: u64,
+    /// Attempts at analysing a recording before giving up.
+    pub job_max_attempts: u32,
+    /// First retry delay, doubled on each further attempt, milliseconds.
+    pub job_retry_base_ms: u64,
+    /// How long a claimed job may run before another worker may take it over, milliseconds.
+    pub job_lease_ms: u64,
+    /// How often idle workers look for jobs, milliseconds.
+    pub job_poll_ms: u64,
+    /// Create a system administrator and print its token when none exists.
+    pub bootstrap_admin: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: None,
+            data_dir: PathBuf::from("auscult-data"),
+            database_url: None,
+            db_max_connections: 8,
+            s3: None,
+            tls: None,
+            workers: 0,
+            max_message_bytes: 4 * 1024 * 1024,
+            max_recording_seconds: 600,
+            flush_bytes: 256 * 1024,
+            flush_interval_ms: 1000,
+            job_max_attempts: 3,
+            job_retry_base_ms: 2000,
+            job_lease_ms: 300_000,
+            job_poll_ms: 500,
+            bootstrap_admin: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a JSON configuration file (any field may be left out).
+    pub fn from_json_file(path: &std::path::Path) -> Result<ServerConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("reading {}: {e}", path.display())))?;
+        serde_json::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks every value, returning the first problem.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(ServerError::Config(m.to_owned()));
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&self.max_message_bytes) {
+            return bad("max_message_bytes must be between 64 KiB and 64 MiB");
+        }
+        if !(1..=3600).contains(&self.max_recording_seconds) {
+            return bad("max_recording_seconds must be between 1 and 3600");
+        }
+        if self.flush_bytes == 0 || self.flush_bytes > 64 * 1024 * 1024 {
+            return bad("flush_bytes must be between 1 byte and 64 MiB");
+        }
+        if self.job_max_attempts == 0 {
+            return bad("job_max_attempts must be at least 1");
+        }
+        if self.job_lease_ms < 1000 {
+            return bad("job_lease_ms must be at least 1000");
+        }
+        if self.job_poll_ms == 0 {
+            return bad("job_poll_ms must be positive");
+        }
+        if self.db_max_connections == 0 {
+            return bad("db_max_connections must be positive");
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
+        {
+            return bad("database_url must start with sqlite: or postgres:");
+        }
+        if let Some(s3) = &self.s3
+            && s3.bucket.is_empty()
+        {
+            return bad("s3.bucket must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Analysis workers to run.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }
+    }
+
+    /// Database options.
+    pub fn db_options(&self) -> DbOptions {
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("auscult.db").display())
+        });
+        DbOptions {
+            url,
+            max_connections: self.db_max_connections,
+        }
+    }
+
+    /// Blob store options.
+    pub fn blob_config(&self) -> BlobConfig {
+        match &self.s3 {
+            Some(s3) => BlobConfig::S3 {
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                allow_http: s3.allow_http,
+            },
+            None => BlobConfig::Local {
+                root: self.data_dir.join("blobs"),
+            },
+        }
+    }
+
+    /// The flush interval.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_caught() {
+        assert!(ServerConfig::default().validate().is_ok());
+        let mut c = ServerConfig::default();
+        c.max_message_bytes = 10;
+        assert!(c.validate().is_err());
+        let mut c = ServerConfig::default();
+        c.database_url = Some("mysql://x".into());
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn json_file_overrides_some_fields() {
+        let c: ServerConfig = serde_json::from_str(r#"{"workers": 3, "listen": "0.0.0.0:9000"}"#).expect("parses");
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.flush_bytes, ServerConfig::default().flush_bytes);
+        assert!(serde_json::from_str::<ServerConfig>(r#"{"wokers": 3}"#).is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! Conversions between protobuf messages and the store's plain types.
+//!
+//! The only place where protobuf enums meet their stored names. Must hold no policy: validation
+//! lives in `ingest` and the services, permissions in `auth`.
+
+use auscult_proto::v1 as pb;
+use auscult_store::analysis::StoredAnalysis;
+use auscult_store::recordings::{RecordingRow, analysis_state};
+use auscult_store::reviews::ReviewRow;
+
+use crate::auth::Role;
+
+/// A protobuf timestamp from Unix milliseconds.
+pub fn timestamp(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// Unix milliseconds from a protobuf timestamp (saturating).
+pub fn millis(ts: &prost_types::Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos) / 1_000_000)
+}
+
+/// Stored site name of a site (`None` for unspecified or unknown values).
+pub fn site_name(site: i32) -> Option<&'static str> {
+    Some(match pb::AuscultationSite::try_from(site).ok()? {
+        pb::AuscultationSite::Aortic => "aortic",
+        pb::AuscultationSite::Pulmonic => "pulmonic",
+        pb::AuscultationSite::Tricuspid => "tricuspid",
+        pb::AuscultationSite::Mitral => "mitral",
+        pb::AuscultationSite::Other => "other",
+        pb::AuscultationSite::Unspecified => return None,
+    })
+}
+
+fn site_of(name: &str) -> pb::AuscultationSite {
+    match name {
+        "aortic" => pb::AuscultationSite::Aortic,
+        "pulmonic" => pb::AuscultationSite::Pulmonic,
+        "tricuspid" => pb::AuscultationSite::Tricuspid,
+        "mitral" => pb::AuscultationSite::Mitral,
+        "other" => pb::AuscultationSite::Other,
+        _ => pb::AuscultationSite::Unspecified,
+    }
+}
+
+/// Stored position name (`unspecified` for unspecified; `None` for unknown values).
+pub fn position_name(position: i32) -> Option<&'static str> {
+    Some(match pb::BodyPosition::try_from(position).ok()? {
+        pb::BodyPosition::Unspecified => "unspecified",
+        pb::BodyPosition::Supine => "supine",
+        pb::BodyPosition::Sitting => "sitting",
+        pb::BodyPosition::Standing => "standing",
+        pb::BodyPosition::LeftLateral => "left_lateral",
+        pb::BodyPosition::Other => "other",
+    })
+}
+
+fn position_of(name: &str) -> pb::BodyPosition {
+    match name {
+        "supine" => pb::BodyPosition::Supine,
+        "sitting" => pb::BodyPosition::Sitting,
+        "standing" => pb::BodyPosition::Standing,
+        "left_lateral" => pb::BodyPosition::LeftLateral,
+        "other" => pb::BodyPosition::Other,
+        _ => pb::BodyPosition::Unspecified,
+    }
+}
+
+/// The sample width of a stored format name.
+pub fn format_width(name: &str) -> Option<usize> {
+    match name {
+        "s16le" => Some(2),
+        "f32le" => Some(4),
+        _ => None,
+    }
+}
+
+/// Stored format name of a sample format (`None` for unspecified or unknown).
+pub fn format_name(format: i32) -> Option<&'static str> {
+    match pb::SampleFormat::try_from(format).ok()? {
+        pb::SampleFormat::S16le => Some("s16le"),
+        pb::SampleFormat::F32le => Some("f32le"),
+        pb::SampleFormat::Unspecified => None,
+    }
+}
+
+/// The protobuf sample format of a stored name.
+pub fn format_of(name: &str) -> pb::SampleFormat {
+    match name {
+        "s16le" => pb::SampleFormat::S16le,
+        "f32le" => pb::SampleFormat::F32le,
+        _ => pb::SampleFormat::Unspecified,
+    }
+}
+
+/// The protobuf role of a server role.
+pub fn role_to_pb(role: Role) -> pb::Role {
+    match role {
+        Role::Admin => pb::Role::Admin,
+        Role::Clinician => pb::Role::Clinician,
+        Role::Nurse => pb::Role::Nurse,
+        Role::ProgramStaff => pb::Role::ProgramStaff,
+        Role::Device => pb::Role::Device,
+    }
+}
+
+/// The server role of a protobuf role.
+pub fn role_from_pb(role: i32) -> Option<Role> {
+    match pb::Role::try_from(role).ok()? {
+        pb::Role::Admin => Some(Role::Admin),
+        pb::Role::Clinician => Some(Role::Clinician),
+        pb::Role::Nurse => Some(Role::Nurse),
+        pb::Role::ProgramStaff => Some(Role::ProgramStaff),
+        pb::Role::Device => Some(Role::Device),
+        pb::Role::Unspecified => None,
+    }
+}
+
+fn murmur_status_of(name: Option<&str>) -> pb::MurmurStatus {
+    match name {
+        Some("present") => pb::MurmurStatus::Present,
+        Some("absent") => pb::MurmurStatus::Absent,
+        Some("unknown") => pb::MurmurStatus::Unknown,
+        _ => pb::MurmurStatus::Unspecified,
+    }
+}
+
+/// Stored verdict name.
+pub fn verdict_name(verdict: i32) -> Option<&'static str> {
+    match pb::Verdict::try_from(verdict).ok()? {
+        pb::Verdict::Agree => Some("agree"),
+        pb::Verdict::Disagree => Some("disagree"),
+        pb::Verdict::Unspecified => None,
+    }
+}
+
+fn verdict_of(name: Option<&str>) -> pb::Verdict {
+    match name {
+        Some("agree") => pb::Verdict::Agree,
+        Some("disagree") => pb::Verdict::Disagree,
+        _ => pb::Verdict::Unspecified,
+    }
+}
+
+/// The worklist line of a recording.
+pub fn case_summary(row: &RecordingRow) -> pb::CaseSummary {
+    let analysis_state = match row.analysis_state.as_str() {
+        analysis_state::DONE => pb::AnalysisState::Done,
+        analysis_state::FAILED => pb::AnalysisState::Failed,
+        analysis_state::PENDING => pb::AnalysisState::Pending,
+        _ => pb::AnalysisState::Unspecified,
+    };
+    pb::CaseSummary {
+        case_id: row.id.clone(),
+        subject_id: row.meta.subject_id.clone(),
+        site: site_of(&row.meta.site) as i32,
+        position: position_of(&row.meta.position) as i32,
+        recorded_at: Some(timestamp(row.meta.started_at_ms)),
+        received_at: Some(timestamp(row.received_at_ms)),
+        device_id: row.device_id.clone(),
+        analysis_state: analysis_state as i32,
+        flagged: row.flagged,
+        murmur_status: murmur_status_of(row.murmur_status.as_deref()) as i32,
+        heart_rate_bpm: row.heart_rate_bpm,
+        priority: row.priority,
+        review_count: row.review_count,
+        last_verdict: verdict_of(row.last_verdict.as_deref()) as i32,
+        duration_s: row.duration_s,
+    }
+}
+
+/// The recording facts of a case.
+pub fn recording_info(row: &RecordingRow) -> pb::RecordingInfo {
+    pb::RecordingInfo {
+        pcg_rate_hz: row.meta.pcg_rate_hz,
+        pcg_format: format_of(&row.meta.pcg_format) as i32,
+        pcg_samples: row.committed.pcg,
+        ecg_rate_hz: row.meta.ecg_rate_hz,
+        ecg_format: format_of(&row.meta.ecg_format) as i32,
+        ecg_samples: row.committed.ecg,
+        r_peaks: row.committed.r_peaks,
+        payload_sha256: row.meta.payload_sha256.clone().unwrap_or_default(),
+        device_serial: row.meta.device_serial.clone(),
+        upload_id: row.meta.upload_id.clone(),
+    }
+}
+
+fn interval(span: [f64; 2]) -> Option<pb::Interval> {
+    Some(pb::Interval {
+        start_s: span[0],
+        end_s: span[1],
+    })
+}
+
+/// The protobuf analysis of a stored one.
+pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis {
+    let timing = match a.murmur.timing.as_deref() {
+        Some("systolic") => pb::MurmurTiming::Systolic,
+        Some("diastolic") => pb::MurmurTiming::Diastolic,
+        Some("both") => pb::MurmurTiming::Both,
+        _ => pb::MurmurTiming::Unspecified,
+    };
+    pb::Analysis {
+        duration_s: a.duration_s,
+        sample_rate_hz: a.sample_rate_hz,
+        ecg_used: a.ecg_used,
+        heart_rate_bpm: a.heart_rate_bpm,
+        rhythm: a.rhythm.as_ref().map(|r| pb::Rhythm {
+            heart_rate_bpm: r.heart_rate_bpm,
+            rr_sd_s: r.rr_sd_s,
+            rmssd_s: r.rmssd_s,
+            irregular: r.irregular,
+        }),
+        cycles: a
+            .cycles
+            .iter()
+            .map(|c| pb::Cycle {
+                r_peak_s: c.r_peak_s,
+                s1: interval(c.s1),
+                s2: interval(c.s2),
+                end_s: c.end_s,
+                quality: c.quality,
+                accepted: c.accepted,
+            })
+            .collect(),
+        murmur: Some(pb::Murmur {
+            status: murmur_status_of(Some(&a.murmur.status)) as i32,
+            timing: timing as i32,
+            phase: a.murmur.phase.clone().unwrap_or_default(),
+            shape: a.murmur.shape.clone().unwrap_or_default(),
+            pitch: a.murmur.pitch.clone().unwrap_or_default(),
+            grade: a.murmur.grade.map(u32::from).unwrap_or(0),
+            confidence: a.murmur.confidence,
+            unknown_reason: a.murmur.unknown_reason.clone().unwrap_or_default(),
+        }),
+        extra_sounds: a.extra_sounds.clone(),
+        quality: Some(pb::Quality {
+            usable: a.quality.usable,
+            sqi: a.quality.sqi,
+            reason: a.quality.reason.clone().unwrap_or_default(),
+        }),
+        flagged: a.flagged,
+        analysed_at: analysed_at_ms.map(timestamp),
+    }
+}
+
+/// The protobuf review of a stored one.
+pub fn review(r: &ReviewRow) -> pb::Review {
+    pb::Review {
+        review_id: r.id.clone(),
+        case_id: r.recording_id.clone(),
+        reviewer_id: r.reviewer_id.clone(),
+        verdict: verdict_of(Some(&r.verdict)) as i32,
+        findings: r.findings.clone(),
+        refer: r.refer,
+        request_rerecording: r.request_rerecording,
+        created_at: Some(timestamp(r.created_at_ms)),
+    }
+}
+
+/// A page token encodes the offset of the next page.
+pub fn page_offset(token: &str) -> Option<u64> {
+    if token.is_empty() {
+        return Some(0);
+    }
+    token.strip_prefix("o")?.parse().ok()
+}
+
+/// The token of the page after `offset + taken`, or empty when this was the last page.
+pub fn next_page_token(offset: u64, taken: usize, page_size: u32) -> String {
+    if taken < page_size as usize {
+        String::new()
+    } else {
+        format!("o{}", offset + taken as u64)
+    }
+}

@@ -1,0 +1,538 @@
+//! `IngestService`: a device streams one recording, resumably and idempotently.
+//!
+//! Each signal stream's data must arrive in order, without gaps or overlap, starting at what is
+//! already durably committed. Received data is buffered per stream and committed (one blob plus one
+//! compare-and-set on the committed count) when the buffer is large or old enough, at the finish,
+//! and when the stream ends for any reason; so a device that vanishes loses at most what was never
+//! acknowledged as committed, and an upload only becomes a case after a finish whose totals (and
+//! optional checksum) match what was stored. This module must never analyse signals or log
+//! personal data (subject ids stay out of logs).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use auscult_proto::v1 as pb;
+use auscult_proto::v1::ingest_service_server::IngestService;
+use auscult_store::blobs::part_key;
+use auscult_store::recordings::{Counts, NewRecording, Part, RecordingRow, StreamKind, state};
+use auscult_store::now_ms;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{Caller, Role, authenticate};
+use crate::convert;
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+
+/// The ingest service.
+#[derive(Debug, Clone)]
+pub struct IngestApi {
+    state: Arc<AppState>,
+}
+
+impl IngestApi {
+    /// A service over shared state.
+    pub fn new(state: Arc<AppState>) -> IngestApi {
+        IngestApi { state }
+    }
+}
+
+fn counts_pb(c: Counts) -> pb::CommittedCounts {
+    pb::CommittedCounts {
+        pcg_samples: c.pcg,
+        ecg_samples: c.ecg,
+        r_peaks: c.r_peaks,
+    }
+}
+
+fn upload_state(row: &RecordingRow) -> pb::UploadState {
+    if row.state == state::COMPLETE {
+        pb::UploadState::Complete
+    } else {
+        pb::UploadState::Receiving
+    }
+}
+
+const MAX_ID_LEN: usize = 128;
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_ID_LEN
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Checks metadata and turns it into what the store keeps.
+fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
+    let invalid = |msg: &str| ServerError::InvalidArgument(msg.to_owned());
+    if !valid_id(&m.upload_id) {
+        return Err(invalid("upload_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+    }
+    if !valid_id(&m.subject_id) {
+        return Err(invalid("subject_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+    }
+    if m.device_serial.len() > MAX_ID_LEN || m.device_serial.chars().any(char::is_control) {
+        return Err(invalid("device_serial must be at most 128 printable characters"));
+    }
+    let site = convert::site_name(m.site).ok_or_else(|| invalid("site must be specified"))?;
+    let position = convert::position_name(m.position).ok_or_else(|| invalid("unknown position"))?;
+    let started = m
+        .started_at
+        .as_ref()
+        .ok_or_else(|| invalid("started_at is required"))?;
+    let started_at_ms = convert::millis(started);
+    // 2000-01-01 to a day after now: anything else is a broken device clock.
+    if !(946_684_800_000..=now_ms() + 86_400_000).contains(&started_at_ms) || !(0..1_000_000_000).contains(&started.nanos) {
+        return Err(invalid("started_at is not a plausible time"));
+    }
+    if !(1000..=48_000).contains(&m.pcg_rate_hz) {
+        return Err(invalid("pcg_rate_hz must be between 1000 and 48000"));
+    }
+    let pcg_format = convert::format_name(m.pcg_format).ok_or_else(|| invalid("pcg_format must be specified"))?;
+    let ecg_mode = pb::EcgMode::try_from(m.ecg_mode).map_err(|_| invalid("unknown ecg_mode"))?;
+    let (ecg_mode, ecg_rate_hz, ecg_format) = match ecg_mode {
+        pb::EcgMode::Unspecified | pb::EcgMode::None | pb::EcgMode::RPeaks => {
+            if m.ecg_rate_hz != 0 || m.ecg_format != 0 {
+                return Err(invalid("ecg_rate_hz and ecg_format are only for ECG_MODE_SAMPLES"));
+            }
+            let mode = if ecg_mode == pb::EcgMode::RPeaks { "r_peaks" } else { "none" };
+            (mode, 0, "")
+        }
+        pb::EcgMode::Samples => {
+            if !(100..=48_000).contains(&m.ecg_rate_hz) {
+                return Err(invalid("ecg_rate_hz must be between 100 and 48000"));
+            }
+            let f = convert::format_name(m.ecg_format).ok_or_else(|| invalid("ecg_format must be specified"))?;
+            ("samples", m.ecg_rate_hz, f)
+        }
+    };
+    let payload_sha256 = match m.payload_sha256.len() {
+        0 => None,
+        32 => Some(m.payload_sha256.clone()),
+        _ => return Err(invalid("payload_sha256 must be 32 bytes or empty")),
+    };
+    Ok(NewRecording {
+        upload_id: m.upload_id.clone(),
+        device_serial: m.device_serial.clone(),
+        subject_id: m.subject_id.clone(),
+        site: site.to_owned(),
+        position: position.to_owned(),
+        started_at_ms,
+        pcg_rate_hz: m.pcg_rate_hz,
+        pcg_format: pcg_format.to_owned(),
+        ecg_mode: ecg_mode.to_owned(),
+        ecg_rate_hz,
+        ecg_format: ecg_format.to_owned(),
+        payload_sha256,
+    })
+}
+
+fn stream_kind(stream: i32) -> Option<StreamKind> {
+    match pb::SignalStream::try_from(stream).ok()? {
+        pb::SignalStream::Pcg => Some(StreamKind::Pcg),
+        pb::SignalStream::Ecg => Some(StreamKind::Ecg),
+        pb::SignalStream::RPeaks => Some(StreamKind::RPeaks),
+        pb::SignalStream::Unspecified => None,
+    }
+}
+
+const STREAMS: [StreamKind; 3] = [StreamKind::Pcg, StreamKind::Ecg, StreamKind::RPeaks];
+
+fn slot(stream: StreamKind) -> usize {
+    match stream {
+        StreamKind::Pcg => 0,
+        StreamKind::Ecg => 1,
+        StreamKind::RPeaks => 2,
+    }
+}
+
+/// One upload being written by one gRPC stream.
+struct Session {
+    state: Arc<AppState>,
+    row: RecordingRow,
+    /// Accepted from the device (committed plus buffered).
+    received: Counts,
+    /// Durably committed.
+    committed: Counts,
+    buffers: [Vec<u8>; 3],
+    last_flush: Instant,
+    last_r_peak: Option<f64>,
+    limits: Counts,
+    pcg_width: usize,
+    ecg_width: usize,
+}
+
+impl Session {
+    fn new(state: Arc<AppState>, row: RecordingRow) -> Session {
+        let secs = u64::from(state.config.max_recording_seconds);
+        let limits = Counts {
+            pcg: u64::from(row.meta.pcg_rate_hz) * secs,
+            ecg: u64::from(row.meta.ecg_rate_hz) * secs,
+            // A heart beats at most ~5 times a second.
+            r_peaks: 5 * secs,
+        };
+        Session {
+            pcg_width: convert::format_width(&row.meta.pcg_format).unwrap_or(2),
+            ecg_width: convert::format_width(&row.meta.ecg_format).unwrap_or(2),
+            received: row.committed,
+            committed: row.committed,
+            buffers: [Vec::new(), Vec::new(), Vec::new()],
+            last_flush: Instant::now(),
+            last_r_peak: None,
+            limits,
+            state,
+            row,
+        }
+    }
+
+    fn accept_chunk(&mut self, chunk: pb::UploadChunk) -> Result<()> {
+        let stream = stream_kind(chunk.stream)
+            .ok_or_else(|| ServerError::InvalidArgument("chunk stream must be specified".into()))?;
+        let mode = self.row.meta.ecg_mode.as_str();
+        let allowed = match stream {
+            StreamKind::Pcg => true,
+            StreamKind::Ecg => mode == "samples",
+            StreamKind::RPeaks => mode == "r_peaks",
+        };
+        if !allowed {
+            return Err(ServerError::InvalidArgument(format!(
+                "{} chunks are not allowed with ECG mode {mode}",
+                stream.as_str()
+            )));
+        }
+        let expected = self.received.get(stream);
+        if chunk.offset != expected {
+            let what = if chunk.offset < expected { "overlaps data already received" } else { "leaves a gap" };
+            return Err(ServerError::OutOfRange(format!(
+                "{} chunk at offset {} {what}; expected offset {expected}",
+                stream.as_str(),
+                chunk.offset
+            )));
+        }
+        let (count, bytes) = match stream {
+            StreamKind::Pcg | StreamKind::Ecg => {
+                if !chunk.r_peaks_s.is_empty() {
+                    return Err(ServerError::InvalidArgument("sample chunks carry no r_peaks_s".into()));
+                }
+                let width = if stream == StreamKind::Pcg { self.pcg_width } else { self.ecg_width };
+                if chunk.samples.is_empty() || chunk.samples.len() % width != 0 {
+                    return Err(ServerError::InvalidArgument(format!(
+                        "{} chunk must hold a positive whole number of {width}-byte samples",
+                        stream.as_str()
+                    )));
+                }
+                ((chunk.samples.len() / width) as u64, chunk.samples)
+            }
+            StreamKind::RPeaks => {
+                if !chunk.samples.is_empty() || chunk.r_peaks_s.is_empty() {
+                    return Err(ServerError::InvalidArgument("R-peak chunks carry r_peaks_s only".into()));
+                }
+                let max_t = f64::from(self.state.config.max_recording_seconds);
+                let mut last = self.last_r_peak;
+                for &t in &chunk.r_peaks_s {
+                    if !t.is_finite() || t < 0.0 || t > max_t || last.is_some_and(|l| t <= l) {
+                        return Err(ServerError::InvalidArgument(
+                            "R-peak times must be finite, within the recording and strictly increasing".into(),
+                        ));
+                    }
+                    last = Some(t);
+                }
+                self.last_r_peak = last;
+                let bytes = chunk.r_peaks_s.iter().flat_map(|t| t.to_le_bytes()).collect();
+                (chunk.r_peaks_s.len() as u64, bytes)
+            }
+        };
+        let total = expected.saturating_add(count);
+        if total > self.limits.get(stream) {
+            return Err(ServerError::ResourceExhausted(format!(
+                "{} exceeds the longest recording accepted ({} s)",
+                stream.as_str(),
+                self.state.config.max_recording_seconds
+            )));
+        }
+        *self.received.get_mut(stream) = total;
+        self.state.metrics.chunks.fetch_add(1, Ordering::Relaxed);
+        self.state.metrics.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.buffers[slot(stream)].extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn flush_due(&self) -> bool {
+        self.buffers.iter().any(|b| b.len() >= self.state.config.flush_bytes)
+            || (self.buffers.iter().any(|b| !b.is_empty())
+                && self.last_flush.elapsed() >= self.state.config.flush_interval())
+    }
+
+    /// Commits every buffered stream.
+    async fn flush(&mut self) -> Result<()> {
+        for stream in STREAMS {
+            let buffer = std::mem::take(&mut self.buffers[slot(stream)]);
+            if buffer.is_empty() {
+                continue;
+            }
+            let start = self.committed.get(stream);
+            let count = self.received.get(stream) - start;
+            let key = part_key(&self.row.tenant_id, &self.row.id, stream.as_str(), start);
+            self.state.store.blobs.put(&key, Bytes::from(buffer)).await?;
+            let part = Part {
+                start,
+                count,
+                object_key: key,
+            };
+            self.state
+                .store
+                .commit_part(&self.row.tenant_id, &self.row.id, stream, &part)
+                .await?;
+            *self.committed.get_mut(stream) = start + count;
+            self.state.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// SHA-256 of the stored payload, streams in the documented order.
+    async fn payload_sha256(&self) -> Result<Vec<u8>> {
+        let mut hasher = Sha256::new();
+        for stream in STREAMS {
+            for part in self.state.store.list_parts(&self.row.id, stream).await? {
+                hasher.update(self.state.store.blobs.get(&part.object_key).await?);
+            }
+        }
+        Ok(hasher.finalize().to_vec())
+    }
+
+    async fn finish(&mut self, caller: &Caller, finish: &pb::UploadFinish) -> Result<()> {
+        self.flush().await?;
+        let totals = finish.totals.unwrap_or_default();
+        let totals = Counts {
+            pcg: totals.pcg_samples,
+            ecg: totals.ecg_samples,
+            r_peaks: totals.r_peaks,
+        };
+        if totals != self.committed {
+            return Err(ServerError::FailedPrecondition(format!(
+                "finish totals {totals:?} differ from the data stored {:?}; resume from the stored counts",
+                self.committed
+            )));
+        }
+        if totals.pcg == 0 {
+            return Err(ServerError::InvalidArgument("empty upload: no PCG samples".into()));
+        }
+        if self.row.meta.ecg_mode == "samples" && totals.ecg == 0 {
+            return Err(ServerError::InvalidArgument("ECG samples were declared but none sent".into()));
+        }
+        if let Some(declared) = &self.row.meta.payload_sha256
+            && self.payload_sha256().await? != *declared
+        {
+            return Err(ServerError::DataLoss(
+                "payload does not match payload_sha256; the upload stays incomplete",
+            ));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let duration_s = totals.pcg as f64 / f64::from(self.row.meta.pcg_rate_hz);
+        self.state
+            .store
+            .complete_upload(&self.row.tenant_id, &self.row.id, totals, duration_s, &caller.actor(), now_ms())
+            .await?;
+        self.row.state = state::COMPLETE.to_owned();
+        self.state.metrics.uploads_completed.fetch_add(1, Ordering::Relaxed);
+        self.state.jobs_ready.notify_one();
+        tracing::info!(case_id = %self.row.id, pcg_samples = totals.pcg, "upload complete");
+        Ok(())
+    }
+
+    fn ack(&self, duplicate: bool) -> pb::UploadAck {
+        pb::UploadAck {
+            received: Some(counts_pb(self.received)),
+            committed: Some(counts_pb(self.committed)),
+            state: upload_state(&self.row) as i32,
+            case_id: self.case_id(),
+            duplicate,
+        }
+    }
+
+    fn case_id(&self) -> String {
+        if self.row.state == state::COMPLETE {
+            self.row.id.clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Runs one upload stream to its end. Sends an acknowledgement after every chunk when `acks` is
+/// given. Whatever ends the stream, data already received is committed before returning.
+async fn run_upload(
+    state: Arc<AppState>,
+    caller: Caller,
+    mut inbound: Streaming<pb::UploadRequest>,
+    acks: Option<mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
+) -> Result<pb::UploadResponse> {
+    let tenant_id = caller.tenant_with(&[Role::Device])?.to_owned();
+    let first = inbound
+        .message()
+        .await
+        .map_err(|_| ServerError::InvalidArgument("stream failed before metadata".into()))?;
+    let Some(pb::UploadRequest {
+        kind: Some(pb::upload_request::Kind::Metadata(metadata)),
+    }) = first
+    else {
+        return Err(ServerError::InvalidArgument("the first message must be metadata".into()));
+    };
+    let meta = validate_metadata(&metadata)?;
+    let (row, _created) = state
+        .store
+        .open_upload(&tenant_id, &caller.principal_id, &meta, now_ms())
+        .await?;
+    if row.meta != meta {
+        return Err(ServerError::FailedPrecondition(
+            "upload_id already used with different metadata".into(),
+        ));
+    }
+    let response = |session: &Session, duplicate: bool| pb::UploadResponse {
+        upload_id: session.row.meta.upload_id.clone(),
+        state: upload_state(&session.row) as i32,
+        committed: Some(counts_pb(session.committed)),
+        case_id: session.case_id(),
+        duplicate,
+    };
+    let _lock = state
+        .lock_upload(&row.id)
+        .ok_or(ServerError::Aborted("this upload is being written by another stream"))?;
+    let mut session = Session::new(Arc::clone(&state), row);
+    if session.row.state == state::COMPLETE {
+        if let Some(acks) = &acks {
+            let _ = acks.send(Ok(session.ack(true))).await;
+        }
+        return Ok(response(&session, true));
+    }
+    let outcome = receive(&mut session, &caller, &mut inbound, acks.as_ref()).await;
+    // Commit whatever arrived intact, even when the stream failed: it is acknowledged only once
+    // stored, and a resumed upload starts after it.
+    let flushed = session.flush().await;
+    match (outcome, flushed) {
+        (Ok(()), Ok(())) => Ok(response(&session, false)),
+        (Err(e), _) | (Ok(()), Err(e)) => {
+            state.metrics.uploads_rejected.fetch_add(1, Ordering::Relaxed);
+            Err(e)
+        }
+    }
+}
+
+async fn receive(
+    session: &mut Session,
+    caller: &Caller,
+    inbound: &mut Streaming<pb::UploadRequest>,
+    acks: Option<&mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
+) -> Result<()> {
+    loop {
+        let message = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(()),
+            Err(status) => {
+                return Err(match status.code() {
+                    tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+                        ServerError::ResourceExhausted("message larger than the server accepts".into())
+                    }
+                    _ => ServerError::Aborted("the stream broke; resume from the committed counts"),
+                });
+            }
+        };
+        let started = Instant::now();
+        match message.kind {
+            Some(pb::upload_request::Kind::Chunk(chunk)) => {
+                session.accept_chunk(chunk)?;
+                if session.flush_due() {
+                    session.flush().await?;
+                }
+            }
+            Some(pb::upload_request::Kind::Finish(finish)) => {
+                session.finish(caller, &finish).await?;
+                if let Some(acks) = acks {
+                    let _ = acks.send(Ok(session.ack(false))).await;
+                }
+                return Ok(());
+            }
+            Some(pb::upload_request::Kind::Metadata(_)) => {
+                return Err(ServerError::InvalidArgument("metadata may only be sent first".into()));
+            }
+            None => return Err(ServerError::InvalidArgument("empty upload request".into())),
+        }
+        if let Some(acks) = acks
+            && acks.send(Ok(session.ack(false))).await.is_err()
+        {
+            return Err(ServerError::Aborted("the device stopped reading acknowledgements"));
+        }
+        session
+            .state
+            .metrics
+            .observe_chunk_latency(started.elapsed().as_secs_f64());
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    async fn upload(
+        &self,
+        request: Request<Streaming<pb::UploadRequest>>,
+    ) -> std::result::Result<Response<pb::UploadResponse>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let response = run_upload(Arc::clone(&self.state), caller, request.into_inner(), None).await?;
+        Ok(Response::new(response))
+    }
+
+    type UploadWithAcksStream = ReceiverStream<std::result::Result<pb::UploadAck, Status>>;
+
+    async fn upload_with_acks(
+        &self,
+        request: Request<Streaming<pb::UploadRequest>>,
+    ) -> std::result::Result<Response<Self::UploadWithAcksStream>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        caller.tenant_with(&[Role::Device])?;
+        let (tx, rx) = mpsc::channel(32);
+        let state = Arc::clone(&self.state);
+        let inbound = request.into_inner();
+        tokio::spawn(async move {
+            if let Err(e) = run_upload(state, caller, inbound, Some(tx.clone())).await {
+                let _ = tx.send(Err(e.into())).await;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get_upload_status(
+        &self,
+        request: Request<pb::GetUploadStatusRequest>,
+    ) -> std::result::Result<Response<pb::UploadStatus>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let tenant_id = caller.tenant_with(&[Role::Device]).map_err(Status::from)?;
+        let upload_id = &request.get_ref().upload_id;
+        if !valid_id(upload_id) {
+            return Err(Status::invalid_argument("upload_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+        }
+        let row = self
+            .state
+            .store
+            .find_upload(tenant_id, &caller.principal_id, upload_id)
+            .await
+            .map_err(ServerError::from)?;
+        let status = match row {
+            None => pb::UploadStatus {
+                upload_id: upload_id.clone(),
+                state: pb::UploadState::Unknown as i32,
+                committed: Some(counts_pb(Counts::default())),
+                case_id: String::new(),
+            },
+            Some(row) => pb::UploadStatus {
+                upload_id: upload_id.clone(),
+                state: upload_state(&row) as i32,
+                committed: Some(counts_pb(row.committed)),
+                case_id: if row.state == state::COMPLETE { row.id.clone() } else { String::new() },
+            },
+        };
+        Ok(Response::new(status))
+    }
+}

@@ -1,0 +1,192 @@
+//! Analysis workers: claim a job, read the recording, run the `dsp` engine, store the result.
+//!
+//! Failures of storage are retried with exponential backoff; an engine error (the recording
+//! cannot be analysed at all) or a panic in the engine fails the attempt the same way, and after
+//! the last attempt the case is marked failed and stays on the worklist. Jobs left running by a
+//! dead process are put back by `recover_jobs`. Workers stop between jobs on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auscult_dsp as dsp;
+use auscult_store::analysis::StoredAnalysis;
+use auscult_store::jobs::{AnalysisOutcome, ClaimedJob};
+use auscult_store::now_ms;
+use auscult_store::recordings::{RecordingRow, StreamKind};
+use std::sync::atomic::Ordering;
+use tokio::sync::watch;
+
+use crate::convert;
+use crate::error::{Result, ServerError};
+use crate::samples;
+use crate::state::AppState;
+
+/// Priority of a case whose analysis failed: above routine, below flagged.
+pub const FAILED_PRIORITY: i64 = 500;
+
+/// Worklist priority of an analysis: flagged cases first, then by murmur grade and confidence;
+/// unjudgeable recordings above clean normals.
+pub fn priority(a: &StoredAnalysis) -> i64 {
+    let mut p = 0i64;
+    if a.flagged {
+        p += 1000;
+    }
+    match a.murmur.status.as_str() {
+        "present" => {
+            p += 100 + i64::from(a.murmur.grade.unwrap_or(0)) * 20;
+            // Confidence is 0..1; the product fits easily.
+            #[allow(clippy::cast_possible_truncation)]
+            let c = (a.murmur.confidence.clamp(0.0, 1.0) * 50.0).round() as i64;
+            p += c;
+        }
+        "unknown" => p += 50,
+        _ => {}
+    }
+    p
+}
+
+/// Reads every committed part of one stream of a recording.
+async fn read_stream(state: &AppState, row: &RecordingRow, stream: StreamKind) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for part in state.store.list_parts(&row.id, stream).await? {
+        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+    }
+    Ok(bytes)
+}
+
+/// Why one attempt failed.
+enum AttemptError {
+    /// Storage or I/O: worth retrying.
+    Transient(String),
+    /// The engine refused the recording or panicked.
+    Engine(String),
+}
+
+async fn analyse(state: &AppState, job: &ClaimedJob) -> std::result::Result<AnalysisOutcome, AttemptError> {
+    let transient = |e: ServerError| AttemptError::Transient(e.to_string());
+    let row = state
+        .store
+        .get_recording(&job.tenant_id, &job.recording_id)
+        .await
+        .map_err(|e| transient(e.into()))?
+        .ok_or_else(|| AttemptError::Engine("recording missing".into()))?;
+    let pcg_bytes = read_stream(state, &row, StreamKind::Pcg).await.map_err(transient)?;
+    let pcg = samples::decode(&pcg_bytes, convert::format_width(&row.meta.pcg_format).unwrap_or(2));
+    let ecg_mode = row.meta.ecg_mode.clone();
+    let (ecg, r_peaks) = match ecg_mode.as_str() {
+        "samples" => {
+            let bytes = read_stream(state, &row, StreamKind::Ecg).await.map_err(transient)?;
+            (samples::decode(&bytes, convert::format_width(&row.meta.ecg_format).unwrap_or(2)), Vec::new())
+        }
+        "r_peaks" => {
+            let bytes = read_stream(state, &row, StreamKind::RPeaks).await.map_err(transient)?;
+            (Vec::new(), samples::decode_f64(&bytes))
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let pcg_rate = f64::from(row.meta.pcg_rate_hz);
+    let ecg_rate = f64::from(row.meta.ecg_rate_hz);
+    let result = tokio::task::spawn_blocking(move || {
+        let peaks: Vec<dsp::Seconds> = r_peaks.iter().map(|&t| dsp::Seconds(t)).collect();
+        let ecg_input = match ecg_mode.as_str() {
+            "samples" => Some(dsp::EcgInput::Raw(dsp::Signal {
+                samples: &ecg,
+                rate: dsp::Hz(ecg_rate),
+            })),
+            "r_peaks" => Some(dsp::EcgInput::RPeaks(&peaks)),
+            _ => None,
+        };
+        let recording = dsp::Recording {
+            pcg: dsp::Signal {
+                samples: &pcg,
+                rate: dsp::Hz(pcg_rate),
+            },
+            ecg: ecg_input,
+        };
+        dsp::analyze(&recording).map(|a| StoredAnalysis::from(&a))
+    })
+    .await;
+    let stored = match result {
+        Ok(Ok(stored)) => stored,
+        Ok(Err(e)) => return Err(AttemptError::Engine(format!("engine refused the recording: {e}"))),
+        Err(_) => return Err(AttemptError::Engine("engine panicked".into())),
+    };
+    Ok(AnalysisOutcome {
+        analysis_json: stored.to_json().map_err(|e| transient(e.into()))?,
+        flagged: stored.flagged,
+        murmur_status: stored.murmur.status.clone(),
+        heart_rate_bpm: stored.heart_rate_bpm,
+        priority: priority(&stored),
+    })
+}
+
+async fn run_job(state: &AppState, worker: &str, job: ClaimedJob) -> Result<()> {
+    match analyse(state, &job).await {
+        Ok(outcome) => {
+            if state.store.finish_job(&job, worker, &outcome, now_ms()).await? {
+                state.metrics.analyses_done.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(case_id = %job.recording_id, flagged = outcome.flagged, "analysis stored");
+            }
+        }
+        Err(AttemptError::Transient(message) | AttemptError::Engine(message)) => {
+            state.metrics.analyses_failed.fetch_add(1, Ordering::Relaxed);
+            let retry_at = (job.attempts < state.config.job_max_attempts).then(|| {
+                let shift = job.attempts.saturating_sub(1).min(16);
+                let delay = state.config.job_retry_base_ms.saturating_mul(1u64 << shift);
+                now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
+            });
+            tracing::warn!(case_id = %job.recording_id, attempt = job.attempts, retry = retry_at.is_some(), error = %message, "analysis failed");
+            state
+                .store
+                .fail_job(&job, worker, &message, retry_at, FAILED_PRIORITY)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One worker's loop, until `shutdown` turns true.
+pub async fn run_worker(state: Arc<AppState>, worker: String, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(state.config.job_poll_ms);
+    while !*shutdown.borrow() {
+        match state.store.claim_job(&worker, now_ms()).await {
+            Ok(Some(job)) => {
+                if let Err(e) = run_job(&state, &worker, job).await {
+                    tracing::error!(error = %e, "storing an analysis failed");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+            Ok(None) => {
+                tokio::select! {
+                    () = state.jobs_ready.notified() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming a job failed");
+                tokio::time::sleep(poll).await;
+            }
+        }
+    }
+}
+
+/// Puts back jobs whose lease ran out, periodically, until shutdown.
+pub async fn run_recovery(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let lease = i64::try_from(state.config.job_lease_ms).unwrap_or(i64::MAX);
+    let every = Duration::from_millis((state.config.job_lease_ms / 2).max(500));
+    while !*shutdown.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => break,
+        }
+        match state.store.recover_jobs(now_ms().saturating_sub(lease), false).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(jobs = n, "recovered jobs whose lease ran out");
+                state.jobs_ready.notify_waiters();
+            }
+            Err(e) => tracing::error!(error = %e, "recovering jobs failed"),
+        }
+    }
+}
