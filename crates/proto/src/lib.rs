@@ -6,9 +6,15 @@
 
 /// The `auscult.v1` package: every message, enum, client and server.
 pub mod v1 {
-    #![allow(missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+    #![allow(
+        missing_docs,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic
+    )]
     tonic::include_proto!("auscult.v1");
 }
 
 /// The encoded `FileDescriptorSet` of every `auscult.v1` file, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/auscult_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/auscult_descriptor.bin"));

@@ -58,7 +58,9 @@ pub fn principal_pb(p: &Principal) -> pb::Principal {
 
 fn valid_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ServerError::InvalidArgument("name must be 1-200 printable characters".into()));
+        return Err(ServerError::InvalidArgument(
+            "name must be 1-200 printable characters".into(),
+        ));
     }
     Ok(())
 }
@@ -93,12 +95,24 @@ impl AdminApi {
         }
     }
 
-    async fn create_principal(&self, tenant_id: Option<&str>, name: &str, role: Role) -> Result<pb::PrincipalWithToken> {
+    async fn create_principal(
+        &self,
+        tenant_id: Option<&str>,
+        name: &str,
+        role: Role,
+    ) -> Result<pb::PrincipalWithToken> {
         let minted = mint_token();
         let principal = self
             .state
             .store
-            .create_principal(tenant_id, name, role.as_str(), &minted.id, &minted.secret_sha256, now_ms())
+            .create_principal(
+                tenant_id,
+                name,
+                role.as_str(),
+                &minted.id,
+                &minted.secret_sha256,
+                now_ms(),
+            )
             .await?;
         Ok(pb::PrincipalWithToken {
             principal: Some(principal_pb(&principal)),
@@ -116,7 +130,9 @@ impl AdminApi {
         } else if caller.role == Role::Admin {
             caller.tenant_id.as_deref()
         } else {
-            return Err(ServerError::PermissionDenied("only admins manage other principals"));
+            return Err(ServerError::PermissionDenied(
+                "only admins manage other principals",
+            ));
         };
         self.state
             .store
@@ -128,10 +144,16 @@ impl AdminApi {
 
 #[tonic::async_trait]
 impl AdminService for AdminApi {
-    async fn create_tenant(&self, request: Request<pb::CreateTenantRequest>) -> std::result::Result<Response<pb::Tenant>, Status> {
+    async fn create_tenant(
+        &self,
+        request: Request<pb::CreateTenantRequest>,
+    ) -> std::result::Result<Response<pb::Tenant>, Status> {
         let caller = self.admin(request.metadata()).await?;
         if !is_system_admin(&caller) {
-            return Err(ServerError::PermissionDenied("only a system administrator creates tenants").into());
+            return Err(ServerError::PermissionDenied(
+                "only a system administrator creates tenants",
+            )
+            .into());
         }
         let req = request.get_ref();
         valid_name(&req.name)?;
@@ -150,9 +172,17 @@ impl AdminService for AdminApi {
         Ok(Response::new(tenant_pb(&tenant)))
     }
 
-    async fn list_tenants(&self, request: Request<pb::ListTenantsRequest>) -> std::result::Result<Response<pb::ListTenantsResponse>, Status> {
+    async fn list_tenants(
+        &self,
+        request: Request<pb::ListTenantsRequest>,
+    ) -> std::result::Result<Response<pb::ListTenantsResponse>, Status> {
         let caller = self.admin(request.metadata()).await?;
-        let tenants = self.state.store.list_tenants().await.map_err(ServerError::from)?;
+        let tenants = self
+            .state
+            .store
+            .list_tenants()
+            .await
+            .map_err(ServerError::from)?;
         let tenants = tenants
             .iter()
             .filter(|t| caller.tenant_id.as_ref().is_none_or(|own| *own == t.id))
@@ -161,42 +191,73 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::ListTenantsResponse { tenants }))
     }
 
-    async fn register_device(&self, request: Request<pb::RegisterDeviceRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+    async fn register_device(
+        &self,
+        request: Request<pb::RegisterDeviceRequest>,
+    ) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
         let caller = self.admin(request.metadata()).await?;
         let req = request.get_ref();
         valid_name(&req.name)?;
         let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
-        Ok(Response::new(self.create_principal(Some(&tenant_id), req.name.trim(), Role::Device).await?))
+        Ok(Response::new(
+            self.create_principal(Some(&tenant_id), req.name.trim(), Role::Device)
+                .await?,
+        ))
     }
 
-    async fn create_user(&self, request: Request<pb::CreateUserRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+    async fn create_user(
+        &self,
+        request: Request<pb::CreateUserRequest>,
+    ) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
         let caller = self.admin(request.metadata()).await?;
         let req = request.get_ref();
         valid_name(&req.name)?;
-        let role = convert::role_from_pb(req.role).ok_or_else(|| Status::invalid_argument("role must be specified"))?;
+        let role = convert::role_from_pb(req.role)
+            .ok_or_else(|| Status::invalid_argument("role must be specified"))?;
         if role == Role::Device {
-            return Err(Status::invalid_argument("register devices with RegisterDevice"));
+            return Err(Status::invalid_argument(
+                "register devices with RegisterDevice",
+            ));
         }
-        let tenant_id = if is_system_admin(&caller) && req.tenant_id.is_empty() && role == Role::Admin {
-            None
-        } else {
-            Some(self.target_tenant(&caller, &req.tenant_id).await?)
-        };
-        Ok(Response::new(self.create_principal(tenant_id.as_deref(), req.name.trim(), role).await?))
+        let tenant_id =
+            if is_system_admin(&caller) && req.tenant_id.is_empty() && role == Role::Admin {
+                None
+            } else {
+                Some(self.target_tenant(&caller, &req.tenant_id).await?)
+            };
+        Ok(Response::new(
+            self.create_principal(tenant_id.as_deref(), req.name.trim(), role)
+                .await?,
+        ))
     }
 
-    async fn list_principals(&self, request: Request<pb::ListPrincipalsRequest>) -> std::result::Result<Response<pb::ListPrincipalsResponse>, Status> {
+    async fn list_principals(
+        &self,
+        request: Request<pb::ListPrincipalsRequest>,
+    ) -> std::result::Result<Response<pb::ListPrincipalsResponse>, Status> {
         let caller = self.admin(request.metadata()).await?;
-        let tenant_id = self.target_tenant(&caller, &request.get_ref().tenant_id).await?;
-        let principals = self.state.store.list_principals(&tenant_id).await.map_err(ServerError::from)?;
+        let tenant_id = self
+            .target_tenant(&caller, &request.get_ref().tenant_id)
+            .await?;
+        let principals = self
+            .state
+            .store
+            .list_principals(&tenant_id)
+            .await
+            .map_err(ServerError::from)?;
         Ok(Response::new(pb::ListPrincipalsResponse {
             principals: principals.iter().map(principal_pb).collect(),
         }))
     }
 
-    async fn rotate_token(&self, request: Request<pb::RotateTokenRequest>) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
+    async fn rotate_token(
+        &self,
+        request: Request<pb::RotateTokenRequest>,
+    ) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let principal = self.managed_principal(&caller, &request.get_ref().principal_id).await?;
+        let principal = self
+            .managed_principal(&caller, &request.get_ref().principal_id)
+            .await?;
         let minted = mint_token();
         self.state
             .store
@@ -216,9 +277,14 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn revoke_tokens(&self, request: Request<pb::RevokeTokensRequest>) -> std::result::Result<Response<pb::RevokeTokensResponse>, Status> {
+    async fn revoke_tokens(
+        &self,
+        request: Request<pb::RevokeTokensRequest>,
+    ) -> std::result::Result<Response<pb::RevokeTokensResponse>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let principal = self.managed_principal(&caller, &request.get_ref().principal_id).await?;
+        let principal = self
+            .managed_principal(&caller, &request.get_ref().principal_id)
+            .await?;
         let revoked = self
             .state
             .store
@@ -230,7 +296,10 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> std::result::Result<Response<pb::Principal>, Status> {
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> std::result::Result<Response<pb::Principal>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
         let principal = self
             .state

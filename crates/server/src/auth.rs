@@ -80,7 +80,9 @@ impl Caller {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ServerError::PermissionDenied("role not allowed for this call"))
+            Err(ServerError::PermissionDenied(
+                "role not allowed for this call",
+            ))
         }
     }
 
@@ -89,7 +91,9 @@ impl Caller {
         self.require(roles)?;
         self.tenant_id
             .as_deref()
-            .ok_or(ServerError::PermissionDenied("a tenant-bound principal is required"))
+            .ok_or(ServerError::PermissionDenied(
+                "a tenant-bound principal is required",
+            ))
     }
 }
 
@@ -124,7 +128,8 @@ pub fn mint_token() -> MintedToken {
 fn parse_token(token: &str) -> Option<(&str, &str)> {
     let rest = token.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let well_formed = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let well_formed =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
     (well_formed(id, 32) && well_formed(secret, 64)).then_some((id, secret))
 }
 
@@ -139,7 +144,9 @@ fn bearer(metadata: &MetadataMap) -> Result<&str> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
-        .ok_or(ServerError::Unauthenticated("authorization must be a bearer token"))
+        .ok_or(ServerError::Unauthenticated(
+            "authorization must be a bearer token",
+        ))
 }
 
 /// Authenticates a request's bearer token against the store.
@@ -183,7 +190,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_rejected() {
-        for bad in ["", "ausc_", "ausc_abc_def", "xyz_0123", &format!("ausc_{}_{}", "g".repeat(32), "0".repeat(64))] {
+        for bad in [
+            "",
+            "ausc_",
+            "ausc_abc_def",
+            "xyz_0123",
+            &format!("ausc_{}_{}", "g".repeat(32), "0".repeat(64)),
+        ] {
             assert!(parse_token(bad).is_none(), "{bad}");
         }
     }

@@ -233,7 +233,12 @@ pub struct ServeArgs {
     #[arg(long, env = "AUSCULT_S3_ACCESS_KEY_ID", default_value = "")]
     pub s3_access_key_id: String,
     /// S3 secret access key.
-    #[arg(long, env = "AUSCULT_S3_SECRET_ACCESS_KEY", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AUSCULT_S3_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub s3_secret_access_key: String,
     /// Allow plain HTTP to the S3 endpoint.
     #[arg(long, env = "AUSCULT_S3_ALLOW_HTTP")]
@@ -338,13 +343,14 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -366,7 +372,9 @@ async fn channel(conn: &Connection) -> anyhow::Result<Channel> {
 
 fn authed<T>(conn: &Connection, message: T) -> anyhow::Result<Request<T>> {
     let mut request = Request::new(message);
-    let value: MetadataValue<_> = format!("Bearer {}", conn.token).parse().context("token is not valid ASCII")?;
+    let value: MetadataValue<_> = format!("Bearer {}", conn.token)
+        .parse()
+        .context("token is not valid ASCII")?;
     request.metadata_mut().insert("authorization", value);
     Ok(request)
 }
@@ -390,7 +398,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             };
             let mut client = AdminServiceClient::new(channel(&conn).await?);
             let t = client
-                .create_tenant(authed(&conn, pb::CreateTenantRequest { name, kind: kind as i32 })?)
+                .create_tenant(authed(
+                    &conn,
+                    pb::CreateTenantRequest {
+                        name,
+                        kind: kind as i32,
+                    },
+                )?)
                 .await?
                 .into_inner();
             println!("tenant {} {}", t.tenant_id, t.name);
@@ -398,7 +412,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Tenant(TenantCommand::List { conn }) => {
             let mut client = AdminServiceClient::new(channel(&conn).await?);
-            for t in client.list_tenants(authed(&conn, pb::ListTenantsRequest {})?).await?.into_inner().tenants {
+            for t in client
+                .list_tenants(authed(&conn, pb::ListTenantsRequest {})?)
+                .await?
+                .into_inner()
+                .tenants
+            {
                 println!("{}\t{}", t.tenant_id, t.name);
             }
             Ok(())
@@ -406,13 +425,24 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::RegisterDevice { name, tenant, conn } => {
             let mut client = AdminServiceClient::new(channel(&conn).await?);
             let p = client
-                .register_device(authed(&conn, pb::RegisterDeviceRequest { tenant_id: tenant, name })?)
+                .register_device(authed(
+                    &conn,
+                    pb::RegisterDeviceRequest {
+                        tenant_id: tenant,
+                        name,
+                    },
+                )?)
                 .await?
                 .into_inner();
             print_principal(&p);
             Ok(())
         }
-        Command::AddUser { name, role, tenant, conn } => {
+        Command::AddUser {
+            name,
+            role,
+            tenant,
+            conn,
+        } => {
             let role = match role {
                 RoleArg::Admin => pb::Role::Admin,
                 RoleArg::Clinician => pb::Role::Clinician,
@@ -421,23 +451,44 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             };
             let mut client = AdminServiceClient::new(channel(&conn).await?);
             let p = client
-                .create_user(authed(&conn, pb::CreateUserRequest { tenant_id: tenant, name, role: role as i32 })?)
+                .create_user(authed(
+                    &conn,
+                    pb::CreateUserRequest {
+                        tenant_id: tenant,
+                        name,
+                        role: role as i32,
+                    },
+                )?)
                 .await?
                 .into_inner();
             print_principal(&p);
             Ok(())
         }
-        Command::Token { principal, revoke, conn } => {
+        Command::Token {
+            principal,
+            revoke,
+            conn,
+        } => {
             let mut client = AdminServiceClient::new(channel(&conn).await?);
             if revoke {
                 let r = client
-                    .revoke_tokens(authed(&conn, pb::RevokeTokensRequest { principal_id: principal })?)
+                    .revoke_tokens(authed(
+                        &conn,
+                        pb::RevokeTokensRequest {
+                            principal_id: principal,
+                        },
+                    )?)
                     .await?
                     .into_inner();
                 println!("revoked {} token(s)", r.revoked);
             } else {
                 let p = client
-                    .rotate_token(authed(&conn, pb::RotateTokenRequest { principal_id: principal })?)
+                    .rotate_token(authed(
+                        &conn,
+                        pb::RotateTokenRequest {
+                            principal_id: principal,
+                        },
+                    )?)
                     .await?
                     .into_inner();
                 print_principal(&p);
@@ -450,7 +501,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
     match command {
-        CaseCommand::List { status, subject, limit, conn } => {
+        CaseCommand::List {
+            status,
+            subject,
+            limit,
+            conn,
+        } => {
             let status = match status {
                 None => pb::CaseStatusFilter::Unspecified,
                 Some(StatusArg::Flagged) => pb::CaseStatusFilter::Flagged,
@@ -464,7 +520,10 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
                 page_size: limit,
                 ..Default::default()
             };
-            let response = client.list_cases(authed(&conn, request)?).await?.into_inner();
+            let response = client
+                .list_cases(authed(&conn, request)?)
+                .await?
+                .into_inner();
             println!("case_id\tpriority\tflagged\tmurmur\tanalysis\treviews\tsubject");
             for c in response.cases {
                 println!(
@@ -482,11 +541,21 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
         }
         CaseCommand::Show { case, conn } => {
             let mut client = ReviewServiceClient::new(channel(&conn).await?);
-            let c = client.get_case(authed(&conn, pb::GetCaseRequest { case_id: case })?).await?.into_inner();
+            let c = client
+                .get_case(authed(&conn, pb::GetCaseRequest { case_id: case })?)
+                .await?
+                .into_inner();
             println!("{c:#?}");
             Ok(())
         }
-        CaseCommand::Review { case, verdict, findings, refer, rerecord, conn } => {
+        CaseCommand::Review {
+            case,
+            verdict,
+            findings,
+            refer,
+            rerecord,
+            conn,
+        } => {
             let verdict = match verdict {
                 VerdictArg::Agree => pb::Verdict::Agree,
                 VerdictArg::Disagree => pb::Verdict::Disagree,
@@ -499,7 +568,10 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
                 refer,
                 request_rerecording: rerecord,
             };
-            let r = client.submit_review(authed(&conn, request)?).await?.into_inner();
+            let r = client
+                .submit_review(authed(&conn, request)?)
+                .await?
+                .into_inner();
             println!("review {}", r.review_id);
             Ok(())
         }
@@ -510,7 +582,10 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
                 format: pb::AudioFormat::Wav as i32,
                 include_ecg: false,
             };
-            let mut stream = client.get_audio(authed(&conn, request)?).await?.into_inner();
+            let mut stream = client
+                .get_audio(authed(&conn, request)?)
+                .await?
+                .into_inner();
             let mut wav = Vec::new();
             while let Some(chunk) = stream.message().await? {
                 if let Some(pb::audio_chunk::Kind::Data(d)) = chunk.kind
@@ -533,9 +608,20 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
                 page_size: 500,
                 page_token: String::new(),
             };
-            for e in client.list_audit_events(authed(&conn, request)?).await?.into_inner().events {
+            for e in client
+                .list_audit_events(authed(&conn, request)?)
+                .await?
+                .into_inner()
+                .events
+            {
                 let at = e.at.map(|t| t.seconds).unwrap_or_default();
-                println!("{at}\t{}\t{:?}\t{}\t{}", e.actor_id, e.actor_role(), e.action, e.case_id);
+                println!(
+                    "{at}\t{}\t{:?}\t{}\t{}",
+                    e.actor_id,
+                    e.actor_role(),
+                    e.action,
+                    e.case_id
+                );
             }
             Ok(())
         }

@@ -114,7 +114,8 @@ impl ServerConfig {
     pub fn from_json_file(path: &std::path::Path) -> Result<ServerConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ServerError::Config(format!("reading {}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
     }
 
     /// Checks every value, returning the first problem.
@@ -142,7 +143,9 @@ impl ServerConfig {
             return bad("db_max_connections must be positive");
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:"))
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
         {
             return bad("database_url must start with sqlite: or postgres:");
         }
@@ -166,7 +169,10 @@ impl ServerConfig {
     /// Database options.
     pub fn db_options(&self) -> DbOptions {
         let url = self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("auscult.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("auscult.db").display()
+            )
         });
         DbOptions {
             url,
@@ -214,7 +220,8 @@ mod tests {
 
     #[test]
     fn json_file_overrides_some_fields() {
-        let c: ServerConfig = serde_json::from_str(r#"{"workers": 3, "listen": "0.0.0.0:9000"}"#).expect("parses");
+        let c: ServerConfig =
+            serde_json::from_str(r#"{"workers": 3, "listen": "0.0.0.0:9000"}"#).expect("parses");
         assert_eq!(c.workers, 3);
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.flush_bytes, ServerConfig::default().flush_bytes);

@@ -14,8 +14,8 @@ use std::time::Instant;
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::ingest_service_server::IngestService;
 use auscult_store::blobs::part_key;
-use auscult_store::recordings::{Counts, NewRecording, Part, RecordingRow, StreamKind, state};
 use auscult_store::now_ms;
+use auscult_store::recordings::{Counts, NewRecording, Part, RecordingRow, StreamKind, state};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
@@ -62,20 +62,27 @@ const MAX_ID_LEN: usize = 128;
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_ID_LEN
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// Checks metadata and turns it into what the store keeps.
 fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
     let invalid = |msg: &str| ServerError::InvalidArgument(msg.to_owned());
     if !valid_id(&m.upload_id) {
-        return Err(invalid("upload_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+        return Err(invalid(
+            "upload_id must be 1-128 characters of [A-Za-z0-9-_.:]",
+        ));
     }
     if !valid_id(&m.subject_id) {
-        return Err(invalid("subject_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+        return Err(invalid(
+            "subject_id must be 1-128 characters of [A-Za-z0-9-_.:]",
+        ));
     }
     if m.device_serial.len() > MAX_ID_LEN || m.device_serial.chars().any(char::is_control) {
-        return Err(invalid("device_serial must be at most 128 printable characters"));
+        return Err(invalid(
+            "device_serial must be at most 128 printable characters",
+        ));
     }
     let site = convert::site_name(m.site).ok_or_else(|| invalid("site must be specified"))?;
     let position = convert::position_name(m.position).ok_or_else(|| invalid("unknown position"))?;
@@ -85,27 +92,37 @@ fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
         .ok_or_else(|| invalid("started_at is required"))?;
     let started_at_ms = convert::millis(started);
     // 2000-01-01 to a day after now: anything else is a broken device clock.
-    if !(946_684_800_000..=now_ms() + 86_400_000).contains(&started_at_ms) || !(0..1_000_000_000).contains(&started.nanos) {
+    if !(946_684_800_000..=now_ms() + 86_400_000).contains(&started_at_ms)
+        || !(0..1_000_000_000).contains(&started.nanos)
+    {
         return Err(invalid("started_at is not a plausible time"));
     }
     if !(1000..=48_000).contains(&m.pcg_rate_hz) {
         return Err(invalid("pcg_rate_hz must be between 1000 and 48000"));
     }
-    let pcg_format = convert::format_name(m.pcg_format).ok_or_else(|| invalid("pcg_format must be specified"))?;
+    let pcg_format = convert::format_name(m.pcg_format)
+        .ok_or_else(|| invalid("pcg_format must be specified"))?;
     let ecg_mode = pb::EcgMode::try_from(m.ecg_mode).map_err(|_| invalid("unknown ecg_mode"))?;
     let (ecg_mode, ecg_rate_hz, ecg_format) = match ecg_mode {
         pb::EcgMode::Unspecified | pb::EcgMode::None | pb::EcgMode::RPeaks => {
             if m.ecg_rate_hz != 0 || m.ecg_format != 0 {
-                return Err(invalid("ecg_rate_hz and ecg_format are only for ECG_MODE_SAMPLES"));
+                return Err(invalid(
+                    "ecg_rate_hz and ecg_format are only for ECG_MODE_SAMPLES",
+                ));
             }
-            let mode = if ecg_mode == pb::EcgMode::RPeaks { "r_peaks" } else { "none" };
+            let mode = if ecg_mode == pb::EcgMode::RPeaks {
+                "r_peaks"
+            } else {
+                "none"
+            };
             (mode, 0, "")
         }
         pb::EcgMode::Samples => {
             if !(100..=48_000).contains(&m.ecg_rate_hz) {
                 return Err(invalid("ecg_rate_hz must be between 100 and 48000"));
             }
-            let f = convert::format_name(m.ecg_format).ok_or_else(|| invalid("ecg_format must be specified"))?;
+            let f = convert::format_name(m.ecg_format)
+                .ok_or_else(|| invalid("ecg_format must be specified"))?;
             ("samples", m.ecg_rate_hz, f)
         }
     };
@@ -205,7 +222,11 @@ impl Session {
         }
         let expected = self.received.get(stream);
         if chunk.offset != expected {
-            let what = if chunk.offset < expected { "overlaps data already received" } else { "leaves a gap" };
+            let what = if chunk.offset < expected {
+                "overlaps data already received"
+            } else {
+                "leaves a gap"
+            };
             return Err(ServerError::OutOfRange(format!(
                 "{} chunk at offset {} {what}; expected offset {expected}",
                 stream.as_str(),
@@ -215,9 +236,15 @@ impl Session {
         let (count, bytes) = match stream {
             StreamKind::Pcg | StreamKind::Ecg => {
                 if !chunk.r_peaks_s.is_empty() {
-                    return Err(ServerError::InvalidArgument("sample chunks carry no r_peaks_s".into()));
+                    return Err(ServerError::InvalidArgument(
+                        "sample chunks carry no r_peaks_s".into(),
+                    ));
                 }
-                let width = if stream == StreamKind::Pcg { self.pcg_width } else { self.ecg_width };
+                let width = if stream == StreamKind::Pcg {
+                    self.pcg_width
+                } else {
+                    self.ecg_width
+                };
                 if chunk.samples.is_empty() || chunk.samples.len() % width != 0 {
                     return Err(ServerError::InvalidArgument(format!(
                         "{} chunk must hold a positive whole number of {width}-byte samples",
@@ -228,7 +255,9 @@ impl Session {
             }
             StreamKind::RPeaks => {
                 if !chunk.samples.is_empty() || chunk.r_peaks_s.is_empty() {
-                    return Err(ServerError::InvalidArgument("R-peak chunks carry r_peaks_s only".into()));
+                    return Err(ServerError::InvalidArgument(
+                        "R-peak chunks carry r_peaks_s only".into(),
+                    ));
                 }
                 let max_t = f64::from(self.state.config.max_recording_seconds);
                 let mut last = self.last_r_peak;
@@ -241,7 +270,11 @@ impl Session {
                     last = Some(t);
                 }
                 self.last_r_peak = last;
-                let bytes = chunk.r_peaks_s.iter().flat_map(|t| t.to_le_bytes()).collect();
+                let bytes = chunk
+                    .r_peaks_s
+                    .iter()
+                    .flat_map(|t| t.to_le_bytes())
+                    .collect();
                 (chunk.r_peaks_s.len() as u64, bytes)
             }
         };
@@ -255,13 +288,18 @@ impl Session {
         }
         *self.received.get_mut(stream) = total;
         self.state.metrics.chunks.fetch_add(1, Ordering::Relaxed);
-        self.state.metrics.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.state
+            .metrics
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.buffers[slot(stream)].extend_from_slice(&bytes);
         Ok(())
     }
 
     fn flush_due(&self) -> bool {
-        self.buffers.iter().any(|b| b.len() >= self.state.config.flush_bytes)
+        self.buffers
+            .iter()
+            .any(|b| b.len() >= self.state.config.flush_bytes)
             || (self.buffers.iter().any(|b| !b.is_empty())
                 && self.last_flush.elapsed() >= self.state.config.flush_interval())
     }
@@ -276,7 +314,11 @@ impl Session {
             let start = self.committed.get(stream);
             let count = self.received.get(stream) - start;
             let key = part_key(&self.row.tenant_id, &self.row.id, stream.as_str(), start);
-            self.state.store.blobs.put(&key, Bytes::from(buffer)).await?;
+            self.state
+                .store
+                .blobs
+                .put(&key, Bytes::from(buffer))
+                .await?;
             let part = Part {
                 start,
                 count,
@@ -319,10 +361,14 @@ impl Session {
             )));
         }
         if totals.pcg == 0 {
-            return Err(ServerError::InvalidArgument("empty upload: no PCG samples".into()));
+            return Err(ServerError::InvalidArgument(
+                "empty upload: no PCG samples".into(),
+            ));
         }
         if self.row.meta.ecg_mode == "samples" && totals.ecg == 0 {
-            return Err(ServerError::InvalidArgument("ECG samples were declared but none sent".into()));
+            return Err(ServerError::InvalidArgument(
+                "ECG samples were declared but none sent".into(),
+            ));
         }
         if let Some(declared) = &self.row.meta.payload_sha256
             && self.payload_sha256().await? != *declared
@@ -335,10 +381,20 @@ impl Session {
         let duration_s = totals.pcg as f64 / f64::from(self.row.meta.pcg_rate_hz);
         self.state
             .store
-            .complete_upload(&self.row.tenant_id, &self.row.id, totals, duration_s, &caller.actor(), now_ms())
+            .complete_upload(
+                &self.row.tenant_id,
+                &self.row.id,
+                totals,
+                duration_s,
+                &caller.actor(),
+                now_ms(),
+            )
             .await?;
         self.row.state = state::COMPLETE.to_owned();
-        self.state.metrics.uploads_completed.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .metrics
+            .uploads_completed
+            .fetch_add(1, Ordering::Relaxed);
         self.state.jobs_ready.notify_one();
         tracing::info!(case_id = %self.row.id, pcg_samples = totals.pcg, "upload complete");
         Ok(())
@@ -380,7 +436,9 @@ async fn run_upload(
         kind: Some(pb::upload_request::Kind::Metadata(metadata)),
     }) = first
     else {
-        return Err(ServerError::InvalidArgument("the first message must be metadata".into()));
+        return Err(ServerError::InvalidArgument(
+            "the first message must be metadata".into(),
+        ));
     };
     let meta = validate_metadata(&metadata)?;
     let (row, _created) = state
@@ -399,9 +457,9 @@ async fn run_upload(
         case_id: session.case_id(),
         duplicate,
     };
-    let _lock = state
-        .lock_upload(&row.id)
-        .ok_or(ServerError::Aborted("this upload is being written by another stream"))?;
+    let _lock = state.lock_upload(&row.id).ok_or(ServerError::Aborted(
+        "this upload is being written by another stream",
+    ))?;
     let mut session = Session::new(Arc::clone(&state), row);
     if session.row.state == state::COMPLETE {
         if let Some(acks) = &acks {
@@ -416,7 +474,10 @@ async fn run_upload(
     match (outcome, flushed) {
         (Ok(()), Ok(())) => Ok(response(&session, false)),
         (Err(e), _) | (Ok(()), Err(e)) => {
-            state.metrics.uploads_rejected.fetch_add(1, Ordering::Relaxed);
+            state
+                .metrics
+                .uploads_rejected
+                .fetch_add(1, Ordering::Relaxed);
             Err(e)
         }
     }
@@ -435,7 +496,9 @@ async fn receive(
             Err(status) => {
                 return Err(match status.code() {
                     tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
-                        ServerError::ResourceExhausted("message larger than the server accepts".into())
+                        ServerError::ResourceExhausted(
+                            "message larger than the server accepts".into(),
+                        )
                     }
                     _ => ServerError::Aborted("the stream broke; resume from the committed counts"),
                 });
@@ -457,14 +520,18 @@ async fn receive(
                 return Ok(());
             }
             Some(pb::upload_request::Kind::Metadata(_)) => {
-                return Err(ServerError::InvalidArgument("metadata may only be sent first".into()));
+                return Err(ServerError::InvalidArgument(
+                    "metadata may only be sent first".into(),
+                ));
             }
             None => return Err(ServerError::InvalidArgument("empty upload request".into())),
         }
         if let Some(acks) = acks
             && acks.send(Ok(session.ack(false))).await.is_err()
         {
-            return Err(ServerError::Aborted("the device stopped reading acknowledgements"));
+            return Err(ServerError::Aborted(
+                "the device stopped reading acknowledgements",
+            ));
         }
         session
             .state
@@ -480,7 +547,8 @@ impl IngestService for IngestApi {
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> std::result::Result<Response<pb::UploadResponse>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let response = run_upload(Arc::clone(&self.state), caller, request.into_inner(), None).await?;
+        let response =
+            run_upload(Arc::clone(&self.state), caller, request.into_inner(), None).await?;
         Ok(Response::new(response))
     }
 
@@ -511,7 +579,9 @@ impl IngestService for IngestApi {
         let tenant_id = caller.tenant_with(&[Role::Device]).map_err(Status::from)?;
         let upload_id = &request.get_ref().upload_id;
         if !valid_id(upload_id) {
-            return Err(Status::invalid_argument("upload_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+            return Err(Status::invalid_argument(
+                "upload_id must be 1-128 characters of [A-Za-z0-9-_.:]",
+            ));
         }
         let row = self
             .state
@@ -530,7 +600,11 @@ impl IngestService for IngestApi {
                 upload_id: upload_id.clone(),
                 state: upload_state(&row) as i32,
                 committed: Some(counts_pb(row.committed)),
-                case_id: if row.state == state::COMPLETE { row.id.clone() } else { String::new() },
+                case_id: if row.state == state::COMPLETE {
+                    row.id.clone()
+                } else {
+                    String::new()
+                },
             },
         };
         Ok(Response::new(status))

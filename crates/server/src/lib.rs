@@ -90,19 +90,35 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Store::open(&config.db_options(), &config.blob_config()).await?;
-    let recovered = store.recover_jobs(now_ms() - i64::try_from(config.job_lease_ms).unwrap_or(i64::MAX), true).await?;
+    let recovered = store
+        .recover_jobs(
+            now_ms() - i64::try_from(config.job_lease_ms).unwrap_or(i64::MAX),
+            true,
+        )
+        .await?;
     if recovered > 0 {
-        tracing::warn!(jobs = recovered, "put back analysis jobs left running by a previous process");
+        tracing::warn!(
+            jobs = recovered,
+            "put back analysis jobs left running by a previous process"
+        );
     }
-    let bootstrap_token = if config.bootstrap_admin && !store.has_system_principal(Role::Admin.as_str()).await? {
-        let minted = mint_token();
-        store
-            .create_principal(None, "bootstrap-admin", Role::Admin.as_str(), &minted.id, &minted.secret_sha256, now_ms())
-            .await?;
-        Some(minted.token)
-    } else {
-        None
-    };
+    let bootstrap_token =
+        if config.bootstrap_admin && !store.has_system_principal(Role::Admin.as_str()).await? {
+            let minted = mint_token();
+            store
+                .create_principal(
+                    None,
+                    "bootstrap-admin",
+                    Role::Admin.as_str(),
+                    &minted.id,
+                    &minted.secret_sha256,
+                    now_ms(),
+                )
+                .await?;
+            Some(minted.token)
+        } else {
+            None
+        };
     let tls = match &config.tls {
         Some(tls) => {
             let cert = std::fs::read(&tls.cert)?;
@@ -117,7 +133,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         Some(a) => Some(TcpListener::bind(a).await?),
         None => None,
     };
-    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let workers = config.worker_count();
     let max_message = config.max_message_bytes;
     let state = AppState::new(store, config);
@@ -126,17 +145,34 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let mut tasks = Vec::new();
     for i in 0..workers {
         let worker_id = format!("{}-{i}", uuid::Uuid::new_v4().simple());
-        tasks.push(tokio::spawn(worker::run_worker(Arc::clone(&state), worker_id, shutdown_rx.clone())));
+        tasks.push(tokio::spawn(worker::run_worker(
+            Arc::clone(&state),
+            worker_id,
+            shutdown_rx.clone(),
+        )));
     }
-    tasks.push(tokio::spawn(worker::run_recovery(Arc::clone(&state), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(worker::run_recovery(
+        Arc::clone(&state),
+        shutdown_rx.clone(),
+    )));
     if let Some(listener) = metrics_listener {
-        tasks.push(tokio::spawn(serve_metrics(Arc::clone(&state), listener, shutdown_rx.clone())));
+        tasks.push(tokio::spawn(serve_metrics(
+            Arc::clone(&state),
+            listener,
+            shutdown_rx.clone(),
+        )));
     }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<IngestServiceServer<ingest::IngestApi>>().await;
-    health_reporter.set_serving::<ReviewServiceServer<review::ReviewApi>>().await;
-    health_reporter.set_serving::<AdminServiceServer<admin::AdminApi>>().await;
+    health_reporter
+        .set_serving::<IngestServiceServer<ingest::IngestApi>>()
+        .await;
+    health_reporter
+        .set_serving::<ReviewServiceServer<review::ReviewApi>>()
+        .await;
+    health_reporter
+        .set_serving::<AdminServiceServer<admin::AdminApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -186,13 +222,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 }
 
 /// A minimal HTTP/1.1 responder for `GET /metrics` in the Prometheus text format.
-async fn serve_metrics(state: Arc<AppState>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+async fn serve_metrics(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((mut socket, _)) = accepted else { continue };
+        let Ok((mut socket, _)) = accepted else {
+            continue;
+        };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let mut request = [0u8; 1024];

@@ -48,21 +48,60 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counters = [
-            ("auscult_ingest_chunks_total", "Chunks accepted.", &self.chunks),
-            ("auscult_ingest_bytes_total", "Payload bytes accepted.", &self.bytes),
-            ("auscult_ingest_commits_total", "Parts durably committed.", &self.commits),
-            ("auscult_uploads_completed_total", "Uploads completed.", &self.uploads_completed),
-            ("auscult_uploads_rejected_total", "Upload streams ended by an error.", &self.uploads_rejected),
-            ("auscult_analyses_done_total", "Analyses stored.", &self.analyses_done),
-            ("auscult_analyses_failed_total", "Failed analysis attempts.", &self.analyses_failed),
+            (
+                "auscult_ingest_chunks_total",
+                "Chunks accepted.",
+                &self.chunks,
+            ),
+            (
+                "auscult_ingest_bytes_total",
+                "Payload bytes accepted.",
+                &self.bytes,
+            ),
+            (
+                "auscult_ingest_commits_total",
+                "Parts durably committed.",
+                &self.commits,
+            ),
+            (
+                "auscult_uploads_completed_total",
+                "Uploads completed.",
+                &self.uploads_completed,
+            ),
+            (
+                "auscult_uploads_rejected_total",
+                "Upload streams ended by an error.",
+                &self.uploads_rejected,
+            ),
+            (
+                "auscult_analyses_done_total",
+                "Analyses stored.",
+                &self.analyses_done,
+            ),
+            (
+                "auscult_analyses_failed_total",
+                "Failed analysis attempts.",
+                &self.analyses_failed,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         let name = "auscult_ingest_chunk_ack_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from receiving a chunk to acknowledging it.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from receiving a chunk to acknowledging it.\n# TYPE {name} histogram"
+        );
         for (bound, bucket) in BUCKETS_S.iter().zip(&self.chunk_latency_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
         }
         let count = self.chunk_latency_count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");

@@ -10,7 +10,9 @@ use auscult_proto::v1 as pb;
 use auscult_proto::v1::review_service_server::ReviewService;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::now_ms;
-use auscult_store::recordings::{CaseFilter, CaseStatus, RecordingRow, StreamKind, analysis_state, state};
+use auscult_store::recordings::{
+    CaseFilter, CaseStatus, RecordingRow, StreamKind, analysis_state, state,
+};
 use auscult_store::reviews::NewReview;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -64,16 +66,22 @@ fn page_size(requested: u32) -> Result<u32> {
     match requested {
         0 => Ok(DEFAULT_PAGE),
         n if n <= MAX_PAGE => Ok(n),
-        _ => Err(ServerError::InvalidArgument(format!("page_size must be at most {MAX_PAGE}"))),
+        _ => Err(ServerError::InvalidArgument(format!(
+            "page_size must be at most {MAX_PAGE}"
+        ))),
     }
 }
 
 fn page_offset(token: &str) -> Result<u64> {
-    convert::page_offset(token).ok_or_else(|| ServerError::InvalidArgument("invalid page_token".into()))
+    convert::page_offset(token)
+        .ok_or_else(|| ServerError::InvalidArgument("invalid page_token".into()))
 }
 
 impl ReviewApi {
-    async fn list_cases_inner(&self, request: Request<pb::ListCasesRequest>) -> Result<pb::ListCasesResponse> {
+    async fn list_cases_inner(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<pb::ListCasesResponse> {
         let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(READERS)?;
         let req = request.get_ref();
@@ -101,9 +109,19 @@ impl ReviewApi {
         };
         let size = page_size(req.page_size)?;
         let offset = page_offset(&req.page_token)?;
-        let rows = self.state.store.list_cases(tenant_id, &filter, offset, size).await?;
-        let touched: Vec<(&str, &str)> = rows.iter().map(|r| (r.id.as_str(), r.meta.subject_id.as_str())).collect();
-        self.state.store.audit(&caller.actor(), "case.list", &touched, now_ms()).await?;
+        let rows = self
+            .state
+            .store
+            .list_cases(tenant_id, &filter, offset, size)
+            .await?;
+        let touched: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
+            .collect();
+        self.state
+            .store
+            .audit(&caller.actor(), "case.list", &touched, now_ms())
+            .await?;
         Ok(pb::ListCasesResponse {
             cases: rows.iter().map(convert::case_summary).collect(),
             next_page_token: convert::next_page_token(offset, rows.len(), size),
@@ -116,14 +134,20 @@ impl ReviewApi {
         let row = self.case(tenant_id, &request.get_ref().case_id).await?;
         let reviews = self.state.store.list_reviews(tenant_id, &row.id).await?;
         let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
-            (Some(json), analysis_state::DONE) => {
-                Some(convert::analysis(&StoredAnalysis::from_json(json)?, row.analysed_at_ms))
-            }
+            (Some(json), analysis_state::DONE) => Some(convert::analysis(
+                &StoredAnalysis::from_json(json)?,
+                row.analysed_at_ms,
+            )),
             _ => None,
         };
         self.state
             .store
-            .audit(&caller.actor(), "case.get", &[(&row.id, &row.meta.subject_id)], now_ms())
+            .audit(
+                &caller.actor(),
+                "case.get",
+                &[(&row.id, &row.meta.subject_id)],
+                now_ms(),
+            )
             .await?;
         Ok(pb::Case {
             summary: Some(convert::case_summary(&row)),
@@ -134,7 +158,10 @@ impl ReviewApi {
         })
     }
 
-    async fn audio_messages(&self, request: Request<pb::GetAudioRequest>) -> Result<(RecordingRow, Vec<pb::AudioChunk>)> {
+    async fn audio_messages(
+        &self,
+        request: Request<pb::GetAudioRequest>,
+    ) -> Result<(RecordingRow, Vec<pb::AudioChunk>)> {
         let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(READERS)?.to_owned();
         let req = request.into_inner();
@@ -146,7 +173,12 @@ impl ReviewApi {
         let row = self.case(&tenant_id, &req.case_id).await?;
         self.state
             .store
-            .audit(&caller.actor(), "case.audio", &[(&row.id, &row.meta.subject_id)], now_ms())
+            .audit(
+                &caller.actor(),
+                "case.audio",
+                &[(&row.id, &row.meta.subject_id)],
+                now_ms(),
+            )
             .await?;
         let mut messages = vec![pb::AudioChunk {
             kind: Some(pb::audio_chunk::Kind::Header(pb::AudioHeader {
@@ -170,7 +202,12 @@ impl ReviewApi {
             if kind == StreamKind::RPeaks {
                 let peaks = samples::decode_f64(&bytes);
                 for (i, chunk) in peaks.chunks(AUDIO_CHUNK_BYTES / 8).enumerate() {
-                    messages.push(audio_data(pb_stream, (i * AUDIO_CHUNK_BYTES / 8) as u64, Vec::new(), chunk.to_vec()));
+                    messages.push(audio_data(
+                        pb_stream,
+                        (i * AUDIO_CHUNK_BYTES / 8) as u64,
+                        Vec::new(),
+                        chunk.to_vec(),
+                    ));
                 }
                 continue;
             }
@@ -186,20 +223,31 @@ impl ReviewApi {
             };
             let step = AUDIO_CHUNK_BYTES - AUDIO_CHUNK_BYTES % width;
             for (i, chunk) in payload.chunks(step).enumerate() {
-                messages.push(audio_data(pb_stream, (i * step / unit) as u64, chunk.to_vec(), Vec::new()));
+                messages.push(audio_data(
+                    pb_stream,
+                    (i * step / unit) as u64,
+                    chunk.to_vec(),
+                    Vec::new(),
+                ));
             }
         }
         Ok((row, messages))
     }
 
-    async fn submit_review_inner(&self, request: Request<pb::SubmitReviewRequest>) -> Result<pb::Review> {
+    async fn submit_review_inner(
+        &self,
+        request: Request<pb::SubmitReviewRequest>,
+    ) -> Result<pb::Review> {
         let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(&[Role::Clinician])?;
         let req = request.get_ref();
-        let verdict = convert::verdict_name(req.verdict)
-            .ok_or_else(|| ServerError::InvalidArgument("verdict must be AGREE or DISAGREE".into()))?;
+        let verdict = convert::verdict_name(req.verdict).ok_or_else(|| {
+            ServerError::InvalidArgument("verdict must be AGREE or DISAGREE".into())
+        })?;
         if req.findings.chars().count() > MAX_FINDINGS {
-            return Err(ServerError::InvalidArgument(format!("findings must be at most {MAX_FINDINGS} characters")));
+            return Err(ServerError::InvalidArgument(format!(
+                "findings must be at most {MAX_FINDINGS} characters"
+            )));
         }
         if req.case_id.is_empty() || req.case_id.len() > 64 {
             return Err(ServerError::NotFound("case"));
@@ -220,7 +268,10 @@ impl ReviewApi {
         Ok(convert::review(&stored))
     }
 
-    async fn list_audit_inner(&self, request: Request<pb::ListAuditEventsRequest>) -> Result<pb::ListAuditEventsResponse> {
+    async fn list_audit_inner(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<pb::ListAuditEventsResponse> {
         let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(AUDITORS)?;
         let req = request.get_ref();
@@ -245,7 +296,9 @@ impl ReviewApi {
                     event_id: e.id.clone(),
                     at: Some(convert::timestamp(e.at_ms)),
                     actor_id: e.actor_id.clone(),
-                    actor_role: Role::parse(&e.actor_role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
+                    actor_role: Role::parse(&e.actor_role)
+                        .map_or(pb::Role::Unspecified, convert::role_to_pb)
+                        as i32,
                     action: e.action.clone(),
                     case_id: e.recording_id.clone().unwrap_or_default(),
                     subject_id: e.subject_id.clone().unwrap_or_default(),
@@ -255,7 +308,12 @@ impl ReviewApi {
     }
 }
 
-fn audio_data(stream: pb::SignalStream, offset: u64, data: Vec<u8>, r_peaks_s: Vec<f64>) -> pb::AudioChunk {
+fn audio_data(
+    stream: pb::SignalStream,
+    offset: u64,
+    data: Vec<u8>,
+    r_peaks_s: Vec<f64>,
+) -> pb::AudioChunk {
     pb::AudioChunk {
         kind: Some(pb::audio_chunk::Kind::Data(pb::AudioData {
             stream: stream as i32,
@@ -275,7 +333,10 @@ impl ReviewService for ReviewApi {
         Ok(Response::new(self.list_cases_inner(request).await?))
     }
 
-    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> std::result::Result<Response<pb::Case>, Status> {
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> std::result::Result<Response<pb::Case>, Status> {
         Ok(Response::new(self.get_case_inner(request).await?))
     }
 

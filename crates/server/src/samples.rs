@@ -78,7 +78,10 @@ mod tests {
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
         let wav = wav_s16(&bytes, 2, 4000);
         assert_eq!(&wav[..4], b"RIFF");
-        assert_eq!(u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]), 4000);
+        assert_eq!(
+            u32::from_le_bytes([wav[24], wav[25], wav[26], wav[27]]),
+            4000
+        );
         assert_eq!(&wav[44..], &bytes[..]);
         let decoded = decode(&bytes, 2);
         assert!((decoded[1] - 1000.0 / 32768.0).abs() < 1e-7);
@@ -86,10 +89,16 @@ mod tests {
 
     #[test]
     fn loud_f32_is_scaled_not_wrapped() {
-        let bytes: Vec<u8> = [2.0f32, -4.0, 1.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes: Vec<u8> = [2.0f32, -4.0, 1.0]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
         let wav = wav_s16(&bytes, 4, 1000);
         let pcm = decode(&wav[44..], 2);
-        assert!((pcm[1] + 1.0).abs() < 1e-3, "peak maps to full scale: {pcm:?}");
+        assert!(
+            (pcm[1] + 1.0).abs() < 1e-3,
+            "peak maps to full scale: {pcm:?}"
+        );
         assert!((pcm[0] - 0.5).abs() < 1e-3);
     }
 }

@@ -37,7 +37,10 @@ impl AppState {
 
     /// Marks an upload as being written by this process, or `None` if another stream already is.
     pub fn lock_upload(self: &Arc<Self>, recording_id: &str) -> Option<UploadLock> {
-        let mut active = self.active_uploads.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut active = self
+            .active_uploads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         active.insert(recording_id.to_owned()).then(|| UploadLock {
             state: Arc::clone(self),
             recording_id: recording_id.to_owned(),

@@ -62,7 +62,10 @@ enum AttemptError {
     Engine(String),
 }
 
-async fn analyse(state: &AppState, job: &ClaimedJob) -> std::result::Result<AnalysisOutcome, AttemptError> {
+async fn analyse(
+    state: &AppState,
+    job: &ClaimedJob,
+) -> std::result::Result<AnalysisOutcome, AttemptError> {
     let transient = |e: ServerError| AttemptError::Transient(e.to_string());
     let row = state
         .store
@@ -70,16 +73,31 @@ async fn analyse(state: &AppState, job: &ClaimedJob) -> std::result::Result<Anal
         .await
         .map_err(|e| transient(e.into()))?
         .ok_or_else(|| AttemptError::Engine("recording missing".into()))?;
-    let pcg_bytes = read_stream(state, &row, StreamKind::Pcg).await.map_err(transient)?;
-    let pcg = samples::decode(&pcg_bytes, convert::format_width(&row.meta.pcg_format).unwrap_or(2));
+    let pcg_bytes = read_stream(state, &row, StreamKind::Pcg)
+        .await
+        .map_err(transient)?;
+    let pcg = samples::decode(
+        &pcg_bytes,
+        convert::format_width(&row.meta.pcg_format).unwrap_or(2),
+    );
     let ecg_mode = row.meta.ecg_mode.clone();
     let (ecg, r_peaks) = match ecg_mode.as_str() {
         "samples" => {
-            let bytes = read_stream(state, &row, StreamKind::Ecg).await.map_err(transient)?;
-            (samples::decode(&bytes, convert::format_width(&row.meta.ecg_format).unwrap_or(2)), Vec::new())
+            let bytes = read_stream(state, &row, StreamKind::Ecg)
+                .await
+                .map_err(transient)?;
+            (
+                samples::decode(
+                    &bytes,
+                    convert::format_width(&row.meta.ecg_format).unwrap_or(2),
+                ),
+                Vec::new(),
+            )
         }
         "r_peaks" => {
-            let bytes = read_stream(state, &row, StreamKind::RPeaks).await.map_err(transient)?;
+            let bytes = read_stream(state, &row, StreamKind::RPeaks)
+                .await
+                .map_err(transient)?;
             (Vec::new(), samples::decode_f64(&bytes))
         }
         _ => (Vec::new(), Vec::new()),
@@ -108,7 +126,11 @@ async fn analyse(state: &AppState, job: &ClaimedJob) -> std::result::Result<Anal
     .await;
     let stored = match result {
         Ok(Ok(stored)) => stored,
-        Ok(Err(e)) => return Err(AttemptError::Engine(format!("engine refused the recording: {e}"))),
+        Ok(Err(e)) => {
+            return Err(AttemptError::Engine(format!(
+                "engine refused the recording: {e}"
+            )));
+        }
         Err(_) => return Err(AttemptError::Engine("engine panicked".into())),
     };
     Ok(AnalysisOutcome {
@@ -123,13 +145,20 @@ async fn analyse(state: &AppState, job: &ClaimedJob) -> std::result::Result<Anal
 async fn run_job(state: &AppState, worker: &str, job: ClaimedJob) -> Result<()> {
     match analyse(state, &job).await {
         Ok(outcome) => {
-            if state.store.finish_job(&job, worker, &outcome, now_ms()).await? {
+            if state
+                .store
+                .finish_job(&job, worker, &outcome, now_ms())
+                .await?
+            {
                 state.metrics.analyses_done.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(case_id = %job.recording_id, flagged = outcome.flagged, "analysis stored");
             }
         }
         Err(AttemptError::Transient(message) | AttemptError::Engine(message)) => {
-            state.metrics.analyses_failed.fetch_add(1, Ordering::Relaxed);
+            state
+                .metrics
+                .analyses_failed
+                .fetch_add(1, Ordering::Relaxed);
             let retry_at = (job.attempts < state.config.job_max_attempts).then(|| {
                 let shift = job.attempts.saturating_sub(1).min(16);
                 let delay = state.config.job_retry_base_ms.saturating_mul(1u64 << shift);
@@ -180,7 +209,11 @@ pub async fn run_recovery(state: Arc<AppState>, mut shutdown: watch::Receiver<bo
             () = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => break,
         }
-        match state.store.recover_jobs(now_ms().saturating_sub(lease), false).await {
+        match state
+            .store
+            .recover_jobs(now_ms().saturating_sub(lease), false)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => {
                 tracing::warn!(jobs = n, "recovered jobs whose lease ran out");

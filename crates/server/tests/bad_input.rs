@@ -18,44 +18,102 @@ async fn tokens_and_roles(db: Db) {
     let rec = synth(Scenario::Normal, 2, 2.0);
 
     let mut plain = review(ch);
-    let e = plain.list_cases(tonic::Request::new(pb::ListCasesRequest::default())).await.unwrap_err();
+    let e = plain
+        .list_cases(tonic::Request::new(pb::ListCasesRequest::default()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "missing token");
-    for bad in ["nonsense", "ausc_00000000000000000000000000000000_0000000000000000000000000000000000000000000000000000000000000000"] {
+    for bad in [
+        "nonsense",
+        "ausc_00000000000000000000000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
         let e = list_cases(ch, bad, Default::default()).await.unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated, "{bad}");
     }
     // A right id with a wrong secret.
-    let forged = format!("{}{}", &t.clinician_token[..t.clinician_token.len() - 1], if t.clinician_token.ends_with('0') { '1' } else { '0' });
-    assert_eq!(list_cases(ch, &forged, Default::default()).await.unwrap_err().code(), Code::Unauthenticated);
+    let forged = format!(
+        "{}{}",
+        &t.clinician_token[..t.clinician_token.len() - 1],
+        if t.clinician_token.ends_with('0') {
+            '1'
+        } else {
+            '0'
+        }
+    );
+    assert_eq!(
+        list_cases(ch, &forged, Default::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
 
     // Roles.
-    let e = upload(ch, &t.clinician_token, whole_upload("x", &rec)).await.unwrap_err();
+    let e = upload(ch, &t.clinician_token, whole_upload("x", &rec))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
-    assert_eq!(list_cases(ch, &t.device_token, Default::default()).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        list_cases(ch, &t.device_token, Default::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
     let e = admin(ch)
-        .create_user(authed(&t.clinician_token, pb::CreateUserRequest { tenant_id: t.id.clone(), name: "n".into(), role: pb::Role::Nurse as i32 }))
+        .create_user(authed(
+            &t.clinician_token,
+            pb::CreateUserRequest {
+                tenant_id: t.id.clone(),
+                name: "n".into(),
+                role: pb::Role::Nurse as i32,
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
     // Revocation and rotation.
     let mut adm = admin(ch);
-    let me = adm.who_am_i(authed(&t.device_token, pb::WhoAmIRequest {})).await.unwrap().into_inner();
-    assert_eq!(me.role(), pb::Role::Device);
-    let rotated = adm
-        .rotate_token(authed(&t.admin_token, pb::RotateTokenRequest { principal_id: t.device_id.clone() }))
+    let me = adm
+        .who_am_i(authed(&t.device_token, pb::WhoAmIRequest {}))
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(upload_status(ch, &t.device_token, "x").await.unwrap_err().code(), Code::Unauthenticated, "old token revoked");
+    assert_eq!(me.role(), pb::Role::Device);
+    let rotated = adm
+        .rotate_token(authed(
+            &t.admin_token,
+            pb::RotateTokenRequest {
+                principal_id: t.device_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        upload_status(ch, &t.device_token, "x")
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated,
+        "old token revoked"
+    );
     assert!(upload_status(ch, &rotated.token, "x").await.is_ok());
     let revoked = adm
-        .revoke_tokens(authed(&t.admin_token, pb::RevokeTokensRequest { principal_id: t.device_id.clone() }))
+        .revoke_tokens(authed(
+            &t.admin_token,
+            pb::RevokeTokensRequest {
+                principal_id: t.device_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(revoked.revoked, 1);
-    let e = upload(ch, &rotated.token, whole_upload("x", &rec)).await.unwrap_err();
+    let e = upload(ch, &rotated.token, whole_upload("x", &rec))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     ts.server.shutdown().await.unwrap();
 }
@@ -73,27 +131,58 @@ async fn bad_streams(db: Db) {
     // Metadata problems.
     let mut m = metadata("rate", &rec);
     m.pcg_rate_hz = 100;
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m)]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m)]).await),
+        Code::InvalidArgument
+    );
     let mut m = metadata("ecg-rate", &rec);
     m.ecg_rate_hz = 1_000_000;
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m)]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m)]).await),
+        Code::InvalidArgument
+    );
     let mut m = metadata("site", &rec);
     m.site = 0;
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m)]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m)]).await),
+        Code::InvalidArgument
+    );
     let mut m = metadata("bad id with spaces", &rec);
     m.upload_id = "bad id".into();
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m)]).await), Code::InvalidArgument);
-    assert_eq!(code(upload(ch, dev, vec![chunks[0].clone()]).await), Code::InvalidArgument, "chunk before metadata");
-    assert_eq!(code(upload(ch, dev, vec![]).await), Code::InvalidArgument, "nothing at all");
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m)]).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(upload(ch, dev, vec![chunks[0].clone()]).await),
+        Code::InvalidArgument,
+        "chunk before metadata"
+    );
+    assert_eq!(
+        code(upload(ch, dev, vec![]).await),
+        Code::InvalidArgument,
+        "nothing at all"
+    );
 
     // Empty upload: metadata then finish with nothing.
-    let e = upload(ch, dev, vec![meta_msg(metadata("empty", &rec)), finish_msg(0, 0, 0)]).await;
+    let e = upload(
+        ch,
+        dev,
+        vec![meta_msg(metadata("empty", &rec)), finish_msg(0, 0, 0)],
+    )
+    .await;
     assert_eq!(code(e), Code::InvalidArgument);
-    assert_eq!(upload_status(ch, dev, "empty").await.unwrap().state(), pb::UploadState::Receiving);
+    assert_eq!(
+        upload_status(ch, dev, "empty").await.unwrap().state(),
+        pb::UploadState::Receiving
+    );
 
     // Out of order: a gap, then an overlap.
     let gap = chunk_msg(pb::SignalStream::Pcg, 5, rec.pcg_s16[10..20].to_vec());
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(metadata("gap", &rec)), gap]).await), Code::OutOfRange);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(metadata("gap", &rec)), gap]).await),
+        Code::OutOfRange
+    );
     let overlap = vec![
         meta_msg(metadata("overlap", &rec)),
         chunk_msg(pb::SignalStream::Pcg, 0, rec.pcg_s16[..200].to_vec()),
@@ -106,7 +195,10 @@ async fn bad_streams(db: Db) {
 
     // Odd bytes, wrong stream for the ECG mode, R peaks not increasing.
     let odd = chunk_msg(pb::SignalStream::Pcg, 0, vec![1, 2, 3]);
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(metadata("odd", &rec)), odd]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(metadata("odd", &rec)), odd]).await),
+        Code::InvalidArgument
+    );
     let rp = pb::UploadRequest {
         kind: Some(pb::upload_request::Kind::Chunk(pb::UploadChunk {
             stream: pb::SignalStream::RPeaks as i32,
@@ -115,24 +207,52 @@ async fn bad_streams(db: Db) {
             r_peaks_s: vec![0.5, 0.4],
         })),
     };
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(metadata("rp-mode", &rec)), rp.clone()]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(
+            upload(
+                ch,
+                dev,
+                vec![meta_msg(metadata("rp-mode", &rec)), rp.clone()]
+            )
+            .await
+        ),
+        Code::InvalidArgument
+    );
     let mut m = metadata("rp", &rec);
     m.ecg_mode = pb::EcgMode::RPeaks as i32;
     m.ecg_rate_hz = 0;
     m.ecg_format = 0;
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m), rp]).await), Code::InvalidArgument);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m), rp]).await),
+        Code::InvalidArgument
+    );
 
     // Oversize message: rejected, nothing stored.
     let huge = chunk_msg(pb::SignalStream::Pcg, 0, vec![0u8; 5 * 1024 * 1024]);
-    let e = upload(ch, dev, vec![meta_msg(metadata("huge", &rec)), huge]).await.unwrap_err();
-    assert!(matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange), "{e:?}");
-    assert_eq!(upload_status(ch, dev, "huge").await.unwrap().committed.unwrap().pcg_samples, 0);
+    let e = upload(ch, dev, vec![meta_msg(metadata("huge", &rec)), huge])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange),
+        "{e:?}"
+    );
+    assert_eq!(
+        upload_status(ch, dev, "huge")
+            .await
+            .unwrap()
+            .committed
+            .unwrap()
+            .pcg_samples,
+        0
+    );
 
     // Longer than the limit (120 s in tests): rejected before it is stored.
     let mut m = metadata("long", &rec);
     m.pcg_rate_hz = 48_000;
     let long: Vec<pb::UploadRequest> = std::iter::once(meta_msg(m))
-        .chain((0..20u64).map(|i| chunk_msg(pb::SignalStream::Pcg, i * 400_000, vec![0u8; 800_000])))
+        .chain(
+            (0..20u64).map(|i| chunk_msg(pb::SignalStream::Pcg, i * 400_000, vec![0u8; 800_000])),
+        )
         .collect();
     assert_eq!(code(upload(ch, dev, long).await), Code::ResourceExhausted);
 
@@ -141,12 +261,18 @@ async fn bad_streams(db: Db) {
     msgs.extend(chunks.iter().cloned());
     msgs.push(finish_msg(rec.pcg_samples() + 1, rec.ecg_samples(), 0));
     assert_eq!(code(upload(ch, dev, msgs).await), Code::FailedPrecondition);
-    assert_eq!(upload_status(ch, dev, "totals").await.unwrap().state(), pb::UploadState::Receiving);
+    assert_eq!(
+        upload_status(ch, dev, "totals").await.unwrap().state(),
+        pb::UploadState::Receiving
+    );
 
     // Different metadata for a known upload id.
     let mut m = metadata("totals", &rec);
     m.subject_id = "someone-else".into();
-    assert_eq!(code(upload(ch, dev, vec![meta_msg(m)]).await), Code::FailedPrecondition);
+    assert_eq!(
+        code(upload(ch, dev, vec![meta_msg(m)]).await),
+        Code::FailedPrecondition
+    );
 
     // Checksums: a wrong one keeps the upload incomplete; a right one completes it.
     let mut m = metadata("sum-bad", &rec);
@@ -155,7 +281,10 @@ async fn bad_streams(db: Db) {
     msgs.extend(chunks.iter().cloned());
     msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
     assert_eq!(code(upload(ch, dev, msgs).await), Code::DataLoss);
-    assert_eq!(upload_status(ch, dev, "sum-bad").await.unwrap().state(), pb::UploadState::Receiving);
+    assert_eq!(
+        upload_status(ch, dev, "sum-bad").await.unwrap().state(),
+        pb::UploadState::Receiving
+    );
     let mut sha = sha2::Sha256::new();
     sha.update(&rec.pcg_s16);
     sha.update(&rec.ecg_f32);
@@ -164,10 +293,15 @@ async fn bad_streams(db: Db) {
     let mut msgs = vec![meta_msg(m)];
     msgs.extend(chunks.iter().cloned());
     msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
-    assert_eq!(upload(ch, dev, msgs).await.unwrap().state(), pb::UploadState::Complete);
+    assert_eq!(
+        upload(ch, dev, msgs).await.unwrap().state(),
+        pb::UploadState::Complete
+    );
 
     // Only the one good upload became a case.
-    let cases = list_cases(ch, &t.clinician_token, Default::default()).await.unwrap();
+    let cases = list_cases(ch, &t.clinician_token, Default::default())
+        .await
+        .unwrap();
     assert_eq!(cases.cases.len(), 1);
     ts.server.shutdown().await.unwrap();
 }

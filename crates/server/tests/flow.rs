@@ -17,7 +17,9 @@ async fn upload_analyse_review_audit(db: Db) {
     let t = make_tenant(ch, &ts.admin_token, "north-clinic").await;
     let rec = synth(Scenario::AorticStenosis, 7, 20.0);
 
-    let first = upload(ch, &t.device_token, whole_upload("u-1", &rec)).await.expect("upload");
+    let first = upload(ch, &t.device_token, whole_upload("u-1", &rec))
+        .await
+        .expect("upload");
     assert_eq!(first.state(), pb::UploadState::Complete);
     assert!(!first.duplicate);
     assert!(!first.case_id.is_empty());
@@ -26,26 +28,43 @@ async fn upload_analyse_review_audit(db: Db) {
     assert_eq!(committed.ecg_samples, rec.ecg_samples());
 
     // A retry after success returns the same case and stores nothing twice.
-    let retry = upload(ch, &t.device_token, whole_upload("u-1", &rec)).await.expect("retry");
+    let retry = upload(ch, &t.device_token, whole_upload("u-1", &rec))
+        .await
+        .expect("retry");
     assert!(retry.duplicate);
     assert_eq!(retry.case_id, first.case_id);
     assert_eq!(retry.committed.unwrap(), committed);
 
     let case = wait_analysed(ch, &t.clinician_token, &first.case_id).await;
     let summary = case.summary.clone().unwrap();
-    assert_eq!(summary.analysis_state(), pb::AnalysisState::Done, "error: {}", case.analysis_error);
+    assert_eq!(
+        summary.analysis_state(),
+        pb::AnalysisState::Done,
+        "error: {}",
+        case.analysis_error
+    );
     let analysis = case.analysis.clone().expect("analysis present");
     assert!(!analysis.cycles.is_empty(), "cycles found");
     assert!(analysis.murmur.is_some() && analysis.quality.is_some());
     assert!((analysis.duration_s - 20.0).abs() < 0.01);
     assert_eq!(summary.flagged, analysis.flagged);
-    assert!(summary.flagged, "an aortic stenosis recording must be flagged: {analysis:?}");
-    assert_eq!(case.recording.as_ref().unwrap().pcg_samples, rec.pcg_samples());
+    assert!(
+        summary.flagged,
+        "an aortic stenosis recording must be flagged: {analysis:?}"
+    );
+    assert_eq!(
+        case.recording.as_ref().unwrap().pcg_samples,
+        rec.pcg_samples()
+    );
 
-    let flagged = list_cases(ch, &t.clinician_token, pb::ListCasesRequest {
-        status: pb::CaseStatusFilter::Flagged as i32,
-        ..Default::default()
-    })
+    let flagged = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            status: pb::CaseStatusFilter::Flagged as i32,
+            ..Default::default()
+        },
+    )
     .await
     .unwrap();
     assert_eq!(flagged.cases.len(), 1);
@@ -53,11 +72,16 @@ async fn upload_analyse_review_audit(db: Db) {
     assert!(flagged.cases[0].priority >= 1000);
 
     // The audio comes back exactly as sent, raw and as WAV.
-    let (header, pcg, ecg) = get_audio(ch, &t.nurse_token, &first.case_id, pb::AudioFormat::Samples).await.unwrap();
+    let (header, pcg, ecg) =
+        get_audio(ch, &t.nurse_token, &first.case_id, pb::AudioFormat::Samples)
+            .await
+            .unwrap();
     assert_eq!(header.recording.unwrap().pcg_rate_hz, rec.pcg_rate);
     assert_eq!(pcg, rec.pcg_s16);
     assert_eq!(ecg, rec.ecg_f32);
-    let (_, wav, _) = get_audio(ch, &t.clinician_token, &first.case_id, pb::AudioFormat::Wav).await.unwrap();
+    let (_, wav, _) = get_audio(ch, &t.clinician_token, &first.case_id, pb::AudioFormat::Wav)
+        .await
+        .unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(&wav[44..], &rec.pcg_s16[..]);
 
@@ -69,42 +93,79 @@ async fn upload_analyse_review_audit(db: Db) {
         refer: true,
         request_rerecording: false,
     };
-    let denied = review(ch).submit_review(authed(&t.nurse_token, review_req.clone())).await.unwrap_err();
+    let denied = review(ch)
+        .submit_review(authed(&t.nurse_token, review_req.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-    let r = review(ch).submit_review(authed(&t.clinician_token, review_req)).await.unwrap().into_inner();
+    let r = review(ch)
+        .submit_review(authed(&t.clinician_token, review_req))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(r.verdict(), pb::Verdict::Agree);
     assert_eq!(r.reviewer_id, t.clinician_id);
 
-    let case = get_case(ch, &t.clinician_token, &first.case_id).await.unwrap();
+    let case = get_case(ch, &t.clinician_token, &first.case_id)
+        .await
+        .unwrap();
     assert_eq!(case.reviews.len(), 1);
     assert!(case.reviews[0].refer);
     assert_eq!(case.summary.unwrap().last_verdict(), pb::Verdict::Agree);
-    let reviewed = list_cases(ch, &t.clinician_token, pb::ListCasesRequest {
-        status: pb::CaseStatusFilter::Reviewed as i32,
-        ..Default::default()
-    })
+    let reviewed = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            status: pb::CaseStatusFilter::Reviewed as i32,
+            ..Default::default()
+        },
+    )
     .await
     .unwrap();
     assert_eq!(reviewed.cases.len(), 1);
-    let unreviewed = list_cases(ch, &t.clinician_token, pb::ListCasesRequest {
-        status: pb::CaseStatusFilter::Unreviewed as i32,
-        ..Default::default()
-    })
+    let unreviewed = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            status: pb::CaseStatusFilter::Unreviewed as i32,
+            ..Default::default()
+        },
+    )
     .await
     .unwrap();
     assert!(unreviewed.cases.is_empty());
 
     // Every read and write of the person's data is in the trail, attributed.
     let events = audit(ch, &t.clinician_token, &first.case_id).await.unwrap();
-    let actions: Vec<(&str, &str)> = events.iter().map(|e| (e.action.as_str(), e.actor_id.as_str())).collect();
-    for action in ["upload.complete", "case.list", "case.get", "case.audio", "case.review"] {
-        assert!(actions.iter().any(|(a, _)| *a == action), "{action} missing from {actions:?}");
+    let actions: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor_id.as_str()))
+        .collect();
+    for action in [
+        "upload.complete",
+        "case.list",
+        "case.get",
+        "case.audio",
+        "case.review",
+    ] {
+        assert!(
+            actions.iter().any(|(a, _)| *a == action),
+            "{action} missing from {actions:?}"
+        );
     }
     assert!(actions.contains(&("case.review", t.clinician_id.as_str())));
     assert!(actions.contains(&("upload.complete", t.device_id.as_str())));
-    assert!(events.iter().filter(|e| e.action == "case.get").all(|e| e.subject_id == "subject-42"));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action == "case.get")
+            .all(|e| e.subject_id == "subject-42")
+    );
     // Nurses do not read the audit trail.
-    assert_eq!(audit(ch, &t.nurse_token, "").await.unwrap_err().code(), tonic::Code::PermissionDenied);
+    assert_eq!(
+        audit(ch, &t.nurse_token, "").await.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
 
     ts.server.shutdown().await.unwrap();
 }
@@ -119,17 +180,32 @@ async fn worklist_filters_and_pages(db: Db) {
         let mut msgs = whole_upload(&format!("page-{i}"), &rec);
         if let Some(pb::upload_request::Kind::Metadata(m)) = &mut msgs[0].kind {
             m.subject_id = format!("s-{}", i % 2);
-            m.site = if i == 4 { pb::AuscultationSite::Mitral as i32 } else { pb::AuscultationSite::Aortic as i32 };
-            m.started_at = Some(prost_types::Timestamp { seconds: 1_780_000_000 + i64::from(i) * 3600, nanos: 0 });
+            m.site = if i == 4 {
+                pb::AuscultationSite::Mitral as i32
+            } else {
+                pb::AuscultationSite::Aortic as i32
+            };
+            m.started_at = Some(prost_types::Timestamp {
+                seconds: 1_780_000_000 + i64::from(i) * 3600,
+                nanos: 0,
+            });
         }
         upload(ch, &t.device_token, msgs).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut token = String::new();
     loop {
-        let page = list_cases(ch, &t.clinician_token, pb::ListCasesRequest { page_size: 2, page_token: token.clone(), ..Default::default() })
-            .await
-            .unwrap();
+        let page = list_cases(
+            ch,
+            &t.clinician_token,
+            pb::ListCasesRequest {
+                page_size: 2,
+                page_token: token.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert!(page.cases.len() <= 2);
         seen.extend(page.cases.into_iter().map(|c| c.case_id));
         if page.next_page_token.is_empty() {
@@ -140,19 +216,56 @@ async fn worklist_filters_and_pages(db: Db) {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 5, "every case exactly once across pages");
-    let by_subject = list_cases(ch, &t.clinician_token, pb::ListCasesRequest { subject_id: "s-1".into(), ..Default::default() }).await.unwrap();
+    let by_subject = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            subject_id: "s-1".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(by_subject.cases.len(), 2);
-    let by_site = list_cases(ch, &t.clinician_token, pb::ListCasesRequest { site: pb::AuscultationSite::Mitral as i32, ..Default::default() }).await.unwrap();
+    let by_site = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            site: pb::AuscultationSite::Mitral as i32,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(by_site.cases.len(), 1);
-    let by_date = list_cases(ch, &t.clinician_token, pb::ListCasesRequest {
-        recorded_from: Some(prost_types::Timestamp { seconds: 1_780_000_000 + 3600, nanos: 0 }),
-        recorded_until: Some(prost_types::Timestamp { seconds: 1_780_000_000 + 3 * 3600, nanos: 0 }),
-        ..Default::default()
-    })
+    let by_date = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            recorded_from: Some(prost_types::Timestamp {
+                seconds: 1_780_000_000 + 3600,
+                nanos: 0,
+            }),
+            recorded_until: Some(prost_types::Timestamp {
+                seconds: 1_780_000_000 + 3 * 3600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        },
+    )
     .await
     .unwrap();
     assert_eq!(by_date.cases.len(), 2);
-    let bad = list_cases(ch, &t.clinician_token, pb::ListCasesRequest { page_token: "garbage".into(), ..Default::default() }).await.unwrap_err();
+    let bad = list_cases(
+        ch,
+        &t.clinician_token,
+        pb::ListCasesRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     ts.server.shutdown().await.unwrap();
 }
@@ -172,23 +285,46 @@ async fn resume_after_half_finished_stream(db: Db) {
     let partial = upload(ch, &t.device_token, msgs).await.unwrap();
     assert_eq!(partial.state(), pb::UploadState::Receiving);
     assert!(partial.case_id.is_empty());
-    let status = upload_status(ch, &t.device_token, "resume-1").await.unwrap();
+    let status = upload_status(ch, &t.device_token, "resume-1")
+        .await
+        .unwrap();
     let committed = status.committed.unwrap();
     assert_eq!(committed, partial.committed.unwrap());
     assert!(committed.pcg_samples > 0 && committed.pcg_samples < rec.pcg_samples());
-    assert!(list_cases(ch, &t.clinician_token, Default::default()).await.unwrap().cases.is_empty(), "no half case");
+    assert!(
+        list_cases(ch, &t.clinician_token, Default::default())
+            .await
+            .unwrap()
+            .cases
+            .is_empty(),
+        "no half case"
+    );
 
     // Resume exactly from the committed counts.
     let mut msgs = vec![meta_msg(metadata("resume-1", &rec))];
-    msgs.extend(chunks_from(&rec, committed.pcg_samples, committed.ecg_samples));
+    msgs.extend(chunks_from(
+        &rec,
+        committed.pcg_samples,
+        committed.ecg_samples,
+    ));
     msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
     let done = upload(ch, &t.device_token, msgs).await.unwrap();
     assert_eq!(done.state(), pb::UploadState::Complete);
-    let (_, pcg, ecg) = get_audio(ch, &t.clinician_token, &done.case_id, pb::AudioFormat::Samples).await.unwrap();
+    let (_, pcg, ecg) = get_audio(
+        ch,
+        &t.clinician_token,
+        &done.case_id,
+        pb::AudioFormat::Samples,
+    )
+    .await
+    .unwrap();
     assert_eq!(pcg, rec.pcg_s16, "nothing lost, nothing twice");
     assert_eq!(ecg, rec.ecg_f32);
     let case = wait_analysed(ch, &t.clinician_token, &done.case_id).await;
-    assert_eq!(case.summary.unwrap().analysis_state(), pb::AnalysisState::Done);
+    assert_eq!(
+        case.summary.unwrap().analysis_state(),
+        pb::AnalysisState::Done
+    );
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(resume_after_half_finished_stream);
@@ -204,7 +340,10 @@ async fn device_vanishes_mid_stream(db: Db) {
     let token = t.device_token.clone();
     let call = tokio::spawn(async move {
         let mut acks = client
-            .upload_with_acks(authed(&token, tokio_stream::wrappers::ReceiverStream::new(rx)))
+            .upload_with_acks(authed(
+                &token,
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -223,15 +362,31 @@ async fn device_vanishes_mid_stream(db: Db) {
     call.abort();
     drop(tx);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let status = upload_status(ch, &t.device_token, "vanish-1").await.unwrap();
-    assert_eq!(status.state(), pb::UploadState::Receiving, "never looks complete");
+    let status = upload_status(ch, &t.device_token, "vanish-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        status.state(),
+        pb::UploadState::Receiving,
+        "never looks complete"
+    );
     let committed = status.committed.unwrap();
     assert!(committed.pcg_samples <= 5 * u64::from(rec.pcg_rate / 4));
-    assert!(list_cases(ch, &t.clinician_token, Default::default()).await.unwrap().cases.is_empty());
+    assert!(
+        list_cases(ch, &t.clinician_token, Default::default())
+            .await
+            .unwrap()
+            .cases
+            .is_empty()
+    );
 
     // It comes back and resumes with acknowledgements to the end.
     let mut msgs = vec![meta_msg(metadata("vanish-1", &rec))];
-    msgs.extend(chunks_from(&rec, committed.pcg_samples, committed.ecg_samples));
+    msgs.extend(chunks_from(
+        &rec,
+        committed.pcg_samples,
+        committed.ecg_samples,
+    ));
     msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
     let mut acks = ingest(ch)
         .upload_with_acks(authed(&t.device_token, tokio_stream::iter(msgs)))
@@ -247,7 +402,14 @@ async fn device_vanishes_mid_stream(db: Db) {
     }
     let last = last.unwrap();
     assert_eq!(last.state(), pb::UploadState::Complete);
-    let (_, pcg, _) = get_audio(ch, &t.clinician_token, &last.case_id, pb::AudioFormat::Samples).await.unwrap();
+    let (_, pcg, _) = get_audio(
+        ch,
+        &t.clinician_token,
+        &last.case_id,
+        pb::AudioFormat::Samples,
+    )
+    .await
+    .unwrap();
     assert_eq!(pcg, rec.pcg_s16);
     ts.server.shutdown().await.unwrap();
 }

@@ -62,7 +62,10 @@ async fn kill_mid_upload_and_resume(db: Db) {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut first = spawn(dir.path(), url.as_deref());
-    let admin_token = first.bootstrap.clone().expect("first start prints a bootstrap token");
+    let admin_token = first
+        .bootstrap
+        .clone()
+        .expect("first start prints a bootstrap token");
     let ch = connect(first.addr).await;
     let t = make_tenant(&ch, &admin_token, "restart").await;
     let rec = synth(Scenario::AorticStenosis, 21, 15.0);
@@ -71,11 +74,16 @@ async fn kill_mid_upload_and_resume(db: Db) {
     // Stream with acknowledgements; after half the chunks are acknowledged, SIGKILL the server.
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let mut acks = ingest(&ch)
-        .upload_with_acks(authed(&t.device_token, tokio_stream::wrappers::ReceiverStream::new(rx)))
+        .upload_with_acks(authed(
+            &t.device_token,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
         .await
         .unwrap()
         .into_inner();
-    tx.send(meta_msg(metadata("restart-1", &rec))).await.unwrap();
+    tx.send(meta_msg(metadata("restart-1", &rec)))
+        .await
+        .unwrap();
     let mut acked = pb::CommittedCounts::default();
     for c in &chunks[..chunks.len() / 2] {
         tx.send(c.clone()).await.unwrap();
@@ -85,37 +93,69 @@ async fn kill_mid_upload_and_resume(db: Db) {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     drop(tx);
-    assert!(acked.pcg_samples > 0, "some data was acknowledged as committed before the kill");
+    assert!(
+        acked.pcg_samples > 0,
+        "some data was acknowledged as committed before the kill"
+    );
 
     // Restart on the same data: no new bootstrap token, the old tokens still work.
     let mut second = spawn(dir.path(), url.as_deref());
-    assert!(second.bootstrap.is_none(), "the bootstrap token is printed only once");
+    assert!(
+        second.bootstrap.is_none(),
+        "the bootstrap token is printed only once"
+    );
     let ch = connect(second.addr).await;
-    let status = upload_status(&ch, &t.device_token, "restart-1").await.unwrap();
+    let status = upload_status(&ch, &t.device_token, "restart-1")
+        .await
+        .unwrap();
     assert_eq!(status.state(), pb::UploadState::Receiving);
     let committed = status.committed.unwrap();
-    assert!(committed.pcg_samples >= acked.pcg_samples, "nothing acknowledged was lost");
+    assert!(
+        committed.pcg_samples >= acked.pcg_samples,
+        "nothing acknowledged was lost"
+    );
     assert!(committed.ecg_samples >= acked.ecg_samples);
 
     let mut msgs = vec![meta_msg(metadata("restart-1", &rec))];
-    msgs.extend(chunks_from(&rec, committed.pcg_samples, committed.ecg_samples));
+    msgs.extend(chunks_from(
+        &rec,
+        committed.pcg_samples,
+        committed.ecg_samples,
+    ));
     msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
     let done = upload(&ch, &t.device_token, msgs).await.unwrap();
     assert_eq!(done.state(), pb::UploadState::Complete);
-    let (_, pcg, ecg) = get_audio(&ch, &t.clinician_token, &done.case_id, pb::AudioFormat::Samples).await.unwrap();
+    let (_, pcg, ecg) = get_audio(
+        &ch,
+        &t.clinician_token,
+        &done.case_id,
+        pb::AudioFormat::Samples,
+    )
+    .await
+    .unwrap();
     assert_eq!(pcg, rec.pcg_s16, "nothing lost, nothing twice");
     assert_eq!(ecg, rec.ecg_f32);
     let case = wait_analysed(&ch, &t.clinician_token, &done.case_id).await;
-    assert_eq!(case.summary.unwrap().analysis_state(), pb::AnalysisState::Done, "{}", case.analysis_error);
+    assert_eq!(
+        case.summary.unwrap().analysis_state(),
+        pb::AnalysisState::Done,
+        "{}",
+        case.analysis_error
+    );
 
     // A job left running by a killed process is picked up again after a restart.
-    let up2 = upload(&ch, &t.device_token, whole_upload("restart-2", &rec)).await.unwrap();
+    let up2 = upload(&ch, &t.device_token, whole_upload("restart-2", &rec))
+        .await
+        .unwrap();
     second.child.kill().unwrap();
     second.child.wait().unwrap();
     let mut third = spawn(dir.path(), url.as_deref());
     let ch = connect(third.addr).await;
     let case = wait_analysed(&ch, &t.clinician_token, &up2.case_id).await;
-    assert_eq!(case.summary.unwrap().analysis_state(), pb::AnalysisState::Done);
+    assert_eq!(
+        case.summary.unwrap().analysis_state(),
+        pb::AnalysisState::Done
+    );
     third.child.kill().unwrap();
     third.child.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;

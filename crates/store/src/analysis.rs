@@ -100,9 +100,13 @@ pub fn describe_reason(reason: &dsp::UnknownReason) -> String {
     match reason {
         dsp::UnknownReason::TooShort { duration } => format!("too short ({duration})"),
         dsp::UnknownReason::NoHeartSounds => "no heart sounds".to_owned(),
-        dsp::UnknownReason::Clipped { fraction } => format!("clipped ({:.0}% of samples)", fraction * 100.0),
+        dsp::UnknownReason::Clipped { fraction } => {
+            format!("clipped ({:.0}% of samples)", fraction * 100.0)
+        }
         dsp::UnknownReason::TooNoisy { sqi } => format!("too noisy (SQI {sqi:.2})"),
-        dsp::UnknownReason::TooFewCycles { accepted } => format!("too few usable cycles ({accepted})"),
+        dsp::UnknownReason::TooFewCycles { accepted } => {
+            format!("too few usable cycles ({accepted})")
+        }
         dsp::UnknownReason::NonFinite => "non-finite samples".to_owned(),
     }
 }

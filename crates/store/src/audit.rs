@@ -79,7 +79,15 @@ impl Store {
             insert_audit(&mut tx, actor, action, None, None, now_ms).await?;
         }
         for (recording_id, subject_id) in cases {
-            insert_audit(&mut tx, actor, action, Some(recording_id), Some(subject_id), now_ms).await?;
+            insert_audit(
+                &mut tx,
+                actor,
+                action,
+                Some(recording_id),
+                Some(subject_id),
+                now_ms,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -86,7 +86,12 @@ impl Blobs {
 
     /// Reads one object whole.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
-        Ok(self.store.get(&ObjectPath::from(key)).await?.bytes().await?)
+        Ok(self
+            .store
+            .get(&ObjectPath::from(key))
+            .await?
+            .bytes()
+            .await?)
     }
 
     /// Deletes one object (missing objects are not an error).

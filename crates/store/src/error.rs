@@ -36,7 +36,9 @@ impl StoreError {
     /// Wraps a unique-violation database error as [`StoreError::AlreadyExists`].
     pub(crate) fn unique_as(err: sqlx::Error, what: &'static str) -> StoreError {
         match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists(what),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::AlreadyExists(what)
+            }
             _ => StoreError::Database(err),
         }
     }

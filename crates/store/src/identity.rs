@@ -5,9 +5,9 @@
 
 use sqlx::Row;
 
+use crate::Store;
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
-use crate::Store;
 
 /// A tenant: a municipality, a clinic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +179,10 @@ impl Store {
         let sql = format!(
             "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.tenant_id = $1 ORDER BY p.name, p.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(principal_from_row).collect()
     }
 

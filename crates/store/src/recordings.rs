@@ -263,7 +263,10 @@ impl Store {
         meta: &NewRecording,
         now_ms: i64,
     ) -> Result<(RecordingRow, bool)> {
-        if let Some(row) = self.find_upload(tenant_id, device_id, &meta.upload_id).await? {
+        if let Some(row) = self
+            .find_upload(tenant_id, device_id, &meta.upload_id)
+            .await?
+        {
             return Ok((row, false));
         }
         let id = new_id();
@@ -321,8 +324,13 @@ impl Store {
     }
 
     /// One recording of a tenant, whatever its state.
-    pub async fn get_recording(&self, tenant_id: &str, recording_id: &str) -> Result<Option<RecordingRow>> {
-        let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND id = $2");
+    pub async fn get_recording(
+        &self,
+        tenant_id: &str,
+        recording_id: &str,
+    ) -> Result<Option<RecordingRow>> {
+        let sql =
+            format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(recording_id)
@@ -343,7 +351,10 @@ impl Store {
         part: &Part,
     ) -> Result<()> {
         let column = stream.committed_column();
-        let end = part.start.checked_add(part.count).ok_or(StoreError::Conflict("count overflow"))?;
+        let end = part
+            .start
+            .checked_add(part.count)
+            .ok_or(StoreError::Conflict("count overflow"))?;
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
@@ -426,7 +437,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict("upload not receiving or counts differ"));
+            return Err(StoreError::Conflict(
+                "upload not receiving or counts differ",
+            ));
         }
         sqlx::query(
             "INSERT INTO analysis_jobs (id, tenant_id, recording_id, state, run_after_ms, created_at_ms) \
@@ -440,7 +453,15 @@ impl Store {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        crate::audit::insert_audit(&mut tx, actor, "upload.complete", Some(recording_id), None, now_ms).await?;
+        crate::audit::insert_audit(
+            &mut tx,
+            actor,
+            "upload.complete",
+            Some(recording_id),
+            None,
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

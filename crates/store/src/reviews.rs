@@ -71,12 +71,13 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(None);
         }
-        let subject: String = sqlx::query("SELECT subject_id FROM recordings WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(review.recording_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("subject_id")?;
+        let subject: String =
+            sqlx::query("SELECT subject_id FROM recordings WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(review.recording_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("subject_id")?;
         let id = new_id();
         sqlx::query(
             "INSERT INTO reviews (id, tenant_id, recording_id, reviewer_id, verdict, findings, refer, \
@@ -94,7 +95,15 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::Database)?;
-        insert_audit(&mut tx, actor, "case.review", Some(review.recording_id), Some(&subject), now_ms).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            "case.review",
+            Some(review.recording_id),
+            Some(&subject),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(ReviewRow {
             id,
@@ -109,7 +118,11 @@ impl Store {
     }
 
     /// The reviews of a case of a tenant, oldest first.
-    pub async fn list_reviews(&self, tenant_id: &str, recording_id: &str) -> Result<Vec<ReviewRow>> {
+    pub async fn list_reviews(
+        &self,
+        tenant_id: &str,
+        recording_id: &str,
+    ) -> Result<Vec<ReviewRow>> {
         let rows = sqlx::query(
             "SELECT id, recording_id, reviewer_id, verdict, findings, refer, request_rerecording, created_at_ms \
              FROM reviews WHERE tenant_id = $1 AND recording_id = $2 ORDER BY created_at_ms, id",

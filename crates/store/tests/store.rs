@@ -17,13 +17,28 @@ async fn open(dir: &std::path::Path, postgres: bool) -> Option<Store> {
         };
         let name = format!("auscult_store_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         format!("{}/{name}", base.rsplit_once('/').unwrap().0)
     } else {
         format!("sqlite://{}?mode=rwc", dir.join("t.db").display())
     };
-    let db = DbOptions { url, max_connections: 4 };
-    Some(Store::open(&db, &BlobConfig::Local { root: dir.join("blobs") }).await.unwrap())
+    let db = DbOptions {
+        url,
+        max_connections: 4,
+    };
+    Some(
+        Store::open(
+            &db,
+            &BlobConfig::Local {
+                root: dir.join("blobs"),
+            },
+        )
+        .await
+        .unwrap(),
+    )
 }
 
 fn meta(upload_id: &str) -> NewRecording {
@@ -45,51 +60,137 @@ fn meta(upload_id: &str) -> NewRecording {
 
 async fn lifecycle(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(store) = open(dir.path(), postgres).await else { return };
+    let Some(store) = open(dir.path(), postgres).await else {
+        return;
+    };
     let now = now_ms();
     let a = store.create_tenant("a", "clinic", now).await.unwrap();
     let b = store.create_tenant("b", "clinic", now).await.unwrap();
-    assert!(matches!(store.create_tenant("a", "clinic", now).await, Err(StoreError::AlreadyExists(_))));
-    let dev = store.create_principal(Some(&a.id), "dev", "device", "tok1", &[1; 32], now).await.unwrap();
+    assert!(matches!(
+        store.create_tenant("a", "clinic", now).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let dev = store
+        .create_principal(Some(&a.id), "dev", "device", "tok1", &[1; 32], now)
+        .await
+        .unwrap();
     let found = store.find_token("tok1").await.unwrap().unwrap();
     assert_eq!(found.principal.id, dev.id);
     assert_eq!(found.secret_sha256, vec![1; 32]);
     assert!(!found.revoked);
-    assert!(store.get_principal(&dev.id, Some(&b.id)).await.unwrap().is_none(), "scoped to its tenant");
+    assert!(
+        store
+            .get_principal(&dev.id, Some(&b.id))
+            .await
+            .unwrap()
+            .is_none(),
+        "scoped to its tenant"
+    );
 
-    let (row, created) = store.open_upload(&a.id, &dev.id, &meta("u1"), now).await.unwrap();
+    let (row, created) = store
+        .open_upload(&a.id, &dev.id, &meta("u1"), now)
+        .await
+        .unwrap();
     assert!(created);
-    let (again, created) = store.open_upload(&a.id, &dev.id, &meta("u1"), now).await.unwrap();
+    let (again, created) = store
+        .open_upload(&a.id, &dev.id, &meta("u1"), now)
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again.id, row.id);
 
-    let part = |start, count| Part { start, count, object_key: format!("k{start}") };
-    store.commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 100)).await.unwrap();
+    let part = |start, count| Part {
+        start,
+        count,
+        object_key: format!("k{start}"),
+    };
+    store
+        .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 100))
+        .await
+        .unwrap();
     // A second writer that thinks the count is still 0 loses.
     assert!(matches!(
-        store.commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 50)).await,
+        store
+            .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 50))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     // Another tenant cannot commit into it.
-    assert!(store.commit_part(&b.id, &row.id, StreamKind::Pcg, &part(100, 50)).await.is_err());
-    store.commit_part(&a.id, &row.id, StreamKind::Pcg, &part(100, 50)).await.unwrap();
-    assert_eq!(store.list_parts(&row.id, StreamKind::Pcg).await.unwrap().len(), 2);
+    assert!(
+        store
+            .commit_part(&b.id, &row.id, StreamKind::Pcg, &part(100, 50))
+            .await
+            .is_err()
+    );
+    store
+        .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(100, 50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_parts(&row.id, StreamKind::Pcg)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 
-    let actor = Actor { tenant_id: Some(&a.id), principal_id: &dev.id, role: "device" };
-    let wrong = Counts { pcg: 149, ..Counts::default() };
-    assert!(store.complete_upload(&a.id, &row.id, wrong, 0.0, &actor, now).await.is_err());
-    let totals = Counts { pcg: 150, ..Counts::default() };
-    store.complete_upload(&a.id, &row.id, totals, 150.0 / 4000.0, &actor, now).await.unwrap();
-    assert!(store.complete_upload(&a.id, &row.id, totals, 0.0, &actor, now).await.is_err(), "only once");
+    let actor = Actor {
+        tenant_id: Some(&a.id),
+        principal_id: &dev.id,
+        role: "device",
+    };
+    let wrong = Counts {
+        pcg: 149,
+        ..Counts::default()
+    };
+    assert!(
+        store
+            .complete_upload(&a.id, &row.id, wrong, 0.0, &actor, now)
+            .await
+            .is_err()
+    );
+    let totals = Counts {
+        pcg: 150,
+        ..Counts::default()
+    };
+    store
+        .complete_upload(&a.id, &row.id, totals, 150.0 / 4000.0, &actor, now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .complete_upload(&a.id, &row.id, totals, 0.0, &actor, now)
+            .await
+            .is_err(),
+        "only once"
+    );
     assert!(store.get_recording(&b.id, &row.id).await.unwrap().is_none());
-    assert_eq!(store.list_cases(&a.id, &CaseFilter::default(), 0, 10).await.unwrap().len(), 1);
-    assert!(store.list_cases(&b.id, &CaseFilter::default(), 0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .list_cases(&a.id, &CaseFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .list_cases(&b.id, &CaseFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Claimed once; a crash leaves it running; recovery puts it back; finishing stores the result.
     let job = store.claim_job("w1", now).await.unwrap().unwrap();
     assert_eq!(job.recording_id, row.id);
     assert!(store.claim_job("w2", now).await.unwrap().is_none());
-    assert_eq!(store.recover_jobs(now - 1000, false).await.unwrap(), 0, "lease not run out");
+    assert_eq!(
+        store.recover_jobs(now - 1000, false).await.unwrap(),
+        0,
+        "lease not run out"
+    );
     assert_eq!(store.recover_jobs(now + 1, false).await.unwrap(), 1);
     let job = store.claim_job("w2", now).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2);
@@ -100,13 +201,19 @@ async fn lifecycle(postgres: bool) {
         heart_rate_bpm: Some(72.0),
         priority: 1100,
     };
-    assert!(!store.finish_job(&job, "w1", &outcome, now).await.unwrap(), "a stale worker cannot finish");
+    assert!(
+        !store.finish_job(&job, "w1", &outcome, now).await.unwrap(),
+        "a stale worker cannot finish"
+    );
     assert!(store.finish_job(&job, "w2", &outcome, now).await.unwrap());
     let done = store.get_recording(&a.id, &row.id).await.unwrap().unwrap();
     assert!(done.flagged);
     assert_eq!(done.analysis_state, "done");
     assert_eq!(done.priority, 1100);
-    let events = store.list_audit_events(&a.id, Some(&row.id), 0, 10).await.unwrap();
+    let events = store
+        .list_audit_events(&a.id, Some(&row.id), 0, 10)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].action, "upload.complete");
     store.close().await;

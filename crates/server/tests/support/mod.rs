@@ -24,11 +24,15 @@ pub enum Db {
 /// A fresh PostgreSQL database URL, or `None` (with a message) when no server is configured.
 pub async fn postgres_url() -> Option<String> {
     let Ok(base) = std::env::var("AUSCULT_TEST_POSTGRES_URL") else {
-        eprintln!("AUSCULT_TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant of this test");
+        eprintln!(
+            "AUSCULT_TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant of this test"
+        );
         return None;
     };
     let name = format!("auscult_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to PostgreSQL");
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to PostgreSQL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -67,8 +71,13 @@ pub async fn start(db: Db) -> Option<TestServer> {
         Db::Sqlite => None,
         Db::Postgres => Some(postgres_url().await?),
     };
-    let server = auscult_server::start(test_config(dir.path(), url)).await.expect("server starts");
-    let admin_token = server.bootstrap_token.clone().expect("bootstrap token on first start");
+    let server = auscult_server::start(test_config(dir.path(), url))
+        .await
+        .expect("server starts");
+    let admin_token = server
+        .bootstrap_token
+        .clone()
+        .expect("bootstrap token on first start");
     let channel = connect(server.addr).await;
     Some(TestServer {
         server,
@@ -146,9 +155,21 @@ pub async fn make_tenant(ch: &Channel, system_admin: &str, name: &str) -> Tenant
         name: format!("{name}-{n}"),
         role: role as i32,
     };
-    let clinician = a.create_user(authed(system_admin, user(pb::Role::Clinician, "dr"))).await.unwrap().into_inner();
-    let nurse = a.create_user(authed(system_admin, user(pb::Role::Nurse, "rn"))).await.unwrap().into_inner();
-    let tadmin = a.create_user(authed(system_admin, user(pb::Role::Admin, "admin"))).await.unwrap().into_inner();
+    let clinician = a
+        .create_user(authed(system_admin, user(pb::Role::Clinician, "dr")))
+        .await
+        .unwrap()
+        .into_inner();
+    let nurse = a
+        .create_user(authed(system_admin, user(pb::Role::Nurse, "rn")))
+        .await
+        .unwrap()
+        .into_inner();
+    let tadmin = a
+        .create_user(authed(system_admin, user(pb::Role::Admin, "admin")))
+        .await
+        .unwrap()
+        .into_inner();
     Tenant {
         id: t.tenant_id,
         device_id: device.principal.unwrap().principal_id,
@@ -255,12 +276,20 @@ pub fn chunks_from(rec: &DeviceRecording, pcg_from: u64, ecg_from: u64) -> Vec<p
     while p < np || e < ne {
         if p < np {
             let end = (p + pcg_step).min(np);
-            out.push(chunk_msg(pb::SignalStream::Pcg, p as u64, rec.pcg_s16[p * 2..end * 2].to_vec()));
+            out.push(chunk_msg(
+                pb::SignalStream::Pcg,
+                p as u64,
+                rec.pcg_s16[p * 2..end * 2].to_vec(),
+            ));
             p = end;
         }
         if e < ne {
             let end = (e + ecg_step).min(ne);
-            out.push(chunk_msg(pb::SignalStream::Ecg, e as u64, rec.ecg_f32[e * 4..end * 4].to_vec()));
+            out.push(chunk_msg(
+                pb::SignalStream::Ecg,
+                e as u64,
+                rec.ecg_f32[e * 4..end * 4].to_vec(),
+            ));
             e = end;
         }
     }
@@ -286,7 +315,11 @@ pub async fn upload(
         .map(tonic::Response::into_inner)
 }
 
-pub async fn upload_status(ch: &Channel, token: &str, upload_id: &str) -> Result<pb::UploadStatus, tonic::Status> {
+pub async fn upload_status(
+    ch: &Channel,
+    token: &str,
+    upload_id: &str,
+) -> Result<pb::UploadStatus, tonic::Status> {
     ingest(ch)
         .get_upload_status(authed(
             token,
@@ -300,7 +333,12 @@ pub async fn upload_status(ch: &Channel, token: &str, upload_id: &str) -> Result
 
 pub async fn get_case(ch: &Channel, token: &str, case_id: &str) -> Result<pb::Case, tonic::Status> {
     review(ch)
-        .get_case(authed(token, pb::GetCaseRequest { case_id: case_id.into() }))
+        .get_case(authed(
+            token,
+            pb::GetCaseRequest {
+                case_id: case_id.into(),
+            },
+        ))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -353,11 +391,22 @@ pub async fn get_audio(
     Ok((header.expect("header first"), pcg, ecg))
 }
 
-pub async fn list_cases(ch: &Channel, token: &str, req: pb::ListCasesRequest) -> Result<pb::ListCasesResponse, tonic::Status> {
-    review(ch).list_cases(authed(token, req)).await.map(tonic::Response::into_inner)
+pub async fn list_cases(
+    ch: &Channel,
+    token: &str,
+    req: pb::ListCasesRequest,
+) -> Result<pb::ListCasesResponse, tonic::Status> {
+    review(ch)
+        .list_cases(authed(token, req))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
-pub async fn audit(ch: &Channel, token: &str, case_id: &str) -> Result<Vec<pb::AuditEvent>, tonic::Status> {
+pub async fn audit(
+    ch: &Channel,
+    token: &str,
+    case_id: &str,
+) -> Result<Vec<pb::AuditEvent>, tonic::Status> {
     review(ch)
         .list_audit_events(authed(
             token,
