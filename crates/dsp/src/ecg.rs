@@ -204,6 +204,8 @@ pub struct Beats {
     pub r_peaks: Vec<Seconds>,
     /// Per beat, the correlation (−1..1) of its QRS with the average QRS template.
     pub template_correlation: Vec<f32>,
+    /// Per beat, the end of its T wave (see [`t_wave_ends`]).
+    pub t_wave_ends: Vec<Option<Seconds>>,
 }
 
 impl Beats {
@@ -218,7 +220,8 @@ impl Beats {
     }
 }
 
-/// Detects R peaks as [`detect_r_peaks`] does and scores each beat against the QRS template.
+/// Detects R peaks as [`detect_r_peaks`] does, scores each beat against the QRS template and
+/// places its T-wave end, from one pass of the filters.
 pub fn detect_beats(ecg: Signal<'_>) -> Beats {
     let Some(p) = prepare(ecg) else {
         return Beats::default();
@@ -250,11 +253,13 @@ pub fn detect_beats(ecg: Signal<'_>) -> Beats {
         .iter()
         .map(|w| w.map_or(0.0, |w| pearson(w, &template)))
         .collect();
+    let r_peaks: Vec<Seconds> = peaks
+        .into_iter()
+        .map(|i| Seconds(i as f64 / WORK_RATE))
+        .collect();
     Beats {
-        r_peaks: peaks
-            .into_iter()
-            .map(|i| Seconds(i as f64 / WORK_RATE))
-            .collect(),
+        t_wave_ends: t_ends_from(&p, &r_peaks),
+        r_peaks,
         template_correlation: correlation,
     }
 }
@@ -300,9 +305,13 @@ fn r_peak_indices(p: &Prepared) -> Vec<usize> {
 /// The end of the T wave after each R peak (None when it cannot be placed, e.g. the last beat
 /// with no room after it). `r_peaks` are in seconds, as given by [`detect_r_peaks`].
 pub fn t_wave_ends(ecg: Signal<'_>, r_peaks: &[Seconds]) -> Vec<Option<Seconds>> {
-    let Some(p) = prepare(ecg) else {
-        return vec![None; r_peaks.len()];
-    };
+    match prepare(ecg) {
+        Some(p) => t_ends_from(&p, r_peaks),
+        None => vec![None; r_peaks.len()],
+    }
+}
+
+fn t_ends_from(p: &Prepared, r_peaks: &[Seconds]) -> Vec<Option<Seconds>> {
     // T waves live below ~15 Hz; smooth to suppress residual noise before the area indicator.
     let smooth = moving_average(&p.wide, (0.02 * WORK_RATE) as usize | 1);
     let fs = WORK_RATE;

@@ -164,8 +164,8 @@ fn resample_with(x: &[f32], from: f64, to: f64, cutoff: f64, half_width: f64) ->
     out
 }
 
-/// Resamples `x` from `from` Hz to `to` Hz, keeping the band below about 0.43 × `to` (with at
-/// least 60 dB rejection of what would alias into the band below 0.4 × `to`).
+/// Resamples `x` from `from` Hz to `to` Hz, keeping the band below about 0.4 × `to` (with about
+/// 60 dB rejection of what would alias into it).
 pub fn resample(x: &[f32], from: f64, to: f64) -> Vec<f32> {
     if (from - to).abs() < 1e-9 {
         return x.to_vec();
@@ -179,7 +179,7 @@ pub fn resample(x: &[f32], from: f64, to: f64) -> Vec<f32> {
         return resample(&stage1, mid, to);
     }
     let lo = from.min(to);
-    resample_with(x, from, to, 0.5 * lo, 16.0 / lo)
+    resample_with(x, from, to, 0.5 * lo, 10.0 / lo)
 }
 
 /// Resamples a signal whose content of interest lies below `band` Hz (well under `to`/2): the

@@ -6,7 +6,7 @@
 //! Pure and cheap (O(n) filters, no FFT). Never panics; a silent recording gives all-zero features.
 
 use crate::envelope::{block_mean, standardise};
-use crate::filter::Sos;
+use crate::filter::{Sos, filtfilt_bank};
 use crate::model::Preprocessed;
 
 /// Frames per second of the features.
@@ -21,11 +21,6 @@ fn block_rms(x: &[f32], factor: usize) -> Vec<f32> {
     x.chunks(factor.max(1))
         .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / c.len() as f32).sqrt())
         .collect()
-}
-
-fn band_rms(x: &[f32], rate: f64, lo: f64, hi: f64, factor: usize) -> Vec<f32> {
-    let y = Sos::butter_bandpass(2, lo, hi, rate).filtfilt(x);
-    block_rms(&y, factor)
 }
 
 /// Computes the feature frames of a preprocessed recording.
@@ -46,9 +41,17 @@ pub fn frames(pre: &Preprocessed) -> Vec<Frame> {
         .into_iter()
         .map(|v| (v + floor).ln())
         .collect();
-    let mut low = band_rms(x, rate, 40.0, 60.0, factor);
-    let mut mid = band_rms(x, rate, 60.0, 125.0, factor);
-    let mut high = band_rms(x, rate, 150.0, 400.0, factor);
+    let bands = [
+        Sos::butter_bandpass(2, 40.0, 60.0, rate),
+        Sos::butter_bandpass(2, 60.0, 125.0, rate),
+        Sos::butter_bandpass(2, 150.0, 400.0, rate),
+    ];
+    let mut filtered = filtfilt_bank(&[&bands[0], &bands[1], &bands[2]], x)
+        .into_iter()
+        .map(|y| block_rms(&y, factor));
+    let mut low = filtered.next().unwrap_or_default();
+    let mut mid = filtered.next().unwrap_or_default();
+    let mut high = filtered.next().unwrap_or_default();
     for f in [
         &mut homo,
         &mut log_rms,

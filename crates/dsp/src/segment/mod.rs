@@ -13,7 +13,7 @@ pub mod emission;
 pub mod features;
 pub mod hsmm;
 
-use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval, t_wave_ends};
+use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval};
 use crate::heart_rate;
 use crate::model::{Cycle, EcgInput, Interval, Preprocessed, Segmentation};
 use crate::units::{Bpm, Seconds};
@@ -117,25 +117,25 @@ fn segment_with(
     pre: &Preprocessed,
     ecg: Option<EcgInput<'_>>,
 ) -> Segmentation {
-    let r_peaks = match ecg {
-        Some(EcgInput::Raw(sig)) => detect_beats(sig).r_peaks,
-        Some(EcgInput::RPeaks(p)) => clean_peaks(p),
-        None => Vec::new(),
+    let in_range = |t: &Seconds| t.0 >= 0.0 && t.0 <= pre.duration.0;
+    let (r_peaks, t_ends): (Vec<Seconds>, Vec<Seconds>) = match ecg {
+        Some(EcgInput::Raw(sig)) => {
+            let beats = detect_beats(sig);
+            let t_ends = beats.t_wave_ends.iter().flatten().copied().collect();
+            (beats.r_peaks, t_ends)
+        }
+        Some(EcgInput::RPeaks(p)) => (clean_peaks(p), Vec::new()),
+        None => (Vec::new(), Vec::new()),
     };
-    let r_peaks: Vec<Seconds> = r_peaks
-        .into_iter()
-        .filter(|r| r.0 >= 0.0 && r.0 <= pre.duration.0)
-        .collect();
+    let r_peaks: Vec<Seconds> = r_peaks.into_iter().filter(in_range).collect();
     let gated = r_peaks.len() >= 2;
     // Expected S2 centres from the T-wave ends (raw leads only).
-    let s2_expected: Vec<f64> = match ecg {
-        Some(EcgInput::Raw(sig)) if gated && gate.t_end_weight > 0.0 => t_wave_ends(sig, &r_peaks)
-            .into_iter()
-            .flatten()
-            .map(|t| t.0 + T_END_TO_S2)
-            .collect(),
-        _ => Vec::new(),
+    let mut s2_expected: Vec<f64> = if gated && gate.t_end_weight > 0.0 {
+        t_ends.iter().map(|t| t.0 + T_END_TO_S2).collect()
+    } else {
+        Vec::new()
     };
+    s2_expected.sort_by(f64::total_cmp);
 
     let frames = features::frames(pre);
     let pcg_estimate = heart_rate::estimate(&pre.envelope, pre.rate);
@@ -165,14 +165,22 @@ fn segment_with(
             }
         })
         .collect();
+    // Per half frame, the log prior of an S2 centred there.
+    let s2_prior: Vec<f32> = if s2_expected.is_empty() {
+        Vec::new()
+    } else {
+        (0..=2 * emission.len())
+            .map(|h| {
+                let centre = h as f64 / (2.0 * FRAME_RATE);
+                let z = (nearest_gap(&s2_expected, centre) / T_END_SPREAD).min(3.0);
+                -(gate.t_end_weight * 0.5 * z * z) as f32
+            })
+            .collect()
+    };
     let r_score = |state: State, start: usize, end: usize| -> f32 {
         match state {
             State::S1 => s1_bonus.get(start).copied().unwrap_or(0.0),
-            State::S2 if !s2_expected.is_empty() => {
-                let centre = (start + end) as f64 / (2.0 * FRAME_RATE);
-                let z = (nearest_gap(&s2_expected, centre) / T_END_SPREAD).min(3.0);
-                -(gate.t_end_weight * 0.5 * z * z) as f32
-            }
+            State::S2 => s2_prior.get(start + end).copied().unwrap_or(0.0),
             _ => 0.0,
         }
     };
