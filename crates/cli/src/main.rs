@@ -42,6 +42,9 @@ enum Command {
     Plot(PlotArgs),
     /// Score the analysis on the datasets in --data with shared/eval/score.py.
     Eval(eval::EvalArgs),
+    /// The server (`serve`) and the operators' commands that talk to it over gRPC.
+    #[command(flatten)]
+    Server(auscult_server::cli::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
             args.seconds,
         ),
         Command::Eval(args) => eval::run(&args),
+        Command::Server(command) => auscult_server::cli::run_blocking(command).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
