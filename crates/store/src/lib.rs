@@ -15,6 +15,7 @@ pub mod identity;
 pub mod jobs;
 pub mod recordings;
 pub mod reviews;
+pub mod vitals;
 
 pub use blobs::{BlobConfig, Blobs};
 pub use db::{Backend, DbOptions, now_ms};
