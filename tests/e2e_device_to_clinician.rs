@@ -349,7 +349,10 @@ impl StatusOrNothing for Result<(pb::UploadState, Counts, String), firmware_sim:
     fn unwrap_or_default_status(self) -> (pb::UploadState, Counts, String) {
         match self {
             Ok(s) => s,
-            Err(firmware_sim::SimError::Refused { code, .. }) if code == tonic::Code::NotFound => (
+            Err(firmware_sim::SimError::Refused {
+                code: tonic::Code::NotFound,
+                ..
+            }) => (
                 pb::UploadState::Unspecified,
                 Counts::default(),
                 String::new(),

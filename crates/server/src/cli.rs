@@ -22,7 +22,7 @@ use crate::config::{S3Config, ServerConfig, TlsConfig};
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (zero configuration: SQLite and files under ./auscult-data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants (system administrator).
     #[command(subcommand)]
     Tenant(TenantCommand),

@@ -210,12 +210,16 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_values_are_caught() {
         assert!(ServerConfig::default().validate().is_ok());
-        let mut c = ServerConfig::default();
-        c.max_message_bytes = 10;
-        assert!(c.validate().is_err());
-        let mut c = ServerConfig::default();
-        c.database_url = Some("mysql://x".into());
-        assert!(c.validate().is_err());
+        let tiny_messages = ServerConfig {
+            max_message_bytes: 10,
+            ..ServerConfig::default()
+        };
+        assert!(tiny_messages.validate().is_err());
+        let unknown_database = ServerConfig {
+            database_url: Some("mysql://x".into()),
+            ..ServerConfig::default()
+        };
+        assert!(unknown_database.validate().is_err());
     }
 
     #[test]

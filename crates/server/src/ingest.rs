@@ -245,7 +245,7 @@ impl Session {
                 } else {
                     self.ecg_width
                 };
-                if chunk.samples.is_empty() || chunk.samples.len() % width != 0 {
+                if chunk.samples.is_empty() || !chunk.samples.len().is_multiple_of(width) {
                     return Err(ServerError::InvalidArgument(format!(
                         "{} chunk must hold a positive whole number of {width}-byte samples",
                         stream.as_str()
