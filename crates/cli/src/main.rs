@@ -125,7 +125,9 @@ fn main() -> ExitCode {
             args.seconds,
         ),
         Command::Eval(args) => eval::run(&args),
-        Command::Server(command) => auscult_server::cli::run_blocking(command).map(|()| ExitCode::SUCCESS),
+        Command::Server(command) => {
+            auscult_server::cli::run_blocking(command).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
