@@ -76,6 +76,16 @@ pub struct NewAlertEvent {
     pub conditions: String,
     /// Short non-identifying description.
     pub detail: String,
+    /// Whether a condition of the episode still holds.
+    pub condition_active: bool,
+    /// Escalation level (0 = the first person).
+    pub level: i64,
+    /// When the alert was raised, Unix ms.
+    pub raised_at_ms: i64,
+    /// End of the snooze in force, Unix ms.
+    pub snoozed_until_ms: Option<i64>,
+    /// The principal who acknowledged or resolved it ("" if nobody).
+    pub acted_by: String,
 }
 
 /// A stored alert event with its id.
@@ -187,11 +197,15 @@ impl Store {
             .collect()
     }
 
-    /// Appends an alert event and returns its id.
+    /// Appends an alert event and records the alert's new state in `vital_alerts`, in one
+    /// transaction, and returns the event id. Callers that need events delivered in id order
+    /// must serialise their calls (the server does).
     pub async fn append_alert_event(&self, tenant_id: &str, e: &NewAlertEvent) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO alert_events (tenant_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING event_id",
+            "INSERT INTO alert_events (tenant_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
+             condition_active, level, raised_at_ms, snoozed_until_ms, acted_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING event_id",
         )
         .bind(tenant_id)
         .bind(&e.subject_id)
@@ -203,9 +217,43 @@ impl Store {
         .bind(&e.state)
         .bind(&e.conditions)
         .bind(&e.detail)
-        .fetch_one(&self.pool)
+        .bind(i64::from(e.condition_active))
+        .bind(e.level)
+        .bind(e.raised_at_ms)
+        .bind(e.snoozed_until_ms)
+        .bind(&e.acted_by)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(row.try_get("event_id")?)
+        let event_id: i64 = row.try_get("event_id")?;
+        sqlx::query(
+            "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \
+             level, raised_at_ms, snoozed_until_ms, acted_by, detail, last_event_id, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (tenant_id, alert_id) DO UPDATE SET \
+             severity = excluded.severity, state = excluded.state, conditions = excluded.conditions, \
+             condition_active = excluded.condition_active, level = excluded.level, \
+             snoozed_until_ms = excluded.snoozed_until_ms, acted_by = excluded.acted_by, \
+             detail = excluded.detail, last_event_id = excluded.last_event_id, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(tenant_id)
+        .bind(&e.alert_id)
+        .bind(&e.subject_id)
+        .bind(&e.kind)
+        .bind(&e.severity)
+        .bind(&e.state)
+        .bind(&e.conditions)
+        .bind(i64::from(e.condition_active))
+        .bind(e.level)
+        .bind(e.raised_at_ms)
+        .bind(e.snoozed_until_ms)
+        .bind(&e.acted_by)
+        .bind(&e.detail)
+        .bind(event_id)
+        .bind(e.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(event_id)
     }
 
     /// Alert events of the tenant after `after_event_id` (optionally of one subject), oldest
@@ -222,7 +270,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         insert_audit(&mut tx, actor, "alerts.read", None, subject_id, now_ms).await?;
         let rows = sqlx::query(
-            "SELECT event_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail \
+            "SELECT event_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
+             condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
              FROM alert_events WHERE tenant_id = $1 AND event_id > $2 AND ($3 = '' OR subject_id = $3) \
              ORDER BY event_id LIMIT $4",
         )
@@ -237,21 +286,313 @@ impl Store {
             .map(|row| {
                 Ok(AlertEventRow {
                     event_id: row.try_get("event_id")?,
-                    event: NewAlertEvent {
-                        subject_id: row.try_get("subject_id")?,
-                        alert_id: row.try_get("alert_id")?,
-                        at_ms: row.try_get("at_ms")?,
-                        change: row.try_get("change")?,
-                        kind: row.try_get("kind")?,
-                        severity: row.try_get("severity")?,
-                        state: row.try_get("state")?,
-                        conditions: row.try_get("conditions")?,
-                        detail: row.try_get("detail")?,
-                    },
+                    event: event_from_row(row, "change")?,
                 })
             })
             .collect()
     }
+
+    /// The newest alert event id of the whole database (0 if none).
+    pub async fn last_alert_event_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(event_id), 0) AS last FROM alert_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("last")?)
+    }
+
+    /// The current state of the tenant's alerts (optionally of one subject), newest first, at
+    /// most `limit`. Audited as `alerts.list`.
+    pub async fn list_alerts(
+        &self,
+        actor: &Actor<'_>,
+        tenant_id: &str,
+        subject_id: Option<&str>,
+        include_resolved: bool,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<Vec<AlertEventRow>> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, actor, "alerts.list", None, subject_id, now_ms).await?;
+        let rows = sqlx::query(
+            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
+             state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
+             FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> 'resolved') \
+             ORDER BY raised_at_ms DESC, alert_id LIMIT $4",
+        )
+        .bind(tenant_id)
+        .bind(subject_id.unwrap_or(""))
+        .bind(i64::from(include_resolved))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertEventRow {
+                    event_id: row.try_get("event_id")?,
+                    event: event_from_row(row, "last_change")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One alert's current state in the tenant, or `None` (also for another tenant's alert).
+    /// Not audited: the caller audits what it does with it.
+    pub async fn get_alert(
+        &self,
+        tenant_id: &str,
+        alert_id: &str,
+    ) -> Result<Option<AlertEventRow>> {
+        let row = sqlx::query(
+            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
+             state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
+             FROM vital_alerts WHERE tenant_id = $1 AND alert_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(alert_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(AlertEventRow {
+                event_id: row.try_get("event_id")?,
+                event: event_from_row(&row, "last_change")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every unresolved alert of every tenant, as (tenant, alert), for rebuilding the server's
+    /// monitors after a restart. Not a read by a person, so not audited.
+    pub async fn unresolved_alerts(&self) -> Result<Vec<(String, AlertEventRow)>> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
+             severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
+             FROM vital_alerts WHERE state <> 'resolved' ORDER BY tenant_id, subject_id, raised_at_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("tenant_id")?,
+                    AlertEventRow {
+                        event_id: row.try_get("event_id")?,
+                        event: event_from_row(row, "last_change")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Whether the tenant holds any vital sign or alert of this subject.
+    pub async fn vitals_subject_exists(&self, tenant_id: &str, subject_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT (EXISTS (SELECT 1 FROM vital_samples WHERE tenant_id = $1 AND subject_id = $2) \
+             OR EXISTS (SELECT 1 FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2)) AS found",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .fetch_one(&self.pool)
+        .await?;
+        // SQLite answers an integer, PostgreSQL a boolean.
+        Ok(row
+            .try_get::<bool, _>("found")
+            .or_else(|_| row.try_get::<i64, _>("found").map(|v| v != 0))?)
+    }
+
+    /// The last stored sample time of each (parameter, source) of a subject, looking back from
+    /// its newest minute rollup of each parameter (so it reads one minute of samples, not the
+    /// whole series). Categorical parameters, which have no rollups, are looked up over the last
+    /// `categorical_lookback_ms` before the newest rollup.
+    pub async fn last_sample_times(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        categorical_lookback_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>> {
+        let newest = sqlx::query(
+            "SELECT COALESCE(MAX(minute_ms), -1) AS newest FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let newest: i64 = newest.try_get("newest")?;
+        let from = if newest < 0 {
+            i64::MIN
+        } else {
+            newest.saturating_sub(categorical_lookback_ms)
+        };
+        let rows = sqlx::query(
+            "SELECT parameter, source, MAX(measured_at_ms) AS last FROM vital_samples \
+             WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 GROUP BY parameter, source",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("parameter")?,
+                    row.try_get("source")?,
+                    row.try_get("last")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Stores several subjects' batches in one transaction (group commit): each item is
+    /// (tenant, subject, samples, rollups). Rollups of the same minute are merged. If the group
+    /// fails (e.g. one duplicate), nothing of it is stored and the caller retries item by item
+    /// with [`Store::insert_vitals`] to find the culprit.
+    pub async fn insert_vitals_group(
+        &self,
+        items: &[VitalsBatchRows<'_>],
+        now_ms: i64,
+    ) -> Result<()> {
+        use std::collections::BTreeMap;
+        const ROWS_PER_STATEMENT: usize = 400;
+        let mut tx = self.pool.begin().await?;
+        let samples: Vec<(&str, &str, &VitalRow)> = items
+            .iter()
+            .flat_map(|b| {
+                b.samples
+                    .iter()
+                    .map(move |s| (b.tenant_id, b.subject_id, s))
+            })
+            .collect();
+        for chunk in samples.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO vital_samples (tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (tenant, subject, s) in chunk {
+                q = q
+                    .bind(*tenant)
+                    .bind(*subject)
+                    .bind(&s.parameter)
+                    .bind(&s.source)
+                    .bind(s.measured_at_ms)
+                    .bind(s.value)
+                    .bind(s.value2)
+                    .bind(now_ms);
+            }
+            q.execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::unique_as(e, "vital sample"))?;
+        }
+        let mut merged: BTreeMap<(&str, &str, &str, i64), MinuteRow> = BTreeMap::new();
+        for b in items {
+            for (p, r) in b.rollups {
+                merged
+                    .entry((b.tenant_id, b.subject_id, p.as_str(), r.minute_ms))
+                    .and_modify(|m| {
+                        m.count += r.count;
+                        m.min = m.min.min(r.min);
+                        m.max = m.max.max(r.max);
+                        m.sum += r.sum;
+                    })
+                    .or_insert(*r);
+            }
+        }
+        let merged: Vec<_> = merged.into_iter().collect();
+        for chunk in merged.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from(
+                "INSERT INTO vital_minutes (tenant_id, subject_id, parameter, minute_ms, n, min_value, max_value, sum_value) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            sql.push_str(MERGE_MINUTES);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((tenant, subject, parameter, minute_ms), r) in chunk {
+                q = q
+                    .bind(*tenant)
+                    .bind(*subject)
+                    .bind(*parameter)
+                    .bind(*minute_ms)
+                    .bind(r.count)
+                    .bind(r.min)
+                    .bind(r.max)
+                    .bind(r.sum);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// One subject's batch for [`Store::insert_vitals_group`].
+#[derive(Debug, Clone, Copy)]
+pub struct VitalsBatchRows<'a> {
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// The subject.
+    pub subject_id: &'a str,
+    /// The samples.
+    pub samples: &'a [VitalRow],
+    /// Their minute rollups, by parameter name.
+    pub rollups: &'a [(String, MinuteRow)],
+}
+
+const MERGE_MINUTES: &str = " ON CONFLICT (tenant_id, subject_id, parameter, minute_ms) DO UPDATE SET \
+     n = vital_minutes.n + excluded.n, \
+     min_value = CASE WHEN excluded.min_value < vital_minutes.min_value THEN excluded.min_value ELSE vital_minutes.min_value END, \
+     max_value = CASE WHEN excluded.max_value > vital_minutes.max_value THEN excluded.max_value ELSE vital_minutes.max_value END, \
+     sum_value = vital_minutes.sum_value + excluded.sum_value";
+
+fn event_from_row(row: &sqlx::any::AnyRow, change_column: &str) -> Result<NewAlertEvent> {
+    let active: i64 = row.try_get("condition_active")?;
+    Ok(NewAlertEvent {
+        subject_id: row.try_get("subject_id")?,
+        alert_id: row.try_get("alert_id")?,
+        at_ms: row.try_get("at_ms")?,
+        change: row.try_get(change_column)?,
+        kind: row.try_get("kind")?,
+        severity: row.try_get("severity")?,
+        state: row.try_get("state")?,
+        conditions: row.try_get("conditions")?,
+        detail: row.try_get("detail")?,
+        condition_active: active != 0,
+        level: row.try_get("level")?,
+        raised_at_ms: row.try_get("raised_at_ms")?,
+        snoozed_until_ms: row.try_get("snoozed_until_ms")?,
+        acted_by: row.try_get("acted_by")?,
+    })
 }
 
 #[cfg(test)]
@@ -360,6 +701,11 @@ mod tests {
             state: "open".into(),
             conditions: "news2".into(),
             detail: "NEWS2 7 (high)".into(),
+            condition_active: true,
+            level: 0,
+            raised_at_ms: now,
+            snoozed_until_ms: None,
+            acted_by: String::new(),
         };
         let first = store.append_alert_event(&a.id, &ev("x1", "raised")).await?;
         let second = store
@@ -382,6 +728,68 @@ mod tests {
                 .await?
                 .is_empty()
         );
+        // The alert's current state follows its last event; another tenant cannot see it.
+        let x1 = store.get_alert(&a.id, "x1").await?.expect("stored");
+        assert_eq!((x1.event_id, x1.event.change.as_str()), (second, ""));
+        assert!(store.get_alert(&b.id, "x1").await?.is_none());
+        let mut resolved = ev("x1", "resolved");
+        resolved.state = "resolved".into();
+        resolved.acted_by = "nurse".into();
+        store.append_alert_event(&a.id, &resolved).await?;
+        assert!(
+            store
+                .list_alerts(&actor, &a.id, None, false, 10, now)
+                .await?
+                .is_empty()
+        );
+        let listed = store
+            .list_alerts(&actor, &a.id, None, true, 10, now)
+            .await?;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].event.acted_by, "nurse");
+        let open = store.unresolved_alerts().await?;
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].0, b.id);
+        assert!(store.last_alert_event_id().await? > second);
+        assert!(store.vitals_subject_exists(&a.id, "s1").await?);
+        // B holds an alert of its own "s1" (a different person), but no "s2".
+        assert!(store.vitals_subject_exists(&b.id, "s1").await?);
+        assert!(!store.vitals_subject_exists(&b.id, "s2").await?);
+
+        // Group commit: two subjects in one transaction; a duplicate in the group stores nothing.
+        let rows_s2 = [hr(0, 70.0), hr(1000, 71.0)];
+        let roll_s2 = [minute(0, 70.0), minute(0, 71.0)];
+        let group = [VitalsBatchRows {
+            tenant_id: &a.id,
+            subject_id: "s2",
+            samples: &rows_s2,
+            rollups: &roll_s2,
+        }];
+        store.insert_vitals_group(&group, now).await?;
+        let rows_s3 = [hr(5000, 60.0)];
+        let roll_s3 = [minute(0, 60.0)];
+        let bad = [
+            VitalsBatchRows {
+                tenant_id: &a.id,
+                subject_id: "s3",
+                samples: &rows_s3,
+                rollups: &roll_s3,
+            },
+            group[0],
+        ];
+        assert!(matches!(
+            store.insert_vitals_group(&bad, now).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        assert!(!store.vitals_subject_exists(&a.id, "s3").await?);
+        let q2 = TrendQuery {
+            subject_id: "s2",
+            ..q
+        };
+        let t2 = store.vital_trend(&actor, &a.id, &q2, now).await?;
+        assert_eq!((t2.len(), t2[0].count, t2[0].sum), (1, 2, 141.0));
+        let last = store.last_sample_times(&a.id, "s1", 60_000).await?;
+        assert_eq!(last, vec![("heart_rate".into(), "dev".into(), 2000)]);
         Ok(())
     }
 }

@@ -1,0 +1,30 @@
+-- Alert state for nurse stations: every alert event now carries the whole alert (so Watch can
+-- replay it exactly), and `vital_alerts` holds each alert's current state (for ListAlerts, the
+-- lifecycle RPCs and rebuilding after a restart). Both are written in one transaction per event.
+
+ALTER TABLE alert_events ADD COLUMN condition_active BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alert_events ADD COLUMN level BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alert_events ADD COLUMN raised_at_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alert_events ADD COLUMN snoozed_until_ms BIGINT;
+ALTER TABLE alert_events ADD COLUMN acted_by TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE vital_alerts (
+    tenant_id        TEXT NOT NULL REFERENCES tenants(id),
+    alert_id         TEXT NOT NULL,
+    subject_id       TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    conditions       TEXT NOT NULL,
+    condition_active BIGINT NOT NULL,
+    level            BIGINT NOT NULL,
+    raised_at_ms     BIGINT NOT NULL,
+    snoozed_until_ms BIGINT,
+    acted_by         TEXT NOT NULL,
+    detail           TEXT NOT NULL,
+    last_event_id    BIGINT NOT NULL,
+    updated_at_ms    BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, alert_id)
+);
+CREATE INDEX vital_alerts_by_subject ON vital_alerts(tenant_id, subject_id, raised_at_ms);
+CREATE INDEX vital_alerts_by_state ON vital_alerts(state);
