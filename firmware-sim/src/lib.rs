@@ -17,6 +17,7 @@ pub mod latency;
 pub mod plan;
 pub mod source;
 pub mod upload;
+pub mod vitals;
 
 pub use error::SimError;
 pub use fleet::{FleetDevice, FleetReport, run_fleet};

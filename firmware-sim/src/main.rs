@@ -34,6 +34,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Ask the server what it has committed for an upload.
     Status(StatusArgs),
+    /// Stream a scripted vital-sign scenario (real time or accelerated), with its ground truth.
+    Vitals(firmware_sim::vitals::VitalsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -428,5 +430,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Record(a) => record(a).await,
         Command::Replay(a) => replay(a).await,
         Command::Status(a) => status(a).await,
+        Command::Vitals(a) => firmware_sim::vitals::run_cli(a).await,
     }
 }

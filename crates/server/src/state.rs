@@ -20,6 +20,8 @@ pub struct AppState {
     pub jobs_ready: Notify,
     /// Counters and histograms for the metrics endpoint.
     pub metrics: Metrics,
+    /// Vital-sign monitors, the alert event broadcast and the sample writer.
+    pub vitals: crate::vitals::VitalsHub,
     active_uploads: Mutex<HashSet<String>>,
 }
 
@@ -27,6 +29,7 @@ impl AppState {
     /// Wraps a store and configuration.
     pub fn new(store: Store, config: ServerConfig) -> Arc<AppState> {
         Arc::new(AppState {
+            vitals: crate::vitals::VitalsHub::new(store.clone()),
             store,
             config,
             jobs_ready: Notify::new(),

@@ -292,6 +292,34 @@ impl Store {
             .collect()
     }
 
+    /// Writes one audit event about a subject's vitals or alerts (e.g. an alert acted on).
+    pub async fn audit_subject(
+        &self,
+        actor: &Actor<'_>,
+        action: &str,
+        subject_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, actor, action, None, Some(subject_id), now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// (tenant, subject) of every subject with a minute rollup at or after `since_ms`, for
+    /// re-registering their sensors after a restart. Not a read by a person, so not audited.
+    pub async fn recent_vitals_subjects(&self, since_ms: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT tenant_id, subject_id FROM vital_minutes WHERE minute_ms >= $1",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("subject_id")?)))
+            .collect()
+    }
+
     /// The newest alert event id of the whole database (0 if none).
     pub async fn last_alert_event_id(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COALESCE(MAX(event_id), 0) AS last FROM alert_events")

@@ -28,3 +28,5 @@ CREATE TABLE vital_alerts (
 );
 CREATE INDEX vital_alerts_by_subject ON vital_alerts(tenant_id, subject_id, raised_at_ms);
 CREATE INDEX vital_alerts_by_state ON vital_alerts(state);
+-- Subjects with recent data, for re-registering their sensors after a restart.
+CREATE INDEX vital_minutes_by_minute ON vital_minutes(minute_ms);

@@ -1,0 +1,1282 @@
+//! `VitalsService`: vital-sign ingestion from gateways and devices, trend queries, nurse alerts
+//! and the resumable `Watch` stream, wired to the pure alert engine (`auscult-vitals`).
+//!
+//! How it fits together:
+//! - One [`ResidentMonitor`] per (tenant, subject) lives in memory in the [`VitalsHub`], behind
+//!   its own async mutex, so a subject's batches, ticks and lifecycle actions are applied one at
+//!   a time and in order.
+//! - A batch is validated whole (ranges by the engine's unit types, time against the server's
+//!   wall clock, order and duplicates against what this subject already has) before anything
+//!   is stored; then it is stored (raw samples and minute rollups, group-committed with other
+//!   subjects' batches), and only then applied to the monitor. A refused batch changes nothing
+//!   and can raise nothing.
+//! - Every alert event is stored (event log + current alert state) and then broadcast, under
+//!   one lock, so event ids are broadcast in increasing order. `Watch` subscribes first, then
+//!   replays stored events after the client's id, then forwards live events with a higher id:
+//!   no gap and no duplicate at the seam. A lagging watcher catches up from the store.
+//! - A background task ticks every monitor each second (minutes close, silent sensors,
+//!   escalation, snooze end).
+//!
+//! Clocks: each subject has its own clock, the latest `sent_at` or sample time of its batches
+//! advanced by the wall time elapsed since its last batch. The monitor runs on that clock, so an
+//! accelerated replay of past device times behaves like real time; only the "in the future"
+//! check is against the server's wall clock.
+//!
+//! After a restart: the event log and alert states are in the store, so `Watch` resumes across
+//! the restart. Unresolved alerts are loaded; when a rebuilt monitor finds the same episode
+//! again (same kind; for a silent sensor, the same sensor), it continues the stored alert
+//! (event `resumed`, acknowledgement and snooze re-applied) instead of raising a new one. Stored
+//! alerts whose condition does not come back stay as they are and can still be acknowledged,
+//! snoozed or resolved. The last sample time of each subject's sensors is reloaded (for order
+//! and duplicate checks, and silent-sensor detection of subjects seen in the last hour);
+//! baselines are not: sudden-change detection warms up again (60 minutes).
+//!
+//! Must never: log a subject id, a value or an alert detail (ids of batches and counts only);
+//! answer for a subject or alert of another tenant (it is NOT_FOUND); return data unaudited.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use auscult_proto::v1 as pb;
+use auscult_proto::v1::vitals_service_server::VitalsService;
+use auscult_store::vitals::{
+    AlertEventRow, MinuteRow, NewAlertEvent, TrendQuery, VitalRow, VitalsBatchRows,
+};
+use auscult_store::{Store, StoreError, now_ms};
+use auscult_vitals::{
+    Acvpu, Alert, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, BeatsPerMinute,
+    BloodPressure, BreathsPerMinute, Celsius, Condition, DurationMs, MinuteIndex, MonitorConfig,
+    OxygenSupport, Parameter, Reading, ResidentMonitor, Rollup, Sample, SourceId, SpO2Percent,
+    StaffId, Timestamp, merge_buckets, rollup_minutes,
+};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{Caller, Role, authenticate};
+use crate::convert;
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+
+/// Who sends vital signs.
+const INGESTERS: &[Role] = &[Role::Device];
+/// Who reads vital signs and acts on alerts.
+const WATCHERS: &[Role] = &[Role::Nurse, Role::Clinician, Role::Admin];
+/// Most samples in one batch.
+pub const MAX_BATCH_SAMPLES: usize = 10_000;
+/// How far ahead of the server's wall clock a device time may be.
+pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
+/// How often every monitor is ticked.
+pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
+/// Most events read from the store per query when replaying.
+const REPLAY_PAGE: i64 = 1_000;
+/// Longest trend range.
+const MAX_TREND_MS: i64 = 400 * 86_400_000;
+/// Most batches group-committed together.
+const GROUP_MAX: usize = 256;
+/// Sensors of subjects seen within this long before a start are re-registered.
+const RESTART_LOOKBACK_MS: i64 = 3_600_000;
+
+/// A stored alert event as broadcast to watchers.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// Its id in the event log.
+    pub event_id: i64,
+    /// The event.
+    pub event: NewAlertEvent,
+}
+
+type SubjectKey = (String, String);
+
+/// One subject's live state.
+#[derive(Debug)]
+struct Subject {
+    monitor: ResidentMonitor,
+    /// Last accepted time per (source, parameter), for order and duplicate checks.
+    last_at: HashMap<(String, Parameter), i64>,
+    /// The subject's clock at its last batch (`None` until its first batch when nothing is
+    /// stored), and the wall time then.
+    clock_ms: Option<i64>,
+    clock_wall_ms: i64,
+    /// The highest clock value handed to the monitor (kept monotone).
+    last_now_ms: i64,
+    /// Engine alert id -> stored alert id, and back.
+    ids: HashMap<AlertId, String>,
+    by_uuid: HashMap<String, AlertId>,
+    /// Unresolved alerts stored before this process started, not yet continued.
+    carried: Vec<AlertEventRow>,
+}
+
+impl Subject {
+    /// The subject's clock at wall time `wall` (`None` before its first batch).
+    fn now(&mut self, wall: i64) -> Option<i64> {
+        let now = self
+            .clock_ms?
+            .saturating_add((wall - self.clock_wall_ms).max(0))
+            .max(self.last_now_ms);
+        self.last_now_ms = now;
+        Some(now)
+    }
+}
+
+struct WriteRequest {
+    tenant_id: String,
+    subject_id: String,
+    samples: Vec<VitalRow>,
+    rollups: Vec<(String, MinuteRow)>,
+    reply: oneshot::Sender<std::result::Result<(), StoreError>>,
+}
+
+/// The vitals side of the server: monitors, the event broadcast and the sample writer.
+pub struct VitalsHub {
+    store: Store,
+    config: MonitorConfig,
+    subjects: Mutex<HashMap<SubjectKey, Arc<tokio::sync::Mutex<Subject>>>>,
+    events: broadcast::Sender<Arc<LiveEvent>>,
+    /// Serialises append + broadcast so ids go out in order.
+    event_lock: tokio::sync::Mutex<()>,
+    writer: OnceLock<mpsc::Sender<WriteRequest>>,
+    /// Unresolved alerts from before this start, by subject, until the subject is first used.
+    carried: Mutex<HashMap<SubjectKey, Vec<AlertEventRow>>>,
+}
+
+impl std::fmt::Debug for VitalsHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VitalsHub").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl VitalsHub {
+    /// A hub over `store` with the engine's default configuration.
+    pub fn new(store: Store) -> VitalsHub {
+        let (events, _) = broadcast::channel(4096);
+        VitalsHub {
+            store,
+            config: MonitorConfig::default(),
+            subjects: Mutex::new(HashMap::new()),
+            events,
+            event_lock: tokio::sync::Mutex::new(()),
+            writer: OnceLock::new(),
+            carried: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Subscribes to live events (every tenant; callers filter).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Number of subjects with a monitor in memory.
+    pub fn subjects(&self) -> usize {
+        lock(&self.subjects).len()
+    }
+
+    /// Loads what a restart must rebuild: unresolved alerts, and the sensors of subjects seen in
+    /// the last hour (so a sensor that went silent while the server was down is noticed).
+    pub async fn recover(&self) -> Result<()> {
+        let open = self.store.unresolved_alerts().await?;
+        let n_open = open.len();
+        {
+            let mut carried = lock(&self.carried);
+            for (tenant, row) in open {
+                carried
+                    .entry((tenant, row.event.subject_id.clone()))
+                    .or_default()
+                    .push(row);
+            }
+        }
+        let mut keys: Vec<SubjectKey> = self
+            .store
+            .recent_vitals_subjects(now_ms() - RESTART_LOOKBACK_MS)
+            .await?;
+        keys.extend(lock(&self.carried).keys().cloned());
+        keys.sort();
+        keys.dedup();
+        for (tenant, subject) in &keys {
+            self.subject(tenant, subject).await?;
+        }
+        if n_open > 0 || !keys.is_empty() {
+            tracing::info!(
+                unresolved_alerts = n_open,
+                subjects = keys.len(),
+                "vitals state rebuilt from storage"
+            );
+        }
+        Ok(())
+    }
+
+    /// The subject's state, created (and its sensors' last times loaded) on first use.
+    async fn subject(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+    ) -> Result<Arc<tokio::sync::Mutex<Subject>>> {
+        let key = (tenant_id.to_owned(), subject_id.to_owned());
+        if let Some(s) = lock(&self.subjects).get(&key) {
+            return Ok(Arc::clone(s));
+        }
+        let last = self
+            .store
+            .last_sample_times(tenant_id, subject_id, 24 * 3_600_000)
+            .await?;
+        let mut monitor = ResidentMonitor::new(self.config.clone())
+            .map_err(|e| ServerError::Config(format!("vitals monitor: {e}")))?;
+        let mut last_at = HashMap::new();
+        let mut newest = i64::MIN;
+        for (parameter, source, at) in last {
+            let (Some(p), Ok(src)) = (Parameter::parse(&parameter), SourceId::new(source.clone()))
+            else {
+                continue;
+            };
+            newest = newest.max(at);
+            last_at.insert((source, p), at);
+            monitor.register_source(src, DurationMs(0), Timestamp(at));
+        }
+        let wall = now_ms();
+        // The subject's last known device time; it advances with wall time from here.
+        let clock = (newest != i64::MIN).then_some(newest);
+        let carried = lock(&self.carried).remove(&key).unwrap_or_default();
+        let subject = Arc::new(tokio::sync::Mutex::new(Subject {
+            monitor,
+            last_at,
+            clock_ms: clock,
+            clock_wall_ms: wall,
+            last_now_ms: clock.unwrap_or(i64::MIN),
+            ids: HashMap::new(),
+            by_uuid: HashMap::new(),
+            carried,
+        }));
+        Ok(Arc::clone(
+            lock(&self.subjects).entry(key).or_insert(subject),
+        ))
+    }
+
+    fn writer(&self) -> &mpsc::Sender<WriteRequest> {
+        self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(4 * GROUP_MAX);
+            tokio::spawn(run_writer(self.store.clone(), rx));
+            tx
+        })
+    }
+
+    async fn store_samples(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        samples: Vec<VitalRow>,
+        rollups: Vec<(String, MinuteRow)>,
+    ) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.writer()
+            .send(WriteRequest {
+                tenant_id: tenant_id.to_owned(),
+                subject_id: subject_id.to_owned(),
+                samples,
+                rollups,
+                reply,
+            })
+            .await
+            .map_err(|_| ServerError::Config("sample writer stopped".into()))?;
+        match answer.await {
+            Ok(r) => r.map_err(ServerError::from),
+            Err(_) => Err(ServerError::Config("sample writer stopped".into())),
+        }
+    }
+
+    /// Stores and broadcasts one event; ids go out in increasing order.
+    async fn emit(&self, tenant_id: &str, event: NewAlertEvent) -> Result<i64> {
+        let _order = self.event_lock.lock().await;
+        let event_id = self.store.append_alert_event(tenant_id, &event).await?;
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(Arc::new(LiveEvent {
+            tenant_id: tenant_id.to_owned(),
+            event_id,
+            event,
+        }));
+        Ok(event_id)
+    }
+
+    /// Stores and broadcasts a monitor's events, giving new alerts their stored ids (or
+    /// continuing an alert stored before a restart). Returns how many were stored.
+    async fn publish(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        s: &mut Subject,
+        events: Vec<AlertEvent>,
+        now: i64,
+    ) -> Result<u32> {
+        let mut n = 0;
+        for ev in events {
+            let mut change = ev.change.as_str().to_owned();
+            let mut alert = ev.alert.clone();
+            let uuid = match s.ids.get(&ev.alert.id) {
+                Some(u) => u.clone(),
+                None => {
+                    let qualifier = kind_key(&ev.alert.kind);
+                    let carried = s
+                        .carried
+                        .iter()
+                        .position(|c| carried_kind_key(&c.event) == qualifier);
+                    let uuid = match carried {
+                        Some(i) => {
+                            let c = s.carried.swap_remove(i);
+                            change = "resumed".to_owned();
+                            // Re-apply what the nurses did to it before the restart.
+                            if c.event.state == "acknowledged" {
+                                let by = StaffId(c.event.acted_by.clone());
+                                let _ = s.monitor.acknowledge(ev.alert.id, by, Timestamp(now));
+                            }
+                            if let Some(until) = c.event.snoozed_until_ms.filter(|u| *u > now) {
+                                let _ =
+                                    s.monitor
+                                        .snooze(ev.alert.id, Timestamp(until), Timestamp(now));
+                            }
+                            if let Some(a) = s.monitor.alerts().find(|a| a.id == ev.alert.id) {
+                                alert = a.clone();
+                            }
+                            c.event.alert_id
+                        }
+                        None => uuid::Uuid::new_v4().to_string(),
+                    };
+                    s.ids.insert(ev.alert.id, uuid.clone());
+                    s.by_uuid.insert(uuid.clone(), ev.alert.id);
+                    uuid
+                }
+            };
+            let stored = snapshot(subject_id, &uuid, &change, ev.at.0, &alert);
+            self.emit(tenant_id, stored).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Ticks every monitor once at the current wall time.
+    pub async fn tick_all(&self) {
+        let all: Vec<(SubjectKey, Arc<tokio::sync::Mutex<Subject>>)> = lock(&self.subjects)
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        for ((tenant, subject), entry) in all {
+            // A subject busy with a batch is ticked by that batch.
+            let Ok(mut s) = entry.try_lock() else {
+                continue;
+            };
+            let Some(now) = s.now(now_ms()) else {
+                continue;
+            };
+            let events = s.monitor.tick(Timestamp(now));
+            if !events.is_empty()
+                && let Err(e) = self.publish(&tenant, &subject, &mut s, events, now).await
+            {
+                tracing::error!(error = %e, "storing alert events from a tick failed");
+            }
+        }
+    }
+
+    /// Forgets resolved alerts older than an hour (subject clock) from memory.
+    fn forget_old(&self) {
+        let all: Vec<Arc<tokio::sync::Mutex<Subject>>> =
+            lock(&self.subjects).values().cloned().collect();
+        for entry in all {
+            let Ok(mut s) = entry.try_lock() else {
+                continue;
+            };
+            let now = s.last_now_ms;
+            s.monitor.forget_resolved_before(Timestamp(now - 3_600_000));
+            let kept: std::collections::HashSet<AlertId> =
+                s.monitor.alerts().map(|a| a.id).collect();
+            s.ids.retain(|id, _| kept.contains(id));
+            s.by_uuid.retain(|_, id| kept.contains(id));
+        }
+    }
+}
+
+/// Group-commits batches: takes what is queued (up to [`GROUP_MAX`]) and stores it in one
+/// transaction; if that fails, stores each batch alone so only the bad one fails.
+async fn run_writer(store: Store, mut rx: mpsc::Receiver<WriteRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        let now = now_ms();
+        let rows: Vec<VitalsBatchRows<'_>> = group
+            .iter()
+            .map(|r| VitalsBatchRows {
+                tenant_id: &r.tenant_id,
+                subject_id: &r.subject_id,
+                samples: &r.samples,
+                rollups: &r.rollups,
+            })
+            .collect();
+        let together = store.insert_vitals_group(&rows, now).await;
+        drop(rows);
+        if together.is_ok() {
+            for r in group {
+                let _ = r.reply.send(Ok(()));
+            }
+            continue;
+        }
+        for r in group {
+            let alone = store
+                .insert_vitals(&r.tenant_id, &r.subject_id, &r.samples, &r.rollups, now)
+                .await;
+            let _ = r.reply.send(alone);
+        }
+    }
+}
+
+/// Ticks the monitors every [`TICK_INTERVAL`] until shutdown.
+pub async fn run_ticker(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        state.vitals.tick_all().await;
+        n += 1;
+        if n.is_multiple_of(600) {
+            state.vitals.forget_old();
+        }
+    }
+}
+
+fn condition_name(c: &Condition) -> String {
+    match c {
+        Condition::SuddenChange(p) => format!("sudden_change:{p}"),
+        Condition::SensorSilent(s) => format!("sensor_silent:{s}"),
+        other => other.name().to_owned(),
+    }
+}
+
+fn kind_key(k: &AlertKind) -> String {
+    match k {
+        AlertKind::Clinical => "clinical".to_owned(),
+        AlertKind::SensorSilent(s) => format!("sensor_silent:{s}"),
+    }
+}
+
+fn carried_kind_key(e: &NewAlertEvent) -> String {
+    if e.kind == "sensor_silent" {
+        e.conditions
+            .split(',')
+            .find(|c| c.starts_with("sensor_silent:"))
+            .unwrap_or("sensor_silent")
+            .to_owned()
+    } else {
+        e.kind.clone()
+    }
+}
+
+fn snapshot(subject_id: &str, alert_id: &str, change: &str, at: i64, a: &Alert) -> NewAlertEvent {
+    let acted_by = match &a.state {
+        AlertState::Acknowledged { by, .. } => by.0.clone(),
+        AlertState::Resolved { by: Some(by), .. } => by.0.clone(),
+        _ => String::new(),
+    };
+    NewAlertEvent {
+        subject_id: subject_id.to_owned(),
+        alert_id: alert_id.to_owned(),
+        at_ms: at,
+        change: change.to_owned(),
+        kind: a.kind.name().to_owned(),
+        severity: a.severity.as_str().to_owned(),
+        state: a.state.as_str().to_owned(),
+        conditions: a
+            .conditions
+            .iter()
+            .map(condition_name)
+            .collect::<Vec<_>>()
+            .join(","),
+        detail: a.detail.clone(),
+        condition_active: a.condition_active,
+        level: i64::from(a.level),
+        raised_at_ms: a.raised_at.0,
+        snoozed_until_ms: a.snoozed_until.map(|t| t.0),
+        acted_by,
+    }
+}
+
+/// The wire form of a stored alert state.
+pub fn alert_proto(e: &NewAlertEvent) -> pb::Alert {
+    pb::Alert {
+        alert_id: e.alert_id.clone(),
+        subject_id: e.subject_id.clone(),
+        kind: e.kind.clone(),
+        severity: e.severity.clone(),
+        state: e.state.clone(),
+        conditions: e
+            .conditions
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        condition_active: e.condition_active,
+        escalation_level: u32::try_from(e.level).unwrap_or(0),
+        detail: e.detail.clone(),
+        raised_at: Some(convert::timestamp(e.raised_at_ms)),
+        snoozed_until: e.snoozed_until_ms.map(convert::timestamp),
+        acted_by: e.acted_by.clone(),
+    }
+}
+
+fn event_proto(event_id: i64, e: &NewAlertEvent) -> pb::AlertEvent {
+    pb::AlertEvent {
+        event_id: u64::try_from(event_id).unwrap_or(0),
+        at: Some(convert::timestamp(e.at_ms)),
+        change: e.change.clone(),
+        alert: Some(alert_proto(e)),
+    }
+}
+
+fn check_subject_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        return Err(ServerError::InvalidArgument(
+            "subject_id must be 1 to 128 characters without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Why one sample of a batch was refused.
+fn bad(i: usize, why: impl std::fmt::Display) -> (Option<u32>, String) {
+    (
+        Some(u32::try_from(i).unwrap_or(u32::MAX)),
+        format!("sample {i}: {why}"),
+    )
+}
+
+/// Converts and range-checks one sample.
+fn to_sample(s: &pb::VitalSample) -> std::result::Result<Sample, String> {
+    use pb::vital_sample::Value;
+    let at = s
+        .measured_at
+        .as_ref()
+        .map(convert::millis)
+        .ok_or("measured_at is missing")?;
+    let source = SourceId::new(s.source_device.clone()).map_err(|e| e.to_string())?;
+    let e = |e: auscult_vitals::VitalsError| e.to_string();
+    let reading = match s.value.as_ref().ok_or("no value")? {
+        Value::HeartRatePerMin(v) => Reading::HeartRate(BeatsPerMinute::new(*v).map_err(e)?),
+        Value::RespiratoryRatePerMin(v) => {
+            Reading::RespiratoryRate(BreathsPerMinute::new(*v).map_err(e)?)
+        }
+        Value::Spo2Percent(v) => Reading::SpO2(SpO2Percent::new(*v).map_err(e)?),
+        Value::TemperatureCelsius(v) => Reading::Temperature(Celsius::new(*v).map_err(e)?),
+        Value::BloodPressure(bp) => Reading::BloodPressure(
+            BloodPressure::new(bp.systolic_mmhg, bp.diastolic_mmhg).map_err(e)?,
+        ),
+        Value::Consciousness(c) => Reading::Consciousness(
+            match pb::Acvpu::try_from(*c).unwrap_or(pb::Acvpu::Unspecified) {
+                pb::Acvpu::Alert => Acvpu::Alert,
+                pb::Acvpu::NewConfusion => Acvpu::NewConfusion,
+                pb::Acvpu::Voice => Acvpu::Voice,
+                pb::Acvpu::Pain => Acvpu::Pain,
+                pb::Acvpu::Unresponsive => Acvpu::Unresponsive,
+                pb::Acvpu::Unspecified => return Err("consciousness is unspecified".into()),
+            },
+        ),
+        Value::Oxygen(o) => Reading::OxygenSupport(
+            match pb::OxygenSupport::try_from(*o).unwrap_or(pb::OxygenSupport::Unspecified) {
+                pb::OxygenSupport::Air => OxygenSupport::Air,
+                pb::OxygenSupport::Oxygen => OxygenSupport::Oxygen,
+                pb::OxygenSupport::Unspecified => {
+                    return Err("oxygen support is unspecified".into());
+                }
+            },
+        ),
+    };
+    Ok(Sample {
+        at: Timestamp(at),
+        source,
+        reading,
+    })
+}
+
+fn to_row(s: &Sample) -> VitalRow {
+    let (value, value2) = match s.reading {
+        Reading::BloodPressure(bp) => (bp.systolic().get(), Some(bp.diastolic().get())),
+        Reading::Consciousness(c) => (
+            match c {
+                Acvpu::Alert => 0.0,
+                Acvpu::NewConfusion => 1.0,
+                Acvpu::Voice => 2.0,
+                Acvpu::Pain => 3.0,
+                Acvpu::Unresponsive => 4.0,
+            },
+            None,
+        ),
+        Reading::OxygenSupport(o) => (if o == OxygenSupport::Oxygen { 1.0 } else { 0.0 }, None),
+        other => (other.numeric().unwrap_or(0.0), None),
+    };
+    VitalRow {
+        parameter: s.reading.parameter().as_str().to_owned(),
+        source: s.source.as_str().to_owned(),
+        measured_at_ms: s.at.0,
+        value,
+        value2,
+    }
+}
+
+fn rollup_rows(samples: &[Sample]) -> Vec<(String, MinuteRow)> {
+    rollup_minutes(samples)
+        .into_iter()
+        .map(|((m, p), r)| {
+            (
+                p.as_str().to_owned(),
+                MinuteRow {
+                    minute_ms: m.start().0,
+                    count: i64::from(r.count),
+                    min: r.min,
+                    max: r.max,
+                    sum: r.sum,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The vitals service.
+#[derive(Debug, Clone)]
+pub struct VitalsApi {
+    state: Arc<AppState>,
+}
+
+impl VitalsApi {
+    /// Wraps the shared state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+
+    fn hub(&self) -> &VitalsHub {
+        &self.state.vitals
+    }
+
+    /// Validates, stores and applies one batch. `Ok(ack)` also for a refused batch (the ack
+    /// says why); `Err` only for failures of the server itself.
+    async fn ingest_batch(
+        &self,
+        tenant_id: &str,
+        batch: pb::VitalsBatch,
+    ) -> Result<pb::VitalsBatchAck> {
+        let refuse = |index: Option<u32>, error: String| pb::VitalsBatchAck {
+            batch_id: batch.batch_id,
+            accepted: 0,
+            rejected_index: index,
+            error,
+            alert_events: 0,
+        };
+        if let Err(ServerError::InvalidArgument(m)) = check_subject_id(&batch.subject_id) {
+            return Ok(refuse(None, m));
+        }
+        if batch.samples.len() > MAX_BATCH_SAMPLES {
+            return Ok(refuse(
+                None,
+                format!("at most {MAX_BATCH_SAMPLES} samples per batch"),
+            ));
+        }
+        let wall = now_ms();
+        let sent_at = batch.sent_at.as_ref().map(convert::millis);
+        if let Some(t) = sent_at
+            && t > wall + MAX_CLOCK_SKEW_MS
+        {
+            return Ok(refuse(
+                None,
+                format!(
+                    "sent_at is {} s ahead of the server clock",
+                    (t - wall) / 1000
+                ),
+            ));
+        }
+        let mut samples = Vec::with_capacity(batch.samples.len());
+        for (i, s) in batch.samples.iter().enumerate() {
+            let sample = match to_sample(s) {
+                Ok(s) => s,
+                Err(why) => {
+                    let (idx, msg) = bad(i, why);
+                    return Ok(refuse(idx, msg));
+                }
+            };
+            if sample.at.0 > wall + MAX_CLOCK_SKEW_MS {
+                let (idx, msg) = bad(
+                    i,
+                    format!(
+                        "measured {} s in the future of the server clock",
+                        (sample.at.0 - wall) / 1000
+                    ),
+                );
+                return Ok(refuse(idx, msg));
+            }
+            if let Some(t) = sent_at
+                && sample.at.0 > t + MAX_CLOCK_SKEW_MS
+            {
+                let (idx, msg) = bad(i, "measured after the batch's sent_at");
+                return Ok(refuse(idx, msg));
+            }
+            samples.push(sample);
+        }
+
+        let entry = self.hub().subject(tenant_id, &batch.subject_id).await?;
+        let mut s = entry.lock().await;
+        let newest = samples.iter().map(|x| x.at.0).max().unwrap_or(i64::MIN);
+        let Some(clock) = s
+            .now(wall)
+            .or(sent_at)
+            .or((newest != i64::MIN).then_some(newest))
+        else {
+            return Ok(refuse(None, "an empty batch needs sent_at".into()));
+        };
+        let clock = clock.max(newest).max(sent_at.unwrap_or(i64::MIN));
+        let too_old = clock - self.hub().config.max_backfill.0;
+        let mut pending: HashMap<(String, Parameter), i64> = HashMap::new();
+        for (i, sample) in samples.iter().enumerate() {
+            if sample.at.0 < too_old {
+                let (idx, msg) = bad(i, "older than the 7-day backfill limit");
+                return Ok(refuse(idx, msg));
+            }
+            let key = (
+                sample.source.as_str().to_owned(),
+                sample.reading.parameter(),
+            );
+            let last = pending.get(&key).or_else(|| s.last_at.get(&key)).copied();
+            match last {
+                Some(l) if l == sample.at.0 => {
+                    let (idx, msg) = bad(
+                        i,
+                        format!("duplicate {} sample from this source at this time", key.1),
+                    );
+                    return Ok(refuse(idx, msg));
+                }
+                Some(l) if sample.at.0 < l => {
+                    let (idx, msg) = bad(
+                        i,
+                        format!(
+                            "out of order: {} sample {} ms before the last accepted one",
+                            key.1,
+                            l - sample.at.0
+                        ),
+                    );
+                    return Ok(refuse(idx, msg));
+                }
+                _ => {}
+            }
+            pending.insert(key, sample.at.0);
+        }
+
+        if !samples.is_empty() {
+            let rows: Vec<VitalRow> = samples.iter().map(to_row).collect();
+            let rollups = rollup_rows(&samples);
+            match self
+                .hub()
+                .store_samples(tenant_id, &batch.subject_id, rows, rollups)
+                .await
+            {
+                Ok(()) => {}
+                Err(ServerError::Store(StoreError::AlreadyExists(_))) => {
+                    return Ok(refuse(
+                        None,
+                        "duplicate: a sample of this batch is already stored".into(),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        s.last_at.extend(pending);
+        s.clock_ms = Some(clock);
+        s.clock_wall_ms = wall;
+        s.last_now_ms = clock;
+        let mut events = match s.monitor.ingest_batch(&samples, Timestamp(clock)) {
+            Ok(ev) => ev,
+            Err((i, e)) => {
+                // Cannot happen after the checks above; stored but not seen by the engine.
+                tracing::warn!(
+                    batch = batch.batch_id,
+                    index = i,
+                    reason = e.to_string().len(),
+                    "engine refused a stored batch"
+                );
+                Vec::new()
+            }
+        };
+        if batch.expected_interval_seconds > 0 {
+            let expected = DurationMs(i64::from(batch.expected_interval_seconds) * 1000);
+            let mut sources: Vec<&SourceId> = samples.iter().map(|x| &x.source).collect();
+            sources.sort();
+            sources.dedup();
+            for src in sources {
+                s.monitor
+                    .register_source(src.clone(), expected, Timestamp(clock));
+            }
+        }
+        events.extend(s.monitor.tick(Timestamp(clock)));
+        let alert_events = self
+            .hub()
+            .publish(tenant_id, &batch.subject_id, &mut s, events, clock)
+            .await?;
+        Ok(pb::VitalsBatchAck {
+            batch_id: batch.batch_id,
+            accepted: u32::try_from(samples.len()).unwrap_or(u32::MAX),
+            rejected_index: None,
+            error: String::new(),
+            alert_events,
+        })
+    }
+
+    async fn require_subject(&self, tenant_id: &str, subject_id: &str) -> Result<()> {
+        check_subject_id(subject_id)?;
+        if self
+            .state
+            .store
+            .vitals_subject_exists(tenant_id, subject_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServerError::NotFound("subject"))
+        }
+    }
+
+    async fn query_trend_inner(
+        &self,
+        request: Request<pb::QueryTrendRequest>,
+    ) -> Result<pb::QueryTrendResponse> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let req = request.into_inner();
+        let parameter = match pb::VitalParameter::try_from(req.parameter)
+            .unwrap_or(pb::VitalParameter::Unspecified)
+        {
+            pb::VitalParameter::HeartRate => Parameter::HeartRate,
+            pb::VitalParameter::RespiratoryRate => Parameter::RespiratoryRate,
+            pb::VitalParameter::Spo2 => Parameter::SpO2,
+            pb::VitalParameter::Temperature => Parameter::Temperature,
+            pb::VitalParameter::BloodPressure => Parameter::BloodPressure,
+            pb::VitalParameter::Unspecified => {
+                return Err(ServerError::InvalidArgument("parameter is required".into()));
+            }
+        };
+        let (Some(from), Some(until)) = (req.from.as_ref(), req.until.as_ref()) else {
+            return Err(ServerError::InvalidArgument(
+                "from and until are required".into(),
+            ));
+        };
+        let (from, until) = (convert::millis(from), convert::millis(until));
+        if until <= from || until - from > MAX_TREND_MS {
+            return Err(ServerError::InvalidArgument(
+                "until must be after from, within 400 days".into(),
+            ));
+        }
+        if !(1..=1440).contains(&req.bucket_minutes) {
+            return Err(ServerError::InvalidArgument(
+                "bucket_minutes must be 1 to 1440".into(),
+            ));
+        }
+        self.require_subject(&tenant_id, &req.subject_id).await?;
+        let rows = self
+            .state
+            .store
+            .vital_trend(
+                &caller.actor(),
+                &tenant_id,
+                &TrendQuery {
+                    subject_id: &req.subject_id,
+                    parameter: parameter.as_str(),
+                    from_ms: from,
+                    until_ms: until,
+                },
+                now_ms(),
+            )
+            .await?;
+        let minutes = rows.iter().map(|r| {
+            (
+                MinuteIndex(r.minute_ms.div_euclid(60_000)),
+                Rollup {
+                    count: u32::try_from(r.count).unwrap_or(u32::MAX),
+                    min: r.min,
+                    max: r.max,
+                    sum: r.sum,
+                },
+            )
+        });
+        let points = merge_buckets(minutes, DurationMs::minutes(i64::from(req.bucket_minutes)))
+            .into_iter()
+            .map(|(start, r)| pb::TrendPoint {
+                bucket_start: Some(convert::timestamp(start.0)),
+                count: r.count,
+                min: r.min,
+                max: r.max,
+                mean: r.mean(),
+            })
+            .collect();
+        Ok(pb::QueryTrendResponse { points })
+    }
+
+    async fn list_alerts_inner(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> Result<pb::ListAlertsResponse> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let req = request.into_inner();
+        let subject = (!req.subject_id.is_empty()).then_some(req.subject_id.as_str());
+        if let Some(s) = subject {
+            self.require_subject(&tenant_id, s).await?;
+        }
+        let limit = match req.limit {
+            0 => 500,
+            n => n.min(5000),
+        };
+        let rows = self
+            .state
+            .store
+            .list_alerts(
+                &caller.actor(),
+                &tenant_id,
+                subject,
+                req.include_resolved,
+                i64::from(limit),
+                now_ms(),
+            )
+            .await?;
+        Ok(pb::ListAlertsResponse {
+            alerts: rows.iter().map(|r| alert_proto(&r.event)).collect(),
+        })
+    }
+
+    /// Applies a lifecycle action to an alert of the caller's tenant.
+    async fn act(&self, caller: &Caller, alert_id: &str, action: Action) -> Result<pb::Alert> {
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let hub = self.hub();
+        let row = hub
+            .store
+            .get_alert(&tenant_id, alert_id)
+            .await?
+            .ok_or(ServerError::NotFound("alert"))?;
+        let subject_id = row.event.subject_id.clone();
+        let entry = hub.subject(&tenant_id, &subject_id).await?;
+        let mut s = entry.lock().await;
+        let wall = now_ms();
+        let now = s.now(wall).unwrap_or(wall);
+        let by = StaffId(caller.principal_id.clone());
+        let audit = match action {
+            Action::Acknowledge => "alerts.acknowledge",
+            Action::Resolve => "alerts.resolve",
+            Action::Snooze(_) => "alerts.snooze",
+        };
+        if let Some(id) = s.by_uuid.get(alert_id).copied() {
+            let refused =
+                |e: auscult_vitals::VitalsError| ServerError::FailedPrecondition(e.to_string());
+            let event = match action {
+                Action::Acknowledge => s
+                    .monitor
+                    .acknowledge(id, by, Timestamp(now))
+                    .map_err(refused)?,
+                Action::Resolve => {
+                    Some(s.monitor.resolve(id, by, Timestamp(now)).map_err(refused)?)
+                }
+                Action::Snooze(until_wall) => {
+                    // The snooze is asked in wall time; the monitor runs on the subject's clock.
+                    let until = now.saturating_add(until_wall - wall);
+                    Some(
+                        s.monitor
+                            .snooze(id, Timestamp(until), Timestamp(now))
+                            .map_err(|e| ServerError::InvalidArgument(e.to_string()))?,
+                    )
+                }
+            };
+            hub.store
+                .audit_subject(&caller.actor(), audit, &subject_id, wall)
+                .await?;
+            if let Some(ev) = event {
+                hub.publish(&tenant_id, &subject_id, &mut s, vec![ev], now)
+                    .await?;
+            }
+            let alert = s
+                .monitor
+                .alerts()
+                .find(|a| a.id == id)
+                .map(|a| snapshot(&subject_id, alert_id, "", now, a))
+                .ok_or(ServerError::NotFound("alert"))?;
+            return Ok(alert_proto(&alert));
+        }
+        // Not in a monitor: stored before a restart (or long resolved). Act on the stored state.
+        let mut e = row.event;
+        let change = match (action, e.state.as_str()) {
+            (_, "resolved") => {
+                return Err(ServerError::FailedPrecondition(
+                    "the alert is already resolved".into(),
+                ));
+            }
+            (Action::Acknowledge, "acknowledged") => None,
+            (Action::Acknowledge, _) => {
+                e.state = "acknowledged".into();
+                e.acted_by = by.0.clone();
+                Some("acknowledged")
+            }
+            (Action::Resolve, _) => {
+                e.state = "resolved".into();
+                e.acted_by = by.0.clone();
+                e.snoozed_until_ms = None;
+                Some("resolved")
+            }
+            (Action::Snooze(until_wall), _) => {
+                let max = self.hub().config.escalation.max_snooze.0;
+                if until_wall <= wall || until_wall - wall > max {
+                    return Err(ServerError::InvalidArgument(format!(
+                        "snooze must end after now and within {} minutes",
+                        max / 60_000
+                    )));
+                }
+                e.snoozed_until_ms = Some(now.saturating_add(until_wall - wall));
+                Some("snoozed")
+            }
+        };
+        hub.store
+            .audit_subject(&caller.actor(), audit, &subject_id, wall)
+            .await?;
+        if let Some(change) = change {
+            e.change = change.into();
+            e.at_ms = now;
+            hub.emit(&tenant_id, e.clone()).await?;
+            if e.state == "resolved" {
+                s.carried.retain(|c| c.event.alert_id != alert_id);
+            } else if let Some(c) = s.carried.iter_mut().find(|c| c.event.alert_id == alert_id) {
+                c.event = e.clone();
+            }
+        }
+        Ok(alert_proto(&e))
+    }
+
+    async fn action_inner(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        alert_id: &str,
+        action: Action,
+    ) -> Result<pb::Alert> {
+        let caller = authenticate(&self.state.store, metadata).await?;
+        caller.tenant_with(WATCHERS)?;
+        if alert_id.is_empty() || alert_id.len() > 64 {
+            return Err(ServerError::NotFound("alert"));
+        }
+        self.act(&caller, alert_id, action).await
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Acknowledge,
+    Resolve,
+    /// Until, wall-clock Unix ms.
+    Snooze(i64),
+}
+
+/// Sends stored events after `last` (paged), updating `last`. Returns false when the client left.
+async fn replay(
+    store: &Store,
+    caller: &Caller,
+    tenant_id: &str,
+    subject: Option<&str>,
+    last: &mut i64,
+    tx: &mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
+) -> Result<bool> {
+    loop {
+        let rows = store
+            .alert_events_after(
+                &caller.actor(),
+                tenant_id,
+                *last,
+                subject,
+                REPLAY_PAGE,
+                now_ms(),
+            )
+            .await?;
+        let full = rows.len() as i64 == REPLAY_PAGE;
+        for r in rows {
+            *last = r.event_id;
+            if tx
+                .send(Ok(event_proto(r.event_id, &r.event)))
+                .await
+                .is_err()
+            {
+                return Ok(false);
+            }
+        }
+        if !full {
+            return Ok(true);
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl VitalsService for VitalsApi {
+    type IngestVitalsStream = ReceiverStream<std::result::Result<pb::VitalsBatchAck, Status>>;
+    type WatchStream = ReceiverStream<std::result::Result<pb::AlertEvent, Status>>;
+
+    async fn ingest_vitals(
+        &self,
+        request: Request<Streaming<pb::VitalsBatch>>,
+    ) -> std::result::Result<Response<Self::IngestVitalsStream>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let tenant_id = caller.tenant_with(INGESTERS)?.to_owned();
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let api = self.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = inbound.next().await {
+                let batch = match msg {
+                    Ok(b) => b,
+                    Err(_) => return,
+                };
+                let ack = api
+                    .ingest_batch(&tenant_id, batch)
+                    .await
+                    .map_err(Status::from);
+                let failed = ack.is_err();
+                if tx.send(ack).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn query_trend(
+        &self,
+        request: Request<pb::QueryTrendRequest>,
+    ) -> std::result::Result<Response<pb::QueryTrendResponse>, Status> {
+        Ok(Response::new(self.query_trend_inner(request).await?))
+    }
+
+    async fn watch(
+        &self,
+        request: Request<pb::WatchRequest>,
+    ) -> std::result::Result<Response<Self::WatchStream>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let req = request.into_inner();
+        let subject = (!req.subject_id.is_empty()).then(|| req.subject_id.clone());
+        if let Some(s) = &subject {
+            self.require_subject(&tenant_id, s).await?;
+        }
+        let mut last = i64::try_from(req.after_event_id)
+            .map_err(|_| ServerError::InvalidArgument("after_event_id is too large".into()))?;
+        // Subscribe before reading the store: nothing stored after the read can be missed.
+        let mut live = self.hub().subscribe();
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.state.store.clone();
+        tokio::spawn(async move {
+            let subject = subject.as_deref();
+            match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(Status::from(e))).await;
+                    return;
+                }
+            }
+            loop {
+                let ev = tokio::select! {
+                    ev = live.recv() => ev,
+                    _ = tx.closed() => return,
+                };
+                match ev {
+                    Ok(ev) => {
+                        if ev.tenant_id != tenant_id
+                            || ev.event_id <= last
+                            || subject.is_some_and(|s| s != ev.event.subject_id)
+                        {
+                            continue;
+                        }
+                        last = ev.event_id;
+                        if tx
+                            .send(Ok(event_proto(ev.event_id, &ev.event)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Fell behind the broadcast: catch up from the store, then go on live.
+                        match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
+                            Ok(true) => {}
+                            Ok(false) => return,
+                            Err(e) => {
+                                let _ = tx.send(Err(Status::from(e))).await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+    ) -> std::result::Result<Response<pb::Alert>, Status> {
+        let id = request.get_ref().alert_id.clone();
+        Ok(Response::new(
+            self.action_inner(request.metadata(), &id, Action::Acknowledge)
+                .await?,
+        ))
+    }
+
+    async fn resolve_alert(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+    ) -> std::result::Result<Response<pb::Alert>, Status> {
+        let id = request.get_ref().alert_id.clone();
+        Ok(Response::new(
+            self.action_inner(request.metadata(), &id, Action::Resolve)
+                .await?,
+        ))
+    }
+
+    async fn snooze_alert(
+        &self,
+        request: Request<pb::SnoozeAlertRequest>,
+    ) -> std::result::Result<Response<pb::Alert>, Status> {
+        let req = request.get_ref();
+        let until = req
+            .until
+            .as_ref()
+            .map(convert::millis)
+            .ok_or_else(|| Status::invalid_argument("until is required"))?;
+        let id = req.alert_id.clone();
+        Ok(Response::new(
+            self.action_inner(request.metadata(), &id, Action::Snooze(until))
+                .await?,
+        ))
+    }
+
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> std::result::Result<Response<pb::ListAlertsResponse>, Status> {
+        Ok(Response::new(self.list_alerts_inner(request).await?))
+    }
+}
+
+/// Converts a change name back (for tests and clients that compare).
+pub fn is_raise(change: &str) -> bool {
+    change == AlertChange::Raised.as_str()
+}

@@ -1,0 +1,637 @@
+//! VitalsService over real gRPC against the real server: bad input refused whole with a clear
+//! reason (nothing stored, no alert), the alert lifecycle (acknowledge, snooze, resolve),
+//! `Watch` resumption without gap or duplicate (also while events are being produced), tenant
+//! isolation for every vitals RPC, audited reads, and what survives a restart.
+#![allow(clippy::unwrap_used)]
+
+mod vitals_common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use auscult_proto::v1 as pb;
+use auscult_testkit::*;
+use pb::vital_sample::Value;
+use tonic::Code;
+use vitals_common::*;
+
+/// A resident with an hour of normal readings ending at `end`, then `hr 0` (no pulse) from a
+/// once-a-minute sensor: one critical clinical alert.
+async fn raise_no_pulse(ch: &tonic::transport::Channel, token: &str, subject: &str, end: i64) {
+    let mut batches: Vec<_> = (0..5)
+        .map(|i| batch(i, subject, normal(end - (5 - i as i64) * 60_000)))
+        .collect();
+    batches.push(batch(
+        9,
+        subject,
+        vec![hr(end, 0.0), rr(end, 14.0), spo2(end, 96.0)],
+    ));
+    let acks = ingest(ch, token, batches).await.unwrap();
+    assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
+    assert!(acks.last().unwrap().alert_events >= 1, "{acks:?}");
+}
+
+async fn bad_input_is_refused_whole(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "bad-input").await;
+    let now = wall_ms() - 10 * 60_000;
+    // A good first batch, so order and duplicates can be checked against history.
+    let first = ingest_one(ch, &t.device_token, batch(1, "r1", normal(now))).await;
+    assert_eq!((first.accepted, first.error.as_str()), (3, ""));
+
+    let garbage_then = |bad: pb::VitalSample| {
+        // Every batch also carries "no pulse": if any of it were applied, an alert would follow.
+        vec![hr(now + 60_000, 0.0), bad]
+    };
+    let bp = |s: f64, d: f64| {
+        sample(
+            now + 60_000,
+            "cuff",
+            Value::BloodPressure(pb::BloodPressure {
+                systolic_mmhg: s,
+                diastolic_mmhg: d,
+            }),
+        )
+    };
+    let cases: Vec<(&str, pb::VitalsBatch, Option<u32>, &str)> = vec![
+        (
+            "heart rate out of range",
+            batch(2, "r1", garbage_then(hr(now + 61_000, 400.0))),
+            Some(1),
+            "heart rate",
+        ),
+        (
+            "negative respiration",
+            batch(3, "r1", garbage_then(rr(now + 60_000, -1.0))),
+            Some(1),
+            "respiratory rate",
+        ),
+        (
+            "SpO2 out of range",
+            batch(4, "r1", garbage_then(spo2(now + 60_000, 30.0))),
+            Some(1),
+            "SpO2",
+        ),
+        (
+            "NaN temperature",
+            batch(
+                5,
+                "r1",
+                garbage_then(sample(
+                    now + 60_000,
+                    "t",
+                    Value::TemperatureCelsius(f64::NAN),
+                )),
+            ),
+            Some(1),
+            "temperature",
+        ),
+        (
+            "diastolic above systolic",
+            batch(6, "r1", garbage_then(bp(90.0, 120.0))),
+            Some(1),
+            "diastolic",
+        ),
+        (
+            "unspecified ACVPU",
+            batch(
+                7,
+                "r1",
+                garbage_then(sample(now + 60_000, "c", Value::Consciousness(0))),
+            ),
+            Some(1),
+            "unspecified",
+        ),
+        (
+            "no value",
+            batch(
+                8,
+                "r1",
+                garbage_then(pb::VitalSample {
+                    measured_at: Some(ts(now + 60_000)),
+                    source_device: "x".into(),
+                    value: None,
+                }),
+            ),
+            Some(1),
+            "no value",
+        ),
+        (
+            "no time",
+            batch(
+                9,
+                "r1",
+                garbage_then(pb::VitalSample {
+                    measured_at: None,
+                    source_device: "x".into(),
+                    value: Some(Value::HeartRatePerMin(70.0)),
+                }),
+            ),
+            Some(1),
+            "measured_at",
+        ),
+        (
+            "in the future",
+            batch(10, "r1", garbage_then(hr(wall_ms() + 5 * 60_000, 70.0))),
+            Some(1),
+            "future",
+        ),
+        (
+            "out of order in the batch",
+            batch(
+                11,
+                "r1",
+                vec![hr(now + 120_000, 0.0), hr(now + 60_000, 0.0)],
+            ),
+            Some(1),
+            "out of order",
+        ),
+        (
+            "older than stored",
+            batch(
+                12,
+                "r1",
+                vec![hr(now + 60_000, 0.0), spo2(now - 60_000, 97.0)],
+            ),
+            Some(1),
+            "out of order",
+        ),
+        (
+            "duplicate in the batch",
+            batch(13, "r1", vec![hr(now + 60_000, 0.0), hr(now + 60_000, 0.0)]),
+            Some(1),
+            "duplicate",
+        ),
+        (
+            "duplicate of stored",
+            batch(14, "r1", vec![hr(now + 60_000, 0.0), rr(now, 15.0)]),
+            Some(1),
+            "duplicate",
+        ),
+        (
+            "empty source",
+            batch(
+                15,
+                "r1",
+                garbage_then(sample(now + 60_000, "", Value::HeartRatePerMin(70.0))),
+            ),
+            Some(1),
+            "source",
+        ),
+        (
+            "empty subject",
+            batch(16, "", normal(now + 60_000)),
+            None,
+            "subject_id",
+        ),
+    ];
+    for (what, b, index, needle) in cases {
+        let ack = ingest_one(ch, &t.device_token, b).await;
+        assert_eq!(ack.accepted, 0, "{what}: {ack:?}");
+        assert_eq!(ack.rejected_index, index, "{what}: {ack:?}");
+        assert!(
+            ack.error.contains(needle),
+            "{what}: `{}` lacks `{needle}`",
+            ack.error
+        );
+    }
+    let mut future_sent = batch(17, "r1", normal(now + 60_000));
+    future_sent.sent_at = Some(ts(wall_ms() + 3_600_000));
+    let ack = ingest_one(ch, &t.device_token, future_sent).await;
+    assert!(ack.error.contains("sent_at"), "{ack:?}");
+    let mut after_sent = batch(18, "r1", normal(now + 60_000));
+    after_sent.sent_at = Some(ts(now));
+    let ack = ingest_one(ch, &t.device_token, after_sent).await;
+    assert!(ack.error.contains("sent_at"), "{ack:?}");
+
+    // Nothing of the refused batches is stored or raised; the stream stays usable.
+    let points = trend(ch, &t.nurse_token, "r1", now - 3_600_000, now + 3_600_000)
+        .await
+        .unwrap();
+    let counted: u32 = points.iter().map(|p| p.count).sum();
+    assert_eq!(counted, 1, "{points:?}");
+    assert!(
+        list_alerts(ch, &t.nurse_token, "", true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(all_events(ch, &t.nurse_token).await.is_empty());
+    let ok = ingest_one(ch, &t.device_token, batch(19, "r1", normal(now + 60_000))).await;
+    assert_eq!((ok.accepted, ok.error.as_str()), (3, ""));
+
+    // Roles: a nurse cannot ingest; a device cannot read or watch.
+    let e = ingest(
+        ch,
+        &t.nurse_token,
+        vec![batch(1, "r1", normal(now + 120_000))],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(
+        watch(ch, &t.device_token, 0, "").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        trend(ch, &t.device_token, "r1", now, now + 1)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let e = ingest(ch, "ausc_nonsense", vec![]).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    // Bad trend requests.
+    let e = trend(ch, &t.nurse_token, "r1", now, now - 1)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(bad_input_is_refused_whole);
+
+async fn lifecycle_and_trends(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "lifecycle").await;
+    let end = wall_ms() - 30_000;
+    let mut w = watch(ch, &t.nurse_token, 0, "").await.unwrap();
+    raise_no_pulse(ch, &t.device_token, "r1", end).await;
+    let events = drain(&mut w, Duration::from_secs(2), 1).await;
+    assert_eq!(events.len(), 1);
+    let alert = events[0].alert.clone().unwrap();
+    assert_eq!(
+        (
+            events[0].change.as_str(),
+            alert.kind.as_str(),
+            alert.severity.as_str(),
+            alert.state.as_str()
+        ),
+        ("raised", "clinical", "critical", "open")
+    );
+    assert!(
+        alert.conditions.contains(&"no_pulse".to_owned()),
+        "{alert:?}"
+    );
+    let id = alert.alert_id.clone();
+    let action = |id: &str| pb::AlertActionRequest {
+        alert_id: id.into(),
+    };
+
+    let acked = vitals(ch)
+        .acknowledge_alert(authed(&t.nurse_token, action(&id)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.state, "acknowledged");
+    assert!(!acked.acted_by.is_empty());
+    let until = wall_ms() + 30 * 60_000;
+    let snoozed = vitals(ch)
+        .snooze_alert(authed(
+            &t.nurse_token,
+            pb::SnoozeAlertRequest {
+                alert_id: id.clone(),
+                until: Some(ts(until)),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(snoozed.snoozed_until.is_some());
+    let too_long = vitals(ch)
+        .snooze_alert(authed(
+            &t.nurse_token,
+            pb::SnoozeAlertRequest {
+                alert_id: id.clone(),
+                until: Some(ts(wall_ms() + 24 * 3_600_000)),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(too_long.code(), Code::InvalidArgument);
+    assert_eq!(
+        list_alerts(ch, &t.nurse_token, "r1", false)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let resolved = vitals(ch)
+        .resolve_alert(authed(&t.clinician_token, action(&id)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.state, "resolved");
+    let again = vitals(ch)
+        .resolve_alert(authed(&t.nurse_token, action(&id)))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    let changes: Vec<String> = drain(&mut w, Duration::from_secs(2), 10)
+        .await
+        .into_iter()
+        .map(|e| e.change)
+        .collect();
+    assert_eq!(changes, ["acknowledged", "snoozed", "resolved"]);
+    assert!(
+        list_alerts(ch, &t.nurse_token, "r1", false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = list_alerts(ch, &t.nurse_token, "r1", true).await.unwrap();
+    assert_eq!((all.len(), all[0].state.as_str()), (1, "resolved"));
+    // Unknown alerts and subjects.
+    let e = vitals(ch)
+        .acknowledge_alert(authed(&t.nurse_token, action("no-such-alert")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        trend(ch, &t.nurse_token, "nobody", end - 1, end)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    // The trend reads minute rollups: 6 minutes of one heart-rate reading each.
+    let points = trend(ch, &t.nurse_token, "r1", end - 3_600_000, end + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 6, "{points:?}");
+    assert_eq!(points.last().unwrap().min, 0.0);
+    // Reads are audited (trend, alert lists and watch) with the subject.
+    let trail = audit(ch, &t.clinician_token, "").await.unwrap();
+    for action in [
+        "vitals.trend",
+        "alerts.list",
+        "alerts.read",
+        "alerts.acknowledge",
+        "alerts.resolve",
+    ] {
+        assert!(
+            trail.iter().any(|e| e.action == action),
+            "no {action} in the audit trail"
+        );
+    }
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == "vitals.trend" && e.subject_id == "r1")
+    );
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(lifecycle_and_trends);
+
+async fn watch_resumes_without_gap_or_duplicate(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "resume").await;
+    let end = wall_ms() - 30_000;
+    // Events are produced while a station keeps disconnecting and resuming.
+    let producer = {
+        let (ch, token) = (ch.clone(), t.device_token.clone());
+        tokio::spawn(async move {
+            for i in 0..40 {
+                raise_no_pulse(&ch, &token, &format!("r{i:02}"), end).await;
+            }
+        })
+    };
+    let mut seen: Vec<u64> = Vec::new();
+    let mut last = 0;
+    let mut reconnects = 0;
+    while !producer.is_finished() || reconnects < 3 {
+        let mut w = watch(ch, &t.nurse_token, last, "").await.unwrap();
+        // Take a few, then drop the stream mid-flight.
+        let got = drain(&mut w, Duration::from_millis(300), 3).await;
+        drop(w);
+        reconnects += 1;
+        for e in got {
+            seen.push(e.event_id);
+            last = e.event_id;
+        }
+    }
+    producer.await.unwrap();
+    let mut w = watch(ch, &t.nurse_token, last, "").await.unwrap();
+    seen.extend(
+        drain(&mut w, Duration::from_secs(2), usize::MAX)
+            .await
+            .iter()
+            .map(|e| e.event_id),
+    );
+    let all: Vec<u64> = all_events(ch, &t.nurse_token)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(all.len(), 40, "one raise per resident");
+    assert_eq!(
+        seen, all,
+        "resumed watching saw every event once, in order ({reconnects} reconnects)"
+    );
+    // Per-subject watch.
+    let mut one = watch(ch, &t.nurse_token, 0, "r07").await.unwrap();
+    let got = drain(&mut one, Duration::from_secs(1), 10).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(subject_of(&got[0]), "r07");
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(watch_resumes_without_gap_or_duplicate);
+
+async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let a = make_tenant(ch, &ts.admin_token, "tenant-a").await;
+    let b = make_tenant(ch, &ts.admin_token, "tenant-b").await;
+    let end = wall_ms() - 30_000;
+    raise_no_pulse(ch, &a.device_token, "shared-name", end).await;
+    raise_no_pulse(ch, &a.device_token, "only-a", end).await;
+    let a_alerts = list_alerts(ch, &a.nurse_token, "", true).await.unwrap();
+    assert_eq!(a_alerts.len(), 2);
+    let mut b_watch = watch(ch, &b.nurse_token, 0, "").await.unwrap();
+    for token in [&b.nurse_token, &b.clinician_token, &b.admin_token] {
+        assert_eq!(
+            trend(ch, token, "only-a", end - 3_600_000, end + 1)
+                .await
+                .unwrap_err()
+                .code(),
+            Code::NotFound
+        );
+        assert_eq!(
+            list_alerts(ch, token, "only-a", true)
+                .await
+                .unwrap_err()
+                .code(),
+            Code::NotFound
+        );
+        assert!(list_alerts(ch, token, "", true).await.unwrap().is_empty());
+        assert_eq!(
+            watch(ch, token, 0, "only-a").await.unwrap_err().code(),
+            Code::NotFound
+        );
+        for alert in &a_alerts {
+            let req = || pb::AlertActionRequest {
+                alert_id: alert.alert_id.clone(),
+            };
+            assert_eq!(
+                vitals(ch)
+                    .acknowledge_alert(authed(token, req()))
+                    .await
+                    .unwrap_err()
+                    .code(),
+                Code::NotFound
+            );
+            assert_eq!(
+                vitals(ch)
+                    .resolve_alert(authed(token, req()))
+                    .await
+                    .unwrap_err()
+                    .code(),
+                Code::NotFound
+            );
+            let snooze = pb::SnoozeAlertRequest {
+                alert_id: alert.alert_id.clone(),
+                until: Some(ts(wall_ms() + 60_000)),
+            };
+            assert_eq!(
+                vitals(ch)
+                    .snooze_alert(authed(token, snooze))
+                    .await
+                    .unwrap_err()
+                    .code(),
+                Code::NotFound
+            );
+        }
+    }
+    // B's device sending for a subject of the same name makes B's own subject: A is unaffected,
+    // and B sees only B's data.
+    let ok = ingest_one(ch, &b.device_token, batch(1, "shared-name", normal(end))).await;
+    assert_eq!(ok.error, "");
+    let b_points = trend(
+        ch,
+        &b.nurse_token,
+        "shared-name",
+        end - 3_600_000,
+        end + 60_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(b_points.iter().map(|p| p.count).sum::<u32>(), 1);
+    let a_points = trend(
+        ch,
+        &a.nurse_token,
+        "shared-name",
+        end - 3_600_000,
+        end + 60_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(a_points.iter().map(|p| p.count).sum::<u32>(), 6);
+    assert!(
+        list_alerts(ch, &b.nurse_token, "shared-name", true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // B's station never received A's events.
+    assert!(
+        drain(&mut b_watch, Duration::from_secs(1), 10)
+            .await
+            .is_empty()
+    );
+    // A's states are untouched.
+    assert!(
+        list_alerts(ch, &a.nurse_token, "", false)
+            .await
+            .unwrap()
+            .iter()
+            .all(|x| x.state == "open")
+    );
+    let ids: BTreeSet<_> = all_events(ch, &a.nurse_token)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(tenants_are_isolated_in_every_vitals_rpc);
+
+async fn restart_keeps_alerts_and_watch_position(db: Db) {
+    let Some(url) = database_url(db).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in_process(dir.path(), url.clone()).await;
+    let admin_token = server.bootstrap_token.clone().unwrap();
+    let ch = connect(server.addr).await;
+    let t = make_tenant(&ch, &admin_token, "restart").await;
+    let end = wall_ms() - 60_000;
+    raise_no_pulse(&ch, &t.device_token, "r1", end).await;
+    let before = all_events(&ch, &t.nurse_token).await;
+    assert_eq!(before.len(), 1);
+    let alert_id = before[0].alert.as_ref().unwrap().alert_id.clone();
+    vitals(&ch)
+        .acknowledge_alert(authed(
+            &t.nurse_token,
+            pb::AlertActionRequest {
+                alert_id: alert_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let last = all_events(&ch, &t.nurse_token)
+        .await
+        .last()
+        .unwrap()
+        .event_id;
+    server.shutdown().await.unwrap();
+
+    let server = start_in_process(dir.path(), url).await;
+    let ch = connect(server.addr).await;
+    // Resuming from the last id seen before the restart: nothing old again.
+    let mut w = watch(&ch, &t.nurse_token, last, "").await.unwrap();
+    assert!(
+        drain(&mut w, Duration::from_millis(800), 10)
+            .await
+            .is_empty()
+    );
+    // The open alert is still there, acknowledged.
+    let open = list_alerts(&ch, &t.nurse_token, "r1", false).await.unwrap();
+    assert_eq!((open.len(), open[0].state.as_str()), (1, "acknowledged"));
+    // A batch stored before the restart is still a duplicate.
+    let dup = ingest_one(&ch, &t.device_token, batch(9, "r1", vec![hr(end, 0.0)])).await;
+    assert!(
+        dup.error.contains("duplicate") || dup.error.contains("out of order"),
+        "{dup:?}"
+    );
+    // The pulse is still absent: the same alert continues ("resumed"), no new alert is raised.
+    let ack = ingest_one(
+        &ch,
+        &t.device_token,
+        batch(10, "r1", vec![hr(end + 60_000, 0.0)]),
+    )
+    .await;
+    assert_eq!(ack.error, "");
+    let after = drain(&mut w, Duration::from_secs(2), 10).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].change, "resumed");
+    let a = after[0].alert.as_ref().unwrap();
+    assert_eq!(
+        (a.alert_id.as_str(), a.state.as_str()),
+        (alert_id.as_str(), "acknowledged")
+    );
+    assert!(after[0].event_id > last);
+    // It can still be resolved.
+    let resolved = vitals(&ch)
+        .resolve_alert(authed(&t.nurse_token, pb::AlertActionRequest { alert_id }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.state, "resolved");
+    server.shutdown().await.unwrap();
+}
+both_backends!(restart_keeps_alerts_and_watch_position);
