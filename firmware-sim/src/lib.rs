@@ -5,7 +5,8 @@
 //! offsets after a broken stream; and a fleet mode that drives many devices to measure load.
 //!
 //! Layout: [`source`] makes the bytes to send, [`plan`] cuts them into chunks, [`upload`] runs one
-//! resumable upload, [`fleet`] runs many, [`latency`] summarises acknowledgement times. The
+//! resumable upload, [`fleet`] runs many, [`latency`] summarises acknowledgement times, [`sink`]
+//! is the discarding baseline server of the load run (`examples/load`). The
 //! binary (`main.rs`) only parses arguments.
 //!
 //! Must never talk to anything but the server URL it was given, and never loop without bound
@@ -15,12 +16,15 @@ mod error;
 pub mod fleet;
 pub mod latency;
 pub mod plan;
+pub mod sink;
 pub mod source;
 pub mod upload;
 pub mod vitals;
 
 pub use error::SimError;
-pub use fleet::{FleetDevice, FleetReport, run_fleet};
+pub use fleet::{
+    CompletedUpload, FleetDevice, FleetOptions, FleetReport, run_fleet, run_fleet_with,
+};
 pub use latency::LatencySummary;
 pub use plan::Counts;
 pub use source::{DeviceRecording, EcgChoice, EcgPayload, EncodedRecording, PcgFormat};

@@ -5,7 +5,10 @@
 //! compare-and-set on the committed count) when the buffer is large or old enough, at the finish,
 //! and when the stream ends for any reason; so a device that vanishes loses at most what was never
 //! acknowledged as committed, and an upload only becomes a case after a finish whose totals (and
-//! optional checksum) match what was stored. This module must never analyse signals or log
+//! optional checksum) match what was stored. The database side of those commits is grouped: one
+//! committer task records the parts of every stream that flushed meanwhile in one transaction
+//! (one durable commit for many devices; see [`Committer`]), and a stream is acknowledged only
+//! after its own parts are in a committed transaction. This module must never analyse signals or log
 //! personal data (subject ids stay out of logs).
 
 use std::sync::Arc;
@@ -15,11 +18,13 @@ use auscult_proto::v1 as pb;
 use auscult_proto::v1::ingest_service_server::IngestService;
 use auscult_store::blobs::part_key;
 use auscult_store::now_ms;
-use auscult_store::recordings::{Counts, NewRecording, Part, RecordingRow, StreamKind, state};
+use auscult_store::recordings::{
+    Counts, NewRecording, Part, PartCommit, RecordingRow, StreamKind, state,
+};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::Ordering;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -32,12 +37,92 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct IngestApi {
     state: Arc<AppState>,
+    committer: Committer,
 }
 
 impl IngestApi {
-    /// A service over shared state.
+    /// A service over shared state. Starts its group committer on the current Tokio runtime.
     pub fn new(state: Arc<AppState>) -> IngestApi {
-        IngestApi { state }
+        IngestApi {
+            committer: Committer::start(Arc::clone(&state)),
+            state,
+        }
+    }
+}
+
+/// Most parts recorded in one group-commit transaction.
+const MAX_GROUP_COMMIT: usize = 1024;
+
+/// One stream's flush waiting for the committer: its parts and where to answer.
+struct CommitRequest {
+    parts: Vec<PartCommit>,
+    reply: oneshot::Sender<std::result::Result<Vec<bool>, String>>,
+}
+
+/// Group commit of the parts of many uploads. Every stream's flush writes its blobs itself (in
+/// parallel with the others) and then hands the parts to this single task, which records all the
+/// parts that arrived while the previous transaction was running in one transaction: the cost of
+/// a durable database commit (an `fsync` of SQLite's WAL) is shared by all of them instead of paid
+/// once per stream, which is what lets thousands of devices stream at once. Each part is still
+/// checked on its own (compare-and-set on its stream's committed count), and each stream is told
+/// its own outcome only after the transaction holding its parts has committed.
+#[derive(Debug, Clone)]
+struct Committer {
+    tx: mpsc::Sender<CommitRequest>,
+}
+
+impl Committer {
+    fn start(state: Arc<AppState>) -> Committer {
+        let (tx, mut rx) = mpsc::channel::<CommitRequest>(MAX_GROUP_COMMIT);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut requests = vec![first];
+                let mut parts: usize = requests[0].parts.len();
+                while parts < MAX_GROUP_COMMIT {
+                    match rx.try_recv() {
+                        Ok(r) => {
+                            parts += r.parts.len();
+                            requests.push(r);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let batch: Vec<PartCommit> = requests
+                    .iter()
+                    .flat_map(|r| r.parts.iter().cloned())
+                    .collect();
+                let outcome = state.store.commit_parts(&batch).await;
+                let mut recorded = match outcome {
+                    Ok(recorded) => Ok(recorded.into_iter()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, parts = batch.len(), "group commit failed");
+                        Err(e.to_string())
+                    }
+                };
+                for r in requests {
+                    let answer = match &mut recorded {
+                        Ok(flags) => Ok(flags.by_ref().take(r.parts.len()).collect()),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let _ = r.reply.send(answer);
+                }
+            }
+        });
+        Committer { tx }
+    }
+
+    /// Records `parts` in the next group transaction; per part, whether it was recorded.
+    async fn commit(&self, parts: Vec<PartCommit>) -> Result<Vec<bool>> {
+        let (reply, answer) = oneshot::channel();
+        let lost =
+            || ServerError::Aborted("the committer stopped; resume from the committed counts");
+        self.tx
+            .send(CommitRequest { parts, reply })
+            .await
+            .map_err(|_| lost())?;
+        answer.await.map_err(|_| lost())?.map_err(|_| {
+            ServerError::Aborted("the commit failed; resume from the committed counts")
+        })
     }
 }
 
@@ -169,6 +254,7 @@ fn slot(stream: StreamKind) -> usize {
 /// One upload being written by one gRPC stream.
 struct Session {
     state: Arc<AppState>,
+    committer: Committer,
     row: RecordingRow,
     /// Accepted from the device (committed plus buffered).
     received: Counts,
@@ -183,7 +269,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, row: RecordingRow) -> Session {
+    fn new(state: Arc<AppState>, committer: Committer, row: RecordingRow) -> Session {
         let secs = u64::from(state.config.max_recording_seconds);
         let limits = Counts {
             pcg: u64::from(row.meta.pcg_rate_hz) * secs,
@@ -201,6 +287,7 @@ impl Session {
             last_r_peak: None,
             limits,
             state,
+            committer,
             row,
         }
     }
@@ -304,8 +391,11 @@ impl Session {
                 && self.last_flush.elapsed() >= self.state.config.flush_interval())
     }
 
-    /// Commits every buffered stream.
+    /// Commits every buffered stream: writes each stream's blob (concurrently), then records all
+    /// of them through the group committer.
     async fn flush(&mut self) -> Result<()> {
+        let mut parts = Vec::new();
+        let mut writes = Vec::new();
         for stream in STREAMS {
             let buffer = std::mem::take(&mut self.buffers[slot(stream)]);
             if buffer.is_empty() {
@@ -314,21 +404,34 @@ impl Session {
             let start = self.committed.get(stream);
             let count = self.received.get(stream) - start;
             let key = part_key(&self.row.tenant_id, &self.row.id, stream.as_str(), start);
-            self.state
-                .store
-                .blobs
-                .put(&key, Bytes::from(buffer))
-                .await?;
-            let part = Part {
-                start,
-                count,
-                object_key: key,
-            };
-            self.state
-                .store
-                .commit_part(&self.row.tenant_id, &self.row.id, stream, &part)
-                .await?;
-            *self.committed.get_mut(stream) = start + count;
+            let blobs = &self.state.store.blobs;
+            let data = Bytes::from(buffer);
+            let put_key = key.clone();
+            writes.push(async move { blobs.put(&put_key, data).await });
+            parts.push(PartCommit {
+                tenant_id: self.row.tenant_id.clone(),
+                recording_id: self.row.id.clone(),
+                stream,
+                part: Part {
+                    start,
+                    count,
+                    object_key: key,
+                },
+            });
+        }
+        if parts.is_empty() {
+            self.last_flush = Instant::now();
+            return Ok(());
+        }
+        for written in futures::future::join_all(writes).await {
+            written?;
+        }
+        let recorded = self.committer.commit(parts.clone()).await?;
+        for (c, ok) in parts.iter().zip(recorded) {
+            if !ok {
+                return Err(auscult_store::StoreError::Conflict("committed offset moved").into());
+            }
+            *self.committed.get_mut(c.stream) = c.part.start + c.part.count;
             self.state.metrics.commits.fetch_add(1, Ordering::Relaxed);
         }
         self.last_flush = Instant::now();
@@ -423,6 +526,7 @@ impl Session {
 /// given. Whatever ends the stream, data already received is committed before returning.
 async fn run_upload(
     state: Arc<AppState>,
+    committer: Committer,
     caller: Caller,
     mut inbound: Streaming<pb::UploadRequest>,
     acks: Option<mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
@@ -460,7 +564,7 @@ async fn run_upload(
     let _lock = state.lock_upload(&row.id).ok_or(ServerError::Aborted(
         "this upload is being written by another stream",
     ))?;
-    let mut session = Session::new(Arc::clone(&state), row);
+    let mut session = Session::new(Arc::clone(&state), committer, row);
     if session.row.state == state::COMPLETE {
         if let Some(acks) = &acks {
             let _ = acks.send(Ok(session.ack(true))).await;
@@ -547,8 +651,14 @@ impl IngestService for IngestApi {
         request: Request<Streaming<pb::UploadRequest>>,
     ) -> std::result::Result<Response<pb::UploadResponse>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let response =
-            run_upload(Arc::clone(&self.state), caller, request.into_inner(), None).await?;
+        let response = run_upload(
+            Arc::clone(&self.state),
+            self.committer.clone(),
+            caller,
+            request.into_inner(),
+            None,
+        )
+        .await?;
         Ok(Response::new(response))
     }
 
@@ -562,9 +672,10 @@ impl IngestService for IngestApi {
         caller.tenant_with(&[Role::Device])?;
         let (tx, rx) = mpsc::channel(32);
         let state = Arc::clone(&self.state);
+        let committer = self.committer.clone();
         let inbound = request.into_inner();
         tokio::spawn(async move {
-            if let Err(e) = run_upload(state, caller, inbound, Some(tx.clone())).await {
+            if let Err(e) = run_upload(state, committer, caller, inbound, Some(tx.clone())).await {
                 let _ = tx.send(Err(e.into())).await;
             }
         });
