@@ -11,7 +11,7 @@ use auscult_proto::v1::review_service_server::ReviewService;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::now_ms;
 use auscult_store::recordings::{
-    CaseFilter, CaseStatus, RecordingRow, StreamKind, analysis_state, state,
+    CaseFilter, CaseKey, CaseStatus, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::NewReview;
 use tokio::sync::mpsc;
@@ -108,12 +108,22 @@ impl ReviewApi {
             until_ms: req.recorded_until.as_ref().map(convert::millis),
         };
         let size = page_size(req.page_size)?;
-        let offset = page_offset(&req.page_token)?;
-        let rows = self
+        let fingerprint = cases_token::filter_fingerprint(&filter);
+        let after = cases_token::decode(&req.page_token, &fingerprint)?;
+        // One row more than the page tells whether another page follows.
+        let mut rows = self
             .state
             .store
-            .list_cases(tenant_id, &filter, offset, size)
+            .list_cases(tenant_id, &filter, after.as_ref(), size + 1)
             .await?;
+        let next_page_token = if rows.len() > size as usize {
+            rows.truncate(size as usize);
+            rows.last()
+                .map(|last| cases_token::encode(&CaseKey::of(last), &fingerprint))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         let touched: Vec<(&str, &str)> = rows
             .iter()
             .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
@@ -124,7 +134,7 @@ impl ReviewApi {
             .await?;
         Ok(pb::ListCasesResponse {
             cases: rows.iter().map(convert::case_summary).collect(),
-            next_page_token: convert::next_page_token(offset, rows.len(), size),
+            next_page_token,
         })
     }
 
@@ -305,6 +315,166 @@ impl ReviewApi {
                 })
                 .collect(),
         })
+    }
+}
+
+/// ListCases page tokens: an opaque, validated encoding of the last case's worklist key (keyset
+/// pagination) and a fingerprint of the filters it was issued for.
+///
+/// Layout before hex encoding: version byte, priority (i64 BE), start time (i64 BE), 8 bytes of
+/// the filter fingerprint, the case id, and the first 8 bytes of SHA-256 over all of that. The
+/// checksum catches corrupted or hand-edited tokens and the fingerprint catches a token replayed
+/// with other filters; both are INVALID_ARGUMENT. Tokens are not secret and not signed: a forged
+/// but well-formed token can only move the cursor within the caller's own tenant, because every
+/// query is scoped to the tenant of the caller's credential, never to anything in the token.
+mod cases_token {
+    use auscult_store::recordings::{CaseFilter, CaseKey, CaseStatus};
+    use sha2::{Digest, Sha256};
+
+    use crate::error::{Result, ServerError};
+
+    const VERSION: u8 = 1;
+    const FIXED: usize = 1 + 8 + 8 + 8;
+    const CHECK: usize = 8;
+    const MAX_ID: usize = 64;
+
+    /// A fingerprint of the filters, so a token only continues the listing it came from.
+    pub fn filter_fingerprint(filter: &CaseFilter) -> [u8; 8] {
+        let status = match filter.status {
+            None => "",
+            Some(CaseStatus::Flagged) => "flagged",
+            Some(CaseStatus::Unreviewed) => "unreviewed",
+            Some(CaseStatus::Reviewed) => "reviewed",
+        };
+        let mut h = Sha256::new();
+        for part in [
+            status,
+            filter.site.as_deref().unwrap_or(""),
+            filter.subject_id.as_deref().unwrap_or(""),
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        for bound in [filter.from_ms, filter.until_ms] {
+            match bound {
+                None => h.update([0u8]),
+                Some(ms) => {
+                    h.update([1u8]);
+                    h.update(ms.to_be_bytes());
+                }
+            }
+        }
+        let digest = h.finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        out
+    }
+
+    fn checksum(body: &[u8]) -> [u8; CHECK] {
+        let digest = Sha256::digest(body);
+        let mut out = [0u8; CHECK];
+        out.copy_from_slice(&digest[..CHECK]);
+        out
+    }
+
+    /// The token continuing after `key`.
+    pub fn encode(key: &CaseKey, fingerprint: &[u8; 8]) -> String {
+        let mut body = Vec::with_capacity(FIXED + key.id.len() + CHECK);
+        body.push(VERSION);
+        body.extend_from_slice(&key.priority.to_be_bytes());
+        body.extend_from_slice(&key.started_at_ms.to_be_bytes());
+        body.extend_from_slice(fingerprint);
+        body.extend_from_slice(key.id.as_bytes());
+        let check = checksum(&body);
+        body.extend_from_slice(&check);
+        body.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn invalid() -> ServerError {
+        ServerError::InvalidArgument("invalid page_token".into())
+    }
+
+    /// The cursor of a token (`None` for the empty token of the first page).
+    pub fn decode(token: &str, fingerprint: &[u8; 8]) -> Result<Option<CaseKey>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let max_len = 2 * (FIXED + MAX_ID + CHECK);
+        if token.len() > max_len || token.len() % 2 != 0 || !token.is_ascii() {
+            return Err(invalid());
+        }
+        let bytes = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+            .collect::<std::result::Result<Vec<u8>, _>>()
+            .map_err(|_| invalid())?;
+        if bytes.len() < FIXED + 1 + CHECK {
+            return Err(invalid());
+        }
+        let (body, check) = bytes.split_at(bytes.len() - CHECK);
+        if checksum(body) != check || body[0] != VERSION {
+            return Err(invalid());
+        }
+        if body[17..25] != fingerprint[..] {
+            return Err(ServerError::InvalidArgument(
+                "page_token was issued for other filters".into(),
+            ));
+        }
+        let be = |r: std::ops::Range<usize>| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&body[r]);
+            i64::from_be_bytes(a)
+        };
+        let id = std::str::from_utf8(&body[FIXED..]).map_err(|_| invalid())?;
+        Ok(Some(CaseKey {
+            priority: be(1..9),
+            started_at_ms: be(9..17),
+            id: id.to_owned(),
+        }))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trips_and_rejects_tampering() {
+            let filter = CaseFilter::default();
+            let fp = filter_fingerprint(&filter);
+            let key = CaseKey {
+                priority: -3,
+                started_at_ms: 1_780_000_000_000,
+                id: "0b5f0a0e-1c1d-4d5e-9f00-000000000001".into(),
+            };
+            let token = encode(&key, &fp);
+            assert_eq!(decode(&token, &fp).ok().flatten(), Some(key));
+            assert!(matches!(decode("", &fp), Ok(None)));
+            // Flip each hex digit in turn: every single change is caught.
+            for i in 0..token.len() {
+                let mut t = token.clone().into_bytes();
+                t[i] = if t[i] == b'0' { b'1' } else { b'0' };
+                let t = String::from_utf8(t).unwrap_or_default();
+                assert!(decode(&t, &fp).is_err(), "tampered digit {i} accepted");
+            }
+            for bad in [
+                "o10",
+                "zz",
+                "0",
+                &token[..token.len() - 2],
+                &"ab".repeat(200),
+            ] {
+                assert!(decode(bad, &fp).is_err(), "{bad:?} accepted");
+            }
+            let other = filter_fingerprint(&CaseFilter {
+                subject_id: Some("s".into()),
+                ..CaseFilter::default()
+            });
+            assert_ne!(other, fp);
+            assert!(
+                decode(&token, &other).is_err(),
+                "token replayed on other filters"
+            );
+        }
     }
 }
 

@@ -199,17 +199,26 @@ pub enum CaseStatus {
     Reviewed,
 }
 
-/// One part of one upload to record with [`Store::commit_parts`].
+/// A case's position in the worklist order: the keyset cursor of [`Store::list_cases`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartCommit {
-    /// The upload's tenant.
-    pub tenant_id: String,
-    /// The recording.
-    pub recording_id: String,
-    /// Which stream.
-    pub stream: StreamKind,
-    /// The part (its blob already written).
-    pub part: Part,
+pub struct CaseKey {
+    /// Worklist priority (higher first).
+    pub priority: i64,
+    /// Device start time, Unix ms (later first).
+    pub started_at_ms: i64,
+    /// Recording id (ascending, breaks ties).
+    pub id: String,
+}
+
+impl CaseKey {
+    /// The key of a row.
+    pub fn of(row: &RecordingRow) -> CaseKey {
+        CaseKey {
+            priority: row.priority,
+            started_at_ms: row.meta.started_at_ms,
+            id: row.id.clone(),
+        }
+    }
 }
 
 const RECORDING_COLUMNS: &str = "id, tenant_id, device_id, upload_id, device_serial, subject_id, site, position, \
@@ -398,53 +407,6 @@ impl Store {
         Ok(())
     }
 
-    /// Group commit: records many parts (of any uploads of any tenants) in ONE transaction, so one
-    /// durable database commit serves many streams. Each part is checked exactly as
-    /// [`Store::commit_part`] checks it (the committed count must still be `part.start` and the
-    /// upload still receiving); the answer says, per part and in order, whether it was recorded.
-    /// A part that fails its check changes nothing and does not affect the others; a database
-    /// error fails (and rolls back) the whole batch.
-    pub async fn commit_parts(&self, batch: &[PartCommit]) -> Result<Vec<bool>> {
-        let mut tx = self.pool.begin().await?;
-        let mut recorded = Vec::with_capacity(batch.len());
-        for c in batch {
-            let Some(end) = c.part.start.checked_add(c.part.count) else {
-                recorded.push(false);
-                continue;
-            };
-            let column = c.stream.committed_column();
-            let sql = format!(
-                "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
-            );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(to_i64(end))
-                .bind(&c.tenant_id)
-                .bind(&c.recording_id)
-                .bind(to_i64(c.part.start))
-                .bind(state::RECEIVING)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                recorded.push(false);
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&c.recording_id)
-            .bind(c.stream.as_str())
-            .bind(to_i64(c.part.start))
-            .bind(to_i64(c.part.count))
-            .bind(&c.part.object_key)
-            .execute(&mut *tx)
-            .await?;
-            recorded.push(true);
-        }
-        tx.commit().await?;
-        Ok(recorded)
-    }
-
     /// The committed parts of a stream, in order.
     pub async fn list_parts(&self, recording_id: &str, stream: StreamKind) -> Result<Vec<Part>> {
         let rows = sqlx::query(
@@ -526,12 +488,20 @@ impl Store {
         Ok(())
     }
 
-    /// The worklist page: complete recordings of a tenant, by priority then recording time.
+    /// The worklist page: complete recordings of a tenant in worklist order (priority descending,
+    /// then recording time descending, then id ascending), strictly after the key `after` (the
+    /// last case of the previous page; `None` for the first page), at most `limit` rows.
+    ///
+    /// Keyset pagination: a page is defined by the last key seen, not by a count of rows skipped,
+    /// so cases inserted (or analysed) while a clinician pages never shift the pages that follow
+    /// and are never shown twice because of the insert. A case whose own key changes between two
+    /// page reads (its analysis finished and raised its priority) moves to its new place: it is
+    /// shown again if it moved below the cursor, or not on this pass if it moved above it.
     pub async fn list_cases(
         &self,
         tenant_id: &str,
         filter: &CaseFilter,
-        offset: u64,
+        after: Option<&CaseKey>,
         limit: u32,
     ) -> Result<Vec<RecordingRow>> {
         let status_clause = match filter.status {
@@ -540,23 +510,34 @@ impl Store {
             Some(CaseStatus::Unreviewed) => " AND review_count = 0",
             Some(CaseStatus::Reviewed) => " AND review_count > 0",
         };
+        let (keyset_clause, limit_param) = match after {
+            None => ("", "$7"),
+            Some(_) => (
+                " AND (priority < $7 OR (priority = $7 AND (started_at_ms < $8 \
+                 OR (started_at_ms = $8 AND id > $9))))",
+                "$10",
+            ),
+        };
         let sql = format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND state = $2{status_clause} \
              AND ($3 IS NULL OR site = $3) AND ($4 IS NULL OR subject_id = $4) \
-             AND ($5 IS NULL OR started_at_ms >= $5) AND ($6 IS NULL OR started_at_ms < $6) \
-             ORDER BY priority DESC, started_at_ms DESC, id LIMIT $7 OFFSET $8"
+             AND ($5 IS NULL OR started_at_ms >= $5) AND ($6 IS NULL OR started_at_ms < $6)\
+             {keyset_clause} ORDER BY priority DESC, started_at_ms DESC, id LIMIT {limit_param}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(state::COMPLETE)
             .bind(filter.site.clone())
             .bind(filter.subject_id.clone())
             .bind(filter.from_ms)
-            .bind(filter.until_ms)
-            .bind(i64::from(limit))
-            .bind(to_i64(offset))
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(filter.until_ms);
+        if let Some(key) = after {
+            query = query
+                .bind(key.priority)
+                .bind(key.started_at_ms)
+                .bind(key.id.clone());
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(recording_from_row).collect()
     }
 }

@@ -3,60 +3,13 @@
 //! jobs are claimed once, recovered after a crash, and every query is scoped to its tenant.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use auscult_store::audit::Actor;
 use auscult_store::jobs::AnalysisOutcome;
-use auscult_store::recordings::{CaseFilter, Counts, NewRecording, Part, StreamKind};
-use auscult_store::{BlobConfig, DbOptions, Store, StoreError, now_ms};
-use sqlx::Connection;
-
-async fn open(dir: &std::path::Path, postgres: bool) -> Option<Store> {
-    let url = if postgres {
-        let Ok(base) = std::env::var("AUSCULT_TEST_POSTGRES_URL") else {
-            eprintln!("AUSCULT_TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
-            return None;
-        };
-        let name = format!("auscult_store_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-    } else {
-        format!("sqlite://{}?mode=rwc", dir.join("t.db").display())
-    };
-    let db = DbOptions {
-        url,
-        max_connections: 4,
-    };
-    Some(
-        Store::open(
-            &db,
-            &BlobConfig::Local {
-                root: dir.join("blobs"),
-            },
-        )
-        .await
-        .unwrap(),
-    )
-}
-
-fn meta(upload_id: &str) -> NewRecording {
-    NewRecording {
-        upload_id: upload_id.into(),
-        device_serial: "SN".into(),
-        subject_id: "s1".into(),
-        site: "aortic".into(),
-        position: "supine".into(),
-        started_at_ms: 1_780_000_000_000,
-        pcg_rate_hz: 4000,
-        pcg_format: "s16le".into(),
-        ecg_mode: "none".into(),
-        ecg_rate_hz: 0,
-        ecg_format: String::new(),
-        payload_sha256: None,
-    }
-}
+use auscult_store::recordings::{CaseFilter, Counts, Part, StreamKind};
+use auscult_store::{StoreError, now_ms};
+use common::{meta, open};
 
 async fn lifecycle(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -168,7 +121,7 @@ async fn lifecycle(postgres: bool) {
     assert!(store.get_recording(&b.id, &row.id).await.unwrap().is_none());
     assert_eq!(
         store
-            .list_cases(&a.id, &CaseFilter::default(), 0, 10)
+            .list_cases(&a.id, &CaseFilter::default(), None, 10)
             .await
             .unwrap()
             .len(),
@@ -176,7 +129,7 @@ async fn lifecycle(postgres: bool) {
     );
     assert!(
         store
-            .list_cases(&b.id, &CaseFilter::default(), 0, 10)
+            .list_cases(&b.id, &CaseFilter::default(), None, 10)
             .await
             .unwrap()
             .is_empty()
