@@ -17,7 +17,6 @@ pub mod metrics;
 pub mod review;
 pub mod samples;
 pub mod state;
-pub mod vitals;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -26,7 +25,6 @@ use std::sync::Arc;
 use auscult_proto::v1::admin_service_server::AdminServiceServer;
 use auscult_proto::v1::ingest_service_server::IngestServiceServer;
 use auscult_proto::v1::review_service_server::ReviewServiceServer;
-use auscult_proto::v1::vitals_service_server::VitalsServiceServer;
 use auscult_store::{Store, now_ms};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -153,12 +151,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             shutdown_rx.clone(),
         )));
     }
-    state.vitals.recover().await?;
-    tasks.push(tokio::spawn(vitals::run_ticker(
+    tasks.push(tokio::spawn(worker::run_recovery(
         Arc::clone(&state),
         shutdown_rx.clone(),
     )));
-    tasks.push(tokio::spawn(worker::run_recovery(
+    tasks.push(tokio::spawn(sweep_orphan_blobs(
         Arc::clone(&state),
         shutdown_rx.clone(),
     )));
@@ -180,9 +177,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     health_reporter
         .set_serving::<AdminServiceServer<admin::AdminApi>>()
         .await;
-    health_reporter
-        .set_serving::<VitalsServiceServer<vitals::VitalsApi>>()
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -193,9 +187,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(&state)))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let vitals_api = VitalsServiceServer::new(vitals::VitalsApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
@@ -213,8 +204,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .add_service(reflection)
         .add_service(ingest)
         .add_service(review)
-        .add_service(admin)
-        .add_service(vitals_api);
+        .add_service(admin);
     let mut rx = shutdown_rx.clone();
     let serve = tokio::spawn(async move {
         router
@@ -233,6 +223,34 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         tasks,
         serve,
     })
+}
+
+/// How old a recording blob with no committed row must be before the sweep deletes it: far
+/// longer than any write-then-commit of an upload takes (milliseconds), so only blobs that a
+/// crash or a lost commit race left behind are ever removed.
+pub const ORPHAN_BLOB_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// How often the orphan sweep runs after the one at start.
+const ORPHAN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Deletes orphaned recording blobs at start and then every [`ORPHAN_SWEEP_EVERY`].
+async fn sweep_orphan_blobs(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let grace_ms = i64::try_from(ORPHAN_BLOB_GRACE.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        match state.store.sweep_orphan_blobs(now_ms() - grace_ms).await {
+            Ok(r) if r.deleted + r.staging_deleted > 0 => tracing::warn!(
+                examined = r.examined,
+                deleted = r.deleted,
+                staging_deleted = r.staging_deleted,
+                "deleted orphaned recording blobs left by an interrupted write"
+            ),
+            Ok(r) => tracing::debug!(examined = r.examined, young = r.young, "orphan sweep"),
+            Err(e) => tracing::error!(error = %e, "orphan blob sweep failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ORPHAN_SWEEP_EVERY) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// A minimal HTTP/1.1 responder for `GET /metrics` in the Prometheus text format.
