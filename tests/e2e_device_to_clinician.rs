@@ -12,14 +12,11 @@
 //! Must never use mocks or canned answers: every assertion is on what the real server returned.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/e2e.rs"]
-mod e2e;
-
 use std::time::{Duration, Instant};
 
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
-use e2e::*;
+use auscult_testkit::*;
 use firmware_sim::{Connection, Counts, Pacing, UploadMode, UploadOptions, upload, upload_status};
 
 const ANALYSIS_LIMIT: Duration = Duration::from_secs(45);
@@ -50,7 +47,7 @@ async fn child_server() {
 }
 
 async fn device_to_clinician(db: Db) {
-    let Ok(url) = database_url(db).await else {
+    let Some(url) = database_url(db).await else {
         return;
     };
     let t0 = Instant::now();
@@ -60,8 +57,8 @@ async fn device_to_clinician(db: Db) {
         .bootstrap_token
         .clone()
         .expect("the first start creates a bootstrap admin");
-    let ch = channel(server.addr).await;
-    let t = provision(&ch, &admin, "e2e-clinic").await;
+    let ch = connect(server.addr).await;
+    let t = make_tenant(&ch, &admin, "e2e-clinic").await;
     let device = Connection::new(&url_of(&server), &t.device_token).unwrap();
 
     // The device records a mitral regurgitation (grade 3) and a normal heart, and uploads both.
@@ -99,8 +96,8 @@ async fn device_to_clinician(db: Db) {
 
     // The engine analyses both; the murmur is flagged as a systolic murmur with cycles.
     let ct = &t.clinician_token;
-    let mr_case = wait_analysed(&ch, ct, &mr_report.case_id, ANALYSIS_LIMIT).await;
-    let normal_case = wait_analysed(&ch, ct, &normal_report.case_id, ANALYSIS_LIMIT).await;
+    let mr_case = wait_analysed_within(&ch, ct, &mr_report.case_id, ANALYSIS_LIMIT).await;
+    let normal_case = wait_analysed_within(&ch, ct, &normal_report.case_id, ANALYSIS_LIMIT).await;
     eprintln!("analysed after {:?}", t0.elapsed());
     let summary = mr_case.summary.clone().unwrap();
     assert_eq!(
@@ -151,7 +148,7 @@ async fn device_to_clinician(db: Db) {
     );
 
     // The clinician's worklist: the murmur first, the normal heart below it.
-    let cases = list_cases(&ch, ct).await.expect("ListCases");
+    let cases = list_all_cases(&ch, ct).await.expect("ListCases");
     assert_eq!(cases.len(), 2, "exactly the two uploaded cases");
     assert_eq!(
         cases[0].case_id, mr_report.case_id,
@@ -219,7 +216,7 @@ fn url_of(server: &auscult_server::RunningServer) -> String {
 }
 
 async fn resume_after_server_kill(db: Db) {
-    let Ok(db_url) = database_url(db).await else {
+    let Some(db_url) = database_url(db).await else {
         return;
     };
     let t0 = Instant::now();
@@ -229,8 +226,8 @@ async fn resume_after_server_kill(db: Db) {
         .bootstrap_token
         .clone()
         .expect("the first start creates a bootstrap admin");
-    let ch = channel(first.addr).await;
-    let t = provision(&ch, &admin, "e2e-restart").await;
+    let ch = connect(first.addr).await;
+    let t = make_tenant(&ch, &admin, "e2e-restart").await;
     let rec = recording(Scenario::AorticStenosis, 21, 12.0);
     let total = Counts {
         pcg: rec.pcg_samples(),
@@ -285,7 +282,7 @@ async fn resume_after_server_kill(db: Db) {
         second.bootstrap_token.is_none(),
         "a restart finds its administrator and makes no new one"
     );
-    let ch = channel(second.addr).await;
+    let ch = connect(second.addr).await;
     let device = Connection::new(&url(second.addr), &t.device_token).unwrap();
     let (state, committed, _) = upload_status(&device, &upload_id, Duration::from_secs(5))
         .await
@@ -321,11 +318,11 @@ async fn resume_after_server_kill(db: Db) {
 
     // Nothing lost, nothing stored twice, one case, analysed.
     let ct = &t.clinician_token;
-    let cases = list_cases(&ch, ct).await.expect("ListCases");
+    let cases = list_all_cases(&ch, ct).await.expect("ListCases");
     assert_eq!(cases.len(), 1, "exactly one case: {cases:?}");
     assert_eq!(cases[0].case_id, report.case_id);
     assert_stored_exactly(&ch, ct, &report.case_id, &rec).await;
-    let case = wait_analysed(&ch, ct, &report.case_id, ANALYSIS_LIMIT).await;
+    let case = wait_analysed_within(&ch, ct, &report.case_id, ANALYSIS_LIMIT).await;
     assert_eq!(
         case.summary.unwrap().analysis_state(),
         pb::AnalysisState::Done,
@@ -363,15 +360,15 @@ impl StatusOrNothing for Result<(pb::UploadState, Counts, String), firmware_sim:
 }
 
 async fn idempotent_reupload(db: Db) {
-    let Ok(url) = database_url(db).await else {
+    let Some(url) = database_url(db).await else {
         return;
     };
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let server = start_in_process(dir.path(), url).await;
     let admin = server.bootstrap_token.clone().expect("bootstrap admin");
-    let ch = channel(server.addr).await;
-    let t = provision(&ch, &admin, "e2e-idem").await;
+    let ch = connect(server.addr).await;
+    let t = make_tenant(&ch, &admin, "e2e-idem").await;
     let device = Connection::new(&url_of(&server), &t.device_token).unwrap();
     let rec = recording(Scenario::Normal, 31, 8.0);
     let upload_id = uuid::Uuid::new_v4().to_string();
@@ -406,10 +403,10 @@ async fn idempotent_reupload(db: Db) {
     assert_eq!(third.chunks_sent, 0);
 
     let ct = &t.clinician_token;
-    let cases = list_cases(&ch, ct).await.expect("ListCases");
+    let cases = list_all_cases(&ch, ct).await.expect("ListCases");
     assert_eq!(cases.len(), 1, "one case for one upload id: {cases:?}");
     assert_stored_exactly(&ch, ct, &first.case_id, &rec).await;
-    let case = wait_analysed(&ch, ct, &first.case_id, ANALYSIS_LIMIT).await;
+    let case = wait_analysed_within(&ch, ct, &first.case_id, ANALYSIS_LIMIT).await;
     assert_eq!(
         case.summary.unwrap().analysis_state(),
         pb::AnalysisState::Done
@@ -426,6 +423,6 @@ async fn idempotent_reupload(db: Db) {
     eprintln!("idempotent_reupload({db:?}) took {:?}", t0.elapsed());
 }
 
-e2e_both_backends!(device_to_clinician);
-e2e_both_backends!(resume_after_server_kill);
-e2e_both_backends!(idempotent_reupload);
+both_backends!(device_to_clinician);
+both_backends!(resume_after_server_kill);
+both_backends!(idempotent_reupload);

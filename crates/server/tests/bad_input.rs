@@ -3,12 +3,10 @@
 //! messages, impossible rates, empty uploads, mismatched totals and checksums.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
+use auscult_testkit::*;
 use sha2::Digest;
-use support::*;
 use tonic::Code;
 
 async fn tokens_and_roles(db: Db) {

@@ -3,13 +3,11 @@
 //! retries, resumption after a half-finished stream, and a device that vanishes mid-stream.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::Duration;
 
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
-use support::*;
+use auscult_testkit::*;
 
 async fn upload_analyse_review_audit(db: Db) {
     let Some(ts) = start(db).await else { return };

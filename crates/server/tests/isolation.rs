@@ -2,11 +2,9 @@
 //! read, review nor learn the existence of another tenant's cases, uploads or principals.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
-use support::*;
+use auscult_testkit::*;
 use tonic::Code;
 
 async fn tenants_cannot_see_each_other(db: Db) {

@@ -1,9 +1,7 @@
 //! Operations: gRPC health, reflection, the metrics endpoint, graceful shutdown, config checks.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::*;
+use auscult_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]

@@ -3,15 +3,13 @@
 //! binary as a child process.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
-use support::*;
+use auscult_testkit::*;
 
 struct Proc {
     child: Child,
