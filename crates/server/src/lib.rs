@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod review;
 pub mod samples;
 pub mod state;
+pub mod vitals;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use auscult_proto::v1::admin_service_server::AdminServiceServer;
 use auscult_proto::v1::ingest_service_server::IngestServiceServer;
 use auscult_proto::v1::review_service_server::ReviewServiceServer;
+use auscult_proto::v1::vitals_service_server::VitalsServiceServer;
 use auscult_store::{Store, now_ms};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -151,6 +153,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             shutdown_rx.clone(),
         )));
     }
+    state.vitals.recover().await?;
+    tasks.push(tokio::spawn(vitals::run_ticker(
+        Arc::clone(&state),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(worker::run_recovery(
         Arc::clone(&state),
         shutdown_rx.clone(),
@@ -177,6 +184,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     health_reporter
         .set_serving::<AdminServiceServer<admin::AdminApi>>()
         .await;
+    health_reporter
+        .set_serving::<VitalsServiceServer<vitals::VitalsApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -187,6 +197,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let vitals_api = VitalsServiceServer::new(vitals::VitalsApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
@@ -204,7 +217,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .add_service(reflection)
         .add_service(ingest)
         .add_service(review)
-        .add_service(admin);
+        .add_service(admin)
+        .add_service(vitals_api);
     let mut rx = shutdown_rx.clone();
     let serve = tokio::spawn(async move {
         router

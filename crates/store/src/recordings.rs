@@ -221,6 +221,19 @@ impl CaseKey {
     }
 }
 
+/// One part of one upload to record with [`Store::commit_parts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartCommit {
+    /// The upload's tenant.
+    pub tenant_id: String,
+    /// The recording.
+    pub recording_id: String,
+    /// Which stream.
+    pub stream: StreamKind,
+    /// The part (its blob already written).
+    pub part: Part,
+}
+
 const RECORDING_COLUMNS: &str = "id, tenant_id, device_id, upload_id, device_serial, subject_id, site, position, \
      started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, payload_sha256, \
      pcg_committed, ecg_committed, rpeaks_committed, state, received_at_ms, completed_at_ms, \
@@ -405,6 +418,53 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Group commit: records many parts (of any uploads of any tenants) in ONE transaction, so one
+    /// durable database commit serves many streams. Each part is checked exactly as
+    /// [`Store::commit_part`] checks it (the committed count must still be `part.start` and the
+    /// upload still receiving); the answer says, per part and in order, whether it was recorded.
+    /// A part that fails its check changes nothing and does not affect the others; a database
+    /// error fails (and rolls back) the whole batch.
+    pub async fn commit_parts(&self, batch: &[PartCommit]) -> Result<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut recorded = Vec::with_capacity(batch.len());
+        for c in batch {
+            let Some(end) = c.part.start.checked_add(c.part.count) else {
+                recorded.push(false);
+                continue;
+            };
+            let column = c.stream.committed_column();
+            let sql = format!(
+                "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(to_i64(end))
+                .bind(&c.tenant_id)
+                .bind(&c.recording_id)
+                .bind(to_i64(c.part.start))
+                .bind(state::RECEIVING)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                recorded.push(false);
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&c.recording_id)
+            .bind(c.stream.as_str())
+            .bind(to_i64(c.part.start))
+            .bind(to_i64(c.part.count))
+            .bind(&c.part.object_key)
+            .execute(&mut *tx)
+            .await?;
+            recorded.push(true);
+        }
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     /// The committed parts of a stream, in order.
