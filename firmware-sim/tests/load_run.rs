@@ -20,6 +20,7 @@ fn small() -> LoadConfig {
         distinct_recordings: 3,
         server_workers: 1,
         server_threads: 2,
+        flush_interval_ms: None,
         bulk_rounds: 1,
         bulk_devices: 3,
         bulk_uploads_per_device: 2,

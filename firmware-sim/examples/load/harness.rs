@@ -50,6 +50,9 @@ pub struct LoadConfig {
     pub server_workers: usize,
     /// Tokio worker threads of the server's runtime.
     pub server_threads: usize,
+    /// The server's `flush_interval_ms` (how long received data may wait before it is committed);
+    /// `None` keeps the server's default.
+    pub flush_interval_ms: Option<u64>,
     /// Bulk rounds (each: the sink and a fresh real server, order alternating).
     pub bulk_rounds: usize,
     /// Concurrent bulk uploaders.
@@ -76,6 +79,7 @@ impl Default for LoadConfig {
             distinct_recordings: 12,
             server_workers: 0,
             server_threads: 2,
+            flush_interval_ms: None,
             bulk_rounds: 3,
             bulk_devices: 16,
             bulk_uploads_per_device: 4,
@@ -116,16 +120,20 @@ impl std::fmt::Debug for ServerUnderTest {
 
 impl ServerUnderTest {
     /// Starts the server with its default configuration except: `127.0.0.1:0`, a temp data dir
-    /// (SQLite and local blobs), `workers` analysis workers, recordings up to an hour.
-    pub async fn start(workers: usize, threads: usize) -> anyhow::Result<Self> {
+    /// (SQLite and local blobs), the configured analysis workers and flush interval, recordings
+    /// up to an hour.
+    pub async fn start(cfg: &LoadConfig) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temp dir")?;
+        let defaults = ServerConfig::default();
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse()?,
             data_dir: dir.path().to_path_buf(),
-            workers,
+            workers: cfg.server_workers,
             max_recording_seconds: 3600,
-            ..ServerConfig::default()
+            flush_interval_ms: cfg.flush_interval_ms.unwrap_or(defaults.flush_interval_ms),
+            ..defaults
         };
+        let threads = cfg.server_threads;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("auscult-server")
@@ -160,28 +168,40 @@ impl ServerUnderTest {
         let Some(server) = &self.server else {
             return Verification::default();
         };
-        let state = Arc::clone(server.state());
-        let tenant = tenant_id.to_owned();
-        let uploads = uploads.to_vec();
-        let task = self.handle.spawn(async move {
-            let mut v = Verification::default();
-            for u in &uploads {
-                match verify_one(&state.store, &tenant, u).await {
-                    Ok(()) => v.matched += 1,
-                    Err(e) => {
-                        v.mismatched += 1;
-                        if v.problems.len() < 10 {
+        // Eight readers, each checking its share of the uploads in turn.
+        let mut tasks = Vec::new();
+        let share = uploads.len().div_ceil(8).max(1);
+        for part in uploads.chunks(share) {
+            let state = Arc::clone(server.state());
+            let tenant = tenant_id.to_owned();
+            let part = part.to_vec();
+            tasks.push(self.handle.spawn(async move {
+                let mut v = Verification::default();
+                for u in &part {
+                    match verify_one(&state.store, &tenant, u).await {
+                        Ok(()) => v.matched += 1,
+                        Err(e) => {
+                            v.mismatched += 1;
                             v.problems.push(format!("{}: {e:#}", u.upload_id));
                         }
                     }
                 }
+                v
+            }));
+        }
+        let mut all = Verification::default();
+        for task in tasks {
+            match task.await {
+                Ok(v) => {
+                    all.matched += v.matched;
+                    all.mismatched += v.mismatched;
+                    all.problems.extend(v.problems);
+                }
+                Err(e) => all.problems.push(format!("verification task failed: {e}")),
             }
-            v
-        });
-        task.await.unwrap_or_else(|e| Verification {
-            problems: vec![format!("verification task failed: {e}")],
-            ..Verification::default()
-        })
+        }
+        all.problems.truncate(10);
+        all
     }
 
     /// Graceful shutdown, then the runtime is dropped in the background.
@@ -363,7 +383,7 @@ impl RealtimeResult {
 /// Runs the real-time phase.
 pub async fn realtime(cfg: &LoadConfig) -> anyhow::Result<RealtimeResult> {
     let recs = recordings(cfg.distinct_recordings, cfg.duration_s)?;
-    let server = ServerUnderTest::start(cfg.server_workers, cfg.server_threads).await?;
+    let server = ServerUnderTest::start(cfg).await?;
     let url = server.url();
     let provision_start = Instant::now();
     let (tenant_id, tokens) = provision(&url, &server.admin_token, cfg.devices).await?;
@@ -514,7 +534,7 @@ pub async fn bulk(cfg: &LoadConfig) -> anyhow::Result<BulkResult> {
                     load_before,
                 }
             } else {
-                let server = ServerUnderTest::start(cfg.server_workers, cfg.server_threads).await?;
+                let server = ServerUnderTest::start(cfg).await?;
                 let (tenant_id, tokens) =
                     provision(&server.url(), &server.admin_token, cfg.bulk_devices).await?;
                 let report = run_fleet_with(

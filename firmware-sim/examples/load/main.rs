@@ -4,7 +4,7 @@
 //! cargo run --release -p firmware-sim --example load -- --devices 2000 --duration 60
 //! ```
 //!
-//! Real-time phase: N simulated stethoscopes stream PCG (4 kHz, 16-bit) + ECG (500 Hz) in
+//! Bulk phase first (short), then the real-time phase. Real-time phase: N simulated stethoscopes stream PCG (4 kHz, 16-bit) + ECG (500 Hz) in
 //! real time to the real server (in this process, own runtime, SQLite in a temp dir, over
 //! 127.0.0.1), then every upload is read back and compared byte for byte. Bulk phase: the same
 //! client code uploads as fast as possible to the real server and to a bare discarding tonic
@@ -43,6 +43,9 @@ struct Args {
     /// Tokio threads of the server's runtime.
     #[arg(long, default_value_t = 2)]
     server_threads: usize,
+    /// The server's flush interval, ms (default: the server's own default).
+    #[arg(long)]
+    flush_interval_ms: Option<u64>,
     /// Skip the real-time phase.
     #[arg(long)]
     no_realtime: bool,
@@ -86,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         distinct_recordings: a.distinct,
         server_workers: a.workers,
         server_threads: a.server_threads,
+        flush_interval_ms: a.flush_interval_ms,
         bulk_rounds: a.bulk_rounds,
         bulk_devices: a.bulk_devices,
         bulk_uploads_per_device: a.bulk_uploads,
@@ -115,44 +119,6 @@ async fn run(cfg: &LoadConfig, a: &Args) -> anyhow::Result<()> {
     );
     let mut ok = true;
     let mut json = serde_json::Map::new();
-    if !a.no_realtime {
-        let r = realtime(cfg).await?;
-        let f = &r.fleet;
-        let l = &f.ack_latency;
-        let zero_loss = r.zero_loss(cfg.devices);
-        println!(
-            "real-time: {} devices x {:.0} s ({} ms chunks, PCG 4 kHz s16 + ECG 500 Hz), peak {} streams at once",
-            cfg.devices, cfg.duration_s, cfg.chunk_ms, f.peak_concurrent_uploads
-        );
-        println!(
-            "  {} complete, {} failed, {} resumes; {} chunks acked: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            f.uploads_completed,
-            f.uploads_failed,
-            f.resumes,
-            l.count,
-            ms(l.p50_us),
-            ms(l.p90_us),
-            ms(l.p99_us),
-            ms(l.max_us)
-        );
-        println!(
-            "  slowest device finished {:.2} s after its recording ended; {:.2} MB/s of signal in",
-            f.max_realtime_lag_s, f.megabytes_per_s
-        );
-        println!(
-            "  read back: {} byte-identical, {} differ; zero loss: {zero_loss}",
-            r.verification.matched, r.verification.mismatched
-        );
-        for p in f.failures.iter().chain(&r.verification.problems) {
-            println!("  problem: {p}");
-        }
-        println!(
-            "  load average before {}, after {}",
-            r.load_before, r.load_after
-        );
-        ok &= zero_loss && l.count > 0 && l.p99_us < 200_000;
-        json.insert("realtime".into(), serde_json::to_value(&r)?);
-    }
     if !a.no_bulk {
         let b = bulk(cfg).await?;
         println!(
@@ -193,6 +159,44 @@ async fn run(cfg: &LoadConfig, a: &Args) -> anyhow::Result<()> {
         );
         ok &= b.ratio <= 2.0;
         json.insert("bulk".into(), serde_json::to_value(&b)?);
+    }
+    if !a.no_realtime {
+        let r = realtime(cfg).await?;
+        let f = &r.fleet;
+        let l = &f.ack_latency;
+        let zero_loss = r.zero_loss(cfg.devices);
+        println!(
+            "real-time: {} devices x {:.0} s ({} ms chunks, PCG 4 kHz s16 + ECG 500 Hz), peak {} streams at once",
+            cfg.devices, cfg.duration_s, cfg.chunk_ms, f.peak_concurrent_uploads
+        );
+        println!(
+            "  {} complete, {} failed, {} resumes; {} chunks acked: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            f.uploads_completed,
+            f.uploads_failed,
+            f.resumes,
+            l.count,
+            ms(l.p50_us),
+            ms(l.p90_us),
+            ms(l.p99_us),
+            ms(l.max_us)
+        );
+        println!(
+            "  slowest device finished {:.2} s after its recording ended; {:.2} MB/s of signal in",
+            f.max_realtime_lag_s, f.megabytes_per_s
+        );
+        println!(
+            "  read back: {} byte-identical, {} differ; zero loss: {zero_loss}",
+            r.verification.matched, r.verification.mismatched
+        );
+        for p in f.failures.iter().chain(&r.verification.problems) {
+            println!("  problem: {p}");
+        }
+        println!(
+            "  load average before {}, after {}",
+            r.load_before, r.load_after
+        );
+        ok &= zero_loss && l.count > 0 && l.p99_us < 200_000;
+        json.insert("realtime".into(), serde_json::to_value(&r)?);
     }
     println!("load average at the end {}", load_average());
     if let Some(path) = &a.json {
