@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_client::AdminServiceClient;
+use auscult_proto::v1::program_service_client::ProgramServiceClient;
 use auscult_proto::v1::review_service_client::ReviewServiceClient;
 use clap::{Args, Subcommand, ValueEnum};
 use tonic::Request;
@@ -62,6 +63,49 @@ pub enum Command {
     /// Clinicians' work: list, show, review, export cases.
     #[command(subcommand)]
     Case(CaseCommand),
+    /// Check-up programmes: the report.
+    #[command(subcommand)]
+    Program(ProgramCommand),
+    /// FHIR R4 export of a programme or one resident.
+    #[command(subcommand)]
+    Fhir(FhirCommand),
+}
+
+/// Programme subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProgramCommand {
+    /// Print a programme's report (counts, or RFC 4180 CSV with `--csv`).
+    Report {
+        /// The programme id.
+        program: String,
+        /// Print the report as CSV.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// FHIR subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FhirCommand {
+    /// Write a programme's (or one resident's) FHIR R4 collection Bundle as JSON.
+    Export {
+        /// The programme id.
+        #[arg(long)]
+        program: String,
+        /// Only this resident.
+        #[arg(long)]
+        resident: Option<String>,
+        /// Base of the entries' fullUrl (default https://auscult.invalid/fhir).
+        #[arg(long, default_value = "")]
+        base_url: String,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 /// Where the server is and who we are.
@@ -143,6 +187,16 @@ pub enum CaseCommand {
         /// Case id.
         case: String,
         /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Export the recording as a WFDB record (.hea, .dat, .seg) into a directory.
+    ExportWfdb {
+        /// Case id.
+        case: String,
+        /// Output directory (created if missing).
         #[arg(long, short)]
         out: PathBuf,
         #[command(flatten)]
@@ -496,6 +550,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Case(command) => run_case(command).await,
+        Command::Program(command) => run_program(command).await,
+        Command::Fhir(command) => run_fhir(command).await,
     }
 }
 
@@ -601,6 +657,26 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
             println!("wrote {} bytes to {}", wav.len(), out.display());
             Ok(())
         }
+        CaseCommand::ExportWfdb { case, out, conn } => {
+            let mut client = programs_client(channel(&conn).await?);
+            let request = pb::ExportRecordingWfdbRequest { recording_id: case };
+            let record = client
+                .export_recording_wfdb(authed(&conn, request)?)
+                .await?
+                .into_inner();
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            for f in &record.files {
+                // The server names the files; keep only the final component all the same.
+                let name = std::path::Path::new(&f.name)
+                    .file_name()
+                    .context("the server sent a file without a name")?;
+                let path = out.join(name);
+                std::fs::write(&path, &f.data)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         CaseCommand::Audit { case, conn } => {
             let mut client = ReviewServiceClient::new(channel(&conn).await?);
             let request = pb::ListAuditEventsRequest {
@@ -623,6 +699,83 @@ async fn run_case(command: CaseCommand) -> anyhow::Result<()> {
                     e.case_id
                 );
             }
+            Ok(())
+        }
+    }
+}
+
+fn programs_client(ch: Channel) -> ProgramServiceClient<Channel> {
+    ProgramServiceClient::new(ch).max_decoding_message_size(64 * 1024 * 1024)
+}
+
+async fn run_program(command: ProgramCommand) -> anyhow::Result<()> {
+    match command {
+        ProgramCommand::Report { program, csv, conn } => {
+            let mut client = programs_client(channel(&conn).await?);
+            let request = pb::GetProgramReportRequest {
+                program_id: program,
+            };
+            let report = client
+                .get_program_report(authed(&conn, request)?)
+                .await?
+                .into_inner();
+            if csv {
+                print!("{}", report.csv);
+                return Ok(());
+            }
+            let line = |label: &str, c: &pb::ReportCounts| {
+                println!(
+                    "{label}\tenrolled {}\tattended {}\tflagged {}\treferred {}\tawaiting review {}\tvisits {}",
+                    c.enrolled, c.attended, c.flagged, c.referred, c.awaiting_review, c.visits
+                );
+            };
+            if let Some(t) = &report.totals {
+                line(&report.name, t);
+            }
+            for s in &report.sites {
+                if let Some(c) = &s.counts {
+                    line(&format!("  site {}", s.name), c);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_fhir(command: FhirCommand) -> anyhow::Result<()> {
+    match command {
+        FhirCommand::Export {
+            program,
+            resident,
+            base_url,
+            out,
+            conn,
+        } => {
+            let mut client = programs_client(channel(&conn).await?);
+            let mut stream = match resident {
+                Some(resident_id) => {
+                    let request = pb::ExportResidentFhirRequest {
+                        program_id: program,
+                        resident_id,
+                        base_url,
+                    };
+                    client.export_resident_fhir(authed(&conn, request)?).await?
+                }
+                None => {
+                    let request = pb::ExportProgramFhirRequest {
+                        program_id: program,
+                        base_url,
+                    };
+                    client.export_program_fhir(authed(&conn, request)?).await?
+                }
+            }
+            .into_inner();
+            let mut bundle = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                bundle.extend_from_slice(&chunk.data);
+            }
+            std::fs::write(&out, &bundle).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} bytes to {}", bundle.len(), out.display());
             Ok(())
         }
     }

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod programs;
 pub mod review;
 pub mod samples;
 pub mod state;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use auscult_proto::v1::admin_service_server::AdminServiceServer;
 use auscult_proto::v1::ingest_service_server::IngestServiceServer;
+use auscult_proto::v1::program_service_server::ProgramServiceServer;
 use auscult_proto::v1::review_service_server::ReviewServiceServer;
 use auscult_proto::v1::vitals_service_server::VitalsServiceServer;
 use auscult_store::{Store, now_ms};
@@ -185,6 +187,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .set_serving::<AdminServiceServer<admin::AdminApi>>()
         .await;
     health_reporter
+        .set_serving::<ProgramServiceServer<programs::ProgramApi>>()
+        .await;
+    health_reporter
         .set_serving::<VitalsServiceServer<vitals::VitalsApi>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -205,6 +210,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
+    let programs_api = ProgramServiceServer::new(programs::ProgramApi::new(Arc::clone(&state)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
@@ -218,6 +226,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .add_service(ingest)
         .add_service(review)
         .add_service(admin)
+        .add_service(programs_api)
         .add_service(vitals_api);
     let mut rx = shutdown_rx.clone();
     let serve = tokio::spawn(async move {

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod programs;
 pub mod recordings;
 pub mod reviews;
 pub mod vitals;

@@ -1,0 +1,364 @@
+//! Exports: a resident's or a programme's check-ups as a FHIR R4 collection Bundle (built with
+//! `auscult-fhir`), and one recording as a WFDB record (written with `auscult-recording`).
+//!
+//! The service checks roles, tenants and writes the audit events; this module only gathers the
+//! tenant's rows it is given ids for and assembles them. Resource ids are derived from stored ids
+//! (`<visit>-hr`, `m-<recording>` ...), so an export of the same data is the same Bundle apart
+//! from its timestamp. Must never read another tenant's rows or log personal data.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use auscult_dsp::{Hz, Seconds};
+use auscult_fhir::{
+    BundleBuilder, Gender, MurmurFindingInput, MurmurStatus, MurmurTiming, News2Input,
+    PatientInput, QuestionnaireDef, RecordingInput, VitalObservationInput, VitalValue,
+};
+use auscult_proto::v1 as pb;
+use auscult_recording::wfdb::{HeartSound, HeartSoundKind};
+use auscult_store::analysis::StoredAnalysis;
+use auscult_store::programs::{ResidentRow, VisitRow};
+use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
+use chrono::{DateTime, NaiveDate, Utc};
+use prost::Message;
+
+use super::questionnaire;
+use crate::error::{Result, ServerError};
+use crate::state::AppState;
+use crate::{convert, samples};
+
+/// The default base of the entries' `fullUrl`.
+pub const DEFAULT_BASE_URL: &str = "https://auscult.invalid/fhir";
+/// The identifier system of residents' municipal numbers.
+const RESIDENT_NUMBER_SYSTEM: &str = "https://auscult.invalid/fhir/sid/resident-number";
+
+fn fhir(e: auscult_fhir::FhirError) -> ServerError {
+    ServerError::InvalidArgument(format!("export: {e}"))
+}
+
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn site_words(site: &str) -> String {
+    format!("{site} area")
+}
+
+/// Starts a bundle builder on `base_url` (empty means [`DEFAULT_BASE_URL`]).
+pub fn builder(base_url: &str) -> Result<BundleBuilder> {
+    let base = if base_url.is_empty() {
+        DEFAULT_BASE_URL
+    } else {
+        base_url
+    };
+    BundleBuilder::new(base).map_err(fhir)
+}
+
+fn patient(r: &ResidentRow) -> PatientInput {
+    let res = &r.resident;
+    PatientInput {
+        id: r.id.clone(),
+        identifier: (!res.resident_number.is_empty()).then(|| {
+            (
+                RESIDENT_NUMBER_SYSTEM.to_owned(),
+                res.resident_number.clone(),
+            )
+        }),
+        family: (!res.family_name.is_empty()).then(|| res.family_name.clone()),
+        given: if res.given_name.is_empty() {
+            Vec::new()
+        } else {
+            vec![res.given_name.clone()]
+        },
+        gender: match res.gender.as_str() {
+            "male" => Gender::Male,
+            "female" => Gender::Female,
+            "other" => Gender::Other,
+            _ => Gender::Unknown,
+        },
+        birth_date: NaiveDate::parse_from_str(&res.birth_date, "%Y-%m-%d").ok(),
+    }
+}
+
+/// The PCG of a complete recording as a 16-bit WAV file.
+async fn wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for part in state.store.list_parts(&row.id, StreamKind::Pcg).await? {
+        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+    }
+    let width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
+    Ok(samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz))
+}
+
+fn vitals_resources(
+    b: &mut BundleBuilder,
+    visit: &VisitRow,
+    patient_id: &str,
+    v: &pb::SpotVitals,
+) -> Result<()> {
+    let effective = utc(v
+        .measured_at
+        .as_ref()
+        .map_or(visit.visited_at_ms, convert::millis));
+    let device = (!v.source.is_empty()).then(|| v.source.clone());
+    let mut values = Vec::new();
+    if let Some(x) = v.heart_rate_bpm {
+        values.push(("hr", VitalValue::HeartRate(x)));
+    }
+    if let Some(x) = v.respiratory_rate_per_min {
+        values.push(("rr", VitalValue::RespiratoryRate(x)));
+    }
+    if let Some(x) = v.spo2_percent {
+        values.push(("spo2", VitalValue::SpO2(x)));
+    }
+    if let Some(x) = v.temperature_c {
+        values.push(("temp", VitalValue::Temperature(x)));
+    }
+    if let (Some(systolic), Some(diastolic)) = (v.systolic_mmhg, v.diastolic_mmhg) {
+        values.push((
+            "bp",
+            VitalValue::BloodPressure {
+                systolic,
+                diastolic,
+            },
+        ));
+    }
+    let mut ids = Vec::new();
+    for (suffix, value) in values {
+        let id = format!("{}-{suffix}", visit.id);
+        b.vital(&VitalObservationInput {
+            id: id.clone(),
+            patient_id: patient_id.to_owned(),
+            effective,
+            device: device.clone(),
+            value,
+        })
+        .map_err(fhir)?;
+        ids.push(id);
+    }
+    let inputs = super::spot::check(v)?;
+    let score = super::spot::score(&inputs);
+    b.news2(&News2Input {
+        id: format!("{}-news2", visit.id),
+        patient_id: patient_id.to_owned(),
+        effective,
+        score: score.aggregate,
+        risk: score.risk.as_str().to_owned(),
+        derived_from: ids,
+    })
+    .map_err(fhir)?;
+    Ok(())
+}
+
+fn murmur(
+    row: &RecordingRow,
+    a: &StoredAnalysis,
+    patient_id: &str,
+    media_id: &str,
+) -> MurmurFindingInput {
+    let status = match a.murmur.status.as_str() {
+        "present" => MurmurStatus::Present,
+        "absent" => MurmurStatus::Absent,
+        _ => MurmurStatus::Unknown(
+            a.murmur
+                .unknown_reason
+                .clone()
+                .unwrap_or_else(|| "could not be judged".into()),
+        ),
+    };
+    MurmurFindingInput {
+        id: format!("mu-{}", row.id),
+        patient_id: patient_id.to_owned(),
+        effective: utc(row.meta.started_at_ms),
+        timing: match a.murmur.timing.as_deref() {
+            Some("systolic") => Some(MurmurTiming::Systolic),
+            Some("diastolic") => Some(MurmurTiming::Diastolic),
+            Some("both") => Some(MurmurTiming::Both),
+            _ => None,
+        },
+        status,
+        confidence: Some(f64::from(a.murmur.confidence)),
+        site: Some(site_words(&row.meta.site)),
+        media_id: media_id.to_owned(),
+    }
+}
+
+/// Adds one resident's Patient and every visit of theirs (vitals, NEWS2, questionnaire response
+/// with its questionnaire, recordings as Media/Binary with their murmur findings) to `b`.
+/// Returns the recording ids exported.
+pub async fn add_resident(
+    state: &AppState,
+    tenant_id: &str,
+    b: &mut BundleBuilder,
+    resident: &ResidentRow,
+) -> Result<Vec<(String, String)>> {
+    let program_id = &resident.resident.program_id;
+    b.patient(&patient(resident)).map_err(fhir)?;
+    let visits = state
+        .store
+        .list_visits(tenant_id, program_id, Some(&resident.id))
+        .await?;
+    let mut definitions: BTreeMap<u32, QuestionnaireDef> = BTreeMap::new();
+    let mut exported = Vec::new();
+    for visit in &visits {
+        if let Some(bytes) = &visit.vitals {
+            let v = pb::SpotVitals::decode(bytes.as_slice())
+                .map_err(|_| ServerError::Config("stored vitals do not decode".into()))?;
+            vitals_resources(b, visit, &resident.id, &v)?;
+        }
+        if let (Some(version), Some(bytes)) = (visit.response_version, &visit.response) {
+            let response = pb::QuestionnaireResponse::decode(bytes.as_slice())
+                .map_err(|_| ServerError::Config("stored response does not decode".into()))?;
+            if let std::collections::btree_map::Entry::Vacant(e) = definitions.entry(version) {
+                let row = state
+                    .store
+                    .get_questionnaire(tenant_id, program_id, Some(version))
+                    .await?
+                    .ok_or(ServerError::Config(
+                        "a response's questionnaire is missing".into(),
+                    ))?;
+                let q = pb::Questionnaire::decode(row.definition.as_slice()).map_err(|_| {
+                    ServerError::Config("stored questionnaire does not decode".into())
+                })?;
+                e.insert(questionnaire::definition(program_id, version, &q)?);
+            }
+            if let Some(def) = definitions.get(&version) {
+                b.questionnaire(def).map_err(fhir)?;
+                let input = questionnaire::response(
+                    def,
+                    &format!("{}-qr", visit.id),
+                    &resident.id,
+                    &response,
+                )?;
+                b.questionnaire_response(def, &input).map_err(fhir)?;
+            }
+        }
+        let links = state
+            .store
+            .list_links(tenant_id, program_id, Some(&visit.id))
+            .await?;
+        for link in links {
+            let Some(row) = state
+                .store
+                .get_recording(tenant_id, &link.recording_id)
+                .await?
+            else {
+                continue;
+            };
+            let media_id = format!("m-{}", row.id);
+            b.recording(&RecordingInput {
+                media_id: media_id.clone(),
+                binary_id: format!("b-{}", row.id),
+                patient_id: resident.id.clone(),
+                created: utc(row.meta.started_at_ms),
+                content_type: "audio/wav".into(),
+                bytes: wav(state, &row).await?,
+                site: Some(site_words(&row.meta.site)),
+                duration_s: (row.duration_s > 0.0).then_some(row.duration_s),
+            })
+            .map_err(fhir)?;
+            if let (Some(json), analysis_state::DONE) =
+                (&row.analysis_json, row.analysis_state.as_str())
+            {
+                let a = StoredAnalysis::from_json(json)?;
+                b.murmur(&murmur(&row, &a, &resident.id, &media_id))
+                    .map_err(fhir)?;
+            }
+            exported.push((row.id.clone(), row.meta.subject_id.clone()));
+        }
+    }
+    Ok(exported)
+}
+
+/// Serialises a finished bundle.
+pub fn finish(b: BundleBuilder, id: &str) -> Result<Vec<u8>> {
+    let bundle = b.build(id, &Utc::now()).map_err(fhir)?;
+    serde_json::to_vec(&bundle).map_err(|_| ServerError::Config("bundle does not serialise".into()))
+}
+
+/// The WFDB files of a complete recording: `<name>.hea`, `<name>.dat` (PCG, plus the raw ECG
+/// resampled to the PCG's rate when recorded) and `<name>.seg` with the analysis's S1/S2 spans of
+/// accepted cycles (absent without an analysis).
+pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord> {
+    let read = |kind| async move {
+        let mut bytes = Vec::new();
+        for part in state.store.list_parts(&row.id, kind).await? {
+            bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+        }
+        Ok::<_, ServerError>(bytes)
+    };
+    let pcg_width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
+    let pcg = samples::decode(&read(StreamKind::Pcg).await?, pcg_width);
+    let rate = f64::from(row.meta.pcg_rate_hz);
+    let ecg = if row.meta.ecg_mode == "samples" && row.meta.ecg_rate_hz > 0 {
+        let width = convert::format_width(&row.meta.ecg_format).unwrap_or(4);
+        let raw = samples::decode(&read(StreamKind::Ecg).await?, width);
+        let mut e = if row.meta.ecg_rate_hz == row.meta.pcg_rate_hz {
+            raw
+        } else {
+            auscult_dsp::resample::resample(&raw, f64::from(row.meta.ecg_rate_hz), rate)
+        };
+        e.resize(pcg.len(), 0.0);
+        Some(e)
+    } else {
+        None
+    };
+    let mut sounds = Vec::new();
+    if let (Some(json), analysis_state::DONE) = (&row.analysis_json, row.analysis_state.as_str()) {
+        let a = StoredAnalysis::from_json(json)?;
+        let duration = pcg.len() as f64 / rate;
+        for c in a.cycles.iter().filter(|c| c.accepted) {
+            for (kind, [start, end]) in [(HeartSoundKind::S1, c.s1), (HeartSoundKind::S2, c.s2)] {
+                if start >= 0.0 && end >= start && end <= duration {
+                    sounds.push(HeartSound {
+                        kind,
+                        span: auscult_dsp::Interval {
+                            start: Seconds(start),
+                            end: Seconds(end),
+                        },
+                    });
+                }
+            }
+        }
+        sounds.sort_by(|x, y| x.span.start.0.total_cmp(&y.span.start.0));
+        // Overlapping spans cannot be written; keep the earlier of two.
+        let mut last_end = f64::NEG_INFINITY;
+        sounds.retain(|s| {
+            let keep = s.span.start.0 >= last_end;
+            if keep {
+                last_end = s.span.end.0;
+            }
+            keep
+        });
+    }
+    let name = format!("rec_{}", row.id.replace('-', ""));
+    let dir = tempfile::tempdir()?;
+    let written = auscult_recording::write_wfdb_record(
+        dir.path(),
+        &name,
+        Hz(rate),
+        &pcg,
+        ecg.as_deref(),
+        &sounds,
+    )
+    .map_err(|e| {
+        ServerError::FailedPrecondition(format!("recording cannot be written as WFDB: {e}"))
+    })?;
+    let mut paths = vec![written.header, written.data];
+    paths.extend(written.annotations);
+    let mut files = Vec::new();
+    let unique: BTreeSet<_> = paths.into_iter().collect();
+    for path in unique {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push(pb::WfdbFile {
+            name: file_name,
+            data: std::fs::read(&path)?,
+        });
+    }
+    Ok(pb::WfdbRecord {
+        record_name: name,
+        files,
+    })
+}
