@@ -733,11 +733,13 @@ impl Store {
         subject_id: &str,
         now_ms: i64,
     ) -> Result<LinkOutcome> {
-        let mut tx = self.pool.begin().await?;
+        // Reads first, outside the transaction: on SQLite a transaction that reads and then
+        // writes fails at once when another writer committed in between, so the transaction
+        // below starts with its write; the unique recording column catches a racing link.
         let visit = sqlx::query("SELECT id FROM program_visits WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(visit_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
         if visit.is_none() {
             return Ok(LinkOutcome::NoVisit);
@@ -747,7 +749,7 @@ impl Store {
         )
         .bind(tenant_id)
         .bind(recording_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = existing {
             let (v, s): (String, String) =
@@ -757,6 +759,7 @@ impl Store {
             }
             return Ok(LinkOutcome::LinkedElsewhere);
         }
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM program_visit_recordings WHERE tenant_id = $1 AND visit_id = $2 AND auscultation_site = $3",
         )
