@@ -400,7 +400,7 @@ mod cases_token {
             return Ok(None);
         }
         let max_len = 2 * (FIXED + MAX_ID + CHECK);
-        if token.len() > max_len || token.len() % 2 != 0 || !token.is_ascii() {
+        if token.len() > max_len || !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(invalid());
         }
         let bytes = (0..token.len())
