@@ -88,8 +88,8 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 #[derive(Default)]
 struct Shared {
-    /// (subject, device ms) -> when the batch was handed to the transport, for injected ones.
-    sent: std::sync::Mutex<HashMap<(String, i64), Instant>>,
+    /// Subject -> when each of its no-pulse batches was handed to the transport, in order.
+    sent: std::sync::Mutex<HashMap<String, Vec<Instant>>>,
     ack_ms: std::sync::Mutex<Vec<f64>>,
     batches: AtomicU64,
     samples: AtomicU64,
@@ -248,10 +248,10 @@ async fn main() -> anyhow::Result<()> {
             false_alarms += 1;
             continue;
         };
-        let device_ms =
-            e.at.as_ref()
-                .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000);
-        if let Some(s) = sent.get(&(alert.subject_id.clone(), device_ms)) {
+        // The confirming batch: the first no-pulse report of a once-a-minute sensor, the
+        // eleventh (10 s of absence) of a 1 Hz one.
+        let confirming = if *per_second { 10 } else { 0 };
+        if let Some(s) = sent.get(&alert.subject_id).and_then(|v| v.get(confirming)) {
             let ms = at.duration_since(*s).as_secs_f64() * 1000.0;
             if *per_second {
                 lat_sec.push(ms);
@@ -401,7 +401,7 @@ async fn run_gateway(
             };
             let now = Instant::now();
             if no_pulse && let Ok(mut m) = shared.sent.lock() {
-                m.insert((r.subject.clone(), at), now);
+                m.entry(r.subject.clone()).or_default().push(now);
             }
             if let Ok(mut m) = in_flight.lock() {
                 m.insert(id, now);

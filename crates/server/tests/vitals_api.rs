@@ -26,7 +26,7 @@ async fn raise_no_pulse(ch: &tonic::transport::Channel, token: &str, subject: &s
         subject,
         vec![hr(end, 0.0), rr(end, 14.0), spo2(end, 96.0)],
     ));
-    let acks = ingest(ch, token, batches).await.unwrap();
+    let acks = send_batches(ch, token, batches).await.unwrap();
     assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
     assert!(acks.last().unwrap().alert_events >= 1, "{acks:?}");
 }
@@ -109,7 +109,7 @@ async fn bad_input_is_refused_whole(db: Db) {
                 8,
                 "r1",
                 garbage_then(pb::VitalSample {
-                    measured_at: Some(ts(now + 60_000)),
+                    measured_at: Some(pts(now + 60_000)),
                     source_device: "x".into(),
                     value: None,
                 }),
@@ -197,11 +197,11 @@ async fn bad_input_is_refused_whole(db: Db) {
         );
     }
     let mut future_sent = batch(17, "r1", normal(now + 60_000));
-    future_sent.sent_at = Some(ts(wall_ms() + 3_600_000));
+    future_sent.sent_at = Some(pts(wall_ms() + 3_600_000));
     let ack = ingest_one(ch, &t.device_token, future_sent).await;
     assert!(ack.error.contains("sent_at"), "{ack:?}");
     let mut after_sent = batch(18, "r1", normal(now + 60_000));
-    after_sent.sent_at = Some(ts(now));
+    after_sent.sent_at = Some(pts(now));
     let ack = ingest_one(ch, &t.device_token, after_sent).await;
     assert!(ack.error.contains("sent_at"), "{ack:?}");
 
@@ -222,7 +222,7 @@ async fn bad_input_is_refused_whole(db: Db) {
     assert_eq!((ok.accepted, ok.error.as_str()), (3, ""));
 
     // Roles: a nurse cannot ingest; a device cannot read or watch.
-    let e = ingest(
+    let e = send_batches(
         ch,
         &t.nurse_token,
         vec![batch(1, "r1", normal(now + 120_000))],
@@ -241,7 +241,7 @@ async fn bad_input_is_refused_whole(db: Db) {
             .code(),
         Code::PermissionDenied
     );
-    let e = ingest(ch, "ausc_nonsense", vec![]).await.unwrap_err();
+    let e = send_batches(ch, "ausc_nonsense", vec![]).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     // Bad trend requests.
     let e = trend(ch, &t.nurse_token, "r1", now, now - 1)
@@ -293,7 +293,7 @@ async fn lifecycle_and_trends(db: Db) {
             &t.nurse_token,
             pb::SnoozeAlertRequest {
                 alert_id: id.clone(),
-                until: Some(ts(until)),
+                until: Some(pts(until)),
             },
         ))
         .await
@@ -305,7 +305,7 @@ async fn lifecycle_and_trends(db: Db) {
             &t.nurse_token,
             pb::SnoozeAlertRequest {
                 alert_id: id.clone(),
-                until: Some(ts(wall_ms() + 24 * 3_600_000)),
+                until: Some(pts(wall_ms() + 24 * 3_600_000)),
             },
         ))
         .await
@@ -494,7 +494,7 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
             );
             let snooze = pb::SnoozeAlertRequest {
                 alert_id: alert.alert_id.clone(),
-                until: Some(ts(wall_ms() + 60_000)),
+                until: Some(pts(wall_ms() + 60_000)),
             };
             assert_eq!(
                 vitals(ch)

@@ -222,8 +222,13 @@ impl Store {
         .bind(e.raised_at_ms)
         .bind(e.snoozed_until_ms)
         .bind(&e.acted_by)
-        .fetch_one(&mut *tx)
+        // Step the statement to completion (SQLite keeps a half-read RETURNING statement
+        // active, holding its connection's write lock).
+        .fetch_all(&mut *tx)
         .await?;
+        let row = row
+            .first()
+            .ok_or(StoreError::Corrupt("INSERT RETURNING gave no row".into()))?;
         let event_id: i64 = row.try_get("event_id")?;
         sqlx::query(
             "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \

@@ -15,7 +15,7 @@ pub fn vitals(ch: &Channel) -> VitalsServiceClient<Channel> {
     VitalsServiceClient::new(ch.clone())
 }
 
-pub fn ts(ms: i64) -> prost_types::Timestamp {
+pub fn pts(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap(),
@@ -33,7 +33,7 @@ pub fn wall_ms() -> i64 {
 
 pub fn sample(at: i64, source: &str, v: Value) -> pb::VitalSample {
     pb::VitalSample {
-        measured_at: Some(ts(at)),
+        measured_at: Some(pts(at)),
         source_device: source.into(),
         value: Some(v),
     }
@@ -67,7 +67,7 @@ pub fn batch(id: u64, subject: &str, samples: Vec<pb::VitalSample>) -> pb::Vital
 }
 
 /// Sends `batches` over one `IngestVitals` stream and returns every acknowledgement.
-pub async fn ingest(
+pub async fn send_batches(
     ch: &Channel,
     token: &str,
     batches: Vec<pb::VitalsBatch>,
@@ -86,7 +86,7 @@ pub async fn ingest(
 
 /// Sends one batch and returns its acknowledgement.
 pub async fn ingest_one(ch: &Channel, token: &str, b: pb::VitalsBatch) -> pb::VitalsBatchAck {
-    ingest(ch, token, vec![b]).await.unwrap().remove(0)
+    send_batches(ch, token, vec![b]).await.unwrap().remove(0)
 }
 
 /// Opens a Watch stream.
@@ -163,8 +163,8 @@ pub async fn trend(
             pb::QueryTrendRequest {
                 subject_id: subject.into(),
                 parameter: pb::VitalParameter::HeartRate as i32,
-                from: Some(ts(from)),
-                until: Some(ts(until)),
+                from: Some(pts(from)),
+                until: Some(pts(until)),
                 bucket_minutes: 1,
             },
         ))
