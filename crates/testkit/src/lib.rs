@@ -76,7 +76,8 @@ pub async fn database_url(db: Db) -> Option<Option<String>> {
 }
 
 /// The server configuration of the tests: ephemeral port, the given data dir and database, one
-/// analysis worker, fast job polling, small commits (so a cut upload has committed data).
+/// analysis worker, fast job polling, a 10 s job lease, small commits (so a cut upload has
+/// committed data).
 pub fn test_config(dir: &Path, database_url: Option<String>) -> ServerConfig {
     ServerConfig {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
@@ -87,6 +88,9 @@ pub fn test_config(dir: &Path, database_url: Option<String>) -> ServerConfig {
         job_poll_ms: 100,
         job_retry_base_ms: 200,
         max_recording_seconds: 120,
+        // Short, so a job held by a killed process is recovered within seconds on PostgreSQL
+        // (where a starting server must wait out other servers' leases) rather than 5 min.
+        job_lease_ms: 10_000,
         ..ServerConfig::default()
     }
 }
