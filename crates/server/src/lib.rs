@@ -204,9 +204,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let vitals_api = VitalsServiceServer::new(vitals::VitalsApi::new(Arc::clone(&state)))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let vitals_api = VitalsServiceServer::new(vitals::VitalsApi::new(
+        Arc::clone(&state),
+        shutdown_rx.clone(),
+    ))
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);

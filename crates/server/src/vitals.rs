@@ -655,12 +655,15 @@ fn rollup_rows(samples: &[Sample]) -> Vec<(String, MinuteRow)> {
 #[derive(Debug, Clone)]
 pub struct VitalsApi {
     state: Arc<AppState>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl VitalsApi {
-    /// Wraps the shared state.
-    pub fn new(state: Arc<AppState>) -> Self {
-        Self { state }
+    /// Wraps the shared state. `shutdown` ends open `Watch` streams (with UNAVAILABLE, so a
+    /// station reconnects elsewhere or later and resumes) when the server stops; without it a
+    /// graceful shutdown would wait for every nurse station to hang up.
+    pub fn new(state: Arc<AppState>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { state, shutdown }
     }
 
     fn hub(&self) -> &VitalsHub {
@@ -1179,6 +1182,7 @@ impl VitalsService for VitalsApi {
         let mut live = self.hub().subscribe();
         let (tx, rx) = mpsc::channel(256);
         let store = self.state.store.clone();
+        let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let subject = subject.as_deref();
             match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
@@ -1193,6 +1197,14 @@ impl VitalsService for VitalsApi {
                 let ev = tokio::select! {
                     ev = live.recv() => ev,
                     _ = tx.closed() => return,
+                    () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "the server is shutting down: reconnect and resume from the last event id",
+                            )))
+                            .await;
+                        return;
+                    }
                 };
                 match ev {
                     Ok(ev) => {
