@@ -210,14 +210,14 @@ async fn main() -> anyhow::Result<()> {
     let shared = Arc::new(Shared::default());
     let t0 = Instant::now();
     let mut gateways = Vec::new();
-    for g in 0..a.gateways {
+    for (g, token) in device_tokens.iter().enumerate().take(a.gateways) {
         let mine: Vec<Resident> = residents
             .iter()
             .enumerate()
             .filter(|(i, _)| i % a.gateways == g)
             .map(|(_, r)| r.clone())
             .collect();
-        let token = device_tokens[g].clone();
+        let token = token.clone();
         let url = url.clone();
         let shared = Arc::clone(&shared);
         gateways.push(tokio::spawn(async move {
