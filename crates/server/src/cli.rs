@@ -309,6 +309,10 @@ pub struct ServeArgs {
     /// Longest wait before received data is committed, milliseconds.
     #[arg(long, env = "AUSCULT_FLUSH_INTERVAL_MS")]
     pub flush_interval_ms: Option<u64>,
+    /// How long an analysis job may stay claimed before another server takes it over,
+    /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
+    #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
+    pub job_lease_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -357,6 +361,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.flush_bytes {
             c.flush_bytes = v;
+        }
+        if let Some(v) = self.job_lease_ms {
+            c.job_lease_ms = v;
         }
         if let Some(v) = self.flush_interval_ms {
             c.flush_interval_ms = v;

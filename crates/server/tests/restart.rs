@@ -22,6 +22,9 @@ fn spawn(dir: &std::path::Path, db_url: Option<&str>) -> Proc {
     cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .args(["--flush-bytes", "4096", "--workers", "1"])
+        // On PostgreSQL a starting server waits out the dead process's job lease (servers may
+        // share the queue): keep it short so the test does not wait 5 minutes.
+        .args(["--job-lease-ms", "10000"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

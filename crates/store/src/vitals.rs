@@ -115,6 +115,7 @@ impl Store {
                 "INSERT INTO vital_samples (tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
+            .persistent(false) // see `insert_vitals_group`
             .bind(tenant_id)
             .bind(subject_id)
             .bind(&s.parameter)
@@ -517,7 +518,10 @@ impl Store {
                     b + 8
                 ));
             }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            // Not a cached prepared statement: through sqlx's Any driver a NULL `value2` is
+            // declared with a different type than a present one, and PostgreSQL refuses a
+            // cached statement re-bound with the other ("incorrect binary data format").
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for (tenant, subject, s) in chunk {
                 q = q
                     .bind(*tenant)
