@@ -129,9 +129,11 @@ struct StreamArgs {
     /// ...after this many chunks of the attempt.
     #[arg(long, default_value_t = 20)]
     drop_after_chunks: u32,
-    /// PCG sample packing.
-    #[arg(long, value_enum, default_value_t = FormatArg::S16)]
-    pcg_format: FormatArg,
+    /// PCG sample packing. Default: s16 for synthetic recordings (as a device's ADC would); for
+    /// replayed files, whichever sends the file's samples unchanged (s16 for a 16-bit WAV, f32
+    /// otherwise, e.g. a WFDB record in physical units).
+    #[arg(long, value_enum)]
+    pcg_format: Option<FormatArg>,
     /// Auscultation site.
     #[arg(long, value_enum, default_value_t = SiteArg::Mitral)]
     site: SiteArg,
@@ -240,10 +242,25 @@ fn options(s: &StreamArgs, upload_id: Option<String>) -> UploadOptions {
     }
 }
 
-fn pcg_format(s: &StreamArgs) -> PcgFormat {
+/// The packing for `rec`: the one asked for, else S16 for synthetic recordings and the lossless
+/// one for replayed files. Warns when an explicit S16 would clip a replayed file.
+fn pcg_format(s: &StreamArgs, rec: &DeviceRecording, replayed: bool) -> PcgFormat {
     match s.pcg_format {
-        FormatArg::S16 => PcgFormat::S16,
-        FormatArg::F32 => PcgFormat::F32,
+        Some(FormatArg::S16) => {
+            let clipped = rec.samples_clipped_by_s16();
+            if replayed && clipped > 0 {
+                eprintln!(
+                    "{}: warning: --pcg-format s16 clips {clipped} of {} samples (the file's \
+                     values exceed full scale); leave --pcg-format out to send them unchanged",
+                    rec.label,
+                    rec.pcg.len()
+                );
+            }
+            PcgFormat::S16
+        }
+        Some(FormatArg::F32) => PcgFormat::F32,
+        None if replayed => rec.lossless_pcg_format(),
+        None => PcgFormat::S16,
     }
 }
 
@@ -295,10 +312,11 @@ async fn upload_one(
     rec: DeviceRecording,
     s: &StreamArgs,
     upload_id: Option<String>,
+    replayed: bool,
 ) -> anyhow::Result<()> {
     let conn = Connection::new(url, token)?;
     let opts = options(s, upload_id);
-    let encoded = Arc::new(rec.encode(pcg_format(s)));
+    let encoded = Arc::new(rec.encode(pcg_format(s, &rec, replayed)));
     let report = upload(&conn, encoded, &opts).await?;
     if s.json {
         let mut v = serde_json::to_value(&report)?;
@@ -358,6 +376,7 @@ async fn record(a: RecordArgs) -> anyhow::Result<()> {
             make(a.seed)?,
             &a.stream,
             a.upload_id,
+            false,
         )
         .await;
     }
@@ -369,7 +388,8 @@ async fn record(a: RecordArgs) -> anyhow::Result<()> {
         let mut recordings = Vec::new();
         for u in 0..a.uploads_per_device {
             let seed = a.seed + d * a.uploads_per_device + u;
-            recordings.push(Arc::new(make(seed)?.encode(pcg_format(&a.stream))));
+            let rec = make(seed)?;
+            recordings.push(Arc::new(rec.encode(pcg_format(&a.stream, &rec, false))));
         }
         devices.push(FleetDevice {
             token: tokens[(d as usize) % tokens.len()].clone(),
@@ -390,7 +410,7 @@ async fn replay(a: ReplayArgs) -> anyhow::Result<()> {
     let mut failed = 0;
     for file in &a.files {
         let result = match DeviceRecording::from_file(file, a.wav_ecg_channel) {
-            Ok(rec) => upload_one(&a.server.server, &tokens[0], rec, &a.stream, None).await,
+            Ok(rec) => upload_one(&a.server.server, &tokens[0], rec, &a.stream, None, true).await,
             Err(e) => Err(e.into()),
         };
         if let Err(e) = result {

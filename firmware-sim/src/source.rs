@@ -28,11 +28,30 @@ pub enum EcgChoice {
 /// How PCG samples are packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PcgFormat {
-    /// Signed 16-bit, full scale ±1 (clipped beyond), as a real ADC would.
+    /// Signed 16-bit, full scale ±1 (clipped beyond), as a real ADC would. A sample `v` is sent as
+    /// `round(v · 32768)`, the exact inverse of the server's `k / 32768`, so 16-bit sources
+    /// (a 16-bit WAV) arrive bit for bit.
     #[default]
     S16,
     /// 32-bit float, unclipped.
     F32,
+}
+
+/// Full scale of a signed 16-bit sample: `k / S16_FULL_SCALE` is the value of integer `k`, as the
+/// server decodes it (and as 16-bit WAV readers do).
+pub const S16_FULL_SCALE: f32 = 32768.0;
+
+/// The 16-bit integer that carries `v`, clamped to the i16 range (a real ADC clips).
+fn s16_of(v: f32) -> i16 {
+    // Clamped first, so the cast cannot wrap; NaN maps to 0.
+    (v * S16_FULL_SCALE)
+        .round()
+        .clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16
+}
+
+/// True when `v` is exactly a 16-bit sample: `S16` carries it with no change at all.
+fn exact_in_s16(v: f32) -> bool {
+    v.is_finite() && f32::from(s16_of(v)) == v * S16_FULL_SCALE
 }
 
 /// The ECG as the device holds it.
@@ -144,6 +163,25 @@ impl DeviceRecording {
         })
     }
 
+    /// The packing that sends this PCG unchanged: `S16` when every sample is exactly a 16-bit
+    /// value (a 16-bit WAV), otherwise `F32`, which never clips (a WFDB record in physical units,
+    /// a float WAV, a 24-bit file).
+    pub fn lossless_pcg_format(&self) -> PcgFormat {
+        if self.pcg.iter().all(|&v| exact_in_s16(v)) {
+            PcgFormat::S16
+        } else {
+            PcgFormat::F32
+        }
+    }
+
+    /// How many PCG samples `S16` would clip (outside full scale ±1).
+    pub fn samples_clipped_by_s16(&self) -> usize {
+        self.pcg
+            .iter()
+            .filter(|&&v| !(-1.0..=f32::from(i16::MAX) / S16_FULL_SCALE).contains(&v))
+            .count()
+    }
+
     /// Length of the PCG, seconds.
     pub fn duration_s(&self) -> f64 {
         self.pcg.len() as f64 / f64::from(self.pcg_rate_hz)
@@ -155,7 +193,7 @@ impl DeviceRecording {
             PcgFormat::S16 => (
                 self.pcg
                     .iter()
-                    .flat_map(|v| ((v.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes())
+                    .flat_map(|&v| s16_of(v).to_le_bytes())
                     .collect::<Vec<u8>>(),
                 2,
                 SampleFormat::S16le,
@@ -233,5 +271,56 @@ impl EncodedRecording {
     /// ECG sample count.
     pub fn ecg_samples(&self) -> u64 {
         (self.ecg_bytes.len() / ECG_WIDTH) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording(pcg: Vec<f32>) -> DeviceRecording {
+        DeviceRecording {
+            label: "t".into(),
+            pcg_rate_hz: 2000,
+            pcg,
+            ecg: EcgPayload::None,
+        }
+    }
+
+    #[test]
+    fn s16_carries_16_bit_samples_bit_for_bit() {
+        let ints: Vec<i16> = vec![0, 1, -1, 16_385, 32_767, -32_768, -20_000];
+        let rec = recording(ints.iter().map(|&k| f32::from(k) / 32768.0).collect());
+        assert_eq!(rec.lossless_pcg_format(), PcgFormat::S16);
+        let enc = rec.encode(PcgFormat::S16);
+        let back: Vec<i16> = enc
+            .pcg_bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        assert_eq!(back, ints);
+        assert_eq!(rec.samples_clipped_by_s16(), 0);
+    }
+
+    #[test]
+    fn physical_units_beyond_full_scale_are_sent_as_float() {
+        // A WFDB PCG with gain 1 reads as raw ADC values in "physical" units (PhysioNet 2016).
+        let rec = recording(vec![0.0, 1200.0, -32_767.0, 0.25]);
+        assert_eq!(rec.lossless_pcg_format(), PcgFormat::F32);
+        assert_eq!(rec.samples_clipped_by_s16(), 2);
+        let enc = rec.encode(PcgFormat::F32);
+        let back: Vec<f32> = enc
+            .pcg_bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(back, rec.pcg);
+    }
+
+    #[test]
+    fn fractional_samples_need_float() {
+        let rec = recording(vec![0.1, -0.3]);
+        assert_eq!(rec.lossless_pcg_format(), PcgFormat::F32);
+        assert_eq!(rec.samples_clipped_by_s16(), 0);
     }
 }

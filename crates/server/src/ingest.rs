@@ -338,6 +338,17 @@ impl Session {
                         stream.as_str()
                     )));
                 }
+                if width == 4
+                    && chunk
+                        .samples
+                        .chunks_exact(4)
+                        .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+                {
+                    return Err(ServerError::InvalidArgument(format!(
+                        "{} chunk holds a non-finite float sample (NaN or infinity)",
+                        stream.as_str()
+                    )));
+                }
                 ((chunk.samples.len() / width) as u64, chunk.samples)
             }
             StreamKind::RPeaks => {

@@ -197,6 +197,23 @@ async fn bad_streams(db: Db) {
         code(upload(ch, dev, vec![meta_msg(metadata("odd", &rec)), odd]).await),
         Code::InvalidArgument
     );
+    // A float ECG sample that is NaN or infinite: refused, nothing of it kept.
+    let nan: Vec<u8> = [0.1f32, f32::NAN, 0.2, f32::INFINITY]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let e = upload(
+        ch,
+        dev,
+        vec![
+            meta_msg(metadata("nan", &rec)),
+            chunk_msg(pb::SignalStream::Ecg, 0, nan),
+        ],
+    )
+    .await;
+    assert_eq!(code(e), Code::InvalidArgument, "non-finite ECG samples");
+    let st = upload_status(ch, dev, "nan").await.unwrap();
+    assert_eq!(st.committed.unwrap().ecg_samples, 0);
     let rp = pb::UploadRequest {
         kind: Some(pb::upload_request::Kind::Chunk(pb::UploadChunk {
             stream: pb::SignalStream::RPeaks as i32,
