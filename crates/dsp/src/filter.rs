@@ -295,23 +295,54 @@ pub fn filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
     buf.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
     buf.extend_from_slice(x);
     buf.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
-    let mut out = Vec::with_capacity(filters.len());
-    for group in filters.chunks(4) {
-        match group {
-            // A lone filter (always the last group) works in the padded buffer itself.
-            [a] => filtfilt_lanes(&[*a], buf.as_chunks_mut::<1>().0, pad, n, &mut out),
-            [a, b] => filtfilt_lanes(&[*a, *b], &mut spread(&buf), pad, n, &mut out),
-            [a, b, c] => filtfilt_lanes(&[*a, *b, *c], &mut spread(&buf), pad, n, &mut out),
-            [a, b, c, d] => filtfilt_lanes(&[*a, *b, *c, *d], &mut spread(&buf), pad, n, &mut out),
-            _ => {}
+    match filters {
+        [one] => {
+            let mut out = Vec::with_capacity(1);
+            filtfilt_lanes(&[*one], buf.as_chunks_mut::<1>().0, pad, n, &mut out);
+            out
+        }
+        _ => {
+            // Several filters: one scalar loop advancing every cascade per sample measured
+            // faster than lane groups (whose states the compiler keeps in memory).
+            let mut bufs = vec![buf; filters.len()];
+            run_fused(filters, &mut bufs, false);
+            run_fused(filters, &mut bufs, true);
+            for b in &mut bufs {
+                b.drain(..pad);
+                b.truncate(n);
+            }
+            bufs
         }
     }
-    out
 }
 
-/// One copy of `x` per lane.
-fn spread<const C: usize>(x: &[f32]) -> Vec<[f32; C]> {
-    x.iter().map(|&v| [v; C]).collect()
+/// Runs several cascades over their own buffers in one fused pass, forwards or backwards, each
+/// section starting at the steady state ([`Start::Steady`]) of the first sample met: every
+/// section of every cascade advances once per sample, so the CPU overlaps their recursions.
+fn run_fused(cascades: &[&Sos], bufs: &mut [Vec<f32>], backwards: bool) {
+    let n = bufs.iter().map(Vec::len).min().unwrap_or(0);
+    if n == 0 {
+        return;
+    }
+    let first = if backwards { n - 1 } else { 0 };
+    let mut states: Vec<Vec<[f32; 2]>> = cascades
+        .iter()
+        .zip(bufs.iter())
+        .map(|(sos, buf)| start_states(sos, buf[first], Start::Steady))
+        .collect();
+    for k in 0..n {
+        let i = if backwards { n - 1 - k } else { k };
+        for ((sos, buf), st) in cascades.iter().zip(bufs.iter_mut()).zip(states.iter_mut()) {
+            let mut v = buf[i];
+            for (sec, z) in sos.sections.iter().zip(st.iter_mut()) {
+                let y = sec.b0 * v + z[0];
+                z[0] = sec.b1 * v - sec.a1 * y + z[1];
+                z[1] = sec.b2 * v - sec.a2 * y;
+                v = y;
+            }
+            buf[i] = v;
+        }
+    }
 }
 
 /// Forward and backward passes of `C` filters over the padded lanes; appends each filter's

@@ -119,11 +119,10 @@ where
     let emit = |s: usize, a: usize, b: usize| (cum[s][b] - cum[s][a]) as f32;
 
     const NONE: f32 = f32::NEG_INFINITY;
-    // delta[s][t]: best score with a segment of state s ending exactly at frame t (exclusive),
-    // kept per state so the duration loop below reads contiguous memory.
-    let mut delta = vec![vec![NONE; t_len + 1]; 4];
-    // back[s][t]: that segment's duration, 0 meaning it started at frame 0 (cut by the edge).
-    let mut back = vec![vec![0u16; t_len + 1]; 4];
+    // delta[t][s]: best score with a segment of state s ending exactly at frame t (exclusive).
+    let mut delta = vec![[NONE; 4]; t_len + 1];
+    // back[t][s]: that segment's duration, 0 meaning it started at frame 0 (cut by the edge).
+    let mut back = vec![[0u16; 4]; t_len + 1];
     let dmax: Vec<usize> = durations
         .iter()
         .map(|d| d.max().min(u16::MAX as usize))
@@ -140,31 +139,20 @@ where
             }
             let dur = &durations[j];
             let hi = dmax[j].min(t);
-            if dur.min <= hi {
-                // Segments of duration d = min..=hi start at k = t - d: walk k downwards.
-                let (k_lo, k_hi) = (t - hi, t - dur.min);
-                let prev = delta[p][k_lo..=k_hi].iter().rev();
-                let starts = cum[j][k_lo..=k_hi].iter().rev();
-                let end = cum[j][t];
-                for (i, ((&prev, &start), &log_p)) in prev
-                    .zip(starts)
-                    .zip(&dur.log_p[..=hi - dur.min])
-                    .enumerate()
-                {
-                    if prev == NONE {
-                        continue;
-                    }
-                    let d = dur.min + i;
-                    // Same sum, in the same order, as prev + log_p + emit(j, t - d, t) + score.
-                    let v = prev + log_p + (end - start) as f32 + segment_score(s, t - d, t);
-                    if v > best {
-                        best = v;
-                        best_d = d as u16;
-                    }
+            for d in dur.min..=hi {
+                let prev = delta[t - d][p];
+                if prev == NONE {
+                    continue;
+                }
+                let v =
+                    prev + dur.log_p[d - dur.min] + emit(j, t - d, t) + segment_score(s, t - d, t);
+                if v > best {
+                    best = v;
+                    best_d = d as u16;
                 }
             }
-            delta[j][t] = best;
-            back[j][t] = best_d;
+            delta[t][j] = best;
+            back[t][j] = best_d;
         }
     }
 
@@ -180,7 +168,7 @@ where
             }
         }
         for d in 1..=dmax[j].min(t_len - 1) {
-            let prev = delta[p][t_len - d];
+            let prev = delta[t_len - d][p];
             if prev == NONE {
                 continue;
             }
@@ -214,7 +202,7 @@ where
         }
         end = start;
         j = State::ALL[j].previous() as usize;
-        let d = back[j][end] as usize;
+        let d = back[end][j] as usize;
         start = if d == 0 { 0 } else { end - d };
     }
     spans.reverse();
