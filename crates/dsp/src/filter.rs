@@ -28,23 +28,16 @@ impl Biquad {
             a2: (a[2] / a0) as f32,
         }
     }
-
-    /// Runs the section in place (transposed direct form II) from rest, or from the steady state
-    /// for the first sample's value when `settle` is true (avoids a start-up transient).
-    fn run(&self, x: &mut [f32], settle: bool) {
-        let (mut z1, mut z2) = (0.0f32, 0.0f32);
-        if settle && let Some(&x0) = x.first() {
-            (z1, z2, _) = settled(self, x0);
-        }
-        for v in x.iter_mut() {
-            let xi = *v;
-            let y = self.b0 * xi + z1;
-            z1 = self.b1 * xi - self.a1 * y + z2;
-            z2 = self.b2 * xi - self.a2 * y;
-            *v = y;
-        }
-    }
 }
+
+/// A section that passes its input through (pads a shorter cascade in a lane group).
+const IDENTITY: Biquad = Biquad {
+    b0: 1.0,
+    b1: 0.0,
+    b2: 0.0,
+    a1: 0.0,
+    a2: 0.0,
+};
 
 /// Steady-state initial conditions of a section for a constant input `x0`.
 fn settled(s: &Biquad, x0: f32) -> (f32, f32, f32) {
@@ -58,35 +51,129 @@ fn settled(s: &Biquad, x0: f32) -> (f32, f32, f32) {
     (y0 - s.b0 * x0, s.b2 * x0 - s.a2 * y0, y0)
 }
 
-/// Runs several cascades over their own buffers in one fused pass: every section of every cascade
-/// advances once per sample, so the CPU overlaps their otherwise serial recursions.
-fn run_fused(cascades: &[&Sos], bufs: &mut [Vec<f32>]) {
-    let n = bufs.iter().map(Vec::len).min().unwrap_or(0);
-    let mut states: Vec<Vec<[f32; 2]>> = Vec::with_capacity(cascades.len());
-    for (sos, buf) in cascades.iter().zip(bufs.iter()) {
-        let mut input = buf.first().copied().unwrap_or(0.0);
-        states.push(
-            sos.sections
-                .iter()
-                .map(|sec| {
-                    let (z1, z2, y0) = settled(sec, input);
-                    input = y0;
-                    [z1, z2]
-                })
-                .collect(),
-        );
-    }
-    for i in 0..n {
-        for ((sos, buf), st) in cascades.iter().zip(bufs.iter_mut()).zip(states.iter_mut()) {
-            let mut v = buf[i];
-            for (sec, z) in sos.sections.iter().zip(st.iter_mut()) {
-                let y = sec.b0 * v + z[0];
-                z[0] = sec.b1 * v - sec.a1 * y + z[1];
-                z[1] = sec.b2 * v - sec.a2 * y;
-                v = y;
+/// How a pass chooses its sections' initial states from its first input sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Every section at the steady state of the previous one's steady-state output (filtfilt).
+    Steady,
+    /// Every section at the steady state of the previous one's actual first output, as when the
+    /// sections are run one after the other ([`Sos::apply`]).
+    Chained,
+}
+
+/// Initial `[z1, z2]` of every section of `sos` for a pass starting at input `x0`.
+fn start_states(sos: &Sos, x0: f32, start: Start) -> Vec<[f32; 2]> {
+    let mut input = x0;
+    sos.sections
+        .iter()
+        .map(|sec| {
+            let (z1, z2, y0) = settled(sec, input);
+            input = match start {
+                Start::Steady => y0,
+                Start::Chained => sec.b0 * input + z1,
+            };
+            [z1, z2]
+        })
+        .collect()
+}
+
+/// Up to four sections of up to four cascades, one cascade per lane, coefficients and states
+/// laid out structure-of-arrays so that one sample of every lane advances with a few vector
+/// operations. A biquad is a serial recursion (each output waits on the last); running the lanes
+/// and the sections side by side keeps the CPU busy while it waits.
+///
+/// Each lane computes exactly what a section-by-section transposed direct form II computes
+/// (same operations in the same order), so results do not depend on the grouping.
+struct Lanes<const C: usize, const S: usize> {
+    b0: [[f32; C]; S],
+    b1: [[f32; C]; S],
+    b2: [[f32; C]; S],
+    a1: [[f32; C]; S],
+    a2: [[f32; C]; S],
+    z1: [[f32; C]; S],
+    z2: [[f32; C]; S],
+}
+
+impl<const C: usize, const S: usize> Lanes<C, S> {
+    /// Sections `first..first + S` of each cascade (identity past a cascade's end), with their
+    /// initial states.
+    fn new(cascades: &[&Sos; C], states: &[Vec<[f32; 2]>; C], first: usize) -> Self {
+        let mut l = Lanes {
+            b0: [[0.0; C]; S],
+            b1: [[0.0; C]; S],
+            b2: [[0.0; C]; S],
+            a1: [[0.0; C]; S],
+            a2: [[0.0; C]; S],
+            z1: [[0.0; C]; S],
+            z2: [[0.0; C]; S],
+        };
+        for s in 0..S {
+            for c in 0..C {
+                let k = first + s;
+                let sec = cascades[c].sections.get(k).unwrap_or(&IDENTITY);
+                let z = states[c].get(k).copied().unwrap_or([0.0, 0.0]);
+                l.b0[s][c] = sec.b0;
+                l.b1[s][c] = sec.b1;
+                l.b2[s][c] = sec.b2;
+                l.a1[s][c] = sec.a1;
+                l.a2[s][c] = sec.a2;
+                l.z1[s][c] = z[0];
+                l.z2[s][c] = z[1];
             }
-            buf[i] = v;
         }
+        l
+    }
+
+    #[inline(always)]
+    fn step(&mut self, v: &mut [f32; C]) {
+        for s in 0..S {
+            for (c, lane) in v.iter_mut().enumerate() {
+                let xi = *lane;
+                let y = self.b0[s][c] * xi + self.z1[s][c];
+                self.z1[s][c] = self.b1[s][c] * xi - self.a1[s][c] * y + self.z2[s][c];
+                self.z2[s][c] = self.b2[s][c] * xi - self.a2[s][c] * y;
+                *lane = y;
+            }
+        }
+    }
+
+    fn run(mut self, x: &mut [[f32; C]], backwards: bool) {
+        if backwards {
+            for v in x.iter_mut().rev() {
+                self.step(v);
+            }
+        } else {
+            for v in x.iter_mut() {
+                self.step(v);
+            }
+        }
+    }
+}
+
+/// Runs `C` cascades, cascade `c` over lane `c` of `x`, in place, forwards or backwards, each
+/// section starting as `start` says from the lane's first sample (in the direction of travel).
+fn run_cascades<const C: usize>(
+    cascades: &[&Sos; C],
+    x: &mut [[f32; C]],
+    backwards: bool,
+    start: Start,
+) {
+    let first = if backwards { x.last() } else { x.first() };
+    let Some(&first) = first else {
+        return;
+    };
+    let states: [Vec<[f32; 2]>; C] =
+        std::array::from_fn(|c| start_states(cascades[c], first[c], start));
+    let sections = cascades.iter().map(|s| s.sections.len()).max().unwrap_or(0);
+    let mut k = 0;
+    while k < sections {
+        match sections - k {
+            1 => Lanes::<C, 1>::new(cascades, &states, k).run(x, backwards),
+            2 => Lanes::<C, 2>::new(cascades, &states, k).run(x, backwards),
+            3 => Lanes::<C, 3>::new(cascades, &states, k).run(x, backwards),
+            _ => Lanes::<C, 4>::new(cascades, &states, k).run(x, backwards),
+        }
+        k += 4;
     }
 }
 
@@ -180,9 +267,8 @@ impl Sos {
 
     /// Filters `x` in place, causally (from the steady state for its first sample).
     pub fn apply(&self, x: &mut [f32]) {
-        for s in &self.sections {
-            s.run(x, true);
-        }
+        let (lanes, _) = x.as_chunks_mut::<1>();
+        run_cascades(&[self], lanes, false, Start::Chained);
     }
 
     /// Filters `x` forwards then backwards (zero phase, squared magnitude response), with the ends
@@ -209,18 +295,71 @@ pub fn filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
     buf.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
     buf.extend_from_slice(x);
     buf.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
-    let mut bufs = vec![buf; filters.len()];
-    run_fused(filters, &mut bufs);
-    for b in &mut bufs {
-        b.reverse();
+    match filters {
+        [one] => {
+            let mut out = Vec::with_capacity(1);
+            filtfilt_lanes(&[*one], buf.as_chunks_mut::<1>().0, pad, n, &mut out);
+            out
+        }
+        _ => {
+            // Several filters: one scalar loop advancing every cascade per sample measured
+            // faster than lane groups (whose states the compiler keeps in memory).
+            let mut bufs = vec![buf; filters.len()];
+            run_fused(filters, &mut bufs, false);
+            run_fused(filters, &mut bufs, true);
+            for b in &mut bufs {
+                b.drain(..pad);
+                b.truncate(n);
+            }
+            bufs
+        }
     }
-    run_fused(filters, &mut bufs);
-    for b in &mut bufs {
-        b.reverse();
-        b.drain(..pad);
-        b.truncate(n);
+}
+
+/// Runs several cascades over their own buffers in one fused pass, forwards or backwards, each
+/// section starting at the steady state ([`Start::Steady`]) of the first sample met: every
+/// section of every cascade advances once per sample, so the CPU overlaps their recursions.
+fn run_fused(cascades: &[&Sos], bufs: &mut [Vec<f32>], backwards: bool) {
+    let n = bufs.iter().map(Vec::len).min().unwrap_or(0);
+    if n == 0 {
+        return;
     }
-    bufs
+    let first = if backwards { n - 1 } else { 0 };
+    let mut states: Vec<Vec<[f32; 2]>> = cascades
+        .iter()
+        .zip(bufs.iter())
+        .map(|(sos, buf)| start_states(sos, buf[first], Start::Steady))
+        .collect();
+    for k in 0..n {
+        let i = if backwards { n - 1 - k } else { k };
+        for ((sos, buf), st) in cascades.iter().zip(bufs.iter_mut()).zip(states.iter_mut()) {
+            let mut v = buf[i];
+            for (sec, z) in sos.sections.iter().zip(st.iter_mut()) {
+                let y = sec.b0 * v + z[0];
+                z[0] = sec.b1 * v - sec.a1 * y + z[1];
+                z[1] = sec.b2 * v - sec.a2 * y;
+                v = y;
+            }
+            buf[i] = v;
+        }
+    }
+}
+
+/// Forward and backward passes of `C` filters over the padded lanes; appends each filter's
+/// output (padding removed) to `out`.
+fn filtfilt_lanes<const C: usize>(
+    filters: &[&Sos; C],
+    lanes: &mut [[f32; C]],
+    pad: usize,
+    n: usize,
+    out: &mut Vec<Vec<f32>>,
+) {
+    run_cascades(filters, lanes, false, Start::Steady);
+    run_cascades(filters, lanes, true, Start::Steady);
+    let kept = &lanes[pad..pad + n];
+    for c in 0..C {
+        out.push(kept.iter().map(|v| v[c]).collect());
+    }
 }
 
 /// A centred moving average of odd width `width` (clamped to at least 1), O(n), same length.
@@ -306,6 +445,104 @@ mod tests {
                 .map(|(p, q)| (p - q).abs())
                 .fold(0.0f32, f32::max);
             assert!(err < 1e-5, "max difference {err}");
+        }
+    }
+
+    /// The straightforward implementation the lane kernels replaced: one section at a time
+    /// (`apply`), or all sections of all cascades per sample with a reversal between the passes
+    /// (`filtfilt_bank`). The kernels must agree with it bit for bit.
+    fn reference_section(sec: &Biquad, x: &mut [f32]) {
+        let (mut z1, mut z2) = (0.0f32, 0.0f32);
+        if let Some(&x0) = x.first() {
+            (z1, z2, _) = settled(sec, x0);
+        }
+        for v in x.iter_mut() {
+            let xi = *v;
+            let y = sec.b0 * xi + z1;
+            z1 = sec.b1 * xi - sec.a1 * y + z2;
+            z2 = sec.b2 * xi - sec.a2 * y;
+            *v = y;
+        }
+    }
+
+    fn reference_fused(cascades: &[&Sos], bufs: &mut [Vec<f32>]) {
+        let n = bufs.iter().map(Vec::len).min().unwrap_or(0);
+        let mut states: Vec<Vec<[f32; 2]>> = Vec::new();
+        for (sos, buf) in cascades.iter().zip(bufs.iter()) {
+            let mut input = buf.first().copied().unwrap_or(0.0);
+            states.push(
+                sos.sections
+                    .iter()
+                    .map(|sec| {
+                        let (z1, z2, y0) = settled(sec, input);
+                        input = y0;
+                        [z1, z2]
+                    })
+                    .collect(),
+            );
+        }
+        for i in 0..n {
+            for ((sos, buf), st) in cascades.iter().zip(bufs.iter_mut()).zip(states.iter_mut()) {
+                let mut v = buf[i];
+                for (sec, z) in sos.sections.iter().zip(st.iter_mut()) {
+                    let y = sec.b0 * v + z[0];
+                    z[0] = sec.b1 * v - sec.a1 * y + z[1];
+                    z[1] = sec.b2 * v - sec.a2 * y;
+                    v = y;
+                }
+                buf[i] = v;
+            }
+        }
+    }
+
+    fn reference_filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
+        let n = x.len();
+        let pad = filters.iter().map(|f| f.padding(n)).max().unwrap_or(0);
+        let mut buf: Vec<f32> = (1..=pad).rev().map(|i| 2.0 * x[0] - x[i]).collect();
+        buf.extend_from_slice(x);
+        buf.extend((1..=pad).map(|i| 2.0 * x[n - 1] - x[n - 1 - i]));
+        let mut bufs = vec![buf; filters.len()];
+        reference_fused(filters, &mut bufs);
+        bufs.iter_mut().for_each(|b| b.reverse());
+        reference_fused(filters, &mut bufs);
+        for b in &mut bufs {
+            b.reverse();
+            b.drain(..pad);
+            b.truncate(n);
+        }
+        bufs
+    }
+
+    #[test]
+    fn lane_kernels_are_bit_exact_against_the_reference() {
+        let x: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0 + (i as f32 * 0.01).sin())
+            .collect();
+        let filters = [
+            Sos::butter_bandpass(2, 40.0, 60.0, 1000.0),
+            Sos::butter_lowpass(5, 100.0, 1000.0),
+            Sos::butter_bandpass(4, 25.0, 400.0, 1000.0),
+            Sos::butter_lowpass(1, 8.0, 1000.0),
+            Sos::butter_highpass(3, 30.0, 1000.0),
+            Sos::butter_bandpass(5, 20.0, 300.0, 1000.0),
+        ];
+        // Every group size from one to four lanes, and more cascades than lanes.
+        for k in 1..=filters.len() {
+            let bank: Vec<&Sos> = filters[..k].iter().collect();
+            assert_eq!(
+                filtfilt_bank(&bank, &x),
+                reference_filtfilt_bank(&bank, &x),
+                "{k} filters"
+            );
+        }
+        for f in &filters {
+            let mut got = x.clone();
+            f.apply(&mut got);
+            let mut want = x.clone();
+            for sec in &f.sections {
+                reference_section(sec, &mut want);
+            }
+            assert_eq!(got, want);
         }
     }
 

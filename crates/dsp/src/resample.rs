@@ -136,19 +136,25 @@ fn resample_with(x: &[f32], from: f64, to: f64, cutoff: f64, half_width: f64) ->
     };
     match phases {
         Some((m, l)) => {
-            let table: Vec<Vec<f32>> = (0..l)
+            // Output i = q·l + p sits at input q·m + p·m/l: its first tap is q·m plus a
+            // per-phase offset, so the loop needs no division.
+            let (table, offsets): (Vec<Vec<f32>>, Vec<i64>) = (0..l)
                 .map(|p| {
                     let frac = (p * m % l) as f64 / l as f64;
                     let mut w = Vec::new();
                     kernel.weights(frac, first_tap(frac), taps, &mut w);
-                    w
+                    (w, (p * m / l) as i64 + first_tap(frac))
                 })
-                .collect();
-            for i in 0..out_len as u64 {
-                let base = (i * m / l) as i64;
-                let p = (i % l) as usize;
-                let frac = (p as u64 * m % l) as f64 / l as f64;
-                out.push(dot(base + first_tap(frac), &table[p]));
+                .unzip();
+            let mut block = 0i64;
+            let mut p = 0usize;
+            for _ in 0..out_len {
+                out.push(dot(block + offsets[p], &table[p]));
+                p += 1;
+                if p == table.len() {
+                    p = 0;
+                    block += m as i64;
+                }
             }
         }
         None => {
