@@ -37,43 +37,25 @@ pub struct EvalArgs {
     pub jobs: Option<usize>,
 }
 
-/// The recordings of one dataset, from its `labels.csv`.
+/// The recordings of one dataset, from its `labels.csv` (read by `auscult-recording`).
 pub fn dataset_inputs(root: &Path, dataset: &str) -> anyhow::Result<Vec<Input>> {
     let labels = root.join("labels.csv");
-    let text = std::fs::read_to_string(&labels)
+    let rows = auscult_recording::read_labels_csv(&labels)
         .with_context(|| format!("cannot read {}", labels.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .context("labels.csv is empty")?
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|h| h.trim() == name);
-    let file_col = col("file").context("labels.csv has no `file` column")?;
-    let ecg_col = if dataset == "physionet2016" {
-        col("ecg")
-    } else {
-        None
-    };
-    let mut out = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let rel = ecg_col
-            .and_then(|c| fields.get(c))
-            .filter(|s| !s.is_empty())
-            .or_else(|| fields.get(file_col))
-            .copied()
-            .unwrap_or_default();
-        if rel.is_empty() {
-            continue;
-        }
-        out.push(Input {
-            display: rel.to_string(),
-            path: root.join(rel),
-            problem: None,
-        });
-    }
-    Ok(out)
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let ecg = (dataset == "physionet2016")
+                .then(|| row.get("ecg"))
+                .flatten();
+            let rel = ecg.unwrap_or(&row.file);
+            Input {
+                display: rel.to_string(),
+                path: root.join(rel),
+                problem: None,
+            }
+        })
+        .collect())
 }
 
 /// Runs the scorer on a results file and returns its JSON report.

@@ -6,8 +6,8 @@
 //! rounded to the millisecond).
 
 use auscult_dsp::{
-    Analysis, Cycle, ExtraSound, Interval, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus,
-    MurmurTiming, UnknownReason,
+    Analysis, Cycle, ExtraSound, FlagReason, Interval, MurmurPhase, MurmurPitch, MurmurShape,
+    MurmurStatus, MurmurTiming, UnknownReason,
 };
 use serde::Serialize;
 
@@ -36,6 +36,11 @@ pub struct ResultLine {
     pub extra_sounds: Vec<&'static str>,
     /// How many cycles went into the ensemble average.
     pub ensemble_cycles: usize,
+    /// The learned abnormality score 0..1 (a score, not a finding), when judged.
+    pub abnormal_score: Option<f64>,
+    /// Why the recording is flagged (`murmur`, `irregular_rhythm`, `extra_sound`,
+    /// `cannot_judge`, `abnormal_score`); empty when not flagged.
+    pub flag_reasons: Vec<&'static str>,
     /// Whether a clinician should review the recording.
     pub flagged: bool,
 }
@@ -144,6 +149,9 @@ pub fn reason_text(r: &UnknownReason) -> String {
             format!("too few clean cycles ({accepted} accepted)")
         }
         UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
+        UnknownReason::UnlikeTraining { distance } => format!(
+            "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"
+        ),
     }
 }
 
@@ -186,6 +194,17 @@ fn extra_name(e: ExtraSound) -> &'static str {
         ExtraSound::S3 => "S3",
         ExtraSound::S4 => "S4",
         ExtraSound::SystolicClick => "systolic_click",
+    }
+}
+
+/// The contract's spelling of a flag reason.
+pub fn flag_reason_name(r: FlagReason) -> &'static str {
+    match r {
+        FlagReason::Murmur => "murmur",
+        FlagReason::IrregularRhythm => "irregular_rhythm",
+        FlagReason::ExtraSound => "extra_sound",
+        FlagReason::CannotJudge => "cannot_judge",
+        FlagReason::AbnormalScore => "abnormal_score",
     }
 }
 
@@ -239,8 +258,54 @@ impl ResultLine {
             }),
             extra_sounds: a.extra_sounds.iter().copied().map(extra_name).collect(),
             ensemble_cycles: a.ensemble.as_ref().map_or(0, |e| e.cycles),
+            abnormal_score: a.abnormal_score.map(|v| round(f64::from(v), 3)),
+            flag_reasons: a
+                .flag_reasons
+                .iter()
+                .copied()
+                .map(flag_reason_name)
+                .collect(),
             flagged: a.flagged,
         }
+    }
+
+    /// Each flag reason with the evidence behind it, in words.
+    fn reasons_text(&self) -> Vec<String> {
+        self.flag_reasons
+            .iter()
+            .map(|r| match *r {
+                "murmur" => {
+                    let timing = self.murmur.timing.unwrap_or("unspecified timing");
+                    format!(
+                        "murmur ({timing}, confidence {:.2})",
+                        self.murmur.confidence
+                    )
+                }
+                "irregular_rhythm" => self.rhythm.as_ref().map_or_else(
+                    || "irregular rhythm".to_string(),
+                    |r| {
+                        format!(
+                            "irregular rhythm (RR SD {:.0} ms, RMSSD {:.0} ms)",
+                            r.rr_sd_s * 1000.0,
+                            r.rmssd_s * 1000.0
+                        )
+                    },
+                ),
+                "extra_sound" => format!("extra sound ({})", self.extra_sounds.join(", ")),
+                "cannot_judge" => format!(
+                    "cannot judge: {}",
+                    self.murmur
+                        .reason
+                        .as_deref()
+                        .unwrap_or("the recording could not be judged")
+                ),
+                "abnormal_score" => format!(
+                    "learned abnormality score {:.2}",
+                    self.abnormal_score.unwrap_or(f64::NAN)
+                ),
+                other => other.to_string(),
+            })
+            .collect()
     }
 
     /// A readable summary of a few lines.
@@ -296,11 +361,24 @@ impl ResultLine {
                 self.extra_sounds.join(", ")
             ));
         }
-        s.push_str(if self.flagged {
-            "  => flagged for clinician review\n"
+        if let Some(score) = self.abnormal_score {
+            s.push_str(&format!(
+                "  learned abnormality score {score:.2} (a score, not a finding{})\n",
+                if self.flag_reasons.contains(&"abnormal_score") {
+                    ""
+                } else {
+                    "; it does not flag on its own"
+                }
+            ));
+        }
+        if self.flagged {
+            s.push_str(&format!(
+                "  => flagged for clinician review: {}\n",
+                self.reasons_text().join("; ")
+            ));
         } else {
-            "  => not flagged\n"
-        });
+            s.push_str("  => not flagged\n");
+        }
         s
     }
 }
@@ -353,6 +431,8 @@ mod tests {
                 reason: None,
             },
             ensemble: None,
+            abnormal_score: Some(0.4),
+            flag_reasons: vec![FlagReason::Murmur],
             flagged: true,
         }
     }
@@ -376,6 +456,8 @@ mod tests {
         assert_eq!(line["murmur"]["shape"], "plateau");
         assert_eq!(line["quality"]["usable"], true);
         assert_eq!(line["extra_sounds"], serde_json::json!(["S3"]));
+        assert_eq!(line["flag_reasons"], serde_json::json!(["murmur"]));
+        assert_eq!(line["abnormal_score"], 0.4);
         assert_eq!(line["flagged"], true);
     }
 
@@ -418,6 +500,33 @@ mod tests {
             text.contains("murmur: present, systolic, holo, plateau, high pitch, grade 3/6"),
             "{text}"
         );
-        assert!(text.contains("flagged for clinician review"), "{text}");
+        assert!(
+            text.contains("flagged for clinician review: murmur (systolic, confidence 0.91)"),
+            "{text}"
+        );
+        assert!(text.contains("it does not flag on its own"), "{text}");
+    }
+
+    #[test]
+    fn every_flag_says_why() {
+        let mut a = analysis();
+        a.murmur.status = MurmurStatus::Absent;
+        a.flag_reasons = vec![FlagReason::IrregularRhythm];
+        let text = ResultLine::new("x.wav".into(), &a).text();
+        assert!(
+            text.contains(
+                "flagged for clinician review: irregular rhythm (RR SD 20 ms, RMSSD 15 ms)"
+            ),
+            "{text}"
+        );
+        a.murmur.status = MurmurStatus::Unknown(UnknownReason::UnlikeTraining { distance: 9.0 });
+        a.flag_reasons = vec![FlagReason::CannotJudge];
+        let text = ResultLine::new("x.wav".into(), &a).text();
+        assert!(
+            text.contains(
+                "cannot judge: recording unlike any the engine was trained on: re-record or listen"
+            ),
+            "{text}"
+        );
     }
 }

@@ -9,16 +9,19 @@
 //! everything that does not depend on learned parameters (the slow part, done once per recording)
 //! and [`Analyzer::conclude`] applies the models. [`Analyzer::analyze`] is both.
 //!
-//! Flagging policy (for the clinician): a recording is flagged for review when a murmur is present,
-//! when the review model finds it abnormal, when the rhythm is irregular, and when it cannot be
-//! judged at all (an unusable recording must be retaken or listened to, never silently passed).
+//! Flagging policy (for the clinician): a recording is flagged for review only for a reason it can
+//! show ([`FlagReason`]): a murmur is present, the rhythm is irregular, or it cannot be judged at
+//! all (unusable, or unlike every recording the models were trained on: it must be retaken or
+//! listened to, never silently passed). The learned review model's output is reported as
+//! `abnormal_score`; it flags on its own only when the trainer found that it kept its
+//! specificity on every left-out database (`Models::review_flags`).
 //! Nothing here does I/O, and nothing panics on any input.
 
 use crate::error::DspError;
 use crate::features::{BandPowers, Features, extract_features};
 use crate::model::{
-    Analysis, Cycle, EnsembleCycle, ExtraSound, MurmurFinding, MurmurStatus, Quality, Recording,
-    Rhythm, UnknownReason,
+    Analysis, Cycle, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding, MurmurStatus, Quality,
+    Recording, Rhythm, UnknownReason,
 };
 use crate::murmur::{self, Models, PhaseDescription, Scores};
 use crate::preprocess::{MAX_PCG_RATE, MIN_PCG_RATE, preprocess};
@@ -195,15 +198,30 @@ impl Analyzer {
     /// Applies the models to the evidence and decides what to tell the clinician.
     pub fn conclude(&self, evidence: Evidence) -> Analysis {
         let scores = self.scores(&evidence);
-        let (murmur, review) = match (&scores, &evidence.features) {
-            (Some(s), Some(f)) => (
-                murmur::finding(&self.models, s, f, &evidence.descriptions),
-                s.review >= self.models.review.threshold,
-            ),
-            _ => (unknown_finding(&evidence.quality), true),
+        let murmur = match (&scores, &evidence.features) {
+            (Some(s), Some(f)) if s.ood_distance > 1.0 => {
+                unlike_training_finding(nearest_distance(&self.models, f))
+            }
+            (Some(s), Some(f)) => murmur::finding(&self.models, s, f, &evidence.descriptions),
+            _ => unknown_finding(&evidence.quality),
         };
-        let irregular = evidence.rhythm.as_ref().is_some_and(|r| r.irregular);
-        let flagged = review || irregular || murmur.status != MurmurStatus::Absent;
+        let mut flag_reasons = Vec::new();
+        match murmur.status {
+            MurmurStatus::Present => flag_reasons.push(FlagReason::Murmur),
+            MurmurStatus::Unknown(_) => flag_reasons.push(FlagReason::CannotJudge),
+            MurmurStatus::Absent => {}
+        }
+        if evidence.rhythm.as_ref().is_some_and(|r| r.irregular) {
+            flag_reasons.push(FlagReason::IrregularRhythm);
+        }
+        let abnormal_score = scores.as_ref().map(|s| s.review as f32);
+        if self.models.review_flags
+            && scores
+                .as_ref()
+                .is_some_and(|s| s.review >= self.models.review.threshold)
+        {
+            flag_reasons.push(FlagReason::AbnormalScore);
+        }
         Analysis {
             duration: evidence.duration,
             sample_rate: evidence.sample_rate,
@@ -215,8 +233,34 @@ impl Analyzer {
             extra_sounds: evidence.extra_sounds,
             quality: evidence.quality,
             ensemble: evidence.ensemble,
-            flagged,
+            abnormal_score,
+            flagged: !flag_reasons.is_empty(),
+            flag_reasons,
         }
+    }
+}
+
+/// The distance to the nearest out-of-distribution component.
+fn nearest_distance(models: &Models, f: &crate::features::Features) -> f64 {
+    models
+        .ood
+        .iter()
+        .map(|o| o.distance(f))
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The finding for a recording whose evidence is unlike the training recordings'.
+fn unlike_training_finding(distance: f64) -> MurmurFinding {
+    MurmurFinding {
+        status: MurmurStatus::Unknown(UnknownReason::UnlikeTraining {
+            distance: distance as f32,
+        }),
+        timing: None,
+        phase: None,
+        shape: None,
+        pitch: None,
+        grade: None,
+        confidence: 0.0,
     }
 }
 

@@ -144,6 +144,28 @@ pub enum UnknownReason {
     },
     /// The samples held NaN or infinity.
     NonFinite,
+    /// The recording's murmur evidence lies far outside everything the models were trained on
+    /// (an unfamiliar device, site or artefact): re-record or listen.
+    UnlikeTraining {
+        /// Distance to the training recordings (Mahalanobis, in standard deviations).
+        distance: f32,
+    },
+}
+
+/// Why a recording was flagged for a clinician, each backed by evidence in the [`Analysis`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagReason {
+    /// A murmur was found (see [`Analysis::murmur`]).
+    Murmur,
+    /// The rhythm is irregular (see [`Analysis::rhythm`]).
+    IrregularRhythm,
+    /// An extra heart sound was found (see [`Analysis::extra_sounds`]).
+    ExtraSound,
+    /// The recording could not be judged (see the murmur status's reason).
+    CannotJudge,
+    /// The learned abnormality score is above its threshold (see [`Analysis::abnormal_score`]);
+    /// only when that score held its specificity on every left-out database.
+    AbnormalScore,
 }
 
 /// Whether there is a murmur.
@@ -251,7 +273,12 @@ pub struct Analysis {
     pub quality: Quality,
     /// The ensemble-averaged cycle, when there were enough accepted cycles.
     pub ensemble: Option<EnsembleCycle>,
-    /// Whether a clinician should review this recording.
+    /// The learned abnormality ("needs review") score 0..1, when the recording could be judged.
+    /// A score, not a finding: it flags only as [`FlagReason::AbnormalScore`] when allowed.
+    pub abnormal_score: Option<f32>,
+    /// Why the recording is flagged; empty when it is not.
+    pub flag_reasons: Vec<FlagReason>,
+    /// Whether a clinician should review this recording (`!flag_reasons.is_empty()`).
     pub flagged: bool,
 }
 

@@ -142,7 +142,60 @@ pub fn input_index(name: &str) -> Option<usize> {
     FEATURE_NAMES.iter().position(|n| *n == name)
 }
 
-/// The three learned models the engine uses.
+/// An out-of-distribution check: the Mahalanobis distance of a recording's features from the
+/// training recordings', `sqrt(zᵀ P z)` with `z` the standardised inputs (NaN counts as the
+/// mean, each clamped to ±8) and `P` a shrunk inverse covariance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ood {
+    /// (feature index, mean, scale) of each input.
+    pub inputs: Vec<(usize, f64, f64)>,
+    /// The precision matrix, row-major, `inputs.len()` squared.
+    pub precision: Vec<f64>,
+    /// Distances above this are "unlike any recording the engine was trained on".
+    pub threshold: f64,
+}
+
+impl Ood {
+    /// The distance of the features from the training set (0 for a check without inputs).
+    pub fn distance(&self, f: &Features) -> f64 {
+        let n = self.inputs.len();
+        if self.precision.len() != n * n {
+            return 0.0;
+        }
+        let z: Vec<f64> = self
+            .inputs
+            .iter()
+            .map(|&(i, mean, scale)| {
+                let x = f.values.get(i).copied().unwrap_or(f32::NAN) as f64;
+                if x.is_finite() && scale > 0.0 {
+                    ((x - mean) / scale).clamp(-8.0, 8.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut d2 = 0.0;
+        for (r, zr) in z.iter().enumerate() {
+            let row = &self.precision[r * n..(r + 1) * n];
+            d2 += zr * row.iter().zip(&z).map(|(p, zc)| p * zc).sum::<f64>();
+        }
+        d2.max(0.0).sqrt()
+    }
+}
+
+/// How far beyond its threshold the nearest out-of-distribution component puts the features:
+/// the least `distance / threshold` over the components (0 without a check; above 1 means
+/// unlike every kind of training recording).
+pub fn ood_excess(components: &[Ood], f: &Features) -> f64 {
+    components
+        .iter()
+        .map(|o| o.distance(f) / o.threshold)
+        .filter(|r| !r.is_nan())
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.min(r))))
+        .unwrap_or(0.0)
+}
+
+/// The learned models the engine uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Models {
     /// P(murmur present).
@@ -151,6 +204,13 @@ pub struct Models {
     pub timing: Logistic,
     /// P(recording abnormal, needs review); may use the murmur logit.
     pub review: Logistic,
+    /// Whether the review score may flag a recording on its own ([`crate::FlagReason::AbnormalScore`]):
+    /// set by the trainer only when, left out by database, it kept its specificity on every one.
+    pub review_flags: bool,
+    /// The out-of-distribution check on the murmur features: one component per kind of
+    /// training recording (with and without a murmur); a recording is unlike the training set
+    /// when it is beyond the threshold of every component. Empty: no check.
+    pub ood: Vec<Ood>,
 }
 
 impl Models {
@@ -178,6 +238,9 @@ impl Models {
         };
         let mut models: Vec<Logistic> = Vec::new();
         let mut current: Option<Logistic> = None;
+        let mut review_flags = false;
+        let mut ood: Vec<Ood> = Vec::new();
+        let mut in_ood = false;
         for (n, raw) in text.lines().enumerate() {
             let line_no = n + 1;
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -193,7 +256,53 @@ impl Models {
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| bad(line_no, "not a finite number"))
             };
+            if in_ood {
+                let Some(o) = ood.last_mut() else {
+                    return Err(bad(line_no, "ood line outside an ood block"));
+                };
+                match key {
+                    "threshold" if rest.len() == 1 => o.threshold = num(rest[0])?,
+                    "input" if rest.len() == 3 => {
+                        let idx = input_index(rest[0])
+                            .filter(|&i| i < NUM_FEATURES)
+                            .ok_or_else(|| bad(line_no, "unknown input"))?;
+                        let scale = num(rest[2])?;
+                        if scale <= 0.0 {
+                            return Err(bad(line_no, "scale must be positive"));
+                        }
+                        o.inputs.push((idx, num(rest[1])?, scale));
+                    }
+                    "row" if rest.len() == o.inputs.len() => {
+                        for v in &rest {
+                            o.precision.push(num(v)?);
+                        }
+                    }
+                    "end" => {
+                        if o.precision.len() != o.inputs.len() * o.inputs.len() {
+                            return Err(bad(line_no, "ood precision is not square"));
+                        }
+                        in_ood = false;
+                    }
+                    _ => return Err(bad(line_no, "unexpected line in ood")),
+                }
+                continue;
+            }
             match (key, current.as_mut()) {
+                ("ood", None) if rest.is_empty() => {
+                    ood.push(Ood {
+                        inputs: Vec::new(),
+                        precision: Vec::new(),
+                        threshold: f64::INFINITY,
+                    });
+                    in_ood = true;
+                }
+                ("review_flags", None) if rest.len() == 1 => {
+                    review_flags = match rest[0] {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad(line_no, "review_flags must be true or false")),
+                    };
+                }
                 ("model", None) => {
                     let name = rest
                         .first()
@@ -255,8 +364,8 @@ impl Models {
                 _ => return Err(bad(line_no, "unexpected line")),
             }
         }
-        if current.is_some() {
-            return Err(bad(text.lines().count(), "model without end"));
+        if current.is_some() || in_ood {
+            return Err(bad(text.lines().count(), "block without end"));
         }
         let mut take = |name: &str| {
             models
@@ -269,6 +378,8 @@ impl Models {
             murmur: take("murmur")?,
             timing: take("timing")?,
             review: take("review")?,
+            review_flags,
+            ood,
         })
     }
 
@@ -304,13 +415,27 @@ impl Models {
                 terms: vec![term(MURMUR_LOGIT, 0.0, 1.0, 1.0)],
                 trees: Vec::new(),
             },
+            review_flags: false,
+            ood: Vec::new(),
         }
     }
 
     /// Writes the models in the format [`Models::parse`] reads (`tree`, then its nodes in order:
     /// `split <input> <threshold> <left> <right>` or `leaf <value>`).
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
+        let mut out = format!("review_flags {}\n", self.review_flags);
+        for o in &self.ood {
+            out.push_str(&format!("ood\nthreshold {}\n", o.threshold));
+            for &(i, mean, scale) in &o.inputs {
+                let name = FEATURE_NAMES.get(i).copied().unwrap_or(MURMUR_LOGIT);
+                out.push_str(&format!("input {name} {mean} {scale}\n"));
+            }
+            for row in o.precision.chunks(o.inputs.len().max(1)) {
+                let vals: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+                out.push_str(&format!("row {}\n", vals.join(" ")));
+            }
+            out.push_str("end\n");
+        }
         for m in [&self.murmur, &self.timing, &self.review] {
             out.push_str(&format!(
                 "model {}\nbias {}\nthreshold {}\n",
@@ -354,6 +479,8 @@ pub struct Scores {
     pub diastolic: f64,
     /// P(needs review).
     pub review: f64,
+    /// [`ood_excess`]: above 1 when unlike every kind of training recording.
+    pub ood_distance: f64,
 }
 
 /// Runs the models on the features.
@@ -364,6 +491,7 @@ pub fn score(models: &Models, f: &Features) -> Scores {
         murmur: sigmoid(murmur_logit),
         diastolic: models.timing.probability(f, murmur_logit),
         review: models.review.probability(f, murmur_logit),
+        ood_distance: ood_excess(&models.ood, f),
     }
 }
 
@@ -638,9 +766,41 @@ mod tests {
             "model murmur\nend\n",
             "model murmur\ntree\nsplit sys_rel 0 0 1\nend\n",
             "model murmur\nleaf 1\nend\n",
+            "review_flags maybe\n",
+            "ood\ninput sys_rel 0 1\nrow 1 2\nend\n",
+            "ood\ninput sys_rel 0 1\nend\n",
+            "ood\nthreshold 2\n",
+            "threshold 2\n",
         ] {
             assert!(Models::parse(text).is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn ood_distance_is_mahalanobis() {
+        let o = Ood {
+            inputs: vec![(0, 1.0, 2.0), (1, 0.0, 1.0)],
+            precision: vec![1.0, 0.0, 0.0, 4.0],
+            threshold: 3.0,
+        };
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        assert_eq!(o.distance(&f), 0.0, "NaN inputs count as the mean");
+        f.values[0] = 7.0; // z = 3
+        f.values[1] = 2.0; // z = 2, precision 4
+        assert!((o.distance(&f) - 5.0).abs() < 1e-12);
+        let mut m = Models::hand_set();
+        let mut far = o.clone();
+        far.threshold = 10.0;
+        m.ood = vec![o, far];
+        assert!(
+            (ood_excess(&m.ood, &f) - 0.5).abs() < 1e-12,
+            "the nearer component counts"
+        );
+        m.review_flags = true;
+        let again = Models::parse(&m.to_text()).expect("round trip");
+        assert_eq!(again, m);
     }
 
     #[test]

@@ -84,6 +84,14 @@ pub enum RecordingError {
         /// What was wrong.
         message: String,
     },
+    /// A `labels.csv` table could not be understood.
+    #[error("labels.csv line {line}: {message}")]
+    Labels {
+        /// One-based line number.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
     /// A WFDB annotation file is malformed or truncated.
     #[error("WFDB annotation file: {0}")]
     Annotation(String),

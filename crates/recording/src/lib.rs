@@ -2,7 +2,7 @@
 //!
 //! Formats: WAV (through hound), WFDB records (`.hea` headers with signal files in formats 16,
 //! 61, 80, 212, 24 and 32, several signals multiplexed in one file), WFDB MIT annotation files,
-//! and CSV lists of R-peak times. What comes out is a [`LoadedRecording`]: `Vec<f32>` samples and
+//! CSV lists of R-peak times, and the `labels.csv` tables of labelled datasets. What comes out is a [`LoadedRecording`]: `Vec<f32>` samples and
 //! an [`Hz`] rate per signal, which [`LoadedRecording::as_recording`] lends to `auscult_dsp`.
 //!
 //! Architecture invariant: this crate never panics on file contents and never allocates in
@@ -11,6 +11,7 @@
 //! units and picking channels.
 
 mod error;
+pub mod labels;
 pub mod rpeaks;
 pub mod wav;
 pub mod wfdb;
@@ -20,6 +21,7 @@ use std::path::Path;
 use auscult_dsp::{EcgInput, Hz, Recording, Signal};
 
 pub use error::RecordingError;
+pub use labels::{LabelRow, read_labels_csv};
 pub use rpeaks::read_rpeaks_csv;
 pub use wav::{WavChannels, read_wav};
 pub use wfdb::{read_wfdb_record, write_wfdb_record};

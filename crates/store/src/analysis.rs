@@ -108,6 +108,9 @@ pub fn describe_reason(reason: &dsp::UnknownReason) -> String {
             format!("too few usable cycles ({accepted})")
         }
         dsp::UnknownReason::NonFinite => "non-finite samples".to_owned(),
+        dsp::UnknownReason::UnlikeTraining { .. } => {
+            "recording unlike any the engine was trained on: re-record or listen".to_owned()
+        }
     }
 }
 

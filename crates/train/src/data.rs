@@ -1,30 +1,54 @@
-//! Small readers for the evaluation datasets: `labels.csv`, 16-bit WAV (hound) and the WFDB
-//! format-16 ECG signal of PhysioNet 2016 records. Only what training needs; the product's real
-//! reader is the `auscult-recording` crate.
+//! The labelled recordings of `shared/data`, read through `auscult-recording` (the product's own
+//! readers: `labels.csv`, WAV and WFDB), with the truths the models are trained on and the
+//! database each recording comes from (the unit left out in leave-one-database-out evaluation).
 
-use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use auscult_recording::{
+    LabelRow, LoadedRecording, WavChannels, read_ecg, read_labels_csv, read_wav,
+};
+
+/// The databases held out in turn by leave-one-database-out evaluation, in report order.
+pub const DATABASES: [&str; 6] = [
+    "training-a",
+    "training-b",
+    "training-c",
+    "training-d",
+    "yaseen2018",
+    "pascal",
+];
 
 /// One labelled recording of a dataset.
 #[derive(Debug, Clone)]
 pub struct Item {
     /// Which dataset folder it came from (`yaseen2018`, `pascal`, `physionet2016`).
     pub dataset: String,
-    /// Path relative to the dataset folder, as in `labels.csv`.
-    pub file: String,
-    /// All columns of its `labels.csv` row.
-    pub labels: HashMap<String, String>,
+    /// Its `labels.csv` row (`file` relative to the dataset folder).
+    pub row: LabelRow,
     /// Dataset folder.
     pub root: PathBuf,
 }
 
 impl Item {
+    /// Path relative to the dataset folder, as in `labels.csv`.
+    pub fn file(&self) -> &str {
+        &self.row.file
+    }
+
     /// A label column, empty when absent.
     pub fn label(&self, key: &str) -> &str {
-        self.labels.get(key).map_or("", String::as_str)
+        self.row.get(key).unwrap_or("")
+    }
+
+    /// The database (recording site and device) the recording comes from: the PhysioNet 2016
+    /// part (`training-a` ...) or the dataset.
+    pub fn database(&self) -> &str {
+        if self.dataset == "physionet2016" {
+            self.row.file.split('/').next().unwrap_or(&self.dataset)
+        } else {
+            &self.dataset
+        }
     }
 
     /// Murmur truth: Some(true/false) where labelled. PhysioNet 2016 "Normal" recordings count
@@ -35,6 +59,15 @@ impl Item {
             ("Present", _) => Some(true),
             ("Absent", _) => Some(false),
             (_, "Normal") if self.dataset == "physionet2016" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Murmur truth as the scorer sees it (labelled murmur column only).
+    pub fn murmur_scored(&self) -> Option<bool> {
+        match self.label("murmur") {
+            "Present" => Some(true),
+            "Absent" => Some(false),
             _ => None,
         }
     }
@@ -57,117 +90,35 @@ impl Item {
         }
     }
 
-    /// The group a recording belongs to for cross-validation (the patient where the name tells it).
-    pub fn group(&self) -> String {
-        let stem = Path::new(&self.file)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or(&self.file);
-        if self.dataset == "pascal" {
-            // set_b/normal__127_1306764300147_C2.wav: 127 is the patient.
-            if let Some(rest) = stem.split("__").nth(1) {
-                return format!("pascal/{}", rest.split('_').next().unwrap_or(rest));
-            }
+    /// Reads the PCG (the WAV named by `file`) and, where the row names one, the ECG of its
+    /// WFDB record.
+    pub fn read(&self) -> Result<LoadedRecording> {
+        let path = self.root.join(&self.row.file);
+        let mut rec = read_wav(&path, WavChannels::default())
+            .with_context(|| format!("reading {}", path.display()))?;
+        if let Some(hea) = self.row.get("ecg") {
+            let hea = self.root.join(hea);
+            rec.ecg = Some(read_ecg(&hea).with_context(|| format!("reading {}", hea.display()))?);
         }
-        format!("{}/{}", self.dataset, stem)
+        Ok(rec)
     }
 }
 
-/// Reads a dataset folder's `labels.csv` (plain comma-separated, no quoting in these files).
+/// Reads a dataset folder's `labels.csv`.
 pub fn read_labels(root: &Path) -> Result<Vec<Item>> {
     let path = root.join("labels.csv");
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .context("empty labels.csv")?
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
+    let rows = read_labels_csv(&path).with_context(|| format!("reading {}", path.display()))?;
     let dataset = root
         .file_name()
         .and_then(|s| s.to_str())
         .unwrap_or("")
         .to_string();
-    let mut items = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let labels: HashMap<String, String> = header
-            .iter()
-            .cloned()
-            .zip(line.split(',').map(|s| s.trim().to_string()))
-            .collect();
-        let file = labels.get("file").cloned().unwrap_or_default();
-        items.push(Item {
+    Ok(rows
+        .into_iter()
+        .map(|row| Item {
             dataset: dataset.clone(),
-            file,
-            labels,
+            row,
             root: root.to_path_buf(),
-        });
-    }
-    Ok(items)
-}
-
-/// A WAV file as f32 samples (first channel, full scale ±1) and its rate.
-pub fn read_wav(path: &Path) -> Result<(Vec<f32>, f64)> {
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let spec = reader.spec();
-    let ch = spec.channels.max(1) as usize;
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .step_by(ch)
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()?
-        }
-        hound::SampleFormat::Float => reader
-            .samples::<f32>()
-            .step_by(ch)
-            .collect::<Result<_, _>>()?,
-    };
-    Ok((samples, spec.sample_rate as f64))
-}
-
-/// The ECG of a PhysioNet 2016 record (`.hea` naming a format-16 `.dat`), in mV, and its rate.
-pub fn read_physionet_ecg(hea: &Path) -> Result<Option<(Vec<f32>, f64)>> {
-    let text = fs::read_to_string(hea).with_context(|| format!("reading {}", hea.display()))?;
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let first: Vec<&str> = lines
-        .next()
-        .context("empty header")?
-        .split_whitespace()
-        .collect();
-    let rate: f64 = first
-        .get(2)
-        .and_then(|s| s.split('/').next())
-        .and_then(|s| s.parse().ok())
-        .context("no sampling frequency in header")?;
-    for line in lines {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.last() != Some(&"ECG") {
-            continue;
-        }
-        let (Some(name), Some(fmt)) = (f.first(), f.get(1)) else {
-            continue;
-        };
-        if *fmt != "16" {
-            bail!("ECG format {fmt} not supported by this reader");
-        }
-        let gain: f64 = f
-            .get(2)
-            .and_then(|g| g.split('/').next())
-            .and_then(|g| g.parse().ok())
-            .filter(|g: &f64| *g > 0.0)
-            .unwrap_or(200.0);
-        let dir = hea.parent().unwrap_or(Path::new("."));
-        let bytes = fs::read(dir.join(name))?;
-        let ecg = bytes
-            .chunks_exact(2)
-            .map(|b| (i16::from_le_bytes([b[0], b[1]]) as f64 / gain) as f32)
-            .collect();
-        return Ok(Some((ecg, rate)));
-    }
-    Ok(None)
+        })
+        .collect())
 }

@@ -1,7 +1,8 @@
 //! One analysis as a line of the result contract (`shared/eval/README.md`).
 
 use auscult_dsp::model::{
-    Analysis, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus, MurmurTiming, UnknownReason,
+    Analysis, FlagReason, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus, MurmurTiming,
+    UnknownReason,
 };
 use serde_json::{Value, json};
 
@@ -13,6 +14,20 @@ fn reason_text(r: &UnknownReason) -> String {
         UnknownReason::TooNoisy { sqi } => format!("too noisy (SQI {sqi:.2})"),
         UnknownReason::TooFewCycles { accepted } => format!("too few cycles ({accepted})"),
         UnknownReason::NonFinite => "non-finite samples".into(),
+        UnknownReason::UnlikeTraining { .. } => {
+            "recording unlike any the engine was trained on: re-record or listen".into()
+        }
+    }
+}
+
+/// The contract's spelling of a flag reason.
+pub fn flag_reason_name(r: FlagReason) -> &'static str {
+    match r {
+        FlagReason::Murmur => "murmur",
+        FlagReason::IrregularRhythm => "irregular_rhythm",
+        FlagReason::ExtraSound => "extra_sound",
+        FlagReason::CannotJudge => "cannot_judge",
+        FlagReason::AbnormalScore => "abnormal_score",
     }
 }
 
@@ -84,6 +99,8 @@ pub fn analysis_json(file: &str, a: &Analysis) -> Value {
             "rr_sd_s": r3(r.rr_sd.0), "rmssd_s": r3(r.rmssd.0), "irregular": r.irregular})),
         "extra_sounds": a.extra_sounds.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>(),
         "quality": {"usable": a.quality.usable, "sqi": (a.quality.sqi as f64 * 100.0).round() / 100.0},
+        "abnormal_score": a.abnormal_score.map(|s| (s as f64 * 1000.0).round() / 1000.0),
+        "flag_reasons": a.flag_reasons.iter().map(|r| flag_reason_name(*r)).collect::<Vec<_>>(),
         "flagged": a.flagged,
     })
 }

@@ -1,10 +1,11 @@
-//! Readers for the PhysioNet 2016 files the examples use: labels.csv, the PCG WAV, the format-16
-//! ECG named by a `.hea`, and the `*.segments.tsv` reference segmentation.
+//! The PhysioNet 2016 records the examples use, read through `auscult-recording` (labels.csv,
+//! the PCG WAV, the ECG of a `.hea`), and the `*.segments.tsv` reference segmentation.
 
 #![allow(dead_code)] // each example uses a different part of this module
 
-use std::io::Read;
 use std::path::Path;
+
+use auscult_recording::{LoadedEcg, WavChannels, read_ecg as read_record_ecg, read_labels_csv};
 
 /// One labelled record.
 #[derive(Debug, Clone)]
@@ -19,54 +20,30 @@ pub struct Record {
 
 /// Reads labels.csv: the records that have a reference segmentation.
 pub fn read_labels(root: &Path) -> anyhow::Result<Vec<Record>> {
-    let text = std::fs::read_to_string(root.join("labels.csv"))?;
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() < 4 || cols[3].is_empty() {
-            continue;
-        }
-        out.push(Record {
-            file: cols[0].to_string(),
-            ecg: (!cols[2].is_empty()).then(|| cols[2].to_string()),
-            segments: cols[3].to_string(),
-        });
-    }
-    Ok(out)
+    Ok(read_labels_csv(&root.join("labels.csv"))?
+        .into_iter()
+        .filter_map(|row| {
+            Some(Record {
+                segments: row.get("segments")?.to_string(),
+                ecg: row.get("ecg").map(str::to_string),
+                file: row.file,
+            })
+        })
+        .collect())
 }
 
-/// Reads a 16-bit PCM WAV as f32 samples and its rate.
+/// Reads a WAV's first channel as f32 samples (full scale ±1) and its rate.
 pub fn read_wav(path: &Path) -> anyhow::Result<(Vec<f32>, f64)> {
-    let mut reader = hound::WavReader::open(path)?;
-    let rate = reader.spec().sample_rate as f64;
-    let samples: Result<Vec<i16>, _> = reader.samples::<i16>().collect();
-    Ok((samples?.into_iter().map(|v| v as f32).collect(), rate))
+    let rec = auscult_recording::read_wav(path, WavChannels::default())?;
+    Ok((rec.pcg.samples, rec.pcg.rate.0))
 }
 
-/// Reads the ECG named by a PhysioNet 2016 `.hea` (format 16 `.dat`, the second signal line).
+/// Reads the ECG of a WFDB record (in mV) and its rate.
 pub fn read_ecg(hea: &Path) -> anyhow::Result<Option<(Vec<f32>, f64)>> {
-    let text = std::fs::read_to_string(hea)?;
-    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
-    let head: Vec<&str> = lines
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("empty header"))?
-        .split_whitespace()
-        .collect();
-    let rate: f64 = head.get(2).map_or(Ok(2000.0), |s| s.parse())?;
-    for line in lines {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        if cols.len() >= 2 && cols[0].ends_with(".dat") && cols[1] == "16" {
-            let dir = hea.parent().unwrap_or(Path::new("."));
-            let mut bytes = Vec::new();
-            std::fs::File::open(dir.join(cols[0]))?.read_to_end(&mut bytes)?;
-            let samples = bytes
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32)
-                .collect();
-            return Ok(Some((samples, rate)));
-        }
+    match read_record_ecg(hea)? {
+        LoadedEcg::Raw(s) => Ok(Some((s.samples, s.rate.0))),
+        LoadedEcg::RPeaks(_) => Ok(None),
     }
-    Ok(None)
 }
 
 /// One labelled span of a reference segmentation.

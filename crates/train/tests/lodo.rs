@@ -1,0 +1,104 @@
+//! Leave-one-database-out evaluation over `../shared/data`, failing below floors set just under
+//! what was measured (crates/train/RESULTS.md, 2026-12-04). Skips, saying so, when the data is
+//! absent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (held-out database, measure, floor on the last column of its row in lodo.md).
+const FLOORS: [(&str, &str, f64); 7] = [
+    ("training-a", "flagged vs Abnormal", 0.60),
+    ("training-b", "flagged vs Abnormal", 0.53),
+    ("training-c", "flagged vs Abnormal", 0.74),
+    ("training-d", "flagged vs Abnormal", 0.60),
+    ("yaseen2018", "murmur", 0.77),
+    ("yaseen2018", "murmur timing accuracy", 0.57),
+    ("pascal", "murmur", 0.54),
+];
+
+fn data_dir() -> Option<PathBuf> {
+    let p = std::env::var_os("AUSCULT_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    p.join("physionet2016/labels.csv").is_file().then_some(p)
+}
+
+/// A results folder removed when the test ends.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn leave_one_database_out_meets_the_floors() {
+    let Some(data) = data_dir() else {
+        eprintln!("skipped: no ../shared/data (set AUSCULT_DATA to run the LODO evaluation)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("auscult-lodo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("results dir");
+    let out = Dir(dir);
+    let run = Command::new(env!("CARGO_BIN_EXE_auscult-train"))
+        .args(["lodo", "--data"])
+        .arg(&data)
+        .arg("--results")
+        .arg(out.path())
+        .output()
+        .expect("run auscult-train lodo");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let table = std::fs::read_to_string(out.path().join("lodo.md")).expect("lodo.md");
+    eprintln!("{table}");
+    let mut failures = Vec::new();
+    for (db, measure, floor) in FLOORS {
+        let row = table
+            .lines()
+            .map(|l| l.split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|c| c.len() > 6 && c[1] == db && c[2] == measure)
+            .unwrap_or_else(|| panic!("no row for {db} {measure}"));
+        let got: f64 = row[6]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {row:?}"));
+        if got < floor {
+            failures.push(format!("{db} {measure}: {got} < floor {floor}"));
+        }
+    }
+    for db in [
+        "training-a",
+        "training-b",
+        "training-c",
+        "training-d",
+        "yaseen2018",
+        "pascal",
+    ] {
+        let lines = std::fs::read_to_string(out.path().join(format!("{db}.jsonl"))).expect("jsonl");
+        for l in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            let reasons = v["flag_reasons"].as_array().expect("flag_reasons");
+            assert_eq!(
+                v["flagged"].as_bool(),
+                Some(!reasons.is_empty()),
+                "every flag has a reason and every reason flags: {l}"
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "below the floors:\n{}",
+        failures.join("\n")
+    );
+}
