@@ -8,6 +8,7 @@
 //! usage errors.
 
 mod batch;
+mod denoise;
 mod eval;
 mod inputs;
 mod plot;
@@ -40,6 +41,9 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Plot a recording: PCG with S1/S2 shaded, ECG beneath, murmur marked, ensemble cycle beside.
     Plot(PlotArgs),
+    /// Write the recording with what is not locked to the heartbeat removed (same rate, length
+    /// and level), to listen to beside the original.
+    Denoise(DenoiseArgs),
     /// Score the analysis on the datasets in --data with shared/eval/score.py.
     Eval(eval::EvalArgs),
     /// The server (`serve`) and the operators' commands that talk to it over gRPC.
@@ -113,6 +117,23 @@ struct PlotArgs {
     channels: ChannelArgs,
 }
 
+#[derive(Debug, clap::Args)]
+struct DenoiseArgs {
+    /// The recording (.wav or WFDB .hea; a .hea brings its ECG).
+    recording: PathBuf,
+    /// The cleaned recording to write (.wav).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// ECG to attach: WAV, WFDB .hea or R-peak CSV.
+    #[arg(long)]
+    ecg: Option<PathBuf>,
+    /// Sample format of the output.
+    #[arg(long, value_enum, default_value_t = denoise::WavFormat::Float)]
+    format: denoise::WavFormat,
+    #[command(flatten)]
+    channels: ChannelArgs,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -124,6 +145,13 @@ fn main() -> ExitCode {
             args.channels.into(),
             args.seconds,
         ),
+        Command::Denoise(args) => denoise::run(&denoise::DenoiseRequest {
+            recording: &args.recording,
+            output: &args.output,
+            ecg: args.ecg.as_deref(),
+            channels: args.channels.into(),
+            format: args.format,
+        }),
         Command::Eval(args) => eval::run(&args),
         Command::Server(command) => {
             auscult_server::cli::run_blocking(command).map(|()| ExitCode::SUCCESS)

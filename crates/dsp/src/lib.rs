@@ -4,6 +4,7 @@
 //! files or databases. It takes samples and rates and returns plain Rust values ([`model`]).
 
 pub mod analysis;
+pub mod denoise;
 pub mod ecg;
 pub mod ensemble;
 pub mod envelope;
@@ -22,6 +23,7 @@ pub mod spike;
 pub mod units;
 
 pub use analysis::{Analyzer, analyze};
+pub use denoise::{DenoiseMethod, DenoiseOptions, Denoised, Denoiser, FallbackReason};
 pub use error::DspError;
 pub use model::*;
 pub use units::{Bpm, Hz, SampleIndex, Seconds};

@@ -31,6 +31,7 @@ pub use config::{
     MurmurSpec, MurmurTiming, PcgNoise, Rhythm, Scenario, SynthConfig,
 };
 pub use error::SynthError;
+pub use noise::{RecordedNoise, recorded_noise};
 pub use truth::{BeatKind, BeatTruth, GroundTruth, MurmurTruth, NoiseEvent, NoiseKind};
 
 use filter::rms;

@@ -1,0 +1,947 @@
+//! Noise removal locked to the heartbeat: the recording a clinician listens to, with what is not
+//! locked to the cardiac cycle taken out.
+//!
+//! Heart sounds and murmurs come back at the same place in every cycle; breathing, rubbing,
+//! speech and spikes do not. The PCG is cut into short overlapping frames (STFT, Hann, 75 %
+//! overlap, about 64 ms). Each frame gets a *cycle phase* from the engine's segmentation: its
+//! delay after the S1 onset (systole), after the S2 onset (early diastole) or before the next S1
+//! onset (late diastole), so a varying heart rate, which mostly changes diastole, does not smear
+//! the sounds. Then, per frequency bin:
+//!
+//! - the **noise floor** `N(t, f)` is a low quantile of the power over a sliding window of about
+//!   two cycles (bias-corrected for exponentially distributed noise power): it follows slow
+//!   changes (breathing) and bursts longer than a cycle (speech);
+//! - the **locked power** `S(t, f)` is the median, over the neighbouring cycles, of the power at
+//!   the same cycle phase, less their noise floor (the cycle-synchronous ensemble in the power
+//!   domain, so noise-like murmurs, whose waveform averages away, keep their power). It is widened
+//!   by ±30 ms and one bin so a sound found a little early or late is not cut;
+//! - this cycle's own estimate `max(P − N, 0)` is kept up to `headroom` above `S`, so real
+//!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a burst that the
+//!   other cycles do not share is brought down to what they share;
+//! - the gain is the square root of that estimate over the frame's power (power subtraction,
+//!   which preserves the energy of the sounds on average, where a Wiener gain would shrink a
+//!   murmur), floored at `floor_db`.
+//!
+//! Frames with no cycle phase (before the first or after the last cycle, long gaps) and whole
+//! recordings with too few usable cycles fall back to stationary spectral gating against the
+//! noise floor, and [`Denoised::method`] says so.
+//!
+//! Gains never exceed one: the output keeps the input's rate, length and level (nothing is
+//! normalised or amplified). FFTs are planned once per [`Denoiser`] and frame length, and the
+//! frame buffers are reused. No I/O; never panics on any input.
+
+use std::f64::consts::{LN_2, PI};
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+use crate::error::DspError;
+use crate::model::{Analysis, Cycle, Signal};
+use crate::preprocess::{MAX_PCG_RATE, MIN_PCG_RATE};
+use crate::units::{Hz, Seconds};
+
+/// How far before a sound's detected onset its cycle phase starts: onsets are found to about
+/// ±30 ms, and a frame reaches half its length ahead of its centre.
+const ONSET_MARGIN: f64 = 0.06;
+/// The longest S1-onset-to-S2-onset interval that is taken as a systole.
+const MAX_SYSTOLE: f64 = 0.6;
+/// The longest half diastole: frames further from both their S2 and the next S1 have no phase.
+const MAX_HALF_DIASTOLE: f64 = 1.2;
+/// Two onsets further apart than this are not in one cycle (a gap in the segmentation).
+const MAX_ANCHOR_GAP: f64 = 2.5;
+/// Frames from at least this many cycles must share a phase for its ensemble to be trusted.
+const MIN_SHARED: usize = 3;
+
+/// How the denoiser works; the defaults are the measured ones (see `crates/dsp/DENOISE.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenoiseOptions {
+    /// Target STFT frame length (rounded to a power of two in samples).
+    pub frame: Seconds,
+    /// Lowest gain, dB (how deep noise is cut).
+    pub floor_db: f64,
+    /// How far above the cycles' shared (locked) power one cycle may rise, dB.
+    pub headroom_db: f64,
+    /// How many neighbouring cycles form the ensemble of a frame.
+    pub neighbour_cycles: usize,
+    /// Fewest well-formed cycles for cycle-locked denoising; fewer fall back to stationary gating.
+    pub min_cycles: usize,
+    /// Length of the sliding window of the noise floor.
+    pub noise_window: Seconds,
+    /// The quantile of the power taken as the noise floor, 0..1.
+    pub noise_quantile: f64,
+    /// Over-subtraction of the noise floor in the stationary fallback.
+    pub fallback_oversubtraction: f64,
+    /// Frequencies above this are cut to the floor (heart sounds and murmurs lie below it).
+    pub max_frequency: Hz,
+    /// How far a locked sound is widened in time on each side.
+    pub phase_spread: Seconds,
+    /// How many spreads of a noise-only estimate the locked power must stand above zero
+    /// (the spread is the noise floor over the square root of the cycles shared).
+    pub significance: f64,
+    /// The quantile, over the phases of about two cycles, of the ensemble's power taken as the
+    /// floor of what is not locked to the cycle.
+    pub ensemble_floor_quantile: f64,
+}
+
+impl Default for DenoiseOptions {
+    fn default() -> Self {
+        DenoiseOptions {
+            frame: Seconds(0.064),
+            floor_db: -30.0,
+            headroom_db: 3.0,
+            neighbour_cycles: 16,
+            min_cycles: 3,
+            noise_window: Seconds(1.6),
+            noise_quantile: 0.2,
+            fallback_oversubtraction: 2.0,
+            max_frequency: Hz(2000.0),
+            phase_spread: Seconds(0.016),
+            significance: 3.0,
+            ensemble_floor_quantile: 0.3,
+        }
+    }
+}
+
+/// Why the whole recording was denoised without the cardiac cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackReason {
+    /// The segmentation found no cycles.
+    NoCycles,
+    /// Too few well-formed cycles to tell what repeats from what does not.
+    TooFewCycles {
+        /// How many well-formed cycles there were.
+        usable: usize,
+    },
+}
+
+/// What the noise was judged against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DenoiseMethod {
+    /// Against the cycle-synchronous ensemble of the segmented cycles.
+    CycleLocked {
+        /// Well-formed cycles used.
+        cycles: usize,
+        /// Fraction of the frames judged against the ensemble (the rest, e.g. before the first
+        /// cycle, were gated against the stationary noise floor).
+        locked_fraction: f64,
+    },
+    /// Stationary-noise spectral gating only (no usable segmentation).
+    Stationary {
+        /// Why.
+        reason: FallbackReason,
+    },
+}
+
+/// A cleaned recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denoised {
+    /// The cleaned PCG: same rate, same number of samples and same scale as the input.
+    pub samples: Vec<f32>,
+    /// Its rate (the input's).
+    pub rate: Hz,
+    /// How it was cleaned.
+    pub method: DenoiseMethod,
+    /// How much energy was removed, dB (input energy over output energy; 0 for silence).
+    pub removed_db: f64,
+}
+
+/// The denoiser with its FFT plans and buffers. One per thread; `Send`.
+pub struct Denoiser {
+    options: DenoiseOptions,
+    planner: RealFftPlanner<f32>,
+    plan: Option<Plan>,
+}
+
+impl std::fmt::Debug for Denoiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Denoiser")
+            .field("options", &self.options)
+            .field("frame_len", &self.plan.as_ref().map(|p| p.len))
+            .finish()
+    }
+}
+
+/// The FFTs and buffers of one frame length.
+struct Plan {
+    len: usize,
+    forward: Arc<dyn RealToComplex<f32>>,
+    inverse: Arc<dyn ComplexToReal<f32>>,
+    window: Vec<f32>,
+    frame: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    scratch_forward: Vec<Complex<f32>>,
+    scratch_inverse: Vec<Complex<f32>>,
+}
+
+impl Plan {
+    fn new(planner: &mut RealFftPlanner<f32>, len: usize) -> Plan {
+        let forward = planner.plan_fft_forward(len);
+        let inverse = planner.plan_fft_inverse(len);
+        // Periodic Hann: with a hop of a quarter frame its square sums to a constant.
+        let window = (0..len)
+            .map(|i| (0.5 - 0.5 * (2.0 * PI * i as f64 / len as f64).cos()) as f32)
+            .collect();
+        Plan {
+            len,
+            frame: forward.make_input_vec(),
+            spectrum: forward.make_output_vec(),
+            scratch_forward: forward.make_scratch_vec(),
+            scratch_inverse: inverse.make_scratch_vec(),
+            forward,
+            inverse,
+            window,
+        }
+    }
+}
+
+impl Default for Denoiser {
+    fn default() -> Self {
+        Denoiser::new(DenoiseOptions::default())
+    }
+}
+
+/// The STFT of a recording: `frames × bins` row-major, frame `m` centred on sample `m · hop`.
+struct Stft {
+    frames: usize,
+    bins: usize,
+    hop: usize,
+    spectra: Vec<Complex<f32>>,
+    power: Vec<f32>,
+}
+
+impl Denoiser {
+    /// A denoiser with `options`.
+    pub fn new(options: DenoiseOptions) -> Denoiser {
+        Denoiser {
+            options,
+            planner: RealFftPlanner::new(),
+            plan: None,
+        }
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &DenoiseOptions {
+        &self.options
+    }
+
+    /// Cleans the PCG of `analysis` (its cycles are the segmentation).
+    ///
+    /// # Errors
+    /// As [`Denoiser::denoise`].
+    pub fn denoise_analysis(
+        &mut self,
+        pcg: Signal<'_>,
+        analysis: &Analysis,
+    ) -> Result<Denoised, DspError> {
+        self.denoise(pcg, &analysis.cycles)
+    }
+
+    /// Cleans `pcg` given its cycles (times in seconds from the start of `pcg`, as the engine's
+    /// segmentation gives them; accepted cycles form the ensemble when there are enough of them).
+    ///
+    /// # Errors
+    /// [`DspError::Empty`] for no samples, [`DspError::UnsupportedRate`] for a rate outside
+    /// 1–48 kHz. Non-finite samples are treated as zeros.
+    pub fn denoise(&mut self, pcg: Signal<'_>, cycles: &[Cycle]) -> Result<Denoised, DspError> {
+        let rate = pcg.rate.0;
+        if !(rate.is_finite() && (MIN_PCG_RATE.0..=MAX_PCG_RATE.0).contains(&rate)) {
+            return Err(DspError::UnsupportedRate(pcg.rate));
+        }
+        if pcg.samples.is_empty() {
+            return Err(DspError::Empty);
+        }
+        let x: Vec<f32> = pcg
+            .samples
+            .iter()
+            .map(|&v| if v.is_finite() { v } else { 0.0 })
+            .collect();
+        let len = frame_len(self.options.frame.0, rate);
+        if self.plan.as_ref().is_none_or(|p| p.len != len) {
+            self.plan = Some(Plan::new(&mut self.planner, len));
+        }
+        let Some(plan) = self.plan.as_mut() else {
+            return Err(DspError::Empty);
+        };
+        let opts = &self.options;
+        let mut stft = analyse(plan, &x);
+        let hop_s = stft.hop as f64 / rate;
+        let active_bins = (((opts.max_frequency.0.max(0.0) * len as f64 / rate).ceil() as usize)
+            + 1)
+        .min(stft.bins);
+        let noise = noise_floor(&stft, active_bins, hop_s, opts);
+
+        let anchors = anchors(cycles, x.len() as f64 / rate);
+        let usable = anchors.iter().filter(|a| a.sound == Sound::S2).count();
+        let floor = 10f64.powf(opts.floor_db.min(0.0) / 20.0) as f32;
+        let mut gains = vec![floor; stft.frames * stft.bins];
+        let method = if usable >= opts.min_cycles.max(1) {
+            let phases = phases(&anchors, stft.frames, stft.hop, rate);
+            let locked = locked_power(&stft, &phases, active_bins, hop_s, opts);
+            let mut locked_frames = 0usize;
+            for (m, row) in locked.iter().enumerate() {
+                match row {
+                    Some(row) => {
+                        locked_frames += 1;
+                        locked_gains(&stft, &noise, m, row, active_bins, floor, opts, &mut gains);
+                    }
+                    None => {
+                        stationary_gains(&stft, &noise, m, active_bins, floor, opts, &mut gains)
+                    }
+                }
+            }
+            DenoiseMethod::CycleLocked {
+                cycles: usable,
+                locked_fraction: locked_frames as f64 / stft.frames.max(1) as f64,
+            }
+        } else {
+            for m in 0..stft.frames {
+                stationary_gains(&stft, &noise, m, active_bins, floor, opts, &mut gains);
+            }
+            DenoiseMethod::Stationary {
+                reason: if usable == 0 {
+                    FallbackReason::NoCycles
+                } else {
+                    FallbackReason::TooFewCycles { usable }
+                },
+            }
+        };
+        for (s, g) in stft.spectra.iter_mut().zip(&gains) {
+            *s *= *g;
+        }
+        let samples = synthesise(plan, &stft, x.len());
+        let energy = |v: &[f32]| v.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+        let (e_in, e_out) = (energy(&x), energy(&samples));
+        let removed_db = if e_in > 0.0 && e_out > 0.0 {
+            10.0 * (e_in / e_out).log10()
+        } else {
+            0.0
+        };
+        Ok(Denoised {
+            samples,
+            rate: pcg.rate,
+            method,
+            removed_db,
+        })
+    }
+}
+
+/// Cleans `pcg` with the default options and a fresh [`Denoiser`] (reuse a `Denoiser` in loops).
+///
+/// # Errors
+/// As [`Denoiser::denoise`].
+pub fn denoise(pcg: Signal<'_>, cycles: &[Cycle]) -> Result<Denoised, DspError> {
+    Denoiser::default().denoise(pcg, cycles)
+}
+
+/// The power of two nearest to `seconds` at `rate`, at least 16 samples.
+fn frame_len(seconds: f64, rate: f64) -> usize {
+    let target = (seconds * rate).max(16.0);
+    let exp = target.log2().round().clamp(4.0, 16.0) as u32;
+    1usize << exp
+}
+
+/// The STFT of `x` with `plan`'s window, hop a quarter frame.
+fn analyse(plan: &mut Plan, x: &[f32]) -> Stft {
+    let len = plan.len;
+    let hop = len / 4;
+    let half = len / 2;
+    let frames = x.len().div_ceil(hop) + 1;
+    let bins = len / 2 + 1;
+    let mut spectra = vec![Complex::new(0.0f32, 0.0); frames * bins];
+    for m in 0..frames {
+        let start = (m * hop) as isize - half as isize;
+        for (i, (f, w)) in plan.frame.iter_mut().zip(&plan.window).enumerate() {
+            let idx = start + i as isize;
+            *f = if idx >= 0 && (idx as usize) < x.len() {
+                x[idx as usize] * w
+            } else {
+                0.0
+            };
+        }
+        let row = &mut spectra[m * bins..(m + 1) * bins];
+        // Lengths come from the plan itself, so the transform cannot refuse them; should it
+        // ever, the frame stays silent rather than the call panicking.
+        if plan
+            .forward
+            .process_with_scratch(
+                &mut plan.frame,
+                &mut plan.spectrum,
+                &mut plan.scratch_forward,
+            )
+            .is_ok()
+        {
+            row.copy_from_slice(&plan.spectrum);
+        }
+    }
+    let power = spectra.iter().map(|c| c.norm_sqr()).collect();
+    Stft {
+        frames,
+        bins,
+        hop,
+        spectra,
+        power,
+    }
+}
+
+/// Weighted overlap-add of the (modified) spectra back to `n` samples.
+fn synthesise(plan: &mut Plan, stft: &Stft, n: usize) -> Vec<f32> {
+    let len = plan.len;
+    let half = len / 2;
+    let mut out = vec![0.0f64; n];
+    let mut norm = vec![0.0f64; n];
+    let scale = 1.0 / len as f32;
+    for m in 0..stft.frames {
+        plan.spectrum
+            .copy_from_slice(&stft.spectra[m * stft.bins..(m + 1) * stft.bins]);
+        // A real signal's DC and Nyquist bins are real; the inverse transform insists on it.
+        plan.spectrum[0].im = 0.0;
+        if let Some(last) = plan.spectrum.last_mut() {
+            last.im = 0.0;
+        }
+        if plan
+            .inverse
+            .process_with_scratch(
+                &mut plan.spectrum,
+                &mut plan.frame,
+                &mut plan.scratch_inverse,
+            )
+            .is_err()
+        {
+            continue;
+        }
+        let start = (m * stft.hop) as isize - half as isize;
+        for (i, (&v, &w)) in plan.frame.iter().zip(&plan.window).enumerate() {
+            let idx = start + i as isize;
+            if idx >= 0 && (idx as usize) < n {
+                let k = idx as usize;
+                out[k] += f64::from(v * scale * w);
+                norm[k] += f64::from(w * w);
+            }
+        }
+    }
+    out.iter()
+        .zip(&norm)
+        .map(|(&o, &w)| if w > 1e-9 { (o / w) as f32 } else { 0.0 })
+        .collect()
+}
+
+/// The noise floor per frame and active bin (`frames × active` row-major): the `noise_quantile`
+/// of the power over a sliding window, divided by that quantile of a unit exponential
+/// distribution, computed every few frames and interpolated between.
+fn noise_floor(stft: &Stft, active: usize, hop_s: f64, opts: &DenoiseOptions) -> Vec<f32> {
+    let frames = stft.frames;
+    let q = opts.noise_quantile.clamp(0.01, 0.99);
+    let bias = (-(1.0 - q).ln()) as f32;
+    let half_window = ((opts.noise_window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
+    let step = 4usize;
+    let centres: Vec<usize> = (0..frames).step_by(step).collect();
+    let mut at_centres = vec![0.0f32; centres.len() * active];
+    let mut buf = Vec::with_capacity(2 * half_window + 1);
+    for (ci, &c) in centres.iter().enumerate() {
+        let lo = c.saturating_sub(half_window);
+        let hi = (c + half_window + 1).min(frames);
+        for k in 0..active {
+            buf.clear();
+            buf.extend((lo..hi).map(|m| stft.power[m * stft.bins + k]));
+            let idx = ((buf.len() as f64 * q) as usize).min(buf.len() - 1);
+            let (_, v, _) = buf.select_nth_unstable_by(idx, f32::total_cmp);
+            at_centres[ci * active + k] = *v / bias;
+        }
+    }
+    let mut out = vec![0.0f32; frames * active];
+    for m in 0..frames {
+        let ci = m / step;
+        let next = (ci + 1).min(centres.len() - 1);
+        let frac = if next > ci {
+            (m - centres[ci]) as f32 / (centres[next] - centres[ci]) as f32
+        } else {
+            0.0
+        };
+        for k in 0..active {
+            let a = at_centres[ci * active + k];
+            let b = at_centres[next * active + k];
+            out[m * active + k] = a + frac * (b - a);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sound {
+    S1,
+    S2,
+}
+
+/// A sound onset that cycle phases are measured from.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    t: f64,
+    sound: Sound,
+    /// Whether its cycle was accepted by the engine's quality check.
+    accepted: bool,
+}
+
+/// The S1 and S2 onsets of the well-formed cycles in time order, plus the end of a cycle when
+/// it is an S1 onset the next cycle does not start with (the last cycle, or before a gap).
+fn anchors(cycles: &[Cycle], duration: f64) -> Vec<Anchor> {
+    let mut good: Vec<&Cycle> = cycles
+        .iter()
+        .filter(|c| {
+            let (a, b, e) = (c.s1.start.0, c.s2.start.0, c.end.0);
+            a.is_finite()
+                && b.is_finite()
+                && e.is_finite()
+                && a >= 0.0
+                && a < b
+                && b < e
+                && b - a <= MAX_SYSTOLE
+                && e <= duration + 1e-6
+        })
+        .collect();
+    good.sort_by(|p, q| p.s1.start.0.total_cmp(&q.s1.start.0));
+    let mut out: Vec<Anchor> = Vec::with_capacity(2 * good.len() + 1);
+    for (i, c) in good.iter().enumerate() {
+        // Overlapping cycles: keep the first.
+        if out.last().is_some_and(|l| l.t >= c.s1.start.0) {
+            continue;
+        }
+        let accepted = c.accepted;
+        out.push(Anchor {
+            t: c.s1.start.0,
+            sound: Sound::S1,
+            accepted,
+        });
+        out.push(Anchor {
+            t: c.s2.start.0,
+            sound: Sound::S2,
+            accepted,
+        });
+        let next_s1 = good.get(i + 1).map(|n| n.s1.start.0);
+        let end_is_onset = next_s1.is_none_or(|n| n - c.end.0 > 0.05);
+        if end_is_onset && c.end.0 < duration - 0.05 {
+            out.push(Anchor {
+                t: c.end.0,
+                sound: Sound::S1,
+                accepted,
+            });
+        }
+    }
+    out
+}
+
+/// The three stretches of a cycle that phases are counted in, each from its own sound.
+#[derive(Debug, Clone, Copy)]
+enum Stretch {
+    /// From just before S1 onset through systole.
+    AfterS1,
+    /// From just before S2 onset through the first half of diastole.
+    AfterS2,
+    /// The second half of diastole, counted back from the next S1 onset.
+    BeforeS1,
+}
+
+impl Stretch {
+    /// The range of delays (seconds from the anchor) it covers.
+    fn range(self) -> (f64, f64) {
+        match self {
+            Stretch::AfterS1 => (-ONSET_MARGIN, MAX_SYSTOLE),
+            Stretch::AfterS2 => (-ONSET_MARGIN, MAX_HALF_DIASTOLE),
+            Stretch::BeforeS1 => (-MAX_HALF_DIASTOLE, -ONSET_MARGIN),
+        }
+    }
+}
+
+/// A frame's cycle phase: a slot shared by the same phase of every cycle.
+#[derive(Debug, Clone, Copy)]
+struct Phase {
+    slot: usize,
+    accepted: bool,
+}
+
+/// The cycle phase of every frame centre (`None` outside the cycles).
+fn phases(anchors: &[Anchor], frames: usize, hop: usize, rate: f64) -> Vec<Option<Phase>> {
+    let width = hop as f64 / rate;
+    let slots = |s: Stretch| {
+        let (lo, hi) = s.range();
+        ((hi - lo) / width).ceil() as usize + 1
+    };
+    let base = |s: Stretch| match s {
+        Stretch::AfterS1 => 0,
+        Stretch::AfterS2 => slots(Stretch::AfterS1),
+        Stretch::BeforeS1 => slots(Stretch::AfterS1) + slots(Stretch::AfterS2),
+    };
+    let slot_of = |s: Stretch, delay: f64| -> Option<usize> {
+        let (lo, hi) = s.range();
+        (delay >= lo && delay < hi).then(|| base(s) + ((delay - lo) / width) as usize)
+    };
+    (0..frames)
+        .map(|m| {
+            let t = (m * hop) as f64 / rate;
+            let i = anchors.partition_point(|a| a.t <= t);
+            let prev = i.checked_sub(1).and_then(|k| anchors.get(k));
+            let next = anchors.get(i);
+            let phase = |s: Stretch, a: &Anchor| {
+                slot_of(s, t - a.t).map(|slot| Phase {
+                    slot,
+                    accepted: a.accepted,
+                })
+            };
+            if let Some(q) = next.filter(|q| q.t - t <= ONSET_MARGIN) {
+                let s = match q.sound {
+                    Sound::S1 => Stretch::AfterS1,
+                    Sound::S2 => Stretch::AfterS2,
+                };
+                return phase(s, q);
+            }
+            match (prev, next) {
+                (Some(p), _) if p.sound == Sound::S1 => phase(Stretch::AfterS1, p),
+                (Some(p), Some(q))
+                    if p.sound == Sound::S2
+                        && q.sound == Sound::S1
+                        && q.t - p.t <= MAX_ANCHOR_GAP =>
+                {
+                    if t - p.t < (q.t - p.t) / 2.0 {
+                        phase(Stretch::AfterS2, p)
+                    } else {
+                        phase(Stretch::BeforeS1, q)
+                    }
+                }
+                (Some(p), _) => phase(Stretch::AfterS2, p),
+                (None, Some(q)) if q.sound == Sound::S1 => phase(Stretch::BeforeS1, q),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// One frame's ensemble excess over the floor per bin, its scatter per bin, and how many cycles
+/// shared its phase.
+type Excess = (Vec<f32>, Vec<f32>, usize);
+
+/// Per frame with a shared phase, the locked power per active bin, or `None` for frames with no
+/// phase or a phase too few cycles share.
+///
+/// Per frame and bin: the median over the neighbouring cycles at that phase of the power, over
+/// the median of an exponential variable (ln 2), less the ensemble's floor (a low quantile over
+/// the phases of about two cycles, see [`DenoiseOptions::ensemble_floor_quantile`]); averaged over the 3 × 3
+/// neighbourhood of frames and bins (a noisy estimate's spread shrinks); kept only where it
+/// stands `significance` scatters above zero (the scatter of the ensemble over the phases where
+/// nothing is locked, at least `floor / √cycles`); then widened by `phase_spread` in time.
+fn locked_power(
+    stft: &Stft,
+    phases: &[Option<Phase>],
+    active: usize,
+    hop_s: f64,
+    opts: &DenoiseOptions,
+) -> Vec<Option<Vec<f32>>> {
+    let slots = phases
+        .iter()
+        .flatten()
+        .map(|p| p.slot + 1)
+        .max()
+        .unwrap_or(0);
+    // Frames of each phase in time order: from accepted cycles when most frames are in
+    // accepted cycles, else from all.
+    let accepted_frames = phases.iter().flatten().filter(|p| p.accepted).count();
+    let all_frames = phases.iter().flatten().count();
+    let only_accepted = accepted_frames * 2 >= all_frames && accepted_frames > 0;
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); slots];
+    for (m, p) in phases.iter().enumerate() {
+        if let Some(p) = p
+            && (p.accepted || !only_accepted)
+        {
+            members[p.slot].push(m);
+        }
+    }
+    let k_cycles = opts.neighbour_cycles.max(MIN_SHARED);
+    // Per frame: (the ensemble's mean power per bin, cycles shared). The median over cycles
+    // divided by ln 2 is the mean of an exponentially distributed power, robust to a burst in
+    // a few cycles.
+    let mut ens: Vec<Option<(Vec<f32>, usize)>> = vec![None; stft.frames];
+    let mut pw = Vec::with_capacity(k_cycles);
+    for (m, p) in phases.iter().enumerate() {
+        let Some(p) = p else { continue };
+        let list = &members[p.slot];
+        if list.len() < MIN_SHARED {
+            continue;
+        }
+        let i = list.partition_point(|&g| g < m);
+        let hi = (i.saturating_sub(k_cycles / 2) + k_cycles).min(list.len());
+        let lo = hi.saturating_sub(k_cycles);
+        let near = &list[lo..hi];
+        let mut mean = vec![0.0f32; active];
+        for (k, v) in mean.iter_mut().enumerate() {
+            pw.clear();
+            pw.extend(near.iter().map(|&g| stft.power[g * stft.bins + k]));
+            *v = median(&mut pw) / LN_2 as f32;
+        }
+        ens[m] = Some((mean, near.len()));
+    }
+    // What is not locked to the cycle spreads evenly over its phases in the ensemble, however
+    // it is modulated (breathing): its floor is a low quantile of the ensemble over the phases
+    // of about two cycles around the frame.
+    let half_window = ((opts.noise_window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
+    let step = 4usize;
+    let mut floor_at: Vec<f32> = vec![0.0; active];
+    let mut width_at: Vec<f32> = vec![0.0; active];
+    let mut vals: Vec<f32> = Vec::with_capacity(2 * half_window + 1);
+    let mut raw: Vec<Option<Excess>> = vec![None; stft.frames];
+    for m in 0..stft.frames {
+        let Some((mean, shared)) = ens[m].as_ref() else {
+            continue;
+        };
+        if m % step == 0 || raw[..m].iter().rev().take(step).all(Option::is_none) {
+            let lo = m.saturating_sub(half_window);
+            let hi = (m + half_window + 1).min(stft.frames);
+            for (k, (f, w)) in floor_at.iter_mut().zip(width_at.iter_mut()).enumerate() {
+                vals.clear();
+                vals.extend(ens[lo..hi].iter().flatten().map(|(e, _)| e[k]));
+                let q = opts.ensemble_floor_quantile.clamp(0.05, 0.5);
+                *f = quantile(&mut vals, q);
+                // How far the ensemble of what is not locked scatters over the phases: the
+                // width of its lower part (the upper part holds the sounds).
+                *w = (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0) / 2.0;
+            }
+        }
+        let excess = mean.iter().zip(&floor_at).map(|(e, f)| e - f).collect();
+        let scatter = floor_at
+            .iter()
+            .zip(&width_at)
+            .map(|(f, w)| w.max(f / (*shared as f32).sqrt()))
+            .collect();
+        raw[m] = Some((excess, scatter, *shared));
+    }
+    // Smooth over 3 × 3 frames and bins, keep what is significant.
+    let lambda = opts.significance.max(0.0) as f32;
+    let significant: Vec<Option<Vec<f32>>> = (0..stft.frames)
+        .map(|m| {
+            let (_, scatter, _) = raw[m].as_ref()?;
+            let lo = m.saturating_sub(1);
+            let hi = (m + 2).min(stft.frames);
+            let mut row = vec![0.0f32; active];
+            for (k, r) in row.iter_mut().enumerate() {
+                let k0 = k.saturating_sub(1);
+                let k1 = (k + 2).min(active);
+                let (mut sum, mut count) = (0.0f32, 0usize);
+                for (e, _, _) in raw[lo..hi].iter().flatten() {
+                    sum += e[k0..k1].iter().sum::<f32>();
+                    count += k1 - k0;
+                }
+                let mean = sum / count.max(1) as f32;
+                if mean > lambda * scatter[k] && mean > 0.0 {
+                    *r = mean;
+                }
+            }
+            Some(row)
+        })
+        .collect();
+    // Widen in time, over neighbouring frames that have a locked estimate (not in frequency:
+    // widening a scatter of false detections in two directions would cover everything).
+    let spread = (opts.phase_spread.0.max(0.0) / hop_s).round() as usize;
+    (0..stft.frames)
+        .map(|m| {
+            significant[m].as_ref()?;
+            let lo = m.saturating_sub(spread);
+            let hi = (m + spread + 1).min(stft.frames);
+            let mut row = vec![0.0f32; active];
+            for other in significant[lo..hi].iter().flatten() {
+                for (r, &v) in row.iter_mut().zip(other) {
+                    *r = r.max(v);
+                }
+            }
+            Some(row)
+        })
+        .collect()
+}
+
+/// The median of `v` (reordered); 0 for none.
+fn median(v: &mut [f32]) -> f32 {
+    quantile(v, 0.5)
+}
+
+/// The `q` quantile of `v` (reordered); 0 for none.
+fn quantile(v: &mut [f32], q: f64) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let idx = ((v.len() as f64 * q.clamp(0.0, 1.0)) as usize).min(v.len() - 1);
+    let (_, m, _) = v.select_nth_unstable_by(idx, f32::total_cmp);
+    *m
+}
+
+/// Gains of frame `m` against its locked power.
+#[allow(clippy::too_many_arguments)]
+fn locked_gains(
+    stft: &Stft,
+    noise: &[f32],
+    m: usize,
+    locked: &[f32],
+    active: usize,
+    floor: f32,
+    opts: &DenoiseOptions,
+    gains: &mut [f32],
+) {
+    let headroom = 10f64.powf(opts.headroom_db.max(0.0) / 10.0) as f32;
+    for k in 0..active {
+        let p = stft.power[m * stft.bins + k];
+        let own = (p - noise[m * active + k]).max(0.0);
+        let kept = own.min(headroom * locked[k]);
+        gains[m * stft.bins + k] = gain(kept, p, floor);
+    }
+}
+
+/// Gains of frame `m` by stationary spectral gating (over-subtracted noise floor).
+fn stationary_gains(
+    stft: &Stft,
+    noise: &[f32],
+    m: usize,
+    active: usize,
+    floor: f32,
+    opts: &DenoiseOptions,
+    gains: &mut [f32],
+) {
+    let over = opts.fallback_oversubtraction.max(1.0) as f32;
+    for k in 0..active {
+        let p = stft.power[m * stft.bins + k];
+        let kept = (p - over * noise[m * active + k]).max(0.0);
+        gains[m * stft.bins + k] = gain(kept, p, floor);
+    }
+}
+
+/// The power-subtraction gain keeping power `kept` of `power`, within [`floor`, 1].
+fn gain(kept: f32, power: f32, floor: f32) -> f32 {
+    if power > 0.0 && power.is_finite() {
+        (kept / power).sqrt().clamp(floor, 1.0)
+    } else {
+        floor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Interval;
+
+    fn cycle(a: f64, b: f64, e: f64) -> Cycle {
+        Cycle {
+            r_peak: None,
+            s1: Interval {
+                start: Seconds(a),
+                end: Seconds(a + 0.1),
+            },
+            s2: Interval {
+                start: Seconds(b),
+                end: Seconds(b + 0.08),
+            },
+            end: Seconds(e),
+            quality: 1.0,
+            accepted: true,
+        }
+    }
+
+    #[test]
+    fn frame_lengths_are_powers_of_two_near_the_target() {
+        assert_eq!(frame_len(0.064, 2000.0), 128);
+        assert_eq!(frame_len(0.064, 4000.0), 256);
+        assert_eq!(frame_len(0.064, 44100.0), 2048);
+        assert_eq!(frame_len(0.064, 1000.0), 64);
+    }
+
+    #[test]
+    fn analysis_and_synthesis_reconstruct_the_signal() {
+        let mut planner = RealFftPlanner::new();
+        let mut plan = Plan::new(&mut planner, 128);
+        let x: Vec<f32> = (0..5000)
+            .map(|i| ((i as f32 * 0.05).sin() + 0.3 * (i as f32 * 0.31).cos()) * 0.7)
+            .collect();
+        let stft = analyse(&mut plan, &x);
+        let y = synthesise(&mut plan, &stft, x.len());
+        let err = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-4, "max reconstruction error {err}");
+    }
+
+    #[test]
+    fn phases_follow_each_sound() {
+        // Cycles of 0.8 s: S1 at 0, S2 at 0.3.
+        let cycles: Vec<Cycle> = (0..5)
+            .map(|k| {
+                let t = 0.5 + 0.8 * k as f64;
+                cycle(t, t + 0.3, t + 0.8)
+            })
+            .collect();
+        let a = anchors(&cycles, 5.0);
+        assert_eq!(a.len(), 11, "5 S1, 5 S2 and the last end");
+        let rate = 1000.0;
+        let hop = 16;
+        let ph = phases(&a, 320, hop, rate);
+        let at = |t: f64| ph[(t * rate / hop as f64).round() as usize].map(|p| p.slot);
+        // The same phase of two cycles shares a slot; different phases do not.
+        assert_eq!(at(0.5 + 0.112), at(1.3 + 0.112));
+        assert_eq!(at(0.8 + 0.208), at(1.6 + 0.208));
+        assert_eq!(at(1.3 - 0.16), at(2.1 - 0.16));
+        assert_ne!(at(0.5 + 0.112), at(0.5 + 0.208));
+        // Late diastole before the first cycle counts back from its S1 like every other.
+        assert_eq!(at(0.5 - 0.16), at(1.3 - 0.16));
+        // Long after the last cycle there is no phase.
+        assert_eq!(at(5.1), None);
+    }
+
+    #[test]
+    fn malformed_cycles_and_odd_input_do_not_panic() {
+        let bad = [
+            cycle(f64::NAN, 0.3, 0.8),
+            cycle(0.5, 0.4, 0.8),
+            cycle(0.5, 0.7, 0.6),
+            cycle(-1.0, 0.3, 0.8),
+            cycle(0.0, 0.3, 1e9),
+        ];
+        let x = vec![0.0f32; 3000];
+        let pcg = Signal {
+            samples: &x,
+            rate: Hz(2000.0),
+        };
+        let out = denoise(pcg, &bad).expect("denoise");
+        assert_eq!(out.samples.len(), x.len());
+        assert!(matches!(
+            out.method,
+            DenoiseMethod::Stationary {
+                reason: FallbackReason::NoCycles
+            }
+        ));
+        let one = [f32::NAN];
+        let out = denoise(
+            Signal {
+                samples: &one,
+                rate: Hz(1000.0),
+            },
+            &[],
+        )
+        .expect("one sample");
+        assert_eq!(out.samples, vec![0.0]);
+        assert!(
+            denoise(
+                Signal {
+                    samples: &[],
+                    rate: Hz(2000.0)
+                },
+                &[]
+            )
+            .is_err()
+        );
+        assert!(
+            denoise(
+                Signal {
+                    samples: &x,
+                    rate: Hz(100.0)
+                },
+                &[]
+            )
+            .is_err()
+        );
+    }
+}
