@@ -11,6 +11,7 @@
 //! units and picking channels.
 
 mod error;
+pub mod export;
 pub mod rpeaks;
 pub mod wav;
 pub mod wfdb;
