@@ -11,6 +11,7 @@
 //! units and picking channels.
 
 mod error;
+pub mod export;
 pub mod labels;
 pub mod rpeaks;
 pub mod wav;

@@ -43,9 +43,20 @@ pub enum ServerError {
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    /// The configuration is invalid.
+    /// The configuration is invalid (at start only; never a runtime failure).
     #[error("configuration: {0}")]
     Config(String),
+    /// Stored data does not decode (a stored questionnaire, response or vitals record): the
+    /// database holds something this server did not write.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(&'static str),
+    /// A part of this server that a request needs has stopped (e.g. the sample writer).
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
+    /// A failure inside this server that no request can cause or fix (a task panicked, an
+    /// engine refused its own configuration, a document failed to serialise).
+    #[error("internal: {0}")]
+    Internal(String),
     /// The transport failed to start or serve.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -74,6 +85,14 @@ impl From<ServerError> for Status {
             ServerError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 Status::unavailable("storage unavailable")
+            }
+            ServerError::Unavailable(what) => {
+                tracing::error!(part = what, "a server part has stopped");
+                Status::unavailable("temporarily unavailable; retry")
+            }
+            ServerError::Corrupt(what) => {
+                tracing::error!(what, "stored data does not decode");
+                Status::internal("internal error")
             }
             other => {
                 tracing::error!(error = %other, "internal failure");

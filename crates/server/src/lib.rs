@@ -69,7 +69,7 @@ impl RunningServer {
         self.state.store.close().await;
         match served {
             Ok(result) => result.map_err(ServerError::from),
-            Err(_) => Err(ServerError::Config("server task panicked".into())),
+            Err(_) => Err(ServerError::Internal("server task panicked".into())),
         }
     }
 
@@ -77,7 +77,7 @@ impl RunningServer {
     pub async fn wait(&mut self) -> Result<()> {
         match (&mut self.serve).await {
             Ok(result) => result.map_err(ServerError::from),
-            Err(_) => Err(ServerError::Config("server task panicked".into())),
+            Err(_) => Err(ServerError::Internal("server task panicked".into())),
         }
     }
 
@@ -196,7 +196,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| ServerError::Config(format!("reflection: {e}")))?;
+        .map_err(|e| ServerError::Internal(format!("reflection: {e}")))?;
 
     let ingest = IngestServiceServer::new(ingest::IngestApi::new(Arc::clone(&state)))
         .max_decoding_message_size(max_message)

@@ -196,7 +196,7 @@ fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
         .as_deref()
         .map(pb::SpotVitals::decode)
         .transpose()
-        .map_err(|_| ServerError::Config("stored vitals do not decode".into()))?;
+        .map_err(|_| ServerError::Corrupt("stored vitals do not decode"))?;
     let news2 = match &vitals {
         Some(vs) => Some(spot::score_pb(&spot::score(&spot::check(vs)?))),
         None => None,
@@ -206,7 +206,7 @@ fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
         .as_deref()
         .map(pb::QuestionnaireResponse::decode)
         .transpose()
-        .map_err(|_| ServerError::Config("stored response does not decode".into()))?;
+        .map_err(|_| ServerError::Corrupt("stored response does not decode"))?;
     Ok(pb::Visit {
         visit_id: v.id.clone(),
         program_id: v.program_id.clone(),
@@ -409,7 +409,7 @@ impl ProgramApi {
             .await?
             .ok_or(ServerError::NotFound("questionnaire"))?;
         let mut q = pb::Questionnaire::decode(row.definition.as_slice())
-            .map_err(|_| ServerError::Config("stored questionnaire does not decode".into()))?;
+            .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
         q.program_id = row.program_id;
         q.version = row.version;
         q.created_at = Some(convert::timestamp(row.created_at_ms));
@@ -607,7 +607,7 @@ impl ProgramApi {
             .await?
             .ok_or_else(|| invalid("the programme has no such questionnaire version"))?;
         let q = pb::Questionnaire::decode(stored.definition.as_slice())
-            .map_err(|_| ServerError::Config("stored questionnaire does not decode".into()))?;
+            .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
         let def = questionnaire::definition(&visit.program_id, stored.version, &q)?;
         let response = pb::QuestionnaireResponse {
             questionnaire_version: req.questionnaire_version,
@@ -697,7 +697,7 @@ impl ProgramApi {
         let req = request.get_ref();
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let site = match convert::site_name(req.site) {
-            Some(s) if outcome::STANDARD_SITES.contains(&s) => s,
+            Some(s) if auscult_triage::Site::parse(s).is_some() => s,
             _ => {
                 return Err(invalid(
                     "site must be aortic, pulmonic, tricuspid or mitral",
@@ -894,7 +894,7 @@ impl ProgramApi {
         let links = store.list_links(tenant_id, &program.id, None).await?;
         let report = outcome::report(&residents, &sites, &visits, &links);
         let csv = outcome::report_csv(&program.id, &program.name, &report)
-            .map_err(|_| ServerError::Config("report CSV could not be written".into()))?;
+            .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;
         let counts = |c: &outcome::Counts| pb::ReportCounts {
             enrolled: c.enrolled,
             attended: c.attended,

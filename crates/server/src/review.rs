@@ -229,7 +229,7 @@ impl ReviewApi {
             let width = convert::format_width(format_name).unwrap_or(2);
             let (payload, unit) = match format {
                 pb::AudioFormat::Samples => (bytes, width),
-                _ => (samples::wav_s16(&bytes, width, rate), 1),
+                _ => (samples::wav_s16(&bytes, width, rate)?, 1),
             };
             let step = AUDIO_CHUNK_BYTES - AUDIO_CHUNK_BYTES % width;
             for (i, chunk) in payload.chunks(step).enumerate() {

@@ -45,10 +45,11 @@ use auscult_store::vitals::{
 };
 use auscult_store::{Store, StoreError, now_ms};
 use auscult_vitals::{
-    Acvpu, Alert, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, BeatsPerMinute,
-    BloodPressure, BreathsPerMinute, Celsius, Condition, DurationMs, MinuteIndex, MonitorConfig,
-    OxygenSupport, Parameter, Reading, ResidentMonitor, Rollup, Sample, SourceId, SpO2Percent,
-    StaffId, Timestamp, merge_buckets, rollup_minutes,
+    Acvpu, Alert, AlertEvent, AlertId, AlertKind, AlertState, BeatsPerMinute, BloodPressure,
+    BreathsPerMinute, Celsius, Condition, DurationMs, MinuteIndex, MonitorConfig, OxygenSupport,
+    Parameter, PriorAlert, Reading, ResidentMonitor, Rollup, Sample, SourceId, SpO2Percent,
+    StaffId, SubjectClock, Timestamp, VitalsError, check_device_time, continued_alert,
+    merge_buckets, rollup_minutes,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::StreamExt;
@@ -95,15 +96,10 @@ type SubjectKey = (String, String);
 /// One subject's live state.
 #[derive(Debug)]
 struct Subject {
+    /// The engine; it also holds the last accepted time per source and parameter.
     monitor: ResidentMonitor,
-    /// Last accepted time per (source, parameter), for order and duplicate checks.
-    last_at: HashMap<(String, Parameter), i64>,
-    /// The subject's clock at its last batch (`None` until its first batch when nothing is
-    /// stored), and the wall time then.
-    clock_ms: Option<i64>,
-    clock_wall_ms: i64,
-    /// The highest clock value handed to the monitor (kept monotone).
-    last_now_ms: i64,
+    /// The subject's clock (device time, advanced by wall time between batches).
+    clock: SubjectClock,
     /// Engine alert id -> stored alert id, and back.
     ids: HashMap<AlertId, String>,
     by_uuid: HashMap<String, AlertId>,
@@ -112,14 +108,9 @@ struct Subject {
 }
 
 impl Subject {
-    /// The subject's clock at wall time `wall` (`None` before its first batch).
+    /// The subject's clock at wall time `wall` in Unix ms (`None` before its first batch).
     fn now(&mut self, wall: i64) -> Option<i64> {
-        let now = self
-            .clock_ms?
-            .saturating_add((wall - self.clock_wall_ms).max(0))
-            .max(self.last_now_ms);
-        self.last_now_ms = now;
-        Some(now)
+        self.clock.now(Timestamp(wall)).map(|t| t.0)
     }
 }
 
@@ -228,28 +219,20 @@ impl VitalsHub {
             .last_sample_times(tenant_id, subject_id, 24 * 3_600_000)
             .await?;
         let mut monitor = ResidentMonitor::new(self.config.clone())
-            .map_err(|e| ServerError::Config(format!("vitals monitor: {e}")))?;
-        let mut last_at = HashMap::new();
-        let mut newest = i64::MIN;
+            .map_err(|e| ServerError::Internal(format!("vitals monitor: {e}")))?;
+        let mut newest: Option<Timestamp> = None;
         for (parameter, source, at) in last {
-            let (Some(p), Ok(src)) = (Parameter::parse(&parameter), SourceId::new(source.clone()))
-            else {
+            let (Some(p), Ok(src)) = (Parameter::parse(&parameter), SourceId::new(source)) else {
                 continue;
             };
-            newest = newest.max(at);
-            last_at.insert((source, p), at);
-            monitor.register_source(src, DurationMs(0), Timestamp(at));
+            newest = newest.max(Some(Timestamp(at)));
+            monitor.restore_last_sample(src, p, Timestamp(at));
         }
-        let wall = now_ms();
-        // The subject's last known device time; it advances with wall time from here.
-        let clock = (newest != i64::MIN).then_some(newest);
         let carried = lock(&self.carried).remove(&key).unwrap_or_default();
         let subject = Arc::new(tokio::sync::Mutex::new(Subject {
             monitor,
-            last_at,
-            clock_ms: clock,
-            clock_wall_ms: wall,
-            last_now_ms: clock.unwrap_or(i64::MIN),
+            // The subject's last known device time; it advances with wall time from here.
+            clock: SubjectClock::new(newest, Timestamp(now_ms())),
             ids: HashMap::new(),
             by_uuid: HashMap::new(),
             carried,
@@ -284,10 +267,10 @@ impl VitalsHub {
                 reply,
             })
             .await
-            .map_err(|_| ServerError::Config("sample writer stopped".into()))?;
+            .map_err(|_| ServerError::Unavailable("sample writer stopped"))?;
         match answer.await {
             Ok(r) => r.map_err(ServerError::from),
-            Err(_) => Err(ServerError::Config("sample writer stopped".into())),
+            Err(_) => Err(ServerError::Unavailable("sample writer stopped")),
         }
     }
 
@@ -321,26 +304,19 @@ impl VitalsHub {
             let uuid = match s.ids.get(&ev.alert.id) {
                 Some(u) => u.clone(),
                 None => {
-                    let qualifier = kind_key(&ev.alert.kind);
-                    let carried = s
+                    let prior: Vec<(usize, PriorAlert)> = s
                         .carried
                         .iter()
-                        .position(|c| carried_kind_key(&c.event) == qualifier);
-                    let uuid = match carried {
-                        Some(i) => {
-                            let c = s.carried.swap_remove(i);
+                        .enumerate()
+                        .filter_map(|(i, c)| Some((i, prior_alert(&c.event)?)))
+                        .collect();
+                    let continued = continued_alert(prior.iter().map(|(_, p)| p), &ev.alert.kind);
+                    let uuid = match continued.map(|k| &prior[k]) {
+                        Some((i, p)) => {
+                            let c = s.carried.swap_remove(*i);
                             change = "resumed".to_owned();
-                            // Re-apply what the nurses did to it before the restart.
-                            if c.event.state == "acknowledged" {
-                                let by = StaffId(c.event.acted_by.clone());
-                                let _ = s.monitor.acknowledge(ev.alert.id, by, Timestamp(now));
-                            }
-                            if let Some(until) = c.event.snoozed_until_ms.filter(|u| *u > now) {
-                                let _ =
-                                    s.monitor
-                                        .snooze(ev.alert.id, Timestamp(until), Timestamp(now));
-                            }
-                            if let Some(a) = s.monitor.alerts().find(|a| a.id == ev.alert.id) {
+                            if let Some(a) = s.monitor.resume_alert(ev.alert.id, p, Timestamp(now))
+                            {
                                 alert = a.clone();
                             }
                             c.event.alert_id
@@ -390,8 +366,11 @@ impl VitalsHub {
             let Ok(mut s) = entry.try_lock() else {
                 continue;
             };
-            let now = s.last_now_ms;
-            s.monitor.forget_resolved_before(Timestamp(now - 3_600_000));
+            let Some(now) = s.clock.last() else {
+                continue;
+            };
+            s.monitor
+                .forget_resolved_before(now.plus(DurationMs::hours(-1)));
             let kept: std::collections::HashSet<AlertId> =
                 s.monitor.alerts().map(|a| a.id).collect();
             s.ids.retain(|id, _| kept.contains(id));
@@ -464,23 +443,24 @@ fn condition_name(c: &Condition) -> String {
     }
 }
 
-fn kind_key(k: &AlertKind) -> String {
-    match k {
-        AlertKind::Clinical => "clinical".to_owned(),
-        AlertKind::SensorSilent(s) => format!("sensor_silent:{s}"),
-    }
-}
-
-fn carried_kind_key(e: &NewAlertEvent) -> String {
-    if e.kind == "sensor_silent" {
-        e.conditions
+/// What the engine needs of an alert stored before this process started; `None` for a stored
+/// kind the engine cannot name (a silent-sensor alert without its sensor): nothing continues it.
+fn prior_alert(e: &NewAlertEvent) -> Option<PriorAlert> {
+    let kind = match e.kind.as_str() {
+        "clinical" => Some(AlertKind::Clinical),
+        "sensor_silent" => e
+            .conditions
             .split(',')
-            .find(|c| c.starts_with("sensor_silent:"))
-            .unwrap_or("sensor_silent")
-            .to_owned()
-    } else {
-        e.kind.clone()
-    }
+            .find_map(|c| c.strip_prefix("sensor_silent:"))
+            .and_then(|s| SourceId::new(s).ok())
+            .map(AlertKind::SensorSilent),
+        _ => None,
+    };
+    Some(PriorAlert {
+        kind: kind?,
+        acknowledged_by: (e.state == "acknowledged").then(|| StaffId(e.acted_by.clone())),
+        snoozed_until: e.snoozed_until_ms.map(Timestamp),
+    })
 }
 
 fn snapshot(subject_id: &str, alert_id: &str, change: &str, at: i64, a: &Alert) -> NewAlertEvent {
@@ -559,6 +539,30 @@ fn bad(i: usize, why: impl std::fmt::Display) -> (Option<u32>, String) {
         Some(u32::try_from(i).unwrap_or(u32::MAX)),
         format!("sample {i}: {why}"),
     )
+}
+
+/// Why the engine refused a sample, in the words of an ack.
+fn refusal(e: &VitalsError, sample: &Sample, config: &MonitorConfig) -> String {
+    let parameter = sample.reading.parameter();
+    match e {
+        VitalsError::InFuture { at, now } => format!(
+            "measured {} s in the future of the server clock",
+            at.since(*now).0 / 1000
+        ),
+        VitalsError::AfterSent { .. } => "measured after the batch's sent_at".into(),
+        VitalsError::TooOld { .. } => format!(
+            "older than the {}-day backfill limit",
+            config.max_backfill.0 / DurationMs::hours(24).0
+        ),
+        VitalsError::Duplicate { .. } => {
+            format!("duplicate {parameter} sample from this source at this time")
+        }
+        VitalsError::OutOfOrder { at, last } => format!(
+            "out of order: {parameter} sample {} ms before the last accepted one",
+            last.since(*at).0
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Converts and range-checks one sample.
@@ -693,92 +697,49 @@ impl VitalsApi {
                 format!("at most {MAX_BATCH_SAMPLES} samples per batch"),
             ));
         }
-        let wall = now_ms();
-        let sent_at = batch.sent_at.as_ref().map(convert::millis);
+        let wall = Timestamp(now_ms());
+        let skew = DurationMs(MAX_CLOCK_SKEW_MS);
+        let sent_at = batch
+            .sent_at
+            .as_ref()
+            .map(|t| Timestamp(convert::millis(t)));
         if let Some(t) = sent_at
-            && t > wall + MAX_CLOCK_SKEW_MS
+            && check_device_time(t, None, wall, skew).is_err()
         {
             return Ok(refuse(
                 None,
                 format!(
                     "sent_at is {} s ahead of the server clock",
-                    (t - wall) / 1000
+                    t.since(wall).0 / 1000
                 ),
             ));
         }
+        let config = &self.hub().config;
         let mut samples = Vec::with_capacity(batch.samples.len());
         for (i, s) in batch.samples.iter().enumerate() {
-            let sample = match to_sample(s) {
-                Ok(s) => s,
+            let checked = to_sample(s).and_then(|sample| {
+                check_device_time(sample.at, sent_at, wall, skew)
+                    .map_err(|e| refusal(&e, &sample, config))?;
+                Ok(sample)
+            });
+            match checked {
+                Ok(sample) => samples.push(sample),
                 Err(why) => {
                     let (idx, msg) = bad(i, why);
                     return Ok(refuse(idx, msg));
                 }
-            };
-            if sample.at.0 > wall + MAX_CLOCK_SKEW_MS {
-                let (idx, msg) = bad(
-                    i,
-                    format!(
-                        "measured {} s in the future of the server clock",
-                        (sample.at.0 - wall) / 1000
-                    ),
-                );
-                return Ok(refuse(idx, msg));
             }
-            if let Some(t) = sent_at
-                && sample.at.0 > t + MAX_CLOCK_SKEW_MS
-            {
-                let (idx, msg) = bad(i, "measured after the batch's sent_at");
-                return Ok(refuse(idx, msg));
-            }
-            samples.push(sample);
         }
 
         let entry = self.hub().subject(tenant_id, &batch.subject_id).await?;
         let mut s = entry.lock().await;
-        let newest = samples.iter().map(|x| x.at.0).max().unwrap_or(i64::MIN);
-        let Some(clock) = s
-            .now(wall)
-            .or(sent_at)
-            .or((newest != i64::MIN).then_some(newest))
-        else {
+        let newest = samples.iter().map(|x| x.at).max();
+        let Some(clock) = s.clock.batch_time(wall, sent_at, newest) else {
             return Ok(refuse(None, "an empty batch needs sent_at".into()));
         };
-        let clock = clock.max(newest).max(sent_at.unwrap_or(i64::MIN));
-        let too_old = clock - self.hub().config.max_backfill.0;
-        let mut pending: HashMap<(String, Parameter), i64> = HashMap::new();
-        for (i, sample) in samples.iter().enumerate() {
-            if sample.at.0 < too_old {
-                let (idx, msg) = bad(i, "older than the 7-day backfill limit");
-                return Ok(refuse(idx, msg));
-            }
-            let key = (
-                sample.source.as_str().to_owned(),
-                sample.reading.parameter(),
-            );
-            let last = pending.get(&key).or_else(|| s.last_at.get(&key)).copied();
-            match last {
-                Some(l) if l == sample.at.0 => {
-                    let (idx, msg) = bad(
-                        i,
-                        format!("duplicate {} sample from this source at this time", key.1),
-                    );
-                    return Ok(refuse(idx, msg));
-                }
-                Some(l) if sample.at.0 < l => {
-                    let (idx, msg) = bad(
-                        i,
-                        format!(
-                            "out of order: {} sample {} ms before the last accepted one",
-                            key.1,
-                            l - sample.at.0
-                        ),
-                    );
-                    return Ok(refuse(idx, msg));
-                }
-                _ => {}
-            }
-            pending.insert(key, sample.at.0);
+        if let Err((i, e)) = s.monitor.check_batch(&samples, clock) {
+            let (idx, msg) = bad(i, refusal(&e, &samples[i], config));
+            return Ok(refuse(idx, msg));
         }
 
         if !samples.is_empty() {
@@ -799,11 +760,8 @@ impl VitalsApi {
                 Err(e) => return Err(e),
             }
         }
-        s.last_at.extend(pending);
-        s.clock_ms = Some(clock);
-        s.clock_wall_ms = wall;
-        s.last_now_ms = clock;
-        let mut events = match s.monitor.ingest_batch(&samples, Timestamp(clock)) {
+        s.clock.set(clock, wall);
+        let mut events = match s.monitor.ingest_batch(&samples, clock) {
             Ok(ev) => ev,
             Err((i, e)) => {
                 // Cannot happen after the checks above; stored but not seen by the engine.
@@ -822,14 +780,13 @@ impl VitalsApi {
             sources.sort();
             sources.dedup();
             for src in sources {
-                s.monitor
-                    .register_source(src.clone(), expected, Timestamp(clock));
+                s.monitor.register_source(src.clone(), expected, clock);
             }
         }
-        events.extend(s.monitor.tick(Timestamp(clock)));
+        events.extend(s.monitor.tick(clock));
         let alert_events = self
             .hub()
-            .publish(tenant_id, &batch.subject_id, &mut s, events, clock)
+            .publish(tenant_id, &batch.subject_id, &mut s, events, clock.0)
             .await?;
         Ok(pb::VitalsBatchAck {
             batch_id: batch.batch_id,
@@ -1286,9 +1243,4 @@ impl VitalsService for VitalsApi {
     ) -> std::result::Result<Response<pb::ListAlertsResponse>, Status> {
         Ok(Response::new(self.list_alerts_inner(request).await?))
     }
-}
-
-/// Converts a change name back (for tests and clients that compare).
-pub fn is_raise(change: &str) -> bool {
-    change == AlertChange::Raised.as_str()
 }

@@ -13,6 +13,7 @@ use auscult_store::analysis::StoredAnalysis;
 use auscult_store::jobs::{AnalysisOutcome, ClaimedJob};
 use auscult_store::now_ms;
 use auscult_store::recordings::{RecordingRow, StreamKind};
+use auscult_triage::{AnalysisSummary, MurmurStatus};
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
@@ -22,27 +23,17 @@ use crate::samples;
 use crate::state::AppState;
 
 /// Priority of a case whose analysis failed: above routine, below flagged.
-pub const FAILED_PRIORITY: i64 = 500;
+pub const FAILED_PRIORITY: i64 = auscult_triage::Priority::FAILED.0;
 
-/// Worklist priority of an analysis: flagged cases first, then by murmur grade and confidence;
-/// unjudgeable recordings above clean normals.
+/// Worklist priority of an analysis, by the triage rule (`auscult_triage::priority`).
 pub fn priority(a: &StoredAnalysis) -> i64 {
-    let mut p = 0i64;
-    if a.flagged {
-        p += 1000;
-    }
-    match a.murmur.status.as_str() {
-        "present" => {
-            p += 100 + i64::from(a.murmur.grade.unwrap_or(0)) * 20;
-            // Confidence is 0..1; the product fits easily.
-            #[allow(clippy::cast_possible_truncation)]
-            let c = (a.murmur.confidence.clamp(0.0, 1.0) * 50.0).round() as i64;
-            p += c;
-        }
-        "unknown" => p += 50,
-        _ => {}
-    }
-    p
+    auscult_triage::priority(&AnalysisSummary {
+        flagged: a.flagged,
+        murmur: MurmurStatus::parse(&a.murmur.status),
+        grade: a.murmur.grade,
+        confidence: a.murmur.confidence,
+    })
+    .0
 }
 
 /// Reads every committed part of one stream of a recording.

@@ -44,6 +44,14 @@ pub enum VitalsError {
         /// The time the monitor was given as now.
         now: Timestamp,
     },
+    /// The sample claims a time later than its batch's `sent_at` plus the allowed clock skew.
+    #[error("sample time {at:?} is after its batch's sent_at {sent_at:?}")]
+    AfterSent {
+        /// The sample's time.
+        at: Timestamp,
+        /// When the batch says it was sent.
+        sent_at: Timestamp,
+    },
     /// The sample is older than the oldest time the monitor accepts.
     #[error("sample time {at:?} is older than the accepted backfill horizon (now {now:?})")]
     TooOld {

@@ -7,10 +7,12 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod clock;
 pub mod error;
 pub mod monitor;
 pub mod news2;
 pub mod reading;
+pub mod resume;
 pub mod rollup;
 pub mod units;
 
@@ -19,10 +21,12 @@ pub use alert::{
     EscalationPolicy, Severity, StaffId,
 };
 pub use baseline::{ChangeConfig, ChangeDetector};
+pub use clock::{SubjectClock, check_device_time};
 pub use error::VitalsError;
 pub use monitor::{MonitorConfig, ResidentMonitor};
 pub use news2::{ClinicalRisk, News2, News2Inputs, SpO2Scale};
 pub use reading::{Parameter, Reading, Sample, SourceId};
+pub use resume::{PriorAlert, continued_alert};
 pub use rollup::{Rollup, merge_buckets, rollup_minutes};
 pub use units::{
     Acvpu, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg,

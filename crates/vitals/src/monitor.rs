@@ -314,6 +314,42 @@ impl ResidentMonitor {
         self.check_timing(sample, now, &HashMap::new())
     }
 
+    /// Checks a whole batch without applying it: every sample's time against `now` (clock skew
+    /// and backfill horizon), and its order against the samples before it in the batch and the
+    /// last one accepted (or restored) from the same source for the same parameter. The batch
+    /// must itself be ordered per source and parameter. On error, the index of the first bad
+    /// sample is returned with the reason.
+    pub fn check_batch(
+        &self,
+        samples: &[Sample],
+        now: Timestamp,
+    ) -> Result<(), (usize, VitalsError)> {
+        let mut pending = HashMap::new();
+        for (i, s) in samples.iter().enumerate() {
+            self.check_timing(s, now, &pending).map_err(|e| (i, e))?;
+            pending.insert((s.source.clone(), s.reading.parameter()), s.at);
+        }
+        Ok(())
+    }
+
+    /// Restores, after a restart of the process holding this monitor, the time of the last
+    /// sample stored from `source` for `parameter`: later samples are checked for order and
+    /// duplicates against it, and the source counts as heard from at that time (so a sensor that
+    /// fell silent while nobody was monitoring is noticed). A source not yet known is registered
+    /// with the default expected interval. Restoring an older time than one known changes nothing.
+    pub fn restore_last_sample(&mut self, source: SourceId, parameter: Parameter, at: Timestamp) {
+        let default_interval = self.config.default_expected_interval;
+        let src = self.sources.entry(source).or_insert(SourceState {
+            expected: default_interval,
+            last_seen: at,
+            last_at: [None; 7],
+            silent: false,
+        });
+        src.last_seen = src.last_seen.max(at);
+        let last = &mut src.last_at[parameter.index()];
+        *last = Some(last.map_or(at, |l| l.max(at)));
+    }
+
     /// Validates and applies one sample, returning the alert events it caused.
     pub fn ingest(
         &mut self,
@@ -334,11 +370,7 @@ impl ResidentMonitor {
         samples: &[Sample],
         now: Timestamp,
     ) -> Result<Vec<AlertEvent>, (usize, VitalsError)> {
-        let mut pending = HashMap::new();
-        for (i, s) in samples.iter().enumerate() {
-            self.check_timing(s, now, &pending).map_err(|e| (i, e))?;
-            pending.insert((s.source.clone(), s.reading.parameter()), s.at);
-        }
+        self.check_batch(samples, now)?;
         let mut out = Vec::new();
         for s in samples {
             self.apply(s, now, &mut out);

@@ -14,7 +14,7 @@ use auscult_fhir::{
     PatientInput, QuestionnaireDef, RecordingInput, VitalObservationInput, VitalValue,
 };
 use auscult_proto::v1 as pb;
-use auscult_recording::wfdb::{HeartSound, HeartSoundKind};
+use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sounds};
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::programs::{ResidentRow, VisitRow};
 use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
@@ -86,7 +86,7 @@ async fn wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
         bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
     }
     let width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
-    Ok(samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz))
+    samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz)
 }
 
 fn vitals_resources(
@@ -202,23 +202,22 @@ pub async fn add_resident(
     for visit in &visits {
         if let Some(bytes) = &visit.vitals {
             let v = pb::SpotVitals::decode(bytes.as_slice())
-                .map_err(|_| ServerError::Config("stored vitals do not decode".into()))?;
+                .map_err(|_| ServerError::Corrupt("stored vitals do not decode"))?;
             vitals_resources(b, visit, &resident.id, &v)?;
         }
         if let (Some(version), Some(bytes)) = (visit.response_version, &visit.response) {
             let response = pb::QuestionnaireResponse::decode(bytes.as_slice())
-                .map_err(|_| ServerError::Config("stored response does not decode".into()))?;
+                .map_err(|_| ServerError::Corrupt("stored response does not decode"))?;
             if let std::collections::btree_map::Entry::Vacant(e) = definitions.entry(version) {
                 let row = state
                     .store
                     .get_questionnaire(tenant_id, program_id, Some(version))
                     .await?
-                    .ok_or(ServerError::Config(
-                        "a response's questionnaire is missing".into(),
+                    .ok_or(ServerError::Corrupt(
+                        "a response's questionnaire is missing",
                     ))?;
-                let q = pb::Questionnaire::decode(row.definition.as_slice()).map_err(|_| {
-                    ServerError::Config("stored questionnaire does not decode".into())
-                })?;
+                let q = pb::Questionnaire::decode(row.definition.as_slice())
+                    .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
                 e.insert(questionnaire::definition(program_id, version, &q)?);
             }
             if let Some(def) = definitions.get(&version) {
@@ -272,7 +271,8 @@ pub async fn add_resident(
 /// Serialises a finished bundle.
 pub fn finish(b: BundleBuilder, id: &str) -> Result<Vec<u8>> {
     let bundle = b.build(id, &Utc::now()).map_err(fhir)?;
-    serde_json::to_vec(&bundle).map_err(|_| ServerError::Config("bundle does not serialise".into()))
+    serde_json::to_vec(&bundle)
+        .map_err(|_| ServerError::Internal("bundle does not serialise".into()))
 }
 
 /// The WFDB files of a complete recording: `<name>.hea`, `<name>.dat` (PCG, plus the raw ECG
@@ -292,44 +292,22 @@ pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord
     let ecg = if row.meta.ecg_mode == "samples" && row.meta.ecg_rate_hz > 0 {
         let width = convert::format_width(&row.meta.ecg_format).unwrap_or(4);
         let raw = samples::decode(&read(StreamKind::Ecg).await?, width);
-        let mut e = if row.meta.ecg_rate_hz == row.meta.pcg_rate_hz {
-            raw
-        } else {
-            auscult_dsp::resample::resample(&raw, f64::from(row.meta.ecg_rate_hz), rate)
-        };
-        e.resize(pcg.len(), 0.0);
-        Some(e)
+        let ecg_rate = Hz(f64::from(row.meta.ecg_rate_hz));
+        Some(ecg_on_pcg_grid(raw, ecg_rate, Hz(rate), pcg.len()))
     } else {
         None
     };
-    let mut sounds = Vec::new();
-    if let (Some(json), analysis_state::DONE) = (&row.analysis_json, row.analysis_state.as_str()) {
-        let a = StoredAnalysis::from_json(json)?;
-        let duration = pcg.len() as f64 / rate;
-        for c in a.cycles.iter().filter(|c| c.accepted) {
-            for (kind, [start, end]) in [(HeartSoundKind::S1, c.s1), (HeartSoundKind::S2, c.s2)] {
-                if start >= 0.0 && end >= start && end <= duration {
-                    sounds.push(HeartSound {
-                        kind,
-                        span: auscult_dsp::Interval {
-                            start: Seconds(start),
-                            end: Seconds(end),
-                        },
-                    });
-                }
-            }
+    let sounds = match (&row.analysis_json, row.analysis_state.as_str()) {
+        (Some(json), analysis_state::DONE) => {
+            let a = StoredAnalysis::from_json(json)?;
+            let accepted = a.cycles.iter().filter(|c| c.accepted);
+            writable_heart_sounds(
+                accepted.map(|c| CycleSounds { s1: c.s1, s2: c.s2 }),
+                Seconds(pcg.len() as f64 / rate),
+            )
         }
-        sounds.sort_by(|x, y| x.span.start.0.total_cmp(&y.span.start.0));
-        // Overlapping spans cannot be written; keep the earlier of two.
-        let mut last_end = f64::NEG_INFINITY;
-        sounds.retain(|s| {
-            let keep = s.span.start.0 >= last_end;
-            if keep {
-                last_end = s.span.end.0;
-            }
-            keep
-        });
-    }
+        _ => Vec::new(),
+    };
     let name = format!("rec_{}", row.id.replace('-', ""));
     let dir = tempfile::tempdir()?;
     let written = auscult_recording::write_wfdb_record(

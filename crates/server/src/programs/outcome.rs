@@ -1,104 +1,17 @@
-//! The visit outcome proposed from the analyses, and the programme report's counts and CSV.
-//!
-//! Proposal rule (documented in `programs.proto` too), over the recordings linked to the four
-//! standard auscultation sites of one visit:
-//! 1. **refer** when any site's analysis is done, flagged by the engine, and its murmur status is
-//!    not `unknown` (a murmur, an abnormal sound or an irregular rhythm in a judgeable recording);
-//! 2. otherwise **none yet** while any linked recording's analysis is pending;
-//! 3. otherwise **re-record** when any of the four sites has no recording, its analysis failed,
-//!    or its murmur status is `unknown` (poor quality);
-//! 4. otherwise (all four analysed, none flagged) **normal**.
+//! The server's side of visit outcomes and the programme report: maps stored rows to the
+//! triage rules (`auscult-triage`, where the proposal rule and the counting live) and writes the
+//! report as CSV.
 //!
 //! This module is pure: no I/O, no protobuf, no store calls; the service feeds it rows.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use auscult_store::programs::{LinkRow, ResidentRow, SiteRow, VisitRow};
-use auscult_store::recordings::analysis_state;
+use auscult_triage::{AnalysisState, MurmurStatus, Site, SiteAnalysis, VisitFacts};
 
-/// The four standard auscultation sites, by stored name.
-pub const STANDARD_SITES: [&str; 4] = ["aortic", "pulmonic", "tricuspid", "mitral"];
+pub use auscult_triage::{Counts, Outcome};
 
-/// A visit's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Nothing to act on.
-    Normal,
-    /// Refer to a clinic.
-    Refer,
-    /// Record again.
-    ReRecord,
-}
-
-impl Outcome {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Normal => "normal",
-            Outcome::Refer => "refer",
-            Outcome::ReRecord => "re_record",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Some(match s {
-            "normal" => Outcome::Normal,
-            "refer" => Outcome::Refer,
-            "re_record" => Outcome::ReRecord,
-            _ => return None,
-        })
-    }
-}
-
-/// The proposal for one visit from its links (`None` while analyses are pending).
-pub fn propose<'a>(links: impl IntoIterator<Item = &'a LinkRow>) -> Option<Outcome> {
-    let links: Vec<&LinkRow> = links.into_iter().collect();
-    let judgeable_flag = links.iter().any(|l| {
-        l.analysis_state == analysis_state::DONE
-            && l.flagged
-            && l.murmur_status.as_deref() != Some("unknown")
-    });
-    if judgeable_flag {
-        return Some(Outcome::Refer);
-    }
-    if links.iter().any(|l| {
-        l.analysis_state == analysis_state::PENDING || l.analysis_state == analysis_state::NONE
-    }) {
-        return None;
-    }
-    let complete = STANDARD_SITES.iter().all(|site| {
-        links.iter().any(|l| {
-            l.site == *site
-                && l.analysis_state == analysis_state::DONE
-                && l.murmur_status.as_deref() == Some("absent")
-        })
-    });
-    Some(if complete {
-        Outcome::Normal
-    } else {
-        Outcome::ReRecord
-    })
-}
-
-/// The counts of a programme or of one of its sites.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Residents with consent in force (programme-wide only).
-    pub enrolled: u64,
-    /// Residents with at least one visit.
-    pub attended: u64,
-    /// Residents with at least one visit recording flagged by the engine.
-    pub flagged: u64,
-    /// Residents with at least one visit confirmed `refer`.
-    pub referred: u64,
-    /// Visits without a confirmed outcome.
-    pub awaiting_review: u64,
-    /// Visits.
-    pub visits: u64,
-}
-
-/// The programme report.
+/// The programme report with its sites.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// Programme-wide counts.
@@ -107,31 +20,21 @@ pub struct Report {
     pub sites: Vec<(SiteRow, Counts)>,
 }
 
-fn count_visits<'a>(
-    visits: impl Iterator<Item = &'a VisitRow>,
-    flagged_visits: &HashSet<&str>,
-) -> Counts {
-    let (mut attended, mut flagged, mut referred) =
-        (HashSet::new(), HashSet::new(), HashSet::new());
-    let mut counts = Counts::default();
-    for v in visits {
-        counts.visits += 1;
-        attended.insert(v.resident_id.as_str());
-        if flagged_visits.contains(v.id.as_str()) {
-            flagged.insert(v.resident_id.as_str());
-        }
-        match v.confirmed_outcome.as_deref().and_then(Outcome::parse) {
-            Some(Outcome::Refer) => {
-                referred.insert(v.resident_id.as_str());
-            }
-            Some(_) => {}
-            None => counts.awaiting_review += 1,
-        }
+/// A stored link as the proposal rule sees it. A state the rule does not know counts as failed
+/// (neither awaited nor analysed), as the store writes only the four it knows.
+fn site_analysis(l: &LinkRow) -> SiteAnalysis {
+    SiteAnalysis {
+        site: Site::parse(&l.site),
+        state: AnalysisState::parse(&l.analysis_state).unwrap_or(AnalysisState::Failed),
+        murmur: l.murmur_status.as_deref().and_then(MurmurStatus::parse),
+        flagged: l.flagged,
     }
-    counts.attended = attended.len() as u64;
-    counts.flagged = flagged.len() as u64;
-    counts.referred = referred.len() as u64;
-    counts
+}
+
+/// The proposal for one visit from its links (`None` while analyses are pending).
+pub fn propose<'a>(links: impl IntoIterator<Item = &'a LinkRow>) -> Option<Outcome> {
+    let links: Vec<SiteAnalysis> = links.into_iter().map(site_analysis).collect();
+    auscult_triage::propose(&links)
 }
 
 /// Counts residents, visits and links into the report.
@@ -146,25 +49,22 @@ pub fn report(
         .filter(|l| l.flagged)
         .map(|l| l.visit_id.as_str())
         .collect();
-    let mut totals = count_visits(visits.iter(), &flagged_visits);
-    totals.enrolled = residents.iter().filter(|r| r.consenting()).count() as u64;
-    let by_site: BTreeMap<&str, Vec<&VisitRow>> =
-        visits.iter().fold(BTreeMap::new(), |mut m, v| {
-            m.entry(v.site_id.as_str()).or_default().push(v);
-            m
-        });
-    let sites = sites
+    let facts: Vec<VisitFacts<'_>> = visits
         .iter()
-        .map(|s| {
-            let counts = by_site
-                .get(s.id.as_str())
-                .map_or_else(Counts::default, |vs| {
-                    count_visits(vs.iter().copied(), &flagged_visits)
-                });
-            (s.clone(), counts)
+        .map(|v| VisitFacts {
+            visit_id: &v.id,
+            resident_id: &v.resident_id,
+            site_id: &v.site_id,
+            confirmed: v.confirmed_outcome.as_deref().and_then(Outcome::parse),
         })
         .collect();
-    Report { totals, sites }
+    let site_ids: Vec<&str> = sites.iter().map(|s| s.id.as_str()).collect();
+    let enrolled = residents.iter().filter(|r| r.consenting()).count() as u64;
+    let counted = auscult_triage::report(enrolled, &site_ids, &facts, &flagged_visits);
+    Report {
+        totals: counted.totals,
+        sites: sites.iter().cloned().zip(counted.sites).collect(),
+    }
 }
 
 /// The report as RFC 4180 CSV: a header row, a `program` row, then one `site` row per site
@@ -233,45 +133,26 @@ mod tests {
         }
     }
 
-    fn all_absent() -> Vec<LinkRow> {
-        STANDARD_SITES
+    #[test]
+    fn stored_links_map_onto_the_rule() {
+        let mut links: Vec<LinkRow> = ["aortic", "pulmonic", "tricuspid", "mitral"]
             .iter()
             .map(|s| link(s, "done", Some("absent"), false))
-            .collect()
-    }
-
-    #[test]
-    fn four_normal_sites_are_normal() {
-        assert_eq!(propose(&all_absent()), Some(Outcome::Normal));
-    }
-
-    #[test]
-    fn a_flagged_murmur_refers_even_with_sites_missing_or_pending() {
-        let links = vec![
-            link("mitral", "done", Some("present"), true),
-            link("aortic", "pending", None, false),
-        ];
-        assert_eq!(propose(&links), Some(Outcome::Refer));
-    }
-
-    #[test]
-    fn pending_analyses_propose_nothing_yet() {
-        let mut links = all_absent();
+            .collect();
+        assert_eq!(propose(&links), Some(Outcome::Normal));
         links[0].analysis_state = "pending".into();
-        links[0].murmur_status = None;
         assert_eq!(propose(&links), None);
-    }
-
-    #[test]
-    fn missing_unknown_or_failed_sites_re_record() {
-        assert_eq!(propose(&all_absent()[..3]), Some(Outcome::ReRecord));
-        let mut unknown = all_absent();
-        unknown[2] = link("tricuspid", "done", Some("unknown"), true);
-        assert_eq!(propose(&unknown), Some(Outcome::ReRecord));
-        let mut failed = all_absent();
-        failed[1] = link("pulmonic", "failed", None, false);
-        assert_eq!(propose(&failed), Some(Outcome::ReRecord));
-        assert_eq!(propose(&[]), Some(Outcome::ReRecord));
+        links[0].analysis_state = "none".into();
+        assert_eq!(propose(&links), None);
+        // A state the rule does not know is not awaited and completes nothing.
+        links[0].analysis_state = "archived".into();
+        assert_eq!(propose(&links), Some(Outcome::ReRecord));
+        links[0] = link("apex", "done", Some("absent"), false);
+        assert_eq!(propose(&links), Some(Outcome::ReRecord));
+        links[1] = link("pulmonic", "done", Some("present"), true);
+        assert_eq!(propose(&links), Some(Outcome::Refer));
+        links[1].murmur_status = Some("unknown".into());
+        assert_eq!(propose(&links), Some(Outcome::ReRecord));
     }
 
     #[test]
