@@ -274,6 +274,20 @@ async fn a_clinic_worked_through_the_binary() {
         "{err}"
     );
     assert_said_once(&err);
+    // The chain that used to read "invalid WAV: no RIFF tag found: no RIFF tag found".
+    let notes = dir.path().join("notes.wav");
+    std::fs::write(&notes, b"not a recording").expect("write");
+    let err = clinician
+        .run(&["plot", notes.to_str().unwrap(), "-o", "x.svg"])
+        .await
+        .fails();
+    assert_eq!(err.matches("no RIFF tag found").count(), 1, "{err}");
+    assert_said_once(&err);
+    let line = clinician
+        .run(&["analyze", notes.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(line.matches("no RIFF tag found").count(), 1, "{line}");
     let err = admin
         .run(&["case", "review", &murmur_case, "--verdict", "agree"])
         .await
