@@ -114,7 +114,7 @@ fn run_one(input: &Input, opts: &BatchOptions, ecg: Option<&LoadedEcg>) -> Outco
     }
     let rec = match load(&input.path, opts.channels, ecg) {
         Ok(r) => r,
-        Err(e) => return fail(format!("{e:#}")),
+        Err(e) => return fail(crate::errors::chain_once(&e)),
     };
     let analysis = ANALYZER.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -123,7 +123,7 @@ fn run_one(input: &Input, opts: &BatchOptions, ecg: Option<&LoadedEcg>) -> Outco
     });
     match analysis {
         Ok(a) => Outcome::Analysed(Box::new(ResultLine::new(input.display.clone(), &a))),
-        Err(e) => fail(format!("{e:#}")),
+        Err(e) => fail(crate::errors::chain_once(&e)),
     }
 }
 

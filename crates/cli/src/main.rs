@@ -9,8 +9,10 @@
 
 mod batch;
 mod denoise;
+mod errors;
 mod eval;
 mod inputs;
+mod ops;
 mod plot;
 mod report;
 
@@ -46,9 +48,11 @@ enum Command {
     Denoise(DenoiseArgs),
     /// Score the analysis on the datasets in --data with shared/eval/score.py.
     Eval(eval::EvalArgs),
-    /// The server (`serve`) and the operators' commands that talk to it over gRPC.
+    /// Run the server (zero configuration: SQLite and files under ./auscult-data).
+    Serve(Box<auscult_server::serve::ServeArgs>),
+    /// The operators' commands, which talk to a running server over gRPC.
     #[command(flatten)]
-    Server(auscult_server::cli::Command),
+    Ops(ops::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -153,17 +157,25 @@ fn main() -> ExitCode {
             format: args.format,
         }),
         Command::Eval(args) => eval::run(&args),
-        Command::Server(command) => {
-            auscult_server::cli::run_blocking(command).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Serve(args) => serve(&args),
+        Command::Ops(command) => ops::run_blocking(command).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("auscult: {e:#}");
+            eprintln!("auscult: {}", errors::chain_once(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve(args: &auscult_server::serve::ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(auscult_server::serve::serve(args))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {

@@ -541,13 +541,13 @@ struct RealRecord {
 
 fn read_record(hea: &Path) -> Option<RealRecord> {
     let wav = hea.with_extension("wav");
-    let mut reader = hound::WavReader::open(&wav).ok()?;
-    let rate = f64::from(reader.spec().sample_rate);
-    let pcg: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| s.map(|v| f32::from(v) / 32768.0))
-        .collect::<Result<_, _>>()
-        .ok()?;
+    let loaded = auscult_recording::read_wav(
+        &wav,
+        auscult_recording::WavChannels { pcg: 0, ecg: None },
+    )
+    .ok()?;
+    let rate = loaded.pcg.rate.0;
+    let pcg = loaded.pcg.samples;
     // training-a headers name a second, format-16 signal at the PCG's rate (gain 1000 adu/mV).
     let dat = hea.with_extension("dat");
     let ecg = std::fs::read(&dat).ok().map(|bytes| {

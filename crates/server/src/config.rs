@@ -1,6 +1,6 @@
 //! Typed server configuration, validated once at start.
 //!
-//! Values come from flags and `AUSCULT_*` environment variables (see `cli`), optionally on top of
+//! Values come from flags and `AUSCULT_*` environment variables (see `serve`), optionally on top of
 //! a JSON file; everything has a default that works with no configuration at all (SQLite and files
 //! under `./auscult-data`). Nothing outside this module reads the environment.
 

@@ -8,7 +8,6 @@
 
 pub mod admin;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod error;
@@ -17,6 +16,7 @@ pub mod metrics;
 pub mod programs;
 pub mod review;
 pub mod samples;
+pub mod serve;
 pub mod state;
 pub mod vitals;
 pub mod worker;

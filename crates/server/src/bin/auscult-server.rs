@@ -1,17 +1,25 @@
 //! `auscult-server`: the server alone (the same as `auscult serve`), for deployments and for the
 //! integration tests that kill and restart a real process.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 #[derive(Debug, Parser)]
 #[command(name = "auscult-server", version, about = "The auscult gRPC server")]
 struct Cli {
     #[command(flatten)]
-    serve: auscult_server::cli::ServeArgs,
+    serve: auscult_server::serve::ServeArgs,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    auscult_server::cli::serve(&cli.serve).await
+    match auscult_server::serve::serve(&cli.serve).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("auscult-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

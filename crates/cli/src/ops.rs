@@ -1,0 +1,430 @@
+//! The operators' commands: `tenant`, `register-device`, `add-user`, `token`, `case ...`,
+//! `program report`, `fhir export`. Each parses into a typed command here, makes its call through
+//! `auscult-client` and prints what `auscult_client::render` words.
+//!
+//! Times print in the local zone (set `TZ` to choose another), ISO 8601 with the offset. Tokens
+//! come from `--token` or `AUSCULT_TOKEN` and are never printed except one a command just created.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use auscult_client::{Client, pb, render};
+use chrono::Local;
+use clap::{Args, Subcommand, ValueEnum};
+
+/// The commands that talk to a running server, flattened into `auscult`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage tenants (system administrator).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Register a device and print its token (shown once).
+    RegisterDevice {
+        /// Device serial or label.
+        name: String,
+        /// Tenant id (required for a system administrator).
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Add a user with a role and print its token (shown once).
+    AddUser {
+        /// Display name.
+        name: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Tenant id (required for a system administrator).
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Rotate a principal's token (prints the new one) or revoke all of them.
+    Token {
+        /// The principal.
+        principal: String,
+        /// Revoke instead of rotating.
+        #[arg(long)]
+        revoke: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Clinicians' work: list, show, review, export cases.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// Check-up programmes: the report.
+    #[command(subcommand)]
+    Program(ProgramCommand),
+    /// FHIR R4 export of a programme or one resident.
+    #[command(subcommand)]
+    Fhir(FhirCommand),
+}
+
+/// Where the server is and who we are.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Server URL.
+    #[arg(long, env = "AUSCULT_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Bearer token.
+    #[arg(long, env = "AUSCULT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl Connection {
+    async fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(&self.server, &self.token).await?)
+    }
+}
+
+/// Tenant subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Name.
+        name: String,
+        /// Kind.
+        #[arg(long, value_enum, default_value = "clinic")]
+        kind: TenantKindArg,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// Case subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// The worklist, most urgent first, with why each case is there.
+    List {
+        /// Only flagged, unreviewed or reviewed cases.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// One case: subject, site, time, the engine's findings in words, the reviews.
+    Show {
+        /// Case id.
+        case: String,
+        /// One JSON object instead; its `analysis` is the result contract.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Record a decision.
+    Review {
+        /// Case id.
+        case: String,
+        /// Agree or disagree with the engine.
+        #[arg(long, value_enum)]
+        verdict: VerdictArg,
+        /// Findings.
+        #[arg(long, default_value = "")]
+        findings: String,
+        /// Refer the subject.
+        #[arg(long)]
+        refer: bool,
+        /// Ask for a new recording.
+        #[arg(long)]
+        rerecord: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Export the PCG as a WAV file.
+    ExportWav {
+        /// Case id.
+        case: String,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Export the recording as a WFDB record (.hea, .dat, .seg) into a directory.
+    ExportWfdb {
+        /// Case id.
+        case: String,
+        /// Output directory (created if missing).
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// The audit trail (of one case, or of the tenant), newest first.
+    Audit {
+        /// Case id.
+        case: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// Programme subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProgramCommand {
+    /// Print a programme's report (counts, or RFC 4180 CSV with `--csv`).
+    Report {
+        /// The programme id.
+        program: String,
+        /// Print the report as CSV.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// FHIR subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FhirCommand {
+    /// Write a programme's (or one resident's) FHIR R4 collection Bundle as JSON.
+    Export {
+        /// The programme id.
+        #[arg(long)]
+        program: String,
+        /// Only this resident.
+        #[arg(long)]
+        resident: Option<String>,
+        /// Base of the entries' fullUrl (default https://auscult.invalid/fhir).
+        #[arg(long, default_value = "")]
+        base_url: String,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// Roles on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Tenant administrator.
+    Admin,
+    /// Reads and reviews cases.
+    Clinician,
+    /// Reads cases, listens to recordings.
+    Nurse,
+    /// Runs check-up programmes.
+    ProgramStaff,
+}
+
+/// Tenant kinds on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TenantKindArg {
+    /// A municipality running check-up programmes.
+    Municipality,
+    /// A clinic.
+    Clinic,
+    /// Anything else.
+    Other,
+}
+
+/// Worklist filters on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    /// Flagged and not yet reviewed.
+    Flagged,
+    /// Not yet reviewed.
+    Unreviewed,
+    /// Reviewed at least once.
+    Reviewed,
+}
+
+/// Verdicts on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum VerdictArg {
+    /// Agree with the engine.
+    Agree,
+    /// Disagree with the engine.
+    Disagree,
+}
+
+/// Runs one operator's command on a fresh runtime.
+pub fn run_blocking(command: Command) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(command))
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let tz = Local;
+    match command {
+        Command::Tenant(TenantCommand::Create { name, kind, conn }) => {
+            let kind = match kind {
+                TenantKindArg::Municipality => pb::TenantKind::Municipality,
+                TenantKindArg::Clinic => pb::TenantKind::Clinic,
+                TenantKindArg::Other => pb::TenantKind::Other,
+            };
+            let t = conn.client().await?.create_tenant(&name, kind).await?;
+            print!("{}", render::tenant(&t));
+        }
+        Command::Tenant(TenantCommand::List { conn }) => {
+            let tenants = conn.client().await?.list_tenants().await?;
+            print!("{}", render::tenants(&tenants, &tz));
+        }
+        Command::RegisterDevice { name, tenant, conn } => {
+            let p = conn.client().await?.register_device(&tenant, &name).await?;
+            print!("{}", render::principal_with_token(&p));
+        }
+        Command::AddUser {
+            name,
+            role,
+            tenant,
+            conn,
+        } => {
+            let role = match role {
+                RoleArg::Admin => pb::Role::Admin,
+                RoleArg::Clinician => pb::Role::Clinician,
+                RoleArg::Nurse => pb::Role::Nurse,
+                RoleArg::ProgramStaff => pb::Role::ProgramStaff,
+            };
+            let p = conn
+                .client()
+                .await?
+                .create_user(&tenant, &name, role)
+                .await?;
+            print!("{}", render::principal_with_token(&p));
+        }
+        Command::Token {
+            principal,
+            revoke,
+            conn,
+        } => {
+            let client = conn.client().await?;
+            if revoke {
+                let n = client.revoke_tokens(&principal).await?;
+                println!("revoked {n} token(s) of {principal}");
+            } else {
+                let p = client.rotate_token(&principal).await?;
+                print!("{}", render::principal_with_token(&p));
+            }
+        }
+        Command::Case(command) => run_case(command, &tz).await?,
+        Command::Program(ProgramCommand::Report { program, csv, conn }) => {
+            let report = conn.client().await?.program_report(&program).await?;
+            if csv {
+                print!("{}", report.csv);
+            } else {
+                print!("{}", render::program_report(&report, &tz));
+            }
+        }
+        Command::Fhir(FhirCommand::Export {
+            program,
+            resident,
+            base_url,
+            out,
+            conn,
+        }) => {
+            let bundle = conn
+                .client()
+                .await?
+                .fhir_bundle(&program, resident.as_deref(), &base_url)
+                .await?;
+            write_file(&out, &bundle)?;
+            println!("wrote {} bytes to {}", bundle.len(), out.display());
+        }
+    }
+    Ok(())
+}
+
+async fn run_case(command: CaseCommand, tz: &Local) -> anyhow::Result<()> {
+    match command {
+        CaseCommand::List {
+            status,
+            subject,
+            limit,
+            conn,
+        } => {
+            let status = match status {
+                None => pb::CaseStatusFilter::Unspecified,
+                Some(StatusArg::Flagged) => pb::CaseStatusFilter::Flagged,
+                Some(StatusArg::Unreviewed) => pb::CaseStatusFilter::Unreviewed,
+                Some(StatusArg::Reviewed) => pb::CaseStatusFilter::Reviewed,
+            };
+            let request = pb::ListCasesRequest {
+                status: status as i32,
+                subject_id: subject.unwrap_or_default(),
+                page_size: limit,
+                ..Default::default()
+            };
+            let page = conn.client().await?.list_cases(request).await?;
+            print!("{}", render::case_list(&page.cases, tz));
+            if !page.next_page_token.is_empty() {
+                println!("(more cases: raise --limit)");
+            }
+        }
+        CaseCommand::Show { case, json, conn } => {
+            let case = conn.client().await?.get_case(&case).await?;
+            if json {
+                let value = serde_json::to_string(&render::case_json(&case, tz))
+                    .context("writing the case as JSON")?;
+                println!("{value}");
+            } else {
+                print!("{}", render::case_text(&case, tz));
+            }
+        }
+        CaseCommand::Review {
+            case,
+            verdict,
+            findings,
+            refer,
+            rerecord,
+            conn,
+        } => {
+            let verdict = match verdict {
+                VerdictArg::Agree => pb::Verdict::Agree,
+                VerdictArg::Disagree => pb::Verdict::Disagree,
+            };
+            let request = pb::SubmitReviewRequest {
+                case_id: case,
+                verdict: verdict as i32,
+                findings,
+                refer,
+                request_rerecording: rerecord,
+            };
+            let r = conn.client().await?.submit_review(request).await?;
+            println!("review {} of case {}", r.review_id, r.case_id);
+        }
+        CaseCommand::ExportWav { case, out, conn } => {
+            let wav = conn.client().await?.pcg_wav(&case).await?;
+            write_file(&out, &wav)?;
+            println!("wrote {} bytes to {}", wav.len(), out.display());
+        }
+        CaseCommand::ExportWfdb { case, out, conn } => {
+            let files = conn.client().await?.wfdb_record(&case).await?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            for f in &files {
+                let path = out.join(&f.name);
+                write_file(&path, &f.data)?;
+                println!("wrote {}", path.display());
+            }
+        }
+        CaseCommand::Audit { case, conn } => {
+            let events = conn.client().await?.audit_events(case.as_deref()).await?;
+            print!("{}", render::audit(&events, tz));
+        }
+    }
+    Ok(())
+}

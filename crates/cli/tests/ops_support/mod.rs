@@ -1,0 +1,170 @@
+//! Running `auscult` as an operator types it: the real binary, a server address and a token in the
+//! environment, `TZ=UTC` so times are predictable; and `auscult serve` as a child process.
+//!
+//! Included by the `ops_*.rs` tests with `mod ops_support;`. Helpers panic with the reason (and the
+//! command's output) so a failing test says what the operator would have seen.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// What one command printed and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    /// The command line, for messages.
+    pub line: String,
+    /// Exit status code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The output of a command that must succeed.
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "`{}` failed\nstdout:\n{}\nstderr:\n{}",
+            self.line,
+            self.stdout,
+            self.stderr
+        );
+        self.stdout
+    }
+
+    /// The error message of a command that must fail with status 1.
+    pub fn fails(self) -> String {
+        assert_eq!(
+            self.code,
+            Some(1),
+            "`{}` should have failed\nstdout:\n{}\nstderr:\n{}",
+            self.line,
+            self.stdout,
+            self.stderr
+        );
+        self.stderr
+    }
+}
+
+/// An operator's shell: `AUSCULT_SERVER` and `AUSCULT_TOKEN` exported.
+#[derive(Debug, Clone)]
+pub struct Shell {
+    /// `http://host:port`.
+    pub server: String,
+    /// The bearer token.
+    pub token: String,
+}
+
+impl Shell {
+    /// The same server as another principal.
+    pub fn as_token(&self, token: &str) -> Shell {
+        Shell {
+            server: self.server.clone(),
+            token: token.to_owned(),
+        }
+    }
+
+    /// Runs `auscult ARGS...` and waits for it.
+    pub async fn run(&self, args: &[&str]) -> Ran {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"))
+            .args(args)
+            .env("AUSCULT_SERVER", &self.server)
+            .env("AUSCULT_TOKEN", &self.token)
+            .env("TZ", "UTC")
+            .output()
+            .await
+            .expect("run the auscult binary");
+        Ran {
+            line: format!("auscult {}", args.join(" ")),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// The word after `key` on the first line of `text` that holds `key` (e.g. the id after
+/// `tenant `).
+pub fn word_after(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.split_once(key).map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"))
+        .to_owned()
+}
+
+/// The token a command showed once.
+pub fn shown_token(text: &str) -> String {
+    word_after(text, "token (shown once): ")
+}
+
+/// `auscult serve` running as a child process with zero configuration but a data dir and an
+/// ephemeral port.
+#[derive(Debug)]
+pub struct Served {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The bootstrap administrator's token it printed.
+    pub admin_token: String,
+}
+
+impl Served {
+    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1` and reads its
+    /// address and bootstrap token from what it prints.
+    pub fn start(dir: &Path) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auscult"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn auscult serve");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let (mut addr, mut admin_token) = (None, None);
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(a) = line.strip_prefix("listening on ") {
+                addr = a.trim().parse().ok();
+            } else if let Some(t) = line.strip_prefix("bootstrap admin token (shown once): ") {
+                admin_token = Some(t.trim().to_owned());
+            } else if line == "ready" {
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let (Some(addr), Some(admin_token)) = (addr, admin_token) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("auscult serve exited or did not print its address and bootstrap token");
+        };
+        Served {
+            child,
+            addr,
+            admin_token,
+        }
+    }
+
+    /// The system administrator's shell.
+    pub fn admin_shell(&self) -> Shell {
+        Shell {
+            server: format!("http://{}", self.addr),
+            token: self.admin_token.clone(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

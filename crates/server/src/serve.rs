@@ -1,0 +1,188 @@
+//! `auscult serve` (and the `auscult-server` binary): flags and `AUSCULT_*` environment variables
+//! turned here, once, into a validated [`ServerConfig`], then the server run until a signal.
+//!
+//! Nothing else reads the environment. The operators' commands that talk to a running server are
+//! not here: they are the `auscult` binary's, over `auscult-client`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::{S3Config, ServerConfig, TlsConfig};
+
+/// `auscult serve` options; each also reads `AUSCULT_<NAME>` from the environment.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A JSON configuration file; flags and environment override it.
+    #[arg(long, env = "AUSCULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address.
+    #[arg(long, env = "AUSCULT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (SQLite database and local blobs).
+    #[arg(long, env = "AUSCULT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://...` or `postgres://...`).
+    #[arg(long, env = "AUSCULT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Analysis workers (0: one per core).
+    #[arg(long, env = "AUSCULT_WORKERS")]
+    pub workers: Option<usize>,
+    /// Prometheus metrics listen address.
+    #[arg(long, env = "AUSCULT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "AUSCULT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, env = "AUSCULT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// S3 bucket for recordings (local files when absent).
+    #[arg(long, env = "AUSCULT_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 endpoint URL (S3-compatible servers).
+    #[arg(long, env = "AUSCULT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "AUSCULT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// S3 access key id.
+    #[arg(long, env = "AUSCULT_S3_ACCESS_KEY_ID", default_value = "")]
+    pub s3_access_key_id: String,
+    /// S3 secret access key.
+    #[arg(
+        long,
+        env = "AUSCULT_S3_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: String,
+    /// Allow plain HTTP to the S3 endpoint.
+    #[arg(long, env = "AUSCULT_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+    /// Largest gRPC message, bytes.
+    #[arg(long, env = "AUSCULT_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Longest recording accepted, seconds.
+    #[arg(long, env = "AUSCULT_MAX_RECORDING_SECONDS")]
+    pub max_recording_seconds: Option<u32>,
+    /// Buffered bytes per stream that trigger a durable commit.
+    #[arg(long, env = "AUSCULT_FLUSH_BYTES")]
+    pub flush_bytes: Option<usize>,
+    /// Longest wait before received data is committed, milliseconds.
+    #[arg(long, env = "AUSCULT_FLUSH_INTERVAL_MS")]
+    pub flush_interval_ms: Option<u64>,
+    /// How long an analysis job may stay claimed before another server takes it over,
+    /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
+    #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
+    pub job_lease_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    /// The validated configuration: file, then environment and flags.
+    pub fn to_config(&self) -> crate::Result<ServerConfig> {
+        let mut c = match &self.config {
+            Some(path) => ServerConfig::from_json_file(path)?,
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = &self.database_url {
+            c.database_url = Some(v.clone());
+        }
+        if let Some(v) = self.workers {
+            c.workers = v;
+        }
+        if let Some(v) = self.metrics_listen {
+            c.metrics_listen = Some(v);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c.tls = Some(TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if let Some(bucket) = &self.s3_bucket {
+            c.s3 = Some(S3Config {
+                bucket: bucket.clone(),
+                region: self.s3_region.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                allow_http: self.s3_allow_http,
+            });
+        }
+        if let Some(v) = self.max_message_bytes {
+            c.max_message_bytes = v;
+        }
+        if let Some(v) = self.max_recording_seconds {
+            c.max_recording_seconds = v;
+        }
+        if let Some(v) = self.flush_bytes {
+            c.flush_bytes = v;
+        }
+        if let Some(v) = self.job_lease_ms {
+            c.job_lease_ms = v;
+        }
+        if let Some(v) = self.flush_interval_ms {
+            c.flush_interval_ms = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Runs `auscult serve` until Ctrl-C or SIGTERM, then shuts down gracefully.
+pub async fn serve(args: &ServeArgs) -> crate::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let config = args.to_config()?;
+    let mut server = crate::start(config).await?;
+    println!("listening on {}", server.addr);
+    if let Some(addr) = server.metrics_addr {
+        println!("metrics on http://{addr}/metrics");
+    }
+    if let Some(token) = &server.bootstrap_token {
+        println!("bootstrap admin token (shown once): {token}");
+    }
+    println!("ready");
+    tokio::select! {
+        result = server.wait() => return result,
+        () = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    server.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
