@@ -137,14 +137,50 @@ async fn device_to_clinician(db: Db) {
     assert_eq!(recinfo.upload_id, mr_id);
     assert_eq!(recinfo.device_serial, "SIM-E2E-1");
     assert_eq!(summary.device_id, t.device_id);
+    // The normal heart: stored whole, analysed, no murmur, not flagged, below the murmur.
+    assert_eq!(
+        normal_report.committed,
+        Counts {
+            pcg: normal.pcg_samples(),
+            ecg: normal.ecg_samples(),
+            r_peaks: 0,
+        }
+    );
+    assert_eq!(normal_report.attempts, 1);
     let normal_summary = normal_case.summary.clone().unwrap();
-    assert_eq!(normal_summary.analysis_state(), pb::AnalysisState::Done);
-    eprintln!(
-        "normal: flagged {}, murmur {:?}, priority {}; murmur priority {}",
-        normal_summary.flagged,
-        normal_summary.murmur_status(),
-        normal_summary.priority,
-        summary.priority
+    assert_eq!(
+        normal_summary.analysis_state(),
+        pb::AnalysisState::Done,
+        "analysis error: {}",
+        normal_case.analysis_error
+    );
+    let normal_analysis = normal_case
+        .analysis
+        .clone()
+        .expect("GetCase returns the analysis");
+    let normal_murmur = normal_analysis.murmur.clone().expect("a murmur finding");
+    assert_eq!(
+        normal_murmur.status(),
+        pb::MurmurStatus::Absent,
+        "normal heart's murmur finding: {normal_murmur:?}"
+    );
+    assert_eq!(normal_summary.murmur_status(), pb::MurmurStatus::Absent);
+    assert!(
+        !normal_analysis.flagged && !normal_summary.flagged,
+        "the normal heart is not flagged: {normal_analysis:?}"
+    );
+    assert!(
+        normal_analysis.cycles.len() >= 10,
+        "20 s of heartbeats give cycles, got {}",
+        normal_analysis.cycles.len()
+    );
+    assert!(normal_analysis.ecg_used, "the raw ECG was used");
+    assert!((normal_analysis.duration_s - 20.0).abs() < 0.1);
+    assert!(
+        summary.priority > normal_summary.priority,
+        "murmur priority {} above the normal heart's {}",
+        summary.priority,
+        normal_summary.priority
     );
 
     // The clinician's worklist: the murmur first, the normal heart below it.

@@ -9,11 +9,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/data` beside the repository, or `AUSCULT_SHARED_DATA` when set; `None` when absent,
-/// so tests that need the real recordings can skip with a message.
+#[path = "../../crates/testkit/src/ci.rs"]
+mod ci;
+
+/// `../shared/data` beside the repository, or `AUSCULT_SHARED_DATA` when set; `None` when absent
+/// (after saying so), so tests that need the real recordings can skip; a failure instead when CI
+/// declared the data present (`AUSCULT_CI_REQUIRE`).
 pub fn shared_data() -> Option<PathBuf> {
     let dir = std::env::var_os("AUSCULT_SHARED_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("../shared/data"));
-    dir.is_dir().then_some(dir)
+    ci::require_or_skip(
+        ci::Service::SharedData,
+        dir.is_dir().then_some(dir),
+        "../shared/data (or AUSCULT_SHARED_DATA) is absent",
+    )
 }

@@ -18,7 +18,6 @@ use auscult_proto::v1::review_service_client::ReviewServiceClient;
 use auscult_server::{RunningServer, ServerConfig};
 use auscult_synth::Scenario;
 use firmware_sim::{DeviceRecording, EcgChoice, EncodedRecording, PcgFormat};
-use sqlx::Connection as _;
 use tonic::Request;
 use tonic::transport::Channel;
 
@@ -32,30 +31,12 @@ pub enum Db {
 }
 
 /// `Some(None)` for SQLite, `Some(Some(url))` of a fresh PostgreSQL database, or `None` (after
-/// saying why) when the PostgreSQL variant is skipped because the variable is not set.
+/// saying why) when the PostgreSQL variant is skipped because the variable is not set (a failure
+/// instead when CI declared PostgreSQL present: `auscult_testkit::postgres_url`).
 pub async fn database_url(db: Db) -> Option<Option<String>> {
     match db {
         Db::Sqlite => Some(None),
-        Db::Postgres => {
-            let Ok(base) = std::env::var("AUSCULT_TEST_POSTGRES_URL") else {
-                eprintln!(
-                    "AUSCULT_TEST_POSTGRES_URL is not set: the PostgreSQL variant is skipped"
-                );
-                return None;
-            };
-            let name = format!("auscult_program_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&base)
-                .await
-                .expect("connect to AUSCULT_TEST_POSTGRES_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .expect("create a fresh test database");
-            let (prefix, _) = base
-                .rsplit_once('/')
-                .expect("AUSCULT_TEST_POSTGRES_URL has a database path");
-            Some(Some(format!("{prefix}/{name}")))
-        }
+        Db::Postgres => auscult_testkit::postgres_url().await.map(Some),
     }
 }
 

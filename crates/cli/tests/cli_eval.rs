@@ -1,10 +1,13 @@
 //! `auscult eval` over `../shared/data` with the shared scorer, failing below floors. Skips (and
-//! says so) when the data or python3 is absent.
+//! says so) when the data or python3 is absent, unless CI declared them (`AUSCULT_CI_REQUIRE`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+
+#[path = "../../testkit/src/ci.rs"]
+mod ci;
 
 /// Floors that follow the leave-one-database-out numbers of `auscult-train` (crates/train/RESULTS.md,
 /// 2026-12-04: PhysioNet pooled flagged mean Se/Sp 0.623, worst part 0.553; Yaseen murmur 0.797 and
@@ -35,16 +38,20 @@ fn get(v: &Value, path: &[&str]) -> f64 {
 
 #[test]
 fn evaluation_on_shared_data_meets_the_floors() {
-    let Some(data) = data_dir() else {
-        eprintln!("skipped: no ../shared/data (set AUSCULT_DATA to run the evaluation)");
+    let Some(data) = ci::require_or_skip(
+        ci::Service::SharedData,
+        data_dir(),
+        "no ../shared/data (set AUSCULT_DATA to run the evaluation)",
+    ) else {
         return;
     };
-    if !Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    if ci::require_or_skip(
+        ci::Service::Python3,
+        ci::python_runs("import sys").then_some(()),
+        "python3 is not installed (the scorer needs it)",
+    )
+    .is_none()
     {
-        eprintln!("skipped: python3 is not installed (the scorer needs it)");
         return;
     }
     let out_dir = tempfile::tempdir().expect("tempdir");

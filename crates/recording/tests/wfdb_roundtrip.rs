@@ -168,15 +168,22 @@ fn truncated_and_lying_headers_are_clear_errors() {
     }
 }
 
+#[path = "../../testkit/src/ci.rs"]
+mod ci;
+
+/// `../shared/data`, or `None` after saying the test is skipped (a failure when CI declared it).
 fn shared_data() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    p.is_dir().then_some(p)
+    ci::require_or_skip(
+        ci::Service::SharedData,
+        p.is_dir().then_some(p),
+        "../shared/data is absent",
+    )
 }
 
 #[test]
 fn reads_physionet_2016_record_when_present() {
     let Some(data) = shared_data() else {
-        eprintln!("skipped: ../shared/data is absent");
         return;
     };
     let dir = data.join("physionet2016/training-a");
@@ -210,7 +217,6 @@ fn reads_physionet_2016_record_when_present() {
 #[test]
 fn reads_ephnogram_record_when_present() {
     let Some(data) = shared_data() else {
-        eprintln!("skipped: ../shared/data is absent");
         return;
     };
     let hea = data.join("ephnogram/WFDB/ECGPCG0003.hea");
@@ -235,12 +241,13 @@ fn reads_ephnogram_record_when_present() {
 /// the heart sounds as `(`/`)` annotations with `S1`/`S2` aux strings. Skips when it is absent.
 #[test]
 fn physionet_wfdb_python_reads_our_records() {
-    let has_wfdb = std::process::Command::new("python3")
-        .args(["-c", "import wfdb"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_wfdb {
-        eprintln!("skipped: python3 with the wfdb package is not installed (pip install wfdb)");
+    if ci::require_or_skip(
+        ci::Service::Wfdb,
+        ci::python_runs("import wfdb").then_some(()),
+        "python3 with the wfdb package is not installed (pip install wfdb)",
+    )
+    .is_none()
+    {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -15,22 +15,6 @@ use pb::vital_sample::Value;
 use tonic::Code;
 use vitals_common::*;
 
-/// A resident with an hour of normal readings ending at `end`, then `hr 0` (no pulse) from a
-/// once-a-minute sensor: one critical clinical alert.
-async fn raise_no_pulse(ch: &tonic::transport::Channel, token: &str, subject: &str, end: i64) {
-    let mut batches: Vec<_> = (0..5)
-        .map(|i| batch(i, subject, normal(end - (5 - i as i64) * 60_000)))
-        .collect();
-    batches.push(batch(
-        9,
-        subject,
-        vec![hr(end, 0.0), rr(end, 14.0), spo2(end, 96.0)],
-    ));
-    let acks = send_batches(ch, token, batches).await.unwrap();
-    assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
-    assert!(acks.last().unwrap().alert_events >= 1, "{acks:?}");
-}
-
 async fn bad_input_is_refused_whole(db: Db) {
     let Some(ts) = start(db).await else { return };
     let ch = &ts.channel;
@@ -217,7 +201,11 @@ async fn bad_input_is_refused_whole(db: Db) {
             .unwrap()
             .is_empty()
     );
-    assert!(all_events(ch, &t.nurse_token).await.is_empty());
+    assert!(
+        all_events(ch, &t.nurse_token, &t.device_token)
+            .await
+            .is_empty()
+    );
     let ok = ingest_one(ch, &t.device_token, batch(19, "r1", normal(now + 60_000))).await;
     assert_eq!((ok.accepted, ok.error.as_str()), (3, ""));
 
@@ -259,8 +247,10 @@ async fn lifecycle_and_trends(db: Db) {
     let end = wall_ms() - 30_000;
     let mut w = watch(ch, &t.nurse_token, 0, "").await.unwrap();
     raise_no_pulse(ch, &t.device_token, "r1", end).await;
-    let events = drain(&mut w, Duration::from_secs(2), 1).await;
-    assert_eq!(events.len(), 1);
+    let marker = raise_marker(ch, &t.device_token).await;
+    // Exactly one event before the marker: the raise.
+    let events = until_marker(&mut w, &marker).await;
+    assert_eq!(events.len(), 1, "{events:?}");
     let alert = events[0].alert.clone().unwrap();
     assert_eq!(
         (
@@ -329,7 +319,9 @@ async fn lifecycle_and_trends(db: Db) {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
-    let changes: Vec<String> = drain(&mut w, Duration::from_secs(2), 10)
+    // Exactly these changes, in order, and nothing else before the next marker.
+    let marker = raise_marker(ch, &t.device_token).await;
+    let changes: Vec<String> = until_marker(&mut w, &marker)
         .await
         .into_iter()
         .map(|e| e.change)
@@ -415,14 +407,16 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
         }
     }
     producer.await.unwrap();
+    // The rest, up to a marker raised after the last resident's.
+    let marker = raise_marker(ch, &t.device_token).await;
     let mut w = watch(ch, &t.nurse_token, last, "").await.unwrap();
     seen.extend(
-        drain(&mut w, Duration::from_secs(2), usize::MAX)
+        until_marker(&mut w, &marker)
             .await
             .iter()
             .map(|e| e.event_id),
     );
-    let all: Vec<u64> = all_events(ch, &t.nurse_token)
+    let all: Vec<u64> = all_events(ch, &t.nurse_token, &t.device_token)
         .await
         .iter()
         .map(|e| e.event_id)
@@ -432,11 +426,28 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
         seen, all,
         "resumed watching saw every event once, in order ({reconnects} reconnects)"
     );
-    // Per-subject watch.
+    // Per-subject watch: r07's raise, then its acknowledgement (made after every other
+    // resident's raise): had another subject's event come through, it would be between them.
     let mut one = watch(ch, &t.nurse_token, 0, "r07").await.unwrap();
-    let got = drain(&mut one, Duration::from_secs(1), 10).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(subject_of(&got[0]), "r07");
+    let first = next_event(&mut one).await;
+    assert_eq!(
+        (subject_of(&first), first.change.as_str()),
+        ("r07", "raised")
+    );
+    vitals(ch)
+        .acknowledge_alert(authed(
+            &t.nurse_token,
+            pb::AlertActionRequest {
+                alert_id: first.alert.as_ref().unwrap().alert_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let next = next_event(&mut one).await;
+    assert_eq!(
+        (subject_of(&next), next.change.as_str()),
+        ("r07", "acknowledged")
+    );
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(watch_resumes_without_gap_or_duplicate);
@@ -536,12 +547,12 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
             .unwrap()
             .is_empty()
     );
-    // B's station never received A's events.
-    assert!(
-        drain(&mut b_watch, Duration::from_secs(1), 10)
-            .await
-            .is_empty()
-    );
+    // B's station never received A's events, stored or live: A raises one more while B
+    // watches, then B's marker; nothing may come before it.
+    raise_no_pulse(ch, &a.device_token, "only-a-live", end).await;
+    let b_marker = raise_marker(ch, &b.device_token).await;
+    let leaked = until_marker(&mut b_watch, &b_marker).await;
+    assert!(leaked.is_empty(), "B saw {leaked:?}");
     // A's states are untouched.
     assert!(
         list_alerts(ch, &a.nurse_token, "", false)
@@ -550,12 +561,12 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
             .iter()
             .all(|x| x.state == "open")
     );
-    let ids: BTreeSet<_> = all_events(ch, &a.nurse_token)
+    let ids: BTreeSet<_> = all_events(ch, &a.nurse_token, &a.device_token)
         .await
         .iter()
         .map(|e| e.event_id)
         .collect();
-    assert_eq!(ids.len(), 2);
+    assert_eq!(ids.len(), 3);
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(tenants_are_isolated_in_every_vitals_rpc);
@@ -571,9 +582,10 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     let t = make_tenant(&ch, &admin_token, "restart").await;
     let end = wall_ms() - 60_000;
     raise_no_pulse(&ch, &t.device_token, "r1", end).await;
-    let before = all_events(&ch, &t.nurse_token).await;
-    assert_eq!(before.len(), 1);
-    let alert_id = before[0].alert.as_ref().unwrap().alert_id.clone();
+    let mut w = watch(&ch, &t.nurse_token, 0, "r1").await.unwrap();
+    let first = next_event(&mut w).await;
+    assert_eq!(first.change, "raised");
+    let alert_id = first.alert.as_ref().unwrap().alert_id.clone();
     vitals(&ch)
         .acknowledge_alert(authed(
             &t.nurse_token,
@@ -583,22 +595,17 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
         ))
         .await
         .unwrap();
-    let last = all_events(&ch, &t.nurse_token)
-        .await
-        .last()
-        .unwrap()
-        .event_id;
+    let acked = next_event(&mut w).await;
+    assert_eq!(acked.change, "acknowledged");
+    let last = acked.event_id;
+    drop(w);
     server.shutdown().await.unwrap();
 
     let server = start_in_process(dir.path(), url).await;
     let ch = connect(server.addr).await;
-    // Resuming from the last id seen before the restart: nothing old again.
+    // Resuming from the last id seen before the restart: nothing old again (an old event would
+    // be replayed before the live "resumed" below, which must come first).
     let mut w = watch(&ch, &t.nurse_token, last, "").await.unwrap();
-    assert!(
-        drain(&mut w, Duration::from_millis(800), 10)
-            .await
-            .is_empty()
-    );
     // The open alert is still there, acknowledged.
     let open = list_alerts(&ch, &t.nurse_token, "r1", false).await.unwrap();
     assert_eq!((open.len(), open[0].state.as_str()), (1, "acknowledged"));
@@ -616,9 +623,8 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     )
     .await;
     assert_eq!(ack.error, "");
-    let after = drain(&mut w, Duration::from_secs(2), 10).await;
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert_eq!(after[0].change, "resumed");
+    let after = take(&mut w, 1).await;
+    assert_eq!(after[0].change, "resumed", "{after:?}");
     let a = after[0].alert.as_ref().unwrap();
     assert_eq!(
         (a.alert_id.as_str(), a.state.as_str()),
@@ -627,11 +633,26 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     assert!(after[0].event_id > last);
     // It can still be resolved.
     let resolved = vitals(&ch)
-        .resolve_alert(authed(&t.nurse_token, pb::AlertActionRequest { alert_id }))
+        .resolve_alert(authed(
+            &t.nurse_token,
+            pb::AlertActionRequest {
+                alert_id: alert_id.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(resolved.state, "resolved");
+    // No new alert was raised for the continuing episode: the next event is the resolution.
+    let next = next_event(&mut w).await;
+    assert_eq!(
+        (
+            next.change.as_str(),
+            next.alert.as_ref().unwrap().alert_id.as_str()
+        ),
+        ("resolved", alert_id.as_str()),
+        "{next:?}"
+    );
     server.shutdown().await.unwrap();
 }
 both_backends!(restart_keeps_alerts_and_watch_position);

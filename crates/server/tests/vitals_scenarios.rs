@@ -7,7 +7,6 @@
 mod vitals_common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use auscult_testkit::*;
 use firmware_sim::vitals::{
@@ -131,7 +130,7 @@ async fn every_scenario_raises_one_alert(db: Db) {
     for task in tasks {
         runs.push(task.await.unwrap());
     }
-    let events = all_events(ch, &t.nurse_token).await;
+    let events = all_events(ch, &t.nurse_token, &t.device_token).await;
     let mut latencies = BTreeMap::new();
     for run in &runs {
         if let Some(l) = check(run, &events) {
@@ -179,8 +178,7 @@ async fn false_alarm_rate_over_quiet_resident_days() {
         artefacts += run.truth.motion_artefacts;
         ends.insert(run.subject, run.end_ms);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let events = all_events(ch, &t.nurse_token).await;
+    let events = all_events(ch, &t.nurse_token, &t.device_token).await;
     // A sensor is silent once its series has ended; only raises within the series count.
     let raises: Vec<_> = raised(&events)
         .into_iter()

@@ -30,6 +30,9 @@ use tonic::transport::Channel;
 
 pub use auscult_server;
 
+pub mod ci;
+use ci::{Service, require_or_skip};
+
 /// How long [`wait_analysed`] waits by default.
 pub const ANALYSIS_WAIT: Duration = Duration::from_secs(300);
 
@@ -43,14 +46,14 @@ pub enum Db {
 }
 
 /// A fresh PostgreSQL database URL on `AUSCULT_TEST_POSTGRES_URL`, or `None` (after printing why)
-/// when that variable is not set.
+/// when that variable is not set; fails the test instead when CI declared PostgreSQL present
+/// ([`ci::require_or_skip`]).
 pub async fn postgres_url() -> Option<String> {
-    let Ok(base) = std::env::var("AUSCULT_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "AUSCULT_TEST_POSTGRES_URL is not set: the PostgreSQL variant of this test is skipped"
-        );
-        return None;
-    };
+    let base = require_or_skip(
+        Service::Postgres,
+        std::env::var("AUSCULT_TEST_POSTGRES_URL").ok(),
+        "AUSCULT_TEST_POSTGRES_URL is not set: the PostgreSQL variant of this test is skipped",
+    )?;
     let name = format!("auscult_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&base)
         .await
@@ -708,18 +711,18 @@ pub async fn audit(
         .map(|r| r.into_inner().events)
 }
 
-/// The S3-compatible test server's URL from `AUSCULT_TEST_S3_URL` (e.g. `http://127.0.0.1:9000`,
-/// a `moto_server` started by `.ci/run`), or `None` after printing that the test is skipped.
+/// The S3-compatible test server's URL from `AUSCULT_TEST_S3_URL` (e.g. `http://127.0.0.1:9577`,
+/// moto started by `.ci/s3.sh`), or `None` after printing that the test is skipped; fails the
+/// test instead when CI declared S3 present ([`ci::require_or_skip`]).
 pub fn s3_url() -> Option<String> {
-    match std::env::var("AUSCULT_TEST_S3_URL") {
-        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_owned()),
-        _ => {
-            eprintln!(
-                "AUSCULT_TEST_S3_URL is not set: this S3 test is skipped (start e.g. `moto_server -p 9000` and set AUSCULT_TEST_S3_URL=http://127.0.0.1:9000)"
-            );
-            None
-        }
-    }
+    require_or_skip(
+        Service::S3,
+        std::env::var("AUSCULT_TEST_S3_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_owned()),
+        "AUSCULT_TEST_S3_URL is not set: this S3 test is skipped (start one with `bash .ci/s3.sh` and set AUSCULT_TEST_S3_URL to the URL it prints)",
+    )
 }
 
 /// Creates a fresh bucket on the S3 test server with an unsigned `PUT /<bucket>` (what moto
@@ -768,7 +771,7 @@ pub async fn create_bucket(url: &str, bucket: &str) {
 }
 
 /// Declares a test for SQLite and for PostgreSQL (the latter skipped with a message when
-/// `AUSCULT_TEST_POSTGRES_URL` is not set). The test is `async fn name(db: Db)`.
+/// `AUSCULT_TEST_POSTGRES_URL` is not set, unless CI declared PostgreSQL present). The test is `async fn name(db: Db)`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident) => {

@@ -69,10 +69,13 @@ pub struct ReferenceIngest {
     pub uploads: Mutex<HashMap<String, StoredUpload>>,
     pub cases: AtomicUsize,
     pub chunks: AtomicU64,
+    /// Every call of any RPC, refused ones included (a retry is a second call).
+    pub calls: AtomicUsize,
 }
 
 impl ReferenceIngest {
     fn check_auth<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let expected = format!("Bearer {}", self.token);
         match req
             .metadata()

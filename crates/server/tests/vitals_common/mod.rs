@@ -108,7 +108,10 @@ pub async fn watch(
         .map(tonic::Response::into_inner)
 }
 
-/// Reads events until `quiet` passes without one (or `max` events).
+/// Reads events until `quiet` passes without one (or `max` events). Only for a consumer that
+/// takes "some" events before dropping its stream: a quiet window proves nothing (on a loaded
+/// machine an event can come later), so no test asserts on what did not arrive within one; use
+/// [`take`] and [`until_marker`].
 pub async fn drain(
     stream: &mut tonic::Streaming<pb::AlertEvent>,
     quiet: Duration,
@@ -125,10 +128,88 @@ pub async fn drain(
     out
 }
 
-/// Every stored event of the tenant (a fresh Watch from 0, read until quiet).
-pub async fn all_events(ch: &Channel, token: &str) -> Vec<pb::AlertEvent> {
+/// How long a test waits for an event it knows is coming before it fails.
+pub const EVENT_WAIT: Duration = Duration::from_secs(60);
+
+/// The next event on `stream`; panics when none comes within [`EVENT_WAIT`].
+pub async fn next_event(stream: &mut tonic::Streaming<pb::AlertEvent>) -> pb::AlertEvent {
+    match tokio::time::timeout(EVENT_WAIT, stream.next()).await {
+        Ok(Some(Ok(e))) => e,
+        Ok(Some(Err(s))) => panic!("watch failed: {s}"),
+        Ok(None) => panic!("the watch stream ended"),
+        Err(_) => panic!("no event within {EVENT_WAIT:?}"),
+    }
+}
+
+/// The next `n` events on `stream`, each within [`EVENT_WAIT`].
+pub async fn take(stream: &mut tonic::Streaming<pb::AlertEvent>, n: usize) -> Vec<pb::AlertEvent> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(next_event(stream).await);
+    }
+    out
+}
+
+/// A resident with an hour of normal readings ending at `end`, then `hr 0` (no pulse) from a
+/// once-a-minute sensor: one critical clinical alert.
+pub async fn raise_no_pulse(ch: &Channel, token: &str, subject: &str, end: i64) {
+    let mut batches: Vec<_> = (0..5)
+        .map(|i| batch(i, subject, normal(end - (5 - i as i64) * 60_000)))
+        .collect();
+    batches.push(batch(
+        9,
+        subject,
+        vec![hr(end, 0.0), rr(end, 14.0), spo2(end, 96.0)],
+    ));
+    let acks = send_batches(ch, token, batches).await.unwrap();
+    assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
+    assert!(acks.last().unwrap().alert_events >= 1, "{acks:?}");
+}
+
+/// Subject ids of marker alerts start with this.
+pub const MARKER_PREFIX: &str = "zz-marker-";
+
+/// Whether `e` is a marker's event.
+pub fn is_marker(e: &pb::AlertEvent) -> bool {
+    subject_of(e).starts_with(MARKER_PREFIX)
+}
+
+/// Raises an alert for a fresh marker subject with the device's token and returns the subject.
+///
+/// A positive signal in place of a quiet window: the server stores (and broadcasts) an alert
+/// event before it acknowledges the batch or action that caused it, and `Watch` delivers a
+/// tenant's events in increasing id order; so every event caused by what was acknowledged
+/// before the marker reaches a tenant-wide watch before the marker's raise.
+pub async fn raise_marker(ch: &Channel, device_token: &str) -> String {
+    let subject = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
+    raise_no_pulse(ch, device_token, &subject, wall_ms() - 30_000).await;
+    subject
+}
+
+/// Reads `stream` (a tenant-wide watch) until the raise of `marker` arrives and returns the
+/// events before it (panics when it does not come within [`EVENT_WAIT`] of the previous event).
+pub async fn until_marker(
+    stream: &mut tonic::Streaming<pb::AlertEvent>,
+    marker: &str,
+) -> Vec<pb::AlertEvent> {
+    let mut out = Vec::new();
+    loop {
+        let e = next_event(stream).await;
+        if subject_of(&e) == marker && e.change == "raised" {
+            return out;
+        }
+        out.push(e);
+    }
+}
+
+/// Every stored event of the tenant except markers' (a fresh Watch from 0, read up to a fresh
+/// marker raised with `device_token`).
+pub async fn all_events(ch: &Channel, token: &str, device_token: &str) -> Vec<pb::AlertEvent> {
+    let marker = raise_marker(ch, device_token).await;
     let mut w = watch(ch, token, 0, "").await.unwrap();
-    drain(&mut w, Duration::from_millis(1500), usize::MAX).await
+    let mut events = until_marker(&mut w, &marker).await;
+    events.retain(|e| !is_marker(e));
+    events
 }
 
 pub async fn list_alerts(

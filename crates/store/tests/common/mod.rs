@@ -9,15 +9,21 @@ use auscult_store::{BlobConfig, DbOptions, Store};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A database URL: SQLite in `dir`, or a fresh PostgreSQL database (`None` when not configured).
+#[path = "../../../testkit/src/ci.rs"]
+pub mod ci;
+use ci::{Service, require_or_skip};
+
+/// A database URL: SQLite in `dir`, or a fresh PostgreSQL database (`None` when not configured,
+/// a failure when CI declared PostgreSQL present).
 pub async fn database_url(dir: &std::path::Path, postgres: bool) -> Option<String> {
     if !postgres {
         return Some(format!("sqlite://{}?mode=rwc", dir.join("t.db").display()));
     }
-    let Ok(base) = std::env::var("AUSCULT_TEST_POSTGRES_URL") else {
-        eprintln!("AUSCULT_TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
-        return None;
-    };
+    let base = require_or_skip(
+        Service::Postgres,
+        std::env::var("AUSCULT_TEST_POSTGRES_URL").ok(),
+        "AUSCULT_TEST_POSTGRES_URL is not set: the PostgreSQL variant is skipped",
+    )?;
     let name = format!("auscult_store_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -50,17 +56,17 @@ pub async fn open(dir: &std::path::Path, postgres: bool) -> Option<Store> {
 }
 
 /// A fresh bucket on the S3 test server named by `AUSCULT_TEST_S3_URL` (created with an unsigned
-/// `PUT /<bucket>`, which moto accepts), or `None` with a message when it is not set.
+/// `PUT /<bucket>`, which moto accepts), or `None` with a message when it is not set (a failure
+/// when CI declared S3 present).
 pub async fn s3_blobs() -> Option<BlobConfig> {
-    let url = match std::env::var("AUSCULT_TEST_S3_URL") {
-        Ok(u) if !u.is_empty() => u.trim_end_matches('/').to_owned(),
-        _ => {
-            eprintln!(
-                "AUSCULT_TEST_S3_URL is not set: skipping the S3 variant (start `moto_server -p 9000` and set AUSCULT_TEST_S3_URL=http://127.0.0.1:9000)"
-            );
-            return None;
-        }
-    };
+    let url = require_or_skip(
+        Service::S3,
+        std::env::var("AUSCULT_TEST_S3_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_owned()),
+        "AUSCULT_TEST_S3_URL is not set: the S3 variant is skipped (start one with `bash .ci/s3.sh` and set AUSCULT_TEST_S3_URL to the URL it prints)",
+    )?;
     let bucket = format!("auscult-store-{}", uuid::Uuid::new_v4().simple());
     let host = url.strip_prefix("http://").expect("an http:// URL");
     let mut socket = tokio::net::TcpStream::connect(host).await.unwrap();
