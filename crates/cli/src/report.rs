@@ -1,13 +1,14 @@
 //! Turning an engine [`Analysis`] into the result contract (one JSON object per recording, see
 //! `shared/eval/README.md`) and into a readable text summary.
 //!
-//! The engine's model stays free of serde: the serialisable mirror lives here, at the edge.
-//! This module must never change what the engine said, only how it is written (times are
-//! rounded to the millisecond).
+//! The engine's model stays free of serde: the serialisable mirror lives here, at the edge; its
+//! words (murmur status, timing, shape, extra sounds...) are the engine's own terms, spelled once
+//! in `auscult_dsp::vocab`. This module must never change what the engine said, only how it is
+//! written (times are rounded to the millisecond).
 
 use auscult_dsp::{
-    Analysis, Cycle, ExtraSound, FlagReason, Interval, MurmurPhase, MurmurPitch, MurmurShape,
-    MurmurStatus, MurmurTiming, UnknownReason,
+    Analysis, Cycle, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch,
+    MurmurShape, MurmurTiming, UnknownReason,
 };
 use serde::Serialize;
 
@@ -32,15 +33,15 @@ pub struct ResultLine {
     pub quality: QualityOut,
     /// Rhythm over the accepted cycles.
     pub rhythm: Option<RhythmOut>,
-    /// Extra sounds (`S3`, `S4`, `systolic_click`).
-    pub extra_sounds: Vec<&'static str>,
+    /// Extra sounds (`s3`, `s4`, `systolic_click`).
+    pub extra_sounds: Vec<ExtraSound>,
     /// How many cycles went into the ensemble average.
     pub ensemble_cycles: usize,
     /// The learned abnormality score 0..1 (a score, not a finding), when judged.
     pub abnormal_score: Option<f64>,
     /// Why the recording is flagged (`murmur`, `irregular_rhythm`, `extra_sound`,
     /// `cannot_judge`, `abnormal_score`); empty when not flagged.
-    pub flag_reasons: Vec<&'static str>,
+    pub flag_reasons: Vec<FlagReason>,
     /// Whether a clinician should review the recording.
     pub flagged: bool,
 }
@@ -67,20 +68,20 @@ pub struct CycleOut {
 #[derive(Debug, Serialize)]
 pub struct MurmurOut {
     /// `present`, `absent` or `unknown`.
-    pub status: &'static str,
+    pub status: MurmurCall,
     /// `systolic`, `diastolic`, `both` or null.
-    pub timing: Option<&'static str>,
+    pub timing: Option<MurmurTiming>,
     /// Confidence in `status`.
     pub confidence: f64,
     /// `early`, `mid`, `late`, `holo`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phase: Option<&'static str>,
+    pub phase: Option<MurmurPhase>,
     /// Intensity profile.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shape: Option<&'static str>,
+    pub shape: Option<MurmurShape>,
     /// `low`, `medium`, `high`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pitch: Option<&'static str>,
+    pub pitch: Option<MurmurPitch>,
     /// Levine grade 1..=6.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grade: Option<u8>,
@@ -138,74 +139,7 @@ fn span(iv: &Interval) -> [f64; 2] {
 
 /// A short explanation of why a recording could not be judged.
 pub fn reason_text(r: &UnknownReason) -> String {
-    match r {
-        UnknownReason::TooShort { duration } => format!("too short ({:.2} s)", duration.0),
-        UnknownReason::NoHeartSounds => "no heart sounds found".into(),
-        UnknownReason::Clipped { fraction } => {
-            format!("clipped ({:.0}% of samples at the rails)", fraction * 100.0)
-        }
-        UnknownReason::TooNoisy { sqi } => format!("too noisy (signal quality {sqi:.2})"),
-        UnknownReason::TooFewCycles { accepted } => {
-            format!("too few clean cycles ({accepted} accepted)")
-        }
-        UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
-        UnknownReason::UnlikeTraining { distance } => format!(
-            "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"
-        ),
-    }
-}
-
-fn timing_name(t: MurmurTiming) -> &'static str {
-    match t {
-        MurmurTiming::Systolic => "systolic",
-        MurmurTiming::Diastolic => "diastolic",
-        MurmurTiming::Both => "both",
-    }
-}
-
-fn phase_name(p: MurmurPhase) -> &'static str {
-    match p {
-        MurmurPhase::Early => "early",
-        MurmurPhase::Mid => "mid",
-        MurmurPhase::Late => "late",
-        MurmurPhase::Holo => "holo",
-    }
-}
-
-fn shape_name(s: MurmurShape) -> &'static str {
-    match s {
-        MurmurShape::CrescendoDecrescendo => "crescendo-decrescendo",
-        MurmurShape::Plateau => "plateau",
-        MurmurShape::Decrescendo => "decrescendo",
-        MurmurShape::Crescendo => "crescendo",
-    }
-}
-
-fn pitch_name(p: MurmurPitch) -> &'static str {
-    match p {
-        MurmurPitch::Low => "low",
-        MurmurPitch::Medium => "medium",
-        MurmurPitch::High => "high",
-    }
-}
-
-fn extra_name(e: ExtraSound) -> &'static str {
-    match e {
-        ExtraSound::S3 => "S3",
-        ExtraSound::S4 => "S4",
-        ExtraSound::SystolicClick => "systolic_click",
-    }
-}
-
-/// The contract's spelling of a flag reason.
-pub fn flag_reason_name(r: FlagReason) -> &'static str {
-    match r {
-        FlagReason::Murmur => "murmur",
-        FlagReason::IrregularRhythm => "irregular_rhythm",
-        FlagReason::ExtraSound => "extra_sound",
-        FlagReason::CannotJudge => "cannot_judge",
-        FlagReason::AbnormalScore => "abnormal_score",
-    }
+    r.describe()
 }
 
 fn cycle_out(c: &Cycle) -> CycleOut {
@@ -223,11 +157,8 @@ impl ResultLine {
     /// The contract's view of an analysis of the recording given as `file`.
     pub fn new(file: String, a: &Analysis) -> ResultLine {
         let m = &a.murmur;
-        let (status, reason) = match &m.status {
-            MurmurStatus::Present => ("present", None),
-            MurmurStatus::Absent => ("absent", None),
-            MurmurStatus::Unknown(r) => ("unknown", Some(reason_text(r))),
-        };
+        let status = m.status.call();
+        let reason = m.status.reason().map(reason_text);
         ResultLine {
             file,
             duration_s: round(a.duration.0, 3),
@@ -237,11 +168,11 @@ impl ResultLine {
             cycles: a.cycles.iter().map(cycle_out).collect(),
             murmur: MurmurOut {
                 status,
-                timing: m.timing.map(timing_name),
+                timing: m.timing,
                 confidence: round(f64::from(m.confidence), 3),
-                phase: m.phase.map(phase_name),
-                shape: m.shape.map(shape_name),
-                pitch: m.pitch.map(pitch_name),
+                phase: m.phase,
+                shape: m.shape,
+                pitch: m.pitch,
                 grade: m.grade,
                 reason,
             },
@@ -256,15 +187,10 @@ impl ResultLine {
                 rmssd_s: round(r.rmssd.0, 4),
                 irregular: r.irregular,
             }),
-            extra_sounds: a.extra_sounds.iter().copied().map(extra_name).collect(),
+            extra_sounds: a.extra_sounds.clone(),
             ensemble_cycles: a.ensemble.as_ref().map_or(0, |e| e.cycles),
             abnormal_score: a.abnormal_score.map(|v| round(f64::from(v), 3)),
-            flag_reasons: a
-                .flag_reasons
-                .iter()
-                .copied()
-                .map(flag_reason_name)
-                .collect(),
+            flag_reasons: a.flag_reasons.clone(),
             flagged: a.flagged,
         }
     }
@@ -274,14 +200,17 @@ impl ResultLine {
         self.flag_reasons
             .iter()
             .map(|r| match *r {
-                "murmur" => {
-                    let timing = self.murmur.timing.unwrap_or("unspecified timing");
+                FlagReason::Murmur => {
+                    let timing = self
+                        .murmur
+                        .timing
+                        .map_or("unspecified timing", MurmurTiming::as_str);
                     format!(
                         "murmur ({timing}, confidence {:.2})",
                         self.murmur.confidence
                     )
                 }
-                "irregular_rhythm" => self.rhythm.as_ref().map_or_else(
+                FlagReason::IrregularRhythm => self.rhythm.as_ref().map_or_else(
                     || "irregular rhythm".to_string(),
                     |r| {
                         format!(
@@ -291,19 +220,25 @@ impl ResultLine {
                         )
                     },
                 ),
-                "extra_sound" => format!("extra sound ({})", self.extra_sounds.join(", ")),
-                "cannot_judge" => format!(
+                FlagReason::ExtraSound => format!(
+                    "extra sound ({})",
+                    self.extra_sounds
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                FlagReason::CannotJudge => format!(
                     "cannot judge: {}",
                     self.murmur
                         .reason
                         .as_deref()
                         .unwrap_or("the recording could not be judged")
                 ),
-                "abnormal_score" => format!(
+                FlagReason::AbnormalScore => format!(
                     "learned abnormality score {:.2}",
                     self.abnormal_score.unwrap_or(f64::NAN)
                 ),
-                other => other.to_string(),
             })
             .collect()
     }
@@ -342,10 +277,10 @@ impl ResultLine {
         ));
         let m = &self.murmur;
         let mut desc = vec![m.status.to_string()];
-        if m.status == "present" {
-            desc.extend(m.timing.map(str::to_string));
-            desc.extend(m.phase.map(str::to_string));
-            desc.extend(m.shape.map(str::to_string));
+        if m.status == MurmurCall::Present {
+            desc.extend(m.timing.map(|t| t.to_string()));
+            desc.extend(m.phase.map(|p| p.to_string()));
+            desc.extend(m.shape.map(|s| s.to_string()));
             desc.extend(m.pitch.map(|p| format!("{p} pitch")));
             desc.extend(m.grade.map(|g| format!("grade {g}/6")));
         }
@@ -358,13 +293,17 @@ impl ResultLine {
         if !self.extra_sounds.is_empty() {
             s.push_str(&format!(
                 "  extra sounds: {}\n",
-                self.extra_sounds.join(", ")
+                self.extra_sounds
+                    .iter()
+                    .map(ExtraSound::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if let Some(score) = self.abnormal_score {
             s.push_str(&format!(
                 "  learned abnormality score {score:.2} (a score, not a finding{})\n",
-                if self.flag_reasons.contains(&"abnormal_score") {
+                if self.flag_reasons.contains(&FlagReason::AbnormalScore) {
                     ""
                 } else {
                     "; it does not flag on its own"
@@ -386,7 +325,7 @@ impl ResultLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auscult_dsp::{Bpm, Hz, MurmurFinding, Quality, Rhythm, Seconds};
+    use auscult_dsp::{Bpm, Hz, MurmurFinding, MurmurStatus, Quality, Rhythm, Seconds};
 
     fn iv(a: f64, b: f64) -> Interval {
         Interval {
@@ -455,7 +394,7 @@ mod tests {
         assert_eq!(line["murmur"]["confidence"], 0.912);
         assert_eq!(line["murmur"]["shape"], "plateau");
         assert_eq!(line["quality"]["usable"], true);
-        assert_eq!(line["extra_sounds"], serde_json::json!(["S3"]));
+        assert_eq!(line["extra_sounds"], serde_json::json!(["s3"]));
         assert_eq!(line["flag_reasons"], serde_json::json!(["murmur"]));
         assert_eq!(line["abnormal_score"], 0.4);
         assert_eq!(line["flagged"], true);

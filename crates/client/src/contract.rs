@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::findings::{ExtraSound, Findings, FlagReason, why};
 use crate::pb;
+use auscult_dsp::Term;
 
 /// One analysed recording in the result contract.
 #[derive(Debug, Clone, Serialize)]
@@ -32,8 +33,10 @@ pub struct ContractResult {
     pub quality: ContractQuality,
     /// Rhythm over the accepted cycles.
     pub rhythm: Option<ContractRhythm>,
-    /// Extra sounds (`S3`, `S4`, `systolic_click`, as `auscult analyze` spells them).
+    /// Extra sounds (`s3`, `s4`, `systolic_click`, as `auscult analyze` spells them).
     pub extra_sounds: Vec<String>,
+    /// The learned abnormality score 0..1 (a score, not a finding), when judged.
+    pub abnormal_score: Option<f64>,
     /// Whether a clinician should review the recording.
     pub flagged: bool,
     /// Why it is flagged; empty when not.
@@ -128,7 +131,7 @@ fn non_empty(s: &str) -> Option<String> {
 
 /// The contract's spelling of an extra sound on the wire (an unknown name as it is).
 fn extra_sound_name(name: &str) -> String {
-    ExtraSound::from_wire(name).map_or_else(|| name.to_owned(), |e| e.contract_name().to_owned())
+    ExtraSound::parse(name).map_or_else(|| name.to_owned(), |e| e.as_str().to_owned())
 }
 
 impl ContractResult {
@@ -195,6 +198,7 @@ impl ContractResult {
                 irregular: r.irregular,
             }),
             extra_sounds: a.extra_sounds.iter().map(|s| extra_sound_name(s)).collect(),
+            abnormal_score: a.abnormal_score.map(|v| round(f64::from(v), 3)),
             flagged: a.flagged,
             flag_reasons: if a.flagged {
                 why(&findings).reasons

@@ -1,29 +1,16 @@
 //! Why a case needs (or does not need) a clinician, from what the server sends.
 //!
-//! The server's `Analysis` carries `flagged` but not yet the engine's reasons, so they are derived
-//! here, in one place, from the fields that exist: the murmur finding, the rhythm, extra sounds and
-//! the quality. A worklist line carries less (flag, murmur status, state), and [`why`] says only
-//! what that much supports. The reason codes are the result contract's `flag_reasons` spellings.
-
-use serde::Serialize;
+//! The server's `Analysis` carries the engine's own `flag_reasons`; each is put in words with the
+//! evidence behind it. Analyses stored before the engine gave reasons carry none, and for those the
+//! reasons are derived here, in one place, from the fields that exist (murmur, rhythm, extra
+//! sounds, quality). A worklist line carries less (flag, murmur status, state), and [`why`] says
+//! only what that much supports. Reasons and extra sounds are the engine's terms
+//! (`auscult_dsp::vocab`), spelled as the result contract spells them.
 
 use crate::pb;
 
-/// A reason a recording is flagged, spelled as the result contract's `flag_reasons`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FlagReason {
-    /// A murmur is present.
-    Murmur,
-    /// The rhythm is irregular.
-    IrregularRhythm,
-    /// An extra heart sound (S3, S4, a systolic click) was heard.
-    ExtraSound,
-    /// The recording cannot be judged (too noisy, too short, ...).
-    CannotJudge,
-    /// Flagged by the engine's review model with none of the findings above.
-    AbnormalSounds,
-}
+use auscult_dsp::Term;
+pub use auscult_dsp::{ExtraSound, FlagReason};
 
 /// What is known of a case's findings.
 #[derive(Debug, Clone, Copy)]
@@ -121,50 +108,18 @@ pub fn murmur_words(m: &pb::Murmur) -> String {
     }
 }
 
-/// An extra heart sound as the server names it (`s3`, `s4`, `systolic-click`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExtraSound {
-    /// Third heart sound.
-    S3,
-    /// Fourth heart sound.
-    S4,
-    /// Mid-systolic click.
-    SystolicClick,
-}
-
-impl ExtraSound {
-    /// The sound of a name on the wire; `None` for a name this client does not know.
-    pub fn from_wire(name: &str) -> Option<Self> {
-        match name {
-            "s3" => Some(ExtraSound::S3),
-            "s4" => Some(ExtraSound::S4),
-            "systolic-click" => Some(ExtraSound::SystolicClick),
-            _ => None,
-        }
-    }
-
-    /// The spelling of `auscult analyze`'s `extra_sounds`.
-    pub fn contract_name(self) -> &'static str {
-        match self {
-            ExtraSound::S3 => "S3",
-            ExtraSound::S4 => "S4",
-            ExtraSound::SystolicClick => "systolic_click",
-        }
-    }
-
-    /// In words.
-    pub fn words(self) -> &'static str {
-        match self {
-            ExtraSound::S3 => "S3",
-            ExtraSound::S4 => "S4",
-            ExtraSound::SystolicClick => "systolic click",
-        }
+/// An extra heart sound in words.
+pub fn extra_sound_in_words(e: ExtraSound) -> &'static str {
+    match e {
+        ExtraSound::S3 => "S3",
+        ExtraSound::S4 => "S4",
+        ExtraSound::SystolicClick => "systolic click",
     }
 }
 
 /// An extra sound on the wire in words (an unknown name as it is).
 pub fn extra_sound_words(name: &str) -> String {
-    ExtraSound::from_wire(name).map_or_else(|| name.to_owned(), |e| e.words().to_owned())
+    ExtraSound::parse(name).map_or_else(|| name.to_owned(), |e| extra_sound_in_words(e).to_owned())
 }
 
 /// Why the case is where it is on the worklist: the flag reasons in the contract's codes and in
@@ -224,6 +179,9 @@ pub fn why(f: &Findings<'_>) -> Why {
         }
         return why;
     };
+    if !a.flag_reasons.is_empty() {
+        return engine_reasons(a, why);
+    }
     if quality.is_some_and(|q| !q.usable) && !why.reasons.contains(&FlagReason::CannotJudge) {
         why.reasons.push(FlagReason::CannotJudge);
         let reason = quality.map_or("", |q| q.reason.as_str());
@@ -233,26 +191,83 @@ pub fn why(f: &Findings<'_>) -> Why {
             format!("recording not usable: {reason}")
         });
     }
-    if let Some(r) = a.rhythm.as_ref().filter(|r| r.irregular) {
+    if a.rhythm.as_ref().is_some_and(|r| r.irregular) {
         why.reasons.push(FlagReason::IrregularRhythm);
-        why.words.push(format!(
-            "irregular rhythm (RR interval SD {:.0} ms)",
-            r.rr_sd_s * 1000.0
-        ));
+        why.words.push(rhythm_words(a));
     }
     if !a.extra_sounds.is_empty() {
         why.reasons.push(FlagReason::ExtraSound);
-        let names: Vec<String> = a
-            .extra_sounds
-            .iter()
-            .map(|s| extra_sound_words(s))
-            .collect();
-        why.words.push(format!("extra sound: {}", names.join(", ")));
+        why.words.push(extra_sounds_words(a));
     }
     if why.reasons.is_empty() {
-        why.reasons.push(FlagReason::AbnormalSounds);
-        why.words
-            .push("heart sounds judged abnormal by the engine's review model".to_owned());
+        why.reasons.push(FlagReason::AbnormalScore);
+        why.words.push(abnormal_score_words(a));
+    }
+    why
+}
+
+fn rhythm_words(a: &pb::Analysis) -> String {
+    a.rhythm.as_ref().map_or_else(
+        || "irregular rhythm".to_owned(),
+        |r| {
+            format!(
+                "irregular rhythm (RR interval SD {:.0} ms)",
+                r.rr_sd_s * 1000.0
+            )
+        },
+    )
+}
+
+fn extra_sounds_words(a: &pb::Analysis) -> String {
+    let names: Vec<String> = a
+        .extra_sounds
+        .iter()
+        .map(|s| extra_sound_words(s))
+        .collect();
+    format!("extra sound: {}", names.join(", "))
+}
+
+fn abnormal_score_words(a: &pb::Analysis) -> String {
+    match a.abnormal_score {
+        Some(s) => {
+            format!("heart sounds judged abnormal by the engine's review model (score {s:.2})")
+        }
+        None => "heart sounds judged abnormal by the engine's review model".to_owned(),
+    }
+}
+
+/// The engine's own reasons, each with its evidence. The murmur and cannot-judge words were
+/// already put by [`why`] from the murmur status; they are kept when the engine names them.
+fn engine_reasons(a: &pb::Analysis, derived: Why) -> Why {
+    let mut why = Why {
+        reasons: Vec::new(),
+        words: Vec::new(),
+    };
+    for code in &a.flag_reasons {
+        let Some(reason) = FlagReason::parse(code) else {
+            // A reason from a newer engine: shown as it is spelled, never dropped.
+            why.words.push(code.clone());
+            continue;
+        };
+        if why.reasons.contains(&reason) {
+            continue;
+        }
+        why.reasons.push(reason);
+        let from_status = derived
+            .reasons
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| derived.words.get(i).cloned());
+        why.words.push(match reason {
+            FlagReason::Murmur => from_status.unwrap_or_else(|| "murmur".to_owned()),
+            FlagReason::CannotJudge => from_status.unwrap_or_else(|| "cannot be judged".to_owned()),
+            FlagReason::IrregularRhythm => rhythm_words(a),
+            FlagReason::ExtraSound => extra_sounds_words(a),
+            FlagReason::AbnormalScore => abnormal_score_words(a),
+        });
+    }
+    if why.words.is_empty() {
+        return derived;
     }
     why
 }
@@ -328,7 +343,7 @@ mod tests {
         let mut a = analysis(true, murmur(pb::MurmurStatus::Absent));
         a.rhythm.as_mut().expect("rhythm").irregular = true;
         a.rhythm.as_mut().expect("rhythm").rr_sd_s = 0.15;
-        a.extra_sounds = vec!["s3".into(), "systolic-click".into()];
+        a.extra_sounds = vec!["s3".into(), "systolic_click".into()];
         let w = why(&done(&a));
         assert_eq!(
             w.reasons,
@@ -339,7 +354,25 @@ mod tests {
             "irregular rhythm (RR interval SD 150 ms); extra sound: S3, systolic click"
         );
         let bare = analysis(true, murmur(pb::MurmurStatus::Absent));
-        assert_eq!(why(&done(&bare)).reasons, vec![FlagReason::AbnormalSounds]);
+        assert_eq!(why(&done(&bare)).reasons, vec![FlagReason::AbnormalScore]);
+    }
+
+    /// The engine's own reasons win over what the fields would suggest, each with its evidence;
+    /// a reason from a newer engine is shown as spelled, never dropped.
+    #[test]
+    fn the_engines_reasons_are_shown_with_their_evidence() {
+        let mut a = analysis(true, murmur(pb::MurmurStatus::Absent));
+        a.rhythm.as_mut().expect("rhythm").irregular = true;
+        a.abnormal_score = Some(0.83);
+        a.flag_reasons = vec!["abnormal_score".into(), "split_s2".into()];
+        let w = why(&done(&a));
+        assert_eq!(w.reasons, vec![FlagReason::AbnormalScore]);
+        assert_eq!(
+            w.line(),
+            "heart sounds judged abnormal by the engine's review model (score 0.83); split_s2"
+        );
+        a.flag_reasons = vec!["irregular_rhythm".into()];
+        assert_eq!(why(&done(&a)).reasons, vec![FlagReason::IrregularRhythm]);
     }
 
     #[test]

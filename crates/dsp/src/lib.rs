@@ -1,7 +1,9 @@
 //! The auscult analysis engine: pure signal processing for heart sounds and the ECG.
 //!
-//! Architecture invariant: this crate does no I/O, no async, and knows nothing of protobuf, serde,
-//! files or databases. It takes samples and rates and returns plain Rust values ([`model`]).
+//! Architecture invariant: this crate does no I/O, no async, and knows nothing of protobuf, files
+//! or databases. It takes samples and rates and returns plain Rust values ([`model`]). Its
+//! vocabulary ([`vocab`]) is spelled once here; the optional `serde` feature only lets other crates
+//! serialize those words as spelled, the engine itself never serializes anything.
 
 pub mod analysis;
 pub mod denoise;
@@ -21,9 +23,11 @@ pub mod rhythm;
 pub mod segment;
 pub mod spike;
 pub mod units;
+pub mod vocab;
 
 pub use analysis::{Analyzer, analyze};
 pub use denoise::{DenoiseMethod, DenoiseOptions, Denoised, Denoiser, FallbackReason};
 pub use error::DspError;
 pub use model::*;
 pub use units::{Bpm, Hz, SampleIndex, Seconds};
+pub use vocab::{MurmurCall, Term, UnknownTerm};

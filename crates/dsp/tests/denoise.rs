@@ -541,11 +541,9 @@ struct RealRecord {
 
 fn read_record(hea: &Path) -> Option<RealRecord> {
     let wav = hea.with_extension("wav");
-    let loaded = auscult_recording::read_wav(
-        &wav,
-        auscult_recording::WavChannels { pcg: 0, ecg: None },
-    )
-    .ok()?;
+    let loaded =
+        auscult_recording::read_wav(&wav, auscult_recording::WavChannels { pcg: 0, ecg: None })
+            .ok()?;
     let rate = loaded.pcg.rate.0;
     let pcg = loaded.pcg.samples;
     // training-a headers name a second, format-16 signal at the PCG's rate (gain 1000 adu/mV).

@@ -3,6 +3,7 @@
 //! The only place where protobuf enums meet their stored names. Must hold no policy: validation
 //! lives in `ingest` and the services, permissions in `auth`.
 
+use auscult_dsp::{MurmurCall, MurmurTiming, Term};
 use auscult_proto::v1 as pb;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::recordings::{RecordingRow, analysis_state};
@@ -121,12 +122,30 @@ pub fn role_from_pb(role: i32) -> Option<Role> {
     }
 }
 
-fn murmur_status_of(name: Option<&str>) -> pb::MurmurStatus {
-    match name {
-        Some("present") => pb::MurmurStatus::Present,
-        Some("absent") => pb::MurmurStatus::Absent,
-        Some("unknown") => pb::MurmurStatus::Unknown,
-        _ => pb::MurmurStatus::Unspecified,
+/// The protobuf murmur status of the engine's call.
+pub fn murmur_call_pb(call: MurmurCall) -> pb::MurmurStatus {
+    match call {
+        MurmurCall::Present => pb::MurmurStatus::Present,
+        MurmurCall::Absent => pb::MurmurStatus::Absent,
+        MurmurCall::Unknown => pb::MurmurStatus::Unknown,
+    }
+}
+
+/// The protobuf murmur status of a stored call spelled as the engine spells it (the database's
+/// `murmur_status` column); nothing stored (not analysed) or an unknown spelling is unspecified.
+pub fn murmur_status_pb(stored: Option<&str>) -> pb::MurmurStatus {
+    stored
+        .and_then(<MurmurCall as Term>::parse)
+        .map_or(pb::MurmurStatus::Unspecified, murmur_call_pb)
+}
+
+/// The protobuf murmur timing of the engine's.
+pub fn murmur_timing_pb(timing: Option<MurmurTiming>) -> pb::MurmurTiming {
+    match timing {
+        Some(MurmurTiming::Systolic) => pb::MurmurTiming::Systolic,
+        Some(MurmurTiming::Diastolic) => pb::MurmurTiming::Diastolic,
+        Some(MurmurTiming::Both) => pb::MurmurTiming::Both,
+        None => pb::MurmurTiming::Unspecified,
     }
 }
 
@@ -165,7 +184,7 @@ pub fn case_summary(row: &RecordingRow) -> pb::CaseSummary {
         device_id: row.device_id.clone(),
         analysis_state: analysis_state as i32,
         flagged: row.flagged,
-        murmur_status: murmur_status_of(row.murmur_status.as_deref()) as i32,
+        murmur_status: murmur_status_pb(row.murmur_status.as_deref()) as i32,
         heart_rate_bpm: row.heart_rate_bpm,
         priority: row.priority,
         review_count: row.review_count,
@@ -199,12 +218,7 @@ fn interval(span: [f64; 2]) -> Option<pb::Interval> {
 
 /// The protobuf analysis of a stored one.
 pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis {
-    let timing = match a.murmur.timing.as_deref() {
-        Some("systolic") => pb::MurmurTiming::Systolic,
-        Some("diastolic") => pb::MurmurTiming::Diastolic,
-        Some("both") => pb::MurmurTiming::Both,
-        _ => pb::MurmurTiming::Unspecified,
-    };
+    let word = |t: Option<&'static str>| t.unwrap_or_default().to_owned();
     pb::Analysis {
         duration_s: a.duration_s,
         sample_rate_hz: a.sample_rate_hz,
@@ -229,16 +243,20 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             })
             .collect(),
         murmur: Some(pb::Murmur {
-            status: murmur_status_of(Some(&a.murmur.status)) as i32,
-            timing: timing as i32,
-            phase: a.murmur.phase.clone().unwrap_or_default(),
-            shape: a.murmur.shape.clone().unwrap_or_default(),
-            pitch: a.murmur.pitch.clone().unwrap_or_default(),
+            status: murmur_call_pb(a.murmur.status) as i32,
+            timing: murmur_timing_pb(a.murmur.timing) as i32,
+            phase: word(a.murmur.phase.map(|p| p.as_str())),
+            shape: word(a.murmur.shape.map(|s| s.as_str())),
+            pitch: word(a.murmur.pitch.map(|p| p.as_str())),
             grade: a.murmur.grade.map(u32::from).unwrap_or(0),
             confidence: a.murmur.confidence,
             unknown_reason: a.murmur.unknown_reason.clone().unwrap_or_default(),
         }),
-        extra_sounds: a.extra_sounds.clone(),
+        extra_sounds: a
+            .extra_sounds
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
         quality: Some(pb::Quality {
             usable: a.quality.usable,
             sqi: a.quality.sqi,
@@ -246,6 +264,12 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
         }),
         flagged: a.flagged,
         analysed_at: analysed_at_ms.map(timestamp),
+        flag_reasons: a
+            .flag_reasons
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        abnormal_score: a.abnormal_score,
     }
 }
 
@@ -277,5 +301,35 @@ pub fn next_page_token(offset: u64, taken: usize, page_size: u32) -> String {
         String::new()
     } else {
         format!("o{}", offset + taken as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every murmur call and timing maps to its own protobuf value, never `UNSPECIFIED`, and the
+    /// database's spelling of a call maps to the same value as the call itself.
+    #[test]
+    fn every_term_has_its_own_protobuf_value() {
+        let mut seen = std::collections::HashSet::new();
+        for &call in MurmurCall::ALL {
+            let p = murmur_call_pb(call);
+            assert_ne!(p, pb::MurmurStatus::Unspecified);
+            assert!(seen.insert(p as i32));
+            assert_eq!(murmur_status_pb(Some(call.as_str())), p);
+        }
+        assert_eq!(murmur_status_pb(None), pb::MurmurStatus::Unspecified);
+        assert_eq!(
+            murmur_status_pb(Some("maybe")),
+            pb::MurmurStatus::Unspecified
+        );
+        let mut seen = std::collections::HashSet::new();
+        for &t in MurmurTiming::ALL {
+            let p = murmur_timing_pb(Some(t));
+            assert_ne!(p, pb::MurmurTiming::Unspecified);
+            assert!(seen.insert(p as i32));
+        }
+        assert_eq!(murmur_timing_pb(None), pb::MurmurTiming::Unspecified);
     }
 }

@@ -181,15 +181,6 @@ fn analysis_state_pb(s: &str) -> pb::AnalysisState {
     }
 }
 
-fn murmur_pb(s: Option<&str>) -> pb::MurmurStatus {
-    match s {
-        Some("present") => pb::MurmurStatus::Present,
-        Some("absent") => pb::MurmurStatus::Absent,
-        Some("unknown") => pb::MurmurStatus::Unknown,
-        _ => pb::MurmurStatus::Unspecified,
-    }
-}
-
 fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
     let vitals = v
         .vitals
@@ -222,7 +213,7 @@ fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
                 site: site_pb(&l.site) as i32,
                 recording_id: l.recording_id.clone(),
                 analysis_state: analysis_state_pb(&l.analysis_state) as i32,
-                murmur_status: murmur_pb(l.murmur_status.as_deref()) as i32,
+                murmur_status: crate::convert::murmur_status_pb(l.murmur_status.as_deref()) as i32,
                 flagged: l.flagged,
             })
             .collect(),

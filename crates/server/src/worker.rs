@@ -13,7 +13,7 @@ use auscult_store::analysis::StoredAnalysis;
 use auscult_store::jobs::{AnalysisOutcome, ClaimedJob};
 use auscult_store::now_ms;
 use auscult_store::recordings::{RecordingRow, StreamKind};
-use auscult_triage::{AnalysisSummary, MurmurStatus};
+use auscult_triage::AnalysisSummary;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
@@ -29,7 +29,7 @@ pub const FAILED_PRIORITY: i64 = auscult_triage::Priority::FAILED.0;
 pub fn priority(a: &StoredAnalysis) -> i64 {
     auscult_triage::priority(&AnalysisSummary {
         flagged: a.flagged,
-        murmur: MurmurStatus::parse(&a.murmur.status),
+        murmur: Some(a.murmur.status),
         grade: a.murmur.grade,
         confidence: a.murmur.confidence,
     })
@@ -127,7 +127,7 @@ async fn analyse(
     Ok(AnalysisOutcome {
         analysis_json: stored.to_json().map_err(|e| transient(e.into()))?,
         flagged: stored.flagged,
-        murmur_status: stored.murmur.status.clone(),
+        murmur_status: stored.murmur.status.as_str().to_owned(),
         heart_rate_bpm: stored.heart_rate_bpm,
         priority: priority(&stored),
     })

@@ -1,7 +1,9 @@
 //! The stored form of the engine's analysis: a serde mirror of `auscult_dsp::Analysis`.
 //!
 //! The engine stays free of serialization; this module converts its result once into a stable
-//! JSON shape kept in the database. It must never run signal processing.
+//! JSON shape kept in the database. Its words are the engine's terms (`auscult_dsp::vocab`),
+//! written as the result contract spells them; older spellings in stored rows still read. It must
+//! never run signal processing.
 
 use auscult_dsp as dsp;
 use serde::{Deserialize, Serialize};
@@ -25,12 +27,18 @@ pub struct StoredAnalysis {
     pub cycles: Vec<StoredCycle>,
     /// The murmur finding.
     pub murmur: StoredMurmur,
-    /// `s3`, `s4`, `systolic-click`.
-    pub extra_sounds: Vec<String>,
+    /// `s3`, `s4`, `systolic_click`.
+    pub extra_sounds: Vec<dsp::ExtraSound>,
     /// Whole-recording quality.
     pub quality: StoredQuality,
     /// Needs review.
     pub flagged: bool,
+    /// Why the engine flagged it (empty in analyses stored before it gave reasons).
+    #[serde(default)]
+    pub flag_reasons: Vec<dsp::FlagReason>,
+    /// The learned abnormality score 0..1, when judged.
+    #[serde(default)]
+    pub abnormal_score: Option<f32>,
 }
 
 /// Rhythm measures.
@@ -67,15 +75,15 @@ pub struct StoredCycle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMurmur {
     /// `present`, `absent`, `unknown`.
-    pub status: String,
+    pub status: dsp::MurmurCall,
     /// `systolic`, `diastolic`, `both`.
-    pub timing: Option<String>,
+    pub timing: Option<dsp::MurmurTiming>,
     /// `early`, `mid`, `late`, `holo`.
-    pub phase: Option<String>,
+    pub phase: Option<dsp::MurmurPhase>,
     /// `crescendo-decrescendo`, `plateau`, `decrescendo`, `crescendo`.
-    pub shape: Option<String>,
+    pub shape: Option<dsp::MurmurShape>,
     /// `low`, `medium`, `high`.
-    pub pitch: Option<String>,
+    pub pitch: Option<dsp::MurmurPitch>,
     /// Levine grade.
     pub grade: Option<u8>,
     /// Confidence 0..1.
@@ -97,21 +105,7 @@ pub struct StoredQuality {
 
 /// A reason in words.
 pub fn describe_reason(reason: &dsp::UnknownReason) -> String {
-    match reason {
-        dsp::UnknownReason::TooShort { duration } => format!("too short ({duration})"),
-        dsp::UnknownReason::NoHeartSounds => "no heart sounds".to_owned(),
-        dsp::UnknownReason::Clipped { fraction } => {
-            format!("clipped ({:.0}% of samples)", fraction * 100.0)
-        }
-        dsp::UnknownReason::TooNoisy { sqi } => format!("too noisy (SQI {sqi:.2})"),
-        dsp::UnknownReason::TooFewCycles { accepted } => {
-            format!("too few usable cycles ({accepted})")
-        }
-        dsp::UnknownReason::NonFinite => "non-finite samples".to_owned(),
-        dsp::UnknownReason::UnlikeTraining { .. } => {
-            "recording unlike any the engine was trained on: re-record or listen".to_owned()
-        }
-    }
+    reason.describe()
 }
 
 fn interval(i: &dsp::Interval) -> [f64; 2] {
@@ -121,11 +115,7 @@ fn interval(i: &dsp::Interval) -> [f64; 2] {
 impl From<&dsp::Analysis> for StoredAnalysis {
     fn from(a: &dsp::Analysis) -> Self {
         let m = &a.murmur;
-        let (status, unknown_reason) = match &m.status {
-            dsp::MurmurStatus::Present => ("present", None),
-            dsp::MurmurStatus::Absent => ("absent", None),
-            dsp::MurmurStatus::Unknown(r) => ("unknown", Some(describe_reason(r))),
-        };
+        let unknown_reason = m.status.reason().map(describe_reason);
         StoredAnalysis {
             duration_s: a.duration.0,
             sample_rate_hz: a.sample_rate.0,
@@ -150,63 +140,24 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                 })
                 .collect(),
             murmur: StoredMurmur {
-                status: status.to_owned(),
-                timing: m.timing.map(|t| {
-                    match t {
-                        dsp::MurmurTiming::Systolic => "systolic",
-                        dsp::MurmurTiming::Diastolic => "diastolic",
-                        dsp::MurmurTiming::Both => "both",
-                    }
-                    .to_owned()
-                }),
-                phase: m.phase.map(|p| {
-                    match p {
-                        dsp::MurmurPhase::Early => "early",
-                        dsp::MurmurPhase::Mid => "mid",
-                        dsp::MurmurPhase::Late => "late",
-                        dsp::MurmurPhase::Holo => "holo",
-                    }
-                    .to_owned()
-                }),
-                shape: m.shape.map(|s| {
-                    match s {
-                        dsp::MurmurShape::CrescendoDecrescendo => "crescendo-decrescendo",
-                        dsp::MurmurShape::Plateau => "plateau",
-                        dsp::MurmurShape::Decrescendo => "decrescendo",
-                        dsp::MurmurShape::Crescendo => "crescendo",
-                    }
-                    .to_owned()
-                }),
-                pitch: m.pitch.map(|p| {
-                    match p {
-                        dsp::MurmurPitch::Low => "low",
-                        dsp::MurmurPitch::Medium => "medium",
-                        dsp::MurmurPitch::High => "high",
-                    }
-                    .to_owned()
-                }),
+                status: m.status.call(),
+                timing: m.timing,
+                phase: m.phase,
+                shape: m.shape,
+                pitch: m.pitch,
                 grade: m.grade,
                 confidence: m.confidence,
                 unknown_reason,
             },
-            extra_sounds: a
-                .extra_sounds
-                .iter()
-                .map(|s| {
-                    match s {
-                        dsp::ExtraSound::S3 => "s3",
-                        dsp::ExtraSound::S4 => "s4",
-                        dsp::ExtraSound::SystolicClick => "systolic-click",
-                    }
-                    .to_owned()
-                })
-                .collect(),
+            extra_sounds: a.extra_sounds.clone(),
             quality: StoredQuality {
                 usable: a.quality.usable,
                 sqi: a.quality.sqi,
                 reason: a.quality.reason.as_ref().map(describe_reason),
             },
             flagged: a.flagged,
+            flag_reasons: a.flag_reasons.clone(),
+            abnormal_score: a.abnormal_score,
         }
     }
 }
@@ -219,5 +170,145 @@ impl StoredAnalysis {
     /// Reads the JSON kept in the database.
     pub fn from_json(json: &str) -> Result<StoredAnalysis> {
         serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dsp::Term;
+
+    fn murmur(status: dsp::MurmurCall) -> StoredMurmur {
+        StoredMurmur {
+            status,
+            timing: None,
+            phase: None,
+            shape: None,
+            pitch: None,
+            grade: None,
+            confidence: 0.5,
+            unknown_reason: None,
+        }
+    }
+
+    fn stored(m: StoredMurmur, extra: Vec<dsp::ExtraSound>) -> StoredAnalysis {
+        StoredAnalysis {
+            duration_s: 10.0,
+            sample_rate_hz: 2000.0,
+            ecg_used: false,
+            heart_rate_bpm: None,
+            rhythm: None,
+            cycles: vec![],
+            murmur: m,
+            extra_sounds: extra,
+            quality: StoredQuality {
+                usable: true,
+                sqi: 0.9,
+                reason: None,
+            },
+            flagged: false,
+            flag_reasons: vec![],
+            abnormal_score: None,
+        }
+    }
+
+    /// Every word of every term goes into the stored JSON spelled as the result contract spells
+    /// it, and comes back as the same term.
+    #[test]
+    fn every_term_round_trips_through_the_stored_json() {
+        let pad = |n: usize, i: usize| i % n;
+        let n = [
+            dsp::MurmurCall::ALL.len(),
+            dsp::MurmurTiming::ALL.len(),
+            dsp::MurmurPhase::ALL.len(),
+            dsp::MurmurShape::ALL.len(),
+            dsp::MurmurPitch::ALL.len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        for i in 0..n {
+            let mut m = murmur(dsp::MurmurCall::ALL[pad(dsp::MurmurCall::ALL.len(), i)]);
+            m.timing = Some(dsp::MurmurTiming::ALL[pad(dsp::MurmurTiming::ALL.len(), i)]);
+            m.phase = Some(dsp::MurmurPhase::ALL[pad(dsp::MurmurPhase::ALL.len(), i)]);
+            m.shape = Some(dsp::MurmurShape::ALL[pad(dsp::MurmurShape::ALL.len(), i)]);
+            m.pitch = Some(dsp::MurmurPitch::ALL[pad(dsp::MurmurPitch::ALL.len(), i)]);
+            let mut a = stored(m, dsp::ExtraSound::ALL.to_vec());
+            a.flagged = true;
+            a.flag_reasons = dsp::FlagReason::ALL.to_vec();
+            a.abnormal_score = Some(0.25);
+            let json = a.to_json().expect("serializes");
+            let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+            let word = |t: Option<&str>| serde_json::Value::from(t.unwrap_or_default());
+            assert_eq!(v["murmur"]["status"], a.murmur.status.as_str());
+            assert_eq!(
+                v["murmur"]["timing"],
+                word(a.murmur.timing.map(|t| t.as_str()))
+            );
+            assert_eq!(
+                v["murmur"]["phase"],
+                word(a.murmur.phase.map(|t| t.as_str()))
+            );
+            assert_eq!(
+                v["murmur"]["shape"],
+                word(a.murmur.shape.map(|t| t.as_str()))
+            );
+            assert_eq!(
+                v["murmur"]["pitch"],
+                word(a.murmur.pitch.map(|t| t.as_str()))
+            );
+            assert_eq!(
+                v["extra_sounds"],
+                serde_json::json!(["s3", "s4", "systolic_click"])
+            );
+            assert_eq!(
+                v["flag_reasons"],
+                serde_json::json!([
+                    "murmur",
+                    "irregular_rhythm",
+                    "extra_sound",
+                    "cannot_judge",
+                    "abnormal_score"
+                ])
+            );
+            assert_eq!(StoredAnalysis::from_json(&json).expect("reads back"), a);
+        }
+    }
+
+    /// Analyses stored before the engine gave its reasons read with none (clients derive them).
+    #[test]
+    fn rows_without_flag_reasons_still_read() {
+        let mut a = stored(murmur(dsp::MurmurCall::Present), vec![]);
+        a.flagged = true;
+        let mut v: serde_json::Value =
+            serde_json::from_str(&a.to_json().expect("serializes")).expect("JSON");
+        let o = v.as_object_mut().expect("object");
+        o.remove("flag_reasons");
+        o.remove("abnormal_score");
+        let back = StoredAnalysis::from_json(&v.to_string()).expect("old row reads");
+        assert_eq!(back, a);
+    }
+
+    /// Rows written before the vocabulary was spelled once still read.
+    #[test]
+    fn legacy_spellings_in_stored_rows_still_read() {
+        let mut a = stored(murmur(dsp::MurmurCall::Present), vec![]);
+        a.murmur.shape = Some(dsp::MurmurShape::CrescendoDecrescendo);
+        let json = a.to_json().expect("serializes").replace(
+            "\"extra_sounds\":[]",
+            "\"extra_sounds\":[\"systolic-click\",\"s3\"]",
+        );
+        let back = StoredAnalysis::from_json(&json).expect("legacy row reads");
+        assert_eq!(
+            back.extra_sounds,
+            vec![dsp::ExtraSound::SystolicClick, dsp::ExtraSound::S3]
+        );
+        assert_eq!(
+            back.murmur.shape,
+            Some(dsp::MurmurShape::CrescendoDecrescendo)
+        );
+        let bad = json.replace("\"present\"", "\"maybe\"");
+        let e = StoredAnalysis::from_json(&bad).unwrap_err();
+        assert!(e.to_string().contains("murmur status"), "{e}");
     }
 }

@@ -1,33 +1,7 @@
 //! The few facts of an analysis and a visit that the triage rules look at.
 
-/// The engine's murmur call for one recording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MurmurStatus {
-    /// A murmur is heard.
-    Present,
-    /// No murmur.
-    Absent,
-    /// The recording cannot be judged (poor quality).
-    Unknown,
-}
-
-impl MurmurStatus {
-    /// The stable lower-case name (`present`, `absent`, `unknown`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MurmurStatus::Present => "present",
-            MurmurStatus::Absent => "absent",
-            MurmurStatus::Unknown => "unknown",
-        }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Present, Self::Absent, Self::Unknown]
-            .into_iter()
-            .find(|m| m.as_str() == s)
-    }
-}
+/// The engine's murmur call for one recording (present, absent, unknown), as the engine spells it.
+pub use auscult_dsp::MurmurCall;
 
 /// Where a recording's analysis stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,13 +79,6 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_strangers_are_refused() {
-        for m in [
-            MurmurStatus::Present,
-            MurmurStatus::Absent,
-            MurmurStatus::Unknown,
-        ] {
-            assert_eq!(MurmurStatus::parse(m.as_str()), Some(m));
-        }
         for a in [
             AnalysisState::None,
             AnalysisState::Pending,
@@ -123,7 +90,6 @@ mod tests {
         for s in Site::ALL {
             assert_eq!(Site::parse(s.as_str()), Some(s));
         }
-        assert_eq!(MurmurStatus::parse("Present"), None);
         assert_eq!(AnalysisState::parse(""), None);
         assert_eq!(Site::parse("apex"), None);
     }

@@ -11,7 +11,7 @@ pub mod outcome;
 pub mod priority;
 pub mod report;
 
-pub use findings::{AnalysisState, MurmurStatus, Site};
+pub use findings::{AnalysisState, MurmurCall, Site};
 pub use outcome::{Outcome, SiteAnalysis, propose};
 pub use priority::{AnalysisSummary, Priority, priority};
 pub use report::{Counts, Report, VisitFacts, report};

@@ -9,7 +9,7 @@
 //!    or its murmur status is `unknown` (poor quality);
 //! 4. otherwise (all four analysed, none flagged) **normal**.
 
-use crate::findings::{AnalysisState, MurmurStatus, Site};
+use crate::findings::{AnalysisState, MurmurCall, Site};
 
 /// A visit's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +48,7 @@ pub struct SiteAnalysis {
     /// Where its analysis stands.
     pub state: AnalysisState,
     /// The murmur call once analysed (`None` before, or a call the rule does not know).
-    pub murmur: Option<MurmurStatus>,
+    pub murmur: Option<MurmurCall>,
     /// The engine's flag.
     pub flagged: bool,
 }
@@ -57,7 +57,7 @@ pub struct SiteAnalysis {
 pub fn propose<'a>(links: impl IntoIterator<Item = &'a SiteAnalysis>) -> Option<Outcome> {
     let links: Vec<&SiteAnalysis> = links.into_iter().collect();
     let judgeable_flag = links.iter().any(|l| {
-        l.state == AnalysisState::Done && l.flagged && l.murmur != Some(MurmurStatus::Unknown)
+        l.state == AnalysisState::Done && l.flagged && l.murmur != Some(MurmurCall::Unknown)
     });
     if judgeable_flag {
         return Some(Outcome::Refer);
@@ -69,7 +69,7 @@ pub fn propose<'a>(links: impl IntoIterator<Item = &'a SiteAnalysis>) -> Option<
         links.iter().any(|l| {
             l.site == Some(*site)
                 && l.state == AnalysisState::Done
-                && l.murmur == Some(MurmurStatus::Absent)
+                && l.murmur == Some(MurmurCall::Absent)
         })
     });
     Some(if complete {
@@ -86,7 +86,7 @@ mod tests {
     fn link(
         site: Site,
         state: AnalysisState,
-        murmur: Option<MurmurStatus>,
+        murmur: Option<MurmurCall>,
         flagged: bool,
     ) -> SiteAnalysis {
         SiteAnalysis {
@@ -100,7 +100,7 @@ mod tests {
     fn all_absent() -> Vec<SiteAnalysis> {
         Site::ALL
             .iter()
-            .map(|s| link(*s, AnalysisState::Done, Some(MurmurStatus::Absent), false))
+            .map(|s| link(*s, AnalysisState::Done, Some(MurmurCall::Absent), false))
             .collect()
     }
 
@@ -115,7 +115,7 @@ mod tests {
             link(
                 Site::Mitral,
                 AnalysisState::Done,
-                Some(MurmurStatus::Present),
+                Some(MurmurCall::Present),
                 true,
             ),
             link(Site::Aortic, AnalysisState::Pending, None, false),
@@ -148,7 +148,7 @@ mod tests {
         unknown[2] = link(
             Site::Tricuspid,
             AnalysisState::Done,
-            Some(MurmurStatus::Unknown),
+            Some(MurmurCall::Unknown),
             true,
         );
         assert_eq!(propose(&unknown), Some(Outcome::ReRecord));

@@ -5,7 +5,7 @@
 //! clean normals (someone must record them again); a failed analysis above routine and below
 //! flagged.
 
-use crate::findings::MurmurStatus;
+use crate::findings::MurmurCall;
 
 /// A worklist priority: higher is shown first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -22,7 +22,7 @@ pub struct AnalysisSummary {
     /// The engine flagged the recording for review.
     pub flagged: bool,
     /// The murmur call (`None` when the stored call is not one the rules know).
-    pub murmur: Option<MurmurStatus>,
+    pub murmur: Option<MurmurCall>,
     /// Levine grade of a murmur heard.
     pub grade: Option<u8>,
     /// The engine's confidence in its murmur call, 0..1 (clamped).
@@ -36,15 +36,15 @@ pub fn priority(a: &AnalysisSummary) -> Priority {
         p += 1000;
     }
     match a.murmur {
-        Some(MurmurStatus::Present) => {
+        Some(MurmurCall::Present) => {
             p += 100 + i64::from(a.grade.unwrap_or(0)) * 20;
             // Confidence is clamped to 0..1, so the product is 0..=50.
             #[allow(clippy::cast_possible_truncation)]
             let c = (a.confidence.clamp(0.0, 1.0) * 50.0).round() as i64;
             p += c;
         }
-        Some(MurmurStatus::Unknown) => p += 50,
-        Some(MurmurStatus::Absent) | None => {}
+        Some(MurmurCall::Unknown) => p += 50,
+        Some(MurmurCall::Absent) | None => {}
     }
     Priority(p)
 }
@@ -53,7 +53,7 @@ pub fn priority(a: &AnalysisSummary) -> Priority {
 mod tests {
     use super::*;
 
-    fn summary(flagged: bool, murmur: Option<MurmurStatus>, grade: Option<u8>, c: f32) -> Priority {
+    fn summary(flagged: bool, murmur: Option<MurmurCall>, grade: Option<u8>, c: f32) -> Priority {
         priority(&AnalysisSummary {
             flagged,
             murmur,
@@ -64,7 +64,7 @@ mod tests {
 
     #[test]
     fn known_answers() {
-        use MurmurStatus::*;
+        use MurmurCall::*;
         assert_eq!(summary(false, Some(Absent), None, 0.9), Priority(0));
         assert_eq!(summary(false, None, None, 0.9), Priority(0));
         assert_eq!(summary(false, Some(Unknown), None, 0.2), Priority(50));
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn confidence_outside_zero_to_one_is_clamped() {
-        use MurmurStatus::Present;
+        use MurmurCall::Present;
         assert_eq!(summary(false, Some(Present), None, 7.0), Priority(150));
         assert_eq!(summary(false, Some(Present), None, -3.0), Priority(100));
         assert_eq!(summary(false, Some(Present), None, f32::NAN), Priority(100));
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn the_order_puts_flags_first_and_failures_between() {
-        use MurmurStatus::*;
+        use MurmurCall::*;
         let loudest_unflagged = summary(false, Some(Present), Some(6), 1.0);
         let quietest_flagged = summary(true, Some(Absent), None, 0.0);
         let unjudgeable = summary(false, Some(Unknown), None, 0.0);

@@ -155,10 +155,10 @@ fn murmur(
     patient_id: &str,
     media_id: &str,
 ) -> MurmurFindingInput {
-    let status = match a.murmur.status.as_str() {
-        "present" => MurmurStatus::Present,
-        "absent" => MurmurStatus::Absent,
-        _ => MurmurStatus::Unknown(
+    let status = match a.murmur.status {
+        auscult_dsp::MurmurCall::Present => MurmurStatus::Present,
+        auscult_dsp::MurmurCall::Absent => MurmurStatus::Absent,
+        auscult_dsp::MurmurCall::Unknown => MurmurStatus::Unknown(
             a.murmur
                 .unknown_reason
                 .clone()
@@ -169,12 +169,11 @@ fn murmur(
         id: format!("mu-{}", row.id),
         patient_id: patient_id.to_owned(),
         effective: utc(row.meta.started_at_ms),
-        timing: match a.murmur.timing.as_deref() {
-            Some("systolic") => Some(MurmurTiming::Systolic),
-            Some("diastolic") => Some(MurmurTiming::Diastolic),
-            Some("both") => Some(MurmurTiming::Both),
-            _ => None,
-        },
+        timing: a.murmur.timing.map(|t| match t {
+            auscult_dsp::MurmurTiming::Systolic => MurmurTiming::Systolic,
+            auscult_dsp::MurmurTiming::Diastolic => MurmurTiming::Diastolic,
+            auscult_dsp::MurmurTiming::Both => MurmurTiming::Both,
+        }),
         status,
         confidence: Some(f64::from(a.murmur.confidence)),
         site: Some(site_words(&row.meta.site)),

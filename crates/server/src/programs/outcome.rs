@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use auscult_store::programs::{LinkRow, ResidentRow, SiteRow, VisitRow};
-use auscult_triage::{AnalysisState, MurmurStatus, Site, SiteAnalysis, VisitFacts};
+use auscult_triage::{AnalysisState, Site, SiteAnalysis, VisitFacts};
 
 pub use auscult_triage::{Counts, Outcome};
 
@@ -26,7 +26,7 @@ fn site_analysis(l: &LinkRow) -> SiteAnalysis {
     SiteAnalysis {
         site: Site::parse(&l.site),
         state: AnalysisState::parse(&l.analysis_state).unwrap_or(AnalysisState::Failed),
-        murmur: l.murmur_status.as_deref().and_then(MurmurStatus::parse),
+        murmur: l.murmur_status.as_deref().and_then(|m| m.parse().ok()),
         flagged: l.flagged,
     }
 }

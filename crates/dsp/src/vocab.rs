@@ -1,0 +1,240 @@
+//! The engine's vocabulary, spelled once: how each finding (murmur call, timing, phase, shape,
+//! pitch, extra sound) is written wherever it leaves the engine: the JSON result contract
+//! (`../shared/eval/README.md`), the database, the command line.
+//!
+//! Every spelling is in [`Term::as_str`]; [`Term::parse`] is its inverse and also accepts the
+//! older spellings that stored analyses may still hold ([`Term::aliases`]). With the optional
+//! `serde` feature each term serializes as its spelling, so no other crate keeps a string table.
+//! This module does no I/O; the feature only adds the trait impls, never serialization itself.
+
+use crate::model::{
+    ExtraSound, FlagReason, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus, MurmurTiming,
+    UnknownReason,
+};
+
+/// A word of the engine's vocabulary: a fieldless enum with one spelling per variant.
+pub trait Term: Copy + PartialEq + Sized + 'static {
+    /// Every variant, in declaration order.
+    const ALL: &'static [Self];
+    /// What the term is called in messages ("murmur timing").
+    const WHAT: &'static str;
+    /// The spelling of the result contract.
+    fn as_str(self) -> &'static str;
+    /// Older spellings still accepted when reading.
+    fn aliases(self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The term spelled `s` (or an alias of it), if any.
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == s || t.aliases().contains(&s))
+    }
+}
+
+/// The murmur call without its reason: what `murmur.status` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MurmurCall {
+    /// A murmur was found.
+    Present,
+    /// No murmur in a recording good enough to judge.
+    Absent,
+    /// The recording could not be judged.
+    Unknown,
+}
+
+impl MurmurStatus {
+    /// The call, without the reason.
+    pub fn call(&self) -> MurmurCall {
+        match self {
+            MurmurStatus::Present => MurmurCall::Present,
+            MurmurStatus::Absent => MurmurCall::Absent,
+            MurmurStatus::Unknown(_) => MurmurCall::Unknown,
+        }
+    }
+}
+
+impl MurmurStatus {
+    /// Why the recording could not be judged, when it could not.
+    pub fn reason(&self) -> Option<&UnknownReason> {
+        match self {
+            MurmurStatus::Unknown(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl UnknownReason {
+    /// The reason in words, as a person reads it (the result contract's `reason`).
+    pub fn describe(&self) -> String {
+        match self {
+            UnknownReason::TooShort { duration } => format!("too short ({:.2} s)", duration.0),
+            UnknownReason::NoHeartSounds => "no heart sounds found".into(),
+            UnknownReason::Clipped { fraction } => {
+                format!("clipped ({:.0}% of samples at the rails)", fraction * 100.0)
+            }
+            UnknownReason::TooNoisy { sqi } => format!("too noisy (signal quality {sqi:.2})"),
+            UnknownReason::TooFewCycles { accepted } => {
+                format!("too few clean cycles ({accepted} accepted)")
+            }
+            UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
+            UnknownReason::UnlikeTraining { distance } => format!(
+                "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"
+            ),
+        }
+    }
+}
+
+macro_rules! terms {
+    ($ty:ty, $what:literal, [$($variant:ident => $spelling:literal $(| $alias:literal)*),+ $(,)?]) => {
+        impl Term for $ty {
+            const ALL: &'static [Self] = &[$(<$ty>::$variant),+];
+            const WHAT: &'static str = $what;
+            fn as_str(self) -> &'static str {
+                <$ty>::as_str(self)
+            }
+            fn aliases(self) -> &'static [&'static str] {
+                match self {
+                    $(<$ty>::$variant => &[$($alias),*]),+
+                }
+            }
+        }
+
+        impl $ty {
+            /// The spelling of the result contract (as [`Term::as_str`]).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(<$ty>::$variant => $spelling),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownTerm;
+            fn from_str(s: &str) -> Result<Self, UnknownTerm> {
+                <$ty as Term>::parse(s).ok_or_else(|| UnknownTerm {
+                    what: $what,
+                    spelling: s.chars().take(64).collect(),
+                })
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A spelling that names no term.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{spelling:?} is not a {what}")]
+pub struct UnknownTerm {
+    /// What was expected ("murmur timing").
+    pub what: &'static str,
+    /// What was found (at most 64 characters of it).
+    pub spelling: String,
+}
+
+terms!(MurmurCall, "murmur status", [
+    Present => "present",
+    Absent => "absent",
+    Unknown => "unknown",
+]);
+
+terms!(MurmurTiming, "murmur timing", [
+    Systolic => "systolic",
+    Diastolic => "diastolic",
+    Both => "both",
+]);
+
+terms!(MurmurPhase, "murmur phase", [
+    Early => "early",
+    Mid => "mid",
+    Late => "late",
+    Holo => "holo",
+]);
+
+terms!(MurmurShape, "murmur shape", [
+    CrescendoDecrescendo => "crescendo-decrescendo" | "crescendo_decrescendo",
+    Plateau => "plateau",
+    Decrescendo => "decrescendo",
+    Crescendo => "crescendo",
+]);
+
+terms!(MurmurPitch, "murmur pitch", [
+    Low => "low",
+    Medium => "medium",
+    High => "high",
+]);
+
+terms!(ExtraSound, "extra heart sound", [
+    S3 => "s3" | "S3",
+    S4 => "s4" | "S4",
+    SystolicClick => "systolic_click" | "systolic-click",
+]);
+
+terms!(FlagReason, "flag reason", [
+    Murmur => "murmur",
+    IrregularRhythm => "irregular_rhythm",
+    ExtraSound => "extra_sound",
+    CannotJudge => "cannot_judge",
+    AbnormalScore => "abnormal_score",
+]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk<T: Term + std::fmt::Debug + std::str::FromStr<Err = UnknownTerm>>() {
+        let mut seen = std::collections::HashSet::new();
+        for &t in T::ALL {
+            assert!(seen.insert(t.as_str()), "{} spelled twice", t.as_str());
+            assert_eq!(T::parse(t.as_str()), Some(t));
+            assert_eq!(t.as_str().parse::<T>(), Ok(t));
+            for a in t.aliases() {
+                assert_eq!(T::parse(a), Some(t), "alias {a}");
+            }
+        }
+        let e = "no such thing".parse::<T>().unwrap_err();
+        assert_eq!(e.what, T::WHAT);
+    }
+
+    #[test]
+    fn every_term_round_trips_through_its_spelling() {
+        walk::<MurmurCall>();
+        walk::<MurmurTiming>();
+        walk::<MurmurPhase>();
+        walk::<MurmurShape>();
+        walk::<MurmurPitch>();
+        walk::<ExtraSound>();
+        walk::<FlagReason>();
+    }
+
+    #[test]
+    fn legacy_stored_spellings_still_read() {
+        assert_eq!(
+            ExtraSound::parse("systolic-click"),
+            Some(ExtraSound::SystolicClick)
+        );
+        assert_eq!(ExtraSound::parse("S3"), Some(ExtraSound::S3));
+        assert_eq!(ExtraSound::SystolicClick.as_str(), "systolic_click");
+    }
+}
