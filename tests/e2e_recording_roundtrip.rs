@@ -142,49 +142,43 @@ fn written_fixtures(dir: &Path) -> Vec<PathBuf> {
     let Some(LoadedEcg::Raw(ecg)) = ecg_loaded.ecg else {
         panic!("a0131 has a raw ECG")
     };
-    let mut out = Vec::new();
-    out.push(write_wfdb(
-        dir,
-        "f212",
-        212,
-        rate,
-        &pcg.iter().map(|d| d >> 4).collect::<Vec<_>>(),
-        "200 12 0",
-    ));
-    out.push(write_wfdb(
-        dir,
-        "f80",
-        80,
-        rate,
-        &pcg.iter().map(|d| d >> 8).collect::<Vec<_>>(),
-        "200 8 0",
-    ));
-    out.push(write_wfdb(
-        dir,
-        "f24",
-        24,
-        rate,
-        &pcg.iter().map(|d| d * 256).collect::<Vec<_>>(),
-        "1 24 0",
-    ));
-    out.push(write_wfdb(
-        dir,
-        "f32",
-        32,
-        rate,
-        &pcg.iter().map(|d| d * 65536).collect::<Vec<_>>(),
-        "1 32 0",
-    ));
-    out.push(write_wfdb(dir, "f61", 61, rate, &pcg, "1 16 0"));
-    // A gain with a baseline (as EPHNOGRAM writes), which the old training reader read as 200.
-    out.push(write_wfdb(
-        dir,
-        "gainbase",
-        16,
-        rate,
-        &pcg,
-        "54162.0791(5104)/mV 16 0",
-    ));
+    let mut out = vec![
+        write_wfdb(
+            dir,
+            "f212",
+            212,
+            rate,
+            &pcg.iter().map(|d| d >> 4).collect::<Vec<_>>(),
+            "200 12 0",
+        ),
+        write_wfdb(
+            dir,
+            "f80",
+            80,
+            rate,
+            &pcg.iter().map(|d| d >> 8).collect::<Vec<_>>(),
+            "200 8 0",
+        ),
+        write_wfdb(
+            dir,
+            "f24",
+            24,
+            rate,
+            &pcg.iter().map(|d| d * 256).collect::<Vec<_>>(),
+            "1 24 0",
+        ),
+        write_wfdb(
+            dir,
+            "f32",
+            32,
+            rate,
+            &pcg.iter().map(|d| d * 65536).collect::<Vec<_>>(),
+            "1 32 0",
+        ),
+        write_wfdb(dir, "f61", 61, rate, &pcg, "1 16 0"),
+        // A gain with a baseline (as EPHNOGRAM writes), which the old training reader read as 200.
+        write_wfdb(dir, "gainbase", 16, rate, &pcg, "54162.0791(5104)/mV 16 0"),
+    ];
 
     let spec = |channels, bits, fmt| hound::WavSpec {
         channels,

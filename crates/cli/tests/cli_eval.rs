@@ -9,16 +9,18 @@ use serde_json::Value;
 #[path = "../../testkit/src/ci.rs"]
 mod ci;
 
-/// Floors that follow the leave-one-database-out numbers of `auscult-train` (crates/train/RESULTS.md,
-/// 2026-12-04: PhysioNet pooled flagged mean Se/Sp 0.623, worst part 0.553; Yaseen murmur 0.797 and
-/// timing 0.593; PASCAL murmur 0.565), set a little under them. `auscult eval` runs the committed
-/// models, which were fitted on these same recordings, so it is an in-sample run and must do at
-/// least this well; the LODO floors themselves are asserted by crates/train/tests/lodo.rs.
-const PHYSIONET_SEGMENTATION_F1_FLOOR: f64 = 0.90;
-const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.58;
-const YASEEN_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.75;
-const YASEEN_TIMING_ACCURACY_FLOOR: f64 = 0.55;
-const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.52;
+/// Regression floors for `auscult eval` with the committed models, set just under what they
+/// scored on 2026-12-04: segmentation F1 0.959, PhysioNet flagged mean Se/Sp 0.562 (Se 0.146,
+/// Sp 0.979), Yaseen murmur 1.000 and timing 0.980, PASCAL murmur 0.978. Those models were fitted
+/// on these same recordings, so this is an in-sample run: it catches a change in the engine, it
+/// is never a result to quote. (PhysioNet's in-sample mean is below its leave-one-database-out
+/// 0.623 because the final murmur threshold, chosen over all six databases, is higher than most
+/// folds'.) The held-out figures are asserted by crates/train/tests/lodo.rs.
+const PHYSIONET_SEGMENTATION_F1_FLOOR: f64 = 0.95;
+const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.54;
+const YASEEN_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.97;
+const YASEEN_TIMING_ACCURACY_FLOOR: f64 = 0.95;
+const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.95;
 
 fn data_dir() -> Option<PathBuf> {
     let p = std::env::var_os("AUSCULT_DATA")

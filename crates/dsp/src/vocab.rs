@@ -213,7 +213,9 @@ mod tests {
                 assert_eq!(T::parse(a), Some(t), "alias {a}");
             }
         }
-        let e = "no such thing".parse::<T>().unwrap_err();
+        let e = "no such thing"
+            .parse::<T>()
+            .expect_err("a stranger is refused");
         assert_eq!(e.what, T::WHAT);
     }
 

@@ -308,7 +308,7 @@ mod tests {
             Some(dsp::MurmurShape::CrescendoDecrescendo)
         );
         let bad = json.replace("\"present\"", "\"maybe\"");
-        let e = StoredAnalysis::from_json(&bad).unwrap_err();
+        let e = StoredAnalysis::from_json(&bad).expect_err("an unknown call is refused");
         assert!(e.to_string().contains("murmur status"), "{e}");
     }
 }
