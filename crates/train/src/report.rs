@@ -1,66 +1,17 @@
 //! One analysis as a line of the result contract (`shared/eval/README.md`).
 
-use auscult_dsp::model::{
-    Analysis, FlagReason, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus, MurmurTiming,
-    UnknownReason,
-};
+use auscult_dsp::model::Analysis;
 use serde_json::{Value, json};
 
-fn reason_text(r: &UnknownReason) -> String {
-    match r {
-        UnknownReason::TooShort { duration } => format!("too short ({:.2} s)", duration.0),
-        UnknownReason::NoHeartSounds => "no heart sounds".into(),
-        UnknownReason::Clipped { fraction } => format!("clipped ({:.0} %)", fraction * 100.0),
-        UnknownReason::TooNoisy { sqi } => format!("too noisy (SQI {sqi:.2})"),
-        UnknownReason::TooFewCycles { accepted } => format!("too few cycles ({accepted})"),
-        UnknownReason::NonFinite => "non-finite samples".into(),
-        UnknownReason::UnlikeTraining { .. } => {
-            "recording unlike any the engine was trained on: re-record or listen".into()
-        }
-    }
-}
-
-/// The contract's spelling of a flag reason.
-pub fn flag_reason_name(r: FlagReason) -> &'static str {
-    match r {
-        FlagReason::Murmur => "murmur",
-        FlagReason::IrregularRhythm => "irregular_rhythm",
-        FlagReason::ExtraSound => "extra_sound",
-        FlagReason::CannotJudge => "cannot_judge",
-        FlagReason::AbnormalScore => "abnormal_score",
-    }
-}
-
-/// The contract JSON object for one analysed file.
+/// The contract JSON object for one analysed file (every word from `auscult_dsp::vocab`).
 pub fn analysis_json(file: &str, a: &Analysis) -> Value {
     let m = &a.murmur;
-    let (status, reason) = match &m.status {
-        MurmurStatus::Present => ("present", None),
-        MurmurStatus::Absent => ("absent", None),
-        MurmurStatus::Unknown(r) => ("unknown", Some(reason_text(r))),
-    };
-    let timing = m.timing.map(|t| match t {
-        MurmurTiming::Systolic => "systolic",
-        MurmurTiming::Diastolic => "diastolic",
-        MurmurTiming::Both => "both",
-    });
-    let phase = m.phase.map(|p| match p {
-        MurmurPhase::Early => "early",
-        MurmurPhase::Mid => "mid",
-        MurmurPhase::Late => "late",
-        MurmurPhase::Holo => "holo",
-    });
-    let shape = m.shape.map(|s| match s {
-        MurmurShape::CrescendoDecrescendo => "crescendo-decrescendo",
-        MurmurShape::Plateau => "plateau",
-        MurmurShape::Decrescendo => "decrescendo",
-        MurmurShape::Crescendo => "crescendo",
-    });
-    let pitch = m.pitch.map(|p| match p {
-        MurmurPitch::Low => "low",
-        MurmurPitch::Medium => "medium",
-        MurmurPitch::High => "high",
-    });
+    let status = m.status.call().as_str();
+    let reason = m.status.reason().map(|r| r.describe());
+    let timing = m.timing.map(|t| t.as_str());
+    let phase = m.phase.map(|p| p.as_str());
+    let shape = m.shape.map(|s| s.as_str());
+    let pitch = m.pitch.map(|p| p.as_str());
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     let cycles: Vec<Value> = a
         .cycles
@@ -97,10 +48,10 @@ pub fn analysis_json(file: &str, a: &Analysis) -> Value {
         "murmur": murmur,
         "rhythm": a.rhythm.as_ref().map(|r| json!({
             "rr_sd_s": r3(r.rr_sd.0), "rmssd_s": r3(r.rmssd.0), "irregular": r.irregular})),
-        "extra_sounds": a.extra_sounds.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>(),
+        "extra_sounds": a.extra_sounds.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
         "quality": {"usable": a.quality.usable, "sqi": (a.quality.sqi as f64 * 100.0).round() / 100.0},
         "abnormal_score": a.abnormal_score.map(|s| (s as f64 * 1000.0).round() / 1000.0),
-        "flag_reasons": a.flag_reasons.iter().map(|r| flag_reason_name(*r)).collect::<Vec<_>>(),
+        "flag_reasons": a.flag_reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
         "flagged": a.flagged,
     })
 }
