@@ -30,7 +30,6 @@ use auscult_proto::v1::program_service_server::ProgramServiceServer;
 use auscult_proto::v1::review_service_server::ReviewServiceServer;
 use auscult_proto::v1::vitals_service_server::VitalsServiceServer;
 use auscult_store::{Store, now_ms};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -169,7 +168,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         shutdown_rx.clone(),
     )));
     if let Some(listener) = metrics_listener {
-        tasks.push(tokio::spawn(serve_metrics(
+        tasks.push(tokio::spawn(metrics::serve(
             Arc::clone(&state),
             listener,
             shutdown_rx.clone(),
@@ -276,38 +275,5 @@ async fn sweep_orphan_blobs(state: Arc<AppState>, mut shutdown: watch::Receiver<
             () = tokio::time::sleep(ORPHAN_SWEEP_EVERY) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-    }
-}
-
-/// A minimal HTTP/1.1 responder for `GET /metrics` in the Prometheus text format.
-async fn serve_metrics(
-    state: Arc<AppState>,
-    listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((mut socket, _)) = accepted else {
-            continue;
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let mut request = [0u8; 1024];
-            let n = socket.read(&mut request).await.unwrap_or(0);
-            let line = String::from_utf8_lossy(&request[..n]);
-            let (status, body) = if line.starts_with("GET /metrics") {
-                ("200 OK", state.metrics.render())
-            } else {
-                ("404 Not Found", "not found\n".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-        });
     }
 }

@@ -25,13 +25,22 @@ const HISTOGRAM: &str = "auscult_ingest_chunk_ack_seconds";
 async fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
     socket
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut response = String::new();
     socket.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
-    let (_, body) = response.split_once("\r\n\r\n").expect("a body");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a body");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/openmetrics-text"),
+        "{head}"
+    );
+    assert!(
+        body.trim_end().ends_with("# EOF"),
+        "OpenMetrics ends with # EOF: {body}"
+    );
     body.lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
@@ -186,4 +195,40 @@ async fn health_metrics_and_config() {
     let mut bad = test_config(dir.path(), None);
     bad.database_url = Some("mysql://nope".into());
     assert!(auscult_server::start(bad).await.is_err());
+}
+
+/// The metrics endpoint is a real HTTP server: another path is 404, and a client that connects
+/// and sends nothing (or only half a request) is disconnected instead of holding a task forever.
+#[tokio::test]
+async fn metrics_endpoint_refuses_strangers_and_drops_silent_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = auscult_server::start(config).await.unwrap();
+    let addr = server.metrics_addr.unwrap();
+
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(b"GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+
+    for partial in [&b""[..], &b"GET /metrics HTTP/1.1\r\nHost:"[..]] {
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        silent.write_all(partial).await.unwrap();
+        let mut buf = Vec::new();
+        // The server closes the connection (header read timeout, 5 s); generous deadline.
+        let closed = tokio::time::timeout(Duration::from_secs(60), silent.read_to_end(&mut buf))
+            .await
+            .expect("the server dropped a silent client");
+        assert!(closed.is_ok() || buf.is_empty(), "{closed:?}");
+        assert!(
+            !String::from_utf8_lossy(&buf).contains("200 OK"),
+            "a half request is not served"
+        );
+    }
+    server.shutdown().await.unwrap();
 }
