@@ -97,6 +97,7 @@ impl AdminApi {
 
     async fn create_principal(
         &self,
+        caller: &Caller,
         tenant_id: Option<&str>,
         name: &str,
         role: Role,
@@ -106,6 +107,7 @@ impl AdminApi {
             .state
             .store
             .create_principal(
+                &caller.actor(),
                 tenant_id,
                 name,
                 role.as_str(),
@@ -166,7 +168,7 @@ impl AdminService for AdminApi {
         let tenant = self
             .state
             .store
-            .create_tenant(req.name.trim(), kind, now_ms())
+            .create_tenant(&caller.actor(), req.name.trim(), kind, now_ms())
             .await
             .map_err(ServerError::from)?;
         Ok(Response::new(tenant_pb(&tenant)))
@@ -200,7 +202,7 @@ impl AdminService for AdminApi {
         valid_name(&req.name)?;
         let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
         Ok(Response::new(
-            self.create_principal(Some(&tenant_id), req.name.trim(), Role::Device)
+            self.create_principal(&caller, Some(&tenant_id), req.name.trim(), Role::Device)
                 .await?,
         ))
     }
@@ -226,7 +228,7 @@ impl AdminService for AdminApi {
                 Some(self.target_tenant(&caller, &req.tenant_id).await?)
             };
         Ok(Response::new(
-            self.create_principal(tenant_id.as_deref(), req.name.trim(), role)
+            self.create_principal(&caller, tenant_id.as_deref(), req.name.trim(), role)
                 .await?,
         ))
     }
@@ -261,7 +263,13 @@ impl AdminService for AdminApi {
         let minted = mint_token();
         self.state
             .store
-            .rotate_token(&principal.id, &minted.id, &minted.secret_sha256, now_ms())
+            .rotate_token(
+                &caller.actor(),
+                &principal,
+                &minted.id,
+                &minted.secret_sha256,
+                now_ms(),
+            )
             .await
             .map_err(ServerError::from)?;
         let principal = self
@@ -288,7 +296,7 @@ impl AdminService for AdminApi {
         let revoked = self
             .state
             .store
-            .revoke_tokens(&principal.id, now_ms())
+            .revoke_tokens(&caller.actor(), &principal, now_ms())
             .await
             .map_err(ServerError::from)?;
         Ok(Response::new(pb::RevokeTokensResponse {

@@ -110,6 +110,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             let minted = mint_token();
             store
                 .create_principal(
+                    &auscult_store::audit::Actor::SYSTEM,
                     None,
                     "bootstrap-admin",
                     Role::Admin.as_str(),

@@ -312,6 +312,7 @@ impl ReviewApi {
                     action: e.action.clone(),
                     case_id: e.recording_id.clone().unwrap_or_default(),
                     subject_id: e.subject_id.clone().unwrap_or_default(),
+                    target_id: e.target_id.clone().unwrap_or_default(),
                 })
                 .collect(),
         })

@@ -1,7 +1,9 @@
-//! The audit trail: who read or changed which case, when.
+//! The audit trail: who read or changed which case, and which administrative change (tenants,
+//! principals, tokens) who made, when.
 //!
 //! Architecture invariant: every read of a person's data writes an event here before the data is
-//! returned. Events are never updated or deleted by this crate.
+//! returned, and every administrative change writes one in its own transaction. Events are never
+//! updated or deleted: the database refuses it (a trigger on `audit_events`).
 
 use sqlx::Row;
 
@@ -37,6 +39,42 @@ pub struct AuditEvent {
     pub recording_id: Option<String>,
     /// The subject whose data was touched.
     pub subject_id: Option<String>,
+    /// What an administrative change changed (a tenant or principal id).
+    pub target_id: Option<String>,
+}
+
+impl Actor<'static> {
+    /// The server itself, acting at start (the bootstrap administrator).
+    pub const SYSTEM: Actor<'static> = Actor {
+        tenant_id: None,
+        principal_id: "system",
+        role: "system",
+    };
+}
+
+/// One administrative change, recorded in `tenant_id` (the tenant changed, `None` for system-wide).
+pub(crate) async fn insert_admin_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor<'_>,
+    tenant_id: Option<&str>,
+    action: &str,
+    target_id: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (id, tenant_id, at_ms, actor_id, actor_role, action, target_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(new_id())
+    .bind(tenant_id)
+    .bind(now_ms)
+    .bind(actor.principal_id)
+    .bind(actor.role)
+    .bind(action)
+    .bind(target_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_audit(
@@ -102,7 +140,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
         let rows = sqlx::query(
-            "SELECT id, at_ms, actor_id, actor_role, action, recording_id, subject_id FROM audit_events \
+            "SELECT id, at_ms, actor_id, actor_role, action, recording_id, subject_id, target_id \
+             FROM audit_events \
              WHERE tenant_id = $1 AND ($2 IS NULL OR recording_id = $2) \
              ORDER BY at_ms DESC, id DESC LIMIT $3 OFFSET $4",
         )
@@ -122,6 +161,7 @@ impl Store {
                     action: row.try_get("action")?,
                     recording_id: row.try_get("recording_id")?,
                     subject_id: row.try_get("subject_id")?,
+                    target_id: row.try_get("target_id")?,
                 })
             })
             .collect()

@@ -1,11 +1,14 @@
 //! Tenants, principals (users and devices) and their tokens.
 //!
 //! Only token hashes are stored; this module never sees a token's secret. Roles are stored as the
-//! lowercase names the server defines; this module does not interpret them.
+//! lowercase names the server defines; this module does not interpret them. Every change here is
+//! an administrative change, and writes its audit event (who, what, which tenant and principal) in
+//! the same transaction as the change.
 
 use sqlx::Row;
 
 use crate::Store;
+use crate::audit::{Actor, insert_admin_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
 
@@ -75,17 +78,26 @@ fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
 }
 
 impl Store {
-    /// Creates a tenant; the name must be unused.
-    pub async fn create_tenant(&self, name: &str, kind: &str, now_ms: i64) -> Result<Tenant> {
+    /// Creates a tenant; the name must be unused. Audited as `tenant.create` in the new tenant.
+    pub async fn create_tenant(
+        &self,
+        actor: &Actor<'_>,
+        name: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<Tenant> {
         let id = new_id();
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO tenants (id, name, kind, created_at_ms) VALUES ($1, $2, $3, $4)")
             .bind(&id)
             .bind(name)
             .bind(kind)
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::unique_as(e, "tenant name"))?;
+        insert_admin_audit(&mut tx, actor, Some(&id), "tenant.create", &id, now_ms).await?;
+        tx.commit().await?;
         Ok(Tenant {
             id,
             name: name.to_owned(),
@@ -111,9 +123,11 @@ impl Store {
         row.as_ref().map(tenant_from_row).transpose()
     }
 
-    /// Creates a principal together with its first token (stored as a hash), atomically.
+    /// Creates a principal together with its first token (stored as a hash), atomically, audited
+    /// as `principal.create` (the role is the principal's own, on its row).
     pub async fn create_principal(
         &self,
+        actor: &Actor<'_>,
         tenant_id: Option<&str>,
         name: &str,
         role: &str,
@@ -134,6 +148,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
+        insert_admin_audit(&mut tx, actor, tenant_id, "principal.create", &id, now_ms).await?;
         tx.commit().await?;
         Ok(Principal {
             id,
@@ -207,22 +222,42 @@ impl Store {
         }))
     }
 
-    /// Revokes every live token of a principal, returning how many were revoked.
-    pub async fn revoke_tokens(&self, principal_id: &str, now_ms: i64) -> Result<u64> {
+    /// Revokes every live token of a principal, returning how many were revoked; audited as
+    /// `token.revoke` in the principal's tenant.
+    pub async fn revoke_tokens(
+        &self,
+        actor: &Actor<'_>,
+        principal: &Principal,
+        now_ms: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(principal_id)
-        .execute(&self.pool)
+        .bind(&principal.id)
+        .execute(&mut *tx)
         .await?;
+        let tenant = principal.tenant_id.as_deref();
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            tenant,
+            "token.revoke",
+            &principal.id,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
-    /// Revokes every live token of a principal and adds a new one, atomically.
+    /// Revokes every live token of a principal and adds a new one, atomically; audited as
+    /// `token.rotate` in the principal's tenant.
     pub async fn rotate_token(
         &self,
-        principal_id: &str,
+        actor: &Actor<'_>,
+        principal: &Principal,
         token_id: &str,
         secret_sha256: &[u8],
         now_ms: i64,
@@ -232,10 +267,20 @@ impl Store {
             "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(principal_id)
+        .bind(&principal.id)
         .execute(&mut *tx)
         .await?;
-        insert_token(&mut tx, principal_id, token_id, secret_sha256, now_ms).await?;
+        insert_token(&mut tx, &principal.id, token_id, secret_sha256, now_ms).await?;
+        let tenant = principal.tenant_id.as_deref();
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            tenant,
+            "token.rotate",
+            &principal.id,
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

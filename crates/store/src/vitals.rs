@@ -679,8 +679,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(dir.path()).await?;
         let now = now_ms();
-        let a = store.create_tenant("a", "clinic", now).await?;
-        let b = store.create_tenant("b", "clinic", now).await?;
+        let a = store
+            .create_tenant(&crate::audit::Actor::SYSTEM, "a", "clinic", now)
+            .await?;
+        let b = store
+            .create_tenant(&crate::audit::Actor::SYSTEM, "b", "clinic", now)
+            .await?;
         let actor = Actor {
             tenant_id: Some(&a.id),
             principal_id: "nurse",

@@ -77,9 +77,20 @@ async fn s3_round_trips() {
 /// objects outside the part-key layout; then sweeps with a past and a future cutoff.
 async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
     let now = now_ms();
-    let t = store.create_tenant("t", "clinic", now).await.unwrap();
+    let t = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", now)
+        .await
+        .unwrap();
     let dev = store
-        .create_principal(Some(&t.id), "dev", "device", "tok", &[1; 32], now)
+        .create_principal(
+            &auscult_store::audit::Actor::SYSTEM,
+            Some(&t.id),
+            "dev",
+            "device",
+            "tok",
+            &[1; 32],
+            now,
+        )
         .await
         .unwrap();
     let (row, _) = store

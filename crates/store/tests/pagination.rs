@@ -32,9 +32,20 @@ async fn keyset_pages(postgres: bool) {
         return;
     };
     let now = auscult_store::now_ms();
-    let t = store.create_tenant("t", "clinic", now).await.unwrap();
+    let t = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", now)
+        .await
+        .unwrap();
     let dev = store
-        .create_principal(Some(&t.id), "dev", "device", "tok", &[1; 32], now)
+        .create_principal(
+            &auscult_store::audit::Actor::SYSTEM,
+            Some(&t.id),
+            "dev",
+            "device",
+            "tok",
+            &[1; 32],
+            now,
+        )
         .await
         .unwrap();
     let base = 1_780_000_000_000i64;
@@ -115,7 +126,10 @@ async fn keyset_pages(postgres: bool) {
     );
 
     // The cursor is scoped to the tenant: another tenant's listing with it is empty.
-    let other = store.create_tenant("o", "clinic", now).await.unwrap();
+    let other = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "o", "clinic", now)
+        .await
+        .unwrap();
     assert!(
         store
             .list_cases(

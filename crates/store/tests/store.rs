@@ -17,14 +17,30 @@ async fn lifecycle(postgres: bool) {
         return;
     };
     let now = now_ms();
-    let a = store.create_tenant("a", "clinic", now).await.unwrap();
-    let b = store.create_tenant("b", "clinic", now).await.unwrap();
+    let a = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "a", "clinic", now)
+        .await
+        .unwrap();
+    let b = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "b", "clinic", now)
+        .await
+        .unwrap();
     assert!(matches!(
-        store.create_tenant("a", "clinic", now).await,
+        store
+            .create_tenant(&auscult_store::audit::Actor::SYSTEM, "a", "clinic", now)
+            .await,
         Err(StoreError::AlreadyExists(_))
     ));
     let dev = store
-        .create_principal(Some(&a.id), "dev", "device", "tok1", &[1; 32], now)
+        .create_principal(
+            &auscult_store::audit::Actor::SYSTEM,
+            Some(&a.id),
+            "dev",
+            "device",
+            "tok1",
+            &[1; 32],
+            now,
+        )
         .await
         .unwrap();
     let found = store.find_token("tok1").await.unwrap().unwrap();
@@ -180,4 +196,108 @@ async fn lifecycle_sqlite() {
 #[tokio::test]
 async fn lifecycle_postgres() {
     lifecycle(true).await;
+}
+
+/// Every administrative change writes its audit event with the change, naming who, what and
+/// which tenant; the database refuses to update or delete an audit event, whoever asks.
+async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(dir.path(), postgres).await else {
+        return;
+    };
+    let db = auscult_store::DbOptions {
+        url: url.clone(),
+        max_connections: 4,
+    };
+    let store = auscult_store::Store::open(&db, &common::local_blobs(dir.path()))
+        .await
+        .unwrap();
+    let now = now_ms();
+    let root = Actor {
+        tenant_id: None,
+        principal_id: "root-admin",
+        role: "admin",
+    };
+    let t = store
+        .create_tenant(&root, "audited", "clinic", now)
+        .await
+        .unwrap();
+    let admin = Actor {
+        tenant_id: Some(&t.id),
+        principal_id: "tenant-admin",
+        role: "admin",
+    };
+    let nurse = store
+        .create_principal(
+            &admin,
+            Some(&t.id),
+            "nurse",
+            "nurse",
+            "tok-n",
+            &[2; 32],
+            now + 1,
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_token(&admin, &nurse, "tok-n2", &[3; 32], now + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoke_tokens(&admin, &nurse, now + 3).await.unwrap(),
+        1
+    );
+    // A failed change leaves no event: a duplicate tenant name is refused and not audited.
+    assert!(
+        store
+            .create_tenant(&root, "audited", "clinic", now + 4)
+            .await
+            .is_err()
+    );
+
+    let events = store.list_audit_events(&t.id, None, 0, 100).await.unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = events
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.actor_id.as_str(),
+                e.target_id.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("tenant.create", "root-admin", Some(t.id.as_str())),
+            ("principal.create", "tenant-admin", Some(nurse.id.as_str())),
+            ("token.rotate", "tenant-admin", Some(nurse.id.as_str())),
+            ("token.revoke", "tenant-admin", Some(nurse.id.as_str())),
+        ]
+    );
+
+    // The trail cannot be rewritten through the application's own connection.
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET actor_id = 'someone-else'",
+        "DELETE FROM audit_events",
+    ] {
+        let e = sqlx::query(sql).execute(&pool).await.expect_err(sql);
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+    assert_eq!(
+        store.list_audit_events(&t.id, None, 0, 100).await.unwrap(),
+        events
+    );
+}
+
+#[tokio::test]
+async fn admin_changes_are_audited_sqlite() {
+    admin_changes_are_audited_and_the_trail_is_append_only(false).await;
+}
+
+#[tokio::test]
+async fn admin_changes_are_audited_postgres() {
+    admin_changes_are_audited_and_the_trail_is_append_only(true).await;
 }
