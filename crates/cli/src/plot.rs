@@ -9,9 +9,10 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use auscult_dsp::{Analysis, Analyzer, MurmurStatus, MurmurTiming};
+use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming};
 use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::batch::{analyse, load};
@@ -151,12 +152,11 @@ fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
     out
 }
 
+/// A panel's chart: time on x, the normalised trace on y.
+type TraceChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn shade<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &mut TraceChart<'_, DB>,
     spans: impl IntoIterator<Item = (f64, f64)>,
     y: (f64, f64),
     style: ShapeStyle,
@@ -171,6 +171,70 @@ fn shade<DB: DrawingBackend>(
     Ok(())
 }
 
+/// How a panel's chart is laid out: its texts are drawn only when the backend can draw text.
+struct PanelAxes<'t> {
+    caption: &'t str,
+    x_end: f64,
+    x_desc: &'t str,
+    y_desc: Option<&'t str>,
+    y_label_area: u32,
+}
+
+/// A trace panel over `0..x_end` × ±1.05 with its mesh drawn, ready for the series.
+fn panel_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    axes: &PanelAxes<'_>,
+    text: bool,
+) -> anyhow::Result<TraceChart<'a, DB>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(8)
+        .x_label_area_size(if text { 30 } else { 0 })
+        .y_label_area_size(if text { axes.y_label_area } else { 0 });
+    if text {
+        builder.caption(axes.caption, ("sans-serif", 16));
+    }
+    let mut chart = builder
+        .build_cartesian_2d(0.0..axes.x_end, -1.05..1.05)
+        .map_err(plot_err)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
+    if text {
+        mesh.x_desc(axes.x_desc);
+        if let Some(y_desc) = axes.y_desc {
+            mesh.y_desc(y_desc);
+        }
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(plot_err)?;
+    Ok(chart)
+}
+
+/// The figure's title: the file, heart rate, murmur call and flags.
+fn figure_caption(a: &Analysis, title: &str) -> String {
+    let murmur = match &a.murmur.status {
+        MurmurStatus::Present => format!(
+            "murmur present{}",
+            a.murmur
+                .timing
+                .map_or(String::new(), |t| format!(" ({t:?})").to_lowercase())
+        ),
+        MurmurStatus::Absent => "no murmur".into(),
+        MurmurStatus::Unknown(r) => {
+            format!("murmur unknown: {}", crate::report::reason_text(r))
+        }
+    };
+    let hr = a
+        .heart_rate
+        .map_or("heart rate unknown".into(), |h| format!("{:.0} bpm", h.0));
+    format!(
+        "{title}: {hr}, {murmur}{}{}",
+        if a.ecg_used { ", ECG-gated" } else { "" },
+        if a.flagged { ", flagged" } else { "" }
+    )
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rec: &LoadedRecording,
@@ -181,27 +245,7 @@ fn draw<DB: DrawingBackend>(
 ) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(plot_err)?;
     let body = if text {
-        let murmur = match &a.murmur.status {
-            MurmurStatus::Present => format!(
-                "murmur present{}",
-                a.murmur
-                    .timing
-                    .map_or(String::new(), |t| format!(" ({t:?})").to_lowercase())
-            ),
-            MurmurStatus::Absent => "no murmur".into(),
-            MurmurStatus::Unknown(r) => {
-                format!("murmur unknown: {}", crate::report::reason_text(r))
-            }
-        };
-        let hr = a
-            .heart_rate
-            .map_or("heart rate unknown".into(), |h| format!("{:.0} bpm", h.0));
-        let caption = format!(
-            "{title}: {hr}, {murmur}{}{}",
-            if a.ecg_used { ", ECG-gated" } else { "" },
-            if a.flagged { ", flagged" } else { "" }
-        );
-        root.titled(&caption, ("sans-serif", 22))
+        root.titled(&figure_caption(a, title), ("sans-serif", 22))
             .map_err(plot_err)?
     } else {
         root.clone()
@@ -212,27 +256,30 @@ fn draw<DB: DrawingBackend>(
         left.split_vertically(if has_ecg { 62 } else { 100 }.percent_height());
 
     let t_end = seconds.min(rec.pcg.duration_s()).max(1.0 / rec.pcg.rate.0);
-    let in_range = |t: f64| t < t_end;
+    draw_pcg(&pcg_area, rec, a, t_end, text)?;
+    if let Some(ecg) = &rec.ecg {
+        draw_ecg(&ecg_area, ecg, a, t_end, text)?;
+    }
+    draw_ensemble(&right, a, text)
+}
 
-    // PCG with S1/S2 and the murmur.
-    let mut pcg = ChartBuilder::on(&pcg_area);
-    pcg.margin(8)
-        .x_label_area_size(if text { 30 } else { 0 })
-        .y_label_area_size(if text { 50 } else { 0 });
-    if text {
-        pcg.caption("PCG (S1 blue, S2 green, murmur red)", ("sans-serif", 16));
-    }
-    let mut chart = pcg
-        .build_cartesian_2d(0.0..t_end, -1.05..1.05)
-        .map_err(plot_err)?;
-    let mut mesh = chart.configure_mesh();
-    mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
-    if text {
-        mesh.x_desc("time (s)").y_desc("normalised");
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw().map_err(plot_err)?;
+/// The PCG up to `t_end` with S1/S2 and the murmur shaded in the cycles that start in view.
+fn draw_pcg<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    rec: &LoadedRecording,
+    a: &Analysis,
+    t_end: f64,
+    text: bool,
+) -> anyhow::Result<()> {
+    let in_range = |t: f64| t < t_end;
+    let axes = PanelAxes {
+        caption: "PCG (S1 blue, S2 green, murmur red)",
+        x_end: t_end,
+        x_desc: "time (s)",
+        y_desc: Some("normalised"),
+        y_label_area: 50,
+    };
+    let mut chart = panel_chart(area, &axes, text)?;
     let cycles: Vec<_> = a.cycles.iter().filter(|c| in_range(c.s1.start.0)).collect();
     shade(
         &mut chart,
@@ -258,134 +305,143 @@ fn draw<DB: DrawingBackend>(
             TRACE_COLOUR.stroke_width(1),
         ))
         .map_err(plot_err)?;
+    Ok(())
+}
 
-    // ECG beneath, with the R peaks the cycles were gated on.
-    if let Some(ecg) = &rec.ecg {
-        let mut eb = ChartBuilder::on(&ecg_area);
-        eb.margin(8)
-            .x_label_area_size(if text { 30 } else { 0 })
-            .y_label_area_size(if text { 50 } else { 0 });
-        if text {
-            eb.caption("ECG (R peaks red)", ("sans-serif", 16));
-        }
-        let mut ec = eb
-            .build_cartesian_2d(0.0..t_end, -1.05..1.05)
-            .map_err(plot_err)?;
-        let mut mesh = ec.configure_mesh();
-        mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
-        if text {
-            mesh.x_desc("time (s)");
-        } else {
-            mesh.x_labels(0).y_labels(0);
-        }
-        mesh.draw().map_err(plot_err)?;
-        let peaks: Vec<f64> = match ecg {
-            LoadedEcg::RPeaks(p) => p.iter().map(|s| s.0).collect(),
-            LoadedEcg::Raw(_) => a
-                .cycles
-                .iter()
-                .filter_map(|c| c.r_peak.map(|r| r.0))
-                .collect(),
-        };
-        ec.draw_series(peaks.into_iter().filter(|t| in_range(*t)).map(|t| {
-            PathElement::new(
-                vec![(t, -1.05), (t, 1.05)],
-                MURMUR_COLOUR.mix(0.6).stroke_width(1),
-            )
-        }))
+/// The ECG beneath the PCG, with the R peaks the cycles were gated on (the trace itself only
+/// when the raw ECG was given).
+fn draw_ecg<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    ecg: &LoadedEcg,
+    a: &Analysis,
+    t_end: f64,
+    text: bool,
+) -> anyhow::Result<()> {
+    let in_range = |t: f64| t < t_end;
+    let axes = PanelAxes {
+        caption: "ECG (R peaks red)",
+        x_end: t_end,
+        x_desc: "time (s)",
+        y_desc: None,
+        y_label_area: 50,
+    };
+    let mut ec = panel_chart(area, &axes, text)?;
+    let peaks: Vec<f64> = match ecg {
+        LoadedEcg::RPeaks(p) => p.iter().map(|s| s.0).collect(),
+        LoadedEcg::Raw(_) => a
+            .cycles
+            .iter()
+            .filter_map(|c| c.r_peak.map(|r| r.0))
+            .collect(),
+    };
+    ec.draw_series(peaks.into_iter().filter(|t| in_range(*t)).map(|t| {
+        PathElement::new(
+            vec![(t, -1.05), (t, 1.05)],
+            MURMUR_COLOUR.mix(0.6).stroke_width(1),
+        )
+    }))
+    .map_err(plot_err)?;
+    if let LoadedEcg::Raw(sig) = ecg {
+        ec.draw_series(LineSeries::new(
+            envelope_points(&sig.samples, sig.rate.0, t_end, 2400),
+            TRACE_COLOUR.stroke_width(1),
+        ))
         .map_err(plot_err)?;
-        if let LoadedEcg::Raw(sig) = ecg {
-            ec.draw_series(LineSeries::new(
-                envelope_points(&sig.samples, sig.rate.0, t_end, 2400),
-                TRACE_COLOUR.stroke_width(1),
-            ))
-            .map_err(plot_err)?;
-        }
     }
+    Ok(())
+}
 
-    // The ensemble-averaged cycle.
-    let mut rb = ChartBuilder::on(&right);
+/// The ensemble-averaged cycle with its S1/S2 and murmur phase, or an empty panel saying why
+/// there is none.
+fn draw_ensemble<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    a: &Analysis,
+    text: bool,
+) -> anyhow::Result<()> {
+    let Some(e) = a.ensemble.as_ref().filter(|e| !e.waveform.is_empty()) else {
+        return draw_no_ensemble(area, text);
+    };
+    let len = e.waveform.len().max(e.envelope.len()) as f64 / e.rate.0;
+    let axes = PanelAxes {
+        caption: &format!("ensemble of {} cycles", e.cycles),
+        x_end: len,
+        x_desc: "time from S1 onset (s)",
+        y_desc: None,
+        y_label_area: 40,
+    };
+    let mut ch = panel_chart(area, &axes, text)?;
+    shade(
+        &mut ch,
+        [(e.s1.start.0, e.s1.end.0)],
+        (-1.05, 1.05),
+        S1_COLOUR.mix(0.3).filled(),
+    )?;
+    shade(
+        &mut ch,
+        [(e.s2.start.0, e.s2.end.0)],
+        (-1.05, 1.05),
+        S2_COLOUR.mix(0.3).filled(),
+    )?;
+    if a.murmur.status == MurmurStatus::Present {
+        shade(
+            &mut ch,
+            ensemble_murmur_spans(a, e, len),
+            (-1.05, 1.05),
+            MURMUR_COLOUR.mix(0.15).filled(),
+        )?;
+    }
+    ch.draw_series(LineSeries::new(
+        envelope_points(&e.waveform, e.rate.0, len, 800),
+        RGBColor(170, 170, 170).stroke_width(1),
+    ))
+    .map_err(plot_err)?;
+    ch.draw_series(LineSeries::new(
+        curve_points(&e.envelope, e.rate.0),
+        TRACE_COLOUR.stroke_width(2),
+    ))
+    .map_err(plot_err)?;
+    Ok(())
+}
+
+/// The murmur's phases within the ensemble cycle: systole from S1's end to S2's start,
+/// diastole from S2's end to the cycle's end at `len`.
+fn ensemble_murmur_spans(a: &Analysis, e: &EnsembleCycle, len: f64) -> Vec<(f64, f64)> {
+    let mut spans = Vec::new();
+    if matches!(
+        a.murmur.timing,
+        Some(MurmurTiming::Systolic | MurmurTiming::Both)
+    ) {
+        spans.push((e.s1.end.0, e.s2.start.0));
+    }
+    if matches!(
+        a.murmur.timing,
+        Some(MurmurTiming::Diastolic | MurmurTiming::Both)
+    ) {
+        spans.push((e.s2.end.0, len));
+    }
+    spans
+}
+
+/// The right-hand panel when too few clean cycles were averaged.
+fn draw_no_ensemble<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: bool,
+) -> anyhow::Result<()> {
+    let mut rb = ChartBuilder::on(area);
     rb.margin(8)
         .x_label_area_size(if text { 30 } else { 0 })
         .y_label_area_size(if text { 40 } else { 0 });
-    match &a.ensemble {
-        Some(e) if !e.waveform.is_empty() => {
-            if text {
-                rb.caption(
-                    format!("ensemble of {} cycles", e.cycles),
-                    ("sans-serif", 16),
-                );
-            }
-            let len = e.waveform.len().max(e.envelope.len()) as f64 / e.rate.0;
-            let mut ch = rb
-                .build_cartesian_2d(0.0..len, -1.05..1.05)
-                .map_err(plot_err)?;
-            let mut mesh = ch.configure_mesh();
-            mesh.disable_y_mesh().light_line_style(WHITE.mix(0.0));
-            if text {
-                mesh.x_desc("time from S1 onset (s)");
-            } else {
-                mesh.x_labels(0).y_labels(0);
-            }
-            mesh.draw().map_err(plot_err)?;
-            shade(
-                &mut ch,
-                [(e.s1.start.0, e.s1.end.0)],
-                (-1.05, 1.05),
-                S1_COLOUR.mix(0.3).filled(),
-            )?;
-            shade(
-                &mut ch,
-                [(e.s2.start.0, e.s2.end.0)],
-                (-1.05, 1.05),
-                S2_COLOUR.mix(0.3).filled(),
-            )?;
-            if a.murmur.status == MurmurStatus::Present {
-                let mut spans = Vec::new();
-                if matches!(
-                    a.murmur.timing,
-                    Some(MurmurTiming::Systolic | MurmurTiming::Both)
-                ) {
-                    spans.push((e.s1.end.0, e.s2.start.0));
-                }
-                if matches!(
-                    a.murmur.timing,
-                    Some(MurmurTiming::Diastolic | MurmurTiming::Both)
-                ) {
-                    spans.push((e.s2.end.0, len));
-                }
-                shade(
-                    &mut ch,
-                    spans,
-                    (-1.05, 1.05),
-                    MURMUR_COLOUR.mix(0.15).filled(),
-                )?;
-            }
-            ch.draw_series(LineSeries::new(
-                envelope_points(&e.waveform, e.rate.0, len, 800),
-                RGBColor(170, 170, 170).stroke_width(1),
-            ))
-            .map_err(plot_err)?;
-            ch.draw_series(LineSeries::new(
-                curve_points(&e.envelope, e.rate.0),
-                TRACE_COLOUR.stroke_width(2),
-            ))
-            .map_err(plot_err)?;
-        }
-        _ => {
-            if text {
-                rb.caption("no ensemble (too few clean cycles)", ("sans-serif", 16));
-            }
-            let mut ch = rb
-                .build_cartesian_2d(0.0..1.0, -1.0..1.0)
-                .map_err(plot_err)?;
-            ch.configure_mesh()
-                .x_labels(0)
-                .y_labels(0)
-                .draw()
-                .map_err(plot_err)?;
-        }
+    if text {
+        rb.caption("no ensemble (too few clean cycles)", ("sans-serif", 16));
     }
+    let mut ch = rb
+        .build_cartesian_2d(0.0..1.0, -1.0..1.0)
+        .map_err(plot_err)?;
+    ch.configure_mesh()
+        .x_labels(0)
+        .y_labels(0)
+        .draw()
+        .map_err(plot_err)?;
     Ok(())
 }
 

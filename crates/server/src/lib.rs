@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
+use tonic_health::pb::health_server::{Health, HealthServer};
 
 pub use config::ServerConfig;
 pub use error::{Result, ServerError};
@@ -92,6 +93,32 @@ impl RunningServer {
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
+    let store = open_store(&config).await?;
+    let bootstrap_token = bootstrap_admin(&store, &config).await?;
+    let tls = tls_config(&config)?;
+    let listeners = Listeners::bind(&config).await?;
+    let addr = listeners.addr;
+    let metrics_addr = listeners.metrics_addr;
+    let workers = config.worker_count();
+    let max_message = config.max_message_bytes;
+    let state = AppState::new(store, config);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tasks = spawn_background(&state, workers, listeners.metrics, &shutdown_rx).await?;
+    let serve = serve_grpc(&state, &shutdown_rx, max_message, tls, listeners.grpc).await?;
+    tracing::info!(%addr, workers, "auscult server listening");
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        bootstrap_token,
+        state,
+        shutdown: shutdown_tx,
+        tasks,
+        serve,
+    })
+}
+
+/// Opens storage and puts back the analysis jobs a previous process left running.
+async fn open_store(config: &ServerConfig) -> Result<Store> {
     let store = Store::open(&config.db_options(), &config.blob_config()).await?;
     let recovered = store
         .recover_jobs(
@@ -105,77 +132,110 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             "put back analysis jobs left running by a previous process"
         );
     }
-    let bootstrap_token =
-        if config.bootstrap_admin && !store.has_system_principal(Role::Admin.as_str()).await? {
-            let minted = mint_token();
-            store
-                .create_principal(
-                    &auscult_store::audit::Actor::SYSTEM,
-                    None,
-                    "bootstrap-admin",
-                    Role::Admin.as_str(),
-                    &minted.id,
-                    &minted.secret_sha256,
-                    now_ms(),
-                )
-                .await?;
-            Some(minted.token)
-        } else {
-            None
-        };
-    let tls = match &config.tls {
-        Some(tls) => {
-            let cert = std::fs::read(&tls.cert)?;
-            let key = std::fs::read(&tls.key)?;
-            Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-        }
-        None => None,
-    };
-    let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let metrics_listener = match config.metrics_listen {
-        Some(a) => Some(TcpListener::bind(a).await?),
-        None => None,
-    };
-    let metrics_addr = metrics_listener
-        .as_ref()
-        .map(TcpListener::local_addr)
-        .transpose()?;
-    let workers = config.worker_count();
-    let max_message = config.max_message_bytes;
-    let state = AppState::new(store, config);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    Ok(store)
+}
 
+/// Creates the bootstrap administrator when configured and there is no system administrator yet;
+/// returns its token, which is shown once.
+async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> Result<Option<String>> {
+    if !config.bootstrap_admin || store.has_system_principal(Role::Admin.as_str()).await? {
+        return Ok(None);
+    }
+    let minted = mint_token();
+    store
+        .create_principal(
+            &auscult_store::audit::Actor::SYSTEM,
+            None,
+            "bootstrap-admin",
+            Role::Admin.as_str(),
+            &minted.id,
+            &minted.secret_sha256,
+            now_ms(),
+        )
+        .await?;
+    Ok(Some(minted.token))
+}
+
+/// The TLS identity read from the configured PEM files, when TLS is on.
+fn tls_config(config: &ServerConfig) -> Result<Option<ServerTlsConfig>> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    let cert = std::fs::read(&tls.cert)?;
+    let key = std::fs::read(&tls.key)?;
+    Ok(Some(
+        ServerTlsConfig::new().identity(Identity::from_pem(cert, key)),
+    ))
+}
+
+/// The bound gRPC and (optional) metrics listeners with the addresses actually bound.
+struct Listeners {
+    grpc: TcpListener,
+    addr: SocketAddr,
+    metrics: Option<TcpListener>,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl Listeners {
+    async fn bind(config: &ServerConfig) -> Result<Listeners> {
+        let grpc = TcpListener::bind(config.listen).await?;
+        let addr = grpc.local_addr()?;
+        let metrics = match config.metrics_listen {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+        Ok(Listeners {
+            grpc,
+            addr,
+            metrics,
+            metrics_addr,
+        })
+    }
+}
+
+/// Starts the analysis workers, recovers the vitals monitors and starts the vitals ticker, the
+/// job recovery, the orphan-blob sweep and (when bound) the metrics responder.
+async fn spawn_background(
+    state: &Arc<AppState>,
+    workers: usize,
+    metrics_listener: Option<TcpListener>,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>> {
     let mut tasks = Vec::new();
     for i in 0..workers {
         let worker_id = format!("{}-{i}", uuid::Uuid::new_v4().simple());
         tasks.push(tokio::spawn(worker::run_worker(
-            Arc::clone(&state),
+            Arc::clone(state),
             worker_id,
             shutdown_rx.clone(),
         )));
     }
     state.vitals.recover().await?;
     tasks.push(tokio::spawn(vitals::run_ticker(
-        Arc::clone(&state),
+        Arc::clone(state),
         shutdown_rx.clone(),
     )));
     tasks.push(tokio::spawn(worker::run_recovery(
-        Arc::clone(&state),
+        Arc::clone(state),
         shutdown_rx.clone(),
     )));
     tasks.push(tokio::spawn(sweep_orphan_blobs(
-        Arc::clone(&state),
+        Arc::clone(state),
         shutdown_rx.clone(),
     )));
     if let Some(listener) = metrics_listener {
         tasks.push(tokio::spawn(metrics::serve(
-            Arc::clone(&state),
+            Arc::clone(state),
             listener,
             shutdown_rx.clone(),
         )));
     }
+    Ok(tasks)
+}
 
+/// The health service, with every auscult service reported as serving.
+async fn health_service() -> HealthServer<impl Health> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<IngestServiceServer<ingest::IngestApi>>()
@@ -192,28 +252,41 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     health_reporter
         .set_serving::<VitalsServiceServer<vitals::VitalsApi>>()
         .await;
+    health_service
+}
+
+/// Builds the router (gRPC-Web, health, reflection and the five services, each bounded to
+/// `max_message` bytes) and serves it on `listener` until shutdown.
+async fn serve_grpc(
+    state: &Arc<AppState>,
+    shutdown_rx: &watch::Receiver<bool>,
+    max_message: usize,
+    tls: Option<ServerTlsConfig>,
+    listener: TcpListener,
+) -> Result<JoinHandle<std::result::Result<(), tonic::transport::Error>>> {
+    let health_service = health_service().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| ServerError::Internal(format!("reflection: {e}")))?;
 
-    let ingest = IngestServiceServer::new(ingest::IngestApi::new(Arc::clone(&state)))
+    let ingest = IngestServiceServer::new(ingest::IngestApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(&state)))
+    let review = ReviewServiceServer::new(review::ReviewApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let vitals_api = VitalsServiceServer::new(vitals::VitalsApi::new(
-        Arc::clone(&state),
+        Arc::clone(state),
         shutdown_rx.clone(),
     ))
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
-    let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(&state)))
+    let admin = AdminServiceServer::new(admin::AdminApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let programs_api = ProgramServiceServer::new(programs::ProgramApi::new(Arc::clone(&state)))
+    let programs_api = ProgramServiceServer::new(programs::ProgramApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
 
@@ -232,23 +305,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .add_service(programs_api)
         .add_service(vitals_api);
     let mut rx = shutdown_rx.clone();
-    let serve = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })
             .await
-    });
-    tracing::info!(%addr, workers, "auscult server listening");
-    Ok(RunningServer {
-        addr,
-        metrics_addr,
-        bootstrap_token,
-        state,
-        shutdown: shutdown_tx,
-        tasks,
-        serve,
-    })
+    }))
 }
 
 /// How old a recording blob with no committed row must be before the sweep deletes it: far

@@ -6,6 +6,7 @@
 //! (`<visit>-hr`, `m-<recording>` ...), so an export of the same data is the same Bundle apart
 //! from its timestamp. Must never read another tenant's rows or log personal data.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use auscult_dsp::{Hz, Seconds};
@@ -207,62 +208,83 @@ pub async fn add_resident(
         if let (Some(version), Some(bytes)) = (visit.response_version, &visit.response) {
             let response = pb::QuestionnaireResponse::decode(bytes.as_slice())
                 .map_err(|_| ServerError::Corrupt("stored response does not decode"))?;
-            if let std::collections::btree_map::Entry::Vacant(e) = definitions.entry(version) {
-                let row = state
-                    .store
-                    .get_questionnaire(tenant_id, program_id, Some(version))
-                    .await?
-                    .ok_or(ServerError::Corrupt(
-                        "a response's questionnaire is missing",
-                    ))?;
-                let q = pb::Questionnaire::decode(row.definition.as_slice())
-                    .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
-                e.insert(questionnaire::definition(program_id, version, &q)?);
-            }
-            if let Some(def) = definitions.get(&version) {
-                b.questionnaire(def).map_err(fhir)?;
-                let input = questionnaire::response(
-                    def,
-                    &format!("{}-qr", visit.id),
-                    &resident.id,
-                    &response,
-                )?;
-                b.questionnaire_response(def, &input).map_err(fhir)?;
-            }
-        }
-        let links = state
-            .store
-            .list_links(tenant_id, program_id, Some(&visit.id))
-            .await?;
-        for link in links {
-            let Some(row) = state
-                .store
-                .get_recording(tenant_id, &link.recording_id)
-                .await?
-            else {
-                continue;
+            let def = match definitions.entry(version) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    e.insert(stored_definition(state, tenant_id, program_id, version).await?)
+                }
             };
-            let media_id = format!("m-{}", row.id);
-            b.recording(&RecordingInput {
-                media_id: media_id.clone(),
-                binary_id: format!("b-{}", row.id),
-                patient_id: resident.id.clone(),
-                created: utc(row.meta.started_at_ms),
-                content_type: "audio/wav".into(),
-                bytes: wav(state, &row).await?,
-                site: Some(site_words(&row.meta.site)),
-                duration_s: (row.duration_s > 0.0).then_some(row.duration_s),
-            })
-            .map_err(fhir)?;
-            if let (Some(json), analysis_state::DONE) =
-                (&row.analysis_json, row.analysis_state.as_str())
-            {
-                let a = StoredAnalysis::from_json(json)?;
-                b.murmur(&murmur(&row, &a, &resident.id, &media_id))
-                    .map_err(fhir)?;
-            }
-            exported.push((row.id.clone(), row.meta.subject_id.clone()));
+            b.questionnaire(def).map_err(fhir)?;
+            let input =
+                questionnaire::response(def, &format!("{}-qr", visit.id), &resident.id, &response)?;
+            b.questionnaire_response(def, &input).map_err(fhir)?;
         }
+        exported.extend(recording_resources(state, tenant_id, b, resident, visit).await?);
+    }
+    Ok(exported)
+}
+
+/// The definition of a stored questionnaire version a response was given to.
+async fn stored_definition(
+    state: &AppState,
+    tenant_id: &str,
+    program_id: &str,
+    version: u32,
+) -> Result<QuestionnaireDef> {
+    let row = state
+        .store
+        .get_questionnaire(tenant_id, program_id, Some(version))
+        .await?
+        .ok_or(ServerError::Corrupt(
+            "a response's questionnaire is missing",
+        ))?;
+    let q = pb::Questionnaire::decode(row.definition.as_slice())
+        .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
+    questionnaire::definition(program_id, version, &q)
+}
+
+/// Adds the recordings linked to one visit (Media/Binary, and the murmur finding of an analysed
+/// one) to `b`. Returns the (recording, subject) ids exported.
+async fn recording_resources(
+    state: &AppState,
+    tenant_id: &str,
+    b: &mut BundleBuilder,
+    resident: &ResidentRow,
+    visit: &VisitRow,
+) -> Result<Vec<(String, String)>> {
+    let links = state
+        .store
+        .list_links(tenant_id, &resident.resident.program_id, Some(&visit.id))
+        .await?;
+    let mut exported = Vec::new();
+    for link in links {
+        let Some(row) = state
+            .store
+            .get_recording(tenant_id, &link.recording_id)
+            .await?
+        else {
+            continue;
+        };
+        let media_id = format!("m-{}", row.id);
+        b.recording(&RecordingInput {
+            media_id: media_id.clone(),
+            binary_id: format!("b-{}", row.id),
+            patient_id: resident.id.clone(),
+            created: utc(row.meta.started_at_ms),
+            content_type: "audio/wav".into(),
+            bytes: wav(state, &row).await?,
+            site: Some(site_words(&row.meta.site)),
+            duration_s: (row.duration_s > 0.0).then_some(row.duration_s),
+        })
+        .map_err(fhir)?;
+        if let (Some(json), analysis_state::DONE) =
+            (&row.analysis_json, row.analysis_state.as_str())
+        {
+            let a = StoredAnalysis::from_json(json)?;
+            b.murmur(&murmur(&row, &a, &resident.id, &media_id))
+                .map_err(fhir)?;
+        }
+        exported.push((row.id.clone(), row.meta.subject_id.clone()));
     }
     Ok(exported)
 }

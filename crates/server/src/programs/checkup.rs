@@ -1,0 +1,189 @@
+//! What a visit gathers: the questionnaire response, a set of spot vital signs and the
+//! recordings of the auscultation sites.
+//!
+//! Each is checked before it is stored: a response against the questionnaire version it names,
+//! vitals through [`super::spot`], a recording for being complete, of the visit's resident and
+//! made at the site it is linked as. Must never link one recording to two visits or sites.
+
+use auscult_proto::v1 as pb;
+use auscult_store::now_ms;
+use auscult_store::programs::LinkOutcome;
+use auscult_store::recordings::{RecordingRow, state};
+use prost::Message;
+use tonic::Request;
+
+use super::fields::{id, invalid};
+use super::{ProgramApi, STAFF, questionnaire, spot};
+use crate::convert;
+use crate::error::{Result, ServerError};
+
+impl ProgramApi {
+    pub(super) async fn submit_response_inner(
+        &self,
+        request: Request<pb::SubmitQuestionnaireResponseRequest>,
+    ) -> Result<pb::Visit> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(STAFF)?;
+        let req = request.into_inner();
+        let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
+        if req.questionnaire_version == 0 {
+            return Err(invalid("questionnaire_version is required"));
+        }
+        let stored = self
+            .state
+            .store
+            .get_questionnaire(
+                tenant_id,
+                &visit.program_id,
+                Some(req.questionnaire_version),
+            )
+            .await?
+            .ok_or_else(|| invalid("the programme has no such questionnaire version"))?;
+        let q = pb::Questionnaire::decode(stored.definition.as_slice())
+            .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
+        let def = questionnaire::definition(&visit.program_id, stored.version, &q)?;
+        let response = pb::QuestionnaireResponse {
+            questionnaire_version: req.questionnaire_version,
+            answers: req.answers,
+            authored_at: Some(
+                req.authored_at
+                    .unwrap_or_else(|| convert::timestamp(now_ms())),
+            ),
+        };
+        questionnaire::response(&def, &format!("{}-qr", visit.id), &resident.id, &response)?;
+        let stored = self
+            .state
+            .store
+            .set_visit_response(
+                tenant_id,
+                &caller.actor(),
+                &visit.id,
+                &resident.resident.subject_id,
+                req.questionnaire_version,
+                &response.encode_to_vec(),
+                now_ms(),
+            )
+            .await?;
+        if !stored {
+            return Err(ServerError::NotFound("visit"));
+        }
+        self.reread_visit(tenant_id, &visit.id).await
+    }
+
+    pub(super) async fn record_vitals_inner(
+        &self,
+        request: Request<pb::RecordVitalsRequest>,
+    ) -> Result<pb::Visit> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(STAFF)?;
+        let req = request.into_inner();
+        let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
+        let mut vitals = req.vitals.ok_or_else(|| invalid("vitals are required"))?;
+        spot::check(&vitals)?;
+        let now = now_ms();
+        let measured = vitals.measured_at.as_ref().map_or(now, convert::millis);
+        if measured > now + 5 * 60 * 1000 {
+            return Err(invalid("vitals.measured_at is in the future"));
+        }
+        vitals.measured_at = Some(convert::timestamp(measured));
+        let stored = self
+            .state
+            .store
+            .set_visit_vitals(
+                tenant_id,
+                &caller.actor(),
+                &visit.id,
+                &resident.resident.subject_id,
+                &vitals.encode_to_vec(),
+                now,
+            )
+            .await?;
+        if !stored {
+            return Err(ServerError::NotFound("visit"));
+        }
+        self.reread_visit(tenant_id, &visit.id).await
+    }
+
+    async fn recording_by_upload(&self, tenant_id: &str, upload_id: &str) -> Result<RecordingRow> {
+        let ids = self
+            .state
+            .store
+            .recording_ids_by_upload(tenant_id, upload_id)
+            .await?;
+        match ids.as_slice() {
+            [one] => self
+                .state
+                .store
+                .get_recording(tenant_id, one)
+                .await?
+                .ok_or(ServerError::NotFound("recording")),
+            [] => Err(ServerError::NotFound("recording")),
+            _ => Err(invalid(
+                "several devices used this upload id: link by recording_id",
+            )),
+        }
+    }
+
+    pub(super) async fn link_inner(
+        &self,
+        request: Request<pb::LinkRecordingRequest>,
+    ) -> Result<pb::Visit> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(STAFF)?;
+        let req = request.get_ref();
+        let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
+        let site = match convert::site_name(req.site) {
+            Some(s) if auscult_triage::Site::parse(s).is_some() => s,
+            _ => {
+                return Err(invalid(
+                    "site must be aortic, pulmonic, tricuspid or mitral",
+                ));
+            }
+        };
+        let row = if req.recording_id.is_empty() {
+            self.recording_by_upload(tenant_id, id(&req.upload_id, "recording")?)
+                .await?
+        } else {
+            self.state
+                .store
+                .get_recording(tenant_id, id(&req.recording_id, "recording")?)
+                .await?
+                .ok_or(ServerError::NotFound("recording"))?
+        };
+        if row.meta.subject_id != resident.resident.subject_id {
+            return Err(invalid(
+                "the recording is of another subject than the visit's resident",
+            ));
+        }
+        if row.meta.site != site {
+            return Err(invalid(
+                "the recording was made at another auscultation site",
+            ));
+        }
+        if row.state != state::COMPLETE {
+            return Err(ServerError::FailedPrecondition(
+                "the recording's upload is not complete".into(),
+            ));
+        }
+        let linked = self
+            .state
+            .store
+            .link_recording(
+                tenant_id,
+                &caller.actor(),
+                &visit.id,
+                site,
+                &row.id,
+                &resident.resident.subject_id,
+                now_ms(),
+            )
+            .await?;
+        match linked {
+            LinkOutcome::Linked => self.reread_visit(tenant_id, &visit.id).await,
+            LinkOutcome::NoVisit => Err(ServerError::NotFound("visit")),
+            LinkOutcome::LinkedElsewhere => Err(ServerError::FailedPrecondition(
+                "the recording is already linked to another visit or site".into(),
+            )),
+        }
+    }
+}

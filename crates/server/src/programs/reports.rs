@@ -1,0 +1,172 @@
+//! The programme's outputs: the report (counts and CSV), FHIR bundles of a resident or of the
+//! whole programme, and one recording as WFDB.
+//!
+//! This module authorises, applies consent (residents who withdrew are not exported) and writes
+//! the audit events before anything leaves; the counting lives in [`super::outcome`] and the
+//! assembly in [`super::export`].
+
+use auscult_proto::v1 as pb;
+use auscult_store::now_ms;
+use auscult_store::programs::ResidentRow;
+use auscult_store::recordings::state;
+use tonic::Request;
+
+use super::fields::id;
+use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, outcome};
+use crate::auth::Caller;
+use crate::convert;
+use crate::error::{Result, ServerError};
+
+/// Bundle bytes per streamed message.
+const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
+
+impl ProgramApi {
+    pub(super) async fn report_inner(
+        &self,
+        request: Request<pb::GetProgramReportRequest>,
+    ) -> Result<pb::ProgramReport> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
+        let program = self
+            .program(tenant_id, &request.get_ref().program_id)
+            .await?;
+        let store = &self.state.store;
+        let residents = store.list_residents(tenant_id, &program.id).await?;
+        let sites = store.list_sites(tenant_id, &program.id).await?;
+        let visits = store.list_visits(tenant_id, &program.id, None).await?;
+        let links = store.list_links(tenant_id, &program.id, None).await?;
+        let report = outcome::report(&residents, &sites, &visits, &links);
+        let csv = outcome::report_csv(&program.id, &program.name, &report)
+            .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;
+        let counts = |c: &outcome::Counts| pb::ReportCounts {
+            enrolled: c.enrolled,
+            attended: c.attended,
+            flagged: c.flagged,
+            referred: c.referred,
+            awaiting_review: c.awaiting_review,
+            visits: c.visits,
+        };
+        store
+            .audit_subjects(&caller.actor(), "program.report", &[], now_ms())
+            .await?;
+        Ok(pb::ProgramReport {
+            program_id: program.id.clone(),
+            name: program.name.clone(),
+            totals: Some(counts(&report.totals)),
+            sites: report
+                .sites
+                .iter()
+                .map(|(s, c)| pb::SiteReport {
+                    site_id: s.id.clone(),
+                    name: s.name.clone(),
+                    counts: Some(counts(c)),
+                })
+                .collect(),
+            csv,
+            generated_at: Some(convert::timestamp(now_ms())),
+        })
+    }
+
+    /// Builds a bundle of `residents` (audited per subject as `fhir.export`) and splits it.
+    async fn export_bundle(
+        &self,
+        caller: &Caller,
+        tenant_id: &str,
+        base_url: &str,
+        bundle_id: &str,
+        residents: &[ResidentRow],
+    ) -> Result<Vec<pb::ExportChunk>> {
+        let mut b = export::builder(base_url)?;
+        let subjects: Vec<&str> = residents
+            .iter()
+            .map(|r| r.resident.subject_id.as_str())
+            .collect();
+        self.state
+            .store
+            .audit_subjects(&caller.actor(), "fhir.export", &subjects, now_ms())
+            .await?;
+        for r in residents {
+            export::add_resident(&self.state, tenant_id, &mut b, r).await?;
+        }
+        let entries = b.len();
+        let bytes = export::finish(b, bundle_id)?;
+        tracing::info!(
+            bundle_id,
+            entries,
+            bytes = bytes.len(),
+            "FHIR bundle exported"
+        );
+        Ok(bytes
+            .chunks(EXPORT_CHUNK_BYTES)
+            .map(|c| pb::ExportChunk { data: c.to_vec() })
+            .collect())
+    }
+
+    pub(super) async fn export_resident_inner(
+        &self,
+        request: Request<pb::ExportResidentFhirRequest>,
+    ) -> Result<Vec<pb::ExportChunk>> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
+        let req = request.get_ref();
+        let program = self.program(tenant_id, &req.program_id).await?;
+        let resident = self
+            .resident(tenant_id, &program.id, &req.resident_id)
+            .await?;
+        if !resident.consenting() {
+            return Err(ServerError::FailedPrecondition(
+                "the resident has withdrawn consent: nothing is exported".into(),
+            ));
+        }
+        let bundle_id = format!("r-{}", resident.id);
+        self.export_bundle(&caller, tenant_id, &req.base_url, &bundle_id, &[resident])
+            .await
+    }
+
+    pub(super) async fn export_program_inner(
+        &self,
+        request: Request<pb::ExportProgramFhirRequest>,
+    ) -> Result<Vec<pb::ExportChunk>> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
+        let req = request.get_ref();
+        let program = self.program(tenant_id, &req.program_id).await?;
+        // Residents who withdrew consent are left out of the programme's hand-over.
+        let residents: Vec<ResidentRow> = self
+            .state
+            .store
+            .list_residents(tenant_id, &program.id)
+            .await?
+            .into_iter()
+            .filter(ResidentRow::consenting)
+            .collect();
+        let bundle_id = format!("p-{}", program.id);
+        self.export_bundle(&caller, tenant_id, &req.base_url, &bundle_id, &residents)
+            .await
+    }
+
+    pub(super) async fn export_wfdb_inner(
+        &self,
+        request: Request<pb::ExportRecordingWfdbRequest>,
+    ) -> Result<pb::WfdbRecord> {
+        let caller = self.caller(&request).await?;
+        let tenant_id = caller.tenant_with(RECORDING_READERS)?;
+        let row = self
+            .state
+            .store
+            .get_recording(tenant_id, id(&request.get_ref().recording_id, "recording")?)
+            .await?
+            .filter(|r| r.state == state::COMPLETE)
+            .ok_or(ServerError::NotFound("recording"))?;
+        self.state
+            .store
+            .audit(
+                &caller.actor(),
+                "case.wfdb",
+                &[(&row.id, &row.meta.subject_id)],
+                now_ms(),
+            )
+            .await?;
+        export::wfdb(&self.state, &row).await
+    }
+}
