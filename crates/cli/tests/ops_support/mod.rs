@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// What one command printed and how it ended.
@@ -110,13 +110,17 @@ pub struct Served {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The bootstrap administrator's token it printed.
+    /// The bootstrap administrator's token, read from the file it named.
     pub admin_token: String,
+    /// The file it wrote the bootstrap administrator's token to.
+    pub token_file: PathBuf,
+    /// What it printed on standard output up to `ready`.
+    pub printed: String,
 }
 
 impl Served {
-    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1` and reads its
-    /// address and bootstrap token from what it prints.
+    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1`, reads its address
+    /// and the bootstrap token file's path from what it prints, and the token from that file.
     pub fn start(dir: &Path) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auscult"))
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
@@ -128,28 +132,34 @@ impl Served {
             .spawn()
             .expect("spawn auscult serve");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let (mut addr, mut admin_token) = (None, None);
+        let (mut addr, mut token_file, mut printed) = (None, None, String::new());
         for line in lines.by_ref() {
             let Ok(line) = line else { break };
             if let Some(a) = line.strip_prefix("listening on ") {
                 addr = a.trim().parse().ok();
-            } else if let Some(t) = line.strip_prefix("bootstrap admin token (shown once): ") {
-                admin_token = Some(t.trim().to_owned());
-            } else if line == "ready" {
+            } else if let Some(path) = line.strip_prefix("bootstrap admin token file: ") {
+                token_file = Some(PathBuf::from(path.trim()));
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+            if line == "ready" {
                 break;
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let (Some(addr), Some(admin_token)) = (addr, admin_token) else {
+        let (Some(addr), Some(token_file)) = (addr, token_file) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("auscult serve exited or did not print its address and bootstrap token");
+            panic!("auscult serve exited or did not print its address and bootstrap token file");
         };
+        let admin_token = auscult_testkit::read_token_file(&token_file);
         Served {
             child,
             addr,
             admin_token,
+            token_file,
+            printed,
         }
     }
 
