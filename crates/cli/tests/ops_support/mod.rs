@@ -1,5 +1,6 @@
 //! Running `auscult` as an operator types it: the real binary, a server address and a token in the
-//! environment, `TZ=UTC` so times are predictable; and `auscult serve` as a child process.
+//! environment (or a token file), `TZ=UTC` so times are predictable; and `auscult serve` as a
+//! child process.
 //!
 //! Included by the `ops_*.rs` tests with `mod ops_support;`. Helpers panic with the reason (and the
 //! command's output) so a failing test says what the operator would have seen.
@@ -71,20 +72,35 @@ impl Shell {
 
     /// Runs `auscult ARGS...` and waits for it.
     pub async fn run(&self, args: &[&str]) -> Ran {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"))
-            .args(args)
-            .env("AUSCULT_SERVER", &self.server)
-            .env("AUSCULT_TOKEN", &self.token)
-            .env("TZ", "UTC")
-            .output()
-            .await
-            .expect("run the auscult binary");
-        Ran {
-            line: format!("auscult {}", args.join(" ")),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        run_auscult(
+            args,
+            &[("AUSCULT_SERVER", &self.server), ("AUSCULT_TOKEN", &self.token)],
+        )
+        .await
+    }
+}
+
+/// Runs `auscult ARGS...` with `TZ=UTC` and only the `AUSCULT_*` variables in `env` (none
+/// inherited from the test's environment), and waits for it.
+pub async fn run_auscult(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AUSCULT_") {
+            command.env_remove(name);
         }
+    }
+    let output = command
+        .args(args)
+        .envs(env.iter().copied())
+        .env("TZ", "UTC")
+        .output()
+        .await
+        .expect("run the auscult binary");
+    Ran {
+        line: format!("auscult {}", args.join(" ")),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
