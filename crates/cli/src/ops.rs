@@ -3,7 +3,8 @@
 //! `auscult-client` and prints what `auscult_client::render` words.
 //!
 //! Times print in the local zone (set `TZ` to choose another), ISO 8601 with the offset. Tokens
-//! come from `--token` or `AUSCULT_TOKEN` and are never printed except one a command just created.
+//! come from `--token-file` or `AUSCULT_TOKEN`, never from the command line (where every user of
+//! the machine sees them), and are never printed except one a command just created.
 
 use std::path::PathBuf;
 
@@ -68,14 +69,46 @@ pub struct Connection {
     /// Server URL.
     #[arg(long, env = "AUSCULT_SERVER", default_value = "http://127.0.0.1:50051")]
     server: String,
-    /// Bearer token.
-    #[arg(long, env = "AUSCULT_TOKEN", hide_env_values = true)]
-    token: String,
+    /// A file holding the bearer token (e.g. the bootstrap administrator's token file); without
+    /// it the token is read from the AUSCULT_TOKEN environment variable. There is no `--token`:
+    /// a token on the command line is seen by every user of the machine and kept in shell history.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
+
+/// The environment variable that holds the bearer token.
+const TOKEN_ENV: &str = "AUSCULT_TOKEN";
 
 impl Connection {
     async fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(&self.server, &self.token).await?)
+        let token = self.token()?;
+        Ok(Client::connect(&self.server, &token).await?)
+    }
+
+    /// The bearer token: the one in `--token-file` when given, else `AUSCULT_TOKEN`.
+    fn token(&self) -> anyhow::Result<String> {
+        let token = match &self.token_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the token file {}", path.display()))?;
+                let token = text.trim();
+                if token.is_empty() || token.contains(char::is_whitespace) {
+                    anyhow::bail!(
+                        "the token file {} must hold one token and nothing else",
+                        path.display()
+                    );
+                }
+                token.to_owned()
+            }
+            None => std::env::var(TOKEN_ENV)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        };
+        if token.is_empty() {
+            anyhow::bail!("no token: set {TOKEN_ENV} or pass --token-file PATH");
+        }
+        Ok(token)
     }
 }
 

@@ -113,7 +113,7 @@ async fn a_clinic_worked_through_the_binary() {
         let err = shell.run(&["case", "list"]).await.fails();
         assert!(
             err.starts_with(
-                "auscult: case list: not authenticated (check --token or AUSCULT_TOKEN)"
+                "auscult: case list: not authenticated (check AUSCULT_TOKEN or --token-file)"
             ),
             "a replaced or revoked token: {err}"
         );

@@ -53,7 +53,7 @@ pub enum ClientError {
 fn describe(code: tonic::Code, message: &str) -> String {
     let what = match code {
         tonic::Code::Unauthenticated => {
-            "not authenticated (check --token or AUSCULT_TOKEN)".to_owned()
+            "not authenticated (check AUSCULT_TOKEN or --token-file)".to_owned()
         }
         tonic::Code::PermissionDenied => "permission denied".to_owned(),
         tonic::Code::NotFound => "not found".to_owned(),
@@ -97,7 +97,7 @@ mod tests {
         let e = ClientError::refused("tenant list", &tonic::Status::unauthenticated(""));
         assert_eq!(
             e.to_string(),
-            "tenant list: not authenticated (check --token or AUSCULT_TOKEN)"
+            "tenant list: not authenticated (check AUSCULT_TOKEN or --token-file)"
         );
     }
 }

@@ -5,7 +5,7 @@
 //! not here: they are the `auscult` binary's, over `auscult-client`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -147,13 +147,15 @@ pub async fn serve(args: &ServeArgs) -> crate::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let config = args.to_config()?;
+    let data_dir = config.data_dir.clone();
     let mut server = crate::start(config).await?;
     println!("listening on {}", server.addr);
     if let Some(addr) = server.metrics_addr {
         println!("metrics on http://{addr}/metrics");
     }
     if let Some(token) = &server.bootstrap_token {
-        println!("bootstrap admin token (shown once): {token}");
+        let path = write_bootstrap_token(&data_dir, token)?;
+        println!("bootstrap admin token file: {}", path.display());
     }
     println!("ready");
     tokio::select! {
@@ -163,6 +165,40 @@ pub async fn serve(args: &ServeArgs) -> crate::Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await?;
     Ok(())
+}
+
+/// The file, in the data directory, that receives the bootstrap administrator's token.
+pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-admin.token";
+
+/// Writes the bootstrap administrator's token to [`BOOTSTRAP_TOKEN_FILE`] in `data_dir`, readable
+/// by the server's user alone (mode 0600 on Unix), and returns the file's path.
+///
+/// The token goes to a file and never to standard output, where logs, terminals and process
+/// supervisors would keep it. The file is written under a temporary name, made durable, then
+/// renamed over any earlier one, so a reader never sees a partial token and a file left with
+/// looser permissions by someone else is replaced rather than reused.
+pub fn write_bootstrap_token(data_dir: &Path, token: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write as _;
+    let path = data_dir.join(BOOTSTRAP_TOKEN_FILE);
+    let staging = data_dir.join(format!("{BOOTSTRAP_TOKEN_FILE}.tmp"));
+    match std::fs::remove_file(&staging) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&staging)?;
+    file.write_all(token.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&staging, &path)?;
+    #[cfg(unix)]
+    std::fs::File::open(data_dir)?.sync_all()?;
+    Ok(path)
 }
 
 async fn shutdown_signal() {

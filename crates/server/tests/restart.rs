@@ -38,8 +38,8 @@ fn spawn(dir: &std::path::Path, db_url: Option<&str>) -> Proc {
     while let Some(Ok(line)) = lines.next() {
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = Some(a.trim().parse().unwrap());
-        } else if let Some(t) = line.strip_prefix("bootstrap admin token (shown once): ") {
-            bootstrap = Some(t.trim().to_owned());
+        } else if let Some(path) = line.strip_prefix("bootstrap admin token file: ") {
+            bootstrap = Some(read_token_file(std::path::Path::new(path.trim())));
         } else if line == "ready" {
             break;
         }
@@ -66,7 +66,7 @@ async fn kill_mid_upload_and_resume(db: Db) {
     let admin_token = first
         .bootstrap
         .clone()
-        .expect("first start prints a bootstrap token");
+        .expect("first start writes a bootstrap token file");
     let ch = connect(first.addr).await;
     let t = make_tenant(&ch, &admin_token, "restart").await;
     let rec = synth(Scenario::AorticStenosis, 21, 15.0);
@@ -103,7 +103,7 @@ async fn kill_mid_upload_and_resume(db: Db) {
     let mut second = spawn(dir.path(), url.as_deref());
     assert!(
         second.bootstrap.is_none(),
-        "the bootstrap token is printed only once"
+        "the bootstrap token is made only once"
     );
     let ch = connect(second.addr).await;
     let status = upload_status(&ch, &t.device_token, "restart-1")

@@ -186,8 +186,8 @@ impl ChildServer {
             let Ok(line) = line else { break };
             if let Some((_, a)) = line.split_once("e2e-child listening on ") {
                 addr = a.trim().parse().ok();
-            } else if let Some((_, t)) = line.split_once("e2e-child bootstrap token ") {
-                bootstrap_token = Some(t.trim().to_owned());
+            } else if let Some((_, path)) = line.split_once("e2e-child bootstrap token file ") {
+                bootstrap_token = Some(read_token_file(Path::new(path.trim())));
             } else if line.contains("e2e-child ready") {
                 break;
             }
@@ -221,7 +221,8 @@ impl Drop for ChildServer {
 }
 
 /// The body of the ignored child-server test: when [`CHILD_DIR_ENV`] is set, start the server on
-/// that data dir, print its address (and bootstrap token), and serve until killed. Without the
+/// that data dir, print its address (and the path of the bootstrap token's file, written as
+/// `auscult serve` writes it), and serve until killed. Without the
 /// variable it returns at once (so running ignored tests by hand does nothing harmful).
 pub async fn child_server_main() {
     let Some(dir) = std::env::var_os(CHILD_DIR_ENV) else {
@@ -229,13 +230,25 @@ pub async fn child_server_main() {
         return;
     };
     let url = std::env::var(CHILD_DB_ENV).ok();
-    let mut server = start_in_process(Path::new(&dir), url).await;
+    let dir = Path::new(&dir);
+    let mut server = start_in_process(dir, url).await;
     println!("e2e-child listening on {}", server.addr);
     if let Some(t) = &server.bootstrap_token {
-        println!("e2e-child bootstrap token {t}");
+        let path = auscult_server::serve::write_bootstrap_token(dir, t)
+            .expect("write the bootstrap token file");
+        println!("e2e-child bootstrap token file {}", path.display());
     }
     println!("e2e-child ready");
     let _ = server.wait().await;
+}
+
+/// The token in a token file (the bootstrap administrator's, as `auscult serve` writes it), without
+/// its line ending.
+pub fn read_token_file(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the token file {}: {e}", path.display()))
+        .trim()
+        .to_owned()
 }
 
 /// A plaintext gRPC channel to `addr`.

@@ -1,5 +1,6 @@
 //! Running `auscult` as an operator types it: the real binary, a server address and a token in the
-//! environment, `TZ=UTC` so times are predictable; and `auscult serve` as a child process.
+//! environment (or a token file), `TZ=UTC` so times are predictable; and `auscult serve` as a
+//! child process.
 //!
 //! Included by the `ops_*.rs` tests with `mod ops_support;`. Helpers panic with the reason (and the
 //! command's output) so a failing test says what the operator would have seen.
@@ -7,7 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// What one command printed and how it ended.
@@ -71,20 +72,35 @@ impl Shell {
 
     /// Runs `auscult ARGS...` and waits for it.
     pub async fn run(&self, args: &[&str]) -> Ran {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"))
-            .args(args)
-            .env("AUSCULT_SERVER", &self.server)
-            .env("AUSCULT_TOKEN", &self.token)
-            .env("TZ", "UTC")
-            .output()
-            .await
-            .expect("run the auscult binary");
-        Ran {
-            line: format!("auscult {}", args.join(" ")),
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        run_auscult(
+            args,
+            &[("AUSCULT_SERVER", &self.server), ("AUSCULT_TOKEN", &self.token)],
+        )
+        .await
+    }
+}
+
+/// Runs `auscult ARGS...` with `TZ=UTC` and only the `AUSCULT_*` variables in `env` (none
+/// inherited from the test's environment), and waits for it.
+pub async fn run_auscult(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AUSCULT_") {
+            command.env_remove(name);
         }
+    }
+    let output = command
+        .args(args)
+        .envs(env.iter().copied())
+        .env("TZ", "UTC")
+        .output()
+        .await
+        .expect("run the auscult binary");
+    Ran {
+        line: format!("auscult {}", args.join(" ")),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -110,13 +126,17 @@ pub struct Served {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The bootstrap administrator's token it printed.
+    /// The bootstrap administrator's token, read from the file it named.
     pub admin_token: String,
+    /// The file it wrote the bootstrap administrator's token to.
+    pub token_file: PathBuf,
+    /// What it printed on standard output up to `ready`.
+    pub printed: String,
 }
 
 impl Served {
-    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1` and reads its
-    /// address and bootstrap token from what it prints.
+    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1`, reads its address
+    /// and the bootstrap token file's path from what it prints, and the token from that file.
     pub fn start(dir: &Path) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auscult"))
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
@@ -128,28 +148,34 @@ impl Served {
             .spawn()
             .expect("spawn auscult serve");
         let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let (mut addr, mut admin_token) = (None, None);
+        let (mut addr, mut token_file, mut printed) = (None, None, String::new());
         for line in lines.by_ref() {
             let Ok(line) = line else { break };
             if let Some(a) = line.strip_prefix("listening on ") {
                 addr = a.trim().parse().ok();
-            } else if let Some(t) = line.strip_prefix("bootstrap admin token (shown once): ") {
-                admin_token = Some(t.trim().to_owned());
-            } else if line == "ready" {
+            } else if let Some(path) = line.strip_prefix("bootstrap admin token file: ") {
+                token_file = Some(PathBuf::from(path.trim()));
+            }
+            printed.push_str(&line);
+            printed.push('\n');
+            if line == "ready" {
                 break;
             }
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        let (Some(addr), Some(admin_token)) = (addr, admin_token) else {
+        let (Some(addr), Some(token_file)) = (addr, token_file) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("auscult serve exited or did not print its address and bootstrap token");
+            panic!("auscult serve exited or did not print its address and bootstrap token file");
         };
+        let admin_token = auscult_testkit::read_token_file(&token_file);
         Served {
             child,
             addr,
             admin_token,
+            token_file,
+            printed,
         }
     }
 
