@@ -45,11 +45,11 @@ use auscult_store::vitals::{
 };
 use auscult_store::{Store, StoreError, now_ms};
 use auscult_vitals::{
-    Acvpu, Alert, AlertEvent, AlertId, AlertKind, AlertState, BeatsPerMinute, BloodPressure,
-    BreathsPerMinute, Celsius, Condition, DurationMs, MinuteIndex, MonitorConfig, OxygenSupport,
-    Parameter, PriorAlert, Reading, ResidentMonitor, Rollup, Sample, SourceId, SpO2Percent,
-    StaffId, SubjectClock, Timestamp, VitalsError, check_device_time, continued_alert,
-    merge_buckets, rollup_minutes,
+    Acvpu, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, AlertStatus,
+    BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex,
+    MonitorConfig, OxygenSupport, Parameter, PriorAlert, Reading, ResidentMonitor, Rollup, Sample,
+    SourceId, SpO2Percent, StaffId, SubjectClock, Timestamp, VitalsError, check_device_time,
+    continued_alert, merge_buckets, rollup_minutes,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::StreamExt;
@@ -299,7 +299,7 @@ impl VitalsHub {
     ) -> Result<u32> {
         let mut n = 0;
         for ev in events {
-            let mut change = ev.change.as_str().to_owned();
+            let mut change = ev.change.event_kind();
             let mut alert = ev.alert.clone();
             let uuid = match s.ids.get(&ev.alert.id) {
                 Some(u) => u.clone(),
@@ -314,7 +314,7 @@ impl VitalsHub {
                     let uuid = match continued.map(|k| &prior[k]) {
                         Some((i, p)) => {
                             let c = s.carried.swap_remove(*i);
-                            change = "resumed".to_owned();
+                            change = AlertEventKind::Resumed;
                             if let Some(a) = s.monitor.resume_alert(ev.alert.id, p, Timestamp(now))
                             {
                                 alert = a.clone();
@@ -328,7 +328,7 @@ impl VitalsHub {
                     uuid
                 }
             };
-            let stored = snapshot(subject_id, &uuid, &change, ev.at.0, &alert);
+            let stored = snapshot(subject_id, &uuid, Some(change), ev.at.0, &alert);
             self.emit(tenant_id, stored).await?;
             n += 1;
         }
@@ -435,35 +435,24 @@ pub async fn run_ticker(state: Arc<AppState>, mut shutdown: watch::Receiver<bool
     }
 }
 
-fn condition_name(c: &Condition) -> String {
-    match c {
-        Condition::SuddenChange(p) => format!("sudden_change:{p}"),
-        Condition::SensorSilent(s) => format!("sensor_silent:{s}"),
-        other => other.name().to_owned(),
-    }
-}
-
 /// What the engine needs of an alert stored before this process started; `None` for a stored
 /// kind the engine cannot name (a silent-sensor alert without its sensor): nothing continues it.
 fn prior_alert(e: &NewAlertEvent) -> Option<PriorAlert> {
-    let kind = match e.kind.as_str() {
-        "clinical" => Some(AlertKind::Clinical),
-        "sensor_silent" => e
-            .conditions
-            .split(',')
-            .find_map(|c| c.strip_prefix("sensor_silent:"))
-            .and_then(|s| SourceId::new(s).ok())
-            .map(AlertKind::SensorSilent),
-        _ => None,
-    };
     Some(PriorAlert {
-        kind: kind?,
-        acknowledged_by: (e.state == "acknowledged").then(|| StaffId(e.acted_by.clone())),
+        kind: AlertKind::from_parts(e.kind, &e.conditions)?,
+        acknowledged_by: (e.state == AlertStatus::Acknowledged)
+            .then(|| StaffId(e.acted_by.clone())),
         snoozed_until: e.snoozed_until_ms.map(Timestamp),
     })
 }
 
-fn snapshot(subject_id: &str, alert_id: &str, change: &str, at: i64, a: &Alert) -> NewAlertEvent {
+fn snapshot(
+    subject_id: &str,
+    alert_id: &str,
+    change: Option<AlertEventKind>,
+    at: i64,
+    a: &Alert,
+) -> NewAlertEvent {
     let acted_by = match &a.state {
         AlertState::Acknowledged { by, .. } => by.0.clone(),
         AlertState::Resolved { by: Some(by), .. } => by.0.clone(),
@@ -473,16 +462,11 @@ fn snapshot(subject_id: &str, alert_id: &str, change: &str, at: i64, a: &Alert) 
         subject_id: subject_id.to_owned(),
         alert_id: alert_id.to_owned(),
         at_ms: at,
-        change: change.to_owned(),
-        kind: a.kind.name().to_owned(),
-        severity: a.severity.as_str().to_owned(),
-        state: a.state.as_str().to_owned(),
-        conditions: a
-            .conditions
-            .iter()
-            .map(condition_name)
-            .collect::<Vec<_>>()
-            .join(","),
+        change,
+        kind: a.kind.class(),
+        severity: a.severity,
+        state: a.state.status(),
+        conditions: a.conditions.clone(),
         detail: a.detail.clone(),
         condition_active: a.condition_active,
         level: i64::from(a.level),
@@ -497,15 +481,10 @@ pub fn alert_proto(e: &NewAlertEvent) -> pb::Alert {
     pb::Alert {
         alert_id: e.alert_id.clone(),
         subject_id: e.subject_id.clone(),
-        kind: e.kind.clone(),
-        severity: e.severity.clone(),
-        state: e.state.clone(),
-        conditions: e
-            .conditions
-            .split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        kind: e.kind.as_str().to_owned(),
+        severity: e.severity.as_str().to_owned(),
+        state: e.state.as_str().to_owned(),
+        conditions: e.conditions.iter().map(ToString::to_string).collect(),
         condition_active: e.condition_active,
         escalation_level: u32::try_from(e.level).unwrap_or(0),
         detail: e.detail.clone(),
@@ -519,7 +498,7 @@ fn event_proto(event_id: i64, e: &NewAlertEvent) -> pb::AlertEvent {
     pb::AlertEvent {
         event_id: u64::try_from(event_id).unwrap_or(0),
         at: Some(convert::timestamp(e.at_ms)),
-        change: e.change.clone(),
+        change: e.change.map_or("", AlertEventKind::as_str).to_owned(),
         alert: Some(alert_proto(e)),
     }
 }
@@ -970,29 +949,29 @@ impl VitalsApi {
                 .monitor
                 .alerts()
                 .find(|a| a.id == id)
-                .map(|a| snapshot(&subject_id, alert_id, "", now, a))
+                .map(|a| snapshot(&subject_id, alert_id, None, now, a))
                 .ok_or(ServerError::NotFound("alert"))?;
             return Ok(alert_proto(&alert));
         }
         // Not in a monitor: stored before a restart (or long resolved). Act on the stored state.
         let mut e = row.event;
-        let change = match (action, e.state.as_str()) {
-            (_, "resolved") => {
+        let change = match (action, e.state) {
+            (_, AlertStatus::Resolved) => {
                 return Err(ServerError::FailedPrecondition(
                     "the alert is already resolved".into(),
                 ));
             }
-            (Action::Acknowledge, "acknowledged") => None,
+            (Action::Acknowledge, AlertStatus::Acknowledged) => None,
             (Action::Acknowledge, _) => {
-                e.state = "acknowledged".into();
+                e.state = AlertStatus::Acknowledged;
                 e.acted_by = by.0.clone();
-                Some("acknowledged")
+                Some(AlertEventKind::Acknowledged)
             }
             (Action::Resolve, _) => {
-                e.state = "resolved".into();
+                e.state = AlertStatus::Resolved;
                 e.acted_by = by.0.clone();
                 e.snoozed_until_ms = None;
-                Some("resolved")
+                Some(AlertEventKind::Resolved)
             }
             (Action::Snooze(until_wall), _) => {
                 let max = self.hub().config.escalation.max_snooze.0;
@@ -1003,17 +982,17 @@ impl VitalsApi {
                     )));
                 }
                 e.snoozed_until_ms = Some(now.saturating_add(until_wall - wall));
-                Some("snoozed")
+                Some(AlertEventKind::Snoozed)
             }
         };
         hub.store
             .audit_subject(&caller.actor(), audit, &subject_id, wall)
             .await?;
         if let Some(change) = change {
-            e.change = change.into();
+            e.change = Some(change);
             e.at_ms = now;
             hub.emit(&tenant_id, e.clone()).await?;
-            if e.state == "resolved" {
+            if e.state == AlertStatus::Resolved {
                 s.carried.retain(|c| c.event.alert_id != alert_id);
             } else if let Some(c) = s.carried.iter_mut().find(|c| c.event.alert_id == alert_id) {
                 c.event = e.clone();

@@ -5,7 +5,13 @@
 //! alerts writes an audit event first; a batch of samples is stored in one transaction, so a
 //! duplicate anywhere stores nothing of it. This module computes nothing clinical: rollups and
 //! alerts are computed by `auscult-vitals` in the server and only stored here.
+//!
+//! An alert's kind, severity, state, change and conditions are stored as the spellings of
+//! [`auscult_vitals::vocab`] and read back through one checked conversion each (`read_term`,
+//! `read_conditions`): a spelling this version does not know is
+//! [`StoreError::Corrupt`], never a default.
 
+use auscult_vitals::{AlertClass, AlertEventKind, AlertStatus, Condition, Severity, Term};
 use sqlx::Row;
 
 use crate::Store;
@@ -64,16 +70,16 @@ pub struct NewAlertEvent {
     pub alert_id: String,
     /// When, Unix ms.
     pub at_ms: i64,
-    /// What changed (`raised`, `acknowledged`, ...).
-    pub change: String,
-    /// `clinical` or `sensor_silent`.
-    pub kind: String,
+    /// What changed; `None` in an alert's current state (read from `vital_alerts`).
+    pub change: Option<AlertEventKind>,
+    /// What the alert is about (a silent sensor is named by its condition).
+    pub kind: AlertClass,
     /// Severity after the change.
-    pub severity: String,
+    pub severity: Severity,
     /// State after the change.
-    pub state: String,
-    /// Conditions of the episode, comma-separated.
-    pub conditions: String,
+    pub state: AlertStatus,
+    /// Conditions of the episode, in the order first seen.
+    pub conditions: Vec<Condition>,
     /// Short non-identifying description.
     pub detail: String,
     /// Whether a condition of the episode still holds.
@@ -202,6 +208,7 @@ impl Store {
     /// transaction, and returns the event id. Callers that need events delivered in id order
     /// must serialise their calls (the server does).
     pub async fn append_alert_event(&self, tenant_id: &str, e: &NewAlertEvent) -> Result<i64> {
+        let conditions = write_conditions(&e.conditions)?;
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "INSERT INTO alert_events (tenant_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
@@ -212,11 +219,11 @@ impl Store {
         .bind(&e.subject_id)
         .bind(&e.alert_id)
         .bind(e.at_ms)
-        .bind(&e.change)
-        .bind(&e.kind)
-        .bind(&e.severity)
-        .bind(&e.state)
-        .bind(&e.conditions)
+        .bind(e.change.map_or("", AlertEventKind::as_str))
+        .bind(e.kind.as_str())
+        .bind(e.severity.as_str())
+        .bind(e.state.as_str())
+        .bind(&conditions)
         .bind(&e.detail)
         .bind(i64::from(e.condition_active))
         .bind(e.level)
@@ -244,10 +251,10 @@ impl Store {
         .bind(tenant_id)
         .bind(&e.alert_id)
         .bind(&e.subject_id)
-        .bind(&e.kind)
-        .bind(&e.severity)
-        .bind(&e.state)
-        .bind(&e.conditions)
+        .bind(e.kind.as_str())
+        .bind(e.severity.as_str())
+        .bind(e.state.as_str())
+        .bind(&conditions)
         .bind(i64::from(e.condition_active))
         .bind(e.level)
         .bind(e.raised_at_ms)
@@ -350,13 +357,14 @@ impl Store {
         let rows = sqlx::query(
             "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
              state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> 'resolved') \
+             FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> $5) \
              ORDER BY raised_at_ms DESC, alert_id LIMIT $4",
         )
         .bind(tenant_id)
         .bind(subject_id.unwrap_or(""))
         .bind(i64::from(include_resolved))
         .bind(limit)
+        .bind(AlertStatus::Resolved.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -401,8 +409,9 @@ impl Store {
         let rows = sqlx::query(
             "SELECT tenant_id, last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
              severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE state <> 'resolved' ORDER BY tenant_id, subject_id, raised_at_ms",
+             FROM vital_alerts WHERE state <> $1 ORDER BY tenant_id, subject_id, raised_at_ms",
         )
+        .bind(AlertStatus::Resolved.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -612,17 +621,61 @@ const MERGE_MINUTES: &str = " ON CONFLICT (tenant_id, subject_id, parameter, min
      max_value = CASE WHEN excluded.max_value > vital_minutes.max_value THEN excluded.max_value ELSE vital_minutes.max_value END, \
      sum_value = vital_minutes.sum_value + excluded.sum_value";
 
+/// The one reading of a stored term: its spelling, or [`StoreError::Corrupt`].
+fn read_term<T: Term>(spelling: &str) -> Result<T> {
+    T::parse(spelling).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{:?} is not a {}",
+            spelling.chars().take(64).collect::<String>(),
+            T::WHAT
+        ))
+    })
+}
+
+/// An alert's conditions as stored: a JSON array of their spellings (a sensor's name may hold
+/// commas, so they are not joined with them).
+fn write_conditions(conditions: &[Condition]) -> Result<String> {
+    let spelled: Vec<String> = conditions.iter().map(Condition::to_string).collect();
+    serde_json::to_string(&spelled).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The inverse of [`write_conditions`]. Also reads the comma-joined form stored before it
+/// (which never starts with `[`).
+fn read_conditions(stored: &str) -> Result<Vec<Condition>> {
+    let spelled: Vec<String> = if stored.starts_with('[') {
+        serde_json::from_str(stored)
+            .map_err(|e| StoreError::Corrupt(format!("alert conditions: {e}")))?
+    } else {
+        stored
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    spelled
+        .iter()
+        .map(|c| c.parse().map_err(|e| StoreError::Corrupt(format!("{e}"))))
+        .collect()
+}
+
 fn event_from_row(row: &sqlx::any::AnyRow, change_column: &str) -> Result<NewAlertEvent> {
     let active: i64 = row.try_get("condition_active")?;
+    let change: String = row.try_get(change_column)?;
+    let kind: String = row.try_get("kind")?;
+    let severity: String = row.try_get("severity")?;
+    let state: String = row.try_get("state")?;
+    let conditions: String = row.try_get("conditions")?;
     Ok(NewAlertEvent {
         subject_id: row.try_get("subject_id")?,
         alert_id: row.try_get("alert_id")?,
         at_ms: row.try_get("at_ms")?,
-        change: row.try_get(change_column)?,
-        kind: row.try_get("kind")?,
-        severity: row.try_get("severity")?,
-        state: row.try_get("state")?,
-        conditions: row.try_get("conditions")?,
+        change: (!change.is_empty())
+            .then(|| read_term(&change))
+            .transpose()?,
+        kind: read_term(&kind)?,
+        severity: read_term(&severity)?,
+        state: read_term(&state)?,
+        conditions: read_conditions(&conditions)?,
         detail: row.try_get("detail")?,
         condition_active: active != 0,
         level: row.try_get("level")?,
@@ -732,15 +785,15 @@ mod tests {
         // Another tenant sees nothing of it.
         assert!(store.vital_trend(&actor, &b.id, &q, now).await?.is_empty());
 
-        let ev = |alert: &str, change: &str| NewAlertEvent {
+        let ev = |alert: &str, change: AlertEventKind| NewAlertEvent {
             subject_id: "s1".into(),
             alert_id: alert.into(),
             at_ms: now,
-            change: change.into(),
-            kind: "clinical".into(),
-            severity: "high".into(),
-            state: "open".into(),
-            conditions: "news2".into(),
+            change: Some(change),
+            kind: AlertClass::Clinical,
+            severity: Severity::High,
+            state: AlertStatus::Open,
+            conditions: vec![Condition::News2],
             detail: "NEWS2 7 (high)".into(),
             condition_active: true,
             level: 0,
@@ -748,17 +801,21 @@ mod tests {
             snoozed_until_ms: None,
             acted_by: String::new(),
         };
-        let first = store.append_alert_event(&a.id, &ev("x1", "raised")).await?;
-        let second = store
-            .append_alert_event(&a.id, &ev("x1", "acknowledged"))
+        let first = store
+            .append_alert_event(&a.id, &ev("x1", AlertEventKind::Raised))
             .await?;
-        store.append_alert_event(&b.id, &ev("y1", "raised")).await?;
+        let second = store
+            .append_alert_event(&a.id, &ev("x1", AlertEventKind::Acknowledged))
+            .await?;
+        store
+            .append_alert_event(&b.id, &ev("y1", AlertEventKind::Raised))
+            .await?;
         assert!(second > first);
         let after = store
             .alert_events_after(&actor, &a.id, first, None, 100, now)
             .await?;
         assert_eq!(after.len(), 1);
-        assert_eq!(after[0].event.change, "acknowledged");
+        assert_eq!(after[0].event.change, Some(AlertEventKind::Acknowledged));
         let all = store
             .alert_events_after(&actor, &a.id, 0, Some("s1"), 100, now)
             .await?;
@@ -771,10 +828,10 @@ mod tests {
         );
         // The alert's current state follows its last event; another tenant cannot see it.
         let x1 = store.get_alert(&a.id, "x1").await?.expect("stored");
-        assert_eq!((x1.event_id, x1.event.change.as_str()), (second, ""));
+        assert_eq!((x1.event_id, x1.event.change), (second, None));
         assert!(store.get_alert(&b.id, "x1").await?.is_none());
-        let mut resolved = ev("x1", "resolved");
-        resolved.state = "resolved".into();
+        let mut resolved = ev("x1", AlertEventKind::Resolved);
+        resolved.state = AlertStatus::Resolved;
         resolved.acted_by = "nurse".into();
         store.append_alert_event(&a.id, &resolved).await?;
         assert!(

@@ -25,6 +25,7 @@ use crate::error::VitalsError;
 use crate::news2::ClinicalRisk;
 use crate::reading::{Parameter, SourceId};
 use crate::units::{DurationMs, Timestamp};
+use crate::vocab::AlertStatus;
 
 /// An alert's id, unique within one resident's monitor and increasing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,17 +51,6 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// A stable name for storage and the wire ("news2", "sudden_change", ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Condition::News2 => "news2",
-            Condition::SuddenChange(_) => "sudden_change",
-            Condition::NoPulse => "no_pulse",
-            Condition::NoBreathing => "no_breathing",
-            Condition::SensorSilent(_) => "sensor_silent",
-        }
-    }
-
     /// The alert this condition belongs to.
     pub fn alert_kind(&self) -> AlertKind {
         match self {
@@ -80,16 +70,6 @@ pub enum AlertKind {
     Clinical,
     /// A silent sensor.
     SensorSilent(SourceId),
-}
-
-impl AlertKind {
-    /// A stable lower-case name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AlertKind::Clinical => "clinical",
-            AlertKind::SensorSilent(_) => "sensor_silent",
-        }
-    }
 }
 
 /// How urgent an alert is, least to most.
@@ -119,18 +99,6 @@ impl Severity {
             ClinicalRisk::High => Severity::High,
         }
     }
-
-    /// A stable lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Technical => "technical",
-            Severity::Low => "low",
-            Severity::LowMedium => "low_medium",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Where an alert is in its lifecycle.
@@ -152,17 +120,6 @@ pub enum AlertState {
         /// When.
         at: Timestamp,
     },
-}
-
-impl AlertState {
-    /// A stable lower-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AlertState::Open => "open",
-            AlertState::Acknowledged { .. } => "acknowledged",
-            AlertState::Resolved { .. } => "resolved",
-        }
-    }
 }
 
 /// One alert.
@@ -218,23 +175,6 @@ pub enum AlertChange {
     ConditionCleared,
     /// The alert was closed.
     Resolved,
-}
-
-impl AlertChange {
-    /// A stable lower-case name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AlertChange::Raised => "raised",
-            AlertChange::SeverityRaised { .. } => "severity_raised",
-            AlertChange::Escalated => "escalated",
-            AlertChange::Acknowledged => "acknowledged",
-            AlertChange::Snoozed => "snoozed",
-            AlertChange::SnoozeEnded => "snooze_ended",
-            AlertChange::ConditionAdded => "condition_added",
-            AlertChange::ConditionCleared => "condition_cleared",
-            AlertChange::Resolved => "resolved",
-        }
-    }
 }
 
 /// An alert event: what changed, when, and the alert as it is after the change.
@@ -548,7 +488,7 @@ impl AlertBook {
             AlertState::Resolved { .. } => Err(VitalsError::InvalidTransition {
                 id: id.0,
                 action: "acknowledged",
-                state: "resolved",
+                state: AlertStatus::Resolved,
             }),
         }
     }
@@ -571,7 +511,7 @@ impl AlertBook {
             return Err(VitalsError::InvalidTransition {
                 id: id.0,
                 action: "snoozed",
-                state: "resolved",
+                state: AlertStatus::Resolved,
             });
         }
         alert.snoozed_until = Some(until);
@@ -592,7 +532,7 @@ impl AlertBook {
             return Err(VitalsError::InvalidTransition {
                 id: id.0,
                 action: "resolved",
-                state: "resolved",
+                state: AlertStatus::Resolved,
             });
         }
         alert.state = AlertState::Resolved {
@@ -794,7 +734,7 @@ mod tests {
             t(120),
             &mut out,
         );
-        let changes: Vec<&str> = out.iter().map(|e| e.change.as_str()).collect();
+        let changes: Vec<&str> = out.iter().map(|e| e.change.event_kind().as_str()).collect();
         assert_eq!(
             changes,
             [

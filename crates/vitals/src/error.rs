@@ -4,6 +4,7 @@
 //! duplicate) is a [`VitalsError`]; none of them ever changes monitor state or raises an alert.
 
 use crate::units::Timestamp;
+use crate::vocab::AlertStatus;
 
 /// Why a value, a sample or a request was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -89,13 +90,21 @@ pub enum VitalsError {
         /// What was asked ("acknowledged", "snoozed", ...).
         action: &'static str,
         /// The state it is in.
-        state: &'static str,
+        state: AlertStatus,
     },
     /// A snooze must end after now and no later than the configured maximum.
     #[error("snooze must end after now and within {max_minutes} minutes")]
     InvalidSnooze {
         /// The longest snooze allowed, in minutes.
         max_minutes: i64,
+    },
+    /// A spelling that names no term of the vocabulary ([`crate::vocab`]).
+    #[error("{spelling:?} is not a {what}")]
+    UnknownTerm {
+        /// What was expected ("alert severity").
+        what: &'static str,
+        /// What was found (at most 64 characters of it).
+        spelling: String,
     },
     /// A configuration value is unusable (zero window, negative duration, ...).
     #[error("invalid configuration: {0}")]

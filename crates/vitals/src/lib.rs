@@ -15,6 +15,7 @@ pub mod reading;
 pub mod resume;
 pub mod rollup;
 pub mod units;
+pub mod vocab;
 
 pub use alert::{
     Alert, AlertBook, AlertChange, AlertEvent, AlertId, AlertKind, AlertState, Condition,
@@ -32,3 +33,4 @@ pub use units::{
     Acvpu, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex, MmHg,
     OxygenSupport, SpO2Percent, Timestamp,
 };
+pub use vocab::{AlertClass, AlertEventKind, AlertStatus, ConditionClass, Term};

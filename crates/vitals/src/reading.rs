@@ -43,33 +43,9 @@ impl Parameter {
         Parameter::OxygenSupport,
     ];
 
-    /// A stable lower-case name, used in storage and on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Parameter::HeartRate => "heart_rate",
-            Parameter::RespiratoryRate => "respiratory_rate",
-            Parameter::SpO2 => "spo2",
-            Parameter::Temperature => "temperature",
-            Parameter::BloodPressure => "blood_pressure",
-            Parameter::Consciousness => "consciousness",
-            Parameter::OxygenSupport => "oxygen_support",
-        }
-    }
-
-    /// The inverse of [`Parameter::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
     /// Position in [`Parameter::ALL`], for fixed-size per-parameter tables.
     pub(crate) fn index(self) -> usize {
         self as usize
-    }
-}
-
-impl fmt::Display for Parameter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
