@@ -18,6 +18,7 @@ pub mod review;
 pub mod samples;
 pub mod serve;
 pub mod state;
+pub mod transport;
 pub mod vitals;
 pub mod worker;
 
@@ -34,7 +35,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 
 pub use config::ServerConfig;
@@ -131,7 +131,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         }
         None => None,
     };
-    let listener = TcpListener::bind(config.listen).await?;
+    let listener = transport::incoming(TcpListener::bind(config.listen).await?, &config);
     let addr = listener.local_addr()?;
     let metrics_listener = match config.metrics_listen {
         Some(a) => Some(TcpListener::bind(a).await?),
@@ -217,13 +217,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
 
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = transport::server_builder(&state.config);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
     let router = builder
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(transport::CallLimitsLayer::new(&state.config)?)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ingest)
@@ -234,7 +235,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let mut rx = shutdown_rx.clone();
     let serve = tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(listener, async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })
             .await
