@@ -83,6 +83,20 @@ pub struct ServerConfig {
     pub job_poll_ms: u64,
     /// Create a system administrator and print its token when none exists.
     pub bootstrap_admin: bool,
+    /// How long a call may wait for its client's next message before the server ends it,
+    /// milliseconds: a device whose connection died silently mid-upload frees its upload then.
+    pub stream_idle_timeout_ms: u64,
+    /// Longest a unary call may run before it ends with `DEADLINE_EXCEEDED`, milliseconds
+    /// (streaming calls are bounded by the idle timeout instead).
+    pub request_timeout_ms: u64,
+    /// How often the server pings an HTTP/2 connection, milliseconds.
+    pub http2_keepalive_interval_ms: u64,
+    /// How long the server waits for a ping's answer before closing the connection, milliseconds.
+    pub http2_keepalive_timeout_ms: u64,
+    /// Idle time before TCP keepalive probes on accepted connections, milliseconds.
+    pub tcp_keepalive_ms: u64,
+    /// Most concurrent HTTP/2 streams (calls) on one connection; a client queues the rest.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +119,14 @@ impl Default for ServerConfig {
             job_lease_ms: 300_000,
             job_poll_ms: 500,
             bootstrap_admin: true,
+            stream_idle_timeout_ms: 60_000,
+            request_timeout_ms: 30_000,
+            http2_keepalive_interval_ms: 30_000,
+            http2_keepalive_timeout_ms: 20_000,
+            tcp_keepalive_ms: 60_000,
+            // Protects memory from one connection opening thousands of uploads; an HTTP/2 load
+            // balancer that reaches it opens another connection.
+            max_concurrent_streams: 256,
         }
     }
 }
@@ -138,6 +160,28 @@ impl ServerConfig {
         }
         if self.job_poll_ms == 0 {
             return bad("job_poll_ms must be positive");
+        }
+        for (name, ms) in [
+            ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            (
+                "http2_keepalive_interval_ms",
+                self.http2_keepalive_interval_ms,
+            ),
+            (
+                "http2_keepalive_timeout_ms",
+                self.http2_keepalive_timeout_ms,
+            ),
+            ("tcp_keepalive_ms", self.tcp_keepalive_ms),
+        ] {
+            if !(100..=86_400_000).contains(&ms) {
+                return Err(ServerError::Config(format!(
+                    "{name} must be between 100 ms and a day"
+                )));
+            }
+        }
+        if self.max_concurrent_streams == 0 {
+            return bad("max_concurrent_streams must be positive");
         }
         if self.db_max_connections == 0 {
             return bad("db_max_connections must be positive");
@@ -201,6 +245,11 @@ impl ServerConfig {
     pub fn flush_interval(&self) -> Duration {
         Duration::from_millis(self.flush_interval_ms)
     }
+
+    /// How long a call may wait for its client's next message.
+    pub fn stream_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.stream_idle_timeout_ms)
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +269,16 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(unknown_database.validate().is_err());
+        let no_idle_timeout = ServerConfig {
+            stream_idle_timeout_ms: 0,
+            ..ServerConfig::default()
+        };
+        assert!(no_idle_timeout.validate().is_err());
+        let no_streams = ServerConfig {
+            max_concurrent_streams: 0,
+            ..ServerConfig::default()
+        };
+        assert!(no_streams.validate().is_err());
     }
 
     #[test]

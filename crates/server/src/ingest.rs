@@ -543,10 +543,13 @@ async fn run_upload(
     acks: Option<mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
 ) -> Result<pb::UploadResponse> {
     let tenant_id = caller.tenant_with(&[Role::Device])?.to_owned();
-    let first = inbound
-        .message()
-        .await
-        .map_err(|_| ServerError::InvalidArgument("stream failed before metadata".into()))?;
+    let first = inbound.message().await.map_err(|status| {
+        if status.code() == tonic::Code::DeadlineExceeded {
+            idle()
+        } else {
+            ServerError::InvalidArgument("stream failed before metadata".into())
+        }
+    })?;
     let Some(pb::UploadRequest {
         kind: Some(pb::upload_request::Kind::Metadata(metadata)),
     }) = first
@@ -598,6 +601,14 @@ async fn run_upload(
     }
 }
 
+/// What a device is told when it sent nothing for the stream idle timeout (the transport's
+/// [`crate::transport::CallLimitsLayer`] fails the request body with `DEADLINE_EXCEEDED` then).
+fn idle() -> ServerError {
+    ServerError::Aborted(
+        "no message from the device within the server's stream idle timeout; resume from the committed counts",
+    )
+}
+
 async fn receive(
     session: &mut Session,
     caller: &Caller,
@@ -615,6 +626,7 @@ async fn receive(
                             "message larger than the server accepts".into(),
                         )
                     }
+                    tonic::Code::DeadlineExceeded => idle(),
                     _ => ServerError::Aborted("the stream broke; resume from the committed counts"),
                 });
             }
@@ -641,8 +653,16 @@ async fn receive(
             }
             None => return Err(ServerError::InvalidArgument("empty upload request".into())),
         }
+        // A device that stops reading its acknowledgements is as idle as one that stops sending.
         if let Some(acks) = acks
-            && acks.send(Ok(session.ack(false))).await.is_err()
+            && !matches!(
+                tokio::time::timeout(
+                    session.state.config.stream_idle_timeout(),
+                    acks.send(Ok(session.ack(false)))
+                )
+                .await,
+                Ok(Ok(()))
+            )
         {
             return Err(ServerError::Aborted(
                 "the device stopped reading acknowledgements",

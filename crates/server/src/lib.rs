@@ -18,6 +18,7 @@ pub mod review;
 pub mod samples;
 pub mod serve;
 pub mod state;
+pub mod transport;
 pub mod vitals;
 pub mod worker;
 
@@ -33,7 +34,6 @@ use auscult_store::{Store, now_ms};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::pb::health_server::{Health, HealthServer};
 
@@ -170,7 +170,7 @@ fn tls_config(config: &ServerConfig) -> Result<Option<ServerTlsConfig>> {
 
 /// The bound gRPC and (optional) metrics listeners with the addresses actually bound.
 struct Listeners {
-    grpc: TcpListener,
+    grpc: tonic::transport::server::TcpIncoming,
     addr: SocketAddr,
     metrics: Option<TcpListener>,
     metrics_addr: Option<SocketAddr>,
@@ -180,6 +180,7 @@ impl Listeners {
     async fn bind(config: &ServerConfig) -> Result<Listeners> {
         let grpc = TcpListener::bind(config.listen).await?;
         let addr = grpc.local_addr()?;
+        let grpc = transport::incoming(grpc, config);
         let metrics = match config.metrics_listen {
             Some(a) => Some(TcpListener::bind(a).await?),
             None => None,
@@ -262,7 +263,7 @@ async fn serve_grpc(
     shutdown_rx: &watch::Receiver<bool>,
     max_message: usize,
     tls: Option<ServerTlsConfig>,
-    listener: TcpListener,
+    listener: tonic::transport::server::TcpIncoming,
 ) -> Result<JoinHandle<std::result::Result<(), tonic::transport::Error>>> {
     let health_service = health_service().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -290,13 +291,14 @@ async fn serve_grpc(
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
 
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = transport::server_builder(&state.config);
     if let Some(tls) = tls {
         builder = builder.tls_config(tls)?;
     }
     let router = builder
         .accept_http1(true)
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(transport::CallLimitsLayer::new(&state.config)?)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ingest)
@@ -307,7 +309,7 @@ async fn serve_grpc(
     let mut rx = shutdown_rx.clone();
     Ok(tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(listener, async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })
             .await

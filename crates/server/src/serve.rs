@@ -77,6 +77,25 @@ pub struct ServeArgs {
     /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
     #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
     pub job_lease_ms: Option<u64>,
+    /// How long a call may wait for its client's next message before the server ends it,
+    /// milliseconds (frees the upload of a device whose connection died silently).
+    #[arg(long, env = "AUSCULT_STREAM_IDLE_TIMEOUT_MS")]
+    pub stream_idle_timeout_ms: Option<u64>,
+    /// Longest a unary call may run, milliseconds.
+    #[arg(long, env = "AUSCULT_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Interval of the server's HTTP/2 pings, milliseconds.
+    #[arg(long, env = "AUSCULT_HTTP2_KEEPALIVE_INTERVAL_MS")]
+    pub http2_keepalive_interval_ms: Option<u64>,
+    /// How long an HTTP/2 ping may go unanswered before the connection is closed, milliseconds.
+    #[arg(long, env = "AUSCULT_HTTP2_KEEPALIVE_TIMEOUT_MS")]
+    pub http2_keepalive_timeout_ms: Option<u64>,
+    /// Idle time before TCP keepalive probes, milliseconds.
+    #[arg(long, env = "AUSCULT_TCP_KEEPALIVE_MS")]
+    pub tcp_keepalive_ms: Option<u64>,
+    /// Most concurrent calls on one HTTP/2 connection.
+    #[arg(long, env = "AUSCULT_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: Option<u32>,
 }
 
 impl ServeArgs {
@@ -131,6 +150,24 @@ impl ServeArgs {
         }
         if let Some(v) = self.flush_interval_ms {
             c.flush_interval_ms = v;
+        }
+        if let Some(v) = self.stream_idle_timeout_ms {
+            c.stream_idle_timeout_ms = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            c.request_timeout_ms = v;
+        }
+        if let Some(v) = self.http2_keepalive_interval_ms {
+            c.http2_keepalive_interval_ms = v;
+        }
+        if let Some(v) = self.http2_keepalive_timeout_ms {
+            c.http2_keepalive_timeout_ms = v;
+        }
+        if let Some(v) = self.tcp_keepalive_ms {
+            c.tcp_keepalive_ms = v;
+        }
+        if let Some(v) = self.max_concurrent_streams {
+            c.max_concurrent_streams = v;
         }
         c.validate()?;
         Ok(c)
