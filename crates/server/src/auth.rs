@@ -3,10 +3,16 @@
 //! A token reads `ausc_<id>_<secret>`: the id finds the stored record, the secret is hashed with
 //! SHA-256 and compared with the stored hash in constant time. The secret itself is never stored
 //! or logged. This module must never decide tenant scoping of data: it only says who the caller is.
+//!
+//! Lookups go through the store's cache of recent answers ([`auscult_store::token_cache`]): a
+//! flood of well-formed but unknown tokens reaches the database at a bounded rate and is then
+//! refused with `RESOURCE_EXHAUSTED` (tokens already cached keep working), and a revocation made
+//! through this server takes effect at once, through another server within the cache's TTL.
 
 use auscult_store::Store;
 use auscult_store::audit::Actor;
 use auscult_store::identity::Principal;
+use auscult_store::token_cache::TokenLookup;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tonic::metadata::MetadataMap;
@@ -153,7 +159,15 @@ fn bearer(metadata: &MetadataMap) -> Result<&str> {
 pub async fn authenticate(store: &Store, metadata: &MetadataMap) -> Result<Caller> {
     let token = bearer(metadata)?;
     let (id, secret) = parse_token(token).ok_or(ServerError::Unauthenticated("invalid token"))?;
-    let record = store.find_token(id).await?;
+    let record = match store.lookup_token(id).await? {
+        TokenLookup::Found(record) => Some(record),
+        TokenLookup::Unknown => None,
+        TokenLookup::Throttled => {
+            return Err(ServerError::ResourceExhausted(
+                "too many failed authentications; retry later".into(),
+            ));
+        }
+    };
     let presented = Sha256::digest(secret.as_bytes());
     // Compare even when the id is unknown, so timing does not tell which ids exist.
     let (stored, revoked, principal): (Vec<u8>, bool, Option<Principal>) = match record {

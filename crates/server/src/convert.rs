@@ -6,7 +6,7 @@
 use auscult_dsp::{MurmurCall, MurmurTiming, Term};
 use auscult_proto::v1 as pb;
 use auscult_store::analysis::StoredAnalysis;
-use auscult_store::recordings::{RecordingRow, analysis_state};
+use auscult_store::recordings::{RecordingRow, SampleFormat, analysis_state};
 use auscult_store::reviews::ReviewRow;
 
 use crate::auth::Role;
@@ -72,30 +72,26 @@ fn position_of(name: &str) -> pb::BodyPosition {
     }
 }
 
-/// The sample width of a stored format name.
+/// The sample width of a stored format name (for callers still holding the name).
 pub fn format_width(name: &str) -> Option<usize> {
-    match name {
-        "s16le" => Some(2),
-        "f32le" => Some(4),
-        _ => None,
-    }
+    SampleFormat::parse(name).map(SampleFormat::width)
 }
 
-/// Stored format name of a sample format (`None` for unspecified or unknown).
-pub fn format_name(format: i32) -> Option<&'static str> {
+/// The sample format of a protobuf one (`None` for unspecified or unknown).
+pub fn sample_format(format: i32) -> Option<SampleFormat> {
     match pb::SampleFormat::try_from(format).ok()? {
-        pb::SampleFormat::S16le => Some("s16le"),
-        pb::SampleFormat::F32le => Some("f32le"),
+        pb::SampleFormat::S16le => Some(SampleFormat::S16le),
+        pb::SampleFormat::F32le => Some(SampleFormat::F32le),
         pb::SampleFormat::Unspecified => None,
     }
 }
 
 /// The protobuf sample format of a stored name.
 pub fn format_of(name: &str) -> pb::SampleFormat {
-    match name {
-        "s16le" => pb::SampleFormat::S16le,
-        "f32le" => pb::SampleFormat::F32le,
-        _ => pb::SampleFormat::Unspecified,
+    match SampleFormat::parse(name) {
+        Some(SampleFormat::S16le) => pb::SampleFormat::S16le,
+        Some(SampleFormat::F32le) => pb::SampleFormat::F32le,
+        None => pb::SampleFormat::Unspecified,
     }
 }
 

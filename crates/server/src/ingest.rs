@@ -14,12 +14,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use auscult_dsp::Term;
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::ingest_service_server::IngestService;
+use auscult_store::StoreError;
 use auscult_store::blobs::part_key;
 use auscult_store::now_ms;
 use auscult_store::recordings::{
-    Counts, NewRecording, Part, PartCommit, RecordingRow, StreamKind, state,
+    Counts, EcgMode, NewRecording, Part, PartCommit, RecordingRow, SampleFormat, StreamKind, state,
 };
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -185,7 +187,7 @@ fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
     if !(1000..=48_000).contains(&m.pcg_rate_hz) {
         return Err(invalid("pcg_rate_hz must be between 1000 and 48000"));
     }
-    let pcg_format = convert::format_name(m.pcg_format)
+    let pcg_format = convert::sample_format(m.pcg_format)
         .ok_or_else(|| invalid("pcg_format must be specified"))?;
     let ecg_mode = pb::EcgMode::try_from(m.ecg_mode).map_err(|_| invalid("unknown ecg_mode"))?;
     let (ecg_mode, ecg_rate_hz, ecg_format) = match ecg_mode {
@@ -196,19 +198,19 @@ fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
                 ));
             }
             let mode = if ecg_mode == pb::EcgMode::RPeaks {
-                "r_peaks"
+                EcgMode::RPeaks
             } else {
-                "none"
+                EcgMode::None
             };
-            (mode, 0, "")
+            (mode, 0, None)
         }
         pb::EcgMode::Samples => {
             if !(100..=48_000).contains(&m.ecg_rate_hz) {
                 return Err(invalid("ecg_rate_hz must be between 100 and 48000"));
             }
-            let f = convert::format_name(m.ecg_format)
+            let f = convert::sample_format(m.ecg_format)
                 .ok_or_else(|| invalid("ecg_format must be specified"))?;
-            ("samples", m.ecg_rate_hz, f)
+            (EcgMode::Samples, m.ecg_rate_hz, Some(f))
         }
     };
     let payload_sha256 = match m.payload_sha256.len() {
@@ -224,10 +226,10 @@ fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
         position: position.to_owned(),
         started_at_ms,
         pcg_rate_hz: m.pcg_rate_hz,
-        pcg_format: pcg_format.to_owned(),
-        ecg_mode: ecg_mode.to_owned(),
+        pcg_format: pcg_format.as_str().to_owned(),
+        ecg_mode: ecg_mode.as_str().to_owned(),
         ecg_rate_hz,
-        ecg_format: ecg_format.to_owned(),
+        ecg_format: ecg_format.map_or("", SampleFormat::as_str).to_owned(),
         payload_sha256,
     })
 }
@@ -264,12 +266,14 @@ struct Session {
     last_flush: Instant,
     last_r_peak: Option<f64>,
     limits: Counts,
-    pcg_width: usize,
-    ecg_width: usize,
+    pcg_format: SampleFormat,
+    ecg: EcgMode,
+    /// Set when `ecg` is [`EcgMode::Samples`].
+    ecg_format: Option<SampleFormat>,
 }
 
 impl Session {
-    fn new(state: Arc<AppState>, committer: Committer, row: RecordingRow) -> Session {
+    fn new(state: Arc<AppState>, committer: Committer, row: RecordingRow) -> Result<Session> {
         let secs = u64::from(state.config.max_recording_seconds);
         let limits = Counts {
             pcg: u64::from(row.meta.pcg_rate_hz) * secs,
@@ -277,9 +281,18 @@ impl Session {
             // A heart beats at most ~5 times a second.
             r_peaks: 5 * secs,
         };
-        Session {
-            pcg_width: convert::format_width(&row.meta.pcg_format).unwrap_or(2),
-            ecg_width: convert::format_width(&row.meta.ecg_format).unwrap_or(2),
+        let ecg = row.meta.ecg()?;
+        let ecg_format = row.meta.ecg_sample_format()?;
+        if (ecg == EcgMode::Samples) != ecg_format.is_some() {
+            return Err(StoreError::Corrupt(
+                "ECG format without ECG samples, or the reverse".into(),
+            )
+            .into());
+        }
+        Ok(Session {
+            pcg_format: row.meta.pcg_sample_format()?,
+            ecg,
+            ecg_format,
             received: row.committed,
             committed: row.committed,
             buffers: [Vec::new(), Vec::new(), Vec::new()],
@@ -289,24 +302,24 @@ impl Session {
             state,
             committer,
             row,
-        }
+        })
     }
 
     fn accept_chunk(&mut self, chunk: pb::UploadChunk) -> Result<()> {
         let stream = stream_kind(chunk.stream)
             .ok_or_else(|| ServerError::InvalidArgument("chunk stream must be specified".into()))?;
-        let mode = self.row.meta.ecg_mode.as_str();
-        let allowed = match stream {
-            StreamKind::Pcg => true,
-            StreamKind::Ecg => mode == "samples",
-            StreamKind::RPeaks => mode == "r_peaks",
+        let format = match (stream, self.ecg) {
+            (StreamKind::Pcg, _) => Some(self.pcg_format),
+            (StreamKind::Ecg, EcgMode::Samples) => self.ecg_format,
+            (StreamKind::RPeaks, EcgMode::RPeaks) => None,
+            _ => {
+                return Err(ServerError::InvalidArgument(format!(
+                    "{} chunks are not allowed with ECG mode {}",
+                    stream.as_str(),
+                    self.ecg.as_str()
+                )));
+            }
         };
-        if !allowed {
-            return Err(ServerError::InvalidArgument(format!(
-                "{} chunks are not allowed with ECG mode {mode}",
-                stream.as_str()
-            )));
-        }
         let expected = self.received.get(stream);
         if chunk.offset != expected {
             let what = if chunk.offset < expected {
@@ -327,18 +340,18 @@ impl Session {
                         "sample chunks carry no r_peaks_s".into(),
                     ));
                 }
-                let width = if stream == StreamKind::Pcg {
-                    self.pcg_width
-                } else {
-                    self.ecg_width
-                };
+                // `Session::new` refused raw ECG without a format.
+                let format = format.ok_or(ServerError::Internal(
+                    "sample chunk without a sample format".into(),
+                ))?;
+                let width = format.width();
                 if chunk.samples.is_empty() || !chunk.samples.len().is_multiple_of(width) {
                     return Err(ServerError::InvalidArgument(format!(
                         "{} chunk must hold a positive whole number of {width}-byte samples",
                         stream.as_str()
                     )));
                 }
-                if width == 4
+                if format == SampleFormat::F32le
                     && chunk
                         .samples
                         .chunks_exact(4)
@@ -479,7 +492,7 @@ impl Session {
                 "empty upload: no PCG samples".into(),
             ));
         }
-        if self.row.meta.ecg_mode == "samples" && totals.ecg == 0 {
+        if self.ecg == EcgMode::Samples && totals.ecg == 0 {
             return Err(ServerError::InvalidArgument(
                 "ECG samples were declared but none sent".into(),
             ));
@@ -578,7 +591,7 @@ async fn run_upload(
     let _lock = state.lock_upload(&row.id).ok_or(ServerError::Aborted(
         "this upload is being written by another stream",
     ))?;
-    let mut session = Session::new(Arc::clone(&state), committer, row);
+    let mut session = Session::new(Arc::clone(&state), committer, row)?;
     if session.row.state == state::COMPLETE {
         if let Some(acks) = &acks {
             let _ = acks.send(Ok(session.ack(true))).await;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::review_service_server::ReviewService;
+use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::now_ms;
 use auscult_store::recordings::{
-    CaseFilter, CaseKey, CaseStatus, RecordingRow, StreamKind, analysis_state, state,
+    CaseFilter, CaseKey, CaseStatus, EcgMode, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::NewReview;
 use tokio::sync::mpsc;
@@ -198,10 +199,10 @@ impl ReviewApi {
         }];
         let mut streams = vec![(StreamKind::Pcg, pb::SignalStream::Pcg)];
         if req.include_ecg {
-            match row.meta.ecg_mode.as_str() {
-                "samples" => streams.push((StreamKind::Ecg, pb::SignalStream::Ecg)),
-                "r_peaks" => streams.push((StreamKind::RPeaks, pb::SignalStream::RPeaks)),
-                _ => {}
+            match row.meta.ecg()? {
+                EcgMode::Samples => streams.push((StreamKind::Ecg, pb::SignalStream::Ecg)),
+                EcgMode::RPeaks => streams.push((StreamKind::RPeaks, pb::SignalStream::RPeaks)),
+                EcgMode::None => {}
             }
         }
         for (kind, pb_stream) in streams {
@@ -221,12 +222,14 @@ impl ReviewApi {
                 }
                 continue;
             }
-            let (format_name, rate) = if kind == StreamKind::Pcg {
-                (&row.meta.pcg_format, row.meta.pcg_rate_hz)
+            let (sample_format, rate) = if kind == StreamKind::Pcg {
+                (Some(row.meta.pcg_sample_format()?), row.meta.pcg_rate_hz)
             } else {
-                (&row.meta.ecg_format, row.meta.ecg_rate_hz)
+                (row.meta.ecg_sample_format()?, row.meta.ecg_rate_hz)
             };
-            let width = convert::format_width(format_name).unwrap_or(2);
+            let width = sample_format
+                .ok_or_else(|| StoreError::Corrupt("ECG samples without a sample format".into()))?
+                .width();
             let (payload, unit) = match format {
                 pb::AudioFormat::Samples => (bytes, width),
                 _ => (samples::wav_s16(&bytes, width, rate)?, 1),

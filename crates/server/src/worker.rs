@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auscult_dsp as dsp;
+use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::jobs::{AnalysisOutcome, ClaimedJob};
 use auscult_store::now_ms;
-use auscult_store::recordings::{RecordingRow, StreamKind};
+use auscult_store::recordings::{EcgMode, RecordingRow, StreamKind};
 use auscult_triage::AnalysisSummary;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
-use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::samples;
 use crate::state::AppState;
@@ -67,43 +67,42 @@ async fn analyse(
     let pcg_bytes = read_stream(state, &row, StreamKind::Pcg)
         .await
         .map_err(transient)?;
-    let pcg = samples::decode(
-        &pcg_bytes,
-        convert::format_width(&row.meta.pcg_format).unwrap_or(2),
-    );
-    let ecg_mode = row.meta.ecg_mode.clone();
-    let (ecg, r_peaks) = match ecg_mode.as_str() {
-        "samples" => {
+    let stored = |e: StoreError| AttemptError::Engine(e.to_string());
+    let pcg_format = row.meta.pcg_sample_format().map_err(stored)?;
+    let ecg_mode = row.meta.ecg().map_err(stored)?;
+    let ecg_format = row.meta.ecg_sample_format().map_err(stored)?;
+    let pcg = samples::decode(&pcg_bytes, pcg_format.width());
+    let (ecg, r_peaks) = match (ecg_mode, ecg_format) {
+        (EcgMode::Samples, Some(format)) => {
             let bytes = read_stream(state, &row, StreamKind::Ecg)
                 .await
                 .map_err(transient)?;
-            (
-                samples::decode(
-                    &bytes,
-                    convert::format_width(&row.meta.ecg_format).unwrap_or(2),
-                ),
-                Vec::new(),
-            )
+            (samples::decode(&bytes, format.width()), Vec::new())
         }
-        "r_peaks" => {
+        (EcgMode::Samples, None) => {
+            return Err(stored(StoreError::Corrupt(
+                "ECG samples without a sample format".into(),
+            )));
+        }
+        (EcgMode::RPeaks, _) => {
             let bytes = read_stream(state, &row, StreamKind::RPeaks)
                 .await
                 .map_err(transient)?;
             (Vec::new(), samples::decode_f64(&bytes))
         }
-        _ => (Vec::new(), Vec::new()),
+        (EcgMode::None, _) => (Vec::new(), Vec::new()),
     };
     let pcg_rate = f64::from(row.meta.pcg_rate_hz);
     let ecg_rate = f64::from(row.meta.ecg_rate_hz);
     let result = tokio::task::spawn_blocking(move || {
         let peaks: Vec<dsp::Seconds> = r_peaks.iter().map(|&t| dsp::Seconds(t)).collect();
-        let ecg_input = match ecg_mode.as_str() {
-            "samples" => Some(dsp::EcgInput::Raw(dsp::Signal {
+        let ecg_input = match ecg_mode {
+            EcgMode::Samples => Some(dsp::EcgInput::Raw(dsp::Signal {
                 samples: &ecg,
                 rate: dsp::Hz(ecg_rate),
             })),
-            "r_peaks" => Some(dsp::EcgInput::RPeaks(&peaks)),
-            _ => None,
+            EcgMode::RPeaks => Some(dsp::EcgInput::RPeaks(&peaks)),
+            EcgMode::None => None,
         };
         let recording = dsp::Recording {
             pcg: dsp::Signal {

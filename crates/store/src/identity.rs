@@ -5,12 +5,15 @@
 //! an administrative change, and writes its audit event (who, what, which tenant and principal) in
 //! the same transaction as the change.
 
+use std::time::Instant;
+
 use sqlx::Row;
 
 use crate::Store;
 use crate::audit::{Actor, insert_admin_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
+use crate::token_cache::{Miss, TokenLookup, TokenLookupStats};
 
 /// A tenant: a municipality, a clinic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +153,7 @@ impl Store {
         insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
         insert_admin_audit(&mut tx, actor, tenant_id, "principal.create", &id, now_ms).await?;
         tx.commit().await?;
+        self.tokens.forget_token(token_id);
         Ok(Principal {
             id,
             tenant_id: tenant_id.map(str::to_owned),
@@ -201,8 +205,40 @@ impl Store {
         rows.iter().map(principal_from_row).collect()
     }
 
-    /// Looks a token up by its public id.
+    /// Looks a token up by its public id through the cache of recent lookups, with lookups of
+    /// unknown ids held to a budget (see [`crate::token_cache`]). What authentication uses.
+    pub async fn lookup_token(&self, token_id: &str) -> Result<TokenLookup> {
+        if let Some(hit) = self.tokens.cached(token_id, Instant::now()) {
+            return Ok(hit);
+        }
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self.tokens.database_slots.acquire().await.ok();
+        // Another lookup of the same id may have answered while this one waited for a slot.
+        let now = Instant::now();
+        if let Some(hit) = self.tokens.cached(token_id, now) {
+            return Ok(hit);
+        }
+        let generation = match self.tokens.miss(token_id, now) {
+            Miss::Query(generation) => generation,
+            Miss::Throttled => return Ok(TokenLookup::Throttled),
+        };
+        let found = self.find_token(token_id).await?;
+        self.tokens
+            .remember(token_id, found.as_ref(), generation, Instant::now());
+        Ok(match found {
+            Some(record) => TokenLookup::Found(record),
+            None => TokenLookup::Unknown,
+        })
+    }
+
+    /// How many token lookups this store answered from the database, from its cache, or refused.
+    pub fn token_lookup_stats(&self) -> TokenLookupStats {
+        self.tokens.stats()
+    }
+
+    /// Looks a token up by its public id in the database, bypassing the cache.
     pub async fn find_token(&self, token_id: &str) -> Result<Option<TokenRecord>> {
+        self.tokens.count_database_lookup();
         let sql = format!(
             "SELECT {PRINCIPAL_COLUMNS}, k.secret_sha256, k.revoked_at_ms \
              FROM tokens k JOIN principals p ON p.id = k.principal_id WHERE k.id = $1"
@@ -249,6 +285,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.tokens.forget_principal(&principal.id);
         Ok(done.rows_affected())
     }
 
@@ -282,6 +319,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        self.tokens.forget_principal(&principal.id);
+        self.tokens.forget_token(token_id);
         Ok(())
     }
 }

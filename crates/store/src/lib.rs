@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod programs;
 pub mod recordings;
 pub mod reviews;
+pub mod token_cache;
 pub mod vitals;
 
 pub use blobs::{BlobConfig, Blobs};
@@ -29,16 +30,24 @@ pub struct Store {
     backend: Backend,
     /// The recording bytes.
     pub blobs: Blobs,
+    /// Recent token lookups and the budget for unknown ids ([`token_cache`]).
+    tokens: std::sync::Arc<token_cache::TokenCache>,
 }
 
 impl Store {
     /// Opens (and migrates) the database and opens the blob store.
     pub async fn open(db: &DbOptions, blobs: &BlobConfig) -> Result<Store> {
         let (pool, backend) = db::open_pool(db).await?;
+        // Token lookups may hold half the pool at most, so a flood of them leaves the rest free.
+        let token_slots = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(1);
         Ok(Store {
             pool,
             backend,
             blobs: Blobs::open(blobs)?,
+            tokens: std::sync::Arc::new(token_cache::TokenCache::new(
+                token_slots,
+                std::time::Instant::now(),
+            )),
         })
     }
 

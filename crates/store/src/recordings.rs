@@ -4,6 +4,7 @@
 //! caller can never reach another tenant's recording by id. Committed counts only ever grow, by
 //! compare-and-set, so two writers racing on one upload cannot both commit the same range.
 
+use auscult_dsp::Term;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -37,6 +38,90 @@ impl StreamKind {
             StreamKind::Ecg => "ecg_committed",
             StreamKind::RPeaks => "rpeaks_committed",
         }
+    }
+}
+
+/// How a stream's samples are encoded, as stored (`s16le`, `f32le`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SampleFormat {
+    /// Signed 16-bit little-endian integers.
+    S16le,
+    /// 32-bit little-endian IEEE floats.
+    F32le,
+}
+
+impl SampleFormat {
+    /// Bytes per sample.
+    pub const fn width(self) -> usize {
+        match self {
+            SampleFormat::S16le => 2,
+            SampleFormat::F32le => 4,
+        }
+    }
+}
+
+impl Term for SampleFormat {
+    const ALL: &'static [Self] = &[SampleFormat::S16le, SampleFormat::F32le];
+    const WHAT: &'static str = "sample format";
+    fn as_str(self) -> &'static str {
+        match self {
+            SampleFormat::S16le => "s16le",
+            SampleFormat::F32le => "f32le",
+        }
+    }
+}
+
+/// What a recording carries besides its PCG, as stored (`none`, `samples`, `r_peaks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EcgMode {
+    /// No ECG.
+    None,
+    /// Raw ECG samples.
+    Samples,
+    /// R-peak times only.
+    RPeaks,
+}
+
+impl Term for EcgMode {
+    const ALL: &'static [Self] = &[EcgMode::None, EcgMode::Samples, EcgMode::RPeaks];
+    const WHAT: &'static str = "ECG mode";
+    fn as_str(self) -> &'static str {
+        match self {
+            EcgMode::None => "none",
+            EcgMode::Samples => "samples",
+            EcgMode::RPeaks => "r_peaks",
+        }
+    }
+}
+
+/// The one reading of a stored recording term: its spelling, or [`StoreError::Corrupt`].
+fn stored_term<T: Term>(spelling: &str) -> Result<T> {
+    T::parse(spelling).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{:?} is not a {}",
+            spelling.chars().take(64).collect::<String>(),
+            T::WHAT
+        ))
+    })
+}
+
+impl NewRecording {
+    /// The PCG sample format ([`StoreError::Corrupt`] for a spelling this version does not
+    /// know, never a default).
+    pub fn pcg_sample_format(&self) -> Result<SampleFormat> {
+        stored_term(&self.pcg_format)
+    }
+
+    /// The raw ECG sample format, `None` without raw ECG.
+    pub fn ecg_sample_format(&self) -> Result<Option<SampleFormat>> {
+        (!self.ecg_format.is_empty())
+            .then(|| stored_term(&self.ecg_format))
+            .transpose()
+    }
+
+    /// What the recording carries besides its PCG.
+    pub fn ecg(&self) -> Result<EcgMode> {
+        stored_term(&self.ecg_mode)
     }
 }
 
@@ -87,13 +172,14 @@ pub struct NewRecording {
     pub started_at_ms: i64,
     /// PCG rate.
     pub pcg_rate_hz: u32,
-    /// PCG sample format (`s16le`, `f32le`).
+    /// PCG sample format, spelled by [`SampleFormat`]; read it with
+    /// [`NewRecording::pcg_sample_format`].
     pub pcg_format: String,
-    /// `none`, `samples` or `r_peaks`.
+    /// Spelled by [`EcgMode`]; read it with [`NewRecording::ecg`].
     pub ecg_mode: String,
     /// ECG rate, 0 without raw ECG.
     pub ecg_rate_hz: u32,
-    /// ECG format, empty without raw ECG.
+    /// ECG format, empty without raw ECG; read it with [`NewRecording::ecg_sample_format`].
     pub ecg_format: String,
     /// Declared payload SHA-256, if any.
     pub payload_sha256: Option<Vec<u8>>,
@@ -599,5 +685,53 @@ impl Store {
         }
         let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(recording_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(pcg_format: &str, ecg_mode: &str, ecg_format: &str) -> NewRecording {
+        NewRecording {
+            upload_id: "u".into(),
+            device_serial: "d".into(),
+            subject_id: "s".into(),
+            site: "aortic".into(),
+            position: "supine".into(),
+            started_at_ms: 0,
+            pcg_rate_hz: 4000,
+            pcg_format: pcg_format.into(),
+            ecg_mode: ecg_mode.into(),
+            ecg_rate_hz: 0,
+            ecg_format: ecg_format.into(),
+            payload_sha256: None,
+        }
+    }
+
+    #[test]
+    fn formats_and_modes_round_trip_and_strangers_are_corrupt() {
+        let widths: Vec<usize> = SampleFormat::ALL.iter().map(|f| f.width()).collect();
+        assert_eq!(widths, [2, 4]);
+        for &f in SampleFormat::ALL {
+            for &mode in EcgMode::ALL {
+                let m = meta(f.as_str(), mode.as_str(), f.as_str());
+                assert_eq!(m.pcg_sample_format().expect("pcg"), f);
+                assert_eq!(m.ecg_sample_format().expect("ecg"), Some(f));
+                assert_eq!(m.ecg().expect("mode"), mode);
+            }
+        }
+        let none = meta("s16le", "none", "");
+        assert_eq!(none.ecg_sample_format().expect("no ecg"), None);
+        let bad = meta("s24le", "maybe", "f64le");
+        assert!(matches!(
+            bad.pcg_sample_format(),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            bad.ecg_sample_format(),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(bad.ecg(), Err(StoreError::Corrupt(_))));
     }
 }

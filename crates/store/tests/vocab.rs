@@ -32,7 +32,7 @@ fn event(alert: &str, n: usize) -> NewAlertEvent {
             c
         },
         detail: format!("detail {n}"),
-        condition_active: n % 2 == 0,
+        condition_active: n.is_multiple_of(2),
         level: (n % 3) as i64,
         raised_at_ms: 1_000,
         snoozed_until_ms: (n % 2 == 1).then_some(5_000),
@@ -45,7 +45,7 @@ async fn every_term_round_trips(postgres: bool) {
     let Some(store) = common::open(dir.path(), postgres).await else {
         return;
     };
-    let tenant = store.create_tenant("t", "clinic", 0).await.unwrap();
+    let tenant = store.create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", 0).await.unwrap();
     let actor = Actor {
         tenant_id: Some(&tenant.id),
         principal_id: "nurse",
