@@ -30,11 +30,7 @@ async fn the_bootstrap_token_goes_to_a_private_file_not_to_stdout() {
         "the token was printed:\n{}",
         served.printed
     );
-    assert!(
-        !served.printed.contains("ausc_"),
-        "{}",
-        served.printed
-    );
+    assert!(!served.printed.contains("ausc_"), "{}", served.printed);
 
     // What the file holds works as the system administrator's token.
     let out = served.admin_shell().run(&["tenant", "list"]).await.ok();
@@ -51,7 +47,10 @@ async fn commands_take_the_token_from_the_environment_or_a_file() {
     // AUSCULT_TOKEN alone.
     let out = run_auscult(
         &["tenant", "create", "East Clinic"],
-        &[("AUSCULT_SERVER", &server), ("AUSCULT_TOKEN", &served.admin_token)],
+        &[
+            ("AUSCULT_SERVER", &server),
+            ("AUSCULT_TOKEN", &served.admin_token),
+        ],
     )
     .await
     .ok();
@@ -59,7 +58,14 @@ async fn commands_take_the_token_from_the_environment_or_a_file() {
 
     // --token-file alone: the bootstrap administrator's own file, as written by `auscult serve`.
     let out = run_auscult(
-        &["tenant", "list", "--server", &server, "--token-file", token_file],
+        &[
+            "tenant",
+            "list",
+            "--server",
+            &server,
+            "--token-file",
+            token_file,
+        ],
         &[],
     )
     .await

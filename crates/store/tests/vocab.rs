@@ -45,7 +45,10 @@ async fn every_term_round_trips(postgres: bool) {
     let Some(store) = common::open(dir.path(), postgres).await else {
         return;
     };
-    let tenant = store.create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", 0).await.unwrap();
+    let tenant = store
+        .create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", 0)
+        .await
+        .unwrap();
     let actor = Actor {
         tenant_id: Some(&tenant.id),
         principal_id: "nurse",

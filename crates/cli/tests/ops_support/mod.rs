@@ -74,7 +74,10 @@ impl Shell {
     pub async fn run(&self, args: &[&str]) -> Ran {
         run_auscult(
             args,
-            &[("AUSCULT_SERVER", &self.server), ("AUSCULT_TOKEN", &self.token)],
+            &[
+                ("AUSCULT_SERVER", &self.server),
+                ("AUSCULT_TOKEN", &self.token),
+            ],
         )
         .await
     }
