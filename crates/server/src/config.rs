@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub s3: Option<S3Config>,
     /// TLS; plain HTTP/2 when absent.
     pub tls: Option<TlsConfig>,
+    /// Serve gRPC server reflection (`grpc.reflection.v1` and `v1alpha`), which lets tools such as
+    /// grpcurl, Postman and Evans list and describe the services without the `.proto` files.
+    pub reflection: bool,
     /// Analysis workers; 0 means one per core.
     pub workers: usize,
     /// Largest gRPC message accepted or sent, bytes.
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             db_max_connections: 8,
             s3: None,
             tls: None,
+            reflection: true,
             workers: 0,
             max_message_bytes: 4 * 1024 * 1024,
             max_recording_seconds: 600,

@@ -283,7 +283,8 @@ pub fn review(r: &ReviewRow) -> pb::Review {
     }
 }
 
-/// A page token encodes the offset of the next page.
+/// A page token encodes the offset of the next page (`o<offset>`, the audit trail's paging);
+/// `None` for anything else.
 pub fn page_offset(token: &str) -> Option<u64> {
     if token.is_empty() {
         return Some(0);
@@ -296,7 +297,7 @@ pub fn next_page_token(offset: u64, taken: usize, page_size: u32) -> String {
     if taken < page_size as usize {
         String::new()
     } else {
-        format!("o{}", offset + taken as u64)
+        format!("o{}", offset.saturating_add(taken as u64))
     }
 }
 

@@ -153,8 +153,10 @@ fn valid_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-/// Checks metadata and turns it into what the store keeps.
-fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
+/// Checks an upload's metadata message and turns it into what the store keeps; `now_ms` bounds
+/// the start time (a day of clock skew is tolerated). Pure: any message gives a recording or an
+/// INVALID_ARGUMENT naming the field at fault, never a panic (`tests/decode_props.rs`).
+pub fn validate_metadata(m: &pb::UploadMetadata, now_ms: i64) -> Result<NewRecording> {
     let invalid = |msg: &str| ServerError::InvalidArgument(msg.to_owned());
     if !valid_id(&m.upload_id) {
         return Err(invalid(
@@ -179,7 +181,7 @@ fn validate_metadata(m: &pb::UploadMetadata) -> Result<NewRecording> {
         .ok_or_else(|| invalid("started_at is required"))?;
     let started_at_ms = convert::millis(started);
     // 2000-01-01 to a day after now: anything else is a broken device clock.
-    if !(946_684_800_000..=now_ms() + 86_400_000).contains(&started_at_ms)
+    if !(946_684_800_000..=now_ms.saturating_add(86_400_000)).contains(&started_at_ms)
         || !(0..1_000_000_000).contains(&started.nanos)
     {
         return Err(invalid("started_at is not a plausible time"));
@@ -253,6 +255,175 @@ fn slot(stream: StreamKind) -> usize {
     }
 }
 
+/// What every chunk of one upload must satisfy: the declared sample formats and ECG mode, and how
+/// many values each stream may hold in all (the longest recording accepted at the declared
+/// rates).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkRules {
+    /// PCG sample format.
+    pub pcg_format: SampleFormat,
+    /// What the ECG stream carries.
+    pub ecg: EcgMode,
+    /// ECG sample format; set exactly when `ecg` is [`EcgMode::Samples`].
+    pub ecg_format: Option<SampleFormat>,
+    /// Longest recording accepted, seconds (R-peak times must lie within it).
+    pub max_recording_seconds: u32,
+    /// Most values per stream.
+    pub limits: Counts,
+}
+
+impl ChunkRules {
+    /// The rules of an upload with metadata `meta` on a server accepting recordings of up to
+    /// `max_recording_seconds`.
+    pub fn of(meta: &NewRecording, max_recording_seconds: u32) -> Result<ChunkRules> {
+        let secs = u64::from(max_recording_seconds);
+        let limits = Counts {
+            pcg: u64::from(meta.pcg_rate_hz).saturating_mul(secs),
+            ecg: u64::from(meta.ecg_rate_hz).saturating_mul(secs),
+            // A heart beats at most ~5 times a second.
+            r_peaks: 5 * secs,
+        };
+        let ecg = meta.ecg()?;
+        let ecg_format = meta.ecg_sample_format()?;
+        if (ecg == EcgMode::Samples) != ecg_format.is_some() {
+            return Err(StoreError::Corrupt(
+                "ECG format without ECG samples, or the reverse".into(),
+            )
+            .into());
+        }
+        Ok(ChunkRules {
+            pcg_format: meta.pcg_sample_format()?,
+            ecg,
+            ecg_format,
+            max_recording_seconds,
+            limits,
+        })
+    }
+}
+
+/// A chunk that passed [`check_chunk`]: the stream it extends, by how many values, the bytes to
+/// store, and the stream's last R-peak time after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedChunk {
+    /// The stream it extends.
+    pub stream: StreamKind,
+    /// Values (samples or R-peak times) it adds.
+    pub count: u64,
+    /// What is stored: the sample bytes as sent, or the R-peak times as `f64` little-endian.
+    pub bytes: Vec<u8>,
+    /// The last R-peak time received, after this chunk.
+    pub last_r_peak: Option<f64>,
+}
+
+/// Checks one upload chunk against the upload's rules, the values each stream has `received` so
+/// far and the last R-peak time received. Pure: any chunk gives a [`CheckedChunk`] or an error
+/// with a status a device can act on (INVALID_ARGUMENT for a malformed chunk, OUT_OF_RANGE for a
+/// gap or overlap, RESOURCE_EXHAUSTED past the longest recording), never a panic
+/// (`tests/decode_props.rs`).
+pub fn check_chunk(
+    rules: &ChunkRules,
+    received: Counts,
+    last_r_peak: Option<f64>,
+    chunk: pb::UploadChunk,
+) -> Result<CheckedChunk> {
+    let stream = stream_kind(chunk.stream)
+        .ok_or_else(|| ServerError::InvalidArgument("chunk stream must be specified".into()))?;
+    let format = match (stream, rules.ecg) {
+        (StreamKind::Pcg, _) => Some(rules.pcg_format),
+        (StreamKind::Ecg, EcgMode::Samples) => rules.ecg_format,
+        (StreamKind::RPeaks, EcgMode::RPeaks) => None,
+        _ => {
+            return Err(ServerError::InvalidArgument(format!(
+                "{} chunks are not allowed with ECG mode {}",
+                stream.as_str(),
+                rules.ecg.as_str()
+            )));
+        }
+    };
+    let expected = received.get(stream);
+    if chunk.offset != expected {
+        let what = if chunk.offset < expected {
+            "overlaps data already received"
+        } else {
+            "leaves a gap"
+        };
+        return Err(ServerError::OutOfRange(format!(
+            "{} chunk at offset {} {what}; expected offset {expected}",
+            stream.as_str(),
+            chunk.offset
+        )));
+    }
+    let mut last = last_r_peak;
+    let (count, bytes) = match stream {
+        StreamKind::Pcg | StreamKind::Ecg => {
+            if !chunk.r_peaks_s.is_empty() {
+                return Err(ServerError::InvalidArgument(
+                    "sample chunks carry no r_peaks_s".into(),
+                ));
+            }
+            // `ChunkRules::of` refused raw ECG without a format.
+            let format = format.ok_or(ServerError::Internal(
+                "sample chunk without a sample format".into(),
+            ))?;
+            let width = format.width();
+            if chunk.samples.is_empty() || !chunk.samples.len().is_multiple_of(width) {
+                return Err(ServerError::InvalidArgument(format!(
+                    "{} chunk must hold a positive whole number of {width}-byte samples",
+                    stream.as_str()
+                )));
+            }
+            if format == SampleFormat::F32le
+                && chunk
+                    .samples
+                    .chunks_exact(4)
+                    .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+            {
+                return Err(ServerError::InvalidArgument(format!(
+                    "{} chunk holds a non-finite float sample (NaN or infinity)",
+                    stream.as_str()
+                )));
+            }
+            ((chunk.samples.len() / width) as u64, chunk.samples)
+        }
+        StreamKind::RPeaks => {
+            if !chunk.samples.is_empty() || chunk.r_peaks_s.is_empty() {
+                return Err(ServerError::InvalidArgument(
+                    "R-peak chunks carry r_peaks_s only".into(),
+                ));
+            }
+            let max_t = f64::from(rules.max_recording_seconds);
+            for &t in &chunk.r_peaks_s {
+                if !t.is_finite() || t < 0.0 || t > max_t || last.is_some_and(|l| t <= l) {
+                    return Err(ServerError::InvalidArgument(
+                        "R-peak times must be finite, within the recording and strictly increasing"
+                            .into(),
+                    ));
+                }
+                last = Some(t);
+            }
+            let bytes = chunk
+                .r_peaks_s
+                .iter()
+                .flat_map(|t| t.to_le_bytes())
+                .collect();
+            (chunk.r_peaks_s.len() as u64, bytes)
+        }
+    };
+    if expected.saturating_add(count) > rules.limits.get(stream) {
+        return Err(ServerError::ResourceExhausted(format!(
+            "{} exceeds the longest recording accepted ({} s)",
+            stream.as_str(),
+            rules.max_recording_seconds
+        )));
+    }
+    Ok(CheckedChunk {
+        stream,
+        count,
+        bytes,
+        last_r_peak: last,
+    })
+}
+
 /// One upload being written by one gRPC stream.
 struct Session {
     state: Arc<AppState>,
@@ -265,40 +436,18 @@ struct Session {
     buffers: [Vec<u8>; 3],
     last_flush: Instant,
     last_r_peak: Option<f64>,
-    limits: Counts,
-    pcg_format: SampleFormat,
-    ecg: EcgMode,
-    /// Set when `ecg` is [`EcgMode::Samples`].
-    ecg_format: Option<SampleFormat>,
+    rules: ChunkRules,
 }
 
 impl Session {
     fn new(state: Arc<AppState>, committer: Committer, row: RecordingRow) -> Result<Session> {
-        let secs = u64::from(state.config.max_recording_seconds);
-        let limits = Counts {
-            pcg: u64::from(row.meta.pcg_rate_hz) * secs,
-            ecg: u64::from(row.meta.ecg_rate_hz) * secs,
-            // A heart beats at most ~5 times a second.
-            r_peaks: 5 * secs,
-        };
-        let ecg = row.meta.ecg()?;
-        let ecg_format = row.meta.ecg_sample_format()?;
-        if (ecg == EcgMode::Samples) != ecg_format.is_some() {
-            return Err(StoreError::Corrupt(
-                "ECG format without ECG samples, or the reverse".into(),
-            )
-            .into());
-        }
         Ok(Session {
-            pcg_format: row.meta.pcg_sample_format()?,
-            ecg,
-            ecg_format,
+            rules: ChunkRules::of(&row.meta, state.config.max_recording_seconds)?,
             received: row.committed,
             committed: row.committed,
             buffers: [Vec::new(), Vec::new(), Vec::new()],
             last_flush: Instant::now(),
             last_r_peak: None,
-            limits,
             state,
             committer,
             row,
@@ -306,104 +455,17 @@ impl Session {
     }
 
     fn accept_chunk(&mut self, chunk: pb::UploadChunk) -> Result<()> {
-        let stream = stream_kind(chunk.stream)
-            .ok_or_else(|| ServerError::InvalidArgument("chunk stream must be specified".into()))?;
-        let format = match (stream, self.ecg) {
-            (StreamKind::Pcg, _) => Some(self.pcg_format),
-            (StreamKind::Ecg, EcgMode::Samples) => self.ecg_format,
-            (StreamKind::RPeaks, EcgMode::RPeaks) => None,
-            _ => {
-                return Err(ServerError::InvalidArgument(format!(
-                    "{} chunks are not allowed with ECG mode {}",
-                    stream.as_str(),
-                    self.ecg.as_str()
-                )));
-            }
-        };
-        let expected = self.received.get(stream);
-        if chunk.offset != expected {
-            let what = if chunk.offset < expected {
-                "overlaps data already received"
-            } else {
-                "leaves a gap"
-            };
-            return Err(ServerError::OutOfRange(format!(
-                "{} chunk at offset {} {what}; expected offset {expected}",
-                stream.as_str(),
-                chunk.offset
-            )));
-        }
-        let (count, bytes) = match stream {
-            StreamKind::Pcg | StreamKind::Ecg => {
-                if !chunk.r_peaks_s.is_empty() {
-                    return Err(ServerError::InvalidArgument(
-                        "sample chunks carry no r_peaks_s".into(),
-                    ));
-                }
-                // `Session::new` refused raw ECG without a format.
-                let format = format.ok_or(ServerError::Internal(
-                    "sample chunk without a sample format".into(),
-                ))?;
-                let width = format.width();
-                if chunk.samples.is_empty() || !chunk.samples.len().is_multiple_of(width) {
-                    return Err(ServerError::InvalidArgument(format!(
-                        "{} chunk must hold a positive whole number of {width}-byte samples",
-                        stream.as_str()
-                    )));
-                }
-                if format == SampleFormat::F32le
-                    && chunk
-                        .samples
-                        .chunks_exact(4)
-                        .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
-                {
-                    return Err(ServerError::InvalidArgument(format!(
-                        "{} chunk holds a non-finite float sample (NaN or infinity)",
-                        stream.as_str()
-                    )));
-                }
-                ((chunk.samples.len() / width) as u64, chunk.samples)
-            }
-            StreamKind::RPeaks => {
-                if !chunk.samples.is_empty() || chunk.r_peaks_s.is_empty() {
-                    return Err(ServerError::InvalidArgument(
-                        "R-peak chunks carry r_peaks_s only".into(),
-                    ));
-                }
-                let max_t = f64::from(self.state.config.max_recording_seconds);
-                let mut last = self.last_r_peak;
-                for &t in &chunk.r_peaks_s {
-                    if !t.is_finite() || t < 0.0 || t > max_t || last.is_some_and(|l| t <= l) {
-                        return Err(ServerError::InvalidArgument(
-                            "R-peak times must be finite, within the recording and strictly increasing".into(),
-                        ));
-                    }
-                    last = Some(t);
-                }
-                self.last_r_peak = last;
-                let bytes = chunk
-                    .r_peaks_s
-                    .iter()
-                    .flat_map(|t| t.to_le_bytes())
-                    .collect();
-                (chunk.r_peaks_s.len() as u64, bytes)
-            }
-        };
-        let total = expected.saturating_add(count);
-        if total > self.limits.get(stream) {
-            return Err(ServerError::ResourceExhausted(format!(
-                "{} exceeds the longest recording accepted ({} s)",
-                stream.as_str(),
-                self.state.config.max_recording_seconds
-            )));
-        }
-        *self.received.get_mut(stream) = total;
+        let checked = check_chunk(&self.rules, self.received, self.last_r_peak, chunk)?;
+        let stream = checked.stream;
+        let received = self.received.get_mut(stream);
+        *received = received.saturating_add(checked.count);
+        self.last_r_peak = checked.last_r_peak;
         self.state.metrics.chunks.fetch_add(1, Ordering::Relaxed);
         self.state
             .metrics
             .bytes
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.buffers[slot(stream)].extend_from_slice(&bytes);
+            .fetch_add(checked.bytes.len() as u64, Ordering::Relaxed);
+        self.buffers[slot(stream)].extend_from_slice(&checked.bytes);
         Ok(())
     }
 
@@ -492,7 +554,7 @@ impl Session {
                 "empty upload: no PCG samples".into(),
             ));
         }
-        if self.ecg == EcgMode::Samples && totals.ecg == 0 {
+        if self.rules.ecg == EcgMode::Samples && totals.ecg == 0 {
             return Err(ServerError::InvalidArgument(
                 "ECG samples were declared but none sent".into(),
             ));
@@ -571,7 +633,7 @@ async fn run_upload(
             "the first message must be metadata".into(),
         ));
     };
-    let meta = validate_metadata(&metadata)?;
+    let meta = validate_metadata(&metadata, now_ms())?;
     let (row, _created) = state
         .store
         .open_upload(&tenant_id, &caller.principal_id, &meta, now_ms())

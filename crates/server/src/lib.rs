@@ -99,6 +99,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let listeners = Listeners::bind(&config).await?;
     let addr = listeners.addr;
     let metrics_addr = listeners.metrics_addr;
+    if let Some(warning) = exposure_warning(addr, tls.is_some()) {
+        tracing::warn!(%addr, "{warning}");
+    }
     let workers = config.worker_count();
     let max_message = config.max_message_bytes;
     let state = AppState::new(store, config);
@@ -115,6 +118,25 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         tasks,
         serve,
     })
+}
+
+/// The warning due when gRPC is served in plaintext on an address other machines can reach
+/// (anything but loopback): bearer tokens and recordings would cross the network unencrypted.
+pub fn exposure_warning(addr: SocketAddr, tls: bool) -> Option<String> {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        ip => ip,
+    };
+    if tls || ip.is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "gRPC listens on {addr}, beyond loopback, without TLS: bearer tokens and recordings cross \
+         the network unencrypted; configure --tls-cert/--tls-key or listen on 127.0.0.1 behind \
+         a TLS-terminating proxy"
+    ))
 }
 
 /// Opens storage and puts back the analysis jobs a previous process left running.
@@ -256,8 +278,37 @@ async fn health_service() -> HealthServer<impl Health> {
     health_service
 }
 
-/// Builds the router (gRPC-Web, health, reflection and the five services, each bounded to
-/// `max_message` bytes) and serves it on `listener` until shutdown.
+/// gRPC server reflection as `grpc.reflection.v1` and as `grpc.reflection.v1alpha` (which older
+/// grpcurl, Postman and Evans still call), each describing the auscult services, health and both
+/// reflection services.
+fn reflection_services() -> Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let failed =
+        |e: tonic_reflection::server::Error| ServerError::Internal(format!("reflection: {e}"));
+    Ok((
+        builder().build_v1().map_err(failed)?,
+        builder().build_v1alpha().map_err(failed)?,
+    ))
+}
+
+/// Builds the router (gRPC-Web, health, reflection unless switched off, and the five services,
+/// each bounded to `max_message` bytes) and serves it on `listener` until shutdown.
 async fn serve_grpc(
     state: &Arc<AppState>,
     shutdown_rx: &watch::Receiver<bool>,
@@ -266,11 +317,12 @@ async fn serve_grpc(
     listener: tonic::transport::server::TcpIncoming,
 ) -> Result<JoinHandle<std::result::Result<(), tonic::transport::Error>>> {
     let health_service = health_service().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(auscult_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServerError::Internal(format!("reflection: {e}")))?;
+    let (reflection_v1, reflection_v1alpha) = if state.config.reflection {
+        let (v1, v1alpha) = reflection_services()?;
+        (Some(v1), Some(v1alpha))
+    } else {
+        (None, None)
+    };
 
     let ingest = IngestServiceServer::new(ingest::IngestApi::new(Arc::clone(state)))
         .max_decoding_message_size(max_message)
@@ -300,7 +352,8 @@ async fn serve_grpc(
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(transport::CallLimitsLayer::new(&state.config)?)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(ingest)
         .add_service(review)
         .add_service(admin)
@@ -340,6 +393,36 @@ async fn sweep_orphan_blobs(state: Arc<AppState>, mut shutdown: watch::Receiver<
         tokio::select! {
             () = tokio::time::sleep(ORPHAN_SWEEP_EVERY) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exposure_warning;
+
+    #[test]
+    fn only_plaintext_beyond_loopback_is_warned_about() {
+        let addr = |s: &str| s.parse().expect("a socket address");
+        for exposed in [
+            "0.0.0.0:50051",
+            "[::]:50051",
+            "10.1.2.3:1",
+            "[::ffff:10.0.0.1]:1",
+        ] {
+            assert!(
+                exposure_warning(addr(exposed), false).is_some(),
+                "{exposed}"
+            );
+            assert!(exposure_warning(addr(exposed), true).is_none(), "{exposed}");
+        }
+        for local in [
+            "127.0.0.1:50051",
+            "127.9.9.9:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert!(exposure_warning(addr(local), false).is_none(), "{local}");
         }
     }
 }

@@ -331,7 +331,9 @@ impl ReviewApi {
 /// with other filters; both are INVALID_ARGUMENT. Tokens are not secret and not signed: a forged
 /// but well-formed token can only move the cursor within the caller's own tenant, because every
 /// query is scoped to the tenant of the caller's credential, never to anything in the token.
-mod cases_token {
+/// Decoding is pure and total: any string gives a cursor or INVALID_ARGUMENT, never a panic
+/// (`tests/decode_props.rs`).
+pub mod cases_token {
     use auscult_store::recordings::{CaseFilter, CaseKey, CaseStatus};
     use sha2::{Digest, Sha256};
 

@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// TLS private key (PEM); needs --tls-cert.
     #[arg(long, env = "AUSCULT_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Do not serve gRPC server reflection (v1 and v1alpha); clients then need the `.proto` files.
+    #[arg(long, env = "AUSCULT_NO_REFLECTION")]
+    pub no_reflection: bool,
     /// S3 bucket for recordings (local files when absent).
     #[arg(long, env = "AUSCULT_S3_BUCKET")]
     pub s3_bucket: Option<String>,
@@ -125,6 +128,9 @@ impl ServeArgs {
                 cert: cert.clone(),
                 key: key.clone(),
             });
+        }
+        if self.no_reflection {
+            c.reflection = false;
         }
         if let Some(bucket) = &self.s3_bucket {
             c.s3 = Some(S3Config {

@@ -1,9 +1,10 @@
 //! The transports the server offers besides plaintext gRPC, each over a real socket to the real
 //! server on 127.0.0.1:0: TLS with a CA and certificate generated at test time (a client that
 //! trusts the CA does a real authenticated RPC; a plaintext client and a client that does not
-//! trust the CA both fail), gRPC server reflection (v1) listing and describing the auscult.v1
-//! services, gRPC health, and gRPC-Web over a hand-written HTTP/1.1 exchange on a raw TCP socket
-//! (framed request, decoded response frame and trailers, authenticated and not).
+//! trust the CA both fail), gRPC server reflection (v1 and v1alpha) listing and describing the
+//! auscult.v1 services (and both UNIMPLEMENTED when switched off), gRPC health, and gRPC-Web over a hand-written HTTP/1.1 exchange on a raw TCP socket
+//! (framed request, decoded response frame and trailers, authenticated and not), and the warning
+//! the `auscult-server` binary prints when it serves plaintext beyond loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::{ServerReflectionRequest, ServerReflectionResponse};
+use tonic_reflection::pb::v1alpha as reflection_alpha;
 
 const AUSCULT_SERVICES: [&str; 3] = [
     "auscult.v1.IngestService",
@@ -235,6 +237,191 @@ async fn reflection_and_health() {
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 
     ts.server.shutdown().await.unwrap();
+}
+
+/// The services a v1alpha reflection client (as older grpcurl, Postman and Evans are) lists.
+async fn list_services_v1alpha(ch: &Channel) -> Result<Vec<String>, tonic::Status> {
+    use reflection_alpha::server_reflection_client::ServerReflectionClient;
+    use reflection_alpha::server_reflection_request::MessageRequest;
+    use reflection_alpha::server_reflection_response::MessageResponse;
+    let mut responses = ServerReflectionClient::new(ch.clone())
+        .server_reflection_info(tokio_stream::iter([
+            reflection_alpha::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            },
+        ]))
+        .await?
+        .into_inner();
+    let response = responses.message().await?.expect("one message");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => panic!("v1alpha ListServices answered with {other:?}"),
+    }
+}
+
+/// The services a v1 reflection client lists.
+async fn list_services_v1(ch: &Channel) -> Result<Vec<String>, tonic::Status> {
+    let mut client = ServerReflectionClient::new(ch.clone());
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        }]))
+        .await?
+        .into_inner();
+    let response = responses.message().await?.expect("one message");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => panic!("v1 ListServices answered with {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1alpha_and_v1_served_and_switched_off() {
+    let ts = start(Db::Sqlite).await.unwrap();
+    let ch = &ts.channel;
+    for (version, listed) in [
+        ("v1alpha", list_services_v1alpha(ch).await),
+        ("v1", list_services_v1(ch).await),
+    ] {
+        let names = listed.unwrap_or_else(|s| panic!("{version} reflection failed: {s:?}"));
+        for service in AUSCULT_SERVICES.iter().chain(&[
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]) {
+            assert!(
+                names.iter().any(|n| n == service),
+                "{version}: {service} not listed: {names:?}"
+            );
+        }
+    }
+    // A v1alpha client can describe a service too (grpcurl's `describe`).
+    {
+        use reflection_alpha::server_reflection_client::ServerReflectionClient;
+        use reflection_alpha::server_reflection_request::MessageRequest;
+        use reflection_alpha::server_reflection_response::MessageResponse;
+        let mut responses = ServerReflectionClient::new(ch.clone())
+            .server_reflection_info(tokio_stream::iter([
+                reflection_alpha::ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::FileContainingSymbol(
+                        "auscult.v1.IngestService".into(),
+                    )),
+                },
+            ]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::FileDescriptorResponse(files)) =
+            responses.message().await.unwrap().unwrap().message_response
+        else {
+            panic!("v1alpha FileContainingSymbol answered with something else");
+        };
+        let described = files
+            .file_descriptor_proto
+            .iter()
+            .map(|b| prost_types::FileDescriptorProto::decode(b.as_slice()).unwrap())
+            .flat_map(|f| f.service)
+            .any(|s| s.name() == "IngestService");
+        assert!(described, "IngestService not described over v1alpha");
+    }
+    ts.server.shutdown().await.unwrap();
+
+    // Switched off: both versions are UNIMPLEMENTED, the services themselves still answer.
+    let ts = start_with(Db::Sqlite, |c| c.reflection = false)
+        .await
+        .unwrap();
+    let ch = &ts.channel;
+    for (version, listed) in [
+        ("v1alpha", list_services_v1alpha(ch).await),
+        ("v1", list_services_v1(ch).await),
+    ] {
+        match listed {
+            Err(status) => assert_eq!(
+                status.code(),
+                tonic::Code::Unimplemented,
+                "{version}: {status:?}"
+            ),
+            Ok(names) => panic!("{version} reflection still served with reflection off: {names:?}"),
+        }
+    }
+    assert_eq!(
+        health_status(ch.clone(), "").await.unwrap(),
+        ServingStatus::Serving
+    );
+    ts.server.shutdown().await.unwrap();
+}
+
+/// Runs the real `auscult-server` binary with `args` until it is ready, stops it, and returns
+/// what it wrote to stderr.
+fn server_stderr(dir: &std::path::Path, args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auscult-server"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--workers", "1"])
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn auscult-server");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = false;
+    for line in stdout.lines() {
+        if line.unwrap() == "ready" {
+            ready = true;
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(ready, "auscult-server never got ready; stderr: {stderr}");
+    stderr
+}
+
+#[test]
+fn plaintext_beyond_loopback_is_warned_about_at_start() {
+    const WARNING: &str = "beyond loopback, without TLS";
+    let dir = tempfile::tempdir().unwrap();
+    let exposed = server_stderr(&dir.path().join("a"), &["--listen", "0.0.0.0:0"]);
+    assert!(
+        exposed.contains(WARNING) && exposed.contains("WARN"),
+        "no warning for plaintext on 0.0.0.0: {exposed}"
+    );
+    let local = server_stderr(&dir.path().join("b"), &["--listen", "127.0.0.1:0"]);
+    assert!(!local.contains(WARNING), "warned on loopback: {local}");
+    let (_, cert_pem, key_pem) = test_pki();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let tls = server_stderr(
+        &dir.path().join("c"),
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(!tls.contains(WARNING), "warned although TLS is on: {tls}");
 }
 
 /// A parsed HTTP/1.1 response: status code, lower-cased headers, de-chunked body.

@@ -291,7 +291,8 @@ fn parse_format(line: usize, t: &str) -> Result<(Format, u64), RecordingError> {
     let mut rest = &t[digits_end..];
     let mut offset = 0u64;
     while let Some(c) = rest.chars().next() {
-        let body = &rest[1..];
+        // `c` may be any character (a header is text of any kind): step over all its bytes.
+        let body = &rest[c.len_utf8()..];
         let end = body.find(['x', ':', '+']).unwrap_or(body.len());
         let value: u64 = int(line, "format modifier", &body[..end])?;
         match c {
