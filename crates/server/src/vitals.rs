@@ -284,7 +284,11 @@ impl VitalsHub {
         subject_id: &str,
     ) -> Result<tokio::sync::OwnedMutexGuard<Subject>> {
         loop {
-            let s = self.subject(tenant_id, subject_id).await?.lock_owned().await;
+            let s = self
+                .subject(tenant_id, subject_id)
+                .await?
+                .lock_owned()
+                .await;
             // Evicted while this task waited for it: look it up (rebuild it) again.
             if !s.evicted {
                 return Ok(s);
@@ -369,7 +373,12 @@ impl VitalsHub {
 
     /// Whether `device_id` may report for `subject_id` (its assignments, cached for
     /// [`ASSIGNMENT_TTL`]).
-    async fn is_assigned(&self, tenant_id: &str, device_id: &str, subject_id: &str) -> Result<bool> {
+    async fn is_assigned(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+        subject_id: &str,
+    ) -> Result<bool> {
         let key = (tenant_id.to_owned(), device_id.to_owned());
         if let Some(a) = lock(&self.assignments).get(&key)
             && a.loaded.elapsed() < ASSIGNMENT_TTL
