@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         .into_inner()
         .tenant_id;
     let mut device_tokens = Vec::new();
+    let mut device_ids = Vec::new();
     for g in 0..a.gateways {
         let d = admin
             .register_device(authed(
@@ -136,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .into_inner();
         device_tokens.push(d.token);
+        device_ids.push(d.principal.context("device principal")?.principal_id);
     }
     let nurse = admin
         .create_user(authed(
@@ -171,6 +173,27 @@ async fn main() -> anyhow::Result<()> {
             inject_at_ms: inject
                 .then(|| rng.random_range(60_000..run_ms.saturating_sub(75_000).max(60_001))),
         });
+    }
+    // Each gateway (a device) reports only for the residents it is assigned to.
+    for (g, device_id) in device_ids.iter().enumerate() {
+        let mine: Vec<String> = residents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % a.gateways == g)
+            .map(|(_, r)| r.subject.clone())
+            .collect();
+        for chunk in mine.chunks(1_000) {
+            admin
+                .assign_device(authed(
+                    &admin_token,
+                    pb::DeviceAssignmentRequest {
+                        tenant_id: tenant.clone(),
+                        device_id: device_id.clone(),
+                        subject_ids: chunk.to_vec(),
+                    },
+                )?)
+                .await?;
+        }
     }
     let injected: HashMap<String, bool> = residents
         .iter()

@@ -534,7 +534,8 @@ pub struct VitalsArgs {
     /// The server's gRPC URL.
     #[arg(long, env = "AUSCULT_SERVER", default_value = "http://127.0.0.1:50051")]
     pub server: String,
-    /// The device's bearer token.
+    /// The device's bearer token. An administrator must have assigned the device to the
+    /// subject (AdminService.AssignDevice), or every batch is refused.
     #[arg(long, env = "AUSCULT_DEVICE_TOKEN", hide_env_values = true)]
     pub token: String,
     /// slow-deterioration, apnea, spo2-drop, unplugged or quiet-night.

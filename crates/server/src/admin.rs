@@ -3,11 +3,13 @@
 //! A system administrator (an admin bound to no tenant) manages everything; a tenant administrator
 //! only its own tenant, and a principal of another tenant is NOT_FOUND to it. Any principal may
 //! rotate or revoke its own tokens. Tokens are returned once, here, and stored only hashed.
+//! Administrators also assign devices to the subjects they report vital signs for.
 
 use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_server::AdminService;
+use auscult_store::assignments::AssignmentFilter;
 use auscult_store::identity::{Principal, Tenant};
 use auscult_store::now_ms;
 use tonic::{Request, Response, Status};
@@ -16,6 +18,9 @@ use crate::auth::{Caller, Role, authenticate, mint_token};
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
+
+/// Most subjects in one `AssignDevice` or `UnassignDevice` call.
+pub const MAX_ASSIGN_SUBJECTS: usize = 1_000;
 
 /// The admin service.
 #[derive(Debug, Clone)]
@@ -119,6 +124,102 @@ impl AdminApi {
         Ok(pb::PrincipalWithToken {
             principal: Some(principal_pb(&principal)),
             token: minted.token,
+        })
+    }
+
+    /// The tenant and device an assignment call names: a device principal of a tenant the
+    /// admin manages (anything else is NOT_FOUND).
+    async fn assignment_target(
+        &self,
+        caller: &Caller,
+        tenant_id: &str,
+        device_id: &str,
+    ) -> Result<(String, String)> {
+        let tenant_id = self.target_tenant(caller, tenant_id).await?;
+        if device_id.is_empty() || device_id.len() > 64 {
+            return Err(ServerError::NotFound("device"));
+        }
+        match self
+            .state
+            .store
+            .get_principal(device_id, Some(&tenant_id))
+            .await?
+        {
+            Some(p) if p.role == Role::Device.as_str() => Ok((tenant_id, p.id)),
+            _ => Err(ServerError::NotFound("device")),
+        }
+    }
+
+    async fn change_assignments(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        req: &pb::DeviceAssignmentRequest,
+        assign: bool,
+    ) -> Result<pb::DeviceAssignmentResponse> {
+        let caller = self.admin(metadata).await?;
+        let (tenant_id, device_id) = self
+            .assignment_target(&caller, &req.tenant_id, &req.device_id)
+            .await?;
+        if req.subject_ids.is_empty() || req.subject_ids.len() > MAX_ASSIGN_SUBJECTS {
+            return Err(ServerError::InvalidArgument(format!(
+                "subject_ids must name 1 to {MAX_ASSIGN_SUBJECTS} subjects"
+            )));
+        }
+        for s in &req.subject_ids {
+            crate::vitals::check_subject_id(s)?;
+        }
+        let subjects: Vec<&str> = req.subject_ids.iter().map(String::as_str).collect();
+        let store = &self.state.store;
+        let changed = if assign {
+            store
+                .assign_device(&caller.actor(), &tenant_id, &device_id, &subjects, now_ms())
+                .await?
+        } else {
+            store
+                .unassign_device(&caller.actor(), &tenant_id, &device_id, &subjects, now_ms())
+                .await?
+        };
+        self.state.vitals.forget_assignments(&tenant_id, &device_id);
+        Ok(pb::DeviceAssignmentResponse {
+            changed: u32::try_from(changed).unwrap_or(u32::MAX),
+        })
+    }
+
+    async fn list_assignments(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        req: &pb::ListDeviceAssignmentsRequest,
+    ) -> Result<pb::ListDeviceAssignmentsResponse> {
+        let caller = self.admin(metadata).await?;
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        let limit = match req.limit {
+            0 => 1_000,
+            n => n.min(10_000),
+        };
+        let rows = self
+            .state
+            .store
+            .list_device_assignments(
+                &caller.actor(),
+                &tenant_id,
+                AssignmentFilter {
+                    device_id: (!req.device_id.is_empty()).then_some(req.device_id.as_str()),
+                    subject_id: (!req.subject_id.is_empty()).then_some(req.subject_id.as_str()),
+                },
+                i64::from(limit),
+                now_ms(),
+            )
+            .await?;
+        Ok(pb::ListDeviceAssignmentsResponse {
+            assignments: rows
+                .into_iter()
+                .map(|a| pb::DeviceAssignment {
+                    device_id: a.device_id,
+                    subject_id: a.subject_id,
+                    assigned_at: Some(convert::timestamp(a.assigned_at_ms)),
+                    assigned_by: a.assigned_by,
+                })
+                .collect(),
         })
     }
 
@@ -302,6 +403,36 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::RevokeTokensResponse {
             revoked: u32::try_from(revoked).unwrap_or(u32::MAX),
         }))
+    }
+
+    async fn assign_device(
+        &self,
+        request: Request<pb::DeviceAssignmentRequest>,
+    ) -> std::result::Result<Response<pb::DeviceAssignmentResponse>, Status> {
+        Ok(Response::new(
+            self.change_assignments(request.metadata(), request.get_ref(), true)
+                .await?,
+        ))
+    }
+
+    async fn unassign_device(
+        &self,
+        request: Request<pb::DeviceAssignmentRequest>,
+    ) -> std::result::Result<Response<pb::DeviceAssignmentResponse>, Status> {
+        Ok(Response::new(
+            self.change_assignments(request.metadata(), request.get_ref(), false)
+                .await?,
+        ))
+    }
+
+    async fn list_device_assignments(
+        &self,
+        request: Request<pb::ListDeviceAssignmentsRequest>,
+    ) -> std::result::Result<Response<pb::ListDeviceAssignmentsResponse>, Status> {
+        Ok(Response::new(
+            self.list_assignments(request.metadata(), request.get_ref())
+                .await?,
+        ))
     }
 
     async fn who_am_i(

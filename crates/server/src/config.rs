@@ -100,6 +100,10 @@ pub struct ServerConfig {
     pub tcp_keepalive_ms: u64,
     /// Most concurrent HTTP/2 streams (calls) on one connection; a client queues the rest.
     pub max_concurrent_streams: u32,
+    /// How long a subject's vital-sign monitor stays in memory without a batch once it is
+    /// dormant (every sensor silent with its alert raised, no alert timer running),
+    /// milliseconds; then it is evicted and rebuilt from storage when data comes again.
+    pub vitals_idle_evict_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -131,6 +135,7 @@ impl Default for ServerConfig {
             // Protects memory from one connection opening thousands of uploads; an HTTP/2 load
             // balancer that reaches it opens another connection.
             max_concurrent_streams: 256,
+            vitals_idle_evict_ms: 3_600_000,
         }
     }
 }
@@ -183,6 +188,9 @@ impl ServerConfig {
                     "{name} must be between 100 ms and a day"
                 )));
             }
+        }
+        if !(100..=7 * 86_400_000).contains(&self.vitals_idle_evict_ms) {
+            return bad("vitals_idle_evict_ms must be between 100 ms and 7 days");
         }
         if self.max_concurrent_streams == 0 {
             return bad("max_concurrent_streams must be positive");

@@ -99,6 +99,9 @@ pub struct ServeArgs {
     /// Most concurrent calls on one HTTP/2 connection.
     #[arg(long, env = "AUSCULT_MAX_CONCURRENT_STREAMS")]
     pub max_concurrent_streams: Option<u32>,
+    /// How long a dormant vital-sign monitor stays in memory without a batch, milliseconds.
+    #[arg(long, env = "AUSCULT_VITALS_IDLE_EVICT_MS")]
+    pub vitals_idle_evict_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -174,6 +177,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.max_concurrent_streams {
             c.max_concurrent_streams = v;
+        }
+        if let Some(v) = self.vitals_idle_evict_ms {
+            c.vitals_idle_evict_ms = v;
         }
         c.validate()?;
         Ok(c)

@@ -29,7 +29,10 @@ impl AppState {
     /// Wraps a store and configuration.
     pub fn new(store: Store, config: ServerConfig) -> Arc<AppState> {
         Arc::new(AppState {
-            vitals: crate::vitals::VitalsHub::new(store.clone()),
+            vitals: crate::vitals::VitalsHub::new(
+                store.clone(),
+                std::time::Duration::from_millis(config.vitals_idle_evict_ms),
+            ),
             store,
             config,
             jobs_ready: Notify::new(),

@@ -15,7 +15,24 @@
 //!   replays stored events after the client's id, then forwards live events with a higher id:
 //!   no gap and no duplicate at the seam. A lagging watcher catches up from the store.
 //! - A background task ticks every monitor each second (minutes close, silent sensors,
-//!   escalation, snooze end).
+//!   escalation, snooze end). A monitor that is dormant ([`ResidentMonitor::is_dormant`]: every
+//!   sensor silent with its alert raised, no clinical condition, no alert timer) and has had no
+//!   batch for `vitals_idle_evict_ms` is evicted from memory; its clock is kept, and it is
+//!   rebuilt from storage (sensors' last times, unresolved alerts) when data or an alert action
+//!   comes again. The rebuilt monitor is ticked at once, so each sensor still silent continues
+//!   its stored alert (`resumed`) before the new batch can clear it.
+//!
+//! Devices: a batch is accepted only from a device assigned to its subject (assignments are
+//! cached per device for [`ASSIGNMENT_TTL`], and forgotten at once when changed through this
+//! server). Every sample is stored with the sending device's principal id, and the engine knows
+//! a sensor as `<device id>/<source_device>` ([`SourceId::of_device`]): a sensor's identity is
+//! always scoped to the device that sent it, so two devices naming a sensor alike never share
+//! order checks, duplicates or silence. An empty batch for a subject without a monitor in
+//! memory creates nothing.
+//!
+//! Audit: every page of stored events replayed on `Watch` is audited (`alerts.read`), and every
+//! live event delivered (`alerts.watch`: watcher, subject, alert), group-committed with other
+//! watchers' deliveries and stored before the event is sent.
 //!
 //! Clocks: each subject has its own clock, the latest `sent_at` or sample time of its batches
 //! advanced by the wall time elapsed since its last batch. The monitor runs on that clock, so an
@@ -34,14 +51,15 @@
 //! Must never: log a subject id, a value or an alert detail (ids of batches and counts only);
 //! answer for a subject or alert of another tenant (it is NOT_FOUND); return data unaudited.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::vitals_service_server::VitalsService;
 use auscult_store::vitals::{
-    AlertEventRow, MinuteRow, NewAlertEvent, TrendQuery, VitalRow, VitalsBatchRows,
+    AlertDelivery, AlertEventRow, MinuteRow, NewAlertEvent, TrendQuery, VitalRow, VitalsBatchRows,
 };
 use auscult_store::{Store, StoreError, now_ms};
 use auscult_vitals::{
@@ -79,6 +97,17 @@ const MAX_TREND_MS: i64 = 400 * 86_400_000;
 const GROUP_MAX: usize = 256;
 /// Sensors of subjects seen within this long before a start are re-registered.
 const RESTART_LOOKBACK_MS: i64 = 3_600_000;
+/// Most distinct `source_device` values in one batch: a device has a handful of sensors, and
+/// each distinct one becomes a tracked source of the subject's monitor.
+pub const MAX_SOURCES_PER_BATCH: usize = 16;
+/// Most distinct subjects one `IngestVitals` stream reports for (a gateway serving more opens
+/// more streams): bounds what one stream can make the server monitor.
+pub const MAX_SUBJECTS_PER_STREAM: usize = 1_000;
+/// How long a device's assignments are trusted from the cache before they are read again (an
+/// assignment changed through another server takes effect within this).
+pub const ASSIGNMENT_TTL: Duration = Duration::from_secs(10);
+/// Most live deliveries audited in one transaction.
+const AUDIT_GROUP_MAX: usize = 512;
 
 /// A stored alert event as broadcast to watchers.
 #[derive(Debug, Clone)]
@@ -93,9 +122,23 @@ pub struct LiveEvent {
 
 type SubjectKey = (String, String);
 
+/// The subjects a device is assigned to, as read at `loaded`.
+#[derive(Debug)]
+struct AssignedSubjects {
+    subjects: HashSet<String>,
+    loaded: Instant,
+}
+
+/// Where an evicted subject's clock stood: (device time, wall time), Unix ms.
+type EvictedClock = (Timestamp, Timestamp);
+
 /// One subject's live state.
 #[derive(Debug)]
 struct Subject {
+    /// When a batch or an action last used it (for eviction).
+    last_used: Instant,
+    /// Set when it was evicted: whoever still holds it must look the subject up again.
+    evicted: bool,
     /// The engine; it also holds the last accepted time per source and parameter.
     monitor: ResidentMonitor,
     /// The subject's clock (device time, advanced by wall time between batches).
@@ -114,6 +157,12 @@ impl Subject {
     }
 }
 
+struct AuditRequest {
+    delivery: AlertDelivery,
+    /// `true` once the delivery is audited.
+    reply: oneshot::Sender<bool>,
+}
+
 struct WriteRequest {
     tenant_id: String,
     subject_id: String,
@@ -126,7 +175,18 @@ struct WriteRequest {
 pub struct VitalsHub {
     store: Store,
     config: MonitorConfig,
+    /// A dormant monitor unused this long is evicted.
+    idle_evict: Duration,
     subjects: Mutex<HashMap<SubjectKey, Arc<tokio::sync::Mutex<Subject>>>>,
+    /// Serialises building monitors, so a subject is rebuilt (and its alerts resumed) once.
+    building: tokio::sync::Mutex<()>,
+    /// Clocks of evicted subjects, until they are rebuilt.
+    evicted: Mutex<HashMap<SubjectKey, EvictedClock>>,
+    /// (tenant, device) -> the subjects it may report for.
+    assignments: Mutex<HashMap<(String, String), Arc<AssignedSubjects>>>,
+    /// Bumped whenever assignments are forgotten, so a read racing a change is not cached.
+    assignment_generation: AtomicU64,
+    auditor: OnceLock<mpsc::Sender<AuditRequest>>,
     events: broadcast::Sender<Arc<LiveEvent>>,
     /// Serialises append + broadcast so ids go out in order.
     event_lock: tokio::sync::Mutex<()>,
@@ -146,13 +206,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl VitalsHub {
-    /// A hub over `store` with the engine's default configuration.
-    pub fn new(store: Store) -> VitalsHub {
+    /// A hub over `store` with the engine's default configuration, evicting dormant monitors
+    /// unused for `idle_evict`.
+    pub fn new(store: Store, idle_evict: Duration) -> VitalsHub {
         let (events, _) = broadcast::channel(4096);
         VitalsHub {
             store,
             config: MonitorConfig::default(),
+            idle_evict,
             subjects: Mutex::new(HashMap::new()),
+            building: tokio::sync::Mutex::new(()),
+            evicted: Mutex::new(HashMap::new()),
+            assignments: Mutex::new(HashMap::new()),
+            assignment_generation: AtomicU64::new(0),
+            auditor: OnceLock::new(),
             events,
             event_lock: tokio::sync::Mutex::new(()),
             writer: OnceLock::new(),
@@ -204,6 +271,31 @@ impl VitalsHub {
         Ok(())
     }
 
+    /// Whether a monitor of the subject is in memory.
+    fn has_subject(&self, tenant_id: &str, subject_id: &str) -> bool {
+        lock(&self.subjects).contains_key(&(tenant_id.to_owned(), subject_id.to_owned()))
+    }
+
+    /// The subject's state, locked: created (and its sensors' last times loaded) on first use,
+    /// rebuilt if it was evicted.
+    async fn lock_subject(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Subject>> {
+        loop {
+            let s = self
+                .subject(tenant_id, subject_id)
+                .await?
+                .lock_owned()
+                .await;
+            // Evicted while this task waited for it: look it up (rebuild it) again.
+            if !s.evicted {
+                return Ok(s);
+            }
+        }
+    }
+
     /// The subject's state, created (and its sensors' last times loaded) on first use.
     async fn subject(
         &self,
@@ -214,6 +306,10 @@ impl VitalsHub {
         if let Some(s) = lock(&self.subjects).get(&key) {
             return Ok(Arc::clone(s));
         }
+        let _building = self.building.lock().await;
+        if let Some(s) = lock(&self.subjects).get(&key) {
+            return Ok(Arc::clone(s));
+        }
         let last = self
             .store
             .last_sample_times(tenant_id, subject_id, 24 * 3_600_000)
@@ -221,25 +317,123 @@ impl VitalsHub {
         let mut monitor = ResidentMonitor::new(self.config.clone())
             .map_err(|e| ServerError::Internal(format!("vitals monitor: {e}")))?;
         let mut newest: Option<Timestamp> = None;
-        for (parameter, source, at) in last {
-            let (Some(p), Ok(src)) = (Parameter::parse(&parameter), SourceId::new(source)) else {
+        for row in last {
+            // Samples stored before senders were recorded name no device: not restored.
+            let (Some(p), Ok(src)) = (
+                Parameter::parse(&row.parameter),
+                SourceId::of_device(&row.device_id, &row.source),
+            ) else {
                 continue;
             };
-            newest = newest.max(Some(Timestamp(at)));
-            monitor.restore_last_sample(src, p, Timestamp(at));
+            newest = newest.max(Some(Timestamp(row.at_ms)));
+            monitor.restore_last_sample(src, p, Timestamp(row.at_ms));
         }
-        let carried = lock(&self.carried).remove(&key).unwrap_or_default();
-        let subject = Arc::new(tokio::sync::Mutex::new(Subject {
-            monitor,
+        let evicted = lock(&self.evicted).get(&key).copied();
+        let carried = lock(&self.carried).remove(&key);
+        let carried = match (carried, evicted) {
+            (Some(c), _) => c,
+            // Its alerts were in memory when it was evicted: read them back.
+            (None, Some(_)) => {
+                self.store
+                    .unresolved_alerts_of(tenant_id, subject_id)
+                    .await?
+            }
+            (None, None) => Vec::new(),
+        };
+        let wall = now_ms();
+        let clock = match evicted {
+            // Where the clock stood at eviction, advancing with wall time since.
+            Some((device, at)) => SubjectClock::new(Some(device), at),
             // The subject's last known device time; it advances with wall time from here.
-            clock: SubjectClock::new(newest, Timestamp(now_ms())),
+            None => SubjectClock::new(newest, Timestamp(wall)),
+        };
+        let mut subject = Subject {
+            last_used: Instant::now(),
+            evicted: false,
+            monitor,
+            clock,
             ids: HashMap::new(),
             by_uuid: HashMap::new(),
             carried,
-        }));
-        Ok(Arc::clone(
-            lock(&self.subjects).entry(key).or_insert(subject),
-        ))
+        };
+        if evicted.is_some()
+            && let Some(now) = subject.now(wall)
+        {
+            // Sensors still silent raise again at once and so continue their stored alerts,
+            // before a new batch can clear them.
+            let events = subject.monitor.tick(Timestamp(now));
+            self.publish(tenant_id, subject_id, &mut subject, events, now)
+                .await?;
+        }
+        let subject = Arc::new(tokio::sync::Mutex::new(subject));
+        lock(&self.subjects).insert(key.clone(), Arc::clone(&subject));
+        lock(&self.evicted).remove(&key);
+        Ok(subject)
+    }
+
+    /// Whether `device_id` may report for `subject_id` (its assignments, cached for
+    /// [`ASSIGNMENT_TTL`]).
+    async fn is_assigned(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+        subject_id: &str,
+    ) -> Result<bool> {
+        let key = (tenant_id.to_owned(), device_id.to_owned());
+        if let Some(a) = lock(&self.assignments).get(&key)
+            && a.loaded.elapsed() < ASSIGNMENT_TTL
+        {
+            return Ok(a.subjects.contains(subject_id));
+        }
+        let generation = self.assignment_generation.load(Ordering::Acquire);
+        let subjects: HashSet<String> = self
+            .store
+            .device_subjects(tenant_id, device_id)
+            .await?
+            .into_iter()
+            .collect();
+        let found = subjects.contains(subject_id);
+        let mut cache = lock(&self.assignments);
+        // An assignment changed while this read ran: do not cache what may be stale.
+        if self.assignment_generation.load(Ordering::Acquire) == generation {
+            cache.insert(
+                key,
+                Arc::new(AssignedSubjects {
+                    subjects,
+                    loaded: Instant::now(),
+                }),
+            );
+        }
+        Ok(found)
+    }
+
+    /// Forgets the cached assignments of a device (after they changed).
+    pub fn forget_assignments(&self, tenant_id: &str, device_id: &str) {
+        let mut cache = lock(&self.assignments);
+        self.assignment_generation.fetch_add(1, Ordering::AcqRel);
+        cache.remove(&(tenant_id.to_owned(), device_id.to_owned()));
+    }
+
+    fn auditor(&self) -> &mpsc::Sender<AuditRequest> {
+        self.auditor.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(4 * AUDIT_GROUP_MAX);
+            tokio::spawn(run_auditor(self.store.clone(), rx));
+            tx
+        })
+    }
+
+    /// Audits one live delivery of an alert event (group-committed with others'); returns once
+    /// it is stored.
+    async fn audit_delivery(&self, delivery: AlertDelivery) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.auditor()
+            .send(AuditRequest { delivery, reply })
+            .await
+            .map_err(|_| ServerError::Unavailable("delivery auditor stopped"))?;
+        match answer.await {
+            Ok(true) => Ok(()),
+            _ => Err(ServerError::Unavailable("delivery audit failed")),
+        }
     }
 
     fn writer(&self) -> &mpsc::Sender<WriteRequest> {
@@ -346,14 +540,27 @@ impl VitalsHub {
             let Ok(mut s) = entry.try_lock() else {
                 continue;
             };
-            let Some(now) = s.now(now_ms()) else {
+            let wall = now_ms();
+            let Some(now) = s.now(wall) else {
                 continue;
             };
             let events = s.monitor.tick(Timestamp(now));
-            if !events.is_empty()
-                && let Err(e) = self.publish(&tenant, &subject, &mut s, events, now).await
-            {
-                tracing::error!(error = %e, "storing alert events from a tick failed");
+            if !events.is_empty() {
+                if let Err(e) = self.publish(&tenant, &subject, &mut s, events, now).await {
+                    tracing::error!(error = %e, "storing alert events from a tick failed");
+                }
+                continue;
+            }
+            if s.last_used.elapsed() >= self.idle_evict && s.monitor.is_dormant() {
+                // Clock first, then out of the map: whoever looks it up next rebuilds it with
+                // its clock and stored alerts; whoever already holds it sees `evicted`.
+                s.evicted = true;
+                let key = (tenant, subject);
+                lock(&self.evicted).insert(key.clone(), (Timestamp(now), Timestamp(wall)));
+                let mut map = lock(&self.subjects);
+                if map.get(&key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                    map.remove(&key);
+                }
             }
         }
     }
@@ -413,6 +620,31 @@ async fn run_writer(store: Store, mut rx: mpsc::Receiver<WriteRequest>) {
                 .insert_vitals(&r.tenant_id, &r.subject_id, &r.samples, &r.rollups, now)
                 .await;
             let _ = r.reply.send(alone);
+        }
+    }
+}
+
+/// Audits live `Watch` deliveries: takes what is queued (up to [`AUDIT_GROUP_MAX`]) and stores
+/// it in one transaction, then lets the deliveries go.
+async fn run_auditor(store: Store, mut rx: mpsc::Receiver<AuditRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < AUDIT_GROUP_MAX {
+            match rx.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<AlertDelivery> = group.iter().map(|r| r.delivery.clone()).collect();
+        let ok = match store.audit_alert_deliveries(&rows).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, deliveries = rows.len(), "auditing alert deliveries failed");
+                false
+            }
+        };
+        for r in group {
+            let _ = r.reply.send(ok);
         }
     }
 }
@@ -503,7 +735,8 @@ fn event_proto(event_id: i64, e: &NewAlertEvent) -> pb::AlertEvent {
     }
 }
 
-fn check_subject_id(id: &str) -> Result<()> {
+/// Checks a subject id as devices send it: 1 to 128 characters, no control characters.
+pub(crate) fn check_subject_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
         return Err(ServerError::InvalidArgument(
             "subject_id must be 1 to 128 characters without control characters".into(),
@@ -544,15 +777,15 @@ fn refusal(e: &VitalsError, sample: &Sample, config: &MonitorConfig) -> String {
     }
 }
 
-/// Converts and range-checks one sample.
-fn to_sample(s: &pb::VitalSample) -> std::result::Result<Sample, String> {
+/// Converts and range-checks one sample sent by `device_id`.
+fn to_sample(s: &pb::VitalSample, device_id: &str) -> std::result::Result<Sample, String> {
     use pb::vital_sample::Value;
     let at = s
         .measured_at
         .as_ref()
         .map(convert::millis)
         .ok_or("measured_at is missing")?;
-    let source = SourceId::new(s.source_device.clone()).map_err(|e| e.to_string())?;
+    let source = SourceId::of_device(device_id, &s.source_device).map_err(|e| e.to_string())?;
     let e = |e: auscult_vitals::VitalsError| e.to_string();
     let reading = match s.value.as_ref().ok_or("no value")? {
         Value::HeartRatePerMin(v) => Reading::HeartRate(BeatsPerMinute::new(*v).map_err(e)?),
@@ -591,7 +824,8 @@ fn to_sample(s: &pb::VitalSample) -> std::result::Result<Sample, String> {
     })
 }
 
-fn to_row(s: &Sample) -> VitalRow {
+/// The stored row of a sample sent by `device_id`, its sensor named `source` by that device.
+fn to_row(s: &Sample, device_id: &str, source: &str) -> VitalRow {
     let (value, value2) = match s.reading {
         Reading::BloodPressure(bp) => (bp.systolic().get(), Some(bp.diastolic().get())),
         Reading::Consciousness(c) => (
@@ -609,7 +843,8 @@ fn to_row(s: &Sample) -> VitalRow {
     };
     VitalRow {
         parameter: s.reading.parameter().as_str().to_owned(),
-        source: s.source.as_str().to_owned(),
+        device_id: device_id.to_owned(),
+        source: source.to_owned(),
         measured_at_ms: s.at.0,
         value,
         value2,
@@ -653,11 +888,12 @@ impl VitalsApi {
         &self.state.vitals
     }
 
-    /// Validates, stores and applies one batch. `Ok(ack)` also for a refused batch (the ack
-    /// says why); `Err` only for failures of the server itself.
+    /// Validates, stores and applies one batch sent by the device `device_id`. `Ok(ack)` also
+    /// for a refused batch (the ack says why); `Err` only for failures of the server itself.
     async fn ingest_batch(
         &self,
         tenant_id: &str,
+        device_id: &str,
         batch: pb::VitalsBatch,
     ) -> Result<pb::VitalsBatchAck> {
         let refuse = |index: Option<u32>, error: String| pb::VitalsBatchAck {
@@ -674,6 +910,32 @@ impl VitalsApi {
             return Ok(refuse(
                 None,
                 format!("at most {MAX_BATCH_SAMPLES} samples per batch"),
+            ));
+        }
+        let mut sources: Vec<&str> = batch
+            .samples
+            .iter()
+            .map(|s| s.source_device.as_str())
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        if sources.len() > MAX_SOURCES_PER_BATCH {
+            return Ok(refuse(
+                None,
+                format!(
+                    "{} distinct source_device values: at most {MAX_SOURCES_PER_BATCH} per batch",
+                    sources.len()
+                ),
+            ));
+        }
+        if !self
+            .hub()
+            .is_assigned(tenant_id, device_id, &batch.subject_id)
+            .await?
+        {
+            return Ok(refuse(
+                None,
+                "this device is not assigned to this subject: an administrator assigns it (AdminService.AssignDevice)".into(),
             ));
         }
         let wall = Timestamp(now_ms());
@@ -696,7 +958,7 @@ impl VitalsApi {
         let config = &self.hub().config;
         let mut samples = Vec::with_capacity(batch.samples.len());
         for (i, s) in batch.samples.iter().enumerate() {
-            let checked = to_sample(s).and_then(|sample| {
+            let checked = to_sample(s, device_id).and_then(|sample| {
                 check_device_time(sample.at, sent_at, wall, skew)
                     .map_err(|e| refusal(&e, &sample, config))?;
                 Ok(sample)
@@ -710,8 +972,21 @@ impl VitalsApi {
             }
         }
 
-        let entry = self.hub().subject(tenant_id, &batch.subject_id).await?;
-        let mut s = entry.lock().await;
+        if samples.is_empty() && !self.hub().has_subject(tenant_id, &batch.subject_id) {
+            // Nothing to store and no monitor whose clock it could advance: it creates nothing.
+            return Ok(pb::VitalsBatchAck {
+                batch_id: batch.batch_id,
+                accepted: 0,
+                rejected_index: None,
+                error: String::new(),
+                alert_events: 0,
+            });
+        }
+        let mut s = self
+            .hub()
+            .lock_subject(tenant_id, &batch.subject_id)
+            .await?;
+        s.last_used = Instant::now();
         let newest = samples.iter().map(|x| x.at).max();
         let Some(clock) = s.clock.batch_time(wall, sent_at, newest) else {
             return Ok(refuse(None, "an empty batch needs sent_at".into()));
@@ -722,7 +997,11 @@ impl VitalsApi {
         }
 
         if !samples.is_empty() {
-            let rows: Vec<VitalRow> = samples.iter().map(to_row).collect();
+            let rows: Vec<VitalRow> = samples
+                .iter()
+                .zip(&batch.samples)
+                .map(|(x, sent)| to_row(x, device_id, &sent.source_device))
+                .collect();
             let rollups = rollup_rows(&samples);
             match self
                 .hub()
@@ -907,8 +1186,8 @@ impl VitalsApi {
             .await?
             .ok_or(ServerError::NotFound("alert"))?;
         let subject_id = row.event.subject_id.clone();
-        let entry = hub.subject(&tenant_id, &subject_id).await?;
-        let mut s = entry.lock().await;
+        let mut s = hub.lock_subject(&tenant_id, &subject_id).await?;
+        s.last_used = Instant::now();
         let wall = now_ms();
         let now = s.now(wall).unwrap_or(wall);
         let by = StaffId(caller.principal_id.clone());
@@ -1072,19 +1351,38 @@ impl VitalsService for VitalsApi {
     ) -> std::result::Result<Response<Self::IngestVitalsStream>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
         let tenant_id = caller.tenant_with(INGESTERS)?.to_owned();
+        let device_id = caller.principal_id;
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
         tokio::spawn(async move {
+            // The subjects this stream has reported for (accepted batches).
+            let mut subjects: HashSet<String> = HashSet::new();
             while let Some(msg) = inbound.next().await {
                 let batch = match msg {
                     Ok(b) => b,
                     Err(_) => return,
                 };
-                let ack = api
-                    .ingest_batch(&tenant_id, batch)
-                    .await
-                    .map_err(Status::from);
+                let ack = if !subjects.contains(&batch.subject_id)
+                    && subjects.len() >= MAX_SUBJECTS_PER_STREAM
+                {
+                    Ok(pb::VitalsBatchAck {
+                        batch_id: batch.batch_id,
+                        accepted: 0,
+                        rejected_index: None,
+                        error: format!(
+                            "this stream already reported for {MAX_SUBJECTS_PER_STREAM} subjects, the most one stream may: send this subject's batches on another stream"
+                        ),
+                        alert_events: 0,
+                    })
+                } else {
+                    let subject = batch.subject_id.clone();
+                    let ack = api.ingest_batch(&tenant_id, &device_id, batch).await;
+                    if ack.as_ref().is_ok_and(|a| a.error.is_empty()) {
+                        subjects.insert(subject);
+                    }
+                    ack.map_err(Status::from)
+                };
                 let failed = ack.is_err();
                 if tx.send(ack).await.is_err() || failed {
                     return;
@@ -1118,6 +1416,7 @@ impl VitalsService for VitalsApi {
         let mut live = self.hub().subscribe();
         let (tx, rx) = mpsc::channel(256);
         let store = self.state.store.clone();
+        let state = Arc::clone(&self.state);
         let mut shutdown = self.shutdown.clone();
         tokio::spawn(async move {
             let subject = subject.as_deref();
@@ -1151,6 +1450,19 @@ impl VitalsService for VitalsApi {
                             continue;
                         }
                         last = ev.event_id;
+                        // Audited (group-committed with other deliveries) before it is sent.
+                        let delivery = AlertDelivery {
+                            tenant_id: tenant_id.clone(),
+                            principal_id: caller.principal_id.clone(),
+                            role: caller.role.as_str().to_owned(),
+                            subject_id: ev.event.subject_id.clone(),
+                            alert_id: ev.event.alert_id.clone(),
+                            at_ms: now_ms(),
+                        };
+                        if let Err(e) = state.vitals.audit_delivery(delivery).await {
+                            let _ = tx.send(Err(Status::from(e))).await;
+                            return;
+                        }
                         if tx
                             .send(Ok(event_proto(ev.event_id, &ev.event)))
                             .await

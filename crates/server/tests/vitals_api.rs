@@ -19,6 +19,7 @@ async fn bad_input_is_refused_whole(db: Db) {
     let Some(ts) = start(db).await else { return };
     let ch = &ts.channel;
     let t = make_tenant(ch, &ts.admin_token, "bad-input").await;
+    t.assign(ch, &["r1"]).await;
     let now = wall_ms() - 10 * 60_000;
     // A good first batch, so order and duplicates can be checked against history.
     let first = ingest_one(ch, &t.device_token, batch(1, "r1", normal(now))).await;
@@ -201,11 +202,7 @@ async fn bad_input_is_refused_whole(db: Db) {
             .unwrap()
             .is_empty()
     );
-    assert!(
-        all_events(ch, &t.nurse_token, &t.device_token)
-            .await
-            .is_empty()
-    );
+    assert!(all_events(ch, &t.nurse_token, &t).await.is_empty());
     let ok = ingest_one(ch, &t.device_token, batch(19, "r1", normal(now + 60_000))).await;
     assert_eq!((ok.accepted, ok.error.as_str()), (3, ""));
 
@@ -246,8 +243,8 @@ async fn lifecycle_and_trends(db: Db) {
     let t = make_tenant(ch, &ts.admin_token, "lifecycle").await;
     let end = wall_ms() - 30_000;
     let mut w = watch(ch, &t.nurse_token, 0, "").await.unwrap();
-    raise_no_pulse(ch, &t.device_token, "r1", end).await;
-    let marker = raise_marker(ch, &t.device_token).await;
+    raise_no_pulse(ch, &t, "r1", end).await;
+    let marker = raise_marker(ch, &t).await;
     // Exactly one event before the marker: the raise.
     let events = until_marker(&mut w, &marker).await;
     assert_eq!(events.len(), 1, "{events:?}");
@@ -320,7 +317,7 @@ async fn lifecycle_and_trends(db: Db) {
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     // Exactly these changes, in order, and nothing else before the next marker.
-    let marker = raise_marker(ch, &t.device_token).await;
+    let marker = raise_marker(ch, &t).await;
     let changes: Vec<String> = until_marker(&mut w, &marker)
         .await
         .into_iter()
@@ -385,10 +382,10 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
     let end = wall_ms() - 30_000;
     // Events are produced while a station keeps disconnecting and resuming.
     let producer = {
-        let (ch, token) = (ch.clone(), t.device_token.clone());
+        let (ch, t) = (ch.clone(), t.clone());
         tokio::spawn(async move {
             for i in 0..40 {
-                raise_no_pulse(&ch, &token, &format!("r{i:02}"), end).await;
+                raise_no_pulse(&ch, &t, &format!("r{i:02}"), end).await;
             }
         })
     };
@@ -408,7 +405,7 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
     }
     producer.await.unwrap();
     // The rest, up to a marker raised after the last resident's.
-    let marker = raise_marker(ch, &t.device_token).await;
+    let marker = raise_marker(ch, &t).await;
     let mut w = watch(ch, &t.nurse_token, last, "").await.unwrap();
     seen.extend(
         until_marker(&mut w, &marker)
@@ -416,7 +413,7 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
             .iter()
             .map(|e| e.event_id),
     );
-    let all: Vec<u64> = all_events(ch, &t.nurse_token, &t.device_token)
+    let all: Vec<u64> = all_events(ch, &t.nurse_token, &t)
         .await
         .iter()
         .map(|e| e.event_id)
@@ -458,8 +455,8 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
     let a = make_tenant(ch, &ts.admin_token, "tenant-a").await;
     let b = make_tenant(ch, &ts.admin_token, "tenant-b").await;
     let end = wall_ms() - 30_000;
-    raise_no_pulse(ch, &a.device_token, "shared-name", end).await;
-    raise_no_pulse(ch, &a.device_token, "only-a", end).await;
+    raise_no_pulse(ch, &a, "shared-name", end).await;
+    raise_no_pulse(ch, &a, "only-a", end).await;
     let a_alerts = list_alerts(ch, &a.nurse_token, "", true).await.unwrap();
     assert_eq!(a_alerts.len(), 2);
     let mut b_watch = watch(ch, &b.nurse_token, 0, "").await.unwrap();
@@ -519,6 +516,7 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
     }
     // B's device sending for a subject of the same name makes B's own subject: A is unaffected,
     // and B sees only B's data.
+    b.assign(ch, &["shared-name"]).await;
     let ok = ingest_one(ch, &b.device_token, batch(1, "shared-name", normal(end))).await;
     assert_eq!(ok.error, "");
     let b_points = trend(
@@ -549,8 +547,8 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
     );
     // B's station never received A's events, stored or live: A raises one more while B
     // watches, then B's marker; nothing may come before it.
-    raise_no_pulse(ch, &a.device_token, "only-a-live", end).await;
-    let b_marker = raise_marker(ch, &b.device_token).await;
+    raise_no_pulse(ch, &a, "only-a-live", end).await;
+    let b_marker = raise_marker(ch, &b).await;
     let leaked = until_marker(&mut b_watch, &b_marker).await;
     assert!(leaked.is_empty(), "B saw {leaked:?}");
     // A's states are untouched.
@@ -561,7 +559,7 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
             .iter()
             .all(|x| x.state == "open")
     );
-    let ids: BTreeSet<_> = all_events(ch, &a.nurse_token, &a.device_token)
+    let ids: BTreeSet<_> = all_events(ch, &a.nurse_token, &a)
         .await
         .iter()
         .map(|e| e.event_id)
@@ -581,7 +579,7 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     let ch = connect(server.addr).await;
     let t = make_tenant(&ch, &admin_token, "restart").await;
     let end = wall_ms() - 60_000;
-    raise_no_pulse(&ch, &t.device_token, "r1", end).await;
+    raise_no_pulse(&ch, &t, "r1", end).await;
     let mut w = watch(&ch, &t.nurse_token, 0, "r1").await.unwrap();
     let first = next_event(&mut w).await;
     assert_eq!(first.change, "raised");

@@ -99,9 +99,11 @@ async fn every_scenario_raises_one_alert(db: Db) {
             seed: 100 + i as u64,
             ..VitalsPlan::default()
         };
+        let subject = format!("minute-{kind}");
+        t.assign(ch, &[&subject]).await;
         let (url, token) = (url.clone(), t.device_token.clone());
         tasks.push(tokio::spawn(async move {
-            replay(&url, &token, &format!("minute-{kind}"), plan, 60.0).await
+            replay(&url, &token, &subject, plan, 60.0).await
         }));
     }
     // Continuous (1 Hz) monitors, 2 hours, event after 90 minutes; batches of 5 s.
@@ -121,16 +123,18 @@ async fn every_scenario_raises_one_alert(db: Db) {
             onset_s: Some(90.0 * 60.0),
             ..VitalsPlan::default()
         };
+        let subject = format!("second-{kind}");
+        t.assign(ch, &[&subject]).await;
         let (url, token) = (url.clone(), t.device_token.clone());
         tasks.push(tokio::spawn(async move {
-            replay(&url, &token, &format!("second-{kind}"), plan, 5.0).await
+            replay(&url, &token, &subject, plan, 5.0).await
         }));
     }
     let mut runs = Vec::new();
     for task in tasks {
         runs.push(task.await.unwrap());
     }
-    let events = all_events(ch, &t.nurse_token, &t.device_token).await;
+    let events = all_events(ch, &t.nurse_token, &t).await;
     let mut latencies = BTreeMap::new();
     for run in &runs {
         if let Some(l) = check(run, &events) {
@@ -166,9 +170,11 @@ async fn false_alarm_rate_over_quiet_resident_days() {
             start_hour: 8.0,
             ..VitalsPlan::default()
         };
+        let subject = format!("resident-{i:04}");
+        t.assign(ch, &[&subject]).await;
         let (url, token) = (url.clone(), t.device_token.clone());
         tasks.push(tokio::spawn(async move {
-            replay(&url, &token, &format!("resident-{i:04}"), plan, 60.0).await
+            replay(&url, &token, &subject, plan, 60.0).await
         }));
     }
     let mut artefacts = 0;
@@ -178,7 +184,7 @@ async fn false_alarm_rate_over_quiet_resident_days() {
         artefacts += run.truth.motion_artefacts;
         ends.insert(run.subject, run.end_ms);
     }
-    let events = all_events(ch, &t.nurse_token, &t.device_token).await;
+    let events = all_events(ch, &t.nurse_token, &t).await;
     // A sensor is silent once its series has ended; only raises within the series count.
     let raises: Vec<_> = raised(&events)
         .into_iter()

@@ -61,9 +61,23 @@ pub(crate) async fn insert_admin_audit(
     target_id: &str,
     now_ms: i64,
 ) -> Result<()> {
+    insert_admin_audit_about(tx, actor, tenant_id, action, target_id, None, now_ms).await
+}
+
+/// One administrative change of `target_id` that concerns a subject (e.g. a device assigned to
+/// a resident), recorded in `tenant_id`.
+pub(crate) async fn insert_admin_audit_about(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor<'_>,
+    tenant_id: Option<&str>,
+    action: &str,
+    target_id: &str,
+    subject_id: Option<&str>,
+    now_ms: i64,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (id, tenant_id, at_ms, actor_id, actor_role, action, target_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (id, tenant_id, at_ms, actor_id, actor_role, action, target_id, subject_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new_id())
     .bind(tenant_id)
@@ -72,6 +86,7 @@ pub(crate) async fn insert_admin_audit(
     .bind(actor.role)
     .bind(action)
     .bind(target_id)
+    .bind(subject_id)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -7,6 +7,7 @@
 //! and a new module with its own `impl Store` block.
 
 pub mod analysis;
+pub mod assignments;
 pub mod audit;
 pub mod blobs;
 pub mod db;

@@ -23,7 +23,10 @@ use crate::error::{Result, StoreError};
 pub struct VitalRow {
     /// Parameter name (`heart_rate`, `spo2`, ...).
     pub parameter: String,
-    /// Source device.
+    /// The device principal that sent it (the authenticated sender; `""` only for samples
+    /// stored before senders were recorded).
+    pub device_id: String,
+    /// The sensor, as its device names it (scoped to `device_id`).
     pub source: String,
     /// Measurement time, Unix ms.
     pub measured_at_ms: i64,
@@ -105,7 +108,7 @@ pub struct AlertEventRow {
 
 impl Store {
     /// Stores a batch of samples and merges their per-minute rollups, in one transaction.
-    /// A sample already stored (same subject, parameter, source and time) fails the whole batch
+    /// A sample already stored (same subject, parameter, device, source and time) fails the whole batch
     /// with [`StoreError::AlreadyExists`].
     pub async fn insert_vitals(
         &self,
@@ -118,13 +121,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for s in samples {
             sqlx::query(
-                "INSERT INTO vital_samples (tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO vital_samples (tenant_id, subject_id, parameter, device_id, source, measured_at_ms, value, value2, received_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .persistent(false) // see `insert_vitals_group`
             .bind(tenant_id)
             .bind(subject_id)
             .bind(&s.parameter)
+            .bind(&s.device_id)
             .bind(&s.source)
             .bind(s.measured_at_ms)
             .bind(s.value)
@@ -427,6 +431,60 @@ impl Store {
             .collect()
     }
 
+    /// The unresolved alerts of one subject of the tenant, for rebuilding its monitor after it
+    /// was evicted from memory. Not a read by a person, so not audited.
+    pub async fn unresolved_alerts_of(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+    ) -> Result<Vec<AlertEventRow>> {
+        let rows = sqlx::query(
+            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
+             severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
+             FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2 AND state <> $3 ORDER BY raised_at_ms",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .bind(AlertStatus::Resolved.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertEventRow {
+                    event_id: row.try_get("event_id")?,
+                    event: event_from_row(row, "last_change")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Audits live deliveries of alert events on `Watch`, one `alerts.watch` event each (the
+    /// watcher; the subject; the alert as target), all in one transaction.
+    pub async fn audit_alert_deliveries(&self, deliveries: &[AlertDelivery]) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for d in deliveries {
+            sqlx::query(
+                "INSERT INTO audit_events (id, tenant_id, at_ms, actor_id, actor_role, action, subject_id, target_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(crate::db::new_id())
+            .bind(&d.tenant_id)
+            .bind(d.at_ms)
+            .bind(&d.principal_id)
+            .bind(&d.role)
+            .bind("alerts.watch")
+            .bind(&d.subject_id)
+            .bind(&d.alert_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Whether the tenant holds any vital sign or alert of this subject.
     pub async fn vitals_subject_exists(&self, tenant_id: &str, subject_id: &str) -> Result<bool> {
         let row = sqlx::query(
@@ -443,16 +501,16 @@ impl Store {
             .or_else(|_| row.try_get::<i64, _>("found").map(|v| v != 0))?)
     }
 
-    /// The last stored sample time of each (parameter, source) of a subject, looking back from
-    /// its newest minute rollup of each parameter (so it reads one minute of samples, not the
-    /// whole series). Categorical parameters, which have no rollups, are looked up over the last
-    /// `categorical_lookback_ms` before the newest rollup.
+    /// The last stored sample time of each (parameter, device, source) of a subject, looking
+    /// back from its newest minute rollup of each parameter (so it reads one minute of samples,
+    /// not the whole series). Categorical parameters, which have no rollups, are looked up over
+    /// the last `categorical_lookback_ms` before the newest rollup.
     pub async fn last_sample_times(
         &self,
         tenant_id: &str,
         subject_id: &str,
         categorical_lookback_ms: i64,
-    ) -> Result<Vec<(String, String, i64)>> {
+    ) -> Result<Vec<LastSample>> {
         let newest = sqlx::query(
             "SELECT COALESCE(MAX(minute_ms), -1) AS newest FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2",
         )
@@ -467,8 +525,8 @@ impl Store {
             newest.saturating_sub(categorical_lookback_ms)
         };
         let rows = sqlx::query(
-            "SELECT parameter, source, MAX(measured_at_ms) AS last FROM vital_samples \
-             WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 GROUP BY parameter, source",
+            "SELECT parameter, device_id, source, MAX(measured_at_ms) AS last FROM vital_samples \
+             WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 GROUP BY parameter, device_id, source",
         )
         .bind(tenant_id)
         .bind(subject_id)
@@ -477,11 +535,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok((
-                    row.try_get("parameter")?,
-                    row.try_get("source")?,
-                    row.try_get("last")?,
-                ))
+                Ok(LastSample {
+                    parameter: row.try_get("parameter")?,
+                    device_id: row.try_get("device_id")?,
+                    source: row.try_get("source")?,
+                    at_ms: row.try_get("last")?,
+                })
             })
             .collect()
     }
@@ -508,15 +567,15 @@ impl Store {
             .collect();
         for chunk in samples.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from(
-                "INSERT INTO vital_samples (tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms) VALUES ",
+                "INSERT INTO vital_samples (tenant_id, subject_id, parameter, device_id, source, measured_at_ms, value, value2, received_at_ms) VALUES ",
             );
             for i in 0..chunk.len() {
-                let b = i * 8;
+                let b = i * 9;
                 if i > 0 {
                     sql.push(',');
                 }
                 sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                     b + 1,
                     b + 2,
                     b + 3,
@@ -524,7 +583,8 @@ impl Store {
                     b + 5,
                     b + 6,
                     b + 7,
-                    b + 8
+                    b + 8,
+                    b + 9
                 ));
             }
             // Not a cached prepared statement: through sqlx's Any driver a NULL `value2` is
@@ -536,6 +596,7 @@ impl Store {
                     .bind(*tenant)
                     .bind(*subject)
                     .bind(&s.parameter)
+                    .bind(&s.device_id)
                     .bind(&s.source)
                     .bind(s.measured_at_ms)
                     .bind(s.value)
@@ -600,6 +661,36 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The newest stored sample of one (parameter, device, source) of a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSample {
+    /// Parameter name.
+    pub parameter: String,
+    /// The device principal that sent it (`""` for samples stored before senders were recorded).
+    pub device_id: String,
+    /// The sensor, as its device names it.
+    pub source: String,
+    /// Its measurement time, Unix ms.
+    pub at_ms: i64,
+}
+
+/// One live delivery of an alert event to a watching principal, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertDelivery {
+    /// The watcher's tenant.
+    pub tenant_id: String,
+    /// The watching principal.
+    pub principal_id: String,
+    /// Its role.
+    pub role: String,
+    /// The subject of the alert.
+    pub subject_id: String,
+    /// The alert delivered.
+    pub alert_id: String,
+    /// When, Unix ms.
+    pub at_ms: i64,
 }
 
 /// One subject's batch for [`Store::insert_vitals_group`].
@@ -707,6 +798,7 @@ mod tests {
     fn hr(at: i64, v: f64) -> VitalRow {
         VitalRow {
             parameter: "heart_rate".into(),
+            device_id: "device-1".into(),
             source: "dev".into(),
             measured_at_ms: at,
             value: v,
@@ -887,7 +979,15 @@ mod tests {
         let t2 = store.vital_trend(&actor, &a.id, &q2, now).await?;
         assert_eq!((t2.len(), t2[0].count, t2[0].sum), (1, 2, 141.0));
         let last = store.last_sample_times(&a.id, "s1", 60_000).await?;
-        assert_eq!(last, vec![("heart_rate".into(), "dev".into(), 2000)]);
+        assert_eq!(
+            last,
+            vec![LastSample {
+                parameter: "heart_rate".into(),
+                device_id: "device-1".into(),
+                source: "dev".into(),
+                at_ms: 2000
+            }]
+        );
         Ok(())
     }
 }

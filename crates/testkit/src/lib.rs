@@ -369,6 +369,36 @@ pub async fn make_tenant(ch: &Channel, system_admin: &str, name: &str) -> Tenant
     }
 }
 
+/// Assigns the device `device_id` to `subjects` with an administrator's token (AssignDevice),
+/// returning how many assignments were new.
+pub async fn assign_device(
+    ch: &Channel,
+    admin_token: &str,
+    device_id: &str,
+    subjects: &[&str],
+) -> Result<u32, tonic::Status> {
+    admin(ch)
+        .assign_device(authed(
+            admin_token,
+            pb::DeviceAssignmentRequest {
+                tenant_id: String::new(),
+                device_id: device_id.into(),
+                subject_ids: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            },
+        ))
+        .await
+        .map(|r| r.into_inner().changed)
+}
+
+impl Tenant {
+    /// Assigns the tenant's device to `subjects` (as the tenant administrator); panics on failure.
+    pub async fn assign(&self, ch: &Channel, subjects: &[&str]) {
+        assign_device(ch, &self.admin_token, &self.device_id, subjects)
+            .await
+            .expect("assign the device to its subjects");
+    }
+}
+
 /// A synthetic recording packed as a device sends it: PCG as signed 16-bit, ECG as f32.
 #[derive(Debug, Clone)]
 pub struct PackedRecording {

@@ -270,6 +270,28 @@ impl ResidentMonitor {
         self.book.alerts()
     }
 
+    /// Whether nothing is left for [`ResidentMonitor::tick`] to notice: every source it knows
+    /// has gone silent (so each one's silent-sensor condition is on and its alert raised), no
+    /// clinical condition holds (no pulse, no breathing, NEWS2, sudden change), and no alert has
+    /// a timer running (an escalation or a snooze). Its holder may then drop it and rebuild it
+    /// from storage when data comes again, without losing an alert or a pending escalation; only
+    /// the baselines warm up again. A monitor with no source is dormant once its alerts are.
+    pub fn is_dormant(&self) -> bool {
+        self.sources.values().all(|s| s.silent)
+            && !self.pulse.confirmed
+            && !self.breathing.confirmed
+            && self.news2_active.is_none()
+            && self
+                .detectors
+                .iter()
+                .flatten()
+                .all(|d| d.active().is_none())
+            && self.book.alerts().all(|a| {
+                matches!(a.state, crate::alert::AlertState::Resolved { .. })
+                    || (a.escalate_at.is_none() && a.snoozed_until.is_none())
+            })
+    }
+
     /// The latest NEWS2 evaluation and the minute it was made for.
     pub fn last_news2(&self) -> Option<&(MinuteIndex, News2)> {
         self.last_news2.as_ref()

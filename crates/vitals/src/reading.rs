@@ -96,18 +96,48 @@ impl Reading {
     }
 }
 
-/// The identity of a source device (sensor), as the device or gateway names itself.
+/// The identity of a source device (sensor): a name as the device or gateway names itself, or
+/// (what a receiver that authenticates its senders uses) that name scoped to the sending
+/// device, `<device>/<name>`, so two devices naming their sensors alike stay two sources.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourceId(String);
 
+/// Longest sensor name.
+pub const MAX_SOURCE_NAME: usize = 128;
+/// Longest device id a source is scoped to.
+pub const MAX_SOURCE_DEVICE: usize = 64;
+
 impl SourceId {
-    /// Accepts 1 to 128 characters without control characters.
+    /// A sensor name: accepts 1 to 128 characters without control characters.
     pub fn new(id: impl Into<String>) -> Result<Self, VitalsError> {
         let id = id.into();
-        if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+        if id.is_empty() || id.len() > MAX_SOURCE_NAME || id.chars().any(char::is_control) {
             return Err(VitalsError::InvalidSource);
         }
         Ok(Self(id))
+    }
+
+    /// The sensor `name` of the device `device` (1 to 64 characters, no `/`, no control
+    /// characters): `<device>/<name>`.
+    pub fn of_device(device: &str, name: &str) -> Result<Self, VitalsError> {
+        if device.is_empty()
+            || device.len() > MAX_SOURCE_DEVICE
+            || device.contains('/')
+            || device.chars().any(char::is_control)
+        {
+            return Err(VitalsError::InvalidSource);
+        }
+        let name = Self::new(name)?;
+        Ok(Self(format!("{device}/{}", name.0)))
+    }
+
+    /// Reads a source back from its spelling (`Display`): a name, or a device-scoped name.
+    pub fn parse(spelled: &str) -> Result<Self, VitalsError> {
+        if spelled.len() <= MAX_SOURCE_NAME {
+            return Self::new(spelled);
+        }
+        let (device, name) = spelled.split_once('/').ok_or(VitalsError::InvalidSource)?;
+        Self::of_device(device, name)
     }
     /// The id as text.
     pub fn as_str(&self) -> &str {

@@ -185,7 +185,7 @@ impl FromStr for Condition {
             (ConditionClass::SuddenChange, Some(p)) => Parameter::parse(p)
                 .map(Condition::SuddenChange)
                 .ok_or_else(unknown),
-            (ConditionClass::SensorSilent, Some(d)) => SourceId::new(d)
+            (ConditionClass::SensorSilent, Some(d)) => SourceId::parse(d)
                 .map(Condition::SensorSilent)
                 .map_err(|_| unknown()),
             _ => Err(unknown()),
@@ -302,6 +302,12 @@ pub fn every_condition() -> Vec<Condition> {
             .filter_map(|s| SourceId::new(s).ok())
             .map(Condition::SensorSilent),
     );
+    // Scoped to its device, with the longest name: longer than a name alone may be.
+    all.extend(
+        SourceId::of_device(&"d".repeat(64), &"n/:".repeat(42))
+            .ok()
+            .map(Condition::SensorSilent),
+    );
     all
 }
 
@@ -335,11 +341,21 @@ mod tests {
     #[test]
     fn every_condition_round_trips_and_strangers_are_refused() {
         let all = every_condition();
-        assert_eq!(all.len(), 3 + Parameter::ALL.len() + 2);
+        assert_eq!(all.len(), 3 + Parameter::ALL.len() + 3);
         for c in &all {
             assert_eq!(c.to_string().parse::<Condition>(), Ok(c.clone()), "{c}");
             assert!(c.to_string().starts_with(c.class().as_str()));
         }
+        // A device-scoped source: the device part has no `/` and both parts their limits.
+        assert!(SourceId::of_device("a/b", "ox").is_err());
+        assert!(SourceId::of_device("", "ox").is_err());
+        assert!(SourceId::of_device(&"d".repeat(65), "ox").is_err());
+        assert!(SourceId::of_device("dev", &"n".repeat(129)).is_err());
+        assert!(
+            format!("sensor_silent:{}/{}", "d".repeat(64), "n".repeat(129))
+                .parse::<Condition>()
+                .is_err()
+        );
         for bad in [
             "",
             "news2:x",

@@ -215,3 +215,28 @@ fn a_snooze_that_ended_before_the_restart_is_not_reapplied() {
             .is_none()
     );
 }
+
+#[test]
+fn a_monitor_is_dormant_only_once_its_silent_sensor_alert_needs_nothing_more() {
+    let mut m = monitor();
+    m.ingest_batch(&[hr(0, "a")], at(0)).expect("accepted");
+    // Silent but not yet noticed (nobody ticked since): not dormant, or the alert would be lost.
+    assert!(!m.is_dormant());
+    let id = silent_alert(&mut m);
+    // Raised but still escalating if nobody acknowledges it: not dormant.
+    assert!(!m.is_dormant());
+    m.acknowledge(id, StaffId("nurse-1".into()), at(182_000))
+        .expect("open alert");
+    assert!(m.is_dormant());
+    // A snooze is a timer: not dormant until it ends.
+    m.snooze(id, at(182_000 + 600_000), at(182_000))
+        .expect("unresolved alert");
+    assert!(!m.is_dormant());
+    // The snooze ends with the sensor still silent: open again, escalating again.
+    let ended = m.tick(at(182_000 + 600_001));
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert!(!m.is_dormant());
+    m.acknowledge(id, StaffId("nurse-1".into()), at(182_000 + 600_002))
+        .expect("open alert");
+    assert!(m.is_dormant());
+}

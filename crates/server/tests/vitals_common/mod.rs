@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::vitals_service_client::VitalsServiceClient;
-use auscult_testkit::authed;
+use auscult_testkit::{Tenant, authed};
 use pb::vital_sample::Value;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
@@ -151,8 +151,11 @@ pub async fn take(stream: &mut tonic::Streaming<pb::AlertEvent>, n: usize) -> Ve
 }
 
 /// A resident with an hour of normal readings ending at `end`, then `hr 0` (no pulse) from a
-/// once-a-minute sensor: one critical clinical alert.
-pub async fn raise_no_pulse(ch: &Channel, token: &str, subject: &str, end: i64) {
+/// once-a-minute sensor of the tenant's device (assigned to the resident first): one critical
+/// clinical alert.
+pub async fn raise_no_pulse(ch: &Channel, t: &Tenant, subject: &str, end: i64) {
+    t.assign(ch, &[subject]).await;
+    let token = &t.device_token;
     let mut batches: Vec<_> = (0..5)
         .map(|i| batch(i, subject, normal(end - (5 - i as i64) * 60_000)))
         .collect();
@@ -174,15 +177,15 @@ pub fn is_marker(e: &pb::AlertEvent) -> bool {
     subject_of(e).starts_with(MARKER_PREFIX)
 }
 
-/// Raises an alert for a fresh marker subject with the device's token and returns the subject.
+/// Raises an alert for a fresh marker subject with the tenant's device and returns the subject.
 ///
 /// A positive signal in place of a quiet window: the server stores (and broadcasts) an alert
 /// event before it acknowledges the batch or action that caused it, and `Watch` delivers a
 /// tenant's events in increasing id order; so every event caused by what was acknowledged
 /// before the marker reaches a tenant-wide watch before the marker's raise.
-pub async fn raise_marker(ch: &Channel, device_token: &str) -> String {
+pub async fn raise_marker(ch: &Channel, t: &Tenant) -> String {
     let subject = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
-    raise_no_pulse(ch, device_token, &subject, wall_ms() - 30_000).await;
+    raise_no_pulse(ch, t, &subject, wall_ms() - 30_000).await;
     subject
 }
 
@@ -203,9 +206,9 @@ pub async fn until_marker(
 }
 
 /// Every stored event of the tenant except markers' (a fresh Watch from 0, read up to a fresh
-/// marker raised with `device_token`).
-pub async fn all_events(ch: &Channel, token: &str, device_token: &str) -> Vec<pb::AlertEvent> {
-    let marker = raise_marker(ch, device_token).await;
+/// marker raised with the tenant's device).
+pub async fn all_events(ch: &Channel, token: &str, t: &Tenant) -> Vec<pb::AlertEvent> {
+    let marker = raise_marker(ch, t).await;
     let mut w = watch(ch, token, 0, "").await.unwrap();
     let mut events = until_marker(&mut w, &marker).await;
     events.retain(|e| !is_marker(e));
