@@ -76,7 +76,7 @@ async fn registry_guards_local_blobs(db: Db) {
         .into_iter()
         .map(|s| s.id)
         .collect();
-    assert_eq!(ids, [second.server_id.clone()]);
+    assert_eq!(ids, std::slice::from_ref(&second.server_id));
     second.shutdown().await.unwrap();
     assert!(store.list_servers().await.unwrap().is_empty());
 
