@@ -84,6 +84,10 @@ pub struct ServerConfig {
     pub job_lease_ms: u64,
     /// How often idle workers look for jobs, milliseconds.
     pub job_poll_ms: u64,
+    /// How often this server refreshes its entry in the database's server registry,
+    /// milliseconds; a server silent for three intervals counts as gone. The same on every server
+    /// of a fleet.
+    pub server_heartbeat_ms: u64,
     /// Create a system administrator and print its token when none exists.
     pub bootstrap_admin: bool,
     /// How long a call may wait for its client's next message before the server ends it,
@@ -126,6 +130,7 @@ impl Default for ServerConfig {
             job_retry_base_ms: 2000,
             job_lease_ms: 300_000,
             job_poll_ms: 500,
+            server_heartbeat_ms: 5000,
             bootstrap_admin: true,
             stream_idle_timeout_ms: 60_000,
             request_timeout_ms: 30_000,
@@ -169,6 +174,9 @@ impl ServerConfig {
         }
         if self.job_poll_ms == 0 {
             return bad("job_poll_ms must be positive");
+        }
+        if !(100..=600_000).contains(&self.server_heartbeat_ms) {
+            return bad("server_heartbeat_ms must be between 100 ms and 10 minutes");
         }
         for (name, ms) in [
             ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),

@@ -43,6 +43,10 @@ pub enum ServerError {
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// This server may not start beside the servers already running on its database (local
+    /// blobs, or SQLite, shared with another live server): at start only.
+    #[error("refused to start: {0}")]
+    Refused(String),
     /// The configuration is invalid (at start only; never a runtime failure).
     #[error("configuration: {0}")]
     Config(String),

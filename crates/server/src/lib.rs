@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod fleet;
 pub mod ingest;
 pub mod metrics;
 pub mod programs;
@@ -52,6 +53,8 @@ pub struct RunningServer {
     pub metrics_addr: Option<SocketAddr>,
     /// The bootstrap administrator's token, when this start created it.
     pub bootstrap_token: Option<String>,
+    /// This server's id in the database's server registry.
+    pub server_id: String,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -59,12 +62,16 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting calls, lets running calls and the current analyses finish, closes storage.
+    /// Stops accepting calls, lets running calls and the current analyses finish, removes this
+    /// server from the registry, closes storage.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.shutdown.send(true);
         let served = self.serve.await;
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Err(e) = self.state.store.deregister_server(&self.server_id).await {
+            tracing::error!(server_id = %self.server_id, error = %e, "removing this server from the registry failed");
         }
         self.state.store.close().await;
         match served {
@@ -87,33 +94,68 @@ impl RunningServer {
     }
 }
 
-/// Validates the configuration, opens storage, recovers interrupted jobs, creates the bootstrap
-/// administrator if there is none, starts workers and serves gRPC (with health, reflection and
-/// gRPC-Web) on the configured address.
+/// Validates the configuration, opens storage, binds the listeners, registers this server in the
+/// database's server registry (refusing to start when it may not run beside a live one), recovers
+/// interrupted jobs, creates the bootstrap administrator if there is none, starts workers and
+/// serves gRPC (with health, reflection and gRPC-Web) on the configured address.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = open_store(&config).await?;
-    let bootstrap_token = bootstrap_admin(&store, &config).await?;
+    let server_id = fleet::server_id(&config.data_dir)?;
+    let store = Store::open(&config.db_options(), &config.blob_config()).await?;
     let tls = tls_config(&config)?;
     let listeners = Listeners::bind(&config).await?;
+    let started_at_ms = now_ms();
+    fleet::register(&store, &config, &server_id, listeners.addr, started_at_ms).await?;
+    let state = AppState::new(store, config);
+    match start_registered(&state, &server_id, started_at_ms, tls, listeners).await {
+        Ok(started) => Ok(started),
+        Err(e) => {
+            // Leave no live-looking entry behind for a server that never served.
+            if let Err(d) = state.store.deregister_server(&server_id).await {
+                tracing::error!(error = %d, "removing this server from the registry failed");
+            }
+            state.store.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// The rest of [`start`], once this server is registered.
+async fn start_registered(
+    state: &Arc<AppState>,
+    server_id: &str,
+    started_at_ms: i64,
+    tls: Option<ServerTlsConfig>,
+    listeners: Listeners,
+) -> Result<RunningServer> {
     let addr = listeners.addr;
     let metrics_addr = listeners.metrics_addr;
     if let Some(warning) = exposure_warning(addr, tls.is_some()) {
         tracing::warn!(%addr, "{warning}");
     }
-    let workers = config.worker_count();
-    let max_message = config.max_message_bytes;
-    let state = AppState::new(store, config);
+    let workers = state.config.worker_count();
+    let max_message = state.config.max_message_bytes;
+    let lease_ms = i64::try_from(state.config.job_lease_ms).unwrap_or(i64::MAX);
+    worker::recover(state, now_ms().saturating_sub(lease_ms), true).await?;
+    let bootstrap_token = bootstrap_admin(&state.store, &state.config).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let tasks = spawn_background(&state, workers, listeners.metrics, &shutdown_rx).await?;
-    let serve = serve_grpc(&state, &shutdown_rx, max_message, tls, listeners.grpc).await?;
-    tracing::info!(%addr, workers, "auscult server listening");
+    let mut tasks = spawn_background(state, workers, listeners.metrics, &shutdown_rx).await?;
+    tasks.push(tokio::spawn(fleet::run_heartbeat(
+        Arc::clone(state),
+        server_id.to_owned(),
+        addr,
+        started_at_ms,
+        shutdown_rx.clone(),
+    )));
+    let serve = serve_grpc(state, &shutdown_rx, max_message, tls, listeners.grpc).await?;
+    tracing::info!(%addr, workers, %server_id, "auscult server listening");
     Ok(RunningServer {
         addr,
         metrics_addr,
         bootstrap_token,
-        state,
+        server_id: server_id.to_owned(),
+        state: Arc::clone(state),
         shutdown: shutdown_tx,
         tasks,
         serve,
@@ -139,35 +181,16 @@ pub fn exposure_warning(addr: SocketAddr, tls: bool) -> Option<String> {
     ))
 }
 
-/// Opens storage and puts back the analysis jobs a previous process left running.
-async fn open_store(config: &ServerConfig) -> Result<Store> {
-    let store = Store::open(&config.db_options(), &config.blob_config()).await?;
-    let recovered = store
-        .recover_jobs(
-            now_ms() - i64::try_from(config.job_lease_ms).unwrap_or(i64::MAX),
-            true,
-        )
-        .await?;
-    if recovered > 0 {
-        tracing::warn!(
-            jobs = recovered,
-            "put back analysis jobs left running by a previous process"
-        );
-    }
-    Ok(store)
-}
-
-/// Creates the bootstrap administrator when configured and there is no system administrator yet;
-/// returns its token, which is shown once.
+/// Creates the bootstrap administrator when configured and there is no system administrator yet
+/// (exactly one, even when several servers start at once); returns its token, which is shown once.
 async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> Result<Option<String>> {
-    if !config.bootstrap_admin || store.has_system_principal(Role::Admin.as_str()).await? {
+    if !config.bootstrap_admin {
         return Ok(None);
     }
     let minted = mint_token();
-    store
-        .create_principal(
+    let created = store
+        .create_first_system_principal(
             &auscult_store::audit::Actor::SYSTEM,
-            None,
             "bootstrap-admin",
             Role::Admin.as_str(),
             &minted.id,
@@ -175,7 +198,7 @@ async fn bootstrap_admin(store: &Store, config: &ServerConfig) -> Result<Option<
             now_ms(),
         )
         .await?;
-    Ok(Some(minted.token))
+    Ok(created.map(|_| minted.token))
 }
 
 /// The TLS identity read from the configured PEM files, when TLS is on.

@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
     #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
     pub job_lease_ms: Option<u64>,
+    /// How often this server heartbeats its entry in the database's server registry,
+    /// milliseconds (the same on every server sharing the database).
+    #[arg(long, env = "AUSCULT_SERVER_HEARTBEAT_MS")]
+    pub server_heartbeat_ms: Option<u64>,
     /// How long a call may wait for its client's next message before the server ends it,
     /// milliseconds (frees the upload of a device whose connection died silently).
     #[arg(long, env = "AUSCULT_STREAM_IDLE_TIMEOUT_MS")]
@@ -156,6 +160,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.job_lease_ms {
             c.job_lease_ms = v;
+        }
+        if let Some(v) = self.server_heartbeat_ms {
+            c.server_heartbeat_ms = v;
         }
         if let Some(v) = self.flush_interval_ms {
             c.flush_interval_ms = v;

@@ -2,8 +2,11 @@
 //!
 //! Failures of storage are retried with exponential backoff; an engine error (the recording
 //! cannot be analysed at all) or a panic in the engine fails the attempt the same way, and after
-//! the last attempt the case is marked failed and stays on the worklist. Jobs left running by a
-//! dead process are put back by `recover_jobs`. Workers stop between jobs on shutdown.
+//! the last attempt the case is marked failed and stays on the worklist. While a worker analyses it
+//! extends the job's lease every third of the lease ([`keep_lease`]), so a long analysis is not
+//! taken over by another server; jobs left running by a dead process are put back by
+//! `recover_jobs`, or failed with [`EXHAUSTED_ERROR`] once they have used every attempt. Workers
+//! stop between jobs on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +14,7 @@ use std::time::Duration;
 use auscult_dsp as dsp;
 use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
-use auscult_store::jobs::{AnalysisOutcome, ClaimedJob};
+use auscult_store::jobs::{AnalysisOutcome, ClaimedJob, Exhausted};
 use auscult_store::now_ms;
 use auscult_store::recordings::{EcgMode, RecordingRow, StreamKind};
 use auscult_triage::AnalysisSummary;
@@ -24,6 +27,18 @@ use crate::state::AppState;
 
 /// Priority of a case whose analysis failed: above routine, below flagged.
 pub const FAILED_PRIORITY: i64 = auscult_triage::Priority::FAILED.0;
+
+/// What clinicians read on a case whose analysis job used every attempt without an answer (each
+/// time the server running it stopped, or lost its lease, before it finished).
+pub const EXHAUSTED_ERROR: &str = "the analysis did not finish: every attempt was interrupted \
+     (the server running it stopped before it finished); the recording is stored and can be \
+     reviewed without an automatic analysis";
+
+/// How a job that used every attempt without an answer is recorded.
+pub const EXHAUSTED: Exhausted<'static> = Exhausted {
+    error: EXHAUSTED_ERROR,
+    priority: FAILED_PRIORITY,
+};
 
 /// Worklist priority of an analysis, by the triage rule (`auscult_triage::priority`).
 pub fn priority(a: &StoredAnalysis) -> i64 {
@@ -132,8 +147,34 @@ async fn analyse(
     })
 }
 
+/// Extends `job`'s lease every third of the lease while the worker analyses; returns only when
+/// the lease was lost (the job was put back or taken over by another server), so the caller can
+/// stop the attempt. A failed extension is retried at the next tick: the lease outlasts two.
+pub async fn keep_lease(state: &AppState, job: &ClaimedJob, worker: &str) {
+    let every = Duration::from_millis((state.config.job_lease_ms / 3).max(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match state.store.extend_lease(job, worker, now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "extending a job's lease failed")
+            }
+        }
+    }
+}
+
 async fn run_job(state: &AppState, worker: &str, job: ClaimedJob) -> Result<()> {
-    match analyse(state, &job).await {
+    let attempt = tokio::select! {
+        result = analyse(state, &job) => result,
+        () = keep_lease(state, &job, worker) => {
+            tracing::warn!(job_id = %job.id, "lost the lease of a running job; another worker has it");
+            return Ok(());
+        }
+    };
+    match attempt {
         Ok(outcome) => {
             if state
                 .store
@@ -168,7 +209,11 @@ async fn run_job(state: &AppState, worker: &str, job: ClaimedJob) -> Result<()> 
 pub async fn run_worker(state: Arc<AppState>, worker: String, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(state.config.job_poll_ms);
     while !*shutdown.borrow() {
-        match state.store.claim_job(&worker, now_ms()).await {
+        let claimed = state
+            .store
+            .claim_job(&worker, now_ms(), state.config.job_max_attempts)
+            .await;
+        match claimed {
             Ok(Some(job)) => {
                 if let Err(e) = run_job(&state, &worker, job).await {
                     tracing::error!(error = %e, "storing an analysis failed");
@@ -190,7 +235,8 @@ pub async fn run_worker(state: Arc<AppState>, worker: String, mut shutdown: watc
     }
 }
 
-/// Puts back jobs whose lease ran out, periodically, until shutdown.
+/// Puts back jobs whose lease ran out (failing those with no attempt left), periodically, until
+/// shutdown.
 pub async fn run_recovery(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let lease = i64::try_from(state.config.job_lease_ms).unwrap_or(i64::MAX);
     let every = Duration::from_millis((state.config.job_lease_ms / 2).max(500));
@@ -199,17 +245,37 @@ pub async fn run_recovery(state: Arc<AppState>, mut shutdown: watch::Receiver<bo
             () = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => break,
         }
-        match state
-            .store
-            .recover_jobs(now_ms().saturating_sub(lease), false)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::warn!(jobs = n, "recovered jobs whose lease ran out");
-                state.jobs_ready.notify_waiters();
-            }
-            Err(e) => tracing::error!(error = %e, "recovering jobs failed"),
+        let stale_before = now_ms().saturating_sub(lease);
+        if let Err(e) = recover(&state, stale_before, false).await {
+            tracing::error!(error = %e, "recovering jobs failed");
         }
     }
+}
+
+/// Puts back the jobs whose lease ended before `stale_before_ms` (every running job at start on
+/// SQLite), fails those with no attempt left, logs what it did and wakes idle workers.
+pub async fn recover(state: &AppState, stale_before_ms: i64, at_start: bool) -> Result<()> {
+    let recovered = state
+        .store
+        .recover_jobs(
+            stale_before_ms,
+            at_start,
+            state.config.job_max_attempts,
+            EXHAUSTED,
+        )
+        .await?;
+    if recovered.failed > 0 {
+        tracing::warn!(
+            jobs = recovered.failed,
+            "failed analysis jobs whose lease ran out on their last attempt"
+        );
+    }
+    if recovered.requeued > 0 {
+        tracing::warn!(
+            jobs = recovered.requeued,
+            "put back analysis jobs whose lease ran out (their server stopped)"
+        );
+        state.jobs_ready.notify_waiters();
+    }
+    Ok(())
 }

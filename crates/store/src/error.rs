@@ -30,6 +30,10 @@ pub enum StoreError {
     /// A uniqueness constraint was violated (e.g. a tenant name already taken).
     #[error("already exists: {0}")]
     AlreadyExists(&'static str),
+    /// This server may not run beside a server already registered on the database (local blobs,
+    /// or SQLite, with another live server); the message names the other server and the remedy.
+    #[error("refused to start: {0}")]
+    ServerRefused(String),
 }
 
 impl StoreError {

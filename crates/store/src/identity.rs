@@ -56,6 +56,10 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+/// The PostgreSQL advisory lock that serialises the creation of the first system principal
+/// (`"ausc"` and 2).
+const BOOTSTRAP_LOCK: i64 = 0x6175_7363_0000_0002;
+
 const PRINCIPAL_COLUMNS: &str = "p.id, p.tenant_id, p.name, p.role, p.created_at_ms, \
      (SELECT COUNT(*) FROM tokens t WHERE t.principal_id = p.id AND t.revoked_at_ms IS NULL) AS live";
 
@@ -162,6 +166,51 @@ impl Store {
             created_at_ms: now_ms,
             live_tokens: 1,
         })
+    }
+
+    /// Creates the first system principal with `role` (no tenant) together with its token, unless
+    /// one exists already; audited as `principal.create`. Returns `None` when one existed. Safe
+    /// when several servers start at once: on PostgreSQL the check and the insert run under a
+    /// transaction-scoped advisory lock, and on SQLite the insert is one conditional statement
+    /// (one writer at a time), so exactly one caller creates it.
+    pub async fn create_first_system_principal(
+        &self,
+        actor: &Actor<'_>,
+        name: &str,
+        role: &str,
+        token_id: &str,
+        secret_sha256: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<Principal>> {
+        let id = new_id();
+        let mut tx = self.pool.begin().await?;
+        crate::servers::lock_for_transaction(&mut tx, self.backend, BOOTSTRAP_LOCK).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO principals (id, tenant_id, name, role, created_at_ms) \
+             SELECT $1, NULL, $2, $3, $4 \
+             WHERE NOT EXISTS (SELECT 1 FROM principals WHERE tenant_id IS NULL AND role = $3)",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(role)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(None);
+        }
+        insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
+        insert_admin_audit(&mut tx, actor, None, "principal.create", &id, now_ms).await?;
+        tx.commit().await?;
+        self.tokens.forget_token(token_id);
+        Ok(Some(Principal {
+            id,
+            tenant_id: None,
+            name: name.to_owned(),
+            role: role.to_owned(),
+            created_at_ms: now_ms,
+            live_tokens: 1,
+        }))
     }
 
     /// Whether any principal with this role and no tenant exists (used to bootstrap the first admin).

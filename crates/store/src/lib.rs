@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod programs;
 pub mod recordings;
 pub mod reviews;
+pub mod servers;
 pub mod token_cache;
 pub mod vitals;
 

@@ -6,10 +6,15 @@
 mod common;
 
 use auscult_store::audit::Actor;
-use auscult_store::jobs::AnalysisOutcome;
+use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered};
 use auscult_store::recordings::{CaseFilter, Counts, Part, StreamKind};
 use auscult_store::{StoreError, now_ms};
 use common::{meta, open};
+
+const EXHAUSTED: Exhausted<'static> = Exhausted {
+    error: "interrupted on every attempt",
+    priority: 1050,
+};
 
 async fn lifecycle(postgres: bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -152,16 +157,28 @@ async fn lifecycle(postgres: bool) {
     );
 
     // Claimed once; a crash leaves it running; recovery puts it back; finishing stores the result.
-    let job = store.claim_job("w1", now).await.unwrap().unwrap();
+    let job = store.claim_job("w1", now, 3).await.unwrap().unwrap();
     assert_eq!(job.recording_id, row.id);
-    assert!(store.claim_job("w2", now).await.unwrap().is_none());
+    assert!(store.claim_job("w2", now, 3).await.unwrap().is_none());
     assert_eq!(
-        store.recover_jobs(now - 1000, false).await.unwrap(),
-        0,
+        store
+            .recover_jobs(now - 1000, false, 3, EXHAUSTED)
+            .await
+            .unwrap(),
+        Recovered::default(),
         "lease not run out"
     );
-    assert_eq!(store.recover_jobs(now + 1, false).await.unwrap(), 1);
-    let job = store.claim_job("w2", now).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .recover_jobs(now + 1, false, 3, EXHAUSTED)
+            .await
+            .unwrap(),
+        Recovered {
+            requeued: 1,
+            failed: 0
+        }
+    );
+    let job = store.claim_job("w2", now, 3).await.unwrap().unwrap();
     assert_eq!(job.attempts, 2);
     let outcome = AnalysisOutcome {
         analysis_json: "{}".into(),

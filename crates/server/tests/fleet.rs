@@ -1,0 +1,609 @@
+//! Several servers on one database.
+//!
+//! - The server registry: a server with local blobs (or any second server on SQLite) refuses to
+//!   start beside a live server, starts once that server shut down gracefully or went silent.
+//! - A worker keeps its job's lease while it analyses, and notices when it lost it.
+//! - The fleet: three real `auscult-server` processes on one PostgreSQL database and one bucket of
+//!   the S3 test server, devices on different servers, one server SIGKILLed mid-upload and the
+//!   upload resumed on another: every upload stored exactly once, byte for byte, every recording
+//!   analysed once, exactly one bootstrap administrator. Needs `AUSCULT_TEST_POSTGRES_URL` and
+//!   `AUSCULT_TEST_S3_URL` (skipped with a message without them, unless CI declared them).
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auscult_proto::v1 as pb;
+use auscult_server::config::S3Config;
+use auscult_server::state::AppState;
+use auscult_server::{ServerConfig, ServerError};
+use auscult_store::audit::Actor;
+use auscult_store::jobs::{ClaimedJob, job_state};
+use auscult_store::recordings::{Counts, NewRecording, Part, StreamKind};
+use auscult_store::servers::{BlobBackend, ServerEntry};
+use auscult_store::{Store, now_ms};
+use auscult_testkit::*;
+use firmware_sim::plan::plan_chunks;
+use firmware_sim::{Connection, DeviceRecording, EncodedRecording, UploadOptions};
+
+/// The database URL of `config` as a test opens it beside the servers.
+async fn open_store(config: &ServerConfig) -> Store {
+    Store::open(&config.db_options(), &config.blob_config())
+        .await
+        .unwrap()
+}
+
+fn refusal(result: Result<auscult_server::RunningServer, ServerError>) -> String {
+    match result {
+        Err(ServerError::Refused(why)) => why,
+        Err(other) => panic!("expected a refusal, got the error {other}"),
+        Ok(_) => panic!("expected a refusal, but the server started"),
+    }
+}
+
+async fn registry_guards_local_blobs(db: Db) {
+    let Some(url) = database_url(db).await else {
+        return;
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let first_config = test_config(first_dir.path(), url.clone());
+    // The second server shares the first's database (on SQLite, its file) but not its directory.
+    let shared_url = Some(first_config.db_options().url);
+    let first = auscult_server::start(first_config.clone()).await.unwrap();
+
+    let second_dir = tempfile::tempdir().unwrap();
+    let second_config = test_config(second_dir.path(), shared_url.clone());
+    let why = refusal(auscult_server::start(second_config.clone()).await);
+    assert!(why.contains(&first.server_id), "{why}");
+    let remedy = match db {
+        Db::Sqlite => "SQLite",
+        Db::Postgres => "S3",
+    };
+    assert!(why.contains(remedy), "{why}");
+    assert!(why.contains(&first.addr.to_string()), "{why}");
+
+    // A graceful shutdown removes the first server's entry: the second may start.
+    first.shutdown().await.unwrap();
+    let second = auscult_server::start(second_config.clone()).await.unwrap();
+    let store = open_store(&second_config).await;
+    let ids: Vec<String> = store
+        .list_servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, std::slice::from_ref(&second.server_id));
+    second.shutdown().await.unwrap();
+    assert!(store.list_servers().await.unwrap().is_empty());
+
+    // A server that died without a shutdown (its entry left behind) is ignored once its
+    // heartbeat is older than three intervals; one still heartbeating is not.
+    let heartbeat = i64::try_from(second_config.server_heartbeat_ms).unwrap();
+    let mut dead = ServerEntry {
+        id: "killed-long-ago".into(),
+        started_at_ms: now_ms() - 3_600_000,
+        heartbeat_at_ms: now_ms() - 4 * heartbeat,
+        blob_backend: BlobBackend::Local,
+        address: "10.0.0.9:50051".into(),
+    };
+    store
+        .register_server(&dead, dead.heartbeat_at_ms - 1)
+        .await
+        .unwrap();
+    let third = auscult_server::start(second_config.clone()).await.unwrap();
+    third.shutdown().await.unwrap();
+    dead.id = "alive-elsewhere".into();
+    dead.heartbeat_at_ms = now_ms();
+    store
+        .register_server(&dead, dead.heartbeat_at_ms - 1)
+        .await
+        .unwrap();
+    let why = refusal(auscult_server::start(second_config).await);
+    assert!(
+        why.contains("alive-elsewhere") && why.contains("10.0.0.9:50051"),
+        "{why}"
+    );
+    store.close().await;
+}
+both_backends!(registry_guards_local_blobs);
+
+/// A complete case straight through the store, so that no server's worker takes its job.
+async fn queued_case(store: &Store) -> (String, String) {
+    let now = now_ms();
+    let tenant = store
+        .create_tenant(&Actor::SYSTEM, "lease", "clinic", now)
+        .await
+        .unwrap();
+    let device = store
+        .create_principal(
+            &Actor::SYSTEM,
+            Some(&tenant.id),
+            "dev",
+            "device",
+            "tok-lease",
+            &[3; 32],
+            now,
+        )
+        .await
+        .unwrap();
+    let meta = NewRecording {
+        upload_id: "lease-1".into(),
+        device_serial: "SN".into(),
+        subject_id: "s1".into(),
+        site: "aortic".into(),
+        position: "supine".into(),
+        started_at_ms: now,
+        pcg_rate_hz: 4000,
+        pcg_format: "s16le".into(),
+        ecg_mode: "none".into(),
+        ecg_rate_hz: 0,
+        ecg_format: String::new(),
+        payload_sha256: None,
+    };
+    let (row, _) = store
+        .open_upload(&tenant.id, &device.id, &meta, now)
+        .await
+        .unwrap();
+    let part = Part {
+        start: 0,
+        count: 100,
+        object_key: "test/lease-1".into(),
+    };
+    store
+        .commit_part(&tenant.id, &row.id, StreamKind::Pcg, &part)
+        .await
+        .unwrap();
+    let actor = Actor {
+        tenant_id: Some(&tenant.id),
+        principal_id: &device.id,
+        role: "device",
+    };
+    let totals = Counts {
+        pcg: 100,
+        ..Counts::default()
+    };
+    store
+        .complete_upload(&tenant.id, &row.id, totals, 0.025, &actor, now)
+        .await
+        .unwrap();
+    (tenant.id, row.id)
+}
+
+async fn lease_kept_while_analysing(db: Db) {
+    let Some(url) = database_url(db).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        job_lease_ms: 1000,
+        ..test_config(dir.path(), url)
+    };
+    let store = open_store(&config).await;
+    let (tenant, case) = queued_case(&store).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let job: ClaimedJob = store
+        .claim_job("worker-1", now_ms(), 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.recording_id, case);
+    let claimed_at = now_ms();
+    let state = AppState::new(store.clone(), config);
+
+    // Two and a half leases of analysis: the lease is extended all along, so recovery (which
+    // puts back jobs whose lease is older than one lease) leaves the job with its worker.
+    let kept = tokio::time::timeout(
+        Duration::from_millis(2500),
+        auscult_server::worker::keep_lease(&state, &job, "worker-1"),
+    )
+    .await;
+    assert!(kept.is_err(), "the lease was never lost");
+    let row = store
+        .job_of_recording(&tenant, &case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, job_state::RUNNING);
+    assert!(
+        row.locked_at_ms.unwrap() > claimed_at + 1000,
+        "the lease was extended: {:?} after a claim at {claimed_at}",
+        row.locked_at_ms
+    );
+    auscult_server::worker::recover(&state, now_ms() - 1000, false)
+        .await
+        .unwrap();
+    let row = store
+        .job_of_recording(&tenant, &case)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.state,
+        job_state::RUNNING,
+        "not taken from a live worker"
+    );
+    assert_eq!(row.attempts, 1);
+
+    // Once the job is taken from it (here: its lease declared run out), the worker notices.
+    auscult_server::worker::recover(&state, now_ms() + 1, false)
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        auscult_server::worker::keep_lease(&state, &job, "worker-1"),
+    )
+    .await
+    .expect("keep_lease returns once the lease is lost");
+    store.close().await;
+}
+both_backends!(lease_kept_while_analysing);
+
+/// One real `auscult-server` process.
+struct ServerProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    bootstrap_token: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// The id it registered under (kept in its data directory).
+    fn server_id(&self) -> String {
+        read_token_file(&self.dir.path().join(auscult_server::fleet::SERVER_ID_FILE))
+    }
+
+    /// Graceful stop (SIGTERM) and its exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        self.child.wait().unwrap()
+    }
+
+    /// SIGKILL: no shutdown, connections cut, its registry entry left behind.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real server binary on `database_url` with S3 blobs in `s3`'s bucket (not waiting).
+fn spawn_server(database_url: &str, s3: &S3Config) -> (Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auscult-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", database_url])
+        .args(["--s3-bucket", &s3.bucket])
+        .args(["--s3-endpoint", s3.endpoint.as_deref().unwrap()])
+        .args(["--s3-access-key-id", &s3.access_key_id])
+        .args(["--s3-secret-access-key", &s3.secret_access_key])
+        .arg("--s3-allow-http")
+        .args(["--workers", "1", "--flush-bytes", "4096"])
+        // Short enough that a dead server's job would come back within the test, long enough
+        // that a busy machine never lets a heartbeating worker's lease lapse.
+        .args(["--job-lease-ms", "5000", "--server-heartbeat-ms", "500"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    (cmd.spawn().expect("spawn auscult-server"), dir)
+}
+
+/// Waits for a spawned server to print its address and `ready`.
+fn await_ready(mut child: Child, dir: tempfile::TempDir) -> ServerProcess {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut addr, mut bootstrap_token) = (None, None);
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addr = a.trim().parse().ok();
+        } else if let Some(path) = line.strip_prefix("bootstrap admin token file: ") {
+            bootstrap_token = Some(read_token_file(Path::new(path.trim())));
+        } else if line == "ready" {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("a server exited before it was ready");
+    };
+    ServerProcess {
+        child,
+        addr,
+        bootstrap_token,
+        dir,
+    }
+}
+
+/// The real recordings replayed by the devices (PhysioNet 2016, PCG with its ECG).
+fn real_recordings() -> Vec<Arc<EncodedRecording>> {
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/physionet2016");
+    ["a0035.hea", "a0131.hea"]
+        .iter()
+        .map(|name| {
+            let rec = DeviceRecording::from_file(&data.join(name), None).unwrap();
+            Arc::new(rec.encode(rec.lossless_pcg_format()))
+        })
+        .collect()
+}
+
+/// The metadata message of `rec` under `upload_id`, as firmware-sim sends it.
+fn metadata_of(
+    rec: &EncodedRecording,
+    upload_id: &str,
+    started: std::time::SystemTime,
+) -> pb::UploadRequest {
+    meta_msg(pb::UploadMetadata {
+        upload_id: upload_id.into(),
+        device_serial: "sim-0001".into(),
+        subject_id: "subject-0001".into(),
+        site: pb::AuscultationSite::Mitral as i32,
+        position: pb::BodyPosition::Supine as i32,
+        started_at: Some(prost_types::Timestamp::from(started)),
+        pcg_rate_hz: rec.pcg_rate_hz,
+        pcg_format: rec.pcg_format as i32,
+        ecg_mode: rec.ecg_mode as i32,
+        ecg_rate_hz: rec.ecg_rate_hz,
+        ecg_format: if rec.ecg_rate_hz > 0 {
+            pb::SampleFormat::F32le as i32
+        } else {
+            pb::SampleFormat::Unspecified as i32
+        },
+        payload_sha256: rec.sha256.clone(),
+    })
+}
+
+/// One device's upload through firmware-sim to `addr`, of a recording started at `started`; with
+/// `status_first` it first asks for the committed counts and resumes from them.
+async fn device_upload(
+    addr: std::net::SocketAddr,
+    token: &str,
+    rec: &Arc<EncodedRecording>,
+    upload_id: &str,
+    started: std::time::SystemTime,
+    status_first: bool,
+) -> firmware_sim::UploadReport {
+    let conn = Connection::new(&url(addr), token).unwrap();
+    let opts = UploadOptions {
+        upload_id: upload_id.into(),
+        started_at: started,
+        status_first,
+        ..UploadOptions::default()
+    };
+    firmware_sim::upload(&conn, Arc::clone(rec), &opts)
+        .await
+        .unwrap_or_else(|e| panic!("upload {upload_id}: {e}"))
+}
+
+/// A device of the tenant: (principal id, token).
+async fn register_device(
+    ch: &tonic::transport::Channel,
+    admin_token: &str,
+    tenant_id: &str,
+    name: &str,
+) -> String {
+    admin(ch)
+        .register_device(authed(
+            admin_token,
+            pb::RegisterDeviceRequest {
+                tenant_id: tenant_id.into(),
+                name: name.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_one_database_one_killed_mid_upload() {
+    let Some(s3) = s3_test_config().await else {
+        return;
+    };
+    let Some(database_url) = postgres_url().await else {
+        return;
+    };
+    let recordings = real_recordings();
+
+    // Three replicas start together: exactly one creates the bootstrap administrator.
+    let spawned: Vec<_> = (0..3).map(|_| spawn_server(&database_url, &s3)).collect();
+    let mut servers: Vec<ServerProcess> = spawned
+        .into_iter()
+        .map(|(child, dir)| await_ready(child, dir))
+        .collect();
+    let tokens: Vec<&String> = servers
+        .iter()
+        .filter_map(|s| s.bootstrap_token.as_ref())
+        .collect();
+    assert_eq!(tokens.len(), 1, "exactly one bootstrap administrator");
+    let admin_token = tokens[0].clone();
+    let channels = [
+        connect(servers[0].addr).await,
+        connect(servers[1].addr).await,
+        connect(servers[2].addr).await,
+    ];
+    let t = make_tenant(&channels[1], &admin_token, "fleet").await;
+    let device_tokens = [
+        t.device_token.clone(),
+        register_device(&channels[2], &admin_token, &t.id, "fleet-steth-2").await,
+        register_device(&channels[0], &admin_token, &t.id, "fleet-steth-3").await,
+    ];
+
+    // Each device uploads a real recording to its own server, all at once.
+    let mut uploads: Vec<(String, Arc<EncodedRecording>, String)> = Vec::new();
+    let mut first_round = Vec::new();
+    for i in 0..3 {
+        let (addr, token, rec) = (
+            servers[i].addr,
+            device_tokens[i].clone(),
+            Arc::clone(&recordings[i % 2]),
+        );
+        first_round.push(tokio::spawn(async move {
+            let id = format!("round1-{i}");
+            let report =
+                device_upload(addr, &token, &rec, &id, std::time::SystemTime::now(), false).await;
+            (report.case_id, rec, id)
+        }));
+    }
+    for task in first_round {
+        uploads.push(task.await.unwrap());
+    }
+    // Wait until the fleet has analysed them, so that no server holds a job when one is killed.
+    for (i, (case_id, _, _)) in uploads.iter().enumerate() {
+        let case = wait_analysed(&channels[(i + 1) % 3], &t.clinician_token, case_id).await;
+        assert_eq!(
+            case.summary.unwrap().analysis_state(),
+            pb::AnalysisState::Done
+        );
+    }
+
+    // Device 0 streams to server 0, which is SIGKILLed once half the chunks are acknowledged.
+    let rec = Arc::clone(&recordings[0]);
+    let started = std::time::SystemTime::now();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut acks = ingest(&channels[0])
+        .upload_with_acks(authed(
+            &device_tokens[0],
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(metadata_of(&rec, "round2-killed", started))
+        .await
+        .unwrap();
+    let chunks = plan_chunks(&rec, firmware_sim::Counts::default(), 0.25);
+    let mut acked = pb::CommittedCounts::default();
+    for planned in &chunks[..chunks.len() / 2] {
+        tx.send(pb::UploadRequest {
+            kind: Some(pb::upload_request::Kind::Chunk(planned.chunk.clone())),
+        })
+        .await
+        .unwrap();
+        acked = acks.message().await.unwrap().unwrap().committed.unwrap();
+    }
+    assert!(
+        acked.pcg_samples > 0,
+        "server 0 committed data before it died"
+    );
+    servers[0].kill();
+    drop(tx);
+
+    // The device resumes on server 1 from what server 0 committed; meanwhile the other devices
+    // upload to servers 1 and 2, crossed.
+    let resumed = {
+        let (addr, token, rec) = (servers[1].addr, device_tokens[0].clone(), Arc::clone(&rec));
+        tokio::spawn(async move {
+            device_upload(addr, &token, &rec, "round2-killed", started, true).await
+        })
+    };
+    let mut second_round = Vec::new();
+    for (device, server) in [(1, 2), (2, 1)] {
+        let (addr, token, rec) = (
+            servers[server].addr,
+            device_tokens[device].clone(),
+            Arc::clone(&recordings[device % 2]),
+        );
+        second_round.push(tokio::spawn(async move {
+            let id = format!("round2-{device}");
+            let report =
+                device_upload(addr, &token, &rec, &id, std::time::SystemTime::now(), false).await;
+            (report.case_id, rec, id)
+        }));
+    }
+    let report = resumed.await.unwrap();
+    let from = report.resumed_from.first().copied().unwrap_or_default();
+    assert!(
+        from.pcg >= acked.pcg_samples && from.ecg >= acked.ecg_samples && from.pcg > 0,
+        "resumed from {from:?}, after server 0 acknowledged {acked:?} as committed"
+    );
+    uploads.push((report.case_id, Arc::clone(&rec), "round2-killed".into()));
+    for task in second_round {
+        uploads.push(task.await.unwrap());
+    }
+
+    // Sending a finished upload again (to yet another server) stores nothing.
+    let again = device_upload(
+        servers[2].addr,
+        &device_tokens[0],
+        &rec,
+        "round2-killed",
+        started,
+        false,
+    )
+    .await;
+    assert!(
+        again.duplicate && again.attempts == 1,
+        "a finished upload is not stored twice: {again:?}"
+    );
+    assert_eq!(again.case_id, uploads[3].0);
+
+    // Nothing lost, nothing twice: one case per upload, each holding exactly the samples sent
+    // and analysed exactly once.
+    let survivors = [&channels[1], &channels[2]];
+    let cases = list_all_cases(survivors[0], &t.clinician_token)
+        .await
+        .unwrap();
+    assert_eq!(cases.len(), uploads.len(), "one case per upload");
+    let config = ServerConfig {
+        database_url: Some(database_url.clone()),
+        s3: Some(s3.clone()),
+        ..ServerConfig::default()
+    };
+    let store = open_store(&config).await;
+    for (i, (case_id, rec, upload_id)) in uploads.iter().enumerate() {
+        let ch = survivors[i % 2];
+        assert!(
+            cases.iter().any(|c| &c.case_id == case_id),
+            "{upload_id} is listed"
+        );
+        assert_stored_exactly(ch, &t.clinician_token, case_id, rec).await;
+        let case = wait_analysed(ch, &t.clinician_token, case_id).await;
+        assert_eq!(
+            case.summary.as_ref().unwrap().analysis_state(),
+            pb::AnalysisState::Done,
+            "{upload_id}: {}",
+            case.analysis_error
+        );
+        assert!(case.analysis.is_some(), "{upload_id} has its analysis");
+        let job = store
+            .job_of_recording(&t.id, case_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.state, job_state::DONE, "{upload_id}");
+        assert_eq!(job.attempts, 1, "{upload_id} analysed once");
+    }
+
+    // The killed server's entry stays until it goes stale; the others remove theirs on SIGTERM.
+    let killed_id = servers[0].server_id();
+    let survivors: Vec<ServerProcess> = servers.drain(1..).collect();
+    for server in survivors {
+        let status = server.terminate();
+        assert!(status.success(), "graceful shutdown: {status}");
+    }
+    let left: Vec<String> = store
+        .list_servers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, [killed_id]);
+    store.close().await;
+}
