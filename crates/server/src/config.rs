@@ -97,6 +97,10 @@ pub struct ServerConfig {
     pub tcp_keepalive_ms: u64,
     /// Most concurrent HTTP/2 streams (calls) on one connection; a client queues the rest.
     pub max_concurrent_streams: u32,
+    /// How often a streaming call re-reads its token in the database, milliseconds: a token
+    /// revoked by another server sharing the database ends the stream within this interval
+    /// (revocations through this server end it at once).
+    pub token_recheck_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +131,7 @@ impl Default for ServerConfig {
             // Protects memory from one connection opening thousands of uploads; an HTTP/2 load
             // balancer that reaches it opens another connection.
             max_concurrent_streams: 256,
+            token_recheck_ms: 30_000,
         }
     }
 }
@@ -173,6 +178,7 @@ impl ServerConfig {
                 self.http2_keepalive_timeout_ms,
             ),
             ("tcp_keepalive_ms", self.tcp_keepalive_ms),
+            ("token_recheck_ms", self.token_recheck_ms),
         ] {
             if !(100..=86_400_000).contains(&ms) {
                 return Err(ServerError::Config(format!(
@@ -249,6 +255,11 @@ impl ServerConfig {
     /// How long a call may wait for its client's next message.
     pub fn stream_idle_timeout(&self) -> Duration {
         Duration::from_millis(self.stream_idle_timeout_ms)
+    }
+
+    /// How often a streaming call re-reads its token in the database.
+    pub fn token_recheck(&self) -> Duration {
+        Duration::from_millis(self.token_recheck_ms)
     }
 }
 

@@ -1075,11 +1075,20 @@ impl VitalsService for VitalsApi {
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
+        let mut token = self.state.token_watch(&caller);
         tokio::spawn(async move {
-            while let Some(msg) = inbound.next().await {
+            loop {
+                let msg = tokio::select! {
+                    biased;
+                    ended = token.ended() => {
+                        let _ = tx.send(Err(Status::from(ended))).await;
+                        return;
+                    }
+                    msg = inbound.next() => msg,
+                };
                 let batch = match msg {
-                    Ok(b) => b,
-                    Err(_) => return,
+                    Some(Ok(b)) => b,
+                    Some(Err(_)) | None => return,
                 };
                 let ack = api
                     .ingest_batch(&tenant_id, batch)
@@ -1119,6 +1128,9 @@ impl VitalsService for VitalsApi {
         let (tx, rx) = mpsc::channel(256);
         let store = self.state.store.clone();
         let mut shutdown = self.shutdown.clone();
+        // A revoked nurse's station stops receiving alerts: the stream ends before anything
+        // raised after the revocation is sent.
+        let mut token = self.state.token_watch(&caller);
         tokio::spawn(async move {
             let subject = subject.as_deref();
             match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
@@ -1131,6 +1143,11 @@ impl VitalsService for VitalsApi {
             }
             loop {
                 let ev = tokio::select! {
+                    biased;
+                    ended = token.ended() => {
+                        let _ = tx.send(Err(Status::from(ended))).await;
+                        return;
+                    }
                     ev = live.recv() => ev,
                     _ = tx.closed() => return,
                     () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
