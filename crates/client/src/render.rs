@@ -795,6 +795,7 @@ mod tests {
             action: "case.get".into(),
             case_id: "c-1".into(),
             subject_id: "subject-42".into(),
+            target_id: String::new(),
         };
         let text = audit(&[e], &Utc);
         assert!(
