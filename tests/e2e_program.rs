@@ -1031,6 +1031,22 @@ async fn program_end_to_end(db: Db) {
             .iter()
             .any(|e| e.action == "fhir.export" && e.subject_id == "res-2")
     );
+    // Each recording an export carried is audited with its case; the second resident's were
+    // exported (alone and with the programme).
+    assert!(!linked[1].is_empty());
+    for (_, case_id) in &linked[1] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == "fhir.export" && e.case_id == *case_id),
+            "no fhir.export event for case {case_id}"
+        );
+    }
+    // Reading the trail is audited, before the trail is returned: this read is in it.
+    assert!(
+        events.iter().any(|e| e.action == "audit.list"),
+        "the read of the audit trail is not audited"
+    );
 
     // Another tenant sees none of it.
     let mut q = programs(&ch);

@@ -132,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
                 pb::RegisterDeviceRequest {
                     tenant_id: tenant.clone(),
                     name: format!("gateway-{g}"),
+                    lifetime_seconds: None,
                 },
             )?)
             .await?
@@ -146,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
                 tenant_id: tenant.clone(),
                 name: "station".into(),
                 role: pb::Role::Nurse as i32,
+                lifetime_seconds: None,
             },
         )?)
         .await?

@@ -104,6 +104,7 @@ async fn user(
             tenant_id: tenant.into(),
             name: name.into(),
             role: role as i32,
+            lifetime_seconds: None,
         },
     ))
     .await
@@ -131,6 +132,7 @@ pub async fn provision(ch: &Channel, admin: &str, name: &str) -> Town {
             pb::RegisterDeviceRequest {
                 tenant_id: t.tenant_id.clone(),
                 name: format!("{name}-stethoscope"),
+                lifetime_seconds: None,
             },
         ))
         .await

@@ -1,4 +1,4 @@
-//! The operators' commands: `tenant`, `register-device`, `add-user`, `token`, `case ...`,
+//! The operators' commands: `tenant`, `register-device`, `add-user`, `token` (and `token list`), `case ...`,
 //! `program report`, `fhir export`. Each parses into a typed command here, makes its call through
 //! `auscult-client` and prints what `auscult_client::render` words.
 //!
@@ -27,6 +27,8 @@ pub enum Command {
         #[arg(long, default_value = "")]
         tenant: String,
         #[command(flatten)]
+        lifetime: Lifetime,
+        #[command(flatten)]
         conn: Connection,
     },
     /// Add a user with a role and print its token (shown once).
@@ -40,17 +42,26 @@ pub enum Command {
         #[arg(long, default_value = "")]
         tenant: String,
         #[command(flatten)]
-        conn: Connection,
-    },
-    /// Rotate a principal's token (prints the new one) or revoke all of them.
-    Token {
-        /// The principal.
-        principal: String,
-        /// Revoke instead of rotating.
-        #[arg(long)]
-        revoke: bool,
+        lifetime: Lifetime,
         #[command(flatten)]
         conn: Connection,
+    },
+    /// Rotate a principal's token (prints the new one) or revoke all of them (which also ends
+    /// the streams open with them); `token list` shows tokens, never their secrets.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Token {
+        /// The principal.
+        #[arg(required = true)]
+        principal: Option<String>,
+        /// Revoke instead of rotating.
+        #[arg(long, conflicts_with = "lifetime")]
+        revoke: bool,
+        #[command(flatten)]
+        lifetime: Lifetime,
+        #[command(flatten)]
+        conn: Connection,
+        #[command(subcommand)]
+        list: Option<TokenCommand>,
     },
     /// Clinicians' work: list, show, review, export cases.
     #[command(subcommand)]
@@ -110,6 +121,39 @@ impl Connection {
         }
         Ok(token)
     }
+}
+
+/// How long a new token lives.
+#[derive(Debug, Args)]
+pub struct Lifetime {
+    /// Days until the new token expires (default: 30 for administrators, 90 for other people,
+    /// never for devices).
+    #[arg(long = "lifetime-days", id = "lifetime", value_name = "DAYS",
+          value_parser = clap::value_parser!(u64).range(1..=3660))]
+    days: Option<u64>,
+}
+
+impl Lifetime {
+    fn seconds(&self) -> Option<u64> {
+        self.days.map(|d| d * 24 * 60 * 60)
+    }
+}
+
+/// `token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// List tokens (ids, owner, created, expires, revoked; never a secret) of one principal or,
+    /// with `--tenant`, of a tenant (an administrator's own tenant when neither is given).
+    List {
+        /// Only this principal's tokens.
+        #[arg(long, conflicts_with = "tenant")]
+        principal: Option<String>,
+        /// Tenant id (a system administrator must give it, or `--principal`).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 /// Tenant subcommands.
@@ -317,14 +361,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let tenants = conn.client().await?.list_tenants().await?;
             print!("{}", render::tenants(&tenants, &tz));
         }
-        Command::RegisterDevice { name, tenant, conn } => {
-            let p = conn.client().await?.register_device(&tenant, &name).await?;
+        Command::RegisterDevice {
+            name,
+            tenant,
+            lifetime,
+            conn,
+        } => {
+            let p = conn
+                .client()
+                .await?
+                .register_device(&tenant, &name, lifetime.seconds())
+                .await?;
             print!("{}", render::principal_with_token(&p));
         }
         Command::AddUser {
             name,
             role,
             tenant,
+            lifetime,
             conn,
         } => {
             let role = match role {
@@ -336,21 +390,43 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let p = conn
                 .client()
                 .await?
-                .create_user(&tenant, &name, role)
+                .create_user(&tenant, &name, role, lifetime.seconds())
                 .await?;
             print!("{}", render::principal_with_token(&p));
         }
         Command::Token {
+            list:
+                Some(TokenCommand::List {
+                    principal,
+                    tenant,
+                    conn,
+                }),
+            ..
+        } => {
+            let tokens = conn
+                .client()
+                .await?
+                .list_tokens(
+                    principal.as_deref().unwrap_or_default(),
+                    tenant.as_deref().unwrap_or_default(),
+                )
+                .await?;
+            print!("{}", render::tokens(&tokens, &tz));
+        }
+        Command::Token {
             principal,
             revoke,
+            lifetime,
             conn,
+            list: None,
         } => {
+            let principal = principal.unwrap_or_default();
             let client = conn.client().await?;
             if revoke {
                 let n = client.revoke_tokens(&principal).await?;
                 println!("revoked {n} token(s) of {principal}");
             } else {
-                let p = client.rotate_token(&principal).await?;
+                let p = client.rotate_token(&principal, lifetime.seconds()).await?;
                 print!("{}", render::principal_with_token(&p));
             }
         }

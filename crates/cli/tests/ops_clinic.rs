@@ -102,8 +102,12 @@ async fn a_clinic_worked_through_the_binary() {
     let nurse_id = word_after(&out, "principal ");
     let nurse_first = admin.as_token(&shown_token(&out));
 
-    // Rotating replaces the nurse's token; revoking ends the new one too.
-    let out = admin.run(&["token", &nurse_id]).await.ok();
+    // Rotating replaces the nurse's token (here with a lifetime of 7 days); revoking ends the new
+    // one too; `token list` shows both, with their dates and states, never a secret.
+    let out = admin
+        .run(&["token", &nurse_id, "--lifetime-days", "7"])
+        .await
+        .ok();
     let nurse_second = admin.as_token(&shown_token(&out));
     assert_ne!(nurse_second.token, nurse_first.token);
     nurse_second.run(&["case", "list"]).await.ok();
@@ -119,6 +123,32 @@ async fn a_clinic_worked_through_the_binary() {
         );
         assert_said_once(&err);
     }
+    let out = admin
+        .run(&["token", "list", "--principal", &nurse_id])
+        .await
+        .ok();
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(&nurse_id) && r.contains("nurse") && r.ends_with("revoked")),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&nurse_first.token)
+            && !out.contains(&nurse_second.token)
+            && !out.contains("ausc_"),
+        "{out}"
+    );
+    let out = admin
+        .run(&["token", "list", "--tenant", &tenant])
+        .await
+        .ok();
+    assert!(
+        out.lines()
+            .any(|r| r.contains("steth-1") && r.contains("never") && r.ends_with("live")),
+        "{out}"
+    );
 
     // The stethoscope uploads a murmur and a normal heart (the firmware's own protocol).
     let ch = connect(served.addr).await;

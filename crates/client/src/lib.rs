@@ -105,10 +105,12 @@ impl Client {
         &self,
         tenant_id: &str,
         name: &str,
+        lifetime_seconds: Option<u64>,
     ) -> Result<pb::PrincipalWithToken> {
         let request = self.request(pb::RegisterDeviceRequest {
             tenant_id: tenant_id.to_owned(),
             name: name.to_owned(),
+            lifetime_seconds,
         });
         self.admin()
             .register_device(request)
@@ -123,11 +125,13 @@ impl Client {
         tenant_id: &str,
         name: &str,
         role: pb::Role,
+        lifetime_seconds: Option<u64>,
     ) -> Result<pb::PrincipalWithToken> {
         let request = self.request(pb::CreateUserRequest {
             tenant_id: tenant_id.to_owned(),
             name: name.to_owned(),
             role: role as i32,
+            lifetime_seconds,
         });
         self.admin()
             .create_user(request)
@@ -137,9 +141,14 @@ impl Client {
     }
 
     /// `token PRINCIPAL`: a new token; the principal's earlier tokens are revoked with it.
-    pub async fn rotate_token(&self, principal_id: &str) -> Result<pb::PrincipalWithToken> {
+    pub async fn rotate_token(
+        &self,
+        principal_id: &str,
+        lifetime_seconds: Option<u64>,
+    ) -> Result<pb::PrincipalWithToken> {
         let request = self.request(pb::RotateTokenRequest {
             principal_id: principal_id.to_owned(),
+            lifetime_seconds,
         });
         self.admin()
             .rotate_token(request)
@@ -158,6 +167,23 @@ impl Client {
             .await
             .map(|r| r.into_inner().revoked)
             .map_err(|s| ClientError::refused("token --revoke", &s))
+    }
+
+    /// `token list`: the tokens of one principal, or (with `principal_id` empty) of a tenant.
+    pub async fn list_tokens(
+        &self,
+        principal_id: &str,
+        tenant_id: &str,
+    ) -> Result<Vec<pb::TokenInfo>> {
+        let request = self.request(pb::ListTokensRequest {
+            principal_id: principal_id.to_owned(),
+            tenant_id: tenant_id.to_owned(),
+        });
+        self.admin()
+            .list_tokens(request)
+            .await
+            .map(|r| r.into_inner().tokens)
+            .map_err(|s| ClientError::refused("token list", &s))
     }
 
     /// `case list`: one page of the worklist, most urgent first.

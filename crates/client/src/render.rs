@@ -519,6 +519,55 @@ where
     table(&rows)
 }
 
+/// Tokens as the server lists them (ids and dates, never a secret), newest first.
+pub fn tokens<Tz>(tokens: &[pb::TokenInfo], tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    if tokens.is_empty() {
+        return "no tokens\n".to_owned();
+    }
+    let mut rows = vec![
+        [
+            "token",
+            "principal",
+            "name",
+            "role",
+            "created",
+            "expires",
+            "revoked",
+            "state",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for t in tokens {
+        let state = if t.revoked_at.is_some() {
+            "revoked"
+        } else if t.live {
+            "live"
+        } else {
+            "expired"
+        };
+        rows.push(vec![
+            t.token_id.clone(),
+            t.principal_id.clone(),
+            t.principal_name.clone(),
+            role_words(t.role()).to_owned(),
+            iso8601(t.created_at.as_ref(), tz),
+            t.expires_at
+                .as_ref()
+                .map_or_else(|| "never".to_owned(), |at| iso8601(Some(at), tz)),
+            t.revoked_at
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |at| iso8601(Some(at), tz)),
+            state.to_owned(),
+        ]);
+    }
+    table(&rows)
+}
+
 /// A tenant just created.
 pub fn tenant(t: &pb::Tenant) -> String {
     format!(

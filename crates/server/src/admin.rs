@@ -2,19 +2,21 @@
 //!
 //! A system administrator (an admin bound to no tenant) manages everything; a tenant administrator
 //! only its own tenant, and a principal of another tenant is NOT_FOUND to it. Any principal may
-//! rotate or revoke its own tokens. Tokens are returned once, here, and stored only hashed.
-//! Administrators also assign devices to the subjects they report vital signs for.
+//! rotate, revoke or list its own tokens. Tokens are returned once, here, and stored only hashed;
+//! each is minted with an expiry ([`crate::auth::token_expiry`]), and listing tokens shows their
+//! ids, owners and dates, never a secret. Administrators also assign devices to the subjects they
+//! report vital signs for.
 
 use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_server::AdminService;
 use auscult_store::assignments::AssignmentFilter;
-use auscult_store::identity::{Principal, Tenant};
+use auscult_store::identity::{Principal, Tenant, TokenInfo, TokenOwners};
 use auscult_store::now_ms;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Caller, Role, authenticate, mint_token};
+use crate::auth::{Caller, Role, authenticate, mint_token, token_expiry};
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
@@ -58,6 +60,20 @@ pub fn principal_pb(p: &Principal) -> pb::Principal {
         role: Role::parse(&p.role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
         created_at: Some(convert::timestamp(p.created_at_ms)),
         live_tokens: p.live_tokens,
+    }
+}
+
+fn token_pb(t: &TokenInfo, now_ms: i64) -> pb::TokenInfo {
+    let expired = t.expires_at_ms.is_some_and(|at| at <= now_ms);
+    pb::TokenInfo {
+        token_id: t.id.clone(),
+        principal_id: t.principal_id.clone(),
+        principal_name: t.principal_name.clone(),
+        role: Role::parse(&t.role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
+        created_at: Some(convert::timestamp(t.created_at_ms)),
+        expires_at: t.expires_at_ms.map(convert::timestamp),
+        revoked_at: t.revoked_at_ms.map(convert::timestamp),
+        live: t.revoked_at_ms.is_none() && !expired,
     }
 }
 
@@ -106,7 +122,10 @@ impl AdminApi {
         tenant_id: Option<&str>,
         name: &str,
         role: Role,
+        lifetime_seconds: Option<u64>,
     ) -> Result<pb::PrincipalWithToken> {
+        let now = now_ms();
+        let expires_at_ms = token_expiry(role, lifetime_seconds, now)?;
         let minted = mint_token();
         let principal = self
             .state
@@ -116,9 +135,8 @@ impl AdminApi {
                 tenant_id,
                 name,
                 role.as_str(),
-                &minted.id,
-                &minted.secret_sha256,
-                now_ms(),
+                minted.stored(expires_at_ms),
+                now,
             )
             .await?;
         Ok(pb::PrincipalWithToken {
@@ -303,8 +321,14 @@ impl AdminService for AdminApi {
         valid_name(&req.name)?;
         let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
         Ok(Response::new(
-            self.create_principal(&caller, Some(&tenant_id), req.name.trim(), Role::Device)
-                .await?,
+            self.create_principal(
+                &caller,
+                Some(&tenant_id),
+                req.name.trim(),
+                Role::Device,
+                req.lifetime_seconds,
+            )
+            .await?,
         ))
     }
 
@@ -329,8 +353,14 @@ impl AdminService for AdminApi {
                 Some(self.target_tenant(&caller, &req.tenant_id).await?)
             };
         Ok(Response::new(
-            self.create_principal(&caller, tenant_id.as_deref(), req.name.trim(), role)
-                .await?,
+            self.create_principal(
+                &caller,
+                tenant_id.as_deref(),
+                req.name.trim(),
+                role,
+                req.lifetime_seconds,
+            )
+            .await?,
         ))
     }
 
@@ -358,18 +388,20 @@ impl AdminService for AdminApi {
         request: Request<pb::RotateTokenRequest>,
     ) -> std::result::Result<Response<pb::PrincipalWithToken>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let principal = self
-            .managed_principal(&caller, &request.get_ref().principal_id)
-            .await?;
+        let req = request.get_ref();
+        let principal = self.managed_principal(&caller, &req.principal_id).await?;
+        let role =
+            Role::parse(&principal.role).ok_or(ServerError::Corrupt("unknown stored role"))?;
+        let now = now_ms();
+        let expires_at_ms = token_expiry(role, req.lifetime_seconds, now)?;
         let minted = mint_token();
         self.state
             .store
             .rotate_token(
                 &caller.actor(),
                 &principal,
-                &minted.id,
-                &minted.secret_sha256,
-                now_ms(),
+                minted.stored(expires_at_ms),
+                now,
             )
             .await
             .map_err(ServerError::from)?;
@@ -433,6 +465,33 @@ impl AdminService for AdminApi {
             self.list_assignments(request.metadata(), request.get_ref())
                 .await?,
         ))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<pb::ListTokensRequest>,
+    ) -> std::result::Result<Response<pb::ListTokensResponse>, Status> {
+        let caller = authenticate(&self.state.store, request.metadata()).await?;
+        let req = request.get_ref();
+        let now = now_ms();
+        let tokens = if req.principal_id.is_empty() {
+            caller.require(&[Role::Admin])?;
+            let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+            self.state
+                .store
+                .list_tokens(&caller.actor(), TokenOwners::Tenant(&tenant_id), now)
+                .await
+        } else {
+            let principal = self.managed_principal(&caller, &req.principal_id).await?;
+            self.state
+                .store
+                .list_tokens(&caller.actor(), TokenOwners::Principal(&principal), now)
+                .await
+        }
+        .map_err(ServerError::from)?;
+        Ok(Response::new(pb::ListTokensResponse {
+            tokens: tokens.iter().map(|t| token_pb(t, now)).collect(),
+        }))
     }
 
     async fn who_am_i(

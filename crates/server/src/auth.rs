@@ -8,13 +8,22 @@
 //! flood of well-formed but unknown tokens reaches the database at a bounded rate and is then
 //! refused with `RESOURCE_EXHAUSTED` (tokens already cached keep working), and a revocation made
 //! through this server takes effect at once, through another server within the cache's TTL.
+//!
+//! Tokens expire ([`Role::default_token_lifetime`] unless a lifetime is given when one is minted);
+//! an expired token is refused with `UNAUTHENTICATED` "token expired", cached or not. A call that
+//! streams holds a [`TokenWatch`]: the stream ends with `UNAUTHENTICATED` when its token is revoked
+//! or replaced by this server (at once), by another server sharing the database (within the
+//! configured re-check interval), or when it expires.
 
-use auscult_store::Store;
+use std::time::Duration;
+
 use auscult_store::audit::Actor;
-use auscult_store::identity::Principal;
+use auscult_store::identity::{NewToken, TokenRecord};
 use auscult_store::token_cache::TokenLookup;
+use auscult_store::{Store, now_ms};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::time::Instant;
 use tonic::metadata::MetadataMap;
 
 use crate::error::{Result, ServerError};
@@ -58,6 +67,46 @@ impl Role {
             _ => return None,
         })
     }
+
+    /// How long a token minted for this role lives when no lifetime is asked for: people's tokens
+    /// expire (an administrator's soonest), a device's does not (it has nobody to log in again;
+    /// revoke or rotate it when it is lost or retired).
+    pub fn default_token_lifetime(self) -> Option<Duration> {
+        const DAY: u64 = 24 * 60 * 60;
+        match self {
+            Role::Admin => Some(Duration::from_secs(30 * DAY)),
+            Role::Clinician | Role::Nurse | Role::ProgramStaff => {
+                Some(Duration::from_secs(90 * DAY))
+            }
+            Role::Device => None,
+        }
+    }
+}
+
+/// The longest lifetime a token may be given (ten years).
+pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 10 * 366 * 24 * 60 * 60;
+
+/// When a token minted now for `role` expires, Unix ms: after `lifetime_seconds` when asked for,
+/// else after the role's default lifetime (`None`: never).
+pub fn token_expiry(role: Role, lifetime_seconds: Option<u64>, now_ms: i64) -> Result<Option<i64>> {
+    let lifetime = match lifetime_seconds {
+        None => role.default_token_lifetime(),
+        Some(0) => {
+            return Err(ServerError::InvalidArgument(
+                "lifetime_seconds must be at least 1 (leave it out for the role's default)".into(),
+            ));
+        }
+        Some(s) if s > MAX_TOKEN_LIFETIME_SECONDS => {
+            return Err(ServerError::InvalidArgument(format!(
+                "lifetime_seconds must be at most {MAX_TOKEN_LIFETIME_SECONDS} (ten years)"
+            )));
+        }
+        Some(s) => Some(Duration::from_secs(s)),
+    };
+    Ok(lifetime.map(|l| {
+        let ms = i64::try_from(l.as_millis()).unwrap_or(i64::MAX);
+        now_ms.saturating_add(ms)
+    }))
 }
 
 /// The authenticated caller.
@@ -69,6 +118,10 @@ pub struct Caller {
     pub tenant_id: Option<String>,
     /// Its role.
     pub role: Role,
+    /// The public id of the token it authenticated with.
+    pub token_id: String,
+    /// When that token expires, Unix ms (`None`: never).
+    pub token_expires_at_ms: Option<i64>,
 }
 
 impl Caller {
@@ -112,6 +165,17 @@ pub struct MintedToken {
     pub id: String,
     /// SHA-256 of the secret.
     pub secret_sha256: Vec<u8>,
+}
+
+impl MintedToken {
+    /// What the store keeps of this token, expiring at `expires_at_ms`.
+    pub fn stored(&self, expires_at_ms: Option<i64>) -> NewToken<'_> {
+        NewToken {
+            id: &self.id,
+            secret_sha256: &self.secret_sha256,
+            expires_at_ms,
+        }
+    }
 }
 
 /// Makes a new random token (244 bits of secret from the OS generator, via UUID v4).
@@ -170,22 +234,171 @@ pub async fn authenticate(store: &Store, metadata: &MetadataMap) -> Result<Calle
     };
     let presented = Sha256::digest(secret.as_bytes());
     // Compare even when the id is unknown, so timing does not tell which ids exist.
-    let (stored, revoked, principal): (Vec<u8>, bool, Option<Principal>) = match record {
-        Some(r) => (r.secret_sha256, r.revoked, Some(r.principal)),
-        None => (vec![0u8; 32], true, None),
-    };
-    let matches: bool = presented.as_slice().ct_eq(stored.as_slice()).into();
-    match principal {
-        Some(p) if matches && !revoked => {
-            let role = Role::parse(&p.role).ok_or(ServerError::Unauthenticated("invalid token"))?;
+    let stored = record.as_ref().map_or(&[0u8; 32][..], |r| &r.secret_sha256);
+    let matches: bool = presented.as_slice().ct_eq(stored).into();
+    match record {
+        Some(r) if matches => {
+            still_valid(&r)?;
+            let role = Role::parse(&r.principal.role)
+                .ok_or(ServerError::Unauthenticated("invalid token"))?;
             Ok(Caller {
-                principal_id: p.id,
-                tenant_id: p.tenant_id,
+                principal_id: r.principal.id,
+                tenant_id: r.principal.tenant_id,
                 role,
+                token_id: id.to_owned(),
+                token_expires_at_ms: r.expires_at_ms,
             })
         }
-        Some(_) if matches => Err(ServerError::Unauthenticated("token revoked")),
         _ => Err(ServerError::Unauthenticated("invalid token")),
+    }
+}
+
+/// Whether a stored token (whose secret matched) still authenticates now.
+fn still_valid(record: &TokenRecord) -> Result<()> {
+    if record.revoked {
+        Err(ServerError::Unauthenticated("token revoked"))
+    } else if record.expired(now_ms()) {
+        Err(ServerError::Unauthenticated("token expired"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Watches the token a streaming call authenticated with, so the stream can end when the token
+/// stops authenticating. Hold one per stream and `select!` (biased, first) on
+/// [`TokenWatch::ended`] next to the stream's own work; `ended` is cancel-safe.
+///
+/// A revocation through this server is seen in the stream's own task, without a query, so nothing
+/// the stream would send after the revocation is sent. A background task re-reads the token in
+/// the database every re-check interval for revocations through other servers; it stops with the
+/// watch.
+#[derive(Debug)]
+pub struct TokenWatch {
+    principal_id: String,
+    expires_at: Option<Instant>,
+    revocations: Option<tokio::sync::broadcast::Receiver<String>>,
+    verdict: tokio::sync::watch::Receiver<Option<&'static str>>,
+    check_now: std::sync::Arc<tokio::sync::Notify>,
+    rechecks: tokio::task::JoinHandle<()>,
+}
+
+impl TokenWatch {
+    /// Watches `caller`'s token: at once for this store's revocations, every `recheck` in the
+    /// database, and at its expiry.
+    pub fn new(store: &Store, caller: &Caller, recheck: Duration) -> TokenWatch {
+        let expires_at = caller.token_expires_at_ms.map(|at| {
+            let left = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            Instant::now() + Duration::from_millis(left)
+        });
+        let (verdict_tx, verdict) = tokio::sync::watch::channel(None);
+        let check_now = std::sync::Arc::new(tokio::sync::Notify::new());
+        let rechecks = tokio::spawn(recheck_token(
+            store.clone(),
+            caller.token_id.clone(),
+            caller.principal_id.clone(),
+            recheck,
+            std::sync::Arc::clone(&check_now),
+            verdict_tx,
+        ));
+        TokenWatch {
+            principal_id: caller.principal_id.clone(),
+            expires_at,
+            revocations: Some(store.token_revocations()),
+            verdict,
+            check_now,
+            rechecks,
+        }
+    }
+
+    /// Resolves when the token no longer authenticates, with the error to end the stream with.
+    pub async fn ended(&mut self) -> ServerError {
+        loop {
+            let expires_at = self.expires_at;
+            let revocations = &mut self.revocations;
+            let verdict = &mut self.verdict;
+            let wake = tokio::select! {
+                biased;
+                revoked = async {
+                    match revocations {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match revoked {
+                    Ok(principal_id) if principal_id == self.principal_id => {
+                        return ServerError::Unauthenticated("token revoked");
+                    }
+                    Ok(_) => continue,
+                    // Revocations were missed: let the database say whether this one was among them.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Wake::Missed,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => Wake::StoreGone,
+                },
+                said = async {
+                    let said = verdict.wait_for(Option::is_some).await.map(|said| *said);
+                    match said {
+                        Ok(said) => said,
+                        Err(_) => std::future::pending().await,
+                    }
+                } => match said {
+                    Some(reason) => return ServerError::Unauthenticated(reason),
+                    None => continue,
+                },
+                () = async {
+                    match expires_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => return ServerError::Unauthenticated("token expired"),
+            };
+            match wake {
+                Wake::Missed => self.check_now.notify_one(),
+                Wake::StoreGone => self.revocations = None,
+            }
+        }
+    }
+}
+
+impl Drop for TokenWatch {
+    fn drop(&mut self) {
+        self.rechecks.abort();
+    }
+}
+
+/// What else woke a [`TokenWatch`].
+enum Wake {
+    Missed,
+    StoreGone,
+}
+
+/// Re-reads a token in the database every `interval` (or when asked) until it no longer
+/// authenticates, then says why.
+async fn recheck_token(
+    store: Store,
+    token_id: String,
+    principal_id: String,
+    interval: Duration,
+    check_now: std::sync::Arc<tokio::sync::Notify>,
+    verdict: tokio::sync::watch::Sender<Option<&'static str>>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = check_now.notified() => {}
+        }
+        let reason = match store.find_token(&token_id).await {
+            Ok(Some(r)) if r.principal.id == principal_id => match still_valid(&r) {
+                Ok(()) => continue,
+                Err(ServerError::Unauthenticated(reason)) => reason,
+                Err(_) => "token revoked",
+            },
+            Ok(_) => "token revoked",
+            Err(e) => {
+                // The stream goes on; the next re-check asks again.
+                tracing::warn!(error = %e, "token re-check failed");
+                continue;
+            }
+        };
+        let _ = verdict.send(Some(reason));
+        return;
     }
 }
 

@@ -108,6 +108,10 @@ pub struct ServerConfig {
     /// dormant (every sensor silent with its alert raised, no alert timer running),
     /// milliseconds; then it is evicted and rebuilt from storage when data comes again.
     pub vitals_idle_evict_ms: u64,
+    /// How often a streaming call re-reads its token in the database, milliseconds: a token
+    /// revoked by another server sharing the database ends the stream within this interval
+    /// (revocations through this server end it at once).
+    pub token_recheck_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -141,6 +145,7 @@ impl Default for ServerConfig {
             // balancer that reaches it opens another connection.
             max_concurrent_streams: 256,
             vitals_idle_evict_ms: 3_600_000,
+            token_recheck_ms: 30_000,
         }
     }
 }
@@ -190,6 +195,7 @@ impl ServerConfig {
                 self.http2_keepalive_timeout_ms,
             ),
             ("tcp_keepalive_ms", self.tcp_keepalive_ms),
+            ("token_recheck_ms", self.token_recheck_ms),
         ] {
             if !(100..=86_400_000).contains(&ms) {
                 return Err(ServerError::Config(format!(
@@ -269,6 +275,11 @@ impl ServerConfig {
     /// How long a call may wait for its client's next message.
     pub fn stream_idle_timeout(&self) -> Duration {
         Duration::from_millis(self.stream_idle_timeout_ms)
+    }
+
+    /// How often a streaming call re-reads its token in the database.
+    pub fn token_recheck(&self) -> Duration {
+        Duration::from_millis(self.token_recheck_ms)
     }
 }
 

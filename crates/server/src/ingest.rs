@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{Caller, Role, authenticate};
+use crate::auth::{Caller, Role, TokenWatch, authenticate};
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
@@ -660,7 +660,17 @@ async fn run_upload(
         }
         return Ok(response(&session, true));
     }
-    let outcome = receive(&mut session, &caller, &mut inbound, acks.as_ref()).await;
+    // A revoked (or expired) device token ends the upload; what arrived before is committed
+    // below, as for any other end of the stream.
+    let mut token = state.token_watch(&caller);
+    let outcome = receive(
+        &mut session,
+        &caller,
+        &mut token,
+        &mut inbound,
+        acks.as_ref(),
+    )
+    .await;
     // Commit whatever arrived intact, even when the stream failed: it is acknowledged only once
     // stored, and a resumed upload starts after it.
     let flushed = session.flush().await;
@@ -687,11 +697,17 @@ fn idle() -> ServerError {
 async fn receive(
     session: &mut Session,
     caller: &Caller,
+    token: &mut TokenWatch,
     inbound: &mut Streaming<pb::UploadRequest>,
     acks: Option<&mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
 ) -> Result<()> {
     loop {
-        let message = match inbound.message().await {
+        let next = tokio::select! {
+            biased;
+            ended = token.ended() => return Err(ended),
+            next = inbound.message() => next,
+        };
+        let message = match next {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(()),
             Err(status) => {

@@ -171,9 +171,9 @@ impl ReviewApi {
 
     async fn audio_messages(
         &self,
+        caller: &Caller,
         request: Request<pb::GetAudioRequest>,
     ) -> Result<(RecordingRow, Vec<pb::AudioChunk>)> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(READERS)?.to_owned();
         let req = request.into_inner();
         let format = match pb::AudioFormat::try_from(req.format) {
@@ -288,14 +288,25 @@ impl ReviewApi {
         let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(AUDITORS)?;
         let req = request.get_ref();
-        let case_id = if req.case_id.is_empty() {
+        let case = if req.case_id.is_empty() {
             None
         } else {
             // Only cases of this tenant have events; a foreign id must look like a missing one.
-            Some(self.case(tenant_id, &req.case_id).await?.id)
+            Some(self.case(tenant_id, &req.case_id).await?)
         };
         let size = page_size(req.page_size)?;
         let offset = page_offset(&req.page_token)?;
+        // Reading the trail is itself audited (with the case when one was asked for), before
+        // anything is returned.
+        let touched: Vec<(&str, &str)> = case
+            .iter()
+            .map(|c| (c.id.as_str(), c.meta.subject_id.as_str()))
+            .collect();
+        self.state
+            .store
+            .audit(&caller.actor(), "audit.list", &touched, now_ms())
+            .await?;
+        let case_id = case.map(|c| c.id);
         let events = self
             .state
             .store
@@ -522,12 +533,22 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::GetAudioRequest>,
     ) -> std::result::Result<Response<Self::GetAudioStream>, Status> {
-        let (_row, messages) = self.audio_messages(request).await?;
+        let caller = self.caller(&request).await?;
+        let (_row, messages) = self.audio_messages(&caller, request).await?;
         let (tx, rx) = mpsc::channel(4);
+        let mut token = self.state.token_watch(&caller);
         tokio::spawn(async move {
             for message in messages {
-                if tx.send(Ok(message)).await.is_err() {
-                    break;
+                let sent = tokio::select! {
+                    biased;
+                    ended = token.ended() => {
+                        let _ = tx.send(Err(Status::from(ended))).await;
+                        return;
+                    }
+                    sent = tx.send(Ok(message)) => sent,
+                };
+                if sent.is_err() {
+                    return;
                 }
             }
         });

@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// milliseconds (frees the upload of a device whose connection died silently).
     #[arg(long, env = "AUSCULT_STREAM_IDLE_TIMEOUT_MS")]
     pub stream_idle_timeout_ms: Option<u64>,
+    /// How often a streaming call re-reads its token in the database, milliseconds (a token
+    /// revoked by another server ends the stream within this interval).
+    #[arg(long, env = "AUSCULT_TOKEN_RECHECK_MS")]
+    pub token_recheck_ms: Option<u64>,
     /// Longest a unary call may run, milliseconds.
     #[arg(long, env = "AUSCULT_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
@@ -169,6 +173,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.stream_idle_timeout_ms {
             c.stream_idle_timeout_ms = v;
+        }
+        if let Some(v) = self.token_recheck_ms {
+            c.token_recheck_ms = v;
         }
         if let Some(v) = self.request_timeout_ms {
             c.request_timeout_ms = v;

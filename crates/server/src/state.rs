@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use auscult_store::Store;
 use tokio::sync::Notify;
 
+use crate::auth::{Caller, TokenWatch};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
@@ -39,6 +40,11 @@ impl AppState {
             metrics: Metrics::default(),
             active_uploads: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Watches `caller`'s token for as long as a stream it opened runs (see [`TokenWatch`]).
+    pub fn token_watch(&self, caller: &Caller) -> TokenWatch {
+        TokenWatch::new(&self.store, caller, self.config.token_recheck())
     }
 
     /// Marks an upload as being written by this process, or `None` if another stream already is.

@@ -1355,13 +1355,22 @@ impl VitalsService for VitalsApi {
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
+        let mut token = self.state.token_watch(&caller);
         tokio::spawn(async move {
             // The subjects this stream has reported for (accepted batches).
             let mut subjects: HashSet<String> = HashSet::new();
-            while let Some(msg) = inbound.next().await {
+            loop {
+                let msg = tokio::select! {
+                    biased;
+                    ended = token.ended() => {
+                        let _ = tx.send(Err(Status::from(ended))).await;
+                        return;
+                    }
+                    msg = inbound.next() => msg,
+                };
                 let batch = match msg {
-                    Ok(b) => b,
-                    Err(_) => return,
+                    Some(Ok(b)) => b,
+                    Some(Err(_)) | None => return,
                 };
                 let ack = if !subjects.contains(&batch.subject_id)
                     && subjects.len() >= MAX_SUBJECTS_PER_STREAM
@@ -1418,6 +1427,9 @@ impl VitalsService for VitalsApi {
         let store = self.state.store.clone();
         let state = Arc::clone(&self.state);
         let mut shutdown = self.shutdown.clone();
+        // A revoked nurse's station stops receiving alerts: the stream ends before anything
+        // raised after the revocation is sent.
+        let mut token = self.state.token_watch(&caller);
         tokio::spawn(async move {
             let subject = subject.as_deref();
             match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
@@ -1430,6 +1442,11 @@ impl VitalsService for VitalsApi {
             }
             loop {
                 let ev = tokio::select! {
+                    biased;
+                    ended = token.ended() => {
+                        let _ = tx.send(Err(Status::from(ended))).await;
+                        return;
+                    }
                     ev = live.recv() => ev,
                     _ = tx.closed() => return,
                     () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {

@@ -70,6 +70,7 @@ async fn lookups_are_cached_limited_and_revocable(db: Db) {
             &ts.admin_token,
             pb::RotateTokenRequest {
                 principal_id: t.clinician_id.clone(),
+                lifetime_seconds: None,
             },
         ))
         .await

@@ -65,6 +65,7 @@ async fn tokens_and_roles(db: Db) {
                 tenant_id: t.id.clone(),
                 name: "n".into(),
                 role: pb::Role::Nurse as i32,
+                lifetime_seconds: None,
             },
         ))
         .await
@@ -84,6 +85,7 @@ async fn tokens_and_roles(db: Db) {
             &t.admin_token,
             pb::RotateTokenRequest {
                 principal_id: t.device_id.clone(),
+                lifetime_seconds: None,
             },
         ))
         .await

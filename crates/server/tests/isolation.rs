@@ -122,6 +122,7 @@ async fn tenants_cannot_see_each_other(db: Db) {
             pb::RegisterDeviceRequest {
                 tenant_id: a.id.clone(),
                 name: "intruder".into(),
+                lifetime_seconds: None,
             },
         ))
         .await
@@ -134,6 +135,7 @@ async fn tenants_cannot_see_each_other(db: Db) {
                 tenant_id: a.id.clone(),
                 name: "intruder".into(),
                 role: pb::Role::Clinician as i32,
+                lifetime_seconds: None,
             },
         ))
         .await
@@ -145,6 +147,7 @@ async fn tenants_cannot_see_each_other(db: Db) {
                 &b.admin_token,
                 pb::RotateTokenRequest {
                     principal_id: principal.clone(),
+                    lifetime_seconds: None,
                 },
             ))
             .await

@@ -54,6 +54,54 @@ pub struct TokenRecord {
     pub secret_sha256: Vec<u8>,
     /// Whether the token was revoked.
     pub revoked: bool,
+    /// When the token stops authenticating, Unix ms (`None`: never).
+    pub expires_at_ms: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Whether the token has expired at `now_ms`.
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
+}
+
+/// A token to store: its public id, the hash of its secret and when it expires.
+#[derive(Debug, Clone, Copy)]
+pub struct NewToken<'a> {
+    /// The public id.
+    pub id: &'a str,
+    /// SHA-256 of the secret.
+    pub secret_sha256: &'a [u8],
+    /// When it stops authenticating, Unix ms (`None`: never).
+    pub expires_at_ms: Option<i64>,
+}
+
+/// What an administrator may see of a token: never its secret nor the secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The public id.
+    pub id: String,
+    /// The owner.
+    pub principal_id: String,
+    /// The owner's name.
+    pub principal_name: String,
+    /// The owner's role.
+    pub role: String,
+    /// When it was issued, Unix ms.
+    pub created_at_ms: i64,
+    /// When it expires, Unix ms (`None`: never).
+    pub expires_at_ms: Option<i64>,
+    /// When it was revoked, Unix ms (`None`: not revoked).
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Whose tokens to list.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenOwners<'a> {
+    /// One principal (found by the caller, so its tenant is known).
+    Principal(&'a Principal),
+    /// Every principal of a tenant.
+    Tenant(&'a str),
 }
 
 /// The PostgreSQL advisory lock that serialises the creation of the first system principal
@@ -138,8 +186,7 @@ impl Store {
         tenant_id: Option<&str>,
         name: &str,
         role: &str,
-        token_id: &str,
-        secret_sha256: &[u8],
+        token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<Principal> {
         let id = new_id();
@@ -154,10 +201,10 @@ impl Store {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
+        insert_token(&mut tx, &id, token, now_ms).await?;
         insert_admin_audit(&mut tx, actor, tenant_id, "principal.create", &id, now_ms).await?;
         tx.commit().await?;
-        self.tokens.forget_token(token_id);
+        self.tokens.forget_token(token.id);
         Ok(Principal {
             id,
             tenant_id: tenant_id.map(str::to_owned),
@@ -289,7 +336,7 @@ impl Store {
     pub async fn find_token(&self, token_id: &str) -> Result<Option<TokenRecord>> {
         self.tokens.count_database_lookup();
         let sql = format!(
-            "SELECT {PRINCIPAL_COLUMNS}, k.secret_sha256, k.revoked_at_ms \
+            "SELECT {PRINCIPAL_COLUMNS}, k.secret_sha256, k.revoked_at_ms, k.expires_at_ms \
              FROM tokens k JOIN principals p ON p.id = k.principal_id WHERE k.id = $1"
         );
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -304,6 +351,7 @@ impl Store {
             principal: principal_from_row(&row)?,
             secret_sha256: row.try_get("secret_sha256")?,
             revoked: revoked_at.is_some(),
+            expires_at_ms: row.try_get("expires_at_ms")?,
         }))
     }
 
@@ -344,8 +392,7 @@ impl Store {
         &self,
         actor: &Actor<'_>,
         principal: &Principal,
-        token_id: &str,
-        secret_sha256: &[u8],
+        token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -356,7 +403,7 @@ impl Store {
         .bind(&principal.id)
         .execute(&mut *tx)
         .await?;
-        insert_token(&mut tx, &principal.id, token_id, secret_sha256, now_ms).await?;
+        insert_token(&mut tx, &principal.id, token, now_ms).await?;
         let tenant = principal.tenant_id.as_deref();
         insert_admin_audit(
             &mut tx,
@@ -369,25 +416,81 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.tokens.forget_principal(&principal.id);
-        self.tokens.forget_token(token_id);
+        self.tokens.forget_token(token.id);
         Ok(())
+    }
+
+    /// The tokens of one principal or of every principal of a tenant, newest first, revoked and
+    /// expired ones included; audited as `token.list` (target: the principal or the tenant) in
+    /// the owners' tenant. Never returns a secret or its hash.
+    pub async fn list_tokens(
+        &self,
+        actor: &Actor<'_>,
+        owners: TokenOwners<'_>,
+        now_ms: i64,
+    ) -> Result<Vec<TokenInfo>> {
+        let (principal_id, tenant_id, audit_tenant, target) = match owners {
+            TokenOwners::Principal(p) => (
+                Some(p.id.as_str()),
+                None,
+                p.tenant_id.as_deref(),
+                p.id.as_str(),
+            ),
+            TokenOwners::Tenant(t) => (None, Some(t), Some(t), t),
+        };
+        let mut tx = self.pool.begin().await?;
+        insert_admin_audit(&mut tx, actor, audit_tenant, "token.list", target, now_ms).await?;
+        let rows = sqlx::query(
+            "SELECT k.id, k.principal_id, p.name, p.role, k.created_at_ms, k.expires_at_ms, \
+                    k.revoked_at_ms \
+             FROM tokens k JOIN principals p ON p.id = k.principal_id \
+             WHERE ($1 IS NULL OR k.principal_id = $1) AND ($2 IS NULL OR p.tenant_id = $2) \
+             ORDER BY k.created_at_ms DESC, k.id",
+        )
+        .bind(principal_id)
+        .bind(tenant_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let tokens = rows
+            .iter()
+            .map(|row| {
+                Ok(TokenInfo {
+                    id: row.try_get("id")?,
+                    principal_id: row.try_get("principal_id")?,
+                    principal_name: row.try_get("name")?,
+                    role: row.try_get("role")?,
+                    created_at_ms: row.try_get("created_at_ms")?,
+                    expires_at_ms: row.try_get("expires_at_ms")?,
+                    revoked_at_ms: row.try_get("revoked_at_ms")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// A receiver of the principal id of every revocation or rotation this store makes from now
+    /// on (all of that principal's earlier tokens are revoked), so long-running calls end at once.
+    pub fn token_revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.tokens.revocations()
     }
 }
 
 async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     principal_id: &str,
-    token_id: &str,
-    secret_sha256: &[u8],
+    token: NewToken<'_>,
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO tokens (id, principal_id, secret_sha256, created_at_ms) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO tokens (id, principal_id, secret_sha256, created_at_ms, expires_at_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(token_id)
+    .bind(token.id)
     .bind(principal_id)
-    .bind(secret_sha256.to_vec())
+    .bind(token.secret_sha256.to_vec())
     .bind(now_ms)
+    .bind(token.expires_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -17,7 +17,12 @@
 //! Revocation: the store's own `revoke_tokens` and `rotate_token` forget the principal's entries
 //! at once, and a lookup that began before a revocation does not put its older answer back; a
 //! server that shares the database with the one that revoked sees the revocation within
-//! [`TOKEN_CACHE_TTL`].
+//! [`TOKEN_CACHE_TTL`]. Every revocation or rotation is also announced with its principal to the
+//! long-running calls that listen ([`crate::Store::token_revocations`]), so streams of a revoked
+//! token end at once.
+//!
+//! Expiry: a kept answer carries the token's `expires_at_ms`, and authentication compares it with
+//! the clock on every call, so an expired token is refused even while its answer is cached.
 //!
 //! This module must never hold a token's secret (only its stored hash, as the database does) nor
 //! grow beyond its capacity. It takes the time as an argument, so its rules are tested without
@@ -38,6 +43,9 @@ pub const TOKEN_CACHE_CAPACITY: usize = 10_000;
 pub const UNKNOWN_LOOKUP_BURST: f64 = 32.0;
 /// How fast the budget for lookups of unknown ids refills, per second.
 pub const UNKNOWN_LOOKUPS_PER_SECOND: f64 = 8.0;
+
+/// How many announced revocations a slow listener may fall behind before it must ask the database.
+pub const REVOCATIONS_BUFFERED: usize = 256;
 
 /// What a token lookup found.
 #[derive(Debug, Clone)]
@@ -67,6 +75,8 @@ pub(crate) struct TokenCache {
     rules: Mutex<CacheRules>,
     /// Slots for lookups that query the database.
     pub(crate) database_slots: tokio::sync::Semaphore,
+    /// The principal of every revocation or rotation, for long-running calls.
+    revocations: tokio::sync::broadcast::Sender<String>,
     database: AtomicU64,
     cached: AtomicU64,
     throttled: AtomicU64,
@@ -87,6 +97,7 @@ impl TokenCache {
         TokenCache {
             rules: Mutex::new(CacheRules::new(now)),
             database_slots: tokio::sync::Semaphore::new(database_slots.max(1)),
+            revocations: tokio::sync::broadcast::Sender::new(REVOCATIONS_BUFFERED),
             database: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -142,9 +153,17 @@ impl TokenCache {
         }
     }
 
-    /// Forgets every answer naming `principal_id` (its tokens were revoked or replaced).
+    /// Forgets every answer naming `principal_id` (its tokens were revoked or replaced) and tells
+    /// the watchers of [`TokenCache::changes`].
     pub(crate) fn forget_principal(&self, principal_id: &str) {
         self.rules().forget_principal(principal_id);
+        // Nobody listening is fine: no stream is open.
+        let _ = self.revocations.send(principal_id.to_owned());
+    }
+
+    /// A receiver of the principals whose tokens are revoked from now on.
+    pub(crate) fn revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.revocations.subscribe()
     }
 
     /// Forgets the answer for `token_id` (a token with this id was just created).
@@ -297,6 +316,7 @@ mod tests {
             },
             secret_sha256: vec![7; 32],
             revoked: false,
+            expires_at_ms: None,
         }
     }
 

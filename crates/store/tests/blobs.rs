@@ -87,8 +87,11 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
             Some(&t.id),
             "dev",
             "device",
-            "tok",
-            &[1; 32],
+            auscult_store::identity::NewToken {
+                id: "tok",
+                secret_sha256: &[1; 32],
+                expires_at_ms: None,
+            },
             now,
         )
         .await

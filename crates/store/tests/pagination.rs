@@ -42,8 +42,11 @@ async fn keyset_pages(postgres: bool) {
             Some(&t.id),
             "dev",
             "device",
-            "tok",
-            &[1; 32],
+            auscult_store::identity::NewToken {
+                id: "tok",
+                secret_sha256: &[1; 32],
+                expires_at_ms: None,
+            },
             now,
         )
         .await

@@ -6,6 +6,7 @@
 mod common;
 
 use auscult_store::audit::Actor;
+use auscult_store::identity::{NewToken, TokenOwners};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered};
 use auscult_store::recordings::{CaseFilter, Counts, Part, StreamKind};
 use auscult_store::{StoreError, now_ms};
@@ -42,8 +43,11 @@ async fn lifecycle(postgres: bool) {
             Some(&a.id),
             "dev",
             "device",
-            "tok1",
-            &[1; 32],
+            auscult_store::identity::NewToken {
+                id: "tok1",
+                secret_sha256: &[1; 32],
+                expires_at_ms: None,
+            },
             now,
         )
         .await
@@ -250,24 +254,67 @@ async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) 
             Some(&t.id),
             "nurse",
             "nurse",
-            "tok-n",
-            &[2; 32],
+            NewToken {
+                id: "tok-n",
+                secret_sha256: &[2; 32],
+                expires_at_ms: None,
+            },
             now + 1,
         )
         .await
         .unwrap();
+    let expires = now + 86_400_000;
     store
-        .rotate_token(&admin, &nurse, "tok-n2", &[3; 32], now + 2)
+        .rotate_token(
+            &admin,
+            &nurse,
+            NewToken {
+                id: "tok-n2",
+                secret_sha256: &[3; 32],
+                expires_at_ms: Some(expires),
+            },
+            now + 2,
+        )
         .await
         .unwrap();
+    let record = store.find_token("tok-n2").await.unwrap().unwrap();
+    assert_eq!(record.expires_at_ms, Some(expires));
+    assert!(!record.expired(expires - 1) && record.expired(expires));
     assert_eq!(
         store.revoke_tokens(&admin, &nurse, now + 3).await.unwrap(),
         1
     );
+    // Listing shows both tokens, newest first, with their expiry and revocation (never a hash:
+    // `TokenInfo` has no field for one); listing is audited too.
+    let listed = store
+        .list_tokens(&admin, TokenOwners::Principal(&nurse), now + 4)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, Option<i64>, Option<i64>)> = listed
+        .iter()
+        .map(|k| (k.id.as_str(), k.expires_at_ms, k.revoked_at_ms))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("tok-n2", Some(expires), Some(now + 3)),
+            ("tok-n", None, Some(now + 2)),
+        ]
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.principal_id == nurse.id && k.role == "nurse")
+    );
+    let by_tenant = store
+        .list_tokens(&admin, TokenOwners::Tenant(&t.id), now + 5)
+        .await
+        .unwrap();
+    assert_eq!(by_tenant, listed, "the tenant has only the nurse's tokens");
     // A failed change leaves no event: a duplicate tenant name is refused and not audited.
     assert!(
         store
-            .create_tenant(&root, "audited", "clinic", now + 4)
+            .create_tenant(&root, "audited", "clinic", now + 6)
             .await
             .is_err()
     );
@@ -291,6 +338,8 @@ async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) 
             ("principal.create", "tenant-admin", Some(nurse.id.as_str())),
             ("token.rotate", "tenant-admin", Some(nurse.id.as_str())),
             ("token.revoke", "tenant-admin", Some(nurse.id.as_str())),
+            ("token.list", "tenant-admin", Some(nurse.id.as_str())),
+            ("token.list", "tenant-admin", Some(t.id.as_str())),
         ]
     );
 

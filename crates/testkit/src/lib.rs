@@ -331,6 +331,7 @@ pub async fn make_tenant(ch: &Channel, system_admin: &str, name: &str) -> Tenant
             pb::RegisterDeviceRequest {
                 tenant_id: t.tenant_id.clone(),
                 name: format!("{name}-steth-1"),
+                lifetime_seconds: None,
             },
         ))
         .await
@@ -340,6 +341,7 @@ pub async fn make_tenant(ch: &Channel, system_admin: &str, name: &str) -> Tenant
         tenant_id: t.tenant_id.clone(),
         name: format!("{name}-{n}"),
         role: role as i32,
+        lifetime_seconds: None,
     };
     let mut create = async |role, n| {
         a.create_user(authed(system_admin, user(role, n)))

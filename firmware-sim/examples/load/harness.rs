@@ -325,6 +325,7 @@ pub async fn provision(
                 pb::RegisterDeviceRequest {
                     tenant_id: tenant.tenant_id.clone(),
                     name: format!("load-{d:05}"),
+                    lifetime_seconds: None,
                 },
             );
             async move { anyhow::Ok(admin.register_device(request?).await?.into_inner().token) }

@@ -67,7 +67,8 @@ impl ProgramApi {
         })
     }
 
-    /// Builds a bundle of `residents` (audited per subject as `fhir.export`) and splits it.
+    /// Builds a bundle of `residents` (audited as `fhir.export` per subject, and per recording it
+    /// includes) and splits it.
     async fn export_bundle(
         &self,
         caller: &Caller,
@@ -85,8 +86,21 @@ impl ProgramApi {
             .store
             .audit_subjects(&caller.actor(), "fhir.export", &subjects, now_ms())
             .await?;
+        let mut recordings = Vec::new();
         for r in residents {
-            export::add_resident(&self.state, tenant_id, &mut b, r).await?;
+            recordings.extend(export::add_resident(&self.state, tenant_id, &mut b, r).await?);
+        }
+        // Each recording the bundle carries is audited too, with its case, so the case's own
+        // trail shows that it left in an export.
+        if !recordings.is_empty() {
+            let cases: Vec<(&str, &str)> = recordings
+                .iter()
+                .map(|(recording, subject)| (recording.as_str(), subject.as_str()))
+                .collect();
+            self.state
+                .store
+                .audit(&caller.actor(), "fhir.export", &cases, now_ms())
+                .await?;
         }
         let entries = b.len();
         let bytes = export::finish(b, bundle_id)?;
