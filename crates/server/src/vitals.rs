@@ -1351,7 +1351,7 @@ impl VitalsService for VitalsApi {
     ) -> std::result::Result<Response<Self::IngestVitalsStream>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
         let tenant_id = caller.tenant_with(INGESTERS)?.to_owned();
-        let device_id = caller.principal_id;
+        let device_id = caller.principal_id.clone();
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();

@@ -124,8 +124,11 @@ async fn queued_case(store: &Store) -> (String, String) {
             Some(&tenant.id),
             "dev",
             "device",
-            "tok-lease",
-            &[3; 32],
+            auscult_store::identity::NewToken {
+                id: "tok-lease",
+                secret_sha256: &[3; 32],
+                expires_at_ms: None,
+            },
             now,
         )
         .await
@@ -402,6 +405,7 @@ async fn register_device(
             pb::RegisterDeviceRequest {
                 tenant_id: tenant_id.into(),
                 name: name.into(),
+                lifetime_seconds: None,
             },
         ))
         .await

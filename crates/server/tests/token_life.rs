@@ -92,12 +92,12 @@ async fn revocation_ends_open_streams(db: Db) {
 
     // A nurse station watches the tenant; a marker shows the stream is live.
     let mut station = watch(ch, &t.nurse_token, 0, "").await.unwrap();
-    let marker = raise_marker(ch, &t.device_token).await;
+    let marker = raise_marker(ch, &t).await;
     until_marker(&mut station, &marker).await;
 
     // The nurse is revoked; an alert raised afterwards never reaches the station, which ends.
     assert_eq!(revoke(ch, &t.admin_token, &nurse_id).await, 1);
-    let after = raise_marker(ch, &t.device_token).await;
+    let after = raise_marker(ch, &t).await;
     let (delivered, status) = stream_end(&mut station).await;
     assert_unauthenticated(&status, "token revoked");
     assert!(
@@ -132,6 +132,9 @@ async fn revocation_ends_open_streams(db: Db) {
     let received = first_ack.received.unwrap();
     assert!(received.pcg_samples > 0, "{first_ack:?}");
 
+    auscult_testkit::assign_device(ch, &t.admin_token, &t.device_id, &["rotated-vitals"])
+        .await
+        .expect("assign the device");
     let (vitals_tx, vitals_rx) = mpsc::channel(16);
     vitals_tx
         .send(batch(1, "rotated-vitals", normal(wall_ms() - 60_000)))
@@ -214,7 +217,7 @@ async fn another_servers_revocation_ends_streams(db: Db) {
         .unwrap()
         .principal_id;
     let mut station = watch(&b_channel, &t.nurse_token, 0, "").await.unwrap();
-    let marker = raise_marker(&b_channel, &t.device_token).await;
+    let marker = raise_marker(&b_channel, &t).await;
     until_marker(&mut station, &marker).await;
 
     assert_eq!(revoke(&a.channel, &a.admin_token, &nurse_id).await, 1);

@@ -193,6 +193,7 @@ async fn each_device_is_its_own_source(db: Db) {
             pb::RegisterDeviceRequest {
                 tenant_id: t.id.clone(),
                 name: "second-gateway".into(),
+                lifetime_seconds: None,
             },
         ))
         .await

@@ -225,8 +225,7 @@ impl Store {
         actor: &Actor<'_>,
         name: &str,
         role: &str,
-        token_id: &str,
-        secret_sha256: &[u8],
+        token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<Option<Principal>> {
         let id = new_id();
@@ -246,10 +245,10 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Ok(None);
         }
-        insert_token(&mut tx, &id, token_id, secret_sha256, now_ms).await?;
+        insert_token(&mut tx, &id, token, now_ms).await?;
         insert_admin_audit(&mut tx, actor, None, "principal.create", &id, now_ms).await?;
         tx.commit().await?;
-        self.tokens.forget_token(token_id);
+        self.tokens.forget_token(token.id);
         Ok(Some(Principal {
             id,
             tenant_id: None,

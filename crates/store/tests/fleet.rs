@@ -9,6 +9,7 @@
 mod common;
 
 use auscult_store::audit::Actor;
+use auscult_store::identity::NewToken;
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered, job_state};
 use auscult_store::servers::{BlobBackend, ServerEntry};
 use auscult_store::{Backend, DbOptions, Store, StoreError, now_ms};
@@ -31,8 +32,11 @@ async fn tenant_and_device(store: &Store, now: i64) -> (String, String) {
             Some(&t.id),
             "dev",
             "device",
-            "tok-dev",
-            &[1; 32],
+            NewToken {
+                id: "tok-dev",
+                secret_sha256: &[1; 32],
+                expires_at_ms: None,
+            },
             now,
         )
         .await
@@ -320,8 +324,11 @@ async fn one_bootstrap_admin(postgres: bool) {
                     &Actor::SYSTEM,
                     "bootstrap-admin",
                     "admin",
-                    &format!("tok-{i}"),
-                    &[2; 32],
+                    NewToken {
+                        id: &format!("tok-{i}"),
+                        secret_sha256: &[2; 32],
+                        expires_at_ms: None,
+                    },
                     now_ms(),
                 )
                 .await
