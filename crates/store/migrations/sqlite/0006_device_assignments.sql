@@ -19,17 +19,18 @@ CREATE TABLE vital_samples_by_device (
     tenant_id      TEXT NOT NULL REFERENCES tenants(id),
     subject_id     TEXT NOT NULL,
     parameter      TEXT NOT NULL,
-    device_id      TEXT NOT NULL,
     source         TEXT NOT NULL,
     measured_at_ms INTEGER NOT NULL,
     value          REAL NOT NULL,
     value2         REAL,
     received_at_ms INTEGER NOT NULL,
+    -- Last and with a default, as PostgreSQL's ADD COLUMN leaves it (the schemas must match).
+    device_id      TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (tenant_id, subject_id, parameter, device_id, source, measured_at_ms)
 );
 INSERT INTO vital_samples_by_device
-    (tenant_id, subject_id, parameter, device_id, source, measured_at_ms, value, value2, received_at_ms)
-    SELECT tenant_id, subject_id, parameter, '', source, measured_at_ms, value, value2, received_at_ms
+    (tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms, device_id)
+    SELECT tenant_id, subject_id, parameter, source, measured_at_ms, value, value2, received_at_ms, ''
     FROM vital_samples;
 DROP TABLE vital_samples;
 ALTER TABLE vital_samples_by_device RENAME TO vital_samples;
