@@ -48,6 +48,16 @@
 //! and duplicate checks, and silent-sensor detection of subjects seen in the last hour);
 //! baselines are not: sudden-change detection warms up again (60 minutes).
 //!
+//! Across servers: events are broadcast only within the server that stored them, so `Watch`
+//! also polls the store every [`WATCH_POLL`] for the tenant's newest event id; an id that the
+//! broadcast has not delivered by the next poll (an event another server stored) is replayed
+//! from the store. Before a live event is sent, the store is asked whether an earlier event of
+//! the tenant is still undelivered (stored by another server, not yet polled); if so the stream
+//! replays from the store instead, so it stays in id order. The store makes event ids visible in
+//! increasing order across servers (`Store::append_alert_event`), so the cursor never skips one. Not yet across servers: a
+//! subject's monitor lives on every server its devices send to (no subject leases), and
+//! baselines are not rebuilt from stored samples.
+//!
 //! Must never: log a subject id, a value or an alert detail (ids of batches and counts only);
 //! answer for a subject or alert of another tenant (it is NOT_FOUND); return data unaudited.
 
@@ -91,6 +101,11 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 30_000;
 pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
 /// Most events read from the store per query when replaying.
 const REPLAY_PAGE: i64 = 1_000;
+/// How often a `Watch` looks in the store for events other servers of the fleet stored (they
+/// are not broadcast here). An event seen there is replayed from the store one poll later,
+/// unless this server's broadcast delivered it meanwhile: cross-server delivery within two
+/// polls, and this server's own events always go out live.
+pub const WATCH_POLL: Duration = Duration::from_secs(1);
 /// Longest trend range.
 const MAX_TREND_MS: i64 = 400 * 86_400_000;
 /// Most batches group-committed together.
@@ -1340,6 +1355,32 @@ async fn replay(
     }
 }
 
+/// One poll of a `Watch` for events stored by other servers: replays (from the store, audited
+/// as a read) what the previous poll saw and the broadcast has not delivered since, then notes
+/// the newest stored id. Returns false when the client left.
+async fn poll_fleet(
+    store: &Store,
+    caller: &Caller,
+    (tenant_id, subject): (&str, Option<&str>),
+    (last, seen_latest, pending): (&mut i64, &mut i64, &mut Option<i64>),
+    tx: &mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
+) -> Result<bool> {
+    if let Some(seen) = pending.take()
+        && seen > *last
+        && !replay(store, caller, tenant_id, subject, last, tx).await?
+    {
+        return Ok(false);
+    }
+    let latest = store
+        .latest_alert_event_id(tenant_id, subject, i64::MAX)
+        .await?;
+    if latest > (*seen_latest).max(*last) {
+        *pending = Some(latest);
+    }
+    *seen_latest = (*seen_latest).max(latest);
+    Ok(true)
+}
+
 #[tonic::async_trait]
 impl VitalsService for VitalsApi {
     type IngestVitalsStream = ReceiverStream<std::result::Result<pb::VitalsBatchAck, Status>>;
@@ -1440,6 +1481,12 @@ impl VitalsService for VitalsApi {
                     return;
                 }
             }
+            // Other servers' events: the newest stored id seen by polling, and one seen at the
+            // previous poll that is to be replayed if the broadcast has not delivered it since.
+            let mut seen_latest = last;
+            let mut pending: Option<i64> = None;
+            let mut poll = tokio::time::interval(WATCH_POLL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let ev = tokio::select! {
                     biased;
@@ -1447,7 +1494,7 @@ impl VitalsService for VitalsApi {
                         let _ = tx.send(Err(Status::from(ended))).await;
                         return;
                     }
-                    ev = live.recv() => ev,
+                    ev = live.recv() => Some(ev),
                     _ = tx.closed() => return,
                     () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                         let _ = tx
@@ -1457,6 +1504,25 @@ impl VitalsService for VitalsApi {
                             .await;
                         return;
                     }
+                    _ = poll.tick() => None,
+                };
+                let Some(ev) = ev else {
+                    let polled = poll_fleet(
+                        &store,
+                        &caller,
+                        (&tenant_id, subject),
+                        (&mut last, &mut seen_latest, &mut pending),
+                        &tx,
+                    )
+                    .await;
+                    match polled {
+                        Ok(true) => continue,
+                        Ok(false) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(e))).await;
+                            return;
+                        }
+                    }
                 };
                 match ev {
                     Ok(ev) => {
@@ -1465,6 +1531,31 @@ impl VitalsService for VitalsApi {
                             || subject.is_some_and(|s| s != ev.event.subject_id)
                         {
                             continue;
+                        }
+                        // An earlier event of the tenant that this server did not broadcast
+                        // (another server stored it) goes first: replay from the store up to and
+                        // past this one, so the stream stays in id order without a gap.
+                        match store
+                            .latest_alert_event_id(&tenant_id, subject, ev.event_id)
+                            .await
+                        {
+                            Ok(before) if before > last => {
+                                match replay(&store, &caller, &tenant_id, subject, &mut last, &tx)
+                                    .await
+                                {
+                                    Ok(true) => continue,
+                                    Ok(false) => return,
+                                    Err(e) => {
+                                        let _ = tx.send(Err(Status::from(e))).await;
+                                        return;
+                                    }
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                let _ = tx.send(Err(Status::from(ServerError::from(e)))).await;
+                                return;
+                            }
                         }
                         last = ev.event_id;
                         // Audited (group-committed with other deliveries) before it is sent.

@@ -8,7 +8,12 @@
 //!   upload resumed on another: every upload stored exactly once, byte for byte, every recording
 //!   analysed once, exactly one bootstrap administrator. Needs `AUSCULT_TEST_POSTGRES_URL` and
 //!   `AUSCULT_TEST_S3_URL` (skipped with a message without them, unless CI declared them).
+//! - A nurse's `Watch` on one server delivers the alerts raised through another, exactly once
+//!   and in event-id order, also mixed with its own server's live events, and resumes by id on
+//!   the other server.
 #![allow(clippy::unwrap_used)]
+
+mod vitals_common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -610,4 +615,108 @@ async fn three_servers_one_database_one_killed_mid_upload() {
         .collect();
     assert_eq!(left, [killed_id]);
     store.close().await;
+}
+
+/// Two servers (separate state, one PostgreSQL database, one bucket): a nurse watching on server
+/// A sees the alerts raised by sensors reporting through server B, exactly once and in id order,
+/// also when A's own live events come in between; a watch on B resumes after an event id that A
+/// delivered; an acknowledgement made through A reaches the watch on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watch_on_one_server_sees_alerts_raised_through_another() {
+    use vitals_common::{
+        next_event, raise_marker, raise_no_pulse, subject_of, until_marker, wall_ms, watch,
+    };
+
+    let Some(s3) = s3_test_config().await else {
+        return;
+    };
+    let Some(database_url) = postgres_url().await else {
+        return;
+    };
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut servers = Vec::new();
+    for dir in &dirs {
+        let mut config = test_config(dir.path(), Some(database_url.clone()));
+        config.s3 = Some(s3.clone());
+        servers.push(auscult_server::start(config).await.unwrap());
+    }
+    let admin_token = servers[0].bootstrap_token.clone().unwrap();
+    assert!(
+        servers[1].bootstrap_token.is_none(),
+        "one bootstrap administrator"
+    );
+    let (a, b) = (
+        connect(servers[0].addr).await,
+        connect(servers[1].addr).await,
+    );
+    let t = make_tenant(&a, &admin_token, "crosswatch").await;
+
+    // The nurse's station is on A; the residents' gateway reports through B.
+    let mut on_a = watch(&a, &t.nurse_token, 0, "").await.unwrap();
+    raise_no_pulse(&b, &t, "r1", wall_ms() - 30_000).await;
+    let first = next_event(&mut on_a).await;
+    assert_eq!(
+        (first.change.as_str(), subject_of(&first)),
+        ("raised", "r1"),
+        "{first:?}"
+    );
+    let r1_alert = first.alert.as_ref().unwrap().alert_id.clone();
+
+    // B stores r2's alert; A then raises a marker of its own, broadcast live on A at once. The
+    // watch on A must still deliver r2 first (from the store), once, and then the marker.
+    raise_no_pulse(&b, &t, "r2", wall_ms() - 30_000).await;
+    let marker = raise_marker(&a, &t).await;
+    let between = until_marker(&mut on_a, &marker).await;
+    let raised: Vec<&str> = between
+        .iter()
+        .filter(|e| e.change == "raised")
+        .map(subject_of)
+        .collect();
+    assert_eq!(raised, ["r2"], "{between:?}");
+    let mut ids: Vec<u64> = std::iter::once(first.event_id)
+        .chain(between.iter().map(|e| e.event_id))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
+
+    // A watch on B resumes after r1's raise (an id A delivered): r2, then A's marker, once each.
+    let mut on_b = watch(&b, &t.nurse_token, first.event_id, "").await.unwrap();
+    let resumed = until_marker(&mut on_b, &marker).await;
+    assert!(resumed.iter().all(|e| e.event_id > first.event_id));
+    let raised: Vec<&str> = resumed
+        .iter()
+        .filter(|e| e.change == "raised")
+        .map(subject_of)
+        .collect();
+    assert_eq!(raised, ["r2"], "{resumed:?}");
+
+    // The nurse acknowledges r1's alert through A; the watch on B (which never saw r1's monitor)
+    // receives the acknowledgement.
+    let acked = vitals_common::vitals(&a)
+        .acknowledge_alert(authed(
+            &t.nurse_token,
+            pb::AlertActionRequest {
+                alert_id: r1_alert.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.state, "acknowledged");
+    let seen = loop {
+        let e = next_event(&mut on_b).await;
+        if e.alert.as_ref().is_some_and(|al| al.alert_id == r1_alert) {
+            break e;
+        }
+    };
+    assert_eq!(
+        seen.alert.as_ref().unwrap().state,
+        "acknowledged",
+        "{seen:?}"
+    );
+    ids.push(seen.event_id);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
+
+    for server in servers {
+        server.shutdown().await.unwrap();
+    }
 }

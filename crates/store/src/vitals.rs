@@ -18,6 +18,10 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::error::{Result, StoreError};
 
+/// The PostgreSQL advisory lock that orders alert events (`"ausc"` and 3): see
+/// [`Store::append_alert_event`].
+const ALERT_EVENTS_LOCK: i64 = 0x6175_7363_0000_0003;
+
 /// One sample to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitalRow {
@@ -209,11 +213,17 @@ impl Store {
     }
 
     /// Appends an alert event and records the alert's new state in `vital_alerts`, in one
-    /// transaction, and returns the event id. Callers that need events delivered in id order
-    /// must serialise their calls (the server does).
+    /// transaction, and returns the event id.
+    ///
+    /// Event ids become visible in increasing order, also across servers: on PostgreSQL the
+    /// transaction first takes [`ALERT_EVENTS_LOCK`], so an id is drawn from the sequence only
+    /// after every earlier event committed, and a reader of "events after N" can never see an id
+    /// while a smaller one is still to come (SQLite has one writer). A `Watch` that moves its
+    /// cursor past what it read therefore skips nothing, whichever server stored the event.
     pub async fn append_alert_event(&self, tenant_id: &str, e: &NewAlertEvent) -> Result<i64> {
         let conditions = write_conditions(&e.conditions)?;
         let mut tx = self.pool.begin().await?;
+        crate::servers::lock_for_transaction(&mut tx, self.backend, ALERT_EVENTS_LOCK).await?;
         let row = sqlx::query(
             "INSERT INTO alert_events (tenant_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
              condition_active, level, raised_at_ms, snoozed_until_ms, acted_by) \
@@ -271,6 +281,27 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(event_id)
+    }
+
+    /// The newest alert event id of the tenant (of one subject, when given) below `before`
+    /// (0 when none): tells a `Watch` whether events it has not delivered are stored (by another
+    /// server, or before the live one it holds), without reading (or auditing) their content.
+    pub async fn latest_alert_event_id(
+        &self,
+        tenant_id: &str,
+        subject_id: Option<&str>,
+        before: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(event_id), 0) AS last FROM alert_events \
+             WHERE tenant_id = $1 AND event_id < $2 AND ($3 = '' OR subject_id = $3)",
+        )
+        .bind(tenant_id)
+        .bind(before)
+        .bind(subject_id.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("last")?)
     }
 
     /// Alert events of the tenant after `after_event_id` (optionally of one subject), oldest
