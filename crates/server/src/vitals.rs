@@ -45,8 +45,9 @@
 //! (event `resumed`, acknowledgement and snooze re-applied) instead of raising a new one. Stored
 //! alerts whose condition does not come back stay as they are and can still be acknowledged,
 //! snoozed or resolved. The last sample time of each subject's sensors is reloaded (for order
-//! and duplicate checks, and silent-sensor detection of subjects seen in the last hour);
-//! baselines are not: sudden-change detection warms up again (60 minutes).
+//! and duplicate checks, and silent-sensor detection of subjects seen in the last hour), and
+//! the sudden-change baselines are refilled from the stored minute rollups of the last baseline
+//! window (12 hours), so detection does not warm up again.
 //!
 //! Across servers: events are broadcast only within the server that stored them, so `Watch`
 //! also polls the store every [`WATCH_POLL`] for the tenant's newest event id; an id that the
@@ -55,8 +56,7 @@
 //! the tenant is still undelivered (stored by another server, not yet polled); if so the stream
 //! replays from the store instead, so it stays in id order. The store makes event ids visible in
 //! increasing order across servers (`Store::append_alert_event`), so the cursor never skips one. Not yet across servers: a
-//! subject's monitor lives on every server its devices send to (no subject leases), and
-//! baselines are not rebuilt from stored samples.
+//! subject's monitor lives on every server its devices send to (no subject leases).
 //!
 //! Must never: log a subject id, a value or an alert detail (ids of batches and counts only);
 //! answer for a subject or alert of another tenant (it is NOT_FOUND); return data unaudited.
@@ -342,6 +342,28 @@ impl VitalsHub {
             };
             newest = newest.max(Some(Timestamp(row.at_ms)));
             monitor.restore_last_sample(src, p, Timestamp(row.at_ms));
+        }
+        // Sudden-change baselines from the stored minute rollups (their mean stands in for the
+        // minute's median: equal for once-a-minute sensors), instead of a new warm-up.
+        let lookback_ms = i64::try_from(monitor.baseline_window_minutes())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(60_000);
+        let minutes = self
+            .store
+            .recent_minutes(tenant_id, subject_id, lookback_ms)
+            .await?;
+        for parameter in Parameter::ALL {
+            let name = parameter.as_str();
+            let values = minutes
+                .iter()
+                .filter(|(p, r)| p == name && r.count > 0)
+                .map(|(_, r)| {
+                    (
+                        MinuteIndex(r.minute_ms.div_euclid(60_000)),
+                        r.sum / r.count as f64,
+                    )
+                });
+            monitor.restore_baseline(parameter, values);
         }
         let evicted = lock(&self.evicted).get(&key).copied();
         let carried = lock(&self.carried).remove(&key);

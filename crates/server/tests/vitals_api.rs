@@ -1,7 +1,8 @@
 //! VitalsService over real gRPC against the real server: bad input refused whole with a clear
 //! reason (nothing stored, no alert), the alert lifecycle (acknowledge, snooze, resolve),
 //! `Watch` resumption without gap or duplicate (also while events are being produced), tenant
-//! isolation for every vitals RPC, audited reads, and what survives a restart.
+//! isolation for every vitals RPC, audited reads, and what survives a restart (alerts, the watch
+//! position, and the residents' sudden-change baselines).
 #![allow(clippy::unwrap_used)]
 
 mod vitals_common;
@@ -654,3 +655,87 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     server.shutdown().await.unwrap();
 }
 both_backends!(restart_keeps_alerts_and_watch_position);
+
+/// Whether `e` raises or updates an alert because of a sudden change of `parameter`.
+fn is_sudden_change(e: &pb::AlertEvent, subject: &str, parameter: &str) -> bool {
+    subject_of(e) == subject
+        && e.alert.as_ref().is_some_and(|a| {
+            a.conditions
+                .iter()
+                .any(|c| c == &format!("sudden_change:{parameter}"))
+        })
+}
+
+/// Once-a-minute readings of `subject` for `minutes` minutes from `start`, with the given
+/// respiratory rate, one batch per minute numbered from `first_id`.
+fn minutes_of(
+    subject: &str,
+    start: i64,
+    minutes: i64,
+    rr_value: f64,
+    first_id: u64,
+) -> Vec<pb::VitalsBatch> {
+    (0..minutes)
+        .map(|i| {
+            let at = start + i * 60_000;
+            batch(
+                first_id + i as u64,
+                subject,
+                vec![hr(at, 70.0), rr(at, rr_value), spo2(at, 97.0)],
+            )
+        })
+        .collect()
+}
+
+async fn restart_keeps_baselines(db: Db) {
+    let Some(url) = database_url(db).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_in_process(dir.path(), url.clone()).await;
+    let admin_token = server.bootstrap_token.clone().unwrap();
+    let ch = connect(server.addr).await;
+    let t = make_tenant(&ch, &admin_token, "baselines").await;
+    t.assign(&ch, &["r1", "r2"]).await;
+    // Ninety quiet minutes of r1 (respiration 15/min), enough for a baseline (60 minutes).
+    let start = wall_ms() - 120 * 60_000;
+    let acks = send_batches(&ch, &t.device_token, minutes_of("r1", start, 90, 15.0, 1))
+        .await
+        .unwrap();
+    assert!(
+        acks.iter()
+            .all(|a| a.error.is_empty() && a.alert_events == 0),
+        "{acks:?}"
+    );
+    server.shutdown().await.unwrap();
+
+    // After the restart r1's respiration rises to 24/min (NEWS2 scores it 2: no NEWS2 alert).
+    // The rebuilt monitor judges it against the stored baseline at once; r2, whose monitor has
+    // no history, would need an hour of warm-up first.
+    let server = start_in_process(dir.path(), url).await;
+    let ch = connect(server.addr).await;
+    let mut w = watch(&ch, &t.nurse_token, 0, "").await.unwrap();
+    let rise = start + 90 * 60_000;
+    let acks = send_batches(&ch, &t.device_token, minutes_of("r1", rise, 12, 24.0, 100))
+        .await
+        .unwrap();
+    assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
+    let acks = send_batches(&ch, &t.device_token, minutes_of("r2", rise, 12, 24.0, 200))
+        .await
+        .unwrap();
+    assert!(acks.iter().all(|a| a.error.is_empty()), "{acks:?}");
+    let marker = raise_marker(&ch, &t).await;
+    let events = until_marker(&mut w, &marker).await;
+    let r1: Vec<_> = events
+        .iter()
+        .filter(|e| is_sudden_change(e, "r1", "respiratory_rate"))
+        .collect();
+    assert_eq!(r1.len(), 1, "r1's rise is a sudden change: {events:?}");
+    assert_eq!(r1[0].change, "raised");
+    assert!(
+        !events.iter().any(|e| subject_of(e) == "r2"),
+        "r2 has no baseline yet: {events:?}"
+    );
+    server.shutdown().await.unwrap();
+}
+both_backends!(restart_keeps_baselines);

@@ -576,6 +576,43 @@ impl Store {
             .collect()
     }
 
+    /// The minute rollups of every parameter of a subject in the last `lookback_ms` before its
+    /// newest stored minute, oldest first per parameter: what a rebuilt monitor refills its
+    /// sudden-change baselines from. Read by the server's monitor, not shown to anyone, so not
+    /// audited (like [`Store::last_sample_times`]).
+    pub async fn recent_minutes(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        lookback_ms: i64,
+    ) -> Result<Vec<(String, MinuteRow)>> {
+        let rows = sqlx::query(
+            "SELECT parameter, minute_ms, n, min_value, max_value, sum_value FROM vital_minutes \
+             WHERE tenant_id = $1 AND subject_id = $2 AND minute_ms >= \
+             (SELECT COALESCE(MAX(minute_ms), 0) FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2) - $3 \
+             ORDER BY parameter, minute_ms",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .bind(lookback_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("parameter")?,
+                    MinuteRow {
+                        minute_ms: row.try_get("minute_ms")?,
+                        count: row.try_get("n")?,
+                        min: row.try_get("min_value")?,
+                        max: row.try_get("max_value")?,
+                        sum: row.try_get("sum_value")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// Stores several subjects' batches in one transaction (group commit): each item is
     /// (tenant, subject, samples, rollups). Rollups of the same minute are merged. If the group
     /// fails (e.g. one duplicate), nothing of it is stored and the caller retries item by item

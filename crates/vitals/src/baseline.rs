@@ -207,6 +207,37 @@ impl ChangeDetector {
         });
     }
 
+    /// Refills a detector that has seen no minute from stored minute values (oldest first),
+    /// when its monitor is rebuilt after a restart, an eviction or a move to another server, so
+    /// sudden-change detection does not warm up again. Nothing is judged: a change in progress is
+    /// found again by the minutes that follow (after `persist` of them, as at its start). Minutes
+    /// out of order and non-finite values are skipped; only the last `window` values count.
+    /// Returns how many were taken; a detector that has seen a minute is left as it is.
+    pub fn restore(&mut self, minutes: impl IntoIterator<Item = (MinuteIndex, f64)>) -> usize {
+        if self.last_minute.is_some() {
+            return 0;
+        }
+        let mut taken = 0;
+        for (minute, value) in minutes {
+            if self.last_minute.is_some_and(|m| minute <= m) || !value.is_finite() {
+                continue;
+            }
+            self.last_minute = Some(minute);
+            if self.recent.len() == self.config.recent {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(value);
+            if self.history.len() == self.config.window {
+                self.history.pop_front();
+            }
+            self.history.push_back(value);
+            taken += 1;
+        }
+        self.since_refresh = 0;
+        self.refresh_baseline();
+        taken
+    }
+
     /// Feeds the value of one minute. Minutes must increase; a repeated or earlier minute is
     /// ignored (the monitor only closes each minute once).
     pub fn push_minute(&mut self, minute: MinuteIndex, value: f64) -> Option<ChangeTransition> {
@@ -382,5 +413,55 @@ mod tests {
             .is_err()
         );
         assert!(ChangeConfig { window: 0, ..cfg() }.validate().is_err());
+    }
+
+    #[test]
+    fn a_restored_detector_judges_like_the_one_that_never_stopped() {
+        let config = ChangeConfig::with_deltas(15.0, 3.0);
+        let steady: Vec<(MinuteIndex, f64)> = (0..200)
+            .map(|m| (MinuteIndex(m), 70.0 + (m % 5) as f64))
+            .collect();
+        let mut original = ChangeDetector::new(config);
+        for &(m, v) in &steady {
+            assert_eq!(original.push_minute(m, v), None);
+        }
+        let mut restored = ChangeDetector::new(config);
+        assert_eq!(restored.restore(steady.iter().copied()), 200);
+        assert_eq!(restored.baseline(), original.baseline());
+        assert!(restored.baseline().is_some(), "no warm-up after a restore");
+        // Only once: a detector that has seen minutes is not refilled.
+        assert_eq!(restored.restore(steady.iter().copied()), 0);
+        // A jump to 120 bpm starts a change at the same minute in both.
+        let mut started = [None, None];
+        for m in 200..215 {
+            for (i, det) in [&mut original, &mut restored].into_iter().enumerate() {
+                if let Some(ChangeTransition::Started { direction, .. }) =
+                    det.push_minute(MinuteIndex(m), 120.0)
+                {
+                    assert_eq!(direction, Direction::Up);
+                    started[i].get_or_insert(m);
+                }
+            }
+        }
+        assert!(started[0].is_some(), "the jump is a change");
+        assert_eq!(started[0], started[1]);
+        // A fresh detector would still be warming up (min_history minutes).
+        let mut fresh = ChangeDetector::new(config);
+        let none = (200..215).all(|m| fresh.push_minute(MinuteIndex(m), 120.0).is_none());
+        assert!(none && fresh.baseline().is_none());
+    }
+
+    #[test]
+    fn restore_skips_disorder_and_non_finite_values() {
+        let mut det = ChangeDetector::new(ChangeConfig::with_deltas(15.0, 3.0));
+        let values = [
+            (MinuteIndex(3), 70.0),
+            (MinuteIndex(2), 71.0),
+            (MinuteIndex(4), f64::NAN),
+            (MinuteIndex(5), 72.0),
+        ];
+        assert_eq!(det.restore(values), 2);
+        assert_eq!(det.history, [70.0, 72.0]);
+        assert_eq!(det.last_minute, Some(MinuteIndex(5)));
     }
 }

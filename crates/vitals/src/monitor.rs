@@ -274,8 +274,9 @@ impl ResidentMonitor {
     /// has gone silent (so each one's silent-sensor condition is on and its alert raised), no
     /// clinical condition holds (no pulse, no breathing, NEWS2, sudden change), and no alert has
     /// a timer running (an escalation or a snooze). Its holder may then drop it and rebuild it
-    /// from storage when data comes again, without losing an alert or a pending escalation; only
-    /// the baselines warm up again. A monitor with no source is dormant once its alerts are.
+    /// from storage when data comes again, without losing an alert or a pending escalation (the
+    /// baselines are refilled from stored minutes with [`ResidentMonitor::restore_baseline`]). A
+    /// monitor with no source is dormant once its alerts are.
     pub fn is_dormant(&self) -> bool {
         self.sources.values().all(|s| s.silent)
             && !self.pulse.confirmed
@@ -290,6 +291,33 @@ impl ResidentMonitor {
                 matches!(a.state, crate::alert::AlertState::Resolved { .. })
                     || (a.escalate_at.is_none() && a.snoozed_until.is_none())
             })
+    }
+
+    /// Refills the sudden-change baseline of `parameter` from stored minute values (oldest
+    /// first) when this monitor is rebuilt (after a restart, an eviction or a move to another
+    /// server), so the detector does not warm up again ([`ChangeDetector::restore`]). Returns how
+    /// many minutes were taken (0 for a parameter without change detection, or once the monitor
+    /// has closed a minute of it).
+    pub fn restore_baseline(
+        &mut self,
+        parameter: Parameter,
+        minutes: impl IntoIterator<Item = (MinuteIndex, f64)>,
+    ) -> usize {
+        self.detectors[parameter.index()]
+            .as_mut()
+            .map_or(0, |d| d.restore(minutes))
+    }
+
+    /// The longest baseline window of any parameter, in minutes: how far back a rebuilt monitor
+    /// needs stored minute values.
+    pub fn baseline_window_minutes(&self) -> usize {
+        self.config
+            .change
+            .iter()
+            .flatten()
+            .map(|c| c.window)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The latest NEWS2 evaluation and the minute it was made for.
