@@ -84,6 +84,10 @@ pub struct ServerConfig {
     pub job_lease_ms: u64,
     /// How often idle workers look for jobs, milliseconds.
     pub job_poll_ms: u64,
+    /// Days after its start when an upload that never completed is deleted with its stored
+    /// parts (audited as `upload.expired`); 0 keeps incomplete uploads forever. Devices keep a
+    /// recording until its upload completes: one that resumes later sends it again in full.
+    pub abandoned_upload_days: u32,
     /// How often this server refreshes its entry in the database's server registry,
     /// milliseconds; a server silent for three intervals counts as gone. The same on every server
     /// of a fleet.
@@ -134,6 +138,7 @@ impl Default for ServerConfig {
             job_retry_base_ms: 2000,
             job_lease_ms: 300_000,
             job_poll_ms: 500,
+            abandoned_upload_days: 30,
             server_heartbeat_ms: 5000,
             bootstrap_admin: true,
             stream_idle_timeout_ms: 60_000,
@@ -179,6 +184,9 @@ impl ServerConfig {
         }
         if self.job_poll_ms == 0 {
             return bad("job_poll_ms must be positive");
+        }
+        if self.abandoned_upload_days > 3650 {
+            return bad("abandoned_upload_days must be at most 3650 (0 keeps incomplete uploads)");
         }
         if !(100..=600_000).contains(&self.server_heartbeat_ms) {
             return bad("server_heartbeat_ms must be between 100 ms and 10 minutes");

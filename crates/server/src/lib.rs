@@ -271,6 +271,10 @@ async fn spawn_background(
         Arc::clone(state),
         shutdown_rx.clone(),
     )));
+    tasks.push(tokio::spawn(worker::run_upload_expiry(
+        Arc::clone(state),
+        shutdown_rx.clone(),
+    )));
     if let Some(listener) = metrics_listener {
         tasks.push(tokio::spawn(metrics::serve(
             Arc::clone(state),

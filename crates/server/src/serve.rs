@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
     #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
     pub job_lease_ms: Option<u64>,
+    /// Days after its start when an upload that never completed is deleted (0: never).
+    #[arg(long, env = "AUSCULT_ABANDONED_UPLOAD_DAYS")]
+    pub abandoned_upload_days: Option<u32>,
     /// How often this server heartbeats its entry in the database's server registry,
     /// milliseconds (the same on every server sharing the database).
     #[arg(long, env = "AUSCULT_SERVER_HEARTBEAT_MS")]
@@ -176,6 +179,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.token_recheck_ms {
             c.token_recheck_ms = v;
+        }
+        if let Some(v) = self.abandoned_upload_days {
+            c.abandoned_upload_days = v;
         }
         if let Some(v) = self.request_timeout_ms {
             c.request_timeout_ms = v;

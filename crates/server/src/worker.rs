@@ -235,6 +235,51 @@ pub async fn run_worker(state: Arc<AppState>, worker: String, mut shutdown: watc
     }
 }
 
+/// How often a server deletes abandoned uploads (`abandoned_upload_days`); the first sweep runs
+/// a minute after start.
+pub const UPLOAD_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes uploads older than `abandoned_upload_days` that never completed, every
+/// [`UPLOAD_EXPIRY_EVERY`], until shutdown. Several servers may sweep at once: each upload is
+/// deleted by one transaction that re-checks it.
+pub async fn run_upload_expiry(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let days = i64::from(state.config.abandoned_upload_days);
+    if days == 0 {
+        return;
+    }
+    let mut wait = Duration::from_secs(60);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => break,
+        }
+        wait = UPLOAD_EXPIRY_EVERY;
+        match expire_abandoned_uploads(&state, days, now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(uploads = n, days, "deleted uploads never completed"),
+            Err(e) => tracing::error!(error = %e, "deleting abandoned uploads failed"),
+        }
+    }
+}
+
+/// Deletes every upload started more than `days` before `now_ms` that never completed, a page
+/// at a time; returns how many.
+pub async fn expire_abandoned_uploads(state: &AppState, days: i64, now_ms: i64) -> Result<usize> {
+    const PAGE: i64 = 100;
+    let cutoff = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+    let mut total = 0;
+    loop {
+        let expired = state
+            .store
+            .expire_abandoned_uploads(cutoff, PAGE, now_ms)
+            .await?;
+        total += expired.len();
+        if (expired.len() as i64) < PAGE {
+            return Ok(total);
+        }
+    }
+}
+
 /// Puts back jobs whose lease ran out (failing those with no attempt left), periodically, until
 /// shutdown.
 pub async fn run_recovery(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {

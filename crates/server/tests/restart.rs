@@ -162,3 +162,97 @@ async fn kill_mid_upload_and_resume(db: Db) {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 both_backends!(kill_mid_upload_and_resume);
+
+/// An upload that never completed is deleted with its blobs once it is older than
+/// `abandoned_upload_days` (audited as `upload.expired`); a completed one of the same age and a
+/// younger incomplete one are kept; the device that comes back later uploads it again in full.
+async fn abandoned_uploads_expire(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let state = ts.server.state();
+    let t = make_tenant(ch, &ts.admin_token, "expiry").await;
+    let rec = synth(Scenario::AorticStenosis, 7, 10.0);
+    let kept = upload(ch, &t.device_token, whole_upload("kept", &rec))
+        .await
+        .unwrap();
+
+    // Half of "abandoned" is acknowledged as committed, then the device goes away.
+    let chunks = chunks_from(&rec, 0, 0);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut acks = ingest(ch)
+        .upload_with_acks(authed(
+            &t.device_token,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(meta_msg(metadata("abandoned", &rec)))
+        .await
+        .unwrap();
+    for c in &chunks[..chunks.len() / 2] {
+        tx.send(c.clone()).await.unwrap();
+        acks.message().await.unwrap().unwrap();
+    }
+    drop(tx);
+    while acks.message().await.unwrap_or(None).is_some() {}
+    let row = state
+        .store
+        .find_upload(&t.id, &t.device_id, "abandoned")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.committed.pcg > 0);
+    let keys_of = |blobs: &[auscult_store::blobs::BlobInfo]| {
+        blobs.iter().filter(|b| b.key.contains(&row.id)).count()
+    };
+    let before = state.store.blobs.list("").await.unwrap();
+    assert!(keys_of(&before) > 0, "its parts are stored");
+
+    // 29 days on: too young. 31 days on: deleted, once.
+    let day = 86_400_000;
+    let now = auscult_store::now_ms();
+    let expire = |at| auscult_server::worker::expire_abandoned_uploads(state, 30, at);
+    assert_eq!(expire(now + 29 * day).await.unwrap(), 0);
+    assert_eq!(expire(now + 31 * day).await.unwrap(), 1);
+    assert_eq!(expire(now + 31 * day).await.unwrap(), 0);
+    let after = state.store.blobs.list("").await.unwrap();
+    assert_eq!(keys_of(&after), 0, "its blobs are gone");
+    assert_eq!(
+        after.len(),
+        before.len() - keys_of(&before),
+        "nothing else was deleted"
+    );
+    let status = upload_status(ch, &t.device_token, "abandoned")
+        .await
+        .unwrap();
+    assert_eq!(status.state(), pb::UploadState::Unknown);
+    assert_eq!(status.committed.unwrap().pcg_samples, 0);
+    // The completed case is untouched; the expiry is in the tenant's audit trail.
+    let case = get_case(ch, &t.clinician_token, &kept.case_id)
+        .await
+        .unwrap();
+    assert!(case.summary.is_some());
+    let trail = audit(ch, &t.clinician_token, "").await.unwrap();
+    let expired: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action == "upload.expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{trail:?}");
+    assert_eq!(
+        (expired[0].case_id.as_str(), expired[0].subject_id.as_str()),
+        (row.id.as_str(), "subject-42")
+    );
+
+    // The device comes back: it is told nothing is committed and sends the recording again.
+    let again = upload(ch, &t.device_token, whole_upload("abandoned", &rec))
+        .await
+        .unwrap();
+    assert_ne!(again.case_id, row.id);
+    let stored = get_case(ch, &t.clinician_token, &again.case_id)
+        .await
+        .unwrap();
+    assert!(stored.summary.is_some());
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(abandoned_uploads_expire);

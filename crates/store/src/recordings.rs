@@ -1,7 +1,9 @@
 //! Recordings: uploads in progress, their committed parts, and finished recordings (cases).
 //!
 //! Architecture invariant: every query that reads or changes a recording names the tenant, so a
-//! caller can never reach another tenant's recording by id. Committed counts only ever grow, by
+//! caller can never reach another tenant's recording by id (the one sweep across tenants,
+//! [`Store::expire_abandoned_uploads`], is the server's own maintenance and names each
+//! recording's tenant once it found it). Committed counts only ever grow, by
 //! compare-and-set, so two writers racing on one upload cannot both commit the same range.
 
 use auscult_dsp::Term;
@@ -228,6 +230,17 @@ pub struct RecordingRow {
     pub last_verdict: Option<String>,
 }
 
+/// An incomplete upload deleted by [`Store::expire_abandoned_uploads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredUpload {
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Its recording id.
+    pub recording_id: String,
+    /// How many stored parts (blobs) it had.
+    pub parts: usize,
+}
+
 /// Recording states.
 pub mod state {
     /// Data is arriving.
@@ -423,6 +436,92 @@ impl Store {
             .await?
             .ok_or(StoreError::Conflict("upload vanished after insert"))?;
         Ok((row, inserted.rows_affected() == 1))
+    }
+
+    /// Deletes at most `limit` uploads that were started before `started_before_ms` and never
+    /// completed (their device gave up, or lost the recording), with their parts and blobs, and
+    /// returns them. Each is deleted in one transaction that re-checks it is still receiving
+    /// (an upload completed meanwhile is kept) and records an `upload.expired` audit event in its
+    /// tenant; its blobs are removed after the commit (a blob left by a failure there is an orphan
+    /// no row points at). An upload linked to a programme visit is kept. A device that resumes an
+    /// expired upload later is told nothing was committed and sends it again from the start.
+    pub async fn expire_abandoned_uploads(
+        &self,
+        started_before_ms: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<Vec<ExpiredUpload>> {
+        let candidates = sqlx::query(
+            "SELECT id, tenant_id, subject_id FROM recordings r WHERE state = $1 AND received_at_ms < $2 \
+             AND NOT EXISTS (SELECT 1 FROM program_visit_recordings v WHERE v.recording_id = r.id) \
+             ORDER BY received_at_ms LIMIT $3",
+        )
+        .bind(state::RECEIVING)
+        .bind(started_before_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut expired = Vec::new();
+        for row in &candidates {
+            let recording_id: String = row.try_get("id")?;
+            let tenant_id: String = row.try_get("tenant_id")?;
+            let subject_id: String = row.try_get("subject_id")?;
+            let mut tx = self.pool.begin().await?;
+            // Lock the row first (and skip it if it completed meanwhile).
+            let still = sqlx::query(
+                "UPDATE recordings SET state = state WHERE tenant_id = $1 AND id = $2 AND state = $3 AND received_at_ms < $4",
+            )
+            .bind(&tenant_id)
+            .bind(&recording_id)
+            .bind(state::RECEIVING)
+            .bind(started_before_ms)
+            .execute(&mut *tx)
+            .await?;
+            if still.rows_affected() != 1 {
+                continue;
+            }
+            let keys: Vec<String> =
+                sqlx::query("SELECT object_key FROM recording_parts WHERE recording_id = $1")
+                    .bind(&recording_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get("object_key"))
+                    .collect::<std::result::Result<_, _>>()?;
+            sqlx::query("DELETE FROM recording_parts WHERE recording_id = $1")
+                .bind(&recording_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM recordings WHERE tenant_id = $1 AND id = $2")
+                .bind(&tenant_id)
+                .bind(&recording_id)
+                .execute(&mut *tx)
+                .await?;
+            let actor = crate::audit::Actor {
+                tenant_id: Some(&tenant_id),
+                principal_id: "system",
+                role: "system",
+            };
+            crate::audit::insert_audit(
+                &mut tx,
+                &actor,
+                "upload.expired",
+                Some(&recording_id),
+                Some(&subject_id),
+                now_ms,
+            )
+            .await?;
+            tx.commit().await?;
+            for key in &keys {
+                self.blobs.delete(key).await?;
+            }
+            expired.push(ExpiredUpload {
+                tenant_id,
+                recording_id,
+                parts: keys.len(),
+            });
+        }
+        Ok(expired)
     }
 
     /// The upload `upload_id` of a device in a tenant.
