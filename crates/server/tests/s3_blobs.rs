@@ -3,10 +3,17 @@
 //! - with S3 blobs on a REAL S3-compatible server (`AUSCULT_TEST_S3_URL`, e.g. `moto_server`
 //!   started by `.ci/run`; skipped with a message when unset): upload, analysis and GetAudio are
 //!   byte-exact, the parts are objects in the bucket, and nothing is written to local blob files;
+//! - S3 unreachable for 30 s in the middle of a real-time upload (a proxy in front of the S3 test
+//!   server cuts every connection): nothing is acknowledged as committed while S3 is away, the
+//!   committed count a device can see never goes back, and the device's upload completes
+//!   afterwards byte for byte;
 //! - the orphan sweep at start: a blob written just before a crash (no committed row), older than
 //!   the grace period, is deleted when the server starts; committed blobs and young orphans stay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use auscult_proto::v1 as pb;
@@ -160,4 +167,145 @@ async fn orphans_of_a_crash_are_swept_at_start() {
     )
     .await;
     server.shutdown().await.unwrap();
+}
+
+/// A TCP proxy in front of the S3 test server that can cut every connection, open or new: an
+/// outage of the object store as the server sees it.
+struct OutageProxy {
+    addr: SocketAddr,
+    cut: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Connections refused while cut.
+    refused: Arc<AtomicU64>,
+}
+
+async fn outage_proxy(target: String) -> OutageProxy {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cut = Arc::new(tokio::sync::watch::Sender::new(false));
+    let refused = Arc::new(AtomicU64::new(0));
+    let (cut_, refused_) = (Arc::clone(&cut), Arc::clone(&refused));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if *cut_.borrow() {
+                refused_.fetch_add(1, Ordering::Relaxed);
+                drop(inbound);
+                continue;
+            }
+            let mut down = cut_.subscribe();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = down.wait_for(|cut| *cut) => {}
+                }
+            });
+        }
+    });
+    OutageProxy { addr, cut, refused }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_outage_loses_nothing_acknowledged() {
+    let Some(mut s3) = s3_test_config().await else {
+        return;
+    };
+    let target = s3
+        .endpoint
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = outage_proxy(target).await;
+    s3.endpoint = Some(format!("http://{}", proxy.addr));
+    let Some(ts) = start_with(Db::Sqlite, |c| c.s3 = Some(s3)).await else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "s3-outage").await;
+    let rec = recording(Scenario::MitralRegurgitation, 3, 40.0);
+
+    // The device streams in real time and resumes when its stream stalls or fails.
+    let device = {
+        let conn = firmware_sim::Connection::new(&url(ts.server.addr), &t.device_token).unwrap();
+        let rec = Arc::clone(&rec);
+        let opts = firmware_sim::UploadOptions {
+            upload_id: "through-outage".into(),
+            pacing: firmware_sim::Pacing::Realtime,
+            max_attempts: 200,
+            backoff_max: Duration::from_secs(2),
+            ack_timeout: Duration::from_secs(5),
+            ..firmware_sim::UploadOptions::default()
+        };
+        tokio::spawn(async move { firmware_sim::upload(&conn, rec, &opts).await })
+    };
+    // What the device would be told if it asked, four times a second, until complete.
+    let observer = {
+        let (ch, token) = (ch.clone(), t.device_token.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<(Instant, u64, u64)> = Vec::new();
+            loop {
+                let status = upload_status(&ch, &token, "through-outage").await.unwrap();
+                let c = status.committed.unwrap_or_default();
+                seen.push((Instant::now(), c.pcg_samples, c.ecg_samples));
+                if status.state() == pb::UploadState::Complete {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    proxy.cut.send_replace(true);
+    let cut_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    proxy.cut.send_replace(false);
+    let back_at = Instant::now();
+
+    let report = device
+        .await
+        .unwrap()
+        .expect("the upload completes once S3 is back");
+    let seen = observer.await.unwrap();
+    assert!(
+        proxy.refused.load(Ordering::Relaxed) > 0,
+        "the server tried S3 while it was away"
+    );
+    assert_eq!(report.committed, report.totals, "{report:?}");
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].1 <= w[1].1 && w[0].2 <= w[1].2),
+        "a committed count never goes back"
+    );
+    let at = |when: Instant| {
+        seen.iter()
+            .rev()
+            .find(|s| s.0 <= when)
+            .map(|s| (s.1, s.2))
+            .unwrap()
+    };
+    let before = at(cut_at + Duration::from_secs(3));
+    assert!(before.0 > 0, "data was committed before the outage");
+    assert_eq!(
+        before,
+        at(back_at),
+        "nothing is acknowledged as committed while S3 is unreachable"
+    );
+    assert!(
+        report.attempts > 1
+            || report
+                .ack_latencies
+                .iter()
+                .any(|l| *l >= Duration::from_secs(20)),
+        "the device felt the outage: {report:?}"
+    );
+    assert_stored_exactly(ch, &t.clinician_token, &report.case_id, &rec).await;
+    ts.server.shutdown().await.unwrap();
 }
