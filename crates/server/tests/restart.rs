@@ -256,3 +256,68 @@ async fn abandoned_uploads_expire(db: Db) {
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(abandoned_uploads_expire);
+
+/// PostgreSQL goes away for 15 s (every connection cut and new ones refused, as in a restart)
+/// while a device streams in real time: calls fail with `UNAVAILABLE` meanwhile (within the
+/// pool's acquire timeout, not the call's deadline), the server reconnects by itself, the device
+/// resumes, and its upload completes byte for byte; a new upload afterwards is analysed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_restart_under_load() {
+    let Some(db_url) = postgres_url().await else {
+        return;
+    };
+    let (head, rest) = db_url.split_once('@').expect("a URL with credentials");
+    let (host_port, database) = rest.split_once('/').expect("a URL with a database");
+    let proxy = CutProxy::start(host_port.to_owned()).await;
+    let proxied = format!("{head}@{}/{database}", proxy.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let server = auscult_server::start(test_config(dir.path(), Some(proxied)))
+        .await
+        .unwrap();
+    let admin_token = server.bootstrap_token.clone().unwrap();
+    let ch = connect(server.addr).await;
+    let t = make_tenant(&ch, &admin_token, "pg-restart").await;
+    let rec = recording(Scenario::AorticStenosis, 11, 30.0);
+
+    let device = {
+        let conn = firmware_sim::Connection::new(&url(server.addr), &t.device_token).unwrap();
+        let rec = std::sync::Arc::clone(&rec);
+        let opts = firmware_sim::UploadOptions {
+            upload_id: "through-pg-restart".into(),
+            pacing: firmware_sim::Pacing::Realtime,
+            max_attempts: 200,
+            backoff_max: Duration::from_secs(2),
+            ack_timeout: Duration::from_secs(5),
+            ..firmware_sim::UploadOptions::default()
+        };
+        tokio::spawn(async move { firmware_sim::upload(&conn, rec, &opts).await })
+    };
+
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    proxy.set_cut(true);
+    let asked = std::time::Instant::now();
+    let refused = list_all_cases(&ch, &t.clinician_token).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(14),
+        "refused within the acquire timeout: {:?}",
+        asked.elapsed()
+    );
+    let remaining = Duration::from_secs(15).saturating_sub(asked.elapsed());
+    tokio::time::sleep(remaining).await;
+    proxy.set_cut(false);
+
+    let report = device
+        .await
+        .unwrap()
+        .expect("the upload completes once PostgreSQL is back");
+    assert!(proxy.refused.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert_eq!(report.committed, report.totals, "{report:?}");
+    assert_stored_exactly(&ch, &t.clinician_token, &report.case_id, &rec).await;
+    let case = wait_analysed(&ch, &t.clinician_token, &report.case_id).await;
+    assert_eq!(
+        case.summary.unwrap().analysis_state(),
+        pb::AnalysisState::Done
+    );
+    server.shutdown().await.unwrap();
+}

@@ -11,9 +11,8 @@
 //!   the grace period, is deleted when the server starts; committed blobs and young orphans stay.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use auscult_proto::v1 as pb;
@@ -169,47 +168,6 @@ async fn orphans_of_a_crash_are_swept_at_start() {
     server.shutdown().await.unwrap();
 }
 
-/// A TCP proxy in front of the S3 test server that can cut every connection, open or new: an
-/// outage of the object store as the server sees it.
-struct OutageProxy {
-    addr: SocketAddr,
-    cut: Arc<tokio::sync::watch::Sender<bool>>,
-    /// Connections refused while cut.
-    refused: Arc<AtomicU64>,
-}
-
-async fn outage_proxy(target: String) -> OutageProxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cut = Arc::new(tokio::sync::watch::Sender::new(false));
-    let refused = Arc::new(AtomicU64::new(0));
-    let (cut_, refused_) = (Arc::clone(&cut), Arc::clone(&refused));
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                return;
-            };
-            if *cut_.borrow() {
-                refused_.fetch_add(1, Ordering::Relaxed);
-                drop(inbound);
-                continue;
-            }
-            let mut down = cut_.subscribe();
-            let target = target.clone();
-            tokio::spawn(async move {
-                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                    return;
-                };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    _ = down.wait_for(|cut| *cut) => {}
-                }
-            });
-        }
-    });
-    OutageProxy { addr, cut, refused }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_outage_loses_nothing_acknowledged() {
     let Some(mut s3) = s3_test_config().await else {
@@ -222,7 +180,7 @@ async fn s3_outage_loses_nothing_acknowledged() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    let proxy = outage_proxy(target).await;
+    let proxy = CutProxy::start(target).await;
     s3.endpoint = Some(format!("http://{}", proxy.addr));
     let Some(ts) = start_with(Db::Sqlite, |c| c.s3 = Some(s3)).await else {
         return;
@@ -263,10 +221,10 @@ async fn s3_outage_loses_nothing_acknowledged() {
     };
 
     tokio::time::sleep(Duration::from_secs(8)).await;
-    proxy.cut.send_replace(true);
+    proxy.set_cut(true);
     let cut_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(30)).await;
-    proxy.cut.send_replace(false);
+    proxy.set_cut(false);
     let back_at = Instant::now();
 
     let report = device

@@ -31,6 +31,12 @@ pub struct DbOptions {
     pub max_connections: u32,
 }
 
+/// Longest a query waits for a pooled connection. While the database is unreachable (a
+/// PostgreSQL restart, a network cut) calls fail after this with a storage error (`UNAVAILABLE`
+/// to gRPC clients, who retry) instead of hanging until their own deadline; the pool reconnects
+/// by itself once the database is back.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens the pool, turns on WAL for SQLite, and applies this crate's migrations.
 pub async fn open_pool(options: &DbOptions) -> Result<(AnyPool, Backend)> {
     sqlx::any::install_default_drivers();
@@ -58,6 +64,7 @@ pub async fn open_pool(options: &DbOptions) -> Result<(AnyPool, Backend)> {
     };
     let pool = AnyPoolOptions::new()
         .max_connections(max)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(connect)
         .await?;
     match backend {

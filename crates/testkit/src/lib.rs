@@ -832,3 +832,59 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A TCP proxy on loopback in front of a real server (the S3 test server, PostgreSQL) that can
+/// cut every connection, open or new: an outage or a restart of that server as its clients see
+/// it, without touching the server other tests share.
+#[derive(Debug)]
+pub struct CutProxy {
+    /// Where clients connect instead of the server.
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Connections refused while cut.
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CutProxy {
+    /// Starts forwarding to `target` (`host:port`).
+    pub async fn start(target: String) -> CutProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let addr = listener.local_addr().expect("the proxy's address");
+        let cut = Arc::new(tokio::sync::watch::Sender::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
+        let (cut_, refused_) = (Arc::clone(&cut), Arc::clone(&refused));
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *cut_.borrow() {
+                    refused_.fetch_add(1, Ordering::Relaxed);
+                    drop(inbound);
+                    continue;
+                }
+                let mut down = cut_.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        CutProxy { addr, cut, refused }
+    }
+
+    /// Cuts every open connection and refuses new ones (`true`), or lets them through again.
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
