@@ -4,11 +4,46 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use auscult_store::Store;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::{Caller, TokenWatch};
 use crate::config::ServerConfig;
+use crate::error::{Result, ServerError};
 use crate::metrics::Metrics;
+
+/// Runs CPU-heavy or blocking work of requests (building and serialising export bundles,
+/// writing WFDB files) on tokio's blocking pool, at most `permits` at a time: it never stalls the
+/// async threads that carry uploads, acknowledgements and alerts, and a burst of exports queues
+/// instead of starting hundreds of threads.
+#[derive(Debug)]
+pub struct HeavyWork {
+    permits: Semaphore,
+}
+
+impl HeavyWork {
+    /// A pool that runs at most `permits` (at least 1) pieces of work at once.
+    pub fn new(permits: usize) -> HeavyWork {
+        HeavyWork {
+            permits: Semaphore::new(permits.max(1)),
+        }
+    }
+
+    /// Waits for a permit, then runs `work` on the blocking pool. A panic in `work` is an
+    /// internal error of this call, not of the server.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ServerError::Unavailable("heavy work pool closed"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| ServerError::Internal("a heavy task panicked".into()))
+    }
+}
 
 /// What the services and workers share.
 #[derive(Debug)]
@@ -23,6 +58,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Vital-sign monitors, the alert event broadcast and the sample writer.
     pub vitals: crate::vitals::VitalsHub,
+    /// CPU-heavy request work, one at a time per core.
+    pub heavy: HeavyWork,
     active_uploads: Mutex<HashSet<String>>,
 }
 
@@ -38,6 +75,9 @@ impl AppState {
             config,
             jobs_ready: Notify::new(),
             metrics: Metrics::default(),
+            heavy: HeavyWork::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
             active_uploads: Mutex::new(HashSet::new()),
         })
     }
@@ -75,5 +115,56 @@ impl Drop for UploadLock {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         active.remove(&self.recording_id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn heavy_work_runs_at_most_its_permits_at_once() {
+        let pool = Arc::new(HeavyWork::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (pool, running, most) =
+                    (Arc::clone(&pool), Arc::clone(&running), Arc::clone(&most));
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(30));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        i * 10
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(results, (0..8).map(|i| i * 10).collect::<Vec<_>>());
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&most), "{most} ran at once");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_piece_of_work_is_an_error_of_its_call() {
+        let pool = HeavyWork::new(1);
+        let failed = pool.run(|| -> u32 { panic!("boom") }).await;
+        assert!(
+            matches!(failed, Err(ServerError::Internal(_))),
+            "{failed:?}"
+        );
+        // The permit came back: the next one runs.
+        assert_eq!(pool.run(|| 7).await.unwrap(), 7);
     }
 }

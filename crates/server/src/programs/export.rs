@@ -307,17 +307,35 @@ pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord
         }
         Ok::<_, ServerError>(bytes)
     };
-    let pcg_width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
-    let pcg = samples::decode(&read(StreamKind::Pcg).await?, pcg_width);
-    let rate = f64::from(row.meta.pcg_rate_hz);
-    let ecg = if row.meta.ecg_mode == "samples" && row.meta.ecg_rate_hz > 0 {
-        let width = convert::format_width(&row.meta.ecg_format).unwrap_or(4);
-        let raw = samples::decode(&read(StreamKind::Ecg).await?, width);
-        let ecg_rate = Hz(f64::from(row.meta.ecg_rate_hz));
-        Some(ecg_on_pcg_grid(raw, ecg_rate, Hz(rate), pcg.len()))
+    let pcg_bytes = read(StreamKind::Pcg).await?;
+    let ecg_bytes = if row.meta.ecg_mode == "samples" && row.meta.ecg_rate_hz > 0 {
+        Some(read(StreamKind::Ecg).await?)
     } else {
         None
     };
+    // Decoding, resampling and writing the files run off the async threads.
+    let row = row.clone();
+    state
+        .heavy
+        .run(move || write_wfdb(&row, &pcg_bytes, ecg_bytes.as_deref()))
+        .await?
+}
+
+/// The WFDB files of `row` from its stored PCG (and raw ECG) bytes.
+fn write_wfdb(
+    row: &RecordingRow,
+    pcg_bytes: &[u8],
+    ecg_bytes: Option<&[u8]>,
+) -> Result<pb::WfdbRecord> {
+    let pcg_width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
+    let pcg = samples::decode(pcg_bytes, pcg_width);
+    let rate = f64::from(row.meta.pcg_rate_hz);
+    let ecg = ecg_bytes.map(|bytes| {
+        let width = convert::format_width(&row.meta.ecg_format).unwrap_or(4);
+        let raw = samples::decode(bytes, width);
+        let ecg_rate = Hz(f64::from(row.meta.ecg_rate_hz));
+        ecg_on_pcg_grid(raw, ecg_rate, Hz(rate), pcg.len())
+    });
     let sounds = match (&row.analysis_json, row.analysis_state.as_str()) {
         (Some(json), analysis_state::DONE) => {
             let a = StoredAnalysis::from_json(json)?;

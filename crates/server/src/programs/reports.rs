@@ -103,7 +103,14 @@ impl ProgramApi {
                 .await?;
         }
         let entries = b.len();
-        let bytes = export::finish(b, bundle_id)?;
+        // Building and serialising the bundle (base64 of every recording) runs off the async
+        // threads.
+        let id = bundle_id.to_owned();
+        let bytes = self
+            .state
+            .heavy
+            .run(move || export::finish(b, &id))
+            .await??;
         tracing::info!(
             bundle_id,
             entries,
