@@ -88,6 +88,10 @@ pub struct ServerConfig {
     /// parts (audited as `upload.expired`); 0 keeps incomplete uploads forever. Devices keep a
     /// recording until its upload completes: one that resumes later sends it again in full.
     pub abandoned_upload_days: u32,
+    /// Most signal a device may store in uploads started in the last 24 hours, MiB: a new upload
+    /// beyond it is refused with `RESOURCE_EXHAUSTED` (resumes of started uploads are not); 0
+    /// means no quota.
+    pub device_quota_mib_per_day: u64,
     /// How often this server refreshes its entry in the database's server registry,
     /// milliseconds; a server silent for three intervals counts as gone. The same on every server
     /// of a fleet.
@@ -139,6 +143,8 @@ impl Default for ServerConfig {
             job_lease_ms: 300_000,
             job_poll_ms: 500,
             abandoned_upload_days: 30,
+            // About 400 ten-minute recordings of 4 kHz PCG with ECG a day.
+            device_quota_mib_per_day: 4096,
             server_heartbeat_ms: 5000,
             bootstrap_admin: true,
             stream_idle_timeout_ms: 60_000,

@@ -608,6 +608,40 @@ impl Session {
     }
 }
 
+/// Refuses a new upload of a device that stored its quota (`device_quota_mib_per_day`) in the
+/// last 24 hours. An upload the server already knows (a resume, a retry of a finished one) is
+/// never refused: what was started may finish.
+async fn check_quota(
+    state: &AppState,
+    tenant_id: &str,
+    device_id: &str,
+    upload_id: &str,
+) -> Result<()> {
+    let quota_mib = state.config.device_quota_mib_per_day;
+    if quota_mib == 0
+        || state
+            .store
+            .find_upload(tenant_id, device_id, upload_id)
+            .await?
+            .is_some()
+    {
+        return Ok(());
+    }
+    let used = state
+        .store
+        .device_bytes_since(tenant_id, device_id, now_ms().saturating_sub(86_400_000))
+        .await?;
+    if used >= quota_mib.saturating_mul(1 << 20) {
+        return Err(ServerError::ResourceExhausted(format!(
+            "this device stored {} MiB in uploads started in the last 24 hours, its quota is \
+             {quota_mib} MiB: new uploads are refused until older ones are a day old (the \
+             server's --device-quota-mib-per-day)",
+            used >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// Runs one upload stream to its end. Sends an acknowledgement after every chunk when `acks` is
 /// given. Whatever ends the stream, data already received is committed before returning.
 async fn run_upload(
@@ -634,6 +668,7 @@ async fn run_upload(
         ));
     };
     let meta = validate_metadata(&metadata, now_ms())?;
+    check_quota(&state, &tenant_id, &caller.principal_id, &meta.upload_id).await?;
     let (row, _created) = state
         .store
         .open_upload(&tenant_id, &caller.principal_id, &meta, now_ms())

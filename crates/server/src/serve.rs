@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// milliseconds (also how long a PostgreSQL-backed restart waits for a dead process's jobs).
     #[arg(long, env = "AUSCULT_JOB_LEASE_MS")]
     pub job_lease_ms: Option<u64>,
+    /// Most signal a device may store per 24 hours, MiB (0: no quota).
+    #[arg(long, env = "AUSCULT_DEVICE_QUOTA_MIB_PER_DAY")]
+    pub device_quota_mib_per_day: Option<u64>,
     /// Days after its start when an upload that never completed is deleted (0: never).
     #[arg(long, env = "AUSCULT_ABANDONED_UPLOAD_DAYS")]
     pub abandoned_upload_days: Option<u32>,
@@ -182,6 +185,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.abandoned_upload_days {
             c.abandoned_upload_days = v;
+        }
+        if let Some(v) = self.device_quota_mib_per_day {
+            c.device_quota_mib_per_day = v;
         }
         if let Some(v) = self.request_timeout_ms {
             c.request_timeout_ms = v;

@@ -321,3 +321,57 @@ async fn postgres_restart_under_load() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A device that stored its daily quota gets `RESOURCE_EXHAUSTED` for a new upload, and nothing
+/// of it is stored; what it already started or finished is not refused, and another device of
+/// the tenant is not affected.
+async fn device_quota_refuses_new_uploads(db: Db) {
+    let Some(ts) = start_with(db, |c| c.device_quota_mib_per_day = 1).await else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "quota").await;
+    // Two minutes of 4 kHz 16-bit PCG and 500 Hz float ECG: about 1.2 MiB.
+    let rec = synth(Scenario::Normal, 5, 120.0);
+    let first = upload(ch, &t.device_token, whole_upload("q1", &rec))
+        .await
+        .unwrap();
+    assert!(!first.case_id.is_empty());
+    let refused = upload(ch, &t.device_token, whole_upload("q2", &rec))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("quota is 1 MiB"), "{refused:?}");
+    let status = upload_status(ch, &t.device_token, "q2").await.unwrap();
+    assert_eq!(
+        status.state(),
+        pb::UploadState::Unknown,
+        "nothing of q2 was stored"
+    );
+    // Sending the finished upload again is answered as before.
+    let again = upload(ch, &t.device_token, whole_upload("q1", &rec))
+        .await
+        .unwrap();
+    assert!(again.duplicate && again.case_id == first.case_id);
+    // Another device of the tenant has its own quota.
+    let other = admin(ch)
+        .register_device(authed(
+            &ts.admin_token,
+            pb::RegisterDeviceRequest {
+                tenant_id: t.id.clone(),
+                name: "second-stethoscope".into(),
+                lifetime_seconds: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    upload(ch, &other, whole_upload("q2", &rec)).await.unwrap();
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(device_quota_refuses_new_uploads);

@@ -438,6 +438,44 @@ impl Store {
         Ok((row, inserted.rows_affected() == 1))
     }
 
+    /// Bytes of signal a device has stored in uploads started since `since_ms` (complete or
+    /// not): what its storage quota counts.
+    pub async fn device_bytes_since(
+        &self,
+        tenant_id: &str,
+        device_id: &str,
+        since_ms: i64,
+    ) -> Result<u64> {
+        let rows = sqlx::query(
+            "SELECT pcg_committed, pcg_format, ecg_committed, ecg_format, rpeaks_committed \
+             FROM recordings WHERE tenant_id = $1 AND device_id = $2 AND received_at_ms >= $3",
+        )
+        .bind(tenant_id)
+        .bind(device_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut total: u64 = 0;
+        for row in &rows {
+            let pcg_format: String = row.try_get("pcg_format")?;
+            let ecg_format: String = row.try_get("ecg_format")?;
+            let pcg = to_u64(row.try_get("pcg_committed")?)
+                .saturating_mul(stored_term::<SampleFormat>(&pcg_format)?.width() as u64);
+            let ecg = if ecg_format.is_empty() {
+                0
+            } else {
+                to_u64(row.try_get("ecg_committed")?)
+                    .saturating_mul(stored_term::<SampleFormat>(&ecg_format)?.width() as u64)
+            };
+            let peaks = to_u64(row.try_get("rpeaks_committed")?).saturating_mul(8);
+            total = total
+                .saturating_add(pcg)
+                .saturating_add(ecg)
+                .saturating_add(peaks);
+        }
+        Ok(total)
+    }
+
     /// Deletes at most `limit` uploads that were started before `started_before_ms` and never
     /// completed (their device gave up, or lost the recording), with their parts and blobs, and
     /// returns them. Each is deleted in one transaction that re-checks it is still receiving
