@@ -6,7 +6,8 @@
 //! opens it, plays it (the `<audio>` element's duration is the recording's and its time
 //! advances), submits a review and finds it in the case's audit trail. Another tenant's
 //! clinician gets 404 for the same URL; a forged POST without the CSRF token is 403; a
-//! signed-out browser is sent to sign-in; five wrong passwords lock an account. Screenshots of
+//! signed-out browser is sent to sign-in; a person changes their password; five wrong passwords
+//! lock an account. Screenshots of
 //! the worklist and the case page at desktop and tablet sizes go to `target/screenshots/`.
 //!
 //! Skips (saying so) without `chromedriver`/`chromium` or `../shared/data`; fails instead when
@@ -469,7 +470,29 @@ async fn a_clinician_reviews_a_murmur_in_the_browser() {
     )
     .await;
     assert_eq!(statuses, json!([404, 404, 404, 404, 400, 400]));
-    c.goto(&format!("{base}/")).await.unwrap();
+
+    // A person changes their own password (current + new, with the form's CSRF token); the
+    // old one stops working, the new one signs in.
+    const NEW_PASSWORD: &str = "a different long password";
+    c.goto(&format!("{base}/account")).await.unwrap();
+    for (id, value) in [("current", PASSWORD), ("new", NEW_PASSWORD)] {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    submit_and_wait(&c, "change-password").await;
+    assert_eq!(
+        text(&c, "#account-message").await,
+        "Your password was changed."
+    );
+    sign_out(&c).await;
+    sign_in(&c, &base, "dr-south", PASSWORD).await;
+    assert_eq!(path(&c).await, "/sign-in");
+    sign_in(&c, &base, "dr-south", NEW_PASSWORD).await;
+    assert_eq!(path(&c).await, "/");
     sign_out(&c).await;
 
     // Five wrong passwords lock the account: then even the right one is refused.
