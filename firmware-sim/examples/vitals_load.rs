@@ -148,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 name: "station".into(),
                 role: pb::Role::Nurse as i32,
                 lifetime_seconds: None,
+                web_login: None,
             },
         )?)
         .await?

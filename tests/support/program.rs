@@ -105,6 +105,7 @@ async fn user(
             name: name.into(),
             role: role as i32,
             lifetime_seconds: None,
+            web_login: None,
         },
     ))
     .await

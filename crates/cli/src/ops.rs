@@ -31,7 +31,8 @@ pub enum Command {
         #[command(flatten)]
         conn: Connection,
     },
-    /// Add a user with a role and print its token (shown once).
+    /// Add a user with a role and print its token (shown once); with `--username` and
+    /// `--password-stdin` the person can also sign in to the web console.
     AddUser {
         /// Display name.
         name: String,
@@ -41,6 +42,15 @@ pub enum Command {
         /// Tenant id (required for a system administrator).
         #[arg(long, default_value = "")]
         tenant: String,
+        /// The web console username (3 to 64 characters of a-z, 0-9, '.', '_', '-'); needs
+        /// --password-stdin.
+        #[arg(long, requires = "password_stdin")]
+        username: Option<String>,
+        /// Read the web console password (at least 12 characters) from the first line of
+        /// standard input. There is no `--password`: the command line is seen by every user of
+        /// the machine.
+        #[arg(long, requires = "username")]
+        password_stdin: bool,
         #[command(flatten)]
         lifetime: Lifetime,
         #[command(flatten)]
@@ -121,6 +131,20 @@ impl Connection {
         }
         Ok(token)
     }
+}
+
+/// The first line of standard input, without its line ending: a password piped in (never a
+/// command-line argument).
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: standard input held no password");
+    }
+    Ok(password)
 }
 
 /// How long a new token lives.
@@ -378,9 +402,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             name,
             role,
             tenant,
+            username,
+            password_stdin,
             lifetime,
             conn,
         } => {
+            let shown_username = username.clone().filter(|_| password_stdin);
+            let web_login = match username {
+                Some(username) if password_stdin => Some(pb::WebLogin {
+                    username,
+                    password: password_from_stdin()?,
+                }),
+                _ => None,
+            };
             let role = match role {
                 RoleArg::Admin => pb::Role::Admin,
                 RoleArg::Clinician => pb::Role::Clinician,
@@ -390,9 +424,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let p = conn
                 .client()
                 .await?
-                .create_user(&tenant, &name, role, lifetime.seconds())
+                .create_user(&tenant, &name, role, lifetime.seconds(), web_login)
                 .await?;
             print!("{}", render::principal_with_token(&p));
+            if let Some(username) = shown_username {
+                println!("web console sign-in: {username}");
+            }
         }
         Command::Token {
             list:

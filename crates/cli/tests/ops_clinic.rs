@@ -93,6 +93,50 @@ async fn a_clinic_worked_through_the_binary() {
     assert!(out.contains("Dr Ada (clinician, tenant"), "{out}");
     let clinician_id = word_after(&out, "principal ");
     let clinician = admin.as_token(&shown_token(&out));
+
+    // `auscult serve` said where its web console is; a person gets a console sign-in with the
+    // password on standard input (never on the command line), and a short one is refused.
+    assert!(
+        served.printed.contains("web console: http://127.0.0.1:"),
+        "{}",
+        served.printed
+    );
+    let out = admin
+        .run_with_stdin(
+            &[
+                "add-user",
+                "Dr Cy",
+                "--role",
+                "clinician",
+                "--tenant",
+                &tenant,
+                "--username",
+                "dr.cy",
+                "--password-stdin",
+            ],
+            "correct horse battery staple\n",
+        )
+        .await
+        .ok();
+    assert!(out.contains("web console sign-in: dr.cy"), "{out}");
+    let err = admin
+        .run_with_stdin(
+            &[
+                "add-user",
+                "Dr Di",
+                "--role",
+                "clinician",
+                "--tenant",
+                &tenant,
+                "--username",
+                "dr.di",
+                "--password-stdin",
+            ],
+            "short\n",
+        )
+        .await
+        .fails();
+    assert!(err.contains("at least 12 characters"), "{err}");
     let out = admin
         .run(&[
             "add-user", "Nurse Bo", "--role", "nurse", "--tenant", &tenant,

@@ -126,12 +126,14 @@ impl Client {
         name: &str,
         role: pb::Role,
         lifetime_seconds: Option<u64>,
+        web_login: Option<pb::WebLogin>,
     ) -> Result<pb::PrincipalWithToken> {
         let request = self.request(pb::CreateUserRequest {
             tenant_id: tenant_id.to_owned(),
             name: name.to_owned(),
             role: role as i32,
             lifetime_seconds,
+            web_login,
         });
         self.admin()
             .create_user(request)

@@ -124,18 +124,59 @@ impl AdminApi {
         role: Role,
         lifetime_seconds: Option<u64>,
     ) -> Result<pb::PrincipalWithToken> {
+        self.create_principal_with_login(caller, tenant_id, name, role, lifetime_seconds, None)
+            .await
+    }
+
+    /// Creates a principal with its token and, when `login` is given, its web console sign-in
+    /// (username checked, password checked and hashed here), in one store transaction.
+    async fn create_principal_with_login(
+        &self,
+        caller: &Caller,
+        tenant_id: Option<&str>,
+        name: &str,
+        role: Role,
+        lifetime_seconds: Option<u64>,
+        login: Option<&pb::WebLogin>,
+    ) -> Result<pb::PrincipalWithToken> {
         let now = now_ms();
         let expires_at_ms = token_expiry(role, lifetime_seconds, now)?;
+        let hashed = match login {
+            None => None,
+            Some(login) => {
+                if tenant_id.is_none() {
+                    return Err(ServerError::InvalidArgument(
+                        "a web console sign-in needs a tenant".into(),
+                    ));
+                }
+                crate::passwords::validate_username(&login.username)?;
+                crate::passwords::validate_password(&login.password)?;
+                let password = login.password.clone();
+                let hash =
+                    tokio::task::spawn_blocking(move || crate::passwords::hash_password(&password))
+                        .await
+                        .map_err(|_| {
+                            ServerError::Internal("password hashing task failed".into())
+                        })??;
+                Some((login.username.as_str(), hash))
+            }
+        };
         let minted = mint_token();
         let principal = self
             .state
             .store
-            .create_principal(
+            .create_principal_with_login(
                 &caller.actor(),
                 tenant_id,
                 name,
                 role.as_str(),
                 minted.stored(expires_at_ms),
+                hashed
+                    .as_ref()
+                    .map(|(username, hash)| auscult_store::web_users::NewWebLogin {
+                        username,
+                        password_hash: hash,
+                    }),
                 now,
             )
             .await?;
@@ -353,12 +394,13 @@ impl AdminService for AdminApi {
                 Some(self.target_tenant(&caller, &req.tenant_id).await?)
             };
         Ok(Response::new(
-            self.create_principal(
+            self.create_principal_with_login(
                 &caller,
                 tenant_id.as_deref(),
                 req.name.trim(),
                 role,
                 req.lifetime_seconds,
+                req.web_login.as_ref(),
             )
             .await?,
         ))

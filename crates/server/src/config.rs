@@ -53,6 +53,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Prometheus metrics listen address; `None` disables the endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// The clinicians' web console's listen address (plain HTTP; put a TLS-terminating proxy in
+    /// front beyond loopback); `None` serves no console. `auscult serve` defaults it to
+    /// [`crate::serve::DEFAULT_WEB_LISTEN`]; an embedding (or a test) opts in.
+    pub web_listen: Option<SocketAddr>,
     /// Directory for the SQLite database and local blobs.
     pub data_dir: PathBuf,
     /// Database URL; default `sqlite://<data_dir>/auscult.db`.
@@ -127,6 +131,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             metrics_listen: None,
+            web_listen: None,
             data_dir: PathBuf::from("auscult-data"),
             database_url: None,
             db_max_connections: 8,

@@ -1,19 +1,22 @@
 //! The auscult gRPC server: thin glue between devices, clinicians, the store and the engine.
 //!
 //! Devices stream recordings to [`ingest`]; workers ([`worker`]) run the `dsp` engine on complete
-//! uploads; clinicians use [`review`]; administrators use [`admin`]. Architecture invariants: only
+//! uploads; clinicians use [`review`] (gRPC) or the [`web`] console, both through [`cases`];
+//! administrators use [`admin`]. Architecture invariants: only
 //! this crate sees protobuf types; it holds no SQL (that is `auscult-store`) and no signal
 //! processing (that is `auscult-dsp`); every handler authenticates first and scopes every store
 //! call to the caller's tenant; logs carry ids, never subject data.
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 pub mod config;
 pub mod convert;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
 pub mod metrics;
+pub mod passwords;
 pub mod programs;
 pub mod review;
 pub mod samples;
@@ -21,6 +24,7 @@ pub mod serve;
 pub mod state;
 pub mod transport;
 pub mod vitals;
+pub mod web;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -51,6 +55,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The metrics address actually bound, when enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// The web console's address actually bound, when enabled.
+    pub web_addr: Option<SocketAddr>,
     /// The bootstrap administrator's token, when this start created it.
     pub bootstrap_token: Option<String>,
     /// This server's id in the database's server registry.
@@ -131,8 +137,17 @@ async fn start_registered(
 ) -> Result<RunningServer> {
     let addr = listeners.addr;
     let metrics_addr = listeners.metrics_addr;
+    let web_addr = listeners.web_addr;
     if let Some(warning) = exposure_warning(addr, tls.is_some()) {
         tracing::warn!(%addr, "{warning}");
+    }
+    if let Some(web) = web_addr.filter(|a| !is_loopback(*a)) {
+        tracing::warn!(
+            %web,
+            "the web console listens beyond loopback in plain HTTP: serve it behind a \
+             TLS-terminating proxy (its session cookies are Secure and a browser only sends \
+             them over HTTPS)"
+        );
     }
     let workers = state.config.worker_count();
     let max_message = state.config.max_message_bytes;
@@ -141,6 +156,14 @@ async fn start_registered(
     let bootstrap_token = bootstrap_admin(&state.store, &state.config).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = spawn_background(state, workers, listeners.metrics, &shutdown_rx).await?;
+    if let (Some(listener), Some(web_at)) = (listeners.web, web_addr) {
+        tasks.push(web::serve(
+            Arc::clone(state),
+            listener,
+            web_at,
+            shutdown_rx.clone(),
+        ));
+    }
     tasks.push(tokio::spawn(fleet::run_heartbeat(
         Arc::clone(state),
         server_id.to_owned(),
@@ -153,6 +176,7 @@ async fn start_registered(
     Ok(RunningServer {
         addr,
         metrics_addr,
+        web_addr,
         bootstrap_token,
         server_id: server_id.to_owned(),
         state: Arc::clone(state),
@@ -165,13 +189,7 @@ async fn start_registered(
 /// The warning due when gRPC is served in plaintext on an address other machines can reach
 /// (anything but loopback): bearer tokens and recordings would cross the network unencrypted.
 pub fn exposure_warning(addr: SocketAddr, tls: bool) -> Option<String> {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-        ip => ip,
-    };
-    if tls || ip.is_loopback() {
+    if tls || is_loopback(addr) {
         return None;
     }
     Some(format!(
@@ -179,6 +197,16 @@ pub fn exposure_warning(addr: SocketAddr, tls: bool) -> Option<String> {
          the network unencrypted; configure --tls-cert/--tls-key or listen on 127.0.0.1 behind \
          a TLS-terminating proxy"
     ))
+}
+
+/// Whether `addr` is a loopback address (IPv4-mapped IPv6 included): only this machine reaches it.
+pub fn is_loopback(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+    }
 }
 
 /// Creates the bootstrap administrator when configured and there is no system administrator yet
@@ -220,6 +248,8 @@ struct Listeners {
     addr: SocketAddr,
     metrics: Option<TcpListener>,
     metrics_addr: Option<SocketAddr>,
+    web: Option<TcpListener>,
+    web_addr: Option<SocketAddr>,
 }
 
 impl Listeners {
@@ -232,11 +262,18 @@ impl Listeners {
             None => None,
         };
         let metrics_addr = metrics.as_ref().map(TcpListener::local_addr).transpose()?;
+        let web = match config.web_listen {
+            Some(a) => Some(TcpListener::bind(a).await?),
+            None => None,
+        };
+        let web_addr = web.as_ref().map(TcpListener::local_addr).transpose()?;
         Ok(Listeners {
             grpc,
             addr,
             metrics,
             metrics_addr,
+            web,
+            web_addr,
         })
     }
 }

@@ -2,36 +2,27 @@
 //!
 //! Architecture invariant: every handler takes the tenant from the caller's token, never from the
 //! request, and every store call names it; a case of another tenant is NOT_FOUND, like a missing
-//! one. Every read of a person's data is audited before it is returned.
+//! one. Every read of a person's data is audited before it is returned. The rules themselves
+//! (roles, scoping, audit) live in [`crate::cases`], which the web console calls too; this module
+//! converts between protobuf and those calls.
 
 use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::review_service_server::ReviewService;
 use auscult_store::StoreError;
-use auscult_store::analysis::StoredAnalysis;
-use auscult_store::now_ms;
-use auscult_store::recordings::{
-    CaseFilter, CaseKey, CaseStatus, EcgMode, RecordingRow, StreamKind, analysis_state, state,
-};
-use auscult_store::reviews::NewReview;
+use auscult_store::recordings::{CaseFilter, CaseStatus, EcgMode, RecordingRow, StreamKind};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, Role, authenticate};
+use crate::cases;
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::samples;
 use crate::state::AppState;
 
-/// Who may read cases.
-const READERS: &[Role] = &[Role::Clinician, Role::Nurse];
-/// Who may read the audit trail.
-const AUDITORS: &[Role] = &[Role::Clinician, Role::Admin];
-const MAX_PAGE: u32 = 500;
-const DEFAULT_PAGE: u32 = 50;
-const MAX_FINDINGS: usize = 10_000;
 /// Audio data per message, well under any sensible message limit.
 const AUDIO_CHUNK_BYTES: usize = 256 * 1024;
 
@@ -50,27 +41,6 @@ impl ReviewApi {
     async fn caller<T>(&self, request: &Request<T>) -> Result<Caller> {
         authenticate(&self.state.store, request.metadata()).await
     }
-
-    /// A complete case of the tenant, or NOT_FOUND.
-    async fn case(&self, tenant_id: &str, case_id: &str) -> Result<RecordingRow> {
-        if case_id.is_empty() || case_id.len() > 64 {
-            return Err(ServerError::NotFound("case"));
-        }
-        match self.state.store.get_recording(tenant_id, case_id).await? {
-            Some(row) if row.state == state::COMPLETE => Ok(row),
-            _ => Err(ServerError::NotFound("case")),
-        }
-    }
-}
-
-fn page_size(requested: u32) -> Result<u32> {
-    match requested {
-        0 => Ok(DEFAULT_PAGE),
-        n if n <= MAX_PAGE => Ok(n),
-        _ => Err(ServerError::InvalidArgument(format!(
-            "page_size must be at most {MAX_PAGE}"
-        ))),
-    }
 }
 
 fn page_offset(token: &str) -> Result<u64> {
@@ -84,7 +54,7 @@ impl ReviewApi {
         request: Request<pb::ListCasesRequest>,
     ) -> Result<pb::ListCasesResponse> {
         let caller = self.caller(&request).await?;
-        let tenant_id = caller.tenant_with(READERS)?;
+        caller.tenant_with(cases::READERS)?;
         let req = request.get_ref();
         let status = match pb::CaseStatusFilter::try_from(req.status) {
             Ok(pb::CaseStatusFilter::Unspecified) => None,
@@ -108,64 +78,33 @@ impl ReviewApi {
             from_ms: req.recorded_from.as_ref().map(convert::millis),
             until_ms: req.recorded_until.as_ref().map(convert::millis),
         };
-        let size = page_size(req.page_size)?;
-        let fingerprint = cases_token::filter_fingerprint(&filter);
-        let after = cases_token::decode(&req.page_token, &fingerprint)?;
-        // One row more than the page tells whether another page follows.
-        let mut rows = self
-            .state
-            .store
-            .list_cases(tenant_id, &filter, after.as_ref(), size + 1)
-            .await?;
-        let next_page_token = if rows.len() > size as usize {
-            rows.truncate(size as usize);
-            rows.last()
-                .map(|last| cases_token::encode(&CaseKey::of(last), &fingerprint))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let touched: Vec<(&str, &str)> = rows
-            .iter()
-            .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
-            .collect();
-        self.state
-            .store
-            .audit(&caller.actor(), "case.list", &touched, now_ms())
-            .await?;
+        let page = cases::list(
+            &self.state,
+            &caller,
+            &filter,
+            &req.page_token,
+            req.page_size,
+        )
+        .await?;
         Ok(pb::ListCasesResponse {
-            cases: rows.iter().map(convert::case_summary).collect(),
-            next_page_token,
+            cases: page.rows.iter().map(convert::case_summary).collect(),
+            next_page_token: page.next_page_token,
         })
     }
 
     async fn get_case_inner(&self, request: Request<pb::GetCaseRequest>) -> Result<pb::Case> {
         let caller = self.caller(&request).await?;
-        let tenant_id = caller.tenant_with(READERS)?;
-        let row = self.case(tenant_id, &request.get_ref().case_id).await?;
-        let reviews = self.state.store.list_reviews(tenant_id, &row.id).await?;
-        let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
-            (Some(json), analysis_state::DONE) => Some(convert::analysis(
-                &StoredAnalysis::from_json(json)?,
-                row.analysed_at_ms,
-            )),
-            _ => None,
-        };
-        self.state
-            .store
-            .audit(
-                &caller.actor(),
-                "case.get",
-                &[(&row.id, &row.meta.subject_id)],
-                now_ms(),
-            )
-            .await?;
+        let view = cases::get(&self.state, &caller, &request.get_ref().case_id).await?;
+        let row = &view.row;
         Ok(pb::Case {
-            summary: Some(convert::case_summary(&row)),
-            recording: Some(convert::recording_info(&row)),
-            analysis,
+            summary: Some(convert::case_summary(row)),
+            recording: Some(convert::recording_info(row)),
+            analysis: view
+                .analysis
+                .as_ref()
+                .map(|a| convert::analysis(a, row.analysed_at_ms)),
             analysis_error: row.analysis_error.clone().unwrap_or_default(),
-            reviews: reviews.iter().map(convert::review).collect(),
+            reviews: view.reviews.iter().map(convert::review).collect(),
         })
     }
 
@@ -174,23 +113,14 @@ impl ReviewApi {
         caller: &Caller,
         request: Request<pb::GetAudioRequest>,
     ) -> Result<(RecordingRow, Vec<pb::AudioChunk>)> {
-        let tenant_id = caller.tenant_with(READERS)?.to_owned();
+        caller.tenant_with(cases::READERS)?;
         let req = request.into_inner();
         let format = match pb::AudioFormat::try_from(req.format) {
             Ok(pb::AudioFormat::Unspecified | pb::AudioFormat::Wav) => pb::AudioFormat::Wav,
             Ok(pb::AudioFormat::Samples) => pb::AudioFormat::Samples,
             Err(_) => return Err(ServerError::InvalidArgument("unknown audio format".into())),
         };
-        let row = self.case(&tenant_id, &req.case_id).await?;
-        self.state
-            .store
-            .audit(
-                &caller.actor(),
-                "case.audio",
-                &[(&row.id, &row.meta.subject_id)],
-                now_ms(),
-            )
-            .await?;
+        let row = cases::open_audio(&self.state, caller, &req.case_id).await?;
         let mut messages = vec![pb::AudioChunk {
             kind: Some(pb::audio_chunk::Kind::Header(pb::AudioHeader {
                 format: format as i32,
@@ -206,10 +136,7 @@ impl ReviewApi {
             }
         }
         for (kind, pb_stream) in streams {
-            let mut bytes = Vec::new();
-            for part in self.state.store.list_parts(&row.id, kind).await? {
-                bytes.extend_from_slice(&self.state.store.blobs.get(&part.object_key).await?);
-            }
+            let bytes = cases::read_stream(&self.state, &row, kind).await?;
             if kind == StreamKind::RPeaks {
                 let peaks = samples::decode_f64(&bytes);
                 for (i, chunk) in peaks.chunks(AUDIO_CHUNK_BYTES / 8).enumerate() {
@@ -252,32 +179,21 @@ impl ReviewApi {
         request: Request<pb::SubmitReviewRequest>,
     ) -> Result<pb::Review> {
         let caller = self.caller(&request).await?;
-        let tenant_id = caller.tenant_with(&[Role::Clinician])?;
         let req = request.get_ref();
-        let verdict = convert::verdict_name(req.verdict).ok_or_else(|| {
-            ServerError::InvalidArgument("verdict must be AGREE or DISAGREE".into())
-        })?;
-        if req.findings.chars().count() > MAX_FINDINGS {
-            return Err(ServerError::InvalidArgument(format!(
-                "findings must be at most {MAX_FINDINGS} characters"
-            )));
-        }
-        if req.case_id.is_empty() || req.case_id.len() > 64 {
-            return Err(ServerError::NotFound("case"));
-        }
-        let review = NewReview {
-            recording_id: &req.case_id,
-            verdict,
-            findings: &req.findings,
-            refer: req.refer,
-            request_rerecording: req.request_rerecording,
-        };
-        let stored = self
-            .state
-            .store
-            .submit_review(tenant_id, &caller.actor(), &review, now_ms())
-            .await?
-            .ok_or(ServerError::NotFound("case"))?;
+        // The wire's enum is checked here; the rules are `cases::submit_review`'s.
+        let verdict = convert::verdict_name(req.verdict).unwrap_or("");
+        let stored = cases::submit_review(
+            &self.state,
+            &caller,
+            cases::ReviewInput {
+                case_id: &req.case_id,
+                verdict,
+                findings: &req.findings,
+                refer: req.refer,
+                request_rerecording: req.request_rerecording,
+            },
+        )
+        .await?;
         Ok(convert::review(&stored))
     }
 
@@ -286,32 +202,12 @@ impl ReviewApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<pb::ListAuditEventsResponse> {
         let caller = self.caller(&request).await?;
-        let tenant_id = caller.tenant_with(AUDITORS)?;
+        caller.tenant_with(cases::AUDITORS)?;
         let req = request.get_ref();
-        let case = if req.case_id.is_empty() {
-            None
-        } else {
-            // Only cases of this tenant have events; a foreign id must look like a missing one.
-            Some(self.case(tenant_id, &req.case_id).await?)
-        };
-        let size = page_size(req.page_size)?;
         let offset = page_offset(&req.page_token)?;
-        // Reading the trail is itself audited (with the case when one was asked for), before
-        // anything is returned.
-        let touched: Vec<(&str, &str)> = case
-            .iter()
-            .map(|c| (c.id.as_str(), c.meta.subject_id.as_str()))
-            .collect();
-        self.state
-            .store
-            .audit(&caller.actor(), "audit.list", &touched, now_ms())
-            .await?;
-        let case_id = case.map(|c| c.id);
-        let events = self
-            .state
-            .store
-            .list_audit_events(tenant_id, case_id.as_deref(), offset, size)
-            .await?;
+        let size = cases::page_size(req.page_size)?;
+        let case_id = (!req.case_id.is_empty()).then_some(req.case_id.as_str());
+        let events = cases::audit_trail(&self.state, &caller, case_id, offset, size).await?;
         Ok(pb::ListAuditEventsResponse {
             next_page_token: convert::next_page_token(offset, events.len(), size),
             events: events

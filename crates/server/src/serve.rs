@@ -11,6 +11,13 @@ use clap::Args;
 
 use crate::config::{S3Config, ServerConfig, TlsConfig};
 
+/// Where `auscult serve` serves the web console unless told otherwise: loopback, so a fresh
+/// install shows people's data to this machine only.
+pub const DEFAULT_WEB_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8787,
+));
+
 /// `auscult serve` options; each also reads `AUSCULT_<NAME>` from the environment.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,6 +39,13 @@ pub struct ServeArgs {
     /// Prometheus metrics listen address.
     #[arg(long, env = "AUSCULT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// The clinicians' web console's listen address (default 127.0.0.1:8787; plain HTTP, so
+    /// beyond loopback serve it behind a TLS-terminating proxy).
+    #[arg(long, env = "AUSCULT_WEB_LISTEN", conflicts_with = "no_web")]
+    pub web_listen: Option<SocketAddr>,
+    /// Serve no web console.
+    #[arg(long, env = "AUSCULT_NO_WEB")]
+    pub no_web: bool,
     /// TLS certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "AUSCULT_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -140,6 +154,15 @@ impl ServeArgs {
         if let Some(v) = self.metrics_listen {
             c.metrics_listen = Some(v);
         }
+        c.web_listen = if self.no_web {
+            None
+        } else {
+            Some(
+                self.web_listen
+                    .or(c.web_listen)
+                    .unwrap_or(DEFAULT_WEB_LISTEN),
+            )
+        };
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             c.tls = Some(TlsConfig {
                 cert: cert.clone(),
@@ -227,6 +250,9 @@ pub async fn serve(args: &ServeArgs) -> crate::Result<()> {
     println!("listening on {}", server.addr);
     if let Some(addr) = server.metrics_addr {
         println!("metrics on http://{addr}/metrics");
+    }
+    if let Some(addr) = server.web_addr {
+        println!("web console: http://{addr}/");
     }
     if let Some(token) = &server.bootstrap_token {
         let path = write_bootstrap_token(&data_dir, token)?;

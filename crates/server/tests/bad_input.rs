@@ -66,6 +66,7 @@ async fn tokens_and_roles(db: Db) {
                 name: "n".into(),
                 role: pb::Role::Nurse as i32,
                 lifetime_seconds: None,
+                web_login: None,
             },
         ))
         .await

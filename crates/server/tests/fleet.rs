@@ -290,7 +290,7 @@ impl Drop for ServerProcess {
 fn spawn_server(database_url: &str, s3: &S3Config) -> (Child, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auscult-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+    cmd.args(["--listen", "127.0.0.1:0", "--no-web", "--data-dir"])
         .arg(dir.path())
         .args(["--database-url", database_url])
         .args(["--s3-bucket", &s3.bucket])

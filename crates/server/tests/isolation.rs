@@ -136,6 +136,7 @@ async fn tenants_cannot_see_each_other(db: Db) {
                 name: "intruder".into(),
                 role: pb::Role::Clinician as i32,
                 lifetime_seconds: None,
+                web_login: None,
             },
         ))
         .await

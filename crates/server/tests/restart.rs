@@ -19,7 +19,7 @@ struct Proc {
 
 fn spawn(dir: &std::path::Path, db_url: Option<&str>) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auscult-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+    cmd.args(["--listen", "127.0.0.1:0", "--no-web", "--data-dir"])
         .arg(dir)
         .args(["--flush-bytes", "4096", "--workers", "1"])
         // On PostgreSQL a starting server waits out the dead process's job lease (servers may

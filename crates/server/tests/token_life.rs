@@ -243,6 +243,7 @@ async fn tokens_expire_and_are_listed(db: Db) {
                 name: name.into(),
                 role: pb::Role::Nurse as i32,
                 lifetime_seconds,
+                web_login: None,
             },
         );
         async move {

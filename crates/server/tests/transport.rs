@@ -365,6 +365,8 @@ fn server_stderr(dir: &std::path::Path, args: &[&str]) -> String {
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_auscult-server"))
         .args(args)
+        // Several of these run at once: no web console on its fixed default port.
+        .arg("--no-web")
         .arg("--data-dir")
         .arg(dir)
         .args(["--workers", "1"])

@@ -162,6 +162,24 @@ impl From<&dsp::Analysis> for StoredAnalysis {
     }
 }
 
+impl From<&StoredCycle> for dsp::Cycle {
+    /// The engine's cycle back from its stored form (e.g. to denoise a stored recording).
+    fn from(c: &StoredCycle) -> Self {
+        let interval = |[start, end]: [f64; 2]| dsp::Interval {
+            start: dsp::Seconds(start),
+            end: dsp::Seconds(end),
+        };
+        dsp::Cycle {
+            r_peak: c.r_peak_s.map(dsp::Seconds),
+            s1: interval(c.s1),
+            s2: interval(c.s2),
+            end: dsp::Seconds(c.end_s),
+            quality: c.quality,
+            accepted: c.accepted,
+        }
+    }
+}
+
 impl StoredAnalysis {
     /// The JSON kept in the database.
     pub fn to_json(&self) -> Result<String> {

@@ -189,6 +189,25 @@ impl Store {
         token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<Principal> {
+        self.create_principal_with_login(actor, tenant_id, name, role, token, None, now_ms)
+            .await
+    }
+
+    /// Like [`Store::create_principal`], and when `login` is given also the principal's web
+    /// console sign-in (which needs a tenant), all in one transaction: a taken username creates
+    /// nothing ([`StoreError::AlreadyExists`]). Audited as `principal.create` (and
+    /// `web_user.create`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_principal_with_login(
+        &self,
+        actor: &Actor<'_>,
+        tenant_id: Option<&str>,
+        name: &str,
+        role: &str,
+        token: NewToken<'_>,
+        login: Option<crate::web_users::NewWebLogin<'_>>,
+        now_ms: i64,
+    ) -> Result<Principal> {
         let id = new_id();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -203,6 +222,21 @@ impl Store {
         .await?;
         insert_token(&mut tx, &id, token, now_ms).await?;
         insert_admin_audit(&mut tx, actor, tenant_id, "principal.create", &id, now_ms).await?;
+        if let Some(login) = login {
+            let tenant_id = tenant_id.ok_or(StoreError::Conflict(
+                "a web console sign-in needs a tenant-bound principal",
+            ))?;
+            crate::web_users::insert_web_user(&mut tx, tenant_id, &id, login, now_ms).await?;
+            insert_admin_audit(
+                &mut tx,
+                actor,
+                Some(tenant_id),
+                "web_user.create",
+                &id,
+                now_ms,
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.tokens.forget_token(token.id);
         Ok(Principal {

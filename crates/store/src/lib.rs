@@ -20,6 +20,7 @@ pub mod reviews;
 pub mod servers;
 pub mod token_cache;
 pub mod vitals;
+pub mod web_users;
 
 pub use blobs::{BlobConfig, Blobs};
 pub use db::{Backend, DbOptions, now_ms};

@@ -1,10 +1,11 @@
 //! Whether a test may skip because an outside service is absent.
 //!
-//! A test that needs PostgreSQL, the S3 test server, PhysioNet's `wfdb` Python package, python3
-//! or `../shared/data` skips with a message when it is absent, so `cargo test` works on a bare
-//! machine. In CI a skip must not look like a pass: `.ci/run` starts those services and then
-//! declares them in `AUSCULT_CI_REQUIRE` (comma-separated names, see [`Service::name`]); a test
-//! that would skip for a declared service fails instead.
+//! A test that needs PostgreSQL, the S3 test server, PhysioNet's `wfdb` Python package, python3,
+//! `../shared/data` or headless Chromium with its WebDriver (`chromedriver`) skips with a message
+//! when it is absent, so `cargo test` works on a bare machine. In CI a skip must not look like a
+//! pass: `.ci/run` starts those services and then declares them in `AUSCULT_CI_REQUIRE`
+//! (comma-separated names, see [`Service::name`]); a test that would skip for a declared service
+//! fails instead.
 //!
 //! Every skip site goes through [`require_or_skip`]. This file uses only `std`, so the suites
 //! that do not depend on this crate (the store's, the recording crate's, the CLI's) include it
@@ -27,16 +28,20 @@ pub enum Service {
     Wfdb,
     /// The labelled recordings in `../shared/data`.
     SharedData,
+    /// Debian's `chromium` and `chromium-driver` (`chromedriver`) on the `PATH`, for the web
+    /// console's browser tests.
+    Chromium,
 }
 
 impl Service {
     /// Every service.
-    pub const ALL: [Service; 5] = [
+    pub const ALL: [Service; 6] = [
         Service::Postgres,
         Service::S3,
         Service::Python3,
         Service::Wfdb,
         Service::SharedData,
+        Service::Chromium,
     ];
 
     /// Its name in `AUSCULT_CI_REQUIRE`.
@@ -47,6 +52,7 @@ impl Service {
             Service::Python3 => "python3",
             Service::Wfdb => "wfdb",
             Service::SharedData => "shared-data",
+            Service::Chromium => "chromium",
         }
     }
 
@@ -97,6 +103,31 @@ fn skip_unless_declared(declared: &[Service], service: Service, missing: &str) {
     eprintln!("skipped: {missing}");
 }
 
+/// The path of the program `name` on the `PATH`, if there is one.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// `chromedriver` and a Chromium to drive (`chromium`, else `chromium-browser`), when both are
+/// installed; otherwise `None` after printing that the test is skipped, or a failure when CI
+/// declared `chromium` present.
+pub fn chromium_or_skip() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let found = on_path("chromedriver").and_then(|driver| {
+        on_path("chromium")
+            .or_else(|| on_path("chromium-browser"))
+            .map(|browser| (driver, browser))
+    });
+    require_or_skip(
+        Service::Chromium,
+        found,
+        "chromedriver or chromium is not installed (apt-get install chromium chromium-driver): \
+         the browser test is skipped",
+    )
+}
+
 /// Whether `python3 -c <code>` runs and exits 0.
 pub fn python_runs(code: &str) -> bool {
     std::process::Command::new("python3")
@@ -113,13 +144,14 @@ mod tests {
     fn declarations_parse_and_misspellings_are_refused() {
         assert_eq!(parse_declared(""), Ok(vec![]));
         assert_eq!(
-            parse_declared("postgres, s3,wfdb,shared-data,python3,"),
+            parse_declared("postgres, s3,wfdb,shared-data,python3,chromium,"),
             Ok(vec![
                 Service::Postgres,
                 Service::S3,
                 Service::Wfdb,
                 Service::SharedData,
-                Service::Python3
+                Service::Python3,
+                Service::Chromium
             ])
         );
         assert_eq!(parse_declared("postgres,pg"), Err("pg".to_owned()));
@@ -136,6 +168,16 @@ mod tests {
     #[test]
     fn an_undeclared_service_skips() {
         skip_unless_declared(&[Service::Postgres], Service::S3, "no S3 here");
+    }
+
+    #[test]
+    #[should_panic(expected = "declares `chromium` present")]
+    fn a_declared_browser_that_is_missing_fails() {
+        skip_unless_declared(
+            &[Service::Chromium],
+            Service::Chromium,
+            "no chromedriver here",
+        );
     }
 
     #[test]

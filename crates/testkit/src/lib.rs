@@ -342,6 +342,7 @@ pub async fn make_tenant(ch: &Channel, system_admin: &str, name: &str) -> Tenant
         name: format!("{name}-{n}"),
         role: role as i32,
         lifetime_seconds: None,
+        web_login: None,
     };
     let mut create = async |role, n| {
         a.create_user(authed(system_admin, user(role, n)))

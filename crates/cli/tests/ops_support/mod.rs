@@ -72,12 +72,18 @@ impl Shell {
 
     /// Runs `auscult ARGS...` and waits for it.
     pub async fn run(&self, args: &[&str]) -> Ran {
-        run_auscult(
+        self.run_with_stdin(args, "").await
+    }
+
+    /// Runs `auscult ARGS...` with `stdin` on its standard input and waits for it.
+    pub async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Ran {
+        run_auscult_with_stdin(
             args,
             &[
                 ("AUSCULT_SERVER", &self.server),
                 ("AUSCULT_TOKEN", &self.token),
             ],
+            stdin,
         )
         .await
     }
@@ -86,19 +92,37 @@ impl Shell {
 /// Runs `auscult ARGS...` with `TZ=UTC` and only the `AUSCULT_*` variables in `env` (none
 /// inherited from the test's environment), and waits for it.
 pub async fn run_auscult(args: &[&str], env: &[(&str, &str)]) -> Ran {
+    run_auscult_with_stdin(args, env, "").await
+}
+
+/// Like [`run_auscult`], with `stdin` on the command's standard input.
+pub async fn run_auscult_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Ran {
+    use tokio::io::AsyncWriteExt as _;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_auscult"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AUSCULT_") {
             command.env_remove(name);
         }
     }
-    let output = command
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .env("TZ", "UTC")
-        .output()
-        .await
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run the auscult binary");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write the command's standard input");
+    drop(input);
+    let output = child
+        .wait_with_output()
+        .await
+        .expect("wait for the auscult binary");
     Ran {
         line: format!("auscult {}", args.join(" ")),
         code: output.status.code(),
@@ -138,11 +162,13 @@ pub struct Served {
 }
 
 impl Served {
-    /// Starts `auscult serve --listen 127.0.0.1:0 --data-dir DIR --workers 1`, reads its address
+    /// Starts `auscult serve --listen 127.0.0.1:0 --web-listen 127.0.0.1:0 --data-dir DIR
+    /// --workers 1`, reads its address
     /// and the bootstrap token file's path from what it prints, and the token from that file.
     pub fn start(dir: &Path) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auscult"))
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+            .args(["--web-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(dir)
             .env("RUST_LOG", "warn")

@@ -1,0 +1,274 @@
+//! The clinicians' case calls, shared by the gRPC `ReviewService` ([`crate::review`]) and the web
+//! console ([`crate::web`]): one copy of who may do what, of the tenant scoping and of the audit.
+//!
+//! Every function takes the authenticated [`Caller`] and takes the tenant from it, never from the
+//! request; a case of another tenant is [`ServerError::NotFound`], like a missing one. Every read
+//! of a person's data is audited before it is returned. This module speaks domain types (store
+//! rows, the stored analysis), never protobuf or HTML.
+
+use auscult_store::analysis::StoredAnalysis;
+use auscult_store::audit::AuditEvent;
+use auscult_store::now_ms;
+use auscult_store::recordings::{
+    CaseFilter, CaseKey, RecordingRow, StreamKind, analysis_state, state,
+};
+use auscult_store::reviews::{NewReview, ReviewRow};
+
+use crate::auth::{Caller, Role};
+use crate::error::{Result, ServerError};
+use crate::review::cases_token;
+use crate::samples;
+use crate::state::AppState;
+
+/// Who may read cases.
+pub const READERS: &[Role] = &[Role::Clinician, Role::Nurse];
+/// Who may read the audit trail.
+pub const AUDITORS: &[Role] = &[Role::Clinician, Role::Admin];
+/// Who may review.
+pub const REVIEWERS: &[Role] = &[Role::Clinician];
+/// The largest page of cases or audit events.
+pub const MAX_PAGE: u32 = 500;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 50;
+/// The longest findings text, characters.
+pub const MAX_FINDINGS: usize = 10_000;
+
+/// A page size asked for (0: the default), checked.
+pub fn page_size(requested: u32) -> Result<u32> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE),
+        n if n <= MAX_PAGE => Ok(n),
+        _ => Err(ServerError::InvalidArgument(format!(
+            "page_size must be at most {MAX_PAGE}"
+        ))),
+    }
+}
+
+/// A complete case of the tenant, or NOT_FOUND (also for ids no case could have).
+pub async fn complete_case(
+    state: &AppState,
+    tenant_id: &str,
+    case_id: &str,
+) -> Result<RecordingRow> {
+    if case_id.is_empty() || case_id.len() > 64 {
+        return Err(ServerError::NotFound("case"));
+    }
+    match state.store.get_recording(tenant_id, case_id).await? {
+        Some(row) if row.state == state::COMPLETE => Ok(row),
+        _ => Err(ServerError::NotFound("case")),
+    }
+}
+
+/// One page of the worklist.
+#[derive(Debug, Clone)]
+pub struct CasePage {
+    /// The cases, in worklist order (priority, then newest).
+    pub rows: Vec<RecordingRow>,
+    /// The token of the next page; empty on the last.
+    pub next_page_token: String,
+}
+
+/// The worklist of the caller's tenant: one page of `filter` after `page_token` (keyset paging,
+/// [`cases_token`]), audited as `case.list` with every case shown.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    filter: &CaseFilter,
+    page_token: &str,
+    requested_size: u32,
+) -> Result<CasePage> {
+    let tenant_id = caller.tenant_with(READERS)?;
+    let size = page_size(requested_size)?;
+    let fingerprint = cases_token::filter_fingerprint(filter);
+    let after = cases_token::decode(page_token, &fingerprint)?;
+    // One row more than the page tells whether another page follows.
+    let mut rows = state
+        .store
+        .list_cases(tenant_id, filter, after.as_ref(), size + 1)
+        .await?;
+    let next_page_token = if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        rows.last()
+            .map(|last| cases_token::encode(&CaseKey::of(last), &fingerprint))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let touched: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
+        .collect();
+    state
+        .store
+        .audit(&caller.actor(), "case.list", &touched, now_ms())
+        .await?;
+    Ok(CasePage {
+        rows,
+        next_page_token,
+    })
+}
+
+/// A case with its analysis and reviews.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    /// The recording.
+    pub row: RecordingRow,
+    /// The engine's analysis, when done.
+    pub analysis: Option<StoredAnalysis>,
+    /// Its reviews, oldest first.
+    pub reviews: Vec<ReviewRow>,
+}
+
+/// One case of the caller's tenant, audited as `case.get`.
+pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<CaseView> {
+    let tenant_id = caller.tenant_with(READERS)?;
+    let row = complete_case(state, tenant_id, case_id).await?;
+    let reviews = state.store.list_reviews(tenant_id, &row.id).await?;
+    let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
+        (Some(json), analysis_state::DONE) => Some(StoredAnalysis::from_json(json)?),
+        _ => None,
+    };
+    state
+        .store
+        .audit(
+            &caller.actor(),
+            "case.get",
+            &[(&row.id, &row.meta.subject_id)],
+            now_ms(),
+        )
+        .await?;
+    Ok(CaseView {
+        row,
+        analysis,
+        reviews,
+    })
+}
+
+/// The case whose audio the caller is about to receive, audited as `case.audio` before any
+/// sample is read.
+pub async fn open_audio(state: &AppState, caller: &Caller, case_id: &str) -> Result<RecordingRow> {
+    let tenant_id = caller.tenant_with(READERS)?;
+    let row = complete_case(state, tenant_id, case_id).await?;
+    state
+        .store
+        .audit(
+            &caller.actor(),
+            "case.audio",
+            &[(&row.id, &row.meta.subject_id)],
+            now_ms(),
+        )
+        .await?;
+    Ok(row)
+}
+
+/// Every committed byte of one stream of a recording, in order.
+pub async fn read_stream(
+    state: &AppState,
+    row: &RecordingRow,
+    stream: StreamKind,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    for part in state.store.list_parts(&row.id, stream).await? {
+        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+    }
+    Ok(bytes)
+}
+
+/// The PCG of a case (opened with [`open_audio`]) as `f32` samples, with its rate.
+pub async fn pcg_samples(state: &AppState, row: &RecordingRow) -> Result<(Vec<f32>, u32)> {
+    let width = row.meta.pcg_sample_format()?.width();
+    let bytes = read_stream(state, row, StreamKind::Pcg).await?;
+    Ok((samples::decode(&bytes, width), row.meta.pcg_rate_hz))
+}
+
+/// The PCG of a case (opened with [`open_audio`]) as a 16-bit WAV file.
+pub async fn pcg_wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
+    let width = row.meta.pcg_sample_format()?.width();
+    let bytes = read_stream(state, row, StreamKind::Pcg).await?;
+    samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz)
+}
+
+/// A review to submit.
+#[derive(Debug, Clone, Copy)]
+pub struct ReviewInput<'a> {
+    /// The case.
+    pub case_id: &'a str,
+    /// `agree` or `disagree`.
+    pub verdict: &'a str,
+    /// Free text.
+    pub findings: &'a str,
+    /// Refer the subject.
+    pub refer: bool,
+    /// Ask for a new recording.
+    pub request_rerecording: bool,
+}
+
+/// Stores a clinician's review of a case of the caller's tenant (audited as `case.review` by the
+/// store, in the same transaction).
+pub async fn submit_review(
+    state: &AppState,
+    caller: &Caller,
+    input: ReviewInput<'_>,
+) -> Result<ReviewRow> {
+    let tenant_id = caller.tenant_with(REVIEWERS)?;
+    if !matches!(input.verdict, "agree" | "disagree") {
+        return Err(ServerError::InvalidArgument(
+            "verdict must be AGREE or DISAGREE".into(),
+        ));
+    }
+    if input.findings.chars().count() > MAX_FINDINGS {
+        return Err(ServerError::InvalidArgument(format!(
+            "findings must be at most {MAX_FINDINGS} characters"
+        )));
+    }
+    if input.case_id.is_empty() || input.case_id.len() > 64 {
+        return Err(ServerError::NotFound("case"));
+    }
+    let review = NewReview {
+        recording_id: input.case_id,
+        verdict: input.verdict,
+        findings: input.findings,
+        refer: input.refer,
+        request_rerecording: input.request_rerecording,
+    };
+    state
+        .store
+        .submit_review(tenant_id, &caller.actor(), &review, now_ms())
+        .await?
+        .ok_or(ServerError::NotFound("case"))
+}
+
+/// The audit trail of the caller's tenant (of one case when `case_id` is given; a foreign or
+/// missing case is NOT_FOUND), newest first. Reading it is itself audited as `audit.list`, before
+/// anything is returned.
+pub async fn audit_trail(
+    state: &AppState,
+    caller: &Caller,
+    case_id: Option<&str>,
+    offset: u64,
+    requested_size: u32,
+) -> Result<Vec<AuditEvent>> {
+    let tenant_id = caller.tenant_with(AUDITORS)?;
+    let case = match case_id {
+        None => None,
+        Some(id) => Some(complete_case(state, tenant_id, id).await?),
+    };
+    let size = page_size(requested_size)?;
+    let touched: Vec<(&str, &str)> = case
+        .iter()
+        .map(|c| (c.id.as_str(), c.meta.subject_id.as_str()))
+        .collect();
+    state
+        .store
+        .audit(&caller.actor(), "audit.list", &touched, now_ms())
+        .await?;
+    Ok(state
+        .store
+        .list_audit_events(
+            tenant_id,
+            case.as_ref().map(|c| c.id.as_str()),
+            offset,
+            size,
+        )
+        .await?)
+}

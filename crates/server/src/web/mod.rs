@@ -1,0 +1,225 @@
+//! The clinicians' web console, served by `auscult serve` on its own listener (`--web-listen`,
+//! `127.0.0.1:8787` by default): people sign in with a username and a password, see the
+//! worklist, open a case, listen to it, review it and read its audit trail.
+//!
+//! Server-rendered HTML (askama templates in `crates/server/templates/`), one small external
+//! script and one style sheet embedded in the binary and served from `/static/`. No inline
+//! script anywhere: the content security policy forbids it.
+//!
+//! Architecture invariants: this module holds no rule of its own about cases. Every page calls
+//! the same functions as the gRPC `ReviewService` ([`crate::cases`]) with a [`Caller`] made from
+//! the signed-in person's principal, so roles, tenant scoping (another tenant's case is 404,
+//! never 403) and the audit trail are the API's. It holds no SQL (sessions and web users are
+//! `auscult_store::web_users`). Logs carry ids, never usernames, passwords or subject data.
+//!
+//! [`Caller`]: crate::auth::Caller
+
+mod audio;
+mod i18n;
+mod pages;
+mod session;
+mod view;
+mod waveform;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ServerError;
+use crate::state::AppState;
+
+pub use i18n::Lang;
+
+/// The content security policy of every response: nothing but this server's own files, no
+/// inline script, no plugins, never framed.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Web {
+    app: Arc<AppState>,
+    /// Whether cookies carry `Secure`: always, except when the console is served in plain HTTP
+    /// on loopback (a browser on the same machine), where a `Secure` cookie would never be sent
+    /// back over `http://127.0.0.1`. Beyond loopback the console must sit behind a
+    /// TLS-terminating proxy, and the cookie is `Secure`.
+    secure_cookies: bool,
+}
+
+/// Whether the web console on `addr` (plain HTTP) sets `Secure` cookies: everywhere but
+/// loopback.
+pub fn secure_cookies_for(addr: SocketAddr) -> bool {
+    !crate::is_loopback(addr)
+}
+
+/// The console's routes over `app`.
+pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
+    let web = Arc::new(Web {
+        app,
+        secure_cookies,
+    });
+    Router::new()
+        .route("/", get(pages::worklist))
+        .route("/worklist/rows", get(pages::worklist_rows))
+        .route("/cases/{id}", get(pages::case_page))
+        .route("/cases/{id}/review", post(pages::submit_review))
+        .route("/cases/{id}/audio", get(audio::case_audio))
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/sign-out", post(session::sign_out))
+        .route(
+            "/account",
+            get(session::account_page).post(session::change_password),
+        )
+        .route("/lang/{tag}", get(session::switch_language))
+        .route("/static/console.js", get(static_js))
+        .route("/static/console.css", get(static_css))
+        .fallback(not_found)
+        .with_state(web)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Serves the console on `listener` until shutdown.
+pub fn serve(
+    app: Arc<AppState>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let router = router(app, secure_cookies_for(addr));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the web console stopped");
+        }
+    })
+}
+
+/// Adds the security headers to every response.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages show people's data: no copy in shared or browser caches.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+const CONSOLE_JS: &str = include_str!("../../static/console.js");
+const CONSOLE_CSS: &str = include_str!("../../static/console.css");
+
+async fn static_js() -> Response {
+    static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_css() -> Response {
+    static_file(CONSOLE_CSS, "text/css; charset=utf-8")
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    WebError::NotFound.into_response()
+}
+
+/// Why a console request failed; each is a page (in both languages: it is shown before or
+/// without a session) with the right status, and nothing internal in it.
+#[derive(Debug)]
+pub enum WebError {
+    /// No (live) session: to the sign-in page.
+    SignIn,
+    /// Missing, or of another tenant (never told apart).
+    NotFound,
+    /// A malformed form, query or id.
+    BadRequest,
+    /// A form without this session's CSRF token, or a role that may not do this.
+    Forbidden,
+    /// Storage or another part failed (logged, not shown).
+    Unavailable,
+}
+
+impl From<ServerError> for WebError {
+    fn from(e: ServerError) -> WebError {
+        match e {
+            ServerError::NotFound(_) => WebError::NotFound,
+            ServerError::InvalidArgument(_) | ServerError::OutOfRange(_) => WebError::BadRequest,
+            ServerError::PermissionDenied(_) => WebError::Forbidden,
+            ServerError::Unauthenticated(_) => WebError::SignIn,
+            other => {
+                tracing::error!(error = %other, "web console request failed");
+                WebError::Unavailable
+            }
+        }
+    }
+}
+
+impl From<auscult_store::StoreError> for WebError {
+    fn from(e: auscult_store::StoreError) -> WebError {
+        WebError::from(ServerError::from(e))
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, en, ja) = match self {
+            WebError::SignIn => return Redirect::to("/sign-in").into_response(),
+            WebError::NotFound => (StatusCode::NOT_FOUND, Lang::En, Lang::Ja),
+            WebError::BadRequest => (StatusCode::BAD_REQUEST, Lang::En, Lang::Ja),
+            WebError::Forbidden => (StatusCode::FORBIDDEN, Lang::En, Lang::Ja),
+            WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Lang::En, Lang::Ja),
+        };
+        let text = |lang: Lang| {
+            let w = lang.words();
+            match status {
+                StatusCode::NOT_FOUND => w.not_found,
+                StatusCode::BAD_REQUEST => w.bad_request,
+                StatusCode::FORBIDDEN => w.forbidden,
+                _ => w.unavailable,
+            }
+        };
+        let page = view::ErrorPage {
+            status: status.as_u16(),
+            en: text(en),
+            ja: text(ja),
+        };
+        (status, view::html(&page)).into_response()
+    }
+}
+
+/// Shorthand for console handlers.
+pub type WebResult<T> = std::result::Result<T, WebError>;

@@ -1,0 +1,294 @@
+//! What the pages show: askama templates (`crates/server/templates/`, HTML-escaped by default)
+//! and the plain view values they are filled with, made from domain values here.
+
+use askama::Template;
+use auscult_store::analysis::StoredAnalysis;
+use auscult_store::audit::AuditEvent;
+use auscult_store::recordings::{RecordingRow, analysis_state};
+use auscult_store::reviews::ReviewRow;
+use axum::response::Html;
+
+use super::i18n::{Lang, Words};
+
+/// Renders a template; a template that fails to render (a bug, never input) is logged and shown
+/// as a bare error.
+pub fn html<T: Template>(page: &T) -> Html<String> {
+    match page.render() {
+        Ok(body) => Html(body),
+        Err(e) => {
+            tracing::error!(error = %e, "a console template failed to render");
+            Html("<!doctype html><title>error</title><p>internal error</p>".to_owned())
+        }
+    }
+}
+
+/// What every page shows around its content: language, words, who is signed in, the CSRF token
+/// of its forms.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The page language.
+    pub lang: Lang,
+    /// Its words.
+    pub w: &'static Words,
+    /// The signed-in person's display name.
+    pub user_name: Option<String>,
+    /// The token every form of the page carries.
+    pub csrf: String,
+}
+
+impl Chrome {
+    /// The language the switch offers.
+    pub fn other(&self) -> Lang {
+        self.lang.other()
+    }
+}
+
+/// An ISO 8601 UTC time of Unix ms (the page's script shows it in the browser's time zone).
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// A case as a worklist row.
+#[derive(Debug, Clone)]
+pub struct CaseRow {
+    /// Case id.
+    pub id: String,
+    /// Subject id.
+    pub subject: String,
+    /// Site in words.
+    pub site: &'static str,
+    /// Device start time, ISO 8601.
+    pub recorded: String,
+    /// Why the engine flagged it, in words (empty when not flagged).
+    pub why: String,
+    /// The murmur finding in words (call, timing, grade).
+    pub murmur: String,
+    /// Quality in words with the signal-quality index.
+    pub quality: String,
+    /// `flagged`, `unreviewed`, `reviewed`, `pending`, `failed` (CSS class).
+    pub status_class: &'static str,
+    /// The status in words.
+    pub status: &'static str,
+}
+
+impl CaseRow {
+    /// The row of `row` in `lang`.
+    pub fn of(row: &RecordingRow, lang: Lang) -> CaseRow {
+        let w = lang.words();
+        let analysis = row
+            .analysis_json
+            .as_deref()
+            .filter(|_| row.analysis_state == analysis_state::DONE)
+            .and_then(|json| StoredAnalysis::from_json(json).ok());
+        let (why, murmur, quality) = match &analysis {
+            Some(a) => describe(a, lang),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let (status_class, status) = match row.analysis_state.as_str() {
+            analysis_state::PENDING | analysis_state::NONE => ("pending", w.pending),
+            analysis_state::FAILED => ("failed", w.failed),
+            _ if row.review_count > 0 => ("reviewed", w.reviewed),
+            _ if row.flagged => ("flagged", w.flagged),
+            _ => ("unreviewed", w.unreviewed),
+        };
+        CaseRow {
+            id: row.id.clone(),
+            subject: row.meta.subject_id.clone(),
+            site: lang.site(&row.meta.site),
+            recorded: iso(row.meta.started_at_ms),
+            why,
+            murmur,
+            quality,
+            status_class,
+            status,
+        }
+    }
+}
+
+/// (flag reasons, murmur, quality) of an analysis in words.
+fn describe(a: &StoredAnalysis, lang: Lang) -> (String, String, String) {
+    let w = lang.words();
+    let why = a
+        .flag_reasons
+        .iter()
+        .map(|r| lang.flag_reason(*r))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut murmur = lang.murmur(a.murmur.status).to_owned();
+    if let Some(t) = a.murmur.timing {
+        murmur.push_str(", ");
+        murmur.push_str(lang.timing(t));
+    }
+    if let Some(g) = a.murmur.grade {
+        murmur.push_str(&format!(", {} {g}/6", w.grade));
+    }
+    let quality = format!(
+        "{} ({:.2})",
+        if a.quality.usable {
+            w.usable
+        } else {
+            w.not_usable
+        },
+        a.quality.sqi
+    );
+    (why, murmur, quality)
+}
+
+/// A review as shown.
+#[derive(Debug, Clone)]
+pub struct ReviewView {
+    /// When, ISO 8601.
+    pub at: String,
+    /// The reviewer's principal id.
+    pub reviewer: String,
+    /// The verdict in words.
+    pub verdict: &'static str,
+    /// The findings text.
+    pub findings: String,
+    /// Referred.
+    pub refer: bool,
+}
+
+impl ReviewView {
+    /// The view of a stored review.
+    pub fn of(r: &ReviewRow, w: &Words) -> ReviewView {
+        ReviewView {
+            at: iso(r.created_at_ms),
+            reviewer: r.reviewer_id.clone(),
+            verdict: if r.verdict == "agree" {
+                w.agree
+            } else {
+                w.disagree
+            },
+            findings: r.findings.clone(),
+            refer: r.refer,
+        }
+    }
+}
+
+/// An audit event as shown.
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// When, ISO 8601.
+    pub at: String,
+    /// Who (principal id and role).
+    pub who: String,
+    /// The action's name (`case.get`, `case.review`, ...).
+    pub action: String,
+}
+
+impl AuditView {
+    /// The view of an event.
+    pub fn of(e: &AuditEvent) -> AuditView {
+        AuditView {
+            at: iso(e.at_ms),
+            who: format!("{} ({})", e.actor_id, e.actor_role),
+            action: e.action.clone(),
+        }
+    }
+}
+
+/// A choice in a `<select>`.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The submitted value.
+    pub value: &'static str,
+    /// The label.
+    pub label: &'static str,
+    /// Whether it is selected.
+    pub selected: bool,
+}
+
+/// An error page (both languages: it may come before any session).
+#[derive(Debug, Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// HTTP status.
+    pub status: u16,
+    /// English text.
+    pub en: &'static str,
+    /// Japanese text.
+    pub ja: &'static str,
+}
+
+/// The sign-in page.
+#[derive(Debug, Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    /// Chrome.
+    pub c: Chrome,
+    /// Why the last attempt failed.
+    pub error: Option<&'static str>,
+}
+
+/// The account (password change) page.
+#[derive(Debug, Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    /// Chrome.
+    pub c: Chrome,
+    /// The outcome of the last change.
+    pub message: Option<&'static str>,
+}
+
+/// The worklist.
+#[derive(Debug, Template)]
+#[template(path = "worklist.html")]
+pub struct WorklistPage {
+    /// Chrome.
+    pub c: Chrome,
+    /// The rows of this page.
+    pub rows: Vec<CaseRow>,
+    /// The "flagged only" filter.
+    pub flagged: bool,
+    /// The "unreviewed only" filter.
+    pub unreviewed: bool,
+    /// Site choices.
+    pub sites: Vec<Choice>,
+    /// The next page's link, if any.
+    pub next_href: Option<String>,
+    /// Where the script polls for the first page's rows (only on the first page).
+    pub poll_href: Option<String>,
+    /// This page's path and query (for the language switch).
+    pub here: String,
+}
+
+/// The worklist's rows alone (polled by the page's script).
+#[derive(Debug, Template)]
+#[template(path = "rows.html")]
+pub struct RowsFragment {
+    /// The rows.
+    pub rows: Vec<CaseRow>,
+}
+
+/// A case.
+#[derive(Debug, Template)]
+#[template(path = "case.html")]
+pub struct CasePage {
+    /// Chrome.
+    pub c: Chrome,
+    /// The case as a row (why, murmur, quality, status).
+    pub case: CaseRow,
+    /// Heart rate in words.
+    pub heart_rate: String,
+    /// The waveform, an SVG element generated from numbers only.
+    pub svg: String,
+    /// The recording's duration, s.
+    pub duration_s: f64,
+    /// Whether a cleaned variant can be made (an analysis with cycles).
+    pub can_clean: bool,
+    /// The subject's earlier recordings at the same site.
+    pub earlier: Vec<CaseRow>,
+    /// Reviews, oldest first.
+    pub reviews: Vec<ReviewView>,
+    /// Whether the person may review.
+    pub can_review: bool,
+    /// The case's audit trail, when the person may read it.
+    pub audit: Option<Vec<AuditView>>,
+    /// A review was just saved.
+    pub saved: bool,
+    /// This page's path (for the language switch).
+    pub here: String,
+}

@@ -1,0 +1,558 @@
+//! The clinicians' web console in a real browser: headless Chromium driven over WebDriver
+//! (`chromedriver`, fantoccini) against the real server on a real socket, with a real recording
+//! with a murmur (PASCAL set B, `../shared/data`) uploaded over gRPC by the device simulator.
+//!
+//! A clinician signs in, finds the case at the top of the worklist with the engine's reason,
+//! opens it, plays it (the `<audio>` element's duration is the recording's and its time
+//! advances), submits a review and finds it in the case's audit trail. Another tenant's
+//! clinician gets 404 for the same URL; a forged POST without the CSRF token is 403; a
+//! signed-out browser is sent to sign-in; a person changes their password; five wrong passwords
+//! lock an account. Screenshots of
+//! the worklist and the case page at desktop and tablet sizes go to `target/screenshots/`.
+//!
+//! On SQLite, and on PostgreSQL when `AUSCULT_TEST_POSTGRES_URL` is set. Skips (saying so)
+//! without `chromedriver`/`chromium` or `../shared/data`; fails instead when CI declares them
+//! present (`AUSCULT_CI_REQUIRE`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auscult_proto::v1 as pb;
+use auscult_synth::Scenario;
+use auscult_testkit::ci::{Service, chromium_or_skip, require_or_skip};
+use auscult_testkit::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use firmware_sim::{DeviceRecording, Pacing, UploadMode, UploadOptions};
+use serde_json::json;
+
+/// A real recording with a murmur (PASCAL set B, labelled "murmur").
+const RECORDING: &str = "pascal/set_b/murmur__112_1306243000964_D.wav";
+const SUBJECT: &str = "subject-web-1";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn shared_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}
+
+fn screenshots_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+/// `chromedriver` on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start(binary: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--autoplay-policy=no-user-gesture-required",
+                "--window-size=1280,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+/// A tenant-bound web user, created over the admin API as `auscult add-user --username` does.
+async fn add_web_user(ts: &TestServer, tenant_id: &str, username: &str, role: pb::Role) {
+    admin(&ts.channel)
+        .create_user(authed(
+            &ts.admin_token,
+            pb::CreateUserRequest {
+                tenant_id: tenant_id.into(),
+                name: format!("Dr {username}"),
+                role: role as i32,
+                lifetime_seconds: None,
+                web_login: Some(pb::WebLogin {
+                    username: username.into(),
+                    password: PASSWORD.into(),
+                }),
+            },
+        ))
+        .await
+        .expect("create a web user");
+}
+
+async fn sign_in(c: &Client, base: &str, username: &str, password: &str) {
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    submit_and_wait(c, "sign-in-submit").await;
+}
+
+/// Clicks the submit button `id` and waits until the page it leads to has loaded (the old
+/// page's body is marked first, so a page that looks alike is not mistaken for the new one).
+async fn submit_and_wait(c: &Client, id: &str) {
+    c.execute("document.body.dataset.stale = '1';", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("body:not([data-stale])"))
+        .await
+        .unwrap();
+}
+
+async fn sign_out(c: &Client) {
+    c.find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("sign-in-form"))
+        .await
+        .unwrap();
+}
+
+async fn path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Runs `body` (an async function body returning a value) in the page.
+async fn in_page(c: &Client, body: &str) -> serde_json::Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(done, e => done('error: ' + e));"
+    );
+    c.execute_async(&script, vec![]).await.unwrap()
+}
+
+async fn screenshot(c: &Client, name: &str, width: u32, height: u32) {
+    c.set_window_size(width, height).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = c.screenshot().await.unwrap();
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}-{width}x{height}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_reviews_a_murmur_in_the_browser_sqlite() {
+    console(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_reviews_a_murmur_in_the_browser_postgres() {
+    console(Db::Postgres).await;
+}
+
+async fn console(db: Db) {
+    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+        return;
+    };
+    let file = shared_data().join(RECORDING);
+    let Some(file) = require_or_skip(
+        Service::SharedData,
+        file.exists().then_some(file),
+        "../shared/data is absent: the browser test's recording is missing",
+    ) else {
+        return;
+    };
+    let Some(ts) = start_with(db, |c| {
+        c.web_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    else {
+        return;
+    };
+    // One run writes the screenshots (the pages are the same on either database).
+    let shots = db == Db::Sqlite;
+    let ch = &ts.channel;
+    let base = format!("http://{}", ts.server.web_addr.expect("a web console"));
+    let a = make_tenant(ch, &ts.admin_token, "web-north").await;
+    let b = make_tenant(ch, &ts.admin_token, "web-south").await;
+    add_web_user(&ts, &a.id, "dr-north", pb::Role::Clinician).await;
+    add_web_user(&ts, &b.id, "dr-south", pb::Role::Clinician).await;
+    add_web_user(&ts, &a.id, "dr-locked", pb::Role::Clinician).await;
+    a.assign(ch, &[SUBJECT]).await;
+
+    // The device simulator uploads the real recording over gRPC; the engine analyses it.
+    let recording = DeviceRecording::from_file(&file, None).unwrap();
+    let duration_s = recording.pcg.len() as f64 / f64::from(recording.pcg_rate_hz);
+    let encoded = std::sync::Arc::new(recording.encode(recording.lossless_pcg_format()));
+    let device = firmware_sim::Connection::new(&url(ts.server.addr), &a.device_token).unwrap();
+    let options = UploadOptions {
+        upload_id: uuid::Uuid::new_v4().to_string(),
+        identity: firmware_sim::DeviceIdentity {
+            serial: "SIM-WEB-1".into(),
+            subject_id: SUBJECT.into(),
+            site: pb::AuscultationSite::Mitral,
+            position: pb::BodyPosition::Supine,
+        },
+        pacing: Pacing::Fast,
+        mode: UploadMode::WithAcks,
+        ..UploadOptions::default()
+    };
+    let report = firmware_sim::upload(&device, encoded, &options)
+        .await
+        .unwrap();
+    let case_id = report.case_id.clone();
+    let case = wait_analysed(ch, &a.clinician_token, &case_id).await;
+    let summary = case.summary.clone().unwrap();
+    assert_eq!(summary.analysis_state(), pb::AnalysisState::Done);
+    assert!(summary.flagged, "the murmur recording is flagged");
+    let reasons = case.analysis.clone().unwrap().flag_reasons;
+    assert!(!reasons.is_empty(), "the engine says why");
+
+    let driver = Driver::start(&driver_bin);
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, &chromium, profile.path()).await;
+
+    // Signed out: every page sends the browser to sign-in.
+    c.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
+    assert_eq!(path(&c).await, "/sign-in");
+
+    // The clinician signs in and finds the case at the top of the worklist, with its reason.
+    sign_in(&c, &base, "dr-north", PASSWORD).await;
+    c.wait().for_element(Locator::Id("worklist")).await.unwrap();
+    assert_eq!(path(&c).await, "/");
+    let first = c
+        .find(Locator::Css("#worklist-rows tr.case"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.attr("data-case").await.unwrap().as_deref(),
+        Some(case_id.as_str())
+    );
+    let why = text(&c, "#worklist-rows tr.case .why strong").await;
+    assert!(!why.is_empty(), "the row says why it is flagged");
+    assert_eq!(text(&c, "#worklist-rows tr.case .badge").await, "flagged");
+    let headers = in_page(
+        &c,
+        "const r = await fetch('/'); return [r.headers.get('content-security-policy'), r.headers.get('x-content-type-options')];",
+    )
+    .await;
+    assert_eq!(
+        headers,
+        json!([auscult_server::web::CONTENT_SECURITY_POLICY, "nosniff"])
+    );
+
+    // A case analysed while the worklist is open appears without a reload.
+    a.assign(ch, &["subject-42"]).await;
+    let second = upload(
+        ch,
+        &a.device_token,
+        whole_upload("web-live-1", &synth(Scenario::AorticStenosis, 7, 12.0)),
+    )
+    .await
+    .unwrap();
+    wait_analysed(ch, &a.clinician_token, &second.case_id).await;
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&format!(
+            "#worklist-rows tr.case[data-case='{}']",
+            second.case_id
+        )))
+        .await
+        .expect("the new case appears without a reload");
+    assert!(
+        c.find(Locator::Css("#new-cases.hidden")).await.is_err(),
+        "the page says new cases arrived"
+    );
+    if shots {
+        screenshot(&c, "worklist", 1280, 800).await;
+        screenshot(&c, "worklist", 820, 1180).await;
+    }
+    c.set_window_size(1280, 800).await.unwrap();
+
+    // It opens the case and plays it: the audio is the recording, and it advances.
+    c.find(Locator::Css(&format!(
+        "#worklist-rows tr.case[data-case='{case_id}'] a.open"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait().for_element(Locator::Id("player")).await.unwrap();
+    assert_eq!(path(&c).await, format!("/cases/{case_id}"));
+    assert!(!text(&c, "#case-why").await.is_empty());
+    c.find(Locator::Id("play"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (duration, current) = loop {
+        let v = c
+            .execute(
+                "const a = document.getElementById('player'); return [a.duration, a.currentTime, a.paused];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let duration = v[0].as_f64().unwrap_or(f64::NAN);
+        let current = v[1].as_f64().unwrap_or(0.0);
+        if duration.is_finite() && current > 0.3 {
+            break (duration, current);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audio did not play: {v} (duration, currentTime, paused)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        (duration - duration_s).abs() < 0.1,
+        "audio duration {duration} s, recording {duration_s} s"
+    );
+    assert!(current > 0.3);
+    // The cleaned variant is served too (the engine's heartbeat-locked denoise).
+    let cleaned = in_page(
+        &c,
+        &format!(
+            "const r = await fetch('/cases/{case_id}/audio?variant=cleaned'); return [r.status, r.headers.get('content-type')];"
+        ),
+    )
+    .await;
+    assert_eq!(cleaned, json!([200, "audio/wav"]));
+    if shots {
+        screenshot(&c, "case", 1280, 800).await;
+        screenshot(&c, "case", 820, 1180).await;
+    }
+    c.set_window_size(1280, 800).await.unwrap();
+
+    // A forged POST without the CSRF token is refused, and stores nothing.
+    let forged = in_page(
+        &c,
+        &format!(
+            "const r = await fetch('/cases/{case_id}/review', {{method: 'POST', headers: {{'Content-Type': 'application/x-www-form-urlencoded'}}, body: 'verdict=disagree&findings=forged'}}); return r.status;"
+        ),
+    )
+    .await;
+    assert_eq!(forged, json!(403));
+
+    // The review, with the keyboard shortcut for "agree".
+    c.execute("document.activeElement.blur();", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("a")
+        .await
+        .unwrap();
+    let agreed = c
+        .execute(
+            "return document.getElementById('verdict-agree').checked;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(agreed, json!(true), "the A key picks agree");
+    c.find(Locator::Id("findings"))
+        .await
+        .unwrap()
+        .send_keys("Holosystolic murmur at the apex, grade 3.")
+        .await
+        .unwrap();
+    c.find(Locator::Id("submit-review"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("review-saved"))
+        .await
+        .unwrap();
+    let actions: Vec<String> = {
+        let mut out = Vec::new();
+        for cell in c.find_all(Locator::Css("#audit td.action")).await.unwrap() {
+            out.push(cell.text().await.unwrap());
+        }
+        out
+    };
+    assert!(
+        actions.iter().any(|a| a == "case.review"),
+        "the review is in the audit trail: {actions:?}"
+    );
+    assert!(actions.iter().any(|a| a == "case.audio"), "{actions:?}");
+    let reviewed = get_case(ch, &a.clinician_token, &case_id).await.unwrap();
+    assert_eq!(
+        reviewed.reviews.len(),
+        1,
+        "exactly one review: the forged one was not stored"
+    );
+    assert_eq!(reviewed.reviews[0].verdict(), pb::Verdict::Agree);
+
+    // Signing out ends the session: the case page sends the browser to sign-in again.
+    sign_out(&c).await;
+    c.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
+    assert_eq!(path(&c).await, "/sign-in");
+
+    // Another tenant's clinician: "not found", as for a case that does not exist.
+    sign_in(&c, &base, "dr-south", PASSWORD).await;
+    c.wait().for_element(Locator::Id("worklist")).await.unwrap();
+    assert!(c.find(Locator::Id("no-cases")).await.is_ok());
+    // The language switch: Japanese, and back.
+    c.find(Locator::Id("lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("html[lang='ja']"))
+        .await
+        .unwrap();
+    assert_eq!(text(&c, "h1").await, "ワークリスト");
+    c.find(Locator::Id("lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("html[lang='en']"))
+        .await
+        .unwrap();
+    c.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
+    assert_eq!(text(&c, "#error-status").await, "404");
+    let statuses = in_page(
+        &c,
+        &format!(
+            "const s = async u => (await fetch(u)).status; return [await s('/cases/{case_id}'), await s('/cases/{case_id}/audio'), await s('/cases/no-such-case'), await s('/cases/' + 'x'.repeat(500)), await s('/?site=moon'), await s('/?after=zz')];"
+        ),
+    )
+    .await;
+    assert_eq!(statuses, json!([404, 404, 404, 404, 400, 400]));
+
+    // A person changes their own password (current + new, with the form's CSRF token); the
+    // old one stops working, the new one signs in.
+    const NEW_PASSWORD: &str = "a different long password";
+    c.goto(&format!("{base}/account")).await.unwrap();
+    for (id, value) in [("current", PASSWORD), ("new", NEW_PASSWORD)] {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    submit_and_wait(&c, "change-password").await;
+    assert_eq!(
+        text(&c, "#account-message").await,
+        "Your password was changed."
+    );
+    sign_out(&c).await;
+    sign_in(&c, &base, "dr-south", PASSWORD).await;
+    assert_eq!(path(&c).await, "/sign-in");
+    sign_in(&c, &base, "dr-south", NEW_PASSWORD).await;
+    assert_eq!(path(&c).await, "/");
+    sign_out(&c).await;
+
+    // Five wrong passwords lock the account: then even the right one is refused.
+    for attempt in 1..=5 {
+        sign_in(&c, &base, "dr-locked", "not the password at all").await;
+        let message = text(&c, "#sign-in-error").await;
+        if attempt < 5 {
+            assert!(message.contains("wrong"), "attempt {attempt}: {message}");
+        } else {
+            assert!(message.contains("locked"), "attempt {attempt}: {message}");
+        }
+    }
+    sign_in(&c, &base, "dr-locked", PASSWORD).await;
+    assert_eq!(path(&c).await, "/sign-in");
+    assert!(text(&c, "#sign-in-error").await.contains("locked"));
+
+    // Every sign-in was audited, without the password or username.
+    let events = review(ch)
+        .list_audit_events(authed(
+            &a.admin_token,
+            pb::ListAuditEventsRequest {
+                case_id: String::new(),
+                page_size: 500,
+                page_token: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+    assert_eq!(
+        count("web.sign_in"),
+        1,
+        "dr-north signed in once in tenant a"
+    );
+    assert_eq!(count("web.sign_in_failed"), 5);
+    assert_eq!(count("web.locked_out"), 1);
+    assert_eq!(count("web.sign_in_refused_locked"), 1);
+    assert!(count("case.get") >= 1 && count("case.list") >= 1);
+
+    c.close().await.unwrap();
+    drop(driver);
+    ts.server.shutdown().await.unwrap();
+}
