@@ -108,6 +108,13 @@ pub async fn list(
     })
 }
 
+/// The fingerprint of the caller's tenant's worklist ([`auscult_store::Store::worklist_version`]):
+/// a poller re-lists (and audits) cases only when it changed.
+pub async fn worklist_version(state: &AppState, caller: &Caller) -> Result<String> {
+    let tenant_id = caller.tenant_with(READERS)?;
+    Ok(state.store.worklist_version(tenant_id).await?)
+}
+
 /// A case with its analysis and reviews.
 #[derive(Debug, Clone)]
 pub struct CaseView {

@@ -16,19 +16,21 @@ function worklist() {
   if (!table || !table.dataset.poll) return;
   const body = document.getElementById("worklist-rows");
   const notice = document.getElementById("new-cases");
-  let last = null;
+  // The version of the rows shown: the server answers 204 (reading and auditing nothing) while
+  // the worklist has not changed.
+  let version = table.dataset.version || "";
   const poll = async () => {
     if (document.hidden) return;
     try {
-      const r = await fetch(table.dataset.poll, { credentials: "same-origin" });
-      if (r.redirected || !r.ok) return;
+      const url = new URL(table.dataset.poll, location.href);
+      if (version) url.searchParams.set("since", version);
+      const r = await fetch(url, { credentials: "same-origin" });
+      if (r.redirected || r.status === 204 || !r.ok) return;
       const html = await r.text();
-      if (last !== null && html !== last) {
-        body.innerHTML = html;
-        localTimes(body);
-        notice.classList.remove("hidden");
-      }
-      last = html;
+      body.innerHTML = html;
+      localTimes(body);
+      notice.classList.remove("hidden");
+      version = r.headers.get("x-worklist-version") || "";
     } catch (e) { /* the next poll tries again */ }
   };
   poll();

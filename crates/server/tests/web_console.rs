@@ -319,6 +319,49 @@ async fn console(db: Db) {
         c.find(Locator::Css("#new-cases.hidden")).await.is_err(),
         "the page says new cases arrived"
     );
+    // While nothing changes, a poll reads (and audits) no case: 204 against the version it has.
+    let case_lists = || async {
+        review(ch)
+            .list_audit_events(authed(
+                &a.admin_token,
+                pb::ListAuditEventsRequest {
+                    case_id: String::new(),
+                    page_size: 500,
+                    page_token: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .events
+            .iter()
+            .filter(|e| e.action == "case.list")
+            .count()
+    };
+    let polled = in_page(
+        &c,
+        "const r = await fetch('/worklist/rows'); return [r.status, r.headers.get('x-worklist-version')];",
+    )
+    .await;
+    assert_eq!(polled[0], json!(200), "{polled}");
+    let version = polled[1]
+        .as_str()
+        .expect("rows carry their version")
+        .to_owned();
+    let before = case_lists().await;
+    let unchanged = in_page(
+        &c,
+        &format!(
+            "const r = await fetch('/worklist/rows?since={version}'); return [r.status, (await r.text()).length];"
+        ),
+    )
+    .await;
+    assert_eq!(unchanged, json!([204, 0]));
+    assert_eq!(
+        case_lists().await,
+        before,
+        "an unchanged poll audits nothing"
+    );
     if shots {
         screenshot(&c, "worklist", 1280, 800).await;
         screenshot(&c, "worklist", 820, 1180).await;

@@ -438,6 +438,27 @@ impl Store {
         Ok((row, inserted.rows_affected() == 1))
     }
 
+    /// A fingerprint of the tenant's worklist (how many cases, the newest upload, analysis and
+    /// review count): it changes whenever a case arrives, is analysed or reviewed. A page that
+    /// polls the worklist asks for it first and re-reads (and audits) the cases only when it
+    /// changed. Reveals no person's data, so it is not audited.
+    pub async fn worklist_version(&self, tenant_id: &str) -> Result<String> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(completed_at_ms), 0) AS completed, \
+             COALESCE(MAX(analysed_at_ms), 0) AS analysed, CAST(COALESCE(SUM(review_count), 0) AS BIGINT) AS reviews \
+             FROM recordings WHERE tenant_id = $1 AND state = $2",
+        )
+        .bind(tenant_id)
+        .bind(state::COMPLETE)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let completed: i64 = row.try_get("completed")?;
+        let analysed: i64 = row.try_get("analysed")?;
+        let reviews: i64 = row.try_get("reviews")?;
+        Ok(format!("{n}-{completed}-{analysed}-{reviews}"))
+    }
+
     /// Bytes of signal a device has stored in uploads started since `since_ms` (complete or
     /// not): what its storage quota counts.
     pub async fn device_bytes_since(

@@ -9,7 +9,7 @@ use auscult_store::recordings::{CaseFilter, CaseStatus};
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -33,6 +33,8 @@ pub struct WorklistQuery {
     unreviewed: Option<String>,
     site: Option<String>,
     after: Option<String>,
+    /// The worklist version the polling page shows (`/worklist/rows` only).
+    since: Option<String>,
 }
 
 impl WorklistQuery {
@@ -115,6 +117,8 @@ pub async fn worklist(
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
+    // Read before the rows: a change in between shows up at the page's next poll.
+    let version = cases::worklist_version(&web.app, &signed.caller).await?;
     let (rows, next) = worklist_page(&web, &signed, &query).await?;
     let filters = query.filters_query();
     let join = |extra: &str| {
@@ -144,13 +148,17 @@ pub async fn worklist(
             .collect(),
         next_href,
         poll_href,
+        version,
         here: format!("/?{}", join("")),
     };
     Ok(view::html(&page).into_response())
 }
 
 /// `GET /worklist/rows`: the first page's rows alone, for the worklist's script to show new
-/// cases without a reload (audited like the page).
+/// cases without a reload (audited like the page). With `since` equal to the current worklist
+/// version nothing changed: `204 No Content`, no case is read and nothing is audited, so a page
+/// left open all day does not fill the audit trail. The rows carry their version in
+/// [`WORKLIST_VERSION_HEADER`].
 pub async fn worklist_rows(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
@@ -159,10 +167,21 @@ pub async fn worklist_rows(
     let signed = require(&web, &headers).await?;
     let Query(mut query) = query.map_err(|_| WebError::BadRequest)?;
     query.after = None;
+    let version = cases::worklist_version(&web.app, &signed.caller).await?;
+    if query.since.as_deref() == Some(version.as_str()) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let (rows, _) = worklist_page(&web, &signed, &query).await?;
     let fragment = RowsFragment { rows };
-    Ok(view::html(&fragment).into_response())
+    let mut response = view::html(&fragment).into_response();
+    if let Ok(v) = HeaderValue::from_str(&version) {
+        response.headers_mut().insert(WORKLIST_VERSION_HEADER, v);
+    }
+    Ok(response)
 }
+
+/// The header that carries the worklist version of polled rows.
+pub const WORKLIST_VERSION_HEADER: &str = "x-worklist-version";
 
 /// The case page's query.
 #[derive(Debug, Default, Deserialize)]

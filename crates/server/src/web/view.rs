@@ -251,6 +251,8 @@ pub struct WorklistPage {
     pub next_href: Option<String>,
     /// Where the script polls for the first page's rows (only on the first page).
     pub poll_href: Option<String>,
+    /// The worklist version these rows show (the poll sends it back as `since`).
+    pub version: String,
     /// This page's path and query (for the language switch).
     pub here: String,
 }
