@@ -333,7 +333,7 @@ impl Store {
     pub async fn list_sites(&self, tenant_id: &str, program_id: &str) -> Result<Vec<SiteRow>> {
         let rows = sqlx::query(
             "SELECT id, program_id, name, address FROM program_sites \
-             WHERE tenant_id = $1 AND program_id = $2 ORDER BY created_at_ms, id",
+             WHERE tenant_id = $1 AND program_id = $2 ORDER BY created_at_ms, name, id",
         )
         .bind(tenant_id)
         .bind(program_id)
