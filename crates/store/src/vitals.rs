@@ -22,6 +22,17 @@ use crate::error::{Result, StoreError};
 /// [`Store::append_alert_event`].
 const ALERT_EVENTS_LOCK: i64 = 0x6175_7363_0000_0003;
 
+/// A `vital_minutes` row (`minute_ms, n, min_value, max_value, sum_value`).
+fn minute_row(row: &sqlx::any::AnyRow) -> Result<MinuteRow> {
+    Ok(MinuteRow {
+        minute_ms: row.try_get("minute_ms")?,
+        count: row.try_get("n")?,
+        min: row.try_get("min_value")?,
+        max: row.try_get("max_value")?,
+        sum: row.try_get("sum_value")?,
+    })
+}
+
 /// One sample to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VitalRow {
@@ -199,17 +210,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|row| {
-                Ok(MinuteRow {
-                    minute_ms: row.try_get("minute_ms")?,
-                    count: row.try_get("n")?,
-                    min: row.try_get("min_value")?,
-                    max: row.try_get("max_value")?,
-                    sum: row.try_get("sum_value")?,
-                })
-            })
-            .collect()
+        rows.iter().map(minute_row).collect()
     }
 
     /// Appends an alert event and records the alert's new state in `vital_alerts`, in one
@@ -598,18 +599,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("parameter")?,
-                    MinuteRow {
-                        minute_ms: row.try_get("minute_ms")?,
-                        count: row.try_get("n")?,
-                        min: row.try_get("min_value")?,
-                        max: row.try_get("max_value")?,
-                        sum: row.try_get("sum_value")?,
-                    },
-                ))
-            })
+            .map(|row| Ok((row.try_get("parameter")?, minute_row(row)?)))
             .collect()
     }
 

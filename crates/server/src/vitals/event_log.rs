@@ -3,65 +3,115 @@
 
 use super::*;
 
-/// Sends stored events after `last` (paged), updating `last`. Returns false when the client left.
-pub(super) async fn replay(
-    store: &Store,
-    caller: &Caller,
-    tenant_id: &str,
-    subject: Option<&str>,
-    last: &mut i64,
-    tx: &mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
-) -> Result<bool> {
-    loop {
-        let rows = store
-            .alert_events_after(
-                &caller.actor(),
-                tenant_id,
-                *last,
-                subject,
-                REPLAY_PAGE,
-                now_ms(),
-            )
-            .await?;
-        let full = rows.len() as i64 == REPLAY_PAGE;
-        for r in rows {
-            *last = r.event_id;
-            if tx
-                .send(Ok(event_proto(r.event_id, &r.event)))
-                .await
-                .is_err()
-            {
-                return Ok(false);
-            }
-        }
-        if !full {
-            return Ok(true);
-        }
-    }
+/// Where one `Watch` stream stands in the tenant's event log, and what it reads it with.
+pub(super) struct Cursor {
+    pub(super) store: Store,
+    pub(super) caller: Caller,
+    pub(super) tenant_id: String,
+    pub(super) subject: Option<String>,
+    /// The last event id sent.
+    pub(super) last: i64,
+    /// The newest stored id a poll has seen.
+    seen_latest: i64,
+    /// An id a poll saw, replayed at the next poll unless the broadcast delivered it meanwhile.
+    pending: Option<i64>,
+    pub(super) tx: mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
 }
 
-/// One poll of a `Watch` for events stored by other servers: replays (from the store, audited
-/// as a read) what the previous poll saw and the broadcast has not delivered since, then notes
-/// the newest stored id. Returns false when the client left.
-pub(super) async fn poll_fleet(
-    store: &Store,
-    caller: &Caller,
-    (tenant_id, subject): (&str, Option<&str>),
-    (last, seen_latest, pending): (&mut i64, &mut i64, &mut Option<i64>),
-    tx: &mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
-) -> Result<bool> {
-    if let Some(seen) = pending.take()
-        && seen > *last
-        && !replay(store, caller, tenant_id, subject, last, tx).await?
-    {
-        return Ok(false);
+impl Cursor {
+    pub(super) fn new(
+        store: Store,
+        caller: Caller,
+        tenant_id: String,
+        subject: Option<String>,
+        after: i64,
+        tx: mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
+    ) -> Cursor {
+        Cursor {
+            store,
+            caller,
+            tenant_id,
+            subject,
+            last: after,
+            seen_latest: after,
+            pending: None,
+            tx,
+        }
     }
-    let latest = store
-        .latest_alert_event_id(tenant_id, subject, i64::MAX)
-        .await?;
-    if latest > (*seen_latest).max(*last) {
-        *pending = Some(latest);
+
+    /// Whether other servers can store events for this tenant: only on PostgreSQL (the server
+    /// registry keeps a server on SQLite alone), so a single server neither polls nor checks.
+    fn fleet(&self) -> bool {
+        self.store.backend() == auscult_store::Backend::Postgres
     }
-    *seen_latest = (*seen_latest).max(latest);
-    Ok(true)
+
+    /// Sends stored events after `last` (paged, audited as reads), updating `last`. Returns
+    /// false when the client left.
+    pub(super) async fn replay(&mut self) -> Result<bool> {
+        loop {
+            let rows = self
+                .store
+                .alert_events_after(
+                    &self.caller.actor(),
+                    &self.tenant_id,
+                    self.last,
+                    self.subject.as_deref(),
+                    REPLAY_PAGE,
+                    now_ms(),
+                )
+                .await?;
+            let full = rows.len() as i64 == REPLAY_PAGE;
+            for r in rows {
+                self.last = r.event_id;
+                if self
+                    .tx
+                    .send(Ok(event_proto(r.event_id, &r.event)))
+                    .await
+                    .is_err()
+                {
+                    return Ok(false);
+                }
+            }
+            if !full {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Whether an event of the tenant before `event_id` is stored but not yet sent (another
+    /// server stored it and no poll has replayed it yet).
+    pub(super) async fn gap_before(&self, event_id: i64) -> Result<bool> {
+        if !self.fleet() {
+            return Ok(false);
+        }
+        let before = self
+            .store
+            .latest_alert_event_id(&self.tenant_id, self.subject.as_deref(), event_id)
+            .await?;
+        Ok(before > self.last)
+    }
+
+    /// One poll for events stored by other servers: replays what the previous poll saw and the
+    /// broadcast has not delivered since, then notes the newest stored id. Returns false when
+    /// the client left.
+    pub(super) async fn poll_fleet(&mut self) -> Result<bool> {
+        if !self.fleet() {
+            return Ok(true);
+        }
+        if let Some(seen) = self.pending.take()
+            && seen > self.last
+            && !self.replay().await?
+        {
+            return Ok(false);
+        }
+        let latest = self
+            .store
+            .latest_alert_event_id(&self.tenant_id, self.subject.as_deref(), i64::MAX)
+            .await?;
+        if latest > self.seen_latest.max(self.last) {
+            self.pending = Some(latest);
+        }
+        self.seen_latest = self.seen_latest.max(latest);
+        Ok(true)
+    }
 }

@@ -54,8 +54,9 @@
 //! the sudden-change baselines are refilled from the stored minute rollups of the last baseline
 //! window (12 hours), so detection does not warm up again.
 //!
-//! Across servers: events are broadcast only within the server that stored them, so `Watch`
-//! also polls the store every [`WATCH_POLL`] for the tenant's newest event id; an id that the
+//! Across servers (PostgreSQL; on SQLite the registry keeps a server alone and none of this
+//! runs): events are broadcast only within the server that stored them, so `Watch` also polls
+//! the store every [`WATCH_POLL`] for the tenant's newest event id; an id that the
 //! broadcast has not delivered by the next poll (an event another server stored) is replayed
 //! from the store. Before a live event is sent, the store is asked whether an earlier event of
 //! the tenant is still undelivered (stored by another server, not yet polled); if so the stream
@@ -574,6 +575,91 @@ enum Action {
     Snooze(i64),
 }
 
+/// Runs one `Watch` stream: the stored events after the client's id, then live ones (and, in a
+/// fleet, other servers' from the store), until the client leaves, its token ends, the server
+/// stops or something fails (the error is the stream's last message).
+async fn run_watch(
+    mut c: Cursor,
+    mut live: broadcast::Receiver<Arc<LiveEvent>>,
+    mut token: crate::auth::TokenWatch,
+    mut shutdown: watch::Receiver<bool>,
+    state: &AppState,
+) -> Result<()> {
+    if !c.replay().await? {
+        return Ok(());
+    }
+    let mut poll = tokio::time::interval(WATCH_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let tx = c.tx.clone();
+        let received = tokio::select! {
+            biased;
+            ended = token.ended() => return Err(ended),
+            ev = live.recv() => ev,
+            _ = tx.closed() => return Ok(()),
+            () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                let _ = tx
+                    .send(Err(Status::unavailable(
+                        "the server is shutting down: reconnect and resume from the last event id",
+                    )))
+                    .await;
+                return Ok(());
+            }
+            _ = poll.tick() => {
+                if !c.poll_fleet().await? {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let ev = match received {
+            Ok(ev) => ev,
+            // Fell behind the broadcast: catch up from the store, then go on live.
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if !c.replay().await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        if ev.tenant_id != c.tenant_id
+            || ev.event_id <= c.last
+            || c.subject
+                .as_deref()
+                .is_some_and(|s| s != ev.event.subject_id)
+        {
+            continue;
+        }
+        // An earlier event another server stored goes first: replay from the store up to and
+        // past this one, so the stream stays in id order without a gap.
+        if c.gap_before(ev.event_id).await? {
+            if !c.replay().await? {
+                return Ok(());
+            }
+            continue;
+        }
+        c.last = ev.event_id;
+        // Audited (group-committed with other deliveries) before it is sent.
+        let delivery = AlertDelivery {
+            tenant_id: c.tenant_id.clone(),
+            principal_id: c.caller.principal_id.clone(),
+            role: c.caller.role.as_str().to_owned(),
+            subject_id: ev.event.subject_id.clone(),
+            alert_id: ev.event.alert_id.clone(),
+            at_ms: now_ms(),
+        };
+        state.vitals.audit_delivery(delivery).await?;
+        if tx
+            .send(Ok(event_proto(ev.event_id, &ev.event)))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl VitalsService for VitalsApi {
     type IngestVitalsStream = ReceiverStream<std::result::Result<pb::VitalsBatchAck, Status>>;
@@ -653,138 +739,27 @@ impl VitalsService for VitalsApi {
         if let Some(s) = &subject {
             self.require_subject(&tenant_id, s).await?;
         }
-        let mut last = i64::try_from(req.after_event_id)
+        let after = i64::try_from(req.after_event_id)
             .map_err(|_| ServerError::InvalidArgument("after_event_id is too large".into()))?;
         // Subscribe before reading the store: nothing stored after the read can be missed.
-        let mut live = self.hub().subscribe();
+        let live = self.hub().subscribe();
         let (tx, rx) = mpsc::channel(256);
-        let store = self.state.store.clone();
+        let cursor = Cursor::new(
+            self.state.store.clone(),
+            caller,
+            tenant_id,
+            subject,
+            after,
+            tx.clone(),
+        );
         let state = Arc::clone(&self.state);
-        let mut shutdown = self.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         // A revoked nurse's station stops receiving alerts: the stream ends before anything
         // raised after the revocation is sent.
-        let mut token = self.state.token_watch(&caller);
+        let token = self.state.token_watch(&cursor.caller);
         tokio::spawn(async move {
-            let subject = subject.as_deref();
-            match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    let _ = tx.send(Err(Status::from(e))).await;
-                    return;
-                }
-            }
-            // Other servers' events: the newest stored id seen by polling, and one seen at the
-            // previous poll that is to be replayed if the broadcast has not delivered it since.
-            let mut seen_latest = last;
-            let mut pending: Option<i64> = None;
-            let mut poll = tokio::time::interval(WATCH_POLL);
-            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let ev = tokio::select! {
-                    biased;
-                    ended = token.ended() => {
-                        let _ = tx.send(Err(Status::from(ended))).await;
-                        return;
-                    }
-                    ev = live.recv() => Some(ev),
-                    _ = tx.closed() => return,
-                    () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
-                        let _ = tx
-                            .send(Err(Status::unavailable(
-                                "the server is shutting down: reconnect and resume from the last event id",
-                            )))
-                            .await;
-                        return;
-                    }
-                    _ = poll.tick() => None,
-                };
-                let Some(ev) = ev else {
-                    let polled = poll_fleet(
-                        &store,
-                        &caller,
-                        (&tenant_id, subject),
-                        (&mut last, &mut seen_latest, &mut pending),
-                        &tx,
-                    )
-                    .await;
-                    match polled {
-                        Ok(true) => continue,
-                        Ok(false) => return,
-                        Err(e) => {
-                            let _ = tx.send(Err(Status::from(e))).await;
-                            return;
-                        }
-                    }
-                };
-                match ev {
-                    Ok(ev) => {
-                        if ev.tenant_id != tenant_id
-                            || ev.event_id <= last
-                            || subject.is_some_and(|s| s != ev.event.subject_id)
-                        {
-                            continue;
-                        }
-                        // An earlier event of the tenant that this server did not broadcast
-                        // (another server stored it) goes first: replay from the store up to and
-                        // past this one, so the stream stays in id order without a gap.
-                        match store
-                            .latest_alert_event_id(&tenant_id, subject, ev.event_id)
-                            .await
-                        {
-                            Ok(before) if before > last => {
-                                match replay(&store, &caller, &tenant_id, subject, &mut last, &tx)
-                                    .await
-                                {
-                                    Ok(true) => continue,
-                                    Ok(false) => return,
-                                    Err(e) => {
-                                        let _ = tx.send(Err(Status::from(e))).await;
-                                        return;
-                                    }
-                                }
-                            }
-                            Ok(_) => {}
-                            Err(e) => {
-                                let _ = tx.send(Err(Status::from(ServerError::from(e)))).await;
-                                return;
-                            }
-                        }
-                        last = ev.event_id;
-                        // Audited (group-committed with other deliveries) before it is sent.
-                        let delivery = AlertDelivery {
-                            tenant_id: tenant_id.clone(),
-                            principal_id: caller.principal_id.clone(),
-                            role: caller.role.as_str().to_owned(),
-                            subject_id: ev.event.subject_id.clone(),
-                            alert_id: ev.event.alert_id.clone(),
-                            at_ms: now_ms(),
-                        };
-                        if let Err(e) = state.vitals.audit_delivery(delivery).await {
-                            let _ = tx.send(Err(Status::from(e))).await;
-                            return;
-                        }
-                        if tx
-                            .send(Ok(event_proto(ev.event_id, &ev.event)))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        // Fell behind the broadcast: catch up from the store, then go on live.
-                        match replay(&store, &caller, &tenant_id, subject, &mut last, &tx).await {
-                            Ok(true) => {}
-                            Ok(false) => return,
-                            Err(e) => {
-                                let _ = tx.send(Err(Status::from(e))).await;
-                                return;
-                            }
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
+            if let Err(e) = run_watch(cursor, live, token, shutdown, &state).await {
+                let _ = tx.send(Err(Status::from(e))).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
