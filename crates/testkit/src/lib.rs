@@ -30,6 +30,7 @@ use tonic::transport::Channel;
 
 pub use auscult_server;
 
+pub mod browser;
 pub mod ci;
 use ci::{Service, require_or_skip};
 

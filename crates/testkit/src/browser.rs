@@ -1,0 +1,189 @@
+//! Driving the web console in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) over WebDriver with fantoccini, against the real server on a real socket.
+//! Shared by every browser test (the clinicians' console, the nurses' station, live
+//! auscultation) so they start, sign in, wait and take screenshots the same way.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use auscult_proto::v1 as pb;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::{TestServer, admin, authed};
+
+/// The password every test web user gets.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Where browser tests write screenshots for a person to look at: `target/screenshots/`.
+pub fn screenshots_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+/// `chromedriver` on a free port, killed on drop.
+#[derive(Debug)]
+pub struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    /// Starts `binary` (chromedriver) and waits until it listens.
+    pub fn start(binary: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium session with its own empty profile directory, 1280×800, audio allowed
+/// to play without a gesture.
+pub async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                "--autoplay-policy=no-user-gesture-required",
+                "--window-size=1280,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+/// A tenant-bound web user with [`PASSWORD`], created over the admin API as
+/// `auscult add-user --username` does.
+pub async fn add_web_user(ts: &TestServer, tenant_id: &str, username: &str, role: pb::Role) {
+    admin(&ts.channel)
+        .create_user(authed(
+            &ts.admin_token,
+            pb::CreateUserRequest {
+                tenant_id: tenant_id.into(),
+                name: format!("Dr {username}"),
+                role: role as i32,
+                lifetime_seconds: None,
+                web_login: Some(pb::WebLogin {
+                    username: username.into(),
+                    password: PASSWORD.into(),
+                }),
+            },
+        ))
+        .await
+        .expect("create a web user");
+}
+
+/// Signs in on `base`'s sign-in page and waits for the page it leads to.
+pub async fn sign_in(c: &Client, base: &str, username: &str, password: &str) {
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    submit_and_wait(c, "sign-in-submit").await;
+}
+
+/// Clicks the submit button `id` and waits until the page it leads to has loaded (the old
+/// page's body is marked first, so a page that looks alike is not mistaken for the new one).
+pub async fn submit_and_wait(c: &Client, id: &str) {
+    c.execute("document.body.dataset.stale = '1';", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("body:not([data-stale])"))
+        .await
+        .unwrap();
+}
+
+/// Signs out with the header's button and waits for the sign-in form.
+pub async fn sign_out(c: &Client) {
+    c.find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("sign-in-form"))
+        .await
+        .unwrap();
+}
+
+/// The path of the page the browser shows.
+pub async fn path(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+/// The text of the first element matching `css`.
+pub async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Runs `body` (an async function body returning a value) in the page.
+pub async fn in_page(c: &Client, body: &str) -> serde_json::Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(done, e => done('error: ' + e));"
+    );
+    c.execute_async(&script, vec![]).await.unwrap()
+}
+
+/// Resizes the window and writes a screenshot `NAME-WxH.png` into [`screenshots_dir`].
+pub async fn screenshot(c: &Client, name: &str, width: u32, height: u32) {
+    c.set_window_size(width, height).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let png = c.screenshot().await.unwrap();
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}-{width}x{height}.png")), png).unwrap();
+}
