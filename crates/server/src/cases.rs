@@ -6,11 +6,12 @@
 //! of a person's data is audited before it is returned. This module speaks domain types (store
 //! rows, the stored analysis), never protobuf or HTML.
 
+use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::audit::AuditEvent;
 use auscult_store::now_ms;
 use auscult_store::recordings::{
-    CaseFilter, CaseKey, RecordingRow, StreamKind, analysis_state, state,
+    CaseFilter, CaseKey, EcgMode, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::{NewReview, ReviewRow};
 
@@ -186,6 +187,44 @@ pub async fn pcg_samples(state: &AppState, row: &RecordingRow) -> Result<(Vec<f3
     let width = row.meta.pcg_sample_format()?.width();
     let bytes = read_stream(state, row, StreamKind::Pcg).await?;
     Ok((samples::decode(&bytes, width), row.meta.pcg_rate_hz))
+}
+
+/// A recording's ECG as the device sent it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum StoredEcg {
+    /// No ECG.
+    #[default]
+    None,
+    /// Raw samples.
+    Samples {
+        /// The samples.
+        samples: Vec<f32>,
+        /// Their rate, Hz.
+        rate_hz: u32,
+    },
+    /// R-peak times, s.
+    RPeaks(Vec<f64>),
+}
+
+/// The ECG of a case (opened with [`open_audio`], or read by the analysis worker).
+pub async fn ecg(state: &AppState, row: &RecordingRow) -> Result<StoredEcg> {
+    Ok(match (row.meta.ecg()?, row.meta.ecg_sample_format()?) {
+        (EcgMode::Samples, Some(format)) => {
+            let bytes = read_stream(state, row, StreamKind::Ecg).await?;
+            StoredEcg::Samples {
+                samples: samples::decode(&bytes, format.width()),
+                rate_hz: row.meta.ecg_rate_hz,
+            }
+        }
+        (EcgMode::Samples, None) => {
+            return Err(StoreError::Corrupt("ECG samples without a sample format".into()).into());
+        }
+        (EcgMode::RPeaks, _) => {
+            let bytes = read_stream(state, row, StreamKind::RPeaks).await?;
+            StoredEcg::RPeaks(samples::decode_f64(&bytes))
+        }
+        (EcgMode::None, _) => StoredEcg::None,
+    })
 }
 
 /// The PCG of a case (opened with [`open_audio`]) as a 16-bit WAV file.

@@ -16,13 +16,12 @@ use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::jobs::{AnalysisOutcome, ClaimedJob, Exhausted};
 use auscult_store::now_ms;
-use auscult_store::recordings::{EcgMode, RecordingRow, StreamKind};
 use auscult_triage::AnalysisSummary;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
+use crate::cases::{self, StoredEcg};
 use crate::error::{Result, ServerError};
-use crate::samples;
 use crate::state::AppState;
 
 /// Priority of a case whose analysis failed: above routine, below flagged.
@@ -51,15 +50,6 @@ pub fn priority(a: &StoredAnalysis) -> i64 {
     .0
 }
 
-/// Reads every committed part of one stream of a recording.
-async fn read_stream(state: &AppState, row: &RecordingRow, stream: StreamKind) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    for part in state.store.list_parts(&row.id, stream).await? {
-        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
-    }
-    Ok(bytes)
-}
-
 /// Why one attempt failed.
 enum AttemptError {
     /// Storage or I/O: worth retrying.
@@ -79,50 +69,31 @@ async fn analyse(
         .await
         .map_err(|e| transient(e.into()))?
         .ok_or_else(|| AttemptError::Engine("recording missing".into()))?;
-    let pcg_bytes = read_stream(state, &row, StreamKind::Pcg)
-        .await
-        .map_err(transient)?;
-    let stored = |e: StoreError| AttemptError::Engine(e.to_string());
-    let pcg_format = row.meta.pcg_sample_format().map_err(stored)?;
-    let ecg_mode = row.meta.ecg().map_err(stored)?;
-    let ecg_format = row.meta.ecg_sample_format().map_err(stored)?;
-    let pcg = samples::decode(&pcg_bytes, pcg_format.width());
-    let (ecg, r_peaks) = match (ecg_mode, ecg_format) {
-        (EcgMode::Samples, Some(format)) => {
-            let bytes = read_stream(state, &row, StreamKind::Ecg)
-                .await
-                .map_err(transient)?;
-            (samples::decode(&bytes, format.width()), Vec::new())
-        }
-        (EcgMode::Samples, None) => {
-            return Err(stored(StoreError::Corrupt(
-                "ECG samples without a sample format".into(),
-            )));
-        }
-        (EcgMode::RPeaks, _) => {
-            let bytes = read_stream(state, &row, StreamKind::RPeaks)
-                .await
-                .map_err(transient)?;
-            (Vec::new(), samples::decode_f64(&bytes))
-        }
-        (EcgMode::None, _) => (Vec::new(), Vec::new()),
+    // A stored recording the engine cannot read (a format it does not know) will not read on
+    // a retry either; storage that fails might.
+    let read = |e: ServerError| match e {
+        ServerError::Store(StoreError::Corrupt(_)) => AttemptError::Engine(e.to_string()),
+        other => transient(other),
     };
-    let pcg_rate = f64::from(row.meta.pcg_rate_hz);
-    let ecg_rate = f64::from(row.meta.ecg_rate_hz);
+    let (pcg, pcg_rate) = cases::pcg_samples(state, &row).await.map_err(read)?;
+    let ecg = cases::ecg(state, &row).await.map_err(read)?;
     let result = tokio::task::spawn_blocking(move || {
-        let peaks: Vec<dsp::Seconds> = r_peaks.iter().map(|&t| dsp::Seconds(t)).collect();
-        let ecg_input = match ecg_mode {
-            EcgMode::Samples => Some(dsp::EcgInput::Raw(dsp::Signal {
-                samples: &ecg,
-                rate: dsp::Hz(ecg_rate),
+        let peaks: Vec<dsp::Seconds> = match &ecg {
+            StoredEcg::RPeaks(p) => p.iter().map(|&t| dsp::Seconds(t)).collect(),
+            _ => Vec::new(),
+        };
+        let ecg_input = match &ecg {
+            StoredEcg::Samples { samples, rate_hz } => Some(dsp::EcgInput::Raw(dsp::Signal {
+                samples,
+                rate: dsp::Hz(f64::from(*rate_hz)),
             })),
-            EcgMode::RPeaks => Some(dsp::EcgInput::RPeaks(&peaks)),
-            EcgMode::None => None,
+            StoredEcg::RPeaks(_) => Some(dsp::EcgInput::RPeaks(&peaks)),
+            StoredEcg::None => None,
         };
         let recording = dsp::Recording {
             pcg: dsp::Signal {
                 samples: &pcg,
-                rate: dsp::Hz(pcg_rate),
+                rate: dsp::Hz(f64::from(pcg_rate)),
             },
             ecg: ecg_input,
         };

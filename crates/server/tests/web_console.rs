@@ -192,10 +192,24 @@ async fn console(db: Db) {
         "an unchanged poll audits nothing"
     );
     if shots {
+        let violations = accessibility(&c).await;
+        assert!(violations.is_empty(), "worklist: {violations:#?}");
         screenshot(&c, "worklist", 1280, 800).await;
         screenshot(&c, "worklist", 820, 1180).await;
+        screenshot(&c, "worklist", 390, 844).await;
     }
     c.set_window_size(1280, 800).await.unwrap();
+
+    // The synthetic case came with its raw ECG: the page draws it beneath the PCG.
+    c.goto(&format!("{base}/cases/{}", second.case_id))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#waveform path.ecg"))
+        .await
+        .expect("the ECG strip");
+    c.goto(&format!("{base}/")).await.unwrap();
+    c.wait().for_element(Locator::Id("worklist")).await.unwrap();
 
     // It opens the case and plays it: the audio is the recording, and it advances.
     c.find(Locator::Css(&format!(
@@ -249,9 +263,38 @@ async fn console(db: Db) {
     )
     .await;
     assert_eq!(cleaned, json!([200, "audio/wav"]));
+    // The engine's ensemble-averaged cycle, with as many cycles as it accepted.
+    let accepted = case
+        .analysis
+        .as_ref()
+        .unwrap()
+        .cycles
+        .iter()
+        .filter(|c| c.accepted)
+        .count();
+    let averaged = c
+        .find(Locator::Id("ensemble"))
+        .await
+        .expect("the ensemble figure")
+        .attr("data-cycles")
+        .await
+        .unwrap();
+    assert_eq!(averaged, Some(accepted.to_string()));
     if shots {
+        let violations = accessibility(&c).await;
+        assert!(violations.is_empty(), "case page: {violations:#?}");
         screenshot(&c, "case", 1280, 800).await;
         screenshot(&c, "case", 820, 1180).await;
+        screenshot(&c, "case", 390, 844).await;
+        c.set_window_size(1280, 800).await.unwrap();
+        c.execute(
+            "document.getElementById('ensemble').scrollIntoView({block: 'center'});",
+            vec![],
+        )
+        .await
+        .unwrap();
+        screenshot(&c, "case-ensemble", 1280, 800).await;
+        c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
     }
     c.set_window_size(1280, 800).await.unwrap();
 
@@ -323,6 +366,24 @@ async fn console(db: Db) {
     sign_out(&c).await;
     c.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
     assert_eq!(path(&c).await, "/sign-in");
+    if shots {
+        let violations = accessibility(&c).await;
+        assert!(violations.is_empty(), "sign-in page: {violations:#?}");
+        screenshot(&c, "sign-in", 390, 844).await;
+        // The check finds what it is for: an image without a text alternative.
+        c.execute(
+            "const i = document.createElement('img'); i.src = '/static/none.png'; document.body.appendChild(i);",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let violations = accessibility(&c).await;
+        assert!(
+            violations.iter().any(|v| v.starts_with("image-alt")),
+            "{violations:#?}"
+        );
+        c.set_window_size(1280, 800).await.unwrap();
+    }
 
     // Another tenant's clinician: "not found", as for a case that does not exist.
     sign_in(&c, &base, "dr-south", PASSWORD).await;

@@ -187,3 +187,27 @@ pub async fn screenshot(c: &Client, name: &str, width: u32, height: u32) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}-{width}x{height}.png")), png).unwrap();
 }
+
+/// axe-core (vendored from npm, MPL-2.0: `crates/testkit/vendor/axe-core/`).
+const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+
+/// Runs axe-core's WCAG 2 A and AA rules (labels, contrast, names, landmarks, keyboard
+/// reachability of controls, …) on the page the browser shows and returns every violation as
+/// `rule: target…` lines; empty when the page passes. The script is injected over WebDriver,
+/// which the page's content security policy does not govern; the page itself never loads it.
+pub async fn accessibility(c: &Client) -> Vec<String> {
+    c.execute(AXE, vec![]).await.expect("inject axe-core");
+    let result = in_page(
+        c,
+        "const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+         return r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ') + (n.failureSummary ? ' [' + n.failureSummary.replace(/\\s+/g, ' ') + ']' : '')).join(' | '));",
+    )
+    .await;
+    match result {
+        serde_json::Value::Array(lines) => lines
+            .into_iter()
+            .map(|l| l.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        other => panic!("axe-core did not run: {other}"),
+    }
+}

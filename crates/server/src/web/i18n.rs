@@ -208,6 +208,10 @@ pub struct Words {
     pub legend_s1: &'static str,
     pub legend_s2: &'static str,
     pub legend_murmur: &'static str,
+    pub legend_ecg: &'static str,
+    pub ensemble: &'static str,
+    pub ensemble_hint: &'static str,
+    pub cycles_averaged: &'static str,
     pub review_saved: &'static str,
 }
 
@@ -284,6 +288,10 @@ static EN: Words = Words {
     legend_s1: "S1",
     legend_s2: "S2",
     legend_murmur: "murmur",
+    legend_ecg: "ECG beneath (R peaks as lines when only those were sent)",
+    ensemble: "Ensemble-averaged cycle",
+    ensemble_hint: "The accepted cycles averaged, aligned on S1 and S2: what repeats every beat stays, noise fades. The line is the averaged intensity.",
+    cycles_averaged: "cycles averaged",
     review_saved: "Review saved.",
 };
 
@@ -360,6 +368,10 @@ static JA: Words = Words {
     legend_s1: "S1",
     legend_s2: "S2",
     legend_murmur: "心雑音",
+    legend_ecg: "下段は心電図 (R波の時刻のみの場合は縦線)",
+    ensemble: "加算平均心周期",
+    ensemble_hint: "採用した心周期をI音・II音にそろえて加算平均したもの。毎拍くり返す音は残り、雑音は薄れます。線は平均した強さです。",
+    cycles_averaged: "心周期を平均",
     review_saved: "レビューを保存しました。",
 };
 

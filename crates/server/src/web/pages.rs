@@ -17,9 +17,9 @@ use super::session::{SignedIn, require};
 use super::view::{
     self, AuditView, CasePage, CaseRow, Choice, ReviewView, RowsFragment, WorklistPage,
 };
-use super::waveform;
+use super::waveform::{self, EcgTrace};
 use super::{Web, WebError, WebResult};
-use crate::cases;
+use crate::cases::{self, StoredEcg};
 
 /// Cases per worklist page.
 const PAGE: u32 = 25;
@@ -205,10 +205,24 @@ pub async fn case_page(
     // The waveform shows the recording's samples: read (and audited) as its audio is.
     let row = cases::open_audio(&web.app, &signed.caller, &case.row.id).await?;
     let (samples, rate) = cases::pcg_samples(&web.app, &row).await?;
+    let ecg = cases::ecg(&web.app, &row).await?;
     let analysis = case.analysis.clone();
-    let svg = tokio::task::spawn_blocking(move || waveform::svg(&samples, rate, analysis.as_ref()))
-        .await
-        .map_err(|_| WebError::Unavailable)?;
+    let (svg, ensemble) = tokio::task::spawn_blocking(move || {
+        let trace = match &ecg {
+            StoredEcg::None => EcgTrace::None,
+            StoredEcg::Samples { samples, rate_hz } => EcgTrace::Samples {
+                samples,
+                rate: *rate_hz,
+            },
+            StoredEcg::RPeaks(peaks) => EcgTrace::RPeaks(peaks),
+        };
+        (
+            waveform::svg(&samples, rate, analysis.as_ref(), trace),
+            waveform::ensemble_svg(&samples, rate, analysis.as_ref()),
+        )
+    })
+    .await
+    .map_err(|_| WebError::Unavailable)?;
     let earlier_filter = CaseFilter {
         subject_id: Some(case.row.meta.subject_id.clone()),
         site: Some(case.row.meta.site.clone()),
@@ -237,7 +251,10 @@ pub async fn case_page(
             .map(|b| format!("{b:.0} bpm"))
             .unwrap_or_default(),
         svg: svg.svg,
+        has_ecg: svg.has_ecg,
         duration_s: svg.duration_s,
+        ensemble_svg: ensemble.as_ref().map(|e| e.svg.clone()).unwrap_or_default(),
+        ensemble_cycles: ensemble.map_or(0, |e| e.cycles),
         can_clean: case.analysis.as_ref().is_some_and(|a| !a.cycles.is_empty()),
         earlier,
         reviews: case.reviews.iter().map(|r| ReviewView::of(r, w)).collect(),

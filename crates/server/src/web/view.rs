@@ -277,8 +277,15 @@ pub struct CasePage {
     pub heart_rate: String,
     /// The waveform, an SVG element generated from numbers only.
     pub svg: String,
+    /// Whether the waveform has an ECG strip.
+    pub has_ecg: bool,
     /// The recording's duration, s.
     pub duration_s: f64,
+    /// The engine's ensemble-averaged cycle, an SVG element generated from numbers only; empty
+    /// without accepted cycles.
+    pub ensemble_svg: String,
+    /// How many cycles it averages.
+    pub ensemble_cycles: usize,
     /// Whether a cleaned variant can be made (an analysis with cycles).
     pub can_clean: bool,
     /// The subject's earlier recordings at the same site.
