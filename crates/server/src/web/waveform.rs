@@ -362,6 +362,7 @@ pub fn ensemble_svg(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
