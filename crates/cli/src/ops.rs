@@ -288,6 +288,23 @@ pub enum ProgramCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Make a visit's questionnaire link for its resident (web 問診): prints the URL and a QR
+    /// code to show on a phone; usable once, replaces the visit's earlier links.
+    QuestionnaireLink {
+        /// The visit id.
+        visit: String,
+        /// The web console's public address, e.g. https://checkup.example.jp
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        web_url: String,
+        /// How long the link works, hours (at most 720).
+        #[arg(long, default_value_t = 72)]
+        hours: u32,
+        /// Also write the QR code as an SVG file (to print).
+        #[arg(long)]
+        qr_svg: Option<PathBuf>,
+        #[command(flatten)]
+        conn: Connection,
+    },
 }
 
 /// FHIR subcommands.
@@ -474,6 +491,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 print!("{}", report.csv);
             } else {
                 print!("{}", render::program_report(&report, &tz));
+            }
+        }
+        Command::Program(ProgramCommand::QuestionnaireLink {
+            visit,
+            web_url,
+            hours,
+            qr_svg,
+            conn,
+        }) => {
+            let seconds = hours
+                .checked_mul(3600)
+                .filter(|s| *s > 0)
+                .ok_or_else(|| anyhow::anyhow!("--hours must be 1 to 720"))?;
+            let link = conn
+                .client()
+                .await?
+                .questionnaire_link(&visit, seconds)
+                .await?;
+            let url = format!("{}{}", web_url.trim_end_matches('/'), link.path);
+            let code = qrcode::QrCode::new(url.as_bytes())?;
+            println!("{url}");
+            println!(
+                "works once, until {}",
+                auscult_client::time::iso8601(link.expires_at.as_ref(), &tz)
+            );
+            println!(
+                "{}",
+                code.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            );
+            if let Some(path) = qr_svg {
+                let svg = code
+                    .render::<qrcode::render::svg::Color<'_>>()
+                    .min_dimensions(256, 256)
+                    .build();
+                write_file(&path, svg.as_bytes())?;
+                println!("wrote the QR code to {}", path.display());
             }
         }
         Command::Fhir(FhirCommand::Export {

@@ -311,6 +311,24 @@ impl Client {
             .map_err(|s| ClientError::refused("program report", &s))
     }
 
+    /// `program questionnaire-link`: a resident's one-time link to a visit's questionnaire.
+    pub async fn questionnaire_link(
+        &self,
+        visit_id: &str,
+        lifetime_seconds: u32,
+    ) -> Result<pb::QuestionnaireLink> {
+        let request = self.request(pb::CreateQuestionnaireLinkRequest {
+            visit_id: visit_id.to_owned(),
+            questionnaire_version: 0,
+            lifetime_seconds,
+        });
+        self.programs()
+            .create_questionnaire_link(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::refused("questionnaire link", &s))
+    }
+
     /// `fhir export`: the FHIR R4 Bundle (JSON) of a programme, or of one of its residents.
     pub async fn fhir_bundle(
         &self,

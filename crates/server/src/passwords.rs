@@ -1,13 +1,38 @@
 //! People's passwords for the web console: the rules a username and a password must meet, and
-//! argon2id hashing and verification (PHC strings, a fresh random salt per hash).
+//! argon2id hashing and verification (PHC strings, a fresh random salt per hash). Also the
+//! random secrets of browser sessions and residents' questionnaire links, which are stored only
+//! as their SHA-256.
 //!
 //! A password is never logged, stored or returned: only its hash leaves this module. Hashing is
 //! deliberately slow (argon2's default cost, ~19 MiB and two passes); callers in async code run
 //! it with `spawn_blocking`.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ServerError};
+
+/// A fresh random secret: 244 bits from the OS generator (two UUID v4s), 64 hex digits.
+pub fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether `s` has the shape of a [`random_secret`] (checked before anything is looked up).
+pub fn well_formed_secret(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// SHA-256 of `s`, 64 lower-case hex digits: how secrets are stored.
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The shortest password accepted, characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;

@@ -21,6 +21,7 @@ mod checkup;
 mod enrolment;
 pub mod export;
 mod fields;
+pub mod links;
 mod messages;
 pub mod outcome;
 pub mod questionnaire;

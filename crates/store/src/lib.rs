@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod jobs;
 pub mod programs;
+pub mod questionnaire_links;
 pub mod recordings;
 pub mod reviews;
 pub mod servers;

@@ -659,27 +659,13 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE program_visits SET response_version = $1, response = $2 WHERE tenant_id = $3 AND id = $4",
+        if !write_visit_response(
+            &mut tx, tenant_id, actor, visit_id, subject_id, version, response, now_ms,
         )
-        .bind(i64::from(version))
-        .bind(response.to_vec())
-        .bind(tenant_id)
-        .bind(visit_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
+        .await?
+        {
             return Ok(false);
         }
-        insert_audit(
-            &mut tx,
-            actor,
-            "visit.response",
-            None,
-            Some(subject_id),
-            now_ms,
-        )
-        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -891,4 +877,33 @@ fn program_from_row(row: &AnyRow) -> Result<ProgramRow> {
         created_at_ms: row.try_get("created_at_ms")?,
         questionnaire_version: version_col(row.try_get("qv")?)?,
     })
+}
+
+/// Stores a visit's questionnaire response in `tx`, audited as `visit.response`. False when
+/// there is no such visit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_visit_response(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    actor: &Actor<'_>,
+    visit_id: &str,
+    subject_id: &str,
+    version: u32,
+    response: &[u8],
+    now_ms: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE program_visits SET response_version = $1, response = $2 WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(i64::from(version))
+    .bind(response.to_vec())
+    .bind(tenant_id)
+    .bind(visit_id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    insert_audit(tx, actor, "visit.response", None, Some(subject_id), now_ms).await?;
+    Ok(true)
 }

@@ -80,6 +80,12 @@ impl ProgramService for ProgramApi {
     ) -> Reply<pb::Visit> {
         Ok(Response::new(self.submit_response_inner(r).await?))
     }
+    async fn create_questionnaire_link(
+        &self,
+        r: Request<pb::CreateQuestionnaireLinkRequest>,
+    ) -> Reply<pb::QuestionnaireLink> {
+        Ok(Response::new(self.create_link_inner(r).await?))
+    }
     async fn record_vitals(&self, r: Request<pb::RecordVitalsRequest>) -> Reply<pb::Visit> {
         Ok(Response::new(self.record_vitals_inner(r).await?))
     }

@@ -17,6 +17,7 @@
 mod audio;
 mod i18n;
 mod pages;
+mod questionnaire;
 mod session;
 mod view;
 mod waveform;
@@ -25,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -81,6 +83,18 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
             get(session::account_page).post(session::change_password),
         )
         .route("/lang/{tag}", get(session::switch_language))
+        .route(
+            "/q/{token}",
+            get(questionnaire::open)
+                .post(questionnaire::submit)
+                .layer(DefaultBodyLimit::max(questionnaire::MAX_FORM_BYTES)),
+        )
+        .route(
+            "/q/{token}/draft",
+            post(questionnaire::save_draft)
+                .layer(DefaultBodyLimit::max(questionnaire::MAX_FORM_BYTES)),
+        )
+        .route("/static/questionnaire.js", get(static_questionnaire_js))
         .route("/static/console.js", get(static_js))
         .route("/static/console.css", get(static_css))
         .fallback(not_found)
@@ -133,9 +147,14 @@ async fn security_headers(mut response: Response) -> Response {
 
 const CONSOLE_JS: &str = include_str!("../../static/console.js");
 const CONSOLE_CSS: &str = include_str!("../../static/console.css");
+const QUESTIONNAIRE_JS: &str = include_str!("../../static/questionnaire.js");
 
 async fn static_js() -> Response {
     static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_questionnaire_js() -> Response {
+    static_file(QUESTIONNAIRE_JS, "text/javascript; charset=utf-8")
 }
 
 async fn static_css() -> Response {

@@ -16,7 +16,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, extract::rejection::QueryRejection};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -24,7 +23,7 @@ use super::i18n::Lang;
 use super::view::{self, AccountPage, Chrome, SignInPage};
 use super::{Web, WebError, WebResult};
 use crate::auth::{Caller, Role};
-use crate::passwords;
+use crate::passwords::{self, random_secret, sha256_hex, well_formed_secret};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "auscult_session";
@@ -60,26 +59,6 @@ pub fn lang(headers: &HeaderMap) -> Lang {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     )
-}
-
-/// A fresh random secret: 244 bits from the OS generator (two UUID v4s), 64 hex digits.
-fn random_secret() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-fn well_formed_secret(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn same(a: &str, b: &str) -> bool {
