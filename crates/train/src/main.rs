@@ -17,6 +17,10 @@
 //! outer fold by an inner LODO over the five training databases, and for the committed models by
 //! the LODO over all six. Nothing is ever tuned on the recordings a model was fitted on.
 //! `<results>/lodo.md` is the table of per-database scores with 95 % Wilson intervals.
+//!
+//! The murmur and review models see only features that do not describe the device (see
+//! `DEVICE_DEPENDENT`, `--drop`); `--augment N` adds device-augmented copies of the training
+//! recordings to the fitting set only (off by default: measured worse, RESULTS.md).
 
 mod augment;
 mod data;
