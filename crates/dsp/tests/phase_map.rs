@@ -156,12 +156,18 @@ fn diastolic_murmurs_stand_above_the_floor_in_diastole() {
         show(&format!("MS seed {seed}"), &ms);
         assert_eq!(ms.get("dia_repeat"), 1.0);
         assert_eq!(ms.get("sys_repeat"), 0.0);
-        assert!(ms.get("dia_floor_low") > ms.get("dia_floor_high"), "a low rumble");
+        assert!(
+            ms.get("dia_floor_low") > ms.get("dia_floor_high"),
+            "a low rumble"
+        );
         assert!(ms.get("sys_min_minus_dia_min") < -1.0);
         let ar = features(&pcg(Some(MurmurKind::AorticRegurgitation), 30.0, seed));
         show(&format!("AR seed {seed}"), &ar);
         assert!(ar.get("dia_floor_all") > ar.get("sys_floor_all") + 1.0);
-        assert!(ar.get("dia_floor_high") > ar.get("dia_floor_low"), "a blowing murmur");
+        assert!(
+            ar.get("dia_floor_high") > ar.get("dia_floor_low"),
+            "a blowing murmur"
+        );
         assert_eq!(ar.get("sys_repeat"), 0.0);
     }
 }
@@ -171,11 +177,17 @@ fn noise_raises_the_floor_with_the_murmur_and_bursts_do_not_repeat() {
     let clean = features(&pcg(Some(MurmurKind::MitralRegurgitation), 30.0, 1));
     let noisy = features(&pcg(Some(MurmurKind::MitralRegurgitation), 10.0, 1));
     assert!(noisy.get("sys_floor_all") < clean.get("sys_floor_all"));
-    assert!(noisy.get("sys_floor_all") > 1.5, "the murmur still stands out");
+    assert!(
+        noisy.get("sys_floor_all") > 1.5,
+        "the murmur still stands out"
+    );
     for seed in [1, 2, 3] {
         let f = features(&friction(seed));
         show(&format!("friction seed {seed}"), &f);
-        assert!(f.get("sys_repeat") <= 0.1, "rubbing is not locked to the cycle");
+        assert!(
+            f.get("sys_repeat") <= 0.1,
+            "rubbing is not locked to the cycle"
+        );
         assert!(f.get("sys_floor_all") < 1.0);
     }
 }
