@@ -10,14 +10,13 @@ use serde_json::Value;
 mod ci;
 
 /// Regression floors for `auscult eval` with the committed models, set just under what they
-/// scored on 2026-12-04: segmentation F1 0.959, PhysioNet flagged mean Se/Sp 0.562 (Se 0.146,
-/// Sp 0.979), Yaseen murmur 1.000 and timing 0.980, PASCAL murmur 0.978. Those models were fitted
-/// on these same recordings, so this is an in-sample run: it catches a change in the engine, it
-/// is never a result to quote. (PhysioNet's in-sample mean is below its leave-one-database-out
-/// 0.623 because the final murmur threshold, chosen over all six databases, is higher than most
-/// folds'.) The held-out figures are asserted by crates/train/tests/lodo.rs.
+/// scored on 2026-12-04 (device-independent features): segmentation F1 0.959, PhysioNet flagged
+/// mean Se/Sp 0.708 (Se 0.437, Sp 0.979), Yaseen murmur 0.998 and timing 0.980, PASCAL murmur
+/// 0.984. Those models were fitted on these same recordings, so this is an in-sample run: it
+/// catches a change in the engine, it is never a result to quote. The held-out figures
+/// (PhysioNet pooled 0.610) are asserted by crates/train/tests/lodo.rs.
 const PHYSIONET_SEGMENTATION_F1_FLOOR: f64 = 0.95;
-const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.54;
+const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.68;
 const YASEEN_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.97;
 const YASEEN_TIMING_ACCURACY_FLOOR: f64 = 0.95;
 const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.95;

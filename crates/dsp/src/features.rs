@@ -39,10 +39,26 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "rr_cv",
     "sys_high_frac",
     "dia_low_frac",
+    "sys_floor_all",
+    "sys_floor_low",
+    "sys_floor_mid",
+    "sys_floor_high",
+    "dia_floor_all",
+    "dia_floor_low",
+    "dia_floor_mid",
+    "dia_floor_high",
+    "sys_repeat",
+    "dia_repeat",
+    "sys_min_rel",
+    "sys_min_minus_dia_min",
 ];
 
 /// How many features there are.
-pub const NUM_FEATURES: usize = 25;
+pub const NUM_FEATURES: usize = 37;
+
+/// The first of the phase-map features (see [`PhaseMap`]); the ones before it are the older
+/// per-phase medians and whole-recording statistics.
+pub const FIRST_PHASE_MAP_FEATURE: usize = 25;
 
 /// One recording's features (NaN where not computable).
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +194,152 @@ pub fn ensemble_phases(ens: &EnsembleCycle) -> ((f64, f64), (f64, f64)) {
     })
 }
 
+/// Phase bins per phase (systole, diastole) of a [`PhaseMap`].
+pub const PHASE_BINS: usize = 4;
+
+/// Power bands of a [`PhaseMap`]: 0 the full band, then [`BANDS`].
+pub const MAP_BANDS: usize = 4;
+
+/// The recording's own level map: for every accepted cycle, the log power of each phase bin
+/// (`PHASE_BINS` equal bins of the trimmed systole, then of the trimmed diastole) in each band
+/// (full, then [`BANDS`]), and the log power of the same cycle's S1 and S2 (their mean) per band.
+///
+/// Everything read from it is a difference of logs within one band of one recording, so a
+/// stethoscope's gain cancels, its spectral tilt cancels (each band is compared with itself),
+/// and stationary noise raises the floor as much as the phase it is compared with. The
+/// recording's *floor* per band is the median over cycles of the quietest bin of the cycle: the
+/// noise floor of the recording itself, not of a device the models once heard.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhaseMap {
+    /// `cycles × (2·PHASE_BINS) × MAP_BANDS` log powers, row-major.
+    pub bins: Vec<f32>,
+    /// `cycles × MAP_BANDS` log powers of the cycle's heart sounds (mean of S1 and S2).
+    pub sounds: Vec<f32>,
+}
+
+impl PhaseMap {
+    /// The map of the accepted cycles long enough to hold every bin.
+    pub fn of(powers: &BandPowers, cycles: &[Cycle]) -> PhaseMap {
+        let mut map = PhaseMap::default();
+        for c in cycles.iter().filter(|c| c.accepted) {
+            let ((ss, se), (ds, de)) = phase_windows(c);
+            if se - ss < 0.04 || de - ds < 0.08 {
+                continue;
+            }
+            let mut row = [0f32; 2 * PHASE_BINS * MAP_BANDS];
+            let mut sounds = [0f32; MAP_BANDS];
+            let mut ok = true;
+            for b in 0..MAP_BANDS {
+                let s = 0.5
+                    * (powers.mean(b, c.s1.start.0, c.s1.end.0).unwrap_or(0.0)
+                        + powers.mean(b, c.s2.start.0, c.s2.end.0).unwrap_or(0.0));
+                sounds[b] = ((s + EPS).ln()) as f32;
+                for (p, (t0, t1)) in [(ss, se), (ds, de)].into_iter().enumerate() {
+                    let w = (t1 - t0) / PHASE_BINS as f64;
+                    for k in 0..PHASE_BINS {
+                        let a = t0 + k as f64 * w;
+                        match powers.mean(b, a, a + w) {
+                            Some(v) => {
+                                row[(p * PHASE_BINS + k) * MAP_BANDS + b] = ((v + EPS).ln()) as f32
+                            }
+                            None => ok = false,
+                        }
+                    }
+                }
+            }
+            if ok {
+                map.bins.extend_from_slice(&row);
+                map.sounds.extend_from_slice(&sounds);
+            }
+        }
+        map
+    }
+
+    /// How many cycles the map holds.
+    pub fn cycles(&self) -> usize {
+        self.sounds.len() / MAP_BANDS
+    }
+
+    /// Log power of cycle `c`, phase `diastole`, bin `k`, band `b`.
+    pub fn at(&self, c: usize, diastole: bool, k: usize, b: usize) -> f32 {
+        self.bins[((c * 2 + usize::from(diastole)) * PHASE_BINS + k) * MAP_BANDS + b]
+    }
+
+    /// The recording's floor in band `b`: median over cycles of the cycle's quietest bin.
+    pub fn floor(&self, b: usize) -> f32 {
+        let mut v: Vec<f32> = (0..self.cycles())
+            .map(|c| {
+                (0..2 * PHASE_BINS)
+                    .map(|j| self.bins[(c * 2 * PHASE_BINS + j) * MAP_BANDS + b])
+                    .fold(f32::INFINITY, f32::min)
+            })
+            .collect();
+        median(&mut v)
+    }
+
+    /// Mean log power of cycle `c` over the bins of a phase in band `b`.
+    fn phase_mean(&self, c: usize, diastole: bool, b: usize) -> f32 {
+        (0..PHASE_BINS)
+            .map(|k| self.at(c, diastole, k, b))
+            .sum::<f32>()
+            / PHASE_BINS as f32
+    }
+
+    /// Least log power of cycle `c` over the bins of a phase in band `b`.
+    fn phase_min(&self, c: usize, diastole: bool, b: usize) -> f32 {
+        (0..PHASE_BINS)
+            .map(|k| self.at(c, diastole, k, b))
+            .fold(f32::INFINITY, f32::min)
+    }
+
+    /// Median over cycles of a phase's mean log power above the recording's floor, in band `b`.
+    pub fn above_floor(&self, diastole: bool, b: usize) -> f32 {
+        let floor = self.floor(b);
+        let mut v: Vec<f32> = (0..self.cycles())
+            .map(|c| self.phase_mean(c, diastole, b) - floor)
+            .collect();
+        median(&mut v)
+    }
+
+    /// Share of cycles whose phase (every bin of it, full band) stands at least [`REPEAT_DB`]
+    /// above the recording's floor: a murmur repeats at the same phase beat after beat, noise
+    /// does not. NaN without cycles.
+    pub fn repeat(&self, diastole: bool) -> f32 {
+        let n = self.cycles();
+        if n == 0 {
+            return f32::NAN;
+        }
+        let floor = self.floor(0);
+        let margin = (REPEAT_DB / 10.0 * std::f64::consts::LN_10) as f32;
+        let hits = (0..n)
+            .filter(|&c| self.phase_min(c, diastole, 0) - floor >= margin)
+            .count();
+        hits as f32 / n as f32
+    }
+
+    /// Median over cycles of the quietest systolic bin relative to the same cycle's heart
+    /// sounds (full band): a holosystolic murmur fills every bin.
+    pub fn sys_min_rel(&self) -> f32 {
+        let mut v: Vec<f32> = (0..self.cycles())
+            .map(|c| self.phase_min(c, false, 0) - self.sounds[c * MAP_BANDS])
+            .collect();
+        median(&mut v)
+    }
+
+    /// Median over cycles of the quietest systolic bin minus the quietest diastolic bin of the
+    /// same cycle (full band): stationary noise raises both alike.
+    pub fn sys_min_minus_dia_min(&self) -> f32 {
+        let mut v: Vec<f32> = (0..self.cycles())
+            .map(|c| self.phase_min(c, false, 0) - self.phase_min(c, true, 0))
+            .collect();
+        median(&mut v)
+    }
+}
+
+/// How far (dB) above the recording's floor every bin of a phase must stand for that cycle to
+/// count as repeating murmur evidence ([`PhaseMap::repeat`]).
+pub const REPEAT_DB: f64 = 3.0;
+
 /// Computes the features of one recording. `powers` must have been computed on `pre`.
 pub fn extract_features(
     pre: &Preprocessed,
@@ -269,6 +431,17 @@ pub fn extract_features(
         v[19] = accepted.len() as f32 / cycles.len() as f32;
     }
     v[20] = ((accepted.len() + 1) as f32).ln();
+    let map = PhaseMap::of(powers, cycles);
+    if map.cycles() > 0 {
+        for b in 0..MAP_BANDS {
+            v[FIRST_PHASE_MAP_FEATURE + b] = map.above_floor(false, b);
+            v[FIRST_PHASE_MAP_FEATURE + 4 + b] = map.above_floor(true, b);
+        }
+        v[FIRST_PHASE_MAP_FEATURE + 8] = map.repeat(false);
+        v[FIRST_PHASE_MAP_FEATURE + 9] = map.repeat(true);
+        v[FIRST_PHASE_MAP_FEATURE + 10] = map.sys_min_rel();
+        v[FIRST_PHASE_MAP_FEATURE + 11] = map.sys_min_minus_dia_min();
+    }
     if let Some(r) = rhythm {
         v[21] = (r.heart_rate.0 / 100.0) as f32;
         let mean_rr = 60.0 / r.heart_rate.0;

@@ -122,6 +122,14 @@ fn normal_heart_keeps_its_findings_across_devices() {
 fn murmur_keeps_its_findings_across_devices() {
     let a = run(&heart(true, 7));
     assert_eq!(status(&a), "present", "{:?}", a.murmur);
-    assert_eq!(a.flag_reasons, vec![FlagReason::Murmur]);
+    // The learned review score may add its own reason (it flags since it kept its specificity
+    // on every left-out database); the murmur reason must be there, and check() demands the
+    // same reasons on every device.
+    assert_eq!(
+        a.flag_reasons.first(),
+        Some(&FlagReason::Murmur),
+        "{:?}",
+        a.flag_reasons
+    );
     check(true);
 }
