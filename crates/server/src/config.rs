@@ -177,7 +177,7 @@ impl Default for ServerConfig {
             max_concurrent_streams: 256,
             vitals_idle_evict_ms: 3_600_000,
             token_recheck_ms: 30_000,
-            // About a day of attempts: 10 s, 20 s, 40 s, ... then hourly.
+            // Attempts over roughly 12 to 22 hours: 10 s, 20 s, 40 s, ... then every 30 to 60 min.
             webhook_max_attempts: 30,
             webhook_retry_base_ms: 10_000,
             webhook_retry_max_ms: 3_600_000,

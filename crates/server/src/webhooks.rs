@@ -533,7 +533,8 @@ mod tests {
             "ftp://127.0.0.1/x",
             "https://user:pass@hooks.example.org/x",
             "not a url",
-            "https:///nohost",
+            "https://",
+            "mailto:someone@example.org",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
