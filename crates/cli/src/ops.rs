@@ -1,4 +1,5 @@
-//! The operators' commands: `tenant`, `register-device`, `add-user`, `token` (and `token list`), `case ...`,
+//! The operators' commands: `tenant`, `register-device`, `add-user`, `token` (and `token list`),
+//! `webhook add|list|remove|dead-letters|replay`, `case ...`,
 //! `program report`, `fhir export`. Each parses into a typed command here, makes its call through
 //! `auscult-client` and prints what `auscult_client::render` words.
 //!
@@ -73,6 +74,10 @@ pub enum Command {
         #[command(subcommand)]
         list: Option<TokenCommand>,
     },
+    /// Outbound alert webhooks of a tenant (administrators): add (prints the signing secret, once),
+    /// list, remove; the dead-letter list and replaying one.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Clinicians' work: list, show, review, export cases.
     #[command(subcommand)]
     Case(CaseCommand),
@@ -195,6 +200,62 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List {
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+/// Webhook subcommands. `--tenant` is required of a system administrator; a tenant
+/// administrator's own tenant is the default.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a webhook: alert events are POSTed to URL (https; plain http only to loopback),
+    /// signed with the secret printed here once.
+    Add {
+        /// The receiver's URL.
+        url: String,
+        /// Tenant id.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// List the tenant's webhooks (never a secret).
+    List {
+        /// Tenant id.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Remove a webhook: no further events; deliveries not yet made are cancelled.
+    Remove {
+        /// The webhook id.
+        webhook: String,
+        /// Tenant id.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Deliveries that failed every attempt, newest first.
+    DeadLetters {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Tenant id.
+        #[arg(long, default_value = "")]
+        tenant: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Send a dead letter again (same idempotency key and body, attempts reset).
+    Replay {
+        /// The delivery id (from `webhook dead-letters`).
+        delivery: String,
+        /// Tenant id.
+        #[arg(long, default_value = "")]
+        tenant: String,
         #[command(flatten)]
         conn: Connection,
     },
@@ -484,6 +545,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 print!("{}", render::principal_with_token(&p));
             }
         }
+        Command::Webhook(command) => run_webhook(command, &tz).await?,
         Command::Case(command) => run_case(command, &tz).await?,
         Command::Program(ProgramCommand::Report { program, csv, conn }) => {
             let report = conn.client().await?.program_report(&program).await?;
@@ -545,6 +607,50 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await?;
             write_file(&out, &bundle)?;
             println!("wrote {} bytes to {}", bundle.len(), out.display());
+        }
+    }
+    Ok(())
+}
+
+async fn run_webhook(command: WebhookCommand, tz: &Local) -> anyhow::Result<()> {
+    match command {
+        WebhookCommand::Add { url, tenant, conn } => {
+            let created = conn.client().await?.create_webhook(&tenant, &url).await?;
+            print!("{}", render::webhook_created(&created));
+        }
+        WebhookCommand::List { tenant, conn } => {
+            let hooks = conn.client().await?.list_webhooks(&tenant).await?;
+            print!("{}", render::webhooks(&hooks, tz));
+        }
+        WebhookCommand::Remove {
+            webhook,
+            tenant,
+            conn,
+        } => {
+            conn.client()
+                .await?
+                .delete_webhook(&tenant, &webhook)
+                .await?;
+            println!("removed webhook {webhook}");
+        }
+        WebhookCommand::DeadLetters {
+            limit,
+            tenant,
+            conn,
+        } => {
+            let dead = conn.client().await?.dead_letters(&tenant, limit).await?;
+            print!("{}", render::dead_letters(&dead, tz));
+        }
+        WebhookCommand::Replay {
+            delivery,
+            tenant,
+            conn,
+        } => {
+            conn.client()
+                .await?
+                .replay_dead_letter(&tenant, &delivery)
+                .await?;
+            println!("replaying delivery {delivery}");
         }
     }
     Ok(())

@@ -188,6 +188,74 @@ impl Client {
             .map_err(|s| ClientError::refused("token list", &s))
     }
 
+    /// `webhook add`: the webhook and its signing secret (shown once).
+    pub async fn create_webhook(
+        &self,
+        tenant_id: &str,
+        url: &str,
+    ) -> Result<pb::CreateWebhookResponse> {
+        let request = self.request(pb::CreateWebhookRequest {
+            tenant_id: tenant_id.to_owned(),
+            url: url.to_owned(),
+        });
+        self.admin()
+            .create_webhook(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::refused("webhook add", &s))
+    }
+
+    /// `webhook list`: the tenant's webhooks (never a secret).
+    pub async fn list_webhooks(&self, tenant_id: &str) -> Result<Vec<pb::Webhook>> {
+        let request = self.request(pb::ListWebhooksRequest {
+            tenant_id: tenant_id.to_owned(),
+        });
+        self.admin()
+            .list_webhooks(request)
+            .await
+            .map(|r| r.into_inner().webhooks)
+            .map_err(|s| ClientError::refused("webhook list", &s))
+    }
+
+    /// `webhook remove`.
+    pub async fn delete_webhook(&self, tenant_id: &str, webhook_id: &str) -> Result<()> {
+        let request = self.request(pb::DeleteWebhookRequest {
+            tenant_id: tenant_id.to_owned(),
+            webhook_id: webhook_id.to_owned(),
+        });
+        self.admin()
+            .delete_webhook(request)
+            .await
+            .map(drop)
+            .map_err(|s| ClientError::refused("webhook remove", &s))
+    }
+
+    /// `webhook dead-letters`: deliveries that failed every attempt, newest first.
+    pub async fn dead_letters(&self, tenant_id: &str, limit: u32) -> Result<Vec<pb::DeadLetter>> {
+        let request = self.request(pb::ListDeadLettersRequest {
+            tenant_id: tenant_id.to_owned(),
+            limit,
+        });
+        self.admin()
+            .list_dead_letters(request)
+            .await
+            .map(|r| r.into_inner().dead_letters)
+            .map_err(|s| ClientError::refused("webhook dead-letters", &s))
+    }
+
+    /// `webhook replay`: sends a dead letter again.
+    pub async fn replay_dead_letter(&self, tenant_id: &str, delivery_id: &str) -> Result<()> {
+        let request = self.request(pb::ReplayDeadLetterRequest {
+            tenant_id: tenant_id.to_owned(),
+            delivery_id: delivery_id.to_owned(),
+        });
+        self.admin()
+            .replay_dead_letter(request)
+            .await
+            .map(drop)
+            .map_err(|s| ClientError::refused("webhook replay", &s))
+    }
+
     /// `case list`: one page of the worklist, most urgent first.
     pub async fn list_cases(&self, request: pb::ListCasesRequest) -> Result<pb::ListCasesResponse> {
         self.review()

@@ -568,6 +568,84 @@ where
     table(&rows)
 }
 
+/// A webhook just created, with its signing secret (the only time a secret is printed).
+pub fn webhook_created(w: &pb::CreateWebhookResponse) -> String {
+    let mut out = String::new();
+    if let Some(hook) = &w.webhook {
+        let _ = writeln!(
+            out,
+            "webhook {} -> {} (tenant {})",
+            hook.webhook_id, hook.url, hook.tenant_id
+        );
+    }
+    let _ = writeln!(out, "signing secret (shown once): {}", w.secret);
+    out
+}
+
+/// The tenant's webhooks (never a secret), oldest first.
+pub fn webhooks<Tz>(hooks: &[pb::Webhook], tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    if hooks.is_empty() {
+        return "no webhooks\n".to_owned();
+    }
+    let mut rows = vec![
+        ["webhook", "url", "created", "by", "removed"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for w in hooks {
+        rows.push(vec![
+            w.webhook_id.clone(),
+            w.url.clone(),
+            iso8601(w.created_at.as_ref(), tz),
+            w.created_by.clone(),
+            w.removed_at
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |at| iso8601(Some(at), tz)),
+        ]);
+    }
+    table(&rows)
+}
+
+/// Deliveries that failed every attempt, newest first.
+pub fn dead_letters<Tz>(dead: &[pb::DeadLetter], tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    if dead.is_empty() {
+        return "no dead letters\n".to_owned();
+    }
+    let mut rows = vec![
+        [
+            "delivery",
+            "webhook",
+            "event",
+            "alert",
+            "attempts",
+            "last error",
+            "failed",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
+    for d in dead {
+        rows.push(vec![
+            d.delivery_id.clone(),
+            d.webhook_id.clone(),
+            d.event_id.to_string(),
+            d.alert_id.clone(),
+            d.attempts.to_string(),
+            d.last_error.clone(),
+            iso8601(d.failed_at.as_ref(), tz),
+        ]);
+    }
+    table(&rows)
+}
+
 /// A tenant just created.
 pub fn tenant(t: &pb::Tenant) -> String {
     format!(

@@ -5,7 +5,8 @@
 //! rotate, revoke or list its own tokens. Tokens are returned once, here, and stored only hashed;
 //! each is minted with an expiry ([`crate::auth::token_expiry`]), and listing tokens shows their
 //! ids, owners and dates, never a secret. Administrators also assign devices to the subjects they
-//! report vital signs for.
+//! report vital signs for, and manage their tenant's outbound webhooks ([`crate::webhooks`]): a
+//! webhook's signing secret is returned once, by `CreateWebhook`, and by no other call.
 
 use std::sync::Arc;
 
@@ -75,6 +76,39 @@ fn token_pb(t: &TokenInfo, now_ms: i64) -> pb::TokenInfo {
         revoked_at: t.revoked_at_ms.map(convert::timestamp),
         live: t.revoked_at_ms.is_none() && !expired,
     }
+}
+
+fn webhook_pb(w: &auscult_store::webhooks::WebhookInfo) -> pb::Webhook {
+    pb::Webhook {
+        webhook_id: w.id.clone(),
+        tenant_id: w.tenant_id.clone(),
+        url: w.url.clone(),
+        created_at: Some(convert::timestamp(w.created_at_ms)),
+        created_by: w.created_by.clone(),
+        removed_at: w.disabled_at_ms.map(convert::timestamp),
+    }
+}
+
+fn dead_letter_pb(d: &auscult_store::webhooks::DeadLetter) -> pb::DeadLetter {
+    pb::DeadLetter {
+        delivery_id: d.id.clone(),
+        webhook_id: d.webhook_id.clone(),
+        event_id: u64::try_from(d.event_id).unwrap_or_default(),
+        alert_id: d.alert_id.clone(),
+        attempts: d.attempts,
+        last_status: d
+            .last_status
+            .and_then(|s| u32::try_from(s).ok())
+            .unwrap_or_default(),
+        last_error: d.last_error.clone(),
+        failed_at: Some(convert::timestamp(d.failed_at_ms)),
+    }
+}
+
+/// Whether an id from a request can be one this server made (a bounded, printable string):
+/// anything else is simply not found.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 fn valid_name(name: &str) -> Result<()> {
@@ -534,6 +568,112 @@ impl AdminService for AdminApi {
         Ok(Response::new(pb::ListTokensResponse {
             tokens: tokens.iter().map(|t| token_pb(t, now)).collect(),
         }))
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> std::result::Result<Response<pb::CreateWebhookResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        let url = crate::webhooks::check_url(req.url.trim())?;
+        let secret = crate::webhooks::new_secret()?;
+        let webhook = self
+            .state
+            .store
+            .create_webhook(&caller.actor(), &tenant_id, url.as_str(), &secret, now_ms())
+            .await
+            .map_err(ServerError::from)?;
+        tracing::info!(webhook_id = %webhook.id, %tenant_id, "webhook created");
+        Ok(Response::new(pb::CreateWebhookResponse {
+            webhook: Some(webhook_pb(&webhook)),
+            secret,
+        }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> std::result::Result<Response<pb::ListWebhooksResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let tenant_id = self
+            .target_tenant(&caller, &request.get_ref().tenant_id)
+            .await?;
+        let hooks = self
+            .state
+            .store
+            .list_webhooks(&tenant_id)
+            .await
+            .map_err(ServerError::from)?;
+        Ok(Response::new(pb::ListWebhooksResponse {
+            webhooks: hooks.iter().map(webhook_pb).collect(),
+        }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> std::result::Result<Response<pb::DeleteWebhookResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        if !plausible_id(&req.webhook_id)
+            || !self
+                .state
+                .store
+                .disable_webhook(&caller.actor(), &tenant_id, &req.webhook_id, now_ms())
+                .await
+                .map_err(ServerError::from)?
+        {
+            return Err(ServerError::NotFound("webhook").into());
+        }
+        tracing::info!(webhook_id = %req.webhook_id, %tenant_id, "webhook removed");
+        Ok(Response::new(pb::DeleteWebhookResponse {}))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> std::result::Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        let limit = match req.limit {
+            0 => 100,
+            n => n.min(1_000),
+        };
+        let dead = self
+            .state
+            .store
+            .list_dead_letters(&caller.actor(), &tenant_id, i64::from(limit), now_ms())
+            .await
+            .map_err(ServerError::from)?;
+        Ok(Response::new(pb::ListDeadLettersResponse {
+            dead_letters: dead.iter().map(dead_letter_pb).collect(),
+        }))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        request: Request<pb::ReplayDeadLetterRequest>,
+    ) -> std::result::Result<Response<pb::ReplayDeadLetterResponse>, Status> {
+        let caller = self.admin(request.metadata()).await?;
+        let req = request.get_ref();
+        let tenant_id = self.target_tenant(&caller, &req.tenant_id).await?;
+        if !plausible_id(&req.delivery_id)
+            || !self
+                .state
+                .store
+                .replay_dead_letter(&caller.actor(), &tenant_id, &req.delivery_id, now_ms())
+                .await
+                .map_err(ServerError::from)?
+        {
+            return Err(ServerError::NotFound("dead letter").into());
+        }
+        tracing::info!(delivery_id = %req.delivery_id, %tenant_id, "dead letter replayed");
+        self.state.webhooks_ready.notify_waiters();
+        Ok(Response::new(pb::ReplayDeadLetterResponse {}))
     }
 
     async fn who_am_i(

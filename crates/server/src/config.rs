@@ -124,6 +124,21 @@ pub struct ServerConfig {
     /// revoked by another server sharing the database ends the stream within this interval
     /// (revocations through this server end it at once).
     pub token_recheck_ms: u64,
+    /// Attempts at delivering an alert event to a webhook before it becomes a dead letter.
+    pub webhook_max_attempts: u32,
+    /// Wait after a webhook's first failed attempt, milliseconds; doubled after each further
+    /// one (with jitter), up to `webhook_retry_max_ms`.
+    pub webhook_retry_base_ms: u64,
+    /// Longest wait between two attempts of a webhook delivery, milliseconds.
+    pub webhook_retry_max_ms: u64,
+    /// Longest one webhook request may take (connecting, sending, the answer's headers),
+    /// milliseconds. A claimed delivery's lease is twice this plus 5 s.
+    pub webhook_timeout_ms: u64,
+    /// Most webhook requests this server has in flight at once (at most one per webhook).
+    pub webhook_concurrency: usize,
+    /// How often the deliverer looks for due deliveries (retries, other servers' events),
+    /// milliseconds; this server's own events wake it at once.
+    pub webhook_poll_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -162,6 +177,13 @@ impl Default for ServerConfig {
             max_concurrent_streams: 256,
             vitals_idle_evict_ms: 3_600_000,
             token_recheck_ms: 30_000,
+            // Attempts over roughly 12 to 22 hours: 10 s, 20 s, 40 s, ... then every 30 to 60 min.
+            webhook_max_attempts: 30,
+            webhook_retry_base_ms: 10_000,
+            webhook_retry_max_ms: 3_600_000,
+            webhook_timeout_ms: 10_000,
+            webhook_concurrency: 16,
+            webhook_poll_ms: 1_000,
         }
     }
 }
@@ -224,6 +246,27 @@ impl ServerConfig {
         }
         if !(100..=7 * 86_400_000).contains(&self.vitals_idle_evict_ms) {
             return bad("vitals_idle_evict_ms must be between 100 ms and 7 days");
+        }
+        if !(1..=1000).contains(&self.webhook_max_attempts) {
+            return bad("webhook_max_attempts must be between 1 and 1000");
+        }
+        if !(10..=86_400_000).contains(&self.webhook_retry_base_ms)
+            || self.webhook_retry_max_ms < self.webhook_retry_base_ms
+            || self.webhook_retry_max_ms > 7 * 86_400_000
+        {
+            return bad(
+                "webhook_retry_base_ms must be between 10 ms and a day, and webhook_retry_max_ms \
+                 between it and 7 days",
+            );
+        }
+        if !(100..=300_000).contains(&self.webhook_timeout_ms) {
+            return bad("webhook_timeout_ms must be between 100 ms and 5 minutes");
+        }
+        if !(1..=1024).contains(&self.webhook_concurrency) {
+            return bad("webhook_concurrency must be between 1 and 1024");
+        }
+        if !(10..=600_000).contains(&self.webhook_poll_ms) {
+            return bad("webhook_poll_ms must be between 10 ms and 10 minutes");
         }
         if self.max_concurrent_streams == 0 {
             return bad("max_concurrent_streams must be positive");

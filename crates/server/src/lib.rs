@@ -2,7 +2,8 @@
 //!
 //! Devices stream recordings to [`ingest`]; workers ([`worker`]) run the `dsp` engine on complete
 //! uploads; clinicians use [`review`] (gRPC) or the [`web`] console, both through [`cases`];
-//! administrators use [`admin`]. Architecture invariants: only
+//! administrators use [`admin`]; alert events go out to tenants' receivers through [`webhooks`].
+//! Architecture invariants: only
 //! this crate sees protobuf types; it holds no SQL (that is `auscult-store`) and no signal
 //! processing (that is `auscult-dsp`); every handler authenticates first and scopes every store
 //! call to the caller's tenant; logs carry ids, never subject data.
@@ -25,6 +26,7 @@ pub mod state;
 pub mod transport;
 pub mod vitals;
 pub mod web;
+pub mod webhooks;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -279,7 +281,7 @@ impl Listeners {
 }
 
 /// Starts the analysis workers, recovers the vitals monitors and starts the vitals ticker, the
-/// job recovery, the orphan-blob sweep and (when bound) the metrics responder.
+/// webhook deliverer, the job recovery, the orphan-blob sweep and (when bound) the metrics responder.
 async fn spawn_background(
     state: &Arc<AppState>,
     workers: usize,
@@ -301,6 +303,10 @@ async fn spawn_background(
         shutdown_rx.clone(),
     )));
     tasks.push(tokio::spawn(worker::run_recovery(
+        Arc::clone(state),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(webhooks::run_deliveries(
         Arc::clone(state),
         shutdown_rx.clone(),
     )));

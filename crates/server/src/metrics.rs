@@ -44,6 +44,12 @@ pub struct Metrics {
     pub analyses_done: AtomicU64,
     /// Analysis attempts that failed.
     pub analyses_failed: AtomicU64,
+    /// Webhook deliveries the receiver took.
+    pub webhooks_delivered: AtomicU64,
+    /// Webhook attempts that failed.
+    pub webhook_attempts_failed: AtomicU64,
+    /// Webhook deliveries that failed their last attempt (dead letters).
+    pub webhooks_dead: AtomicU64,
     chunk_latency_buckets: [AtomicU64; BUCKETS_S.len()],
     chunk_latency_count: AtomicU64,
     chunk_latency_sum_us: AtomicU64,
@@ -118,6 +124,21 @@ impl Snapshot {
                 "auscult_analyses_failed",
                 "Failed analysis attempts.",
                 get(&m.analyses_failed),
+            ),
+            (
+                "auscult_webhooks_delivered",
+                "Webhook deliveries the receiver took.",
+                get(&m.webhooks_delivered),
+            ),
+            (
+                "auscult_webhook_attempts_failed",
+                "Failed webhook attempts.",
+                get(&m.webhook_attempts_failed),
+            ),
+            (
+                "auscult_webhooks_dead",
+                "Webhook deliveries that became dead letters.",
+                get(&m.webhooks_dead),
             ),
         ];
         // Prometheus buckets are cumulative, as they are counted.

@@ -130,6 +130,12 @@ pub struct ServeArgs {
     /// How long a dormant vital-sign monitor stays in memory without a batch, milliseconds.
     #[arg(long, env = "AUSCULT_VITALS_IDLE_EVICT_MS")]
     pub vitals_idle_evict_ms: Option<u64>,
+    /// Attempts at delivering an alert event to a webhook before it is a dead letter.
+    #[arg(long, env = "AUSCULT_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    /// Longest one webhook request may take, milliseconds.
+    #[arg(long, env = "AUSCULT_WEBHOOK_TIMEOUT_MS")]
+    pub webhook_timeout_ms: Option<u64>,
 }
 
 impl ServeArgs {
@@ -229,6 +235,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.vitals_idle_evict_ms {
             c.vitals_idle_evict_ms = v;
+        }
+        if let Some(v) = self.webhook_max_attempts {
+            c.webhook_max_attempts = v;
+        }
+        if let Some(v) = self.webhook_timeout_ms {
+            c.webhook_timeout_ms = v;
         }
         c.validate()?;
         Ok(c)

@@ -54,6 +54,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Wakes idle analysis workers when an upload completes.
     pub jobs_ready: Notify,
+    /// Wakes this server's webhook deliverer (a dead letter replayed).
+    pub webhooks_ready: Notify,
     /// Counters and histograms for the metrics endpoint.
     pub metrics: Metrics,
     /// Vital-sign monitors, the alert event broadcast and the sample writer.
@@ -74,6 +76,7 @@ impl AppState {
             store,
             config,
             jobs_ready: Notify::new(),
+            webhooks_ready: Notify::new(),
             metrics: Metrics::default(),
             heavy: HeavyWork::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),

@@ -22,6 +22,7 @@ pub mod servers;
 pub mod token_cache;
 pub mod vitals;
 pub mod web_users;
+pub mod webhooks;
 
 pub use blobs::{BlobConfig, Blobs};
 pub use db::{Backend, DbOptions, now_ms};

@@ -213,7 +213,8 @@ impl Store {
         rows.iter().map(minute_row).collect()
     }
 
-    /// Appends an alert event and records the alert's new state in `vital_alerts`, in one
+    /// Appends an alert event, records the alert's new state in `vital_alerts` and enqueues its
+    /// deliveries to the tenant's webhooks (the outbox, [`crate::webhooks`]), in one
     /// transaction, and returns the event id.
     ///
     /// Event ids become visible in increasing order, also across servers: on PostgreSQL the
@@ -253,6 +254,8 @@ impl Store {
             .first()
             .ok_or(StoreError::Corrupt("INSERT RETURNING gave no row".into()))?;
         let event_id: i64 = row.try_get("event_id")?;
+        crate::webhooks::enqueue_deliveries(&mut tx, tenant_id, event_id, e, crate::now_ms())
+            .await?;
         sqlx::query(
             "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \
              level, raised_at_ms, snoozed_until_ms, acted_by, detail, last_event_id, updated_at_ms) \
