@@ -15,6 +15,7 @@ pub mod convert;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod passwords;
 pub mod programs;

@@ -209,6 +209,19 @@ pub struct Words {
     pub legend_s2: &'static str,
     pub legend_murmur: &'static str,
     pub review_saved: &'static str,
+    pub live: &'static str,
+    pub live_sessions: &'static str,
+    pub no_live: &'static str,
+    pub listen: &'static str,
+    pub listening: &'static str,
+    pub live_started: &'static str,
+    pub session_ended: &'static str,
+    pub open_case: &'static str,
+    pub instruct: &'static str,
+    pub next_site: &'static str,
+    pub hold_still: &'static str,
+    pub instruction_sent: &'static str,
+    pub no_instructions: &'static str,
 }
 
 static EN: Words = Words {
@@ -285,6 +298,19 @@ static EN: Words = Words {
     legend_s2: "S2",
     legend_murmur: "murmur",
     review_saved: "Review saved.",
+    live: "Live",
+    live_sessions: "Live auscultation",
+    no_live: "No device is streaming live now.",
+    listen: "Listen",
+    listening: "Listening",
+    live_started: "Started",
+    session_ended: "The session has ended; the recording is analysed as a case.",
+    open_case: "Open the case",
+    instruct: "Ask the person holding the stethoscope",
+    next_site: "Next site",
+    hold_still: "Hold still",
+    instruction_sent: "Sent to the device.",
+    no_instructions: "This device streams without acknowledgements and cannot receive requests.",
 };
 
 static JA: Words = Words {
@@ -361,6 +387,19 @@ static JA: Words = Words {
     legend_s2: "S2",
     legend_murmur: "心雑音",
     review_saved: "レビューを保存しました。",
+    live: "ライブ",
+    live_sessions: "ライブ聴診",
+    no_live: "現在ライブ配信中の機器はありません。",
+    listen: "聴く",
+    listening: "聴診中",
+    live_started: "開始",
+    session_ended: "セッションは終了しました。記録は症例として解析されます。",
+    open_case: "症例を開く",
+    instruct: "聴診器を持つ人への依頼",
+    next_site: "次の部位",
+    hold_still: "動かさないで",
+    instruction_sent: "機器に送信しました。",
+    no_instructions: "この機器は確認応答なしで送信しているため、依頼を受け取れません。",
 };
 
 #[cfg(test)]

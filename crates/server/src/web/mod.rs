@@ -1,6 +1,7 @@
 //! The clinicians' web console, served by `auscult serve` on its own listener (`--web-listen`,
 //! `127.0.0.1:8787` by default): people sign in with a username and a password, see the
-//! worklist, open a case, listen to it, review it and read its audit trail.
+//! worklist, open a case, listen to it, review it and read its audit trail; and listen live to
+//! a device that is recording ([`crate::live`], `/live`).
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), one small external
 //! script and one style sheet embedded in the binary and served from `/static/`. No inline
@@ -16,6 +17,7 @@
 
 mod audio;
 mod i18n;
+mod live;
 mod pages;
 mod session;
 mod view;
@@ -71,6 +73,10 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
         .route("/cases/{id}", get(pages::case_page))
         .route("/cases/{id}/review", post(pages::submit_review))
         .route("/cases/{id}/audio", get(audio::case_audio))
+        .route("/live", get(live::live_list))
+        .route("/live/{id}", get(live::live_page))
+        .route("/live/{id}/stream", get(live::live_stream))
+        .route("/live/{id}/instruction", post(live::live_instruction))
         .route(
             "/sign-in",
             get(session::sign_in_page).post(session::sign_in),
@@ -83,6 +89,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
         .route("/lang/{tag}", get(session::switch_language))
         .route("/static/console.js", get(static_js))
         .route("/static/console.css", get(static_css))
+        .route("/static/live.js", get(static_live_js))
         .fallback(not_found)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))
@@ -133,9 +140,14 @@ async fn security_headers(mut response: Response) -> Response {
 
 const CONSOLE_JS: &str = include_str!("../../static/console.js");
 const CONSOLE_CSS: &str = include_str!("../../static/console.css");
+const LIVE_JS: &str = include_str!("../../static/live.js");
 
 async fn static_js() -> Response {
     static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_live_js() -> Response {
+    static_file(LIVE_JS, "text/javascript; charset=utf-8")
 }
 
 async fn static_css() -> Response {
