@@ -834,3 +834,65 @@ async fn attempt_client_stream(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_are_read_from_the_ack_stream_message() {
+        let next = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::NextSite as i32,
+                site: AuscultationSite::Aortic as i32,
+                sequence: 2,
+            },
+            4000,
+        );
+        assert_eq!(
+            next,
+            ReceivedInstruction {
+                sequence: 2,
+                kind: "next_site",
+                site: Some("aortic"),
+                at_pcg_sample: 4000,
+            }
+        );
+        assert_eq!(next.next_site(), Some(AuscultationSite::Aortic));
+        assert_eq!(next.to_string(), "instruction #2: next site: aortic");
+
+        let hold = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::HoldStill as i32,
+                site: AuscultationSite::Mitral as i32,
+                sequence: 3,
+            },
+            0,
+        );
+        assert_eq!(
+            (hold.kind, hold.site, hold.next_site()),
+            ("hold_still", None, None)
+        );
+        assert_eq!(hold.to_string(), "instruction #3: hold still");
+
+        // A kind or site this simulator does not know moves nothing.
+        let odd = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: 99,
+                site: -4,
+                sequence: 4,
+            },
+            0,
+        );
+        assert_eq!((odd.kind, odd.next_site()), ("unknown", None));
+        let nowhere = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::NextSite as i32,
+                site: AuscultationSite::Other as i32,
+                sequence: 5,
+            },
+            0,
+        );
+        assert_eq!(nowhere.next_site(), None);
+    }
+}

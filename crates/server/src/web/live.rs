@@ -10,6 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Form;
 use axum::body::{Body, Bytes};
@@ -77,8 +78,11 @@ pub async fn live_page(
     Ok(view::html(&page).into_response())
 }
 
+/// How often a listener's console session is checked again while it listens.
+const SESSION_RECHECK: Duration = Duration::from_secs(10);
+
 /// `GET /live/{id}/stream`: joins the session as a listener (audited) and streams its frames
-/// until it ends.
+/// until it ends, or until the listener's console session does (signed out, expired).
 pub async fn live_stream(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
@@ -86,30 +90,54 @@ pub async fn live_stream(
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
     let frames = live::listen(&web.app, &signed.caller, &id).await?;
+    let listener = Listener {
+        web,
+        headers,
+        frames,
+        recheck: tokio::time::interval_at(
+            tokio::time::Instant::now() + SESSION_RECHECK,
+            SESSION_RECHECK,
+        ),
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        Body::from_stream(frame_stream(frames)),
+        Body::from_stream(frame_stream(listener)),
     )
         .into_response())
 }
 
-/// The encoded frames of a listener, skipping what it lagged behind on, ending with the session.
+/// One listener's end of a live session.
+struct Listener {
+    web: Arc<Web>,
+    headers: HeaderMap,
+    frames: broadcast::Receiver<Frame>,
+    recheck: tokio::time::Interval,
+}
+
+/// The encoded frames of a listener, skipping what it lagged behind on, ending with the session
+/// (an ended frame) or with the listener's console session (nothing more).
 fn frame_stream(
-    rx: broadcast::Receiver<Frame>,
+    listener: Listener,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    futures::stream::unfold(Some(rx), |rx| async move {
-        let mut rx = rx?;
+    futures::stream::unfold(Some(listener), |listener| async move {
+        let mut l = listener?;
+        let ended = || Some((Ok(Bytes::from(live::encode(&Frame::Ended))), None));
         loop {
-            match rx.recv().await {
-                Ok(Frame::Ended) | Err(broadcast::error::RecvError::Closed) => {
-                    return Some((Ok(Bytes::from(live::encode(&Frame::Ended))), None));
+            tokio::select! {
+                frame = l.frames.recv() => match frame {
+                    Ok(Frame::Ended) | Err(broadcast::error::RecvError::Closed) => return ended(),
+                    Ok(frame) => return Some((Ok(Bytes::from(live::encode(&frame))), Some(l))),
+                    // Too slow: the oldest frames are gone; carry on with the newest.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                },
+                _ = l.recheck.tick() => {
+                    if require(&l.web, &l.headers).await.is_err() {
+                        return None;
+                    }
                 }
-                Ok(frame) => return Some((Ok(Bytes::from(live::encode(&frame))), Some(rx))),
-                // Too slow: the oldest frames are gone; carry on with the newest.
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
             }
         }
     })
