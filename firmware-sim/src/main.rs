@@ -371,7 +371,7 @@ async fn upload_one(
 
 fn print_report(s: &StreamArgs, report: &firmware_sim::UploadReport) -> anyhow::Result<()> {
     if s.json {
-        let mut v = serde_json::to_value(&report)?;
+        let mut v = serde_json::to_value(report)?;
         v["ack_latency"] = serde_json::to_value(LatencySummary::of(&report.ack_latencies))?;
         v["elapsed_s"] = report.elapsed.as_secs_f64().into();
         println!("{}", serde_json::to_string_pretty(&v)?);
