@@ -91,6 +91,7 @@ pub async fn live_stream(
     let signed = require(&web, &headers).await?;
     let frames = live::listen(&web.app, &signed.caller, &id).await?;
     let listener = Listener {
+        shutdown: web.shutdown.clone(),
         web,
         headers,
         frames,
@@ -115,10 +116,12 @@ struct Listener {
     headers: HeaderMap,
     frames: broadcast::Receiver<Frame>,
     recheck: tokio::time::Interval,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The encoded frames of a listener, skipping what it lagged behind on, ending with the session
-/// (an ended frame) or with the listener's console session (nothing more).
+/// (an ended frame), with the server (an ended frame) or with the listener's console session
+/// (nothing more).
 fn frame_stream(
     listener: Listener,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
@@ -133,6 +136,7 @@ fn frame_stream(
                     // Too slow: the oldest frames are gone; carry on with the newest.
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                 },
+                () = async { let _ = l.shutdown.wait_for(|stop| *stop).await; } => return ended(),
                 _ = l.recheck.tick() => {
                     if require(&l.web, &l.headers).await.is_err() {
                         return None;

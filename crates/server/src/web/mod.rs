@@ -53,6 +53,9 @@ pub struct Web {
     /// back over `http://127.0.0.1`. Beyond loopback the console must sit behind a
     /// TLS-terminating proxy, and the cookie is `Secure`.
     secure_cookies: bool,
+    /// Turns true when the server stops: long responses (a live listener's stream) end then, so
+    /// a graceful stop never waits on a browser.
+    shutdown: watch::Receiver<bool>,
 }
 
 /// Whether the web console on `addr` (plain HTTP) sets `Secure` cookies: everywhere but
@@ -61,11 +64,12 @@ pub fn secure_cookies_for(addr: SocketAddr) -> bool {
     !crate::is_loopback(addr)
 }
 
-/// The console's routes over `app`.
-pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
+/// The console's routes over `app`; long responses end when `shutdown` turns true.
+pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receiver<bool>) -> Router {
     let web = Arc::new(Web {
         app,
         secure_cookies,
+        shutdown,
     });
     Router::new()
         .route("/", get(pages::worklist))
@@ -102,7 +106,7 @@ pub fn serve(
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let router = router(app, secure_cookies_for(addr));
+    let router = router(app, secure_cookies_for(addr), shutdown.clone());
     tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
