@@ -279,29 +279,39 @@ impl LiveFeed {
     ) -> Result<LiveFeed> {
         let width = row.meta.pcg_sample_format()?.width();
         let (frames, _) = broadcast::channel(LISTENER_FRAMES);
-        let session = Arc::new(LiveSession {
-            recording_id: row.id.clone(),
-            tenant_id: row.tenant_id.clone(),
-            subject_id: row.meta.subject_id.clone(),
-            site: row.meta.site.clone(),
-            started_at_ms: row.meta.started_at_ms,
-            pcg_rate_hz: row.meta.pcg_rate_hz,
-            frames,
-            instructions,
-            sequence: AtomicU64::new(0),
-        });
+        Ok(LiveFeed::start(
+            hub,
+            LiveSession {
+                recording_id: row.id.clone(),
+                tenant_id: row.tenant_id.clone(),
+                subject_id: row.meta.subject_id.clone(),
+                site: row.meta.site.clone(),
+                started_at_ms: row.meta.started_at_ms,
+                pcg_rate_hz: row.meta.pcg_rate_hz,
+                frames,
+                instructions,
+                sequence: AtomicU64::new(0),
+            },
+            width,
+        ))
+    }
+
+    /// Registers `session` (PCG samples `width` bytes wide) and starts its marker.
+    fn start(hub: &Arc<LiveHub>, session: LiveSession, width: usize) -> LiveFeed {
+        let session = Arc::new(session);
         tokio::spawn(run_marker(
             session.frames.subscribe(),
             session.frames.clone(),
             session.pcg_rate_hz,
         ));
-        hub.sessions().insert(row.id.clone(), Arc::clone(&session));
-        tracing::info!(case_id = %row.id, "live session opened");
-        Ok(LiveFeed {
+        hub.sessions()
+            .insert(session.recording_id.clone(), Arc::clone(&session));
+        tracing::info!(case_id = %session.recording_id, "live session opened");
+        LiveFeed {
             hub: Arc::clone(hub),
             session,
             width,
-        })
+        }
     }
 
     /// Publishes an accepted PCG chunk starting at sample `offset` (never waits: a listener that
@@ -545,6 +555,56 @@ mod tests {
             serde_json::json!({"from":10,"to":20,"s1":[[11,12]],"s2":[[14,15]],"hr":72.0})
         );
         assert_eq!(encode(&Frame::Ended), vec![FRAME_ENDED, 0, 0, 0, 0]);
+    }
+
+    fn session(id: &str, tenant: &str) -> LiveSession {
+        LiveSession {
+            recording_id: id.into(),
+            tenant_id: tenant.into(),
+            subject_id: "subject-1".into(),
+            site: "mitral".into(),
+            started_at_ms: 0,
+            pcg_rate_hz: 4000,
+            frames: broadcast::channel(LISTENER_FRAMES).0,
+            instructions: None,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_never_reads_loses_frames_and_never_holds_up_the_feed() {
+        let hub = Arc::new(LiveHub::default());
+        let feed = LiveFeed::start(&hub, session("rec-1", "t1"), 2);
+        let live = hub.find("t1", "rec-1").unwrap();
+        assert!(hub.find("t2", "rec-1").is_none(), "another tenant's");
+        let mut stalled = live.frames.subscribe();
+        let started = std::time::Instant::now();
+        let frames = 10 * LISTENER_FRAMES as u64;
+        for k in 0..frames {
+            feed.pcg(k * 1000, &[0u8; 2000]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the feed waited"
+        );
+        match stalled.recv().await {
+            Err(broadcast::error::RecvError::Lagged(lost)) => assert!(lost > 0),
+            other => panic!("expected to have lagged, got {other:?}"),
+        }
+        // It carries on with the newest frames.
+        let mut newest = 0;
+        while let Ok(Ok(frame)) =
+            tokio::time::timeout(Duration::from_millis(50), stalled.recv()).await
+        {
+            if let Frame::Audio { offset, .. } = frame {
+                newest = offset;
+            }
+        }
+        assert_eq!(newest, (frames - 1) * 1000);
+        // The session ends with its feed: gone from the hub, an ended frame to listeners.
+        drop(feed);
+        assert!(hub.find("t1", "rec-1").is_none());
+        assert!(matches!(stalled.recv().await, Ok(Frame::Ended)));
     }
 
     #[test]
