@@ -29,6 +29,6 @@ pub use latency::LatencySummary;
 pub use plan::Counts;
 pub use source::{DeviceRecording, EcgChoice, EcgPayload, EncodedRecording, PcgFormat};
 pub use upload::{
-    Connection, DeviceIdentity, Pacing, SimulatedDrops, UploadMode, UploadOptions, UploadReport,
-    upload, upload_status,
+    ChunkCapture, Connection, DeviceIdentity, Pacing, ReceivedInstruction, SimulatedDrops,
+    UploadMode, UploadOptions, UploadReport, upload, upload_status, upload_with,
 };

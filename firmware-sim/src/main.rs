@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use firmware_sim::{
     Connection, DeviceIdentity, DeviceRecording, EcgChoice, FleetDevice, FleetReport,
     LatencySummary, Pacing, PcgFormat, SimulatedDrops, UploadMode, UploadOptions, run_fleet,
-    upload, upload_status,
+    upload_status, upload_with,
 };
 
 #[derive(Debug, Parser)]
@@ -146,6 +146,27 @@ struct StreamArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// A live session (remote auscultation): clinicians can listen in the web console while it
+    /// streams and send instructions back, which are printed. Use with --realtime and acks mode.
+    #[arg(long)]
+    live: bool,
+    /// Act on clinicians' instructions: "next site" ends this site's recording and starts the
+    /// next site's as a new live upload (of the same recording). Implies --live.
+    #[arg(long)]
+    follow_instructions: bool,
+}
+
+/// Most sites one live session moves through when following instructions.
+const MAX_SITES: usize = 8;
+
+fn site_arg(site: &str) -> Option<AuscultationSite> {
+    match site {
+        "aortic" => Some(AuscultationSite::Aortic),
+        "pulmonic" => Some(AuscultationSite::Pulmonic),
+        "tricuspid" => Some(AuscultationSite::Tricuspid),
+        "mitral" => Some(AuscultationSite::Mitral),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +255,8 @@ fn options(s: &StreamArgs, upload_id: Option<String>) -> UploadOptions {
         },
         window: s.window as usize,
         max_attempts: s.max_attempts,
+        live: s.live || s.follow_instructions,
+        follow_instructions: s.follow_instructions,
         drops: SimulatedDrops {
             attempts: s.simulate_drops,
             after_chunks: s.drop_after_chunks,
@@ -315,11 +338,40 @@ async fn upload_one(
     replayed: bool,
 ) -> anyhow::Result<()> {
     let conn = Connection::new(url, token)?;
-    let opts = options(s, upload_id);
+    let mut opts = options(s, upload_id);
     let encoded = Arc::new(rec.encode(pcg_format(s, &rec, replayed)));
-    let report = upload(&conn, encoded, &opts).await?;
+    for site in 0..MAX_SITES {
+        let label = encoded.label.clone();
+        let report = upload_with(
+            &conn,
+            Arc::clone(&encoded),
+            &opts,
+            &mut |i: &firmware_sim::ReceivedInstruction| {
+                println!("{label}: {i}");
+            },
+        )
+        .await?;
+        print_report(s, &report)?;
+        match report.moved_to.as_deref().and_then(site_arg) {
+            Some(next) if site + 1 < MAX_SITES => {
+                println!(
+                    "{label}: moving to the {} site",
+                    report.moved_to.as_deref().unwrap_or("")
+                );
+                opts.identity.site = next;
+                opts.upload_id = uuid::Uuid::new_v4().to_string();
+                opts.status_first = false;
+                opts.started_at = std::time::SystemTime::now();
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+fn print_report(s: &StreamArgs, report: &firmware_sim::UploadReport) -> anyhow::Result<()> {
     if s.json {
-        let mut v = serde_json::to_value(&report)?;
+        let mut v = serde_json::to_value(report)?;
         v["ack_latency"] = serde_json::to_value(LatencySummary::of(&report.ack_latencies))?;
         v["elapsed_s"] = report.elapsed.as_secs_f64().into();
         println!("{}", serde_json::to_string_pretty(&v)?);

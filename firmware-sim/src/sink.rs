@@ -111,6 +111,7 @@ impl Tally {
                 String::new()
             },
             duplicate: false,
+            instruction: None,
         }
     }
 }

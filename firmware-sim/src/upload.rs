@@ -2,6 +2,12 @@
 //! breaks, `GetUploadStatus` and a resume from the committed offsets, with bounded retries and
 //! exponential backoff. Measures the latency of every chunk's acknowledgement.
 //!
+//! A live upload (`UploadOptions::live`, remote auscultation) is the same upload marked live in
+//! its metadata: clinicians listen while it streams, and their instructions arrive on the
+//! acknowledgement stream; each is reported ([`ReceivedInstruction`], to a callback as it arrives
+//! and in the report), and with `follow_instructions` a "next site" ends this site's recording
+//! (a finish with the totals sent so far) so the caller can start the next site's.
+//!
 //! Talks only to the server it was given. Never loops without bound: attempts are capped and
 //! the recording is finite.
 
@@ -11,8 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use auscult_proto::v1::ingest_service_client::IngestServiceClient;
 use auscult_proto::v1::{
-    AuscultationSite, BodyPosition, GetUploadStatusRequest, SignalStream, UploadChunk,
-    UploadFinish, UploadMetadata, UploadRequest, UploadState, upload_request,
+    AuscultationSite, BodyPosition, GetUploadStatusRequest, LiveInstruction, LiveInstructionKind,
+    SignalStream, UploadChunk, UploadFinish, UploadMetadata, UploadRequest, UploadState,
+    upload_request,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -184,6 +191,11 @@ pub struct UploadOptions {
     /// Ask the server for the upload's status before the first attempt (a device resuming an
     /// upload it started before a reboot); otherwise the first attempt starts from zero.
     pub status_first: bool,
+    /// Mark the upload live (remote auscultation): clinicians may listen and send instructions
+    /// (acks mode). A live upload sends no payload checksum (a live device cannot know it).
+    pub live: bool,
+    /// Act on instructions: "next site" ends this recording early with what was sent.
+    pub follow_instructions: bool,
 }
 
 impl Default for UploadOptions {
@@ -202,6 +214,8 @@ impl Default for UploadOptions {
             drops: SimulatedDrops::default(),
             started_at: SystemTime::now(),
             status_first: false,
+            live: false,
+            follow_instructions: false,
         }
     }
 }
@@ -229,12 +243,88 @@ pub struct UploadReport {
     pub committed: Counts,
     /// What the recording holds.
     pub totals: Counts,
+    /// Instructions received from listening clinicians (live uploads), in order.
+    pub instructions: Vec<ReceivedInstruction>,
+    /// The site the device was told to move to, when it followed a "next site" and ended this
+    /// recording early.
+    pub moved_to: Option<String>,
+    /// When each PCG chunk's first sample was captured (real-time pacing only): wall clock.
+    #[serde(skip)]
+    pub pcg_captures: Vec<ChunkCapture>,
     /// Acknowledgement latency of each acknowledged chunk.
     #[serde(skip)]
     pub ack_latencies: Vec<Duration>,
     /// Wall time of the whole upload.
     #[serde(skip)]
     pub elapsed: Duration,
+}
+
+/// An instruction from a listening clinician, as the device received it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReceivedInstruction {
+    /// Its number within the live session (from 1).
+    pub sequence: u64,
+    /// `next_site` or `hold_still` (`unknown` for a kind this simulator does not know).
+    pub kind: &'static str,
+    /// The next site (`aortic`, `pulmonic`, `tricuspid`, `mitral`) for `next_site`.
+    pub site: Option<&'static str>,
+    /// PCG samples the device had sent when it arrived.
+    pub at_pcg_sample: u64,
+}
+
+impl ReceivedInstruction {
+    fn of(i: &LiveInstruction, at_pcg_sample: u64) -> Self {
+        let kind = match LiveInstructionKind::try_from(i.kind) {
+            Ok(LiveInstructionKind::NextSite) => "next_site",
+            Ok(LiveInstructionKind::HoldStill) => "hold_still",
+            _ => "unknown",
+        };
+        let site = match AuscultationSite::try_from(i.site) {
+            Ok(AuscultationSite::Aortic) => Some("aortic"),
+            Ok(AuscultationSite::Pulmonic) => Some("pulmonic"),
+            Ok(AuscultationSite::Tricuspid) => Some("tricuspid"),
+            Ok(AuscultationSite::Mitral) => Some("mitral"),
+            _ => None,
+        };
+        Self {
+            sequence: i.sequence,
+            kind,
+            site: site.filter(|_| kind == "next_site"),
+            at_pcg_sample,
+        }
+    }
+
+    /// The site of a "next site" instruction.
+    pub fn next_site(&self) -> Option<AuscultationSite> {
+        match (self.kind, self.site?) {
+            ("next_site", "aortic") => Some(AuscultationSite::Aortic),
+            ("next_site", "pulmonic") => Some(AuscultationSite::Pulmonic),
+            ("next_site", "tricuspid") => Some(AuscultationSite::Tricuspid),
+            ("next_site", "mitral") => Some(AuscultationSite::Mitral),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ReceivedInstruction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.kind, self.site) {
+            ("next_site", Some(site)) => {
+                write!(f, "instruction #{}: next site: {site}", self.sequence)
+            }
+            ("hold_still", _) => write!(f, "instruction #{}: hold still", self.sequence),
+            (kind, _) => write!(f, "instruction #{}: {kind}", self.sequence),
+        }
+    }
+}
+
+/// When a PCG chunk's first sample was captured on the device (real-time pacing).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ChunkCapture {
+    /// Offset of the chunk's first sample in the PCG stream.
+    pub pcg_offset: u64,
+    /// Wall-clock time of that sample's capture, Unix ms.
+    pub captured_at_unix_ms: f64,
 }
 
 /// Why one attempt ended early.
@@ -274,6 +364,11 @@ struct Tally {
     chunks: u64,
     bytes: u64,
     latencies: Vec<Duration>,
+    instructions: Vec<ReceivedInstruction>,
+    moved_to: Option<String>,
+    captures: Vec<ChunkCapture>,
+    /// Wall clock of the recording's first sample, Unix ms.
+    start_unix_ms: f64,
 }
 
 fn metadata(rec: &EncodedRecording, opts: &UploadOptions) -> UploadRequest {
@@ -295,7 +390,12 @@ fn metadata(rec: &EncodedRecording, opts: &UploadOptions) -> UploadRequest {
             } else {
                 auscult_proto::v1::SampleFormat::Unspecified as i32
             },
-            payload_sha256: rec.sha256.clone(),
+            payload_sha256: if opts.live {
+                Vec::new()
+            } else {
+                rec.sha256.clone()
+            },
+            live: opts.live,
         })),
     }
 }
@@ -306,10 +406,10 @@ fn chunk_request(chunk: UploadChunk) -> UploadRequest {
     }
 }
 
-fn finish_request(rec: &EncodedRecording) -> UploadRequest {
+fn finish_request(totals: Counts) -> UploadRequest {
     UploadRequest {
         kind: Some(upload_request::Kind::Finish(UploadFinish {
-            totals: Some(totals(rec).to_proto()),
+            totals: Some(totals.to_proto()),
         })),
     }
 }
@@ -324,9 +424,28 @@ pub async fn upload(
     rec: Arc<EncodedRecording>,
     opts: &UploadOptions,
 ) -> Result<UploadReport, SimError> {
+    upload_with(conn, rec, opts, &mut |_| {}).await
+}
+
+/// [`upload`], calling `on_instruction` with each instruction of a listening clinician as it
+/// arrives (live uploads over acknowledgements).
+///
+/// # Errors
+/// As [`upload`].
+pub async fn upload_with(
+    conn: &Connection,
+    rec: Arc<EncodedRecording>,
+    opts: &UploadOptions,
+    on_instruction: &mut (dyn FnMut(&ReceivedInstruction) + Send),
+) -> Result<UploadReport, SimError> {
     let start = Instant::now();
     let total = totals(&rec);
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        start_unix_ms: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        ..Tally::default()
+    };
     let mut resumed_from = Vec::new();
     let mut from = Counts::default();
     let mut last_error = String::new();
@@ -386,7 +505,19 @@ pub async fn upload(
         let drop_after = (attempts <= opts.drops.attempts).then_some(opts.drops.after_chunks);
         let result = match opts.mode {
             UploadMode::WithAcks => {
-                attempt_with_acks(conn, &rec, opts, from, start, drop_after, &mut tally).await
+                attempt_with_acks(
+                    conn,
+                    &rec,
+                    opts,
+                    Attempt {
+                        from,
+                        start,
+                        drop_after,
+                    },
+                    &mut tally,
+                    on_instruction,
+                )
+                .await
             }
             UploadMode::ClientStream => {
                 attempt_client_stream(conn, &rec, opts, from, start, drop_after, &mut tally).await
@@ -434,6 +565,9 @@ fn report(
         bytes_sent: tally.bytes,
         committed: finished.committed,
         totals: totals(rec),
+        instructions: tally.instructions,
+        moved_to: tally.moved_to,
+        pcg_captures: tally.captures,
         ack_latencies: tally.latencies,
         elapsed: start.elapsed(),
     }
@@ -497,15 +631,26 @@ fn received_of(counts: Counts, stream: SignalStream) -> u64 {
     }
 }
 
+/// Where one attempt starts.
+struct Attempt {
+    from: Counts,
+    start: Instant,
+    drop_after: Option<u32>,
+}
+
 async fn attempt_with_acks(
     conn: &Connection,
     rec: &EncodedRecording,
     opts: &UploadOptions,
-    from: Counts,
-    start: Instant,
-    drop_after: Option<u32>,
+    attempt: Attempt,
     tally: &mut Tally,
+    on_instruction: &mut (dyn FnMut(&ReceivedInstruction) + Send),
 ) -> Result<Finished, AttemptError> {
+    let Attempt {
+        from,
+        start,
+        drop_after,
+    } = attempt;
     let window = opts.window.max(1);
     let (tx, rx) = mpsc::channel::<UploadRequest>(window + 2);
     tx.send(metadata(rec, opts))
@@ -527,6 +672,13 @@ async fn attempt_with_acks(
     let mut finish_sent = false;
     let mut sent_this_attempt = 0u32;
     let mut tx = Some(tx);
+    // What this attempt has sent, per stream (the totals of a recording ended early).
+    let mut sent = from;
+    // Told to move to the next site: the rest of the recording is not sent.
+    let mut stopped = tally.moved_to.is_some();
+    if stopped {
+        plan.clear();
+    }
     loop {
         // A simulated drop cuts the stream once its chunks so far are acknowledged.
         let drop_due = drop_after.is_some_and(|limit| sent_this_attempt >= limit);
@@ -549,6 +701,18 @@ async fn attempt_with_acks(
                     Ok(Ok(None)) => return Err(AttemptError::Retry("server closed the stream".into())),
                     Ok(Ok(Some(ack))) => ack,
                 };
+                if let Some(instruction) = &ack.instruction {
+                    let got = ReceivedInstruction::of(instruction, sent.pcg);
+                    on_instruction(&got);
+                    if opts.follow_instructions && !finish_sent && !stopped
+                        && let Some(site) = got.site.filter(|_| got.next_site().is_some())
+                    {
+                        plan.clear();
+                        stopped = true;
+                        tally.moved_to = Some(site.to_owned());
+                    }
+                    tally.instructions.push(got);
+                }
                 let received = Counts::from_proto(ack.received.as_ref());
                 let now = Instant::now();
                 while let Some(&(stream, end, sent)) = pending.front() {
@@ -578,6 +742,22 @@ async fn attempt_with_acks(
                 };
                 if let Some(next) = plan.pop_front() {
                     let stream = stream_of(&next.chunk);
+                    match stream {
+                        SignalStream::Pcg => {
+                            if opts.pacing == Pacing::Realtime {
+                                tally.captures.push(ChunkCapture {
+                                    pcg_offset: next.chunk.offset,
+                                    captured_at_unix_ms: tally.start_unix_ms
+                                        + next.chunk.offset as f64 * 1000.0
+                                            / f64::from(rec.pcg_rate_hz),
+                                });
+                            }
+                            sent.pcg = next.end;
+                        }
+                        SignalStream::Ecg => sent.ecg = next.end,
+                        SignalStream::RPeaks => sent.r_peaks = next.end,
+                        SignalStream::Unspecified => {}
+                    }
                     tally.bytes += (next.chunk.samples.len() + 8 * next.chunk.r_peaks_s.len()) as u64;
                     sender
                         .send(chunk_request(next.chunk))
@@ -587,8 +767,9 @@ async fn attempt_with_acks(
                     tally.chunks += 1;
                     sent_this_attempt += 1;
                 } else {
+                    let totals = if stopped { sent } else { totals(rec) };
                     sender
-                        .send(finish_request(rec))
+                        .send(finish_request(totals))
                         .await
                         .map_err(|_| AttemptError::Retry("request stream closed".into()))?;
                     finish_sent = true;
@@ -610,7 +791,7 @@ async fn attempt_client_stream(
     let (tx, rx) = mpsc::channel::<UploadRequest>(8);
     let plan = plan_chunks(rec, from, opts.chunk_s);
     let first = metadata(rec, opts);
-    let finish = finish_request(rec);
+    let finish = finish_request(totals(rec));
     let pacing = opts.pacing;
     let producer = tokio::spawn(async move {
         let (mut chunks, mut bytes) = (0u64, 0u64);
@@ -651,5 +832,67 @@ async fn attempt_client_stream(
         _ => Err(AttemptError::Retry(format!(
             "stream ended with {committed:?} committed"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_are_read_from_the_ack_stream_message() {
+        let next = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::NextSite as i32,
+                site: AuscultationSite::Aortic as i32,
+                sequence: 2,
+            },
+            4000,
+        );
+        assert_eq!(
+            next,
+            ReceivedInstruction {
+                sequence: 2,
+                kind: "next_site",
+                site: Some("aortic"),
+                at_pcg_sample: 4000,
+            }
+        );
+        assert_eq!(next.next_site(), Some(AuscultationSite::Aortic));
+        assert_eq!(next.to_string(), "instruction #2: next site: aortic");
+
+        let hold = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::HoldStill as i32,
+                site: AuscultationSite::Mitral as i32,
+                sequence: 3,
+            },
+            0,
+        );
+        assert_eq!(
+            (hold.kind, hold.site, hold.next_site()),
+            ("hold_still", None, None)
+        );
+        assert_eq!(hold.to_string(), "instruction #3: hold still");
+
+        // A kind or site this simulator does not know moves nothing.
+        let odd = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: 99,
+                site: -4,
+                sequence: 4,
+            },
+            0,
+        );
+        assert_eq!((odd.kind, odd.next_site()), ("unknown", None));
+        let nowhere = ReceivedInstruction::of(
+            &LiveInstruction {
+                kind: LiveInstructionKind::NextSite as i32,
+                site: AuscultationSite::Other as i32,
+                sequence: 5,
+            },
+            0,
+        );
+        assert_eq!(nowhere.next_site(), None);
     }
 }

@@ -38,7 +38,8 @@ pub fn site_name(site: i32) -> Option<&'static str> {
     })
 }
 
-fn site_of(name: &str) -> pb::AuscultationSite {
+/// The protobuf site of a stored site name (unspecified for an unknown one).
+pub fn site_of(name: &str) -> pb::AuscultationSite {
     match name {
         "aortic" => pb::AuscultationSite::Aortic,
         "pulmonic" => pb::AuscultationSite::Pulmonic,

@@ -437,6 +437,8 @@ struct Session {
     last_flush: Instant,
     last_r_peak: Option<f64>,
     rules: ChunkRules,
+    /// The live session's feed, for an upload marked live (a side channel that never waits).
+    live: Option<crate::live::LiveFeed>,
 }
 
 impl Session {
@@ -448,6 +450,7 @@ impl Session {
             buffers: [Vec::new(), Vec::new(), Vec::new()],
             last_flush: Instant::now(),
             last_r_peak: None,
+            live: None,
             state,
             committer,
             row,
@@ -457,6 +460,9 @@ impl Session {
     fn accept_chunk(&mut self, chunk: pb::UploadChunk) -> Result<()> {
         let checked = check_chunk(&self.rules, self.received, self.last_r_peak, chunk)?;
         let stream = checked.stream;
+        if let (StreamKind::Pcg, Some(live)) = (stream, &self.live) {
+            live.pcg(self.received.pcg, &checked.bytes);
+        }
         let received = self.received.get_mut(stream);
         *received = received.saturating_add(checked.count);
         self.last_r_peak = checked.last_r_peak;
@@ -596,6 +602,7 @@ impl Session {
             state: upload_state(&self.row) as i32,
             case_id: self.case_id(),
             duplicate,
+            instruction: None,
         }
     }
 
@@ -695,6 +702,21 @@ async fn run_upload(
         }
         return Ok(response(&session, true));
     }
+    // A live upload is heard by clinicians while it streams; their instructions reach the device
+    // on the acknowledgement stream, when it has one.
+    let mut instructions = None;
+    if metadata.live {
+        let to_device = acks.as_ref().map(|_| {
+            let (tx, rx) = mpsc::channel(crate::live::INSTRUCTION_QUEUE);
+            instructions = Some(rx);
+            tx
+        });
+        session.live = Some(crate::live::LiveFeed::open(
+            &state.live,
+            &session.row,
+            to_device,
+        )?);
+    }
     // A revoked (or expired) device token ends the upload; what arrived before is committed
     // below, as for any other end of the stream.
     let mut token = state.token_watch(&caller);
@@ -704,8 +726,11 @@ async fn run_upload(
         &mut token,
         &mut inbound,
         acks.as_ref(),
+        &mut instructions,
     )
     .await;
+    // The live session ends with the device's stream, before the last commit.
+    session.live = None;
     // Commit whatever arrived intact, even when the stream failed: it is acknowledged only once
     // stored, and a resumed upload starts after it.
     let flushed = session.flush().await;
@@ -729,17 +754,61 @@ fn idle() -> ServerError {
     )
 }
 
+/// The next instruction of a live session for the device; never, without one.
+async fn next_instruction(
+    instructions: &mut Option<mpsc::Receiver<pb::LiveInstruction>>,
+) -> pb::LiveInstruction {
+    match instructions {
+        Some(rx) => match rx.recv().await {
+            Some(instruction) => instruction,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends an acknowledgement. A device that stops reading its acknowledgements is as idle as one
+/// that stops sending.
+async fn send_ack(
+    session: &Session,
+    acks: &mpsc::Sender<std::result::Result<pb::UploadAck, Status>>,
+    ack: pb::UploadAck,
+) -> Result<()> {
+    match tokio::time::timeout(
+        session.state.config.stream_idle_timeout(),
+        acks.send(Ok(ack)),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(ServerError::Aborted(
+            "the device stopped reading acknowledgements",
+        )),
+    }
+}
+
 async fn receive(
     session: &mut Session,
     caller: &Caller,
     token: &mut TokenWatch,
     inbound: &mut Streaming<pb::UploadRequest>,
     acks: Option<&mpsc::Sender<std::result::Result<pb::UploadAck, Status>>>,
+    instructions: &mut Option<mpsc::Receiver<pb::LiveInstruction>>,
 ) -> Result<()> {
     loop {
         let next = tokio::select! {
             biased;
             ended = token.ended() => return Err(ended),
+            instruction = next_instruction(instructions) => {
+                if let Some(acks) = acks {
+                    let ack = pb::UploadAck {
+                        instruction: Some(instruction),
+                        ..session.ack(false)
+                    };
+                    send_ack(session, acks, ack).await?;
+                }
+                continue;
+            }
             next = inbound.message() => next,
         };
         let message = match next {
@@ -779,20 +848,8 @@ async fn receive(
             }
             None => return Err(ServerError::InvalidArgument("empty upload request".into())),
         }
-        // A device that stops reading its acknowledgements is as idle as one that stops sending.
-        if let Some(acks) = acks
-            && !matches!(
-                tokio::time::timeout(
-                    session.state.config.stream_idle_timeout(),
-                    acks.send(Ok(session.ack(false)))
-                )
-                .await,
-                Ok(Ok(()))
-            )
-        {
-            return Err(ServerError::Aborted(
-                "the device stopped reading acknowledgements",
-            ));
+        if let Some(acks) = acks {
+            send_ack(session, acks, session.ack(false)).await?;
         }
         session
             .state

@@ -16,6 +16,7 @@ pub mod convert;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod passwords;
 pub mod programs;

@@ -62,6 +62,8 @@ pub struct AppState {
     pub vitals: crate::vitals::VitalsHub,
     /// CPU-heavy request work, one at a time per core.
     pub heavy: HeavyWork,
+    /// The live sessions (remote auscultation) of uploads streaming to this server.
+    pub live: Arc<crate::live::LiveHub>,
     active_uploads: Mutex<HashSet<String>>,
 }
 
@@ -81,6 +83,7 @@ impl AppState {
             heavy: HeavyWork::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             ),
+            live: Arc::default(),
             active_uploads: Mutex::new(HashSet::new()),
         })
     }

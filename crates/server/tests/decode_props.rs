@@ -124,6 +124,7 @@ fn any_metadata() -> impl Strategy<Value = pb::UploadMetadata> {
                 ecg_rate_hz,
                 ecg_format,
                 payload_sha256,
+                live: false,
             },
         )
 }
@@ -233,6 +234,7 @@ proptest! {
             ecg_rate_hz,
             ecg_format,
             payload_sha256: sha.clone(),
+            live: false,
         };
         prop_assert!(bodies::metadata(&m));
         let r = validate_metadata(&m, bodies::NOW_MS).unwrap();

@@ -372,6 +372,7 @@ fn metadata_of(
             pb::SampleFormat::Unspecified as i32
         },
         payload_sha256: rec.sha256.clone(),
+        live: false,
     })
 }
 

@@ -473,6 +473,7 @@ pub fn metadata(upload_id: &str, rec: &PackedRecording) -> pb::UploadMetadata {
         ecg_rate_hz: rec.ecg_rate,
         ecg_format: pb::SampleFormat::F32le as i32,
         payload_sha256: Vec::new(),
+        live: false,
     }
 }
 

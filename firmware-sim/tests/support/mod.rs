@@ -273,6 +273,7 @@ impl IngestService for Harness {
                         state: UploadState::Complete as i32,
                         case_id,
                         duplicate,
+                        instruction: None,
                     }),
                     Ok((counts, None)) if is_chunk => Ok(UploadAck {
                         received: Some(counts),
@@ -280,6 +281,7 @@ impl IngestService for Harness {
                         state: UploadState::Receiving as i32,
                         case_id: String::new(),
                         duplicate: false,
+                        instruction: None,
                     }),
                     Ok(_) => continue,
                     Err(status) => Err(status),

@@ -213,6 +213,19 @@ pub struct Words {
     pub ensemble_hint: &'static str,
     pub cycles_averaged: &'static str,
     pub review_saved: &'static str,
+    pub live: &'static str,
+    pub live_sessions: &'static str,
+    pub no_live: &'static str,
+    pub listen: &'static str,
+    pub listening: &'static str,
+    pub live_started: &'static str,
+    pub session_ended: &'static str,
+    pub open_case: &'static str,
+    pub instruct: &'static str,
+    pub next_site: &'static str,
+    pub hold_still: &'static str,
+    pub instruction_sent: &'static str,
+    pub no_instructions: &'static str,
 }
 
 static EN: Words = Words {
@@ -293,6 +306,19 @@ static EN: Words = Words {
     ensemble_hint: "The accepted cycles averaged, aligned on S1 and S2: what repeats every beat stays, noise fades. The line is the averaged intensity.",
     cycles_averaged: "cycles averaged",
     review_saved: "Review saved.",
+    live: "Live",
+    live_sessions: "Live auscultation",
+    no_live: "No device is streaming live now.",
+    listen: "Listen",
+    listening: "Listening",
+    live_started: "Started",
+    session_ended: "The session has ended; the recording is analysed as a case.",
+    open_case: "Open the case",
+    instruct: "Ask the person holding the stethoscope",
+    next_site: "Next site",
+    hold_still: "Hold still",
+    instruction_sent: "Sent to the device.",
+    no_instructions: "This device streams without acknowledgements and cannot receive requests.",
 };
 
 static JA: Words = Words {
@@ -373,6 +399,19 @@ static JA: Words = Words {
     ensemble_hint: "採用した心周期をI音・II音にそろえて加算平均したもの。毎拍くり返す音は残り、雑音は薄れます。線は平均した強さです。",
     cycles_averaged: "心周期を平均",
     review_saved: "レビューを保存しました。",
+    live: "ライブ",
+    live_sessions: "ライブ聴診",
+    no_live: "現在ライブ配信中の機器はありません。",
+    listen: "聴く",
+    listening: "聴診中",
+    live_started: "開始",
+    session_ended: "セッションは終了しました。記録は症例として解析されます。",
+    open_case: "症例を開く",
+    instruct: "聴診器を持つ人への依頼",
+    next_site: "次の部位",
+    hold_still: "動かさないで",
+    instruction_sent: "機器に送信しました。",
+    no_instructions: "この機器は確認応答なしで送信しているため、依頼を受け取れません。",
 };
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The clinicians' web console, served by `auscult serve` on its own listener (`--web-listen`,
 //! `127.0.0.1:8787` by default): people sign in with a username and a password, see the
-//! worklist, open a case, listen to it, review it and read its audit trail.
+//! worklist, open a case, listen to it, review it and read its audit trail; and listen live to
+//! a device that is recording ([`crate::live`], `/live`).
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), one small external
 //! script and one style sheet embedded in the binary and served from `/static/`. No inline
@@ -16,6 +17,7 @@
 
 mod audio;
 mod i18n;
+mod live;
 mod pages;
 mod questionnaire;
 mod session;
@@ -53,6 +55,9 @@ pub struct Web {
     /// back over `http://127.0.0.1`. Beyond loopback the console must sit behind a
     /// TLS-terminating proxy, and the cookie is `Secure`.
     secure_cookies: bool,
+    /// Turns true when the server stops: long responses (a live listener's stream) end then, so
+    /// a graceful stop never waits on a browser.
+    shutdown: watch::Receiver<bool>,
 }
 
 /// Whether the web console on `addr` (plain HTTP) sets `Secure` cookies: everywhere but
@@ -61,11 +66,12 @@ pub fn secure_cookies_for(addr: SocketAddr) -> bool {
     !crate::is_loopback(addr)
 }
 
-/// The console's routes over `app`.
-pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
+/// The console's routes over `app`; long responses end when `shutdown` turns true.
+pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receiver<bool>) -> Router {
     let web = Arc::new(Web {
         app,
         secure_cookies,
+        shutdown,
     });
     Router::new()
         .route("/", get(pages::worklist))
@@ -73,6 +79,10 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
         .route("/cases/{id}", get(pages::case_page))
         .route("/cases/{id}/review", post(pages::submit_review))
         .route("/cases/{id}/audio", get(audio::case_audio))
+        .route("/live", get(live::live_list))
+        .route("/live/{id}", get(live::live_page))
+        .route("/live/{id}/stream", get(live::live_stream))
+        .route("/live/{id}/instruction", post(live::live_instruction))
         .route(
             "/sign-in",
             get(session::sign_in_page).post(session::sign_in),
@@ -97,6 +107,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
         .route("/static/questionnaire.js", get(static_questionnaire_js))
         .route("/static/console.js", get(static_js))
         .route("/static/console.css", get(static_css))
+        .route("/static/live.js", get(static_live_js))
         .fallback(not_found)
         .with_state(web)
         .layer(axum::middleware::map_response(security_headers))
@@ -109,7 +120,7 @@ pub fn serve(
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let router = router(app, secure_cookies_for(addr));
+    let router = router(app, secure_cookies_for(addr), shutdown.clone());
     tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -148,6 +159,7 @@ async fn security_headers(mut response: Response) -> Response {
 const CONSOLE_JS: &str = include_str!("../../static/console.js");
 const CONSOLE_CSS: &str = include_str!("../../static/console.css");
 const QUESTIONNAIRE_JS: &str = include_str!("../../static/questionnaire.js");
+const LIVE_JS: &str = include_str!("../../static/live.js");
 
 async fn static_js() -> Response {
     static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
@@ -155,6 +167,10 @@ async fn static_js() -> Response {
 
 async fn static_questionnaire_js() -> Response {
     static_file(QUESTIONNAIRE_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_live_js() -> Response {
+    static_file(LIVE_JS, "text/javascript; charset=utf-8")
 }
 
 async fn static_css() -> Response {

@@ -301,3 +301,60 @@ pub struct CasePage {
     /// This page's path (for the language switch).
     pub here: String,
 }
+
+/// A live session as a row.
+#[derive(Debug, Clone)]
+pub struct LiveRow {
+    /// Recording id.
+    pub id: String,
+    /// Subject id.
+    pub subject: String,
+    /// Site in words.
+    pub site: &'static str,
+    /// Device start time, ISO 8601.
+    pub started: String,
+}
+
+impl LiveRow {
+    /// The row of `s` in `lang`.
+    pub fn of(s: &crate::live::LiveSession, lang: Lang) -> LiveRow {
+        LiveRow {
+            id: s.recording_id.clone(),
+            subject: s.subject_id.clone(),
+            site: lang.site(&s.site),
+            started: iso(s.started_at_ms),
+        }
+    }
+}
+
+/// The live sessions of the tenant.
+#[derive(Debug, Template)]
+#[template(path = "live_list.html")]
+pub struct LiveListPage {
+    /// Chrome.
+    pub c: Chrome,
+    /// The sessions, oldest first.
+    pub sessions: Vec<LiveRow>,
+}
+
+/// One live session: the scrolling waveform with S1/S2, the player, the requests to the device.
+#[derive(Debug, Template)]
+#[template(path = "live.html")]
+pub struct LivePage {
+    /// Chrome.
+    pub c: Chrome,
+    /// The session.
+    pub session: LiveRow,
+    /// PCG sample rate.
+    pub rate: u32,
+    /// The sites the device may be sent to.
+    pub sites: Vec<Choice>,
+    /// Whether the person may send requests (a clinician).
+    pub can_instruct: bool,
+    /// Whether the device can receive them.
+    pub takes_instructions: bool,
+    /// A request was just sent (the form without script).
+    pub sent: bool,
+    /// This page's path (for the language switch).
+    pub here: String,
+}

@@ -1,0 +1,640 @@
+//! Live remote auscultation: a device streaming an upload marked `live` (`UploadMetadata.live`)
+//! is heard by clinicians in the web console while it records, and their requests ("next site",
+//! "hold still") go back to the device on the upload's acknowledgement stream.
+//!
+//! The upload itself is stored, acknowledged and analysed exactly as any other
+//! ([`crate::ingest`]); this module is a side channel beside it. Each live upload has one bounded
+//! [`broadcast`] channel of [`Frame`]s: the ingest sends each accepted PCG chunk into it without
+//! ever waiting (a listener that falls behind loses frames, the device never waits for it), and a
+//! marker task follows the same channel, runs the engine's segmentation
+//! ([`auscult_dsp::segment`]) on the last [`MARK_WINDOW_S`] seconds every [`MARK_INTERVAL`] on the
+//! blocking pool and sends the S1/S2 marks found into it.
+//!
+//! Like [`crate::cases`], every function here that a person calls takes the [`Caller`], checks the
+//! role, takes the tenant from it (another tenant's session is NOT_FOUND, like a missing one) and
+//! audits what it shows: `live.list`, `live.get`, `live.listen` (one event per listener joining)
+//! and `live.instruct`, each with the recording id and subject of the session.
+//!
+//! Live sessions live in the memory of the server the device streams to: a listener must reach
+//! that server (one server per live session; a listener on another server of a fleet finds no
+//! session there).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use auscult_dsp::{Hz, Seconds, Signal};
+use auscult_proto::v1 as pb;
+use auscult_store::now_ms;
+use auscult_store::recordings::RecordingRow;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::auth::Caller;
+use crate::cases::{READERS, REVIEWERS};
+use crate::convert;
+use crate::error::{Result, ServerError};
+use crate::samples;
+use crate::state::AppState;
+
+/// Frames a listener may fall behind by before it loses the oldest (at 250 ms chunks, 16 s).
+pub const LISTENER_FRAMES: usize = 64;
+/// Seconds of PCG the marker segments each time.
+pub const MARK_WINDOW_S: u32 = 6;
+/// Fewest seconds the marker needs before it tries.
+pub const MIN_MARK_S: u32 = 2;
+/// How often the marker runs.
+pub const MARK_INTERVAL: Duration = Duration::from_secs(1);
+/// Instructions waiting for the device's stream before more are refused.
+pub const INSTRUCTION_QUEUE: usize = 8;
+/// The sites a clinician may send the device to, as stored.
+pub const NEXT_SITES: [&str; 4] = ["aortic", "pulmonic", "tricuspid", "mitral"];
+
+/// A clinician's request to the person holding the stethoscope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instruction {
+    /// Move to this site (a name of [`NEXT_SITES`]).
+    NextSite(&'static str),
+    /// Hold the stethoscope still.
+    HoldStill,
+}
+
+impl Instruction {
+    /// The instruction a form names: `next_site` with a site of [`NEXT_SITES`], or `hold_still`.
+    pub fn parse(kind: &str, site: &str) -> Result<Instruction> {
+        match kind {
+            "hold_still" => Ok(Instruction::HoldStill),
+            "next_site" => NEXT_SITES
+                .iter()
+                .find(|s| **s == site)
+                .map(|s| Instruction::NextSite(s))
+                .ok_or_else(|| {
+                    ServerError::InvalidArgument(
+                        "site must be aortic, pulmonic, tricuspid or mitral".into(),
+                    )
+                }),
+            _ => Err(ServerError::InvalidArgument(
+                "kind must be next_site or hold_still".into(),
+            )),
+        }
+    }
+
+    /// As sent to the device, numbered `sequence`.
+    pub fn to_pb(self, sequence: u64) -> pb::LiveInstruction {
+        let (kind, site) = match self {
+            Instruction::NextSite(site) => {
+                (pb::LiveInstructionKind::NextSite, convert::site_of(site))
+            }
+            Instruction::HoldStill => (
+                pb::LiveInstructionKind::HoldStill,
+                pb::AuscultationSite::Unspecified,
+            ),
+        };
+        pb::LiveInstruction {
+            kind: kind as i32,
+            site: site as i32,
+            sequence,
+        }
+    }
+
+    /// The name written in the audit trail.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            Instruction::NextSite(_) => "live.instruct.next_site",
+            Instruction::HoldStill => "live.instruct.hold_still",
+        }
+    }
+}
+
+/// The S1 and S2 sounds the engine found in a window of a live PCG, as sample offsets of the
+/// upload's PCG stream (start inclusive, end exclusive).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Marks {
+    /// First sample of the window segmented.
+    pub from: u64,
+    /// One past its last sample.
+    pub to: u64,
+    /// S1 spans.
+    pub s1: Vec<(u64, u64)>,
+    /// S2 spans.
+    pub s2: Vec<(u64, u64)>,
+    /// Heart rate of the window, when measured.
+    pub heart_rate_bpm: Option<f64>,
+}
+
+/// Segments `window` (PCG samples at `rate_hz` whose first is sample `first` of the upload) with
+/// the engine and returns where S1 and S2 lie. Pure; a window the engine cannot segment (too
+/// short, silent, an unsupported rate) gives no marks.
+pub fn marks(window: &[f32], rate_hz: u32, first: u64) -> Marks {
+    let to = first.saturating_add(window.len() as u64);
+    let mut found = Marks {
+        from: first,
+        to,
+        ..Marks::default()
+    };
+    let Ok(pre) = auscult_dsp::preprocess::preprocess(Signal {
+        samples: window,
+        rate: Hz(f64::from(rate_hz)),
+    }) else {
+        return found;
+    };
+    let segmentation = auscult_dsp::segment::segment(&pre, None);
+    let at = |t: Seconds| {
+        // Non-negative and within the window, so the cast cannot wrap.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let k = (t.0.max(0.0) * f64::from(rate_hz)).round() as u64;
+        first.saturating_add(k).min(to)
+    };
+    for c in &segmentation.cycles {
+        found.s1.push((at(c.s1.start), at(c.s1.end)));
+        found.s2.push((at(c.s2.start), at(c.s2.end)));
+    }
+    found.heart_rate_bpm = segmentation.heart_rate.map(|b| b.0);
+    found
+}
+
+/// What listeners of a live session receive.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// PCG samples (scaled as [`samples::decode`] does) starting at sample `offset`.
+    Audio {
+        /// Offset of the first sample in the upload's PCG stream.
+        offset: u64,
+        /// The samples.
+        samples: Arc<[f32]>,
+    },
+    /// The engine's latest marks.
+    Marks(Arc<Marks>),
+    /// The device's stream ended (finished, broken or told to move on).
+    Ended,
+}
+
+/// Frame kinds on the wire ([`encode`]).
+pub const FRAME_AUDIO: u8 = 1;
+/// Marks frame: a JSON object `{from, to, s1: [[start, end]…], s2, hr}`.
+pub const FRAME_MARKS: u8 = 2;
+/// The session ended; nothing follows.
+pub const FRAME_ENDED: u8 = 3;
+
+/// A frame as the listener's HTTP stream carries it: one kind byte, the payload's length as a
+/// little-endian `u32`, the payload. Audio: the offset as a little-endian `u64`, then the samples
+/// as little-endian `f32`. Marks: JSON. Ended: empty. Pure.
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let (kind, payload) = match frame {
+        Frame::Audio { offset, samples } => {
+            let mut p = Vec::with_capacity(8 + 4 * samples.len());
+            p.extend_from_slice(&offset.to_le_bytes());
+            for s in samples.iter() {
+                p.extend_from_slice(&s.to_le_bytes());
+            }
+            (FRAME_AUDIO, p)
+        }
+        Frame::Marks(m) => {
+            let json = serde_json::json!({
+                "from": m.from,
+                "to": m.to,
+                "s1": m.s1,
+                "s2": m.s2,
+                "hr": m.heart_rate_bpm,
+            });
+            (FRAME_MARKS, json.to_string().into_bytes())
+        }
+        Frame::Ended => (FRAME_ENDED, Vec::new()),
+    };
+    // A chunk is at most a gRPC message (far below 4 GiB); a longer payload is not sent.
+    let Ok(len) = u32::try_from(payload.len()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(5 + payload.len());
+    out.push(kind);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// One live upload, as listeners see it.
+#[derive(Debug)]
+pub struct LiveSession {
+    /// The recording id (the case id once complete).
+    pub recording_id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The subject (shown to the tenant's clinicians, never logged).
+    pub subject_id: String,
+    /// The site being recorded, as stored.
+    pub site: String,
+    /// When the device started recording, Unix ms.
+    pub started_at_ms: i64,
+    /// PCG sample rate.
+    pub pcg_rate_hz: u32,
+    frames: broadcast::Sender<Frame>,
+    /// Where instructions go: the device's acknowledgement stream (`None` over `Upload`).
+    instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
+    sequence: AtomicU64,
+}
+
+impl LiveSession {
+    /// Whether the device can receive instructions (it streams with `UploadWithAcks`).
+    pub fn takes_instructions(&self) -> bool {
+        self.instructions.is_some()
+    }
+}
+
+/// The live sessions of this server.
+#[derive(Debug, Default)]
+pub struct LiveHub {
+    sessions: Mutex<HashMap<String, Arc<LiveSession>>>,
+}
+
+impl LiveHub {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The live session of `recording_id` if it is the tenant's.
+    fn find(&self, tenant_id: &str, recording_id: &str) -> Option<Arc<LiveSession>> {
+        self.sessions()
+            .get(recording_id)
+            .filter(|s| s.tenant_id == tenant_id)
+            .cloned()
+    }
+}
+
+/// The ingest's end of a live session: publishes PCG chunks; ends the session when dropped.
+#[derive(Debug)]
+pub struct LiveFeed {
+    hub: Arc<LiveHub>,
+    session: Arc<LiveSession>,
+    width: usize,
+}
+
+impl LiveFeed {
+    /// Opens the live session of the upload `row` (replacing none: one stream writes an upload at
+    /// a time) and starts its marker. `instructions` carries clinicians' requests to the device's
+    /// acknowledgement stream, when it has one.
+    pub fn open(
+        hub: &Arc<LiveHub>,
+        row: &RecordingRow,
+        instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
+    ) -> Result<LiveFeed> {
+        let width = row.meta.pcg_sample_format()?.width();
+        let (frames, _) = broadcast::channel(LISTENER_FRAMES);
+        Ok(LiveFeed::start(
+            hub,
+            LiveSession {
+                recording_id: row.id.clone(),
+                tenant_id: row.tenant_id.clone(),
+                subject_id: row.meta.subject_id.clone(),
+                site: row.meta.site.clone(),
+                started_at_ms: row.meta.started_at_ms,
+                pcg_rate_hz: row.meta.pcg_rate_hz,
+                frames,
+                instructions,
+                sequence: AtomicU64::new(0),
+            },
+            width,
+        ))
+    }
+
+    /// Registers `session` (PCG samples `width` bytes wide) and starts its marker.
+    fn start(hub: &Arc<LiveHub>, session: LiveSession, width: usize) -> LiveFeed {
+        let session = Arc::new(session);
+        tokio::spawn(run_marker(
+            session.frames.subscribe(),
+            session.frames.clone(),
+            session.pcg_rate_hz,
+        ));
+        hub.sessions()
+            .insert(session.recording_id.clone(), Arc::clone(&session));
+        tracing::info!(case_id = %session.recording_id, "live session opened");
+        LiveFeed {
+            hub: Arc::clone(hub),
+            session,
+            width,
+        }
+    }
+
+    /// Publishes an accepted PCG chunk starting at sample `offset` (never waits: a listener that
+    /// lags loses frames).
+    pub fn pcg(&self, offset: u64, bytes: &[u8]) {
+        if self.session.frames.receiver_count() == 0 {
+            return;
+        }
+        let samples: Arc<[f32]> = samples::decode(bytes, self.width).into();
+        let _ = self.session.frames.send(Frame::Audio { offset, samples });
+    }
+}
+
+impl Drop for LiveFeed {
+    fn drop(&mut self) {
+        let _ = self.session.frames.send(Frame::Ended);
+        let mut sessions = self.hub.sessions();
+        if sessions
+            .get(&self.session.recording_id)
+            .is_some_and(|s| Arc::ptr_eq(s, &self.session))
+        {
+            sessions.remove(&self.session.recording_id);
+        }
+        tracing::info!(case_id = %self.session.recording_id, "live session ended");
+    }
+}
+
+/// Follows a live session's frames, keeps the last [`MARK_WINDOW_S`] seconds of PCG and every
+/// [`MARK_INTERVAL`] segments them on the blocking pool and publishes the marks; ends with the
+/// session.
+async fn run_marker(
+    mut rx: broadcast::Receiver<Frame>,
+    tx: broadcast::Sender<Frame>,
+    rate_hz: u32,
+) {
+    let capacity = (rate_hz as usize).saturating_mul(MARK_WINDOW_S as usize);
+    let needed = (rate_hz as usize).saturating_mul(MIN_MARK_S as usize);
+    let mut window: std::collections::VecDeque<f32> =
+        std::collections::VecDeque::with_capacity(capacity);
+    // Offset one past the last sample held.
+    let mut end: u64 = 0;
+    let mut marked_at: u64 = 0;
+    let mut tick = tokio::time::interval(MARK_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            frame = rx.recv() => match frame {
+                Ok(Frame::Audio { offset, samples }) => {
+                    if offset != end {
+                        // Frames were lost (this task lagged): start the window afresh.
+                        window.clear();
+                    }
+                    window.extend(samples.iter().copied());
+                    let excess = window.len().saturating_sub(capacity);
+                    window.drain(..excess);
+                    end = offset.saturating_add(samples.len() as u64);
+                }
+                Ok(Frame::Marks(_)) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(Frame::Ended) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                if window.len() < needed || end == marked_at {
+                    continue;
+                }
+                let samples: Vec<f32> = window.iter().copied().collect();
+                let first = end - samples.len() as u64;
+                let found = tokio::task::spawn_blocking(move || marks(&samples, rate_hz, first)).await;
+                marked_at = end;
+                if let Ok(found) = found {
+                    let _ = tx.send(Frame::Marks(Arc::new(found)));
+                }
+            }
+        }
+    }
+}
+
+/// Audits that `caller` was shown `sessions` under `action`.
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    sessions: &[Arc<LiveSession>],
+) -> Result<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let touched: Vec<(&str, &str)> = sessions
+        .iter()
+        .map(|s| (s.recording_id.as_str(), s.subject_id.as_str()))
+        .collect();
+    state
+        .store
+        .audit(&caller.actor(), action, &touched, now_ms())
+        .await?;
+    Ok(())
+}
+
+/// The live sessions of the caller's tenant, oldest first, audited as `live.list`.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Arc<LiveSession>>> {
+    let tenant_id = caller.tenant_with(READERS)?;
+    let mut sessions: Vec<Arc<LiveSession>> = state
+        .live
+        .sessions()
+        .values()
+        .filter(|s| s.tenant_id == tenant_id)
+        .cloned()
+        .collect();
+    sessions.sort_by(|a, b| {
+        (a.started_at_ms, &a.recording_id).cmp(&(b.started_at_ms, &b.recording_id))
+    });
+    audit(state, caller, "live.list", &sessions).await?;
+    Ok(sessions)
+}
+
+/// A live session of the caller's tenant (NOT_FOUND otherwise, or when it ended).
+fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    roles: &[crate::auth::Role],
+) -> Result<Arc<LiveSession>> {
+    let tenant_id = caller.tenant_with(roles)?;
+    state
+        .live
+        .find(tenant_id, id)
+        .ok_or(ServerError::NotFound("live session"))
+}
+
+/// One live session of the caller's tenant, audited as `live.get`.
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<LiveSession>> {
+    let session = find(state, caller, id, READERS)?;
+    audit(state, caller, "live.get", std::slice::from_ref(&session)).await?;
+    Ok(session)
+}
+
+/// Joins a live session as a listener: audited as `live.listen` (one event per listener) before
+/// any sample is sent; the frames from now on.
+pub async fn listen(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<broadcast::Receiver<Frame>> {
+    let session = find(state, caller, id, READERS)?;
+    audit(state, caller, "live.listen", std::slice::from_ref(&session)).await?;
+    tracing::info!(case_id = %session.recording_id, principal_id = %caller.principal_id, "live listener joined");
+    Ok(session.frames.subscribe())
+}
+
+/// Sends a clinician's instruction to the device of a live session (audited as
+/// `live.instruct.*`); its sequence number. FAILED_PRECONDITION when the device streams without
+/// acknowledgements, UNAVAILABLE when it has not taken the last [`INSTRUCTION_QUEUE`] yet.
+pub async fn instruct(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    instruction: Instruction,
+) -> Result<u64> {
+    let session = find(state, caller, id, REVIEWERS)?;
+    let Some(to_device) = &session.instructions else {
+        return Err(ServerError::FailedPrecondition(
+            "this device streams without acknowledgements and cannot receive instructions".into(),
+        ));
+    };
+    audit(
+        state,
+        caller,
+        instruction.audit_name(),
+        std::slice::from_ref(&session),
+    )
+    .await?;
+    let sequence = session.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+    to_device
+        .try_send(instruction.to_pb(sequence))
+        .map_err(|_| ServerError::Unavailable("the device has not taken the last instructions"))?;
+    tracing::info!(case_id = %session.recording_id, sequence, "live instruction queued");
+    Ok(sequence)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn synth_pcg(seconds: f64) -> (Vec<f32>, u32) {
+        let cfg = auscult_synth::Scenario::Normal.config(3, seconds);
+        let rec = auscult_synth::generate(&cfg).unwrap();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rate = cfg.pcg_rate_hz as u32;
+        (rec.pcg.clone(), rate)
+    }
+
+    #[test]
+    fn marks_place_s1_before_s2_in_stream_offsets() {
+        let (pcg, rate) = synth_pcg(6.0);
+        let first = 1_000_000;
+        let m = marks(&pcg, rate, first);
+        assert_eq!((m.from, m.to), (first, first + pcg.len() as u64));
+        assert!(m.s1.len() >= 4, "{m:?}");
+        assert_eq!(m.s1.len(), m.s2.len());
+        for (s1, s2) in m.s1.iter().zip(&m.s2) {
+            assert!(first <= s1.0 && s1.0 < s1.1 && s1.1 <= s2.0 && s2.0 < s2.1 && s2.1 <= m.to);
+        }
+        let hr = m.heart_rate_bpm.unwrap();
+        assert!((40.0..=140.0).contains(&hr), "{hr}");
+    }
+
+    #[test]
+    fn an_unsegmentable_window_gives_no_marks() {
+        assert!(marks(&[], 4000, 7).s1.is_empty());
+        assert!(marks(&[0.0; 4000], 4000, 0).s1.is_empty());
+        assert!(marks(&[0.1; 100], 500, 0).s1.is_empty());
+    }
+
+    #[test]
+    fn frames_encode_kind_length_and_payload() {
+        let audio = encode(&Frame::Audio {
+            offset: 0x0102_0304_0506_0708,
+            samples: Arc::from(vec![0.5f32, -1.0]),
+        });
+        assert_eq!(audio[0], FRAME_AUDIO);
+        assert_eq!(u32::from_le_bytes(audio[1..5].try_into().unwrap()), 16);
+        assert_eq!(
+            u64::from_le_bytes(audio[5..13].try_into().unwrap()),
+            0x0102_0304_0506_0708
+        );
+        assert_eq!(f32::from_le_bytes(audio[13..17].try_into().unwrap()), 0.5);
+        assert_eq!(f32::from_le_bytes(audio[17..21].try_into().unwrap()), -1.0);
+        assert_eq!(audio.len(), 21);
+
+        let m = encode(&Frame::Marks(Arc::new(Marks {
+            from: 10,
+            to: 20,
+            s1: vec![(11, 12)],
+            s2: vec![(14, 15)],
+            heart_rate_bpm: Some(72.0),
+        })));
+        assert_eq!(m[0], FRAME_MARKS);
+        let json: serde_json::Value = serde_json::from_slice(&m[5..]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"from":10,"to":20,"s1":[[11,12]],"s2":[[14,15]],"hr":72.0})
+        );
+        assert_eq!(encode(&Frame::Ended), vec![FRAME_ENDED, 0, 0, 0, 0]);
+    }
+
+    fn session(id: &str, tenant: &str) -> LiveSession {
+        LiveSession {
+            recording_id: id.into(),
+            tenant_id: tenant.into(),
+            subject_id: "subject-1".into(),
+            site: "mitral".into(),
+            started_at_ms: 0,
+            pcg_rate_hz: 4000,
+            frames: broadcast::channel(LISTENER_FRAMES).0,
+            instructions: None,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_never_reads_loses_frames_and_never_holds_up_the_feed() {
+        let hub = Arc::new(LiveHub::default());
+        let feed = LiveFeed::start(&hub, session("rec-1", "t1"), 2);
+        let live = hub.find("t1", "rec-1").unwrap();
+        assert!(hub.find("t2", "rec-1").is_none(), "another tenant's");
+        let mut stalled = live.frames.subscribe();
+        let started = std::time::Instant::now();
+        let frames = 10 * LISTENER_FRAMES as u64;
+        for k in 0..frames {
+            feed.pcg(k * 1000, &[0u8; 2000]);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the feed waited"
+        );
+        match stalled.recv().await {
+            Err(broadcast::error::RecvError::Lagged(lost)) => assert!(lost > 0),
+            other => panic!("expected to have lagged, got {other:?}"),
+        }
+        // It carries on with the newest frames.
+        let mut newest = 0;
+        while let Ok(Ok(frame)) =
+            tokio::time::timeout(Duration::from_millis(50), stalled.recv()).await
+        {
+            if let Frame::Audio { offset, .. } = frame {
+                newest = offset;
+            }
+        }
+        assert_eq!(newest, (frames - 1) * 1000);
+        // The session ends with its feed: gone from the hub, an ended frame to listeners.
+        drop(feed);
+        assert!(hub.find("t1", "rec-1").is_none());
+        assert!(matches!(stalled.recv().await, Ok(Frame::Ended)));
+    }
+
+    #[test]
+    fn instructions_parse_from_forms_and_map_to_the_device() {
+        assert_eq!(
+            Instruction::parse("next_site", "aortic").unwrap(),
+            Instruction::NextSite("aortic")
+        );
+        assert_eq!(
+            Instruction::parse("hold_still", "").unwrap(),
+            Instruction::HoldStill
+        );
+        for (k, s) in [
+            ("next_site", "other"),
+            ("next_site", ""),
+            ("jump", "aortic"),
+            ("", ""),
+        ] {
+            assert!(matches!(
+                Instruction::parse(k, s),
+                Err(ServerError::InvalidArgument(_))
+            ));
+        }
+        let pb = Instruction::NextSite("pulmonic").to_pb(3);
+        assert_eq!(pb.kind(), pb::LiveInstructionKind::NextSite);
+        assert_eq!(pb.site(), pb::AuscultationSite::Pulmonic);
+        assert_eq!(pb.sequence, 3);
+        assert_eq!(
+            Instruction::HoldStill.to_pb(1).kind(),
+            pb::LiveInstructionKind::HoldStill
+        );
+    }
+}
