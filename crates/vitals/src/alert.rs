@@ -547,8 +547,8 @@ impl AlertBook {
         }
         alert.level += 1;
         alert.snoozed_until = None;
-        alert.escalate_at = (alert.state == AlertState::Open)
-            .then(|| now.plus(timeout_of(alert.severity)));
+        alert.escalate_at =
+            (alert.state == AlertState::Open).then(|| now.plus(timeout_of(alert.severity)));
         self.event(id, now, AlertChange::Escalated)
             .ok_or(VitalsError::UnknownAlert(id.0))
     }
@@ -637,7 +637,9 @@ mod tests {
         // Still open: the timer runs again from the manual escalation.
         assert_eq!(e.alert.escalate_at, Some(t(320)));
         b.acknowledge(id, nurse(), t(30)).expect("ack");
-        let e = b.escalate(id, t(40)).expect("escalate an acknowledged alert");
+        let e = b
+            .escalate(id, t(40))
+            .expect("escalate an acknowledged alert");
         assert_eq!(e.alert.level, 2);
         assert!(matches!(e.alert.state, AlertState::Acknowledged { .. }));
         assert_eq!(e.alert.escalate_at, None);
