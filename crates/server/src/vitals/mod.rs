@@ -522,6 +522,11 @@ impl VitalsApi {
             .await?)
     }
 
+    /// The SpO2 scale the monitors score NEWS2 on (for a NEWS2 trend scored alike).
+    pub(crate) fn spo2_scale(&self) -> auscult_vitals::SpO2Scale {
+        self.hub().config.spo2_scale
+    }
+
     /// Whether `role` may watch alerts, read trends and act on alerts.
     pub(crate) fn may_watch(role: Role) -> bool {
         WATCHERS.contains(&role)

@@ -18,6 +18,7 @@ mod audio;
 mod i18n;
 mod pages;
 mod session;
+mod station;
 mod view;
 mod waveform;
 
@@ -46,6 +47,8 @@ pub const CONTENT_SECURITY_POLICY: &str =
 #[derive(Debug)]
 pub struct Web {
     app: Arc<AppState>,
+    /// The vitals API the nurses' station calls, as the gRPC service does.
+    vitals: crate::vitals::VitalsApi,
     /// Whether cookies carry `Secure`: always, except when the console is served in plain HTTP
     /// on loopback (a browser on the same machine), where a `Secure` cookie would never be sent
     /// back over `http://127.0.0.1`. Beyond loopback the console must sit behind a
@@ -59,9 +62,11 @@ pub fn secure_cookies_for(addr: SocketAddr) -> bool {
     !crate::is_loopback(addr)
 }
 
-/// The console's routes over `app`.
-pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
+/// The console's routes over `app`. `shutdown` ends the station's open event streams when the
+/// server stops (so a graceful stop does not wait for them).
+pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receiver<bool>) -> Router {
     let web = Arc::new(Web {
+        vitals: crate::vitals::VitalsApi::new(Arc::clone(&app), shutdown),
         app,
         secure_cookies,
     });
@@ -80,7 +85,19 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool) -> Router {
             "/account",
             get(session::account_page).post(session::change_password),
         )
+        .route("/station", get(station::station_page))
+        .route("/station/alerts", get(station::station_alerts))
+        .route("/station/events", get(station::station_events))
+        .route("/station/alerts/{id}/{action}", post(station::alert_action))
+        .route("/station/residents/{subject}", get(station::resident_page))
+        .route(
+            "/station/residents/{subject}/trend",
+            get(station::resident_trend),
+        )
         .route("/lang/{tag}", get(session::switch_language))
+        .route("/static/station.js", get(static_station_js))
+        .route("/static/vendor/uPlot.iife.min.js", get(static_uplot_js))
+        .route("/static/vendor/uPlot.min.css", get(static_uplot_css))
         .route("/static/console.js", get(static_js))
         .route("/static/console.css", get(static_css))
         .fallback(not_found)
@@ -95,7 +112,7 @@ pub fn serve(
     addr: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let router = router(app, secure_cookies_for(addr));
+    let router = router(app, secure_cookies_for(addr), shutdown.clone());
     tokio::spawn(async move {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -134,6 +151,23 @@ async fn security_headers(mut response: Response) -> Response {
 const CONSOLE_JS: &str = include_str!("../../static/console.js");
 const CONSOLE_CSS: &str = include_str!("../../static/console.css");
 
+const STATION_JS: &str = include_str!("../../static/station.js");
+/// uPlot (MIT), vendored from its npm package: `static/vendor/README.md`.
+const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
+
+async fn static_station_js() -> Response {
+    static_file(STATION_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_uplot_js() -> Response {
+    static_file(UPLOT_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_uplot_css() -> Response {
+    static_file(UPLOT_CSS, "text/css; charset=utf-8")
+}
+
 async fn static_js() -> Response {
     static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
 }
@@ -169,6 +203,8 @@ pub enum WebError {
     BadRequest,
     /// A form without this session's CSRF token, or a role that may not do this.
     Forbidden,
+    /// An action the thing's present state forbids (an alert already resolved).
+    Conflict,
     /// Storage or another part failed (logged, not shown).
     Unavailable,
 }
@@ -179,6 +215,7 @@ impl From<ServerError> for WebError {
             ServerError::NotFound(_) => WebError::NotFound,
             ServerError::InvalidArgument(_) | ServerError::OutOfRange(_) => WebError::BadRequest,
             ServerError::PermissionDenied(_) => WebError::Forbidden,
+            ServerError::FailedPrecondition(_) => WebError::Conflict,
             ServerError::Unauthenticated(_) => WebError::SignIn,
             other => {
                 tracing::error!(error = %other, "web console request failed");
@@ -201,6 +238,7 @@ impl IntoResponse for WebError {
             WebError::NotFound => (StatusCode::NOT_FOUND, Lang::En, Lang::Ja),
             WebError::BadRequest => (StatusCode::BAD_REQUEST, Lang::En, Lang::Ja),
             WebError::Forbidden => (StatusCode::FORBIDDEN, Lang::En, Lang::Ja),
+            WebError::Conflict => (StatusCode::CONFLICT, Lang::En, Lang::Ja),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Lang::En, Lang::Ja),
         };
         let text = |lang: Lang| {
@@ -209,6 +247,7 @@ impl IntoResponse for WebError {
                 StatusCode::NOT_FOUND => w.not_found,
                 StatusCode::BAD_REQUEST => w.bad_request,
                 StatusCode::FORBIDDEN => w.forbidden,
+                StatusCode::CONFLICT => w.conflict,
                 _ => w.unavailable,
             }
         };
