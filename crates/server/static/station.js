@@ -109,14 +109,16 @@ function station() {
       const state = el("td", {}, a.state_label);
       if (a.level > 0) state.append(el("div", { class: "hint" }, w("Level") + " " + a.level));
       const raised = el("td", {}, localTime(a.raised_at));
-      const act = el("td", { class: "actions" });
+      const cell = el("td");
+      const act = el("div", { class: "actions" });
+      cell.append(act);
       for (const name of ["acknowledge", "snooze", "resolve", "escalate"]) {
         const label = w(name.charAt(0).toUpperCase() + name.slice(1));
         const b = el("button", { type: "button", "data-action": name, class: "act " + name }, label);
         if (name === "acknowledge" && a.state !== "open") b.disabled = true;
         act.append(b);
       }
-      tr.append(sev, who, what, state, raised, act);
+      tr.append(sev, who, what, state, raised, cell);
       rows.append(tr);
       if (a.silent_sensor) {
         const li = el("li", { class: "silent", "data-alert-id": a.id });

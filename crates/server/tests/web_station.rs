@@ -477,6 +477,20 @@ async fn station(db: Db) {
             );
         }
     }
+    if shots {
+        c.find(Locator::Id("range-24h"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("#trends[data-loaded='24h']"))
+            .await
+            .unwrap();
+        screenshot(&c, "resident", 1280, 800).await;
+        c.set_window_size(1280, 800).await.unwrap();
+    }
     let trail = audit(ch, &a.admin_token, "").await.unwrap();
     for action in ["vitals.sensors_read", "vitals.trend"] {
         assert!(
