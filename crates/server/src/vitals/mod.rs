@@ -35,6 +35,9 @@
 //! order checks, duplicates or silence. An empty batch for a subject without a monitor in
 //! memory creates nothing.
 //!
+//! The web console's nurses' station calls the same functions (`open_watch`, `act`, `trend`,
+//! `alerts`, `sensors`) with the signed-in person's `Caller`, so it has no rule of its own.
+//!
 //! Audit: every page of stored events replayed on `Watch` is audited (`alerts.read`), and every
 //! live event delivered (`alerts.watch`: watcher, subject, alert), group-committed with other
 //! watchers' deliveries and stored before the event is sent.

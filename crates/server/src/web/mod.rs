@@ -1,15 +1,20 @@
 //! The clinicians' web console, served by `auscult serve` on its own listener (`--web-listen`,
 //! `127.0.0.1:8787` by default): people sign in with a username and a password, see the
-//! worklist, open a case, listen to it, review it and read its audit trail.
+//! worklist, open a case, listen to it, review it and read its audit trail; nurses (and the
+//! other roles that may watch vital signs) use the nurses' station ([`station`]): live alerts by
+//! server-sent events, alert actions, silent sensors and residents' trend charts.
 //!
-//! Server-rendered HTML (askama templates in `crates/server/templates/`), one small external
-//! script and one style sheet embedded in the binary and served from `/static/`. No inline
+//! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
+//! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
+//! served from `/static/`. No inline
 //! script anywhere: the content security policy forbids it.
 //!
 //! Architecture invariants: this module holds no rule of its own about cases. Every page calls
 //! the same functions as the gRPC `ReviewService` ([`crate::cases`]) with a [`Caller`] made from
 //! the signed-in person's principal, so roles, tenant scoping (another tenant's case is 404,
-//! never 403) and the audit trail are the API's. It holds no SQL (sessions and web users are
+//! never 403) and the audit trail are the API's. Likewise the station calls
+//! [`crate::vitals::VitalsApi`] as the gRPC `VitalsService` does (alerts, `Watch`'s event
+//! stream, actions, trends). It holds no SQL (sessions and web users are
 //! `auscult_store::web_users`). Logs carry ids, never usernames, passwords or subject data.
 //!
 //! [`Caller`]: crate::auth::Caller
