@@ -10,7 +10,8 @@
 //! until the nurse acknowledges; acknowledge, escalate and resolve in the page are seen by
 //! `ListAlerts` over gRPC and audited. The resident's trend charts draw uPlot canvases with
 //! points over 24 h and 7 d. A forged POST without the CSRF token is 403; another tenant's nurse
-//! sees no alert, and the resident's pages and the alert's actions are 404 for them.
+//! sees no alert, and the resident's pages and the alert's actions are 404 for them; programme
+//! staff get no station link and 403.
 //! Screenshots `station-1280x800.png` and `station-820x1180.png` go to `target/screenshots/`.
 //!
 //! On SQLite, and on PostgreSQL when `AUSCULT_TEST_POSTGRES_URL` is set. Skips (saying so)
@@ -194,6 +195,7 @@ async fn station(db: Db) {
     let b = make_tenant(ch, &ts.admin_token, "station-south").await;
     add_web_user(&ts, &a.id, "nurse-north", pb::Role::Nurse).await;
     add_web_user(&ts, &b.id, "nurse-south", pb::Role::Nurse).await;
+    add_web_user(&ts, &a.id, "staff-north", pb::Role::ProgramStaff).await;
     a.assign(ch, &[SUBJECT]).await;
 
     let driver = Driver::start(&driver_bin);
@@ -526,6 +528,26 @@ async fn station(db: Db) {
     )
     .await;
     assert_eq!(statuses, json!([404, 404, 404]));
+
+    // A role the vitals API does not let watch (programme staff): no link, 403 everywhere.
+    sign_out(&c).await;
+    sign_in(&c, &base, "staff-north", PASSWORD).await;
+    c.goto(&format!("{base}/account")).await.unwrap();
+    c.wait().for_element(Locator::Id("sign-out")).await.unwrap();
+    assert!(
+        c.find(Locator::Id("station-link")).await.is_err(),
+        "no station link for programme staff"
+    );
+    let refused = in_page(
+        &c,
+        &format!(
+            "const get = async (u) => (await fetch(u)).status;
+             return [await get('/station'), await get('/station/alerts'), await get('/station/events'),
+                     await get('/station/residents/{SUBJECT}')];"
+        ),
+    )
+    .await;
+    assert_eq!(refused, json!([403, 403, 403, 403]));
 
     feeder.abort();
     c.close().await.unwrap();
