@@ -14,7 +14,8 @@
 //! Lifecycle: `Open` → `Acknowledged` → `Resolved` (`Open` → `Resolved` is allowed). A snooze
 //! pauses escalation until it ends; if the condition still holds then, the alert is reopened.
 //! An open, unsnoozed alert not acknowledged within its severity's timeout escalates to the next
-//! level of the ladder (the server maps levels to people). Sensor-silence alerts resolve
+//! level of the ladder (the server maps levels to people); a person may also escalate an
+//! unresolved alert by hand ([`AlertBook::escalate`]), one level at a time. Sensor-silence alerts resolve
 //! themselves when data returns; clinical alerts are only resolved by a person.
 //!
 //! Time is always passed in; this module never reads a clock.
@@ -519,6 +520,39 @@ impl AlertBook {
             .ok_or(VitalsError::UnknownAlert(id.0))
     }
 
+    /// A person escalates an unresolved alert to the next level of the ladder now (calls for
+    /// help). A snooze ends (asking for help and muting the alert contradict each other); an
+    /// acknowledged alert stays acknowledged (its responder stays on it); an open alert's
+    /// escalation timer starts again from now, so it still climbs further if nobody
+    /// acknowledges it. Refused on a resolved alert and at the top of the ladder.
+    pub fn escalate(&mut self, id: AlertId, now: Timestamp) -> Result<AlertEvent, VitalsError> {
+        let max_level = self.policy.max_level;
+        let timeout_of = |s| self.policy.timeout(s);
+        let alert = self
+            .alerts
+            .get_mut(&id)
+            .ok_or(VitalsError::UnknownAlert(id.0))?;
+        if matches!(alert.state, AlertState::Resolved { .. }) {
+            return Err(VitalsError::InvalidTransition {
+                id: id.0,
+                action: "escalated",
+                state: AlertStatus::Resolved,
+            });
+        }
+        if alert.level >= max_level {
+            return Err(VitalsError::EscalationAtTop {
+                id: id.0,
+                level: alert.level,
+            });
+        }
+        alert.level += 1;
+        alert.snoozed_until = None;
+        alert.escalate_at =
+            (alert.state == AlertState::Open).then(|| now.plus(timeout_of(alert.severity)));
+        self.event(id, now, AlertChange::Escalated)
+            .ok_or(VitalsError::UnknownAlert(id.0))
+    }
+
     /// A person resolves an alert. Resolving while the condition still holds suppresses new
     /// alerts of that kind at or below the current severity until the condition ends.
     pub fn resolve(
@@ -587,6 +621,41 @@ mod tests {
             .count();
         assert_eq!(raised, 1);
         assert_eq!(b.alerts().count(), 1);
+    }
+
+    #[test]
+    fn a_person_escalates_one_level_at_a_time_up_to_the_top() {
+        let mut b = AlertBook::new(EscalationPolicy::default());
+        let mut out = vec![];
+        b.condition_on(Condition::News2, Severity::High, "x".into(), t(0), &mut out);
+        let id = out[0].alert.id;
+        b.snooze(id, t(600), t(10)).expect("snooze");
+        let e = b.escalate(id, t(20)).expect("escalate");
+        assert_eq!(e.change, AlertChange::Escalated);
+        assert_eq!(e.alert.level, 1);
+        assert_eq!(e.alert.snoozed_until, None, "escalating ends a snooze");
+        // Still open: the timer runs again from the manual escalation.
+        assert_eq!(e.alert.escalate_at, Some(t(320)));
+        b.acknowledge(id, nurse(), t(30)).expect("ack");
+        let e = b
+            .escalate(id, t(40))
+            .expect("escalate an acknowledged alert");
+        assert_eq!(e.alert.level, 2);
+        assert!(matches!(e.alert.state, AlertState::Acknowledged { .. }));
+        assert_eq!(e.alert.escalate_at, None);
+        assert!(matches!(
+            b.escalate(id, t(50)),
+            Err(VitalsError::EscalationAtTop { level: 2, .. })
+        ));
+        b.resolve(id, nurse(), t(60)).expect("resolve");
+        assert!(matches!(
+            b.escalate(id, t(70)),
+            Err(VitalsError::InvalidTransition { .. })
+        ));
+        assert!(matches!(
+            b.escalate(AlertId(99), t(70)),
+            Err(VitalsError::UnknownAlert(99))
+        ));
     }
 
     #[test]

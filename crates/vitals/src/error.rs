@@ -98,6 +98,14 @@ pub enum VitalsError {
         /// The longest snooze allowed, in minutes.
         max_minutes: i64,
     },
+    /// A manual escalation of an alert already at the top of the escalation ladder.
+    #[error("alert {id} is already at the top escalation level ({level})")]
+    EscalationAtTop {
+        /// The alert.
+        id: u64,
+        /// The level it is at.
+        level: u8,
+    },
     /// A spelling that names no term of the vocabulary ([`crate::vocab`]).
     #[error("{spelling:?} is not a {what}")]
     UnknownTerm {

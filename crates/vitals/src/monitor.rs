@@ -750,6 +750,11 @@ impl ResidentMonitor {
         self.book.snooze(id, until, now)
     }
 
+    /// A person escalates an alert to the next level.
+    pub fn escalate(&mut self, id: AlertId, now: Timestamp) -> Result<AlertEvent, VitalsError> {
+        self.book.escalate(id, now)
+    }
+
     /// A person resolves an alert.
     pub fn resolve(
         &mut self,

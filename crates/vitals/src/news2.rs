@@ -10,9 +10,11 @@
 //! of the full score; [`News2::complete`] says whether all seven were present. This module is pure
 //! arithmetic: it never decides whether to alert (that is [`crate::monitor`]'s job).
 
+use std::collections::BTreeMap;
+
 use crate::reading::Parameter;
 use crate::units::{
-    Acvpu, BeatsPerMinute, BreathsPerMinute, Celsius, MmHg, OxygenSupport, SpO2Percent,
+    Acvpu, BeatsPerMinute, BreathsPerMinute, Celsius, MmHg, OxygenSupport, SpO2Percent, Timestamp,
 };
 
 /// Which SpO2 scoring scale applies to a resident.
@@ -262,5 +264,71 @@ pub fn score(inputs: &News2Inputs, scale: SpO2Scale) -> News2 {
         single_three,
         risk: ClinicalRisk::from_scores(aggregate, single_three),
         missing,
+    }
+}
+
+/// The NEWS2 of each trend bucket from its mean values (`means`: bucket start and parameter to
+/// the bucket's mean; blood pressure's is the systolic), in bucket order: what a nurse station
+/// plots next to the parameters. Consciousness and oxygen support have no rollups, so the
+/// aggregate is of the five measured parameters (a lower bound of the full score, like any
+/// incomplete set). A bucket is scored only when respiration, SpO2 and pulse are all present,
+/// so a gap in the main sensor shows as a gap, not as a falsely low score; a mean outside its
+/// unit's range (never from validated samples) counts as missing.
+pub fn trend_of_means(
+    means: &BTreeMap<(Timestamp, Parameter), f64>,
+    scale: SpO2Scale,
+) -> Vec<(Timestamp, News2)> {
+    let mut starts: Vec<Timestamp> = means.keys().map(|(t, _)| *t).collect();
+    starts.dedup();
+    starts
+        .into_iter()
+        .filter_map(|t| {
+            let mean = |p: Parameter| means.get(&(t, p)).copied();
+            let inputs = News2Inputs {
+                respiration: mean(Parameter::RespiratoryRate)
+                    .and_then(|v| BreathsPerMinute::new(v).ok()),
+                spo2: mean(Parameter::SpO2).and_then(|v| SpO2Percent::new(v).ok()),
+                oxygen: None,
+                systolic: mean(Parameter::BloodPressure).and_then(|v| MmHg::new(v).ok()),
+                pulse: mean(Parameter::HeartRate).and_then(|v| BeatsPerMinute::new(v).ok()),
+                consciousness: None,
+                temperature: mean(Parameter::Temperature).and_then(|v| Celsius::new(v).ok()),
+            };
+            (inputs.respiration.is_some() && inputs.spo2.is_some() && inputs.pulse.is_some())
+                .then(|| (t, score(&inputs, scale)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_buckets_are_scored_from_their_means_and_gaps_stay_gaps() {
+        let mut means = BTreeMap::new();
+        // Bucket 0: RR 25 (3), SpO2 91 (3), HR 70 (0), systolic 120 (0), 37.0 °C (0).
+        for (p, v) in [
+            (Parameter::RespiratoryRate, 25.0),
+            (Parameter::SpO2, 91.0),
+            (Parameter::HeartRate, 70.0),
+            (Parameter::BloodPressure, 120.0),
+            (Parameter::Temperature, 37.0),
+        ] {
+            means.insert((Timestamp(0), p), v);
+        }
+        // Bucket 1: HR and RR without SpO2: not scored.
+        means.insert((Timestamp(60_000), Parameter::HeartRate), 140.0);
+        means.insert((Timestamp(60_000), Parameter::RespiratoryRate), 15.0);
+        // Bucket 2: the three required ones, normal; an out-of-range temperature is missing.
+        means.insert((Timestamp(120_000), Parameter::HeartRate), 70.0);
+        means.insert((Timestamp(120_000), Parameter::RespiratoryRate), 15.0);
+        means.insert((Timestamp(120_000), Parameter::SpO2), 97.0);
+        means.insert((Timestamp(120_000), Parameter::Temperature), 99.0);
+        let trend = trend_of_means(&means, SpO2Scale::Scale1);
+        let got: Vec<(i64, u8)> = trend.iter().map(|(t, n)| (t.0, n.aggregate)).collect();
+        assert_eq!(got, vec![(0, 6), (120_000, 0)]);
+        assert!(trend[0].1.single_three);
+        assert!(trend[1].1.missing.contains(&Parameter::Temperature));
     }
 }

@@ -35,6 +35,9 @@
 //! order checks, duplicates or silence. An empty batch for a subject without a monitor in
 //! memory creates nothing.
 //!
+//! The web console's nurses' station calls the same functions (`open_watch`, `act`, `trend`,
+//! `alerts`, `sensors`) with the signed-in person's `Caller`, so it has no rule of its own.
+//!
 //! Audit: every page of stored events replayed on `Watch` is audited (`alerts.read`), and every
 //! live event delivered (`alerts.watch`: watcher, subject, alert), group-committed with other
 //! watchers' deliveries and stored before the event is sent.
@@ -75,7 +78,8 @@ use std::time::{Duration, Instant};
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::vitals_service_server::VitalsService;
 use auscult_store::vitals::{
-    AlertDelivery, AlertEventRow, MinuteRow, NewAlertEvent, TrendQuery, VitalRow, VitalsBatchRows,
+    AlertDelivery, AlertEventRow, LastSample, MinuteRow, NewAlertEvent, TrendQuery, VitalRow,
+    VitalsBatchRows,
 };
 use auscult_store::{Store, StoreError, now_ms};
 use auscult_vitals::{
@@ -346,7 +350,6 @@ impl VitalsApi {
         request: Request<pb::QueryTrendRequest>,
     ) -> Result<pb::QueryTrendResponse> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
         let req = request.into_inner();
         let parameter = match pb::VitalParameter::try_from(req.parameter)
             .unwrap_or(pb::VitalParameter::Unspecified)
@@ -357,26 +360,62 @@ impl VitalsApi {
             pb::VitalParameter::Temperature => Parameter::Temperature,
             pb::VitalParameter::BloodPressure => Parameter::BloodPressure,
             pb::VitalParameter::Unspecified => {
+                caller.tenant_with(WATCHERS)?;
                 return Err(ServerError::InvalidArgument("parameter is required".into()));
             }
         };
         let (Some(from), Some(until)) = (req.from.as_ref(), req.until.as_ref()) else {
+            caller.tenant_with(WATCHERS)?;
             return Err(ServerError::InvalidArgument(
                 "from and until are required".into(),
             ));
         };
-        let (from, until) = (convert::millis(from), convert::millis(until));
+        let buckets = self
+            .trend(
+                &caller,
+                &TrendRequest {
+                    subject_id: &req.subject_id,
+                    parameter,
+                    from_ms: convert::millis(from),
+                    until_ms: convert::millis(until),
+                    bucket_minutes: req.bucket_minutes,
+                },
+            )
+            .await?;
+        let points = buckets
+            .into_iter()
+            .map(|(start, r)| pb::TrendPoint {
+                bucket_start: Some(convert::timestamp(start.0)),
+                count: r.count,
+                min: r.min,
+                max: r.max,
+                mean: r.mean(),
+            })
+            .collect();
+        Ok(pb::QueryTrendResponse { points })
+    }
+
+    /// A subject's trend of one parameter for `caller` (a watcher of the subject's tenant):
+    /// the stored minute rollups in `[from, until)` merged into buckets, oldest first. Audited
+    /// as a read of the subject's data. `QueryTrend` and the nurses' station both call this.
+    pub(crate) async fn trend(
+        &self,
+        caller: &Caller,
+        q: &TrendRequest<'_>,
+    ) -> Result<Vec<(Timestamp, Rollup)>> {
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let (from, until) = (q.from_ms, q.until_ms);
         if until <= from || until - from > MAX_TREND_MS {
             return Err(ServerError::InvalidArgument(
                 "until must be after from, within 400 days".into(),
             ));
         }
-        if !(1..=1440).contains(&req.bucket_minutes) {
+        if !(1..=1440).contains(&q.bucket_minutes) {
             return Err(ServerError::InvalidArgument(
                 "bucket_minutes must be 1 to 1440".into(),
             ));
         }
-        self.require_subject(&tenant_id, &req.subject_id).await?;
+        self.require_subject(&tenant_id, q.subject_id).await?;
         let rows = self
             .state
             .store
@@ -384,8 +423,8 @@ impl VitalsApi {
                 &caller.actor(),
                 &tenant_id,
                 &TrendQuery {
-                    subject_id: &req.subject_id,
-                    parameter: parameter.as_str(),
+                    subject_id: q.subject_id,
+                    parameter: q.parameter.as_str(),
                     from_ms: from,
                     until_ms: until,
                 },
@@ -403,17 +442,10 @@ impl VitalsApi {
                 },
             )
         });
-        let points = merge_buckets(minutes, DurationMs::minutes(i64::from(req.bucket_minutes)))
-            .into_iter()
-            .map(|(start, r)| pb::TrendPoint {
-                bucket_start: Some(convert::timestamp(start.0)),
-                count: r.count,
-                min: r.min,
-                max: r.max,
-                mean: r.mean(),
-            })
-            .collect();
-        Ok(pb::QueryTrendResponse { points })
+        Ok(merge_buckets(
+            minutes,
+            DurationMs::minutes(i64::from(q.bucket_minutes)),
+        ))
     }
 
     async fn list_alerts_inner(
@@ -421,36 +453,142 @@ impl VitalsApi {
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<pb::ListAlertsResponse> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
         let req = request.into_inner();
         let subject = (!req.subject_id.is_empty()).then_some(req.subject_id.as_str());
-        if let Some(s) = subject {
-            self.require_subject(&tenant_id, s).await?;
-        }
-        let limit = match req.limit {
-            0 => 500,
-            n => n.min(5000),
-        };
         let rows = self
-            .state
-            .store
-            .list_alerts(
-                &caller.actor(),
-                &tenant_id,
-                subject,
-                req.include_resolved,
-                i64::from(limit),
-                now_ms(),
-            )
+            .alerts(&caller, subject, req.include_resolved, req.limit)
             .await?;
         Ok(pb::ListAlertsResponse {
             alerts: rows.iter().map(|r| alert_proto(&r.event)).collect(),
         })
     }
 
-    /// Applies a lifecycle action to an alert of the caller's tenant.
-    async fn act(&self, caller: &Caller, alert_id: &str, action: Action) -> Result<pb::Alert> {
+    /// The tenant's alerts (of one subject, or all), newest first, at most `limit` (0 = 500,
+    /// at most 5,000), audited as a read. `ListAlerts` and the nurses' station both call this.
+    pub(crate) async fn alerts(
+        &self,
+        caller: &Caller,
+        subject: Option<&str>,
+        include_resolved: bool,
+        limit: u32,
+    ) -> Result<Vec<AlertEventRow>> {
         let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        if let Some(s) = subject {
+            self.require_subject(&tenant_id, s).await?;
+        }
+        let limit = match limit {
+            0 => 500,
+            n => n.min(5000),
+        };
+        Ok(self
+            .state
+            .store
+            .list_alerts(
+                &caller.actor(),
+                &tenant_id,
+                subject,
+                include_resolved,
+                i64::from(limit),
+                now_ms(),
+            )
+            .await?)
+    }
+
+    /// The newest stored event id of the caller's tenant: where a station that has just read
+    /// the current alerts resumes its stream from.
+    pub(crate) async fn latest_event_id(&self, caller: &Caller) -> Result<i64> {
+        let tenant_id = caller.tenant_with(WATCHERS)?;
+        Ok(self
+            .state
+            .store
+            .latest_alert_event_id(tenant_id, None, i64::MAX)
+            .await?)
+    }
+
+    /// The last stored sample time of each sensor and parameter of a subject of the caller's
+    /// tenant, audited as a read (`vitals.sensors_read`): which sensors are silent and since
+    /// when.
+    pub(crate) async fn sensors(
+        &self,
+        caller: &Caller,
+        subject_id: &str,
+    ) -> Result<Vec<LastSample>> {
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        self.require_subject(&tenant_id, subject_id).await?;
+        let store = &self.state.store;
+        store
+            .audit_subject(&caller.actor(), "vitals.sensors_read", subject_id, now_ms())
+            .await?;
+        // Categorical readings (consciousness, oxygen) are looked for over the last day.
+        Ok(store
+            .last_sample_times(&tenant_id, subject_id, 86_400_000)
+            .await?)
+    }
+
+    /// The SpO2 scale the monitors score NEWS2 on (for a NEWS2 trend scored alike).
+    pub(crate) fn spo2_scale(&self) -> auscult_vitals::SpO2Scale {
+        self.hub().config.spo2_scale
+    }
+
+    /// Whether `role` may watch alerts, read trends and act on alerts.
+    pub(crate) fn may_watch(role: Role) -> bool {
+        WATCHERS.contains(&role)
+    }
+
+    /// Opens a resumable stream of the tenant's alert events after `after` (of one subject, or
+    /// all) for `caller`: stored events first, then live ones, each once and in id order,
+    /// audited like `Watch` (which calls this, as does the nurses' station). The stream ends
+    /// with the error `ended` resolves to (the caller's token or session ended), when the
+    /// receiver is dropped, or when the server stops.
+    pub(crate) async fn open_watch(
+        &self,
+        caller: Caller,
+        subject: Option<String>,
+        after: i64,
+        ended: impl std::future::Future<Output = ServerError> + Send + 'static,
+    ) -> Result<mpsc::Receiver<std::result::Result<pb::AlertEvent, Status>>> {
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        if let Some(s) = &subject {
+            self.require_subject(&tenant_id, s).await?;
+        }
+        if after < 0 {
+            return Err(ServerError::InvalidArgument(
+                "the event id to resume after is negative".into(),
+            ));
+        }
+        // Subscribe before reading the store: nothing stored after the read can be missed.
+        let live = self.hub().subscribe();
+        let (tx, rx) = mpsc::channel(256);
+        let cursor = Cursor::new(
+            self.state.store.clone(),
+            caller,
+            tenant_id,
+            subject,
+            after,
+            tx.clone(),
+        );
+        let state = Arc::clone(&self.state);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = run_watch(cursor, live, ended, shutdown, &state).await {
+                let _ = tx.send(Err(Status::from(e))).await;
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Applies a lifecycle action to an alert of the caller's tenant (audited). The gRPC alert
+    /// calls and the nurses' station both call this.
+    pub(crate) async fn act(
+        &self,
+        caller: &Caller,
+        alert_id: &str,
+        action: Action,
+    ) -> Result<pb::Alert> {
+        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        if alert_id.is_empty() || alert_id.len() > 64 {
+            return Err(ServerError::NotFound("alert"));
+        }
         let hub = self.hub();
         let row = hub
             .store
@@ -467,6 +605,7 @@ impl VitalsApi {
             Action::Acknowledge => "alerts.acknowledge",
             Action::Resolve => "alerts.resolve",
             Action::Snooze(_) => "alerts.snooze",
+            Action::Escalate => "alerts.escalate",
         };
         if let Some(id) = s.by_uuid.get(alert_id).copied() {
             let refused =
@@ -479,6 +618,7 @@ impl VitalsApi {
                 Action::Resolve => {
                     Some(s.monitor.resolve(id, by, Timestamp(now)).map_err(refused)?)
                 }
+                Action::Escalate => Some(s.monitor.escalate(id, Timestamp(now)).map_err(refused)?),
                 Action::Snooze(until_wall) => {
                     // The snooze is asked in wall time; the monitor runs on the subject's clock.
                     let until = now.saturating_add(until_wall - wall);
@@ -524,6 +664,18 @@ impl VitalsApi {
                 e.snoozed_until_ms = None;
                 Some(AlertEventKind::Resolved)
             }
+            (Action::Escalate, _) => {
+                let max = i64::from(self.hub().config.escalation.max_level);
+                if e.level >= max {
+                    return Err(ServerError::FailedPrecondition(format!(
+                        "the alert is already at the top escalation level ({})",
+                        e.level
+                    )));
+                }
+                e.level += 1;
+                e.snoozed_until_ms = None;
+                Some(AlertEventKind::Escalated)
+            }
             (Action::Snooze(until_wall), _) => {
                 let max = self.hub().config.escalation.max_snooze.0;
                 if until_wall <= wall || until_wall - wall > max {
@@ -559,20 +711,36 @@ impl VitalsApi {
         action: Action,
     ) -> Result<pb::Alert> {
         let caller = authenticate(&self.state.store, metadata).await?;
-        caller.tenant_with(WATCHERS)?;
-        if alert_id.is_empty() || alert_id.len() > 64 {
-            return Err(ServerError::NotFound("alert"));
-        }
         self.act(&caller, alert_id, action).await
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Action {
+/// A person's action on an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Acknowledge it.
     Acknowledge,
+    /// Resolve it.
     Resolve,
-    /// Until, wall-clock Unix ms.
+    /// Snooze it until this wall-clock time, Unix ms.
     Snooze(i64),
+    /// Escalate it to the next level now.
+    Escalate,
+}
+
+/// What [`VitalsApi::trend`] is asked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrendRequest<'a> {
+    /// The subject.
+    pub subject_id: &'a str,
+    /// The parameter (blood pressure: its systolic value).
+    pub parameter: Parameter,
+    /// From, Unix ms (inclusive).
+    pub from_ms: i64,
+    /// Until, Unix ms (exclusive).
+    pub until_ms: i64,
+    /// Bucket width, 1 to 1,440 minutes.
+    pub bucket_minutes: u32,
 }
 
 /// Runs one `Watch` stream: the stored events after the client's id, then live ones (and, in a
@@ -581,10 +749,11 @@ enum Action {
 async fn run_watch(
     mut c: Cursor,
     mut live: broadcast::Receiver<Arc<LiveEvent>>,
-    mut token: crate::auth::TokenWatch,
+    ended: impl std::future::Future<Output = ServerError>,
     mut shutdown: watch::Receiver<bool>,
     state: &AppState,
 ) -> Result<()> {
+    let mut ended = std::pin::pin!(ended);
     if !c.replay().await? {
         return Ok(());
     }
@@ -594,7 +763,7 @@ async fn run_watch(
         let tx = c.tx.clone();
         let received = tokio::select! {
             biased;
-            ended = token.ended() => return Err(ended),
+            ended = &mut ended => return Err(ended),
             ev = live.recv() => ev,
             _ = tx.closed() => return Ok(()),
             () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
@@ -733,35 +902,16 @@ impl VitalsService for VitalsApi {
         request: Request<pb::WatchRequest>,
     ) -> std::result::Result<Response<Self::WatchStream>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
         let req = request.into_inner();
         let subject = (!req.subject_id.is_empty()).then(|| req.subject_id.clone());
-        if let Some(s) = &subject {
-            self.require_subject(&tenant_id, s).await?;
-        }
         let after = i64::try_from(req.after_event_id)
             .map_err(|_| ServerError::InvalidArgument("after_event_id is too large".into()))?;
-        // Subscribe before reading the store: nothing stored after the read can be missed.
-        let live = self.hub().subscribe();
-        let (tx, rx) = mpsc::channel(256);
-        let cursor = Cursor::new(
-            self.state.store.clone(),
-            caller,
-            tenant_id,
-            subject,
-            after,
-            tx.clone(),
-        );
-        let state = Arc::clone(&self.state);
-        let shutdown = self.shutdown.clone();
         // A revoked nurse's station stops receiving alerts: the stream ends before anything
         // raised after the revocation is sent.
-        let token = self.state.token_watch(&cursor.caller);
-        tokio::spawn(async move {
-            if let Err(e) = run_watch(cursor, live, token, shutdown, &state).await {
-                let _ = tx.send(Err(Status::from(e))).await;
-            }
-        });
+        let mut token = self.state.token_watch(&caller);
+        let rx = self
+            .open_watch(caller, subject, after, async move { token.ended().await })
+            .await?;
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -800,6 +950,17 @@ impl VitalsService for VitalsApi {
         let id = req.alert_id.clone();
         Ok(Response::new(
             self.action_inner(request.metadata(), &id, Action::Snooze(until))
+                .await?,
+        ))
+    }
+
+    async fn escalate_alert(
+        &self,
+        request: Request<pb::AlertActionRequest>,
+    ) -> std::result::Result<Response<pb::Alert>, Status> {
+        let id = request.get_ref().alert_id.clone();
+        Ok(Response::new(
+            self.action_inner(request.metadata(), &id, Action::Escalate)
                 .await?,
         ))
     }

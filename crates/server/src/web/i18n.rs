@@ -5,6 +5,7 @@
 //! exhaustively, so a new finding does not compile until it has words in both languages).
 
 use auscult_dsp::{FlagReason, MurmurCall, MurmurTiming};
+use auscult_vitals::{AlertEventKind, AlertStatus, ConditionClass, Parameter, Severity};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +113,98 @@ impl Lang {
             (Lang::Ja, MurmurCall::Present) => "心雑音あり",
             (Lang::Ja, MurmurCall::Absent) => "心雑音なし",
             (Lang::Ja, MurmurCall::Unknown) => "心雑音 判定不能",
+        }
+    }
+
+    /// An alert severity in words.
+    pub fn severity(self, s: Severity) -> &'static str {
+        match (self, s) {
+            (Lang::En, Severity::Technical) => "technical",
+            (Lang::En, Severity::Low) => "low",
+            (Lang::En, Severity::LowMedium) => "low–medium",
+            (Lang::En, Severity::Medium) => "medium",
+            (Lang::En, Severity::High) => "high",
+            (Lang::En, Severity::Critical) => "critical",
+            (Lang::Ja, Severity::Technical) => "技術的",
+            (Lang::Ja, Severity::Low) => "低",
+            (Lang::Ja, Severity::LowMedium) => "低〜中",
+            (Lang::Ja, Severity::Medium) => "中",
+            (Lang::Ja, Severity::High) => "高",
+            (Lang::Ja, Severity::Critical) => "緊急",
+        }
+    }
+
+    /// An alert's state in words.
+    pub fn alert_status(self, s: AlertStatus) -> &'static str {
+        match (self, s) {
+            (Lang::En, AlertStatus::Open) => "open",
+            (Lang::En, AlertStatus::Acknowledged) => "acknowledged",
+            (Lang::En, AlertStatus::Resolved) => "resolved",
+            (Lang::Ja, AlertStatus::Open) => "未確認",
+            (Lang::Ja, AlertStatus::Acknowledged) => "確認済み",
+            (Lang::Ja, AlertStatus::Resolved) => "解決済み",
+        }
+    }
+
+    /// What happened to an alert, in words.
+    pub fn alert_change(self, c: AlertEventKind) -> &'static str {
+        match (self, c) {
+            (Lang::En, AlertEventKind::Raised) => "raised",
+            (Lang::En, AlertEventKind::SeverityRaised) => "got worse",
+            (Lang::En, AlertEventKind::Escalated) => "escalated",
+            (Lang::En, AlertEventKind::Acknowledged) => "acknowledged",
+            (Lang::En, AlertEventKind::Snoozed) => "snoozed",
+            (Lang::En, AlertEventKind::SnoozeEnded) => "snooze ended",
+            (Lang::En, AlertEventKind::ConditionAdded) => "another finding",
+            (Lang::En, AlertEventKind::ConditionCleared) => "condition cleared",
+            (Lang::En, AlertEventKind::Resolved) => "resolved",
+            (Lang::En, AlertEventKind::Resumed) => "continued after a restart",
+            (Lang::Ja, AlertEventKind::Raised) => "発生",
+            (Lang::Ja, AlertEventKind::SeverityRaised) => "悪化",
+            (Lang::Ja, AlertEventKind::Escalated) => "エスカレート",
+            (Lang::Ja, AlertEventKind::Acknowledged) => "確認",
+            (Lang::Ja, AlertEventKind::Snoozed) => "保留",
+            (Lang::Ja, AlertEventKind::SnoozeEnded) => "保留終了",
+            (Lang::Ja, AlertEventKind::ConditionAdded) => "所見追加",
+            (Lang::Ja, AlertEventKind::ConditionCleared) => "条件解消",
+            (Lang::Ja, AlertEventKind::Resolved) => "解決",
+            (Lang::Ja, AlertEventKind::Resumed) => "再起動後に継続",
+        }
+    }
+
+    /// A finding of an alert in words.
+    pub fn condition(self, c: ConditionClass) -> &'static str {
+        match (self, c) {
+            (Lang::En, ConditionClass::News2) => "NEWS2",
+            (Lang::En, ConditionClass::SuddenChange) => "sudden change",
+            (Lang::En, ConditionClass::NoPulse) => "no pulse",
+            (Lang::En, ConditionClass::NoBreathing) => "no breathing",
+            (Lang::En, ConditionClass::SensorSilent) => "sensor silent",
+            (Lang::Ja, ConditionClass::News2) => "NEWS2",
+            (Lang::Ja, ConditionClass::SuddenChange) => "急変",
+            (Lang::Ja, ConditionClass::NoPulse) => "脈拍なし",
+            (Lang::Ja, ConditionClass::NoBreathing) => "呼吸なし",
+            (Lang::Ja, ConditionClass::SensorSilent) => "センサー途絶",
+        }
+    }
+
+    /// A vital parameter in words.
+    pub fn parameter(self, p: Parameter) -> &'static str {
+        match (self, p) {
+            (Lang::En, Parameter::HeartRate) => "heart rate /min",
+            (Lang::En, Parameter::RespiratoryRate) => "respiratory rate /min",
+            (Lang::En, Parameter::SpO2) => "SpO2 %",
+            (Lang::En, Parameter::Temperature) => "temperature °C",
+            (Lang::En, Parameter::BloodPressure) => "systolic BP mmHg",
+            (Lang::En, Parameter::Consciousness) => "consciousness",
+            (Lang::En, Parameter::OxygenSupport) => "oxygen",
+            (Lang::Ja, Parameter::HeartRate) => "心拍数 /分",
+            (Lang::Ja, Parameter::RespiratoryRate) => "呼吸数 /分",
+            (Lang::Ja, Parameter::SpO2) => "SpO2 %",
+            (Lang::Ja, Parameter::Temperature) => "体温 °C",
+            (Lang::Ja, Parameter::BloodPressure) => "収縮期血圧 mmHg",
+            (Lang::Ja, Parameter::Consciousness) => "意識レベル",
+            (Lang::Ja, Parameter::OxygenSupport) => "酸素",
         }
     }
 
@@ -226,6 +319,39 @@ pub struct Words {
     pub hold_still: &'static str,
     pub instruction_sent: &'static str,
     pub no_instructions: &'static str,
+    pub station: &'static str,
+    pub live_alerts: &'static str,
+    pub no_alerts: &'static str,
+    pub silent_sensors: &'static str,
+    pub no_silent: &'static str,
+    pub resident: &'static str,
+    pub severity: &'static str,
+    pub alert_kind: &'static str,
+    pub raised: &'static str,
+    pub level: &'static str,
+    pub actions: &'static str,
+    pub acknowledge: &'static str,
+    pub snooze: &'static str,
+    pub resolve: &'static str,
+    pub escalate: &'static str,
+    pub alarm_on: &'static str,
+    pub alarm_off: &'static str,
+    pub enable_sound: &'static str,
+    pub connected: &'static str,
+    pub reconnecting: &'static str,
+    pub trends: &'static str,
+    pub last_24h: &'static str,
+    pub last_7d: &'static str,
+    pub zoom_hint: &'static str,
+    pub sensors: &'static str,
+    pub sensor: &'static str,
+    pub parameter: &'static str,
+    pub last_sample: &'static str,
+    pub resident_alerts: &'static str,
+    pub back_station: &'static str,
+    pub conflict: &'static str,
+    pub news2: &'static str,
+    pub no_data: &'static str,
 }
 
 static EN: Words = Words {
@@ -319,6 +445,39 @@ static EN: Words = Words {
     hold_still: "Hold still",
     instruction_sent: "Sent to the device.",
     no_instructions: "This device streams without acknowledgements and cannot receive requests.",
+    station: "Nurses' station",
+    live_alerts: "Live alerts",
+    no_alerts: "No alerts.",
+    silent_sensors: "Silent sensors",
+    no_silent: "Every sensor is reporting.",
+    resident: "Resident",
+    severity: "Severity",
+    alert_kind: "Alert",
+    raised: "Raised",
+    level: "Level",
+    actions: "Actions",
+    acknowledge: "Acknowledge",
+    snooze: "Snooze 15 min",
+    resolve: "Resolve",
+    escalate: "Escalate",
+    alarm_on: "Alarm sounding: acknowledge to silence",
+    alarm_off: "No alarm",
+    enable_sound: "Enable sound",
+    connected: "Live",
+    reconnecting: "Reconnecting…",
+    trends: "Trends",
+    last_24h: "24 hours",
+    last_7d: "7 days",
+    zoom_hint: "Drag across a chart to zoom in; double-click to zoom out.",
+    sensors: "Sensors",
+    sensor: "Sensor",
+    parameter: "Parameter",
+    last_sample: "Last sample",
+    resident_alerts: "Alerts of this resident",
+    back_station: "Back to the station",
+    conflict: "This cannot be done in the alert's present state.",
+    news2: "NEWS2",
+    no_data: "No data in this range.",
 };
 
 static JA: Words = Words {
@@ -412,6 +571,39 @@ static JA: Words = Words {
     hold_still: "動かさないで",
     instruction_sent: "機器に送信しました。",
     no_instructions: "この機器は確認応答なしで送信しているため、依頼を受け取れません。",
+    station: "ナースステーション",
+    live_alerts: "アラート (リアルタイム)",
+    no_alerts: "アラートはありません。",
+    silent_sensors: "途絶えたセンサー",
+    no_silent: "すべてのセンサーが送信中です。",
+    resident: "入居者",
+    severity: "重症度",
+    alert_kind: "アラート",
+    raised: "発生",
+    level: "段階",
+    actions: "操作",
+    acknowledge: "確認",
+    snooze: "15分保留",
+    resolve: "解決",
+    escalate: "エスカレート",
+    alarm_on: "アラーム鳴動中: 確認で停止",
+    alarm_off: "アラームなし",
+    enable_sound: "音を有効にする",
+    connected: "接続中",
+    reconnecting: "再接続中…",
+    trends: "トレンド",
+    last_24h: "24時間",
+    last_7d: "7日間",
+    zoom_hint: "グラフをドラッグで拡大、ダブルクリックで元に戻します。",
+    sensors: "センサー",
+    sensor: "センサー",
+    parameter: "項目",
+    last_sample: "最終受信",
+    resident_alerts: "この入居者のアラート",
+    back_station: "ステーションに戻る",
+    conflict: "このアラートの現在の状態ではできません。",
+    news2: "NEWS2",
+    no_data: "この期間のデータはありません。",
 };
 
 #[cfg(test)]

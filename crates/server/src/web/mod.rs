@@ -1,16 +1,22 @@
 //! The clinicians' web console, served by `auscult serve` on its own listener (`--web-listen`,
 //! `127.0.0.1:8787` by default): people sign in with a username and a password, see the
-//! worklist, open a case, listen to it, review it and read its audit trail; and listen live to
-//! a device that is recording ([`crate::live`], `/live`).
+//! worklist, open a case, listen to it, review it and read its audit trail; listen live to a
+//! device that is recording ([`crate::live`], `/live`); nurses (and the other roles that may
+//! watch vital signs) use the nurses' station ([`station`]): live alerts by server-sent events,
+//! alert actions, silent sensors and residents' trend charts. Residents answer a visit's
+//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]).
 //!
-//! Server-rendered HTML (askama templates in `crates/server/templates/`), one small external
-//! script and one style sheet embedded in the binary and served from `/static/`. No inline
+//! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
+//! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
+//! served from `/static/`. No inline
 //! script anywhere: the content security policy forbids it.
 //!
 //! Architecture invariants: this module holds no rule of its own about cases. Every page calls
 //! the same functions as the gRPC `ReviewService` ([`crate::cases`]) with a [`Caller`] made from
 //! the signed-in person's principal, so roles, tenant scoping (another tenant's case is 404,
-//! never 403) and the audit trail are the API's. It holds no SQL (sessions and web users are
+//! never 403) and the audit trail are the API's. Likewise the station calls
+//! [`crate::vitals::VitalsApi`] as the gRPC `VitalsService` does (alerts, `Watch`'s event
+//! stream, actions, trends). It holds no SQL (sessions and web users are
 //! `auscult_store::web_users`). Logs carry ids, never usernames, passwords or subject data.
 //!
 //! [`Caller`]: crate::auth::Caller
@@ -21,6 +27,7 @@ mod live;
 mod pages;
 mod questionnaire;
 mod session;
+mod station;
 mod view;
 mod waveform;
 
@@ -50,6 +57,8 @@ pub const CONTENT_SECURITY_POLICY: &str =
 #[derive(Debug)]
 pub struct Web {
     app: Arc<AppState>,
+    /// The vitals API the nurses' station calls, as the gRPC service does.
+    vitals: crate::vitals::VitalsApi,
     /// Whether cookies carry `Secure`: always, except when the console is served in plain HTTP
     /// on loopback (a browser on the same machine), where a `Secure` cookie would never be sent
     /// back over `http://127.0.0.1`. Beyond loopback the console must sit behind a
@@ -66,9 +75,11 @@ pub fn secure_cookies_for(addr: SocketAddr) -> bool {
     !crate::is_loopback(addr)
 }
 
-/// The console's routes over `app`; long responses end when `shutdown` turns true.
+/// The console's routes over `app`; long responses (live audio, the station's event streams)
+/// end when `shutdown` turns true, so a graceful stop does not wait for them.
 pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receiver<bool>) -> Router {
     let web = Arc::new(Web {
+        vitals: crate::vitals::VitalsApi::new(Arc::clone(&app), shutdown.clone()),
         app,
         secure_cookies,
         shutdown,
@@ -92,6 +103,15 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
             "/account",
             get(session::account_page).post(session::change_password),
         )
+        .route("/station", get(station::station_page))
+        .route("/station/alerts", get(station::station_alerts))
+        .route("/station/events", get(station::station_events))
+        .route("/station/alerts/{id}/{action}", post(station::alert_action))
+        .route("/station/residents/{subject}", get(station::resident_page))
+        .route(
+            "/station/residents/{subject}/trend",
+            get(station::resident_trend),
+        )
         .route("/lang/{tag}", get(session::switch_language))
         .route(
             "/q/{token}",
@@ -105,6 +125,9 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
                 .layer(DefaultBodyLimit::max(questionnaire::MAX_FORM_BYTES)),
         )
         .route("/static/questionnaire.js", get(static_questionnaire_js))
+        .route("/static/station.js", get(static_station_js))
+        .route("/static/vendor/uPlot.iife.min.js", get(static_uplot_js))
+        .route("/static/vendor/uPlot.min.css", get(static_uplot_css))
         .route("/static/console.js", get(static_js))
         .route("/static/console.css", get(static_css))
         .route("/static/live.js", get(static_live_js))
@@ -161,6 +184,23 @@ const CONSOLE_CSS: &str = include_str!("../../static/console.css");
 const QUESTIONNAIRE_JS: &str = include_str!("../../static/questionnaire.js");
 const LIVE_JS: &str = include_str!("../../static/live.js");
 
+const STATION_JS: &str = include_str!("../../static/station.js");
+/// uPlot (MIT), vendored from its npm package: `static/vendor/README.md`.
+const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
+
+async fn static_station_js() -> Response {
+    static_file(STATION_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_uplot_js() -> Response {
+    static_file(UPLOT_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_uplot_css() -> Response {
+    static_file(UPLOT_CSS, "text/css; charset=utf-8")
+}
+
 async fn static_js() -> Response {
     static_file(CONSOLE_JS, "text/javascript; charset=utf-8")
 }
@@ -204,6 +244,8 @@ pub enum WebError {
     BadRequest,
     /// A form without this session's CSRF token, or a role that may not do this.
     Forbidden,
+    /// An action the thing's present state forbids (an alert already resolved).
+    Conflict,
     /// Storage or another part failed (logged, not shown).
     Unavailable,
 }
@@ -214,6 +256,7 @@ impl From<ServerError> for WebError {
             ServerError::NotFound(_) => WebError::NotFound,
             ServerError::InvalidArgument(_) | ServerError::OutOfRange(_) => WebError::BadRequest,
             ServerError::PermissionDenied(_) => WebError::Forbidden,
+            ServerError::FailedPrecondition(_) => WebError::Conflict,
             ServerError::Unauthenticated(_) => WebError::SignIn,
             other => {
                 tracing::error!(error = %other, "web console request failed");
@@ -236,6 +279,7 @@ impl IntoResponse for WebError {
             WebError::NotFound => (StatusCode::NOT_FOUND, Lang::En, Lang::Ja),
             WebError::BadRequest => (StatusCode::BAD_REQUEST, Lang::En, Lang::Ja),
             WebError::Forbidden => (StatusCode::FORBIDDEN, Lang::En, Lang::Ja),
+            WebError::Conflict => (StatusCode::CONFLICT, Lang::En, Lang::Ja),
             WebError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Lang::En, Lang::Ja),
         };
         let text = |lang: Lang| {
@@ -244,6 +288,7 @@ impl IntoResponse for WebError {
                 StatusCode::NOT_FOUND => w.not_found,
                 StatusCode::BAD_REQUEST => w.bad_request,
                 StatusCode::FORBIDDEN => w.forbidden,
+                StatusCode::CONFLICT => w.conflict,
                 _ => w.unavailable,
             }
         };

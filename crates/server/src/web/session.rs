@@ -102,7 +102,13 @@ impl SignedIn {
             w: self.lang.words(),
             user_name: Some(self.session.user.name.clone()),
             csrf: self.session.csrf_token.clone(),
+            station: crate::vitals::VitalsApi::may_watch(self.caller.role),
         }
+    }
+
+    /// The SHA-256 of the session id (how the store knows the session).
+    pub fn id_sha256(&self) -> &str {
+        &self.id_sha256
     }
 }
 
@@ -153,6 +159,7 @@ fn sign_in_form(
             w: lang.words(),
             user_name: None,
             csrf: csrf.clone(),
+            station: false,
         },
         error,
     };

@@ -34,6 +34,8 @@ pub struct Chrome {
     pub user_name: Option<String>,
     /// The token every form of the page carries.
     pub csrf: String,
+    /// Whether the header links to the nurses' station (the person's role may use it).
+    pub station: bool,
 }
 
 impl Chrome {
@@ -327,6 +329,66 @@ impl LiveRow {
     }
 }
 
+/// The nurses' station (its script fills it).
+#[derive(Debug, Template)]
+#[template(path = "station.html")]
+pub struct StationPage {
+    /// Around the page.
+    pub c: Chrome,
+}
+
+/// One sensor and parameter of a resident, with its last sample.
+#[derive(Debug, Clone)]
+pub struct SensorRow {
+    /// The sensor as its device names it.
+    pub sensor: String,
+    /// The parameter in words.
+    pub parameter: String,
+    /// Its last sample time, ISO 8601.
+    pub last: String,
+    /// Whether an unresolved silent-sensor alert names it.
+    pub silent: bool,
+}
+
+/// An alert as a row of a resident's page.
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    /// Severity (CSS class, as spelled by the vocabulary).
+    pub severity: String,
+    /// Severity in words.
+    pub severity_label: &'static str,
+    /// State in words.
+    pub state_label: &'static str,
+    /// Its findings in words.
+    pub findings: String,
+    /// When it was raised, ISO 8601.
+    pub raised: String,
+    /// Escalation level.
+    pub level: u32,
+}
+
+impl AlertRow {
+    /// The row of `a` in `lang`.
+    pub fn of(a: &auscult_proto::v1::Alert, lang: Lang) -> AlertRow {
+        let j = super::station::alert_json(a, lang);
+        let text = |k: &str| j[k].as_str().unwrap_or("").to_owned();
+        AlertRow {
+            severity: a.severity.clone(),
+            severity_label: auscult_vitals::Severity::parse(&a.severity)
+                .map_or("", |s| lang.severity(s)),
+            state_label: auscult_vitals::AlertStatus::parse(&a.state)
+                .map_or("", |s| lang.alert_status(s)),
+            findings: text("findings"),
+            raised: a
+                .raised_at
+                .as_ref()
+                .map(|t| iso(crate::convert::millis(t)))
+                .unwrap_or_default(),
+            level: a.escalation_level,
+        }
+    }
+}
+
 /// The live sessions of the tenant.
 #[derive(Debug, Template)]
 #[template(path = "live_list.html")]
@@ -357,4 +419,18 @@ pub struct LivePage {
     pub sent: bool,
     /// This page's path (for the language switch).
     pub here: String,
+}
+
+/// A resident's page: sensors, alerts, trend charts (filled by the script).
+#[derive(Debug, Template)]
+#[template(path = "resident.html")]
+pub struct ResidentPage {
+    /// Around the page.
+    pub c: Chrome,
+    /// The resident's (pseudonymous) subject id.
+    pub subject: String,
+    /// Sensors with their last samples.
+    pub sensors: Vec<SensorRow>,
+    /// The resident's latest alerts.
+    pub alerts: Vec<AlertRow>,
 }
