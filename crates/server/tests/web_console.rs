@@ -57,17 +57,12 @@ async fn console(db: Db) {
     ) else {
         return;
     };
-    let Some(ts) = start_with(db, |c| {
-        c.web_listen = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-    else {
+    let Some((ts, base)) = start_console(db).await else {
         return;
     };
     // One run writes the screenshots (the pages are the same on either database).
     let shots = db == Db::Sqlite;
     let ch = &ts.channel;
-    let base = format!("http://{}", ts.server.web_addr.expect("a web console"));
     let a = make_tenant(ch, &ts.admin_token, "web-north").await;
     let b = make_tenant(ch, &ts.admin_token, "web-south").await;
     add_web_user(&ts, &a.id, "dr-north", pb::Role::Clinician).await;

@@ -56,16 +56,11 @@ async fn live(db: Db) {
     let Some((driver_bin, chromium)) = chromium_or_skip() else {
         return;
     };
-    let Some(ts) = start_with(db, |c| {
-        c.web_listen = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-    else {
+    let Some((ts, base)) = start_console(db).await else {
         return;
     };
     let shots = db == Db::Sqlite;
     let ch = &ts.channel;
-    let base = format!("http://{}", ts.server.web_addr.expect("a web console"));
     let a = make_tenant(ch, &ts.admin_token, "live-north").await;
     let b = make_tenant(ch, &ts.admin_token, "live-south").await;
     add_web_user(&ts, &a.id, "dr-live", pb::Role::Clinician).await;

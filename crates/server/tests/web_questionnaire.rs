@@ -135,15 +135,10 @@ async fn resident(db: Db) {
     let Some((driver_bin, chromium)) = chromium_or_skip() else {
         return;
     };
-    let Some(ts) = start_with(db, |c| {
-        c.web_listen = Some("127.0.0.1:0".parse().unwrap());
-    })
-    .await
-    else {
+    let Some((ts, base)) = start_console(db).await else {
         return;
     };
     let ch = &ts.channel;
-    let base = format!("http://{}", ts.server.web_addr.expect("a web console"));
     let town = make_tenant(ch, &ts.admin_token, "q-town").await;
     let staff = staff_token(&ts, &town.id).await;
     let mut p = programs(ch);

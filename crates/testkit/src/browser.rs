@@ -12,7 +12,7 @@ use auscult_proto::v1 as pb;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::{TestServer, admin, authed};
+use crate::{Db, TestServer, admin, authed, start_with};
 
 /// The password every test web user gets.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -57,6 +57,17 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The real server with its web console on a free loopback port, and the console's base URL
+/// (`http://127.0.0.1:PORT`); `None` (the test skips, saying why) as [`start_with`] does.
+pub async fn start_console(db: Db) -> Option<(TestServer, String)> {
+    let ts = start_with(db, |c| {
+        c.web_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await?;
+    let base = format!("http://{}", ts.server.web_addr.expect("a web console"));
+    Some((ts, base))
 }
 
 /// A headless Chromium session with its own empty profile directory, 1280×800, audio allowed
