@@ -100,6 +100,10 @@ async fn live(db: Db) {
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver, &chromium, profile.path()).await;
     sign_in(&c, &base, "dr-live", PASSWORD).await;
+    assert!(
+        c.find(Locator::Id("nav-live")).await.is_ok(),
+        "the header links to live auscultation for a clinician"
+    );
 
     // The session appears on /live.
     let deadline = Instant::now() + Duration::from_secs(20);

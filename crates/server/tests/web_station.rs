@@ -533,6 +533,10 @@ async fn station(db: Db) {
         c.find(Locator::Id("station-link")).await.is_err(),
         "no station link for programme staff"
     );
+    assert!(
+        c.find(Locator::Id("nav-live")).await.is_err(),
+        "no live-auscultation link for programme staff"
+    );
     let refused = in_page(
         &c,
         &format!(

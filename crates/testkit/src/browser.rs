@@ -103,7 +103,11 @@ pub async fn add_web_user(ts: &TestServer, tenant_id: &str, username: &str, role
             &ts.admin_token,
             pb::CreateUserRequest {
                 tenant_id: tenant_id.into(),
-                name: format!("Dr {username}"),
+                name: if role == pb::Role::Clinician {
+                    format!("Dr {username}")
+                } else {
+                    username.to_owned()
+                },
                 role: role as i32,
                 lifetime_seconds: None,
                 web_login: Some(pb::WebLogin {

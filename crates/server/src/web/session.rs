@@ -103,6 +103,7 @@ impl SignedIn {
             user_name: Some(self.session.user.name.clone()),
             csrf: self.session.csrf_token.clone(),
             station: crate::vitals::VitalsApi::may_watch(self.caller.role),
+            live: crate::cases::READERS.contains(&self.caller.role),
         }
     }
 
@@ -160,6 +161,7 @@ fn sign_in_form(
             user_name: None,
             csrf: csrf.clone(),
             station: false,
+            live: false,
         },
         error,
     };

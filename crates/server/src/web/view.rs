@@ -36,6 +36,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Whether the header links to the nurses' station (the person's role may use it).
     pub station: bool,
+    /// Whether the header links to live auscultation (the person's role may listen).
+    pub live: bool,
 }
 
 impl Chrome {
