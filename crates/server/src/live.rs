@@ -28,7 +28,7 @@ use auscult_dsp::{Hz, Seconds, Signal};
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::recordings::RecordingRow;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::auth::Caller;
 use crate::cases::{READERS, REVIEWERS};
@@ -241,9 +241,22 @@ impl LiveSession {
 }
 
 /// The live sessions of this server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LiveHub {
     sessions: Mutex<HashMap<String, Arc<LiveSession>>>,
+    /// How many sessions' marks may be computed at once: one per core. A marker that finds
+    /// none free skips that tick (its marks come a second later); the audio never waits.
+    marking: Arc<Semaphore>,
+}
+
+impl Default for LiveHub {
+    fn default() -> LiveHub {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        LiveHub {
+            sessions: Mutex::default(),
+            marking: Arc::new(Semaphore::new(cores)),
+        }
+    }
 }
 
 impl LiveHub {
@@ -303,6 +316,7 @@ impl LiveFeed {
             session.frames.subscribe(),
             session.frames.clone(),
             session.pcg_rate_hz,
+            Arc::clone(&hub.marking),
         ));
         hub.sessions()
             .insert(session.recording_id.clone(), Arc::clone(&session));
@@ -340,12 +354,13 @@ impl Drop for LiveFeed {
 }
 
 /// Follows a live session's frames, keeps the last [`MARK_WINDOW_S`] seconds of PCG and every
-/// [`MARK_INTERVAL`] segments them on the blocking pool and publishes the marks; ends with the
-/// session.
+/// [`MARK_INTERVAL`] segments them on the blocking pool (when one of the hub's `marking`
+/// permits is free, else at a later tick) and publishes the marks; ends with the session.
 async fn run_marker(
     mut rx: broadcast::Receiver<Frame>,
     tx: broadcast::Sender<Frame>,
     rate_hz: u32,
+    marking: Arc<Semaphore>,
 ) {
     let capacity = (rate_hz as usize).saturating_mul(MARK_WINDOW_S as usize);
     let needed = (rate_hz as usize).saturating_mul(MIN_MARK_S as usize);
@@ -376,6 +391,9 @@ async fn run_marker(
                 if window.len() < needed || end == marked_at {
                     continue;
                 }
+                let Ok(_permit) = Arc::clone(&marking).try_acquire_owned() else {
+                    continue;
+                };
                 let samples: Vec<f32> = window.iter().copied().collect();
                 let first = end - samples.len() as u64;
                 let found = tokio::task::spawn_blocking(move || marks(&samples, rate_hz, first)).await;
@@ -569,6 +587,41 @@ mod tests {
             instructions: None,
             sequence: AtomicU64::new(0),
         }
+    }
+
+    #[tokio::test]
+    async fn marks_wait_for_a_free_permit_and_the_audio_never_does() {
+        let marking = Arc::new(Semaphore::new(0));
+        let hub = Arc::new(LiveHub {
+            sessions: Mutex::default(),
+            marking: Arc::clone(&marking),
+        });
+        let feed = LiveFeed::start(&hub, session("rec-m", "t1"), 2);
+        let mut listener = hub.find("t1", "rec-m").unwrap().frames.subscribe();
+        // 3 s of PCG at 4 kHz: enough for a window.
+        for k in 0..15u64 {
+            feed.pcg(k * 800, &[0u8; 1600]);
+        }
+        let mut next_marks = async |within: Duration| {
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                match tokio::time::timeout_at(deadline, listener.recv()).await {
+                    Ok(Ok(Frame::Marks(_))) => return true,
+                    Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+                    Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return false,
+                }
+            }
+        };
+        assert!(
+            !next_marks(Duration::from_millis(2500)).await,
+            "no permit: no marks, and the audio went through"
+        );
+        marking.add_permits(1);
+        assert!(
+            next_marks(Duration::from_millis(2500)).await,
+            "marks once a permit is free"
+        );
+        drop(feed);
     }
 
     #[tokio::test]
