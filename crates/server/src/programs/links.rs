@@ -12,6 +12,7 @@
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
 use auscult_store::now_ms;
+use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
@@ -49,6 +50,10 @@ pub struct LiveLink {
     pub draft: Vec<pb::Answer>,
     /// Unix ms.
     pub expires_at_ms: i64,
+    /// The visit's programme.
+    pub program_id: String,
+    /// The visit's resident.
+    pub resident: ResidentRow,
 }
 
 impl ProgramApi {
@@ -120,22 +125,16 @@ impl ProgramApi {
             .ok_or(ServerError::NotFound("questionnaire link"))
     }
 
-    /// The link's state at `now`, closed also when the resident has withdrawn consent.
-    async fn link_state(&self, link: &QuestionnaireLink, now: i64) -> Result<(LinkState, String)> {
-        let (_, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
-        let state = match link.state(now) {
+    /// What `token` opens, read once: the live link with its questionnaire, visit and draft, or
+    /// why it no longer works (used, expired, replaced, or the resident withdrew consent). Not
+    /// audited: [`ProgramApi::open_link`] is what shows it to a person.
+    pub async fn find_link(&self, token: &str) -> Result<Opened> {
+        let link = self.link(token).await?;
+        let (visit, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
+        let state = match link.state(now_ms()) {
             LinkState::Live if !resident.consenting() => LinkState::Revoked,
             s => s,
         };
-        Ok((state, resident.resident.subject_id))
-    }
-
-    /// Opens a link for its resident: the questionnaire and the answers so far (audited), or
-    /// why it no longer works.
-    pub async fn open_link(&self, token: &str) -> Result<Opened> {
-        let link = self.link(token).await?;
-        let now = now_ms();
-        let (state, subject_id) = self.link_state(&link, now).await?;
         if state != LinkState::Live {
             return Ok(Opened::Closed(state));
         }
@@ -144,11 +143,7 @@ impl ProgramApi {
             .store
             .get_questionnaire(
                 &link.tenant_id,
-                &self
-                    .visit(&link.tenant_id, &link.visit_id)
-                    .await?
-                    .0
-                    .program_id,
+                &visit.program_id,
                 Some(link.questionnaire_version),
             )
             .await?
@@ -163,85 +158,89 @@ impl ProgramApi {
             }
             None => Vec::new(),
         };
-        let actor_id = link.actor_id();
-        self.state
-            .store
-            .audit_subject(
-                &Actor {
-                    tenant_id: Some(&link.tenant_id),
-                    principal_id: &actor_id,
-                    role: LINK_ROLE,
-                },
-                "questionnaire_link.open",
-                &subject_id,
-                now,
-            )
-            .await?;
         Ok(Opened::Live(Box::new(LiveLink {
             expires_at_ms: link.expires_at_ms,
             link,
             questionnaire,
             draft,
+            program_id: visit.program_id,
+            resident,
         })))
     }
 
-    /// Keeps the answers so far (any subset, not yet checked as a whole). False when the link
-    /// no longer works.
-    pub async fn save_link_draft(&self, token: &str, answers: Vec<pb::Answer>) -> Result<bool> {
-        let link = self.link(token).await?;
-        let now = now_ms();
-        if self.link_state(&link, now).await?.0 != LinkState::Live {
-            return Ok(false);
+    /// Opens a link for its resident: [`ProgramApi::find_link`], audited
+    /// (`questionnaire_link.open`) when it shows the questionnaire and the answers so far.
+    pub async fn open_link(&self, token: &str) -> Result<Opened> {
+        let opened = self.find_link(token).await?;
+        if let Opened::Live(live) = &opened {
+            let actor_id = live.link.actor_id();
+            self.state
+                .store
+                .audit_subject(
+                    &Actor {
+                        tenant_id: Some(&live.link.tenant_id),
+                        principal_id: &actor_id,
+                        role: LINK_ROLE,
+                    },
+                    "questionnaire_link.open",
+                    &live.resident.resident.subject_id,
+                    now_ms(),
+                )
+                .await?;
         }
+        Ok(opened)
+    }
+
+    /// Keeps the answers so far (any subset, not yet checked as a whole). False when the link
+    /// stopped working since it was found (the store checks again).
+    pub async fn save_link_draft(&self, live: &LiveLink, answers: Vec<pb::Answer>) -> Result<bool> {
         let draft = pb::QuestionnaireResponse {
-            questionnaire_version: link.questionnaire_version,
+            questionnaire_version: live.link.questionnaire_version,
             answers,
             authored_at: None,
         };
         Ok(self
             .state
             .store
-            .save_questionnaire_draft(&link.id, &draft.encode_to_vec(), now)
+            .save_questionnaire_draft(&live.link.id, &draft.encode_to_vec(), now_ms())
             .await?)
     }
 
-    /// Submits the resident's answers through the link, checked by the questionnaire's rules,
-    /// and uses the link up. `Ok(false)` when the link no longer works (nothing stored); an
-    /// invalid response is `InvalidArgument` and leaves the link live.
-    pub async fn submit_by_link(&self, token: &str, answers: Vec<pb::Answer>) -> Result<bool> {
-        let link = self.link(token).await?;
+    /// Submits the resident's answers through a link found live, checked by the questionnaire's
+    /// rules, and uses the link up. `Ok(false)` when the link stopped working meanwhile (nothing
+    /// stored; the store checks in the same transaction); an invalid response is
+    /// `InvalidArgument` and leaves the link live.
+    pub async fn submit_by_link(&self, live: &LiveLink, answers: Vec<pb::Answer>) -> Result<bool> {
         let now = now_ms();
-        let (state, subject_id) = self.link_state(&link, now).await?;
-        if state != LinkState::Live {
-            return Ok(false);
-        }
-        let (visit, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
-        let stored = self
-            .state
-            .store
-            .get_questionnaire(
-                &link.tenant_id,
-                &visit.program_id,
-                Some(link.questionnaire_version),
-            )
-            .await?
-            .ok_or(ServerError::NotFound("questionnaire"))?;
-        let q = pb::Questionnaire::decode(stored.definition.as_slice())
-            .map_err(|_| ServerError::Corrupt("stored questionnaire does not decode"))?;
-        let def = questionnaire::definition(&visit.program_id, stored.version, &q)?;
+        let (link, resident) = (&live.link, &live.resident);
+        let def = questionnaire::definition(
+            &live.program_id,
+            link.questionnaire_version,
+            &live.questionnaire,
+        )?;
         let response = pb::QuestionnaireResponse {
             questionnaire_version: link.questionnaire_version,
             answers,
             authored_at: Some(convert::timestamp(now)),
         };
-        questionnaire::response(&def, &format!("{}-qr", visit.id), &resident.id, &response)?;
+        questionnaire::response(
+            &def,
+            &format!("{}-qr", link.visit_id),
+            &resident.id,
+            &response,
+        )?;
         let done = self
             .state
             .store
-            .submit_questionnaire_by_link(&link, &subject_id, &response.encode_to_vec(), now)
+            .submit_questionnaire_by_link(
+                link,
+                &resident.resident.subject_id,
+                &response.encode_to_vec(),
+                now,
+            )
             .await?;
         if done {
-            tracing::info!(visit_id = %visit.id, link_id = %link.id, "questionnaire submitted through a link");
+            tracing::info!(visit_id = %link.visit_id, link_id = %link.id, "questionnaire submitted through a link");
         }
         Ok(done)
     }

@@ -412,11 +412,11 @@ pub async fn save_draft(
 ) -> WebResult<Response> {
     let fields = fields_of(form)?;
     let api = api(&web);
-    let Opened::Live(live) = api.open_link(&token).await? else {
+    let Opened::Live(live) = api.find_link(&token).await? else {
         return Ok(StatusCode::GONE.into_response());
     };
     let (answers, _, _) = parse_answers(&live.questionnaire.questions, &fields, &EN, false);
-    if api.save_link_draft(&token, answers).await? {
+    if api.save_link_draft(&live, answers).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Ok(StatusCode::GONE.into_response())
@@ -435,7 +435,7 @@ pub async fn submit(
     let lang = page_lang(&headers, query);
     let fields = fields_of(form)?;
     let api = api(&web);
-    let live = match api.open_link(&token).await? {
+    let live = match api.find_link(&token).await? {
         Opened::Closed(state) => return Ok(closed(state, lang)),
         Opened::Live(live) => live,
     };
@@ -443,11 +443,11 @@ pub async fn submit(
     let path = format!("/q/{token}");
     let (answers, errors, values) = parse_answers(&live.questionnaire.questions, &fields, w, true);
     if !errors.is_empty() {
-        api.save_link_draft(&token, answers).await?;
+        api.save_link_draft(&live, answers).await?;
         let p = page(&live, lang, path, Some(values), &errors, false);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&p)).into_response());
     }
-    match api.submit_by_link(&token, answers.clone()).await {
+    match api.submit_by_link(&live, answers.clone()).await {
         Ok(true) => Ok(html(&DonePage {
             lang,
             w,
@@ -455,12 +455,12 @@ pub async fn submit(
             message: w.thanks,
         })
         .into_response()),
-        Ok(false) => match api.open_link(&token).await? {
+        Ok(false) => match api.find_link(&token).await? {
             Opened::Closed(state) => Ok(closed(state, lang)),
             Opened::Live(_) => Err(WebError::Unavailable),
         },
         Err(ServerError::InvalidArgument(_)) => {
-            api.save_link_draft(&token, answers).await?;
+            api.save_link_draft(&live, answers).await?;
             let p = page(&live, lang, path, Some(values), &[], true);
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&p)).into_response())
         }
