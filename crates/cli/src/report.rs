@@ -302,11 +302,11 @@ impl ResultLine {
         }
         if let Some(score) = self.abnormal_score {
             s.push_str(&format!(
-                "  learned abnormality score {score:.2} (a score, not a finding{})\n",
+                "  learned abnormality score {score:.2} ({})\n",
                 if self.flag_reasons.contains(&FlagReason::AbnormalScore) {
-                    ""
+                    "learned from labelled recordings, not a specific finding; above its threshold, it flags"
                 } else {
-                    "; it does not flag on its own"
+                    "a score, not a finding; it does not flag on its own"
                 }
             ));
         }
