@@ -5,12 +5,12 @@
 //! vitals through [`super::spot`], a recording for being complete, of the visit's resident and
 //! made at the site it is linked as. Must never link one recording to two visits or sites.
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::programs::LinkOutcome;
 use auscult_store::recordings::{RecordingRow, state};
 use prost::Message;
-use tonic::Request;
 
 use super::fields::{id, invalid};
 use super::{ProgramApi, STAFF, questionnaire, spot};
@@ -18,13 +18,12 @@ use crate::convert;
 use crate::error::{Result, ServerError};
 
 impl ProgramApi {
-    pub(super) async fn submit_response_inner(
+    pub(crate) async fn submit_response_inner(
         &self,
-        request: Request<pb::SubmitQuestionnaireResponseRequest>,
+        caller: &Caller,
+        req: pb::SubmitQuestionnaireResponseRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.into_inner();
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if req.questionnaire_version == 0 {
             return Err(invalid("questionnaire_version is required"));
@@ -70,13 +69,12 @@ impl ProgramApi {
         self.reread_visit(tenant_id, &visit.id).await
     }
 
-    pub(super) async fn record_vitals_inner(
+    pub(crate) async fn record_vitals_inner(
         &self,
-        request: Request<pb::RecordVitalsRequest>,
+        caller: &Caller,
+        req: pb::RecordVitalsRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.into_inner();
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let mut vitals = req.vitals.ok_or_else(|| invalid("vitals are required"))?;
         spot::check(&vitals)?;
@@ -124,13 +122,13 @@ impl ProgramApi {
         }
     }
 
-    pub(super) async fn link_inner(
+    pub(crate) async fn link_inner(
         &self,
-        request: Request<pb::LinkRecordingRequest>,
+        caller: &Caller,
+        req: pb::LinkRecordingRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let site = match convert::site_name(req.site) {
             Some(s) if auscult_triage::Site::parse(s).is_some() => s,

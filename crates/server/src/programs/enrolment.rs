@@ -5,10 +5,10 @@
 //! Withdrawal keeps the resident's past but stops new visits and exports. Listing residents is a
 //! read of personal data and is audited per subject before it is returned.
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::programs::{ConsentRecord, NewResident};
-use tonic::Request;
 
 use super::fields::{MAX_DESCRIPTION, MAX_ID, MAX_NAME, gender_name, id, invalid, text};
 use super::messages::resident_pb;
@@ -17,13 +17,13 @@ use crate::convert;
 use crate::error::{Result, ServerError};
 
 impl ProgramApi {
-    pub(super) async fn enroll_inner(
+    pub(crate) async fn enroll_inner(
         &self,
-        request: Request<pb::EnrollResidentRequest>,
+        caller: &Caller,
+        req: pb::EnrollResidentRequest,
     ) -> Result<pb::Resident> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = new_resident(req, &program.id)?;
         let row = self
@@ -35,13 +35,13 @@ impl ProgramApi {
         Ok(resident_pb(&row))
     }
 
-    pub(super) async fn withdraw_inner(
+    pub(crate) async fn withdraw_inner(
         &self,
-        request: Request<pb::WithdrawConsentRequest>,
+        caller: &Caller,
+        req: pb::WithdrawConsentRequest,
     ) -> Result<pb::Resident> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let row = self
             .state
@@ -58,15 +58,13 @@ impl ProgramApi {
         Ok(resident_pb(&row))
     }
 
-    pub(super) async fn list_residents_inner(
+    pub(crate) async fn list_residents_inner(
         &self,
-        request: Request<pb::ListResidentsRequest>,
+        caller: &Caller,
+        req: pb::ListResidentsRequest,
     ) -> Result<pb::ListResidentsResponse> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(PERSON_READERS)?;
-        let program = self
-            .program(tenant_id, &request.get_ref().program_id)
-            .await?;
+        let program = self.program(tenant_id, &req.program_id).await?;
         let rows = self
             .state
             .store

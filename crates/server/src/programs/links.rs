@@ -9,6 +9,7 @@
 //! reads the resident's answers so far and is audited (`questionnaire_link.open`, the link as
 //! the actor); submitting is audited by the store in the same transaction.
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
 use auscult_store::now_ms;
@@ -17,7 +18,6 @@ use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
 use prost::Message;
-use tonic::Request;
 
 use super::fields::invalid;
 use super::{ProgramApi, STAFF, questionnaire};
@@ -57,13 +57,12 @@ pub struct LiveLink {
 }
 
 impl ProgramApi {
-    pub(super) async fn create_link_inner(
+    pub(crate) async fn create_link_inner(
         &self,
-        request: Request<pb::CreateQuestionnaireLinkRequest>,
+        caller: &Caller,
+        req: pb::CreateQuestionnaireLinkRequest,
     ) -> Result<pb::QuestionnaireLink> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.into_inner();
         let lifetime_s = match req.lifetime_seconds {
             0 => DEFAULT_LIFETIME_S,
             s if s > MAX_LIFETIME_S => {

@@ -5,15 +5,14 @@
 //! the audit events before anything leaves; the counting lives in [`super::outcome`] and the
 //! assembly in [`super::export`].
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
-use tonic::Request;
 
 use super::fields::id;
 use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, outcome};
-use crate::auth::Caller;
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -21,15 +20,13 @@ use crate::error::{Result, ServerError};
 const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
 
 impl ProgramApi {
-    pub(super) async fn report_inner(
+    pub(crate) async fn report_inner(
         &self,
-        request: Request<pb::GetProgramReportRequest>,
+        caller: &Caller,
+        req: pb::GetProgramReportRequest,
     ) -> Result<pb::ProgramReport> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(PERSON_READERS)?;
-        let program = self
-            .program(tenant_id, &request.get_ref().program_id)
-            .await?;
+        let program = self.program(tenant_id, &req.program_id).await?;
         let store = &self.state.store;
         let residents = store.list_residents(tenant_id, &program.id).await?;
         let sites = store.list_sites(tenant_id, &program.id).await?;
@@ -123,13 +120,13 @@ impl ProgramApi {
             .collect())
     }
 
-    pub(super) async fn export_resident_inner(
+    pub(crate) async fn export_resident_inner(
         &self,
-        request: Request<pb::ExportResidentFhirRequest>,
+        caller: &Caller,
+        req: pb::ExportResidentFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(EXPORTERS)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
             .resident(tenant_id, &program.id, &req.resident_id)
@@ -144,13 +141,13 @@ impl ProgramApi {
             .await
     }
 
-    pub(super) async fn export_program_inner(
+    pub(crate) async fn export_program_inner(
         &self,
-        request: Request<pb::ExportProgramFhirRequest>,
+        caller: &Caller,
+        req: pb::ExportProgramFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(EXPORTERS)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         // Residents who withdrew consent are left out of the programme's hand-over.
         let residents: Vec<ResidentRow> = self
@@ -166,16 +163,16 @@ impl ProgramApi {
             .await
     }
 
-    pub(super) async fn export_wfdb_inner(
+    pub(crate) async fn export_wfdb_inner(
         &self,
-        request: Request<pb::ExportRecordingWfdbRequest>,
+        caller: &Caller,
+        req: pb::ExportRecordingWfdbRequest,
     ) -> Result<pb::WfdbRecord> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(RECORDING_READERS)?;
         let row = self
             .state
             .store
-            .get_recording(tenant_id, id(&request.get_ref().recording_id, "recording")?)
+            .get_recording(tenant_id, id(&req.recording_id, "recording")?)
             .await?
             .filter(|r| r.state == state::COMPLETE)
             .ok_or(ServerError::NotFound("recording"))?;

@@ -4,10 +4,10 @@
 //! reads it. A questionnaire is checked ([`super::questionnaire`]) before it is stored as a new
 //! version; stored versions are never changed.
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use prost::Message;
-use tonic::Request;
 
 use super::fields::{MAX_DESCRIPTION, MAX_NAME, id, text};
 use super::messages::{program_pb, site_row_pb};
@@ -16,13 +16,13 @@ use crate::convert;
 use crate::error::{Result, ServerError};
 
 impl ProgramApi {
-    pub(super) async fn create_program_inner(
+    pub(crate) async fn create_program_inner(
         &self,
-        request: Request<pb::CreateProgramRequest>,
+        caller: &Caller,
+        req: pb::CreateProgramRequest,
     ) -> Result<pb::Program> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let name = text(&req.name, "name", MAX_NAME, true)?;
         let description = text(&req.description, "description", MAX_DESCRIPTION, false)?;
         let p = self
@@ -34,11 +34,11 @@ impl ProgramApi {
         Ok(program_pb(&p, &[]))
     }
 
-    pub(super) async fn list_programs_inner(
+    pub(crate) async fn list_programs_inner(
         &self,
-        request: Request<pb::ListProgramsRequest>,
+        caller: &Caller,
+        _req: pb::ListProgramsRequest,
     ) -> Result<pb::ListProgramsResponse> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(VIEWERS)?;
         let mut programs = Vec::new();
         for p in self.state.store.list_programs(tenant_id).await? {
@@ -48,26 +48,24 @@ impl ProgramApi {
         Ok(pb::ListProgramsResponse { programs })
     }
 
-    pub(super) async fn get_program_inner(
+    pub(crate) async fn get_program_inner(
         &self,
-        request: Request<pb::GetProgramRequest>,
+        caller: &Caller,
+        req: pb::GetProgramRequest,
     ) -> Result<pb::Program> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(VIEWERS)?;
-        let p = self
-            .program(tenant_id, &request.get_ref().program_id)
-            .await?;
+        let p = self.program(tenant_id, &req.program_id).await?;
         let sites = self.state.store.list_sites(tenant_id, &p.id).await?;
         Ok(program_pb(&p, &sites))
     }
 
-    pub(super) async fn add_site_inner(
+    pub(crate) async fn add_site_inner(
         &self,
-        request: Request<pb::AddSiteRequest>,
+        caller: &Caller,
+        req: pb::AddSiteRequest,
     ) -> Result<pb::ProgramSite> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let name = text(&req.name, "name", MAX_NAME, true)?;
         let address = text(&req.address, "address", MAX_DESCRIPTION, false)?;
         let site = self
@@ -85,13 +83,12 @@ impl ProgramApi {
         Ok(site_row_pb(&site))
     }
 
-    pub(super) async fn put_questionnaire_inner(
+    pub(crate) async fn put_questionnaire_inner(
         &self,
-        request: Request<pb::PutQuestionnaireRequest>,
+        caller: &Caller,
+        req: pb::PutQuestionnaireRequest,
     ) -> Result<pb::Questionnaire> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.into_inner();
         let program = self.program(tenant_id, &req.program_id).await?;
         let mut q = pb::Questionnaire {
             program_id: program.id.clone(),
@@ -138,13 +135,13 @@ impl ProgramApi {
         Ok(q)
     }
 
-    pub(super) async fn get_questionnaire_inner(
+    pub(crate) async fn get_questionnaire_inner(
         &self,
-        request: Request<pb::GetQuestionnaireRequest>,
+        caller: &Caller,
+        req: pb::GetQuestionnaireRequest,
     ) -> Result<pb::Questionnaire> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(VIEWERS)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         self.questionnaire_pb(
             tenant_id,

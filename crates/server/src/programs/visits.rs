@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
+use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::programs::LinkRow;
-use tonic::Request;
 
 use super::fields::{MAX_NOTE, id, invalid, text};
 use super::messages::visit_pb;
@@ -20,13 +20,13 @@ use crate::convert;
 use crate::error::{Result, ServerError};
 
 impl ProgramApi {
-    pub(super) async fn create_visit_inner(
+    pub(crate) async fn create_visit_inner(
         &self,
-        request: Request<pb::CreateVisitRequest>,
+        caller: &Caller,
+        req: pb::CreateVisitRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(STAFF)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
             .resident(tenant_id, &program.id, &req.resident_id)
@@ -67,13 +67,13 @@ impl ProgramApi {
         visit_pb(&visit, &[])
     }
 
-    pub(super) async fn get_visit_inner(
+    pub(crate) async fn get_visit_inner(
         &self,
-        request: Request<pb::GetVisitRequest>,
+        caller: &Caller,
+        req: pb::GetVisitRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(PERSON_READERS)?;
-        let (visit, resident) = self.visit(tenant_id, &request.get_ref().visit_id).await?;
+        let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let message = self.visit_message(tenant_id, &visit).await?;
         self.state
             .store
@@ -87,13 +87,13 @@ impl ProgramApi {
         Ok(message)
     }
 
-    pub(super) async fn list_visits_inner(
+    pub(crate) async fn list_visits_inner(
         &self,
-        request: Request<pb::ListVisitsRequest>,
+        caller: &Caller,
+        req: pb::ListVisitsRequest,
     ) -> Result<pb::ListVisitsResponse> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(PERSON_READERS)?;
-        let req = request.get_ref();
+        let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = if req.resident_id.is_empty() {
             None
@@ -152,13 +152,13 @@ impl ProgramApi {
         Ok(pb::ListVisitsResponse { visits: messages })
     }
 
-    pub(super) async fn confirm_inner(
+    pub(crate) async fn confirm_inner(
         &self,
-        request: Request<pb::ConfirmOutcomeRequest>,
+        caller: &Caller,
+        req: pb::ConfirmOutcomeRequest,
     ) -> Result<pb::Visit> {
-        let caller = self.caller(&request).await?;
         let tenant_id = caller.tenant_with(CONFIRMERS)?;
-        let req = request.get_ref();
+        let req = &req;
         let outcome = match pb::VisitOutcome::try_from(req.outcome) {
             Ok(pb::VisitOutcome::Normal) => Outcome::Normal,
             Ok(pb::VisitOutcome::Refer) => Outcome::Refer,
