@@ -234,6 +234,8 @@ async fn enroll(
                 gender: pb::Gender::Female as i32,
                 birth_date: "1948-03-02".into(),
                 resident_number: format!("N-{subject}"),
+                address: String::new(),
+                phone: String::new(),
                 consent: Some(pb::Consent {
                     recorded_by: "staff member Sato".into(),
                     given_at: Some(prost_types::Timestamp {

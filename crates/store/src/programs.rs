@@ -86,6 +86,10 @@ pub struct NewResident {
     pub birth_date: String,
     /// The municipality's number or empty.
     pub resident_number: String,
+    /// Postal address as one line, or empty.
+    pub address: String,
+    /// Phone number as written (digits, spaces, `+`, `-`, parentheses), or empty.
+    pub phone: String,
     /// The consent.
     pub consent: ConsentRecord,
 }
@@ -171,7 +175,7 @@ const VISIT_COLUMNS: &str = "id, program_id, resident_id, site_id, visited_at_ms
      vitals, confirmed_outcome, confirmed_by, confirmed_at_ms, confirmation_note";
 const RESIDENT_COLUMNS: &str = "id, program_id, subject_id, family_name, given_name, gender, birth_date, \
      resident_number, consent_recorded_by, consent_given_at_ms, consent_version, consent_scope, \
-     consent_withdrawn_at_ms, enrolled_at_ms";
+     consent_withdrawn_at_ms, enrolled_at_ms, address, phone";
 
 fn version_col(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt("questionnaire version out of range".into()))
@@ -188,6 +192,8 @@ fn resident_from_row(row: &AnyRow) -> Result<ResidentRow> {
             gender: row.try_get("gender")?,
             birth_date: row.try_get("birth_date")?,
             resident_number: row.try_get("resident_number")?,
+            address: row.try_get("address")?,
+            phone: row.try_get("phone")?,
             consent: ConsentRecord {
                 recorded_by: row.try_get("consent_recorded_by")?,
                 given_at_ms: row.try_get("consent_given_at_ms")?,
@@ -427,48 +433,57 @@ impl Store {
         r: &NewResident,
         now_ms: i64,
     ) -> Result<ResidentRow> {
-        let id = new_id();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO program_residents (id, tenant_id, program_id, subject_id, family_name, given_name, \
-             gender, birth_date, resident_number, consent_recorded_by, consent_given_at_ms, consent_version, \
-             consent_scope, enrolled_by, enrolled_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&id)
-        .bind(tenant_id)
-        .bind(&r.program_id)
-        .bind(&r.subject_id)
-        .bind(&r.family_name)
-        .bind(&r.given_name)
-        .bind(&r.gender)
-        .bind(&r.birth_date)
-        .bind(&r.resident_number)
-        .bind(&r.consent.recorded_by)
-        .bind(r.consent.given_at_ms)
-        .bind(&r.consent.version)
-        .bind(&r.consent.scope)
-        .bind(actor.principal_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| StoreError::unique_as(e, "resident already enrolled"))?;
-        insert_audit(
-            &mut tx,
-            actor,
-            "resident.enroll",
-            None,
-            Some(&r.subject_id),
-            now_ms,
-        )
-        .await?;
+        let row = insert_resident(&mut tx, tenant_id, actor, r, now_ms).await?;
         tx.commit().await?;
-        Ok(ResidentRow {
-            id,
-            resident: r.clone(),
-            consent_withdrawn_at_ms: None,
-            enrolled_at_ms: now_ms,
-        })
+        Ok(row)
+    }
+
+    /// Enrols `residents` in one transaction, each audited as `resident.enroll`, skipping those
+    /// `already` finds among the programme's residents (read inside the transaction). Returns
+    /// the rows enrolled and, for each skipped one, its index in `residents` and the resident
+    /// already enrolled. All or nothing: a failure stores none.
+    pub async fn enroll_residents(
+        &self,
+        tenant_id: &str,
+        actor: &Actor<'_>,
+        program_id: &str,
+        residents: &[NewResident],
+        already: impl Fn(&NewResident, &[ResidentRow]) -> Option<usize>,
+        now_ms: i64,
+    ) -> Result<(Vec<ResidentRow>, Vec<(usize, ResidentRow)>)> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT {RESIDENT_COLUMNS} FROM program_residents WHERE tenant_id = $1 AND program_id = $2 \
+             ORDER BY enrolled_at_ms, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(program_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut existing = rows
+            .iter()
+            .map(resident_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let mut enrolled = Vec::new();
+        let mut skipped = Vec::new();
+        for (i, r) in residents.iter().enumerate() {
+            if r.program_id != program_id {
+                return Err(StoreError::Corrupt(
+                    "a resident of another programme".into(),
+                ));
+            }
+            if let Some(k) = already(r, &existing) {
+                skipped.push((i, existing[k].clone()));
+                continue;
+            }
+            let row = insert_resident(&mut tx, tenant_id, actor, r, now_ms).await?;
+            existing.push(row.clone());
+            enrolled.push(row);
+        }
+        tx.commit().await?;
+        Ok((enrolled, skipped))
     }
 
     /// Records a withdrawal of consent, audited as `resident.withdraw` (`None` when there is no
@@ -906,4 +921,56 @@ pub(crate) async fn write_visit_response(
     }
     insert_audit(tx, actor, "visit.response", None, Some(subject_id), now_ms).await?;
     Ok(true)
+}
+
+/// Inserts one resident in `tx`, audited as `resident.enroll`.
+async fn insert_resident(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    actor: &Actor<'_>,
+    r: &NewResident,
+    now_ms: i64,
+) -> Result<ResidentRow> {
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO program_residents (id, tenant_id, program_id, subject_id, family_name, given_name, \
+         gender, birth_date, resident_number, consent_recorded_by, consent_given_at_ms, consent_version, \
+         consent_scope, enrolled_by, enrolled_at_ms, address, phone) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(&r.program_id)
+    .bind(&r.subject_id)
+    .bind(&r.family_name)
+    .bind(&r.given_name)
+    .bind(&r.gender)
+    .bind(&r.birth_date)
+    .bind(&r.resident_number)
+    .bind(&r.consent.recorded_by)
+    .bind(r.consent.given_at_ms)
+    .bind(&r.consent.version)
+    .bind(&r.consent.scope)
+    .bind(actor.principal_id)
+    .bind(now_ms)
+    .bind(&r.address)
+    .bind(&r.phone)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| StoreError::unique_as(e, "resident already enrolled"))?;
+    insert_audit(
+        tx,
+        actor,
+        "resident.enroll",
+        None,
+        Some(&r.subject_id),
+        now_ms,
+    )
+    .await?;
+    Ok(ResidentRow {
+        id,
+        resident: r.clone(),
+        consent_withdrawn_at_ms: None,
+        enrolled_at_ms: now_ms,
+    })
 }

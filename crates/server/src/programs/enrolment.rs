@@ -8,11 +8,11 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
-use auscult_store::programs::{ConsentRecord, NewResident};
+use auscult_store::programs::{ConsentRecord, NewResident, ResidentRow};
 
 use super::fields::{MAX_DESCRIPTION, MAX_ID, MAX_NAME, gender_name, id, invalid, text};
 use super::messages::resident_pb;
-use super::{PERSON_READERS, ProgramApi, STAFF};
+use super::{PERSON_READERS, ProgramApi, STAFF, roster};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -58,6 +58,139 @@ impl ProgramApi {
         Ok(resident_pb(&row))
     }
 
+    pub(crate) async fn import_inner(
+        &self,
+        caller: &Caller,
+        req: pb::ImportResidentsRequest,
+    ) -> Result<pb::ImportResidentsResponse> {
+        let tenant_id = caller.tenant_with(STAFF)?;
+        let program = self.program(tenant_id, &req.program_id).await?;
+        let consent = consent_record(req.consent.as_ref())?;
+        let text = roster::decode(&req.csv).map_err(|e| invalid(e.to_string()))?;
+        let parsed = roster::parse(&text).map_err(|e| invalid(e.to_string()))?;
+        let people: Vec<(usize, NewResident)> = parsed
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, row))| match row {
+                roster::RosterRow::Person(p) => {
+                    Some((i, roster_resident(p, tenant_id, &program.id, &consent)))
+                }
+                roster::RosterRow::Refused(..) => None,
+            })
+            .collect();
+        let news: Vec<NewResident> = people.iter().map(|(_, r)| r.clone()).collect();
+        let (enrolled, skipped) = if req.dry_run {
+            let existing = self
+                .state
+                .store
+                .list_residents(tenant_id, &program.id)
+                .await?;
+            let mut seen = Vec::new();
+            for (i, r) in news.iter().enumerate() {
+                if let Some(k) = already_enrolled(r, &existing) {
+                    seen.push((i, existing[k].clone()));
+                }
+            }
+            (None, seen)
+        } else {
+            let (rows, seen) = self
+                .state
+                .store
+                .enroll_residents(
+                    tenant_id,
+                    &caller.actor(),
+                    &program.id,
+                    &news,
+                    already_enrolled,
+                    now_ms(),
+                )
+                .await?;
+            (Some(rows), seen)
+        };
+        if !skipped.is_empty() {
+            // The rows of people already enrolled show what is stored of them: a read.
+            let subjects: Vec<&str> = skipped
+                .iter()
+                .map(|(_, r)| r.resident.subject_id.as_str())
+                .collect();
+            self.state
+                .store
+                .audit_subjects(
+                    &caller.actor(),
+                    "resident.import_match",
+                    &subjects,
+                    now_ms(),
+                )
+                .await?;
+        }
+        let mut enrolled = enrolled.map(Vec::into_iter);
+        let mut rows = Vec::with_capacity(parsed.rows.len());
+        let mut counts = (0u32, 0u32, 0u32);
+        for (i, (line, row)) in parsed.rows.iter().enumerate() {
+            let message = match row {
+                roster::RosterRow::Refused(why, detail) => {
+                    counts.2 += 1;
+                    pb::ImportRow {
+                        line: *line,
+                        status: pb::ImportRowStatus::Refused as i32,
+                        refusal: *why as i32,
+                        detail: detail.clone(),
+                        resident: None,
+                    }
+                }
+                roster::RosterRow::Person(_) => {
+                    let k = people.iter().position(|(j, _)| *j == i).unwrap_or(0);
+                    let (status, resident) =
+                        if let Some((_, old)) = skipped.iter().find(|(s, _)| *s == k) {
+                            counts.1 += 1;
+                            (pb::ImportRowStatus::AlreadyEnrolled, resident_pb(old))
+                        } else {
+                            counts.0 += 1;
+                            let shown = match enrolled.as_mut().and_then(Iterator::next) {
+                                Some(row) => resident_pb(&row),
+                                None => pb::Resident {
+                                    program_id: program.id.clone(),
+                                    subject_id: people[k].1.subject_id.clone(),
+                                    family_name: people[k].1.family_name.clone(),
+                                    given_name: people[k].1.given_name.clone(),
+                                    birth_date: people[k].1.birth_date.clone(),
+                                    resident_number: people[k].1.resident_number.clone(),
+                                    address: people[k].1.address.clone(),
+                                    phone: people[k].1.phone.clone(),
+                                    ..pb::Resident::default()
+                                },
+                            };
+                            (pb::ImportRowStatus::New, shown)
+                        };
+                    pb::ImportRow {
+                        line: *line,
+                        status: status as i32,
+                        refusal: 0,
+                        detail: String::new(),
+                        resident: Some(resident),
+                    }
+                }
+            };
+            rows.push(message);
+        }
+        tracing::info!(
+            program_id = %program.id,
+            new = counts.0,
+            already = counts.1,
+            refused = counts.2,
+            dry_run = req.dry_run,
+            "roster imported"
+        );
+        Ok(pb::ImportResidentsResponse {
+            rows,
+            new_residents: counts.0,
+            already_enrolled: counts.1,
+            refused: counts.2,
+            dry_run: req.dry_run,
+        })
+    }
+
     pub(crate) async fn list_residents_inner(
         &self,
         caller: &Caller,
@@ -88,18 +221,6 @@ impl ProgramApi {
 /// scope is required.
 fn new_resident(req: &pb::EnrollResidentRequest, program_id: &str) -> Result<NewResident> {
     let subject_id = text(&req.subject_id, "subject_id", MAX_ID, true)?;
-    let consent = req
-        .consent
-        .as_ref()
-        .ok_or_else(|| invalid("consent is required to enroll"))?;
-    let given_at_ms = consent
-        .given_at
-        .as_ref()
-        .map(convert::millis)
-        .ok_or_else(|| invalid("consent.given_at is required"))?;
-    if given_at_ms > now_ms() + 5 * 60 * 1000 {
-        return Err(invalid("consent.given_at is in the future"));
-    }
     let birth_date = text(&req.birth_date, "birth_date", 10, false)?;
     if !birth_date.is_empty() && chrono::NaiveDate::parse_from_str(&birth_date, "%Y-%m-%d").is_err()
     {
@@ -113,16 +234,78 @@ fn new_resident(req: &pb::EnrollResidentRequest, program_id: &str) -> Result<New
         gender: gender_name(req.gender)?.to_owned(),
         birth_date,
         resident_number: text(&req.resident_number, "resident_number", MAX_ID, false)?,
-        consent: ConsentRecord {
-            recorded_by: text(&consent.recorded_by, "consent.recorded_by", MAX_NAME, true)?,
-            given_at_ms,
-            version: text(
-                &consent.document_version,
-                "consent.document_version",
-                MAX_NAME,
-                true,
-            )?,
-            scope: text(&consent.scope, "consent.scope", MAX_DESCRIPTION, true)?,
+        address: text(&req.address, "address", roster::MAX_ADDRESS, false)?,
+        phone: if req.phone.trim().is_empty() {
+            String::new()
+        } else {
+            roster::phone(&req.phone).ok_or_else(|| {
+                invalid("phone must be 6 to 15 digits with spaces, '+', '-' or parentheses")
+            })?
         },
+        consent: consent_record(req.consent.as_ref())?,
+    })
+}
+
+/// The consent a request records: who, when (not in the future), which document, what scope.
+fn consent_record(consent: Option<&pb::Consent>) -> Result<ConsentRecord> {
+    let consent = consent.ok_or_else(|| invalid("consent is required to enroll"))?;
+    let given_at_ms = consent
+        .given_at
+        .as_ref()
+        .map(convert::millis)
+        .ok_or_else(|| invalid("consent.given_at is required"))?;
+    if given_at_ms > now_ms() + 5 * 60 * 1000 {
+        return Err(invalid("consent.given_at is in the future"));
+    }
+    Ok(ConsentRecord {
+        recorded_by: text(&consent.recorded_by, "consent.recorded_by", MAX_NAME, true)?,
+        given_at_ms,
+        version: text(
+            &consent.document_version,
+            "consent.document_version",
+            MAX_NAME,
+            true,
+        )?,
+        scope: text(&consent.scope, "consent.scope", MAX_DESCRIPTION, true)?,
+    })
+}
+
+/// The resident a roster's person becomes in `program_id`.
+fn roster_resident(
+    p: &roster::RosterPerson,
+    tenant_id: &str,
+    program_id: &str,
+    consent: &ConsentRecord,
+) -> NewResident {
+    NewResident {
+        program_id: program_id.to_owned(),
+        subject_id: p.subject_id(tenant_id, program_id),
+        family_name: p.family_name.clone(),
+        given_name: p.given_name.clone(),
+        gender: p.gender.to_owned(),
+        birth_date: p.birth_date.clone(),
+        resident_number: p.resident_number.clone(),
+        address: p.address.clone(),
+        phone: p.phone.clone(),
+        consent: consent.clone(),
+    }
+}
+
+/// Whether `r` is already among `existing` (see [`roster::same_person_key`]): its index.
+fn already_enrolled(r: &NewResident, existing: &[ResidentRow]) -> Option<usize> {
+    let key = |n: &NewResident| {
+        roster::same_person_key(
+            &n.resident_number,
+            &n.family_name,
+            &n.given_name,
+            &n.birth_date,
+        )
+    };
+    let mine = key(r);
+    existing.iter().position(|e| {
+        e.resident.subject_id == r.subject_id
+            || key(&e.resident) == mine
+            || (!e.resident.resident_number.is_empty()
+                && e.resident.resident_number == r.resident_number)
     })
 }

@@ -73,6 +73,8 @@ pub(super) fn resident_pb(r: &ResidentRow) -> pb::Resident {
         gender: gender_pb(&res.gender) as i32,
         birth_date: res.birth_date.clone(),
         resident_number: res.resident_number.clone(),
+        address: res.address.clone(),
+        phone: res.phone.clone(),
         consent: Some(pb::Consent {
             recorded_by: res.consent.recorded_by.clone(),
             given_at: Some(convert::timestamp(res.consent.given_at_ms)),

@@ -89,6 +89,15 @@ impl ProgramService for ProgramApi {
                 .await?,
         ))
     }
+    async fn import_residents(
+        &self,
+        r: Request<pb::ImportResidentsRequest>,
+    ) -> Reply<pb::ImportResidentsResponse> {
+        Ok(Response::new(
+            self.import_inner(&self.caller(&r).await?, r.into_inner())
+                .await?,
+        ))
+    }
     async fn list_residents(
         &self,
         r: Request<pb::ListResidentsRequest>,
