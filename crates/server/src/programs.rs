@@ -7,7 +7,7 @@
 //!
 //! This module holds the service value, the roles and the tenant-scoped look-ups every handler
 //! shares. The handlers live by seam: [`setup`] (programmes, sites, questionnaires),
-//! [`enrolment`] (residents and consent), [`visits`] (opening, reading and confirming visits),
+//! [`enrolment`] (residents and consent, one by one or from a roster read by [`roster`]), [`visits`] (opening, reading and confirming visits),
 //! [`checkup`] (what a visit gathers: answers, spot vitals, recordings), [`reports`] (the report
 //! and the exports); [`service`] is the `ProgramService` impl that only forwards to them.
 //! [`fields`] checks request fields and [`messages`] turns stored rows into protobuf.
@@ -26,6 +26,7 @@ mod messages;
 pub mod outcome;
 pub mod questionnaire;
 mod reports;
+pub mod roster;
 mod service;
 mod setup;
 pub mod spot;
@@ -44,22 +45,22 @@ use fields::id;
 use messages::visit_pb;
 
 /// Who runs programmes: create programmes, sites, questionnaires, enroll, record visits.
-const STAFF: &[Role] = &[Role::ProgramStaff, Role::Admin];
+pub const STAFF: &[Role] = &[Role::ProgramStaff, Role::Admin];
 /// Who reads programme structure (no personal data).
-const VIEWERS: &[Role] = &[
+pub const VIEWERS: &[Role] = &[
     Role::ProgramStaff,
     Role::Clinician,
     Role::Nurse,
     Role::Admin,
 ];
 /// Who reads residents and visits.
-const PERSON_READERS: &[Role] = &[Role::ProgramStaff, Role::Clinician, Role::Admin];
+pub const PERSON_READERS: &[Role] = &[Role::ProgramStaff, Role::Clinician, Role::Admin];
 /// Who decides outcomes.
-const CONFIRMERS: &[Role] = &[Role::Clinician, Role::Admin];
+pub const CONFIRMERS: &[Role] = &[Role::Clinician, Role::Admin];
 /// Who exports FHIR bundles (they hold the recordings).
-const EXPORTERS: &[Role] = &[Role::Clinician, Role::Admin];
+pub const EXPORTERS: &[Role] = &[Role::Clinician, Role::Admin];
 /// Who exports recordings as WFDB (the same people who may listen to them).
-const RECORDING_READERS: &[Role] = &[Role::Clinician, Role::Nurse, Role::Admin];
+pub const RECORDING_READERS: &[Role] = &[Role::Clinician, Role::Nurse, Role::Admin];
 
 /// The programme service.
 #[derive(Debug, Clone)]

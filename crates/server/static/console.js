@@ -4,6 +4,10 @@
 // filters (Web Audio BiquadFilters), the playhead, keyboard shortcuts.
 "use strict";
 
+// The browser's offset from UTC (minutes east), so that pages that list a day's visits count
+// days as the person does.
+document.cookie = "tzoff=" + (-new Date().getTimezoneOffset()) + "; path=/; SameSite=Strict";
+
 function localTimes(root) {
   for (const t of root.querySelectorAll("time[datetime]")) {
     const d = new Date(t.getAttribute("datetime"));

@@ -33,6 +33,7 @@
   // Saving: after every change, at most one request in flight, the newest answers win.
   let pending = false, busy = false;
   const save = async () => {
+    if (!form.dataset.draft) return; // a staff preview saves nothing
     if (busy) { pending = true; return; }
     busy = true;
     try {

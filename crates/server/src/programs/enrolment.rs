@@ -191,6 +191,28 @@ impl ProgramApi {
         })
     }
 
+    /// One resident of a programme, audited as `resident.get`.
+    pub(crate) async fn get_resident_inner(
+        &self,
+        caller: &Caller,
+        program_id: &str,
+        resident_id: &str,
+    ) -> Result<pb::Resident> {
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
+        let program = self.program(tenant_id, program_id).await?;
+        let row = self.resident(tenant_id, &program.id, resident_id).await?;
+        self.state
+            .store
+            .audit_subjects(
+                &caller.actor(),
+                "resident.get",
+                &[&row.resident.subject_id],
+                now_ms(),
+            )
+            .await?;
+        Ok(resident_pb(&row))
+    }
+
     pub(crate) async fn list_residents_inner(
         &self,
         caller: &Caller,

@@ -252,7 +252,7 @@ pub fn parse(text: &str) -> Result<Roster, RosterError> {
 
 type Refusal = (pb::ImportRefusal, String);
 
-fn field<'a>(record: &'a csv::StringRecord, col: Option<usize>) -> &'a str {
+fn field(record: &csv::StringRecord, col: Option<usize>) -> &str {
     col.and_then(|i| record.get(i)).map_or("", str::trim)
 }
 
@@ -428,6 +428,7 @@ fn gender(s: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

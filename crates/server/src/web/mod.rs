@@ -4,7 +4,10 @@
 //! device that is recording ([`crate::live`], `/live`); nurses (and the other roles that may
 //! watch vital signs) use the nurses' station ([`station`]): live alerts by server-sent events,
 //! alert actions, silent sensors and residents' trend charts. Residents answer a visit's
-//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]).
+//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Programme staff
+//! and clinicians run check-ups ([`programs`]): programmes and sites, residents (one by one or
+//! from a roster CSV with a preview), the day's visits and what each lacks, the visit page with
+//! its outcome, the report and its CSV, the FHIR downloads.
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
 //! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
@@ -25,6 +28,8 @@ mod audio;
 mod i18n;
 mod live;
 mod pages;
+mod program_words;
+mod programs;
 mod questionnaire;
 mod session;
 mod station;
@@ -112,6 +117,40 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
             "/station/residents/{subject}/trend",
             get(station::resident_trend),
         )
+        .route("/programs", get(programs::list).post(programs::create))
+        .route("/programs/{id}", get(programs::program_page))
+        .route("/programs/{id}/sites", post(programs::add_site))
+        .route("/programs/{id}/residents", post(programs::enrol))
+        .route(
+            "/programs/{id}/residents/{rid}/withdraw",
+            post(programs::withdraw),
+        )
+        .route(
+            "/programs/{id}/residents/{rid}/fhir",
+            get(programs::resident_fhir),
+        )
+        .route(
+            "/programs/{id}/import",
+            get(programs::import_form)
+                .post(programs::import_preview)
+                .layer(DefaultBodyLimit::max(programs::MAX_IMPORT_BYTES)),
+        )
+        .route(
+            "/programs/{id}/import/confirm",
+            post(programs::import_confirm).layer(DefaultBodyLimit::max(programs::MAX_IMPORT_BYTES)),
+        )
+        .route("/programs/{id}/visits", post(programs::open_visit))
+        .route("/programs/{id}/report", get(programs::report))
+        .route("/programs/{id}/report.csv", get(programs::report_csv))
+        .route("/programs/{id}/fhir", get(programs::program_fhir))
+        .route(
+            "/programs/{id}/questionnaire",
+            get(programs::questionnaire_preview),
+        )
+        .route("/visits/{id}", get(programs::visit))
+        .route("/visits/{id}/link", post(programs::create_link))
+        .route("/visits/{id}/vitals", post(programs::record_vitals))
+        .route("/visits/{id}/confirm", post(programs::confirm))
         .route("/lang/{tag}", get(session::switch_language))
         .route(
             "/q/{token}",

@@ -159,6 +159,8 @@ pub struct QuestionnairePage {
     questions: Vec<QuestionView>,
     errors: bool,
     not_accepted: bool,
+    /// Set (to the banner's words) when staff preview the questionnaire: nothing is saved.
+    preview: &'static str,
 }
 
 /// A page with one message (thanks, used, expired).
@@ -309,9 +311,39 @@ fn page(
     errors: &[(String, &'static str)],
     not_accepted: bool,
 ) -> QuestionnairePage {
+    questions_page(
+        &live.questionnaire,
+        &live.draft,
+        live.expires_at_ms,
+        lang,
+        path,
+        values,
+        errors,
+        not_accepted,
+    )
+}
+
+/// The questionnaire as a resident sees it, for staff: nothing is saved or submitted (the form
+/// has no draft address and its submit button is disabled), `banner` says so.
+pub fn preview(q: &pb::Questionnaire, lang: Lang, banner: &'static str) -> QuestionnairePage {
+    let mut page = questions_page(q, &[], 0, lang, String::new(), None, &[], false);
+    page.preview = banner;
+    page
+}
+
+#[allow(clippy::too_many_arguments)]
+fn questions_page(
+    questionnaire: &pb::Questionnaire,
+    draft: &[pb::Answer],
+    expires_at_ms: i64,
+    lang: Lang,
+    path: String,
+    values: Option<Vec<String>>,
+    errors: &[(String, &'static str)],
+    not_accepted: bool,
+) -> QuestionnairePage {
     let w = words(lang);
-    let questions = live
-        .questionnaire
+    let questions = questionnaire
         .questions
         .iter()
         .enumerate()
@@ -328,8 +360,7 @@ fn page(
                 .collect(),
             value: match &values {
                 Some(v) => v.get(i).cloned().unwrap_or_default(),
-                None => live
-                    .draft
+                None => draft
                     .iter()
                     .find(|a| a.link_id == q.link_id)
                     .map(shown)
@@ -344,12 +375,13 @@ fn page(
     QuestionnairePage {
         lang,
         w,
-        title: localized(&live.questionnaire.title, lang),
+        title: localized(&questionnaire.title, lang),
         path,
-        expires_at: super::view::iso(live.expires_at_ms),
+        expires_at: super::view::iso(expires_at_ms),
         questions,
         errors: !errors.is_empty(),
         not_accepted,
+        preview: "",
     }
 }
 

@@ -104,6 +104,7 @@ impl SignedIn {
             csrf: self.session.csrf_token.clone(),
             station: crate::vitals::VitalsApi::may_watch(self.caller.role),
             live: crate::cases::READERS.contains(&self.caller.role),
+            programs: super::programs::may_use(self.caller.role),
         }
     }
 
@@ -162,6 +163,7 @@ fn sign_in_form(
             csrf: csrf.clone(),
             station: false,
             live: false,
+            programs: false,
         },
         error,
     };

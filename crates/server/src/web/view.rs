@@ -38,6 +38,8 @@ pub struct Chrome {
     pub station: bool,
     /// Whether the header links to live auscultation (the person's role may listen).
     pub live: bool,
+    /// Whether the header links to the check-up programmes (the person's role reads residents).
+    pub programs: bool,
 }
 
 impl Chrome {
