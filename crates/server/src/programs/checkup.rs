@@ -184,4 +184,54 @@ impl ProgramApi {
             )),
         }
     }
+
+    /// The resident's complete recordings within 12 hours of the visit, at one of the four
+    /// sites and linked to no visit yet: what staff may link to it. Audited as
+    /// `visit.candidates` (it shows when and where the resident was recorded).
+    pub(crate) async fn link_candidates_inner(
+        &self,
+        caller: &Caller,
+        visit_id: &str,
+    ) -> Result<Vec<RecordingRow>> {
+        const WINDOW_MS: i64 = 12 * 3600 * 1000;
+        let tenant_id = caller.tenant_with(STAFF)?;
+        let (visit, resident) = self.visit(tenant_id, visit_id).await?;
+        let filter = auscult_store::recordings::CaseFilter {
+            subject_id: Some(resident.resident.subject_id.clone()),
+            from_ms: Some(visit.visited_at_ms - WINDOW_MS),
+            until_ms: Some(visit.visited_at_ms + WINDOW_MS),
+            ..Default::default()
+        };
+        let rows = self
+            .state
+            .store
+            .list_cases(tenant_id, &filter, None, 100)
+            .await?;
+        let linked: std::collections::HashSet<String> = self
+            .state
+            .store
+            .list_links(tenant_id, &visit.program_id, None)
+            .await?
+            .into_iter()
+            .map(|l| l.recording_id)
+            .collect();
+        let candidates: Vec<RecordingRow> = rows
+            .into_iter()
+            .filter(|r| {
+                r.state == state::COMPLETE
+                    && auscult_triage::Site::parse(&r.meta.site).is_some()
+                    && !linked.contains(&r.id)
+            })
+            .collect();
+        self.state
+            .store
+            .audit_subjects(
+                &caller.actor(),
+                "visit.candidates",
+                &[&resident.resident.subject_id],
+                now_ms(),
+            )
+            .await?;
+        Ok(candidates)
+    }
 }

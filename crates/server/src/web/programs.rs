@@ -200,6 +200,10 @@ struct SiteItem {
     state_class: &'static str,
     murmur: &'static str,
     recording_id: String,
+    /// The site's wire name (the link form's value).
+    key: &'static str,
+    /// Recordings staff may link here: (recording id, start time ISO 8601).
+    candidates: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -959,6 +963,12 @@ async fn visit_page(
         .as_ref()
         .map(|n| format!("{} ({})", n.aggregate, n.risk))
         .unwrap_or_default();
+    let candidates = if may(signed, programs::STAFF) {
+        api.link_candidates_inner(&signed.caller, &visit.visit_id)
+            .await?
+    } else {
+        Vec::new()
+    };
     let sites = SITES
         .iter()
         .map(|(site, name)| {
@@ -989,6 +999,16 @@ async fn visit_page(
                 state,
                 state_class,
                 murmur,
+                key: name,
+                candidates: if rec.is_none() {
+                    candidates
+                        .iter()
+                        .filter(|c| c.meta.site == *name)
+                        .map(|c| (c.id.clone(), iso(c.meta.started_at_ms)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 recording_id,
             }
         })
@@ -1100,6 +1120,43 @@ pub async fn create_link(
         qr_svg,
     };
     visit_page(&web, &signed, &id, Some(link), false).await
+}
+
+/// The form that links a recording to a visit's site.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LinkForm {
+    csrf: String,
+    site: String,
+    recording_id: String,
+}
+
+/// `POST /visits/{id}/recordings`: links a recording of the resident to one of the four sites.
+pub async fn link_recording(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Form<LinkForm>, FormRejection>,
+) -> WebResult<Response> {
+    let signed = require(&web, &headers).await?;
+    let f = form(body, &signed, |f: &LinkForm| &f.csrf)?;
+    let site = SITES
+        .iter()
+        .find(|(_, name)| *name == f.site)
+        .map(|(site, _)| *site)
+        .ok_or(WebError::BadRequest)?;
+    api(&web)
+        .link_inner(
+            &signed.caller,
+            pb::LinkRecordingRequest {
+                visit_id: id.clone(),
+                site: site as i32,
+                recording_id: f.recording_id,
+                upload_id: String::new(),
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/visits/{id}?saved=1")).into_response())
 }
 
 /// The spot vitals form: empty fields are not measured.
