@@ -199,8 +199,22 @@ pub fn parse(text: &str) -> Result<Roster, RosterError> {
     let mut line: u32 = 1;
     loop {
         let read = reader.read_record(&mut record);
+        // The line of the record's first byte, counted here: csv's own line count is off by
+        // one after CRLF line ends.
+        let line_at = |byte: u64| {
+            let mut end = usize::try_from(byte).unwrap_or(usize::MAX).min(text.len());
+            // After CRLF the record "starts" at the LF the reader had not yet consumed.
+            while matches!(text.as_bytes().get(end), Some(b'\r' | b'\n')) {
+                end += 1;
+            }
+            let newlines = text.as_bytes()[..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+        };
         line = match (&read, record.position()) {
-            (Ok(_), Some(p)) => u32::try_from(p.line()).unwrap_or(u32::MAX),
+            (Ok(_), Some(p)) => line_at(p.byte()),
             _ => line.saturating_add(1),
         };
         match read {
@@ -208,7 +222,7 @@ pub fn parse(text: &str) -> Result<Roster, RosterError> {
             Ok(true) => {}
             Err(e) => {
                 if let Some(p) = e.position() {
-                    line = u32::try_from(p.line()).unwrap_or(u32::MAX);
+                    line = line_at(p.byte());
                 }
                 rows.push((
                     line,
@@ -499,6 +513,14 @@ mod tests {
             decode(b"\xEF\xBB\xBFname,dob\n").unwrap(),
             "name,dob\n".to_owned()
         );
+    }
+
+    #[test]
+    fn lines_count_with_crlf() {
+        let r =
+            parse("name,dob,phone\r\nA B,1950-01-01,\r\nC D,,\r\nE F,1950-01-01,0120\r\n").unwrap();
+        let lines: Vec<u32> = r.rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 4], "{r:?}");
     }
 
     #[test]

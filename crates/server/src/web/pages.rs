@@ -116,6 +116,15 @@ pub async fn worklist(
     query: Result<Query<WorklistQuery>, QueryRejection>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
+    // People who read no cases start where their work is.
+    if !cases::READERS.contains(&signed.caller.role) {
+        if super::programs::may_use(signed.caller.role) {
+            return Ok(Redirect::to("/programs").into_response());
+        }
+        if crate::vitals::VitalsApi::may_watch(signed.caller.role) {
+            return Ok(Redirect::to("/station").into_response());
+        }
+    }
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
     // Read before the rows: a change in between shows up at the page's next poll.
     let version = cases::worklist_version(&web.app, &signed.caller).await?;
