@@ -349,6 +349,34 @@ pub enum ProgramCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Enrol the residents of a town hall's roster (CSV: UTF-8 or Shift_JIS; 氏名/name and
+    /// 生年月日/date of birth required; address, phone, resident number, gender optional).
+    /// Prints every row: enrolled, already enrolled (left alone) or refused with its reason.
+    /// Run with `--dry-run` first: it stores nothing.
+    Import {
+        /// The programme id.
+        program: String,
+        /// The roster file.
+        #[arg(long)]
+        csv: PathBuf,
+        /// Who recorded the residents' consent.
+        #[arg(long)]
+        consent_recorded_by: String,
+        /// The consent document's version, e.g. 2026-04.
+        #[arg(long)]
+        consent_document: String,
+        /// What the residents consented to.
+        #[arg(long, default_value = "checkup,auscultation,fhir-export")]
+        consent_scope: String,
+        /// When consent was given, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        consent_date: Option<String>,
+        /// Show what would happen; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Make a visit's questionnaire link for its resident (web 問診): prints the URL and a QR
     /// code to show on a phone; usable once, replaces the visit's earlier links.
     QuestionnaireLink {
@@ -554,6 +582,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 print!("{}", render::program_report(&report, &tz));
             }
+        }
+        Command::Program(ProgramCommand::Import {
+            program,
+            csv,
+            consent_recorded_by,
+            consent_document,
+            consent_scope,
+            consent_date,
+            dry_run,
+            conn,
+        }) => {
+            let bytes = std::fs::read(&csv)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csv.display()))?;
+            let given_at = match consent_date {
+                None => std::time::SystemTime::now(),
+                Some(d) => {
+                    let day = chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .map_err(|_| anyhow::anyhow!("--consent-date must be YYYY-MM-DD"))?;
+                    let secs = day
+                        .and_hms_opt(0, 0, 0)
+                        .map(|t| t.and_utc().timestamp())
+                        .and_then(|s| u64::try_from(s).ok())
+                        .ok_or_else(|| anyhow::anyhow!("--consent-date is out of range"))?;
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+                }
+            };
+            let consent = auscult_client::Client::consent(
+                consent_recorded_by,
+                given_at,
+                consent_document,
+                consent_scope,
+            );
+            let reply = conn
+                .client()
+                .await?
+                .import_residents(&program, bytes, consent, dry_run)
+                .await?;
+            print!("{}", render::import_report(&reply));
         }
         Command::Program(ProgramCommand::QuestionnaireLink {
             visit,

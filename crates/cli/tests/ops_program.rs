@@ -261,5 +261,78 @@ async fn a_programme_reported_and_exported_through_the_binary() {
         .fails();
     assert!(err.starts_with("auscult: program report: "), "{err}");
 
+    // A town hall's roster through the binary: a dry run stores nothing, the import stores the
+    // good rows once, a second import stores nothing and says so; the bad row says why.
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "name,date of birth,phone\nKato Jun,1951-02-03,\nMori Aki,not a date,\nNoda Emi,S30.5.6,011-222-3333\n",
+    )
+    .unwrap();
+    let import = |dry: bool| {
+        let mut args = vec![
+            "program",
+            "import",
+            pid.as_str(),
+            "--csv",
+            roster.to_str().unwrap(),
+            "--consent-recorded-by",
+            "Sato",
+            "--consent-document",
+            "2026-04",
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let count = async || {
+        p.clone()
+            .list_residents(authed(
+                &staff.token,
+                pb::ListResidentsRequest {
+                    program_id: pid.clone(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .residents
+            .len()
+    };
+    let before = count().await;
+    let args = import(true);
+    let out = staff
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .ok();
+    assert!(
+        out.contains("line    3  refused: date of birth is not a date"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("2 to enrol, 0 already enrolled, 1 refused (dry run: nothing stored)\n"),
+        "{out}"
+    );
+    assert_eq!(count().await, before);
+    let args = import(false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = staff.run(&args).await.ok();
+    assert!(out.contains("enrolled  Noda Emi (1955-05-06)"), "{out}");
+    assert!(
+        out.ends_with("2 enrolled, 0 already enrolled, 1 refused\n"),
+        "{out}"
+    );
+    assert_eq!(count().await, before + 2);
+    let out = staff.run(&args).await.ok();
+    assert!(
+        out.ends_with("0 enrolled, 2 already enrolled, 1 refused\n"),
+        "{out}"
+    );
+    assert_eq!(count().await, before + 2);
+    let err = clinician.run(&args).await.fails();
+    assert!(err.starts_with("auscult: import residents: "), "{err}");
+
     ts.server.shutdown().await.expect("a clean shutdown");
 }

@@ -379,6 +379,43 @@ impl Client {
             .map_err(|s| ClientError::refused("program report", &s))
     }
 
+    /// A consent record given at `given_at`.
+    pub fn consent(
+        recorded_by: String,
+        given_at: std::time::SystemTime,
+        document_version: String,
+        scope: String,
+    ) -> pb::Consent {
+        pb::Consent {
+            recorded_by,
+            given_at: Some(prost_types::Timestamp::from(given_at)),
+            document_version,
+            scope,
+        }
+    }
+
+    /// `program import`: residents from a roster (CSV bytes) with one recorded consent; with
+    /// `dry_run` nothing is stored.
+    pub async fn import_residents(
+        &self,
+        program_id: &str,
+        csv: Vec<u8>,
+        consent: pb::Consent,
+        dry_run: bool,
+    ) -> Result<pb::ImportResidentsResponse> {
+        let request = self.request(pb::ImportResidentsRequest {
+            program_id: program_id.to_owned(),
+            csv,
+            consent: Some(consent),
+            dry_run,
+        });
+        self.programs()
+            .import_residents(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::refused("import residents", &s))
+    }
+
     /// `program questionnaire-link`: a resident's one-time link to a visit's questionnaire.
     pub async fn questionnaire_link(
         &self,
