@@ -724,6 +724,39 @@ where
     )
 }
 
+/// A roster import (or its dry run): one line per row, then the counts.
+pub fn import_report(r: &pb::ImportResidentsResponse) -> String {
+    let mut out = String::new();
+    for row in &r.rows {
+        let who = row
+            .resident
+            .as_ref()
+            .map(|p| format!("{} {} ({})", p.family_name, p.given_name, p.birth_date))
+            .unwrap_or_default();
+        let what = match pb::ImportRowStatus::try_from(row.status) {
+            Ok(pb::ImportRowStatus::New) if r.dry_run => "would enrol".to_owned(),
+            Ok(pb::ImportRowStatus::New) => "enrolled".to_owned(),
+            Ok(pb::ImportRowStatus::AlreadyEnrolled) => "already enrolled, left alone".to_owned(),
+            _ => format!("refused: {}", row.detail),
+        };
+        let _ = writeln!(out, "line {:>4}  {what}  {who}", row.line);
+    }
+    let _ = writeln!(
+        out,
+        "{} {}, {} already enrolled, {} refused{}",
+        r.new_residents,
+        if r.dry_run { "to enrol" } else { "enrolled" },
+        r.already_enrolled,
+        r.refused,
+        if r.dry_run {
+            " (dry run: nothing stored)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -881,37 +914,4 @@ mod tests {
             "{text}"
         );
     }
-}
-
-/// A roster import (or its dry run): one line per row, then the counts.
-pub fn import_report(r: &pb::ImportResidentsResponse) -> String {
-    let mut out = String::new();
-    for row in &r.rows {
-        let who = row
-            .resident
-            .as_ref()
-            .map(|p| format!("{} {} ({})", p.family_name, p.given_name, p.birth_date))
-            .unwrap_or_default();
-        let what = match pb::ImportRowStatus::try_from(row.status) {
-            Ok(pb::ImportRowStatus::New) if r.dry_run => "would enrol".to_owned(),
-            Ok(pb::ImportRowStatus::New) => "enrolled".to_owned(),
-            Ok(pb::ImportRowStatus::AlreadyEnrolled) => "already enrolled, left alone".to_owned(),
-            _ => format!("refused: {}", row.detail),
-        };
-        let _ = writeln!(out, "line {:>4}  {what}  {who}", row.line);
-    }
-    let _ = writeln!(
-        out,
-        "{} {}, {} already enrolled, {} refused{}",
-        r.new_residents,
-        if r.dry_run { "to enrol" } else { "enrolled" },
-        r.already_enrolled,
-        r.refused,
-        if r.dry_run {
-            " (dry run: nothing stored)"
-        } else {
-            ""
-        }
-    );
-    out
 }
