@@ -212,27 +212,65 @@ async fn checkup(db: Db) {
         .await
         .unwrap();
     assert!(text(&c, "#sites").await.contains("Community hall"));
-    let ls = |language: &str, t: &str| pb::LocalizedString {
-        language: language.into(),
-        text: t.into(),
-    };
-    programs(ch)
-        .put_questionnaire(authed(
+    let site_id = programs(ch)
+        .get_program(authed(
             &town.admin_token,
-            pb::PutQuestionnaireRequest {
+            pb::GetProgramRequest {
                 program_id: pid.clone(),
-                title: vec![ls("ja", "健診問診"), ls("en", "Check-up questions")],
-                questions: vec![pb::Question {
-                    link_id: "smoker".into(),
-                    r#type: pb::QuestionType::Boolean as i32,
-                    required: true,
-                    text: vec![ls("ja", "たばこを吸いますか"), ls("en", "Do you smoke?")],
-                    ..Default::default()
-                }],
             },
         ))
         .await
+        .unwrap()
+        .into_inner()
+        .sites[0]
+        .site_id
+        .clone();
+    // The questionnaire, written in the page: a mistake names its line and stores nothing.
+    click(&c, "#questionnaire-edit").await;
+    c.wait().for_element(Locator::Id("q-lines")).await.unwrap();
+    fill(&c, "qt-ja", "健診問診").await;
+    fill(&c, "qt-en", "Check-up questions").await;
+    fill(
+        &c,
+        "q-lines",
+        "smoker | boolean | required | たばこを吸いますか | Do you smoke?\nchest | choice | required | 胸の痛み | Chest pain\n",
+    )
+    .await;
+    submit_and_wait(&c, "questionnaire-save").await;
+    let error = text(&c, "#questionnaire-error").await;
+    assert!(error.starts_with("Line 2:"), "{error}");
+    no_violations(&c, "questionnaire editor", db).await;
+    fill(
+        &c,
+        "q-lines",
+        "smoker | boolean | required | たばこを吸いますか | Do you smoke?\nchest | choice | required | 胸の痛み | Chest pain | never=ない/Never; rest=安静時/At rest\n",
+    )
+    .await;
+    submit_and_wait(&c, "questionnaire-save").await;
+    c.find(Locator::Id("q-preview")).await.unwrap();
+    assert!(path(&c).await.ends_with("/questionnaire"));
+    let shown = c
+        .execute(
+            "return document.getElementById('q-form').textContent;",
+            vec![],
+        )
+        .await
         .unwrap();
+    assert!(shown.as_str().unwrap().contains("Chest pain"), "{shown}");
+    let stored = programs(ch)
+        .get_questionnaire(authed(
+            &town.admin_token,
+            pb::GetQuestionnaireRequest {
+                program_id: pid.clone(),
+                version: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.questions.len(), 2);
+    assert_eq!(stored.questions[1].options.len(), 2);
 
     // The roster, as a town hall's spreadsheet saves it: Shift_JIS.
     let dir = tempfile::tempdir().unwrap();
@@ -348,8 +386,11 @@ async fn checkup(db: Db) {
     assert!(link.contains("/q/"), "{link}");
     c.find(Locator::Css("#new-link svg")).await.unwrap();
 
-    // The day's visits say what is still missing: the questionnaire and the four sites.
-    c.goto(&format!("{base}/programs/{pid}")).await.unwrap();
+    // The day's visits at the site say what is still missing: the questionnaire and the four
+    // sites.
+    c.goto(&format!("{base}/programs/{pid}?site={site_id}"))
+        .await
+        .unwrap();
     let row = text(&c, &format!("tr.visit[data-visit='{vid}'] .missing")).await;
     for m in ["Questionnaire", "aortic", "pulmonic", "tricuspid", "mitral"] {
         assert!(row.contains(m), "{m} missing in {row:?}");

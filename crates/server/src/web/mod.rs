@@ -31,6 +31,7 @@ mod pages;
 mod program_words;
 mod programs;
 mod questionnaire;
+mod questionnaire_text;
 mod session;
 mod station;
 mod view;
@@ -146,6 +147,10 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
         .route(
             "/programs/{id}/questionnaire",
             get(programs::questionnaire_preview),
+        )
+        .route(
+            "/programs/{id}/questionnaire/edit",
+            get(programs::questionnaire_edit).post(programs::questionnaire_save),
         )
         .route("/visits/{id}", get(programs::visit))
         .route("/visits/{id}/link", post(programs::create_link))

@@ -155,6 +155,8 @@ struct ProgramPage {
     sites: Vec<pb::ProgramSite>,
     questionnaire_version: u32,
     day: String,
+    /// The site whose visits are shown (empty: all).
+    site: String,
     prev_day: String,
     next_day: String,
     visits: Vec<VisitItem>,
@@ -345,6 +347,8 @@ pub async fn add_site(
 #[derive(Debug, Default, Deserialize)]
 pub struct DayQuery {
     day: Option<String>,
+    /// Only this site's visits (empty: every site).
+    site: Option<String>,
 }
 
 /// `GET /programs/{id}?day=YYYY-MM-DD`: sites, the day's visits with what each lacks, the
@@ -392,6 +396,10 @@ pub async fn program_page(
         )
         .await?
         .visits;
+    let site = query.site.clone().unwrap_or_default();
+    if !site.is_empty() && !program.sites.iter().any(|s| s.site_id == site) {
+        return Err(WebError::BadRequest);
+    }
     let site_name = |sid: &str| {
         program
             .sites
@@ -402,6 +410,7 @@ pub async fn program_page(
     let mut day_visits: Vec<&pb::Visit> = visits
         .iter()
         .filter(|v| local_day(millis(v.visited_at.as_ref()), offset) == Some(day))
+        .filter(|v| site.is_empty() || v.site_id == site)
         .collect();
     day_visits.sort_by_key(|v| millis(v.visited_at.as_ref()));
     let visits = day_visits
@@ -430,6 +439,7 @@ pub async fn program_page(
         sites: program.sites.clone(),
         questionnaire_version: program.questionnaire_version,
         day: day.format("%Y-%m-%d").to_string(),
+        site,
         prev_day: (day - Duration::days(1)).format("%Y-%m-%d").to_string(),
         next_day: (day + Duration::days(1)).format("%Y-%m-%d").to_string(),
         visits,
@@ -1407,20 +1417,28 @@ pub async fn resident_fhir(
     Ok(fhir_download(chunks, &format!("resident-{rid}.fhir.json")))
 }
 
-/// `GET /programs/{id}/questionnaire`: the questionnaire as a resident sees it, in the page's
-/// language; a preview that saves nothing.
+/// The preview's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct VersionQuery {
+    version: Option<u32>,
+}
+
+/// `GET /programs/{id}/questionnaire?version=N`: the questionnaire (the latest, or version N)
+/// as a resident sees it, in the page's language; a preview that saves nothing.
 pub async fn questionnaire_preview(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Result<Query<VersionQuery>, QueryRejection>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
+    let Query(query) = query.map_err(|_| WebError::BadRequest)?;
     let q = api(&web)
         .get_questionnaire_inner(
             &signed.caller,
             pb::GetQuestionnaireRequest {
                 program_id: id.clone(),
-                version: 0,
+                version: query.version.unwrap_or(0),
             },
         )
         .await?;
@@ -1430,4 +1448,153 @@ pub async fn questionnaire_preview(
         words(signed.lang).preview_banner,
     ))
     .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "questionnaire_edit.html")]
+struct QuestionnaireEditPage {
+    c: Chrome,
+    p: &'static Words,
+    id: String,
+    name: String,
+    version: u32,
+    title_ja: String,
+    title_en: String,
+    lines: String,
+    error: String,
+}
+
+/// The questionnaire editor's form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QuestionnaireForm {
+    csrf: String,
+    title_ja: String,
+    title_en: String,
+    lines: String,
+}
+
+/// `GET /programs/{id}/questionnaire/edit`: the latest version as lines, to make the next.
+pub async fn questionnaire_edit(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> WebResult<Response> {
+    let signed = require(&web, &headers).await?;
+    if !may(&signed, programs::STAFF) {
+        return Err(WebError::Forbidden);
+    }
+    let program = api(&web)
+        .get_program_inner(
+            &signed.caller,
+            pb::GetProgramRequest {
+                program_id: id.clone(),
+            },
+        )
+        .await?;
+    let latest = if program.questionnaire_version > 0 {
+        Some(
+            api(&web)
+                .get_questionnaire_inner(
+                    &signed.caller,
+                    pb::GetQuestionnaireRequest {
+                        program_id: id.clone(),
+                        version: 0,
+                    },
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    let title = |lang: &str| {
+        latest
+            .as_ref()
+            .and_then(|q| q.title.iter().find(|t| t.language == lang))
+            .map(|t| t.text.clone())
+            .unwrap_or_default()
+    };
+    let page = QuestionnaireEditPage {
+        c: signed.chrome(),
+        p: words(signed.lang),
+        name: program.name,
+        version: program.questionnaire_version,
+        title_ja: title("ja"),
+        title_en: title("en"),
+        lines: latest
+            .as_ref()
+            .map(|q| super::questionnaire_text::to_text(&q.questions))
+            .unwrap_or_default(),
+        error: String::new(),
+        id,
+    };
+    Ok(view::html(&page).into_response())
+}
+
+/// `POST /programs/{id}/questionnaire/edit`: stores the lines as the next version and shows it
+/// as a resident will see it; a mistake comes back with its line and stores nothing.
+pub async fn questionnaire_save(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Form<QuestionnaireForm>, FormRejection>,
+) -> WebResult<Response> {
+    let signed = require(&web, &headers).await?;
+    let f = form(body, &signed, |f: &QuestionnaireForm| &f.csrf)?;
+    let program = api(&web)
+        .get_program_inner(
+            &signed.caller,
+            pb::GetProgramRequest {
+                program_id: id.clone(),
+            },
+        )
+        .await?;
+    let mut page = QuestionnaireEditPage {
+        c: signed.chrome(),
+        p: words(signed.lang),
+        name: program.name,
+        version: program.questionnaire_version,
+        title_ja: f.title_ja.clone(),
+        title_en: f.title_en.clone(),
+        lines: f.lines.clone(),
+        error: String::new(),
+        id: id.clone(),
+    };
+    let questions = match super::questionnaire_text::parse(&f.lines) {
+        Ok(q) => q,
+        Err(e) => {
+            page.error = match signed.lang {
+                Lang::En => format!("Line {}: {}", e.line, e.en),
+                Lang::Ja => format!("{}行目: {}", e.line, e.ja),
+            };
+            return Ok((StatusCode::BAD_REQUEST, view::html(&page)).into_response());
+        }
+    };
+    let title = |language: &str, text: &str| pb::LocalizedString {
+        language: language.into(),
+        text: text.trim().into(),
+    };
+    let stored = api(&web)
+        .put_questionnaire_inner(
+            &signed.caller,
+            pb::PutQuestionnaireRequest {
+                program_id: id.clone(),
+                title: vec![title("ja", &f.title_ja), title("en", &f.title_en)],
+                questions,
+            },
+        )
+        .await;
+    match stored {
+        Ok(q) => Ok(Redirect::to(&format!(
+            "/programs/{id}/questionnaire?version={}",
+            q.version
+        ))
+        .into_response()),
+        Err(crate::error::ServerError::InvalidArgument(m)) => {
+            // The server's own checks (duplicate ids, lengths): its words, in English.
+            page.error = m;
+            Ok((StatusCode::BAD_REQUEST, view::html(&page)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
