@@ -318,7 +318,7 @@ async fn labs(db: Db) {
         .unwrap()
         .into_inner()
         .visits;
-    assert_eq!(listed, [visit.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&visit));
 
     // Bad input: a clear INVALID_ARGUMENT, and nothing stored.
     let bad: Vec<(Vec<pb::LabResultInput>, &str)> = vec![

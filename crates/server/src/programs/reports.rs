@@ -149,7 +149,7 @@ impl ProgramApi {
             ));
         }
         let bundle_id = format!("r-{}", resident.id);
-        self.export_bundle(&caller, tenant_id, &req.base_url, &bundle_id, &[resident])
+        self.export_bundle(caller, tenant_id, &req.base_url, &bundle_id, &[resident])
             .await
     }
 
@@ -171,7 +171,7 @@ impl ProgramApi {
             .filter(ResidentRow::consenting)
             .collect();
         let bundle_id = format!("p-{}", program.id);
-        self.export_bundle(&caller, tenant_id, &req.base_url, &bundle_id, &residents)
+        self.export_bundle(caller, tenant_id, &req.base_url, &bundle_id, &residents)
             .await
     }
 
