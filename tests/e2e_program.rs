@@ -827,10 +827,12 @@ async fn program_end_to_end(db: Db) {
         ]
     );
     let expected_csv = format!(
-        "scope,id,name,enrolled,attended,flagged,referred,awaiting_review,visits\r\n\
-         program,{pid},{},4,3,{flagged_residents},{referred},1,3\r\n\
-         site,{},{},,2,{hall_flagged},{referred},0,2\r\n\
-         site,{},{},,1,{clinic_flagged},0,1,1\r\n",
+        "scope,id,name,enrolled,attended,flagged,referred,awaiting_review,visits,\
+         hba1c_out_of_range,glucose_out_of_range,total_cholesterol_out_of_range,\
+         hdl_cholesterol_out_of_range,triglycerides_out_of_range\r\n\
+         program,{pid},{},4,3,{flagged_residents},{referred},1,3,0,0,0,0,0\r\n\
+         site,{},{},,2,{hall_flagged},{referred},0,2,0,0,0,0,0\r\n\
+         site,{},{},,1,{clinic_flagged},0,1,1,0,0,0,0,0\r\n",
         quoted(program_name),
         sites[0].site_id,
         quoted("Community hall, east"),

@@ -1,6 +1,6 @@
 //! The operators' commands: `tenant`, `register-device`, `add-user`, `token` (and `token list`),
 //! `webhook add|list|remove|dead-letters|replay`, `case ...`,
-//! `program report`, `fhir export`. Each parses into a typed command here, makes its call through
+//! `program report|labs|questionnaire-link`, `fhir export`. Each parses into a typed command here, makes its call through
 //! `auscult-client` and prints what `auscult_client::render` words.
 //!
 //! Times print in the local zone (set `TZ` to choose another), ISO 8601 with the offset. Tokens
@@ -377,6 +377,33 @@ pub enum ProgramCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// Record a visit's point-of-care blood results (each replaces the visit's earlier result of
+    /// the same analyte) and print them classified, with the proposed outcome and why.
+    Labs {
+        /// The visit id.
+        #[arg(long)]
+        visit: String,
+        /// HbA1c, NGSP %.
+        #[arg(long, value_name = "PERCENT")]
+        hba1c: Option<f64>,
+        /// Glucose, mg/dL.
+        #[arg(long, value_name = "MG_PER_DL")]
+        glucose: Option<f64>,
+        /// Total cholesterol, mg/dL.
+        #[arg(long, value_name = "MG_PER_DL")]
+        total_cholesterol: Option<f64>,
+        /// HDL cholesterol, mg/dL.
+        #[arg(long, value_name = "MG_PER_DL")]
+        hdl: Option<f64>,
+        /// Triglycerides, mg/dL.
+        #[arg(long, value_name = "MG_PER_DL")]
+        triglycerides: Option<f64>,
+        /// The sample was taken fasting (10 h or more without food).
+        #[arg(long)]
+        fasting: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Make a visit's questionnaire link for its resident (web 問診): prints the URL and a QR
     /// code to show on a phone; usable once, replaces the visit's earlier links.
     QuestionnaireLink {
@@ -620,6 +647,47 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .import_residents(&program, bytes, consent, dry_run)
                 .await?;
             print!("{}", render::import_report(&reply));
+        }
+        Command::Program(ProgramCommand::Labs {
+            visit,
+            hba1c,
+            glucose,
+            total_cholesterol,
+            hdl,
+            triglycerides,
+            fasting,
+            conn,
+        }) => {
+            // The units are these flags' own: each flag documents the one it takes.
+            let results: Vec<pb::LabResultInput> = [
+                (hba1c, pb::LabAnalyte::Hba1c, "%"),
+                (glucose, pb::LabAnalyte::Glucose, "mg/dL"),
+                (total_cholesterol, pb::LabAnalyte::TotalCholesterol, "mg/dL"),
+                (hdl, pb::LabAnalyte::HdlCholesterol, "mg/dL"),
+                (triglycerides, pb::LabAnalyte::Triglycerides, "mg/dL"),
+            ]
+            .into_iter()
+            .filter_map(|(value, analyte, unit)| {
+                value.map(|value| pb::LabResultInput {
+                    analyte: analyte as i32,
+                    value,
+                    unit: unit.to_owned(),
+                    measured_at: None,
+                    fasting,
+                })
+            })
+            .collect();
+            if results.is_empty() {
+                anyhow::bail!(
+                    "give at least one of --hba1c, --glucose, --total-cholesterol, --hdl, --triglycerides"
+                );
+            }
+            let v = conn
+                .client()
+                .await?
+                .record_lab_results(&visit, results)
+                .await?;
+            print!("{}", render::visit_labs(&v, &tz));
         }
         Command::Program(ProgramCommand::QuestionnaireLink {
             visit,

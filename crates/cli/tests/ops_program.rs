@@ -107,17 +107,75 @@ async fn a_programme_reported_and_exported_through_the_binary() {
             .into_inner();
         residents.push(r);
     }
-    p.create_visit(authed(
-        &staff.token,
-        pb::CreateVisitRequest {
-            program_id: pid.clone(),
-            resident_id: residents[0].resident_id.clone(),
-            site_id: site.site_id.clone(),
-            visited_at: None,
-        },
-    ))
-    .await
-    .expect("create visit");
+    let visit = p
+        .create_visit(authed(
+            &staff.token,
+            pb::CreateVisitRequest {
+                program_id: pid.clone(),
+                resident_id: residents[0].resident_id.clone(),
+                site_id: site.site_id.clone(),
+                visited_at: None,
+            },
+        ))
+        .await
+        .expect("create visit")
+        .into_inner();
+
+    // The fingertip test's results, printed classified with the proposal and its reason.
+    let out = staff
+        .run(&[
+            "program",
+            "labs",
+            "--visit",
+            &visit.visit_id,
+            "--hba1c",
+            "6.8",
+            "--glucose",
+            "130",
+            "--hdl",
+            "58",
+            "--fasting",
+        ])
+        .await
+        .ok();
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        line("HbA1c").starts_with("HbA1c 6.8 % 4.6–6.2 % (adult) HIGH 20"),
+        "{out}"
+    );
+    assert!(
+        line("Glucose").starts_with("Glucose 130 mg/dL 70–109 mg/dL (adult, fasting) HIGH"),
+        "{out}"
+    );
+    assert!(line("HDL").contains("≥ 40 mg/dL (adult) normal"), "{out}");
+    assert!(
+        out.ends_with(
+            "proposed outcome: refer\n  - HbA1c 6.8 % (≥ 6.5)\n  - Glucose 130 mg/dL (≥ 126, fasting)\n"
+        ),
+        "{out}"
+    );
+    let err = staff
+        .run(&[
+            "program",
+            "labs",
+            "--visit",
+            &visit.visit_id,
+            "--glucose",
+            "7.1",
+        ])
+        .await
+        .fails();
+    assert!(
+        err.starts_with("auscult: program labs: ") && err.contains("impossible"),
+        "{err}"
+    );
 
     // The report as a table: two enrolled, one attended with one visit awaiting review.
     let out = staff.run(&["program", "report", &pid]).await.ok();

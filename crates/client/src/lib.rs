@@ -416,6 +416,24 @@ impl Client {
             .map_err(|s| ClientError::refused("import residents", &s))
     }
 
+    /// `program labs`: a visit's point-of-care blood results; returns the visit with every result
+    /// classified and the proposed outcome with its reasons.
+    pub async fn record_lab_results(
+        &self,
+        visit_id: &str,
+        results: Vec<pb::LabResultInput>,
+    ) -> Result<pb::Visit> {
+        let request = self.request(pb::RecordLabResultsRequest {
+            visit_id: visit_id.to_owned(),
+            results,
+        });
+        self.programs()
+            .record_lab_results(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::refused("program labs", &s))
+    }
+
     /// `program questionnaire-link`: a resident's one-time link to a visit's questionnaire.
     pub async fn questionnaire_link(
         &self,

@@ -678,6 +678,61 @@ pub fn principal_with_token(p: &pb::PrincipalWithToken) -> String {
 }
 
 /// A programme report: the counts of the programme and of each site.
+fn classification_words(c: pb::LabClassification) -> &'static str {
+    match c {
+        pb::LabClassification::Low => "LOW",
+        pb::LabClassification::Normal => "normal",
+        pb::LabClassification::High => "HIGH",
+        pb::LabClassification::Unspecified => "?",
+    }
+}
+
+fn outcome_words(o: pb::VisitOutcome) -> &'static str {
+    match o {
+        pb::VisitOutcome::Unspecified => "none yet (analyses pending)",
+        pb::VisitOutcome::Normal => "normal",
+        pb::VisitOutcome::Refer => "refer",
+        pb::VisitOutcome::ReRecord => "record again",
+        pb::VisitOutcome::FollowUp => "follow up",
+    }
+}
+
+/// A visit's point-of-care blood results as the server classified them, then its proposed
+/// outcome and why.
+pub fn visit_labs<Tz>(v: &pb::Visit, tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: Display,
+{
+    let mut rows = vec![
+        ["", "value", "reference", "", "measured"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    for l in &v.lab_results {
+        rows.push(vec![
+            l.name.clone(),
+            format!("{} {}", l.value, l.unit),
+            l.reference_range
+                .as_ref()
+                .map(|r| r.text.clone())
+                .unwrap_or_default(),
+            classification_words(l.classification()).to_owned(),
+            iso8601(l.measured_at.as_ref(), tz),
+        ]);
+    }
+    let mut out = format!("Visit {}: blood results\n{}", v.visit_id, table(&rows));
+    let _ = writeln!(
+        out,
+        "proposed outcome: {}",
+        outcome_words(v.proposed_outcome())
+    );
+    for reason in &v.proposal_reasons {
+        let _ = writeln!(out, "  - {reason}");
+    }
+    out
+}
+
 pub fn program_report<Tz>(r: &pb::ProgramReport, tz: &Tz) -> String
 where
     Tz: TimeZone,
@@ -911,6 +966,42 @@ mod tests {
         let text = audit(&[e], &Utc);
         assert!(
             text.contains("2026-05-28T20:26:40Z  dr-1   clinician  case.get  c-1   subject-42"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lab_results_print_with_their_classification_and_the_proposal() {
+        let v = pb::Visit {
+            visit_id: "v-1".into(),
+            lab_results: vec![pb::LabResult {
+                analyte: pb::LabAnalyte::Hba1c as i32,
+                value: 7.1,
+                unit: "%".into(),
+                measured_at: at(1_780_000_000),
+                fasting: true,
+                classification: pb::LabClassification::High as i32,
+                reference_range: Some(pb::LabReferenceRange {
+                    low: Some(4.6),
+                    high: Some(6.2),
+                    text: "4.6–6.2 % (adult)".into(),
+                }),
+                name: "HbA1c".into(),
+                reason: "HbA1c 7.1 % (≥ 6.5)".into(),
+                refers: true,
+                ..Default::default()
+            }],
+            proposed_outcome: pb::VisitOutcome::Refer as i32,
+            proposal_reasons: vec!["HbA1c 7.1 % (≥ 6.5)".into()],
+            ..Default::default()
+        };
+        let text = visit_labs(&v, &Utc);
+        assert!(
+            text.contains("HbA1c  7.1 %  4.6–6.2 % (adult)  HIGH  2026-05-28T20:26:40Z"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("proposed outcome: refer\n  - HbA1c 7.1 % (≥ 6.5)\n"),
             "{text}"
         );
     }

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::error::FhirError;
 use crate::model::{
-    MurmurFindingInput, News2Input, PatientInput, QuestionnaireDef, QuestionnaireResponseInput,
-    RecordingInput, VitalObservationInput,
+    LabObservationInput, MurmurFindingInput, News2Input, PatientInput, QuestionnaireDef,
+    QuestionnaireResponseInput, RecordingInput, VitalObservationInput,
 };
 use crate::resources;
 
@@ -72,6 +72,11 @@ impl BundleBuilder {
     /// Adds a NEWS2 Observation.
     pub fn news2(&mut self, n: &News2Input) -> Result<&mut Self, FhirError> {
         self.push(resources::news2_observation(n)?)
+    }
+
+    /// Adds a point-of-care blood result Observation.
+    pub fn lab(&mut self, o: &LabObservationInput) -> Result<&mut Self, FhirError> {
+        self.push(resources::lab_observation(o)?)
     }
 
     /// Adds a recording's Media and Binary.

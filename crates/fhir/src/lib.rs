@@ -1,5 +1,6 @@
 //! FHIR R4 export: builders that turn plain domain values (residents, vital signs, NEWS2
-//! scores, heart-sound recordings and murmur findings, questionnaires and responses) into FHIR
+//! scores, point-of-care blood results, heart-sound recordings and murmur findings,
+//! questionnaires and responses) into FHIR
 //! R4 JSON resources and `collection` Bundles, and the checks of questionnaire responses.
 //!
 //! Architecture invariant: this crate is pure. It does no I/O and no async, and knows nothing of

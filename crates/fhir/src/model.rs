@@ -2,6 +2,7 @@
 //! caller (the server, from its own store); they know nothing of protobuf or SQL, and this
 //! module never does I/O.
 
+use auscult_triage::LabResult;
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Administrative gender as FHIR codes it.
@@ -96,6 +97,20 @@ pub struct News2Input {
     pub risk: String,
     /// Ids of the vital-sign Observations it was computed from (must be in the same bundle).
     pub derived_from: Vec<String>,
+}
+
+/// A point-of-care blood result (HbA1c, glucose, lipids) of a check-up visit, checked and
+/// classified by `auscult-triage`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabObservationInput {
+    /// Resource id.
+    pub id: String,
+    /// The resident's Patient id.
+    pub patient_id: String,
+    /// When the sample was measured.
+    pub effective: DateTime<Utc>,
+    /// The result: analyte, value, fasting state; its code, unit and range follow from it.
+    pub result: LabResult,
 }
 
 /// A heart-sound recording exported as a Media with its bytes in a Binary.

@@ -6,23 +6,30 @@
 //! (heart murmur 88610006, systolic 31574009, diastolic 30782001) and the qualifiers present
 //! (52101004) and absent (2667000). Multilingual texts use the core `translation` extension.
 //!
+//! Point-of-care blood results are `laboratory` Observations coded in LOINC (the codes, UCUM
+//! units and reference ranges are `auscult_triage::Analyte`'s), interpreted H / N / L in the v3
+//! ObservationInterpretation system.
+//!
 //! Every builder checks ids and numbers; none does I/O.
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use auscult_triage::Classification;
+
 use crate::error::FhirError;
 use crate::model::{
-    AnswerValue, LocalizedText, MurmurFindingInput, MurmurStatus, MurmurTiming, News2Input,
-    PatientInput, QuestionKind, QuestionnaireDef, QuestionnaireResponseInput, RecordingInput,
-    VitalObservationInput, VitalValue,
+    AnswerValue, LabObservationInput, LocalizedText, MurmurFindingInput, MurmurStatus,
+    MurmurTiming, News2Input, PatientInput, QuestionKind, QuestionnaireDef,
+    QuestionnaireResponseInput, RecordingInput, VitalObservationInput, VitalValue,
 };
 
 const LOINC: &str = "http://loinc.org";
 const SNOMED: &str = "http://snomed.info/sct";
 const UCUM: &str = "http://unitsofmeasure.org";
 const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+const INTERPRETATION: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 const TRANSLATION: &str = "http://hl7.org/fhir/StructureDefinition/translation";
 
 /// Checks a FHIR resource id: 1–64 characters of `A-Z a-z 0-9 - .`.
@@ -208,6 +215,67 @@ pub fn news2_observation(n: &News2Input) -> Result<Value, FhirError> {
         );
     }
     Ok(r)
+}
+
+/// A point-of-care blood result as a `laboratory` Observation: LOINC code (English name, the
+/// Japanese one as a translation), the value in its UCUM unit, the adult reference range that
+/// applies to the sample (fasting or not) and the interpretation (H, N or L).
+pub fn lab_observation(o: &LabObservationInput) -> Result<Value, FhirError> {
+    check_id(&o.id)?;
+    check_id(&o.patient_id)?;
+    let result = &o.result;
+    let analyte = result.analyte();
+    let unit = analyte.unit().as_str();
+    let range = result.reference_range();
+    let (code, display) = match result.classify() {
+        Classification::High => ("H", "High"),
+        Classification::Normal => ("N", "Normal"),
+        Classification::Low => ("L", "Low"),
+    };
+    let sample = if !analyte.depends_on_fasting() {
+        "point-of-care fingertip test"
+    } else if result.fasting() {
+        "point-of-care fingertip test, fasting sample"
+    } else {
+        "point-of-care fingertip test, non-fasting sample"
+    };
+    let mut code_concept = json!({
+        "coding": [coding(LOINC, analyte.loinc(), analyte.loinc_display())],
+    });
+    put_text(
+        &mut code_concept,
+        "text",
+        &LocalizedText::new(&[("en", analyte.name_en()), ("ja", analyte.name_ja())]),
+    )?;
+    let mut reference_range = json!({
+        "text": format!(
+            "{range} {unit} (adult{})",
+            match (analyte.depends_on_fasting(), result.fasting()) {
+                (false, _) => "",
+                (true, true) => ", fasting",
+                (true, false) => ", non-fasting",
+            }
+        ),
+    });
+    if let Some(low) = range.low {
+        reference_range["low"] = quantity(finite(low, "reference range")?, unit, unit);
+    }
+    if let Some(high) = range.high {
+        reference_range["high"] = quantity(finite(high, "reference range")?, unit, unit);
+    }
+    Ok(json!({
+        "resourceType": "Observation",
+        "id": o.id,
+        "status": "final",
+        "category": category("laboratory", "Laboratory"),
+        "code": code_concept,
+        "subject": reference("Patient", &o.patient_id),
+        "effectiveDateTime": instant(&o.effective),
+        "valueQuantity": quantity(finite(result.value(), "lab value")?, unit, unit),
+        "interpretation": [concept(vec![coding(INTERPRETATION, code, display)], display)],
+        "referenceRange": [reference_range],
+        "method": { "text": sample },
+    }))
 }
 
 /// The Binary holding a recording's bytes (base64) and the Media describing it.

@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use auscult_fhir::*;
+use auscult_triage::{Analyte, LabResult};
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -144,6 +145,22 @@ fn full_bundle() -> Value {
         derived_from: vitals.iter().map(|(id, _)| (*id).to_owned()).collect(),
     })
     .expect("news2");
+    let labs = [
+        ("lab-a1c", Analyte::HbA1c, 7.1, true),
+        ("lab-glu", Analyte::Glucose, 62.0, true),
+        ("lab-tc", Analyte::TotalCholesterol, 204.0, false),
+        ("lab-hdl", Analyte::HdlCholesterol, 55.0, false),
+        ("lab-tg", Analyte::Triglycerides, 160.0, false),
+    ];
+    for (id, analyte, value, fasting) in labs {
+        b.lab(&LabObservationInput {
+            id: id.into(),
+            patient_id: "r-1".into(),
+            effective: at(9, 2),
+            result: LabResult::new(analyte, value, fasting).expect("plausible"),
+        })
+        .expect("lab");
+    }
     b.recording(&RecordingInput {
         media_id: "rec-1".into(),
         binary_id: "rec-1-audio".into(),
@@ -207,8 +224,8 @@ fn full_bundle_validates_against_the_r4_schema() {
     let errs = errors(&bundle);
     assert!(errs.is_empty(), "{errs:#?}");
     let entries = bundle["entry"].as_array().expect("entries");
-    // Patient, 5 vitals, NEWS2, Media, Binary, 5 murmurs, Questionnaire, Response.
-    assert_eq!(entries.len(), 16);
+    // Patient, 5 vitals, NEWS2, 5 labs, Media, Binary, 5 murmurs, Questionnaire, Response.
+    assert_eq!(entries.len(), 21);
     for e in entries {
         let r = &e["resource"];
         let url = format!(
@@ -267,6 +284,39 @@ fn codes_are_the_standard_ones() {
     assert_eq!(
         resource(&b, "n2-1")["derivedFrom"].as_array().map(Vec::len),
         Some(5)
+    );
+    let codes: Vec<Value> = ["lab-a1c", "lab-glu", "lab-tc", "lab-hdl", "lab-tg"]
+        .into_iter()
+        .map(code)
+        .collect();
+    assert_eq!(codes, ["4548-4", "41653-7", "2093-3", "2085-9", "2571-8"]);
+    let a1c = resource(&b, "lab-a1c");
+    assert_eq!(a1c["category"][0]["coding"][0]["code"], "laboratory");
+    assert_eq!(
+        a1c["valueQuantity"],
+        json!({ "value": 7.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%" })
+    );
+    assert_eq!(a1c["referenceRange"][0]["low"]["value"], 4.6);
+    assert_eq!(a1c["referenceRange"][0]["high"]["value"], 6.2);
+    let interpretation = |id: &str| resource(&b, id)["interpretation"][0]["coding"][0].clone();
+    assert_eq!(
+        interpretation("lab-a1c")["system"],
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+    );
+    assert_eq!(interpretation("lab-a1c")["code"], "H");
+    assert_eq!(interpretation("lab-glu")["code"], "L");
+    assert_eq!(interpretation("lab-tc")["code"], "N");
+    // HDL has no upper limit; triglycerides after a meal use the non-fasting range.
+    let hdl = resource(&b, "lab-hdl");
+    assert_eq!(hdl["referenceRange"][0]["low"]["value"], 40.0);
+    assert!(hdl["referenceRange"][0].get("high").is_none());
+    let tg = resource(&b, "lab-tg");
+    assert_eq!(tg["referenceRange"][0]["high"]["value"], 174.0);
+    assert_eq!(tg["valueQuantity"]["code"], "mg/dL");
+    assert_eq!(interpretation("lab-tg")["code"], "N");
+    assert_eq!(
+        tg["code"]["_text"]["extension"][0]["extension"][1]["valueString"],
+        "中性脂肪"
     );
     let q = resource(&b, "checkup-q");
     assert_eq!(q["item"][0]["text"], "階段で息切れがしますか？");

@@ -7,8 +7,10 @@
 //!
 //! This module holds the service value, the roles and the tenant-scoped look-ups every handler
 //! shares. The handlers live by seam: [`setup`] (programmes, sites, questionnaires),
-//! [`enrolment`] (residents and consent, one by one or from a roster read by [`roster`]), [`visits`] (opening, reading and confirming visits),
-//! [`checkup`] (what a visit gathers: answers, spot vitals, recordings), [`reports`] (the report
+//! [`enrolment`] (residents and consent, one by one or from a roster read by [`roster`]),
+//! [`visits`] (opening, reading and confirming visits), [`checkup`] (what a visit gathers:
+//! answers, spot vitals, recordings), [`labs`] (the visit's point-of-care blood results),
+//! [`reports`] (the report
 //! and the exports); [`service`] is the `ProgramService` impl that only forwards to them.
 //! [`fields`] checks request fields and [`messages`] turns stored rows into protobuf.
 //!
@@ -21,6 +23,7 @@ mod checkup;
 mod enrolment;
 pub mod export;
 mod fields;
+mod labs;
 pub mod links;
 mod messages;
 pub mod outcome;
@@ -119,7 +122,16 @@ impl ProgramApi {
             .store
             .list_links(tenant_id, &visit.program_id, Some(&visit.id))
             .await?;
-        visit_pb(visit, &links.iter().collect::<Vec<_>>())
+        let labs = self
+            .state
+            .store
+            .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
+            .await?;
+        visit_pb(
+            visit,
+            &links.iter().collect::<Vec<_>>(),
+            &labs.iter().collect::<Vec<_>>(),
+        )
     }
 
     async fn reread_visit(&self, tenant_id: &str, visit_id: &str) -> Result<pb::Visit> {

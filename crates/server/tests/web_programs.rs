@@ -1,12 +1,14 @@
 //! A check-up run in the browser by programme staff and a clinician: headless Chromium over
 //! WebDriver against the real server on a real socket, firmware-sim uploading the four sites.
 //!
-//! Staff create a programme and a site in the page, enrol residents from a town hall's roster
+//! Staff create a programme and a site in the page, write the questionnaire (a mistake is
+//! named by its line), enrol residents from a town hall's roster
 //! (Shift_JIS, Japanese headers, era dates) with two bad rows: the preview refuses those two with
 //! their reasons and stores nothing; confirming stores the rest once; the same file again
-//! stores nothing. Staff open a visit, record spot vitals (NEWS2 shown), make the resident's
-//! questionnaire link, see the day's visit with what it still lacks, and link the four sites
-//! firmware-sim recorded. A clinician confirms the outcome beside its evidence; the report page,
+//! stores nothing. Staff open a visit, record spot vitals (NEWS2 shown) and point-of-care blood
+//! results (HbA1c in the diabetes range is a reason of the proposal), make the resident's
+//! questionnaire link, see the day's visits at the site with what each still lacks, and link the
+//! four sites firmware-sim recorded. A clinician confirms the outcome beside its evidence; the report page,
 //! its CSV (the API's bytes) and the programme's FHIR R4 bundle (valid against the vendored R4
 //! schema) are downloaded in the page. The questionnaire preview saves nothing. Another tenant's
 //! staff get 404 for the programme and the visit, a nurse gets no programme link and 403, a
@@ -379,6 +381,28 @@ async fn checkup(db: Db) {
     assert!(text(&c, "#news2").await.starts_with('0'));
     let visit = get_visit(ch, &town.admin_token, &vid).await;
     assert_eq!(visit.vitals.unwrap().heart_rate_bpm, Some(72.0));
+
+    // The fingertip blood test: HbA1c in the diabetes range counts toward the proposal.
+    fill(&c, "l-hba1c", "7.1").await;
+    fill(&c, "l-tc", "190").await;
+    submit_and_wait(&c, "labs-submit").await;
+    let labs = text(&c, "#lab-results").await;
+    assert!(labs.contains("7.1 %") && labs.contains("high"), "{labs}");
+    assert!(
+        labs.contains("190 mg/dL") && labs.contains("in range"),
+        "{labs}"
+    );
+    let reasons = text(&c, "#proposal-reasons").await;
+    assert!(reasons.contains("HbA1c 7.1"), "{reasons}");
+    let (status, _, _) = fetch(&c, &format!("/visits/{vid}/labs"), "POST", "hba1c=7.1").await;
+    assert_eq!(status, 403, "no CSRF token, nothing stored");
+    assert_eq!(
+        get_visit(ch, &town.admin_token, &vid)
+            .await
+            .lab_results
+            .len(),
+        2
+    );
 
     // The resident's questionnaire link, with its QR code.
     submit_and_wait(&c, "create-link").await;

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod labs;
 pub mod programs;
 pub mod questionnaire_links;
 pub mod recordings;

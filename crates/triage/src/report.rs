@@ -2,10 +2,12 @@
 //!
 //! A report counts what clinicians confirmed, never what the engine proposed: a visit without a
 //! confirmed outcome is "awaiting review", and a resident is "referred" only by a confirmed
-//! `refer`. "Flagged" counts residents with at least one recording the engine flagged.
+//! `refer`. "Flagged" counts residents with at least one recording the engine flagged. Blood
+//! results count visits: per analyte, the visits with a result out of its reference range.
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::labs::Analyte;
 use crate::outcome::Outcome;
 
 /// What the report needs of one visit.
@@ -19,6 +21,31 @@ pub struct VisitFacts<'a> {
     pub site_id: &'a str,
     /// The outcome a clinician confirmed, if any.
     pub confirmed: Option<Outcome>,
+    /// The analytes of its point-of-care results that were out of their reference range.
+    pub labs_out_of_range: &'a [Analyte],
+}
+
+/// Visits with a result out of its reference range, per analyte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabCounts([u64; Analyte::ALL.len()]);
+
+impl LabCounts {
+    /// The visits with `analyte` out of range.
+    pub fn get(&self, analyte: Analyte) -> u64 {
+        self.0[analyte.index()]
+    }
+
+    /// (analyte, visits) in the order of [`Analyte::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (Analyte, u64)> + '_ {
+        Analyte::ALL.into_iter().map(|a| (a, self.get(a)))
+    }
+
+    fn count(&mut self, analytes: &[Analyte]) {
+        let seen: HashSet<Analyte> = analytes.iter().copied().collect();
+        for a in seen {
+            self.0[a.index()] += 1;
+        }
+    }
 }
 
 /// The counts of a programme or of one of its sites.
@@ -36,6 +63,8 @@ pub struct Counts {
     pub awaiting_review: u64,
     /// Visits.
     pub visits: u64,
+    /// Visits with a point-of-care result out of range, per analyte.
+    pub labs_out_of_range: LabCounts,
 }
 
 /// The programme report.
@@ -56,6 +85,7 @@ fn count_visits<'a>(
     let mut counts = Counts::default();
     for v in visits {
         counts.visits += 1;
+        counts.labs_out_of_range.count(v.labs_out_of_range);
         attended.insert(v.resident_id);
         if flagged_visits.contains(v.visit_id) {
             flagged.insert(v.resident_id);
@@ -64,7 +94,7 @@ fn count_visits<'a>(
             Some(Outcome::Refer) => {
                 referred.insert(v.resident_id);
             }
-            Some(Outcome::Normal | Outcome::ReRecord) => {}
+            Some(Outcome::Normal | Outcome::ReRecord | Outcome::FollowUp) => {}
             None => counts.awaiting_review += 1,
         }
     }
@@ -115,6 +145,7 @@ mod tests {
             resident_id: resident,
             site_id: site,
             confirmed: o,
+            labs_out_of_range: &[],
         }
     }
 
@@ -141,6 +172,7 @@ mod tests {
                 referred: 1,
                 awaiting_review: 2,
                 visits: 5,
+                labs_out_of_range: LabCounts::default(),
             }
         );
         assert_eq!(
@@ -153,6 +185,7 @@ mod tests {
                     referred: 1,
                     awaiting_review: 0,
                     visits: 3,
+                    labs_out_of_range: LabCounts::default(),
                 },
                 Counts {
                     enrolled: 0,
@@ -161,6 +194,7 @@ mod tests {
                     referred: 0,
                     awaiting_review: 2,
                     visits: 2,
+                    labs_out_of_range: LabCounts::default(),
                 },
                 Counts::default(),
             ]
@@ -180,5 +214,35 @@ mod tests {
                 sites: Vec::new(),
             }
         );
+    }
+
+    #[test]
+    fn out_of_range_labs_count_visits_per_analyte_and_site() {
+        let both = [Analyte::HbA1c, Analyte::Triglycerides];
+        let visits = [
+            VisitFacts {
+                labs_out_of_range: &both,
+                ..visit("v1", "alice", "hall", Some(Outcome::FollowUp))
+            },
+            VisitFacts {
+                labs_out_of_range: &[Analyte::HbA1c, Analyte::HbA1c],
+                ..visit("v2", "alice", "hall", None)
+            },
+            visit("v3", "bob", "clinic", None),
+        ];
+        let r = report(2, &["hall", "clinic"], &visits, &HashSet::new());
+        assert_eq!(r.totals.labs_out_of_range.get(Analyte::HbA1c), 2);
+        assert_eq!(r.totals.labs_out_of_range.get(Analyte::Triglycerides), 1);
+        assert_eq!(r.totals.labs_out_of_range.get(Analyte::Glucose), 0);
+        assert_eq!(
+            r.totals.awaiting_review, 2,
+            "follow up is a confirmed outcome"
+        );
+        assert_eq!(r.totals.referred, 0);
+        assert_eq!(r.sites[0].labs_out_of_range, r.totals.labs_out_of_range);
+        assert_eq!(r.sites[1].labs_out_of_range, LabCounts::default());
+        let listed: Vec<_> = r.totals.labs_out_of_range.iter().collect();
+        assert_eq!(listed[0], (Analyte::HbA1c, 2));
+        assert_eq!(listed.len(), 5);
     }
 }

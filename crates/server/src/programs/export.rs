@@ -3,7 +3,7 @@
 //!
 //! The service checks roles, tenants and writes the audit events; this module only gathers the
 //! tenant's rows it is given ids for and assembles them. Resource ids are derived from stored ids
-//! (`<visit>-hr`, `m-<recording>` ...), so an export of the same data is the same Bundle apart
+//! (`<visit>-hr`, `<visit>-lab-<LOINC>`, `m-<recording>` ...), so an export of the same data is the same Bundle apart
 //! from its timestamp. Must never read another tenant's rows or log personal data.
 
 use std::collections::btree_map::Entry;
@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use auscult_dsp::{Hz, Seconds};
 use auscult_fhir::{
-    BundleBuilder, Gender, MurmurFindingInput, MurmurStatus, MurmurTiming, News2Input,
-    PatientInput, QuestionnaireDef, RecordingInput, VitalObservationInput, VitalValue,
+    BundleBuilder, Gender, LabObservationInput, MurmurFindingInput, MurmurStatus, MurmurTiming,
+    News2Input, PatientInput, QuestionnaireDef, RecordingInput, VitalObservationInput, VitalValue,
 };
 use auscult_proto::v1 as pb;
 use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sounds};
@@ -182,8 +182,9 @@ fn murmur(
     }
 }
 
-/// Adds one resident's Patient and every visit of theirs (vitals, NEWS2, questionnaire response
-/// with its questionnaire, recordings as Media/Binary with their murmur findings) to `b`.
+/// Adds one resident's Patient and every visit of theirs (vitals, NEWS2, point-of-care blood
+/// results, questionnaire response with its questionnaire, recordings as Media/Binary with their
+/// murmur findings) to `b`.
 /// Returns the recording ids exported.
 pub async fn add_resident(
     state: &AppState,
@@ -204,6 +205,19 @@ pub async fn add_resident(
             let v = pb::SpotVitals::decode(bytes.as_slice())
                 .map_err(|_| ServerError::Corrupt("stored vitals do not decode"))?;
             vitals_resources(b, visit, &resident.id, &v)?;
+        }
+        for lab in state
+            .store
+            .list_visit_labs(tenant_id, program_id, Some(&visit.id))
+            .await?
+        {
+            b.lab(&LabObservationInput {
+                id: format!("{}-lab-{}", visit.id, lab.analyte.loinc()),
+                patient_id: resident.id.clone(),
+                effective: utc(lab.measured_at_ms),
+                result: super::labs::checked(&lab)?,
+            })
+            .map_err(fhir)?;
         }
         if let (Some(version), Some(bytes)) = (visit.response_version, &visit.response) {
             let response = pb::QuestionnaireResponse::decode(bytes.as_slice())

@@ -1,16 +1,18 @@
 //! Stored programme rows as protobuf messages: programmes, sites, residents with their consent,
-//! and visits with their answers, spot vitals, NEWS2, linked recordings and outcomes.
+//! and visits with their answers, spot vitals, NEWS2, point-of-care blood results, linked
+//! recordings and outcomes (the proposal with its reasons).
 //!
 //! Pure mapping, no I/O and no authorisation: the handlers decide what may be shown and audit it
 //! before calling here. A stored blob that does not decode is `Corrupt`, never a partial message.
 
 use auscult_proto::v1 as pb;
+use auscult_store::labs::LabRow;
 use auscult_store::programs::{LinkRow, ProgramRow, ResidentRow, SiteRow, VisitRow};
 use auscult_store::recordings::analysis_state;
 use prost::Message;
 
 use super::outcome::{self, Outcome};
-use super::spot;
+use super::{labs, spot};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -29,6 +31,7 @@ fn outcome_pb(o: Option<Outcome>) -> pb::VisitOutcome {
         Some(Outcome::Normal) => pb::VisitOutcome::Normal,
         Some(Outcome::Refer) => pb::VisitOutcome::Refer,
         Some(Outcome::ReRecord) => pb::VisitOutcome::ReRecord,
+        Some(Outcome::FollowUp) => pb::VisitOutcome::FollowUp,
     }
 }
 
@@ -94,7 +97,20 @@ fn analysis_state_pb(s: &str) -> pb::AnalysisState {
     }
 }
 
-pub(super) fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
+pub(super) fn visit_pb(
+    v: &VisitRow,
+    links: &[&LinkRow],
+    lab_rows: &[&LabRow],
+) -> Result<pb::Visit> {
+    let lab_results = lab_rows
+        .iter()
+        .map(|l| labs::lab_result_pb(l))
+        .collect::<Result<Vec<_>>>()?;
+    let checked = lab_rows
+        .iter()
+        .map(|l| labs::checked(l))
+        .collect::<Result<Vec<_>>>()?;
+    let proposal = outcome::propose(links.iter().copied(), &checked);
     let vitals = v
         .vitals
         .as_deref()
@@ -130,11 +146,13 @@ pub(super) fn visit_pb(v: &VisitRow, links: &[&LinkRow]) -> Result<pb::Visit> {
                 flagged: l.flagged,
             })
             .collect(),
-        proposed_outcome: outcome_pb(outcome::propose(links.iter().copied())) as i32,
+        proposed_outcome: outcome_pb(proposal.outcome) as i32,
         confirmed_outcome: outcome_pb(v.confirmed_outcome.as_deref().and_then(Outcome::parse))
             as i32,
         confirmed_by: v.confirmed_by.clone().unwrap_or_default(),
         confirmed_at: v.confirmed_at_ms.map(convert::timestamp),
         confirmation_note: v.confirmation_note.clone(),
+        lab_results,
+        proposal_reasons: proposal.reasons,
     })
 }

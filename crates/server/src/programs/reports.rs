@@ -12,7 +12,7 @@ use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
 
 use super::fields::id;
-use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, outcome};
+use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -32,7 +32,8 @@ impl ProgramApi {
         let sites = store.list_sites(tenant_id, &program.id).await?;
         let visits = store.list_visits(tenant_id, &program.id, None).await?;
         let links = store.list_links(tenant_id, &program.id, None).await?;
-        let report = outcome::report(&residents, &sites, &visits, &links);
+        let lab_rows = store.list_visit_labs(tenant_id, &program.id, None).await?;
+        let report = outcome::report(&residents, &sites, &visits, &links, &lab_rows);
         let csv = outcome::report_csv(&program.id, &program.name, &report)
             .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;
         let counts = |c: &outcome::Counts| pb::ReportCounts {
@@ -42,6 +43,15 @@ impl ProgramApi {
             referred: c.referred,
             awaiting_review: c.awaiting_review,
             visits: c.visits,
+        };
+        let lab_counts = |c: &outcome::Counts| -> Vec<pb::LabReportCount> {
+            c.labs_out_of_range
+                .iter()
+                .map(|(a, visits)| pb::LabReportCount {
+                    analyte: labs::analyte_pb(a) as i32,
+                    visits,
+                })
+                .collect()
         };
         store
             .audit_subjects(&caller.actor(), "program.report", &[], now_ms())
@@ -57,10 +67,12 @@ impl ProgramApi {
                     site_id: s.id.clone(),
                     name: s.name.clone(),
                     counts: Some(counts(c)),
+                    labs_out_of_range: lab_counts(c),
                 })
                 .collect(),
             csv,
             generated_at: Some(convert::timestamp(now_ms())),
+            labs_out_of_range: lab_counts(&report.totals),
         })
     }
 

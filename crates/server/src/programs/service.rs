@@ -137,6 +137,15 @@ impl ProgramService for ProgramApi {
                 .await?,
         ))
     }
+    async fn record_lab_results(
+        &self,
+        r: Request<pb::RecordLabResultsRequest>,
+    ) -> Reply<pb::Visit> {
+        Ok(Response::new(
+            self.record_labs_inner(&self.caller(&r).await?, r.into_inner())
+                .await?,
+        ))
+    }
     async fn link_recording(&self, r: Request<pb::LinkRecordingRequest>) -> Reply<pb::Visit> {
         Ok(Response::new(
             self.link_inner(&self.caller(&r).await?, r.into_inner())

@@ -1,14 +1,15 @@
 //! Visits: opening one for a consenting resident at a programme site, reading one or a list
 //! (audited per subject), and a clinician confirming its outcome.
 //!
-//! A visit's proposed outcome is computed from its recordings on every read ([`super::outcome`]);
-//! only the confirmed outcome is stored. An outcome is never confirmed for a visit with no
-//! recordings to review.
+//! A visit's proposed outcome is computed from its recordings and blood results on every read ([`super::outcome`]);
+//! only the confirmed outcome is stored. An outcome is never confirmed for a visit with nothing
+//! to review (no recordings and no blood results).
 
 use std::collections::HashMap;
 
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
+use auscult_store::labs::LabRow;
 use auscult_store::now_ms;
 use auscult_store::programs::LinkRow;
 
@@ -64,7 +65,7 @@ impl ProgramApi {
                 )
             })?;
         tracing::info!(visit_id = %visit.id, "visit opened");
-        visit_pb(&visit, &[])
+        visit_pb(&visit, &[], &[])
     }
 
     pub(crate) async fn get_visit_inner(
@@ -121,6 +122,18 @@ impl ProgramApi {
         for l in &links {
             by_visit.entry(l.visit_id.as_str()).or_default().push(l);
         }
+        let labs = self
+            .state
+            .store
+            .list_visit_labs(tenant_id, &program.id, None)
+            .await?;
+        let mut labs_by_visit: HashMap<&str, Vec<&LabRow>> = HashMap::new();
+        for l in &labs {
+            labs_by_visit
+                .entry(l.visit_id.as_str())
+                .or_default()
+                .push(l);
+        }
         let residents = self
             .state
             .store
@@ -142,6 +155,9 @@ impl ProgramApi {
                 visit_pb(
                     v,
                     by_visit.get(v.id.as_str()).map_or(&[][..], Vec::as_slice),
+                    labs_by_visit
+                        .get(v.id.as_str())
+                        .map_or(&[][..], Vec::as_slice),
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -163,7 +179,12 @@ impl ProgramApi {
             Ok(pb::VisitOutcome::Normal) => Outcome::Normal,
             Ok(pb::VisitOutcome::Refer) => Outcome::Refer,
             Ok(pb::VisitOutcome::ReRecord) => Outcome::ReRecord,
-            _ => return Err(invalid("outcome must be NORMAL, REFER or RE_RECORD")),
+            Ok(pb::VisitOutcome::FollowUp) => Outcome::FollowUp,
+            _ => {
+                return Err(invalid(
+                    "outcome must be NORMAL, REFER, RE_RECORD or FOLLOW_UP",
+                ));
+            }
         };
         let note = text(&req.note, "note", MAX_NOTE, false)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
@@ -172,9 +193,16 @@ impl ProgramApi {
             .store
             .list_links(tenant_id, &visit.program_id, Some(&visit.id))
             .await?;
-        if links.is_empty() {
+        if links.is_empty()
+            && self
+                .state
+                .store
+                .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
+                .await?
+                .is_empty()
+        {
             return Err(ServerError::FailedPrecondition(
-                "the visit has no recordings to review".into(),
+                "the visit has no recordings or blood results to review".into(),
             ));
         }
         let confirmed = self

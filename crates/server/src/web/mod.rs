@@ -155,6 +155,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
         .route("/visits/{id}", get(programs::visit))
         .route("/visits/{id}/link", post(programs::create_link))
         .route("/visits/{id}/vitals", post(programs::record_vitals))
+        .route("/visits/{id}/labs", post(programs::record_labs))
         .route("/visits/{id}/recordings", post(programs::link_recording))
         .route("/visits/{id}/confirm", post(programs::confirm))
         .route("/lang/{tag}", get(session::switch_language))

@@ -59,6 +59,7 @@ fn outcome_words(o: i32, p: &Words) -> &'static str {
         Ok(pb::VisitOutcome::Normal) => p.outcome_normal,
         Ok(pb::VisitOutcome::Refer) => p.outcome_refer,
         Ok(pb::VisitOutcome::ReRecord) => p.outcome_rerecord,
+        Ok(pb::VisitOutcome::FollowUp) => p.outcome_followup,
         _ => "",
     }
 }
@@ -68,6 +69,7 @@ fn outcome_class(o: i32) -> &'static str {
         Ok(pb::VisitOutcome::Refer) => "flagged",
         Ok(pb::VisitOutcome::Normal) => "ok",
         Ok(pb::VisitOutcome::ReRecord) => "technical",
+        Ok(pb::VisitOutcome::FollowUp) => "followup",
         _ => "",
     }
 }
@@ -208,6 +210,16 @@ struct SiteItem {
     candidates: Vec<(String, String)>,
 }
 
+/// A point-of-care result as the visit page shows it.
+#[derive(Debug, Clone)]
+struct LabItem {
+    name: String,
+    value: String,
+    range: String,
+    class: &'static str,
+    classification: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "visit.html")]
 struct VisitPage {
@@ -231,6 +243,9 @@ struct VisitPage {
     sites: Vec<SiteItem>,
     proposed: &'static str,
     proposed_class: &'static str,
+    /// Why the proposal is what it is (the API's words).
+    reasons: Vec<String>,
+    labs: Vec<LabItem>,
     confirmed: &'static str,
     confirmed_at: String,
     confirmation_note: String,
@@ -1052,6 +1067,33 @@ async fn visit_page(
         sites,
         proposed: proposed_words(&visit, p),
         proposed_class: outcome_class(visit.proposed_outcome),
+        reasons: visit.proposal_reasons.clone(),
+        labs: visit
+            .lab_results
+            .iter()
+            .map(|l| {
+                let (class, classification) =
+                    match pb::LabClassification::try_from(l.classification) {
+                        Ok(pb::LabClassification::High) => ("flagged", p.lab_high),
+                        Ok(pb::LabClassification::Low) => ("flagged", p.lab_low),
+                        _ => ("ok", p.lab_normal),
+                    };
+                LabItem {
+                    name: match lang {
+                        Lang::En => l.name.clone(),
+                        Lang::Ja => l.name_ja.clone(),
+                    },
+                    value: format!("{} {}", l.value, l.unit),
+                    range: l
+                        .reference_range
+                        .as_ref()
+                        .map(|r| r.text.clone())
+                        .unwrap_or_default(),
+                    class,
+                    classification,
+                }
+            })
+            .collect(),
         confirmed: outcome_words(visit.confirmed_outcome, p),
         confirmed_at: visit
             .confirmed_at
@@ -1169,6 +1211,67 @@ pub async fn link_recording(
     Ok(Redirect::to(&format!("/visits/{id}?saved=1")).into_response())
 }
 
+/// The point-of-care results form: empty fields were not measured.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LabsForm {
+    csrf: String,
+    hba1c: String,
+    glucose: String,
+    total_cholesterol: String,
+    hdl: String,
+    triglycerides: String,
+    fasting: Option<String>,
+}
+
+/// `POST /visits/{id}/labs`: the fingertip blood test's results (each replaces the visit's
+/// earlier result of the same analyte).
+pub async fn record_labs(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Form<LabsForm>, FormRejection>,
+) -> WebResult<Response> {
+    let signed = require(&web, &headers).await?;
+    let f = form(body, &signed, |f: &LabsForm| &f.csrf)?;
+    let now = Some(crate::convert::timestamp(Utc::now().timestamp_millis()));
+    let mut results = Vec::new();
+    for (value, analyte, unit) in [
+        (&f.hba1c, pb::LabAnalyte::Hba1c, "%"),
+        (&f.glucose, pb::LabAnalyte::Glucose, "mg/dL"),
+        (
+            &f.total_cholesterol,
+            pb::LabAnalyte::TotalCholesterol,
+            "mg/dL",
+        ),
+        (&f.hdl, pb::LabAnalyte::HdlCholesterol, "mg/dL"),
+        (&f.triglycerides, pb::LabAnalyte::Triglycerides, "mg/dL"),
+    ] {
+        if let Some(value) = number(value)? {
+            results.push(pb::LabResultInput {
+                analyte: analyte as i32,
+                value,
+                unit: unit.into(),
+                measured_at: now,
+                fasting: f.fasting.is_some(),
+            });
+        }
+    }
+    if results.is_empty() {
+        return Err(WebError::BadRequest);
+    }
+    api(&web)
+        .record_labs_inner(
+            &signed.caller,
+            pb::RecordLabResultsRequest {
+                visit_id: id.clone(),
+                results,
+            },
+        )
+        .await?;
+    Ok(Redirect::to(&format!("/visits/{id}?saved=1")).into_response())
+}
+
 /// The spot vitals form: empty fields are not measured.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -1259,6 +1362,7 @@ pub async fn confirm(
         "normal" => pb::VisitOutcome::Normal,
         "refer" => pb::VisitOutcome::Refer,
         "rerecord" => pb::VisitOutcome::ReRecord,
+        "followup" => pb::VisitOutcome::FollowUp,
         _ => return Err(WebError::BadRequest),
     };
     api(&web)
