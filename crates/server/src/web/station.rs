@@ -87,7 +87,7 @@ pub async fn station_alerts(
     headers: HeaderMap,
 ) -> WebResult<Response> {
     let signed = station_user(&web, &headers).await?;
-    let last = web.vitals.latest_event_id(&signed.caller).await?;
+    let last = web.vitals.latest_event_id(&signed.caller, None).await?;
     let rows = web
         .vitals
         .alerts(&signed.caller, None, false, STATION_ALERTS)
