@@ -4,7 +4,10 @@
 //! device that is recording ([`crate::live`], `/live`); nurses (and the other roles that may
 //! watch vital signs) use the nurses' station ([`station`]): live alerts by server-sent events,
 //! alert actions, silent sensors and residents' trend charts. Residents answer a visit's
-//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]).
+//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Families invited by
+//! a nurse with the resident's consent (`/family/invite/{token}`) follow their relative only
+//! ([`family`]): status in plain words, a week of pulse and breathing, the alerts and what the
+//! nurses did, and browser notifications while the page is open.
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
 //! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
@@ -16,12 +19,14 @@
 //! the signed-in person's principal, so roles, tenant scoping (another tenant's case is 404,
 //! never 403) and the audit trail are the API's. Likewise the station calls
 //! [`crate::vitals::VitalsApi`] as the gRPC `VitalsService` does (alerts, `Watch`'s event
-//! stream, actions, trends). It holds no SQL (sessions and web users are
+//! stream, actions, trends), and so do the families' pages, whose scope (their relatives only;
+//! anyone else 404) `VitalsApi` checks on every read. It holds no SQL (sessions and web users are
 //! `auscult_store::web_users`). Logs carry ids, never usernames, passwords or subject data.
 //!
 //! [`Caller`]: crate::auth::Caller
 
 mod audio;
+mod family;
 mod i18n;
 mod live;
 mod pages;
@@ -112,6 +117,34 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
             "/station/residents/{subject}/trend",
             get(station::resident_trend),
         )
+        .route(
+            "/station/residents/{subject}/family",
+            post(family::invite).layer(DefaultBodyLimit::max(family::MAX_FORM_BYTES)),
+        )
+        .route(
+            "/station/residents/{subject}/family/{id}/revoke",
+            post(family::revoke),
+        )
+        .route("/family", get(family::home))
+        .route("/family/residents/{subject}", get(family::relative_page))
+        .route(
+            "/family/residents/{subject}/status",
+            get(family::relative_status),
+        )
+        .route(
+            "/family/residents/{subject}/trend",
+            get(family::relative_trend),
+        )
+        .route(
+            "/family/residents/{subject}/events",
+            get(family::relative_events),
+        )
+        .route(
+            "/family/invite/{token}",
+            get(family::invitation)
+                .post(family::accept)
+                .layer(DefaultBodyLimit::max(family::MAX_FORM_BYTES)),
+        )
         .route("/lang/{tag}", get(session::switch_language))
         .route(
             "/q/{token}",
@@ -126,6 +159,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
         )
         .route("/static/questionnaire.js", get(static_questionnaire_js))
         .route("/static/station.js", get(static_station_js))
+        .route("/static/family.js", get(static_family_js))
         .route("/static/vendor/uPlot.iife.min.js", get(static_uplot_js))
         .route("/static/vendor/uPlot.min.css", get(static_uplot_css))
         .route("/static/console.js", get(static_js))
@@ -185,12 +219,17 @@ const QUESTIONNAIRE_JS: &str = include_str!("../../static/questionnaire.js");
 const LIVE_JS: &str = include_str!("../../static/live.js");
 
 const STATION_JS: &str = include_str!("../../static/station.js");
+const FAMILY_JS: &str = include_str!("../../static/family.js");
 /// uPlot (MIT), vendored from its npm package: `static/vendor/README.md`.
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
 
 async fn static_station_js() -> Response {
     static_file(STATION_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_family_js() -> Response {
+    static_file(FAMILY_JS, "text/javascript; charset=utf-8")
 }
 
 async fn static_uplot_js() -> Response {

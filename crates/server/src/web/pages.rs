@@ -116,6 +116,10 @@ pub async fn worklist(
     query: Result<Query<WorklistQuery>, QueryRejection>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
+    if signed.caller.role == crate::auth::Role::Family {
+        // A family member's home is their relatives' page.
+        return Ok(Redirect::to("/family").into_response());
+    }
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
     // Read before the rows: a change in between shows up at the page's next poll.
     let version = cases::worklist_version(&web.app, &signed.caller).await?;
