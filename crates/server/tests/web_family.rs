@@ -116,7 +116,10 @@ async fn invite(c: &Client, base: &str, relative: &str) -> String {
     c.goto(&format!("{base}/station/residents/{SUBJECT}"))
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("invite-form")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Id("invite-form"))
+        .await
+        .unwrap();
     for (id, value) in [
         ("relative_name", relative),
         ("relationship", "daughter"),
@@ -213,7 +216,10 @@ async fn family(db: Db) {
 
     // The relative opens the link in their own browser: the invitation page passes axe.
     fam.goto(&link).await.unwrap();
-    fam.wait().for_element(Locator::Id("accept-form")).await.unwrap();
+    fam.wait()
+        .for_element(Locator::Id("accept-form"))
+        .await
+        .unwrap();
     assert_eq!(text(&fam, "#invited-resident").await, SUBJECT);
     let violations = accessibility(&fam).await;
     assert!(
@@ -409,7 +415,10 @@ async fn family(db: Db) {
     fam.wait().for_element(Locator::Id("family")).await.unwrap();
     let reloaded = page_state(&fam).await;
     for change in ["raised", "acknowledged", "resolved"] {
-        assert!(has_row(&reloaded, change, &alert_id), "{change}: {reloaded}");
+        assert!(
+            has_row(&reloaded, change, &alert_id),
+            "{change}: {reloaded}"
+        );
     }
     assert_eq!(reloaded["status"], "all_usual");
 
@@ -443,7 +452,11 @@ async fn family(db: Db) {
         assert!(s == 403 || s == 404, "a staff page answered {s}: {staff}");
     }
 
-    let home = in_page(&fam, "const r = await fetch('/'); return new URL(r.url).pathname;").await;
+    let home = in_page(
+        &fam,
+        "const r = await fetch('/'); return new URL(r.url).pathname;",
+    )
+    .await;
     assert_eq!(home, json!(format!("/family/residents/{SUBJECT}")));
 
     // Every family page view (after accepting, the reload, the home page's way there) is
@@ -456,7 +469,12 @@ async fn family(db: Db) {
         .collect();
     assert_eq!(family_views.len(), views, "one family.view per page view");
     assert!(family_views.iter().all(|e| e.subject_id == SUBJECT));
-    for action in ["family.invite", "family.accept", "alerts.watch", "vitals.trend"] {
+    for action in [
+        "family.invite",
+        "family.accept",
+        "alerts.watch",
+        "vitals.trend",
+    ] {
         assert!(
             trail
                 .iter()
@@ -473,7 +491,9 @@ async fn family(db: Db) {
         .await
         .unwrap();
     nurse
-        .find(Locator::Css("#family-rows tr[data-state='invited'] button.revoke"))
+        .find(Locator::Css(
+            "#family-rows tr[data-state='invited'] button.revoke",
+        ))
         .await
         .unwrap()
         .click()
@@ -487,7 +507,9 @@ async fn family(db: Db) {
     let withdrawn = in_page(&fam, &format!("return (await fetch('{second}')).status;")).await;
     assert_eq!(withdrawn, json!(404));
     nurse
-        .find(Locator::Css("#family-rows tr[data-state='active'] button.revoke"))
+        .find(Locator::Css(
+            "#family-rows tr[data-state='active'] button.revoke",
+        ))
         .await
         .unwrap()
         .click()

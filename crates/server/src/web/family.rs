@@ -526,16 +526,29 @@ async fn signed_family(web: &Web, headers: &HeaderMap, tenant_id: &str) -> Optio
     })
 }
 
+/// What an invitation's form shows.
+struct Shown<'a> {
+    access: FamilyAccess,
+    token: &'a str,
+    /// The username typed before.
+    username: String,
+    /// What was wrong.
+    error: Option<&'static str>,
+}
+
 fn invitation_form(
     web: &Web,
     lang: Lang,
     signed: Option<&SignedIn>,
-    access: FamilyAccess,
-    token: &str,
-    username: String,
-    error: Option<&'static str>,
+    shown: Shown<'_>,
     status: StatusCode,
 ) -> Response {
+    let Shown {
+        access,
+        token,
+        username,
+        error,
+    } = shown;
     let (c, cookie) = match signed {
         Some(s) => (s.chrome(), None),
         None => {
@@ -584,10 +597,12 @@ pub async fn invitation(
         &web,
         session::lang(&headers),
         signed.as_ref(),
-        access,
-        &token,
-        String::new(),
-        None,
+        Shown {
+            access,
+            token: &token,
+            username: String::new(),
+            error: None,
+        },
         StatusCode::OK,
     ))
 }
@@ -623,10 +638,12 @@ pub async fn accept(
             &web,
             lang,
             None,
-            access.clone(),
-            &token,
-            username.clone(),
-            Some(error),
+            Shown {
+                access: access.clone(),
+                token: &token,
+                username: username.clone(),
+                error: Some(error),
+            },
             StatusCode::BAD_REQUEST,
         ))
     };
