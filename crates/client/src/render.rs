@@ -47,6 +47,7 @@ pub fn role_words(r: pb::Role) -> &'static str {
         pb::Role::Nurse => "nurse",
         pb::Role::ProgramStaff => "program staff",
         pb::Role::Device => "device",
+        pb::Role::Family => "family",
         pb::Role::Unspecified => "no role",
     }
 }

@@ -421,6 +421,11 @@ impl AdminService for AdminApi {
                 "register devices with RegisterDevice",
             ));
         }
+        if role == Role::Family {
+            return Err(Status::invalid_argument(
+                "family members are invited from the nurses' station, with the resident's consent",
+            ));
+        }
         let tenant_id =
             if is_system_admin(&caller) && req.tenant_id.is_empty() && role == Role::Admin {
                 None

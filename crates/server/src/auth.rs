@@ -43,6 +43,9 @@ pub enum Role {
     ProgramStaff,
     /// Recording device.
     Device,
+    /// A resident's relative, invited by a nurse: sees only the residents they were invited for
+    /// (the scope is checked where data is read, [`crate::vitals::VitalsApi`]), nothing else.
+    Family,
 }
 
 impl Role {
@@ -54,6 +57,7 @@ impl Role {
             Role::Nurse => "nurse",
             Role::ProgramStaff => "program_staff",
             Role::Device => "device",
+            Role::Family => "family",
         }
     }
     /// Parses a stored name.
@@ -64,6 +68,7 @@ impl Role {
             "nurse" => Role::Nurse,
             "program_staff" => Role::ProgramStaff,
             "device" => Role::Device,
+            "family" => Role::Family,
             _ => return None,
         })
     }
@@ -75,7 +80,7 @@ impl Role {
         const DAY: u64 = 24 * 60 * 60;
         match self {
             Role::Admin => Some(Duration::from_secs(30 * DAY)),
-            Role::Clinician | Role::Nurse | Role::ProgramStaff => {
+            Role::Clinician | Role::Nurse | Role::ProgramStaff | Role::Family => {
                 Some(Duration::from_secs(90 * DAY))
             }
             Role::Device => None,

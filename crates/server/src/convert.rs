@@ -104,6 +104,7 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::Nurse => pb::Role::Nurse,
         Role::ProgramStaff => pb::Role::ProgramStaff,
         Role::Device => pb::Role::Device,
+        Role::Family => pb::Role::Family,
     }
 }
 
@@ -115,6 +116,7 @@ pub fn role_from_pb(role: i32) -> Option<Role> {
         pb::Role::Nurse => Some(Role::Nurse),
         pb::Role::ProgramStaff => Some(Role::ProgramStaff),
         pb::Role::Device => Some(Role::Device),
+        pb::Role::Family => Some(Role::Family),
         pb::Role::Unspecified => None,
     }
 }

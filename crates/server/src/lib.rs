@@ -14,6 +14,7 @@ pub mod cases;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod family;
 pub mod fleet;
 pub mod ingest;
 pub mod live;

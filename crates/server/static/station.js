@@ -268,7 +268,7 @@ function trends() {
   window.addEventListener("resize", () => {
     for (const p of plots) p.setSize({ width: width(), height: 170 });
   });
-  load("24h");
+  load(box.dataset.range || "24h");
 }
 
 document.addEventListener("DOMContentLoaded", () => {

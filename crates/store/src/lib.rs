@@ -12,6 +12,7 @@ pub mod audit;
 pub mod blobs;
 pub mod db;
 pub mod error;
+pub mod family;
 pub mod identity;
 pub mod jobs;
 pub mod labs;

@@ -344,6 +344,50 @@ impl Store {
             .collect()
     }
 
+    /// One subject's alert events at or after `since_ms`, newest first, at most `limit`: what
+    /// happened to each of its alerts, and when. Audited as `alerts.read`.
+    pub async fn recent_alert_events(
+        &self,
+        actor: &Actor<'_>,
+        tenant_id: &str,
+        subject_id: &str,
+        since_ms: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<Vec<AlertEventRow>> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            "alerts.read",
+            None,
+            Some(subject_id),
+            now_ms,
+        )
+        .await?;
+        let rows = sqlx::query(
+            "SELECT event_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
+             condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
+             FROM alert_events WHERE tenant_id = $1 AND subject_id = $2 AND at_ms >= $3 \
+             ORDER BY event_id DESC LIMIT $4",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertEventRow {
+                    event_id: row.try_get("event_id")?,
+                    event: event_from_row(row, "change")?,
+                })
+            })
+            .collect()
+    }
+
     /// Writes one audit event about a subject's vitals or alerts (e.g. an alert acted on).
     pub async fn audit_subject(
         &self,

@@ -110,7 +110,7 @@ const ANONYMOUS: Actor<'static> = Actor {
 const USER_COLUMNS: &str = "u.id, u.tenant_id, u.principal_id, p.role, p.name, u.password_hash, \
      u.failed_attempts, u.locked_until_ms";
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<WebUser> {
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<WebUser> {
     let failed: i64 = row.try_get("failed_attempts")?;
     Ok(WebUser {
         id: row.try_get("id")?,

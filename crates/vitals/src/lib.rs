@@ -9,6 +9,7 @@ pub mod alert;
 pub mod baseline;
 pub mod clock;
 pub mod error;
+pub mod family;
 pub mod monitor;
 pub mod news2;
 pub mod reading;
@@ -24,6 +25,7 @@ pub use alert::{
 pub use baseline::{ChangeConfig, ChangeDetector};
 pub use clock::{SubjectClock, check_device_time};
 pub use error::VitalsError;
+pub use family::{FamilyAlert, FamilyStatus, family_status};
 pub use monitor::{MonitorConfig, ResidentMonitor};
 pub use news2::{ClinicalRisk, News2, News2Inputs, SpO2Scale};
 pub use reading::{Parameter, Reading, Sample, SourceId};

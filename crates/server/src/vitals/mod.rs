@@ -67,6 +67,12 @@
 //! increasing order across servers (`Store::append_alert_event`), so the cursor never skips one. Not yet across servers: a
 //! subject's monitor lives on every server its devices send to (no subject leases).
 //!
+//! Families: a family member (role `family`) reads, never acts, and only residents they were
+//! invited for: every read (`trend`, `alerts`, `history`, `sensors`, `open_watch`,
+//! `latest_event_id`) takes the resident and checks the family member's grant in the store
+//! (`require_readable`), so the scope holds for the web pages and the gRPC calls alike; a
+//! tenant-wide read is PERMISSION_DENIED for them, another resident NOT_FOUND.
+//!
 //! Must never: log a subject id, a value or an alert detail (ids of batches and counts only);
 //! answer for a subject or alert of another tenant (it is NOT_FOUND); return data unaudited.
 
@@ -103,6 +109,9 @@ use crate::state::AppState;
 const INGESTERS: &[Role] = &[Role::Device];
 /// Who reads vital signs and acts on alerts.
 const WATCHERS: &[Role] = &[Role::Nurse, Role::Clinician, Role::Admin];
+/// Who reads vital signs and alerts: the watchers (any resident of their tenant) and family
+/// members (only the residents they were invited for: [`VitalsApi::require_readable`]).
+const READERS: &[Role] = &[Role::Nurse, Role::Clinician, Role::Admin, Role::Family];
 /// Most samples in one batch.
 pub const MAX_BATCH_SAMPLES: usize = 10_000;
 /// How far ahead of the server's wall clock a device time may be.
@@ -345,6 +354,48 @@ impl VitalsApi {
         }
     }
 
+    /// Requires that `caller` (of `tenant_id`, a reader) may read `subject_id`: a watcher any
+    /// resident of the tenant with vital signs; a family member only a resident whose grant
+    /// stands (accepted, not revoked). Anything else is NOT_FOUND, never told apart from a
+    /// resident who does not exist.
+    async fn require_readable(
+        &self,
+        caller: &Caller,
+        tenant_id: &str,
+        subject_id: &str,
+    ) -> Result<()> {
+        if caller.role != Role::Family {
+            return self.require_subject(tenant_id, subject_id).await;
+        }
+        check_subject_id(subject_id)?;
+        if self
+            .state
+            .store
+            .family_may_see(tenant_id, &caller.principal_id, subject_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServerError::NotFound("subject"))
+        }
+    }
+
+    /// The tenant of a reader of `subject` (one resident, or the whole tenant when `None`: never
+    /// for a family member), after [`Self::require_readable`].
+    async fn reader_tenant(&self, caller: &Caller, subject: Option<&str>) -> Result<String> {
+        let tenant_id = caller.tenant_with(READERS)?.to_owned();
+        match subject {
+            Some(s) => self.require_readable(caller, &tenant_id, s).await?,
+            None if caller.role == Role::Family => {
+                return Err(ServerError::PermissionDenied(
+                    "a family member reads only the residents they were invited for",
+                ));
+            }
+            None => {}
+        }
+        Ok(tenant_id)
+    }
+
     async fn query_trend_inner(
         &self,
         request: Request<pb::QueryTrendRequest>,
@@ -403,7 +454,7 @@ impl VitalsApi {
         caller: &Caller,
         q: &TrendRequest<'_>,
     ) -> Result<Vec<(Timestamp, Rollup)>> {
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let tenant_id = caller.tenant_with(READERS)?.to_owned();
         let (from, until) = (q.from_ms, q.until_ms);
         if until <= from || until - from > MAX_TREND_MS {
             return Err(ServerError::InvalidArgument(
@@ -415,7 +466,8 @@ impl VitalsApi {
                 "bucket_minutes must be 1 to 1440".into(),
             ));
         }
-        self.require_subject(&tenant_id, q.subject_id).await?;
+        self.require_readable(caller, &tenant_id, q.subject_id)
+            .await?;
         let rows = self
             .state
             .store
@@ -472,10 +524,7 @@ impl VitalsApi {
         include_resolved: bool,
         limit: u32,
     ) -> Result<Vec<AlertEventRow>> {
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
-        if let Some(s) = subject {
-            self.require_subject(&tenant_id, s).await?;
-        }
+        let tenant_id = self.reader_tenant(caller, subject).await?;
         let limit = match limit {
             0 => 500,
             n => n.min(5000),
@@ -494,14 +543,43 @@ impl VitalsApi {
             .await?)
     }
 
-    /// The newest stored event id of the caller's tenant: where a station that has just read
-    /// the current alerts resumes its stream from.
-    pub(crate) async fn latest_event_id(&self, caller: &Caller) -> Result<i64> {
-        let tenant_id = caller.tenant_with(WATCHERS)?;
+    /// The newest stored event id of the caller's tenant (of one resident, when given): where a
+    /// station (or a family's page) that has just read the current alerts resumes its stream
+    /// from.
+    pub(crate) async fn latest_event_id(
+        &self,
+        caller: &Caller,
+        subject: Option<&str>,
+    ) -> Result<i64> {
+        let tenant_id = self.reader_tenant(caller, subject).await?;
         Ok(self
             .state
             .store
-            .latest_alert_event_id(tenant_id, None, i64::MAX)
+            .latest_alert_event_id(&tenant_id, subject, i64::MAX)
+            .await?)
+    }
+
+    /// A resident's alert events at or after `since_ms`, newest first, at most `limit` (what
+    /// happened to each alert and when), audited as `alerts.read`.
+    pub(crate) async fn history(
+        &self,
+        caller: &Caller,
+        subject_id: &str,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AlertEventRow>> {
+        let tenant_id = self.reader_tenant(caller, Some(subject_id)).await?;
+        Ok(self
+            .state
+            .store
+            .recent_alert_events(
+                &caller.actor(),
+                &tenant_id,
+                subject_id,
+                since_ms,
+                i64::from(limit.min(5000)),
+                now_ms(),
+            )
             .await?)
     }
 
@@ -513,8 +591,7 @@ impl VitalsApi {
         caller: &Caller,
         subject_id: &str,
     ) -> Result<Vec<LastSample>> {
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
-        self.require_subject(&tenant_id, subject_id).await?;
+        let tenant_id = self.reader_tenant(caller, Some(subject_id)).await?;
         let store = &self.state.store;
         store
             .audit_subject(&caller.actor(), "vitals.sensors_read", subject_id, now_ms())
@@ -547,10 +624,7 @@ impl VitalsApi {
         after: i64,
         ended: impl std::future::Future<Output = ServerError> + Send + 'static,
     ) -> Result<mpsc::Receiver<std::result::Result<pb::AlertEvent, Status>>> {
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
-        if let Some(s) = &subject {
-            self.require_subject(&tenant_id, s).await?;
-        }
+        let tenant_id = self.reader_tenant(&caller, subject.as_deref()).await?;
         if after < 0 {
             return Err(ServerError::InvalidArgument(
                 "the event id to resume after is negative".into(),

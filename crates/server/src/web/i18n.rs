@@ -5,7 +5,9 @@
 //! exhaustively, so a new finding does not compile until it has words in both languages).
 
 use auscult_dsp::{FlagReason, MurmurCall, MurmurTiming};
-use auscult_vitals::{AlertEventKind, AlertStatus, ConditionClass, Parameter, Severity};
+use auscult_vitals::{
+    AlertEventKind, AlertStatus, ConditionClass, FamilyStatus, Parameter, Severity,
+};
 
 /// A language of the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +210,43 @@ impl Lang {
         }
     }
 
+    /// What happened to an alert, as a family is told it (`None`: nothing a family needs to
+    /// hear about, such as a condition added to an open alert).
+    pub fn family_change(self, c: AlertEventKind) -> Option<&'static str> {
+        Some(match (self, c) {
+            (Lang::En, AlertEventKind::Raised) => "An alert was raised",
+            (Lang::En, AlertEventKind::SeverityRaised) => "The alert became more urgent",
+            (Lang::En, AlertEventKind::Escalated) => "More staff were called",
+            (Lang::En, AlertEventKind::Acknowledged) => "A nurse is looking at it",
+            (Lang::En, AlertEventKind::Snoozed) => "A nurse will check again shortly",
+            (Lang::En, AlertEventKind::Resolved) => "Resolved by a nurse",
+            (Lang::Ja, AlertEventKind::Raised) => "アラートが出ました",
+            (Lang::Ja, AlertEventKind::SeverityRaised) => "緊急度が上がりました",
+            (Lang::Ja, AlertEventKind::Escalated) => "ほかの職員も呼ばれました",
+            (Lang::Ja, AlertEventKind::Acknowledged) => "看護師が対応しています",
+            (Lang::Ja, AlertEventKind::Snoozed) => "看護師がまもなく再確認します",
+            (Lang::Ja, AlertEventKind::Resolved) => "看護師が対応を終えました",
+            (
+                _,
+                AlertEventKind::SnoozeEnded
+                | AlertEventKind::ConditionAdded
+                | AlertEventKind::ConditionCleared
+                | AlertEventKind::Resumed,
+            ) => return None,
+        })
+    }
+
+    /// A family's status in words (a silent sensor's words end before its time).
+    pub fn family_status(self, s: FamilyStatus) -> &'static str {
+        let w = self.words();
+        match s {
+            FamilyStatus::AllUsual => w.status_all_usual,
+            FamilyStatus::AlertWaiting => w.status_alert_waiting,
+            FamilyStatus::NurseLooking => w.status_nurse_looking,
+            FamilyStatus::SensorSilent { .. } => w.status_sensor_silent,
+        }
+    }
+
     /// An auscultation site (as stored) in words.
     pub fn site(self, site: &str) -> &'static str {
         match (self, site) {
@@ -352,6 +391,50 @@ pub struct Words {
     pub conflict: &'static str,
     pub news2: &'static str,
     pub no_data: &'static str,
+    pub family_home: &'static str,
+    pub family_relative: &'static str,
+    pub family_now: &'static str,
+    pub status_all_usual: &'static str,
+    pub status_alert_waiting: &'static str,
+    pub status_nurse_looking: &'static str,
+    pub status_sensor_silent: &'static str,
+    pub family_week: &'static str,
+    pub family_history: &'static str,
+    pub family_no_history: &'static str,
+    pub notify_me: &'static str,
+    pub notify_on: &'static str,
+    pub notify_blocked: &'static str,
+    pub notify_raised: &'static str,
+    pub notify_resolved: &'static str,
+    pub family_consent: &'static str,
+    pub recordings_shared: &'static str,
+    pub recordings_not_shared: &'static str,
+    pub family_none: &'static str,
+    pub family_access: &'static str,
+    pub invite_family: &'static str,
+    pub relative_name: &'static str,
+    pub relationship: &'static str,
+    pub consent_recorded_by: &'static str,
+    pub consent_version: &'static str,
+    pub share_recordings: &'static str,
+    pub create_invitation: &'static str,
+    pub invitation_made: &'static str,
+    pub access_invited: &'static str,
+    pub access_active: &'static str,
+    pub access_expired: &'static str,
+    pub access_revoked: &'static str,
+    pub revoke_access: &'static str,
+    pub no_family: &'static str,
+    pub invitation_title: &'static str,
+    pub invitation_intro: &'static str,
+    pub choose_login: &'static str,
+    pub username_rules: &'static str,
+    pub password_again: &'static str,
+    pub accept_invitation: &'static str,
+    pub add_to_account: &'static str,
+    pub username_taken: &'static str,
+    pub passwords_differ: &'static str,
+    pub login_invalid: &'static str,
 }
 
 static EN: Words = Words {
@@ -478,6 +561,50 @@ static EN: Words = Words {
     conflict: "This cannot be done in the alert's present state.",
     news2: "NEWS2",
     no_data: "No data in this range.",
+    family_home: "Your relatives",
+    family_relative: "Your relative",
+    family_now: "Now",
+    status_all_usual: "All as usual.",
+    status_alert_waiting: "An alert is waiting for a nurse.",
+    status_nurse_looking: "A nurse is looking at an alert.",
+    status_sensor_silent: "The sensor has been silent since",
+    family_week: "Pulse and breathing, last 7 days",
+    family_history: "Alerts and what the nurses did",
+    family_no_history: "No alerts in the last 7 days.",
+    notify_me: "Notify me",
+    notify_on: "You will be notified while this page is open.",
+    notify_blocked: "This browser does not allow notifications from this page.",
+    notify_raised: "An alert for your relative",
+    notify_resolved: "The alert for your relative is resolved",
+    family_consent: "Consent",
+    recordings_shared: "The resident agreed to share recordings with you: ask the care team to play them for you.",
+    recordings_not_shared: "Recordings are not shared.",
+    family_none: "There is no relative to show. Ask the care team for a new invitation.",
+    family_access: "Family access",
+    invite_family: "Invite a family member",
+    relative_name: "Family member's name",
+    relationship: "Relationship to the resident",
+    consent_recorded_by: "Resident's consent recorded by",
+    consent_version: "Consent document version",
+    share_recordings: "The resident agrees to share recordings",
+    create_invitation: "Create invitation",
+    invitation_made: "Give this link to the family member. It works once, until",
+    access_invited: "invited",
+    access_active: "has access",
+    access_expired: "expired",
+    access_revoked: "withdrawn",
+    revoke_access: "Withdraw access",
+    no_family: "No family member has been invited.",
+    invitation_title: "Follow your relative",
+    invitation_intro: "The care team invites you to follow resident",
+    choose_login: "Choose a username and a password; you will sign in with them next time.",
+    username_rules: "3 to 64 characters: a–z, 0–9, '.', '_' and '-'.",
+    password_again: "Password again",
+    accept_invitation: "Accept and sign in",
+    add_to_account: "Add to my account",
+    username_taken: "This username is taken: choose another.",
+    passwords_differ: "The two passwords are not the same.",
+    login_invalid: "Check the username and the password against the rules below them.",
 };
 
 static JA: Words = Words {
@@ -604,6 +731,50 @@ static JA: Words = Words {
     conflict: "このアラートの現在の状態ではできません。",
     news2: "NEWS2",
     no_data: "この期間のデータはありません。",
+    family_home: "ご家族",
+    family_relative: "ご家族の様子",
+    family_now: "現在の様子",
+    status_all_usual: "いつも通りです。",
+    status_alert_waiting: "アラートが出ており、看護師の対応を待っています。",
+    status_nurse_looking: "看護師がアラートに対応しています。",
+    status_sensor_silent: "センサーからの受信が途絶えています。最終受信:",
+    family_week: "脈拍と呼吸（過去7日間）",
+    family_history: "アラートと看護師の対応",
+    family_no_history: "過去7日間にアラートはありません。",
+    notify_me: "通知を受け取る",
+    notify_on: "このページを開いている間、通知します。",
+    notify_blocked: "このブラウザではこのページからの通知が許可されていません。",
+    notify_raised: "ご家族にアラートが出ました",
+    notify_resolved: "ご家族のアラートは解決しました",
+    family_consent: "同意",
+    recordings_shared: "入居者は録音の共有に同意しています。再生はケアチームにご依頼ください。",
+    recordings_not_shared: "録音は共有されません。",
+    family_none: "表示できるご家族がいません。ケアチームに新しい招待を依頼してください。",
+    family_access: "ご家族のアクセス",
+    invite_family: "ご家族を招待",
+    relative_name: "ご家族のお名前",
+    relationship: "入居者との続柄",
+    consent_recorded_by: "入居者の同意を記録した人",
+    consent_version: "同意書の版",
+    share_recordings: "入居者は録音の共有に同意しています",
+    create_invitation: "招待を作成",
+    invitation_made: "このリンクをご家族に渡してください。1回だけ、次の日時まで使えます:",
+    access_invited: "招待中",
+    access_active: "アクセス中",
+    access_expired: "期限切れ",
+    access_revoked: "取り消し済み",
+    revoke_access: "アクセスを取り消す",
+    no_family: "招待したご家族はいません。",
+    invitation_title: "ご家族の見守り",
+    invitation_intro: "ケアチームから、次の入居者の見守りに招待されています:",
+    choose_login: "ユーザー名とパスワードを決めてください。次回からこれでサインインします。",
+    username_rules: "3〜64文字（a–z、0–9、「.」「_」「-」）。",
+    password_again: "パスワード（確認）",
+    accept_invitation: "承諾してサインイン",
+    add_to_account: "自分のアカウントに追加",
+    username_taken: "このユーザー名は使われています。別の名前を選んでください。",
+    passwords_differ: "2つのパスワードが一致しません。",
+    login_invalid: "ユーザー名とパスワードを、下の決まりに合わせてください。",
 };
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! and clinicians run check-ups ([`programs`]): programmes and sites, residents (one by one or
 //! from a roster CSV with a preview), the day's visits and what each lacks, the visit page with
 //! its outcome, the report and its CSV, the FHIR downloads.
+//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Families invited by
+//! a nurse with the resident's consent (`/family/invite/{token}`) follow their relative only
+//! ([`family`]): status in plain words, a week of pulse and breathing, the alerts and what the
+//! nurses did, and browser notifications while the page is open.
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
 //! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
@@ -19,12 +23,14 @@
 //! the signed-in person's principal, so roles, tenant scoping (another tenant's case is 404,
 //! never 403) and the audit trail are the API's. Likewise the station calls
 //! [`crate::vitals::VitalsApi`] as the gRPC `VitalsService` does (alerts, `Watch`'s event
-//! stream, actions, trends). It holds no SQL (sessions and web users are
+//! stream, actions, trends), and so do the families' pages, whose scope (their relatives only;
+//! anyone else 404) `VitalsApi` checks on every read. It holds no SQL (sessions and web users are
 //! `auscult_store::web_users`). Logs carry ids, never usernames, passwords or subject data.
 //!
 //! [`Caller`]: crate::auth::Caller
 
 mod audio;
+mod family;
 mod i18n;
 mod live;
 mod pages;
@@ -158,6 +164,34 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
         .route("/visits/{id}/labs", post(programs::record_labs))
         .route("/visits/{id}/recordings", post(programs::link_recording))
         .route("/visits/{id}/confirm", post(programs::confirm))
+        .route(
+            "/station/residents/{subject}/family",
+            post(family::invite).layer(DefaultBodyLimit::max(family::MAX_FORM_BYTES)),
+        )
+        .route(
+            "/station/residents/{subject}/family/{id}/revoke",
+            post(family::revoke),
+        )
+        .route("/family", get(family::home))
+        .route("/family/residents/{subject}", get(family::relative_page))
+        .route(
+            "/family/residents/{subject}/status",
+            get(family::relative_status),
+        )
+        .route(
+            "/family/residents/{subject}/trend",
+            get(family::relative_trend),
+        )
+        .route(
+            "/family/residents/{subject}/events",
+            get(family::relative_events),
+        )
+        .route(
+            "/family/invite/{token}",
+            get(family::invitation)
+                .post(family::accept)
+                .layer(DefaultBodyLimit::max(family::MAX_FORM_BYTES)),
+        )
         .route("/lang/{tag}", get(session::switch_language))
         .route(
             "/q/{token}",
@@ -172,6 +206,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
         )
         .route("/static/questionnaire.js", get(static_questionnaire_js))
         .route("/static/station.js", get(static_station_js))
+        .route("/static/family.js", get(static_family_js))
         .route("/static/vendor/uPlot.iife.min.js", get(static_uplot_js))
         .route("/static/vendor/uPlot.min.css", get(static_uplot_css))
         .route("/static/console.js", get(static_js))
@@ -231,12 +266,17 @@ const QUESTIONNAIRE_JS: &str = include_str!("../../static/questionnaire.js");
 const LIVE_JS: &str = include_str!("../../static/live.js");
 
 const STATION_JS: &str = include_str!("../../static/station.js");
+const FAMILY_JS: &str = include_str!("../../static/family.js");
 /// uPlot (MIT), vendored from its npm package: `static/vendor/README.md`.
 const UPLOT_JS: &str = include_str!("../../static/vendor/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../static/vendor/uPlot.min.css");
 
 async fn static_station_js() -> Response {
     static_file(STATION_JS, "text/javascript; charset=utf-8")
+}
+
+async fn static_family_js() -> Response {
+    static_file(FAMILY_JS, "text/javascript; charset=utf-8")
 }
 
 async fn static_uplot_js() -> Response {

@@ -116,6 +116,10 @@ pub async fn worklist(
     query: Result<Query<WorklistQuery>, QueryRejection>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
+    if signed.caller.role == crate::auth::Role::Family {
+        // A family member's home is their relatives' page.
+        return Ok(Redirect::to("/family").into_response());
+    }
     // People who read no cases start where their work is.
     if !cases::READERS.contains(&signed.caller.role) {
         if super::programs::may_use(signed.caller.role) {

@@ -9,7 +9,7 @@
 //! row lock the account for 15 minutes. Nothing here logs a username or a password.
 
 use auscult_store::now_ms;
-use auscult_store::web_users::{FailedSignIn, LockoutPolicy, NewWebSession, WebSession};
+use auscult_store::web_users::{FailedSignIn, LockoutPolicy, NewWebSession, WebSession, WebUser};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -105,6 +105,7 @@ impl SignedIn {
             station: crate::vitals::VitalsApi::may_watch(self.caller.role),
             live: crate::cases::READERS.contains(&self.caller.role),
             programs: super::programs::may_use(self.caller.role),
+            family: self.caller.role == Role::Family,
         }
     }
 
@@ -148,13 +149,59 @@ pub async fn sign_in_page(State(web): State<Arc<Web>>, headers: HeaderMap) -> Re
     sign_in_form(&web, lang(&headers), None, StatusCode::OK)
 }
 
+/// A form shown before any session (sign-in, a family's invitation): its CSRF token, and the
+/// cookie to set with the page that carries it (double submit; see [`check_form_token`]).
+pub(super) fn form_token(web: &Web) -> (String, HeaderValue) {
+    let csrf = random_secret();
+    let cookie = set_cookie(web, SIGN_IN_COOKIE, &csrf, 3600);
+    (csrf, cookie)
+}
+
+/// Whether a form posted before any session carries the token its page set in the cookie.
+pub(super) fn check_form_token(headers: &HeaderMap, presented: &str) -> bool {
+    cookie(headers, SIGN_IN_COOKIE).is_some_and(|c| well_formed_secret(c) && same(c, presented))
+}
+
+/// Starts a session for `user` (just signed in, or just made by accepting a family's
+/// invitation) and answers a redirect to `to` that sets its cookie.
+pub(super) async fn start_session(
+    web: &Web,
+    user: &WebUser,
+    to: &str,
+    now: i64,
+) -> WebResult<Response> {
+    let id = random_secret();
+    let csrf = random_secret();
+    web.app
+        .store
+        .start_web_session(
+            user,
+            NewWebSession {
+                id_sha256: &sha256_hex(&id),
+                csrf_token: &csrf,
+                expires_at_ms: now + SESSION_TTL_MS,
+            },
+            now,
+        )
+        .await?;
+    tracing::info!(principal_id = %user.principal_id, "web sign-in");
+    let mut response = Redirect::to(to).into_response();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(web, SESSION_COOKIE, &id, SESSION_TTL_MS / 1000),
+    );
+    headers.append(header::SET_COOKIE, set_cookie(web, SIGN_IN_COOKIE, "", 0));
+    Ok(response)
+}
+
 fn sign_in_form(
     web: &Web,
     lang: Lang,
     error: Option<&'static str>,
     status: StatusCode,
 ) -> Response {
-    let csrf = random_secret();
+    let (csrf, form_cookie) = form_token(web);
     let page = SignInPage {
         c: Chrome {
             lang,
@@ -164,14 +211,14 @@ fn sign_in_form(
             station: false,
             live: false,
             programs: false,
+            family: false,
         },
         error,
     };
     let mut response = (status, view::html(&page)).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(web, SIGN_IN_COOKIE, &csrf, 3600),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, form_cookie);
     response
 }
 
@@ -194,9 +241,7 @@ pub async fn sign_in(
     let Form(form) = form.map_err(|_| WebError::Forbidden)?;
     let lang = lang(&headers);
     let w = lang.words();
-    if !cookie(&headers, SIGN_IN_COOKIE)
-        .is_some_and(|c| well_formed_secret(c) && same(c, &form.csrf))
-    {
+    if !check_form_token(&headers, &form.csrf) {
         return Err(WebError::Forbidden);
     }
     let store = &web.app.store;
@@ -227,30 +272,7 @@ pub async fn sign_in(
         .await
         .unwrap_or(false);
     match user {
-        Some(user) if matches => {
-            let id = random_secret();
-            let csrf = random_secret();
-            store
-                .start_web_session(
-                    &user,
-                    NewWebSession {
-                        id_sha256: &sha256_hex(&id),
-                        csrf_token: &csrf,
-                        expires_at_ms: now + SESSION_TTL_MS,
-                    },
-                    now,
-                )
-                .await?;
-            tracing::info!(principal_id = %user.principal_id, "web sign-in");
-            let mut response = Redirect::to("/").into_response();
-            let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                set_cookie(&web, SESSION_COOKIE, &id, SESSION_TTL_MS / 1000),
-            );
-            headers.append(header::SET_COOKIE, set_cookie(&web, SIGN_IN_COOKIE, "", 0));
-            Ok(response)
-        }
+        Some(user) if matches => start_session(&web, &user, "/", now).await,
         user => {
             let outcome = store
                 .record_failed_sign_in(user.as_ref(), LOCKOUT, now)
@@ -277,7 +299,7 @@ pub async fn sign_in(
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct CsrfForm {
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 /// `POST /sign-out`.

@@ -40,7 +40,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::i18n::Lang;
 use super::session::{SignedIn, require};
-use super::view::{self, AlertRow, ResidentPage, SensorRow, StationPage};
+use super::view::{self, AlertRow, FamilyRow, ResidentPage, SensorRow, StationPage};
 use super::{Web, WebError, WebResult};
 use crate::convert;
 use crate::error::ServerError;
@@ -64,7 +64,7 @@ const CHARTED: [Parameter; 5] = [
 ];
 
 /// The signed-in person, if they may use the station (else 403).
-async fn station_user(web: &Web, headers: &HeaderMap) -> WebResult<SignedIn> {
+pub(super) async fn station_user(web: &Web, headers: &HeaderMap) -> WebResult<SignedIn> {
     let signed = require(web, headers).await?;
     if !VitalsApi::may_watch(signed.caller.role) {
         return Err(WebError::Forbidden);
@@ -87,7 +87,7 @@ pub async fn station_alerts(
     headers: HeaderMap,
 ) -> WebResult<Response> {
     let signed = station_user(&web, &headers).await?;
-    let last = web.vitals.latest_event_id(&signed.caller).await?;
+    let last = web.vitals.latest_event_id(&signed.caller, None).await?;
     let rows = web
         .vitals
         .alerts(&signed.caller, None, false, STATION_ALERTS)
@@ -102,7 +102,7 @@ pub async fn station_alerts(
 /// The event stream's query.
 #[derive(Debug, Default, Deserialize)]
 pub struct EventsQuery {
-    after: Option<String>,
+    pub(super) after: Option<String>,
 }
 
 /// Where an event stream resumes: after the `Last-Event-ID` the browser sends when it
@@ -252,11 +252,24 @@ pub async fn resident_page(
         })
         .collect();
     let alerts = alerts.iter().map(|a| AlertRow::of(a, lang)).collect();
+    let family = if crate::family::INVITERS.contains(&signed.caller.role) {
+        let now = now_ms();
+        Some(
+            crate::family::access_of(&web.app, &signed.caller, &subject)
+                .await?
+                .iter()
+                .map(|a| FamilyRow::of(a, lang, now))
+                .collect(),
+        )
+    } else {
+        None
+    };
     let page = ResidentPage {
         c: signed.chrome(),
         subject,
         sensors,
         alerts,
+        family,
     };
     Ok(view::html(&page).into_response())
 }
@@ -264,7 +277,7 @@ pub async fn resident_page(
 /// The trend query.
 #[derive(Debug, Default, Deserialize)]
 pub struct TrendQueryForm {
-    range: Option<String>,
+    pub(super) range: Option<String>,
 }
 
 /// A trend range the station offers: (span in ms, bucket width in minutes).
@@ -288,22 +301,45 @@ pub async fn resident_trend(
 ) -> WebResult<Response> {
     let signed = station_user(&web, &headers).await?;
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
-    let (span, bucket_minutes) = trend_range(query.range.as_deref()).ok_or(WebError::BadRequest)?;
+    let body = trend_json(
+        &web,
+        &signed,
+        &subject,
+        query.range.as_deref(),
+        &CHARTED,
+        true,
+    )
+    .await?;
+    Ok(JsonBody(body).into_response())
+}
+
+/// The charts' data of a resident: each of `parameters`' buckets over `range` (start in Unix
+/// seconds, mean, min, max), and the NEWS2 of each bucket when `with_news2`. Every read is
+/// [`VitalsApi::trend`]'s (roles, scope, audit).
+pub(super) async fn trend_json(
+    web: &Web,
+    signed: &SignedIn,
+    subject: &str,
+    range: Option<&str>,
+    parameters: &[Parameter],
+    with_news2: bool,
+) -> WebResult<Value> {
+    let (span, bucket_minutes) = trend_range(range).ok_or(WebError::BadRequest)?;
     // Through the end of the current minute.
     let until = now_ms()
         .div_euclid(60_000)
         .saturating_add(1)
         .saturating_mul(60_000);
     let from = until - span;
-    let mut series = Vec::with_capacity(CHARTED.len() + 1);
+    let mut series = Vec::with_capacity(parameters.len() + 1);
     let mut means = BTreeMap::new();
-    for parameter in CHARTED {
+    for &parameter in parameters {
         let buckets = web
             .vitals
             .trend(
                 &signed.caller,
                 &TrendRequest {
-                    subject_id: &subject,
+                    subject_id: subject,
                     parameter,
                     from_ms: from,
                     until_ms: until,
@@ -325,27 +361,28 @@ pub async fn resident_trend(
             "t": t, "mean": mean, "min": min, "max": max,
         }));
     }
-    let news2 = auscult_vitals::news2::trend_of_means(&means, web.vitals.spo2_scale());
-    let (t, score): (Vec<i64>, Vec<u8>) = news2
-        .iter()
-        .map(|(Timestamp(at), n)| (at / 1000, n.aggregate))
-        .unzip();
-    series.push(json!({
-        "key": "news2",
-        "label": signed.lang.words().news2,
-        "t": t, "mean": score, "min": [], "max": [],
-    }));
-    Ok(JsonBody(json!({
+    if with_news2 {
+        let news2 = auscult_vitals::news2::trend_of_means(&means, web.vitals.spo2_scale());
+        let (t, score): (Vec<i64>, Vec<u8>) = news2
+            .iter()
+            .map(|(Timestamp(at), n)| (at / 1000, n.aggregate))
+            .unzip();
+        series.push(json!({
+            "key": "news2",
+            "label": signed.lang.words().news2,
+            "t": t, "mean": score, "min": [], "max": [],
+        }));
+    }
+    Ok(json!({
         "from": from / 1000,
         "until": until / 1000,
         "bucket_minutes": bucket_minutes,
         "series": series,
     }))
-    .into_response())
 }
 
 /// A JSON body (`application/json`).
-struct JsonBody(Value);
+pub(super) struct JsonBody(pub(super) Value);
 
 impl IntoResponse for JsonBody {
     fn into_response(self) -> Response {

@@ -40,6 +40,9 @@ pub struct Chrome {
     pub live: bool,
     /// Whether the header links to the check-up programmes (the person's role reads residents).
     pub programs: bool,
+    /// Whether the person is a family member (the header links to their relatives' page, and
+    /// the page is set in large type).
+    pub family: bool,
 }
 
 impl Chrome {
@@ -437,4 +440,54 @@ pub struct ResidentPage {
     pub sensors: Vec<SensorRow>,
     /// The resident's latest alerts.
     pub alerts: Vec<AlertRow>,
+    /// The resident's family invitations and grants, for those who may invite (else `None`).
+    pub family: Option<Vec<FamilyRow>>,
+}
+
+/// A family invitation or grant as a row of a resident's page (for the nurses).
+#[derive(Debug, Clone)]
+pub struct FamilyRow {
+    /// Its id (for the withdraw form).
+    pub id: String,
+    /// The relative's name.
+    pub relative_name: String,
+    /// Their relationship to the resident.
+    pub relationship: String,
+    /// `invited`, `active`, `expired` or `revoked` (CSS class, test hook).
+    pub state: &'static str,
+    /// The state in words.
+    pub state_label: &'static str,
+    /// Who recorded the consent, and the document's version.
+    pub consent: String,
+    /// Whether recordings may be shared.
+    pub share_recordings: bool,
+    /// When it was made, ISO 8601.
+    pub created: String,
+    /// Whether it can still be withdrawn.
+    pub revocable: bool,
+}
+
+impl FamilyRow {
+    /// The row of `a` at `now_ms` in `lang`.
+    pub fn of(a: &auscult_store::family::FamilyAccess, lang: Lang, now_ms: i64) -> FamilyRow {
+        use auscult_store::family::AccessState;
+        let w = lang.words();
+        let (state, state_label) = match a.state(now_ms) {
+            AccessState::Invited => ("invited", w.access_invited),
+            AccessState::Active => ("active", w.access_active),
+            AccessState::Expired => ("expired", w.access_expired),
+            AccessState::Revoked => ("revoked", w.access_revoked),
+        };
+        FamilyRow {
+            id: a.id.clone(),
+            relative_name: a.relative_name.clone(),
+            relationship: a.relationship.clone(),
+            state,
+            state_label,
+            consent: format!("{} ({})", a.consent_recorded_by, a.consent_version),
+            share_recordings: a.share_recordings,
+            created: iso(a.created_at_ms),
+            revocable: matches!(state, "invited" | "active"),
+        }
+    }
 }
