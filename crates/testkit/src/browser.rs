@@ -30,7 +30,8 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts `binary` (chromedriver) and waits until it listens.
+    /// Starts `binary` (chromedriver or geckodriver: both take `--port=N`) and waits until it
+    /// listens.
     pub fn start(binary: &Path) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -93,6 +94,29 @@ pub async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
         .expect("a WebDriver session")
+}
+
+/// A headless Firefox session (through a [`Driver`] started on `geckodriver`) with its own
+/// empty profile directory, 1280×800, audio allowed to play without a gesture.
+pub async fn firefox(driver: &Driver, firefox: &Path, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "moz:firefoxOptions".into(),
+        json!({
+            "binary": firefox,
+            "args": ["-headless", "-profile", profile, "--width=1280", "--height=800"],
+            "prefs": {
+                "media.autoplay.default": 0,
+                "media.autoplay.blocking_policy": 0,
+                "intl.accept_languages": "en-US, en",
+            },
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session with Firefox")
 }
 
 /// A tenant-bound web user with [`PASSWORD`], created over the admin API as

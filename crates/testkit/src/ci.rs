@@ -31,17 +31,21 @@ pub enum Service {
     /// Debian's `chromium` and `chromium-driver` (`chromedriver`) on the `PATH`, for the web
     /// console's browser tests.
     Chromium,
+    /// Debian's `firefox-esr` and Mozilla's `geckodriver` (from crates.io: `cargo install
+    /// geckodriver`) on the `PATH`, for the console's Firefox test.
+    Firefox,
 }
 
 impl Service {
     /// Every service.
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::Postgres,
         Service::S3,
         Service::Python3,
         Service::Wfdb,
         Service::SharedData,
         Service::Chromium,
+        Service::Firefox,
     ];
 
     /// Its name in `AUSCULT_CI_REQUIRE`.
@@ -53,6 +57,7 @@ impl Service {
             Service::Wfdb => "wfdb",
             Service::SharedData => "shared-data",
             Service::Chromium => "chromium",
+            Service::Firefox => "firefox",
         }
     }
 
@@ -125,6 +130,23 @@ pub fn chromium_or_skip() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
         found,
         "chromedriver or chromium is not installed (apt-get install chromium chromium-driver): \
          the browser test is skipped",
+    )
+}
+
+/// `geckodriver` and a Firefox to drive (`firefox-esr`, else `firefox`), when both are
+/// installed; otherwise `None` after printing that the test is skipped, or a failure when CI
+/// declared `firefox` present.
+pub fn firefox_or_skip() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let found = on_path("geckodriver").and_then(|driver| {
+        on_path("firefox-esr")
+            .or_else(|| on_path("firefox"))
+            .map(|browser| (driver, browser))
+    });
+    require_or_skip(
+        Service::Firefox,
+        found,
+        "geckodriver or firefox is not installed (apt-get install firefox-esr; cargo install \
+         geckodriver): the Firefox test is skipped",
     )
 }
 
