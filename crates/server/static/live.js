@@ -39,8 +39,9 @@
     let m = 0;
     for (const v of samples) m = Math.max(m, Math.abs(v));
     peak = Math.max(peak * 0.98, m);
-    // Web Audio buffers run at 3 kHz and above: lower rates are repeated up.
-    const k = Math.max(1, Math.ceil(3000 / rate));
+    // Web Audio buffers run at 8 kHz and above in every browser (Chromium takes 3 kHz, Firefox
+    // not below 8 kHz): lower rates are repeated up.
+    const k = Math.max(1, Math.ceil(8000 / rate));
     const buf = audio.createBuffer(1, samples.length * k, rate * k);
     const ch = buf.getChannelData(0);
     const gain = 0.6 / peak;
@@ -100,7 +101,8 @@
       if (live.receipts.length > 5000) live.receipts.shift();
       const samples = new Float32Array(payload.slice(8).buffer);
       keep(offset, samples);
-      play(samples);
+      // A browser that cannot play a frame still shows it: the waveform and marks go on.
+      try { play(samples); } catch (e) { live.playError = String(e); }
     } else if (kind === 2) {
       live.marks = JSON.parse(new TextDecoder().decode(payload));
       live.markFrames++;

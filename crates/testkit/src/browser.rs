@@ -96,6 +96,34 @@ pub async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client
         .expect("a WebDriver session")
 }
 
+/// A browser the console is tested in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Headless Chromium over `chromedriver`.
+    Chromium,
+    /// Headless Firefox ESR over `geckodriver`.
+    Firefox,
+}
+
+impl Engine {
+    /// The WebDriver and the browser binary, or `None` after saying the test is skipped (a
+    /// failure when CI declared the browser present).
+    pub fn find_or_skip(self) -> Option<(PathBuf, PathBuf)> {
+        match self {
+            Engine::Chromium => crate::ci::chromium_or_skip(),
+            Engine::Firefox => crate::ci::firefox_or_skip(),
+        }
+    }
+
+    /// A new headless session of this browser with its own empty `profile`.
+    pub async fn open(self, driver: &Driver, binary: &Path, profile: &Path) -> Client {
+        match self {
+            Engine::Chromium => browser(driver, binary, profile).await,
+            Engine::Firefox => firefox(driver, binary, profile).await,
+        }
+    }
+}
+
 /// A headless Firefox session (through a [`Driver`] started on `geckodriver`) with its own
 /// empty profile directory, 1280×800, audio allowed to play without a gesture.
 pub async fn firefox(driver: &Driver, firefox: &Path, profile: &Path) -> Client {
