@@ -10,7 +10,9 @@
 //! lock an account. Screenshots of
 //! the worklist and the case page at desktop and tablet sizes go to `target/screenshots/`.
 //!
-//! On SQLite, and on PostgreSQL when `AUSCULT_TEST_POSTGRES_URL` is set. Skips (saying so)
+//! In Chromium on SQLite and on PostgreSQL (when `AUSCULT_TEST_POSTGRES_URL` is set), and in
+//! headless Firefox (`geckodriver`) on SQLite; playing, the page reports no
+//! content-security-policy violation. Skips (saying so)
 //! without `chromedriver`/`chromium` or `../shared/data`; fails instead when CI declares them
 //! present (`AUSCULT_CI_REQUIRE`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use auscult_proto::v1 as pb;
 use auscult_synth::Scenario;
 use auscult_testkit::browser::*;
-use auscult_testkit::ci::{Service, chromium_or_skip, require_or_skip};
+use auscult_testkit::ci::{Service, require_or_skip};
 use auscult_testkit::*;
 use fantoccini::Locator;
 use firmware_sim::{DeviceRecording, Pacing, UploadMode, UploadOptions};
@@ -37,16 +39,21 @@ fn shared_data() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clinician_reviews_a_murmur_in_the_browser_sqlite() {
-    console(Db::Sqlite).await;
+    console(Db::Sqlite, Engine::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clinician_reviews_a_murmur_in_the_browser_postgres() {
-    console(Db::Postgres).await;
+    console(Db::Postgres, Engine::Chromium).await;
 }
 
-async fn console(db: Db) {
-    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_reviews_a_murmur_in_firefox() {
+    console(Db::Sqlite, Engine::Firefox).await;
+}
+
+async fn console(db: Db, engine: Engine) {
+    let Some((driver_bin, chromium)) = engine.find_or_skip() else {
         return;
     };
     let file = shared_data().join(RECORDING);
@@ -61,7 +68,7 @@ async fn console(db: Db) {
         return;
     };
     // One run writes the screenshots (the pages are the same on either database).
-    let shots = db == Db::Sqlite;
+    let shots = db == Db::Sqlite && engine == Engine::Chromium;
     let ch = &ts.channel;
     let a = make_tenant(ch, &ts.admin_token, "web-north").await;
     let b = make_tenant(ch, &ts.admin_token, "web-south").await;
@@ -100,7 +107,7 @@ async fn console(db: Db) {
 
     let driver = Driver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, &chromium, profile.path()).await;
+    let c = engine.open(&driver, &chromium, profile.path()).await;
 
     // Signed out: every page sends the browser to sign-in.
     c.goto(&format!("{base}/cases/{case_id}")).await.unwrap();
@@ -216,6 +223,13 @@ async fn console(db: Db) {
     .await
     .unwrap();
     c.wait().for_element(Locator::Id("player")).await.unwrap();
+    // The browser reports any content-security-policy violation of the page from now on.
+    c.execute(
+        "window.__csp = 0; document.addEventListener('securitypolicyviolation', () => window.__csp++);",
+        vec![],
+    )
+    .await
+    .unwrap();
     assert_eq!(path(&c).await, format!("/cases/{case_id}"));
     assert!(!text(&c, "#case-why").await.is_empty());
     c.find(Locator::Id("play"))
@@ -292,6 +306,9 @@ async fn console(db: Db) {
         c.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
     }
     c.set_window_size(1280, 800).await.unwrap();
+
+    let violations = c.execute("return window.__csp;", vec![]).await.unwrap();
+    assert_eq!(violations, json!(0), "no content-security-policy violation");
 
     // A forged POST without the CSRF token is refused, and stores nothing.
     let forged = in_page(

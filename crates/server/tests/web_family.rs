@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use auscult_proto::v1 as pb;
 use auscult_testkit::browser::*;
-use auscult_testkit::ci::chromium_or_skip;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
 use firmware_sim::vitals::{
@@ -44,12 +43,17 @@ const FAMILY_USER: &str = "hanako.family";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_member_follows_their_relatives_alert_sqlite() {
-    family(Db::Sqlite).await;
+    family(Db::Sqlite, Engine::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_member_follows_their_relatives_alert_postgres() {
-    family(Db::Postgres).await;
+    family(Db::Postgres, Engine::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_member_follows_their_relatives_alert_in_firefox() {
+    family(Db::Sqlite, Engine::Firefox).await;
 }
 
 /// One normal reading of `subject` an hour ago (no expected interval, so no silence is
@@ -149,14 +153,14 @@ async fn invite(c: &Client, base: &str, relative: &str) -> String {
     link
 }
 
-async fn family(db: Db) {
-    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+async fn family(db: Db, engine: Engine) {
+    let Some((driver_bin, chromium)) = engine.find_or_skip() else {
         return;
     };
     let Some((ts, base)) = start_console(db).await else {
         return;
     };
-    let shots = db == Db::Sqlite;
+    let shots = db == Db::Sqlite && engine == Engine::Chromium;
     let ch = &ts.channel;
     let a = make_tenant(ch, &ts.admin_token, "family-north").await;
     let b = make_tenant(ch, &ts.admin_token, "family-south").await;
@@ -186,8 +190,12 @@ async fn family(db: Db) {
     let driver = Driver::start(&driver_bin);
     let nurse_profile = tempfile::tempdir().unwrap();
     let family_profile = tempfile::tempdir().unwrap();
-    let nurse = browser(&driver, &chromium, nurse_profile.path()).await;
-    let fam = browser(&driver, &chromium, family_profile.path()).await;
+    let nurse = engine.open(&driver, &chromium, nurse_profile.path()).await;
+    // geckodriver drives one session at a time: the family's browser has a driver of its own.
+    let family_driver = Driver::start(&driver_bin);
+    let fam = engine
+        .open(&family_driver, &chromium, family_profile.path())
+        .await;
 
     // The nurse records the consent and invites the relative; a form missing its fields is 400.
     sign_in(&nurse, &base, "nurse-north", PASSWORD).await;

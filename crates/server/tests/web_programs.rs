@@ -27,7 +27,6 @@ use auscult_proto::v1 as pb;
 use auscult_proto::v1::program_service_client::ProgramServiceClient;
 use auscult_synth::Scenario;
 use auscult_testkit::browser::*;
-use auscult_testkit::ci::chromium_or_skip;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
 use firmware_sim::{Connection, Pacing, UploadOptions};
@@ -36,12 +35,17 @@ use tonic::transport::Channel;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_run_a_checkup_in_the_browser_sqlite() {
-    checkup(Db::Sqlite).await;
+    checkup(Db::Sqlite, Engine::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_run_a_checkup_in_the_browser_postgres() {
-    checkup(Db::Postgres).await;
+    checkup(Db::Postgres, Engine::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_run_a_checkup_in_firefox() {
+    checkup(Db::Sqlite, Engine::Firefox).await;
 }
 
 fn programs(ch: &Channel) -> ProgramServiceClient<Channel> {
@@ -160,8 +164,8 @@ async fn fetch(c: &Client, path: &str, method: &str, body: &str) -> (u64, String
 }
 
 #[allow(clippy::too_many_lines)]
-async fn checkup(db: Db) {
-    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+async fn checkup(db: Db, engine: Engine) {
+    let Some((driver_bin, chromium)) = engine.find_or_skip() else {
         return;
     };
     let Some((ts, base)) = start_console(db).await else {
@@ -177,7 +181,7 @@ async fn checkup(db: Db) {
 
     let driver = Driver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, &chromium, profile.path()).await;
+    let c = engine.open(&driver, &chromium, profile.path()).await;
     c.set_window_size(1280, 900).await.unwrap();
     sign_in(&c, &base, "staff-sato", PASSWORD).await;
 
@@ -298,7 +302,7 @@ async fn checkup(db: Db) {
         "a preview stores nothing"
     );
     no_violations(&c, "import preview", db).await;
-    if db == Db::Sqlite {
+    if db == Db::Sqlite && engine == Engine::Chromium {
         screenshot(&c, "import-preview", 1280, 900).await;
     }
     submit_and_wait(&c, "import-enrol").await;
@@ -421,7 +425,7 @@ async fn checkup(db: Db) {
     }
     assert!(!row.contains("Spot vital signs"), "{row}");
     no_violations(&c, "programme", db).await;
-    if db == Db::Sqlite {
+    if db == Db::Sqlite && engine == Engine::Chromium {
         screenshot(&c, "programme", 1280, 900).await;
         screenshot(&c, "programme", 390, 844).await;
         c.set_window_size(1280, 900).await.unwrap();
@@ -510,7 +514,7 @@ async fn checkup(db: Db) {
         "the clinician may listen to the sites"
     );
     no_violations(&c, "visit", db).await;
-    if db == Db::Sqlite {
+    if db == Db::Sqlite && engine == Engine::Chromium {
         screenshot(&c, "visit", 1280, 900).await;
     }
     click(&c, "#confirm-form input[value='refer']").await;

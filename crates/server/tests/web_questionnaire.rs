@@ -15,7 +15,6 @@ use std::time::Duration;
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::program_service_client::ProgramServiceClient;
 use auscult_testkit::browser::*;
-use auscult_testkit::ci::chromium_or_skip;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
 use serde_json::json;
@@ -44,12 +43,17 @@ fn question(id: &str, t: pb::QuestionType, required: bool, ja: &str, en: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resident_answers_on_a_phone_sqlite() {
-    resident(Db::Sqlite).await;
+    resident(Db::Sqlite, Engine::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resident_answers_on_a_phone_postgres() {
-    resident(Db::Postgres).await;
+    resident(Db::Postgres, Engine::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_answers_on_a_phone_in_firefox() {
+    resident(Db::Sqlite, Engine::Firefox).await;
 }
 
 /// A staff member's token in the tenant.
@@ -131,8 +135,8 @@ async fn wait_saved(c: &Client) {
 }
 
 #[allow(clippy::too_many_lines)]
-async fn resident(db: Db) {
-    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+async fn resident(db: Db, engine: Engine) {
+    let Some((driver_bin, chromium)) = engine.find_or_skip() else {
         return;
     };
     let Some((ts, base)) = start_console(db).await else {
@@ -281,7 +285,7 @@ async fn resident(db: Db) {
 
     let driver = Driver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, &chromium, profile.path()).await;
+    let c = engine.open(&driver, &chromium, profile.path()).await;
     c.set_window_size(390, 844).await.unwrap();
 
     // The resident opens it in Japanese: one question on the screen.
@@ -294,7 +298,7 @@ async fn resident(db: Db) {
     assert_eq!(lang, json!("ja"));
     assert_eq!(visible(&c).await, "q-1");
     assert!(text(&c, "#q-1").await.contains("たばこを吸いますか"));
-    if db == Db::Sqlite {
+    if db == Db::Sqlite && engine == Engine::Chromium {
         let violations = accessibility(&c).await;
         assert!(violations.is_empty(), "questionnaire: {violations:#?}");
         screenshot(&c, "questionnaire", 390, 844).await;

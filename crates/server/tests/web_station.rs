@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use auscult_proto::v1 as pb;
 use auscult_testkit::browser::*;
-use auscult_testkit::ci::chromium_or_skip;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
 use firmware_sim::vitals::{
@@ -39,12 +38,17 @@ const SENSOR: &str = "sensor-1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nurse_handles_an_apnea_alert_in_the_station_sqlite() {
-    station(Db::Sqlite).await;
+    station(Db::Sqlite, Engine::Chromium).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nurse_handles_an_apnea_alert_in_the_station_postgres() {
-    station(Db::Postgres).await;
+    station(Db::Postgres, Engine::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nurse_handles_an_apnea_alert_in_firefox() {
+    station(Db::Sqlite, Engine::Firefox).await;
 }
 
 /// The unresolved and resolved alerts of the tenant, over gRPC.
@@ -177,14 +181,14 @@ async fn stream_ids(c: &Client, query: &str, last_event_id: Option<i64>, ms: u64
     serde_json::from_value(v.clone()).unwrap_or_else(|_| panic!("event stream read: {v}"))
 }
 
-async fn station(db: Db) {
-    let Some((driver_bin, chromium)) = chromium_or_skip() else {
+async fn station(db: Db, engine: Engine) {
+    let Some((driver_bin, chromium)) = engine.find_or_skip() else {
         return;
     };
     let Some((ts, base)) = start_console(db).await else {
         return;
     };
-    let shots = db == Db::Sqlite;
+    let shots = db == Db::Sqlite && engine == Engine::Chromium;
     let ch = &ts.channel;
     let a = make_tenant(ch, &ts.admin_token, "station-north").await;
     let b = make_tenant(ch, &ts.admin_token, "station-south").await;
@@ -195,7 +199,7 @@ async fn station(db: Db) {
 
     let driver = Driver::start(&driver_bin);
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, &chromium, profile.path()).await;
+    let c = engine.open(&driver, &chromium, profile.path()).await;
 
     // The nurse signs in and follows the header's link to the station.
     sign_in(&c, &base, "nurse-north", PASSWORD).await;
