@@ -7,7 +7,7 @@
 //! `Watch` of the same tenant sees it, exactly once. The page's connection is dropped and
 //! resumed, then the page is reloaded: still one row, no event applied twice, and a stream
 //! resumed by `Last-Event-ID` (or `?after=`) sends nothing at or before that id. The alarm is on
-//! until the nurse acknowledges; acknowledge, escalate and resolve in the page are seen by
+//! until the nurse snoozes or acknowledges it; snooze, acknowledge, escalate and resolve in the page are seen by
 //! `ListAlerts` over gRPC and audited. The resident's trend charts draw uPlot canvases with
 //! points over 24 h and 7 d. A forged POST without the CSRF token is 403; another tenant's nurse
 //! sees no alert, and the resident's pages and the alert's actions are 404 for them; programme
@@ -356,6 +356,13 @@ async fn station(db: Db, engine: Engine) {
     let unchanged = list(ch, &a.nurse_token).await;
     let it = unchanged.iter().find(|x| x.alert_id == alert_id).unwrap();
     assert_eq!(it.state, "open", "the forged POSTs changed nothing");
+
+    // Snooze in the page: the alert stays open, the API sees the snooze, the alarm goes quiet.
+    click_action(&c, &alert_id, "snooze").await;
+    let snoozed = wait_alert(ch, &a.nurse_token, &alert_id, |x| x.snoozed_until.is_some()).await;
+    assert_eq!(snoozed.state, "open", "a snooze is not an acknowledgement");
+    let s = wait_station(&c, &alert_id, "the snooze", |s| s["alarm"] == "off").await;
+    assert_eq!(s["state"], "open", "{s}");
 
     // Acknowledge in the page: the API sees it, the alarm stops.
     click_action(&c, &alert_id, "acknowledge").await;
