@@ -18,7 +18,6 @@
 mod program_support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use auscult_proto::v1 as pb;
@@ -48,29 +47,6 @@ fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
         Ok(v) => panic!("expected an error, got {v:?}"),
         Err(s) => s.code(),
     }
-}
-
-fn schema() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crates/fhir/tests/schema/fhir.schema.json"
-        );
-        let text = std::fs::read_to_string(path).expect("the vendored FHIR R4 schema");
-        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
-        assert_eq!(schema["id"], "http://hl7.org/fhir/json-schema/4.0");
-        jsonschema::draft6::new(&schema).expect("schema compiles")
-    })
-}
-
-fn assert_valid_fhir(bundle: &Value) {
-    let errors: Vec<String> = schema()
-        .iter_errors(bundle)
-        .take(20)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "Bundle fails the R4 schema: {errors:#?}");
 }
 
 fn ls(lang: &str, text: &str) -> pb::LocalizedString {
@@ -858,7 +834,7 @@ async fn program_end_to_end(db: Db) {
     .await
     .expect("export stream");
     let bundle: Value = serde_json::from_slice(&bytes).expect("the bundle is JSON");
-    assert_valid_fhir(&bundle);
+    auscult_testkit::fhir::assert_valid(&bundle);
     assert_eq!(bundle["type"], "collection");
     let entries = bundle["entry"].as_array().unwrap();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
@@ -940,7 +916,7 @@ async fn program_end_to_end(db: Db) {
     .await
     .unwrap();
     let one: Value = serde_json::from_slice(&one).unwrap();
-    assert_valid_fhir(&one);
+    auscult_testkit::fhir::assert_valid(&one);
     assert_eq!(one["entry"][0]["resource"]["resourceType"], "Patient");
     assert_eq!(one["entry"][0]["resource"]["name"][0]["family"], "佐藤");
     assert_eq!(

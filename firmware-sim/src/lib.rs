@@ -30,5 +30,5 @@ pub use plan::Counts;
 pub use source::{DeviceRecording, EcgChoice, EcgPayload, EncodedRecording, PcgFormat};
 pub use upload::{
     ChunkCapture, Connection, DeviceIdentity, Pacing, ReceivedInstruction, SimulatedDrops,
-    UploadMode, UploadOptions, UploadReport, upload, upload_status, upload_with,
+    UploadMode, UploadOptions, UploadReport, follow_session, upload, upload_status, upload_with,
 };

@@ -11,8 +11,8 @@ use auscult_synth::Scenario;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use firmware_sim::{
     Connection, DeviceIdentity, DeviceRecording, EcgChoice, FleetDevice, FleetReport,
-    LatencySummary, Pacing, PcgFormat, SimulatedDrops, UploadMode, UploadOptions, run_fleet,
-    upload_status, upload_with,
+    LatencySummary, Pacing, PcgFormat, SimulatedDrops, UploadMode, UploadOptions, follow_session,
+    run_fleet, upload_status,
 };
 
 #[derive(Debug, Parser)]
@@ -158,16 +158,6 @@ struct StreamArgs {
 
 /// Most sites one live session moves through when following instructions.
 const MAX_SITES: usize = 8;
-
-fn site_arg(site: &str) -> Option<AuscultationSite> {
-    match site {
-        "aortic" => Some(AuscultationSite::Aortic),
-        "pulmonic" => Some(AuscultationSite::Pulmonic),
-        "tricuspid" => Some(AuscultationSite::Tricuspid),
-        "mitral" => Some(AuscultationSite::Mitral),
-        _ => None,
-    }
-}
 
 #[derive(Debug, Args)]
 struct RecordArgs {
@@ -338,34 +328,27 @@ async fn upload_one(
     replayed: bool,
 ) -> anyhow::Result<()> {
     let conn = Connection::new(url, token)?;
-    let mut opts = options(s, upload_id);
+    let opts = options(s, upload_id);
     let encoded = Arc::new(rec.encode(pcg_format(s, &rec, replayed)));
-    for site in 0..MAX_SITES {
-        let label = encoded.label.clone();
-        let report = upload_with(
-            &conn,
-            Arc::clone(&encoded),
-            &opts,
-            &mut |i: &firmware_sim::ReceivedInstruction| {
-                println!("{label}: {i}");
-            },
-        )
-        .await?;
-        print_report(s, &report)?;
-        match report.moved_to.as_deref().and_then(site_arg) {
-            Some(next) if site + 1 < MAX_SITES => {
-                println!(
-                    "{label}: moving to the {} site",
-                    report.moved_to.as_deref().unwrap_or("")
-                );
-                opts.identity.site = next;
-                opts.upload_id = uuid::Uuid::new_v4().to_string();
-                opts.status_first = false;
-                opts.started_at = std::time::SystemTime::now();
+    let label = encoded.label.clone();
+    let mut printed = Ok(());
+    follow_session(
+        &conn,
+        encoded,
+        &opts,
+        MAX_SITES,
+        &mut |i: &firmware_sim::ReceivedInstruction| println!("{label}: {i}"),
+        &mut |report: &firmware_sim::UploadReport| {
+            if printed.is_ok() {
+                printed = print_report(s, report);
             }
-            _ => break,
-        }
-    }
+            if let Some(site) = &report.moved_to {
+                println!("{label}: moving to the {site} site");
+            }
+        },
+    )
+    .await?;
+    printed?;
     Ok(())
 }
 

@@ -296,12 +296,10 @@ impl ReceivedInstruction {
 
     /// The site of a "next site" instruction.
     pub fn next_site(&self) -> Option<AuscultationSite> {
-        match (self.kind, self.site?) {
-            ("next_site", "aortic") => Some(AuscultationSite::Aortic),
-            ("next_site", "pulmonic") => Some(AuscultationSite::Pulmonic),
-            ("next_site", "tricuspid") => Some(AuscultationSite::Tricuspid),
-            ("next_site", "mitral") => Some(AuscultationSite::Mitral),
-            _ => None,
+        if self.kind == "next_site" {
+            site_of_name(self.site?)
+        } else {
+            None
         }
     }
 }
@@ -425,6 +423,53 @@ pub async fn upload(
     opts: &UploadOptions,
 ) -> Result<UploadReport, SimError> {
     upload_with(conn, rec, opts, &mut |_| {}).await
+}
+
+/// A live session that follows the clinicians' "next site" requests, as a nurse holding the
+/// stethoscope would: uploads `rec` at `opts`'s site; when a listening clinician moves the device
+/// on (the upload ends with [`UploadReport::moved_to`]), records the same recording again at the
+/// requested site as a new upload, at most `max_sites` uploads in all. `on_instruction` sees every
+/// instruction and `on_report` every finished upload, in order; the reports are returned.
+///
+/// # Errors
+/// As [`upload`], for the upload that failed (the earlier ones are committed).
+pub async fn follow_session(
+    conn: &Connection,
+    rec: Arc<EncodedRecording>,
+    opts: &UploadOptions,
+    max_sites: usize,
+    on_instruction: &mut (dyn FnMut(&ReceivedInstruction) + Send),
+    on_report: &mut (dyn FnMut(&UploadReport) + Send),
+) -> Result<Vec<UploadReport>, SimError> {
+    let mut opts = opts.clone();
+    let mut reports = Vec::new();
+    while reports.len() < max_sites {
+        let report = upload_with(conn, Arc::clone(&rec), &opts, on_instruction).await?;
+        on_report(&report);
+        let next = report
+            .moved_to
+            .as_deref()
+            .and_then(site_of_name)
+            .filter(|_| reports.len() + 1 < max_sites);
+        reports.push(report);
+        let Some(next) = next else { break };
+        opts.identity.site = next;
+        opts.upload_id = uuid::Uuid::new_v4().to_string();
+        opts.status_first = false;
+        opts.started_at = SystemTime::now();
+    }
+    Ok(reports)
+}
+
+/// The auscultation site an instruction names.
+fn site_of_name(site: &str) -> Option<AuscultationSite> {
+    match site {
+        "aortic" => Some(AuscultationSite::Aortic),
+        "pulmonic" => Some(AuscultationSite::Pulmonic),
+        "tricuspid" => Some(AuscultationSite::Tricuspid),
+        "mitral" => Some(AuscultationSite::Mitral),
+        _ => None,
+    }
 }
 
 /// [`upload`], calling `on_instruction` with each instruction of a listening clinician as it

@@ -9,8 +9,6 @@
 //! tenant's visit get clear errors and store nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::OnceLock;
-
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::program_service_client::ProgramServiceClient;
 use auscult_testkit::*;
@@ -20,29 +18,6 @@ use tonic::transport::Channel;
 
 fn programs(ch: &Channel) -> ProgramServiceClient<Channel> {
     ProgramServiceClient::new(ch.clone()).max_decoding_message_size(64 * 1024 * 1024)
-}
-
-fn schema() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fhir/tests/schema/fhir.schema.json"
-        );
-        let text = std::fs::read_to_string(path).expect("the vendored FHIR R4 schema");
-        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
-        assert_eq!(schema["id"], "http://hl7.org/fhir/json-schema/4.0");
-        jsonschema::draft6::new(&schema).expect("schema compiles")
-    })
-}
-
-fn assert_valid_fhir(bundle: &Value) {
-    let errors: Vec<String> = schema()
-        .iter_errors(bundle)
-        .take(20)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "Bundle fails the R4 schema: {errors:#?}");
 }
 
 fn lab(analyte: pb::LabAnalyte, value: f64, unit: &str, fasting: bool) -> pb::LabResultInput {
@@ -485,7 +460,7 @@ async fn labs(db: Db) {
 
     // FHIR: laboratory Observations, valid against the R4 schema.
     let bundle = export(&mut p, &clin, &program_id, Some(&resident_id)).await;
-    assert_valid_fhir(&bundle);
+    auscult_testkit::fhir::assert_valid(&bundle);
     let observations = lab_observations(&bundle);
     assert_eq!(observations.len(), 5);
     let a1c = observations
@@ -507,7 +482,7 @@ async fn labs(db: Db) {
         .expect("the HDL Observation");
     assert_eq!(hdl["interpretation"][0]["coding"][0]["code"], "L");
     let programme = export(&mut p, &clin, &program_id, None).await;
-    assert_valid_fhir(&programme);
+    auscult_testkit::fhir::assert_valid(&programme);
     assert_eq!(lab_observations(&programme).len(), 5);
 
     ts.server.shutdown().await.expect("clean shutdown");

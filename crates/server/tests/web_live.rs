@@ -8,7 +8,9 @@
 //! offset arrived, both on this machine; the median must be under 1 s, the numbers are printed)
 //! and the engine's S1/S2 marks arrive. The clinician clicks "next site: aortic"; the request
 //! reaches the simulator on the ack stream, which reports it and, following instructions, ends
-//! this site's recording. The session then is an ordinary case that the engine analyses. Another
+//! this site's recording and, as `firmware-sim --follow-instructions` does (`follow_session`),
+//! starts the aortic site's as a new live session, which "next site: pulmonic" ends in turn. The
+//! session then is an ordinary case that the engine analyses. Another
 //! tenant's clinician gets 404 for the session and its stream; the listener's join is in the
 //! case's audit trail.
 //!
@@ -94,11 +96,23 @@ async fn live(db: Db, engine: Engine) {
         ..UploadOptions::default()
     };
     let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<ReceivedInstruction>();
+    let (report_tx, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    // As `firmware-sim --follow-instructions` does: a "next site" ends this site's recording and
+    // starts the next site's (two sites at most here).
     let device_run = tokio::spawn(async move {
-        firmware_sim::upload_with(&device, recording, &options, &mut |i| {
-            println!("firmware-sim received {i}");
-            let _ = heard_tx.send(i.clone());
-        })
+        firmware_sim::follow_session(
+            &device,
+            recording,
+            &options,
+            2,
+            &mut |i| {
+                println!("firmware-sim received {i}");
+                let _ = heard_tx.send(i.clone());
+            },
+            &mut |r| {
+                let _ = report_tx.send(r.clone());
+            },
+        )
         .await
     });
 
@@ -213,10 +227,9 @@ async fn live(db: Db, engine: Engine) {
     .await;
 
     // The device followed it: this site's recording ended early, as an ordinary upload.
-    let report = tokio::time::timeout(Duration::from_secs(20), device_run)
+    let report = tokio::time::timeout(Duration::from_secs(20), reports.recv())
         .await
         .expect("the device ended the recording")
-        .unwrap()
         .unwrap();
     assert_eq!(report.moved_to.as_deref(), Some("aortic"));
     assert_eq!(report.instructions, vec![instruction.clone()]);
@@ -310,6 +323,45 @@ async fn live(db: Db, engine: Engine) {
         )
         .await,
         json!(404)
+    );
+
+    // The device moved on: the aortic site is a new live session; "next site: pulmonic" ends it
+    // too, and the device (two sites at most) stops there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let second_id = loop {
+        c.goto(&format!("{base}/live")).await.unwrap();
+        if let Ok(row) = c.find(Locator::Css("tr.live-session")).await {
+            let id = row.attr("data-session").await.unwrap().unwrap();
+            if id != session_id {
+                break id;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the aortic session never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    c.goto(&format!("{base}/live/{second_id}")).await.unwrap();
+    c.find(Locator::Id("next-pulmonic"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let all = tokio::time::timeout(Duration::from_secs(30), device_run)
+        .await
+        .expect("the device ended the second site")
+        .unwrap()
+        .unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1].case_id, second_id);
+    assert_eq!(all[1].moved_to.as_deref(), Some("pulmonic"));
+    let second = get_case(ch, &a.clinician_token, &second_id).await.unwrap();
+    assert_eq!(
+        second.summary.unwrap().site(),
+        pb::AuscultationSite::Aortic,
+        "the second recording is the aortic site's"
     );
     c.close().await.unwrap();
 }

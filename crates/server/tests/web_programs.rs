@@ -20,7 +20,6 @@
 //! without `chromedriver`/`chromium`; fails instead when CI declares them present.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use auscult_proto::v1 as pb;
@@ -50,19 +49,6 @@ async fn staff_run_a_checkup_in_firefox() {
 
 fn programs(ch: &Channel) -> ProgramServiceClient<Channel> {
     ProgramServiceClient::new(ch.clone())
-}
-
-fn schema() -> &'static jsonschema::Validator {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../fhir/tests/schema/fhir.schema.json"
-        );
-        let text = std::fs::read_to_string(path).expect("the vendored FHIR R4 schema");
-        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
-        jsonschema::draft6::new(&schema).expect("schema compiles")
-    })
 }
 
 /// The roster: four residents, one without a date of birth, one with a phone that is not one.
@@ -553,15 +539,7 @@ async fn checkup(db: Db, engine: Engine) {
     assert_eq!(status, 200);
     assert_eq!(kind, "application/fhir+json");
     let bundle: Value = serde_json::from_str(&bundle).expect("the bundle is JSON");
-    let errors: Vec<String> = schema()
-        .iter_errors(&bundle)
-        .take(10)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "the bundle fails the R4 schema: {errors:#?}"
-    );
+    auscult_testkit::fhir::assert_valid(&bundle);
     let patients = bundle["entry"]
         .as_array()
         .unwrap()

@@ -32,6 +32,7 @@ pub use auscult_server;
 
 pub mod browser;
 pub mod ci;
+pub mod fhir;
 use ci::{Service, require_or_skip};
 
 /// How long [`wait_analysed`] waits by default.

@@ -27,9 +27,7 @@
 //! [`VitalsApi::open_watch`]: crate::vitals::VitalsApi
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use askama::Template;
 use auscult_proto::v1 as pb;
@@ -43,12 +41,9 @@ use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::i18n::Lang;
 use super::session::{self, SignedIn, require};
@@ -345,42 +340,7 @@ pub async fn relative_events(
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let after = resume_after(last_event_id, query.after.as_deref()).ok_or(WebError::BadRequest)?;
-    let store = web.app.store.clone();
-    let session = signed.id_sha256().to_owned();
-    let ended = async move {
-        loop {
-            tokio::time::sleep(station::SESSION_RECHECK).await;
-            match store.find_web_session(&session, now_ms()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return ServerError::Unauthenticated("session ended"),
-                Err(e) => tracing::warn!(error = %e, "session re-check failed"),
-            }
-        }
-    };
-    let lang = signed.lang;
-    let rx = web
-        .vitals
-        .open_watch(signed.caller, Some(subject), after, ended)
-        .await?;
-    let events = ReceiverStream::new(rx).map(move |item| {
-        Ok::<Event, Infallible>(match item {
-            Ok(ev) => Event::default()
-                .id(ev.event_id.to_string())
-                .event("alert")
-                .data(family_event_json(&ev, lang).to_string()),
-            Err(status) => Event::default()
-                .event("end")
-                .data(format!("{:?}", status.code())),
-        })
-    });
-    let first = tokio_stream::once(Ok::<Event, Infallible>(
-        Event::default()
-            .retry(Duration::from_secs(1))
-            .comment("open"),
-    ));
-    Ok(Sse::new(first.chain(events))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    station::alert_events(&web, signed, Some(subject), after, family_event_json).await
 }
 
 /// The invitation form of the station's resident page.

@@ -127,6 +127,20 @@ pub async fn station_events(
     let Query(query) = query.map_err(|_| WebError::BadRequest)?;
     let last_event_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let after = resume_after(last_event_id, query.after.as_deref()).ok_or(WebError::BadRequest)?;
+    alert_events(&web, signed, None, after, event_json).await
+}
+
+/// The alert events (of `subject`, or of the tenant) after `after` for `signed`, as server-sent
+/// events written by `json`: stored ones first, then live ones; the stream ends when the session
+/// does (checked every [`SESSION_RECHECK`]) or the server stops. The station's and the families'
+/// streams are this one.
+pub async fn alert_events(
+    web: &Web,
+    signed: SignedIn,
+    subject: Option<String>,
+    after: i64,
+    json: fn(&pb::AlertEvent, Lang) -> serde_json::Value,
+) -> WebResult<Response> {
     let store = web.app.store.clone();
     let session = signed.id_sha256().to_owned();
     // The stream lives as long as the session: signing out (here or elsewhere), a password
@@ -145,14 +159,14 @@ pub async fn station_events(
     let lang = signed.lang;
     let rx = web
         .vitals
-        .open_watch(signed.caller, None, after, ended)
+        .open_watch(signed.caller, subject, after, ended)
         .await?;
     let events = ReceiverStream::new(rx).map(move |item| {
         Ok::<Event, Infallible>(match item {
             Ok(ev) => Event::default()
                 .id(ev.event_id.to_string())
                 .event("alert")
-                .data(event_json(&ev, lang).to_string()),
+                .data(json(&ev, lang).to_string()),
             // The stream's last message: the browser reconnects and resumes (or, when the
             // session ended, is refused and the page goes to sign-in).
             Err(status) => Event::default()
