@@ -28,9 +28,6 @@ use auscult_proto::v1 as pb;
 use auscult_testkit::browser::*;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
-use firmware_sim::vitals::{
-    VitalsPacing, VitalsPlan, VitalsScenarioKind, channel, script, stream_batches,
-};
 use pb::vital_sample::Value;
 use serde_json::json;
 use vitals_common::*;
@@ -293,28 +290,7 @@ async fn family(db: Db, engine: Engine) {
             }
         }
     });
-    let plan = VitalsPlan {
-        kind: VitalsScenarioKind::Apnea,
-        seed: 12,
-        duration_s: 31.0 * 60.0,
-        interval_s: 1.0,
-        onset_s: Some(30.0 * 60.0),
-        ..VitalsPlan::default()
-    };
-    let start_ms = wall_ms() - (plan.duration_s * 1000.0) as i64 - 5_000;
-    let s = script(&plan, SUBJECT, SENSOR, start_ms, 5.0, 1).unwrap();
-    let (url, token) = (url(ts.server.addr), a.device_token.clone());
-    let replay = tokio::spawn(async move {
-        stream_batches(
-            channel(&url).unwrap(),
-            &token,
-            s.batches,
-            VitalsPacing::AsFastAsAcked,
-            |_, _| {},
-        )
-        .await
-        .unwrap()
-    });
+    let replay = replay_apnea(ts.server.addr, &a.device_token, SUBJECT, SENSOR, 12);
     let event = tokio::time::timeout(Duration::from_secs(120), raised)
         .await
         .expect("the apnea raises an alert")

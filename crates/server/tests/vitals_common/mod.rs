@@ -263,3 +263,41 @@ pub fn raised(events: &[pb::AlertEvent]) -> Vec<&pb::AlertEvent> {
 pub fn subject_of(e: &pb::AlertEvent) -> &str {
     &e.alert.as_ref().unwrap().subject_id
 }
+
+/// Firmware-sim's apnea scenario for `subject`'s `sensor` at 1 Hz: breathing stops after 30
+/// minutes and the series ends a minute later (before an unacknowledged critical alert's first
+/// automatic escalation), a few seconds ago in device time, streamed to the server at `addr` as
+/// fast as it acknowledges. The task's result is the stream's report.
+pub fn replay_apnea(
+    addr: std::net::SocketAddr,
+    device_token: &str,
+    subject: &str,
+    sensor: &str,
+    seed: u64,
+) -> tokio::task::JoinHandle<firmware_sim::vitals::StreamReport> {
+    use firmware_sim::vitals::{
+        VitalsPacing, VitalsPlan, VitalsScenarioKind, channel, script, stream_batches,
+    };
+    let plan = VitalsPlan {
+        kind: VitalsScenarioKind::Apnea,
+        seed,
+        duration_s: 31.0 * 60.0,
+        interval_s: 1.0,
+        onset_s: Some(30.0 * 60.0),
+        ..VitalsPlan::default()
+    };
+    let start_ms = wall_ms() - (plan.duration_s * 1000.0) as i64 - 5_000;
+    let s = script(&plan, subject, sensor, start_ms, 5.0, 1).unwrap();
+    let (url, token) = (auscult_testkit::url(addr), device_token.to_owned());
+    tokio::spawn(async move {
+        stream_batches(
+            channel(&url).unwrap(),
+            &token,
+            s.batches,
+            VitalsPacing::AsFastAsAcked,
+            |_, _| {},
+        )
+        .await
+        .unwrap()
+    })
+}
