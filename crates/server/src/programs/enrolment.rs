@@ -6,6 +6,8 @@
 //! read of personal data and is audited per subject before it is returned.
 
 use crate::auth::Caller;
+use std::collections::HashMap;
+
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_store::programs::{ConsentRecord, NewResident, ResidentRow};
@@ -68,30 +70,27 @@ impl ProgramApi {
         let consent = consent_record(req.consent.as_ref())?;
         let text = roster::decode(&req.csv).map_err(|e| invalid(e.to_string()))?;
         let parsed = roster::parse(&text).map_err(|e| invalid(e.to_string()))?;
-        let people: Vec<(usize, NewResident)> = parsed
+        let news: Vec<NewResident> = parsed
             .rows
             .iter()
-            .enumerate()
-            .filter_map(|(i, (_, row))| match row {
+            .filter_map(|(_, row)| match row {
                 roster::RosterRow::Person(p) => {
-                    Some((i, roster_resident(p, tenant_id, &program.id, &consent)))
+                    Some(roster_resident(p, tenant_id, &program.id, &consent))
                 }
                 roster::RosterRow::Refused(..) => None,
             })
             .collect();
-        let news: Vec<NewResident> = people.iter().map(|(_, r)| r.clone()).collect();
         let (enrolled, skipped) = if req.dry_run {
             let existing = self
                 .state
                 .store
                 .list_residents(tenant_id, &program.id)
                 .await?;
-            let mut seen = Vec::new();
-            for (i, r) in news.iter().enumerate() {
-                if let Some(k) = already_enrolled(r, &existing) {
-                    seen.push((i, existing[k].clone()));
-                }
-            }
+            let seen = news
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| Some((i, existing[already_enrolled(r, &existing)?].clone())))
+                .collect();
             (None, seen)
         } else {
             let (rows, seen) = self
@@ -124,55 +123,61 @@ impl ProgramApi {
                 )
                 .await?;
         }
+        // What each person of the file became, in file order: the resident already enrolled,
+        // the one enrolled now, or (dry run) the one that would be.
+        let mut skipped: HashMap<usize, ResidentRow> = skipped.into_iter().collect();
         let mut enrolled = enrolled.map(Vec::into_iter);
+        let mut people = news.into_iter().enumerate();
         let mut rows = Vec::with_capacity(parsed.rows.len());
         let mut counts = (0u32, 0u32, 0u32);
-        for (i, (line, row)) in parsed.rows.iter().enumerate() {
-            let message = match row {
+        for (line, row) in &parsed.rows {
+            let (status, refusal, detail, resident) = match row {
                 roster::RosterRow::Refused(why, detail) => {
                     counts.2 += 1;
-                    pb::ImportRow {
-                        line: *line,
-                        status: pb::ImportRowStatus::Refused as i32,
-                        refusal: *why as i32,
-                        detail: detail.clone(),
-                        resident: None,
-                    }
+                    (
+                        pb::ImportRowStatus::Refused,
+                        *why as i32,
+                        detail.clone(),
+                        None,
+                    )
                 }
                 roster::RosterRow::Person(_) => {
-                    let k = people.iter().position(|(j, _)| *j == i).unwrap_or(0);
-                    let (status, resident) =
-                        if let Some((_, old)) = skipped.iter().find(|(s, _)| *s == k) {
+                    let (k, new) = people.next().ok_or_else(|| {
+                        ServerError::Internal("the roster's people went out of step".into())
+                    })?;
+                    let (status, shown) = match skipped.remove(&k) {
+                        Some(old) => {
                             counts.1 += 1;
-                            (pb::ImportRowStatus::AlreadyEnrolled, resident_pb(old))
-                        } else {
+                            (pb::ImportRowStatus::AlreadyEnrolled, resident_pb(&old))
+                        }
+                        None => {
                             counts.0 += 1;
                             let shown = match enrolled.as_mut().and_then(Iterator::next) {
                                 Some(row) => resident_pb(&row),
+                                // A dry run: the resident as it would be enrolled (no id yet).
                                 None => pb::Resident {
-                                    program_id: program.id.clone(),
-                                    subject_id: people[k].1.subject_id.clone(),
-                                    family_name: people[k].1.family_name.clone(),
-                                    given_name: people[k].1.given_name.clone(),
-                                    birth_date: people[k].1.birth_date.clone(),
-                                    resident_number: people[k].1.resident_number.clone(),
-                                    address: people[k].1.address.clone(),
-                                    phone: people[k].1.phone.clone(),
-                                    ..pb::Resident::default()
+                                    enrolled_at: None,
+                                    ..resident_pb(&ResidentRow {
+                                        id: String::new(),
+                                        resident: new,
+                                        consent_withdrawn_at_ms: None,
+                                        enrolled_at_ms: 0,
+                                    })
                                 },
                             };
                             (pb::ImportRowStatus::New, shown)
-                        };
-                    pb::ImportRow {
-                        line: *line,
-                        status: status as i32,
-                        refusal: 0,
-                        detail: String::new(),
-                        resident: Some(resident),
-                    }
+                        }
+                    };
+                    (status, 0, String::new(), Some(shown))
                 }
             };
-            rows.push(message);
+            rows.push(pb::ImportRow {
+                line: *line,
+                status: status as i32,
+                refusal,
+                detail,
+                resident,
+            });
         }
         tracing::info!(
             program_id = %program.id,

@@ -67,18 +67,24 @@ impl RosterPerson {
         )
     }
 
-    /// The pseudonymous subject id of this person in `program_id` of `tenant_id`: the same for
-    /// the same person, so two imports racing cannot enrol one person twice.
+    /// The pseudonymous subject id of this person in `program_id` of `tenant_id` ([`subject_id`]).
     pub fn subject_id(&self, tenant_id: &str, program_id: &str) -> String {
-        let mut h = Sha256::new();
-        for part in [tenant_id, program_id, &self.key()] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        let digest = h.finalize();
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("r-{hex}")
+        subject_id(tenant_id, program_id, &self.key())
     }
+}
+
+/// The pseudonymous subject id of the person with `key` ([`same_person_key`]) in `program_id`
+/// of `tenant_id`: the same for the same person, so two enrolments racing cannot enrol one
+/// person twice (the store's UNIQUE(program_id, subject_id)).
+pub fn subject_id(tenant_id: &str, program_id: &str, key: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [tenant_id, program_id, key] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("r-{hex}")
 }
 
 /// What makes two residents the same person (see [`RosterPerson::key`]).

@@ -87,14 +87,9 @@ fn millis(t: Option<&prost_types::Timestamp>) -> i64 {
 /// The browser's offset from UTC, minutes east (from the `tz` cookie `console.js` sets), within
 /// ±14 h; 0 without one.
 fn offset_minutes(headers: &HeaderMap) -> i64 {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().strip_prefix("tzoff="))
-        .filter_map(|v| v.parse::<i64>().ok())
-        .find(|m| m.abs() <= 14 * 60)
+    super::session::cookie(headers, "tzoff")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|m| m.abs() <= 14 * 60)
         .unwrap_or(0)
 }
 
@@ -195,6 +190,33 @@ struct ImportPage {
     csv: String,
     consent: ConsentForm,
     today: String,
+}
+
+impl ImportPage {
+    /// The import form of programme `id` (`name`), with `consent` filled in.
+    fn form(
+        signed: &SignedIn,
+        headers: &HeaderMap,
+        id: String,
+        name: String,
+        consent: ConsentForm,
+    ) -> ImportPage {
+        ImportPage {
+            c: signed.chrome(),
+            p: words(signed.lang),
+            id,
+            name,
+            stage: "form",
+            error: String::new(),
+            rows: Vec::new(),
+            new_count: 0,
+            already_count: 0,
+            refused_count: 0,
+            csv: String::new(),
+            consent,
+            today: today(headers),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -570,30 +592,24 @@ pub async fn enrol(
         "" | "unknown" => pb::Gender::Unspecified,
         _ => return Err(WebError::BadRequest),
     };
-    let person = roster::RosterPerson {
-        family_name: f.family_name.trim().to_owned(),
-        given_name: f.given_name.trim().to_owned(),
-        birth_date: f.birth_date.trim().to_owned(),
-        gender: "unknown",
-        address: String::new(),
-        phone: String::new(),
-        resident_number: f.resident_number.trim().to_owned(),
-    };
-    if person.family_name.is_empty() && person.given_name.is_empty() {
+    let (family, given) = (f.family_name.trim(), f.given_name.trim());
+    if family.is_empty() && given.is_empty() {
         return Err(WebError::BadRequest);
     }
+    let (birth_date, number) = (f.birth_date.trim(), f.resident_number.trim());
+    let key = roster::same_person_key(number, family, given, birth_date);
     let tenant = signed.caller.tenant_id.clone().unwrap_or_default();
     api(&web)
         .enroll_inner(
             &signed.caller,
             pb::EnrollResidentRequest {
                 program_id: id.clone(),
-                subject_id: person.subject_id(&tenant, &id),
-                family_name: person.family_name.clone(),
-                given_name: person.given_name.clone(),
+                subject_id: roster::subject_id(&tenant, &id, &key),
+                family_name: family.to_owned(),
+                given_name: given.to_owned(),
                 gender: gender as i32,
-                birth_date: person.birth_date.clone(),
-                resident_number: person.resident_number.clone(),
+                birth_date: birth_date.to_owned(),
+                resident_number: number.to_owned(),
                 consent: Some(consent),
                 address: f.address,
                 phone: f.phone,
@@ -660,25 +676,12 @@ pub async fn import_form(
         return Err(WebError::Forbidden);
     }
     let name = program_name(&web, &signed, &id).await?;
-    let page = ImportPage {
-        c: signed.chrome(),
-        p: words(signed.lang),
-        id,
-        name,
-        stage: "form",
-        error: String::new(),
-        rows: Vec::new(),
-        new_count: 0,
-        already_count: 0,
-        refused_count: 0,
-        csv: String::new(),
-        consent: ConsentForm {
-            consent_recorded_by: signed.session.user.name.clone(),
-            consent_scope: "checkup,auscultation,fhir-export".into(),
-            ..ConsentForm::default()
-        },
-        today: today(&headers),
+    let consent = ConsentForm {
+        consent_recorded_by: signed.session.user.name.clone(),
+        consent_scope: "checkup,auscultation,fhir-export".into(),
+        ..ConsentForm::default()
     };
+    let page = ImportPage::form(&signed, &headers, id, name, consent);
     Ok(view::html(&page).into_response())
 }
 
@@ -725,21 +728,7 @@ async fn run_import(
 ) -> WebResult<Response> {
     let p = words(signed.lang);
     let name = program_name(web, signed, &id).await?;
-    let mut page = ImportPage {
-        c: signed.chrome(),
-        p,
-        id: id.clone(),
-        name,
-        stage: "form",
-        error: String::new(),
-        rows: Vec::new(),
-        new_count: 0,
-        already_count: 0,
-        refused_count: 0,
-        csv: String::new(),
-        consent: consent.clone(),
-        today: today(headers),
-    };
+    let mut page = ImportPage::form(signed, headers, id.clone(), name, consent.clone());
     let consent_pb = match consent.consent() {
         Ok(c) => c,
         Err(_) => {
@@ -1143,16 +1132,7 @@ pub async fn create_link(
             },
         )
         .await?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
-        })
-        .unwrap_or("localhost");
-    let scheme = if web.secure_cookies { "https" } else { "http" };
-    let url = format!("{scheme}://{host}{}", link.path);
+    let url = format!("{}{}", origin(&web, &headers), link.path);
     let qr_svg = qrcode::QrCode::new(url.as_bytes())
         .map(|code| {
             let svg = code
@@ -1469,7 +1449,9 @@ fn fhir_download(chunks: Vec<pb::ExportChunk>, file: &str) -> Response {
         .into_response()
 }
 
-fn base_url(web: &Web, headers: &HeaderMap) -> String {
+/// The console's origin as the browser reached it (`https` unless on loopback; a `Host` with
+/// anything but host-name characters is ignored), for links handed to others.
+fn origin(web: &Web, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -1479,7 +1461,11 @@ fn base_url(web: &Web, headers: &HeaderMap) -> String {
         })
         .unwrap_or("localhost");
     let scheme = if web.secure_cookies { "https" } else { "http" };
-    format!("{scheme}://{host}/fhir")
+    format!("{scheme}://{host}")
+}
+
+fn base_url(web: &Web, headers: &HeaderMap) -> String {
+    format!("{}/fhir", origin(web, headers))
 }
 
 /// `GET /programs/{id}/fhir`: the programme's bundle.

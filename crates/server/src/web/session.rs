@@ -40,7 +40,7 @@ pub const LOCKOUT: LockoutPolicy = LockoutPolicy {
 };
 
 /// The value of cookie `name` in a request.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
