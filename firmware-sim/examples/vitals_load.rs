@@ -265,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
     let mut false_alarms = 0;
     let mut raised_for: HashMap<String, usize> = HashMap::new();
     for (e, at) in arrivals.iter() {
-        if e.change != "raised" {
+        if e.change() != pb::AlertChange::Raised {
             continue;
         }
         let alert = e.alert.clone().unwrap_or_default();

@@ -657,8 +657,8 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
     raise_no_pulse(&b, &t, "r1", wall_ms() - 30_000).await;
     let first = next_event(&mut on_a).await;
     assert_eq!(
-        (first.change.as_str(), subject_of(&first)),
-        ("raised", "r1"),
+        (first.change(), subject_of(&first)),
+        (pb::AlertChange::Raised, "r1"),
         "{first:?}"
     );
     let r1_alert = first.alert.as_ref().unwrap().alert_id.clone();
@@ -670,7 +670,7 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
     let between = until_marker(&mut on_a, &marker).await;
     let raised: Vec<&str> = between
         .iter()
-        .filter(|e| e.change == "raised")
+        .filter(|e| e.change() == pb::AlertChange::Raised)
         .map(subject_of)
         .collect();
     assert_eq!(raised, ["r2"], "{between:?}");
@@ -685,7 +685,7 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
     assert!(resumed.iter().all(|e| e.event_id > first.event_id));
     let raised: Vec<&str> = resumed
         .iter()
-        .filter(|e| e.change == "raised")
+        .filter(|e| e.change() == pb::AlertChange::Raised)
         .map(subject_of)
         .collect();
     assert_eq!(raised, ["r2"], "{resumed:?}");
@@ -702,7 +702,7 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(acked.state, "acknowledged");
+    assert_eq!(acked.state(), pb::AlertState::Acknowledged);
     let seen = loop {
         let e = next_event(&mut on_b).await;
         if e.alert.as_ref().is_some_and(|al| al.alert_id == r1_alert) {
@@ -710,8 +710,8 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
         }
     };
     assert_eq!(
-        seen.alert.as_ref().unwrap().state,
-        "acknowledged",
+        seen.alert.as_ref().unwrap().state(),
+        pb::AlertState::Acknowledged,
         "{seen:?}"
     );
     ids.push(seen.event_id);

@@ -252,15 +252,23 @@ async fn lifecycle_and_trends(db: Db) {
     let alert = events[0].alert.clone().unwrap();
     assert_eq!(
         (
-            events[0].change.as_str(),
-            alert.kind.as_str(),
-            alert.severity.as_str(),
-            alert.state.as_str()
+            events[0].change(),
+            alert.kind(),
+            alert.severity(),
+            alert.state()
         ),
-        ("raised", "clinical", "critical", "open")
+        (
+            pb::AlertChange::Raised,
+            pb::AlertKind::Clinical,
+            pb::AlertSeverity::Critical,
+            pb::AlertState::Open
+        )
     );
     assert!(
-        alert.conditions.contains(&"no_pulse".to_owned()),
+        alert
+            .conditions
+            .iter()
+            .any(|c| c.kind() == pb::AlertConditionKind::NoPulse),
         "{alert:?}"
     );
     let id = alert.alert_id.clone();
@@ -273,7 +281,7 @@ async fn lifecycle_and_trends(db: Db) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(acked.state, "acknowledged");
+    assert_eq!(acked.state(), pb::AlertState::Acknowledged);
     assert!(!acked.acted_by.is_empty());
     let until = wall_ms() + 30 * 60_000;
     let snoozed = vitals(ch)
@@ -311,7 +319,7 @@ async fn lifecycle_and_trends(db: Db) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(resolved.state, "resolved");
+    assert_eq!(resolved.state(), pb::AlertState::Resolved);
     let again = vitals(ch)
         .resolve_alert(authed(&t.nurse_token, action(&id)))
         .await
@@ -319,12 +327,19 @@ async fn lifecycle_and_trends(db: Db) {
     assert_eq!(again.code(), Code::FailedPrecondition);
     // Exactly these changes, in order, and nothing else before the next marker.
     let marker = raise_marker(ch, &t).await;
-    let changes: Vec<String> = until_marker(&mut w, &marker)
+    let changes: Vec<pb::AlertChange> = until_marker(&mut w, &marker)
         .await
         .into_iter()
-        .map(|e| e.change)
+        .map(|e| e.change())
         .collect();
-    assert_eq!(changes, ["acknowledged", "snoozed", "resolved"]);
+    assert_eq!(
+        changes,
+        [
+            pb::AlertChange::Acknowledged,
+            pb::AlertChange::Snoozed,
+            pb::AlertChange::Resolved
+        ]
+    );
     assert!(
         list_alerts(ch, &t.nurse_token, "r1", false)
             .await
@@ -332,7 +347,7 @@ async fn lifecycle_and_trends(db: Db) {
             .is_empty()
     );
     let all = list_alerts(ch, &t.nurse_token, "r1", true).await.unwrap();
-    assert_eq!((all.len(), all[0].state.as_str()), (1, "resolved"));
+    assert_eq!((all.len(), all[0].state()), (1, pb::AlertState::Resolved));
     // Unknown alerts and subjects.
     let e = vitals(ch)
         .acknowledge_alert(authed(&t.nurse_token, action("no-such-alert")))
@@ -429,8 +444,8 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
     let mut one = watch(ch, &t.nurse_token, 0, "r07").await.unwrap();
     let first = next_event(&mut one).await;
     assert_eq!(
-        (subject_of(&first), first.change.as_str()),
-        ("r07", "raised")
+        (subject_of(&first), first.change()),
+        ("r07", pb::AlertChange::Raised)
     );
     vitals(ch)
         .acknowledge_alert(authed(
@@ -443,8 +458,8 @@ async fn watch_resumes_without_gap_or_duplicate(db: Db) {
         .unwrap();
     let next = next_event(&mut one).await;
     assert_eq!(
-        (subject_of(&next), next.change.as_str()),
-        ("r07", "acknowledged")
+        (subject_of(&next), next.change()),
+        ("r07", pb::AlertChange::Acknowledged)
     );
     ts.server.shutdown().await.unwrap();
 }
@@ -558,7 +573,7 @@ async fn tenants_are_isolated_in_every_vitals_rpc(db: Db) {
             .await
             .unwrap()
             .iter()
-            .all(|x| x.state == "open")
+            .all(|x| x.state() == pb::AlertState::Open)
     );
     let ids: BTreeSet<_> = all_events(ch, &a.nurse_token, &a)
         .await
@@ -583,7 +598,7 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     raise_no_pulse(&ch, &t, "r1", end).await;
     let mut w = watch(&ch, &t.nurse_token, 0, "r1").await.unwrap();
     let first = next_event(&mut w).await;
-    assert_eq!(first.change, "raised");
+    assert_eq!(first.change(), pb::AlertChange::Raised);
     let alert_id = first.alert.as_ref().unwrap().alert_id.clone();
     vitals(&ch)
         .acknowledge_alert(authed(
@@ -595,7 +610,7 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
         .await
         .unwrap();
     let acked = next_event(&mut w).await;
-    assert_eq!(acked.change, "acknowledged");
+    assert_eq!(acked.change(), pb::AlertChange::Acknowledged);
     let last = acked.event_id;
     drop(w);
     server.shutdown().await.unwrap();
@@ -607,7 +622,10 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     let mut w = watch(&ch, &t.nurse_token, last, "").await.unwrap();
     // The open alert is still there, acknowledged.
     let open = list_alerts(&ch, &t.nurse_token, "r1", false).await.unwrap();
-    assert_eq!((open.len(), open[0].state.as_str()), (1, "acknowledged"));
+    assert_eq!(
+        (open.len(), open[0].state()),
+        (1, pb::AlertState::Acknowledged)
+    );
     // A batch stored before the restart is still a duplicate.
     let dup = ingest_one(&ch, &t.device_token, batch(9, "r1", vec![hr(end, 0.0)])).await;
     assert!(
@@ -623,11 +641,11 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
     .await;
     assert_eq!(ack.error, "");
     let after = take(&mut w, 1).await;
-    assert_eq!(after[0].change, "resumed", "{after:?}");
+    assert_eq!(after[0].change(), pb::AlertChange::Resumed, "{after:?}");
     let a = after[0].alert.as_ref().unwrap();
     assert_eq!(
-        (a.alert_id.as_str(), a.state.as_str()),
-        (alert_id.as_str(), "acknowledged")
+        (a.alert_id.as_str(), a.state()),
+        (alert_id.as_str(), pb::AlertState::Acknowledged)
     );
     assert!(after[0].event_id > last);
     // It can still be resolved.
@@ -641,15 +659,15 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(resolved.state, "resolved");
+    assert_eq!(resolved.state(), pb::AlertState::Resolved);
     // No new alert was raised for the continuing episode: the next event is the resolution.
     let next = next_event(&mut w).await;
     assert_eq!(
         (
-            next.change.as_str(),
+            next.change(),
             next.alert.as_ref().unwrap().alert_id.as_str()
         ),
-        ("resolved", alert_id.as_str()),
+        (pb::AlertChange::Resolved, alert_id.as_str()),
         "{next:?}"
     );
     server.shutdown().await.unwrap();
@@ -657,12 +675,12 @@ async fn restart_keeps_alerts_and_watch_position(db: Db) {
 both_backends!(restart_keeps_alerts_and_watch_position);
 
 /// Whether `e` raises or updates an alert because of a sudden change of `parameter`.
-fn is_sudden_change(e: &pb::AlertEvent, subject: &str, parameter: &str) -> bool {
+fn is_sudden_change(e: &pb::AlertEvent, subject: &str, parameter: pb::VitalParameter) -> bool {
     subject_of(e) == subject
         && e.alert.as_ref().is_some_and(|a| {
-            a.conditions
-                .iter()
-                .any(|c| c == &format!("sudden_change:{parameter}"))
+            a.conditions.iter().any(|c| {
+                c.kind() == pb::AlertConditionKind::SuddenChange && c.parameter() == parameter
+            })
         })
 }
 
@@ -728,10 +746,10 @@ async fn restart_keeps_baselines(db: Db) {
     let events = until_marker(&mut w, &marker).await;
     let r1: Vec<_> = events
         .iter()
-        .filter(|e| is_sudden_change(e, "r1", "respiratory_rate"))
+        .filter(|e| is_sudden_change(e, "r1", pb::VitalParameter::RespiratoryRate))
         .collect();
     assert_eq!(r1.len(), 1, "r1's rise is a sudden change: {events:?}");
-    assert_eq!(r1[0].change, "raised");
+    assert_eq!(r1[0].change(), pb::AlertChange::Raised);
     assert!(
         !events.iter().any(|e| subject_of(e) == "r2"),
         "r2 has no baseline yet: {events:?}"

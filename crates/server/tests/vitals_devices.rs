@@ -241,10 +241,14 @@ async fn each_device_is_its_own_source(db: Db) {
     let raises = raised(&events);
     assert_eq!(raises.len(), 1, "{events:#?}");
     let alert = raises[0].alert.as_ref().unwrap();
-    assert_eq!(alert.kind, "sensor_silent");
+    assert_eq!(alert.kind(), pb::AlertKind::SensorSilent);
     assert_eq!(
         alert.conditions,
-        [format!("sensor_silent:{}/oximeter-1", t.device_id)]
+        [pb::AlertCondition {
+            kind: pb::AlertConditionKind::SensorSilent.into(),
+            sensor: format!("{}/oximeter-1", t.device_id),
+            ..pb::AlertCondition::default()
+        }]
     );
     // Both devices' samples are stored: 2 in the minute of t0.
     let points = trend(ch, &t.nurse_token, "r1", t0 - 60_000, t0 + 1)
@@ -368,7 +372,7 @@ async fn dormant_monitors_are_evicted_and_resume_their_alert(db: Db) {
     let ack = ingest_one(ch, &t.device_token, heartbeat).await;
     assert_eq!((ack.error.as_str(), ack.alert_events), ("", 1), "{ack:?}");
     let raised = next_event(&mut w).await;
-    assert_eq!(raised.change, "raised");
+    assert_eq!(raised.change(), pb::AlertChange::Raised);
     let alert_id = raised.alert.as_ref().unwrap().alert_id.clone();
     // An open alert still escalates: the monitor stays while idle.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -382,7 +386,10 @@ async fn dormant_monitors_are_evicted_and_resume_their_alert(db: Db) {
         ))
         .await
         .unwrap();
-    assert_eq!(next_event(&mut w).await.change, "acknowledged");
+    assert_eq!(
+        next_event(&mut w).await.change(),
+        pb::AlertChange::Acknowledged
+    );
     // Acknowledged, every sensor silent: dormant, and evicted once idle.
     eventually("the dormant monitor is evicted", || hub.subjects() == 0).await;
 
@@ -394,19 +401,23 @@ async fn dormant_monitors_are_evicted_and_resume_their_alert(db: Db) {
     let resumed = next_event(&mut w).await;
     let a = resumed.alert.as_ref().unwrap();
     assert_eq!(
+        (resumed.change(), a.alert_id.as_str(), a.state()),
         (
-            resumed.change.as_str(),
-            a.alert_id.as_str(),
-            a.state.as_str()
+            pb::AlertChange::Resumed,
+            alert_id.as_str(),
+            pb::AlertState::Acknowledged
         ),
-        ("resumed", alert_id.as_str(), "acknowledged"),
         "{resumed:?}"
     );
     let back = next_event(&mut w).await;
     let a = back.alert.as_ref().unwrap();
     assert_eq!(
-        (back.change.as_str(), a.alert_id.as_str(), a.state.as_str()),
-        ("resolved", alert_id.as_str(), "resolved"),
+        (back.change(), a.alert_id.as_str(), a.state()),
+        (
+            pb::AlertChange::Resolved,
+            alert_id.as_str(),
+            pb::AlertState::Resolved
+        ),
         "{back:?}"
     );
     let alerts = list_alerts(ch, &t.nurse_token, "r1", true).await.unwrap();
@@ -426,7 +437,7 @@ async fn live_watch_deliveries_are_audited(db: Db) {
     raise_no_pulse(ch, &t, "r1", wall_ms() - 30_000).await;
     let e = next_event(&mut w).await;
     let alert_id = e.alert.as_ref().unwrap().alert_id.clone();
-    assert_eq!(e.change, "raised");
+    assert_eq!(e.change(), pb::AlertChange::Raised);
     // Stored before it was sent: the trail holds it now.
     let trail = audit(ch, &t.clinician_token, "").await.unwrap();
     let watched: Vec<_> = trail

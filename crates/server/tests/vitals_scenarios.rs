@@ -8,7 +8,10 @@ mod vitals_common;
 
 use std::collections::BTreeMap;
 
+use auscult_proto::v1 as pb;
+use auscult_server::vitals::wire::alert_kind_of;
 use auscult_testkit::*;
+use auscult_vitals::AlertClass;
 use firmware_sim::vitals::{
     GroundTruth, VitalsPacing, VitalsPlan, VitalsScenarioKind, channel, script, stream_batches,
 };
@@ -47,7 +50,10 @@ fn check(run: &Run, events: &[auscult_proto::v1::AlertEvent]) -> Option<i64> {
         .iter()
         .filter(|e| subject_of(e) == run.subject && ms(&e.at) <= run.end_ms)
         .collect();
-    let raises: Vec<_> = mine.iter().filter(|e| e.change == "raised").collect();
+    let raises: Vec<_> = mine
+        .iter()
+        .filter(|e| e.change() == pb::AlertChange::Raised)
+        .collect();
     let t = &run.truth;
     match t.expected_alert_kind {
         None => {
@@ -69,7 +75,12 @@ fn check(run: &Run, events: &[auscult_proto::v1::AlertEvent]) -> Option<i64> {
                 raises
             );
             let alert = raises[0].alert.as_ref().unwrap();
-            assert_eq!(alert.kind, kind, "{}: {alert:?}", run.subject);
+            assert_eq!(
+                alert_kind_of(alert.kind).map(AlertClass::as_str),
+                Some(kind),
+                "{}: {alert:?}",
+                run.subject
+            );
             let onset = t.event_start_ms.unwrap();
             let at = ms(&raises[0].at);
             let latency = at - onset;

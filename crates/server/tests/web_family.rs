@@ -285,7 +285,9 @@ async fn family(db: Db, engine: Engine) {
     let raised = tokio::spawn(async move {
         loop {
             let e = next_event(&mut watch_stream).await;
-            if e.change == "raised" && e.alert.as_ref().unwrap().kind == "clinical" {
+            if e.change() == pb::AlertChange::Raised
+                && e.alert.as_ref().unwrap().kind() == pb::AlertKind::Clinical
+            {
                 return e;
             }
         }

@@ -215,7 +215,9 @@ async fn station(db: Db, engine: Engine) {
     let raised = tokio::spawn(async move {
         loop {
             let e = next_event(&mut watch_stream).await;
-            if e.change == "raised" && e.alert.as_ref().unwrap().kind == "clinical" {
+            if e.change() == pb::AlertChange::Raised
+                && e.alert.as_ref().unwrap().kind() == pb::AlertKind::Clinical
+            {
                 return (e, auscult_store::now_ms());
             }
         }
@@ -331,18 +333,29 @@ async fn station(db: Db, engine: Engine) {
     assert_eq!(forged, json!([403, 403]));
     let unchanged = list(ch, &a.nurse_token).await;
     let it = unchanged.iter().find(|x| x.alert_id == alert_id).unwrap();
-    assert_eq!(it.state, "open", "the forged POSTs changed nothing");
+    assert_eq!(
+        it.state(),
+        pb::AlertState::Open,
+        "the forged POSTs changed nothing"
+    );
 
     // Snooze in the page: the alert stays open, the API sees the snooze, the alarm goes quiet.
     click_action(&c, &alert_id, "snooze").await;
     let snoozed = wait_alert(ch, &a.nurse_token, &alert_id, |x| x.snoozed_until.is_some()).await;
-    assert_eq!(snoozed.state, "open", "a snooze is not an acknowledgement");
+    assert_eq!(
+        snoozed.state(),
+        pb::AlertState::Open,
+        "a snooze is not an acknowledgement"
+    );
     let s = wait_station(&c, &alert_id, "the snooze", |s| s["alarm"] == "off").await;
     assert_eq!(s["state"], "open", "{s}");
 
     // Acknowledge in the page: the API sees it, the alarm stops.
     click_action(&c, &alert_id, "acknowledge").await;
-    let acked = wait_alert(ch, &a.nurse_token, &alert_id, |x| x.state == "acknowledged").await;
+    let acked = wait_alert(ch, &a.nurse_token, &alert_id, |x| {
+        x.state() == pb::AlertState::Acknowledged
+    })
+    .await;
     assert!(!acked.acted_by.is_empty());
     let s = wait_station(&c, &alert_id, "the acknowledgement", |s| {
         s["state"] == "acknowledged"
@@ -362,7 +375,7 @@ async fn station(db: Db, engine: Engine) {
         x.escalation_level == level + 1
     })
     .await;
-    assert_eq!(escalated.state, "acknowledged");
+    assert_eq!(escalated.state(), pb::AlertState::Acknowledged);
     wait_station(&c, &alert_id, "the escalation", |s| s["level"] == level + 1).await;
     // The same domain action over gRPC up to the top of the ladder (level 2), which refuses
     // one more, in the API and in the page alike.
@@ -393,7 +406,10 @@ async fn station(db: Db, engine: Engine) {
 
     // Resolve: gone from the station, resolved for the API.
     click_action(&c, &alert_id, "resolve").await;
-    wait_alert(ch, &a.nurse_token, &alert_id, |x| x.state == "resolved").await;
+    wait_alert(ch, &a.nurse_token, &alert_id, |x| {
+        x.state() == pb::AlertState::Resolved
+    })
+    .await;
     let s = wait_station(&c, &alert_id, "the resolution", |s| s["rows"] == 0).await;
     assert_eq!(s["alarm"], "off");
     assert_eq!(s["duplicates"], 0);

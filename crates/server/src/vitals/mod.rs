@@ -89,11 +89,12 @@ use auscult_store::vitals::{
 };
 use auscult_store::{Store, StoreError, now_ms};
 use auscult_vitals::{
-    Acvpu, Alert, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState, AlertStatus,
-    BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, DurationMs, MinuteIndex,
-    MonitorConfig, OxygenSupport, Parameter, PriorAlert, Reading, ResidentMonitor, Rollup, Sample,
-    SourceId, SpO2Percent, StaffId, SubjectClock, Timestamp, VitalsError, check_device_time,
-    continued_alert, merge_buckets, rollup_minutes,
+    Acvpu, Alert, AlertClass, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState,
+    AlertStatus, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, Condition,
+    ConditionClass, DurationMs, MinuteIndex, MonitorConfig, OxygenSupport, Parameter, PriorAlert,
+    Reading, ResidentMonitor, Rollup, Sample, Severity, SourceId, SpO2Percent, StaffId,
+    SubjectClock, Term, Timestamp, VitalsError, check_device_time, continued_alert, merge_buckets,
+    rollup_minutes,
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_stream::StreamExt;
@@ -145,7 +146,7 @@ const AUDIT_GROUP_MAX: usize = 512;
 
 mod event_log;
 mod hub;
-mod wire;
+pub mod wire;
 
 use event_log::*;
 use hub::*;
@@ -402,18 +403,9 @@ impl VitalsApi {
     ) -> Result<pb::QueryTrendResponse> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
         let req = request.into_inner();
-        let parameter = match pb::VitalParameter::try_from(req.parameter)
-            .unwrap_or(pb::VitalParameter::Unspecified)
-        {
-            pb::VitalParameter::HeartRate => Parameter::HeartRate,
-            pb::VitalParameter::RespiratoryRate => Parameter::RespiratoryRate,
-            pb::VitalParameter::Spo2 => Parameter::SpO2,
-            pb::VitalParameter::Temperature => Parameter::Temperature,
-            pb::VitalParameter::BloodPressure => Parameter::BloodPressure,
-            pb::VitalParameter::Unspecified => {
-                caller.tenant_with(WATCHERS)?;
-                return Err(ServerError::InvalidArgument("parameter is required".into()));
-            }
+        let Some(parameter) = parameter_of(req.parameter) else {
+            caller.tenant_with(WATCHERS)?;
+            return Err(ServerError::InvalidArgument("parameter is required".into()));
         };
         let (Some(from), Some(until)) = (req.from.as_ref(), req.until.as_ref()) else {
             caller.tenant_with(WATCHERS)?;

@@ -52,6 +52,7 @@ use super::view::{self, Chrome};
 use super::{Web, WebError, WebResult};
 use crate::error::ServerError;
 use crate::family::{self as rules, Accepting, Consent};
+use crate::vitals::wire;
 
 /// The parameters a family sees charted.
 const FAMILY_CHARTED: [Parameter; 2] = [Parameter::HeartRate, Parameter::RespiratoryRate];
@@ -311,19 +312,17 @@ pub async fn relative_trend(
 /// An alert event as the family's script sees it: what happened in the family's words, what
 /// the alert is about, its state. No severity, detail or nurse.
 fn family_event_json(ev: &pb::AlertEvent, lang: Lang) -> Value {
-    let change = AlertEventKind::parse(&ev.change);
+    let change = wire::alert_change_of(ev.change);
     let alert = ev.alert.as_ref();
-    let conditions: Vec<Condition> = alert
-        .map(|a| a.conditions.iter().filter_map(|c| c.parse().ok()).collect())
-        .unwrap_or_default();
+    let conditions = alert.map(station::conditions_of).unwrap_or_default();
     json!({
         "event_id": ev.event_id,
-        "change": ev.change,
+        "change": change.map_or("", AlertEventKind::as_str),
         "what": change.and_then(|c| lang.family_change(c)).unwrap_or(""),
         "at": ev.at.as_ref().map(crate::convert::millis),
         "alert_id": alert.map_or("", |a| a.alert_id.as_str()),
         "about": about(&conditions, lang),
-        "resolved": alert.is_some_and(|a| a.state == AlertStatus::Resolved.as_str()),
+        "resolved": alert.is_some_and(|a| wire::alert_state_of(a.state) == Some(AlertStatus::Resolved)),
     })
 }
 
@@ -639,12 +638,12 @@ mod tests {
     fn family_events_carry_no_severity_detail_or_nurse() {
         let ev = pb::AlertEvent {
             event_id: 7,
-            change: "acknowledged".into(),
+            change: pb::AlertChange::Acknowledged.into(),
             alert: Some(pb::Alert {
                 alert_id: "a1".into(),
-                severity: "critical".into(),
-                state: "acknowledged".into(),
-                conditions: vec!["no_breathing".into()],
+                severity: pb::AlertSeverity::Critical.into(),
+                state: pb::AlertState::Acknowledged.into(),
+                conditions: vec![wire::condition_pb(&Condition::NoBreathing)],
                 detail: "respiratory rate 0 for 30 s".into(),
                 acted_by: "nurse-principal".into(),
                 ..pb::Alert::default()

@@ -25,7 +25,8 @@ use std::time::Duration;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
 use auscult_vitals::{
-    AlertEventKind, AlertStatus, Condition, ConditionClass, Parameter, Severity, Timestamp,
+    AlertClass, AlertEventKind, AlertStatus, Condition, ConditionClass, Parameter, Severity,
+    Timestamp,
 };
 use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -44,7 +45,7 @@ use super::view::{self, AlertRow, FamilyRow, ResidentPage, SensorRow, StationPag
 use super::{Web, WebError, WebResult};
 use crate::convert;
 use crate::error::ServerError;
-use crate::vitals::{Action, TrendRequest, VitalsApi, alert_proto};
+use crate::vitals::{Action, TrendRequest, VitalsApi, alert_proto, wire};
 
 /// How often an open event stream checks that its session still lives.
 pub const SESSION_RECHECK: Duration = Duration::from_secs(10);
@@ -243,8 +244,8 @@ pub async fn resident_page(
     let alerts: Vec<pb::Alert> = rows.iter().map(|r| alert_proto(&r.event)).collect();
     let silent: HashSet<String> = alerts
         .iter()
-        .filter(|a| a.state != AlertStatus::Resolved.as_str())
-        .filter_map(|a| silent_sensor(&a.conditions))
+        .filter(|a| wire::alert_state_of(a.state) != Some(AlertStatus::Resolved))
+        .filter_map(|a| silent_sensor(&conditions_of(a)))
         .collect();
     let lang = signed.lang;
     let sensors = sensors
@@ -408,40 +409,43 @@ impl IntoResponse for JsonBody {
     }
 }
 
+/// The conditions of a wire alert that this server can read.
+pub fn conditions_of(a: &pb::Alert) -> Vec<Condition> {
+    a.conditions.iter().filter_map(wire::condition_of).collect()
+}
+
 /// The sensor (`<device>/<source>`) of a silent-sensor alert's conditions.
-pub fn silent_sensor(conditions: &[String]) -> Option<String> {
-    conditions
-        .iter()
-        .find_map(|c| match c.parse::<Condition>() {
-            Ok(Condition::SensorSilent(s)) => Some(s.as_str().to_owned()),
-            _ => None,
-        })
+pub fn silent_sensor(conditions: &[Condition]) -> Option<String> {
+    conditions.iter().find_map(|c| match c {
+        Condition::SensorSilent(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    })
 }
 
 /// An alert for the station's script, with its words in the page's language and its
-/// severity's rank (higher is more urgent) for sorting.
+/// severity's rank (higher is more urgent) for sorting. Kinds, severities and states are
+/// spelled as the vitals vocabulary spells them (`auscult_vitals::Term`).
 pub fn alert_json(a: &pb::Alert, lang: Lang) -> Value {
-    let severity = Severity::parse(&a.severity);
-    let state = AlertStatus::parse(&a.state);
-    let findings: Vec<&str> = a
-        .conditions
+    let severity = wire::severity_of(a.severity);
+    let state = wire::alert_state_of(a.state);
+    let conditions = conditions_of(a);
+    let findings: Vec<&str> = conditions
         .iter()
-        .filter_map(|c| c.parse::<Condition>().ok())
         .map(|c| lang.condition(c.class()))
         .collect();
-    let sensor = silent_sensor(&a.conditions);
+    let sensor = silent_sensor(&conditions);
     json!({
         "id": a.alert_id,
         "subject": a.subject_id,
-        "kind": a.kind,
-        "severity": a.severity,
+        "kind": wire::alert_kind_of(a.kind).map_or("", AlertClass::as_str),
+        "severity": severity.map_or("", Severity::as_str),
         "severity_rank": severity.map_or(0, |s| s as u8),
         "severity_label": severity.map_or("", |s| lang.severity(s)),
-        "state": a.state,
+        "state": state.map_or("", AlertStatus::as_str),
         "state_label": state.map_or("", |s| lang.alert_status(s)),
         "findings": findings.join(", "),
         "sensor": sensor.as_deref().map(|s| s.rsplit('/').next().unwrap_or(s)),
-        "silent_sensor": a.conditions.iter().any(|c| c.starts_with(ConditionClass::SensorSilent.as_str())),
+        "silent_sensor": conditions.iter().any(|c| c.class() == ConditionClass::SensorSilent),
         "level": a.escalation_level,
         "detail": a.detail,
         "condition_active": a.condition_active,
@@ -452,10 +456,11 @@ pub fn alert_json(a: &pb::Alert, lang: Lang) -> Value {
 
 /// An alert event for the station's script.
 pub fn event_json(ev: &pb::AlertEvent, lang: Lang) -> Value {
+    let change = wire::alert_change_of(ev.change);
     json!({
         "event_id": ev.event_id,
-        "change": ev.change,
-        "change_label": AlertEventKind::parse(&ev.change).map_or("", |c| lang.alert_change(c)),
+        "change": change.map_or("", AlertEventKind::as_str),
+        "change_label": change.map_or("", |c| lang.alert_change(c)),
         "at": ev.at.as_ref().map(convert::millis),
         "alert": ev.alert.as_ref().map(|a| alert_json(a, lang)),
     })
@@ -464,6 +469,7 @@ pub fn event_json(ev: &pb::AlertEvent, lang: Lang) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auscult_vitals::SourceId;
 
     #[test]
     fn the_stream_resumes_after_last_event_id_then_after_then_the_start() {
@@ -504,26 +510,33 @@ mod tests {
 
     #[test]
     fn alerts_carry_words_rank_and_sensor() {
+        let silent = Condition::SensorSilent(SourceId::parse("dev-1/ox:1").expect("a sensor name"));
         let a = pb::Alert {
             alert_id: "a1".into(),
             subject_id: "s1".into(),
-            kind: "sensor_silent".into(),
-            severity: "technical".into(),
-            state: "open".into(),
-            conditions: vec!["sensor_silent:dev-1/ox:1".into()],
+            kind: pb::AlertKind::SensorSilent.into(),
+            severity: pb::AlertSeverity::Technical.into(),
+            state: pb::AlertState::Open.into(),
+            conditions: vec![wire::condition_pb(&silent)],
             ..pb::Alert::default()
         };
         let j = alert_json(&a, Lang::En);
+        assert_eq!(j["kind"], "sensor_silent");
+        assert_eq!(j["severity"], "technical");
         assert_eq!(j["severity_rank"], 0);
+        assert_eq!(j["state"], "open");
         assert_eq!(j["state_label"], "open");
         assert_eq!(j["findings"], "sensor silent");
         assert_eq!(j["sensor"], "ox:1");
         assert_eq!(j["silent_sensor"], true);
-        assert_eq!(silent_sensor(&a.conditions).as_deref(), Some("dev-1/ox:1"));
+        assert_eq!(
+            silent_sensor(&conditions_of(&a)).as_deref(),
+            Some("dev-1/ox:1")
+        );
         let critical = pb::Alert {
-            severity: "critical".into(),
-            state: "acknowledged".into(),
-            conditions: vec!["no_breathing".into()],
+            severity: pb::AlertSeverity::Critical.into(),
+            state: pb::AlertState::Acknowledged.into(),
+            conditions: vec![wire::condition_pb(&Condition::NoBreathing)],
             ..a
         };
         let j = alert_json(&critical, Lang::Ja);

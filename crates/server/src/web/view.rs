@@ -377,14 +377,13 @@ pub struct AlertRow {
 impl AlertRow {
     /// The row of `a` in `lang`.
     pub fn of(a: &auscult_proto::v1::Alert, lang: Lang) -> AlertRow {
+        use crate::vitals::wire;
         let j = super::station::alert_json(a, lang);
         let text = |k: &str| j[k].as_str().unwrap_or("").to_owned();
         AlertRow {
-            severity: a.severity.clone(),
-            severity_label: auscult_vitals::Severity::parse(&a.severity)
-                .map_or("", |s| lang.severity(s)),
-            state_label: auscult_vitals::AlertStatus::parse(&a.state)
-                .map_or("", |s| lang.alert_status(s)),
+            severity: text("severity"),
+            severity_label: wire::severity_of(a.severity).map_or("", |s| lang.severity(s)),
+            state_label: wire::alert_state_of(a.state).map_or("", |s| lang.alert_status(s)),
             findings: text("findings"),
             raised: a
                 .raised_at

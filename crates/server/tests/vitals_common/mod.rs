@@ -198,7 +198,7 @@ pub async fn until_marker(
     let mut out = Vec::new();
     loop {
         let e = next_event(stream).await;
-        if subject_of(&e) == marker && e.change == "raised" {
+        if subject_of(&e) == marker && e.change() == pb::AlertChange::Raised {
             return out;
         }
         out.push(e);
@@ -257,7 +257,10 @@ pub async fn trend(
 }
 
 pub fn raised(events: &[pb::AlertEvent]) -> Vec<&pb::AlertEvent> {
-    events.iter().filter(|e| e.change == "raised").collect()
+    events
+        .iter()
+        .filter(|e| e.change() == pb::AlertChange::Raised)
+        .collect()
 }
 
 pub fn subject_of(e: &pb::AlertEvent) -> &str {
