@@ -120,6 +120,10 @@ pub struct ServerConfig {
     /// dormant (every sensor silent with its alert raised, no alert timer running),
     /// milliseconds; then it is evicted and rebuilt from storage when data comes again.
     pub vitals_idle_evict_ms: u64,
+    /// How long a server's lease on a resident's monitoring lasts without renewal,
+    /// milliseconds (renewed every third of it): when a server dies, another takes its residents
+    /// over within about this time.
+    pub vitals_lease_ms: u64,
     /// How often a streaming call re-reads its token in the database, milliseconds: a token
     /// revoked by another server sharing the database ends the stream within this interval
     /// (revocations through this server end it at once).
@@ -176,6 +180,7 @@ impl Default for ServerConfig {
             // balancer that reaches it opens another connection.
             max_concurrent_streams: 256,
             vitals_idle_evict_ms: 3_600_000,
+            vitals_lease_ms: 15_000,
             token_recheck_ms: 30_000,
             // Attempts over roughly 12 to 22 hours: 10 s, 20 s, 40 s, ... then every 30 to 60 min.
             webhook_max_attempts: 30,
@@ -243,6 +248,9 @@ impl ServerConfig {
                     "{name} must be between 100 ms and a day"
                 )));
             }
+        }
+        if !(600..=600_000).contains(&self.vitals_lease_ms) {
+            return bad("vitals_lease_ms must be between 600 ms and 10 minutes");
         }
         if !(100..=7 * 86_400_000).contains(&self.vitals_idle_evict_ms) {
             return bad("vitals_idle_evict_ms must be between 100 ms and 7 days");

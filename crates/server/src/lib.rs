@@ -159,6 +159,7 @@ async fn start_registered(
     worker::recover(state, now_ms().saturating_sub(lease_ms), true).await?;
     let bootstrap_token = bootstrap_admin(&state.store, &state.config).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    state.vitals.join_fleet(server_id);
     let mut tasks = spawn_background(state, workers, listeners.metrics, &shutdown_rx).await?;
     if let (Some(listener), Some(web_at)) = (listeners.web, web_addr) {
         tasks.push(web::serve(
@@ -301,6 +302,10 @@ async fn spawn_background(
     }
     state.vitals.recover().await?;
     tasks.push(tokio::spawn(vitals::run_ticker(
+        Arc::clone(state),
+        shutdown_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(vitals::run_leases(
         Arc::clone(state),
         shutdown_rx.clone(),
     )));

@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// How long a dormant vital-sign monitor stays in memory without a batch, milliseconds.
     #[arg(long, env = "AUSCULT_VITALS_IDLE_EVICT_MS")]
     pub vitals_idle_evict_ms: Option<u64>,
+    /// How long a server's lease on a resident's vital-sign monitoring lasts unrenewed,
+    /// milliseconds (another server takes the resident over after it).
+    #[arg(long, env = "AUSCULT_VITALS_LEASE_MS")]
+    pub vitals_lease_ms: Option<u64>,
     /// Attempts at delivering an alert event to a webhook before it is a dead letter.
     #[arg(long, env = "AUSCULT_WEBHOOK_MAX_ATTEMPTS")]
     pub webhook_max_attempts: Option<u32>,
@@ -235,6 +239,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.vitals_idle_evict_ms {
             c.vitals_idle_evict_ms = v;
+        }
+        if let Some(v) = self.vitals_lease_ms {
+            c.vitals_lease_ms = v;
         }
         if let Some(v) = self.webhook_max_attempts {
             c.webhook_max_attempts = v;

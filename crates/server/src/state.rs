@@ -74,6 +74,7 @@ impl AppState {
             vitals: crate::vitals::VitalsHub::new(
                 store.clone(),
                 std::time::Duration::from_millis(config.vitals_idle_evict_ms),
+                std::time::Duration::from_millis(config.vitals_lease_ms),
             ),
             store,
             config,

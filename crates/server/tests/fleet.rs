@@ -302,6 +302,8 @@ fn spawn_server(database_url: &str, s3: &S3Config) -> (Child, tempfile::TempDir)
         // Short enough that a dead server's job would come back within the test, long enough
         // that a busy machine never lets a heartbeating worker's lease lapse.
         .args(["--job-lease-ms", "5000", "--server-heartbeat-ms", "500"])
+        // A killed server's residents are taken over within about this.
+        .args(["--vitals-lease-ms", "1500"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -719,5 +721,255 @@ async fn watch_on_one_server_sees_alerts_raised_through_another() {
 
     for server in servers {
         server.shutdown().await.unwrap();
+    }
+}
+
+/// Registers a second device in `t`'s tenant (as the system administrator) and assigns it to
+/// `subjects`; returns its token.
+async fn second_device(
+    ch: &tonic::transport::Channel,
+    admin_token: &str,
+    t: &Tenant,
+    subjects: &[&str],
+) -> String {
+    let device = admin(ch)
+        .register_device(authed(
+            admin_token,
+            pb::RegisterDeviceRequest {
+                tenant_id: t.id.clone(),
+                name: "bedside-patch".into(),
+                lifetime_seconds: None,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = device.principal.unwrap().principal_id;
+    assign_device(ch, &t.admin_token, &id, subjects)
+        .await
+        .unwrap();
+    device.token
+}
+
+/// The lifecycle changes (raised, resumed, acknowledged, resolved) of `subject`'s alerts in
+/// `events`, in order. (Whether a single reading's condition has cleared by the time the test
+/// reads depends on the clock; it is not what this test is about.)
+fn changes_of(events: &[pb::AlertEvent], subject: &str) -> Vec<pb::AlertChange> {
+    events
+        .iter()
+        .filter(|e| vitals_common::subject_of(e) == subject)
+        .map(pb::AlertEvent::change)
+        .filter(|c| *c != pb::AlertChange::ConditionCleared)
+        .collect()
+}
+
+/// Vital signs across a fleet: three server processes on one PostgreSQL database; a resident's
+/// two devices report through different servers, yet one server monitors the resident (the
+/// other relays what it stores), so each scripted event raises exactly one alert. The holder is
+/// SIGKILLed mid-monitoring: another server takes the resident over from storage (the open
+/// alert continues, nothing is raised twice), nurses' actions work through any server, and a
+/// `Watch` cut by the kill resumes on another server without gap or duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_monitor_each_resident_once_and_take_over_a_killed_one() {
+    use vitals_common::{
+        batch, hr, next_event, normal, raise_marker, rr, sample, send_batches, until_marker,
+        wall_ms, watch,
+    };
+
+    let Some(s3) = s3_test_config().await else {
+        return;
+    };
+    let Some(database_url) = postgres_url().await else {
+        return;
+    };
+    let spawned: Vec<_> = (0..3).map(|_| spawn_server(&database_url, &s3)).collect();
+    let mut servers: Vec<ServerProcess> = spawned
+        .into_iter()
+        .map(|(child, dir)| await_ready(child, dir))
+        .collect();
+    let admin_token = servers
+        .iter()
+        .find_map(|s| s.bootstrap_token.clone())
+        .unwrap();
+    let (a, b, c) = (
+        connect(servers[0].addr).await,
+        connect(servers[1].addr).await,
+        connect(servers[2].addr).await,
+    );
+    let t = make_tenant(&c, &admin_token, "fleet-vitals").await;
+    t.assign(&c, &["r1"]).await;
+    let patch_token = second_device(&c, &admin_token, &t, &["r1"]).await;
+
+    // Nurses watch on C (the whole run) and on A (cut when A is killed).
+    let mut on_c = watch(&c, &t.nurse_token, 0, "").await.unwrap();
+    let mut on_a = watch(&a, &t.nurse_token, 0, "").await.unwrap();
+
+    // The oximeter reports through A first, so A monitors r1.
+    let end = wall_ms() - 240_000;
+    let history: Vec<_> = (0..5)
+        .map(|i| batch(i, "r1", normal(end - (5 - i as i64) * 60_000)))
+        .collect();
+    let acks = send_batches(&a, &t.device_token, history).await.unwrap();
+    assert!(acks.iter().all(|k| k.error.is_empty()), "{acks:?}");
+
+    // The bedside patch reports through B: its samples are stored by B and reach A's monitor.
+    // Scripted event 1: the patch finds no pulse. B raises nothing itself.
+    let patch = |id: u64, at: i64, v: f64| {
+        batch(
+            id,
+            "r1",
+            vec![sample(
+                at,
+                "ecg-patch",
+                pb::vital_sample::Value::HeartRatePerMin(v),
+            )],
+        )
+    };
+    let acks = send_batches(
+        &b,
+        &patch_token,
+        vec![patch(1, end - 60_000, 72.0), patch(2, end, 0.0)],
+    )
+    .await
+    .unwrap();
+    assert!(
+        acks.iter().all(|k| k.error.is_empty() && k.accepted == 1),
+        "{acks:?}"
+    );
+    assert!(
+        acks.iter().all(|k| k.alert_events == 0),
+        "B monitors nothing: {acks:?}"
+    );
+    let raised = next_event(&mut on_c).await;
+    assert_eq!(
+        (raised.change(), vitals_common::subject_of(&raised)),
+        (pb::AlertChange::Raised, "r1"),
+        "{raised:?}"
+    );
+    let alert = raised.alert.clone().unwrap();
+    assert!(
+        alert
+            .conditions
+            .iter()
+            .any(|k| k.kind() == pb::AlertConditionKind::NoPulse),
+        "{alert:?}"
+    );
+    let seen_on_a = next_event(&mut on_a).await;
+    assert_eq!(seen_on_a.event_id, raised.event_id);
+
+    // A is killed mid-monitoring. Its Watch ends; the nurse resumes on B from the last id seen.
+    servers[0].kill();
+    let cut = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match tokio_stream::StreamExt::next(&mut on_a).await {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    })
+    .await;
+    assert!(cut.is_ok(), "a killed server's Watch ends");
+    let mut on_b = watch(&b, &t.nurse_token, seen_on_a.event_id, "")
+        .await
+        .unwrap();
+
+    // The oximeter reconnects to C and still finds no pulse: whichever server took r1 over
+    // continues the stored alert (`resumed`), it raises no second one.
+    let still = batch(
+        20,
+        "r1",
+        vec![hr(end + 60_000, 0.0), rr(end + 60_000, 14.0)],
+    );
+    let acks = send_batches(&c, &t.device_token, vec![still])
+        .await
+        .unwrap();
+    assert!(acks.iter().all(|k| k.error.is_empty()), "{acks:?}");
+    let resumed = next_event(&mut on_c).await;
+    assert_eq!(
+        (
+            resumed.change(),
+            resumed.alert.as_ref().unwrap().alert_id.as_str()
+        ),
+        (pb::AlertChange::Resumed, alert.alert_id.as_str()),
+        "{resumed:?}"
+    );
+
+    // Nurses act through B and C: one of them does not hold r1 and relays to the one that does.
+    let action = || pb::AlertActionRequest {
+        alert_id: alert.alert_id.clone(),
+    };
+    let acked = vitals_common::vitals(&b)
+        .acknowledge_alert(authed(&t.nurse_token, action()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(acked.state(), pb::AlertState::Acknowledged);
+    let resolved = vitals_common::vitals(&c)
+        .resolve_alert(authed(&t.nurse_token, action()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resolved.state(), pb::AlertState::Resolved);
+
+    // Scripted event 2, after the pulse came back and the alert was resolved: the patch (still
+    // through B) finds no pulse again: exactly one new alert.
+    let back = batch(21, "r1", normal(end + 120_000));
+    let acks = send_batches(&c, &t.device_token, vec![back]).await.unwrap();
+    assert!(acks.iter().all(|k| k.error.is_empty()), "{acks:?}");
+    let acks = send_batches(
+        &b,
+        &patch_token,
+        vec![patch(3, end + 120_000, 71.0), patch(4, end + 180_000, 0.0)],
+    )
+    .await
+    .unwrap();
+    assert!(acks.iter().all(|k| k.error.is_empty()), "{acks:?}");
+
+    // The holder applies what B relays within a relay poll: wait for the second raise, then
+    // for a marker raised after it (nothing else may come between).
+    let mut all_c = vec![raised.clone(), resumed.clone()];
+    loop {
+        let e = next_event(&mut on_c).await;
+        let second = vitals_common::subject_of(&e) == "r1" && e.change() == pb::AlertChange::Raised;
+        all_c.push(e);
+        if second {
+            break;
+        }
+    }
+    let marker = raise_marker(&c, &t).await;
+    all_c.extend(until_marker(&mut on_c, &marker).await);
+    assert_eq!(
+        changes_of(&all_c, "r1"),
+        [
+            pb::AlertChange::Raised,
+            pb::AlertChange::Resumed,
+            pb::AlertChange::Acknowledged,
+            pb::AlertChange::Resolved,
+            pb::AlertChange::Raised,
+        ],
+        "{all_c:#?}"
+    );
+    let ids: Vec<u64> = all_c.iter().map(|e| e.event_id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
+    let second = all_c
+        .iter()
+        .rev()
+        .find(|e| e.change() == pb::AlertChange::Raised)
+        .unwrap();
+    assert_ne!(second.alert.as_ref().unwrap().alert_id, alert.alert_id);
+
+    // The Watch resumed on B saw exactly what C saw after the cut: no gap, no duplicate.
+    let after_cut = until_marker(&mut on_b, &marker).await;
+    let on_c_after: Vec<u64> = all_c
+        .iter()
+        .filter(|e| e.event_id > seen_on_a.event_id)
+        .map(|e| e.event_id)
+        .collect();
+    let on_b_after: Vec<u64> = after_cut.iter().map(|e| e.event_id).collect();
+    assert_eq!(on_b_after, on_c_after);
+
+    for server in servers.drain(1..) {
+        let status = server.terminate();
+        assert!(status.success(), "{status:?}");
     }
 }

@@ -16,6 +16,7 @@ pub mod family;
 pub mod identity;
 pub mod jobs;
 pub mod labs;
+pub mod leases;
 pub mod programs;
 pub mod questionnaire_links;
 pub mod recordings;

@@ -584,11 +584,16 @@ impl Store {
     /// back from its newest minute rollup of each parameter (so it reads one minute of samples,
     /// not the whole series). Categorical parameters, which have no rollups, are looked up over
     /// the last `categorical_lookback_ms` before the newest rollup.
+    ///
+    /// With `before_relayed`, samples stored since the oldest batch still waiting in the relay
+    /// for the subject's monitor (see [`crate::leases`]) are left out: a monitor rebuilt from
+    /// this is then given those batches without finding their samples already "seen".
     pub async fn last_sample_times(
         &self,
         tenant_id: &str,
         subject_id: &str,
         categorical_lookback_ms: i64,
+        before_relayed: bool,
     ) -> Result<Vec<LastSample>> {
         let newest = sqlx::query(
             "SELECT COALESCE(MAX(minute_ms), -1) AS newest FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2",
@@ -603,13 +608,28 @@ impl Store {
         } else {
             newest.saturating_sub(categorical_lookback_ms)
         };
+        let received_before: i64 = if before_relayed {
+            sqlx::query_scalar(
+                "SELECT COALESCE(MIN(created_at_ms), 9223372036854775807) FROM vital_relay \
+                 WHERE tenant_id = $1 AND subject_id = $2 AND kind = $3",
+            )
+            .bind(tenant_id)
+            .bind(subject_id)
+            .bind(crate::leases::RelayKind::Batch.as_str())
+            .fetch_one(&self.pool)
+            .await?
+        } else {
+            i64::MAX
+        };
         let rows = sqlx::query(
             "SELECT parameter, device_id, source, MAX(measured_at_ms) AS last FROM vital_samples \
-             WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 GROUP BY parameter, device_id, source",
+             WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 \
+             AND received_at_ms < $4 GROUP BY parameter, device_id, source",
         )
         .bind(tenant_id)
         .bind(subject_id)
         .bind(from)
+        .bind(received_before)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -763,6 +783,21 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        for b in items {
+            if let Some(payload) = b.relay {
+                sqlx::query(
+                    "INSERT INTO vital_relay (tenant_id, subject_id, kind, payload, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(b.tenant_id)
+                .bind(b.subject_id)
+                .bind(crate::leases::RelayKind::Batch.as_str())
+                .bind(payload)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -809,6 +844,10 @@ pub struct VitalsBatchRows<'a> {
     pub samples: &'a [VitalRow],
     /// Their minute rollups, by parameter name.
     pub rollups: &'a [(String, MinuteRow)],
+    /// For the subject's lease holder when it is another server: the batch as it must be
+    /// applied to the monitor, stored as a relay row in the same transaction (see
+    /// [`crate::leases`]).
+    pub relay: Option<&'a [u8]>,
 }
 
 const MERGE_MINUTES: &str = " ON CONFLICT (tenant_id, subject_id, parameter, minute_ms) DO UPDATE SET \
@@ -1059,6 +1098,7 @@ mod tests {
             subject_id: "s2",
             samples: &rows_s2,
             rollups: &roll_s2,
+            relay: None,
         }];
         store.insert_vitals_group(&group, now).await?;
         let rows_s3 = [hr(5000, 60.0)];
@@ -1069,6 +1109,7 @@ mod tests {
                 subject_id: "s3",
                 samples: &rows_s3,
                 rollups: &roll_s3,
+                relay: None,
             },
             group[0],
         ];
@@ -1083,7 +1124,7 @@ mod tests {
         };
         let t2 = store.vital_trend(&actor, &a.id, &q2, now).await?;
         assert_eq!((t2.len(), t2[0].count, t2[0].sum), (1, 2, 141.0));
-        let last = store.last_sample_times(&a.id, "s1", 60_000).await?;
+        let last = store.last_sample_times(&a.id, "s1", 60_000, false).await?;
         assert_eq!(
             last,
             vec![LastSample {

@@ -63,6 +63,8 @@ pub(super) struct WriteRequest {
     pub(super) subject_id: String,
     pub(super) samples: Vec<VitalRow>,
     pub(super) rollups: Vec<(String, MinuteRow)>,
+    /// For the subject's lease holder, stored with the samples (see [`super::leases`]).
+    pub(super) relay: Option<Vec<u8>>,
     pub(super) reply: oneshot::Sender<std::result::Result<(), StoreError>>,
 }
 
@@ -88,6 +90,8 @@ pub struct VitalsHub {
     pub(super) writer: OnceLock<mpsc::Sender<WriteRequest>>,
     /// Unresolved alerts from before this start, by subject, until the subject is first used.
     pub(super) carried: Mutex<HashMap<SubjectKey, Vec<AlertEventRow>>>,
+    /// The subjects this server monitors across a fleet (see [`super::leases`]).
+    pub(super) leases: super::leases::Leases,
 }
 
 impl std::fmt::Debug for VitalsHub {
@@ -102,8 +106,9 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl VitalsHub {
     /// A hub over `store` with the engine's default configuration, evicting dormant monitors
-    /// unused for `idle_evict`.
-    pub fn new(store: Store, idle_evict: Duration) -> VitalsHub {
+    /// unused for `idle_evict`; once it joins a fleet ([`VitalsHub::join_fleet`]) its subject
+    /// leases last `lease` unrenewed.
+    pub fn new(store: Store, idle_evict: Duration, lease: Duration) -> VitalsHub {
         let (events, _) = broadcast::channel(4096);
         VitalsHub {
             store,
@@ -119,6 +124,7 @@ impl VitalsHub {
             event_lock: tokio::sync::Mutex::new(()),
             writer: OnceLock::new(),
             carried: Mutex::new(HashMap::new()),
+            leases: super::leases::Leases::new(lease),
         }
     }
 
@@ -154,7 +160,14 @@ impl VitalsHub {
         keys.sort();
         keys.dedup();
         for (tenant, subject) in &keys {
-            self.subject(tenant, subject).await?;
+            // Across a fleet, only the subjects this server may hold (the others' holders run).
+            if self.holds(tenant, subject).await? {
+                self.subject(tenant, subject).await?;
+            } else {
+                // Its holder has these alerts; should this server take the subject over later,
+                // it reads them from storage as they are then.
+                lock(&self.carried).remove(&(tenant.clone(), subject.clone()));
+            }
         }
         if n_open > 0 || !keys.is_empty() {
             tracing::info!(
@@ -207,7 +220,7 @@ impl VitalsHub {
         }
         let last = self
             .store
-            .last_sample_times(tenant_id, subject_id, 24 * 3_600_000)
+            .last_sample_times(tenant_id, subject_id, 24 * 3_600_000, true)
             .await?;
         let mut monitor = ResidentMonitor::new(self.config.clone())
             .map_err(|e| ServerError::Internal(format!("vitals monitor: {e}")))?;
@@ -247,16 +260,17 @@ impl VitalsHub {
         }
         let evicted = lock(&self.evicted).get(&key).copied();
         let carried = lock(&self.carried).remove(&key);
-        let carried = match (carried, evicted) {
-            (Some(c), _) => c,
-            // Its alerts were in memory when it was evicted: read them back.
-            (None, Some(_)) => {
+        let carried = match carried {
+            Some(c) => c,
+            // Its alerts were in memory when it was evicted, or in another server's monitor
+            // (which died or gave the subject up): read them back.
+            None => {
                 self.store
                     .unresolved_alerts_of(tenant_id, subject_id)
                     .await?
             }
-            (None, None) => Vec::new(),
         };
+        let resumes = evicted.is_some() || !carried.is_empty();
         let wall = now_ms();
         let clock = match evicted {
             // Where the clock stood at eviction, advancing with wall time since.
@@ -273,9 +287,7 @@ impl VitalsHub {
             by_uuid: HashMap::new(),
             carried,
         };
-        if evicted.is_some()
-            && let Some(now) = subject.now(wall)
-        {
+        if resumes && let Some(now) = subject.now(wall) {
             // Sensors still silent raise again at once and so continue their stored alerts,
             // before a new batch can clear them.
             let events = subject.monitor.tick(Timestamp(now));
@@ -367,6 +379,7 @@ impl VitalsHub {
         subject_id: &str,
         samples: Vec<VitalRow>,
         rollups: Vec<(String, MinuteRow)>,
+        relay: Option<Vec<u8>>,
     ) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.writer()
@@ -375,6 +388,7 @@ impl VitalsHub {
                 subject_id: subject_id.to_owned(),
                 samples,
                 rollups,
+                relay,
                 reply,
             })
             .await
@@ -383,6 +397,44 @@ impl VitalsHub {
             Ok(r) => r.map_err(ServerError::from),
             Err(_) => Err(ServerError::Unavailable("sample writer stopped")),
         }
+    }
+
+    /// Applies a batch that passed [`ResidentMonitor::check_batch`] (and is stored) to the
+    /// subject's monitor at `clock`: the engine's events, the sensors' expected intervals, a
+    /// tick; the events are stored and broadcast. Returns how many.
+    pub(super) async fn apply_checked(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        s: &mut Subject,
+        samples: &[Sample],
+        clock: Timestamp,
+        expected_interval_seconds: u32,
+    ) -> Result<u32> {
+        let mut events = match s.monitor.ingest_batch(samples, clock) {
+            Ok(ev) => ev,
+            Err((i, e)) => {
+                // Cannot happen after the checks; stored but not seen by the engine.
+                tracing::warn!(
+                    index = i,
+                    reason = e.to_string().len(),
+                    "engine refused a stored batch"
+                );
+                Vec::new()
+            }
+        };
+        if expected_interval_seconds > 0 {
+            let expected = DurationMs(i64::from(expected_interval_seconds) * 1000);
+            let mut sources: Vec<&SourceId> = samples.iter().map(|x| &x.source).collect();
+            sources.sort();
+            sources.dedup();
+            for src in sources {
+                s.monitor.register_source(src.clone(), expected, clock);
+            }
+        }
+        events.extend(s.monitor.tick(clock));
+        self.publish(tenant_id, subject_id, s, events, clock.0)
+            .await
     }
 
     /// Stores and broadcasts one event; ids go out in increasing order.
@@ -474,10 +526,14 @@ impl VitalsHub {
                 s.evicted = true;
                 let key = (tenant, subject);
                 lock(&self.evicted).insert(key.clone(), (Timestamp(now), Timestamp(wall)));
-                let mut map = lock(&self.subjects);
-                if map.get(&key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                    map.remove(&key);
+                {
+                    let mut map = lock(&self.subjects);
+                    if map.get(&key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                        map.remove(&key);
+                    }
                 }
+                // Dormant: whichever server hears of the subject next may monitor it.
+                self.release(&key).await;
             }
         }
     }
@@ -522,6 +578,7 @@ pub(super) async fn run_writer(store: Store, mut rx: mpsc::Receiver<WriteRequest
                 subject_id: &r.subject_id,
                 samples: &r.samples,
                 rollups: &r.rollups,
+                relay: r.relay.as_deref(),
             })
             .collect();
         let together = store.insert_vitals_group(&rows, now).await;
@@ -533,8 +590,15 @@ pub(super) async fn run_writer(store: Store, mut rx: mpsc::Receiver<WriteRequest
             continue;
         }
         for r in group {
+            let alone = VitalsBatchRows {
+                tenant_id: &r.tenant_id,
+                subject_id: &r.subject_id,
+                samples: &r.samples,
+                rollups: &r.rollups,
+                relay: r.relay.as_deref(),
+            };
             let alone = store
-                .insert_vitals(&r.tenant_id, &r.subject_id, &r.samples, &r.rollups, now)
+                .insert_vitals_group(std::slice::from_ref(&alone), now)
                 .await;
             let _ = r.reply.send(alone);
         }

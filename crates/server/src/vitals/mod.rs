@@ -146,11 +146,13 @@ const AUDIT_GROUP_MAX: usize = 512;
 
 mod event_log;
 mod hub;
+mod leases;
 pub mod wire;
 
 use event_log::*;
 use hub::*;
 pub use hub::{LiveEvent, VitalsHub, run_ticker};
+pub use leases::{RELAY_ANSWER_WAIT, RELAY_POLL, run_leases};
 pub use wire::alert_proto;
 pub(crate) use wire::check_subject_id;
 use wire::*;
@@ -268,6 +270,11 @@ impl VitalsApi {
                 alert_events: 0,
             });
         }
+        if !self.hub().holds(tenant_id, &batch.subject_id).await? {
+            return self
+                .relay_batch(tenant_id, device_id, &batch, &samples)
+                .await;
+        }
         let mut s = self
             .hub()
             .lock_subject(tenant_id, &batch.subject_id)
@@ -291,7 +298,7 @@ impl VitalsApi {
             let rollups = rollup_rows(&samples);
             match self
                 .hub()
-                .store_samples(tenant_id, &batch.subject_id, rows, rollups)
+                .store_samples(tenant_id, &batch.subject_id, rows, rollups, None)
                 .await
             {
                 Ok(()) => {}
@@ -305,32 +312,16 @@ impl VitalsApi {
             }
         }
         s.clock.set(clock, wall);
-        let mut events = match s.monitor.ingest_batch(&samples, clock) {
-            Ok(ev) => ev,
-            Err((i, e)) => {
-                // Cannot happen after the checks above; stored but not seen by the engine.
-                tracing::warn!(
-                    batch = batch.batch_id,
-                    index = i,
-                    reason = e.to_string().len(),
-                    "engine refused a stored batch"
-                );
-                Vec::new()
-            }
-        };
-        if batch.expected_interval_seconds > 0 {
-            let expected = DurationMs(i64::from(batch.expected_interval_seconds) * 1000);
-            let mut sources: Vec<&SourceId> = samples.iter().map(|x| &x.source).collect();
-            sources.sort();
-            sources.dedup();
-            for src in sources {
-                s.monitor.register_source(src.clone(), expected, clock);
-            }
-        }
-        events.extend(s.monitor.tick(clock));
         let alert_events = self
             .hub()
-            .publish(tenant_id, &batch.subject_id, &mut s, events, clock.0)
+            .apply_checked(
+                tenant_id,
+                &batch.subject_id,
+                &mut s,
+                &samples,
+                clock,
+                batch.expected_interval_seconds,
+            )
             .await?;
         Ok(pb::VitalsBatchAck {
             batch_id: batch.batch_id,
@@ -590,7 +581,7 @@ impl VitalsApi {
             .await?;
         // Categorical readings (consciousness, oxygen) are looked for over the last day.
         Ok(store
-            .last_sample_times(&tenant_id, subject_id, 86_400_000)
+            .last_sample_times(&tenant_id, subject_id, 86_400_000, false)
             .await?)
     }
 
@@ -644,7 +635,9 @@ impl VitalsApi {
     }
 
     /// Applies a lifecycle action to an alert of the caller's tenant (audited). The gRPC alert
-    /// calls and the nurses' station both call this.
+    /// calls and the nurses' station both call this. The resident's monitor applies it: here
+    /// when this server holds the resident's lease, otherwise through the holder
+    /// ([`VitalsApi::act_through_holder`]).
     pub(crate) async fn act(
         &self,
         caller: &Caller,
@@ -661,18 +654,53 @@ impl VitalsApi {
             .get_alert(&tenant_id, alert_id)
             .await?
             .ok_or(ServerError::NotFound("alert"))?;
-        let subject_id = row.event.subject_id.clone();
-        let mut s = hub.lock_subject(&tenant_id, &subject_id).await?;
-        s.last_used = Instant::now();
-        let wall = now_ms();
-        let now = s.now(wall).unwrap_or(wall);
-        let by = StaffId(caller.principal_id.clone());
+        let subject_id = row.event.subject_id;
         let audit = match action {
             Action::Acknowledge => "alerts.acknowledge",
             Action::Resolve => "alerts.resolve",
             Action::Snooze(_) => "alerts.snooze",
             Action::Escalate => "alerts.escalate",
         };
+        let alert = if hub.holds(&tenant_id, &subject_id).await? {
+            self.act_here(&tenant_id, alert_id, &caller.principal_id, action)
+                .await?
+        } else {
+            self.act_through_holder(
+                &tenant_id,
+                &subject_id,
+                alert_id,
+                &caller.principal_id,
+                action,
+            )
+            .await?
+        };
+        hub.store
+            .audit_subject(&caller.actor(), audit, &subject_id, now_ms())
+            .await?;
+        Ok(alert)
+    }
+
+    /// [`VitalsApi::act`] on this server's monitor of the alert's resident (this server holds
+    /// its lease), by the principal `by`.
+    pub(super) async fn act_here(
+        &self,
+        tenant_id: &str,
+        alert_id: &str,
+        by: &str,
+        action: Action,
+    ) -> Result<pb::Alert> {
+        let hub = self.hub();
+        let row = hub
+            .store
+            .get_alert(tenant_id, alert_id)
+            .await?
+            .ok_or(ServerError::NotFound("alert"))?;
+        let subject_id = row.event.subject_id.clone();
+        let mut s = hub.lock_subject(tenant_id, &subject_id).await?;
+        s.last_used = Instant::now();
+        let wall = now_ms();
+        let now = s.now(wall).unwrap_or(wall);
+        let by = StaffId(by.to_owned());
         if let Some(id) = s.by_uuid.get(alert_id).copied() {
             let refused =
                 |e: auscult_vitals::VitalsError| ServerError::FailedPrecondition(e.to_string());
@@ -695,11 +723,8 @@ impl VitalsApi {
                     )
                 }
             };
-            hub.store
-                .audit_subject(&caller.actor(), audit, &subject_id, wall)
-                .await?;
             if let Some(ev) = event {
-                hub.publish(&tenant_id, &subject_id, &mut s, vec![ev], now)
+                hub.publish(tenant_id, &subject_id, &mut s, vec![ev], now)
                     .await?;
             }
             let alert = s
@@ -754,13 +779,10 @@ impl VitalsApi {
                 Some(AlertEventKind::Snoozed)
             }
         };
-        hub.store
-            .audit_subject(&caller.actor(), audit, &subject_id, wall)
-            .await?;
         if let Some(change) = change {
             e.change = Some(change);
             e.at_ms = now;
-            hub.emit(&tenant_id, e.clone()).await?;
+            hub.emit(tenant_id, e.clone()).await?;
             if e.state == AlertStatus::Resolved {
                 s.carried.retain(|c| c.event.alert_id != alert_id);
             } else if let Some(c) = s.carried.iter_mut().find(|c| c.event.alert_id == alert_id) {
