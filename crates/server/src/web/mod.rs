@@ -7,16 +7,14 @@
 //! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Programme staff
 //! and clinicians run check-ups ([`programs`]): programmes and sites, residents (one by one or
 //! from a roster CSV with a preview), the day's visits and what each lacks, the visit page with
-//! its outcome, the report and its CSV, the FHIR downloads.
-//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Families invited by
-//! a nurse with the resident's consent (`/family/invite/{token}`) follow their relative only
-//! ([`family`]): status in plain words, a week of pulse and breathing, the alerts and what the
-//! nurses did, and browser notifications while the page is open.
+//! its outcome, the report and its CSV, the FHIR downloads. Families invited by a nurse with
+//! the resident's consent (`/family/invite/{token}`) follow their relative only ([`family`]):
+//! status in plain words, a week of pulse and breathing, the alerts and what the nurses did,
+//! and browser notifications while the page is open.
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
 //! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
-//! served from `/static/`. No inline
-//! script anywhere: the content security policy forbids it.
+//! served from `/static/`. No inline script anywhere: the content security policy forbids it.
 //!
 //! Architecture invariants: this module holds no rule of its own about cases. Every page calls
 //! the same functions as the gRPC `ReviewService` ([`crate::cases`]) with a [`Caller`] made from
