@@ -13,7 +13,7 @@ use std::sync::Arc;
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_server::AdminService;
 use auscult_store::assignments::AssignmentFilter;
-use auscult_store::identity::{Principal, Tenant, TokenInfo, TokenOwners};
+use auscult_store::identity::{NewPrincipal, Principal, Tenant, TokenInfo, TokenOwners};
 use auscult_store::now_ms;
 use tonic::{Request, Response, Status};
 
@@ -201,9 +201,11 @@ impl AdminApi {
             .store
             .create_principal_with_login(
                 &caller.actor(),
-                tenant_id,
-                name,
-                role.as_str(),
+                NewPrincipal {
+                    tenant_id,
+                    name,
+                    role: role.as_str(),
+                },
                 minted.stored(expires_at_ms),
                 hashed
                     .as_ref()

@@ -26,6 +26,7 @@ use auscult_server::config::S3Config;
 use auscult_server::state::AppState;
 use auscult_server::{ServerConfig, ServerError};
 use auscult_store::audit::Actor;
+use auscult_store::identity::NewPrincipal;
 use auscult_store::jobs::{ClaimedJob, job_state};
 use auscult_store::recordings::{Counts, NewRecording, Part, StreamKind};
 use auscult_store::servers::{BlobBackend, ServerEntry};
@@ -126,9 +127,11 @@ async fn queued_case(store: &Store) -> (String, String) {
     let device = store
         .create_principal(
             &Actor::SYSTEM,
-            Some(&tenant.id),
-            "dev",
-            "device",
+            NewPrincipal {
+                tenant_id: Some(&tenant.id),
+                name: "dev",
+                role: "device",
+            },
             auscult_store::identity::NewToken {
                 id: "tok-lease",
                 secret_sha256: &[3; 32],

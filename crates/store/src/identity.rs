@@ -76,6 +76,17 @@ pub struct NewToken<'a> {
     pub expires_at_ms: Option<i64>,
 }
 
+/// A principal to create: its tenant (`None`: a system principal), name and role.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPrincipal<'a> {
+    /// The tenant it belongs to, `None` for a system principal.
+    pub tenant_id: Option<&'a str>,
+    /// Its name.
+    pub name: &'a str,
+    /// Its role.
+    pub role: &'a str,
+}
+
 /// What an administrator may see of a token: never its secret nor the secret's hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -183,13 +194,11 @@ impl Store {
     pub async fn create_principal(
         &self,
         actor: &Actor<'_>,
-        tenant_id: Option<&str>,
-        name: &str,
-        role: &str,
+        principal: NewPrincipal<'_>,
         token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<Principal> {
-        self.create_principal_with_login(actor, tenant_id, name, role, token, None, now_ms)
+        self.create_principal_with_login(actor, principal, token, None, now_ms)
             .await
     }
 
@@ -197,17 +206,19 @@ impl Store {
     /// console sign-in (which needs a tenant), all in one transaction: a taken username creates
     /// nothing ([`StoreError::AlreadyExists`]). Audited as `principal.create` (and
     /// `web_user.create`).
-    #[allow(clippy::too_many_arguments)]
     pub async fn create_principal_with_login(
         &self,
         actor: &Actor<'_>,
-        tenant_id: Option<&str>,
-        name: &str,
-        role: &str,
+        principal: NewPrincipal<'_>,
         token: NewToken<'_>,
         login: Option<crate::web_users::NewWebLogin<'_>>,
         now_ms: i64,
     ) -> Result<Principal> {
+        let NewPrincipal {
+            tenant_id,
+            name,
+            role,
+        } = principal;
         let id = new_id();
         let mut tx = self.pool.begin().await?;
         sqlx::query(

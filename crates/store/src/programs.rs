@@ -133,7 +133,7 @@ pub struct VisitRow {
     pub response: Option<Vec<u8>>,
     /// The encoded spot vitals.
     pub vitals: Option<Vec<u8>>,
-    /// `normal`, `refer`, `re_record` once confirmed.
+    /// `normal`, `refer`, `re_record`, `follow_up` once confirmed.
     pub confirmed_outcome: Option<String>,
     /// The confirming clinician.
     pub confirmed_by: Option<String>,
@@ -169,6 +169,45 @@ pub enum LinkOutcome {
     NoVisit,
     /// The recording is already linked elsewhere (another visit or another site).
     LinkedElsewhere,
+}
+
+/// A questionnaire response to store on a visit.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitResponse<'a> {
+    /// The visit.
+    pub visit_id: &'a str,
+    /// The resident's subject id, for the audit event.
+    pub subject_id: &'a str,
+    /// The questionnaire version answered.
+    pub version: u32,
+    /// The encoded response.
+    pub response: &'a [u8],
+}
+
+/// A recording to link to one of a visit's auscultation sites.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitLink<'a> {
+    /// The visit.
+    pub visit_id: &'a str,
+    /// `aortic`, `pulmonic`, `tricuspid`, `mitral`.
+    pub site: &'a str,
+    /// The recording (case).
+    pub recording_id: &'a str,
+    /// The resident's subject id, for the audit event.
+    pub subject_id: &'a str,
+}
+
+/// A clinician's decision on a visit.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeDecision<'a> {
+    /// The visit.
+    pub visit_id: &'a str,
+    /// The resident's subject id, for the audit event.
+    pub subject_id: &'a str,
+    /// `normal`, `refer`, `re_record`, `follow_up`.
+    pub outcome: &'a str,
+    /// The clinician's note.
+    pub note: &'a str,
 }
 
 const VISIT_COLUMNS: &str = "id, program_id, resident_id, site_id, visited_at_ms, response_version, response, \
@@ -661,24 +700,16 @@ impl Store {
     }
 
     /// Stores a visit's questionnaire response (replacing any earlier one), audited as
-    /// `visit.response` for `subject_id`. False when there is no such visit.
-    #[allow(clippy::too_many_arguments)]
+    /// `visit.response` for its subject. False when there is no such visit.
     pub async fn set_visit_response(
         &self,
         tenant_id: &str,
         actor: &Actor<'_>,
-        visit_id: &str,
-        subject_id: &str,
-        version: u32,
-        response: &[u8],
+        response: &VisitResponse<'_>,
         now_ms: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        if !write_visit_response(
-            &mut tx, tenant_id, actor, visit_id, subject_id, version, response, now_ms,
-        )
-        .await?
-        {
+        if !write_visit_response(&mut tx, tenant_id, actor, response, now_ms).await? {
             return Ok(false);
         }
         tx.commit().await?;
@@ -723,17 +754,19 @@ impl Store {
     /// Links a recording (already checked by the caller to be a complete recording of the same
     /// tenant, subject and site) to a site of a visit, replacing an earlier link of that site.
     /// Audited as `visit.link` with the recording and subject.
-    #[allow(clippy::too_many_arguments)]
     pub async fn link_recording(
         &self,
         tenant_id: &str,
         actor: &Actor<'_>,
-        visit_id: &str,
-        site: &str,
-        recording_id: &str,
-        subject_id: &str,
+        link: &VisitLink<'_>,
         now_ms: i64,
     ) -> Result<LinkOutcome> {
+        let VisitLink {
+            visit_id,
+            site,
+            recording_id,
+            subject_id,
+        } = *link;
         // Reads first, outside the transaction: on SQLite a transaction that reads and then
         // writes fails at once when another writer committed in between, so the transaction
         // below starts with its write; the unique recording column catches a racing link.
@@ -843,17 +876,19 @@ impl Store {
 
     /// Stores a clinician's decision on a visit, audited as `visit.confirm`. False when there is
     /// no such visit.
-    #[allow(clippy::too_many_arguments)]
     pub async fn confirm_outcome(
         &self,
         tenant_id: &str,
         actor: &Actor<'_>,
-        visit_id: &str,
-        subject_id: &str,
-        outcome: &str,
-        note: &str,
+        decision: &OutcomeDecision<'_>,
         now_ms: i64,
     ) -> Result<bool> {
+        let OutcomeDecision {
+            visit_id,
+            subject_id,
+            outcome,
+            note,
+        } = *decision;
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE program_visits SET confirmed_outcome = $1, confirmed_by = $2, confirmed_at_ms = $3, \
@@ -896,17 +931,19 @@ fn program_from_row(row: &AnyRow) -> Result<ProgramRow> {
 
 /// Stores a visit's questionnaire response in `tx`, audited as `visit.response`. False when
 /// there is no such visit.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_visit_response(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant_id: &str,
     actor: &Actor<'_>,
-    visit_id: &str,
-    subject_id: &str,
-    version: u32,
-    response: &[u8],
+    r: &VisitResponse<'_>,
     now_ms: i64,
 ) -> Result<bool> {
+    let VisitResponse {
+        visit_id,
+        subject_id,
+        version,
+        response,
+    } = *r;
     let done = sqlx::query(
         "UPDATE program_visits SET response_version = $1, response = $2 WHERE tenant_id = $3 AND id = $4",
     )

@@ -14,7 +14,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::Result;
-use crate::programs::write_visit_response;
+use crate::programs::{VisitResponse, write_visit_response};
 
 /// A link as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,18 +223,13 @@ impl Store {
             principal_id: &actor_id,
             role: LINK_ROLE,
         };
-        if !write_visit_response(
-            &mut tx,
-            &link.tenant_id,
-            &actor,
-            &link.visit_id,
+        let response = VisitResponse {
+            visit_id: &link.visit_id,
             subject_id,
-            link.questionnaire_version,
+            version: link.questionnaire_version,
             response,
-            now_ms,
-        )
-        .await?
-        {
+        };
+        if !write_visit_response(&mut tx, &link.tenant_id, &actor, &response, now_ms).await? {
             return Ok(false);
         }
         tx.commit().await?;

@@ -9,6 +9,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use auscult_store::blobs::part_key;
+use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{Part, StreamKind};
 use auscult_store::{BlobConfig, Blobs, Store, now_ms};
 use bytes::Bytes;
@@ -84,9 +85,11 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
     let dev = store
         .create_principal(
             &auscult_store::audit::Actor::SYSTEM,
-            Some(&t.id),
-            "dev",
-            "device",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "dev",
+                role: "device",
+            },
             auscult_store::identity::NewToken {
                 id: "tok",
                 secret_sha256: &[1; 32],

@@ -9,7 +9,7 @@ mod common;
 
 use auscult_store::audit::Actor;
 use auscult_store::family::{Acceptor, AccessState, NewFamilyInvitation};
-use auscult_store::identity::NewToken;
+use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::web_users::{NewWebLogin, NewWebSession};
 use auscult_store::{StoreError, now_ms};
 use common::open;
@@ -60,9 +60,11 @@ async fn family(postgres: bool) {
     store
         .create_principal_with_login(
             &Actor::SYSTEM,
-            Some(&t.id),
-            "Nurse",
-            "nurse",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "Nurse",
+                role: "nurse",
+            },
             NewToken {
                 id: "nurse-token",
                 secret_sha256: &[1; 32],

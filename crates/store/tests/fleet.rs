@@ -9,7 +9,7 @@
 mod common;
 
 use auscult_store::audit::Actor;
-use auscult_store::identity::NewToken;
+use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered, job_state};
 use auscult_store::servers::{BlobBackend, ServerEntry};
 use auscult_store::{Backend, DbOptions, Store, StoreError, now_ms};
@@ -29,9 +29,11 @@ async fn tenant_and_device(store: &Store, now: i64) -> (String, String) {
     let dev = store
         .create_principal(
             &Actor::SYSTEM,
-            Some(&t.id),
-            "dev",
-            "device",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "dev",
+                role: "device",
+            },
             NewToken {
                 id: "tok-dev",
                 secret_sha256: &[1; 32],

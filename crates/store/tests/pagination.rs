@@ -7,6 +7,7 @@
 mod common;
 
 use auscult_store::Store;
+use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{CaseFilter, CaseKey};
 use common::{complete_case, open};
 
@@ -39,9 +40,11 @@ async fn keyset_pages(postgres: bool) {
     let dev = store
         .create_principal(
             &auscult_store::audit::Actor::SYSTEM,
-            Some(&t.id),
-            "dev",
-            "device",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "dev",
+                role: "device",
+            },
             auscult_store::identity::NewToken {
                 id: "tok",
                 secret_sha256: &[1; 32],

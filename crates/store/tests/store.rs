@@ -6,7 +6,7 @@
 mod common;
 
 use auscult_store::audit::Actor;
-use auscult_store::identity::{NewToken, TokenOwners};
+use auscult_store::identity::{NewPrincipal, NewToken, TokenOwners};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered};
 use auscult_store::recordings::{CaseFilter, Counts, Part, StreamKind};
 use auscult_store::{StoreError, now_ms};
@@ -40,9 +40,11 @@ async fn lifecycle(postgres: bool) {
     let dev = store
         .create_principal(
             &auscult_store::audit::Actor::SYSTEM,
-            Some(&a.id),
-            "dev",
-            "device",
+            NewPrincipal {
+                tenant_id: Some(&a.id),
+                name: "dev",
+                role: "device",
+            },
             auscult_store::identity::NewToken {
                 id: "tok1",
                 secret_sha256: &[1; 32],
@@ -251,9 +253,11 @@ async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) 
     let nurse = store
         .create_principal(
             &admin,
-            Some(&t.id),
-            "nurse",
-            "nurse",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "nurse",
+                role: "nurse",
+            },
             NewToken {
                 id: "tok-n",
                 secret_sha256: &[2; 32],

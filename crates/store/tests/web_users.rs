@@ -7,7 +7,7 @@
 mod common;
 
 use auscult_store::audit::Actor;
-use auscult_store::identity::NewToken;
+use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::web_users::{FailedSignIn, LockoutPolicy, NewWebLogin, NewWebSession};
 use auscult_store::{StoreError, now_ms};
 use common::open;
@@ -42,9 +42,11 @@ async fn web_users(postgres: bool) {
     let p = store
         .create_principal_with_login(
             &Actor::SYSTEM,
-            Some(&t.id),
-            "Dr A",
-            "clinician",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "Dr A",
+                role: "clinician",
+            },
             token("t1"),
             Some(login("dr.a")),
             now,
@@ -55,9 +57,11 @@ async fn web_users(postgres: bool) {
     let taken = store
         .create_principal_with_login(
             &Actor::SYSTEM,
-            Some(&t.id),
-            "Dr B",
-            "clinician",
+            NewPrincipal {
+                tenant_id: Some(&t.id),
+                name: "Dr B",
+                role: "clinician",
+            },
             token("t2"),
             Some(login("dr.a")),
             now,

@@ -8,7 +8,7 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::now_ms;
-use auscult_store::programs::LinkOutcome;
+use auscult_store::programs::{LinkOutcome, VisitLink, VisitResponse};
 use auscult_store::recordings::{RecordingRow, state};
 use prost::Message;
 
@@ -56,10 +56,12 @@ impl ProgramApi {
             .set_visit_response(
                 tenant_id,
                 &caller.actor(),
-                &visit.id,
-                &resident.resident.subject_id,
-                req.questionnaire_version,
-                &response.encode_to_vec(),
+                &VisitResponse {
+                    visit_id: &visit.id,
+                    subject_id: &resident.resident.subject_id,
+                    version: req.questionnaire_version,
+                    response: &response.encode_to_vec(),
+                },
                 now_ms(),
             )
             .await?;
@@ -169,10 +171,12 @@ impl ProgramApi {
             .link_recording(
                 tenant_id,
                 &caller.actor(),
-                &visit.id,
-                site,
-                &row.id,
-                &resident.resident.subject_id,
+                &VisitLink {
+                    visit_id: &visit.id,
+                    site,
+                    recording_id: &row.id,
+                    subject_id: &resident.resident.subject_id,
+                },
                 now_ms(),
             )
             .await?;

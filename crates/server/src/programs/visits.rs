@@ -11,7 +11,7 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::labs::LabRow;
 use auscult_store::now_ms;
-use auscult_store::programs::LinkRow;
+use auscult_store::programs::{LinkRow, OutcomeDecision};
 
 use super::fields::{MAX_NOTE, id, invalid, text};
 use super::messages::visit_pb;
@@ -211,10 +211,12 @@ impl ProgramApi {
             .confirm_outcome(
                 tenant_id,
                 &caller.actor(),
-                &visit.id,
-                &resident.resident.subject_id,
-                outcome.as_str(),
-                &note,
+                &OutcomeDecision {
+                    visit_id: &visit.id,
+                    subject_id: &resident.resident.subject_id,
+                    outcome: outcome.as_str(),
+                    note: &note,
+                },
                 now_ms(),
             )
             .await?;

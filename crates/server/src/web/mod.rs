@@ -7,16 +7,14 @@
 //! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Programme staff
 //! and clinicians run check-ups ([`programs`]): programmes and sites, residents (one by one or
 //! from a roster CSV with a preview), the day's visits and what each lacks, the visit page with
-//! its outcome, the report and its CSV, the FHIR downloads.
-//! questionnaire through a one-time link (`/q/{token}`, [`questionnaire`]). Families invited by
-//! a nurse with the resident's consent (`/family/invite/{token}`) follow their relative only
-//! ([`family`]): status in plain words, a week of pulse and breathing, the alerts and what the
-//! nurses did, and browser notifications while the page is open.
+//! its outcome, the report and its CSV, the FHIR downloads. Families invited by a nurse with
+//! the resident's consent (`/family/invite/{token}`) follow their relative only ([`family`]):
+//! status in plain words, a week of pulse and breathing, the alerts and what the nurses did,
+//! and browser notifications while the page is open.
 //!
 //! Server-rendered HTML (askama templates in `crates/server/templates/`), small external scripts
 //! (the console's, the station's, vendored uPlot) and style sheets embedded in the binary and
-//! served from `/static/`. No inline
-//! script anywhere: the content security policy forbids it.
+//! served from `/static/`. No inline script anywhere: the content security policy forbids it.
 //!
 //! Architecture invariants: this module holds no rule of its own about cases. Every page calls
 //! the same functions as the gRPC `ReviewService` ([`crate::cases`]) with a [`Caller`] made from
@@ -124,46 +122,7 @@ pub fn router(app: Arc<AppState>, secure_cookies: bool, shutdown: watch::Receive
             "/station/residents/{subject}/trend",
             get(station::resident_trend),
         )
-        .route("/programs", get(programs::list).post(programs::create))
-        .route("/programs/{id}", get(programs::program_page))
-        .route("/programs/{id}/sites", post(programs::add_site))
-        .route("/programs/{id}/residents", post(programs::enrol))
-        .route(
-            "/programs/{id}/residents/{rid}/withdraw",
-            post(programs::withdraw),
-        )
-        .route(
-            "/programs/{id}/residents/{rid}/fhir",
-            get(programs::resident_fhir),
-        )
-        .route(
-            "/programs/{id}/import",
-            get(programs::import_form)
-                .post(programs::import_preview)
-                .layer(DefaultBodyLimit::max(programs::MAX_IMPORT_BYTES)),
-        )
-        .route(
-            "/programs/{id}/import/confirm",
-            post(programs::import_confirm).layer(DefaultBodyLimit::max(programs::MAX_IMPORT_BYTES)),
-        )
-        .route("/programs/{id}/visits", post(programs::open_visit))
-        .route("/programs/{id}/report", get(programs::report))
-        .route("/programs/{id}/report.csv", get(programs::report_csv))
-        .route("/programs/{id}/fhir", get(programs::program_fhir))
-        .route(
-            "/programs/{id}/questionnaire",
-            get(programs::questionnaire_preview),
-        )
-        .route(
-            "/programs/{id}/questionnaire/edit",
-            get(programs::questionnaire_edit).post(programs::questionnaire_save),
-        )
-        .route("/visits/{id}", get(programs::visit))
-        .route("/visits/{id}/link", post(programs::create_link))
-        .route("/visits/{id}/vitals", post(programs::record_vitals))
-        .route("/visits/{id}/labs", post(programs::record_labs))
-        .route("/visits/{id}/recordings", post(programs::link_recording))
-        .route("/visits/{id}/confirm", post(programs::confirm))
+        .merge(programs::routes())
         .route(
             "/station/residents/{subject}/family",
             post(family::invite).layer(DefaultBodyLimit::max(family::MAX_FORM_BYTES)),

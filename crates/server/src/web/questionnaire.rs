@@ -303,45 +303,50 @@ pub fn parse_answers(
     (answers, errors, values)
 }
 
-fn page(
-    live: &LiveLink,
-    lang: Lang,
-    path: String,
+/// What the fields show: the saved draft (the default), or what the resident just sent with
+/// its mistakes.
+#[derive(Debug, Default)]
+struct Filled<'a> {
+    /// The values as sent, one per question in order (`None`: the draft's answers).
     values: Option<Vec<String>>,
-    errors: &[(String, &'static str)],
+    /// The mistakes, by question id.
+    errors: &'a [(String, &'static str)],
+    /// The answers passed the form's checks but the server refused them.
     not_accepted: bool,
-) -> QuestionnairePage {
+}
+
+fn page(live: &LiveLink, lang: Lang, path: String, filled: Filled<'_>) -> QuestionnairePage {
     questions_page(
         &live.questionnaire,
         &live.draft,
         live.expires_at_ms,
         lang,
         path,
-        values,
-        errors,
-        not_accepted,
+        filled,
     )
 }
 
 /// The questionnaire as a resident sees it, for staff: nothing is saved or submitted (the form
 /// has no draft address and its submit button is disabled), `banner` says so.
 pub fn preview(q: &pb::Questionnaire, lang: Lang, banner: &'static str) -> QuestionnairePage {
-    let mut page = questions_page(q, &[], 0, lang, String::new(), None, &[], false);
+    let mut page = questions_page(q, &[], 0, lang, String::new(), Filled::default());
     page.preview = banner;
     page
 }
 
-#[allow(clippy::too_many_arguments)]
 fn questions_page(
     questionnaire: &pb::Questionnaire,
     draft: &[pb::Answer],
     expires_at_ms: i64,
     lang: Lang,
     path: String,
-    values: Option<Vec<String>>,
-    errors: &[(String, &'static str)],
-    not_accepted: bool,
+    filled: Filled<'_>,
 ) -> QuestionnairePage {
+    let Filled {
+        values,
+        errors,
+        not_accepted,
+    } = filled;
     let w = words(lang);
     let questions = questionnaire
         .questions
@@ -423,7 +428,8 @@ pub async fn open(
     match api(&web).open_link(&token).await? {
         Opened::Closed(state) => Ok(closed(state, lang)),
         Opened::Live(live) => {
-            Ok(html(&page(&live, lang, format!("/q/{token}"), None, &[], false)).into_response())
+            let path = format!("/q/{token}");
+            Ok(html(&page(&live, lang, path, Filled::default())).into_response())
         }
     }
 }
@@ -476,7 +482,12 @@ pub async fn submit(
     let (answers, errors, values) = parse_answers(&live.questionnaire.questions, &fields, w, true);
     if !errors.is_empty() {
         api.save_link_draft(&live, answers).await?;
-        let p = page(&live, lang, path, Some(values), &errors, false);
+        let filled = Filled {
+            values: Some(values),
+            errors: &errors,
+            not_accepted: false,
+        };
+        let p = page(&live, lang, path, filled);
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&p)).into_response());
     }
     match api.submit_by_link(&live, answers.clone()).await {
@@ -493,7 +504,12 @@ pub async fn submit(
         },
         Err(ServerError::InvalidArgument(_)) => {
             api.save_link_draft(&live, answers).await?;
-            let p = page(&live, lang, path, Some(values), &[], true);
+            let filled = Filled {
+                values: Some(values),
+                errors: &[],
+                not_accepted: true,
+            };
+            let p = page(&live, lang, path, filled);
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html(&p)).into_response())
         }
         Err(e) => Err(e.into()),
