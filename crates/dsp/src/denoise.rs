@@ -33,6 +33,7 @@
 use std::f64::consts::{LN_2, PI};
 use std::sync::Arc;
 
+use ndarray::{Array2, ArrayViewMut1};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
@@ -201,13 +202,24 @@ impl Default for Denoiser {
     }
 }
 
-/// The STFT of a recording: `frames × bins` row-major, frame `m` centred on sample `m · hop`.
+/// The STFT of a recording: row `m` is the frame centred on sample `m · hop`, column `k` the
+/// frequency bin `k · rate / frame length`.
 struct Stft {
-    frames: usize,
-    bins: usize,
     hop: usize,
-    spectra: Vec<Complex<f32>>,
-    power: Vec<f32>,
+    /// The spectra, `frames × bins`.
+    spectra: Array2<Complex<f32>>,
+    /// Their power, `frames × bins`.
+    power: Array2<f32>,
+}
+
+impl Stft {
+    fn frames(&self) -> usize {
+        self.spectra.nrows()
+    }
+
+    fn bins(&self) -> usize {
+        self.spectra.ncols()
+    }
 }
 
 impl Denoiser {
@@ -268,35 +280,39 @@ impl Denoiser {
         let hop_s = stft.hop as f64 / rate;
         let active_bins = (((opts.max_frequency.0.max(0.0) * len as f64 / rate).ceil() as usize)
             + 1)
-        .min(stft.bins);
+        .min(stft.bins());
         let noise = noise_floor(&stft, active_bins, hop_s, opts);
 
         let anchors = anchors(cycles, x.len() as f64 / rate);
         let usable = anchors.iter().filter(|a| a.sound == Sound::S2).count();
         let floor = 10f64.powf(opts.floor_db.min(0.0) / 20.0) as f32;
-        let mut gains = vec![floor; stft.frames * stft.bins];
+        let mut gains = Array2::from_elem(stft.power.raw_dim(), floor);
+        let gating = Gating {
+            stft: &stft,
+            noise: &noise,
+            floor,
+            opts,
+        };
         let method = if usable >= opts.min_cycles.max(1) {
-            let phases = phases(&anchors, stft.frames, stft.hop, rate);
+            let phases = phases(&anchors, stft.frames(), stft.hop, rate);
             let locked = locked_power(&stft, &phases, active_bins, hop_s, opts);
             let mut locked_frames = 0usize;
-            for (m, row) in locked.iter().enumerate() {
+            for ((m, row), frame_gains) in locked.iter().enumerate().zip(gains.outer_iter_mut()) {
                 match row {
                     Some(row) => {
                         locked_frames += 1;
-                        locked_gains(&stft, &noise, m, row, active_bins, floor, opts, &mut gains);
+                        gating.locked_gains(m, row, frame_gains);
                     }
-                    None => {
-                        stationary_gains(&stft, &noise, m, active_bins, floor, opts, &mut gains)
-                    }
+                    None => gating.stationary_gains(m, frame_gains),
                 }
             }
             DenoiseMethod::CycleLocked {
                 cycles: usable,
-                locked_fraction: locked_frames as f64 / stft.frames.max(1) as f64,
+                locked_fraction: locked_frames as f64 / stft.frames().max(1) as f64,
             }
         } else {
-            for m in 0..stft.frames {
-                stationary_gains(&stft, &noise, m, active_bins, floor, opts, &mut gains);
+            for (m, frame_gains) in gains.outer_iter_mut().enumerate() {
+                gating.stationary_gains(m, frame_gains);
             }
             DenoiseMethod::Stationary {
                 reason: if usable == 0 {
@@ -306,7 +322,7 @@ impl Denoiser {
                 },
             }
         };
-        for (s, g) in stft.spectra.iter_mut().zip(&gains) {
+        for (s, g) in stft.spectra.iter_mut().zip(gains.iter()) {
             *s *= *g;
         }
         let samples = synthesise(plan, &stft, x.len());
@@ -348,8 +364,8 @@ fn analyse(plan: &mut Plan, x: &[f32]) -> Stft {
     let half = len / 2;
     let frames = x.len().div_ceil(hop) + 1;
     let bins = len / 2 + 1;
-    let mut spectra = vec![Complex::new(0.0f32, 0.0); frames * bins];
-    for m in 0..frames {
+    let mut spectra = Array2::from_elem((frames, bins), Complex::new(0.0f32, 0.0));
+    for (m, mut row) in spectra.outer_iter_mut().enumerate() {
         let start = (m * hop) as isize - half as isize;
         for (i, (f, w)) in plan.frame.iter_mut().zip(&plan.window).enumerate() {
             let idx = start + i as isize;
@@ -359,7 +375,6 @@ fn analyse(plan: &mut Plan, x: &[f32]) -> Stft {
                 0.0
             };
         }
-        let row = &mut spectra[m * bins..(m + 1) * bins];
         // Lengths come from the plan itself, so the transform cannot refuse them; should it
         // ever, the frame stays silent rather than the call panicking.
         if plan
@@ -371,13 +386,13 @@ fn analyse(plan: &mut Plan, x: &[f32]) -> Stft {
             )
             .is_ok()
         {
-            row.copy_from_slice(&plan.spectrum);
+            for (bin, &v) in row.iter_mut().zip(&plan.spectrum) {
+                *bin = v;
+            }
         }
     }
-    let power = spectra.iter().map(|c| c.norm_sqr()).collect();
+    let power = spectra.map(|c| c.norm_sqr());
     Stft {
-        frames,
-        bins,
         hop,
         spectra,
         power,
@@ -391,9 +406,10 @@ fn synthesise(plan: &mut Plan, stft: &Stft, n: usize) -> Vec<f32> {
     let mut out = vec![0.0f64; n];
     let mut norm = vec![0.0f64; n];
     let scale = 1.0 / len as f32;
-    for m in 0..stft.frames {
-        plan.spectrum
-            .copy_from_slice(&stft.spectra[m * stft.bins..(m + 1) * stft.bins]);
+    for (m, spectrum) in stft.spectra.outer_iter().enumerate() {
+        for (bin, &v) in plan.spectrum.iter_mut().zip(spectrum) {
+            *bin = v;
+        }
         // A real signal's DC and Nyquist bins are real; the inverse transform insists on it.
         plan.spectrum[0].im = 0.0;
         if let Some(last) = plan.spectrum.last_mut() {
@@ -426,31 +442,31 @@ fn synthesise(plan: &mut Plan, stft: &Stft, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// The noise floor per frame and active bin (`frames × active` row-major): the `noise_quantile`
-/// of the power over a sliding window, divided by that quantile of a unit exponential
-/// distribution, computed every few frames and interpolated between.
-fn noise_floor(stft: &Stft, active: usize, hop_s: f64, opts: &DenoiseOptions) -> Vec<f32> {
-    let frames = stft.frames;
+/// The noise floor per frame and active bin (`frames × active`): the `noise_quantile` of the
+/// power over a sliding window, divided by that quantile of a unit exponential distribution,
+/// computed every few frames and interpolated between.
+fn noise_floor(stft: &Stft, active: usize, hop_s: f64, opts: &DenoiseOptions) -> Array2<f32> {
+    let frames = stft.frames();
     let q = opts.noise_quantile.clamp(0.01, 0.99);
     let bias = (-(1.0 - q).ln()) as f32;
     let half_window = ((opts.noise_window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
     let step = 4usize;
     let centres: Vec<usize> = (0..frames).step_by(step).collect();
-    let mut at_centres = vec![0.0f32; centres.len() * active];
+    let mut at_centres = Array2::zeros((centres.len(), active));
     let mut buf = Vec::with_capacity(2 * half_window + 1);
-    for (ci, &c) in centres.iter().enumerate() {
+    for (&c, mut at) in centres.iter().zip(at_centres.outer_iter_mut()) {
         let lo = c.saturating_sub(half_window);
         let hi = (c + half_window + 1).min(frames);
-        for k in 0..active {
+        for (k, at) in at.iter_mut().enumerate() {
             buf.clear();
-            buf.extend((lo..hi).map(|m| stft.power[m * stft.bins + k]));
+            buf.extend((lo..hi).map(|m| stft.power[[m, k]]));
             let idx = ((buf.len() as f64 * q) as usize).min(buf.len() - 1);
             let (_, v, _) = buf.select_nth_unstable_by(idx, f32::total_cmp);
-            at_centres[ci * active + k] = *v / bias;
+            *at = *v / bias;
         }
     }
-    let mut out = vec![0.0f32; frames * active];
-    for m in 0..frames {
+    let mut out = Array2::zeros((frames, active));
+    for (m, mut row) in out.outer_iter_mut().enumerate() {
         let ci = m / step;
         let next = (ci + 1).min(centres.len() - 1);
         let frac = if next > ci {
@@ -458,10 +474,12 @@ fn noise_floor(stft: &Stft, active: usize, hop_s: f64, opts: &DenoiseOptions) ->
         } else {
             0.0
         };
-        for k in 0..active {
-            let a = at_centres[ci * active + k];
-            let b = at_centres[next * active + k];
-            out[m * active + k] = a + frac * (b - a);
+        for ((o, &a), &b) in row
+            .iter_mut()
+            .zip(at_centres.row(ci))
+            .zip(at_centres.row(next))
+        {
+            *o = a + frac * (b - a);
         }
     }
     out
@@ -658,7 +676,7 @@ fn locked_power(
     // Per frame: (the ensemble's mean power per bin, cycles shared). The median over cycles
     // divided by ln 2 is the mean of an exponentially distributed power, robust to a burst in
     // a few cycles.
-    let mut ens: Vec<Option<(Vec<f32>, usize)>> = vec![None; stft.frames];
+    let mut ens: Vec<Option<(Vec<f32>, usize)>> = vec![None; stft.frames()];
     let mut pw = Vec::with_capacity(k_cycles);
     for (m, p) in phases.iter().enumerate() {
         let Some(p) = p else { continue };
@@ -673,7 +691,7 @@ fn locked_power(
         let mut mean = vec![0.0f32; active];
         for (k, v) in mean.iter_mut().enumerate() {
             pw.clear();
-            pw.extend(near.iter().map(|&g| stft.power[g * stft.bins + k]));
+            pw.extend(near.iter().map(|&g| stft.power[[g, k]]));
             *v = median(&mut pw) / LN_2 as f32;
         }
         ens[m] = Some((mean, near.len()));
@@ -686,14 +704,14 @@ fn locked_power(
     let mut floor_at: Vec<f32> = vec![0.0; active];
     let mut width_at: Vec<f32> = vec![0.0; active];
     let mut vals: Vec<f32> = Vec::with_capacity(2 * half_window + 1);
-    let mut raw: Vec<Option<Excess>> = vec![None; stft.frames];
-    for m in 0..stft.frames {
+    let mut raw: Vec<Option<Excess>> = vec![None; stft.frames()];
+    for m in 0..stft.frames() {
         let Some((mean, shared)) = ens[m].as_ref() else {
             continue;
         };
         if m % step == 0 || raw[..m].iter().rev().take(step).all(Option::is_none) {
             let lo = m.saturating_sub(half_window);
-            let hi = (m + half_window + 1).min(stft.frames);
+            let hi = (m + half_window + 1).min(stft.frames());
             for (k, (f, w)) in floor_at.iter_mut().zip(width_at.iter_mut()).enumerate() {
                 vals.clear();
                 vals.extend(ens[lo..hi].iter().flatten().map(|(e, _)| e[k]));
@@ -714,11 +732,11 @@ fn locked_power(
     }
     // Smooth over 3 × 3 frames and bins, keep what is significant.
     let lambda = opts.significance.max(0.0) as f32;
-    let significant: Vec<Option<Vec<f32>>> = (0..stft.frames)
+    let significant: Vec<Option<Vec<f32>>> = (0..stft.frames())
         .map(|m| {
             let (_, scatter, _) = raw[m].as_ref()?;
             let lo = m.saturating_sub(1);
-            let hi = (m + 2).min(stft.frames);
+            let hi = (m + 2).min(stft.frames());
             let mut row = vec![0.0f32; active];
             for (k, r) in row.iter_mut().enumerate() {
                 let k0 = k.saturating_sub(1);
@@ -739,11 +757,11 @@ fn locked_power(
     // Widen in time, over neighbouring frames that have a locked estimate (not in frequency:
     // widening a scatter of false detections in two directions would cover everything).
     let spread = (opts.phase_spread.0.max(0.0) / hop_s).round() as usize;
-    (0..stft.frames)
+    (0..stft.frames())
         .map(|m| {
             significant[m].as_ref()?;
             let lo = m.saturating_sub(spread);
-            let hi = (m + spread + 1).min(stft.frames);
+            let hi = (m + spread + 1).min(stft.frames());
             let mut row = vec![0.0f32; active];
             for other in significant[lo..hi].iter().flatten() {
                 for (r, &v) in row.iter_mut().zip(other) {
@@ -770,42 +788,45 @@ fn quantile(v: &mut [f32], q: f64) -> f32 {
     *m
 }
 
-/// Gains of frame `m` against its locked power.
-#[allow(clippy::too_many_arguments)]
-fn locked_gains(
-    stft: &Stft,
-    noise: &[f32],
-    m: usize,
-    locked: &[f32],
-    active: usize,
+/// What the gains of a frame are judged against.
+struct Gating<'a> {
+    stft: &'a Stft,
+    /// The noise floor, `frames × active bins` (bins above keep the floor gain).
+    noise: &'a Array2<f32>,
+    /// The least gain.
     floor: f32,
-    opts: &DenoiseOptions,
-    gains: &mut [f32],
-) {
-    let headroom = 10f64.powf(opts.headroom_db.max(0.0) / 10.0) as f32;
-    for k in 0..active {
-        let p = stft.power[m * stft.bins + k];
-        let own = (p - noise[m * active + k]).max(0.0);
-        let kept = own.min(headroom * locked[k]);
-        gains[m * stft.bins + k] = gain(kept, p, floor);
-    }
+    opts: &'a DenoiseOptions,
 }
 
-/// Gains of frame `m` by stationary spectral gating (over-subtracted noise floor).
-fn stationary_gains(
-    stft: &Stft,
-    noise: &[f32],
-    m: usize,
-    active: usize,
-    floor: f32,
-    opts: &DenoiseOptions,
-    gains: &mut [f32],
-) {
-    let over = opts.fallback_oversubtraction.max(1.0) as f32;
-    for k in 0..active {
-        let p = stft.power[m * stft.bins + k];
-        let kept = (p - over * noise[m * active + k]).max(0.0);
-        gains[m * stft.bins + k] = gain(kept, p, floor);
+impl Gating<'_> {
+    /// Gains of frame `m` against its locked power (one value per active bin).
+    fn locked_gains(&self, m: usize, locked: &[f32], gains: ArrayViewMut1<'_, f32>) {
+        let headroom = 10f64.powf(self.opts.headroom_db.max(0.0) / 10.0) as f32;
+        // The noise floor's row, like `locked`, holds the active bins only.
+        for (((g, &p), &n), &l) in gains
+            .into_iter()
+            .zip(self.stft.power.row(m))
+            .zip(self.noise.row(m))
+            .zip(locked)
+        {
+            let own = (p - n).max(0.0);
+            let kept = own.min(headroom * l);
+            *g = gain(kept, p, self.floor);
+        }
+    }
+
+    /// Gains of frame `m` by stationary spectral gating (over-subtracted noise floor).
+    fn stationary_gains(&self, m: usize, gains: ArrayViewMut1<'_, f32>) {
+        let over = self.opts.fallback_oversubtraction.max(1.0) as f32;
+        // The noise floor's row holds the active bins only.
+        for ((g, &p), &n) in gains
+            .into_iter()
+            .zip(self.stft.power.row(m))
+            .zip(self.noise.row(m))
+        {
+            let kept = (p - over * n).max(0.0);
+            *g = gain(kept, p, self.floor);
+        }
     }
 }
 

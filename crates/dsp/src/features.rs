@@ -8,6 +8,10 @@
 //! "the training mean". Everything is relative (log ratios), never absolute levels, so the gain of
 //! a stethoscope does not matter. Must stay cheap: O(n) over the preprocessed signal, no FFT.
 
+use std::ops::Range;
+
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis, Slice};
+
 use crate::filter::Sos;
 use crate::model::{Cycle, EnsembleCycle, Preprocessed, Rhythm};
 use crate::units::Seconds;
@@ -200,6 +204,25 @@ pub const PHASE_BINS: usize = 4;
 /// Power bands of a [`PhaseMap`]: 0 the full band, then [`BANDS`].
 pub const MAP_BANDS: usize = 4;
 
+/// Axis of [`PhaseMap::bins`] and [`PhaseMap::sounds`]: the accepted cycle.
+pub const CYCLE_AXIS: Axis = Axis(0);
+
+/// Axis of [`PhaseMap::bins`]: the phase bin, `PHASE_BINS` bins of the trimmed systole then
+/// `PHASE_BINS` of the trimmed diastole.
+pub const PHASE_BIN_AXIS: Axis = Axis(1);
+
+/// Axis of [`PhaseMap::bins`]: the band (0 the full band, then [`BANDS`]).
+pub const BAND_AXIS: Axis = Axis(2);
+
+/// The phase-bin indices of systole or of diastole along [`PHASE_BIN_AXIS`].
+fn phase_bins(diastole: bool) -> Range<usize> {
+    if diastole {
+        PHASE_BINS..2 * PHASE_BINS
+    } else {
+        0..PHASE_BINS
+    }
+}
+
 /// The recording's own level map: for every accepted cycle, the log power of each phase bin
 /// (`PHASE_BINS` equal bins of the trimmed systole, then of the trimmed diastole) in each band
 /// (full, then [`BANDS`]), and the log power of the same cycle's S1 and S2 (their mean) per band.
@@ -211,92 +234,89 @@ pub const MAP_BANDS: usize = 4;
 /// noise floor of the recording itself, not of a device the models once heard.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PhaseMap {
-    /// `cycles × (2·PHASE_BINS) × MAP_BANDS` log powers, row-major.
-    pub bins: Vec<f32>,
-    /// `cycles × MAP_BANDS` log powers of the cycle's heart sounds (mean of S1 and S2).
-    pub sounds: Vec<f32>,
+    /// Log powers, `cycles × (2·PHASE_BINS) × MAP_BANDS`: axes [`CYCLE_AXIS`],
+    /// [`PHASE_BIN_AXIS`] (systole's bins, then diastole's) and [`BAND_AXIS`].
+    pub bins: Array3<f32>,
+    /// Log powers of each cycle's heart sounds (mean of S1 and S2), `cycles × MAP_BANDS`: axes
+    /// [`CYCLE_AXIS`] and the band.
+    pub sounds: Array2<f32>,
 }
 
 impl PhaseMap {
     /// The map of the accepted cycles long enough to hold every bin.
     pub fn of(powers: &BandPowers, cycles: &[Cycle]) -> PhaseMap {
-        let mut map = PhaseMap::default();
+        let mut bins: Vec<[[f32; MAP_BANDS]; 2 * PHASE_BINS]> = Vec::new();
+        let mut sounds: Vec<[f32; MAP_BANDS]> = Vec::new();
         for c in cycles.iter().filter(|c| c.accepted) {
             let ((ss, se), (ds, de)) = phase_windows(c);
             if se - ss < 0.04 || de - ds < 0.08 {
                 continue;
             }
-            let mut row = [0f32; 2 * PHASE_BINS * MAP_BANDS];
-            let mut sounds = [0f32; MAP_BANDS];
+            let mut cycle_bins = [[0f32; MAP_BANDS]; 2 * PHASE_BINS];
+            let mut cycle_sounds = [0f32; MAP_BANDS];
             let mut ok = true;
             for b in 0..MAP_BANDS {
                 let s = 0.5
                     * (powers.mean(b, c.s1.start.0, c.s1.end.0).unwrap_or(0.0)
                         + powers.mean(b, c.s2.start.0, c.s2.end.0).unwrap_or(0.0));
-                sounds[b] = ((s + EPS).ln()) as f32;
-                for (p, (t0, t1)) in [(ss, se), (ds, de)].into_iter().enumerate() {
+                cycle_sounds[b] = ((s + EPS).ln()) as f32;
+                for (diastole, (t0, t1)) in [(false, (ss, se)), (true, (ds, de))] {
                     let w = (t1 - t0) / PHASE_BINS as f64;
-                    for k in 0..PHASE_BINS {
+                    for (k, j) in phase_bins(diastole).enumerate() {
                         let a = t0 + k as f64 * w;
                         match powers.mean(b, a, a + w) {
-                            Some(v) => {
-                                row[(p * PHASE_BINS + k) * MAP_BANDS + b] = ((v + EPS).ln()) as f32
-                            }
+                            Some(v) => cycle_bins[j][b] = ((v + EPS).ln()) as f32,
                             None => ok = false,
                         }
                     }
                 }
             }
             if ok {
-                map.bins.extend_from_slice(&row);
-                map.sounds.extend_from_slice(&sounds);
+                bins.push(cycle_bins);
+                sounds.push(cycle_sounds);
             }
         }
-        map
+        PhaseMap {
+            bins: Array3::from(bins),
+            sounds: Array2::from(sounds),
+        }
     }
 
     /// How many cycles the map holds.
     pub fn cycles(&self) -> usize {
-        self.sounds.len() / MAP_BANDS
+        self.bins.len_of(CYCLE_AXIS)
     }
 
     /// Log power of cycle `c`, phase `diastole`, bin `k`, band `b`.
     pub fn at(&self, c: usize, diastole: bool, k: usize, b: usize) -> f32 {
-        self.bins[((c * 2 + usize::from(diastole)) * PHASE_BINS + k) * MAP_BANDS + b]
+        self.bins[[c, phase_bins(diastole).start + k, b]]
+    }
+
+    /// One phase's bins in band `b`: `cycles × PHASE_BINS`.
+    pub fn phase(&self, diastole: bool, b: usize) -> ArrayView2<'_, f32> {
+        self.bins
+            .slice_axis(PHASE_BIN_AXIS, Slice::from(phase_bins(diastole)))
+            .index_axis_move(BAND_AXIS, b)
     }
 
     /// The recording's floor in band `b`: median over cycles of the cycle's quietest bin.
     pub fn floor(&self, b: usize) -> f32 {
-        let mut v: Vec<f32> = (0..self.cycles())
-            .map(|c| {
-                (0..2 * PHASE_BINS)
-                    .map(|j| self.bins[(c * 2 * PHASE_BINS + j) * MAP_BANDS + b])
-                    .fold(f32::INFINITY, f32::min)
-            })
+        let mut v: Vec<f32> = self
+            .bins
+            .index_axis(BAND_AXIS, b)
+            .outer_iter()
+            .map(least)
             .collect();
         median(&mut v)
-    }
-
-    /// Mean log power of cycle `c` over the bins of a phase in band `b`.
-    fn phase_mean(&self, c: usize, diastole: bool, b: usize) -> f32 {
-        (0..PHASE_BINS)
-            .map(|k| self.at(c, diastole, k, b))
-            .sum::<f32>()
-            / PHASE_BINS as f32
-    }
-
-    /// Least log power of cycle `c` over the bins of a phase in band `b`.
-    fn phase_min(&self, c: usize, diastole: bool, b: usize) -> f32 {
-        (0..PHASE_BINS)
-            .map(|k| self.at(c, diastole, k, b))
-            .fold(f32::INFINITY, f32::min)
     }
 
     /// Median over cycles of a phase's mean log power above the recording's floor, in band `b`.
     pub fn above_floor(&self, diastole: bool, b: usize) -> f32 {
         let floor = self.floor(b);
-        let mut v: Vec<f32> = (0..self.cycles())
-            .map(|c| self.phase_mean(c, diastole, b) - floor)
+        let mut v: Vec<f32> = self
+            .phase(diastole, b)
+            .outer_iter()
+            .map(|bins| mean(bins) - floor)
             .collect();
         median(&mut v)
     }
@@ -311,8 +331,10 @@ impl PhaseMap {
         }
         let floor = self.floor(0);
         let margin = (REPEAT_DB / 10.0 * std::f64::consts::LN_10) as f32;
-        let hits = (0..n)
-            .filter(|&c| self.phase_min(c, diastole, 0) - floor >= margin)
+        let hits = self
+            .phase(diastole, 0)
+            .outer_iter()
+            .filter(|bins| least(bins.view()) - floor >= margin)
             .count();
         hits as f32 / n as f32
     }
@@ -320,8 +342,11 @@ impl PhaseMap {
     /// Median over cycles of the quietest systolic bin relative to the same cycle's heart
     /// sounds (full band): a holosystolic murmur fills every bin.
     pub fn sys_min_rel(&self) -> f32 {
-        let mut v: Vec<f32> = (0..self.cycles())
-            .map(|c| self.phase_min(c, false, 0) - self.sounds[c * MAP_BANDS])
+        let mut v: Vec<f32> = self
+            .phase(false, 0)
+            .outer_iter()
+            .zip(self.sounds.column(0))
+            .map(|(bins, &sounds)| least(bins) - sounds)
             .collect();
         median(&mut v)
     }
@@ -329,11 +354,25 @@ impl PhaseMap {
     /// Median over cycles of the quietest systolic bin minus the quietest diastolic bin of the
     /// same cycle (full band): stationary noise raises both alike.
     pub fn sys_min_minus_dia_min(&self) -> f32 {
-        let mut v: Vec<f32> = (0..self.cycles())
-            .map(|c| self.phase_min(c, false, 0) - self.phase_min(c, true, 0))
+        let mut v: Vec<f32> = self
+            .phase(false, 0)
+            .outer_iter()
+            .zip(self.phase(true, 0).outer_iter())
+            .map(|(sys, dia)| least(sys) - least(dia))
             .collect();
         median(&mut v)
     }
+}
+
+/// The mean of one cycle's bins of a phase, summed in bin order (ndarray's own `sum` reorders
+/// the additions, and the features must not move by a bit).
+fn mean(bins: ArrayView1<'_, f32>) -> f32 {
+    bins.iter().sum::<f32>() / bins.len() as f32
+}
+
+/// The least of a cycle's bins.
+fn least(bins: ArrayView1<'_, f32>) -> f32 {
+    bins.iter().copied().fold(f32::INFINITY, f32::min)
 }
 
 /// How far (dB) above the recording's floor every bin of a phase must stand for that cycle to
@@ -380,7 +419,9 @@ pub fn extract_features(
         }
         per.push(row);
     }
-    let column = |j: usize| -> Vec<f32> { per.iter().map(|r| r[j]).collect() };
+    // Cycles × the 11 relative powers above.
+    let per = Array2::from(per);
+    let column = |j: usize| -> Vec<f32> { per.column(j).to_vec() };
     for (j, slot) in [0usize, 1, 2, 3, 4, 5, 6, 7, 8].into_iter().enumerate() {
         v[slot] = median(&mut column(j));
     }

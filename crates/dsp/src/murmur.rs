@@ -10,6 +10,8 @@
 //! This module never reports a murmur from a recording the quality gate refused: that is the
 //! caller's job ([`crate::analysis`]), and it never panics on NaN features or empty profiles.
 
+use ndarray::Array2;
+
 use crate::error::DspError;
 use crate::features::{
     BandPowers, FEATURE_NAMES, Features, NUM_FEATURES, ensemble_mean, ensemble_phases,
@@ -149,8 +151,8 @@ pub fn input_index(name: &str) -> Option<usize> {
 pub struct Ood {
     /// (feature index, mean, scale) of each input.
     pub inputs: Vec<(usize, f64, f64)>,
-    /// The precision matrix, row-major, `inputs.len()` squared.
-    pub precision: Vec<f64>,
+    /// The precision matrix, `inputs.len() × inputs.len()`.
+    pub precision: Array2<f64>,
     /// Distances above this are "unlike any recording the engine was trained on".
     pub threshold: f64,
 }
@@ -159,7 +161,7 @@ impl Ood {
     /// The distance of the features from the training set (0 for a check without inputs).
     pub fn distance(&self, f: &Features) -> f64 {
         let n = self.inputs.len();
-        if self.precision.len() != n * n {
+        if self.precision.dim() != (n, n) {
             return 0.0;
         }
         let z: Vec<f64> = self
@@ -175,8 +177,7 @@ impl Ood {
             })
             .collect();
         let mut d2 = 0.0;
-        for (r, zr) in z.iter().enumerate() {
-            let row = &self.precision[r * n..(r + 1) * n];
+        for (zr, row) in z.iter().zip(self.precision.outer_iter()) {
             d2 += zr * row.iter().zip(&z).map(|(p, zc)| p * zc).sum::<f64>();
         }
         d2.max(0.0).sqrt()
@@ -241,6 +242,8 @@ impl Models {
         let mut review_flags = false;
         let mut ood: Vec<Ood> = Vec::new();
         let mut in_ood = false;
+        // The `row` values of the open ood block, row after row.
+        let mut precision: Vec<f64> = Vec::new();
         for (n, raw) in text.lines().enumerate() {
             let line_no = n + 1;
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -274,13 +277,14 @@ impl Models {
                     }
                     "row" if rest.len() == o.inputs.len() => {
                         for v in &rest {
-                            o.precision.push(num(v)?);
+                            precision.push(num(v)?);
                         }
                     }
                     "end" => {
-                        if o.precision.len() != o.inputs.len() * o.inputs.len() {
-                            return Err(bad(line_no, "ood precision is not square"));
-                        }
+                        let d = o.inputs.len();
+                        o.precision =
+                            Array2::from_shape_vec((d, d), std::mem::take(&mut precision))
+                                .map_err(|_| bad(line_no, "ood precision is not square"))?;
                         in_ood = false;
                     }
                     _ => return Err(bad(line_no, "unexpected line in ood")),
@@ -291,7 +295,7 @@ impl Models {
                 ("ood", None) if rest.is_empty() => {
                     ood.push(Ood {
                         inputs: Vec::new(),
-                        precision: Vec::new(),
+                        precision: Array2::zeros((0, 0)),
                         threshold: f64::INFINITY,
                     });
                     in_ood = true;
@@ -430,7 +434,7 @@ impl Models {
                 let name = FEATURE_NAMES.get(i).copied().unwrap_or(MURMUR_LOGIT);
                 out.push_str(&format!("input {name} {mean} {scale}\n"));
             }
-            for row in o.precision.chunks(o.inputs.len().max(1)) {
+            for row in o.precision.outer_iter() {
                 let vals: Vec<String> = row.iter().map(|v| v.to_string()).collect();
                 out.push_str(&format!("row {}\n", vals.join(" ")));
             }
@@ -780,7 +784,7 @@ mod tests {
     fn ood_distance_is_mahalanobis() {
         let o = Ood {
             inputs: vec![(0, 1.0, 2.0), (1, 0.0, 1.0)],
-            precision: vec![1.0, 0.0, 0.0, 4.0],
+            precision: ndarray::arr2(&[[1.0, 0.0], [0.0, 4.0]]),
             threshold: 3.0,
         };
         let mut f = Features {

@@ -2,17 +2,10 @@
 //! dsp crate's [`Logistic`] (standardisation folded in as mean and scale per input).
 
 use auscult_dsp::murmur::Logistic;
+use ndarray::{Array1, Array2};
 
-/// One training example: inputs (features then the murmur logit), truth and weight.
-#[derive(Debug, Clone)]
-pub struct Example {
-    /// Inputs indexed like the dsp model inputs (NaN where missing).
-    pub x: Vec<f64>,
-    /// The truth.
-    pub y: bool,
-    /// Sample weight.
-    pub w: f64,
-}
+use crate::design::Examples;
+use crate::linalg::solve;
 
 fn standardised(x: f64, mean: f64, scale: f64) -> f64 {
     if x.is_finite() {
@@ -22,63 +15,60 @@ fn standardised(x: f64, mean: f64, scale: f64) -> f64 {
     }
 }
 
-/// Fits a model on `inputs` (indices into `Example::x`) with ridge penalty `l2`.
-#[allow(clippy::needless_range_loop)] // symmetric-matrix updates index both halves
-pub fn fit(name: &str, examples: &[Example], inputs: &[usize], l2: f64) -> Logistic {
+/// Fits a model on `inputs` (columns of the design matrix `ex.x`) with ridge penalty `l2`.
+pub fn fit(name: &str, ex: &Examples, inputs: &[usize], l2: f64) -> Logistic {
     let d = inputs.len();
-    let mut stats = Vec::with_capacity(d);
-    for &i in inputs {
-        let vals: Vec<f64> = examples
-            .iter()
-            .map(|e| e.x[i])
-            .filter(|v| v.is_finite())
-            .collect();
-        let n = vals.len().max(1) as f64;
-        let mean = vals.iter().sum::<f64>() / n;
-        let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-        stats.push((mean, var.sqrt().max(1e-6)));
-    }
-    let rows: Vec<Vec<f64>> = examples
+    let stats: Vec<(f64, f64)> = inputs
         .iter()
-        .map(|e| {
-            let mut r = Vec::with_capacity(d + 1);
-            r.push(1.0);
-            r.extend(
-                inputs
+        .map(|&i| {
+            let vals: Vec<f64> =
+                ex.x.column(i)
                     .iter()
-                    .zip(&stats)
-                    .map(|(&i, &(m, s))| standardised(e.x[i], m, s)),
-            );
-            r
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
+            let n = vals.len().max(1) as f64;
+            let mean = vals.iter().sum::<f64>() / n;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            (mean, var.sqrt().max(1e-6))
         })
         .collect();
+    // The standardised design matrix with an intercept column first: `examples × (d + 1)`.
+    let rows = Array2::from_shape_fn((ex.len(), d + 1), |(r, c)| match c {
+        0 => 1.0,
+        _ => {
+            let (mean, scale) = stats[c - 1];
+            standardised(ex.x[[r, inputs[c - 1]]], mean, scale)
+        }
+    });
     let k = d + 1;
-    let mut beta = vec![0.0f64; k];
+    let mut beta = Array1::<f64>::zeros(k);
     for _ in 0..50 {
-        let mut grad = vec![0.0f64; k];
-        let mut hess = vec![vec![0.0f64; k]; k];
-        for (r, e) in rows.iter().zip(examples) {
+        let mut grad = Array1::<f64>::zeros(k);
+        let mut hess = Array2::<f64>::zeros((k, k));
+        for ((r, &y), &w) in rows.outer_iter().zip(&ex.y).zip(&ex.w) {
+            // In index order, not `dot`: the fitted model must not move by a bit.
             let z: f64 = r.iter().zip(&beta).map(|(a, b)| a * b).sum();
             let p = 1.0 / (1.0 + (-z).exp());
-            let y = if e.y { 1.0 } else { 0.0 };
-            let g = e.w * (p - y);
-            let h = e.w * (p * (1.0 - p)).max(1e-9);
+            let y = if y { 1.0 } else { 0.0 };
+            let g = w * (p - y);
+            let h = w * (p * (1.0 - p)).max(1e-9);
             for a in 0..k {
                 grad[a] += g * r[a];
                 for b in a..k {
-                    hess[a][b] += h * r[a] * r[b];
+                    hess[[a, b]] += h * r[a] * r[b];
                 }
             }
         }
         for a in 1..k {
             grad[a] += l2 * beta[a];
-            hess[a][a] += l2;
+            hess[[a, a]] += l2;
         }
         for a in 0..k {
             for b in 0..a {
-                hess[a][b] = hess[b][a];
+                hess[[a, b]] = hess[[b, a]];
             }
-            hess[a][a] += 1e-9;
+            hess[[a, a]] += 1e-9;
         }
         let Some(step) = solve(hess, grad) else { break };
         let mut change = 0.0f64;
@@ -97,58 +87,27 @@ pub fn fit(name: &str, examples: &[Example], inputs: &[usize], l2: f64) -> Logis
         terms: inputs
             .iter()
             .zip(&stats)
-            .zip(&beta[1..])
+            .zip(beta.iter().skip(1))
             .map(|((&i, &(m, s)), &w)| (i, m, s, w))
             .collect(),
         trees: Vec::new(),
     }
 }
 
-/// Solves `a x = b` by Gaussian elimination with partial pivoting.
-#[allow(clippy::needless_range_loop)] // index arithmetic over two rows reads clearest this way
-fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
-    let n = b.len();
-    for c in 0..n {
-        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-        if a[p][c].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(c, p);
-        b.swap(c, p);
-        for r in c + 1..n {
-            let f = a[r][c] / a[c][c];
-            for k in c..n {
-                a[r][k] -= f * a[c][k];
-            }
-            b[r] -= f * b[c];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for r in (0..n).rev() {
-        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
-        x[r] = (b[r] - s) / a[r][r];
-    }
-    x.iter().all(|v| v.is_finite()).then_some(x)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::design::INPUTS;
     use auscult_dsp::features::{Features, NUM_FEATURES};
 
     #[test]
     fn separable_data_is_separated() {
-        let mut ex = Vec::new();
-        for i in 0..200 {
-            let v = (i as f64 / 200.0) * 4.0 - 2.0;
-            let mut x = vec![f64::NAN; NUM_FEATURES + 1];
-            x[0] = v;
-            ex.push(Example {
-                x,
-                y: v > 0.3,
-                w: 1.0,
-            });
-        }
+        let v = |r: usize| (r as f64 / 200.0) * 4.0 - 2.0;
+        let ex = Examples {
+            x: Array2::from_shape_fn((200, INPUTS), |(r, c)| if c == 0 { v(r) } else { f64::NAN }),
+            y: (0..200).map(|r| v(r) > 0.3).collect(),
+            w: Array1::ones(200),
+        };
         let m = fit("t", &ex, &[0], 0.1);
         let mut f = Features {
             values: [f32::NAN; NUM_FEATURES],

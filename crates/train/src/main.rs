@@ -24,7 +24,9 @@
 
 mod augment;
 mod data;
+mod design;
 mod gbt;
+mod linalg;
 mod logistic;
 mod ood;
 mod report;
@@ -44,7 +46,8 @@ use auscult_dsp::murmur::{Logistic, Models, input_index, loud_diastolic, sigmoid
 use clap::{Parser, Subcommand};
 
 use data::{DATABASES, Item, read_labels};
-use logistic::{Example, fit};
+use design::{Examples, design_matrix};
+use logistic::fit;
 use score::Confusion;
 
 #[derive(Debug, Parser)]
@@ -536,26 +539,30 @@ const TIMING_INPUTS: [&str; 9] = [
     "sys_high_frac",
 ];
 
-/// Examples weighted so both classes weigh the same and, within a class, every dataset does.
+/// The examples (one design-matrix row per recording with a truth and inputs), weighted so both
+/// classes weigh the same and, within a class, every dataset does. With `murmur`, its logit
+/// fills the murmur-logit column.
 fn examples(
     cases: &[&Case],
     truth: impl Fn(&Item) -> Option<bool>,
     murmur: Option<&Logistic>,
-) -> Vec<Example> {
-    let mut ex = Vec::new();
+) -> Examples {
+    let mut rows: Vec<&[f64]> = Vec::new();
     let mut keys = Vec::new();
     for c in cases {
         let (Some(y), Some(x)) = (truth(&c.item), c.inputs.as_ref()) else {
             continue;
         };
-        let mut x = x.clone();
-        if let Some(m) = murmur {
-            x[NUM_FEATURES] = logit_of(m, &x);
-        }
+        rows.push(x);
         keys.push((c.item.dataset.clone(), y));
-        ex.push(Example { x, y, w: 1.0 });
     }
-    let n = ex.len() as f64;
+    let mut x = design_matrix(&rows);
+    if let Some(m) = murmur {
+        for mut row in x.outer_iter_mut() {
+            row[NUM_FEATURES] = m.logit(&features_of(&row), 0.0);
+        }
+    }
+    let n = keys.len() as f64;
     let groups: Vec<(String, bool)> = {
         let mut g = keys.clone();
         g.sort();
@@ -563,22 +570,19 @@ fn examples(
         g
     };
     // Each class weighs half; within a class, each dataset that has it weighs the same.
-    for (e, k) in ex.iter_mut().zip(&keys) {
-        let count = keys.iter().filter(|q| *q == k).count() as f64;
-        let datasets_in_class = groups.iter().filter(|g| g.1 == k.1).count() as f64;
-        e.w = n / (2.0 * datasets_in_class * count);
+    let w = keys
+        .iter()
+        .map(|k| {
+            let count = keys.iter().filter(|q| *q == k).count() as f64;
+            let datasets_in_class = groups.iter().filter(|g| g.1 == k.1).count() as f64;
+            n / (2.0 * datasets_in_class * count)
+        })
+        .collect();
+    Examples {
+        x,
+        y: keys.iter().map(|k| k.1).collect(),
+        w,
     }
-    ex
-}
-
-fn logit_of(m: &Logistic, x: &[f64]) -> f64 {
-    let mut f = auscult_dsp::features::Features {
-        values: [f32::NAN; NUM_FEATURES],
-    };
-    for (v, &xv) in f.values.iter_mut().zip(x) {
-        *v = xv as f32;
-    }
-    m.logit(&f, 0.0)
 }
 
 /// Boosting settings for the murmur and review models.
@@ -593,7 +597,7 @@ const TREES: gbt::Settings = gbt::Settings {
 
 fn fit_classifier(
     name: &str,
-    ex: &[Example],
+    ex: &Examples,
     inputs: &[usize],
     trees: Option<gbt::Settings>,
 ) -> Logistic {
@@ -620,7 +624,7 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
     let timing_ex = examples(cases, Item::diastolic, None);
     // Without both timings among the training recordings nothing can be learned: keep the
     // hand-set rule (the louder phase).
-    let timing = if timing_ex.iter().any(|e| e.y) && timing_ex.iter().any(|e| !e.y) {
+    let timing = if timing_ex.y.iter().any(|&y| y) && timing_ex.y.iter().any(|&y| !y) {
         fit("timing", &timing_ex, &timing_inputs, 2.0)
     } else {
         Models::hand_set().timing
@@ -638,7 +642,7 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
                 .filter(|c| c.item.murmur() == Some(m))
                 .filter_map(|c| c.inputs.as_deref())
                 .collect();
-            ood::fit_ood(&rows)
+            ood::fit_ood(design_matrix(&rows).view())
         })
         .collect();
     Models {
@@ -733,7 +737,8 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v[i.min(v.len() - 1)]
 }
 
-fn features_of(x: &[f64]) -> Features {
+/// The features of a row of model inputs (the murmur logit after them is not a feature).
+fn features_of<'a>(x: impl IntoIterator<Item = &'a f64>) -> Features {
     let mut f = Features {
         values: [f32::NAN; NUM_FEATURES],
     };
