@@ -3,7 +3,7 @@
 -- lease that is not renewed expires and another server takes the resident over, rebuilding the
 -- monitor from the stored samples and alerts.
 CREATE TABLE vital_subject_leases (
-    tenant_id      TEXT NOT NULL,
+    tenant_id      TEXT NOT NULL REFERENCES tenants(id),
     subject_id     TEXT NOT NULL,
     server_id      TEXT NOT NULL,
     expires_at_ms  BIGINT NOT NULL,
@@ -18,7 +18,7 @@ CREATE INDEX vital_subject_leases_expiry ON vital_subject_leases (expires_at_ms)
 -- batch's samples; deleted once handled.
 CREATE TABLE vital_relay (
     relay_id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id      TEXT NOT NULL,
+    tenant_id      TEXT NOT NULL REFERENCES tenants(id),
     subject_id     TEXT NOT NULL,
     kind           TEXT NOT NULL,
     payload        BYTEA NOT NULL,
