@@ -64,8 +64,10 @@
 //! from the store. Before a live event is sent, the store is asked whether an earlier event of
 //! the tenant is still undelivered (stored by another server, not yet polled); if so the stream
 //! replays from the store instead, so it stays in id order. The store makes event ids visible in
-//! increasing order across servers (`Store::append_alert_event`), so the cursor never skips one. Not yet across servers: a
-//! subject's monitor lives on every server its devices send to (no subject leases).
+//! increasing order across servers (`Store::append_alert_event`), so the cursor never skips one.
+//! Each subject is monitored by one server at a time, the holder of its lease; batches and
+//! actions reaching another server are relayed to the holder, and a dead holder's subjects are
+//! taken over from storage ([`leases`]).
 //!
 //! Families: a family member (role `family`) reads, never acts, and only residents they were
 //! invited for: every read (`trend`, `alerts`, `history`, `sensors`, `open_watch`,
