@@ -401,7 +401,10 @@ fn least(bins: ArrayView1<'_, f32>) -> f32 {
 /// count as repeating murmur evidence ([`PhaseMap::repeat`]).
 pub const REPEAT_DB: f64 = 3.0;
 
-/// Computes the features of one recording. `powers` must have been computed on `pre`.
+/// Computes the features of one recording. `powers` must have been computed on `pre`. The
+/// per-phase MFCC features are computed only with `mfcc` (else NaN): no committed model reads
+/// them, and they cost about 1 ms a recording ([`crate::Analyzer`] asks for them when its models
+/// read them, the trainer always).
 pub fn extract_features(
     pre: &Preprocessed,
     powers: &BandPowers,
@@ -409,6 +412,7 @@ pub fn extract_features(
     ensemble: Option<&EnsembleCycle>,
     rhythm: Option<&Rhythm>,
     sqi: f32,
+    mfcc: bool,
 ) -> Features {
     let mut v = [f32::NAN; NUM_FEATURES];
     let accepted: Vec<&Cycle> = cycles.iter().filter(|c| c.accepted).collect();
@@ -505,7 +509,11 @@ pub fn extract_features(
         v[FIRST_PHASE_MAP_FEATURE + 10] = map.sys_min_rel();
         v[FIRST_PHASE_MAP_FEATURE + 11] = map.sys_min_minus_dia_min();
     }
-    let mfcc = CycleMfcc::of(&pre.pcg, pre.rate.0, cycles);
+    let mfcc = if mfcc {
+        CycleMfcc::of(&pre.pcg, pre.rate.0, cycles)
+    } else {
+        CycleMfcc::default()
+    };
     if mfcc.cycles() > 0 {
         for k in 1..=MFCC_FEATURES {
             v[FIRST_MFCC_FEATURE + k - 1] = mfcc.median_relative(Phase::Systole, k);
@@ -567,7 +575,7 @@ mod tests {
         };
         let mut p = BandPowers::default();
         p.compute(&pre);
-        let f = extract_features(&pre, &p, &[], None, None, 0.5);
+        let f = extract_features(&pre, &p, &[], None, None, 0.5, true);
         assert!(f.get("sys_rel").is_nan());
         assert!(f.get("env_fill_20").is_finite());
         assert!(f.get("whole_high_frac").is_finite());
@@ -586,7 +594,7 @@ mod tests {
             quality: 1.0,
             accepted: true,
         };
-        let f = extract_features(&pre, &p, &[c], None, None, 0.5);
+        let f = extract_features(&pre, &p, &[c], None, None, 0.5, true);
         assert!(f.get("sys_rel").is_finite());
         assert!(f.get("dia_rel").is_finite());
     }

@@ -27,6 +27,7 @@ fn pcg(kind: Option<MurmurKind>, seed: u64) -> Vec<f32> {
 
 fn features(samples: &[f32]) -> Features {
     let ev = Analyzer::new()
+        .with_all_features()
         .evidence(&Recording {
             pcg: Signal {
                 samples,
@@ -115,4 +116,48 @@ fn gain_does_not_move_the_mfcc_features() {
             );
         }
     }
+}
+
+/// The MFCCs cost about 1 ms a recording and no committed model reads them: the analyzer
+/// computes them only when its models read one (or when asked to, for the trainer).
+#[test]
+fn mfccs_are_computed_only_when_a_model_reads_them() {
+    use auscult_dsp::features::FIRST_MFCC_FEATURE;
+    use auscult_dsp::murmur::Models;
+
+    let mfcc_inputs = FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES;
+    let committed = Models::builtin().expect("committed models parse");
+    assert!(!mfcc_inputs.clone().any(|i| committed.reads_feature(i)));
+    let x = pcg(None, 3);
+    let analyse = |analyzer: Analyzer| {
+        let mut analyzer = analyzer;
+        let ev = analyzer
+            .evidence(&Recording {
+                pcg: Signal {
+                    samples: &x,
+                    rate: Hz(RATE),
+                },
+                ecg: None,
+            })
+            .expect("analyses");
+        ev.features.expect("features")
+    };
+    let first = FEATURE_NAMES[FIRST_MFCC_FEATURE];
+    assert!(analyse(Analyzer::new()).get(first).is_nan());
+    let mut reading = committed.clone();
+    reading
+        .murmur
+        .terms
+        .push((FIRST_MFCC_FEATURE + 1, 0.0, 1.0, 0.0));
+    assert!(reading.reads_feature(FIRST_MFCC_FEATURE + 1));
+    assert!(
+        analyse(Analyzer::with_models(reading))
+            .get(first)
+            .is_finite()
+    );
+    assert!(
+        analyse(Analyzer::new().with_all_features())
+            .get(first)
+            .is_finite()
+    );
 }

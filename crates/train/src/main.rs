@@ -195,7 +195,7 @@ fn evidence_of(analyzer: &mut Analyzer, item: &Item) -> Result<Evidence> {
 
 fn analyze(dataset: &Path, out: &Path) -> Result<()> {
     let items = read_labels(dataset)?;
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::new().with_all_features();
     let mut file = fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     for item in &items {
         let line = match evidence_of(&mut analyzer, item) {
@@ -249,7 +249,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
     for d in args.drop.iter().filter(|d| !d.is_empty()) {
         anyhow::ensure!(FEATURE_NAMES.contains(&d.as_str()), "no feature named {d}");
     }
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::new().with_all_features();
     let mut cases = Vec::new();
     for ds in DATASETS {
         let items = read_labels(&args.data.join(ds))?;
@@ -316,7 +316,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
             models.review_flags,
             models.ood.first().map_or(f64::INFINITY, |o| o.threshold)
         ));
-        let fold = Analyzer::with_models(models);
+        let fold = Analyzer::with_models(models).with_all_features();
         let mut lines = String::new();
         for (i, c) in cases
             .iter()
