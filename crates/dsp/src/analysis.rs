@@ -18,7 +18,7 @@
 //! Nothing here does I/O, and nothing panics on any input.
 
 use crate::error::DspError;
-use crate::features::{BandPowers, Features, extract_features};
+use crate::features::{BandPowers, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, extract_features};
 use crate::model::{
     Analysis, Cycle, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding, MurmurStatus, Quality,
     Recording, Rhythm, UnknownReason,
@@ -61,6 +61,8 @@ pub struct Evidence {
 pub struct Analyzer {
     models: Models,
     powers: BandPowers,
+    /// Whether to compute the per-phase MFCC features (see [`Analyzer::with_all_features`]).
+    mfcc: bool,
 }
 
 impl Default for Analyzer {
@@ -80,10 +82,20 @@ impl Analyzer {
 
     /// An analyzer with the given models (the trainer uses this for held-out evaluation).
     pub fn with_models(models: Models) -> Analyzer {
+        let mfcc = (FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES)
+            .any(|i| models.reads_feature(i));
         Analyzer {
             models,
             powers: BandPowers::default(),
+            mfcc,
         }
+    }
+
+    /// The same analyzer computing every feature, also those its models do not read (the
+    /// per-phase MFCCs): what the trainer's experiments need.
+    pub fn with_all_features(mut self) -> Analyzer {
+        self.mfcc = true;
+        self
     }
 
     /// The models in use.
@@ -153,6 +165,7 @@ impl Analyzer {
             ens.as_ref(),
             rhythm.as_ref(),
             sqi,
+            self.mfcc,
         );
         evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
         evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();

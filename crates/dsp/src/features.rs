@@ -6,13 +6,15 @@
 //! learned model can never see features computed differently from the ones it was trained on.
 //! A feature that cannot be computed (no accepted cycle, no ensemble) is NaN; models read NaN as
 //! "the training mean". Everything is relative (log ratios), never absolute levels, so the gain of
-//! a stethoscope does not matter. Must stay cheap: O(n) over the preprocessed signal, no FFT.
+//! a stethoscope does not matter. Must stay cheap: O(n) over the preprocessed signal; the only
+//! FFTs are the 128-point frames of the per-phase MFCCs ([`crate::mfcc`]).
 
 use std::ops::Range;
 
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::filter::Sos;
+use crate::mfcc::{CycleMfcc, Phase};
 use crate::model::{Cycle, EnsembleCycle, Preprocessed, Rhythm};
 use crate::units::Seconds;
 
@@ -55,10 +57,30 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "dia_repeat",
     "sys_min_rel",
     "sys_min_minus_dia_min",
+    "sys_mfcc_1",
+    "sys_mfcc_2",
+    "sys_mfcc_3",
+    "sys_mfcc_4",
+    "sys_mfcc_5",
+    "sys_mfcc_6",
+    "dia_mfcc_1",
+    "dia_mfcc_2",
+    "dia_mfcc_3",
+    "dia_mfcc_4",
+    "dia_mfcc_5",
+    "dia_mfcc_6",
 ];
 
 /// How many features there are.
-pub const NUM_FEATURES: usize = 37;
+pub const NUM_FEATURES: usize = 49;
+
+/// The first of the per-phase MFCC features ([`crate::mfcc`]): `sys_mfcc_k`, then `dia_mfcc_k`,
+/// the median over cycles of the phase's coefficient k minus the mean of the same cycle's S1 and
+/// S2 coefficient k, for k = 1..=[`MFCC_FEATURES`].
+pub const FIRST_MFCC_FEATURE: usize = 37;
+
+/// How many cepstral coefficients (c1, c2, …) of each phase are features.
+pub const MFCC_FEATURES: usize = 6;
 
 /// The first of the phase-map features (see [`PhaseMap`]); the ones before it are the older
 /// per-phase medians and whole-recording statistics.
@@ -379,7 +401,10 @@ fn least(bins: ArrayView1<'_, f32>) -> f32 {
 /// count as repeating murmur evidence ([`PhaseMap::repeat`]).
 pub const REPEAT_DB: f64 = 3.0;
 
-/// Computes the features of one recording. `powers` must have been computed on `pre`.
+/// Computes the features of one recording. `powers` must have been computed on `pre`. The
+/// per-phase MFCC features are computed only with `mfcc` (else NaN): no committed model reads
+/// them, and they cost about 1 ms a recording ([`crate::Analyzer`] asks for them when its models
+/// read them, the trainer always).
 pub fn extract_features(
     pre: &Preprocessed,
     powers: &BandPowers,
@@ -387,6 +412,7 @@ pub fn extract_features(
     ensemble: Option<&EnsembleCycle>,
     rhythm: Option<&Rhythm>,
     sqi: f32,
+    mfcc: bool,
 ) -> Features {
     let mut v = [f32::NAN; NUM_FEATURES];
     let accepted: Vec<&Cycle> = cycles.iter().filter(|c| c.accepted).collect();
@@ -483,6 +509,18 @@ pub fn extract_features(
         v[FIRST_PHASE_MAP_FEATURE + 10] = map.sys_min_rel();
         v[FIRST_PHASE_MAP_FEATURE + 11] = map.sys_min_minus_dia_min();
     }
+    let mfcc = if mfcc {
+        CycleMfcc::of(&pre.pcg, pre.rate.0, cycles)
+    } else {
+        CycleMfcc::default()
+    };
+    if mfcc.cycles() > 0 {
+        for k in 1..=MFCC_FEATURES {
+            v[FIRST_MFCC_FEATURE + k - 1] = mfcc.median_relative(Phase::Systole, k);
+            v[FIRST_MFCC_FEATURE + MFCC_FEATURES + k - 1] =
+                mfcc.median_relative(Phase::Diastole, k);
+        }
+    }
     if let Some(r) = rhythm {
         v[21] = (r.heart_rate.0 / 100.0) as f32;
         let mean_rr = 60.0 / r.heart_rate.0;
@@ -537,7 +575,7 @@ mod tests {
         };
         let mut p = BandPowers::default();
         p.compute(&pre);
-        let f = extract_features(&pre, &p, &[], None, None, 0.5);
+        let f = extract_features(&pre, &p, &[], None, None, 0.5, true);
         assert!(f.get("sys_rel").is_nan());
         assert!(f.get("env_fill_20").is_finite());
         assert!(f.get("whole_high_frac").is_finite());
@@ -556,7 +594,7 @@ mod tests {
             quality: 1.0,
             accepted: true,
         };
-        let f = extract_features(&pre, &p, &[c], None, None, 0.5);
+        let f = extract_features(&pre, &p, &[c], None, None, 0.5, true);
         assert!(f.get("sys_rel").is_finite());
         assert!(f.get("dia_rel").is_finite());
     }

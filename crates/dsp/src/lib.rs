@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod filter;
 pub mod heart_rate;
+pub mod mfcc;
 pub mod model;
 pub mod murmur;
 pub mod preprocess;

@@ -144,6 +144,18 @@ pub fn input_index(name: &str) -> Option<usize> {
     FEATURE_NAMES.iter().position(|n| *n == name)
 }
 
+impl Logistic {
+    /// Whether the model reads input `i` (a linear term or a tree split).
+    fn reads(&self, i: usize) -> bool {
+        self.terms.iter().any(|t| t.0 == i)
+            || self.trees.iter().any(|tree| {
+                tree.nodes
+                    .iter()
+                    .any(|n| matches!(n, Node::Split { input, .. } if *input == i))
+            })
+    }
+}
+
 /// An out-of-distribution check: the Mahalanobis distance of a recording's features from the
 /// training recordings', `sqrt(zᵀ P z)` with `z` the standardised inputs (NaN counts as the
 /// mean, each clamped to ±8) and `P` a shrunk inverse covariance.
@@ -215,6 +227,15 @@ pub struct Models {
 }
 
 impl Models {
+    /// Whether any model or the out-of-distribution check reads feature `i`: the analyzer
+    /// computes the per-phase MFCCs only when one does (they cost about 1 ms a recording).
+    pub fn reads_feature(&self, i: usize) -> bool {
+        [&self.murmur, &self.timing, &self.review]
+            .iter()
+            .any(|m| m.reads(i))
+            || self.ood.iter().any(|o| o.inputs.iter().any(|t| t.0 == i))
+    }
+
     /// The models committed in `params/murmur.txt`.
     pub fn builtin() -> Result<Models, DspError> {
         Models::parse(BUILTIN_PARAMS)

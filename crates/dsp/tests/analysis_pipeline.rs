@@ -220,7 +220,8 @@ fn stage_timings_30s_4khz() {
         let ens = ensemble::ensemble_average(&pre, &cycles);
         let r = rhythm::measure_rhythm(&cycles);
         powers.compute(&pre);
-        let f = features::extract_features(&pre, &powers, &cycles, ens.as_ref(), r.as_ref(), sqi);
+        let f =
+            features::extract_features(&pre, &powers, &cycles, ens.as_ref(), r.as_ref(), sqi, true);
         let _ = murmur::describe_phases(&cycles, ens.as_ref(), &powers);
         let _ = murmur::score(analyzer.models(), &f);
     }

@@ -136,6 +136,7 @@ fn judge(pre: &Preprocessed, mut cycles: Vec<Cycle>) -> MurmurFinding {
         ens.as_ref(),
         rhythm.as_ref(),
         signal_quality(pre),
+        false,
     );
     let s = score(&models, &f);
     let d = describe_phases(&cycles, ens.as_ref(), &powers);

@@ -40,13 +40,15 @@ fn features(samples: &[f32]) -> Features {
     ev.features.expect("features")
 }
 
-/// The phase-map features: the last of the engine's features, from `sys_floor_all` on.
+/// The phase-map features: `sys_floor_all` to `sys_min_minus_dia_min`.
 fn map() -> &'static [&'static str] {
-    let from = FEATURE_NAMES
-        .iter()
-        .position(|n| *n == "sys_floor_all")
-        .expect("the phase-map features");
-    &FEATURE_NAMES[from..]
+    let at = |name: &str| {
+        FEATURE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .expect("the phase-map features")
+    };
+    &FEATURE_NAMES[at("sys_floor_all")..=at("sys_min_minus_dia_min")]
 }
 
 fn show(name: &str, f: &Features) {
