@@ -169,7 +169,8 @@ fn log_ratio(a: f64, b: f64) -> f32 {
     ((a + EPS) / (b + EPS)).ln() as f32
 }
 
-fn median(v: &mut Vec<f32>) -> f32 {
+/// The median of the finite values of `v` (NaN when there is none); reorders `v`.
+pub(crate) fn median(v: &mut Vec<f32>) -> f32 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f32::NAN;

@@ -278,23 +278,7 @@ impl CycleMfcc {
 
     /// The median over cycles of [`CycleMfcc::relative`] coefficient `k` (NaN without cycles).
     pub fn median_relative(&self, phase: Phase, k: usize) -> f32 {
-        let mut v: Vec<f32> = self
-            .relative(phase)
-            .column(k)
-            .iter()
-            .copied()
-            .filter(|x| x.is_finite())
-            .collect();
-        if v.is_empty() {
-            return f32::NAN;
-        }
-        v.sort_by(f32::total_cmp);
-        let m = v.len() / 2;
-        if v.len().is_multiple_of(2) {
-            0.5 * (v[m - 1] + v[m])
-        } else {
-            v[m]
-        }
+        crate::features::median(&mut self.relative(phase).column(k).to_vec())
     }
 }
 

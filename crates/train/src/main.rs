@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use auscult_dsp::analysis::{Analyzer, Evidence};
-use auscult_dsp::features::{FEATURE_NAMES, Features, NUM_FEATURES};
+use auscult_dsp::features::{
+    FEATURE_NAMES, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, NUM_FEATURES,
+};
 use auscult_dsp::model::{Analysis, FlagReason, MurmurStatus, MurmurTiming};
 use auscult_dsp::murmur::{Logistic, Models, input_index, loud_diastolic, sigmoid};
 use clap::{Parser, Subcommand};
@@ -115,26 +117,15 @@ const DEVICE_DEPENDENT: [&str; 7] = [
 /// Per-phase MFCC features (`dsp::mfcc`, relative to the same cycle's heart sounds) left out of
 /// the models by default: measured by LODO (RESULTS.md), none of the four subsets tried improved
 /// PhysioNet pooled, PASCAL and Yaseen together while keeping `flagged`'s specificity.
-const MFCC_NO_GAIN: [&str; 12] = [
-    "sys_mfcc_1",
-    "sys_mfcc_2",
-    "sys_mfcc_3",
-    "sys_mfcc_4",
-    "sys_mfcc_5",
-    "sys_mfcc_6",
-    "dia_mfcc_1",
-    "dia_mfcc_2",
-    "dia_mfcc_3",
-    "dia_mfcc_4",
-    "dia_mfcc_5",
-    "dia_mfcc_6",
-];
+fn mfcc_no_gain() -> &'static [&'static str] {
+    &FEATURE_NAMES[FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES]
+}
 
-/// The features the models leave out by default: [`DEVICE_DEPENDENT`] and [`MFCC_NO_GAIN`].
+/// The features the models leave out by default: [`DEVICE_DEPENDENT`] and [`mfcc_no_gain`].
 fn default_drop() -> Vec<String> {
     DEVICE_DEPENDENT
         .iter()
-        .chain(&MFCC_NO_GAIN)
+        .chain(mfcc_no_gain())
         .map(|s| s.to_string())
         .collect()
 }
