@@ -11,8 +11,8 @@
 //! `family.revoke`; `family.list` when a nurse reads who has access). Logs carry ids only.
 
 use auscult_store::family::{Acceptor, AccessState, FamilyAccess, NewFamilyInvitation};
-use auscult_store::now_ms;
 use auscult_store::web_users::{NewWebLogin, WebUser};
+use auscult_store::{SubjectId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
@@ -74,7 +74,7 @@ async fn inviter_tenant<'c>(
     check_subject_id(subject_id)?;
     if !app
         .store
-        .vitals_subject_exists(tenant_id, subject_id)
+        .vitals_subject_exists(&TenantId::new(tenant_id), &SubjectId::new(subject_id))
         .await?
     {
         return Err(ServerError::NotFound("subject"));

@@ -12,11 +12,11 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
-use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
+use auscult_store::{SubjectId, now_ms};
 use prost::Message;
 
 use super::fields::invalid;
@@ -182,7 +182,7 @@ impl ProgramApi {
                         role: LINK_ROLE,
                     },
                     "questionnaire_link.open",
-                    &live.resident.resident.subject_id,
+                    &SubjectId::new(live.resident.resident.subject_id.as_str()),
                     now_ms(),
                 )
                 .await?;
