@@ -2,6 +2,8 @@
 //! evicted when dormant), the group-committing sample writer and delivery auditor, the event
 //! broadcast and the 1 s ticker. See the module above for how it fits together.
 
+use auscult_store::DeviceId;
+
 use super::*;
 
 /// A stored alert event as broadcast to watchers.
@@ -314,7 +316,7 @@ impl VitalsHub {
         let generation = self.assignment_generation.load(Ordering::Acquire);
         let subjects: HashSet<String> = self
             .store
-            .device_subjects(tenant_id, device_id)
+            .device_subjects(&TenantId::new(tenant_id), &DeviceId::new(device_id))
             .await?
             .into_iter()
             .collect();
