@@ -89,7 +89,7 @@ use auscult_store::vitals::{
     AlertDelivery, AlertEventRow, LastSample, MinuteRow, NewAlertEvent, TrendQuery, VitalRow,
     VitalsBatchRows,
 };
-use auscult_store::{Store, StoreError, SubjectId, TenantId, now_ms};
+use auscult_store::{PrincipalId, Store, StoreError, SubjectId, TenantId, now_ms};
 use auscult_vitals::{
     Acvpu, Alert, AlertClass, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState,
     AlertStatus, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, Condition,
@@ -366,9 +366,9 @@ impl VitalsApi {
             .state
             .store
             .family_may_see(
-                tenant_id.as_str(),
-                &caller.principal_id,
-                subject_id.as_str(),
+                tenant_id,
+                &PrincipalId::new(caller.principal_id.as_str()),
+                subject_id,
             )
             .await?
         {
