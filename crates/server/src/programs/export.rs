@@ -16,6 +16,7 @@ use auscult_fhir::{
 };
 use auscult_proto::v1 as pb;
 use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sounds};
+use auscult_store::TenantId;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::programs::{ResidentRow, VisitRow};
 use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
@@ -188,7 +189,7 @@ fn murmur(
 /// Returns the recording ids exported.
 pub async fn add_resident(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     b: &mut BundleBuilder,
     resident: &ResidentRow,
 ) -> Result<Vec<(String, String)>> {
@@ -208,7 +209,7 @@ pub async fn add_resident(
         }
         for lab in state
             .store
-            .list_visit_labs(tenant_id, program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id.as_str(), program_id, Some(&visit.id))
             .await?
         {
             b.lab(&LabObservationInput {
@@ -241,7 +242,7 @@ pub async fn add_resident(
 /// The definition of a stored questionnaire version a response was given to.
 async fn stored_definition(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     program_id: &str,
     version: u32,
 ) -> Result<QuestionnaireDef> {
@@ -261,7 +262,7 @@ async fn stored_definition(
 /// one) to `b`. Returns the (recording, subject) ids exported.
 async fn recording_resources(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     b: &mut BundleBuilder,
     resident: &ResidentRow,
     visit: &VisitRow,
@@ -274,7 +275,7 @@ async fn recording_resources(
     for link in links {
         let Some(row) = state
             .store
-            .get_recording(tenant_id, &link.recording_id)
+            .get_recording(tenant_id.as_str(), &link.recording_id)
             .await?
         else {
             continue;
