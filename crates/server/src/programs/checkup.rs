@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::{LinkOutcome, VisitLink, VisitResponse};
 use auscult_store::recordings::{RecordingRow, state};
-use auscult_store::{SubjectId, TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::{id, invalid};
@@ -118,7 +118,7 @@ impl ProgramApi {
             [one] => self
                 .state
                 .store
-                .get_recording(tenant_id.as_str(), one)
+                .get_recording(tenant_id, &CaseId::new(one.as_str()))
                 .await?
                 .ok_or(ServerError::NotFound("recording")),
             [] => Err(ServerError::NotFound("recording")),
@@ -150,7 +150,7 @@ impl ProgramApi {
         } else {
             self.state
                 .store
-                .get_recording(tenant_id.as_str(), id(&req.recording_id, "recording")?)
+                .get_recording(tenant_id, &CaseId::new(id(&req.recording_id, "recording")?))
                 .await?
                 .ok_or(ServerError::NotFound("recording"))?
         };
@@ -213,7 +213,7 @@ impl ProgramApi {
         let rows = self
             .state
             .store
-            .list_cases(tenant_id.as_str(), &filter, None, 100)
+            .list_cases(tenant_id, &filter, None, 100)
             .await?;
         let linked: std::collections::HashSet<String> = self
             .state

@@ -16,10 +16,10 @@ use auscult_fhir::{
 };
 use auscult_proto::v1 as pb;
 use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sounds};
-use auscult_store::TenantId;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::programs::{ResidentRow, VisitRow};
 use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
+use auscult_store::{CaseId, TenantId};
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 
@@ -84,7 +84,11 @@ fn patient(r: &ResidentRow) -> PatientInput {
 /// The PCG of a complete recording as a 16-bit WAV file.
 async fn wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    for part in state.store.list_parts(&row.id, StreamKind::Pcg).await? {
+    for part in state
+        .store
+        .list_parts(&CaseId::new(row.id.as_str()), StreamKind::Pcg)
+        .await?
+    {
         bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
     }
     let width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
@@ -275,7 +279,7 @@ async fn recording_resources(
     for link in links {
         let Some(row) = state
             .store
-            .get_recording(tenant_id.as_str(), &link.recording_id)
+            .get_recording(tenant_id, &CaseId::new(link.recording_id.as_str()))
             .await?
         else {
             continue;
@@ -317,7 +321,11 @@ pub fn finish(b: BundleBuilder, id: &str) -> Result<Vec<u8>> {
 pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord> {
     let read = |kind| async move {
         let mut bytes = Vec::new();
-        for part in state.store.list_parts(&row.id, kind).await? {
+        for part in state
+            .store
+            .list_parts(&CaseId::new(row.id.as_str()), kind)
+            .await?
+        {
             bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
         }
         Ok::<_, ServerError>(bytes)

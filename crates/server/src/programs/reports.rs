@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{CaseId, TenantId, now_ms};
 
 use super::fields::id;
 use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
@@ -186,7 +186,7 @@ impl ProgramApi {
         let row = self
             .state
             .store
-            .get_recording(tenant_id.as_str(), id(&req.recording_id, "recording")?)
+            .get_recording(tenant_id, &CaseId::new(id(&req.recording_id, "recording")?))
             .await?
             .filter(|r| r.state == state::COMPLETE)
             .ok_or(ServerError::NotFound("recording"))?;
