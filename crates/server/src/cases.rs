@@ -138,7 +138,10 @@ pub struct CaseView {
 pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<CaseView> {
     let tenant_id = caller.tenant_with(READERS)?;
     let row = complete_case(state, tenant_id, case_id).await?;
-    let reviews = state.store.list_reviews(tenant_id, &row.id).await?;
+    let reviews = state
+        .store
+        .list_reviews(&TenantId::new(tenant_id), &CaseId::new(row.id.as_str()))
+        .await?;
     let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
         (Some(json), analysis_state::DONE) => Some(StoredAnalysis::from_json(json)?),
         _ => None,
@@ -290,7 +293,12 @@ pub async fn submit_review(
     };
     state
         .store
-        .submit_review(tenant_id, &caller.actor(), &review, now_ms())
+        .submit_review(
+            &TenantId::new(tenant_id),
+            &caller.actor(),
+            &review,
+            now_ms(),
+        )
         .await?
         .ok_or(ServerError::NotFound("case"))
 }
