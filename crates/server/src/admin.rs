@@ -14,7 +14,7 @@ use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_server::AdminService;
 use auscult_store::assignments::AssignmentFilter;
 use auscult_store::identity::{NewPrincipal, Principal, Tenant, TokenInfo, TokenOwners};
-use auscult_store::now_ms;
+use auscult_store::{DeviceId, SubjectId, TenantId, now_ms};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, Role, authenticate, mint_token, token_expiry};
@@ -229,7 +229,7 @@ impl AdminApi {
         caller: &Caller,
         tenant_id: &str,
         device_id: &str,
-    ) -> Result<(String, String)> {
+    ) -> Result<(TenantId, DeviceId)> {
         let tenant_id = self.target_tenant(caller, tenant_id).await?;
         if device_id.is_empty() || device_id.len() > 64 {
             return Err(ServerError::NotFound("device"));
@@ -240,7 +240,9 @@ impl AdminApi {
             .get_principal(device_id, Some(&tenant_id))
             .await?
         {
-            Some(p) if p.role == Role::Device.as_str() => Ok((tenant_id, p.id)),
+            Some(p) if p.role == Role::Device.as_str() => {
+                Ok((TenantId::from(tenant_id), DeviceId::from(p.id)))
+            }
             _ => Err(ServerError::NotFound("device")),
         }
     }
@@ -263,7 +265,7 @@ impl AdminApi {
         for s in &req.subject_ids {
             crate::vitals::check_subject_id(s)?;
         }
-        let subjects: Vec<&str> = req.subject_ids.iter().map(String::as_str).collect();
+        let subjects: Vec<SubjectId> = req.subject_ids.iter().map(SubjectId::new).collect();
         let store = &self.state.store;
         let changed = if assign {
             store
@@ -274,7 +276,9 @@ impl AdminApi {
                 .unassign_device(&caller.actor(), &tenant_id, &device_id, &subjects, now_ms())
                 .await?
         };
-        self.state.vitals.forget_assignments(&tenant_id, &device_id);
+        self.state
+            .vitals
+            .forget_assignments(tenant_id.as_str(), device_id.as_str());
         Ok(pb::DeviceAssignmentResponse {
             changed: u32::try_from(changed).unwrap_or(u32::MAX),
         })
@@ -291,15 +295,17 @@ impl AdminApi {
             0 => 1_000,
             n => n.min(10_000),
         };
+        let device = (!req.device_id.is_empty()).then(|| DeviceId::new(req.device_id.as_str()));
+        let subject = (!req.subject_id.is_empty()).then(|| SubjectId::new(req.subject_id.as_str()));
         let rows = self
             .state
             .store
             .list_device_assignments(
                 &caller.actor(),
-                &tenant_id,
+                &TenantId::from(tenant_id),
                 AssignmentFilter {
-                    device_id: (!req.device_id.is_empty()).then_some(req.device_id.as_str()),
-                    subject_id: (!req.subject_id.is_empty()).then_some(req.subject_id.as_str()),
+                    device_id: device.as_ref(),
+                    subject_id: subject.as_ref(),
                 },
                 i64::from(limit),
                 now_ms(),

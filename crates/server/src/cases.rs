@@ -9,11 +9,11 @@
 use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::audit::AuditEvent;
-use auscult_store::now_ms;
 use auscult_store::recordings::{
     CaseFilter, CaseKey, EcgMode, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::{NewReview, ReviewRow};
+use auscult_store::{CaseId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
@@ -54,7 +54,11 @@ pub async fn complete_case(
     if case_id.is_empty() || case_id.len() > 64 {
         return Err(ServerError::NotFound("case"));
     }
-    match state.store.get_recording(tenant_id, case_id).await? {
+    match state
+        .store
+        .get_recording(&TenantId::new(tenant_id), &CaseId::new(case_id))
+        .await?
+    {
         Some(row) if row.state == state::COMPLETE => Ok(row),
         _ => Err(ServerError::NotFound("case")),
     }
@@ -85,7 +89,7 @@ pub async fn list(
     // One row more than the page tells whether another page follows.
     let mut rows = state
         .store
-        .list_cases(tenant_id, filter, after.as_ref(), size + 1)
+        .list_cases(&TenantId::new(tenant_id), filter, after.as_ref(), size + 1)
         .await?;
     let next_page_token = if rows.len() > size as usize {
         rows.truncate(size as usize);
@@ -113,7 +117,10 @@ pub async fn list(
 /// a poller re-lists (and audits) cases only when it changed.
 pub async fn worklist_version(state: &AppState, caller: &Caller) -> Result<String> {
     let tenant_id = caller.tenant_with(READERS)?;
-    Ok(state.store.worklist_version(tenant_id).await?)
+    Ok(state
+        .store
+        .worklist_version(&TenantId::new(tenant_id))
+        .await?)
 }
 
 /// A case with its analysis and reviews.
@@ -131,7 +138,10 @@ pub struct CaseView {
 pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<CaseView> {
     let tenant_id = caller.tenant_with(READERS)?;
     let row = complete_case(state, tenant_id, case_id).await?;
-    let reviews = state.store.list_reviews(tenant_id, &row.id).await?;
+    let reviews = state
+        .store
+        .list_reviews(&TenantId::new(tenant_id), &CaseId::new(row.id.as_str()))
+        .await?;
     let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
         (Some(json), analysis_state::DONE) => Some(StoredAnalysis::from_json(json)?),
         _ => None,
@@ -176,7 +186,11 @@ pub async fn read_stream(
     stream: StreamKind,
 ) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    for part in state.store.list_parts(&row.id, stream).await? {
+    for part in state
+        .store
+        .list_parts(&CaseId::new(row.id.as_str()), stream)
+        .await?
+    {
         bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
     }
     Ok(bytes)
@@ -279,7 +293,12 @@ pub async fn submit_review(
     };
     state
         .store
-        .submit_review(tenant_id, &caller.actor(), &review, now_ms())
+        .submit_review(
+            &TenantId::new(tenant_id),
+            &caller.actor(),
+            &review,
+            now_ms(),
+        )
         .await?
         .ok_or(ServerError::NotFound("case"))
 }

@@ -38,6 +38,7 @@ mod visits;
 use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
+use auscult_store::TenantId;
 use auscult_store::programs::{ProgramRow, ResidentRow, VisitRow};
 use tonic::Request;
 
@@ -81,7 +82,7 @@ impl ProgramApi {
         authenticate(&self.state.store, request.metadata()).await
     }
 
-    async fn program(&self, tenant_id: &str, program_id: &str) -> Result<ProgramRow> {
+    async fn program(&self, tenant_id: &TenantId, program_id: &str) -> Result<ProgramRow> {
         self.state
             .store
             .get_program(tenant_id, id(program_id, "program")?)
@@ -91,7 +92,7 @@ impl ProgramApi {
 
     async fn resident(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         resident_id: &str,
     ) -> Result<ResidentRow> {
@@ -103,7 +104,7 @@ impl ProgramApi {
     }
 
     /// A visit of the tenant and its resident.
-    async fn visit(&self, tenant_id: &str, visit_id: &str) -> Result<(VisitRow, ResidentRow)> {
+    async fn visit(&self, tenant_id: &TenantId, visit_id: &str) -> Result<(VisitRow, ResidentRow)> {
         let visit = self
             .state
             .store
@@ -116,7 +117,7 @@ impl ProgramApi {
         Ok((visit, resident))
     }
 
-    async fn visit_message(&self, tenant_id: &str, visit: &VisitRow) -> Result<pb::Visit> {
+    async fn visit_message(&self, tenant_id: &TenantId, visit: &VisitRow) -> Result<pb::Visit> {
         let links = self
             .state
             .store
@@ -125,7 +126,7 @@ impl ProgramApi {
         let labs = self
             .state
             .store
-            .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id.as_str(), &visit.program_id, Some(&visit.id))
             .await?;
         visit_pb(
             visit,
@@ -134,7 +135,7 @@ impl ProgramApi {
         )
     }
 
-    async fn reread_visit(&self, tenant_id: &str, visit_id: &str) -> Result<pb::Visit> {
+    async fn reread_visit(&self, tenant_id: &TenantId, visit_id: &str) -> Result<pb::Visit> {
         let (visit, _) = self.visit(tenant_id, visit_id).await?;
         self.visit_message(tenant_id, &visit).await
     }

@@ -30,7 +30,7 @@ use auscult_store::identity::NewPrincipal;
 use auscult_store::jobs::{ClaimedJob, job_state};
 use auscult_store::recordings::{Counts, NewRecording, Part, StreamKind};
 use auscult_store::servers::{BlobBackend, ServerEntry};
-use auscult_store::{Store, now_ms};
+use auscult_store::{CaseId, DeviceId, Store, TenantId, now_ms};
 use auscult_testkit::*;
 use firmware_sim::plan::plan_chunks;
 use firmware_sim::{Connection, DeviceRecording, EncodedRecording, UploadOptions};
@@ -141,6 +141,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         )
         .await
         .unwrap();
+    let tenant_id = TenantId::new(tenant.id.as_str());
     let meta = NewRecording {
         upload_id: "lease-1".into(),
         device_serial: "SN".into(),
@@ -156,16 +157,17 @@ async fn queued_case(store: &Store) -> (String, String) {
         payload_sha256: None,
     };
     let (row, _) = store
-        .open_upload(&tenant.id, &device.id, &meta, now)
+        .open_upload(&tenant_id, &DeviceId::new(device.id.as_str()), &meta, now)
         .await
         .unwrap();
+    let case_id = CaseId::new(row.id.as_str());
     let part = Part {
         start: 0,
         count: 100,
         object_key: "test/lease-1".into(),
     };
     store
-        .commit_part(&tenant.id, &row.id, StreamKind::Pcg, &part)
+        .commit_part(&tenant_id, &case_id, StreamKind::Pcg, &part)
         .await
         .unwrap();
     let actor = Actor {
@@ -178,7 +180,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         ..Counts::default()
     };
     store
-        .complete_upload(&tenant.id, &row.id, totals, 0.025, &actor, now)
+        .complete_upload(&tenant_id, &case_id, totals, 0.025, &actor, now)
         .await
         .unwrap();
     (tenant.id, row.id)

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use auscult_proto::v1 as pb;
+use auscult_store::{DeviceId, TenantId};
 use auscult_synth::Scenario;
 use auscult_testkit::*;
 
@@ -198,7 +199,11 @@ async fn abandoned_uploads_expire(db: Db) {
     while acks.message().await.unwrap_or(None).is_some() {}
     let row = state
         .store
-        .find_upload(&t.id, &t.device_id, "abandoned")
+        .find_upload(
+            &TenantId::new(t.id.as_str()),
+            &DeviceId::new(t.device_id.as_str()),
+            "abandoned",
+        )
         .await
         .unwrap()
         .unwrap();

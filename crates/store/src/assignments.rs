@@ -11,6 +11,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::audit::{Actor, insert_admin_audit, insert_admin_audit_about};
 use crate::error::Result;
+use crate::ids::{DeviceId, SubjectId, TenantId};
 
 /// One device assigned to one subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +30,9 @@ pub struct DeviceAssignment {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssignmentFilter<'a> {
     /// Only this device's.
-    pub device_id: Option<&'a str>,
+    pub device_id: Option<&'a DeviceId>,
     /// Only this subject's.
-    pub subject_id: Option<&'a str>,
+    pub subject_id: Option<&'a SubjectId>,
 }
 
 impl Store {
@@ -41,9 +42,9 @@ impl Store {
     pub async fn assign_device(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        device_id: &str,
-        subject_ids: &[&str],
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
+        subject_ids: &[SubjectId],
         now_ms: i64,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
@@ -53,9 +54,9 @@ impl Store {
                 "INSERT INTO device_assignments (tenant_id, device_id, subject_id, assigned_at_ms, assigned_by) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, device_id, subject_id) DO NOTHING",
             )
-            .bind(tenant_id)
-            .bind(device_id)
-            .bind(*subject)
+            .bind(tenant_id.as_str())
+            .bind(device_id.as_str())
+            .bind(subject.as_str())
             .bind(now_ms)
             .bind(actor.principal_id)
             .execute(&mut *tx)
@@ -65,10 +66,10 @@ impl Store {
                 insert_admin_audit_about(
                     &mut tx,
                     actor,
-                    Some(tenant_id),
+                    Some(tenant_id.as_str()),
                     "device.assign",
-                    device_id,
-                    Some(subject),
+                    device_id.as_str(),
+                    Some(subject.as_str()),
                     now_ms,
                 )
                 .await?;
@@ -83,9 +84,9 @@ impl Store {
     pub async fn unassign_device(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        device_id: &str,
-        subject_ids: &[&str],
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
+        subject_ids: &[SubjectId],
         now_ms: i64,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
@@ -94,9 +95,9 @@ impl Store {
             let done = sqlx::query(
                 "DELETE FROM device_assignments WHERE tenant_id = $1 AND device_id = $2 AND subject_id = $3",
             )
-            .bind(tenant_id)
-            .bind(device_id)
-            .bind(*subject)
+            .bind(tenant_id.as_str())
+            .bind(device_id.as_str())
+            .bind(subject.as_str())
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
@@ -104,10 +105,10 @@ impl Store {
                 insert_admin_audit_about(
                     &mut tx,
                     actor,
-                    Some(tenant_id),
+                    Some(tenant_id.as_str()),
                     "device.unassign",
-                    device_id,
-                    Some(subject),
+                    device_id.as_str(),
+                    Some(subject.as_str()),
                     now_ms,
                 )
                 .await?;
@@ -119,12 +120,16 @@ impl Store {
 
     /// Every subject a device of the tenant is assigned to. For the server's check of a
     /// device's own batches; not a read by a person, so not audited.
-    pub async fn device_subjects(&self, tenant_id: &str, device_id: &str) -> Result<Vec<String>> {
+    pub async fn device_subjects(
+        &self,
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
+    ) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT subject_id FROM device_assignments WHERE tenant_id = $1 AND device_id = $2",
         )
-        .bind(tenant_id)
-        .bind(device_id)
+        .bind(tenant_id.as_str())
+        .bind(device_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -138,7 +143,7 @@ impl Store {
     pub async fn list_device_assignments(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         filter: AssignmentFilter<'_>,
         limit: i64,
         now_ms: i64,
@@ -147,9 +152,11 @@ impl Store {
         insert_admin_audit(
             &mut tx,
             actor,
-            Some(tenant_id),
+            Some(tenant_id.as_str()),
             "device.assignments.list",
-            filter.device_id.unwrap_or(tenant_id),
+            filter
+                .device_id
+                .map_or(tenant_id.as_str(), DeviceId::as_str),
             now_ms,
         )
         .await?;
@@ -158,9 +165,9 @@ impl Store {
              WHERE tenant_id = $1 AND ($2 = '' OR device_id = $2) AND ($3 = '' OR subject_id = $3) \
              ORDER BY device_id, subject_id LIMIT $4",
         )
-        .bind(tenant_id)
-        .bind(filter.device_id.unwrap_or(""))
-        .bind(filter.subject_id.unwrap_or(""))
+        .bind(tenant_id.as_str())
+        .bind(filter.device_id.map_or("", DeviceId::as_str))
+        .bind(filter.subject_id.map_or("", SubjectId::as_str))
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;

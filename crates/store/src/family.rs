@@ -15,6 +15,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_admin_audit_about};
 use crate::db::new_id;
 use crate::error::Result;
+use crate::ids::{PrincipalId, SubjectId, TenantId};
 use crate::web_users::{NewWebLogin, WebUser, insert_web_user};
 
 /// An invitation, or the grant it became.
@@ -302,16 +303,16 @@ impl Store {
     /// tenant, oldest first.
     pub async fn family_grants(
         &self,
-        tenant_id: &str,
-        principal_id: &str,
+        tenant_id: &TenantId,
+        principal_id: &PrincipalId,
     ) -> Result<Vec<FamilyAccess>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM family_access WHERE tenant_id = $1 AND principal_id = $2 \
              AND accepted_at_ms IS NOT NULL AND revoked_at_ms IS NULL ORDER BY accepted_at_ms, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(principal_id)
+            .bind(tenant_id.as_str())
+            .bind(principal_id.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(from_row).collect()
@@ -320,17 +321,17 @@ impl Store {
     /// Whether the family member `principal_id` may see `subject_id` of the tenant now.
     pub async fn family_may_see(
         &self,
-        tenant_id: &str,
-        principal_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        principal_id: &PrincipalId,
+        subject_id: &SubjectId,
     ) -> Result<bool> {
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM family_access WHERE tenant_id = $1 AND principal_id = $2 \
              AND subject_id = $3 AND accepted_at_ms IS NOT NULL AND revoked_at_ms IS NULL",
         )
-        .bind(tenant_id)
-        .bind(principal_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(principal_id.as_str())
+        .bind(subject_id.as_str())
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?;
@@ -342,8 +343,8 @@ impl Store {
     pub async fn family_access_of_subject(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         now_ms: i64,
     ) -> Result<Vec<FamilyAccess>> {
         let mut tx = self.pool.begin().await?;
@@ -352,7 +353,7 @@ impl Store {
             actor,
             "family.list",
             None,
-            Some(subject_id),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -361,8 +362,8 @@ impl Store {
              ORDER BY created_at_ms DESC, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(subject_id)
+            .bind(tenant_id.as_str())
+            .bind(subject_id.as_str())
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -375,8 +376,8 @@ impl Store {
     pub async fn revoke_family_access(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         access_id: &str,
         now_ms: i64,
     ) -> Result<bool> {
@@ -388,8 +389,8 @@ impl Store {
         .bind(now_ms)
         .bind(actor.principal_id)
         .bind(access_id)
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -407,10 +408,10 @@ impl Store {
         insert_admin_audit_about(
             &mut tx,
             actor,
-            Some(tenant_id),
+            Some(tenant_id.as_str()),
             "family.revoke",
             access_id,
-            Some(subject_id),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;

@@ -20,6 +20,7 @@ use sqlx::Row;
 
 use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::ids::{SubjectId, TenantId};
 
 /// Whose a subject's lease is after [`Store::acquire_subject_lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +87,8 @@ impl Store {
     /// free, expired or already the caller's; otherwise says who holds it.
     pub async fn acquire_subject_lease(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         server_id: &str,
         now_ms: i64,
         ttl_ms: i64,
@@ -101,8 +102,8 @@ impl Store {
              WHERE vital_subject_leases.server_id = excluded.server_id \
              OR vital_subject_leases.expires_at_ms <= $5",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(server_id)
         .bind(expires_at_ms)
         .bind(now_ms)
@@ -114,8 +115,8 @@ impl Store {
         let holder: Option<String> = sqlx::query_scalar(
             "SELECT server_id FROM vital_subject_leases WHERE tenant_id = $1 AND subject_id = $2",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         match holder {
@@ -157,16 +158,16 @@ impl Store {
     /// the subject takes it.
     pub async fn release_subject_lease(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         server_id: &str,
     ) -> Result<()> {
         sqlx::query(
             "DELETE FROM vital_subject_leases \
              WHERE tenant_id = $1 AND subject_id = $2 AND server_id = $3",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(server_id)
         .execute(&self.pool)
         .await?;
@@ -203,8 +204,8 @@ impl Store {
     /// is read with [`Store::relay_answer`].
     pub async fn relay_action(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         payload: &[u8],
         now_ms: i64,
     ) -> Result<i64> {
@@ -212,8 +213,8 @@ impl Store {
             "INSERT INTO vital_relay (tenant_id, subject_id, kind, payload, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5) RETURNING relay_id",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(RelayKind::Action.as_str())
         .bind(payload)
         .bind(now_ms)

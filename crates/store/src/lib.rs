@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod family;
 pub mod identity;
+pub mod ids;
 pub mod jobs;
 pub mod labs;
 pub mod leases;
@@ -30,6 +31,7 @@ pub mod webhooks;
 pub use blobs::{BlobConfig, Blobs};
 pub use db::{Backend, DbOptions, now_ms};
 pub use error::{Result, StoreError};
+pub use ids::{CaseId, DeviceId, PrincipalId, SubjectId, TenantId};
 
 /// The database pool and the blob store.
 #[derive(Debug, Clone)]

@@ -14,6 +14,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
+use crate::ids::{SubjectId, TenantId};
 
 /// A programme.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +280,7 @@ impl Store {
     /// Creates a programme ([`StoreError::AlreadyExists`] when the tenant has one of that name).
     pub async fn create_program(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         name: &str,
         description: &str,
@@ -291,7 +292,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(name)
         .bind(description)
         .bind(actor.principal_id)
@@ -309,14 +310,14 @@ impl Store {
     }
 
     /// The programmes of a tenant, oldest first.
-    pub async fn list_programs(&self, tenant_id: &str) -> Result<Vec<ProgramRow>> {
+    pub async fn list_programs(&self, tenant_id: &TenantId) -> Result<Vec<ProgramRow>> {
         let rows = sqlx::query(
             "SELECT p.id, p.name, p.description, p.created_at_ms, \
              (SELECT COALESCE(MAX(q.version), 0) FROM program_questionnaires q \
               WHERE q.tenant_id = p.tenant_id AND q.program_id = p.id) AS qv \
              FROM programs p WHERE p.tenant_id = $1 ORDER BY p.created_at_ms, p.id",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(program_from_row).collect()
@@ -325,7 +326,7 @@ impl Store {
     /// One programme of a tenant.
     pub async fn get_program(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
     ) -> Result<Option<ProgramRow>> {
         let row = sqlx::query(
@@ -334,7 +335,7 @@ impl Store {
               WHERE q.tenant_id = p.tenant_id AND q.program_id = p.id) AS qv \
              FROM programs p WHERE p.tenant_id = $1 AND p.id = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -344,7 +345,7 @@ impl Store {
     /// Adds a site to a programme of the tenant (`None` when there is no such programme).
     pub async fn add_site(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         name: &str,
         address: &str,
@@ -359,7 +360,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .bind(name)
         .bind(address)
@@ -375,12 +376,12 @@ impl Store {
     }
 
     /// The sites of a programme of the tenant, oldest first.
-    pub async fn list_sites(&self, tenant_id: &str, program_id: &str) -> Result<Vec<SiteRow>> {
+    pub async fn list_sites(&self, tenant_id: &TenantId, program_id: &str) -> Result<Vec<SiteRow>> {
         let rows = sqlx::query(
             "SELECT id, program_id, name, address FROM program_sites \
              WHERE tenant_id = $1 AND program_id = $2 ORDER BY created_at_ms, name, id",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .fetch_all(&self.pool)
         .await?;
@@ -401,7 +402,7 @@ impl Store {
     /// [`StoreError::Conflict`].
     pub async fn put_questionnaire(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         program_id: &str,
         definition: &[u8],
@@ -415,7 +416,7 @@ impl Store {
             "INSERT INTO program_questionnaires (tenant_id, program_id, version, definition, created_by, created_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .bind(i64::from(version))
         .bind(definition.to_vec())
@@ -438,7 +439,7 @@ impl Store {
     /// One version of a programme's questionnaire, or the latest when `version` is `None`.
     pub async fn get_questionnaire(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         version: Option<u32>,
     ) -> Result<Option<QuestionnaireRow>> {
@@ -447,7 +448,7 @@ impl Store {
              WHERE tenant_id = $1 AND program_id = $2 AND ($3 IS NULL OR version = $3) \
              ORDER BY version DESC LIMIT 1",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .bind(version.map(i64::from))
         .fetch_optional(&self.pool)
@@ -467,7 +468,7 @@ impl Store {
     /// ([`StoreError::AlreadyExists`] when the subject is already enrolled in it).
     pub async fn enroll_resident(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         r: &NewResident,
         now_ms: i64,
@@ -484,7 +485,7 @@ impl Store {
     /// already enrolled. All or nothing: a failure stores none.
     pub async fn enroll_residents(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         program_id: &str,
         residents: &[NewResident],
@@ -497,7 +498,7 @@ impl Store {
              ORDER BY enrolled_at_ms, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(program_id)
             .fetch_all(&mut *tx)
             .await?;
@@ -529,7 +530,7 @@ impl Store {
     /// such resident in the programme). Withdrawing twice keeps the first time.
     pub async fn withdraw_consent(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         program_id: &str,
         resident_id: &str,
@@ -547,7 +548,7 @@ impl Store {
              WHERE tenant_id = $2 AND id = $3 AND consent_withdrawn_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(resident_id)
         .execute(&mut *tx)
         .await?;
@@ -567,7 +568,7 @@ impl Store {
     /// One resident of a programme of the tenant (not audited: the caller audits what it returns).
     pub async fn get_resident(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         resident_id: &str,
     ) -> Result<Option<ResidentRow>> {
@@ -575,7 +576,7 @@ impl Store {
             "SELECT {RESIDENT_COLUMNS} FROM program_residents WHERE tenant_id = $1 AND program_id = $2 AND id = $3"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(program_id)
             .bind(resident_id)
             .fetch_optional(&self.pool)
@@ -587,7 +588,7 @@ impl Store {
     /// audits what it returns).
     pub async fn list_residents(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
     ) -> Result<Vec<ResidentRow>> {
         let sql = format!(
@@ -595,7 +596,7 @@ impl Store {
              ORDER BY enrolled_at_ms, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(program_id)
             .fetch_all(&self.pool)
             .await?;
@@ -627,7 +628,7 @@ impl Store {
     /// again so a withdrawal in between wins (`None`).
     pub async fn create_visit(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         resident: &ResidentRow,
         site_id: &str,
@@ -643,7 +644,7 @@ impl Store {
              WHERE r.tenant_id = $2 AND r.id = $6 AND r.consent_withdrawn_at_ms IS NULL AND s.id = $7",
         )
         .bind(&id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(visited_at_ms)
         .bind(actor.principal_id)
         .bind(now_ms)
@@ -668,11 +669,15 @@ impl Store {
     }
 
     /// One visit of the tenant (not audited: the caller audits what it returns).
-    pub async fn get_visit(&self, tenant_id: &str, visit_id: &str) -> Result<Option<VisitRow>> {
+    pub async fn get_visit(
+        &self,
+        tenant_id: &TenantId,
+        visit_id: &str,
+    ) -> Result<Option<VisitRow>> {
         let sql =
             format!("SELECT {VISIT_COLUMNS} FROM program_visits WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(visit_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -682,7 +687,7 @@ impl Store {
     /// The visits of a programme of the tenant, optionally of one resident, oldest first.
     pub async fn list_visits(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         resident_id: Option<&str>,
     ) -> Result<Vec<VisitRow>> {
@@ -691,7 +696,7 @@ impl Store {
              AND ($3 IS NULL OR resident_id = $3) ORDER BY visited_at_ms, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(program_id)
             .bind(resident_id)
             .fetch_all(&self.pool)
@@ -703,7 +708,7 @@ impl Store {
     /// `visit.response` for its subject. False when there is no such visit.
     pub async fn set_visit_response(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         response: &VisitResponse<'_>,
         now_ms: i64,
@@ -720,10 +725,10 @@ impl Store {
     /// when there is no such visit.
     pub async fn set_visit_vitals(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         visit_id: &str,
-        subject_id: &str,
+        subject_id: &SubjectId,
         vitals: &[u8],
         now_ms: i64,
     ) -> Result<bool> {
@@ -731,7 +736,7 @@ impl Store {
         let done =
             sqlx::query("UPDATE program_visits SET vitals = $1 WHERE tenant_id = $2 AND id = $3")
                 .bind(vitals.to_vec())
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .bind(visit_id)
                 .execute(&mut *tx)
                 .await?;
@@ -743,7 +748,7 @@ impl Store {
             actor,
             "visit.vitals",
             None,
-            Some(subject_id),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -756,7 +761,7 @@ impl Store {
     /// Audited as `visit.link` with the recording and subject.
     pub async fn link_recording(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         link: &VisitLink<'_>,
         now_ms: i64,
@@ -771,7 +776,7 @@ impl Store {
         // writes fails at once when another writer committed in between, so the transaction
         // below starts with its write; the unique recording column catches a racing link.
         let visit = sqlx::query("SELECT id FROM program_visits WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(visit_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -781,7 +786,7 @@ impl Store {
         let existing = sqlx::query(
             "SELECT visit_id, auscultation_site FROM program_visit_recordings WHERE tenant_id = $1 AND recording_id = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(recording_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -797,7 +802,7 @@ impl Store {
         sqlx::query(
             "DELETE FROM program_visit_recordings WHERE tenant_id = $1 AND visit_id = $2 AND auscultation_site = $3",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(visit_id)
         .bind(site)
         .execute(&mut *tx)
@@ -807,7 +812,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(visit_id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(site)
         .bind(recording_id)
         .bind(actor.principal_id)
@@ -835,7 +840,7 @@ impl Store {
     /// analysis state, ordered by visit and site.
     pub async fn list_links(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         visit_id: Option<&str>,
     ) -> Result<Vec<LinkRow>> {
@@ -847,7 +852,7 @@ impl Store {
              WHERE l.tenant_id = $1 AND v.program_id = $2 AND ($3 IS NULL OR l.visit_id = $3) \
              ORDER BY l.visit_id, l.auscultation_site",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .bind(visit_id)
         .fetch_all(&self.pool)
@@ -859,13 +864,13 @@ impl Store {
     /// the same one).
     pub async fn recording_ids_by_upload(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         upload_id: &str,
     ) -> Result<Vec<String>> {
         let rows = sqlx::query(
             "SELECT id FROM recordings WHERE tenant_id = $1 AND upload_id = $2 ORDER BY id LIMIT 2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(upload_id)
         .fetch_all(&self.pool)
         .await?;
@@ -878,7 +883,7 @@ impl Store {
     /// no such visit.
     pub async fn confirm_outcome(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         decision: &OutcomeDecision<'_>,
         now_ms: i64,
@@ -898,7 +903,7 @@ impl Store {
         .bind(actor.principal_id)
         .bind(now_ms)
         .bind(note)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(visit_id)
         .execute(&mut *tx)
         .await?;
@@ -933,7 +938,7 @@ fn program_from_row(row: &AnyRow) -> Result<ProgramRow> {
 /// there is no such visit.
 pub(crate) async fn write_visit_response(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     actor: &Actor<'_>,
     r: &VisitResponse<'_>,
     now_ms: i64,
@@ -949,7 +954,7 @@ pub(crate) async fn write_visit_response(
     )
     .bind(i64::from(version))
     .bind(response.to_vec())
-    .bind(tenant_id)
+    .bind(tenant_id.as_str())
     .bind(visit_id)
     .execute(&mut **tx)
     .await?;
@@ -963,7 +968,7 @@ pub(crate) async fn write_visit_response(
 /// Inserts one resident in `tx`, audited as `resident.enroll`.
 async fn insert_resident(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     actor: &Actor<'_>,
     r: &NewResident,
     now_ms: i64,
@@ -976,7 +981,7 @@ async fn insert_resident(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&id)
-    .bind(tenant_id)
+    .bind(tenant_id.as_str())
     .bind(&r.program_id)
     .bind(&r.subject_id)
     .bind(&r.family_name)

@@ -14,6 +14,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::Result;
+use crate::ids::TenantId;
 use crate::programs::{VisitResponse, write_visit_response};
 
 /// A link as stored.
@@ -229,7 +230,15 @@ impl Store {
             version: link.questionnaire_version,
             response,
         };
-        if !write_visit_response(&mut tx, &link.tenant_id, &actor, &response, now_ms).await? {
+        if !write_visit_response(
+            &mut tx,
+            &TenantId::new(link.tenant_id.as_str()),
+            &actor,
+            &response,
+            now_ms,
+        )
+        .await?
+        {
             return Ok(false);
         }
         tx.commit().await?;

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use crate::Store;
 use crate::db::{new_id, to_i64, to_u64};
 use crate::error::{Result, StoreError};
+use crate::ids::{CaseId, DeviceId, TenantId};
 
 /// A recording's signal streams, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -392,8 +393,8 @@ impl Store {
     /// whether it was created by this call.
     pub async fn open_upload(
         &self,
-        tenant_id: &str,
-        device_id: &str,
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
         meta: &NewRecording,
         now_ms: i64,
     ) -> Result<(RecordingRow, bool)> {
@@ -412,8 +413,8 @@ impl Store {
              ON CONFLICT (device_id, upload_id) DO NOTHING",
         )
         .bind(&id)
-        .bind(tenant_id)
-        .bind(device_id)
+        .bind(tenant_id.as_str())
+        .bind(device_id.as_str())
         .bind(&meta.upload_id)
         .bind(&meta.device_serial)
         .bind(&meta.subject_id)
@@ -442,13 +443,13 @@ impl Store {
     /// review count): it changes whenever a case arrives, is analysed or reviewed. A page that
     /// polls the worklist asks for it first and re-reads (and audits) the cases only when it
     /// changed. Reveals no person's data, so it is not audited.
-    pub async fn worklist_version(&self, tenant_id: &str) -> Result<String> {
+    pub async fn worklist_version(&self, tenant_id: &TenantId) -> Result<String> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(MAX(completed_at_ms), 0) AS completed, \
              COALESCE(MAX(analysed_at_ms), 0) AS analysed, CAST(COALESCE(SUM(review_count), 0) AS BIGINT) AS reviews \
              FROM recordings WHERE tenant_id = $1 AND state = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(state::COMPLETE)
         .fetch_one(&self.pool)
         .await?;
@@ -463,16 +464,16 @@ impl Store {
     /// not): what its storage quota counts.
     pub async fn device_bytes_since(
         &self,
-        tenant_id: &str,
-        device_id: &str,
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
         since_ms: i64,
     ) -> Result<u64> {
         let rows = sqlx::query(
             "SELECT pcg_committed, pcg_format, ecg_committed, ecg_format, rpeaks_committed \
              FROM recordings WHERE tenant_id = $1 AND device_id = $2 AND received_at_ms >= $3",
         )
-        .bind(tenant_id)
-        .bind(device_id)
+        .bind(tenant_id.as_str())
+        .bind(device_id.as_str())
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
@@ -586,16 +587,16 @@ impl Store {
     /// The upload `upload_id` of a device in a tenant.
     pub async fn find_upload(
         &self,
-        tenant_id: &str,
-        device_id: &str,
+        tenant_id: &TenantId,
+        device_id: &DeviceId,
         upload_id: &str,
     ) -> Result<Option<RecordingRow>> {
         let sql = format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND device_id = $2 AND upload_id = $3"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(device_id)
+            .bind(tenant_id.as_str())
+            .bind(device_id.as_str())
             .bind(upload_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -605,14 +606,14 @@ impl Store {
     /// One recording of a tenant, whatever its state.
     pub async fn get_recording(
         &self,
-        tenant_id: &str,
-        recording_id: &str,
+        tenant_id: &TenantId,
+        recording_id: &CaseId,
     ) -> Result<Option<RecordingRow>> {
         let sql =
             format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(recording_id)
+            .bind(tenant_id.as_str())
+            .bind(recording_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(recording_from_row).transpose()
@@ -624,8 +625,8 @@ impl Store {
     /// longer receiving (another writer advanced it).
     pub async fn commit_part(
         &self,
-        tenant_id: &str,
-        recording_id: &str,
+        tenant_id: &TenantId,
+        recording_id: &CaseId,
         stream: StreamKind,
         part: &Part,
     ) -> Result<()> {
@@ -640,8 +641,8 @@ impl Store {
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(to_i64(end))
-            .bind(tenant_id)
-            .bind(recording_id)
+            .bind(tenant_id.as_str())
+            .bind(recording_id.as_str())
             .bind(to_i64(part.start))
             .bind(state::RECEIVING)
             .execute(&mut *tx)
@@ -653,7 +654,7 @@ impl Store {
             "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key) \
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(recording_id)
+        .bind(recording_id.as_str())
         .bind(stream.as_str())
         .bind(to_i64(part.start))
         .bind(to_i64(part.count))
@@ -712,12 +713,12 @@ impl Store {
     }
 
     /// The committed parts of a stream, in order.
-    pub async fn list_parts(&self, recording_id: &str, stream: StreamKind) -> Result<Vec<Part>> {
+    pub async fn list_parts(&self, recording_id: &CaseId, stream: StreamKind) -> Result<Vec<Part>> {
         let rows = sqlx::query(
             "SELECT start_index, item_count, object_key FROM recording_parts \
              WHERE recording_id = $1 AND stream = $2 ORDER BY start_index",
         )
-        .bind(recording_id)
+        .bind(recording_id.as_str())
         .bind(stream.as_str())
         .fetch_all(&self.pool)
         .await?;
@@ -737,8 +738,8 @@ impl Store {
     /// upload is not receiving or the counts differ.
     pub async fn complete_upload(
         &self,
-        tenant_id: &str,
-        recording_id: &str,
+        tenant_id: &TenantId,
+        recording_id: &CaseId,
         totals: Counts,
         duration_s: f64,
         actor: &crate::audit::Actor<'_>,
@@ -754,8 +755,8 @@ impl Store {
         .bind(now_ms)
         .bind(analysis_state::PENDING)
         .bind(duration_s)
-        .bind(tenant_id)
-        .bind(recording_id)
+        .bind(tenant_id.as_str())
+        .bind(recording_id.as_str())
         .bind(state::RECEIVING)
         .bind(to_i64(totals.pcg))
         .bind(to_i64(totals.ecg))
@@ -772,8 +773,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(new_id())
-        .bind(tenant_id)
-        .bind(recording_id)
+        .bind(tenant_id.as_str())
+        .bind(recording_id.as_str())
         .bind(crate::jobs::job_state::QUEUED)
         .bind(now_ms)
         .bind(now_ms)
@@ -783,7 +784,7 @@ impl Store {
             &mut tx,
             actor,
             "upload.complete",
-            Some(recording_id),
+            Some(recording_id.as_str()),
             None,
             now_ms,
         )
@@ -803,7 +804,7 @@ impl Store {
     /// shown again if it moved below the cursor, or not on this pass if it moved above it.
     pub async fn list_cases(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         filter: &CaseFilter,
         after: Option<&CaseKey>,
         limit: u32,
@@ -829,7 +830,7 @@ impl Store {
              {keyset_clause} ORDER BY priority DESC, started_at_ms DESC, id LIMIT {limit_param}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(state::COMPLETE)
             .bind(filter.site.clone())
             .bind(filter.subject_id.clone())

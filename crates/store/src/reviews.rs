@@ -9,6 +9,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
+use crate::ids::{CaseId, TenantId};
 use crate::recordings::state;
 
 /// A review.
@@ -52,7 +53,7 @@ impl Store {
     /// such case.
     pub async fn submit_review(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         review: &NewReview<'_>,
         now_ms: i64,
@@ -63,7 +64,7 @@ impl Store {
              WHERE tenant_id = $2 AND id = $3 AND state = $4",
         )
         .bind(review.verdict)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(review.recording_id)
         .bind(state::COMPLETE)
         .execute(&mut *tx)
@@ -73,7 +74,7 @@ impl Store {
         }
         let subject: String =
             sqlx::query("SELECT subject_id FROM recordings WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
+                .bind(tenant_id.as_str())
                 .bind(review.recording_id)
                 .fetch_one(&mut *tx)
                 .await?
@@ -84,7 +85,7 @@ impl Store {
              request_rerecording, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(review.recording_id)
         .bind(actor.principal_id)
         .bind(review.verdict)
@@ -120,15 +121,15 @@ impl Store {
     /// The reviews of a case of a tenant, oldest first.
     pub async fn list_reviews(
         &self,
-        tenant_id: &str,
-        recording_id: &str,
+        tenant_id: &TenantId,
+        recording_id: &CaseId,
     ) -> Result<Vec<ReviewRow>> {
         let rows = sqlx::query(
             "SELECT id, recording_id, reviewer_id, verdict, findings, refer, request_rerecording, created_at_ms \
              FROM reviews WHERE tenant_id = $1 AND recording_id = $2 ORDER BY created_at_ms, id",
         )
-        .bind(tenant_id)
-        .bind(recording_id)
+        .bind(tenant_id.as_str())
+        .bind(recording_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

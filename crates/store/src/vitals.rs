@@ -17,6 +17,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::error::{Result, StoreError};
+use crate::ids::{SubjectId, TenantId};
 
 /// The PostgreSQL advisory lock that orders alert events (`"ausc"` and 3): see
 /// [`Store::append_alert_event`].
@@ -127,8 +128,8 @@ impl Store {
     /// with [`StoreError::AlreadyExists`].
     pub async fn insert_vitals(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         samples: &[VitalRow],
         rollups: &[(String, MinuteRow)],
         now_ms: i64,
@@ -140,8 +141,8 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .persistent(false) // see `insert_vitals_group`
-            .bind(tenant_id)
-            .bind(subject_id)
+            .bind(tenant_id.as_str())
+            .bind(subject_id.as_str())
             .bind(&s.parameter)
             .bind(&s.device_id)
             .bind(&s.source)
@@ -163,8 +164,8 @@ impl Store {
                  max_value = CASE WHEN excluded.max_value > vital_minutes.max_value THEN excluded.max_value ELSE vital_minutes.max_value END, \
                  sum_value = vital_minutes.sum_value + excluded.sum_value",
             )
-            .bind(tenant_id)
-            .bind(subject_id)
+            .bind(tenant_id.as_str())
+            .bind(subject_id.as_str())
             .bind(parameter)
             .bind(r.minute_ms)
             .bind(r.count)
@@ -183,7 +184,7 @@ impl Store {
     pub async fn vital_trend(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         q: &TrendQuery<'_>,
         now_ms: i64,
     ) -> Result<Vec<MinuteRow>> {
@@ -202,7 +203,7 @@ impl Store {
              WHERE tenant_id = $1 AND subject_id = $2 AND parameter = $3 AND minute_ms >= $4 AND minute_ms < $5 \
              ORDER BY minute_ms",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(q.subject_id)
         .bind(q.parameter)
         .bind(q.from_ms)
@@ -222,7 +223,7 @@ impl Store {
     /// after every earlier event committed, and a reader of "events after N" can never see an id
     /// while a smaller one is still to come (SQLite has one writer). A `Watch` that moves its
     /// cursor past what it read therefore skips nothing, whichever server stored the event.
-    pub async fn append_alert_event(&self, tenant_id: &str, e: &NewAlertEvent) -> Result<i64> {
+    pub async fn append_alert_event(&self, tenant_id: &TenantId, e: &NewAlertEvent) -> Result<i64> {
         let conditions = write_conditions(&e.conditions)?;
         let mut tx = self.pool.begin().await?;
         crate::servers::lock_for_transaction(&mut tx, self.backend, ALERT_EVENTS_LOCK).await?;
@@ -231,7 +232,7 @@ impl Store {
              condition_active, level, raised_at_ms, snoozed_until_ms, acted_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING event_id",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(&e.subject_id)
         .bind(&e.alert_id)
         .bind(e.at_ms)
@@ -254,8 +255,14 @@ impl Store {
             .first()
             .ok_or(StoreError::Corrupt("INSERT RETURNING gave no row".into()))?;
         let event_id: i64 = row.try_get("event_id")?;
-        crate::webhooks::enqueue_deliveries(&mut tx, tenant_id, event_id, e, crate::now_ms())
-            .await?;
+        crate::webhooks::enqueue_deliveries(
+            &mut tx,
+            tenant_id.as_str(),
+            event_id,
+            e,
+            crate::now_ms(),
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \
              level, raised_at_ms, snoozed_until_ms, acted_by, detail, last_event_id, updated_at_ms) \
@@ -266,7 +273,7 @@ impl Store {
              snoozed_until_ms = excluded.snoozed_until_ms, acted_by = excluded.acted_by, \
              detail = excluded.detail, last_event_id = excluded.last_event_id, updated_at_ms = excluded.updated_at_ms",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(&e.alert_id)
         .bind(&e.subject_id)
         .bind(e.kind.as_str())
@@ -292,17 +299,17 @@ impl Store {
     /// server, or before the live one it holds), without reading (or auditing) their content.
     pub async fn latest_alert_event_id(
         &self,
-        tenant_id: &str,
-        subject_id: Option<&str>,
+        tenant_id: &TenantId,
+        subject_id: Option<&SubjectId>,
         before: i64,
     ) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COALESCE(MAX(event_id), 0) AS last FROM alert_events \
              WHERE tenant_id = $1 AND event_id < $2 AND ($3 = '' OR subject_id = $3)",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(before)
-        .bind(subject_id.unwrap_or(""))
+        .bind(subject_id.map_or("", SubjectId::as_str))
         .fetch_one(&self.pool)
         .await?;
         Ok(row.try_get("last")?)
@@ -313,23 +320,31 @@ impl Store {
     pub async fn alert_events_after(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         after_event_id: i64,
-        subject_id: Option<&str>,
+        subject_id: Option<&SubjectId>,
         limit: i64,
         now_ms: i64,
     ) -> Result<Vec<AlertEventRow>> {
         let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, actor, "alerts.read", None, subject_id, now_ms).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            "alerts.read",
+            None,
+            subject_id.map(SubjectId::as_str),
+            now_ms,
+        )
+        .await?;
         let rows = sqlx::query(
             "SELECT event_id, subject_id, alert_id, at_ms, change, kind, severity, state, conditions, detail, \
              condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
              FROM alert_events WHERE tenant_id = $1 AND event_id > $2 AND ($3 = '' OR subject_id = $3) \
              ORDER BY event_id LIMIT $4",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(after_event_id)
-        .bind(subject_id.unwrap_or(""))
+        .bind(subject_id.map_or("", SubjectId::as_str))
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
@@ -349,8 +364,8 @@ impl Store {
     pub async fn recent_alert_events(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         since_ms: i64,
         limit: i64,
         now_ms: i64,
@@ -361,7 +376,7 @@ impl Store {
             actor,
             "alerts.read",
             None,
-            Some(subject_id),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -371,8 +386,8 @@ impl Store {
              FROM alert_events WHERE tenant_id = $1 AND subject_id = $2 AND at_ms >= $3 \
              ORDER BY event_id DESC LIMIT $4",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(since_ms)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -393,11 +408,19 @@ impl Store {
         &self,
         actor: &Actor<'_>,
         action: &str,
-        subject_id: &str,
+        subject_id: &SubjectId,
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, actor, action, None, Some(subject_id), now_ms).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            action,
+            None,
+            Some(subject_id.as_str()),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -429,22 +452,30 @@ impl Store {
     pub async fn list_alerts(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
-        subject_id: Option<&str>,
+        tenant_id: &TenantId,
+        subject_id: Option<&SubjectId>,
         include_resolved: bool,
         limit: i64,
         now_ms: i64,
     ) -> Result<Vec<AlertEventRow>> {
         let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, actor, "alerts.list", None, subject_id, now_ms).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            "alerts.list",
+            None,
+            subject_id.map(SubjectId::as_str),
+            now_ms,
+        )
+        .await?;
         let rows = sqlx::query(
             "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
              state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
              FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> $5) \
              ORDER BY raised_at_ms DESC, alert_id LIMIT $4",
         )
-        .bind(tenant_id)
-        .bind(subject_id.unwrap_or(""))
+        .bind(tenant_id.as_str())
+        .bind(subject_id.map_or("", SubjectId::as_str))
         .bind(i64::from(include_resolved))
         .bind(limit)
         .bind(AlertStatus::Resolved.as_str())
@@ -465,7 +496,7 @@ impl Store {
     /// Not audited: the caller audits what it does with it.
     pub async fn get_alert(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         alert_id: &str,
     ) -> Result<Option<AlertEventRow>> {
         let row = sqlx::query(
@@ -473,7 +504,7 @@ impl Store {
              state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
              FROM vital_alerts WHERE tenant_id = $1 AND alert_id = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(alert_id)
         .fetch_optional(&self.pool)
         .await?;
@@ -514,16 +545,16 @@ impl Store {
     /// was evicted from memory. Not a read by a person, so not audited.
     pub async fn unresolved_alerts_of(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
     ) -> Result<Vec<AlertEventRow>> {
         let rows = sqlx::query(
             "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
              severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
              FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2 AND state <> $3 ORDER BY raised_at_ms",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(AlertStatus::Resolved.as_str())
         .fetch_all(&self.pool)
         .await?;
@@ -565,13 +596,17 @@ impl Store {
     }
 
     /// Whether the tenant holds any vital sign or alert of this subject.
-    pub async fn vitals_subject_exists(&self, tenant_id: &str, subject_id: &str) -> Result<bool> {
+    pub async fn vitals_subject_exists(
+        &self,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
+    ) -> Result<bool> {
         let row = sqlx::query(
             "SELECT (EXISTS (SELECT 1 FROM vital_samples WHERE tenant_id = $1 AND subject_id = $2) \
              OR EXISTS (SELECT 1 FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2)) AS found",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .fetch_one(&self.pool)
         .await?;
         // SQLite answers an integer, PostgreSQL a boolean.
@@ -590,16 +625,16 @@ impl Store {
     /// this is then given those batches without finding their samples already "seen".
     pub async fn last_sample_times(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         categorical_lookback_ms: i64,
         before_relayed: bool,
     ) -> Result<Vec<LastSample>> {
         let newest = sqlx::query(
             "SELECT COALESCE(MAX(minute_ms), -1) AS newest FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .fetch_one(&self.pool)
         .await?;
         let newest: i64 = newest.try_get("newest")?;
@@ -613,8 +648,8 @@ impl Store {
                 "SELECT COALESCE(MIN(created_at_ms), 9223372036854775807) FROM vital_relay \
                  WHERE tenant_id = $1 AND subject_id = $2 AND kind = $3",
             )
-            .bind(tenant_id)
-            .bind(subject_id)
+            .bind(tenant_id.as_str())
+            .bind(subject_id.as_str())
             .bind(crate::leases::RelayKind::Batch.as_str())
             .fetch_one(&self.pool)
             .await?
@@ -626,8 +661,8 @@ impl Store {
              WHERE tenant_id = $1 AND subject_id = $2 AND measured_at_ms >= $3 \
              AND received_at_ms < $4 GROUP BY parameter, device_id, source",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(from)
         .bind(received_before)
         .fetch_all(&self.pool)
@@ -650,8 +685,8 @@ impl Store {
     /// audited (like [`Store::last_sample_times`]).
     pub async fn recent_minutes(
         &self,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
         lookback_ms: i64,
     ) -> Result<Vec<(String, MinuteRow)>> {
         let rows = sqlx::query(
@@ -660,8 +695,8 @@ impl Store {
              (SELECT COALESCE(MAX(minute_ms), 0) FROM vital_minutes WHERE tenant_id = $1 AND subject_id = $2) - $3 \
              ORDER BY parameter, minute_ms",
         )
-        .bind(tenant_id)
-        .bind(subject_id)
+        .bind(tenant_id.as_str())
+        .bind(subject_id.as_str())
         .bind(lookback_ms)
         .fetch_all(&self.pool)
         .await?;
@@ -974,6 +1009,12 @@ mod tests {
         let b = store
             .create_tenant(&crate::audit::Actor::SYSTEM, "b", "clinic", now)
             .await?;
+        let (ta, tb) = (TenantId::new(a.id.as_str()), TenantId::new(b.id.as_str()));
+        let (s1, s2, s3) = (
+            SubjectId::new("s1"),
+            SubjectId::new("s2"),
+            SubjectId::new("s3"),
+        );
         let actor = Actor {
             tenant_id: Some(&a.id),
             principal_id: "nurse",
@@ -981,8 +1022,8 @@ mod tests {
         };
         store
             .insert_vitals(
-                &a.id,
-                "s1",
+                &ta,
+                &s1,
                 &[hr(0, 70.0), hr(1000, 80.0)],
                 &[minute(0, 70.0), minute(0, 80.0)],
                 now,
@@ -990,13 +1031,13 @@ mod tests {
             .await?;
         // Same minute again from a later batch merges into the rollup.
         store
-            .insert_vitals(&a.id, "s1", &[hr(2000, 60.0)], &[minute(0, 60.0)], now)
+            .insert_vitals(&ta, &s1, &[hr(2000, 60.0)], &[minute(0, 60.0)], now)
             .await?;
         // A duplicate sample fails the whole batch: its other sample and rollup are not stored.
         let dup = store
             .insert_vitals(
-                &a.id,
-                "s1",
+                &ta,
+                &s1,
                 &[hr(3000, 90.0), hr(0, 70.0)],
                 &[minute(0, 90.0)],
                 now,
@@ -1012,14 +1053,14 @@ mod tests {
             from_ms: 0,
             until_ms: 60_000,
         };
-        let trend = store.vital_trend(&actor, &a.id, &q, now).await?;
+        let trend = store.vital_trend(&actor, &ta, &q, now).await?;
         assert_eq!(trend.len(), 1);
         assert_eq!(
             (trend[0].count, trend[0].min, trend[0].max, trend[0].sum),
             (3, 60.0, 80.0, 210.0)
         );
         // Another tenant sees nothing of it.
-        assert!(store.vital_trend(&actor, &b.id, &q, now).await?.is_empty());
+        assert!(store.vital_trend(&actor, &tb, &q, now).await?.is_empty());
 
         let ev = |alert: &str, change: AlertEventKind| NewAlertEvent {
             subject_id: "s1".into(),
@@ -1038,57 +1079,55 @@ mod tests {
             acted_by: String::new(),
         };
         let first = store
-            .append_alert_event(&a.id, &ev("x1", AlertEventKind::Raised))
+            .append_alert_event(&ta, &ev("x1", AlertEventKind::Raised))
             .await?;
         let second = store
-            .append_alert_event(&a.id, &ev("x1", AlertEventKind::Acknowledged))
+            .append_alert_event(&ta, &ev("x1", AlertEventKind::Acknowledged))
             .await?;
         store
-            .append_alert_event(&b.id, &ev("y1", AlertEventKind::Raised))
+            .append_alert_event(&tb, &ev("y1", AlertEventKind::Raised))
             .await?;
         assert!(second > first);
         let after = store
-            .alert_events_after(&actor, &a.id, first, None, 100, now)
+            .alert_events_after(&actor, &ta, first, None, 100, now)
             .await?;
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].event.change, Some(AlertEventKind::Acknowledged));
         let all = store
-            .alert_events_after(&actor, &a.id, 0, Some("s1"), 100, now)
+            .alert_events_after(&actor, &ta, 0, Some(&s1), 100, now)
             .await?;
         assert_eq!(all.len(), 2);
         assert!(
             store
-                .alert_events_after(&actor, &a.id, 0, Some("s2"), 100, now)
+                .alert_events_after(&actor, &ta, 0, Some(&s2), 100, now)
                 .await?
                 .is_empty()
         );
         // The alert's current state follows its last event; another tenant cannot see it.
-        let x1 = store.get_alert(&a.id, "x1").await?.expect("stored");
+        let x1 = store.get_alert(&ta, "x1").await?.expect("stored");
         assert_eq!((x1.event_id, x1.event.change), (second, None));
-        assert!(store.get_alert(&b.id, "x1").await?.is_none());
+        assert!(store.get_alert(&tb, "x1").await?.is_none());
         let mut resolved = ev("x1", AlertEventKind::Resolved);
         resolved.state = AlertStatus::Resolved;
         resolved.acted_by = "nurse".into();
-        store.append_alert_event(&a.id, &resolved).await?;
+        store.append_alert_event(&ta, &resolved).await?;
         assert!(
             store
-                .list_alerts(&actor, &a.id, None, false, 10, now)
+                .list_alerts(&actor, &ta, None, false, 10, now)
                 .await?
                 .is_empty()
         );
-        let listed = store
-            .list_alerts(&actor, &a.id, None, true, 10, now)
-            .await?;
+        let listed = store.list_alerts(&actor, &ta, None, true, 10, now).await?;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].event.acted_by, "nurse");
         let open = store.unresolved_alerts().await?;
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].0, b.id);
         assert!(store.last_alert_event_id().await? > second);
-        assert!(store.vitals_subject_exists(&a.id, "s1").await?);
+        assert!(store.vitals_subject_exists(&ta, &s1).await?);
         // B holds an alert of its own "s1" (a different person), but no "s2".
-        assert!(store.vitals_subject_exists(&b.id, "s1").await?);
-        assert!(!store.vitals_subject_exists(&b.id, "s2").await?);
+        assert!(store.vitals_subject_exists(&tb, &s1).await?);
+        assert!(!store.vitals_subject_exists(&tb, &s2).await?);
 
         // Group commit: two subjects in one transaction; a duplicate in the group stores nothing.
         let rows_s2 = [hr(0, 70.0), hr(1000, 71.0)];
@@ -1117,14 +1156,14 @@ mod tests {
             store.insert_vitals_group(&bad, now).await,
             Err(StoreError::AlreadyExists(_))
         ));
-        assert!(!store.vitals_subject_exists(&a.id, "s3").await?);
+        assert!(!store.vitals_subject_exists(&ta, &s3).await?);
         let q2 = TrendQuery {
             subject_id: "s2",
             ..q
         };
-        let t2 = store.vital_trend(&actor, &a.id, &q2, now).await?;
+        let t2 = store.vital_trend(&actor, &ta, &q2, now).await?;
         assert_eq!((t2.len(), t2[0].count, t2[0].sum), (1, 2, 141.0));
-        let last = store.last_sample_times(&a.id, "s1", 60_000, false).await?;
+        let last = store.last_sample_times(&ta, &s1, 60_000, false).await?;
         assert_eq!(
             last,
             vec![LastSample {

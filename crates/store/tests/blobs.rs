@@ -12,6 +12,7 @@ use auscult_store::blobs::part_key;
 use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{Part, StreamKind};
 use auscult_store::{BlobConfig, Blobs, Store, now_ms};
+use auscult_store::{CaseId, DeviceId, TenantId};
 use bytes::Bytes;
 use common::{local_blobs, meta, open_with, s3_blobs};
 
@@ -100,7 +101,12 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
         .await
         .unwrap();
     let (row, _) = store
-        .open_upload(&t.id, &dev.id, &meta("u1"), now)
+        .open_upload(
+            &TenantId::new(t.id.as_str()),
+            &DeviceId::new(dev.id.as_str()),
+            &meta("u1"),
+            now,
+        )
         .await
         .unwrap();
     let kept = part_key(&t.id, &row.id, "pcg", 0);
@@ -108,8 +114,8 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
     store.blobs.put(&kept, kept_bytes.clone()).await.unwrap();
     store
         .commit_part(
-            &t.id,
-            &row.id,
+            &TenantId::new(t.id.as_str()),
+            &CaseId::new(row.id.as_str()),
             StreamKind::Pcg,
             &Part {
                 start: 0,

@@ -11,7 +11,7 @@ use auscult_store::audit::Actor;
 use auscult_store::family::{Acceptor, AccessState, NewFamilyInvitation};
 use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::web_users::{NewWebLogin, NewWebSession};
-use auscult_store::{StoreError, now_ms};
+use auscult_store::{PrincipalId, StoreError, SubjectId, TenantId, now_ms};
 use common::open;
 
 fn invitation<'a>(
@@ -130,16 +130,16 @@ async fn family(postgres: bool) {
             .unwrap()
             .is_none()
     );
-    let p = &user.principal_id;
-    assert!(store.family_may_see(&t.id, p, "resident-1").await.unwrap());
-    assert!(!store.family_may_see(&t.id, p, "resident-2").await.unwrap());
-    assert!(
-        !store
-            .family_may_see(&other.id, p, "resident-1")
-            .await
-            .unwrap()
+    let p = &PrincipalId::new(user.principal_id.as_str());
+    let (tid, oid) = (
+        TenantId::new(t.id.as_str()),
+        TenantId::new(other.id.as_str()),
     );
-    let grants = store.family_grants(&t.id, p).await.unwrap();
+    let (r1, r2) = (SubjectId::new("resident-1"), SubjectId::new("resident-2"));
+    assert!(store.family_may_see(&tid, p, &r1).await.unwrap());
+    assert!(!store.family_may_see(&tid, p, &r2).await.unwrap());
+    assert!(!store.family_may_see(&oid, p, &r1).await.unwrap());
+    let grants = store.family_grants(&tid, p).await.unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].state(now), AccessState::Active);
 
@@ -157,7 +157,7 @@ async fn family(postgres: bool) {
         .unwrap()
         .unwrap();
     let existing = Acceptor::Existing {
-        principal_id: p,
+        principal_id: p.as_str(),
         role: "family",
     };
     let elsewhere = Actor {
@@ -187,7 +187,7 @@ async fn family(postgres: bool) {
             .unwrap()
             .is_some()
     );
-    assert_eq!(store.family_grants(&t.id, p).await.unwrap().len(), 2);
+    assert_eq!(store.family_grants(&tid, p).await.unwrap().len(), 2);
 
     // Expired: refused.
     store
@@ -225,27 +225,27 @@ async fn family(postgres: bool) {
     assert!(store.find_web_session("s1", now).await.unwrap().is_some());
     assert!(
         !store
-            .revoke_family_access(&elsewhere, &other.id, "resident-1", &access.id, now)
+            .revoke_family_access(&elsewhere, &oid, &r1, &access.id, now)
             .await
             .unwrap()
     );
     assert!(
         store
-            .revoke_family_access(&nurse, &t.id, "resident-1", &access.id, now)
+            .revoke_family_access(&nurse, &tid, &r1, &access.id, now)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .revoke_family_access(&nurse, &t.id, "resident-1", &access.id, now)
+            .revoke_family_access(&nurse, &tid, &r1, &access.id, now)
             .await
             .unwrap()
     );
     assert!(store.find_web_session("s1", now).await.unwrap().is_none());
-    assert!(!store.family_may_see(&t.id, p, "resident-1").await.unwrap());
-    assert!(store.family_may_see(&t.id, p, "resident-2").await.unwrap());
+    assert!(!store.family_may_see(&tid, p, &r1).await.unwrap());
+    assert!(store.family_may_see(&tid, p, &r2).await.unwrap());
     let listed = store
-        .family_access_of_subject(&nurse, &t.id, "resident-1", now)
+        .family_access_of_subject(&nurse, &tid, &r1, now)
         .await
         .unwrap();
     assert_eq!(listed.len(), 2, "the invitations of this resident");

@@ -13,6 +13,7 @@ use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered, job_state};
 use auscult_store::servers::{BlobBackend, ServerEntry};
 use auscult_store::{Backend, DbOptions, Store, StoreError, now_ms};
+use auscult_store::{CaseId, TenantId};
 use common::{complete_case, open};
 
 const EXHAUSTED: Exhausted<'static> = Exhausted {
@@ -121,7 +122,11 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
         .unwrap();
     assert_eq!(job.state, job_state::FAILED);
     assert_eq!(job.last_error.as_deref(), Some(EXHAUSTED.error));
-    let rec = store.get_recording(&tenant, &case).await.unwrap().unwrap();
+    let rec = store
+        .get_recording(&TenantId::new(tenant.as_str()), &CaseId::new(case.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.analysis_state, "failed");
     assert_eq!(rec.analysis_error.as_deref(), Some(EXHAUSTED.error));
     assert_eq!(rec.priority, EXHAUSTED.priority);
@@ -173,7 +178,14 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
             failed: 1
         }
     );
-    let rec = store.get_recording(&tenant, &other).await.unwrap().unwrap();
+    let rec = store
+        .get_recording(
+            &TenantId::new(tenant.as_str()),
+            &CaseId::new(other.as_str()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(rec.analysis_state, "failed");
     store.close().await;
 }

@@ -7,8 +7,8 @@ mod common;
 
 use auscult_store::audit::Actor;
 use auscult_store::labs::NewLab;
-use auscult_store::now_ms;
 use auscult_store::programs::{ConsentRecord, NewResident};
+use auscult_store::{TenantId, now_ms};
 use auscult_triage::Analyte;
 use common::open;
 
@@ -36,23 +36,24 @@ async fn labs(postgres: bool) {
         .create_tenant(&Actor::SYSTEM, "other", "municipality", now)
         .await
         .unwrap();
+    let town_id = TenantId::new(town.id.as_str());
     let staff = Actor {
         tenant_id: Some(&town.id),
         principal_id: "staff-1",
         role: "program_staff",
     };
     let program = store
-        .create_program(&town.id, &staff, "check-up", "", now)
+        .create_program(&town_id, &staff, "check-up", "", now)
         .await
         .unwrap();
     let site = store
-        .add_site(&town.id, &program.id, "hall", "", now)
+        .add_site(&town_id, &program.id, "hall", "", now)
         .await
         .unwrap()
         .unwrap();
     let resident = store
         .enroll_resident(
-            &town.id,
+            &town_id,
             &staff,
             &NewResident {
                 program_id: program.id.clone(),
@@ -76,7 +77,7 @@ async fn labs(postgres: bool) {
         .await
         .unwrap();
     let visit = store
-        .create_visit(&town.id, &staff, &resident, &site.id, now, now)
+        .create_visit(&town_id, &staff, &resident, &site.id, now, now)
         .await
         .unwrap()
         .unwrap();

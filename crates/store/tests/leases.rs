@@ -10,6 +10,7 @@ mod common;
 use auscult_store::audit::Actor;
 use auscult_store::leases::{Lease, RelayKind};
 use auscult_store::vitals::{MinuteRow, VitalRow, VitalsBatchRows};
+use auscult_store::{SubjectId, TenantId};
 
 fn key(t: &str, s: &str) -> (String, String) {
     (t.to_owned(), s.to_owned())
@@ -38,11 +39,12 @@ async fn leases_and_relay(postgres: bool) {
         .await
         .unwrap()
         .id;
-    let t = t.as_str();
+    let t = &TenantId::new(t);
+    let (r1, r2) = (&SubjectId::new("r1"), &SubjectId::new("r2"));
     // A takes r1; B cannot before it expires, A renews it.
     assert_eq!(
         store
-            .acquire_subject_lease(t, "r1", "A", now, ttl)
+            .acquire_subject_lease(t, r1, "A", now, ttl)
             .await
             .unwrap(),
         Lease::Mine {
@@ -51,7 +53,7 @@ async fn leases_and_relay(postgres: bool) {
     );
     assert_eq!(
         store
-            .acquire_subject_lease(t, "r1", "B", now + 999, ttl)
+            .acquire_subject_lease(t, r1, "B", now + 999, ttl)
             .await
             .unwrap(),
         Lease::Held {
@@ -60,7 +62,7 @@ async fn leases_and_relay(postgres: bool) {
     );
     assert!(matches!(
         store
-            .acquire_subject_lease(t, "r1", "A", now + 500, ttl)
+            .acquire_subject_lease(t, r1, "A", now + 500, ttl)
             .await
             .unwrap(),
         Lease::Mine { .. }
@@ -70,7 +72,7 @@ async fn leases_and_relay(postgres: bool) {
             .renew_subject_leases("A", now + 600, ttl)
             .await
             .unwrap(),
-        vec![key(t, "r1")]
+        vec![key(t.as_str(), "r1")]
     );
     assert!(
         store
@@ -83,11 +85,11 @@ async fn leases_and_relay(postgres: bool) {
     // A stops renewing (killed): once expired, B takes r1 over, and A's renewal no longer has it.
     assert_eq!(
         store.expired_subject_leases(now + 1_600, 10).await.unwrap(),
-        vec![key(t, "r1")]
+        vec![key(t.as_str(), "r1")]
     );
     assert!(matches!(
         store
-            .acquire_subject_lease(t, "r1", "B", now + 1_600, ttl)
+            .acquire_subject_lease(t, r1, "B", now + 1_600, ttl)
             .await
             .unwrap(),
         Lease::Mine { .. }
@@ -102,7 +104,7 @@ async fn leases_and_relay(postgres: bool) {
 
     // B relays nothing to itself; A (holding r2) receives B's batch for r2 with its samples.
     store
-        .acquire_subject_lease(t, "r2", "A", now + 1_700, ttl)
+        .acquire_subject_lease(t, r2, "A", now + 1_700, ttl)
         .await
         .unwrap();
     let samples = [hr(10_000)];
@@ -117,7 +119,7 @@ async fn leases_and_relay(postgres: bool) {
         },
     )];
     let relayed = VitalsBatchRows {
-        tenant_id: t,
+        tenant_id: t.as_str(),
         subject_id: "r2",
         samples: &samples,
         rollups: &rollups,
@@ -141,14 +143,14 @@ async fn leases_and_relay(postgres: bool) {
     // A monitor rebuilt now does not count the relayed sample as seen; the sensors' view does.
     assert!(
         store
-            .last_sample_times(t, "r2", 60_000, true)
+            .last_sample_times(t, r2, 60_000, true)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .last_sample_times(t, "r2", 60_000, false)
+            .last_sample_times(t, r2, 60_000, false)
             .await
             .unwrap()
             .len(),
@@ -165,7 +167,7 @@ async fn leases_and_relay(postgres: bool) {
     store.delete_relays(&[rows[0].relay_id]).await.unwrap();
     assert_eq!(
         store
-            .last_sample_times(t, "r2", 60_000, true)
+            .last_sample_times(t, r2, 60_000, true)
             .await
             .unwrap()
             .len(),
@@ -174,7 +176,7 @@ async fn leases_and_relay(postgres: bool) {
 
     // An action relayed to A is answered by A and read by the asker.
     let id = store
-        .relay_action(t, "r2", b"ack", now + 2_000)
+        .relay_action(t, r2, b"ack", now + 2_000)
         .await
         .unwrap();
     assert_eq!(store.relay_answer(id).await.unwrap(), None);
@@ -195,9 +197,9 @@ async fn leases_and_relay(postgres: bool) {
     store.expire_subject_leases("A").await.unwrap();
     assert_eq!(
         store.expired_subject_leases(now + 2_000, 10).await.unwrap(),
-        vec![key(t, "r2")]
+        vec![key(t.as_str(), "r2")]
     );
-    store.release_subject_lease(t, "r1", "B").await.unwrap();
+    store.release_subject_lease(t, r1, "B").await.unwrap();
     assert!(
         store
             .renew_subject_leases("B", now + 2_000, ttl)

@@ -7,6 +7,7 @@
 mod common;
 
 use auscult_store::Store;
+use auscult_store::TenantId;
 use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{CaseFilter, CaseKey};
 use common::{complete_case, open};
@@ -16,7 +17,12 @@ async fn page_through(store: &Store, tenant: &str, size: u32) -> Vec<String> {
     let mut after: Option<CaseKey> = None;
     loop {
         let page = store
-            .list_cases(tenant, &CaseFilter::default(), after.as_ref(), size)
+            .list_cases(
+                &TenantId::new(tenant),
+                &CaseFilter::default(),
+                after.as_ref(),
+                size,
+            )
             .await
             .unwrap();
         assert!(page.len() <= size as usize);
@@ -79,7 +85,12 @@ async fn keyset_pages(postgres: bool) {
         .await;
     }
     let all = store
-        .list_cases(&t.id, &CaseFilter::default(), None, 100)
+        .list_cases(
+            &TenantId::new(t.id.as_str()),
+            &CaseFilter::default(),
+            None,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(all.len(), plan.len());
@@ -103,7 +114,12 @@ async fn keyset_pages(postgres: bool) {
     // Stability under inserts: read the first page, then insert one case that sorts before the
     // cursor and one that sorts after it, then read on.
     let first = store
-        .list_cases(&t.id, &CaseFilter::default(), None, 3)
+        .list_cases(
+            &TenantId::new(t.id.as_str()),
+            &CaseFilter::default(),
+            None,
+            3,
+        )
         .await
         .unwrap();
     let cursor = CaseKey::of(first.last().unwrap());
@@ -113,7 +129,12 @@ async fn keyset_pages(postgres: bool) {
     let mut after = Some(cursor);
     loop {
         let page = store
-            .list_cases(&t.id, &CaseFilter::default(), after.as_ref(), 2)
+            .list_cases(
+                &TenantId::new(t.id.as_str()),
+                &CaseFilter::default(),
+                after.as_ref(),
+                2,
+            )
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
@@ -139,7 +160,7 @@ async fn keyset_pages(postgres: bool) {
     assert!(
         store
             .list_cases(
-                &other.id,
+                &TenantId::new(other.id.as_str()),
                 &CaseFilter::default(),
                 Some(&CaseKey::of(&all[0])),
                 10

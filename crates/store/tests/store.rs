@@ -9,6 +9,7 @@ use auscult_store::audit::Actor;
 use auscult_store::identity::{NewPrincipal, NewToken, TokenOwners};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered};
 use auscult_store::recordings::{CaseFilter, Counts, Part, StreamKind};
+use auscult_store::{CaseId, DeviceId, TenantId};
 use auscult_store::{StoreError, now_ms};
 use common::{meta, open};
 
@@ -68,12 +69,22 @@ async fn lifecycle(postgres: bool) {
     );
 
     let (row, created) = store
-        .open_upload(&a.id, &dev.id, &meta("u1"), now)
+        .open_upload(
+            &TenantId::new(a.id.as_str()),
+            &DeviceId::new(dev.id.as_str()),
+            &meta("u1"),
+            now,
+        )
         .await
         .unwrap();
     assert!(created);
     let (again, created) = store
-        .open_upload(&a.id, &dev.id, &meta("u1"), now)
+        .open_upload(
+            &TenantId::new(a.id.as_str()),
+            &DeviceId::new(dev.id.as_str()),
+            &meta("u1"),
+            now,
+        )
         .await
         .unwrap();
     assert!(!created);
@@ -85,30 +96,50 @@ async fn lifecycle(postgres: bool) {
         object_key: format!("k{start}"),
     };
     store
-        .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 100))
+        .commit_part(
+            &TenantId::new(a.id.as_str()),
+            &CaseId::new(row.id.as_str()),
+            StreamKind::Pcg,
+            &part(0, 100),
+        )
         .await
         .unwrap();
     // A second writer that thinks the count is still 0 loses.
     assert!(matches!(
         store
-            .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(0, 50))
+            .commit_part(
+                &TenantId::new(a.id.as_str()),
+                &CaseId::new(row.id.as_str()),
+                StreamKind::Pcg,
+                &part(0, 50)
+            )
             .await,
         Err(StoreError::Conflict(_))
     ));
     // Another tenant cannot commit into it.
     assert!(
         store
-            .commit_part(&b.id, &row.id, StreamKind::Pcg, &part(100, 50))
+            .commit_part(
+                &TenantId::new(b.id.as_str()),
+                &CaseId::new(row.id.as_str()),
+                StreamKind::Pcg,
+                &part(100, 50)
+            )
             .await
             .is_err()
     );
     store
-        .commit_part(&a.id, &row.id, StreamKind::Pcg, &part(100, 50))
+        .commit_part(
+            &TenantId::new(a.id.as_str()),
+            &CaseId::new(row.id.as_str()),
+            StreamKind::Pcg,
+            &part(100, 50),
+        )
         .await
         .unwrap();
     assert_eq!(
         store
-            .list_parts(&row.id, StreamKind::Pcg)
+            .list_parts(&CaseId::new(row.id.as_str()), StreamKind::Pcg)
             .await
             .unwrap()
             .len(),
@@ -126,7 +157,14 @@ async fn lifecycle(postgres: bool) {
     };
     assert!(
         store
-            .complete_upload(&a.id, &row.id, wrong, 0.0, &actor, now)
+            .complete_upload(
+                &TenantId::new(a.id.as_str()),
+                &CaseId::new(row.id.as_str()),
+                wrong,
+                0.0,
+                &actor,
+                now
+            )
             .await
             .is_err()
     );
@@ -135,20 +173,45 @@ async fn lifecycle(postgres: bool) {
         ..Counts::default()
     };
     store
-        .complete_upload(&a.id, &row.id, totals, 150.0 / 4000.0, &actor, now)
+        .complete_upload(
+            &TenantId::new(a.id.as_str()),
+            &CaseId::new(row.id.as_str()),
+            totals,
+            150.0 / 4000.0,
+            &actor,
+            now,
+        )
         .await
         .unwrap();
     assert!(
         store
-            .complete_upload(&a.id, &row.id, totals, 0.0, &actor, now)
+            .complete_upload(
+                &TenantId::new(a.id.as_str()),
+                &CaseId::new(row.id.as_str()),
+                totals,
+                0.0,
+                &actor,
+                now
+            )
             .await
             .is_err(),
         "only once"
     );
-    assert!(store.get_recording(&b.id, &row.id).await.unwrap().is_none());
+    assert!(
+        store
+            .get_recording(&TenantId::new(b.id.as_str()), &CaseId::new(row.id.as_str()))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         store
-            .list_cases(&a.id, &CaseFilter::default(), None, 10)
+            .list_cases(
+                &TenantId::new(a.id.as_str()),
+                &CaseFilter::default(),
+                None,
+                10
+            )
             .await
             .unwrap()
             .len(),
@@ -156,7 +219,12 @@ async fn lifecycle(postgres: bool) {
     );
     assert!(
         store
-            .list_cases(&b.id, &CaseFilter::default(), None, 10)
+            .list_cases(
+                &TenantId::new(b.id.as_str()),
+                &CaseFilter::default(),
+                None,
+                10
+            )
             .await
             .unwrap()
             .is_empty()
@@ -198,7 +266,11 @@ async fn lifecycle(postgres: bool) {
         "a stale worker cannot finish"
     );
     assert!(store.finish_job(&job, "w2", &outcome, now).await.unwrap());
-    let done = store.get_recording(&a.id, &row.id).await.unwrap().unwrap();
+    let done = store
+        .get_recording(&TenantId::new(a.id.as_str()), &CaseId::new(row.id.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(done.flagged);
     assert_eq!(done.analysis_state, "done");
     assert_eq!(done.priority, 1100);

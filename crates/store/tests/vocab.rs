@@ -5,9 +5,9 @@
 
 mod common;
 
-use auscult_store::StoreError;
 use auscult_store::audit::Actor;
 use auscult_store::vitals::NewAlertEvent;
+use auscult_store::{StoreError, TenantId};
 use auscult_vitals::vocab::every_condition;
 use auscult_vitals::{AlertClass, AlertEventKind, AlertStatus, Severity, Term};
 
@@ -49,6 +49,7 @@ async fn every_term_round_trips(postgres: bool) {
         .create_tenant(&auscult_store::audit::Actor::SYSTEM, "t", "clinic", 0)
         .await
         .unwrap();
+    let tenant_id = TenantId::new(tenant.id.as_str());
     let actor = Actor {
         tenant_id: Some(&tenant.id),
         principal_id: "nurse",
@@ -67,7 +68,7 @@ async fn every_term_round_trips(postgres: bool) {
     let mut written = Vec::new();
     for i in 0..n {
         let e = event(&format!("a{i}"), i);
-        store.append_alert_event(&tenant.id, &e).await.unwrap();
+        store.append_alert_event(&tenant_id, &e).await.unwrap();
         written.push(e);
     }
     // A resolved alert, and an event without a change.
@@ -75,13 +76,13 @@ async fn every_term_round_trips(postgres: bool) {
     resolved.state = AlertStatus::Resolved;
     resolved.change = None;
     store
-        .append_alert_event(&tenant.id, &resolved)
+        .append_alert_event(&tenant_id, &resolved)
         .await
         .unwrap();
     written.push(resolved.clone());
 
     let read: Vec<NewAlertEvent> = store
-        .alert_events_after(&actor, &tenant.id, 0, None, 1000, 0)
+        .alert_events_after(&actor, &tenant_id, 0, None, 1000, 0)
         .await
         .unwrap()
         .into_iter()
@@ -92,7 +93,7 @@ async fn every_term_round_trips(postgres: bool) {
     // The current state of each alert: the same, without the change.
     for e in &written {
         let current = store
-            .get_alert(&tenant.id, &e.alert_id)
+            .get_alert(&tenant_id, &e.alert_id)
             .await
             .unwrap()
             .unwrap()
@@ -107,7 +108,7 @@ async fn every_term_round_trips(postgres: bool) {
         );
     }
     let listed = store
-        .list_alerts(&actor, &tenant.id, None, false, 1000, 0)
+        .list_alerts(&actor, &tenant_id, None, false, 1000, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -136,7 +137,7 @@ async fn every_term_round_trips(postgres: bool) {
         .execute(store.pool())
         .await
         .unwrap();
-        let got = store.get_alert(&tenant.id, "a1").await;
+        let got = store.get_alert(&tenant_id, "a1").await;
         assert!(
             matches!(got, Err(StoreError::Corrupt(_))),
             "{column} = {bad}: {got:?}"
@@ -148,10 +149,10 @@ async fn every_term_round_trips(postgres: bool) {
             .await
             .unwrap();
         store
-            .append_alert_event(&tenant.id, &written[1])
+            .append_alert_event(&tenant_id, &written[1])
             .await
             .unwrap();
-        assert!(store.get_alert(&tenant.id, "a1").await.is_ok());
+        assert!(store.get_alert(&tenant_id, "a1").await.is_ok());
     }
     sqlx::query("UPDATE alert_events SET change = 'exploded' WHERE alert_id = 'a2'")
         .execute(store.pool())
@@ -159,7 +160,7 @@ async fn every_term_round_trips(postgres: bool) {
         .unwrap();
     assert!(matches!(
         store
-            .alert_events_after(&actor, &tenant.id, 0, None, 1000, 0)
+            .alert_events_after(&actor, &tenant_id, 0, None, 1000, 0)
             .await,
         Err(StoreError::Corrupt(_))
     ));
@@ -172,7 +173,7 @@ async fn every_term_round_trips(postgres: bool) {
     .execute(store.pool())
     .await
     .unwrap();
-    let legacy = store.get_alert(&tenant.id, "a3").await.unwrap().unwrap();
+    let legacy = store.get_alert(&tenant_id, "a3").await.unwrap().unwrap();
     let spelled: Vec<String> = legacy
         .event
         .conditions

@@ -227,7 +227,10 @@ async fn verify_one(
     u: &CompletedUpload,
 ) -> anyhow::Result<()> {
     let row = store
-        .get_recording(tenant_id, &u.case_id)
+        .get_recording(
+            &auscult_store::TenantId::new(tenant_id),
+            &auscult_store::CaseId::new(u.case_id.as_str()),
+        )
         .await?
         .context("no such case in the store")?;
     if row.state != "complete" {
@@ -253,7 +256,10 @@ async fn verify_one(
         }
         let mut stored = Vec::with_capacity(bytes.len());
         let mut next = 0;
-        for part in store.list_parts(&row.id, stream).await? {
+        for part in store
+            .list_parts(&auscult_store::CaseId::new(row.id.as_str()), stream)
+            .await?
+        {
             if part.start != next {
                 bail!(
                     "{} part starts at {} after {next}",

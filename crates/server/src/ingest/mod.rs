@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::ingest_service_server::IngestService;
-use auscult_store::now_ms;
 use auscult_store::recordings::{Counts, RecordingRow, state};
+use auscult_store::{DeviceId, TenantId, now_ms};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -86,7 +86,11 @@ async fn check_quota(
     if quota_mib == 0
         || state
             .store
-            .find_upload(tenant_id, device_id, upload_id)
+            .find_upload(
+                &TenantId::new(tenant_id),
+                &DeviceId::new(device_id),
+                upload_id,
+            )
             .await?
             .is_some()
     {
@@ -94,7 +98,11 @@ async fn check_quota(
     }
     let used = state
         .store
-        .device_bytes_since(tenant_id, device_id, now_ms().saturating_sub(86_400_000))
+        .device_bytes_since(
+            &TenantId::new(tenant_id),
+            &DeviceId::new(device_id),
+            now_ms().saturating_sub(86_400_000),
+        )
         .await?;
     if used >= quota_mib.saturating_mul(1 << 20) {
         return Err(ServerError::ResourceExhausted(format!(
@@ -136,7 +144,12 @@ async fn run_upload(
     check_quota(&state, &tenant_id, &caller.principal_id, &meta.upload_id).await?;
     let (row, _created) = state
         .store
-        .open_upload(&tenant_id, &caller.principal_id, &meta, now_ms())
+        .open_upload(
+            &TenantId::new(tenant_id.as_str()),
+            &DeviceId::new(caller.principal_id.as_str()),
+            &meta,
+            now_ms(),
+        )
         .await?;
     if row.meta != meta {
         return Err(ServerError::FailedPrecondition(
@@ -369,7 +382,11 @@ impl IngestService for IngestApi {
         let row = self
             .state
             .store
-            .find_upload(tenant_id, &caller.principal_id, upload_id)
+            .find_upload(
+                &TenantId::new(tenant_id),
+                &DeviceId::new(caller.principal_id.as_str()),
+                upload_id,
+            )
             .await
             .map_err(ServerError::from)?;
         let status = match row {

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use auscult_proto::v1 as pb;
 use auscult_store::blobs::part_key;
-use auscult_store::now_ms;
 use auscult_store::recordings::{
     Counts, EcgMode, Part, PartCommit, RecordingRow, StreamKind, state,
 };
+use auscult_store::{CaseId, TenantId, now_ms};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
@@ -146,7 +146,12 @@ impl Session {
     async fn payload_sha256(&self) -> Result<Vec<u8>> {
         let mut hasher = Sha256::new();
         for stream in STREAMS {
-            for part in self.state.store.list_parts(&self.row.id, stream).await? {
+            for part in self
+                .state
+                .store
+                .list_parts(&CaseId::new(self.row.id.as_str()), stream)
+                .await?
+            {
                 hasher.update(self.state.store.blobs.get(&part.object_key).await?);
             }
         }
@@ -193,8 +198,8 @@ impl Session {
         self.state
             .store
             .complete_upload(
-                &self.row.tenant_id,
-                &self.row.id,
+                &TenantId::new(self.row.tenant_id.as_str()),
+                &CaseId::new(self.row.id.as_str()),
                 totals,
                 duration_s,
                 &caller.actor(),

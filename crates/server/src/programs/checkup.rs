@@ -7,9 +7,9 @@
 
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
-use auscult_store::now_ms;
 use auscult_store::programs::{LinkOutcome, VisitLink, VisitResponse};
 use auscult_store::recordings::{RecordingRow, state};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::{id, invalid};
@@ -23,7 +23,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::SubmitQuestionnaireResponseRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if req.questionnaire_version == 0 {
             return Err(invalid("questionnaire_version is required"));
@@ -76,7 +76,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::RecordVitalsRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let mut vitals = req.vitals.ok_or_else(|| invalid("vitals are required"))?;
         spot::check(&vitals)?;
@@ -93,7 +93,7 @@ impl ProgramApi {
                 tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &resident.resident.subject_id,
+                &SubjectId::new(resident.resident.subject_id.as_str()),
                 &vitals.encode_to_vec(),
                 now,
             )
@@ -104,7 +104,11 @@ impl ProgramApi {
         self.reread_visit(tenant_id, &visit.id).await
     }
 
-    async fn recording_by_upload(&self, tenant_id: &str, upload_id: &str) -> Result<RecordingRow> {
+    async fn recording_by_upload(
+        &self,
+        tenant_id: &TenantId,
+        upload_id: &str,
+    ) -> Result<RecordingRow> {
         let ids = self
             .state
             .store
@@ -114,7 +118,7 @@ impl ProgramApi {
             [one] => self
                 .state
                 .store
-                .get_recording(tenant_id, one)
+                .get_recording(tenant_id, &CaseId::new(one.as_str()))
                 .await?
                 .ok_or(ServerError::NotFound("recording")),
             [] => Err(ServerError::NotFound("recording")),
@@ -129,7 +133,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::LinkRecordingRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let req = &req;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let site = match convert::site_name(req.site) {
@@ -146,7 +150,7 @@ impl ProgramApi {
         } else {
             self.state
                 .store
-                .get_recording(tenant_id, id(&req.recording_id, "recording")?)
+                .get_recording(tenant_id, &CaseId::new(id(&req.recording_id, "recording")?))
                 .await?
                 .ok_or(ServerError::NotFound("recording"))?
         };
@@ -198,7 +202,7 @@ impl ProgramApi {
         visit_id: &str,
     ) -> Result<Vec<RecordingRow>> {
         const WINDOW_MS: i64 = 12 * 3600 * 1000;
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let (visit, resident) = self.visit(tenant_id, visit_id).await?;
         let filter = auscult_store::recordings::CaseFilter {
             subject_id: Some(resident.resident.subject_id.clone()),

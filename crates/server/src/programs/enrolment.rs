@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use std::collections::HashMap;
 
 use auscult_proto::v1 as pb;
-use auscult_store::now_ms;
 use auscult_store::programs::{ConsentRecord, NewResident, ResidentRow};
+use auscult_store::{TenantId, now_ms};
 
 use super::fields::{MAX_DESCRIPTION, MAX_ID, MAX_NAME, gender_name, id, invalid, text};
 use super::messages::resident_pb;
@@ -24,7 +24,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::EnrollResidentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = new_resident(req, &program.id)?;
@@ -42,7 +42,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::WithdrawConsentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let row = self
@@ -65,7 +65,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ImportResidentsRequest,
     ) -> Result<pb::ImportResidentsResponse> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let program = self.program(tenant_id, &req.program_id).await?;
         let consent = consent_record(req.consent.as_ref())?;
         let text = roster::decode(&req.csv).map_err(|e| invalid(e.to_string()))?;
@@ -203,7 +203,7 @@ impl ProgramApi {
         program_id: &str,
         resident_id: &str,
     ) -> Result<pb::Resident> {
-        let tenant_id = caller.tenant_with(PERSON_READERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
         let program = self.program(tenant_id, program_id).await?;
         let row = self.resident(tenant_id, &program.id, resident_id).await?;
         self.state
@@ -223,7 +223,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ListResidentsRequest,
     ) -> Result<pb::ListResidentsResponse> {
-        let tenant_id = caller.tenant_with(PERSON_READERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
         let program = self.program(tenant_id, &req.program_id).await?;
         let rows = self
             .state
@@ -300,13 +300,13 @@ fn consent_record(consent: Option<&pb::Consent>) -> Result<ConsentRecord> {
 /// The resident a roster's person becomes in `program_id`.
 fn roster_resident(
     p: &roster::RosterPerson,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     program_id: &str,
     consent: &ConsentRecord,
 ) -> NewResident {
     NewResident {
         program_id: program_id.to_owned(),
-        subject_id: p.subject_id(tenant_id, program_id),
+        subject_id: p.subject_id(tenant_id.as_str(), program_id),
         family_name: p.family_name.clone(),
         given_name: p.given_name.clone(),
         gender: p.gender.to_owned(),

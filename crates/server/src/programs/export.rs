@@ -19,6 +19,7 @@ use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sou
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::programs::{ResidentRow, VisitRow};
 use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
+use auscult_store::{CaseId, TenantId};
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 
@@ -83,7 +84,11 @@ fn patient(r: &ResidentRow) -> PatientInput {
 /// The PCG of a complete recording as a 16-bit WAV file.
 async fn wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    for part in state.store.list_parts(&row.id, StreamKind::Pcg).await? {
+    for part in state
+        .store
+        .list_parts(&CaseId::new(row.id.as_str()), StreamKind::Pcg)
+        .await?
+    {
         bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
     }
     let width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
@@ -188,7 +193,7 @@ fn murmur(
 /// Returns the recording ids exported.
 pub async fn add_resident(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     b: &mut BundleBuilder,
     resident: &ResidentRow,
 ) -> Result<Vec<(String, String)>> {
@@ -208,7 +213,7 @@ pub async fn add_resident(
         }
         for lab in state
             .store
-            .list_visit_labs(tenant_id, program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id.as_str(), program_id, Some(&visit.id))
             .await?
         {
             b.lab(&LabObservationInput {
@@ -241,7 +246,7 @@ pub async fn add_resident(
 /// The definition of a stored questionnaire version a response was given to.
 async fn stored_definition(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     program_id: &str,
     version: u32,
 ) -> Result<QuestionnaireDef> {
@@ -261,7 +266,7 @@ async fn stored_definition(
 /// one) to `b`. Returns the (recording, subject) ids exported.
 async fn recording_resources(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     b: &mut BundleBuilder,
     resident: &ResidentRow,
     visit: &VisitRow,
@@ -274,7 +279,7 @@ async fn recording_resources(
     for link in links {
         let Some(row) = state
             .store
-            .get_recording(tenant_id, &link.recording_id)
+            .get_recording(tenant_id, &CaseId::new(link.recording_id.as_str()))
             .await?
         else {
             continue;
@@ -316,7 +321,11 @@ pub fn finish(b: BundleBuilder, id: &str) -> Result<Vec<u8>> {
 pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord> {
     let read = |kind| async move {
         let mut bytes = Vec::new();
-        for part in state.store.list_parts(&row.id, kind).await? {
+        for part in state
+            .store
+            .list_parts(&CaseId::new(row.id.as_str()), kind)
+            .await?
+        {
             bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
         }
         Ok::<_, ServerError>(bytes)

@@ -12,11 +12,11 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
-use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
+use auscult_store::{SubjectId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::invalid;
@@ -62,7 +62,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateQuestionnaireLinkRequest,
     ) -> Result<pb::QuestionnaireLink> {
-        let tenant_id = caller.tenant_with(STAFF)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
         let lifetime_s = match req.lifetime_seconds {
             0 => DEFAULT_LIFETIME_S,
             s if s > MAX_LIFETIME_S => {
@@ -93,7 +93,7 @@ impl ProgramApi {
             .create_questionnaire_link(
                 &caller.actor(),
                 NewQuestionnaireLink {
-                    tenant_id,
+                    tenant_id: tenant_id.as_str(),
                     visit_id: &visit.id,
                     subject_id: &resident.resident.subject_id,
                     token_sha256: &sha256_hex(&token),
@@ -129,7 +129,9 @@ impl ProgramApi {
     /// audited: [`ProgramApi::open_link`] is what shows it to a person.
     pub async fn find_link(&self, token: &str) -> Result<Opened> {
         let link = self.link(token).await?;
-        let (visit, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
+        let (visit, resident) = self
+            .visit(&TenantId::new(link.tenant_id.as_str()), &link.visit_id)
+            .await?;
         let state = match link.state(now_ms()) {
             LinkState::Live if !resident.consenting() => LinkState::Revoked,
             s => s,
@@ -141,7 +143,7 @@ impl ProgramApi {
             .state
             .store
             .get_questionnaire(
-                &link.tenant_id,
+                &TenantId::new(link.tenant_id.as_str()),
                 &visit.program_id,
                 Some(link.questionnaire_version),
             )
@@ -182,7 +184,7 @@ impl ProgramApi {
                         role: LINK_ROLE,
                     },
                     "questionnaire_link.open",
-                    &live.resident.resident.subject_id,
+                    &SubjectId::new(live.resident.resident.subject_id.as_str()),
                     now_ms(),
                 )
                 .await?;

@@ -7,9 +7,9 @@
 
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
-use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
+use auscult_store::{CaseId, TenantId, now_ms};
 
 use super::fields::id;
 use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
@@ -25,14 +25,16 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetProgramReportRequest,
     ) -> Result<pb::ProgramReport> {
-        let tenant_id = caller.tenant_with(PERSON_READERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
         let program = self.program(tenant_id, &req.program_id).await?;
         let store = &self.state.store;
         let residents = store.list_residents(tenant_id, &program.id).await?;
         let sites = store.list_sites(tenant_id, &program.id).await?;
         let visits = store.list_visits(tenant_id, &program.id, None).await?;
         let links = store.list_links(tenant_id, &program.id, None).await?;
-        let lab_rows = store.list_visit_labs(tenant_id, &program.id, None).await?;
+        let lab_rows = store
+            .list_visit_labs(tenant_id.as_str(), &program.id, None)
+            .await?;
         let report = outcome::report(&residents, &sites, &visits, &links, &lab_rows);
         let csv = outcome::report_csv(&program.id, &program.name, &report)
             .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;
@@ -81,7 +83,7 @@ impl ProgramApi {
     async fn export_bundle(
         &self,
         caller: &Caller,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         base_url: &str,
         bundle_id: &str,
         residents: &[ResidentRow],
@@ -137,7 +139,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportResidentFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = caller.tenant_with(EXPORTERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
@@ -158,7 +160,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportProgramFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = caller.tenant_with(EXPORTERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         // Residents who withdrew consent are left out of the programme's hand-over.
@@ -180,11 +182,11 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportRecordingWfdbRequest,
     ) -> Result<pb::WfdbRecord> {
-        let tenant_id = caller.tenant_with(RECORDING_READERS)?;
+        let tenant_id = &TenantId::new(caller.tenant_with(RECORDING_READERS)?);
         let row = self
             .state
             .store
-            .get_recording(tenant_id, id(&req.recording_id, "recording")?)
+            .get_recording(tenant_id, &CaseId::new(id(&req.recording_id, "recording")?))
             .await?
             .filter(|r| r.state == state::COMPLETE)
             .ok_or(ServerError::NotFound("recording"))?;

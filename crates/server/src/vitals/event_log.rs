@@ -1,14 +1,16 @@
 //! `Watch`'s reading of the stored event log: replay after an id, and the poll for events other
 //! servers stored.
 
+use auscult_store::{SubjectId, TenantId};
+
 use super::*;
 
 /// Where one `Watch` stream stands in the tenant's event log, and what it reads it with.
 pub(super) struct Cursor {
     pub(super) store: Store,
     pub(super) caller: Caller,
-    pub(super) tenant_id: String,
-    pub(super) subject: Option<String>,
+    pub(super) tenant_id: TenantId,
+    pub(super) subject: Option<SubjectId>,
     /// The last event id sent.
     pub(super) last: i64,
     /// The newest stored id a poll has seen.
@@ -22,8 +24,8 @@ impl Cursor {
     pub(super) fn new(
         store: Store,
         caller: Caller,
-        tenant_id: String,
-        subject: Option<String>,
+        tenant_id: TenantId,
+        subject: Option<SubjectId>,
         after: i64,
         tx: mpsc::Sender<std::result::Result<pb::AlertEvent, Status>>,
     ) -> Cursor {
@@ -55,7 +57,7 @@ impl Cursor {
                     &self.caller.actor(),
                     &self.tenant_id,
                     self.last,
-                    self.subject.as_deref(),
+                    self.subject.as_ref(),
                     REPLAY_PAGE,
                     now_ms(),
                 )
@@ -86,7 +88,7 @@ impl Cursor {
         }
         let before = self
             .store
-            .latest_alert_event_id(&self.tenant_id, self.subject.as_deref(), event_id)
+            .latest_alert_event_id(&self.tenant_id, self.subject.as_ref(), event_id)
             .await?;
         Ok(before > self.last)
     }
@@ -106,7 +108,7 @@ impl Cursor {
         }
         let latest = self
             .store
-            .latest_alert_event_id(&self.tenant_id, self.subject.as_deref(), i64::MAX)
+            .latest_alert_event_id(&self.tenant_id, self.subject.as_ref(), i64::MAX)
             .await?;
         if latest > self.seen_latest.max(self.last) {
             self.pending = Some(latest);

@@ -2,6 +2,8 @@
 //! evicted when dormant), the group-committing sample writer and delivery auditor, the event
 //! broadcast and the 1 s ticker. See the module above for how it fits together.
 
+use auscult_store::DeviceId;
+
 use super::*;
 
 /// A stored alert event as broadcast to watchers.
@@ -218,9 +220,10 @@ impl VitalsHub {
         if let Some(s) = lock(&self.subjects).get(&key) {
             return Ok(Arc::clone(s));
         }
+        let (tenant, subject) = (TenantId::new(tenant_id), SubjectId::new(subject_id));
         let last = self
             .store
-            .last_sample_times(tenant_id, subject_id, 24 * 3_600_000, true)
+            .last_sample_times(&tenant, &subject, 24 * 3_600_000, true)
             .await?;
         let mut monitor = ResidentMonitor::new(self.config.clone())
             .map_err(|e| ServerError::Internal(format!("vitals monitor: {e}")))?;
@@ -243,7 +246,7 @@ impl VitalsHub {
             .saturating_mul(60_000);
         let minutes = self
             .store
-            .recent_minutes(tenant_id, subject_id, lookback_ms)
+            .recent_minutes(&tenant, &subject, lookback_ms)
             .await?;
         for parameter in Parameter::ALL {
             let name = parameter.as_str();
@@ -264,11 +267,7 @@ impl VitalsHub {
             Some(c) => c,
             // Its alerts were in memory when it was evicted, or in another server's monitor
             // (which died or gave the subject up): read them back.
-            None => {
-                self.store
-                    .unresolved_alerts_of(tenant_id, subject_id)
-                    .await?
-            }
+            None => self.store.unresolved_alerts_of(&tenant, &subject).await?,
         };
         let resumes = evicted.is_some() || !carried.is_empty();
         let wall = now_ms();
@@ -317,7 +316,7 @@ impl VitalsHub {
         let generation = self.assignment_generation.load(Ordering::Acquire);
         let subjects: HashSet<String> = self
             .store
-            .device_subjects(tenant_id, device_id)
+            .device_subjects(&TenantId::new(tenant_id), &DeviceId::new(device_id))
             .await?
             .into_iter()
             .collect();
@@ -440,7 +439,10 @@ impl VitalsHub {
     /// Stores and broadcasts one event; ids go out in increasing order.
     pub(super) async fn emit(&self, tenant_id: &str, event: NewAlertEvent) -> Result<i64> {
         let _order = self.event_lock.lock().await;
-        let event_id = self.store.append_alert_event(tenant_id, &event).await?;
+        let event_id = self
+            .store
+            .append_alert_event(&TenantId::new(tenant_id), &event)
+            .await?;
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(Arc::new(LiveEvent {
             tenant_id: tenant_id.to_owned(),

@@ -29,6 +29,7 @@
 use std::sync::atomic::AtomicI64;
 
 use auscult_store::leases::{Lease, RelayKind, RelayRow};
+use auscult_store::{SubjectId, TenantId};
 use prost::Message;
 
 use super::*;
@@ -147,7 +148,13 @@ impl VitalsHub {
         }
         match self
             .store
-            .acquire_subject_lease(tenant_id, subject_id, server_id, now, ttl)
+            .acquire_subject_lease(
+                &TenantId::new(tenant_id),
+                &SubjectId::new(subject_id),
+                server_id,
+                now,
+                ttl,
+            )
             .await?
         {
             Lease::Mine { expires_at_ms } => {
@@ -180,7 +187,11 @@ impl VitalsHub {
         lock(&self.leases.held).remove(key);
         if let Err(e) = self
             .store
-            .release_subject_lease(&key.0, &key.1, server_id)
+            .release_subject_lease(
+                &TenantId::new(key.0.as_str()),
+                &SubjectId::new(key.1.as_str()),
+                server_id,
+            )
             .await
         {
             // It expires on its own.
@@ -394,7 +405,12 @@ impl VitalsApi {
         .encode_to_vec();
         let store = &self.hub().store;
         let relay_id = store
-            .relay_action(tenant_id, subject_id, &payload, now_ms())
+            .relay_action(
+                &TenantId::new(tenant_id),
+                &SubjectId::new(subject_id),
+                &payload,
+                now_ms(),
+            )
             .await?;
         let deadline = Instant::now() + RELAY_ANSWER_WAIT;
         let answer = loop {

@@ -89,7 +89,7 @@ use auscult_store::vitals::{
     AlertDelivery, AlertEventRow, LastSample, MinuteRow, NewAlertEvent, TrendQuery, VitalRow,
     VitalsBatchRows,
 };
-use auscult_store::{Store, StoreError, now_ms};
+use auscult_store::{PrincipalId, Store, StoreError, SubjectId, TenantId, now_ms};
 use auscult_vitals::{
     Acvpu, Alert, AlertClass, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState,
     AlertStatus, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, Condition,
@@ -334,8 +334,8 @@ impl VitalsApi {
         })
     }
 
-    async fn require_subject(&self, tenant_id: &str, subject_id: &str) -> Result<()> {
-        check_subject_id(subject_id)?;
+    async fn require_subject(&self, tenant_id: &TenantId, subject_id: &SubjectId) -> Result<()> {
+        check_subject_id(subject_id.as_str())?;
         if self
             .state
             .store
@@ -355,17 +355,21 @@ impl VitalsApi {
     async fn require_readable(
         &self,
         caller: &Caller,
-        tenant_id: &str,
-        subject_id: &str,
+        tenant_id: &TenantId,
+        subject_id: &SubjectId,
     ) -> Result<()> {
         if caller.role != Role::Family {
             return self.require_subject(tenant_id, subject_id).await;
         }
-        check_subject_id(subject_id)?;
+        check_subject_id(subject_id.as_str())?;
         if self
             .state
             .store
-            .family_may_see(tenant_id, &caller.principal_id, subject_id)
+            .family_may_see(
+                tenant_id,
+                &PrincipalId::new(caller.principal_id.as_str()),
+                subject_id,
+            )
             .await?
         {
             Ok(())
@@ -376,8 +380,12 @@ impl VitalsApi {
 
     /// The tenant of a reader of `subject` (one resident, or the whole tenant when `None`: never
     /// for a family member), after [`Self::require_readable`].
-    async fn reader_tenant(&self, caller: &Caller, subject: Option<&str>) -> Result<String> {
-        let tenant_id = caller.tenant_with(READERS)?.to_owned();
+    async fn reader_tenant(
+        &self,
+        caller: &Caller,
+        subject: Option<&SubjectId>,
+    ) -> Result<TenantId> {
+        let tenant_id = TenantId::new(caller.tenant_with(READERS)?);
         match subject {
             Some(s) => self.require_readable(caller, &tenant_id, s).await?,
             None if caller.role == Role::Family => {
@@ -439,7 +447,7 @@ impl VitalsApi {
         caller: &Caller,
         q: &TrendRequest<'_>,
     ) -> Result<Vec<(Timestamp, Rollup)>> {
-        let tenant_id = caller.tenant_with(READERS)?.to_owned();
+        let tenant_id = TenantId::new(caller.tenant_with(READERS)?);
         let (from, until) = (q.from_ms, q.until_ms);
         if until <= from || until - from > MAX_TREND_MS {
             return Err(ServerError::InvalidArgument(
@@ -451,7 +459,7 @@ impl VitalsApi {
                 "bucket_minutes must be 1 to 1440".into(),
             ));
         }
-        self.require_readable(caller, &tenant_id, q.subject_id)
+        self.require_readable(caller, &tenant_id, &SubjectId::new(q.subject_id))
             .await?;
         let rows = self
             .state
@@ -509,7 +517,8 @@ impl VitalsApi {
         include_resolved: bool,
         limit: u32,
     ) -> Result<Vec<AlertEventRow>> {
-        let tenant_id = self.reader_tenant(caller, subject).await?;
+        let subject = subject.map(SubjectId::new);
+        let tenant_id = self.reader_tenant(caller, subject.as_ref()).await?;
         let limit = match limit {
             0 => 500,
             n => n.min(5000),
@@ -520,7 +529,7 @@ impl VitalsApi {
             .list_alerts(
                 &caller.actor(),
                 &tenant_id,
-                subject,
+                subject.as_ref(),
                 include_resolved,
                 i64::from(limit),
                 now_ms(),
@@ -536,11 +545,12 @@ impl VitalsApi {
         caller: &Caller,
         subject: Option<&str>,
     ) -> Result<i64> {
-        let tenant_id = self.reader_tenant(caller, subject).await?;
+        let subject = subject.map(SubjectId::new);
+        let tenant_id = self.reader_tenant(caller, subject.as_ref()).await?;
         Ok(self
             .state
             .store
-            .latest_alert_event_id(&tenant_id, subject, i64::MAX)
+            .latest_alert_event_id(&tenant_id, subject.as_ref(), i64::MAX)
             .await?)
     }
 
@@ -553,6 +563,7 @@ impl VitalsApi {
         since_ms: i64,
         limit: u32,
     ) -> Result<Vec<AlertEventRow>> {
+        let subject_id = &SubjectId::new(subject_id);
         let tenant_id = self.reader_tenant(caller, Some(subject_id)).await?;
         Ok(self
             .state
@@ -576,6 +587,7 @@ impl VitalsApi {
         caller: &Caller,
         subject_id: &str,
     ) -> Result<Vec<LastSample>> {
+        let subject_id = &SubjectId::new(subject_id);
         let tenant_id = self.reader_tenant(caller, Some(subject_id)).await?;
         let store = &self.state.store;
         store
@@ -609,7 +621,8 @@ impl VitalsApi {
         after: i64,
         ended: impl std::future::Future<Output = ServerError> + Send + 'static,
     ) -> Result<mpsc::Receiver<std::result::Result<pb::AlertEvent, Status>>> {
-        let tenant_id = self.reader_tenant(&caller, subject.as_deref()).await?;
+        let subject = subject.map(SubjectId::from);
+        let tenant_id = self.reader_tenant(&caller, subject.as_ref()).await?;
         if after < 0 {
             return Err(ServerError::InvalidArgument(
                 "the event id to resume after is negative".into(),
@@ -646,7 +659,7 @@ impl VitalsApi {
         alert_id: &str,
         action: Action,
     ) -> Result<pb::Alert> {
-        let tenant_id = caller.tenant_with(WATCHERS)?.to_owned();
+        let tenant_id = TenantId::new(caller.tenant_with(WATCHERS)?);
         if alert_id.is_empty() || alert_id.len() > 64 {
             return Err(ServerError::NotFound("alert"));
         }
@@ -656,20 +669,20 @@ impl VitalsApi {
             .get_alert(&tenant_id, alert_id)
             .await?
             .ok_or(ServerError::NotFound("alert"))?;
-        let subject_id = row.event.subject_id;
+        let subject_id = SubjectId::from(row.event.subject_id);
         let audit = match action {
             Action::Acknowledge => "alerts.acknowledge",
             Action::Resolve => "alerts.resolve",
             Action::Snooze(_) => "alerts.snooze",
             Action::Escalate => "alerts.escalate",
         };
-        let alert = if hub.holds(&tenant_id, &subject_id).await? {
-            self.act_here(&tenant_id, alert_id, &caller.principal_id, action)
+        let alert = if hub.holds(tenant_id.as_str(), subject_id.as_str()).await? {
+            self.act_here(tenant_id.as_str(), alert_id, &caller.principal_id, action)
                 .await?
         } else {
             self.act_through_holder(
-                &tenant_id,
-                &subject_id,
+                tenant_id.as_str(),
+                subject_id.as_str(),
                 alert_id,
                 &caller.principal_id,
                 action,
@@ -694,7 +707,7 @@ impl VitalsApi {
         let hub = self.hub();
         let row = hub
             .store
-            .get_alert(tenant_id, alert_id)
+            .get_alert(&TenantId::new(tenant_id), alert_id)
             .await?
             .ok_or(ServerError::NotFound("alert"))?;
         let subject_id = row.event.subject_id.clone();
@@ -882,11 +895,11 @@ async fn run_watch(
             }
             Err(broadcast::error::RecvError::Closed) => return Ok(()),
         };
-        if ev.tenant_id != c.tenant_id
+        if ev.tenant_id != c.tenant_id.as_str()
             || ev.event_id <= c.last
             || c.subject
-                .as_deref()
-                .is_some_and(|s| s != ev.event.subject_id)
+                .as_ref()
+                .is_some_and(|s| s.as_str() != ev.event.subject_id)
         {
             continue;
         }
@@ -901,7 +914,7 @@ async fn run_watch(
         c.last = ev.event_id;
         // Audited (group-committed with other deliveries) before it is sent.
         let delivery = AlertDelivery {
-            tenant_id: c.tenant_id.clone(),
+            tenant_id: c.tenant_id.as_str().to_owned(),
             principal_id: c.caller.principal_id.clone(),
             role: c.caller.role.as_str().to_owned(),
             subject_id: ev.event.subject_id.clone(),

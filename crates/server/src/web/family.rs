@@ -32,7 +32,7 @@ use std::sync::Arc;
 use askama::Template;
 use auscult_proto::v1 as pb;
 use auscult_store::family::FamilyAccess;
-use auscult_store::{StoreError, now_ms};
+use auscult_store::{StoreError, SubjectId, now_ms};
 use auscult_vitals::{
     AlertEventKind, AlertStatus, Condition, FamilyAlert, FamilyStatus, Parameter, Timestamp,
     family_status,
@@ -264,7 +264,12 @@ pub async fn relative_page(
     let several = grants.iter().any(|g| g.subject_id != subject);
     web.app
         .store
-        .audit_subject(&signed.caller.actor(), "family.view", &subject, now_ms())
+        .audit_subject(
+            &signed.caller.actor(),
+            "family.view",
+            &SubjectId::new(subject.as_str()),
+            now_ms(),
+        )
         .await?;
     let page = RelativePage {
         c: signed.chrome(),

@@ -6,6 +6,7 @@
 use auscult_store::audit::Actor;
 use auscult_store::recordings::{Counts, NewRecording, Part, StreamKind};
 use auscult_store::{BlobConfig, DbOptions, Store};
+use auscult_store::{CaseId, DeviceId, TenantId};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -120,7 +121,12 @@ pub async fn complete_case(
     m.started_at_ms = started_at_ms;
     let now = auscult_store::now_ms();
     let (row, created) = store
-        .open_upload(tenant_id, device_id, &m, now)
+        .open_upload(
+            &TenantId::new(tenant_id),
+            &DeviceId::new(device_id),
+            &m,
+            now,
+        )
         .await
         .unwrap();
     assert!(created);
@@ -130,7 +136,12 @@ pub async fn complete_case(
         object_key: format!("test/{upload_id}"),
     };
     store
-        .commit_part(tenant_id, &row.id, StreamKind::Pcg, &part)
+        .commit_part(
+            &TenantId::new(tenant_id),
+            &CaseId::new(row.id.as_str()),
+            StreamKind::Pcg,
+            &part,
+        )
         .await
         .unwrap();
     let actor = Actor {
@@ -140,8 +151,8 @@ pub async fn complete_case(
     };
     store
         .complete_upload(
-            tenant_id,
-            &row.id,
+            &TenantId::new(tenant_id),
+            &CaseId::new(row.id.as_str()),
             Counts {
                 pcg: 100,
                 ..Counts::default()
