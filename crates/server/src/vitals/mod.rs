@@ -1,10 +1,12 @@
 //! `VitalsService`: vital-sign ingestion from gateways and devices, trend queries, nurse alerts
 //! and the resumable `Watch` stream, wired to the pure alert engine (`auscult-vitals`).
 //!
-//! Files: this one holds the service (`VitalsApi`: ingestion, trends, alert actions, `Watch`);
+//! Files: this one holds the service (`VitalsApi`: the gRPC calls, trends, reads, `Watch`);
+//! [`ingest`] one batch's checks, storage and monitoring; [`actions`] nurses' actions on alerts;
 //! [`hub`] the monitors in memory, the sample writer, the delivery auditor and the ticker;
-//! [`event_log`] `Watch`'s replay of the stored events and its poll for other servers'; [`wire`]
-//! the conversions between protobuf and the engine's and store's types.
+//! [`leases`] one monitor per subject across a fleet (leases, relay, takeover); [`event_log`]
+//! `Watch`'s replay of the stored events and its poll for other servers'; [`wire`] the
+//! conversions between protobuf and the engine's and store's types.
 //!
 //! How it fits together:
 //! - One [`ResidentMonitor`] per (tenant, subject) lives in memory in the [`VitalsHub`], behind
@@ -146,11 +148,14 @@ pub const ASSIGNMENT_TTL: Duration = Duration::from_secs(10);
 /// Most live deliveries audited in one transaction.
 const AUDIT_GROUP_MAX: usize = 512;
 
+mod actions;
 mod event_log;
 mod hub;
+mod ingest;
 mod leases;
 pub mod wire;
 
+pub(crate) use actions::Action;
 use event_log::*;
 use hub::*;
 pub use hub::{LiveEvent, VitalsHub, run_ticker};
@@ -176,162 +181,6 @@ impl VitalsApi {
 
     fn hub(&self) -> &VitalsHub {
         &self.state.vitals
-    }
-
-    /// Validates, stores and applies one batch sent by the device `device_id`. `Ok(ack)` also
-    /// for a refused batch (the ack says why); `Err` only for failures of the server itself.
-    async fn ingest_batch(
-        &self,
-        tenant_id: &str,
-        device_id: &str,
-        batch: pb::VitalsBatch,
-    ) -> Result<pb::VitalsBatchAck> {
-        let refuse = |index: Option<u32>, error: String| pb::VitalsBatchAck {
-            batch_id: batch.batch_id,
-            accepted: 0,
-            rejected_index: index,
-            error,
-            alert_events: 0,
-        };
-        if let Err(ServerError::InvalidArgument(m)) = check_subject_id(&batch.subject_id) {
-            return Ok(refuse(None, m));
-        }
-        if batch.samples.len() > MAX_BATCH_SAMPLES {
-            return Ok(refuse(
-                None,
-                format!("at most {MAX_BATCH_SAMPLES} samples per batch"),
-            ));
-        }
-        let mut sources: Vec<&str> = batch
-            .samples
-            .iter()
-            .map(|s| s.source_device.as_str())
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        if sources.len() > MAX_SOURCES_PER_BATCH {
-            return Ok(refuse(
-                None,
-                format!(
-                    "{} distinct source_device values: at most {MAX_SOURCES_PER_BATCH} per batch",
-                    sources.len()
-                ),
-            ));
-        }
-        if !self
-            .hub()
-            .is_assigned(tenant_id, device_id, &batch.subject_id)
-            .await?
-        {
-            return Ok(refuse(
-                None,
-                "this device is not assigned to this subject: an administrator assigns it (AdminService.AssignDevice)".into(),
-            ));
-        }
-        let wall = Timestamp(now_ms());
-        let skew = DurationMs(MAX_CLOCK_SKEW_MS);
-        let sent_at = batch
-            .sent_at
-            .as_ref()
-            .map(|t| Timestamp(convert::millis(t)));
-        if let Some(t) = sent_at
-            && check_device_time(t, None, wall, skew).is_err()
-        {
-            return Ok(refuse(
-                None,
-                format!(
-                    "sent_at is {} s ahead of the server clock",
-                    t.since(wall).0 / 1000
-                ),
-            ));
-        }
-        let config = &self.hub().config;
-        let mut samples = Vec::with_capacity(batch.samples.len());
-        for (i, s) in batch.samples.iter().enumerate() {
-            let checked = to_sample(s, device_id).and_then(|sample| {
-                check_device_time(sample.at, sent_at, wall, skew)
-                    .map_err(|e| refusal(&e, &sample, config))?;
-                Ok(sample)
-            });
-            match checked {
-                Ok(sample) => samples.push(sample),
-                Err(why) => {
-                    let (idx, msg) = bad(i, why);
-                    return Ok(refuse(idx, msg));
-                }
-            }
-        }
-
-        if samples.is_empty() && !self.hub().has_subject(tenant_id, &batch.subject_id) {
-            // Nothing to store and no monitor whose clock it could advance: it creates nothing.
-            return Ok(pb::VitalsBatchAck {
-                batch_id: batch.batch_id,
-                accepted: 0,
-                rejected_index: None,
-                error: String::new(),
-                alert_events: 0,
-            });
-        }
-        if !self.hub().holds(tenant_id, &batch.subject_id).await? {
-            return self
-                .relay_batch(tenant_id, device_id, &batch, &samples)
-                .await;
-        }
-        let mut s = self
-            .hub()
-            .lock_subject(tenant_id, &batch.subject_id)
-            .await?;
-        s.last_used = Instant::now();
-        let newest = samples.iter().map(|x| x.at).max();
-        let Some(clock) = s.clock.batch_time(wall, sent_at, newest) else {
-            return Ok(refuse(None, "an empty batch needs sent_at".into()));
-        };
-        if let Err((i, e)) = s.monitor.check_batch(&samples, clock) {
-            let (idx, msg) = bad(i, refusal(&e, &samples[i], config));
-            return Ok(refuse(idx, msg));
-        }
-
-        if !samples.is_empty() {
-            let rows: Vec<VitalRow> = samples
-                .iter()
-                .zip(&batch.samples)
-                .map(|(x, sent)| to_row(x, device_id, &sent.source_device))
-                .collect();
-            let rollups = rollup_rows(&samples);
-            match self
-                .hub()
-                .store_samples(tenant_id, &batch.subject_id, rows, rollups, None)
-                .await
-            {
-                Ok(()) => {}
-                Err(ServerError::Store(StoreError::AlreadyExists(_))) => {
-                    return Ok(refuse(
-                        None,
-                        "duplicate: a sample of this batch is already stored".into(),
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        s.clock.set(clock, wall);
-        let alert_events = self
-            .hub()
-            .apply_checked(
-                tenant_id,
-                &batch.subject_id,
-                &mut s,
-                &samples,
-                clock,
-                batch.expected_interval_seconds,
-            )
-            .await?;
-        Ok(pb::VitalsBatchAck {
-            batch_id: batch.batch_id,
-            accepted: u32::try_from(samples.len()).unwrap_or(u32::MAX),
-            rejected_index: None,
-            error: String::new(),
-            alert_events,
-        })
     }
 
     async fn require_subject(&self, tenant_id: &TenantId, subject_id: &SubjectId) -> Result<()> {
@@ -648,187 +497,6 @@ impl VitalsApi {
         });
         Ok(rx)
     }
-
-    /// Applies a lifecycle action to an alert of the caller's tenant (audited). The gRPC alert
-    /// calls and the nurses' station both call this. The resident's monitor applies it: here
-    /// when this server holds the resident's lease, otherwise through the holder
-    /// ([`VitalsApi::act_through_holder`]).
-    pub(crate) async fn act(
-        &self,
-        caller: &Caller,
-        alert_id: &str,
-        action: Action,
-    ) -> Result<pb::Alert> {
-        let tenant_id = TenantId::new(caller.tenant_with(WATCHERS)?);
-        if alert_id.is_empty() || alert_id.len() > 64 {
-            return Err(ServerError::NotFound("alert"));
-        }
-        let hub = self.hub();
-        let row = hub
-            .store
-            .get_alert(&tenant_id, alert_id)
-            .await?
-            .ok_or(ServerError::NotFound("alert"))?;
-        let subject_id = SubjectId::from(row.event.subject_id);
-        let audit = match action {
-            Action::Acknowledge => "alerts.acknowledge",
-            Action::Resolve => "alerts.resolve",
-            Action::Snooze(_) => "alerts.snooze",
-            Action::Escalate => "alerts.escalate",
-        };
-        let alert = if hub.holds(tenant_id.as_str(), subject_id.as_str()).await? {
-            self.act_here(tenant_id.as_str(), alert_id, &caller.principal_id, action)
-                .await?
-        } else {
-            self.act_through_holder(
-                tenant_id.as_str(),
-                subject_id.as_str(),
-                alert_id,
-                &caller.principal_id,
-                action,
-            )
-            .await?
-        };
-        hub.store
-            .audit_subject(&caller.actor(), audit, &subject_id, now_ms())
-            .await?;
-        Ok(alert)
-    }
-
-    /// [`VitalsApi::act`] on this server's monitor of the alert's resident (this server holds
-    /// its lease), by the principal `by`.
-    pub(super) async fn act_here(
-        &self,
-        tenant_id: &str,
-        alert_id: &str,
-        by: &str,
-        action: Action,
-    ) -> Result<pb::Alert> {
-        let hub = self.hub();
-        let row = hub
-            .store
-            .get_alert(&TenantId::new(tenant_id), alert_id)
-            .await?
-            .ok_or(ServerError::NotFound("alert"))?;
-        let subject_id = row.event.subject_id.clone();
-        let mut s = hub.lock_subject(tenant_id, &subject_id).await?;
-        s.last_used = Instant::now();
-        let wall = now_ms();
-        let now = s.now(wall).unwrap_or(wall);
-        let by = StaffId(by.to_owned());
-        if let Some(id) = s.by_uuid.get(alert_id).copied() {
-            let refused =
-                |e: auscult_vitals::VitalsError| ServerError::FailedPrecondition(e.to_string());
-            let event = match action {
-                Action::Acknowledge => s
-                    .monitor
-                    .acknowledge(id, by, Timestamp(now))
-                    .map_err(refused)?,
-                Action::Resolve => {
-                    Some(s.monitor.resolve(id, by, Timestamp(now)).map_err(refused)?)
-                }
-                Action::Escalate => Some(s.monitor.escalate(id, Timestamp(now)).map_err(refused)?),
-                Action::Snooze(until_wall) => {
-                    // The snooze is asked in wall time; the monitor runs on the subject's clock.
-                    let until = now.saturating_add(until_wall - wall);
-                    Some(
-                        s.monitor
-                            .snooze(id, Timestamp(until), Timestamp(now))
-                            .map_err(|e| ServerError::InvalidArgument(e.to_string()))?,
-                    )
-                }
-            };
-            if let Some(ev) = event {
-                hub.publish(tenant_id, &subject_id, &mut s, vec![ev], now)
-                    .await?;
-            }
-            let alert = s
-                .monitor
-                .alerts()
-                .find(|a| a.id == id)
-                .map(|a| snapshot(&subject_id, alert_id, None, now, a))
-                .ok_or(ServerError::NotFound("alert"))?;
-            return Ok(alert_proto(&alert));
-        }
-        // Not in a monitor: stored before a restart (or long resolved). Act on the stored state.
-        let mut e = row.event;
-        let change = match (action, e.state) {
-            (_, AlertStatus::Resolved) => {
-                return Err(ServerError::FailedPrecondition(
-                    "the alert is already resolved".into(),
-                ));
-            }
-            (Action::Acknowledge, AlertStatus::Acknowledged) => None,
-            (Action::Acknowledge, _) => {
-                e.state = AlertStatus::Acknowledged;
-                e.acted_by = by.0.clone();
-                Some(AlertEventKind::Acknowledged)
-            }
-            (Action::Resolve, _) => {
-                e.state = AlertStatus::Resolved;
-                e.acted_by = by.0.clone();
-                e.snoozed_until_ms = None;
-                Some(AlertEventKind::Resolved)
-            }
-            (Action::Escalate, _) => {
-                let max = i64::from(self.hub().config.escalation.max_level);
-                if e.level >= max {
-                    return Err(ServerError::FailedPrecondition(format!(
-                        "the alert is already at the top escalation level ({})",
-                        e.level
-                    )));
-                }
-                e.level += 1;
-                e.snoozed_until_ms = None;
-                Some(AlertEventKind::Escalated)
-            }
-            (Action::Snooze(until_wall), _) => {
-                let max = self.hub().config.escalation.max_snooze.0;
-                if until_wall <= wall || until_wall - wall > max {
-                    return Err(ServerError::InvalidArgument(format!(
-                        "snooze must end after now and within {} minutes",
-                        max / 60_000
-                    )));
-                }
-                e.snoozed_until_ms = Some(now.saturating_add(until_wall - wall));
-                Some(AlertEventKind::Snoozed)
-            }
-        };
-        if let Some(change) = change {
-            e.change = Some(change);
-            e.at_ms = now;
-            hub.emit(tenant_id, e.clone()).await?;
-            if e.state == AlertStatus::Resolved {
-                s.carried.retain(|c| c.event.alert_id != alert_id);
-            } else if let Some(c) = s.carried.iter_mut().find(|c| c.event.alert_id == alert_id) {
-                c.event = e.clone();
-            }
-        }
-        Ok(alert_proto(&e))
-    }
-
-    async fn action_inner(
-        &self,
-        metadata: &tonic::metadata::MetadataMap,
-        alert_id: &str,
-        action: Action,
-    ) -> Result<pb::Alert> {
-        let caller = authenticate(&self.state.store, metadata).await?;
-        self.act(&caller, alert_id, action).await
-    }
-}
-
-/// A person's action on an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Acknowledge it.
-    Acknowledge,
-    /// Resolve it.
-    Resolve,
-    /// Snooze it until this wall-clock time, Unix ms.
-    Snooze(i64),
-    /// Escalate it to the next level now.
-    Escalate,
 }
 
 /// What [`VitalsApi::trend`] is asked.
