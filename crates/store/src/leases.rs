@@ -279,4 +279,15 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Deletes relay rows written before `before_ms`, whatever became of them (an answer whose
+    /// asker died before reading it, a batch for a subject nobody holds any more); returns how
+    /// many. Their samples are stored: only a monitor's view of them is given up.
+    pub async fn sweep_relays(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM vital_relay WHERE created_at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -193,6 +193,16 @@ async fn leases_and_relay(postgres: bool) {
     );
     store.delete_relays(&[id]).await.unwrap();
 
+    // Rows nobody handled are swept by age: an answered action whose asker died, a batch.
+    let stale = store
+        .relay_action(t, r2, b"lost", now + 2_000)
+        .await
+        .unwrap();
+    store.answer_relay(stale, b"unread").await.unwrap();
+    assert_eq!(store.sweep_relays(now + 2_000).await.unwrap(), 0);
+    assert_eq!(store.sweep_relays(now + 2_001).await.unwrap(), 1);
+    assert_eq!(store.relay_answer(stale).await.unwrap(), None);
+
     // A graceful shutdown ends A's leases at once; a released lease is gone.
     store.expire_subject_leases("A").await.unwrap();
     assert_eq!(

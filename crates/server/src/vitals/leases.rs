@@ -42,6 +42,8 @@ pub const RELAY_ANSWER_WAIT: Duration = Duration::from_secs(10);
 const RELAY_PAGE: i64 = 500;
 /// Most expired leases taken over per round.
 const TAKEOVER_PAGE: i64 = 200;
+/// Relay rows older than this are swept, handled or not (see [`auscult_store::Store::sweep_relays`]).
+const RELAY_KEEP: Duration = Duration::from_secs(600);
 
 /// A stored batch relayed to the resident's lease holder.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -229,6 +231,13 @@ impl VitalsHub {
         for key in &lost {
             tracing::warn!("a subject lease was lost: its monitor moves to another server");
             self.drop_monitor(key);
+        }
+        let stale = self
+            .store
+            .sweep_relays(now.saturating_sub(i64::try_from(RELAY_KEEP.as_millis()).unwrap_or(0)))
+            .await?;
+        if stale > 0 {
+            tracing::warn!(rows = stale, "swept relay rows nobody handled");
         }
         let expired = self
             .store
