@@ -301,23 +301,7 @@ async fn family(db: Db, engine: Engine) {
     let report = replay.await.unwrap();
     assert_eq!(report.refused, 0, "{:?}", report.refusals);
     // The sensor goes on reporting normal breathing, so no silent-sensor alert opens.
-    let feeder = {
-        let (ch, token) = (ch.clone(), a.device_token.clone());
-        tokio::spawn(async move {
-            for i in 0u64.. {
-                let at = wall_ms();
-                let samples = vec![
-                    sample(at, SENSOR, Value::HeartRatePerMin(72.0)),
-                    sample(at, SENSOR, Value::RespiratoryRatePerMin(15.0)),
-                    sample(at, SENSOR, Value::Spo2Percent(97.0)),
-                ];
-                let mut b = batch(1_000_000 + i, SUBJECT, samples);
-                b.expected_interval_seconds = 2;
-                ingest_one(&ch, &token, b).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        })
-    };
+    let feeder = feed_normal_readings(ch, &a.device_token, SUBJECT, SENSOR);
 
     let waiting = wait_page(&fam, "the alert waiting", |s| {
         s["status"] == "alert_waiting" && has_row(s, "raised", &alert_id)

@@ -26,7 +26,6 @@ use auscult_proto::v1 as pb;
 use auscult_testkit::browser::*;
 use auscult_testkit::*;
 use fantoccini::{Client, Locator};
-use pb::vital_sample::Value;
 use serde_json::json;
 use vitals_common::*;
 
@@ -250,23 +249,7 @@ async fn station(db: Db, engine: Engine) {
 
     // The sensor goes on reporting normal breathing in real time, so no silent-sensor alert
     // opens while the test runs.
-    let feeder = {
-        let (ch, token) = (ch.clone(), a.device_token.clone());
-        tokio::spawn(async move {
-            for i in 0u64.. {
-                let at = wall_ms();
-                let samples = vec![
-                    sample(at, SENSOR, Value::HeartRatePerMin(72.0)),
-                    sample(at, SENSOR, Value::RespiratoryRatePerMin(15.0)),
-                    sample(at, SENSOR, Value::Spo2Percent(97.0)),
-                ];
-                let mut b = batch(1_000_000 + i, SUBJECT, samples);
-                b.expected_interval_seconds = 2;
-                ingest_one(&ch, &token, b).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        })
-    };
+    let feeder = feed_normal_readings(ch, &a.device_token, SUBJECT, SENSOR);
 
     if shots {
         screenshot(&c, "station", 1280, 800).await;

@@ -350,12 +350,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.iter()
-            .map(|row| {
-                Ok(AlertEventRow {
-                    event_id: row.try_get("event_id")?,
-                    event: event_from_row(row, "change")?,
-                })
-            })
+            .map(|row| alert_event_row(row, "change"))
             .collect()
     }
 
@@ -394,12 +389,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.iter()
-            .map(|row| {
-                Ok(AlertEventRow {
-                    event_id: row.try_get("event_id")?,
-                    event: event_from_row(row, "change")?,
-                })
-            })
+            .map(|row| alert_event_row(row, "change"))
             .collect()
     }
 
@@ -469,10 +459,11 @@ impl Store {
         )
         .await?;
         let rows = sqlx::query(
-            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
-             state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> $5) \
-             ORDER BY raised_at_ms DESC, alert_id LIMIT $4",
+            concat!(
+                "SELECT ",
+                alert_state_columns!(),
+                " FROM vital_alerts WHERE tenant_id = $1 AND ($2 = '' OR subject_id = $2) AND ($3 = 1 OR state <> $5) \
+             ORDER BY raised_at_ms DESC, alert_id LIMIT $4"),
         )
         .bind(tenant_id.as_str())
         .bind(subject_id.map_or("", SubjectId::as_str))
@@ -483,12 +474,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         rows.iter()
-            .map(|row| {
-                Ok(AlertEventRow {
-                    event_id: row.try_get("event_id")?,
-                    event: event_from_row(row, "last_change")?,
-                })
-            })
+            .map(|row| alert_event_row(row, "last_change"))
             .collect()
     }
 
@@ -499,32 +485,27 @@ impl Store {
         tenant_id: &TenantId,
         alert_id: &str,
     ) -> Result<Option<AlertEventRow>> {
-        let row = sqlx::query(
-            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, severity, \
-             state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE tenant_id = $1 AND alert_id = $2",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            alert_state_columns!(),
+            " FROM vital_alerts WHERE tenant_id = $1 AND alert_id = $2"
+        ))
         .bind(tenant_id.as_str())
         .bind(alert_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(AlertEventRow {
-                event_id: row.try_get("event_id")?,
-                event: event_from_row(&row, "last_change")?,
-            })
-        })
-        .transpose()
+        row.map(|row| alert_event_row(&row, "last_change"))
+            .transpose()
     }
 
     /// Every unresolved alert of every tenant, as (tenant, alert), for rebuilding the server's
     /// monitors after a restart. Not a read by a person, so not audited.
     pub async fn unresolved_alerts(&self) -> Result<Vec<(String, AlertEventRow)>> {
-        let rows = sqlx::query(
-            "SELECT tenant_id, last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
-             severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE state <> $1 ORDER BY tenant_id, subject_id, raised_at_ms",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT tenant_id, ",
+            alert_state_columns!(),
+            " FROM vital_alerts WHERE state <> $1 ORDER BY tenant_id, subject_id, raised_at_ms"
+        ))
         .bind(AlertStatus::Resolved.as_str())
         .fetch_all(&self.pool)
         .await?;
@@ -532,10 +513,7 @@ impl Store {
             .map(|row| {
                 Ok((
                     row.try_get("tenant_id")?,
-                    AlertEventRow {
-                        event_id: row.try_get("event_id")?,
-                        event: event_from_row(row, "last_change")?,
-                    },
+                    alert_event_row(row, "last_change")?,
                 ))
             })
             .collect()
@@ -549,9 +527,10 @@ impl Store {
         subject_id: &SubjectId,
     ) -> Result<Vec<AlertEventRow>> {
         let rows = sqlx::query(
-            "SELECT last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, kind, \
-             severity, state, conditions, detail, condition_active, level, raised_at_ms, snoozed_until_ms, acted_by \
-             FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2 AND state <> $3 ORDER BY raised_at_ms",
+            concat!(
+                "SELECT ",
+                alert_state_columns!(),
+                " FROM vital_alerts WHERE tenant_id = $1 AND subject_id = $2 AND state <> $3 ORDER BY raised_at_ms"),
         )
         .bind(tenant_id.as_str())
         .bind(subject_id.as_str())
@@ -559,12 +538,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(AlertEventRow {
-                    event_id: row.try_get("event_id")?,
-                    event: event_from_row(row, "last_change")?,
-                })
-            })
+            .map(|row| alert_event_row(row, "last_change"))
             .collect()
     }
 
@@ -926,6 +900,25 @@ fn read_conditions(stored: &str) -> Result<Vec<Condition>> {
         .iter()
         .map(|c| c.parse().map_err(|e| StoreError::Corrupt(format!("{e}"))))
         .collect()
+}
+
+/// The columns of an alert's current state in `vital_alerts`, named as [`event_from_row`] reads
+/// an event (with an empty `last_change`).
+macro_rules! alert_state_columns {
+    () => {
+        "last_event_id AS event_id, subject_id, alert_id, updated_at_ms AS at_ms, '' AS last_change, \
+         kind, severity, state, conditions, detail, condition_active, level, raised_at_ms, \
+         snoozed_until_ms, acted_by"
+    };
+}
+use alert_state_columns;
+
+/// An event (or an alert's current state) with its id, read by [`event_from_row`].
+fn alert_event_row(row: &sqlx::any::AnyRow, change_column: &str) -> Result<AlertEventRow> {
+    Ok(AlertEventRow {
+        event_id: row.try_get("event_id")?,
+        event: event_from_row(row, change_column)?,
+    })
 }
 
 fn event_from_row(row: &sqlx::any::AnyRow, change_column: &str) -> Result<NewAlertEvent> {

@@ -304,3 +304,29 @@ pub fn replay_apnea(
         .unwrap()
     })
 }
+
+/// Normal HR, RR and SpO2 from `sensor` of the tenant's device every 2 s in real time (each
+/// sensor's expected interval 2 s), until the returned task is aborted: a resident whose sensor
+/// goes on reporting, so no silent-sensor alert opens while a test runs.
+pub fn feed_normal_readings(
+    ch: &Channel,
+    token: &str,
+    subject: &'static str,
+    sensor: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let (ch, token) = (ch.clone(), token.to_owned());
+    tokio::spawn(async move {
+        for i in 0u64.. {
+            let at = wall_ms();
+            let samples = vec![
+                sample(at, sensor, Value::HeartRatePerMin(72.0)),
+                sample(at, sensor, Value::RespiratoryRatePerMin(15.0)),
+                sample(at, sensor, Value::Spo2Percent(97.0)),
+            ];
+            let mut b = batch(1_000_000 + i, subject, samples);
+            b.expected_interval_seconds = 2;
+            ingest_one(&ch, &token, b).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    })
+}
