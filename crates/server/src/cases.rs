@@ -191,7 +191,7 @@ pub async fn read_stream(
         .list_parts(&CaseId::new(row.id.as_str()), stream)
         .await?
     {
-        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+        bytes.extend_from_slice(&state.store.read_part(&part).await?);
     }
     Ok(bytes)
 }

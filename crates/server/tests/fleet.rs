@@ -165,6 +165,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         start: 0,
         count: 100,
         object_key: "test/lease-1".into(),
+        bytes: None,
     };
     store
         .commit_part(&tenant_id, &case_id, StreamKind::Pcg, &part)

@@ -412,3 +412,127 @@ async fn device_vanishes_mid_stream(db: Db) {
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(device_vanishes_mid_stream);
+
+/// A chunk is acknowledged as soon as it is checked and buffered: the acknowledgement of a chunk
+/// that starts a flush reports it received but not yet committed, and the flush lands in the
+/// background (GetUploadStatus then reports it committed) without the device sending more.
+async fn acknowledged_on_receipt_committed_in_the_background(db: Db) {
+    let Some(ts) = start_with(db, |c| c.flush_bytes = 1).await else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "receipt").await;
+    let rec = synth(Scenario::Normal, 6, 4.0);
+    let chunks = chunks_from(&rec, 0, 0);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut acks = ingest(ch)
+        .upload_with_acks(authed(
+            &t.device_token,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(meta_msg(metadata("receipt-1", &rec)))
+        .await
+        .unwrap();
+    tx.send(chunks[0].clone()).await.unwrap();
+    let first = acks.message().await.unwrap().unwrap();
+    let (received, committed) = (first.received.unwrap(), first.committed.unwrap());
+    let sent = received.pcg_samples + received.ecg_samples;
+    assert!(sent > 0, "the first chunk is received: {received:?}");
+    assert_eq!(
+        committed.pcg_samples + committed.ecg_samples,
+        0,
+        "the chunk's acknowledgement does not wait for its flush"
+    );
+    // The flush it started lands on its own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = upload_status(ch, &t.device_token, "receipt-1")
+            .await
+            .unwrap();
+        let c = status.committed.unwrap();
+        if c.pcg_samples + c.ecg_samples == sent {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the background flush never committed: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for c in &chunks[1..] {
+        tx.send(c.clone()).await.unwrap();
+    }
+    tx.send(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0))
+        .await
+        .unwrap();
+    let mut last = first;
+    while let Some(ack) = acks.message().await.unwrap() {
+        let (c, r) = (ack.committed.unwrap(), ack.received.unwrap());
+        assert!(c.pcg_samples <= r.pcg_samples && c.ecg_samples <= r.ecg_samples);
+        last = ack;
+    }
+    assert_eq!(last.state(), pb::UploadState::Complete);
+    assert_stored_bytes(
+        ch,
+        &t.clinician_token,
+        &last.case_id,
+        &rec.pcg_s16,
+        &rec.ecg_f32,
+    )
+    .await;
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(acknowledged_on_receipt_committed_in_the_background);
+
+/// One flush writes one blob for all of a stream's signals: an upload flushed once (at its finish)
+/// is one object holding its PCG and ECG, read back exactly.
+async fn one_blob_per_flush_for_every_signal(db: Db) {
+    let Some(ts) = start_with(db, |c| {
+        c.flush_bytes = 64 * 1024 * 1024;
+        c.flush_interval_ms = 600_000;
+    })
+    .await
+    else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "oneblob").await;
+    let rec = synth(Scenario::Normal, 7, 4.0);
+    let done = upload(ch, &t.device_token, whole_upload("oneblob-1", &rec))
+        .await
+        .unwrap();
+    assert!(!rec.ecg_f32.is_empty(), "the recording has an ECG");
+    assert_stored_bytes(
+        ch,
+        &t.clinician_token,
+        &done.case_id,
+        &rec.pcg_s16,
+        &rec.ecg_f32,
+    )
+    .await;
+    let objects: Vec<_> = walk(&ts.dir.path().join("blobs"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(&done.case_id))
+        .collect();
+    assert_eq!(objects.len(), 1, "one object for PCG and ECG: {objects:?}");
+    let size = std::fs::metadata(&objects[0]).unwrap().len();
+    assert_eq!(size as usize, rec.pcg_s16.len() + rec.ecg_f32.len());
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(one_blob_per_flush_for_every_signal);
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -174,6 +174,21 @@ impl Blobs {
             .await?)
     }
 
+    /// Reads bytes `range` of one object; an error when the object is shorter.
+    pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let want = range.end - range.start;
+        let bytes = self.store.get_range(&ObjectPath::from(key), range).await?;
+        if bytes.len() as u64 != want {
+            return Err(StoreError::Corrupt(format!(
+                "blob {key} is shorter than a part that references it"
+            )));
+        }
+        Ok(bytes)
+    }
+
     /// Deletes one object (missing objects are not an error).
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.store.delete(&ObjectPath::from(key)).await {

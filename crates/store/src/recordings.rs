@@ -271,6 +271,9 @@ pub struct Part {
     pub count: u64,
     /// Blob key.
     pub object_key: String,
+    /// Where the part's bytes are in the blob (one flush writes every stream's new bytes to one
+    /// blob); `None`: the whole blob.
+    pub bytes: Option<std::ops::Range<u64>>,
 }
 
 /// Filters of the worklist.
@@ -695,15 +698,18 @@ impl Store {
                 recorded.push(false);
                 continue;
             }
+            let range = c.part.bytes.as_ref();
             sqlx::query(
-                "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key, \
+                 byte_offset, byte_len) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&c.recording_id)
             .bind(c.stream.as_str())
             .bind(to_i64(c.part.start))
             .bind(to_i64(c.part.count))
             .bind(&c.part.object_key)
+            .bind(range.map(|r| to_i64(r.start)))
+            .bind(range.map(|r| to_i64(r.end - r.start)))
             .execute(&mut *tx)
             .await?;
             recorded.push(true);
@@ -715,7 +721,7 @@ impl Store {
     /// The committed parts of a stream, in order.
     pub async fn list_parts(&self, recording_id: &CaseId, stream: StreamKind) -> Result<Vec<Part>> {
         let rows = sqlx::query(
-            "SELECT start_index, item_count, object_key FROM recording_parts \
+            "SELECT start_index, item_count, object_key, byte_offset, byte_len FROM recording_parts \
              WHERE recording_id = $1 AND stream = $2 ORDER BY start_index",
         )
         .bind(recording_id.as_str())
@@ -724,13 +730,36 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let offset: Option<i64> = row.try_get("byte_offset")?;
+                let len: Option<i64> = row.try_get("byte_len")?;
+                let bytes = match (offset, len) {
+                    (None, None) => None,
+                    (Some(offset), Some(len)) if offset >= 0 && len >= 0 => {
+                        let offset = to_u64(offset);
+                        Some(offset..offset.saturating_add(to_u64(len)))
+                    }
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "a recording part's byte range is incomplete or negative".into(),
+                        ));
+                    }
+                };
                 Ok(Part {
                     start: to_u64(row.try_get("start_index")?),
                     count: to_u64(row.try_get("item_count")?),
                     object_key: row.try_get("object_key")?,
+                    bytes,
                 })
             })
             .collect()
+    }
+
+    /// A committed part's bytes (its range of a blob, or the whole blob).
+    pub async fn read_part(&self, part: &Part) -> Result<bytes::Bytes> {
+        match &part.bytes {
+            None => self.blobs.get(&part.object_key).await,
+            Some(range) => self.blobs.get_range(&part.object_key, range.clone()).await,
+        }
     }
 
     /// Marks a receiving upload complete when its committed counts equal `totals`, queues its

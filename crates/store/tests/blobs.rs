@@ -121,6 +121,7 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
                 start: 0,
                 count: 5000,
                 object_key: kept.clone(),
+                bytes: None,
             },
         )
         .await

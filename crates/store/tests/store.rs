@@ -94,6 +94,7 @@ async fn lifecycle(postgres: bool) {
         start,
         count,
         object_key: format!("k{start}"),
+        bytes: None,
     };
     store
         .commit_part(

@@ -268,7 +268,7 @@ async fn verify_one(
                 );
             }
             next = part.start + part.count;
-            stored.extend_from_slice(&store.blobs.get(&part.object_key).await?);
+            stored.extend_from_slice(&store.read_part(&part).await?);
         }
         if next != count {
             bail!("{} parts cover {next} of {count}", stream.as_str());

@@ -1,15 +1,17 @@
 //! `IngestService`: a device streams one recording, resumably and idempotently.
 //!
 //! Each signal stream's data must arrive in order, without gaps or overlap, starting at what is
-//! already durably committed. Received data is buffered per stream and committed (one blob plus one
-//! compare-and-set on the committed count) when the buffer is large or old enough, at the finish,
-//! and when the stream ends for any reason; so a device that vanishes loses at most what was never
-//! acknowledged as committed, and an upload only becomes a case after a finish whose totals (and
-//! optional checksum) match what was stored. The database side of those commits is grouped: one
-//! committer task records the parts of every stream that flushed meanwhile in one transaction
-//! (one durable commit for many devices; see [`Committer`]), and a stream is acknowledged only
-//! after its own parts are in a committed transaction. This module must never analyse signals or log
-//! personal data (subject ids stay out of logs).
+//! already durably committed. A chunk is acknowledged as soon as it passed its checks and is
+//! buffered (`received`); durability is reported separately (`committed`, in the same
+//! acknowledgements and in `GetUploadStatus`), as google.bytestream does. Buffered data is flushed
+//! in the background when the buffers are large or old enough (one blob holding every stream's new
+//! bytes, then one part row per stream through the group committer, [`Committer`]: one durable
+//! database commit for many devices), at the finish, and when the stream ends for any reason; one
+//! flush per upload is in flight at a time, and a stream whose buffers outgrow it waits, so a
+//! server that cannot keep up slows its devices instead of buffering without bound. A device that
+//! vanishes loses at most what was never reported committed (it resends that), and an upload only
+//! becomes a case after a finish whose totals (and optional checksum) match what was stored. This
+//! module must never analyse signals or log personal data (subject ids stay out of logs).
 //!
 //! [`checks`] holds the pure checks of what a device sends (metadata, chunks), [`committer`] the
 //! group committer, [`session`] one upload's buffers, flushes and finish; this file runs the
@@ -280,6 +282,10 @@ async fn receive(
                 }
                 continue;
             }
+            landed = session.flush_landed(), if session.flushing() => {
+                landed?;
+                continue;
+            }
             next = inbound.message() => next,
         };
         let message = match next {
@@ -301,9 +307,7 @@ async fn receive(
         match message.kind {
             Some(pb::upload_request::Kind::Chunk(chunk)) => {
                 session.accept_chunk(chunk)?;
-                if session.flush_due() {
-                    session.flush().await?;
-                }
+                session.after_chunk().await?;
             }
             Some(pb::upload_request::Kind::Finish(finish)) => {
                 session.finish(caller, &finish).await?;

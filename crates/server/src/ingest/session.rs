@@ -1,6 +1,6 @@
 //! One upload being written by one gRPC stream: the chunks accepted, the buffers not yet
-//! committed, flushes (blobs first, then the group committer) and the finish that makes the
-//! upload a case.
+//! committed, flushes (one blob per flush for every stream, then the group committer; one flush in
+//! the background at a time) and the finish that makes the upload a case.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +22,10 @@ use crate::auth::Caller;
 use crate::error::{Result, ServerError};
 use crate::state::AppState;
 
+/// How many flushes' worth of data (`flush_bytes`) a stream may buffer while a flush is in flight
+/// before its next chunk waits for that flush.
+const BUFFER_FLUSHES: usize = 2;
+
 const STREAMS: [StreamKind; 3] = [StreamKind::Pcg, StreamKind::Ecg, StreamKind::RPeaks];
 
 fn slot(stream: StreamKind) -> usize {
@@ -41,6 +45,10 @@ pub(super) struct Session {
     received: Counts,
     /// Durably committed.
     pub(super) committed: Counts,
+    /// Committed or being committed by the flush in flight: where the buffers start.
+    flushed_to: Counts,
+    /// The flush being written and committed in the background: the counts it commits.
+    in_flight: Option<tokio::task::JoinHandle<Result<Counts>>>,
     buffers: [Vec<u8>; 3],
     last_flush: Instant,
     last_r_peak: Option<f64>,
@@ -59,6 +67,8 @@ impl Session {
             rules: ChunkRules::of(&row.meta, state.config.max_recording_seconds)?,
             received: row.committed,
             committed: row.committed,
+            flushed_to: row.committed,
+            in_flight: None,
             buffers: [Vec::new(), Vec::new(), Vec::new()],
             last_flush: Instant::now(),
             last_r_peak: None,
@@ -88,57 +98,123 @@ impl Session {
     }
 
     pub(super) fn flush_due(&self) -> bool {
-        self.buffers
-            .iter()
-            .any(|b| b.len() >= self.state.config.flush_bytes)
-            || (self.buffers.iter().any(|b| !b.is_empty())
-                && self.last_flush.elapsed() >= self.state.config.flush_interval())
+        let buffered = self.buffered_bytes();
+        buffered >= self.state.config.flush_bytes
+            || (buffered > 0 && self.last_flush.elapsed() >= self.state.config.flush_interval())
     }
 
-    /// Commits every buffered stream: writes each stream's blob (concurrently), then records all
-    /// of them through the group committer.
-    pub(super) async fn flush(&mut self) -> Result<()> {
+    fn buffered_bytes(&self) -> usize {
+        self.buffers.iter().map(Vec::len).sum()
+    }
+
+    /// Whether a flush is being written and committed in the background.
+    pub(super) fn flushing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// After a chunk was accepted: starts a background flush when one is due and none is running.
+    /// Waits for the running one only when the buffers outgrew what the device may have
+    /// outstanding ([`BUFFER_FLUSHES`] flushes' worth): a server that cannot keep up slows its
+    /// devices down instead of buffering without bound.
+    pub(super) async fn after_chunk(&mut self) -> Result<()> {
+        if !self.flush_due() {
+            return Ok(());
+        }
+        if self.in_flight.is_some() {
+            if self.buffered_bytes() < BUFFER_FLUSHES * self.state.config.flush_bytes {
+                return Ok(());
+            }
+            self.flush_landed().await?;
+        }
+        self.start_flush();
+        Ok(())
+    }
+
+    /// Waits for the background flush (pending forever without one) and takes its outcome: the
+    /// committed counts advance, or the session fails and everything after the committed counts
+    /// is dropped (the device resends it from there).
+    pub(super) async fn flush_landed(&mut self) -> Result<()> {
+        let Some(task) = self.in_flight.as_mut() else {
+            return std::future::pending().await;
+        };
+        let outcome = match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(ServerError::Internal(format!("a flush task failed: {e}"))),
+        };
+        self.in_flight = None;
+        match outcome {
+            Ok(committed) => {
+                self.committed = committed;
+                Ok(())
+            }
+            Err(e) => {
+                self.buffers = [Vec::new(), Vec::new(), Vec::new()];
+                self.received = self.committed;
+                self.flushed_to = self.committed;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts writing everything buffered (none may be in flight): one blob holding every
+    /// stream's new bytes, then the group committer records one part per stream.
+    fn start_flush(&mut self) {
+        debug_assert!(self.in_flight.is_none());
+        self.last_flush = Instant::now();
+        let from = self.flushed_to;
+        let to = self.received;
+        let key = part_key(&self.row.tenant_id, &self.row.id, "parts", from.pcg);
+        let mut blob = Vec::with_capacity(self.buffered_bytes());
         let mut parts = Vec::new();
-        let mut writes = Vec::new();
         for stream in STREAMS {
             let buffer = std::mem::take(&mut self.buffers[slot(stream)]);
             if buffer.is_empty() {
                 continue;
             }
-            let start = self.committed.get(stream);
-            let count = self.received.get(stream) - start;
-            let key = part_key(&self.row.tenant_id, &self.row.id, stream.as_str(), start);
-            let blobs = &self.state.store.blobs;
-            let data = Bytes::from(buffer);
-            let put_key = key.clone();
-            writes.push(async move { blobs.put(&put_key, data).await });
+            let offset = blob.len() as u64;
+            blob.extend_from_slice(&buffer);
             parts.push(PartCommit {
                 tenant_id: self.row.tenant_id.clone(),
                 recording_id: self.row.id.clone(),
                 stream,
                 part: Part {
-                    start,
-                    count,
-                    object_key: key,
+                    start: from.get(stream),
+                    count: to.get(stream) - from.get(stream),
+                    object_key: key.clone(),
+                    bytes: Some(offset..blob.len() as u64),
                 },
             });
         }
         if parts.is_empty() {
-            self.last_flush = Instant::now();
-            return Ok(());
+            return;
         }
-        for written in futures::future::join_all(writes).await {
-            written?;
-        }
-        let recorded = self.committer.commit(parts.clone()).await?;
-        for (c, ok) in parts.iter().zip(recorded) {
-            if !ok {
+        self.flushed_to = to;
+        let state = Arc::clone(&self.state);
+        let committer = self.committer.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            state.store.blobs.put(&key, Bytes::from(blob)).await?;
+            let recorded = committer.commit(parts.clone()).await?;
+            if recorded.iter().any(|ok| !ok) {
                 return Err(auscult_store::StoreError::Conflict("committed offset moved").into());
             }
-            *self.committed.get_mut(c.stream) = c.part.start + c.part.count;
-            self.state.metrics.commits.fetch_add(1, Ordering::Relaxed);
+            state
+                .metrics
+                .commits
+                .fetch_add(parts.len() as u64, Ordering::Relaxed);
+            Ok(to)
+        }));
+    }
+
+    /// Commits everything received: waits for the background flush, then writes what is still
+    /// buffered and waits for that too.
+    pub(super) async fn flush(&mut self) -> Result<()> {
+        if self.in_flight.is_some() {
+            self.flush_landed().await?;
         }
-        self.last_flush = Instant::now();
+        self.start_flush();
+        if self.in_flight.is_some() {
+            self.flush_landed().await?;
+        }
         Ok(())
     }
 
@@ -152,7 +228,7 @@ impl Session {
                 .list_parts(&CaseId::new(self.row.id.as_str()), stream)
                 .await?
             {
-                hasher.update(self.state.store.blobs.get(&part.object_key).await?);
+                hasher.update(self.state.store.read_part(&part).await?);
             }
         }
         Ok(hasher.finalize().to_vec())

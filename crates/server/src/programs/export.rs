@@ -89,7 +89,7 @@ async fn wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
         .list_parts(&CaseId::new(row.id.as_str()), StreamKind::Pcg)
         .await?
     {
-        bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+        bytes.extend_from_slice(&state.store.read_part(&part).await?);
     }
     let width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
     samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz)
@@ -326,7 +326,7 @@ pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord
             .list_parts(&CaseId::new(row.id.as_str()), kind)
             .await?
         {
-            bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
+            bytes.extend_from_slice(&state.store.read_part(&part).await?);
         }
         Ok::<_, ServerError>(bytes)
     };

@@ -134,6 +134,7 @@ pub async fn complete_case(
         start: 0,
         count: 100,
         object_key: format!("test/{upload_id}"),
+        bytes: None,
     };
     store
         .commit_part(
