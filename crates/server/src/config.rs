@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub reflection: bool,
     /// Analysis workers; 0 means one per core.
     pub workers: usize,
+    /// Run the analysis engine's threads at a lower CPU priority (`nice` 10) than the threads
+    /// that answer devices and people, so analyses queue instead of acknowledgements slowing.
+    pub engine_low_priority: bool,
     /// Largest gRPC message accepted or sent, bytes.
     pub max_message_bytes: usize,
     /// Longest recording accepted, seconds.
@@ -158,6 +161,7 @@ impl Default for ServerConfig {
             tls: None,
             reflection: true,
             workers: 0,
+            engine_low_priority: true,
             max_message_bytes: 4 * 1024 * 1024,
             max_recording_seconds: 600,
             flush_bytes: 256 * 1024,

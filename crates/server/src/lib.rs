@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cases;
 pub mod config;
 pub mod convert;
+pub mod engine_pool;
 pub mod error;
 pub mod family;
 pub mod fleet;
@@ -117,7 +118,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let listeners = Listeners::bind(&config).await?;
     let started_at_ms = now_ms();
     fleet::register(&store, &config, &server_id, listeners.addr, started_at_ms).await?;
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config)?;
     match start_registered(&state, &server_id, started_at_ms, tls, listeners).await {
         Ok(started) => Ok(started),
         Err(e) => {

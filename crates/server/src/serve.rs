@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Analysis workers (0: one per core).
     #[arg(long, env = "AUSCULT_WORKERS")]
     pub workers: Option<usize>,
+    /// Run the analysis engine at the same CPU priority as ingest (by default its threads run at
+    /// `nice` 10, so a busy server queues analyses rather than slowing devices' acknowledgements).
+    #[arg(long, env = "AUSCULT_ENGINE_NORMAL_PRIORITY")]
+    pub engine_normal_priority: bool,
     /// Prometheus metrics listen address.
     #[arg(long, env = "AUSCULT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -160,6 +164,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.workers {
             c.workers = v;
+        }
+        if self.engine_normal_priority {
+            c.engine_low_priority = false;
         }
         if let Some(v) = self.metrics_listen {
             c.metrics_listen = Some(v);

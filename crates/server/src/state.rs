@@ -62,15 +62,20 @@ pub struct AppState {
     pub vitals: crate::vitals::VitalsHub,
     /// CPU-heavy request work, one at a time per core.
     pub heavy: HeavyWork,
+    /// The analysis engine's threads (one per analysis worker, at a lower CPU priority).
+    pub engine: crate::engine_pool::EnginePool,
     /// The live sessions (remote auscultation) of uploads streaming to this server.
     pub live: Arc<crate::live::LiveHub>,
     active_uploads: Mutex<HashSet<String>>,
 }
 
 impl AppState {
-    /// Wraps a store and configuration.
-    pub fn new(store: Store, config: ServerConfig) -> Arc<AppState> {
-        Arc::new(AppState {
+    /// Wraps a store and configuration; starts the engine's threads.
+    pub fn new(store: Store, config: ServerConfig) -> Result<Arc<AppState>> {
+        let engine =
+            crate::engine_pool::EnginePool::new(config.worker_count(), config.engine_low_priority)?;
+        Ok(Arc::new(AppState {
+            engine,
             vitals: crate::vitals::VitalsHub::new(
                 store.clone(),
                 std::time::Duration::from_millis(config.vitals_idle_evict_ms),
@@ -86,7 +91,7 @@ impl AppState {
             ),
             live: Arc::default(),
             active_uploads: Mutex::new(HashSet::new()),
-        })
+        }))
     }
 
     /// Watches `caller`'s token for as long as a stream it opened runs (see [`TokenWatch`]).

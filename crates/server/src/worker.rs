@@ -80,29 +80,31 @@ async fn analyse(
     };
     let (pcg, pcg_rate) = cases::pcg_samples(state, &row).await.map_err(read)?;
     let ecg = cases::ecg(state, &row).await.map_err(read)?;
-    let result = tokio::task::spawn_blocking(move || {
-        let peaks: Vec<dsp::Seconds> = match &ecg {
-            StoredEcg::RPeaks(p) => p.iter().map(|&t| dsp::Seconds(t)).collect(),
-            _ => Vec::new(),
-        };
-        let ecg_input = match &ecg {
-            StoredEcg::Samples { samples, rate_hz } => Some(dsp::EcgInput::Raw(dsp::Signal {
-                samples,
-                rate: dsp::Hz(f64::from(*rate_hz)),
-            })),
-            StoredEcg::RPeaks(_) => Some(dsp::EcgInput::RPeaks(&peaks)),
-            StoredEcg::None => None,
-        };
-        let recording = dsp::Recording {
-            pcg: dsp::Signal {
-                samples: &pcg,
-                rate: dsp::Hz(f64::from(pcg_rate)),
-            },
-            ecg: ecg_input,
-        };
-        dsp::analyze(&recording).map(|a| StoredAnalysis::from(&a))
-    })
-    .await;
+    let result = state
+        .engine
+        .run(move || {
+            let peaks: Vec<dsp::Seconds> = match &ecg {
+                StoredEcg::RPeaks(p) => p.iter().map(|&t| dsp::Seconds(t)).collect(),
+                _ => Vec::new(),
+            };
+            let ecg_input = match &ecg {
+                StoredEcg::Samples { samples, rate_hz } => Some(dsp::EcgInput::Raw(dsp::Signal {
+                    samples,
+                    rate: dsp::Hz(f64::from(*rate_hz)),
+                })),
+                StoredEcg::RPeaks(_) => Some(dsp::EcgInput::RPeaks(&peaks)),
+                StoredEcg::None => None,
+            };
+            let recording = dsp::Recording {
+                pcg: dsp::Signal {
+                    samples: &pcg,
+                    rate: dsp::Hz(f64::from(pcg_rate)),
+                },
+                ecg: ecg_input,
+            };
+            dsp::analyze(&recording).map(|a| StoredAnalysis::from(&a))
+        })
+        .await;
     let stored = match result {
         Ok(Ok(stored)) => stored,
         Ok(Err(e)) => {
@@ -110,7 +112,7 @@ async fn analyse(
                 "engine refused the recording: {e}"
             )));
         }
-        Err(_) => return Err(AttemptError::Engine("engine panicked".into())),
+        Err(e) => return Err(AttemptError::Engine(e.to_string())),
     };
     Ok(AnalysisOutcome {
         analysis_json: stored.to_json().map_err(|e| transient(e.into()))?,

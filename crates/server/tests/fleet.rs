@@ -206,7 +206,7 @@ async fn lease_kept_while_analysing(db: Db) {
         .unwrap();
     assert_eq!(job.recording_id, case);
     let claimed_at = now_ms();
-    let state = AppState::new(store.clone(), config);
+    let state = AppState::new(store.clone(), config).unwrap();
 
     // Two and a half leases of analysis: the lease is extended all along, so recovery (which
     // puts back jobs whose lease is older than one lease) leaves the job with its worker.
