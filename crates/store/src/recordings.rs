@@ -337,6 +337,64 @@ pub struct PartCommit {
     pub part: Part,
 }
 
+/// Records one part in `tx` when its start is its stream's committed count (compare-and-set):
+/// advances the count and inserts the part row. `false` when the count had moved or the upload
+/// is not receiving.
+async fn record_part(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    c: &PartCommit,
+) -> Result<bool> {
+    let Some(end) = c.part.start.checked_add(c.part.count) else {
+        return Ok(false);
+    };
+    let column = c.stream.committed_column();
+    let sql = format!(
+        "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to_i64(end))
+        .bind(&c.tenant_id)
+        .bind(&c.recording_id)
+        .bind(to_i64(c.part.start))
+        .bind(state::RECEIVING)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let range = c.part.bytes.as_ref();
+    sqlx::query(
+        "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key, \
+         byte_offset, byte_len) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.recording_id)
+    .bind(c.stream.as_str())
+    .bind(to_i64(c.part.start))
+    .bind(to_i64(c.part.count))
+    .bind(&c.part.object_key)
+    .bind(range.map(|r| to_i64(r.start)))
+    .bind(range.map(|r| to_i64(r.end - r.start)))
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// An upload's completion: its totals and the parts of its last flush, recorded in the same
+/// transaction (one durable commit instead of two at the end of every upload).
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    /// The upload's tenant.
+    pub tenant_id: &'a TenantId,
+    /// The recording.
+    pub recording_id: &'a CaseId,
+    /// What the device says it sent, to equal what is committed.
+    pub totals: Counts,
+    /// The PCG's duration, s.
+    pub duration_s: f64,
+    /// The last flush's parts (blobs already written), recorded first.
+    pub last_parts: &'a [PartCommit],
+}
+
 const RECORDING_COLUMNS: &str = "id, tenant_id, device_id, upload_id, device_serial, subject_id, site, position, \
      started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, payload_sha256, \
      pcg_committed, ecg_committed, rpeaks_committed, state, received_at_ms, completed_at_ms, \
@@ -678,41 +736,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut recorded = Vec::with_capacity(batch.len());
         for c in batch {
-            let Some(end) = c.part.start.checked_add(c.part.count) else {
-                recorded.push(false);
-                continue;
-            };
-            let column = c.stream.committed_column();
-            let sql = format!(
-                "UPDATE recordings SET {column} = $1 WHERE tenant_id = $2 AND id = $3 AND {column} = $4 AND state = $5"
-            );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(to_i64(end))
-                .bind(&c.tenant_id)
-                .bind(&c.recording_id)
-                .bind(to_i64(c.part.start))
-                .bind(state::RECEIVING)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                recorded.push(false);
-                continue;
-            }
-            let range = c.part.bytes.as_ref();
-            sqlx::query(
-                "INSERT INTO recording_parts (recording_id, stream, start_index, item_count, object_key, \
-                 byte_offset, byte_len) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&c.recording_id)
-            .bind(c.stream.as_str())
-            .bind(to_i64(c.part.start))
-            .bind(to_i64(c.part.count))
-            .bind(&c.part.object_key)
-            .bind(range.map(|r| to_i64(r.start)))
-            .bind(range.map(|r| to_i64(r.end - r.start)))
-            .execute(&mut *tx)
-            .await?;
-            recorded.push(true);
+            recorded.push(record_part(&mut tx, c).await?);
         }
         tx.commit().await?;
         Ok(recorded)
@@ -774,7 +798,41 @@ impl Store {
         actor: &crate::audit::Actor<'_>,
         now_ms: i64,
     ) -> Result<()> {
+        let completion = Completion {
+            tenant_id,
+            recording_id,
+            totals,
+            duration_s,
+            last_parts: &[],
+        };
+        self.finish_upload(completion, actor, now_ms).await
+    }
+
+    /// As [`Store::complete_upload`], after recording `completion.last_parts` in the same
+    /// transaction; a part whose start is not its stream's committed count fails the whole
+    /// completion with [`StoreError::Conflict`] (nothing is recorded).
+    pub async fn finish_upload(
+        &self,
+        completion: Completion<'_>,
+        actor: &crate::audit::Actor<'_>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let Completion {
+            tenant_id,
+            recording_id,
+            totals,
+            duration_s,
+            last_parts,
+        } = completion;
         let mut tx = self.pool.begin().await?;
+        for part in last_parts {
+            if part.tenant_id != tenant_id.as_str() || part.recording_id != recording_id.as_str() {
+                return Err(StoreError::Conflict("a last part of another upload"));
+            }
+            if !record_part(&mut tx, part).await? {
+                return Err(StoreError::Conflict("committed offset moved"));
+            }
+        }
         let done = sqlx::query(
             "UPDATE recordings SET state = $1, completed_at_ms = $2, analysis_state = $3, duration_s = $4 \
              WHERE tenant_id = $5 AND id = $6 AND state = $7 \

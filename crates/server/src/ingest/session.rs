@@ -9,7 +9,7 @@ use std::time::Instant;
 use auscult_proto::v1 as pb;
 use auscult_store::blobs::part_key;
 use auscult_store::recordings::{
-    Counts, EcgMode, Part, PartCommit, RecordingRow, StreamKind, state,
+    Completion, Counts, EcgMode, Part, PartCommit, RecordingRow, StreamKind, state,
 };
 use auscult_store::{CaseId, TenantId, now_ms};
 use bytes::Bytes;
@@ -34,6 +34,15 @@ fn slot(stream: StreamKind) -> usize {
         StreamKind::Ecg => 1,
         StreamKind::RPeaks => 2,
     }
+}
+
+/// Everything buffered, taken for one flush.
+struct Flush {
+    key: String,
+    blob: Bytes,
+    parts: Vec<PartCommit>,
+    /// The counts committed once its parts are.
+    to: Counts,
 }
 
 /// One upload being written by one gRPC stream.
@@ -156,10 +165,9 @@ impl Session {
         }
     }
 
-    /// Starts writing everything buffered (none may be in flight): one blob holding every
-    /// stream's new bytes, then the group committer records one part per stream.
-    fn start_flush(&mut self) {
-        debug_assert!(self.in_flight.is_none());
+    /// Takes everything buffered as one flush: the blob holding every stream's new bytes and one
+    /// part per stream addressing its range of the blob. `None` when nothing is buffered.
+    fn take_flush(&mut self) -> Option<Flush> {
         self.last_flush = Instant::now();
         let from = self.flushed_to;
         let to = self.received;
@@ -186,22 +194,37 @@ impl Session {
             });
         }
         if parts.is_empty() {
-            return;
+            return None;
         }
         self.flushed_to = to;
+        Some(Flush {
+            key,
+            blob: Bytes::from(blob),
+            parts,
+            to,
+        })
+    }
+
+    /// Starts writing and committing everything buffered in the background (none may be in
+    /// flight).
+    fn start_flush(&mut self) {
+        debug_assert!(self.in_flight.is_none());
+        let Some(flush) = self.take_flush() else {
+            return;
+        };
         let state = Arc::clone(&self.state);
         let committer = self.committer.clone();
         self.in_flight = Some(tokio::spawn(async move {
-            state.store.blobs.put(&key, Bytes::from(blob)).await?;
-            let recorded = committer.commit(parts.clone()).await?;
+            state.store.blobs.put(&flush.key, flush.blob).await?;
+            let recorded = committer.commit(flush.parts.clone()).await?;
             if recorded.iter().any(|ok| !ok) {
                 return Err(auscult_store::StoreError::Conflict("committed offset moved").into());
             }
             state
                 .metrics
                 .commits
-                .fetch_add(parts.len() as u64, Ordering::Relaxed);
-            Ok(to)
+                .fetch_add(flush.parts.len() as u64, Ordering::Relaxed);
+            Ok(flush.to)
         }));
     }
 
@@ -218,8 +241,9 @@ impl Session {
         Ok(())
     }
 
-    /// SHA-256 of the stored payload, streams in the documented order.
-    async fn payload_sha256(&self) -> Result<Vec<u8>> {
+    /// SHA-256 of the payload, streams in the documented order: each stream's stored parts, then
+    /// its bytes in `last` (the final flush, written but not yet committed).
+    async fn payload_sha256(&self, last: Option<&Flush>) -> Result<Vec<u8>> {
         let mut hasher = Sha256::new();
         for stream in STREAMS {
             for part in self
@@ -230,26 +254,43 @@ impl Session {
             {
                 hasher.update(self.state.store.read_part(&part).await?);
             }
+            let Some(last) = last else { continue };
+            for part in last.parts.iter().filter(|p| p.stream == stream) {
+                let range = part.part.bytes.clone().unwrap_or_default();
+                let (start, end) = (
+                    usize::try_from(range.start).unwrap_or(usize::MAX),
+                    usize::try_from(range.end).unwrap_or(usize::MAX),
+                );
+                hasher.update(last.blob.get(start..end).ok_or_else(|| {
+                    ServerError::Internal("a flush's part lies outside its blob".into())
+                })?);
+            }
         }
         Ok(hasher.finalize().to_vec())
     }
 
+    /// Finishes the upload: the totals must equal what was received; the last flush's parts are
+    /// recorded in the transaction that completes the upload (one durable commit, not two).
     pub(super) async fn finish(
         &mut self,
         caller: &Caller,
         finish: &pb::UploadFinish,
     ) -> Result<()> {
-        self.flush().await?;
+        if self.in_flight.is_some() {
+            self.flush_landed().await?;
+        }
         let totals = finish.totals.unwrap_or_default();
         let totals = Counts {
             pcg: totals.pcg_samples,
             ecg: totals.ecg_samples,
             r_peaks: totals.r_peaks,
         };
-        if totals != self.committed {
+        // Refused before anything more is written: what was received is still committed when
+        // the stream ends, and the device resumes from there.
+        if totals != self.received {
             return Err(ServerError::FailedPrecondition(format!(
-                "finish totals {totals:?} differ from the data stored {:?}; resume from the stored counts",
-                self.committed
+                "finish totals {totals:?} differ from the data received {:?}; resume from the stored counts",
+                self.received
             )));
         }
         if totals.pcg == 0 {
@@ -262,26 +303,53 @@ impl Session {
                 "ECG samples were declared but none sent".into(),
             ));
         }
+        let last = self.take_flush();
+        if let Some(last) = &last {
+            self.state
+                .store
+                .blobs
+                .put(&last.key, last.blob.clone())
+                .await?;
+        }
         if let Some(declared) = &self.row.meta.payload_sha256
-            && self.payload_sha256().await? != *declared
+            && self.payload_sha256(last.as_ref()).await? != *declared
         {
+            // Kept as received (committed), so what arrived can be inspected; never a case.
+            if let Some(last) = last {
+                self.commit_now(last).await?;
+            }
             return Err(ServerError::DataLoss(
                 "payload does not match payload_sha256; the upload stays incomplete",
             ));
         }
         #[allow(clippy::cast_precision_loss)]
         let duration_s = totals.pcg as f64 / f64::from(self.row.meta.pcg_rate_hz);
-        self.state
+        let last_parts = last.as_ref().map_or(&[][..], |l| l.parts.as_slice());
+        let tenant_id = TenantId::new(self.row.tenant_id.as_str());
+        let case_id = CaseId::new(self.row.id.as_str());
+        let completion = Completion {
+            tenant_id: &tenant_id,
+            recording_id: &case_id,
+            totals,
+            duration_s,
+            last_parts,
+        };
+        let finished = self
+            .state
             .store
-            .complete_upload(
-                &TenantId::new(self.row.tenant_id.as_str()),
-                &CaseId::new(self.row.id.as_str()),
-                totals,
-                duration_s,
-                &caller.actor(),
-                now_ms(),
-            )
-            .await?;
+            .finish_upload(completion, &caller.actor(), now_ms())
+            .await;
+        if let Err(e) = finished {
+            // Nothing of the last flush was recorded: the device resends it.
+            self.received = self.committed;
+            self.flushed_to = self.committed;
+            return Err(e.into());
+        }
+        self.committed = totals;
+        self.state
+            .metrics
+            .commits
+            .fetch_add(last_parts.len() as u64, Ordering::Relaxed);
         self.row.state = state::COMPLETE.to_owned();
         self.state
             .metrics
@@ -289,6 +357,16 @@ impl Session {
             .fetch_add(1, Ordering::Relaxed);
         self.state.jobs_ready.notify_one();
         tracing::info!(case_id = %self.row.id, pcg_samples = totals.pcg, "upload complete");
+        Ok(())
+    }
+
+    /// Records a flush whose blob is written through the group committer, now.
+    async fn commit_now(&mut self, flush: Flush) -> Result<()> {
+        let recorded = self.committer.commit(flush.parts).await?;
+        if recorded.iter().any(|ok| !ok) {
+            return Err(auscult_store::StoreError::Conflict("committed offset moved").into());
+        }
+        self.committed = flush.to;
         Ok(())
     }
 
