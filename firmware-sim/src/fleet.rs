@@ -79,8 +79,10 @@ pub struct FleetReport {
     pub samples_committed: u64,
     /// Fraction of samples not committed (0 when nothing was lost).
     pub loss: f64,
-    /// Chunk-acknowledgement latency.
+    /// Chunk-acknowledgement latency (sent → received by the server).
     pub ack_latency: LatencySummary,
+    /// Chunk durability latency (sent → reported committed; `UploadWithAcks` only).
+    pub commit_latency: LatencySummary,
     /// For real-time pacing: the largest amount by which an upload took longer than the
     /// recording it carried, seconds (how far the slowest device fell behind its own clock).
     pub max_realtime_lag_s: f64,
@@ -191,6 +193,7 @@ pub async fn run_fleet_with(
         samples_committed: 0,
         loss: 0.0,
         ack_latency: LatencySummary::default(),
+        commit_latency: LatencySummary::default(),
         max_realtime_lag_s: 0.0,
         peak_concurrent_uploads: 0,
         elapsed_s: 0.0,
@@ -199,6 +202,7 @@ pub async fn run_fleet_with(
         completed: Vec::new(),
     };
     let mut latencies: Vec<Duration> = Vec::new();
+    let mut commit_latencies: Vec<Duration> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let outcomes = match joined {
             Ok(o) => o,
@@ -225,6 +229,7 @@ pub async fn run_fleet_with(
                         report.max_realtime_lag_s = report.max_realtime_lag_s.max(lag);
                     }
                     latencies.extend(r.ack_latencies);
+                    commit_latencies.extend(r.commit_latencies);
                     report.completed.push(done);
                 }
                 Err((message, total)) => {
@@ -238,6 +243,7 @@ pub async fn run_fleet_with(
         }
     }
     report.ack_latency = LatencySummary::of(&latencies);
+    report.commit_latency = LatencySummary::of(&commit_latencies);
     report.peak_concurrent_uploads = peak.load(std::sync::atomic::Ordering::Relaxed);
     report.elapsed_s = start.elapsed().as_secs_f64();
     if report.samples_total > 0 {

@@ -251,9 +251,12 @@ pub struct UploadReport {
     /// When each PCG chunk's first sample was captured (real-time pacing only): wall clock.
     #[serde(skip)]
     pub pcg_captures: Vec<ChunkCapture>,
-    /// Acknowledgement latency of each acknowledged chunk.
+    /// Acknowledgement latency of each acknowledged chunk (sent → an ack's `received` covers it).
     #[serde(skip)]
     pub ack_latencies: Vec<Duration>,
+    /// Durability latency of each chunk (sent → an ack's `committed` covers it).
+    #[serde(skip)]
+    pub commit_latencies: Vec<Duration>,
     /// Wall time of the whole upload.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -362,6 +365,7 @@ struct Tally {
     chunks: u64,
     bytes: u64,
     latencies: Vec<Duration>,
+    commit_latencies: Vec<Duration>,
     instructions: Vec<ReceivedInstruction>,
     moved_to: Option<String>,
     captures: Vec<ChunkCapture>,
@@ -614,6 +618,7 @@ fn report(
         moved_to: tally.moved_to,
         pcg_captures: tally.captures,
         ack_latencies: tally.latencies,
+        commit_latencies: tally.commit_latencies,
         elapsed: start.elapsed(),
     }
 }
@@ -714,6 +719,8 @@ async fn attempt_with_acks(
     let mut plan: VecDeque<PlannedChunk> = plan_chunks(rec, from, opts.chunk_s).into();
     // Chunks sent and not yet acknowledged: stream, end offset, when sent.
     let mut pending: VecDeque<(SignalStream, u64, Instant)> = VecDeque::new();
+    // Chunks sent and not yet reported durably committed, as `pending`.
+    let mut uncommitted: VecDeque<(SignalStream, u64, Instant)> = VecDeque::new();
     let mut finish_sent = false;
     let mut sent_this_attempt = 0u32;
     let mut tx = Some(tx);
@@ -759,6 +766,7 @@ async fn attempt_with_acks(
                     tally.instructions.push(got);
                 }
                 let received = Counts::from_proto(ack.received.as_ref());
+                let committed = Counts::from_proto(ack.committed.as_ref());
                 let now = Instant::now();
                 while let Some(&(stream, end, sent)) = pending.front() {
                     if received_of(received, stream) >= end {
@@ -768,6 +776,14 @@ async fn attempt_with_acks(
                         break;
                     }
                 }
+                // Streams commit in different flushes: look at every chunk, not only the first.
+                uncommitted.retain(|&(stream, end, sent)| {
+                    let durable = received_of(committed, stream) >= end;
+                    if durable {
+                        tally.commit_latencies.push(now - sent);
+                    }
+                    !durable
+                });
                 if UploadState::try_from(ack.state) == Ok(UploadState::Complete) {
                     drop(tx.take());
                     return Ok(Finished {
@@ -809,6 +825,7 @@ async fn attempt_with_acks(
                         .await
                         .map_err(|_| AttemptError::Retry("request stream closed".into()))?;
                     pending.push_back((stream, next.end, Instant::now()));
+                    uncommitted.push_back((stream, next.end, Instant::now()));
                     tally.chunks += 1;
                     sent_this_attempt += 1;
                 } else {

@@ -49,6 +49,10 @@ async fn realtime_fleet_loses_nothing_and_reports_latency() {
     // Every chunk of every device was acknowledged and timed: 3 s at 250 ms is 12 windows of
     // PCG and ECG each.
     assert_eq!(f.ack_latency.count as u64, f.chunks_sent);
+    // Every chunk is reported durable by the end (the finish commits the rest), and never
+    // before it was received.
+    assert_eq!(f.commit_latency.count as u64, f.chunks_sent);
+    assert!(f.commit_latency.p50_us >= f.ack_latency.p50_us);
     assert_eq!(f.chunks_sent, cfg.devices as u64 * 24);
     let l = f.ack_latency;
     assert!(l.p50_us > 0 && l.p50_us <= l.p99_us && l.p99_us <= l.max_us);

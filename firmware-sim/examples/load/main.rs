@@ -9,7 +9,7 @@
 //! 127.0.0.1), then every upload is read back and compared byte for byte. Bulk phase: the same
 //! client code uploads as fast as possible to the real server and to a bare discarding tonic
 //! service, alternating, and the MB/s of both are compared. Exits non-zero when the goal
-//! (p99 < 200 ms, zero loss, bulk within 2x of the sink) is missed.
+//! (p99 < 200 ms, zero loss, bulk within 1.5x of the sink) is missed.
 
 mod harness;
 
@@ -157,7 +157,7 @@ async fn run(cfg: &LoadConfig, a: &Args) -> anyhow::Result<()> {
             "  median: server {:.2} MB/s, bare sink {:.2} MB/s, sink/server = {:.2}",
             b.server_median_mb_s, b.sink_median_mb_s, b.ratio
         );
-        ok &= b.ratio <= 2.0;
+        ok &= b.ratio <= 1.5;
         json.insert("bulk".into(), serde_json::to_value(&b)?);
     }
     if !a.no_realtime {
@@ -179,6 +179,14 @@ async fn run(cfg: &LoadConfig, a: &Args) -> anyhow::Result<()> {
             ms(l.p90_us),
             ms(l.p99_us),
             ms(l.max_us)
+        );
+        let c = &f.commit_latency;
+        println!(
+            "  durably committed (sent → an ack's committed count covers it): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            ms(c.p50_us),
+            ms(c.p90_us),
+            ms(c.p99_us),
+            ms(c.max_us)
         );
         println!(
             "  slowest device finished {:.2} s after its recording ended; {:.2} MB/s of signal in",
