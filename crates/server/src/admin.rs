@@ -134,7 +134,9 @@ impl AdminApi {
     /// The tenant an admin acts on: its own, or (for a system admin) the named existing one.
     async fn target_tenant(&self, caller: &Caller, requested: &str) -> Result<String> {
         match &caller.tenant_id {
-            Some(own) if requested.is_empty() || requested == own => Ok(own.clone()),
+            Some(own) if requested.is_empty() || requested == own.as_str() => {
+                Ok(own.as_str().to_owned())
+            }
             Some(_) => Err(ServerError::NotFound("tenant")),
             None => {
                 if requested.is_empty() {
@@ -329,10 +331,10 @@ impl AdminApi {
         if principal_id.is_empty() || principal_id.len() > 64 {
             return Err(ServerError::NotFound("principal"));
         }
-        let scope = if principal_id == caller.principal_id || is_system_admin(caller) {
+        let scope = if principal_id == caller.principal_id.as_str() || is_system_admin(caller) {
             None
         } else if caller.role == Role::Admin {
-            caller.tenant_id.as_deref()
+            caller.tenant_id.as_ref().map(TenantId::as_str)
         } else {
             return Err(ServerError::PermissionDenied(
                 "only admins manage other principals",
@@ -389,7 +391,12 @@ impl AdminService for AdminApi {
             .map_err(ServerError::from)?;
         let tenants = tenants
             .iter()
-            .filter(|t| caller.tenant_id.as_ref().is_none_or(|own| *own == t.id))
+            .filter(|t| {
+                caller
+                    .tenant_id
+                    .as_ref()
+                    .is_none_or(|own| own.as_str() == t.id)
+            })
             .map(tenant_pb)
             .collect();
         Ok(Response::new(pb::ListTenantsResponse { tenants }))
@@ -697,7 +704,7 @@ impl AdminService for AdminApi {
         let principal = self
             .state
             .store
-            .get_principal(&caller.principal_id, None)
+            .get_principal(caller.principal_id.as_str(), None)
             .await
             .map_err(ServerError::from)?
             .ok_or_else(|| Status::not_found("principal"))?;

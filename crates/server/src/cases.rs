@@ -48,7 +48,7 @@ pub fn page_size(requested: u32) -> Result<u32> {
 /// A complete case of the tenant, or NOT_FOUND (also for ids no case could have).
 pub async fn complete_case(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     case_id: &str,
 ) -> Result<RecordingRow> {
     if case_id.is_empty() || case_id.len() > 64 {
@@ -56,7 +56,7 @@ pub async fn complete_case(
     }
     match state
         .store
-        .get_recording(&TenantId::new(tenant_id), &CaseId::new(case_id))
+        .get_recording(tenant_id, &CaseId::new(case_id))
         .await?
     {
         Some(row) if row.state == state::COMPLETE => Ok(row),
@@ -89,7 +89,7 @@ pub async fn list(
     // One row more than the page tells whether another page follows.
     let mut rows = state
         .store
-        .list_cases(&TenantId::new(tenant_id), filter, after.as_ref(), size + 1)
+        .list_cases(tenant_id, filter, after.as_ref(), size + 1)
         .await?;
     let next_page_token = if rows.len() > size as usize {
         rows.truncate(size as usize);
@@ -117,10 +117,7 @@ pub async fn list(
 /// a poller re-lists (and audits) cases only when it changed.
 pub async fn worklist_version(state: &AppState, caller: &Caller) -> Result<String> {
     let tenant_id = caller.tenant_with(READERS)?;
-    Ok(state
-        .store
-        .worklist_version(&TenantId::new(tenant_id))
-        .await?)
+    Ok(state.store.worklist_version(tenant_id).await?)
 }
 
 /// A case with its analysis and reviews.
@@ -140,7 +137,7 @@ pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<Cas
     let row = complete_case(state, tenant_id, case_id).await?;
     let reviews = state
         .store
-        .list_reviews(&TenantId::new(tenant_id), &CaseId::new(row.id.as_str()))
+        .list_reviews(tenant_id, &CaseId::new(row.id.as_str()))
         .await?;
     let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
         (Some(json), analysis_state::DONE) => Some(StoredAnalysis::from_json(json)?),
@@ -293,12 +290,7 @@ pub async fn submit_review(
     };
     state
         .store
-        .submit_review(
-            &TenantId::new(tenant_id),
-            &caller.actor(),
-            &review,
-            now_ms(),
-        )
+        .submit_review(tenant_id, &caller.actor(), &review, now_ms())
         .await?
         .ok_or(ServerError::NotFound("case"))
 }
@@ -330,7 +322,7 @@ pub async fn audit_trail(
     Ok(state
         .store
         .list_audit_events(
-            tenant_id,
+            tenant_id.as_str(),
             case.as_ref().map(|c| c.id.as_str()),
             offset,
             size,

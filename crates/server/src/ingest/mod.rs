@@ -141,7 +141,13 @@ async fn run_upload(
         ));
     };
     let meta = validate_metadata(&metadata, now_ms())?;
-    check_quota(&state, &tenant_id, &caller.principal_id, &meta.upload_id).await?;
+    check_quota(
+        &state,
+        tenant_id.as_str(),
+        caller.principal_id.as_str(),
+        &meta.upload_id,
+    )
+    .await?;
     let (row, _created) = state
         .store
         .open_upload(
@@ -383,7 +389,7 @@ impl IngestService for IngestApi {
             .state
             .store
             .find_upload(
-                &TenantId::new(tenant_id),
+                tenant_id,
                 &DeviceId::new(caller.principal_id.as_str()),
                 upload_id,
             )

@@ -23,7 +23,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::SubmitQuestionnaireResponseRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if req.questionnaire_version == 0 {
             return Err(invalid("questionnaire_version is required"));
@@ -76,7 +76,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::RecordVitalsRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let mut vitals = req.vitals.ok_or_else(|| invalid("vitals are required"))?;
         spot::check(&vitals)?;
@@ -133,7 +133,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::LinkRecordingRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let site = match convert::site_name(req.site) {
@@ -202,7 +202,7 @@ impl ProgramApi {
         visit_id: &str,
     ) -> Result<Vec<RecordingRow>> {
         const WINDOW_MS: i64 = 12 * 3600 * 1000;
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, visit_id).await?;
         let filter = auscult_store::recordings::CaseFilter {
             subject_id: Some(resident.resident.subject_id.clone()),

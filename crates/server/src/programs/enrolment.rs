@@ -24,7 +24,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::EnrollResidentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = new_resident(req, &program.id)?;
@@ -42,7 +42,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::WithdrawConsentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let row = self
@@ -65,7 +65,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ImportResidentsRequest,
     ) -> Result<pb::ImportResidentsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let consent = consent_record(req.consent.as_ref())?;
         let text = roster::decode(&req.csv).map_err(|e| invalid(e.to_string()))?;
@@ -203,7 +203,7 @@ impl ProgramApi {
         program_id: &str,
         resident_id: &str,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, program_id).await?;
         let row = self.resident(tenant_id, &program.id, resident_id).await?;
         self.state
@@ -223,7 +223,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ListResidentsRequest,
     ) -> Result<pb::ListResidentsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let rows = self
             .state

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use auscult_proto::v1 as pb;
 use auscult_store::labs::{LabRow, NewLab};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::now_ms;
 use auscult_triage::{Analyte, Classification, LabResult, LabWeight};
 
 use super::fields::invalid;
@@ -147,7 +147,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::RecordLabResultsRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if !resident.consenting() {
             return Err(ServerError::FailedPrecondition(

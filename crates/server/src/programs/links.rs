@@ -62,7 +62,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateQuestionnaireLinkRequest,
     ) -> Result<pb::QuestionnaireLink> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let lifetime_s = match req.lifetime_seconds {
             0 => DEFAULT_LIFETIME_S,
             s if s > MAX_LIFETIME_S => {

@@ -25,7 +25,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetProgramReportRequest,
     ) -> Result<pb::ProgramReport> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let store = &self.state.store;
         let residents = store.list_residents(tenant_id, &program.id).await?;
@@ -139,7 +139,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportResidentFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
@@ -160,7 +160,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportProgramFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         // Residents who withdrew consent are left out of the programme's hand-over.
@@ -182,7 +182,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportRecordingWfdbRequest,
     ) -> Result<pb::WfdbRecord> {
-        let tenant_id = &TenantId::new(caller.tenant_with(RECORDING_READERS)?);
+        let tenant_id = caller.tenant_with(RECORDING_READERS)?;
         let row = self
             .state
             .store

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::labs::LabRow;
+use auscult_store::now_ms;
 use auscult_store::programs::{LinkRow, OutcomeDecision};
-use auscult_store::{TenantId, now_ms};
 
 use super::fields::{MAX_NOTE, id, invalid, text};
 use super::messages::visit_pb;
@@ -26,7 +26,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateVisitRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
@@ -73,7 +73,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetVisitRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let message = self.visit_message(tenant_id, &visit).await?;
         self.state
@@ -93,7 +93,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ListVisitsRequest,
     ) -> Result<pb::ListVisitsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = if req.resident_id.is_empty() {
@@ -173,7 +173,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ConfirmOutcomeRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(CONFIRMERS)?);
+        let tenant_id = caller.tenant_with(CONFIRMERS)?;
         let req = &req;
         let outcome = match pb::VisitOutcome::try_from(req.outcome) {
             Ok(pb::VisitOutcome::Normal) => Outcome::Normal,
