@@ -251,8 +251,8 @@ pub async fn authenticate(store: &Store, metadata: &MetadataMap) -> Result<Calle
             let role = Role::parse(&r.principal.role)
                 .ok_or(ServerError::Unauthenticated("invalid token"))?;
             Ok(Caller {
-                principal_id: PrincipalId::new(r.principal.id),
-                tenant_id: r.principal.tenant_id.map(TenantId::new),
+                principal_id: r.principal.id,
+                tenant_id: r.principal.tenant_id,
                 role,
                 token_id: id.to_owned(),
                 token_expires_at_ms: r.expires_at_ms,
@@ -285,7 +285,7 @@ fn still_valid(record: &TokenRecord) -> Result<()> {
 pub struct TokenWatch {
     principal_id: PrincipalId,
     expires_at: Option<Instant>,
-    revocations: Option<tokio::sync::broadcast::Receiver<String>>,
+    revocations: Option<tokio::sync::broadcast::Receiver<PrincipalId>>,
     verdict: tokio::sync::watch::Receiver<Option<&'static str>>,
     check_now: std::sync::Arc<tokio::sync::Notify>,
     rechecks: tokio::task::JoinHandle<()>,
@@ -333,7 +333,7 @@ impl TokenWatch {
                         None => std::future::pending().await,
                     }
                 } => match revoked {
-                    Ok(principal_id) if principal_id == self.principal_id.as_str() => {
+                    Ok(principal_id) if principal_id == self.principal_id => {
                         return ServerError::Unauthenticated("token revoked");
                     }
                     Ok(_) => continue,
@@ -394,7 +394,7 @@ async fn recheck_token(
             () = check_now.notified() => {}
         }
         let reason = match store.find_token(&token_id).await {
-            Ok(Some(r)) if r.principal.id == principal_id.as_str() => match still_valid(&r) {
+            Ok(Some(r)) if r.principal.id == principal_id => match still_valid(&r) {
                 Ok(()) => continue,
                 Err(ServerError::Unauthenticated(reason)) => reason,
                 Err(_) => "token revoked",

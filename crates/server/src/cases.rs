@@ -13,7 +13,7 @@ use auscult_store::recordings::{
     CaseFilter, CaseKey, EcgMode, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::{NewReview, ReviewRow};
-use auscult_store::{CaseId, TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
@@ -43,6 +43,14 @@ pub fn page_size(requested: u32) -> Result<u32> {
             "page_size must be at most {MAX_PAGE}"
         ))),
     }
+}
+
+/// A case and its subject, as the audit trail names them ([`auscult_store::Store::audit`]).
+pub fn audited(row: &RecordingRow) -> (CaseId, SubjectId) {
+    (
+        CaseId::new(row.id.as_str()),
+        SubjectId::new(row.meta.subject_id.as_str()),
+    )
 }
 
 /// A complete case of the tenant, or NOT_FOUND (also for ids no case could have).
@@ -99,10 +107,7 @@ pub async fn list(
     } else {
         String::new()
     };
-    let touched: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
-        .collect();
+    let touched: Vec<(CaseId, SubjectId)> = rows.iter().map(audited).collect();
     state
         .store
         .audit(&caller.actor(), "case.list", &touched, now_ms())
@@ -145,12 +150,7 @@ pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<Cas
     };
     state
         .store
-        .audit(
-            &caller.actor(),
-            "case.get",
-            &[(&row.id, &row.meta.subject_id)],
-            now_ms(),
-        )
+        .audit(&caller.actor(), "case.get", &[audited(&row)], now_ms())
         .await?;
     Ok(CaseView {
         row,
@@ -166,12 +166,7 @@ pub async fn open_audio(state: &AppState, caller: &Caller, case_id: &str) -> Res
     let row = complete_case(state, tenant_id, case_id).await?;
     state
         .store
-        .audit(
-            &caller.actor(),
-            "case.audio",
-            &[(&row.id, &row.meta.subject_id)],
-            now_ms(),
-        )
+        .audit(&caller.actor(), "case.audio", &[audited(&row)], now_ms())
         .await?;
     Ok(row)
 }
@@ -308,13 +303,10 @@ pub async fn audit_trail(
     let tenant_id = caller.tenant_with(AUDITORS)?;
     let case = match case_id {
         None => None,
-        Some(id) => Some(complete_case(state, tenant_id, id).await?),
+        Some(id) => Some(audited(&complete_case(state, tenant_id, id).await?)),
     };
     let size = page_size(requested_size)?;
-    let touched: Vec<(&str, &str)> = case
-        .iter()
-        .map(|c| (c.id.as_str(), c.meta.subject_id.as_str()))
-        .collect();
+    let touched: Vec<(CaseId, SubjectId)> = case.iter().cloned().collect();
     state
         .store
         .audit(&caller.actor(), "audit.list", &touched, now_ms())
@@ -322,8 +314,8 @@ pub async fn audit_trail(
     Ok(state
         .store
         .list_audit_events(
-            tenant_id.as_str(),
-            case.as_ref().map(|c| c.id.as_str()),
+            tenant_id,
+            case.as_ref().map(|(case_id, _)| case_id),
             offset,
             size,
         )

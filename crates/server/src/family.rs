@@ -89,7 +89,8 @@ pub async fn invite(
     subject_id: &str,
     consent: Consent<'_>,
 ) -> Result<Invitation> {
-    let tenant_id = inviter_tenant(app, caller, &SubjectId::new(subject_id)).await?;
+    let subject_id = &SubjectId::new(subject_id);
+    let tenant_id = inviter_tenant(app, caller, subject_id).await?;
     let relative_name = field(consent.relative_name, "the relative's name")?;
     let relationship = field(consent.relationship, "the relationship")?;
     let recorded_by = field(consent.recorded_by, "who recorded the consent")?;
@@ -102,7 +103,7 @@ pub async fn invite(
         .create_family_invitation(
             &caller.actor(),
             NewFamilyInvitation {
-                tenant_id: tenant_id.as_str(),
+                tenant_id,
                 subject_id,
                 relative_name,
                 relationship,
@@ -228,7 +229,7 @@ pub async fn accept(
                 .accept_family_invitation(
                     access,
                     Acceptor::Existing {
-                        principal_id: caller.principal_id.as_str(),
+                        principal_id: &caller.principal_id,
                         role,
                     },
                     now_ms(),

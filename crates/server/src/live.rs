@@ -27,7 +27,7 @@ use std::time::Duration;
 use auscult_dsp::{Hz, Seconds, Signal};
 use auscult_proto::v1 as pb;
 use auscult_store::recordings::RecordingRow;
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::auth::Caller;
@@ -416,9 +416,14 @@ async fn audit(
     if sessions.is_empty() {
         return Ok(());
     }
-    let touched: Vec<(&str, &str)> = sessions
+    let touched: Vec<(CaseId, SubjectId)> = sessions
         .iter()
-        .map(|s| (s.recording_id.as_str(), s.subject_id.as_str()))
+        .map(|s| {
+            (
+                CaseId::new(s.recording_id.as_str()),
+                SubjectId::new(s.subject_id.as_str()),
+            )
+        })
         .collect();
     state
         .store

@@ -171,8 +171,8 @@ async fn queued_case(store: &Store) -> (String, String) {
         .await
         .unwrap();
     let actor = Actor {
-        tenant_id: Some(&tenant.id),
-        principal_id: &device.id,
+        tenant_id: Some(tenant.id.as_str()),
+        principal_id: device.id.as_str(),
         role: "device",
     };
     let totals = Counts {
@@ -183,7 +183,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         .complete_upload(&tenant_id, &case_id, totals, 0.025, &actor, now)
         .await
         .unwrap();
-    (tenant.id, row.id)
+    (tenant.id.into_string(), row.id)
 }
 
 async fn lease_kept_while_analysing(db: Db) {

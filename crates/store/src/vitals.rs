@@ -255,14 +255,8 @@ impl Store {
             .first()
             .ok_or(StoreError::Corrupt("INSERT RETURNING gave no row".into()))?;
         let event_id: i64 = row.try_get("event_id")?;
-        crate::webhooks::enqueue_deliveries(
-            &mut tx,
-            tenant_id.as_str(),
-            event_id,
-            e,
-            crate::now_ms(),
-        )
-        .await?;
+        crate::webhooks::enqueue_deliveries(&mut tx, tenant_id, event_id, e, crate::now_ms())
+            .await?;
         sqlx::query(
             "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \
              level, raised_at_ms, snoozed_until_ms, acted_by, detail, last_event_id, updated_at_ms) \
@@ -1002,14 +996,14 @@ mod tests {
         let b = store
             .create_tenant(&crate::audit::Actor::SYSTEM, "b", "clinic", now)
             .await?;
-        let (ta, tb) = (TenantId::new(a.id.as_str()), TenantId::new(b.id.as_str()));
+        let (ta, tb) = (a.id.clone(), b.id.clone());
         let (s1, s2, s3) = (
             SubjectId::new("s1"),
             SubjectId::new("s2"),
             SubjectId::new("s3"),
         );
         let actor = Actor {
-            tenant_id: Some(&a.id),
+            tenant_id: Some(a.id.as_str()),
             principal_id: "nurse",
             role: "nurse",
         };
@@ -1115,7 +1109,7 @@ mod tests {
         assert_eq!(listed[0].event.acted_by, "nurse");
         let open = store.unresolved_alerts().await?;
         assert_eq!(open.len(), 1);
-        assert_eq!(open[0].0, b.id);
+        assert_eq!(open[0].0, b.id.as_str());
         assert!(store.last_alert_event_id().await? > second);
         assert!(store.vitals_subject_exists(&ta, &s1).await?);
         // B holds an alert of its own "s1" (a different person), but no "s2".
@@ -1126,7 +1120,7 @@ mod tests {
         let rows_s2 = [hr(0, 70.0), hr(1000, 71.0)];
         let roll_s2 = [minute(0, 70.0), minute(0, 71.0)];
         let group = [VitalsBatchRows {
-            tenant_id: &a.id,
+            tenant_id: a.id.as_str(),
             subject_id: "s2",
             samples: &rows_s2,
             rollups: &roll_s2,
@@ -1137,7 +1131,7 @@ mod tests {
         let roll_s3 = [minute(0, 60.0)];
         let bad = [
             VitalsBatchRows {
-                tenant_id: &a.id,
+                tenant_id: a.id.as_str(),
                 subject_id: "s3",
                 samples: &rows_s3,
                 rollups: &roll_s3,

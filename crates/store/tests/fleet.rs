@@ -44,7 +44,7 @@ async fn tenant_and_device(store: &Store, now: i64) -> (String, String) {
         )
         .await
         .unwrap();
-    (t.id, dev.id)
+    (t.id.into_string(), dev.id.into_string())
 }
 
 async fn jobs_run_out_of_attempts(postgres: bool) {

@@ -38,7 +38,7 @@ async fn labs(postgres: bool) {
         .unwrap();
     let town_id = TenantId::new(town.id.as_str());
     let staff = Actor {
-        tenant_id: Some(&town.id),
+        tenant_id: Some(town.id.as_str()),
         principal_id: "staff-1",
         role: "program_staff",
     };
@@ -88,12 +88,12 @@ async fn labs(postgres: bool) {
     ];
     assert!(
         store
-            .put_visit_labs(&town.id, &staff, &visit.id, "subj-1", &first, now)
+            .put_visit_labs(town.id.as_str(), &staff, &visit.id, "subj-1", &first, now)
             .await
             .unwrap()
     );
     let stored = store
-        .list_visit_labs(&town.id, &program.id, Some(&visit.id))
+        .list_visit_labs(town.id.as_str(), &program.id, Some(&visit.id))
         .await
         .unwrap();
     let analytes: Vec<_> = stored.iter().map(|l| l.analyte).collect();
@@ -111,12 +111,19 @@ async fn labs(postgres: bool) {
     ];
     assert!(
         store
-            .put_visit_labs(&town.id, &staff, &visit.id, "subj-1", &second, now + 1)
+            .put_visit_labs(
+                town.id.as_str(),
+                &staff,
+                &visit.id,
+                "subj-1",
+                &second,
+                now + 1
+            )
             .await
             .unwrap()
     );
     let stored = store
-        .list_visit_labs(&town.id, &program.id, None)
+        .list_visit_labs(town.id.as_str(), &program.id, None)
         .await
         .unwrap();
     let values: Vec<_> = stored
@@ -162,32 +169,46 @@ async fn labs(postgres: bool) {
 
     // Another tenant sees nothing and writes nothing, not even part of a batch.
     let intruder = Actor {
-        tenant_id: Some(&other.id),
+        tenant_id: Some(other.id.as_str()),
         principal_id: "staff-2",
         role: "program_staff",
     };
     assert!(
         !store
-            .put_visit_labs(&other.id, &intruder, &visit.id, "subj-1", &second, now + 2)
+            .put_visit_labs(
+                other.id.as_str(),
+                &intruder,
+                &visit.id,
+                "subj-1",
+                &second,
+                now + 2
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .put_visit_labs(&other.id, &intruder, &visit.id, "subj-1", &[], now + 2)
+            .put_visit_labs(
+                other.id.as_str(),
+                &intruder,
+                &visit.id,
+                "subj-1",
+                &[],
+                now + 2
+            )
             .await
             .unwrap()
     );
     assert!(
         store
-            .list_visit_labs(&other.id, &program.id, Some(&visit.id))
+            .list_visit_labs(other.id.as_str(), &program.id, Some(&visit.id))
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
         store
-            .list_visit_labs(&town.id, &program.id, None)
+            .list_visit_labs(town.id.as_str(), &program.id, None)
             .await
             .unwrap(),
         stored

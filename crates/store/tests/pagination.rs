@@ -76,8 +76,8 @@ async fn keyset_pages(postgres: bool) {
     for (i, (priority, minute)) in plan.iter().enumerate() {
         complete_case(
             &store,
-            &t.id,
-            &dev.id,
+            t.id.as_str(),
+            dev.id.as_str(),
             &format!("u{i}"),
             base + minute * 60_000,
             *priority,
@@ -105,7 +105,7 @@ async fn keyset_pages(postgres: bool) {
     let full: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
     for size in [1, 2, 3, 4, 100] {
         assert_eq!(
-            page_through(&store, &t.id, size).await,
+            page_through(&store, t.id.as_str(), size).await,
             full,
             "pages of {size} concatenate to the full worklist"
         );
@@ -123,8 +123,17 @@ async fn keyset_pages(postgres: bool) {
         .await
         .unwrap();
     let cursor = CaseKey::of(first.last().unwrap());
-    let before = complete_case(&store, &t.id, &dev.id, "new-top", base, 1000).await;
-    let after_cursor = complete_case(&store, &t.id, &dev.id, "new-low", base, -50).await;
+    let before = complete_case(
+        &store,
+        t.id.as_str(),
+        dev.id.as_str(),
+        "new-top",
+        base,
+        1000,
+    )
+    .await;
+    let after_cursor =
+        complete_case(&store, t.id.as_str(), dev.id.as_str(), "new-low", base, -50).await;
     let mut seen: Vec<String> = first.iter().map(|r| r.id.clone()).collect();
     let mut after = Some(cursor);
     loop {

@@ -147,8 +147,8 @@ async fn lifecycle(postgres: bool) {
     );
 
     let actor = Actor {
-        tenant_id: Some(&a.id),
-        principal_id: &dev.id,
+        tenant_id: Some(a.id.as_str()),
+        principal_id: dev.id.as_str(),
         role: "device",
     };
     let wrong = Counts {
@@ -275,7 +275,7 @@ async fn lifecycle(postgres: bool) {
     assert_eq!(done.analysis_state, "done");
     assert_eq!(done.priority, 1100);
     let events = store
-        .list_audit_events(&a.id, Some(&row.id), 0, 10)
+        .list_audit_events(&a.id, Some(&CaseId::new(row.id.as_str())), 0, 10)
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -318,7 +318,7 @@ async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) 
         .await
         .unwrap();
     let admin = Actor {
-        tenant_id: Some(&t.id),
+        tenant_id: Some(t.id.as_str()),
         principal_id: "tenant-admin",
         role: "admin",
     };

@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
-use auscult_store::{CaseId, TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use super::fields::id;
 use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
@@ -104,9 +104,14 @@ impl ProgramApi {
         // Each recording the bundle carries is audited too, with its case, so the case's own
         // trail shows that it left in an export.
         if !recordings.is_empty() {
-            let cases: Vec<(&str, &str)> = recordings
+            let cases: Vec<(CaseId, SubjectId)> = recordings
                 .iter()
-                .map(|(recording, subject)| (recording.as_str(), subject.as_str()))
+                .map(|(recording, subject)| {
+                    (
+                        CaseId::new(recording.as_str()),
+                        SubjectId::new(subject.as_str()),
+                    )
+                })
                 .collect();
             self.state
                 .store
@@ -195,7 +200,7 @@ impl ProgramApi {
             .audit(
                 &caller.actor(),
                 "case.wfdb",
-                &[(&row.id, &row.meta.subject_id)],
+                &[crate::cases::audited(&row)],
                 now_ms(),
             )
             .await?;

@@ -8,8 +8,8 @@
 //! token that must equal a cookie set with the form (double submit). Five failed sign-ins in a
 //! row lock the account for 15 minutes. Nothing here logs a username or a password.
 
+use auscult_store::now_ms;
 use auscult_store::web_users::{FailedSignIn, LockoutPolicy, NewWebSession, WebSession, WebUser};
-use auscult_store::{PrincipalId, TenantId, now_ms};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -126,8 +126,8 @@ pub async fn require(web: &Web, headers: &HeaderMap) -> WebResult<SignedIn> {
     };
     let role = Role::parse(&session.user.role).ok_or(WebError::SignIn)?;
     let caller = Caller {
-        principal_id: PrincipalId::new(session.user.principal_id.as_str()),
-        tenant_id: Some(TenantId::new(session.user.tenant_id.as_str())),
+        principal_id: session.user.principal_id.clone(),
+        tenant_id: Some(session.user.tenant_id.clone()),
         role,
         // Web calls are unary and re-check the session on every request; no token to watch.
         token_id: String::new(),
