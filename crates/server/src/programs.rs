@@ -126,7 +126,7 @@ impl ProgramApi {
         let labs = self
             .state
             .store
-            .list_visit_labs(tenant_id.as_str(), &visit.program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
             .await?;
         visit_pb(
             visit,

@@ -232,7 +232,7 @@ async fn lifecycle(postgres: bool) {
 
     // Claimed once; a crash leaves it running; recovery puts it back; finishing stores the result.
     let job = store.claim_job("w1", now, 3).await.unwrap().unwrap();
-    assert_eq!(job.recording_id, row.id);
+    assert_eq!(job.recording_id.as_str(), row.id);
     assert!(store.claim_job("w2", now, 3).await.unwrap().is_none());
     assert_eq!(
         store

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use auscult_proto::v1 as pb;
 use auscult_store::labs::{LabRow, NewLab};
-use auscult_store::now_ms;
+use auscult_store::{SubjectId, now_ms};
 use auscult_triage::{Analyte, Classification, LabResult, LabWeight};
 
 use super::fields::invalid;
@@ -170,10 +170,10 @@ impl ProgramApi {
             .state
             .store
             .put_visit_labs(
-                tenant_id.as_str(),
+                tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &resident.resident.subject_id,
+                &SubjectId::new(resident.resident.subject_id.as_str()),
                 &rows,
                 now,
             )

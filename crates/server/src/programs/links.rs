@@ -16,7 +16,7 @@ use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
-use auscult_store::{SubjectId, TenantId, now_ms};
+use auscult_store::{SubjectId, now_ms};
 use prost::Message;
 
 use super::fields::invalid;
@@ -93,9 +93,9 @@ impl ProgramApi {
             .create_questionnaire_link(
                 &caller.actor(),
                 NewQuestionnaireLink {
-                    tenant_id: tenant_id.as_str(),
+                    tenant_id,
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &SubjectId::new(resident.resident.subject_id.as_str()),
                     token_sha256: &sha256_hex(&token),
                     questionnaire_version: q.version,
                     expires_at_ms,
@@ -129,9 +129,7 @@ impl ProgramApi {
     /// audited: [`ProgramApi::open_link`] is what shows it to a person.
     pub async fn find_link(&self, token: &str) -> Result<Opened> {
         let link = self.link(token).await?;
-        let (visit, resident) = self
-            .visit(&TenantId::new(link.tenant_id.as_str()), &link.visit_id)
-            .await?;
+        let (visit, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
         let state = match link.state(now_ms()) {
             LinkState::Live if !resident.consenting() => LinkState::Revoked,
             s => s,
@@ -143,7 +141,7 @@ impl ProgramApi {
             .state
             .store
             .get_questionnaire(
-                &TenantId::new(link.tenant_id.as_str()),
+                &link.tenant_id,
                 &visit.program_id,
                 Some(link.questionnaire_version),
             )
@@ -179,7 +177,7 @@ impl ProgramApi {
                 .store
                 .audit_subject(
                     &Actor {
-                        tenant_id: Some(&live.link.tenant_id),
+                        tenant_id: Some(live.link.tenant_id.as_str()),
                         principal_id: &actor_id,
                         role: LINK_ROLE,
                     },
@@ -235,7 +233,7 @@ impl ProgramApi {
             .store
             .submit_questionnaire_by_link(
                 link,
-                &resident.resident.subject_id,
+                &SubjectId::new(resident.resident.subject_id.as_str()),
                 &response.encode_to_vec(),
                 now,
             )

@@ -32,9 +32,7 @@ impl ProgramApi {
         let sites = store.list_sites(tenant_id, &program.id).await?;
         let visits = store.list_visits(tenant_id, &program.id, None).await?;
         let links = store.list_links(tenant_id, &program.id, None).await?;
-        let lab_rows = store
-            .list_visit_labs(tenant_id.as_str(), &program.id, None)
-            .await?;
+        let lab_rows = store.list_visit_labs(tenant_id, &program.id, None).await?;
         let report = outcome::report(&residents, &sites, &visits, &links, &lab_rows);
         let csv = outcome::report_csv(&program.id, &program.name, &report)
             .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;

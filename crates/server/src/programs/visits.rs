@@ -125,7 +125,7 @@ impl ProgramApi {
         let labs = self
             .state
             .store
-            .list_visit_labs(tenant_id.as_str(), &program.id, None)
+            .list_visit_labs(tenant_id, &program.id, None)
             .await?;
         let mut labs_by_visit: HashMap<&str, Vec<&LabRow>> = HashMap::new();
         for l in &labs {
@@ -197,7 +197,7 @@ impl ProgramApi {
             && self
                 .state
                 .store
-                .list_visit_labs(tenant_id.as_str(), &visit.program_id, Some(&visit.id))
+                .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
                 .await?
                 .is_empty()
         {
