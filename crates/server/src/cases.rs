@@ -276,8 +276,9 @@ pub async fn submit_review(
     if input.case_id.is_empty() || input.case_id.len() > 64 {
         return Err(ServerError::NotFound("case"));
     }
+    let case_id = CaseId::new(input.case_id);
     let review = NewReview {
-        recording_id: input.case_id,
+        recording_id: &case_id,
         verdict: input.verdict,
         findings: input.findings,
         refer: input.refer,

@@ -226,7 +226,7 @@ impl Store {
         };
         let response = VisitResponse {
             visit_id: &link.visit_id,
-            subject_id: subject_id.as_str(),
+            subject_id,
             version: link.questionnaire_version,
             response,
         };

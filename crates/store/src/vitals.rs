@@ -71,7 +71,7 @@ pub struct MinuteRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrendQuery<'a> {
     /// The subject.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// Parameter name.
     pub parameter: &'a str,
     /// Start (inclusive), Unix ms.
@@ -194,7 +194,7 @@ impl Store {
             actor,
             "vitals.trend",
             None,
-            Some(q.subject_id),
+            Some(q.subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -204,7 +204,7 @@ impl Store {
              ORDER BY minute_ms",
         )
         .bind(tenant_id.as_str())
-        .bind(q.subject_id)
+        .bind(q.subject_id.as_str())
         .bind(q.parameter)
         .bind(q.from_ms)
         .bind(q.until_ms)
@@ -690,7 +690,7 @@ impl Store {
             .flat_map(|b| {
                 b.samples
                     .iter()
-                    .map(move |s| (b.tenant_id, b.subject_id, s))
+                    .map(move |s| (b.tenant_id.as_str(), b.subject_id.as_str(), s))
             })
             .collect();
         for chunk in samples.chunks(ROWS_PER_STATEMENT) {
@@ -739,7 +739,12 @@ impl Store {
         for b in items {
             for (p, r) in b.rollups {
                 merged
-                    .entry((b.tenant_id, b.subject_id, p.as_str(), r.minute_ms))
+                    .entry((
+                        b.tenant_id.as_str(),
+                        b.subject_id.as_str(),
+                        p.as_str(),
+                        r.minute_ms,
+                    ))
                     .and_modify(|m| {
                         m.count += r.count;
                         m.min = m.min.min(r.min);
@@ -792,8 +797,8 @@ impl Store {
                     "INSERT INTO vital_relay (tenant_id, subject_id, kind, payload, created_at_ms) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(b.tenant_id)
-                .bind(b.subject_id)
+                .bind(b.tenant_id.as_str())
+                .bind(b.subject_id.as_str())
                 .bind(crate::leases::RelayKind::Batch.as_str())
                 .bind(payload)
                 .bind(now_ms)
@@ -840,9 +845,9 @@ pub struct AlertDelivery {
 #[derive(Debug, Clone, Copy)]
 pub struct VitalsBatchRows<'a> {
     /// The tenant.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// The subject.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// The samples.
     pub samples: &'a [VitalRow],
     /// Their minute rollups, by parameter name.
@@ -1035,7 +1040,7 @@ mod tests {
             Err(StoreError::AlreadyExists("vital sample"))
         ));
         let q = TrendQuery {
-            subject_id: "s1",
+            subject_id: &s1,
             parameter: "heart_rate",
             from_ms: 0,
             until_ms: 60_000,
@@ -1120,8 +1125,8 @@ mod tests {
         let rows_s2 = [hr(0, 70.0), hr(1000, 71.0)];
         let roll_s2 = [minute(0, 70.0), minute(0, 71.0)];
         let group = [VitalsBatchRows {
-            tenant_id: a.id.as_str(),
-            subject_id: "s2",
+            tenant_id: &ta,
+            subject_id: &s2,
             samples: &rows_s2,
             rollups: &roll_s2,
             relay: None,
@@ -1131,8 +1136,8 @@ mod tests {
         let roll_s3 = [minute(0, 60.0)];
         let bad = [
             VitalsBatchRows {
-                tenant_id: a.id.as_str(),
-                subject_id: "s3",
+                tenant_id: &ta,
+                subject_id: &s3,
                 samples: &rows_s3,
                 rollups: &roll_s3,
                 relay: None,
@@ -1145,7 +1150,7 @@ mod tests {
         ));
         assert!(!store.vitals_subject_exists(&ta, &s3).await?);
         let q2 = TrendQuery {
-            subject_id: "s2",
+            subject_id: &s2,
             ..q
         };
         let t2 = store.vital_trend(&actor, &ta, &q2, now).await?;

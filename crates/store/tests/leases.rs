@@ -118,8 +118,8 @@ async fn leases_and_relay(postgres: bool) {
         },
     )];
     let relayed = VitalsBatchRows {
-        tenant_id: t.as_str(),
-        subject_id: "r2",
+        tenant_id: t,
+        subject_id: r2,
         samples: &samples,
         rollups: &rollups,
         relay: Some(b"batch-1"),

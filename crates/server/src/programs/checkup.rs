@@ -9,11 +9,11 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::{LinkOutcome, VisitLink, VisitResponse};
 use auscult_store::recordings::{RecordingRow, state};
-use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
+use auscult_store::{CaseId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::{id, invalid};
-use super::{ProgramApi, STAFF, questionnaire, spot};
+use super::{ProgramApi, STAFF, questionnaire, spot, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -58,7 +58,7 @@ impl ProgramApi {
                 &caller.actor(),
                 &VisitResponse {
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &subject_of(&resident),
                     version: req.questionnaire_version,
                     response: &response.encode_to_vec(),
                 },
@@ -93,7 +93,7 @@ impl ProgramApi {
                 tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &SubjectId::new(resident.resident.subject_id.as_str()),
+                &subject_of(&resident),
                 &vitals.encode_to_vec(),
                 now,
             )
@@ -178,8 +178,8 @@ impl ProgramApi {
                 &VisitLink {
                     visit_id: &visit.id,
                     site,
-                    recording_id: &row.id,
-                    subject_id: &resident.resident.subject_id,
+                    recording_id: &CaseId::new(row.id.as_str()),
+                    subject_id: &subject_of(&resident),
                 },
                 now_ms(),
             )
@@ -236,7 +236,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "visit.candidates",
-                &[&resident.resident.subject_id],
+                &[subject_of(&resident)],
                 now_ms(),
             )
             .await?;

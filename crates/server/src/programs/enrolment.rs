@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use auscult_proto::v1 as pb;
 use auscult_store::programs::{ConsentRecord, NewResident, ResidentRow};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{SubjectId, TenantId, now_ms};
 
 use super::fields::{MAX_DESCRIPTION, MAX_ID, MAX_NAME, gender_name, id, invalid, text};
 use super::messages::resident_pb;
-use super::{PERSON_READERS, ProgramApi, STAFF, roster};
+use super::{PERSON_READERS, ProgramApi, STAFF, roster, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -109,10 +109,7 @@ impl ProgramApi {
         };
         if !skipped.is_empty() {
             // The rows of people already enrolled show what is stored of them: a read.
-            let subjects: Vec<&str> = skipped
-                .iter()
-                .map(|(_, r)| r.resident.subject_id.as_str())
-                .collect();
+            let subjects: Vec<SubjectId> = skipped.iter().map(|(_, r)| subject_of(r)).collect();
             self.state
                 .store
                 .audit_subjects(
@@ -211,7 +208,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "resident.get",
-                &[&row.resident.subject_id],
+                &[subject_of(&row)],
                 now_ms(),
             )
             .await?;
@@ -230,10 +227,7 @@ impl ProgramApi {
             .store
             .list_residents(tenant_id, &program.id)
             .await?;
-        let subjects: Vec<&str> = rows
-            .iter()
-            .map(|r| r.resident.subject_id.as_str())
-            .collect();
+        let subjects: Vec<SubjectId> = rows.iter().map(subject_of).collect();
         self.state
             .store
             .audit_subjects(&caller.actor(), "resident.list", &subjects, now_ms())

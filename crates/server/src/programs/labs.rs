@@ -10,11 +10,11 @@ use std::collections::HashSet;
 
 use auscult_proto::v1 as pb;
 use auscult_store::labs::{LabRow, NewLab};
-use auscult_store::{SubjectId, now_ms};
+use auscult_store::now_ms;
 use auscult_triage::{Analyte, Classification, LabResult, LabWeight};
 
 use super::fields::invalid;
-use super::{ProgramApi, STAFF};
+use super::{ProgramApi, STAFF, subject_of};
 use crate::auth::Caller;
 use crate::convert;
 use crate::error::{Result, ServerError};
@@ -173,7 +173,7 @@ impl ProgramApi {
                 tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &SubjectId::new(resident.resident.subject_id.as_str()),
+                &subject_of(&resident),
                 &rows,
                 now,
             )

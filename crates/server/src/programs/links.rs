@@ -12,15 +12,15 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
+use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
-use auscult_store::{SubjectId, now_ms};
 use prost::Message;
 
 use super::fields::invalid;
-use super::{ProgramApi, STAFF, questionnaire};
+use super::{ProgramApi, STAFF, questionnaire, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::passwords::{random_secret, sha256_hex, well_formed_secret};
@@ -95,7 +95,7 @@ impl ProgramApi {
                 NewQuestionnaireLink {
                     tenant_id,
                     visit_id: &visit.id,
-                    subject_id: &SubjectId::new(resident.resident.subject_id.as_str()),
+                    subject_id: &subject_of(&resident),
                     token_sha256: &sha256_hex(&token),
                     questionnaire_version: q.version,
                     expires_at_ms,
@@ -182,7 +182,7 @@ impl ProgramApi {
                         role: LINK_ROLE,
                     },
                     "questionnaire_link.open",
-                    &SubjectId::new(live.resident.resident.subject_id.as_str()),
+                    &subject_of(&live.resident),
                     now_ms(),
                 )
                 .await?;
@@ -233,7 +233,7 @@ impl ProgramApi {
             .store
             .submit_questionnaire_by_link(
                 link,
-                &SubjectId::new(resident.resident.subject_id.as_str()),
+                &subject_of(resident),
                 &response.encode_to_vec(),
                 now,
             )

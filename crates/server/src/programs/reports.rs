@@ -12,7 +12,9 @@ use auscult_store::recordings::state;
 use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use super::fields::id;
-use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
+use super::{
+    EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome, subject_of,
+};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -87,10 +89,7 @@ impl ProgramApi {
         residents: &[ResidentRow],
     ) -> Result<Vec<pb::ExportChunk>> {
         let mut b = export::builder(base_url)?;
-        let subjects: Vec<&str> = residents
-            .iter()
-            .map(|r| r.resident.subject_id.as_str())
-            .collect();
+        let subjects: Vec<SubjectId> = residents.iter().map(subject_of).collect();
         self.state
             .store
             .audit_subjects(&caller.actor(), "fhir.export", &subjects, now_ms())

@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::labs::LabRow;
-use auscult_store::now_ms;
 use auscult_store::programs::{LinkRow, OutcomeDecision};
+use auscult_store::{SubjectId, now_ms};
 
 use super::fields::{MAX_NOTE, id, invalid, text};
 use super::messages::visit_pb;
 use super::outcome::Outcome;
-use super::{CONFIRMERS, PERSON_READERS, ProgramApi, STAFF};
+use super::{CONFIRMERS, PERSON_READERS, ProgramApi, STAFF, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -81,7 +81,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "visit.get",
-                &[&resident.resident.subject_id],
+                &[subject_of(&resident)],
                 now_ms(),
             )
             .await?;
@@ -139,13 +139,13 @@ impl ProgramApi {
             .store
             .list_residents(tenant_id, &program.id)
             .await?;
-        let subject_of: HashMap<&str, &str> = residents
+        let subject_by_resident: HashMap<&str, SubjectId> = residents
             .iter()
-            .map(|r| (r.id.as_str(), r.resident.subject_id.as_str()))
+            .map(|r| (r.id.as_str(), subject_of(r)))
             .collect();
-        let mut subjects: Vec<&str> = visits
+        let mut subjects: Vec<SubjectId> = visits
             .iter()
-            .filter_map(|v| subject_of.get(v.resident_id.as_str()).copied())
+            .filter_map(|v| subject_by_resident.get(v.resident_id.as_str()).cloned())
             .collect();
         subjects.sort_unstable();
         subjects.dedup();
@@ -213,7 +213,7 @@ impl ProgramApi {
                 &caller.actor(),
                 &OutcomeDecision {
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &subject_of(&resident),
                     outcome: outcome.as_str(),
                     note: &note,
                 },

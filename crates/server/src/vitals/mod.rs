@@ -304,8 +304,8 @@ impl VitalsApi {
                 "bucket_minutes must be 1 to 1440".into(),
             ));
         }
-        self.require_readable(caller, tenant_id, &SubjectId::new(q.subject_id))
-            .await?;
+        let subject_id = &SubjectId::new(q.subject_id);
+        self.require_readable(caller, tenant_id, subject_id).await?;
         let rows = self
             .state
             .store
@@ -313,7 +313,7 @@ impl VitalsApi {
                 &caller.actor(),
                 tenant_id,
                 &TrendQuery {
-                    subject_id: q.subject_id,
+                    subject_id,
                     parameter: q.parameter.as_str(),
                     from_ms: from,
                     until_ms: until,
