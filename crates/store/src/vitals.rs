@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::error::{Result, StoreError};
-use crate::ids::{SubjectId, TenantId};
+use crate::ids::{PrincipalId, SubjectId, TenantId};
 
 /// The PostgreSQL advisory lock that orders alert events (`"ausc"` and 3): see
 /// [`Store::append_alert_event`].
@@ -549,12 +549,12 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(crate::db::new_id())
-            .bind(&d.tenant_id)
+            .bind(d.tenant_id.as_str())
             .bind(d.at_ms)
-            .bind(&d.principal_id)
+            .bind(d.principal_id.as_str())
             .bind(&d.role)
             .bind("alerts.watch")
-            .bind(&d.subject_id)
+            .bind(d.subject_id.as_str())
             .bind(&d.alert_id)
             .execute(&mut *tx)
             .await?;
@@ -828,13 +828,13 @@ pub struct LastSample {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertDelivery {
     /// The watcher's tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The watching principal.
-    pub principal_id: String,
+    pub principal_id: PrincipalId,
     /// Its role.
     pub role: String,
     /// The subject of the alert.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// The alert delivered.
     pub alert_id: String,
     /// When, Unix ms.

@@ -578,10 +578,10 @@ async fn run_watch(
         c.last = ev.event_id;
         // Audited (group-committed with other deliveries) before it is sent.
         let delivery = AlertDelivery {
-            tenant_id: c.tenant_id.as_str().to_owned(),
-            principal_id: c.caller.principal_id.as_str().to_owned(),
+            tenant_id: c.tenant_id.clone(),
+            principal_id: c.caller.principal_id.clone(),
             role: c.caller.role.as_str().to_owned(),
-            subject_id: ev.event.subject_id.clone(),
+            subject_id: SubjectId::new(ev.event.subject_id.as_str()),
             alert_id: ev.event.alert_id.clone(),
             at_ms: now_ms(),
         };
