@@ -14,7 +14,7 @@ use auscult_proto::v1 as pb;
 use auscult_proto::v1::admin_service_server::AdminService;
 use auscult_store::assignments::AssignmentFilter;
 use auscult_store::identity::{NewPrincipal, Principal, Tenant, TokenInfo, TokenOwners};
-use auscult_store::{DeviceId, SubjectId, TenantId, now_ms};
+use auscult_store::{DeviceId, PrincipalId, SubjectId, TenantId, now_ms};
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Caller, Role, authenticate, mint_token, token_expiry};
@@ -45,7 +45,7 @@ fn tenant_pb(t: &Tenant) -> pb::Tenant {
         _ => pb::TenantKind::Other,
     };
     pb::Tenant {
-        tenant_id: t.id.clone(),
+        tenant_id: t.id.to_string(),
         name: t.name.clone(),
         kind: kind as i32,
         created_at: Some(convert::timestamp(t.created_at_ms)),
@@ -55,8 +55,12 @@ fn tenant_pb(t: &Tenant) -> pb::Tenant {
 /// The protobuf form of a principal.
 pub fn principal_pb(p: &Principal) -> pb::Principal {
     pb::Principal {
-        principal_id: p.id.clone(),
-        tenant_id: p.tenant_id.clone().unwrap_or_default(),
+        principal_id: p.id.to_string(),
+        tenant_id: p
+            .tenant_id
+            .as_ref()
+            .map(TenantId::to_string)
+            .unwrap_or_default(),
         name: p.name.clone(),
         role: Role::parse(&p.role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
         created_at: Some(convert::timestamp(p.created_at_ms)),
@@ -68,7 +72,7 @@ fn token_pb(t: &TokenInfo, now_ms: i64) -> pb::TokenInfo {
     let expired = t.expires_at_ms.is_some_and(|at| at <= now_ms);
     pb::TokenInfo {
         token_id: t.id.clone(),
-        principal_id: t.principal_id.clone(),
+        principal_id: t.principal_id.to_string(),
         principal_name: t.principal_name.clone(),
         role: Role::parse(&t.role).map_or(pb::Role::Unspecified, convert::role_to_pb) as i32,
         created_at: Some(convert::timestamp(t.created_at_ms)),
@@ -81,7 +85,7 @@ fn token_pb(t: &TokenInfo, now_ms: i64) -> pb::TokenInfo {
 fn webhook_pb(w: &auscult_store::webhooks::WebhookInfo) -> pb::Webhook {
     pb::Webhook {
         webhook_id: w.id.clone(),
-        tenant_id: w.tenant_id.clone(),
+        tenant_id: w.tenant_id.to_string(),
         url: w.url.clone(),
         created_at: Some(convert::timestamp(w.created_at_ms)),
         created_by: w.created_by.clone(),
@@ -132,9 +136,9 @@ impl AdminApi {
     }
 
     /// The tenant an admin acts on: its own, or (for a system admin) the named existing one.
-    async fn target_tenant(&self, caller: &Caller, requested: &str) -> Result<String> {
+    async fn target_tenant(&self, caller: &Caller, requested: &str) -> Result<TenantId> {
         match &caller.tenant_id {
-            Some(own) if requested.is_empty() || requested == own => Ok(own.clone()),
+            Some(own) if requested.is_empty() || requested == own.as_str() => Ok(own.clone()),
             Some(_) => Err(ServerError::NotFound("tenant")),
             None => {
                 if requested.is_empty() {
@@ -142,7 +146,7 @@ impl AdminApi {
                 }
                 self.state
                     .store
-                    .get_tenant(requested)
+                    .get_tenant(&TenantId::new(requested))
                     .await?
                     .map(|t| t.id)
                     .ok_or(ServerError::NotFound("tenant"))
@@ -153,7 +157,7 @@ impl AdminApi {
     async fn create_principal(
         &self,
         caller: &Caller,
-        tenant_id: Option<&str>,
+        tenant_id: Option<&TenantId>,
         name: &str,
         role: Role,
         lifetime_seconds: Option<u64>,
@@ -167,7 +171,7 @@ impl AdminApi {
     async fn create_principal_with_login(
         &self,
         caller: &Caller,
-        tenant_id: Option<&str>,
+        tenant_id: Option<&TenantId>,
         name: &str,
         role: Role,
         lifetime_seconds: Option<u64>,
@@ -237,11 +241,11 @@ impl AdminApi {
         match self
             .state
             .store
-            .get_principal(device_id, Some(&tenant_id))
+            .get_principal(&PrincipalId::new(device_id), Some(&tenant_id))
             .await?
         {
             Some(p) if p.role == Role::Device.as_str() => {
-                Ok((TenantId::from(tenant_id), DeviceId::from(p.id)))
+                Ok((tenant_id, DeviceId::new(p.id.into_string())))
             }
             _ => Err(ServerError::NotFound("device")),
         }
@@ -302,7 +306,7 @@ impl AdminApi {
             .store
             .list_device_assignments(
                 &caller.actor(),
-                &TenantId::from(tenant_id),
+                &tenant_id,
                 AssignmentFilter {
                     device_id: device.as_ref(),
                     subject_id: subject.as_ref(),
@@ -329,10 +333,11 @@ impl AdminApi {
         if principal_id.is_empty() || principal_id.len() > 64 {
             return Err(ServerError::NotFound("principal"));
         }
+        let principal_id = PrincipalId::new(principal_id);
         let scope = if principal_id == caller.principal_id || is_system_admin(caller) {
             None
         } else if caller.role == Role::Admin {
-            caller.tenant_id.as_deref()
+            caller.tenant_id.as_ref()
         } else {
             return Err(ServerError::PermissionDenied(
                 "only admins manage other principals",
@@ -340,7 +345,7 @@ impl AdminApi {
         };
         self.state
             .store
-            .get_principal(principal_id, scope)
+            .get_principal(&principal_id, scope)
             .await?
             .ok_or(ServerError::NotFound("principal"))
     }
@@ -443,7 +448,7 @@ impl AdminService for AdminApi {
         Ok(Response::new(
             self.create_principal_with_login(
                 &caller,
-                tenant_id.as_deref(),
+                tenant_id.as_ref(),
                 req.name.trim(),
                 role,
                 req.lifetime_seconds,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use auscult_store::audit::Actor;
 use auscult_store::identity::{NewToken, TokenRecord};
 use auscult_store::token_cache::TokenLookup;
-use auscult_store::{Store, now_ms};
+use auscult_store::{DeviceId, PrincipalId, Store, TenantId, now_ms};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
@@ -118,9 +118,9 @@ pub fn token_expiry(role: Role, lifetime_seconds: Option<u64>, now_ms: i64) -> R
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The principal's id.
-    pub principal_id: String,
+    pub principal_id: PrincipalId,
     /// Its tenant (`None` for a system administrator).
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     /// Its role.
     pub role: Role,
     /// The public id of the token it authenticated with.
@@ -133,10 +133,16 @@ impl Caller {
     /// The caller as an audit actor.
     pub fn actor(&self) -> Actor<'_> {
         Actor {
-            tenant_id: self.tenant_id.as_deref(),
-            principal_id: &self.principal_id,
+            tenant_id: self.tenant_id.as_ref().map(TenantId::as_str),
+            principal_id: self.principal_id.as_str(),
             role: self.role.as_str(),
         }
+    }
+
+    /// The caller's id as a device: a device authenticates as its own principal, so for a caller
+    /// with [`Role::Device`] this is the device that records.
+    pub fn device_id(&self) -> DeviceId {
+        DeviceId::new(self.principal_id.as_str())
     }
 
     /// Requires one of `roles`.
@@ -151,13 +157,11 @@ impl Caller {
     }
 
     /// Requires one of `roles` and a tenant, returning the tenant.
-    pub fn tenant_with(&self, roles: &[Role]) -> Result<&str> {
+    pub fn tenant_with(&self, roles: &[Role]) -> Result<&TenantId> {
         self.require(roles)?;
-        self.tenant_id
-            .as_deref()
-            .ok_or(ServerError::PermissionDenied(
-                "a tenant-bound principal is required",
-            ))
+        self.tenant_id.as_ref().ok_or(ServerError::PermissionDenied(
+            "a tenant-bound principal is required",
+        ))
     }
 }
 
@@ -279,9 +283,9 @@ fn still_valid(record: &TokenRecord) -> Result<()> {
 /// watch.
 #[derive(Debug)]
 pub struct TokenWatch {
-    principal_id: String,
+    principal_id: PrincipalId,
     expires_at: Option<Instant>,
-    revocations: Option<tokio::sync::broadcast::Receiver<String>>,
+    revocations: Option<tokio::sync::broadcast::Receiver<PrincipalId>>,
     verdict: tokio::sync::watch::Receiver<Option<&'static str>>,
     check_now: std::sync::Arc<tokio::sync::Notify>,
     rechecks: tokio::task::JoinHandle<()>,
@@ -379,7 +383,7 @@ enum Wake {
 async fn recheck_token(
     store: Store,
     token_id: String,
-    principal_id: String,
+    principal_id: PrincipalId,
     interval: Duration,
     check_now: std::sync::Arc<tokio::sync::Notify>,
     verdict: tokio::sync::watch::Sender<Option<&'static str>>,

@@ -13,7 +13,7 @@ use auscult_store::recordings::{
     CaseFilter, CaseKey, EcgMode, RecordingRow, StreamKind, analysis_state, state,
 };
 use auscult_store::reviews::{NewReview, ReviewRow};
-use auscult_store::{CaseId, TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
@@ -45,10 +45,18 @@ pub fn page_size(requested: u32) -> Result<u32> {
     }
 }
 
+/// A case and its subject, as the audit trail names them ([`auscult_store::Store::audit`]).
+pub fn audited(row: &RecordingRow) -> (CaseId, SubjectId) {
+    (
+        CaseId::new(row.id.as_str()),
+        SubjectId::new(row.meta.subject_id.as_str()),
+    )
+}
+
 /// A complete case of the tenant, or NOT_FOUND (also for ids no case could have).
 pub async fn complete_case(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     case_id: &str,
 ) -> Result<RecordingRow> {
     if case_id.is_empty() || case_id.len() > 64 {
@@ -56,7 +64,7 @@ pub async fn complete_case(
     }
     match state
         .store
-        .get_recording(&TenantId::new(tenant_id), &CaseId::new(case_id))
+        .get_recording(tenant_id, &CaseId::new(case_id))
         .await?
     {
         Some(row) if row.state == state::COMPLETE => Ok(row),
@@ -89,7 +97,7 @@ pub async fn list(
     // One row more than the page tells whether another page follows.
     let mut rows = state
         .store
-        .list_cases(&TenantId::new(tenant_id), filter, after.as_ref(), size + 1)
+        .list_cases(tenant_id, filter, after.as_ref(), size + 1)
         .await?;
     let next_page_token = if rows.len() > size as usize {
         rows.truncate(size as usize);
@@ -99,10 +107,7 @@ pub async fn list(
     } else {
         String::new()
     };
-    let touched: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| (r.id.as_str(), r.meta.subject_id.as_str()))
-        .collect();
+    let touched: Vec<(CaseId, SubjectId)> = rows.iter().map(audited).collect();
     state
         .store
         .audit(&caller.actor(), "case.list", &touched, now_ms())
@@ -117,10 +122,7 @@ pub async fn list(
 /// a poller re-lists (and audits) cases only when it changed.
 pub async fn worklist_version(state: &AppState, caller: &Caller) -> Result<String> {
     let tenant_id = caller.tenant_with(READERS)?;
-    Ok(state
-        .store
-        .worklist_version(&TenantId::new(tenant_id))
-        .await?)
+    Ok(state.store.worklist_version(tenant_id).await?)
 }
 
 /// A case with its analysis and reviews.
@@ -140,7 +142,7 @@ pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<Cas
     let row = complete_case(state, tenant_id, case_id).await?;
     let reviews = state
         .store
-        .list_reviews(&TenantId::new(tenant_id), &CaseId::new(row.id.as_str()))
+        .list_reviews(tenant_id, &CaseId::new(row.id.as_str()))
         .await?;
     let analysis = match (&row.analysis_json, row.analysis_state.as_str()) {
         (Some(json), analysis_state::DONE) => Some(StoredAnalysis::from_json(json)?),
@@ -148,12 +150,7 @@ pub async fn get(state: &AppState, caller: &Caller, case_id: &str) -> Result<Cas
     };
     state
         .store
-        .audit(
-            &caller.actor(),
-            "case.get",
-            &[(&row.id, &row.meta.subject_id)],
-            now_ms(),
-        )
+        .audit(&caller.actor(), "case.get", &[audited(&row)], now_ms())
         .await?;
     Ok(CaseView {
         row,
@@ -169,12 +166,7 @@ pub async fn open_audio(state: &AppState, caller: &Caller, case_id: &str) -> Res
     let row = complete_case(state, tenant_id, case_id).await?;
     state
         .store
-        .audit(
-            &caller.actor(),
-            "case.audio",
-            &[(&row.id, &row.meta.subject_id)],
-            now_ms(),
-        )
+        .audit(&caller.actor(), "case.audio", &[audited(&row)], now_ms())
         .await?;
     Ok(row)
 }
@@ -284,8 +276,9 @@ pub async fn submit_review(
     if input.case_id.is_empty() || input.case_id.len() > 64 {
         return Err(ServerError::NotFound("case"));
     }
+    let case_id = CaseId::new(input.case_id);
     let review = NewReview {
-        recording_id: input.case_id,
+        recording_id: &case_id,
         verdict: input.verdict,
         findings: input.findings,
         refer: input.refer,
@@ -293,12 +286,7 @@ pub async fn submit_review(
     };
     state
         .store
-        .submit_review(
-            &TenantId::new(tenant_id),
-            &caller.actor(),
-            &review,
-            now_ms(),
-        )
+        .submit_review(tenant_id, &caller.actor(), &review, now_ms())
         .await?
         .ok_or(ServerError::NotFound("case"))
 }
@@ -316,13 +304,10 @@ pub async fn audit_trail(
     let tenant_id = caller.tenant_with(AUDITORS)?;
     let case = match case_id {
         None => None,
-        Some(id) => Some(complete_case(state, tenant_id, id).await?),
+        Some(id) => Some(audited(&complete_case(state, tenant_id, id).await?)),
     };
     let size = page_size(requested_size)?;
-    let touched: Vec<(&str, &str)> = case
-        .iter()
-        .map(|c| (c.id.as_str(), c.meta.subject_id.as_str()))
-        .collect();
+    let touched: Vec<(CaseId, SubjectId)> = case.iter().cloned().collect();
     state
         .store
         .audit(&caller.actor(), "audit.list", &touched, now_ms())
@@ -331,7 +316,7 @@ pub async fn audit_trail(
         .store
         .list_audit_events(
             tenant_id,
-            case.as_ref().map(|c| c.id.as_str()),
+            case.as_ref().map(|(case_id, _)| case_id),
             offset,
             size,
         )

@@ -63,6 +63,7 @@ fn lower_this_threads_priority() -> std::result::Result<(), thread_priority::Err
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

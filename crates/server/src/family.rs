@@ -12,7 +12,7 @@
 
 use auscult_store::family::{Acceptor, AccessState, FamilyAccess, NewFamilyInvitation};
 use auscult_store::web_users::{NewWebLogin, WebUser};
-use auscult_store::{PrincipalId, SubjectId, TenantId, now_ms};
+use auscult_store::{SubjectId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
@@ -65,16 +65,16 @@ pub struct Invitation {
 
 /// The tenant of an inviter, after checking that `subject_id` is a resident of it with vital
 /// signs (else NOT_FOUND, as for a missing one).
-async fn inviter_tenant(
+async fn inviter_tenant<'c>(
     app: &AppState,
-    caller: &Caller,
+    caller: &'c Caller,
     subject_id: &SubjectId,
-) -> Result<TenantId> {
-    let tenant_id = TenantId::new(caller.tenant_with(INVITERS)?);
+) -> Result<&'c TenantId> {
+    let tenant_id = caller.tenant_with(INVITERS)?;
     check_subject_id(subject_id.as_str())?;
     if !app
         .store
-        .vitals_subject_exists(&tenant_id, subject_id)
+        .vitals_subject_exists(tenant_id, subject_id)
         .await?
     {
         return Err(ServerError::NotFound("subject"));
@@ -89,7 +89,8 @@ pub async fn invite(
     subject_id: &str,
     consent: Consent<'_>,
 ) -> Result<Invitation> {
-    let tenant_id = inviter_tenant(app, caller, &SubjectId::new(subject_id)).await?;
+    let subject_id = &SubjectId::new(subject_id);
+    let tenant_id = inviter_tenant(app, caller, subject_id).await?;
     let relative_name = field(consent.relative_name, "the relative's name")?;
     let relationship = field(consent.relationship, "the relationship")?;
     let recorded_by = field(consent.recorded_by, "who recorded the consent")?;
@@ -102,7 +103,7 @@ pub async fn invite(
         .create_family_invitation(
             &caller.actor(),
             NewFamilyInvitation {
-                tenant_id: tenant_id.as_str(),
+                tenant_id,
                 subject_id,
                 relative_name,
                 relationship,
@@ -132,7 +133,7 @@ pub async fn access_of(
     let tenant_id = inviter_tenant(app, caller, subject_id).await?;
     Ok(app
         .store
-        .family_access_of_subject(&caller.actor(), &tenant_id, subject_id, now_ms())
+        .family_access_of_subject(&caller.actor(), tenant_id, subject_id, now_ms())
         .await?)
 }
 
@@ -150,7 +151,7 @@ pub async fn revoke(
     }
     if !app
         .store
-        .revoke_family_access(&caller.actor(), &tenant_id, subject_id, access_id, now_ms())
+        .revoke_family_access(&caller.actor(), tenant_id, subject_id, access_id, now_ms())
         .await?
     {
         return Err(ServerError::NotFound("family access"));
@@ -244,10 +245,10 @@ pub async fn accept(
 
 /// The residents a signed-in family member may see (none for anyone else).
 pub async fn grants(app: &AppState, caller: &Caller) -> Result<Vec<FamilyAccess>> {
-    let tenant_id = TenantId::new(caller.tenant_with(&[Role::Family])?);
+    let tenant_id = caller.tenant_with(&[Role::Family])?;
     Ok(app
         .store
-        .family_grants(&tenant_id, &PrincipalId::new(caller.principal_id.as_str()))
+        .family_grants(tenant_id, &caller.principal_id)
         .await?)
 }
 

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use auscult_dsp::{Hz, Seconds, Signal};
 use auscult_proto::v1 as pb;
-use auscult_store::now_ms;
 use auscult_store::recordings::RecordingRow;
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use crate::auth::Caller;
@@ -218,7 +218,7 @@ pub struct LiveSession {
     /// The recording id (the case id once complete).
     pub recording_id: String,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The subject (shown to the tenant's clinicians, never logged).
     pub subject_id: String,
     /// The site being recorded, as stored.
@@ -265,10 +265,10 @@ impl LiveHub {
     }
 
     /// The live session of `recording_id` if it is the tenant's.
-    fn find(&self, tenant_id: &str, recording_id: &str) -> Option<Arc<LiveSession>> {
+    fn find(&self, tenant_id: &TenantId, recording_id: &str) -> Option<Arc<LiveSession>> {
         self.sessions()
             .get(recording_id)
-            .filter(|s| s.tenant_id == tenant_id)
+            .filter(|s| s.tenant_id == *tenant_id)
             .cloned()
     }
 }
@@ -296,7 +296,7 @@ impl LiveFeed {
             hub,
             LiveSession {
                 recording_id: row.id.clone(),
-                tenant_id: row.tenant_id.clone(),
+                tenant_id: TenantId::new(row.tenant_id.as_str()),
                 subject_id: row.meta.subject_id.clone(),
                 site: row.meta.site.clone(),
                 started_at_ms: row.meta.started_at_ms,
@@ -416,9 +416,14 @@ async fn audit(
     if sessions.is_empty() {
         return Ok(());
     }
-    let touched: Vec<(&str, &str)> = sessions
+    let touched: Vec<(CaseId, SubjectId)> = sessions
         .iter()
-        .map(|s| (s.recording_id.as_str(), s.subject_id.as_str()))
+        .map(|s| {
+            (
+                CaseId::new(s.recording_id.as_str()),
+                SubjectId::new(s.subject_id.as_str()),
+            )
+        })
         .collect();
     state
         .store
@@ -434,7 +439,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Arc<LiveSessi
         .live
         .sessions()
         .values()
-        .filter(|s| s.tenant_id == tenant_id)
+        .filter(|s| s.tenant_id == *tenant_id)
         .cloned()
         .collect();
     sessions.sort_by(|a, b| {
@@ -597,7 +602,11 @@ mod tests {
             marking: Arc::clone(&marking),
         });
         let feed = LiveFeed::start(&hub, session("rec-m", "t1"), 2);
-        let mut listener = hub.find("t1", "rec-m").unwrap().frames.subscribe();
+        let mut listener = hub
+            .find(&TenantId::new("t1"), "rec-m")
+            .unwrap()
+            .frames
+            .subscribe();
         // 3 s of PCG at 4 kHz: enough for a window.
         for k in 0..15u64 {
             feed.pcg(k * 800, &[0u8; 1600]);
@@ -628,8 +637,11 @@ mod tests {
     async fn a_listener_that_never_reads_loses_frames_and_never_holds_up_the_feed() {
         let hub = Arc::new(LiveHub::default());
         let feed = LiveFeed::start(&hub, session("rec-1", "t1"), 2);
-        let live = hub.find("t1", "rec-1").unwrap();
-        assert!(hub.find("t2", "rec-1").is_none(), "another tenant's");
+        let live = hub.find(&TenantId::new("t1"), "rec-1").unwrap();
+        assert!(
+            hub.find(&TenantId::new("t2"), "rec-1").is_none(),
+            "another tenant's"
+        );
         let mut stalled = live.frames.subscribe();
         let started = std::time::Instant::now();
         let frames = 10 * LISTENER_FRAMES as u64;
@@ -656,7 +668,7 @@ mod tests {
         assert_eq!(newest, (frames - 1) * 1000);
         // The session ends with its feed: gone from the hub, an ended frame to listeners.
         drop(feed);
-        assert!(hub.find("t1", "rec-1").is_none());
+        assert!(hub.find(&TenantId::new("t1"), "rec-1").is_none());
         assert!(matches!(stalled.recv().await, Ok(Frame::Ended)));
     }
 

@@ -38,8 +38,8 @@ mod visits;
 use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
-use auscult_store::TenantId;
 use auscult_store::programs::{ProgramRow, ResidentRow, VisitRow};
+use auscult_store::{SubjectId, TenantId};
 use tonic::Request;
 
 use crate::auth::{Caller, Role, authenticate};
@@ -65,6 +65,11 @@ pub const CONFIRMERS: &[Role] = &[Role::Clinician, Role::Admin];
 pub const EXPORTERS: &[Role] = &[Role::Clinician, Role::Admin];
 /// Who exports recordings as WFDB (the same people who may listen to them).
 pub const RECORDING_READERS: &[Role] = &[Role::Clinician, Role::Nurse, Role::Admin];
+
+/// A resident's subject id, as the store's audit trail takes it.
+fn subject_of(r: &ResidentRow) -> SubjectId {
+    SubjectId::new(r.resident.subject_id.as_str())
+}
 
 /// The programme service.
 #[derive(Debug, Clone)]
@@ -126,7 +131,7 @@ impl ProgramApi {
         let labs = self
             .state
             .store
-            .list_visit_labs(tenant_id.as_str(), &visit.program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
             .await?;
         visit_pb(
             visit,

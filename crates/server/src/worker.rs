@@ -15,7 +15,7 @@ use auscult_dsp as dsp;
 use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::jobs::{AnalysisOutcome, ClaimedJob, Exhausted};
-use auscult_store::{CaseId, TenantId, now_ms};
+use auscult_store::now_ms;
 use auscult_triage::AnalysisSummary;
 use std::sync::atomic::Ordering;
 use tokio::sync::watch;
@@ -65,10 +65,7 @@ async fn analyse(
     let transient = |e: ServerError| AttemptError::Transient(e.to_string());
     let row = state
         .store
-        .get_recording(
-            &TenantId::new(job.tenant_id.as_str()),
-            &CaseId::new(job.recording_id.as_str()),
-        )
+        .get_recording(&job.tenant_id, &job.recording_id)
         .await
         .map_err(|e| transient(e.into()))?
         .ok_or_else(|| AttemptError::Engine("recording missing".into()))?;

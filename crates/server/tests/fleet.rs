@@ -118,7 +118,7 @@ async fn registry_guards_local_blobs(db: Db) {
 both_backends!(registry_guards_local_blobs);
 
 /// A complete case straight through the store, so that no server's worker takes its job.
-async fn queued_case(store: &Store) -> (String, String) {
+async fn queued_case(store: &Store) -> (TenantId, CaseId) {
     let now = now_ms();
     let tenant = store
         .create_tenant(&Actor::SYSTEM, "lease", "clinic", now)
@@ -141,7 +141,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         )
         .await
         .unwrap();
-    let tenant_id = TenantId::new(tenant.id.as_str());
+    let tenant_id = tenant.id;
     let meta = NewRecording {
         upload_id: "lease-1".into(),
         device_serial: "SN".into(),
@@ -172,8 +172,8 @@ async fn queued_case(store: &Store) -> (String, String) {
         .await
         .unwrap();
     let actor = Actor {
-        tenant_id: Some(&tenant.id),
-        principal_id: &device.id,
+        tenant_id: Some(tenant_id.as_str()),
+        principal_id: device.id.as_str(),
         role: "device",
     };
     let totals = Counts {
@@ -184,7 +184,7 @@ async fn queued_case(store: &Store) -> (String, String) {
         .complete_upload(&tenant_id, &case_id, totals, 0.025, &actor, now)
         .await
         .unwrap();
-    (tenant.id, row.id)
+    (tenant_id, case_id)
 }
 
 async fn lease_kept_while_analysing(db: Db) {
@@ -600,7 +600,10 @@ async fn three_servers_one_database_one_killed_mid_upload() {
         );
         assert!(case.analysis.is_some(), "{upload_id} has its analysis");
         let job = store
-            .job_of_recording(&t.id, case_id)
+            .job_of_recording(
+                &TenantId::new(t.id.as_str()),
+                &CaseId::new(case_id.as_str()),
+            )
             .await
             .unwrap()
             .unwrap();

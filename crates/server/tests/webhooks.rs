@@ -540,7 +540,7 @@ async fn webhooks_deliver_retry_and_dead_letter(db: Db) {
     let store = &ts.server.state().store;
     let actions = |tenant: &str| {
         let store = store.clone();
-        let tenant = tenant.to_owned();
+        let tenant = auscult_store::TenantId::new(tenant);
         async move {
             store
                 .list_audit_events(&tenant, None, 0, 1000)

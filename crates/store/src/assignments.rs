@@ -66,10 +66,10 @@ impl Store {
                 insert_admin_audit_about(
                     &mut tx,
                     actor,
-                    Some(tenant_id.as_str()),
+                    Some(tenant_id),
                     "device.assign",
                     device_id.as_str(),
-                    Some(subject.as_str()),
+                    Some(subject),
                     now_ms,
                 )
                 .await?;
@@ -105,10 +105,10 @@ impl Store {
                 insert_admin_audit_about(
                     &mut tx,
                     actor,
-                    Some(tenant_id.as_str()),
+                    Some(tenant_id),
                     "device.unassign",
                     device_id.as_str(),
-                    Some(subject.as_str()),
+                    Some(subject),
                     now_ms,
                 )
                 .await?;
@@ -152,7 +152,7 @@ impl Store {
         insert_admin_audit(
             &mut tx,
             actor,
-            Some(tenant_id.as_str()),
+            Some(tenant_id),
             "device.assignments.list",
             filter
                 .device_id

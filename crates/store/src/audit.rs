@@ -10,6 +10,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::db::new_id;
 use crate::error::Result;
+use crate::ids::{CaseId, SubjectId, TenantId};
 
 /// Who acts.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +57,7 @@ impl Actor<'static> {
 pub(crate) async fn insert_admin_audit(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     actor: &Actor<'_>,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     action: &str,
     target_id: &str,
     now_ms: i64,
@@ -69,10 +70,10 @@ pub(crate) async fn insert_admin_audit(
 pub(crate) async fn insert_admin_audit_about(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     actor: &Actor<'_>,
-    tenant_id: Option<&str>,
+    tenant_id: Option<&TenantId>,
     action: &str,
     target_id: &str,
-    subject_id: Option<&str>,
+    subject_id: Option<&SubjectId>,
     now_ms: i64,
 ) -> Result<()> {
     sqlx::query(
@@ -80,13 +81,13 @@ pub(crate) async fn insert_admin_audit_about(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(new_id())
-    .bind(tenant_id)
+    .bind(tenant_id.map(TenantId::as_str))
     .bind(now_ms)
     .bind(actor.principal_id)
     .bind(actor.role)
     .bind(action)
     .bind(target_id)
-    .bind(subject_id)
+    .bind(subject_id.map(SubjectId::as_str))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -124,7 +125,7 @@ impl Store {
         &self,
         actor: &Actor<'_>,
         action: &str,
-        cases: &[(&str, &str)],
+        cases: &[(CaseId, SubjectId)],
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -136,8 +137,8 @@ impl Store {
                 &mut tx,
                 actor,
                 action,
-                Some(recording_id),
-                Some(subject_id),
+                Some(recording_id.as_str()),
+                Some(subject_id.as_str()),
                 now_ms,
             )
             .await?;
@@ -149,8 +150,8 @@ impl Store {
     /// Audit events of a tenant, newest first, optionally of one case.
     pub async fn list_audit_events(
         &self,
-        tenant_id: &str,
-        recording_id: Option<&str>,
+        tenant_id: &TenantId,
+        recording_id: Option<&CaseId>,
         offset: u64,
         limit: u32,
     ) -> Result<Vec<AuditEvent>> {
@@ -160,8 +161,8 @@ impl Store {
              WHERE tenant_id = $1 AND ($2 IS NULL OR recording_id = $2) \
              ORDER BY at_ms DESC, id DESC LIMIT $3 OFFSET $4",
         )
-        .bind(tenant_id)
-        .bind(recording_id)
+        .bind(tenant_id.as_str())
+        .bind(recording_id.map(CaseId::as_str))
         .bind(i64::from(limit))
         .bind(crate::db::to_i64(offset))
         .fetch_all(&self.pool)

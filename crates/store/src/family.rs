@@ -83,9 +83,9 @@ impl FamilyAccess {
 #[derive(Debug, Clone, Copy)]
 pub struct NewFamilyInvitation<'a> {
     /// Its tenant.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// The resident.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// The relative's display name.
     pub relative_name: &'a str,
     /// The relative's relationship to the resident.
@@ -115,7 +115,7 @@ pub enum Acceptor<'a> {
     /// A family member already signed in (of the invitation's tenant) adds this resident.
     Existing {
         /// Their principal.
-        principal_id: &'a str,
+        principal_id: &'a PrincipalId,
         /// Its role name.
         role: &'a str,
     },
@@ -163,8 +163,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
-        .bind(inv.tenant_id)
-        .bind(inv.subject_id)
+        .bind(inv.tenant_id.as_str())
+        .bind(inv.subject_id.as_str())
         .bind(inv.relative_name)
         .bind(inv.relationship)
         .bind(inv.consent_recorded_by)
@@ -227,29 +227,30 @@ impl Store {
         if used.rows_affected() != 1 {
             return Ok(None);
         }
+        let tenant_id = TenantId::new(access.tenant_id.as_str());
         let (principal_id, role) = match acceptor {
             Acceptor::NewLogin { role, login } => {
-                let id = new_id();
+                let id = PrincipalId::new(new_id());
                 sqlx::query(
                     "INSERT INTO principals (id, tenant_id, name, role, created_at_ms) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(&id)
-                .bind(&access.tenant_id)
+                .bind(id.as_str())
+                .bind(tenant_id.as_str())
                 .bind(&access.relative_name)
                 .bind(role)
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
-                insert_web_user(&mut tx, &access.tenant_id, &id, login, now_ms).await?;
+                insert_web_user(&mut tx, &tenant_id, &id, login, now_ms).await?;
                 (id, role)
             }
             Acceptor::Existing { principal_id, role } => {
                 let same_tenant = sqlx::query(
                     "SELECT COUNT(*) AS n FROM principals WHERE id = $1 AND tenant_id = $2 AND role = $3",
                 )
-                .bind(principal_id)
-                .bind(&access.tenant_id)
+                .bind(principal_id.as_str())
+                .bind(tenant_id.as_str())
                 .bind(role)
                 .fetch_one(&mut *tx)
                 .await?
@@ -257,26 +258,26 @@ impl Store {
                 if same_tenant != 1 {
                     return Ok(None);
                 }
-                (principal_id.to_owned(), role)
+                (principal_id.clone(), role)
             }
         };
         sqlx::query("UPDATE family_access SET principal_id = $1 WHERE id = $2")
-            .bind(&principal_id)
+            .bind(principal_id.as_str())
             .bind(&access.id)
             .execute(&mut *tx)
             .await?;
         let actor = Actor {
-            tenant_id: Some(&access.tenant_id),
-            principal_id: &principal_id,
+            tenant_id: Some(tenant_id.as_str()),
+            principal_id: principal_id.as_str(),
             role,
         };
         insert_admin_audit_about(
             &mut tx,
             &actor,
-            Some(&access.tenant_id),
+            Some(&tenant_id),
             "family.accept",
             &access.id,
-            Some(&access.subject_id),
+            Some(&SubjectId::new(access.subject_id.as_str())),
             now_ms,
         )
         .await?;
@@ -285,7 +286,7 @@ impl Store {
              u.failed_attempts, u.locked_until_ms FROM web_users u \
              JOIN principals p ON p.id = u.principal_id WHERE u.principal_id = $1",
         )
-        .bind(&principal_id)
+        .bind(principal_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(user) = user
@@ -408,10 +409,10 @@ impl Store {
         insert_admin_audit_about(
             &mut tx,
             actor,
-            Some(tenant_id.as_str()),
+            Some(tenant_id),
             "family.revoke",
             access_id,
-            Some(subject_id.as_str()),
+            Some(subject_id),
             now_ms,
         )
         .await?;

@@ -13,13 +13,14 @@ use crate::Store;
 use crate::audit::{Actor, insert_admin_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
+use crate::ids::{PrincipalId, TenantId};
 use crate::token_cache::{Miss, TokenLookup, TokenLookupStats};
 
 /// A tenant: a municipality, a clinic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
     /// Identifier.
-    pub id: String,
+    pub id: TenantId,
     /// Unique display name.
     pub name: String,
     /// `municipality`, `clinic` or `other`.
@@ -32,9 +33,9 @@ pub struct Tenant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     /// Identifier.
-    pub id: String,
+    pub id: PrincipalId,
     /// The tenant, `None` for a system administrator.
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     /// Display name or device serial.
     pub name: String,
     /// Role name.
@@ -80,7 +81,7 @@ pub struct NewToken<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct NewPrincipal<'a> {
     /// The tenant it belongs to, `None` for a system principal.
-    pub tenant_id: Option<&'a str>,
+    pub tenant_id: Option<&'a TenantId>,
     /// Its name.
     pub name: &'a str,
     /// Its role.
@@ -93,7 +94,7 @@ pub struct TokenInfo {
     /// The public id.
     pub id: String,
     /// The owner.
-    pub principal_id: String,
+    pub principal_id: PrincipalId,
     /// The owner's name.
     pub principal_name: String,
     /// The owner's role.
@@ -112,7 +113,7 @@ pub enum TokenOwners<'a> {
     /// One principal (found by the caller, so its tenant is known).
     Principal(&'a Principal),
     /// Every principal of a tenant.
-    Tenant(&'a str),
+    Tenant(&'a TenantId),
 }
 
 /// The PostgreSQL advisory lock that serialises the creation of the first system principal
@@ -124,9 +125,10 @@ const PRINCIPAL_COLUMNS: &str = "p.id, p.tenant_id, p.name, p.role, p.created_at
 
 fn principal_from_row(row: &sqlx::any::AnyRow) -> Result<Principal> {
     let live: i64 = row.try_get("live")?;
+    let tenant_id: Option<String> = row.try_get("tenant_id")?;
     Ok(Principal {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
+        id: PrincipalId::new(row.try_get::<String, _>("id")?),
+        tenant_id: tenant_id.map(TenantId::new),
         name: row.try_get("name")?,
         role: row.try_get("role")?,
         created_at_ms: row.try_get("created_at_ms")?,
@@ -136,7 +138,7 @@ fn principal_from_row(row: &sqlx::any::AnyRow) -> Result<Principal> {
 
 fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
     Ok(Tenant {
-        id: row.try_get("id")?,
+        id: TenantId::new(row.try_get::<String, _>("id")?),
         name: row.try_get("name")?,
         kind: row.try_get("kind")?,
         created_at_ms: row.try_get("created_at_ms")?,
@@ -152,17 +154,25 @@ impl Store {
         kind: &str,
         now_ms: i64,
     ) -> Result<Tenant> {
-        let id = new_id();
+        let id = TenantId::new(new_id());
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO tenants (id, name, kind, created_at_ms) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
+            .bind(id.as_str())
             .bind(name)
             .bind(kind)
             .bind(now_ms)
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::unique_as(e, "tenant name"))?;
-        insert_admin_audit(&mut tx, actor, Some(&id), "tenant.create", &id, now_ms).await?;
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            Some(&id),
+            "tenant.create",
+            id.as_str(),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Tenant {
             id,
@@ -181,9 +191,9 @@ impl Store {
     }
 
     /// One tenant.
-    pub async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>> {
+    pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>> {
         let row = sqlx::query("SELECT id, name, kind, created_at_ms FROM tenants WHERE id = $1")
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(tenant_from_row).transpose()
@@ -219,20 +229,28 @@ impl Store {
             name,
             role,
         } = principal;
-        let id = new_id();
+        let id = PrincipalId::new(new_id());
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO principals (id, tenant_id, name, role, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(&id)
-        .bind(tenant_id)
+        .bind(id.as_str())
+        .bind(tenant_id.map(TenantId::as_str))
         .bind(name)
         .bind(role)
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
         insert_token(&mut tx, &id, token, now_ms).await?;
-        insert_admin_audit(&mut tx, actor, tenant_id, "principal.create", &id, now_ms).await?;
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            tenant_id,
+            "principal.create",
+            id.as_str(),
+            now_ms,
+        )
+        .await?;
         if let Some(login) = login {
             let tenant_id = tenant_id.ok_or(StoreError::Conflict(
                 "a web console sign-in needs a tenant-bound principal",
@@ -243,7 +261,7 @@ impl Store {
                 actor,
                 Some(tenant_id),
                 "web_user.create",
-                &id,
+                id.as_str(),
                 now_ms,
             )
             .await?;
@@ -252,7 +270,7 @@ impl Store {
         self.tokens.forget_token(token.id);
         Ok(Principal {
             id,
-            tenant_id: tenant_id.map(str::to_owned),
+            tenant_id: tenant_id.cloned(),
             name: name.to_owned(),
             role: role.to_owned(),
             created_at_ms: now_ms,
@@ -273,7 +291,7 @@ impl Store {
         token: NewToken<'_>,
         now_ms: i64,
     ) -> Result<Option<Principal>> {
-        let id = new_id();
+        let id = PrincipalId::new(new_id());
         let mut tx = self.pool.begin().await?;
         crate::servers::lock_for_transaction(&mut tx, self.backend, BOOTSTRAP_LOCK).await?;
         let inserted = sqlx::query(
@@ -281,7 +299,7 @@ impl Store {
              SELECT $1, NULL, $2, $3, $4 \
              WHERE NOT EXISTS (SELECT 1 FROM principals WHERE tenant_id IS NULL AND role = $3)",
         )
-        .bind(&id)
+        .bind(id.as_str())
         .bind(name)
         .bind(role)
         .bind(now_ms)
@@ -291,7 +309,15 @@ impl Store {
             return Ok(None);
         }
         insert_token(&mut tx, &id, token, now_ms).await?;
-        insert_admin_audit(&mut tx, actor, None, "principal.create", &id, now_ms).await?;
+        insert_admin_audit(
+            &mut tx,
+            actor,
+            None,
+            "principal.create",
+            id.as_str(),
+            now_ms,
+        )
+        .await?;
         tx.commit().await?;
         self.tokens.forget_token(token.id);
         Ok(Some(Principal {
@@ -319,27 +345,27 @@ impl Store {
     /// One principal. With `tenant_id` set, only a principal of that tenant is found.
     pub async fn get_principal(
         &self,
-        principal_id: &str,
-        tenant_id: Option<&str>,
+        principal_id: &PrincipalId,
+        tenant_id: Option<&TenantId>,
     ) -> Result<Option<Principal>> {
         let sql = format!(
             "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.id = $1 AND ($2 IS NULL OR p.tenant_id = $2)"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(principal_id)
-            .bind(tenant_id)
+            .bind(principal_id.as_str())
+            .bind(tenant_id.map(TenantId::as_str))
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(principal_from_row).transpose()
     }
 
     /// The principals of a tenant, by name.
-    pub async fn list_principals(&self, tenant_id: &str) -> Result<Vec<Principal>> {
+    pub async fn list_principals(&self, tenant_id: &TenantId) -> Result<Vec<Principal>> {
         let sql = format!(
             "SELECT {PRINCIPAL_COLUMNS} FROM principals p WHERE p.tenant_id = $1 ORDER BY p.name, p.id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(principal_from_row).collect()
@@ -412,16 +438,15 @@ impl Store {
             "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(&principal.id)
+        .bind(principal.id.as_str())
         .execute(&mut *tx)
         .await?;
-        let tenant = principal.tenant_id.as_deref();
         insert_admin_audit(
             &mut tx,
             actor,
-            tenant,
+            principal.tenant_id.as_ref(),
             "token.revoke",
-            &principal.id,
+            principal.id.as_str(),
             now_ms,
         )
         .await?;
@@ -444,17 +469,16 @@ impl Store {
             "UPDATE tokens SET revoked_at_ms = $1 WHERE principal_id = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(&principal.id)
+        .bind(principal.id.as_str())
         .execute(&mut *tx)
         .await?;
         insert_token(&mut tx, &principal.id, token, now_ms).await?;
-        let tenant = principal.tenant_id.as_deref();
         insert_admin_audit(
             &mut tx,
             actor,
-            tenant,
+            principal.tenant_id.as_ref(),
             "token.rotate",
-            &principal.id,
+            principal.id.as_str(),
             now_ms,
         )
         .await?;
@@ -477,10 +501,10 @@ impl Store {
             TokenOwners::Principal(p) => (
                 Some(p.id.as_str()),
                 None,
-                p.tenant_id.as_deref(),
+                p.tenant_id.as_ref(),
                 p.id.as_str(),
             ),
-            TokenOwners::Tenant(t) => (None, Some(t), Some(t), t),
+            TokenOwners::Tenant(t) => (None, Some(t.as_str()), Some(t), t.as_str()),
         };
         let mut tx = self.pool.begin().await?;
         insert_admin_audit(&mut tx, actor, audit_tenant, "token.list", target, now_ms).await?;
@@ -500,7 +524,7 @@ impl Store {
             .map(|row| {
                 Ok(TokenInfo {
                     id: row.try_get("id")?,
-                    principal_id: row.try_get("principal_id")?,
+                    principal_id: PrincipalId::new(row.try_get::<String, _>("principal_id")?),
                     principal_name: row.try_get("name")?,
                     role: row.try_get("role")?,
                     created_at_ms: row.try_get("created_at_ms")?,
@@ -515,14 +539,14 @@ impl Store {
 
     /// A receiver of the principal id of every revocation or rotation this store makes from now
     /// on (all of that principal's earlier tokens are revoked), so long-running calls end at once.
-    pub fn token_revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+    pub fn token_revocations(&self) -> tokio::sync::broadcast::Receiver<PrincipalId> {
         self.tokens.revocations()
     }
 }
 
 async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    principal_id: &str,
+    principal_id: &PrincipalId,
     token: NewToken<'_>,
     now_ms: i64,
 ) -> Result<()> {
@@ -531,7 +555,7 @@ async fn insert_token(
          VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token.id)
-    .bind(principal_id)
+    .bind(principal_id.as_str())
     .bind(token.secret_sha256.to_vec())
     .bind(now_ms)
     .bind(token.expires_at_ms)

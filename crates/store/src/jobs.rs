@@ -12,6 +12,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::db::Backend;
 use crate::error::Result;
+use crate::ids::{CaseId, TenantId};
 use crate::recordings::analysis_state;
 
 /// Job states.
@@ -32,9 +33,9 @@ pub struct ClaimedJob {
     /// Job id.
     pub id: String,
     /// The tenant of the recording.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The recording to analyse.
-    pub recording_id: String,
+    pub recording_id: CaseId,
     /// Attempts including this one.
     pub attempts: u32,
 }
@@ -119,8 +120,8 @@ impl Store {
         let attempts: i64 = row.try_get("attempts")?;
         Ok(Some(ClaimedJob {
             id: row.try_get("id")?,
-            tenant_id: row.try_get("tenant_id")?,
-            recording_id: row.try_get("recording_id")?,
+            tenant_id: TenantId::new(row.try_get::<String, _>("tenant_id")?),
+            recording_id: CaseId::new(row.try_get::<String, _>("recording_id")?),
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         }))
     }
@@ -159,8 +160,8 @@ impl Store {
         .bind(&outcome.murmur_status)
         .bind(outcome.heart_rate_bpm)
         .bind(outcome.priority)
-        .bind(&job.tenant_id)
-        .bind(&job.recording_id)
+        .bind(job.tenant_id.as_str())
+        .bind(job.recording_id.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -202,8 +203,8 @@ impl Store {
             .bind(analysis_state::FAILED)
             .bind(error)
             .bind(failed_priority)
-            .bind(&job.tenant_id)
-            .bind(&job.recording_id)
+            .bind(job.tenant_id.as_str())
+            .bind(job.recording_id.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -294,15 +295,15 @@ impl Store {
     /// The analysis job of a recording, if it has one.
     pub async fn job_of_recording(
         &self,
-        tenant_id: &str,
-        recording_id: &str,
+        tenant_id: &TenantId,
+        recording_id: &CaseId,
     ) -> Result<Option<JobRow>> {
         let row = sqlx::query(
             "SELECT id, state, attempts, locked_by, locked_at_ms, last_error FROM analysis_jobs \
              WHERE tenant_id = $1 AND recording_id = $2",
         )
-        .bind(tenant_id)
-        .bind(recording_id)
+        .bind(tenant_id.as_str())
+        .bind(recording_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };

@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::error::{Result, StoreError};
+use crate::ids::{SubjectId, TenantId};
 
 /// A result to store (checked by the caller).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,10 +74,10 @@ impl Store {
     /// such visit (nothing stored).
     pub async fn put_visit_labs(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         actor: &Actor<'_>,
         visit_id: &str,
-        subject_id: &str,
+        subject_id: &SubjectId,
         labs: &[NewLab<'_>],
         now_ms: i64,
     ) -> Result<bool> {
@@ -96,7 +97,7 @@ impl Store {
             .bind(lab.measured_at_ms)
             .bind(actor.principal_id)
             .bind(now_ms)
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(visit_id)
             .bind(lab.analyte.as_str())
             .execute(&mut *tx)
@@ -118,7 +119,7 @@ impl Store {
             .bind(lab.measured_at_ms)
             .bind(actor.principal_id)
             .bind(now_ms)
-            .bind(tenant_id)
+            .bind(tenant_id.as_str())
             .bind(visit_id)
             .execute(&mut *tx)
             .await
@@ -135,7 +136,7 @@ impl Store {
         if labs.is_empty() {
             let visit =
                 sqlx::query("SELECT id FROM program_visits WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant_id)
+                    .bind(tenant_id.as_str())
                     .bind(visit_id)
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -143,14 +144,22 @@ impl Store {
                 return Ok(false);
             }
         }
-        insert_audit(&mut tx, actor, "visit.labs", None, Some(subject_id), now_ms).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            "visit.labs",
+            None,
+            Some(subject_id.as_str()),
+            now_ms,
+        )
+        .await?;
         if replaced {
             insert_audit(
                 &mut tx,
                 actor,
                 "visit.labs.replace",
                 None,
-                Some(subject_id),
+                Some(subject_id.as_str()),
                 now_ms,
             )
             .await?;
@@ -163,7 +172,7 @@ impl Store {
     /// order of [`Analyte::ALL`] (not audited: the caller audits what it returns).
     pub async fn list_visit_labs(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         program_id: &str,
         visit_id: Option<&str>,
     ) -> Result<Vec<LabRow>> {
@@ -174,7 +183,7 @@ impl Store {
              WHERE l.tenant_id = $1 AND v.program_id = $2 AND ($3 IS NULL OR l.visit_id = $3) \
              ORDER BY l.visit_id",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(program_id)
         .bind(visit_id)
         .fetch_all(&self.pool)

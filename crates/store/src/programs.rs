@@ -14,7 +14,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
-use crate::ids::{SubjectId, TenantId};
+use crate::ids::{CaseId, SubjectId, TenantId};
 
 /// A programme.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ pub struct VisitResponse<'a> {
     /// The visit.
     pub visit_id: &'a str,
     /// The resident's subject id, for the audit event.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// The questionnaire version answered.
     pub version: u32,
     /// The encoded response.
@@ -193,9 +193,9 @@ pub struct VisitLink<'a> {
     /// `aortic`, `pulmonic`, `tricuspid`, `mitral`.
     pub site: &'a str,
     /// The recording (case).
-    pub recording_id: &'a str,
+    pub recording_id: &'a CaseId,
     /// The resident's subject id, for the audit event.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
 }
 
 /// A clinician's decision on a visit.
@@ -204,7 +204,7 @@ pub struct OutcomeDecision<'a> {
     /// The visit.
     pub visit_id: &'a str,
     /// The resident's subject id, for the audit event.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// `normal`, `refer`, `re_record`, `follow_up`.
     pub outcome: &'a str,
     /// The clinician's note.
@@ -609,7 +609,7 @@ impl Store {
         &self,
         actor: &Actor<'_>,
         action: &str,
-        subjects: &[&str],
+        subjects: &[SubjectId],
         now_ms: i64,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -617,7 +617,7 @@ impl Store {
             insert_audit(&mut tx, actor, action, None, None, now_ms).await?;
         }
         for subject in subjects {
-            insert_audit(&mut tx, actor, action, None, Some(subject), now_ms).await?;
+            insert_audit(&mut tx, actor, action, None, Some(subject.as_str()), now_ms).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -787,7 +787,7 @@ impl Store {
             "SELECT visit_id, auscultation_site FROM program_visit_recordings WHERE tenant_id = $1 AND recording_id = $2",
         )
         .bind(tenant_id.as_str())
-        .bind(recording_id)
+        .bind(recording_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = existing {
@@ -814,7 +814,7 @@ impl Store {
         .bind(visit_id)
         .bind(tenant_id.as_str())
         .bind(site)
-        .bind(recording_id)
+        .bind(recording_id.as_str())
         .bind(actor.principal_id)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -827,8 +827,8 @@ impl Store {
             &mut tx,
             actor,
             "visit.link",
-            Some(recording_id),
-            Some(subject_id),
+            Some(recording_id.as_str()),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -915,7 +915,7 @@ impl Store {
             actor,
             "visit.confirm",
             None,
-            Some(subject_id),
+            Some(subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -961,7 +961,15 @@ pub(crate) async fn write_visit_response(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
-    insert_audit(tx, actor, "visit.response", None, Some(subject_id), now_ms).await?;
+    insert_audit(
+        tx,
+        actor,
+        "visit.response",
+        None,
+        Some(subject_id.as_str()),
+        now_ms,
+    )
+    .await?;
     Ok(true)
 }
 

@@ -14,7 +14,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::db::new_id;
 use crate::error::Result;
-use crate::ids::TenantId;
+use crate::ids::{SubjectId, TenantId};
 use crate::programs::{VisitResponse, write_visit_response};
 
 /// A link as stored.
@@ -23,7 +23,7 @@ pub struct QuestionnaireLink {
     /// Identifier (not the token).
     pub id: String,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The visit whose questionnaire it opens.
     pub visit_id: String,
     /// The questionnaire version it shows.
@@ -82,11 +82,11 @@ pub const LINK_ROLE: &str = "resident";
 #[derive(Debug, Clone, Copy)]
 pub struct NewQuestionnaireLink<'a> {
     /// Its tenant.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// The visit.
     pub visit_id: &'a str,
     /// The visit's resident's subject id (for the audit event).
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// SHA-256 of the token, hex.
     pub token_sha256: &'a str,
     /// The questionnaire version it shows.
@@ -102,7 +102,7 @@ fn from_row(row: &AnyRow) -> Result<QuestionnaireLink> {
     let version: i64 = row.try_get("questionnaire_version")?;
     Ok(QuestionnaireLink {
         id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
+        tenant_id: TenantId::new(row.try_get::<String, _>("tenant_id")?),
         visit_id: row.try_get("visit_id")?,
         questionnaire_version: u32::try_from(version).map_err(|_| {
             crate::StoreError::Corrupt("questionnaire link version out of range".into())
@@ -132,7 +132,7 @@ impl Store {
              WHERE tenant_id = $2 AND visit_id = $3 AND used_at_ms IS NULL AND revoked_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(link.tenant_id)
+        .bind(link.tenant_id.as_str())
         .bind(link.visit_id)
         .execute(&mut *tx)
         .await?;
@@ -142,7 +142,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
-        .bind(link.tenant_id)
+        .bind(link.tenant_id.as_str())
         .bind(link.visit_id)
         .bind(link.token_sha256)
         .bind(i64::from(link.questionnaire_version))
@@ -156,7 +156,7 @@ impl Store {
             actor,
             "visit.questionnaire_link",
             None,
-            Some(link.subject_id),
+            Some(link.subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -202,7 +202,7 @@ impl Store {
     pub async fn submit_questionnaire_by_link(
         &self,
         link: &QuestionnaireLink,
-        subject_id: &str,
+        subject_id: &SubjectId,
         response: &[u8],
         now_ms: i64,
     ) -> Result<bool> {
@@ -220,7 +220,7 @@ impl Store {
         }
         let actor_id = link.actor_id();
         let actor = Actor {
-            tenant_id: Some(&link.tenant_id),
+            tenant_id: Some(link.tenant_id.as_str()),
             principal_id: &actor_id,
             role: LINK_ROLE,
         };
@@ -230,15 +230,7 @@ impl Store {
             version: link.questionnaire_version,
             response,
         };
-        if !write_visit_response(
-            &mut tx,
-            &TenantId::new(link.tenant_id.as_str()),
-            &actor,
-            &response,
-            now_ms,
-        )
-        .await?
-        {
+        if !write_visit_response(&mut tx, &link.tenant_id, &actor, &response, now_ms).await? {
             return Ok(false);
         }
         tx.commit().await?;

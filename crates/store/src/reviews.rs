@@ -37,7 +37,7 @@ pub struct ReviewRow {
 #[derive(Debug, Clone)]
 pub struct NewReview<'a> {
     /// The case.
-    pub recording_id: &'a str,
+    pub recording_id: &'a CaseId,
     /// `agree` or `disagree`.
     pub verdict: &'a str,
     /// Free text.
@@ -65,7 +65,7 @@ impl Store {
         )
         .bind(review.verdict)
         .bind(tenant_id.as_str())
-        .bind(review.recording_id)
+        .bind(review.recording_id.as_str())
         .bind(state::COMPLETE)
         .execute(&mut *tx)
         .await?;
@@ -75,7 +75,7 @@ impl Store {
         let subject: String =
             sqlx::query("SELECT subject_id FROM recordings WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant_id.as_str())
-                .bind(review.recording_id)
+                .bind(review.recording_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("subject_id")?;
@@ -86,7 +86,7 @@ impl Store {
         )
         .bind(&id)
         .bind(tenant_id.as_str())
-        .bind(review.recording_id)
+        .bind(review.recording_id.as_str())
         .bind(actor.principal_id)
         .bind(review.verdict)
         .bind(review.findings)
@@ -100,7 +100,7 @@ impl Store {
             &mut tx,
             actor,
             "case.review",
-            Some(review.recording_id),
+            Some(review.recording_id.as_str()),
             Some(&subject),
             now_ms,
         )
@@ -108,7 +108,7 @@ impl Store {
         tx.commit().await?;
         Ok(Some(ReviewRow {
             id,
-            recording_id: review.recording_id.to_owned(),
+            recording_id: review.recording_id.as_str().to_owned(),
             reviewer_id: actor.principal_id.to_owned(),
             verdict: review.verdict.to_owned(),
             findings: review.findings.to_owned(),

@@ -34,6 +34,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::identity::TokenRecord;
+use crate::ids::PrincipalId;
 
 /// How long an answer (a token found, revoked or unknown) is reused.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
@@ -76,7 +77,7 @@ pub(crate) struct TokenCache {
     /// Slots for lookups that query the database.
     pub(crate) database_slots: tokio::sync::Semaphore,
     /// The principal of every revocation or rotation, for long-running calls.
-    revocations: tokio::sync::broadcast::Sender<String>,
+    revocations: tokio::sync::broadcast::Sender<PrincipalId>,
     database: AtomicU64,
     cached: AtomicU64,
     throttled: AtomicU64,
@@ -155,14 +156,14 @@ impl TokenCache {
 
     /// Forgets every answer naming `principal_id` (its tokens were revoked or replaced) and tells
     /// the watchers of [`TokenCache::changes`].
-    pub(crate) fn forget_principal(&self, principal_id: &str) {
+    pub(crate) fn forget_principal(&self, principal_id: &PrincipalId) {
         self.rules().forget_principal(principal_id);
         // Nobody listening is fine: no stream is open.
-        let _ = self.revocations.send(principal_id.to_owned());
+        let _ = self.revocations.send(principal_id.clone());
     }
 
     /// A receiver of the principals whose tokens are revoked from now on.
-    pub(crate) fn revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+    pub(crate) fn revocations(&self) -> tokio::sync::broadcast::Receiver<PrincipalId> {
         self.revocations.subscribe()
     }
 
@@ -284,12 +285,12 @@ impl CacheRules {
         newly_spent
     }
 
-    fn forget_principal(&mut self, principal_id: &str) {
+    fn forget_principal(&mut self, principal_id: &PrincipalId) {
         self.generation += 1;
         self.entries.retain(|_, e| {
             e.record
                 .as_ref()
-                .is_none_or(|r| r.principal.id != principal_id)
+                .is_none_or(|r| r.principal.id != *principal_id)
         });
     }
 
@@ -307,7 +308,7 @@ mod tests {
     fn record(principal: &str) -> TokenRecord {
         TokenRecord {
             principal: Principal {
-                id: principal.to_owned(),
+                id: PrincipalId::new(principal),
                 tenant_id: None,
                 name: "someone".to_owned(),
                 role: "nurse".to_owned(),
@@ -321,7 +322,7 @@ mod tests {
     }
 
     fn found_principal(hit: Option<Option<TokenRecord>>) -> Option<String> {
-        hit.flatten().map(|r| r.principal.id)
+        hit.flatten().map(|r| r.principal.id.into_string())
     }
 
     #[test]
@@ -352,7 +353,7 @@ mod tests {
         rules.remember("a", Some(&record("p1")), 0, t0);
         rules.remember("b", Some(&record("p2")), 0, t0);
         let in_flight = rules.generation;
-        rules.forget_principal("p1");
+        rules.forget_principal(&PrincipalId::new("p1"));
         assert!(rules.cached("a", t0).is_none());
         assert_eq!(
             found_principal(rules.cached("b", t0)),

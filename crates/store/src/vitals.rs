@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::Store;
 use crate::audit::{Actor, insert_audit};
 use crate::error::{Result, StoreError};
-use crate::ids::{SubjectId, TenantId};
+use crate::ids::{PrincipalId, SubjectId, TenantId};
 
 /// The PostgreSQL advisory lock that orders alert events (`"ausc"` and 3): see
 /// [`Store::append_alert_event`].
@@ -71,7 +71,7 @@ pub struct MinuteRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrendQuery<'a> {
     /// The subject.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// Parameter name.
     pub parameter: &'a str,
     /// Start (inclusive), Unix ms.
@@ -194,7 +194,7 @@ impl Store {
             actor,
             "vitals.trend",
             None,
-            Some(q.subject_id),
+            Some(q.subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -204,7 +204,7 @@ impl Store {
              ORDER BY minute_ms",
         )
         .bind(tenant_id.as_str())
-        .bind(q.subject_id)
+        .bind(q.subject_id.as_str())
         .bind(q.parameter)
         .bind(q.from_ms)
         .bind(q.until_ms)
@@ -255,14 +255,8 @@ impl Store {
             .first()
             .ok_or(StoreError::Corrupt("INSERT RETURNING gave no row".into()))?;
         let event_id: i64 = row.try_get("event_id")?;
-        crate::webhooks::enqueue_deliveries(
-            &mut tx,
-            tenant_id.as_str(),
-            event_id,
-            e,
-            crate::now_ms(),
-        )
-        .await?;
+        crate::webhooks::enqueue_deliveries(&mut tx, tenant_id, event_id, e, crate::now_ms())
+            .await?;
         sqlx::query(
             "INSERT INTO vital_alerts (tenant_id, alert_id, subject_id, kind, severity, state, conditions, condition_active, \
              level, raised_at_ms, snoozed_until_ms, acted_by, detail, last_event_id, updated_at_ms) \
@@ -555,12 +549,12 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(crate::db::new_id())
-            .bind(&d.tenant_id)
+            .bind(d.tenant_id.as_str())
             .bind(d.at_ms)
-            .bind(&d.principal_id)
+            .bind(d.principal_id.as_str())
             .bind(&d.role)
             .bind("alerts.watch")
-            .bind(&d.subject_id)
+            .bind(d.subject_id.as_str())
             .bind(&d.alert_id)
             .execute(&mut *tx)
             .await?;
@@ -696,7 +690,7 @@ impl Store {
             .flat_map(|b| {
                 b.samples
                     .iter()
-                    .map(move |s| (b.tenant_id, b.subject_id, s))
+                    .map(move |s| (b.tenant_id.as_str(), b.subject_id.as_str(), s))
             })
             .collect();
         for chunk in samples.chunks(ROWS_PER_STATEMENT) {
@@ -745,7 +739,12 @@ impl Store {
         for b in items {
             for (p, r) in b.rollups {
                 merged
-                    .entry((b.tenant_id, b.subject_id, p.as_str(), r.minute_ms))
+                    .entry((
+                        b.tenant_id.as_str(),
+                        b.subject_id.as_str(),
+                        p.as_str(),
+                        r.minute_ms,
+                    ))
                     .and_modify(|m| {
                         m.count += r.count;
                         m.min = m.min.min(r.min);
@@ -798,8 +797,8 @@ impl Store {
                     "INSERT INTO vital_relay (tenant_id, subject_id, kind, payload, created_at_ms) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(b.tenant_id)
-                .bind(b.subject_id)
+                .bind(b.tenant_id.as_str())
+                .bind(b.subject_id.as_str())
                 .bind(crate::leases::RelayKind::Batch.as_str())
                 .bind(payload)
                 .bind(now_ms)
@@ -829,13 +828,13 @@ pub struct LastSample {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertDelivery {
     /// The watcher's tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The watching principal.
-    pub principal_id: String,
+    pub principal_id: PrincipalId,
     /// Its role.
     pub role: String,
     /// The subject of the alert.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// The alert delivered.
     pub alert_id: String,
     /// When, Unix ms.
@@ -846,9 +845,9 @@ pub struct AlertDelivery {
 #[derive(Debug, Clone, Copy)]
 pub struct VitalsBatchRows<'a> {
     /// The tenant.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// The subject.
-    pub subject_id: &'a str,
+    pub subject_id: &'a SubjectId,
     /// The samples.
     pub samples: &'a [VitalRow],
     /// Their minute rollups, by parameter name.
@@ -1002,14 +1001,14 @@ mod tests {
         let b = store
             .create_tenant(&crate::audit::Actor::SYSTEM, "b", "clinic", now)
             .await?;
-        let (ta, tb) = (TenantId::new(a.id.as_str()), TenantId::new(b.id.as_str()));
+        let (ta, tb) = (a.id.clone(), b.id.clone());
         let (s1, s2, s3) = (
             SubjectId::new("s1"),
             SubjectId::new("s2"),
             SubjectId::new("s3"),
         );
         let actor = Actor {
-            tenant_id: Some(&a.id),
+            tenant_id: Some(a.id.as_str()),
             principal_id: "nurse",
             role: "nurse",
         };
@@ -1041,7 +1040,7 @@ mod tests {
             Err(StoreError::AlreadyExists("vital sample"))
         ));
         let q = TrendQuery {
-            subject_id: "s1",
+            subject_id: &s1,
             parameter: "heart_rate",
             from_ms: 0,
             until_ms: 60_000,
@@ -1115,7 +1114,7 @@ mod tests {
         assert_eq!(listed[0].event.acted_by, "nurse");
         let open = store.unresolved_alerts().await?;
         assert_eq!(open.len(), 1);
-        assert_eq!(open[0].0, b.id);
+        assert_eq!(open[0].0, b.id.as_str());
         assert!(store.last_alert_event_id().await? > second);
         assert!(store.vitals_subject_exists(&ta, &s1).await?);
         // B holds an alert of its own "s1" (a different person), but no "s2".
@@ -1126,8 +1125,8 @@ mod tests {
         let rows_s2 = [hr(0, 70.0), hr(1000, 71.0)];
         let roll_s2 = [minute(0, 70.0), minute(0, 71.0)];
         let group = [VitalsBatchRows {
-            tenant_id: &a.id,
-            subject_id: "s2",
+            tenant_id: &ta,
+            subject_id: &s2,
             samples: &rows_s2,
             rollups: &roll_s2,
             relay: None,
@@ -1137,8 +1136,8 @@ mod tests {
         let roll_s3 = [minute(0, 60.0)];
         let bad = [
             VitalsBatchRows {
-                tenant_id: &a.id,
-                subject_id: "s3",
+                tenant_id: &ta,
+                subject_id: &s3,
                 samples: &rows_s3,
                 rollups: &roll_s3,
                 relay: None,
@@ -1151,7 +1150,7 @@ mod tests {
         ));
         assert!(!store.vitals_subject_exists(&ta, &s3).await?);
         let q2 = TrendQuery {
-            subject_id: "s2",
+            subject_id: &s2,
             ..q
         };
         let t2 = store.vital_trend(&actor, &ta, &q2, now).await?;

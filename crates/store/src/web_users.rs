@@ -13,6 +13,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_admin_audit};
 use crate::db::new_id;
 use crate::error::{Result, StoreError};
+use crate::ids::{PrincipalId, TenantId};
 
 /// A web login to create with a principal: the username and the password's PHC hash string.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +30,9 @@ pub struct WebUser {
     /// Identifier.
     pub id: String,
     /// Its tenant (the principal's).
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The principal it acts as.
-    pub principal_id: String,
+    pub principal_id: PrincipalId,
     /// The principal's role name.
     pub role: String,
     /// The principal's display name.
@@ -53,8 +54,8 @@ impl WebUser {
     /// The user as an audit actor.
     pub fn actor(&self) -> Actor<'_> {
         Actor {
-            tenant_id: Some(&self.tenant_id),
-            principal_id: &self.principal_id,
+            tenant_id: Some(self.tenant_id.as_str()),
+            principal_id: self.principal_id.as_str(),
             role: &self.role,
         }
     }
@@ -114,8 +115,8 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<WebUser> {
     let failed: i64 = row.try_get("failed_attempts")?;
     Ok(WebUser {
         id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        principal_id: row.try_get("principal_id")?,
+        tenant_id: TenantId::new(row.try_get::<String, _>("tenant_id")?),
+        principal_id: PrincipalId::new(row.try_get::<String, _>("principal_id")?),
         role: row.try_get("role")?,
         name: row.try_get("name")?,
         password_hash: row.try_get("password_hash")?,
@@ -127,8 +128,8 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<WebUser> {
 /// Inserts a web user for `principal_id` (in the caller's transaction).
 pub(crate) async fn insert_web_user(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
-    principal_id: &str,
+    tenant_id: &TenantId,
+    principal_id: &PrincipalId,
     login: NewWebLogin<'_>,
     now_ms: i64,
 ) -> Result<()> {
@@ -138,8 +139,8 @@ pub(crate) async fn insert_web_user(
          VALUES ($1, $2, $3, $4, $5, 0, NULL, $6, $6)",
     )
     .bind(new_id())
-    .bind(tenant_id)
-    .bind(principal_id)
+    .bind(tenant_id.as_str())
+    .bind(principal_id.as_str())
     .bind(login.username)
     .bind(login.password_hash)
     .bind(now_ms)
@@ -163,7 +164,7 @@ async fn audit_sign_in(
                 &u.actor(),
                 Some(&u.tenant_id),
                 action,
-                &u.principal_id,
+                u.principal_id.as_str(),
                 now_ms,
             )
             .await

@@ -22,6 +22,7 @@ use crate::Store;
 use crate::audit::{Actor, insert_admin_audit, insert_audit};
 use crate::db::{Backend, new_id};
 use crate::error::{Result, StoreError};
+use crate::ids::{SubjectId, TenantId};
 use crate::vitals::NewAlertEvent;
 
 /// Delivery states.
@@ -44,7 +45,7 @@ pub struct WebhookInfo {
     /// Identifier.
     pub id: String,
     /// The tenant whose alert events it receives.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Where events are POSTed.
     pub url: String,
     /// When it was created, Unix ms.
@@ -61,13 +62,13 @@ pub struct ClaimedDelivery {
     /// The delivery id (the receiver's idempotency key).
     pub id: String,
     /// The tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The webhook.
     pub webhook_id: String,
     /// The alert event delivered.
     pub event_id: i64,
     /// The subject of the alert (for the audit trail of the delivery).
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// The receiver's URL.
     pub url: String,
     /// The webhook's signing secret.
@@ -125,10 +126,10 @@ pub struct FailedAttempt<'a> {
 
 /// The body of a delivery of `event` (id `event_id`) of `tenant_id`: a small JSON object of ids,
 /// the change, the alert's kind, severity and state, and the time (Unix ms). No name, no detail.
-pub fn payload(tenant_id: &str, event_id: i64, event: &NewAlertEvent) -> Result<String> {
+pub fn payload(tenant_id: &TenantId, event_id: i64, event: &NewAlertEvent) -> Result<String> {
     let body = serde_json::json!({
         "event_id": event_id,
-        "tenant_id": tenant_id,
+        "tenant_id": tenant_id.as_str(),
         "alert_id": event.alert_id,
         "subject_id": event.subject_id,
         "event": event.change.map_or("", AlertEventKind::as_str),
@@ -145,7 +146,7 @@ pub fn payload(tenant_id: &str, event_id: i64, event: &NewAlertEvent) -> Result<
 /// state) are not delivered.
 pub(crate) async fn enqueue_deliveries(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     event_id: i64,
     event: &NewAlertEvent,
     now_ms: i64,
@@ -156,7 +157,7 @@ pub(crate) async fn enqueue_deliveries(
     let hooks = sqlx::query(
         "SELECT id FROM webhooks WHERE tenant_id = $1 AND disabled_at_ms IS NULL ORDER BY id",
     )
-    .bind(tenant_id)
+    .bind(tenant_id.as_str())
     .fetch_all(&mut **tx)
     .await?;
     if hooks.is_empty() {
@@ -171,7 +172,7 @@ pub(crate) async fn enqueue_deliveries(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9)",
         )
         .bind(new_id())
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(&webhook_id)
         .bind(event_id)
         .bind(&event.alert_id)
@@ -188,7 +189,7 @@ pub(crate) async fn enqueue_deliveries(
 fn webhook_from_row(row: &sqlx::any::AnyRow) -> Result<WebhookInfo> {
     Ok(WebhookInfo {
         id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
+        tenant_id: TenantId::new(row.try_get::<String, _>("tenant_id")?),
         url: row.try_get("url")?,
         created_at_ms: row.try_get("created_at_ms")?,
         created_by: row.try_get("created_by")?,
@@ -206,7 +207,7 @@ impl Store {
     pub async fn create_webhook(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         url: &str,
         secret: &str,
         now_ms: i64,
@@ -218,7 +219,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&id)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(url)
         .bind(secret)
         .bind(now_ms)
@@ -237,7 +238,7 @@ impl Store {
         tx.commit().await?;
         Ok(WebhookInfo {
             id,
-            tenant_id: tenant_id.to_owned(),
+            tenant_id: tenant_id.clone(),
             url: url.to_owned(),
             created_at_ms: now_ms,
             created_by: actor.principal_id.to_owned(),
@@ -246,12 +247,12 @@ impl Store {
     }
 
     /// The webhooks of `tenant_id`, removed ones included, oldest first (never a secret).
-    pub async fn list_webhooks(&self, tenant_id: &str) -> Result<Vec<WebhookInfo>> {
+    pub async fn list_webhooks(&self, tenant_id: &TenantId) -> Result<Vec<WebhookInfo>> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, url, created_at_ms, created_by, disabled_at_ms FROM webhooks \
              WHERE tenant_id = $1 ORDER BY created_at_ms, id",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(webhook_from_row).collect()
@@ -263,7 +264,7 @@ impl Store {
     pub async fn disable_webhook(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         webhook_id: &str,
         now_ms: i64,
     ) -> Result<bool> {
@@ -272,7 +273,7 @@ impl Store {
             "UPDATE webhooks SET disabled_at_ms = $1 WHERE tenant_id = $2 AND id = $3 AND disabled_at_ms IS NULL",
         )
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(webhook_id)
         .execute(&mut *tx)
         .await?;
@@ -285,7 +286,7 @@ impl Store {
         )
         .bind(delivery_state::CANCELLED)
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(webhook_id)
         .bind(delivery_state::PENDING)
         .execute(&mut *tx)
@@ -350,10 +351,10 @@ impl Store {
         let attempts: i64 = row.try_get("attempts")?;
         Ok(Some(ClaimedDelivery {
             id: row.try_get("id")?,
-            tenant_id: row.try_get("tenant_id")?,
+            tenant_id: TenantId::new(row.try_get::<String, _>("tenant_id")?),
             webhook_id,
             event_id: row.try_get("event_id")?,
-            subject_id: row.try_get("subject_id")?,
+            subject_id: SubjectId::new(row.try_get::<String, _>("subject_id")?),
             url: hook.try_get("url")?,
             secret: hook.try_get("secret")?,
             payload: row.try_get("payload")?,
@@ -388,7 +389,7 @@ impl Store {
             return Ok(false);
         }
         let actor = Actor {
-            tenant_id: Some(&d.tenant_id),
+            tenant_id: Some(d.tenant_id.as_str()),
             principal_id: "system",
             role: "system",
         };
@@ -397,7 +398,7 @@ impl Store {
             &actor,
             "webhook.deliver",
             None,
-            Some(&d.subject_id),
+            Some(d.subject_id.as_str()),
             now_ms,
         )
         .await?;
@@ -443,7 +444,7 @@ impl Store {
     pub async fn list_dead_letters(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         limit: i64,
         now_ms: i64,
     ) -> Result<Vec<DeadLetter>> {
@@ -453,7 +454,7 @@ impl Store {
             actor,
             Some(tenant_id),
             "webhook.dead_letters",
-            tenant_id,
+            tenant_id.as_str(),
             now_ms,
         )
         .await?;
@@ -462,7 +463,7 @@ impl Store {
              FROM webhook_deliveries WHERE tenant_id = $1 AND state = $2 \
              ORDER BY finished_at_ms DESC, id LIMIT $3",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(delivery_state::DEAD)
         .bind(limit)
         .fetch_all(&mut *tx)
@@ -493,7 +494,7 @@ impl Store {
     pub async fn replay_dead_letter(
         &self,
         actor: &Actor<'_>,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         delivery_id: &str,
         now_ms: i64,
     ) -> Result<bool> {
@@ -505,7 +506,7 @@ impl Store {
         )
         .bind(delivery_state::PENDING)
         .bind(now_ms)
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(delivery_id)
         .bind(delivery_state::DEAD)
         .execute(&mut *tx)
@@ -543,13 +544,13 @@ impl Store {
     /// The state and attempts of a delivery of `tenant_id` (for operators and tests).
     pub async fn delivery_state(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         delivery_id: &str,
     ) -> Result<Option<(String, u32)>> {
         let row = sqlx::query(
             "SELECT state, attempts FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2",
         )
-        .bind(tenant_id)
+        .bind(tenant_id.as_str())
         .bind(delivery_id)
         .fetch_optional(&self.pool)
         .await?;

@@ -109,7 +109,7 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
         )
         .await
         .unwrap();
-    let kept = part_key(&t.id, &row.id, "pcg", 0);
+    let kept = part_key(t.id.as_str(), &row.id, "pcg", 0);
     let kept_bytes = payload(10_000, 1);
     store.blobs.put(&kept, kept_bytes.clone()).await.unwrap();
     store
@@ -126,13 +126,13 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
         )
         .await
         .unwrap();
-    let orphan_same = part_key(&t.id, &row.id, "pcg", 5000);
+    let orphan_same = part_key(t.id.as_str(), &row.id, "pcg", 5000);
     store
         .blobs
         .put(&orphan_same, payload(100, 2))
         .await
         .unwrap();
-    let orphan_other = part_key(&t.id, "no-such-recording", "ecg", 0);
+    let orphan_other = part_key(t.id.as_str(), "no-such-recording", "ecg", 0);
     store
         .blobs
         .put(&orphan_other, payload(100, 3))

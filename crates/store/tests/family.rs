@@ -11,17 +11,18 @@ use auscult_store::audit::Actor;
 use auscult_store::family::{Acceptor, AccessState, NewFamilyInvitation};
 use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::web_users::{NewWebLogin, NewWebSession};
-use auscult_store::{PrincipalId, StoreError, SubjectId, TenantId, now_ms};
+use auscult_store::{StoreError, SubjectId, TenantId, now_ms};
 use common::open;
 
 fn invitation<'a>(
-    tenant_id: &'a str,
+    tenant_id: &'a TenantId,
+    subject_id: &'a SubjectId,
     token_sha256: &'a str,
     expires_at_ms: i64,
 ) -> NewFamilyInvitation<'a> {
     NewFamilyInvitation {
         tenant_id,
-        subject_id: "resident-1",
+        subject_id,
         relative_name: "Hanako",
         relationship: "daughter",
         consent_recorded_by: "nurse on duty",
@@ -79,12 +80,13 @@ async fn family(postgres: bool) {
         .await
         .unwrap();
     let nurse = Actor {
-        tenant_id: Some(&t.id),
+        tenant_id: Some(t.id.as_str()),
         principal_id: "nurse-1",
         role: "nurse",
     };
+    let (r1, r2) = (SubjectId::new("resident-1"), SubjectId::new("resident-2"));
     store
-        .create_family_invitation(&nurse, invitation(&t.id, "h1", now + 60_000), now)
+        .create_family_invitation(&nurse, invitation(&t.id, &r1, "h1", now + 60_000), now)
         .await
         .unwrap();
     let access = store
@@ -130,12 +132,8 @@ async fn family(postgres: bool) {
             .unwrap()
             .is_none()
     );
-    let p = &PrincipalId::new(user.principal_id.as_str());
-    let (tid, oid) = (
-        TenantId::new(t.id.as_str()),
-        TenantId::new(other.id.as_str()),
-    );
-    let (r1, r2) = (SubjectId::new("resident-1"), SubjectId::new("resident-2"));
+    let p = &user.principal_id;
+    let (tid, oid) = (t.id.clone(), other.id.clone());
     assert!(store.family_may_see(&tid, p, &r1).await.unwrap());
     assert!(!store.family_may_see(&tid, p, &r2).await.unwrap());
     assert!(!store.family_may_see(&oid, p, &r1).await.unwrap());
@@ -145,8 +143,7 @@ async fn family(postgres: bool) {
 
     // A second resident added to the same family member's account; another tenant's
     // invitation cannot be.
-    let mut second = invitation(&t.id, "h3", now + 60_000);
-    second.subject_id = "resident-2";
+    let second = invitation(&t.id, &r2, "h3", now + 60_000);
     store
         .create_family_invitation(&nurse, second, now)
         .await
@@ -157,15 +154,19 @@ async fn family(postgres: bool) {
         .unwrap()
         .unwrap();
     let existing = Acceptor::Existing {
-        principal_id: p.as_str(),
+        principal_id: p,
         role: "family",
     };
     let elsewhere = Actor {
-        tenant_id: Some(&other.id),
+        tenant_id: Some(other.id.as_str()),
         ..nurse
     };
     store
-        .create_family_invitation(&elsewhere, invitation(&other.id, "h4", now + 60_000), now)
+        .create_family_invitation(
+            &elsewhere,
+            invitation(&other.id, &r1, "h4", now + 60_000),
+            now,
+        )
         .await
         .unwrap();
     let foreign = store
@@ -191,7 +192,7 @@ async fn family(postgres: bool) {
 
     // Expired: refused.
     store
-        .create_family_invitation(&nurse, invitation(&t.id, "h5", now + 10), now)
+        .create_family_invitation(&nurse, invitation(&t.id, &r1, "h5", now + 10), now)
         .await
         .unwrap();
     let late = store

@@ -48,7 +48,7 @@ async fn last_parts_complete_with_the_upload_or_not_at_all(postgres: bool) {
         .unwrap();
     let case_id = CaseId::new(row.id.as_str());
     let part = |start: u64, count: u64| PartCommit {
-        tenant_id: tenant.id.clone(),
+        tenant_id: tenant.id.as_str().to_owned(),
         recording_id: row.id.clone(),
         stream: StreamKind::Pcg,
         part: Part {
@@ -63,8 +63,8 @@ async fn last_parts_complete_with_the_upload_or_not_at_all(postgres: bool) {
         vec![true]
     );
     let actor = Actor {
-        tenant_id: Some(&tenant.id),
-        principal_id: &dev.id,
+        tenant_id: Some(tenant.id.as_str()),
+        principal_id: dev.id.as_str(),
         role: "device",
     };
     let totals = Counts {

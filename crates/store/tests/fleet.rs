@@ -13,7 +13,7 @@ use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::jobs::{AnalysisOutcome, Exhausted, Recovered, job_state};
 use auscult_store::servers::{BlobBackend, ServerEntry};
 use auscult_store::{Backend, DbOptions, Store, StoreError, now_ms};
-use auscult_store::{CaseId, TenantId};
+use auscult_store::{CaseId, DeviceId, TenantId};
 use common::{complete_case, open};
 
 const EXHAUSTED: Exhausted<'static> = Exhausted {
@@ -22,7 +22,7 @@ const EXHAUSTED: Exhausted<'static> = Exhausted {
 };
 
 /// A tenant with a device, for cases.
-async fn tenant_and_device(store: &Store, now: i64) -> (String, String) {
+async fn tenant_and_device(store: &Store, now: i64) -> (TenantId, DeviceId) {
     let t = store
         .create_tenant(&Actor::SYSTEM, "t", "clinic", now)
         .await
@@ -44,7 +44,7 @@ async fn tenant_and_device(store: &Store, now: i64) -> (String, String) {
         )
         .await
         .unwrap();
-    (t.id, dev.id)
+    (t.id, DeviceId::new(dev.id.into_string()))
 }
 
 async fn jobs_run_out_of_attempts(postgres: bool) {
@@ -53,7 +53,7 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
         return;
     };
     let (tenant, device) = tenant_and_device(&store, now_ms()).await;
-    let case = complete_case(&store, &tenant, &device, "u1", now_ms(), 0).await;
+    let case = CaseId::new(complete_case(&store, &tenant, &device, "u1", now_ms(), 0).await);
     // Jobs are ready from their completion on: claim a little later.
     let now = now_ms() + 1000;
     let max = 2;
@@ -122,11 +122,7 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
         .unwrap();
     assert_eq!(job.state, job_state::FAILED);
     assert_eq!(job.last_error.as_deref(), Some(EXHAUSTED.error));
-    let rec = store
-        .get_recording(&TenantId::new(tenant.as_str()), &CaseId::new(case.as_str()))
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = store.get_recording(&tenant, &case).await.unwrap().unwrap();
     assert_eq!(rec.analysis_state, "failed");
     assert_eq!(rec.analysis_error.as_deref(), Some(EXHAUSTED.error));
     assert_eq!(rec.priority, EXHAUSTED.priority);
@@ -162,7 +158,7 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
     );
 
     // A queued job with no attempts left (the limit was lowered) is not claimed but failed.
-    let other = complete_case(&store, &tenant, &device, "u2", now_ms(), 0).await;
+    let other = CaseId::new(complete_case(&store, &tenant, &device, "u2", now_ms(), 0).await);
     let now = now_ms() + 1000;
     let job = store.claim_job("w5", now, 3).await.unwrap().unwrap();
     assert_eq!(job.recording_id, other);
@@ -178,14 +174,7 @@ async fn jobs_run_out_of_attempts(postgres: bool) {
             failed: 1
         }
     );
-    let rec = store
-        .get_recording(
-            &TenantId::new(tenant.as_str()),
-            &CaseId::new(other.as_str()),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = store.get_recording(&tenant, &other).await.unwrap().unwrap();
     assert_eq!(rec.analysis_state, "failed");
     store.close().await;
 }

@@ -8,7 +8,7 @@ mod common;
 use auscult_store::audit::Actor;
 use auscult_store::labs::NewLab;
 use auscult_store::programs::{ConsentRecord, NewResident};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{SubjectId, now_ms};
 use auscult_triage::Analyte;
 use common::open;
 
@@ -36,24 +36,25 @@ async fn labs(postgres: bool) {
         .create_tenant(&Actor::SYSTEM, "other", "municipality", now)
         .await
         .unwrap();
-    let town_id = TenantId::new(town.id.as_str());
+    let town_id = &town.id;
+    let subj = &SubjectId::new("subj-1");
     let staff = Actor {
-        tenant_id: Some(&town.id),
+        tenant_id: Some(town.id.as_str()),
         principal_id: "staff-1",
         role: "program_staff",
     };
     let program = store
-        .create_program(&town_id, &staff, "check-up", "", now)
+        .create_program(town_id, &staff, "check-up", "", now)
         .await
         .unwrap();
     let site = store
-        .add_site(&town_id, &program.id, "hall", "", now)
+        .add_site(town_id, &program.id, "hall", "", now)
         .await
         .unwrap()
         .unwrap();
     let resident = store
         .enroll_resident(
-            &town_id,
+            town_id,
             &staff,
             &NewResident {
                 program_id: program.id.clone(),
@@ -77,7 +78,7 @@ async fn labs(postgres: bool) {
         .await
         .unwrap();
     let visit = store
-        .create_visit(&town_id, &staff, &resident, &site.id, now, now)
+        .create_visit(town_id, &staff, &resident, &site.id, now, now)
         .await
         .unwrap()
         .unwrap();
@@ -88,7 +89,7 @@ async fn labs(postgres: bool) {
     ];
     assert!(
         store
-            .put_visit_labs(&town.id, &staff, &visit.id, "subj-1", &first, now)
+            .put_visit_labs(&town.id, &staff, &visit.id, subj, &first, now)
             .await
             .unwrap()
     );
@@ -111,7 +112,7 @@ async fn labs(postgres: bool) {
     ];
     assert!(
         store
-            .put_visit_labs(&town.id, &staff, &visit.id, "subj-1", &second, now + 1)
+            .put_visit_labs(&town.id, &staff, &visit.id, subj, &second, now + 1)
             .await
             .unwrap()
     );
@@ -162,19 +163,19 @@ async fn labs(postgres: bool) {
 
     // Another tenant sees nothing and writes nothing, not even part of a batch.
     let intruder = Actor {
-        tenant_id: Some(&other.id),
+        tenant_id: Some(other.id.as_str()),
         principal_id: "staff-2",
         role: "program_staff",
     };
     assert!(
         !store
-            .put_visit_labs(&other.id, &intruder, &visit.id, "subj-1", &second, now + 2)
+            .put_visit_labs(&other.id, &intruder, &visit.id, subj, &second, now + 2)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .put_visit_labs(&other.id, &intruder, &visit.id, "subj-1", &[], now + 2)
+            .put_visit_labs(&other.id, &intruder, &visit.id, subj, &[], now + 2)
             .await
             .unwrap()
     );

@@ -7,10 +7,10 @@
 
 mod common;
 
+use auscult_store::SubjectId;
 use auscult_store::audit::Actor;
 use auscult_store::leases::{Lease, RelayKind};
 use auscult_store::vitals::{MinuteRow, VitalRow, VitalsBatchRows};
-use auscult_store::{SubjectId, TenantId};
 
 fn key(t: &str, s: &str) -> (String, String) {
     (t.to_owned(), s.to_owned())
@@ -34,12 +34,11 @@ async fn leases_and_relay(postgres: bool) {
     };
     let ttl = 1_000;
     let now = 1_000_000;
-    let t = store
+    let t = &store
         .create_tenant(&Actor::SYSTEM, "t", "clinic", now)
         .await
         .unwrap()
         .id;
-    let t = &TenantId::new(t);
     let (r1, r2) = (&SubjectId::new("r1"), &SubjectId::new("r2"));
     // A takes r1; B cannot before it expires, A renews it.
     assert_eq!(
@@ -119,8 +118,8 @@ async fn leases_and_relay(postgres: bool) {
         },
     )];
     let relayed = VitalsBatchRows {
-        tenant_id: t.as_str(),
-        subject_id: "r2",
+        tenant_id: t,
+        subject_id: r2,
         samples: &samples,
         rollups: &rollups,
         relay: Some(b"batch-1"),

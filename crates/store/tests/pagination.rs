@@ -7,22 +7,17 @@
 mod common;
 
 use auscult_store::Store;
-use auscult_store::TenantId;
 use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{CaseFilter, CaseKey};
+use auscult_store::{DeviceId, TenantId};
 use common::{complete_case, open};
 
-async fn page_through(store: &Store, tenant: &str, size: u32) -> Vec<String> {
+async fn page_through(store: &Store, tenant: &TenantId, size: u32) -> Vec<String> {
     let mut seen = Vec::new();
     let mut after: Option<CaseKey> = None;
     loop {
         let page = store
-            .list_cases(
-                &TenantId::new(tenant),
-                &CaseFilter::default(),
-                after.as_ref(),
-                size,
-            )
+            .list_cases(tenant, &CaseFilter::default(), after.as_ref(), size)
             .await
             .unwrap();
         assert!(page.len() <= size as usize);
@@ -60,6 +55,7 @@ async fn keyset_pages(postgres: bool) {
         )
         .await
         .unwrap();
+    let dev = DeviceId::new(dev.id.into_string());
     let base = 1_780_000_000_000i64;
     // (priority, start offset in minutes): two exact ties, so the id decides.
     let plan = [
@@ -77,7 +73,7 @@ async fn keyset_pages(postgres: bool) {
         complete_case(
             &store,
             &t.id,
-            &dev.id,
+            &dev,
             &format!("u{i}"),
             base + minute * 60_000,
             *priority,
@@ -85,12 +81,7 @@ async fn keyset_pages(postgres: bool) {
         .await;
     }
     let all = store
-        .list_cases(
-            &TenantId::new(t.id.as_str()),
-            &CaseFilter::default(),
-            None,
-            100,
-        )
+        .list_cases(&t.id, &CaseFilter::default(), None, 100)
         .await
         .unwrap();
     assert_eq!(all.len(), plan.len());
@@ -114,27 +105,17 @@ async fn keyset_pages(postgres: bool) {
     // Stability under inserts: read the first page, then insert one case that sorts before the
     // cursor and one that sorts after it, then read on.
     let first = store
-        .list_cases(
-            &TenantId::new(t.id.as_str()),
-            &CaseFilter::default(),
-            None,
-            3,
-        )
+        .list_cases(&t.id, &CaseFilter::default(), None, 3)
         .await
         .unwrap();
     let cursor = CaseKey::of(first.last().unwrap());
-    let before = complete_case(&store, &t.id, &dev.id, "new-top", base, 1000).await;
-    let after_cursor = complete_case(&store, &t.id, &dev.id, "new-low", base, -50).await;
+    let before = complete_case(&store, &t.id, &dev, "new-top", base, 1000).await;
+    let after_cursor = complete_case(&store, &t.id, &dev, "new-low", base, -50).await;
     let mut seen: Vec<String> = first.iter().map(|r| r.id.clone()).collect();
     let mut after = Some(cursor);
     loop {
         let page = store
-            .list_cases(
-                &TenantId::new(t.id.as_str()),
-                &CaseFilter::default(),
-                after.as_ref(),
-                2,
-            )
+            .list_cases(&t.id, &CaseFilter::default(), after.as_ref(), 2)
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
@@ -160,7 +141,7 @@ async fn keyset_pages(postgres: bool) {
     assert!(
         store
             .list_cases(
-                &TenantId::new(other.id.as_str()),
+                &other.id,
                 &CaseFilter::default(),
                 Some(&CaseKey::of(&all[0])),
                 10

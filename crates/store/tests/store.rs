@@ -148,8 +148,8 @@ async fn lifecycle(postgres: bool) {
     );
 
     let actor = Actor {
-        tenant_id: Some(&a.id),
-        principal_id: &dev.id,
+        tenant_id: Some(a.id.as_str()),
+        principal_id: dev.id.as_str(),
         role: "device",
     };
     let wrong = Counts {
@@ -233,7 +233,7 @@ async fn lifecycle(postgres: bool) {
 
     // Claimed once; a crash leaves it running; recovery puts it back; finishing stores the result.
     let job = store.claim_job("w1", now, 3).await.unwrap().unwrap();
-    assert_eq!(job.recording_id, row.id);
+    assert_eq!(job.recording_id.as_str(), row.id);
     assert!(store.claim_job("w2", now, 3).await.unwrap().is_none());
     assert_eq!(
         store
@@ -276,7 +276,7 @@ async fn lifecycle(postgres: bool) {
     assert_eq!(done.analysis_state, "done");
     assert_eq!(done.priority, 1100);
     let events = store
-        .list_audit_events(&a.id, Some(&row.id), 0, 10)
+        .list_audit_events(&a.id, Some(&CaseId::new(row.id.as_str())), 0, 10)
         .await
         .unwrap();
     assert_eq!(events.len(), 1);
@@ -319,7 +319,7 @@ async fn admin_changes_are_audited_and_the_trail_is_append_only(postgres: bool) 
         .await
         .unwrap();
     let admin = Actor {
-        tenant_id: Some(&t.id),
+        tenant_id: Some(t.id.as_str()),
         principal_id: "tenant-admin",
         role: "admin",
     };

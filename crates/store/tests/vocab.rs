@@ -51,7 +51,7 @@ async fn every_term_round_trips(postgres: bool) {
         .unwrap();
     let tenant_id = TenantId::new(tenant.id.as_str());
     let actor = Actor {
-        tenant_id: Some(&tenant.id),
+        tenant_id: Some(tenant.id.as_str()),
         principal_id: "nurse",
         role: "nurse",
     };

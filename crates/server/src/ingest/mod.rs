@@ -80,19 +80,15 @@ fn upload_state(row: &RecordingRow) -> pb::UploadState {
 /// never refused: what was started may finish.
 async fn check_quota(
     state: &AppState,
-    tenant_id: &str,
-    device_id: &str,
+    tenant_id: &TenantId,
+    device_id: &DeviceId,
     upload_id: &str,
 ) -> Result<()> {
     let quota_mib = state.config.device_quota_mib_per_day;
     if quota_mib == 0
         || state
             .store
-            .find_upload(
-                &TenantId::new(tenant_id),
-                &DeviceId::new(device_id),
-                upload_id,
-            )
+            .find_upload(tenant_id, device_id, upload_id)
             .await?
             .is_some()
     {
@@ -100,11 +96,7 @@ async fn check_quota(
     }
     let used = state
         .store
-        .device_bytes_since(
-            &TenantId::new(tenant_id),
-            &DeviceId::new(device_id),
-            now_ms().saturating_sub(86_400_000),
-        )
+        .device_bytes_since(tenant_id, device_id, now_ms().saturating_sub(86_400_000))
         .await?;
     if used >= quota_mib.saturating_mul(1 << 20) {
         return Err(ServerError::ResourceExhausted(format!(
@@ -143,15 +135,11 @@ async fn run_upload(
         ));
     };
     let meta = validate_metadata(&metadata, now_ms())?;
-    check_quota(&state, &tenant_id, &caller.principal_id, &meta.upload_id).await?;
+    let device_id = caller.device_id();
+    check_quota(&state, &tenant_id, &device_id, &meta.upload_id).await?;
     let (row, _created) = state
         .store
-        .open_upload(
-            &TenantId::new(tenant_id.as_str()),
-            &DeviceId::new(caller.principal_id.as_str()),
-            &meta,
-            now_ms(),
-        )
+        .open_upload(&tenant_id, &device_id, &meta, now_ms())
         .await?;
     if row.meta != meta {
         return Err(ServerError::FailedPrecondition(
@@ -386,11 +374,7 @@ impl IngestService for IngestApi {
         let row = self
             .state
             .store
-            .find_upload(
-                &TenantId::new(tenant_id),
-                &DeviceId::new(caller.principal_id.as_str()),
-                upload_id,
-            )
+            .find_upload(tenant_id, &caller.device_id(), upload_id)
             .await
             .map_err(ServerError::from)?;
         let status = match row {

@@ -9,11 +9,11 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::{LinkOutcome, VisitLink, VisitResponse};
 use auscult_store::recordings::{RecordingRow, state};
-use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
+use auscult_store::{CaseId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::{id, invalid};
-use super::{ProgramApi, STAFF, questionnaire, spot};
+use super::{ProgramApi, STAFF, questionnaire, spot, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -23,7 +23,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::SubmitQuestionnaireResponseRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if req.questionnaire_version == 0 {
             return Err(invalid("questionnaire_version is required"));
@@ -58,7 +58,7 @@ impl ProgramApi {
                 &caller.actor(),
                 &VisitResponse {
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &subject_of(&resident),
                     version: req.questionnaire_version,
                     response: &response.encode_to_vec(),
                 },
@@ -76,7 +76,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::RecordVitalsRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let mut vitals = req.vitals.ok_or_else(|| invalid("vitals are required"))?;
         spot::check(&vitals)?;
@@ -93,7 +93,7 @@ impl ProgramApi {
                 tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &SubjectId::new(resident.resident.subject_id.as_str()),
+                &subject_of(&resident),
                 &vitals.encode_to_vec(),
                 now,
             )
@@ -133,7 +133,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::LinkRecordingRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let site = match convert::site_name(req.site) {
@@ -178,8 +178,8 @@ impl ProgramApi {
                 &VisitLink {
                     visit_id: &visit.id,
                     site,
-                    recording_id: &row.id,
-                    subject_id: &resident.resident.subject_id,
+                    recording_id: &CaseId::new(row.id.as_str()),
+                    subject_id: &subject_of(&resident),
                 },
                 now_ms(),
             )
@@ -202,7 +202,7 @@ impl ProgramApi {
         visit_id: &str,
     ) -> Result<Vec<RecordingRow>> {
         const WINDOW_MS: i64 = 12 * 3600 * 1000;
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, visit_id).await?;
         let filter = auscult_store::recordings::CaseFilter {
             subject_id: Some(resident.resident.subject_id.clone()),
@@ -236,7 +236,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "visit.candidates",
-                &[&resident.resident.subject_id],
+                &[subject_of(&resident)],
                 now_ms(),
             )
             .await?;

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use auscult_proto::v1 as pb;
 use auscult_store::programs::{ConsentRecord, NewResident, ResidentRow};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{SubjectId, TenantId, now_ms};
 
 use super::fields::{MAX_DESCRIPTION, MAX_ID, MAX_NAME, gender_name, id, invalid, text};
 use super::messages::resident_pb;
-use super::{PERSON_READERS, ProgramApi, STAFF, roster};
+use super::{PERSON_READERS, ProgramApi, STAFF, roster, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -24,7 +24,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::EnrollResidentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = new_resident(req, &program.id)?;
@@ -42,7 +42,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::WithdrawConsentRequest,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let row = self
@@ -65,7 +65,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ImportResidentsRequest,
     ) -> Result<pb::ImportResidentsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let consent = consent_record(req.consent.as_ref())?;
         let text = roster::decode(&req.csv).map_err(|e| invalid(e.to_string()))?;
@@ -109,10 +109,7 @@ impl ProgramApi {
         };
         if !skipped.is_empty() {
             // The rows of people already enrolled show what is stored of them: a read.
-            let subjects: Vec<&str> = skipped
-                .iter()
-                .map(|(_, r)| r.resident.subject_id.as_str())
-                .collect();
+            let subjects: Vec<SubjectId> = skipped.iter().map(|(_, r)| subject_of(r)).collect();
             self.state
                 .store
                 .audit_subjects(
@@ -203,7 +200,7 @@ impl ProgramApi {
         program_id: &str,
         resident_id: &str,
     ) -> Result<pb::Resident> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, program_id).await?;
         let row = self.resident(tenant_id, &program.id, resident_id).await?;
         self.state
@@ -211,7 +208,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "resident.get",
-                &[&row.resident.subject_id],
+                &[subject_of(&row)],
                 now_ms(),
             )
             .await?;
@@ -223,17 +220,14 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ListResidentsRequest,
     ) -> Result<pb::ListResidentsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let rows = self
             .state
             .store
             .list_residents(tenant_id, &program.id)
             .await?;
-        let subjects: Vec<&str> = rows
-            .iter()
-            .map(|r| r.resident.subject_id.as_str())
-            .collect();
+        let subjects: Vec<SubjectId> = rows.iter().map(subject_of).collect();
         self.state
             .store
             .audit_subjects(&caller.actor(), "resident.list", &subjects, now_ms())

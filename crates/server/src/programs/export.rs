@@ -213,7 +213,7 @@ pub async fn add_resident(
         }
         for lab in state
             .store
-            .list_visit_labs(tenant_id.as_str(), program_id, Some(&visit.id))
+            .list_visit_labs(tenant_id, program_id, Some(&visit.id))
             .await?
         {
             b.lab(&LabObservationInput {

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 
 use auscult_proto::v1 as pb;
 use auscult_store::labs::{LabRow, NewLab};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::now_ms;
 use auscult_triage::{Analyte, Classification, LabResult, LabWeight};
 
 use super::fields::invalid;
-use super::{ProgramApi, STAFF};
+use super::{ProgramApi, STAFF, subject_of};
 use crate::auth::Caller;
 use crate::convert;
 use crate::error::{Result, ServerError};
@@ -147,7 +147,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::RecordLabResultsRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         if !resident.consenting() {
             return Err(ServerError::FailedPrecondition(
@@ -170,10 +170,10 @@ impl ProgramApi {
             .state
             .store
             .put_visit_labs(
-                tenant_id.as_str(),
+                tenant_id,
                 &caller.actor(),
                 &visit.id,
-                &resident.resident.subject_id,
+                &subject_of(&resident),
                 &rows,
                 now,
             )

@@ -12,15 +12,15 @@
 use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::audit::Actor;
+use auscult_store::now_ms;
 use auscult_store::programs::ResidentRow;
 use auscult_store::questionnaire_links::{
     LINK_ROLE, LinkState, NewQuestionnaireLink, QuestionnaireLink,
 };
-use auscult_store::{SubjectId, TenantId, now_ms};
 use prost::Message;
 
 use super::fields::invalid;
-use super::{ProgramApi, STAFF, questionnaire};
+use super::{ProgramApi, STAFF, questionnaire, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 use crate::passwords::{random_secret, sha256_hex, well_formed_secret};
@@ -62,7 +62,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateQuestionnaireLinkRequest,
     ) -> Result<pb::QuestionnaireLink> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let lifetime_s = match req.lifetime_seconds {
             0 => DEFAULT_LIFETIME_S,
             s if s > MAX_LIFETIME_S => {
@@ -93,9 +93,9 @@ impl ProgramApi {
             .create_questionnaire_link(
                 &caller.actor(),
                 NewQuestionnaireLink {
-                    tenant_id: tenant_id.as_str(),
+                    tenant_id,
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &subject_of(&resident),
                     token_sha256: &sha256_hex(&token),
                     questionnaire_version: q.version,
                     expires_at_ms,
@@ -129,9 +129,7 @@ impl ProgramApi {
     /// audited: [`ProgramApi::open_link`] is what shows it to a person.
     pub async fn find_link(&self, token: &str) -> Result<Opened> {
         let link = self.link(token).await?;
-        let (visit, resident) = self
-            .visit(&TenantId::new(link.tenant_id.as_str()), &link.visit_id)
-            .await?;
+        let (visit, resident) = self.visit(&link.tenant_id, &link.visit_id).await?;
         let state = match link.state(now_ms()) {
             LinkState::Live if !resident.consenting() => LinkState::Revoked,
             s => s,
@@ -143,7 +141,7 @@ impl ProgramApi {
             .state
             .store
             .get_questionnaire(
-                &TenantId::new(link.tenant_id.as_str()),
+                &link.tenant_id,
                 &visit.program_id,
                 Some(link.questionnaire_version),
             )
@@ -179,12 +177,12 @@ impl ProgramApi {
                 .store
                 .audit_subject(
                     &Actor {
-                        tenant_id: Some(&live.link.tenant_id),
+                        tenant_id: Some(live.link.tenant_id.as_str()),
                         principal_id: &actor_id,
                         role: LINK_ROLE,
                     },
                     "questionnaire_link.open",
-                    &SubjectId::new(live.resident.resident.subject_id.as_str()),
+                    &subject_of(&live.resident),
                     now_ms(),
                 )
                 .await?;
@@ -235,7 +233,7 @@ impl ProgramApi {
             .store
             .submit_questionnaire_by_link(
                 link,
-                &resident.resident.subject_id,
+                &subject_of(resident),
                 &response.encode_to_vec(),
                 now,
             )

@@ -9,10 +9,12 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
-use auscult_store::{CaseId, TenantId, now_ms};
+use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use super::fields::id;
-use super::{EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome};
+use super::{
+    EXPORTERS, PERSON_READERS, ProgramApi, RECORDING_READERS, export, labs, outcome, subject_of,
+};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -25,16 +27,14 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetProgramReportRequest,
     ) -> Result<pb::ProgramReport> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let store = &self.state.store;
         let residents = store.list_residents(tenant_id, &program.id).await?;
         let sites = store.list_sites(tenant_id, &program.id).await?;
         let visits = store.list_visits(tenant_id, &program.id, None).await?;
         let links = store.list_links(tenant_id, &program.id, None).await?;
-        let lab_rows = store
-            .list_visit_labs(tenant_id.as_str(), &program.id, None)
-            .await?;
+        let lab_rows = store.list_visit_labs(tenant_id, &program.id, None).await?;
         let report = outcome::report(&residents, &sites, &visits, &links, &lab_rows);
         let csv = outcome::report_csv(&program.id, &program.name, &report)
             .map_err(|_| ServerError::Internal("report CSV could not be written".into()))?;
@@ -89,10 +89,7 @@ impl ProgramApi {
         residents: &[ResidentRow],
     ) -> Result<Vec<pb::ExportChunk>> {
         let mut b = export::builder(base_url)?;
-        let subjects: Vec<&str> = residents
-            .iter()
-            .map(|r| r.resident.subject_id.as_str())
-            .collect();
+        let subjects: Vec<SubjectId> = residents.iter().map(subject_of).collect();
         self.state
             .store
             .audit_subjects(&caller.actor(), "fhir.export", &subjects, now_ms())
@@ -104,9 +101,14 @@ impl ProgramApi {
         // Each recording the bundle carries is audited too, with its case, so the case's own
         // trail shows that it left in an export.
         if !recordings.is_empty() {
-            let cases: Vec<(&str, &str)> = recordings
+            let cases: Vec<(CaseId, SubjectId)> = recordings
                 .iter()
-                .map(|(recording, subject)| (recording.as_str(), subject.as_str()))
+                .map(|(recording, subject)| {
+                    (
+                        CaseId::new(recording.as_str()),
+                        SubjectId::new(subject.as_str()),
+                    )
+                })
                 .collect();
             self.state
                 .store
@@ -139,7 +141,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportResidentFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
@@ -160,7 +162,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportProgramFhirRequest,
     ) -> Result<Vec<pb::ExportChunk>> {
-        let tenant_id = &TenantId::new(caller.tenant_with(EXPORTERS)?);
+        let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         // Residents who withdrew consent are left out of the programme's hand-over.
@@ -182,7 +184,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ExportRecordingWfdbRequest,
     ) -> Result<pb::WfdbRecord> {
-        let tenant_id = &TenantId::new(caller.tenant_with(RECORDING_READERS)?);
+        let tenant_id = caller.tenant_with(RECORDING_READERS)?;
         let row = self
             .state
             .store
@@ -195,7 +197,7 @@ impl ProgramApi {
             .audit(
                 &caller.actor(),
                 "case.wfdb",
-                &[(&row.id, &row.meta.subject_id)],
+                &[crate::cases::audited(&row)],
                 now_ms(),
             )
             .await?;

@@ -21,7 +21,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateProgramRequest,
     ) -> Result<pb::Program> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let name = text(&req.name, "name", MAX_NAME, true)?;
         let description = text(&req.description, "description", MAX_DESCRIPTION, false)?;
@@ -39,7 +39,7 @@ impl ProgramApi {
         caller: &Caller,
         _req: pb::ListProgramsRequest,
     ) -> Result<pb::ListProgramsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(VIEWERS)?);
+        let tenant_id = caller.tenant_with(VIEWERS)?;
         let mut programs = Vec::new();
         for p in self.state.store.list_programs(tenant_id).await? {
             let sites = self.state.store.list_sites(tenant_id, &p.id).await?;
@@ -53,7 +53,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetProgramRequest,
     ) -> Result<pb::Program> {
-        let tenant_id = &TenantId::new(caller.tenant_with(VIEWERS)?);
+        let tenant_id = caller.tenant_with(VIEWERS)?;
         let p = self.program(tenant_id, &req.program_id).await?;
         let sites = self.state.store.list_sites(tenant_id, &p.id).await?;
         Ok(program_pb(&p, &sites))
@@ -64,7 +64,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::AddSiteRequest,
     ) -> Result<pb::ProgramSite> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let name = text(&req.name, "name", MAX_NAME, true)?;
         let address = text(&req.address, "address", MAX_DESCRIPTION, false)?;
@@ -88,7 +88,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::PutQuestionnaireRequest,
     ) -> Result<pb::Questionnaire> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let program = self.program(tenant_id, &req.program_id).await?;
         let mut q = pb::Questionnaire {
             program_id: program.id.clone(),
@@ -140,7 +140,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetQuestionnaireRequest,
     ) -> Result<pb::Questionnaire> {
-        let tenant_id = &TenantId::new(caller.tenant_with(VIEWERS)?);
+        let tenant_id = caller.tenant_with(VIEWERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         self.questionnaire_pb(

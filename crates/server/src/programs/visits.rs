@@ -11,12 +11,12 @@ use crate::auth::Caller;
 use auscult_proto::v1 as pb;
 use auscult_store::labs::LabRow;
 use auscult_store::programs::{LinkRow, OutcomeDecision};
-use auscult_store::{TenantId, now_ms};
+use auscult_store::{SubjectId, now_ms};
 
 use super::fields::{MAX_NOTE, id, invalid, text};
 use super::messages::visit_pb;
 use super::outcome::Outcome;
-use super::{CONFIRMERS, PERSON_READERS, ProgramApi, STAFF};
+use super::{CONFIRMERS, PERSON_READERS, ProgramApi, STAFF, subject_of};
 use crate::convert;
 use crate::error::{Result, ServerError};
 
@@ -26,7 +26,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::CreateVisitRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(STAFF)?);
+        let tenant_id = caller.tenant_with(STAFF)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = self
@@ -73,7 +73,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::GetVisitRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let (visit, resident) = self.visit(tenant_id, &req.visit_id).await?;
         let message = self.visit_message(tenant_id, &visit).await?;
         self.state
@@ -81,7 +81,7 @@ impl ProgramApi {
             .audit_subjects(
                 &caller.actor(),
                 "visit.get",
-                &[&resident.resident.subject_id],
+                &[subject_of(&resident)],
                 now_ms(),
             )
             .await?;
@@ -93,7 +93,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ListVisitsRequest,
     ) -> Result<pb::ListVisitsResponse> {
-        let tenant_id = &TenantId::new(caller.tenant_with(PERSON_READERS)?);
+        let tenant_id = caller.tenant_with(PERSON_READERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
         let resident = if req.resident_id.is_empty() {
@@ -125,7 +125,7 @@ impl ProgramApi {
         let labs = self
             .state
             .store
-            .list_visit_labs(tenant_id.as_str(), &program.id, None)
+            .list_visit_labs(tenant_id, &program.id, None)
             .await?;
         let mut labs_by_visit: HashMap<&str, Vec<&LabRow>> = HashMap::new();
         for l in &labs {
@@ -139,13 +139,13 @@ impl ProgramApi {
             .store
             .list_residents(tenant_id, &program.id)
             .await?;
-        let subject_of: HashMap<&str, &str> = residents
+        let subject_by_resident: HashMap<&str, SubjectId> = residents
             .iter()
-            .map(|r| (r.id.as_str(), r.resident.subject_id.as_str()))
+            .map(|r| (r.id.as_str(), subject_of(r)))
             .collect();
-        let mut subjects: Vec<&str> = visits
+        let mut subjects: Vec<SubjectId> = visits
             .iter()
-            .filter_map(|v| subject_of.get(v.resident_id.as_str()).copied())
+            .filter_map(|v| subject_by_resident.get(v.resident_id.as_str()).cloned())
             .collect();
         subjects.sort_unstable();
         subjects.dedup();
@@ -173,7 +173,7 @@ impl ProgramApi {
         caller: &Caller,
         req: pb::ConfirmOutcomeRequest,
     ) -> Result<pb::Visit> {
-        let tenant_id = &TenantId::new(caller.tenant_with(CONFIRMERS)?);
+        let tenant_id = caller.tenant_with(CONFIRMERS)?;
         let req = &req;
         let outcome = match pb::VisitOutcome::try_from(req.outcome) {
             Ok(pb::VisitOutcome::Normal) => Outcome::Normal,
@@ -197,7 +197,7 @@ impl ProgramApi {
             && self
                 .state
                 .store
-                .list_visit_labs(tenant_id.as_str(), &visit.program_id, Some(&visit.id))
+                .list_visit_labs(tenant_id, &visit.program_id, Some(&visit.id))
                 .await?
                 .is_empty()
         {
@@ -213,7 +213,7 @@ impl ProgramApi {
                 &caller.actor(),
                 &OutcomeDecision {
                     visit_id: &visit.id,
-                    subject_id: &resident.resident.subject_id,
+                    subject_id: &subject_of(&resident),
                     outcome: outcome.as_str(),
                     note: &note,
                 },

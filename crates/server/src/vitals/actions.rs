@@ -27,14 +27,14 @@ impl VitalsApi {
         alert_id: &str,
         action: Action,
     ) -> Result<pb::Alert> {
-        let tenant_id = TenantId::new(caller.tenant_with(WATCHERS)?);
+        let tenant_id = caller.tenant_with(WATCHERS)?;
         if alert_id.is_empty() || alert_id.len() > 64 {
             return Err(ServerError::NotFound("alert"));
         }
         let hub = self.hub();
         let row = hub
             .store
-            .get_alert(&tenant_id, alert_id)
+            .get_alert(tenant_id, alert_id)
             .await?
             .ok_or(ServerError::NotFound("alert"))?;
         let subject_id = SubjectId::from(row.event.subject_id);
@@ -45,14 +45,19 @@ impl VitalsApi {
             Action::Escalate => "alerts.escalate",
         };
         let alert = if hub.holds(tenant_id.as_str(), subject_id.as_str()).await? {
-            self.act_here(tenant_id.as_str(), alert_id, &caller.principal_id, action)
-                .await?
+            self.act_here(
+                tenant_id.as_str(),
+                alert_id,
+                caller.principal_id.as_str(),
+                action,
+            )
+            .await?
         } else {
             self.act_through_holder(
                 tenant_id.as_str(),
                 subject_id.as_str(),
                 alert_id,
-                &caller.principal_id,
+                caller.principal_id.as_str(),
                 action,
             )
             .await?

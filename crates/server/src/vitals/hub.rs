@@ -61,8 +61,8 @@ pub(super) struct AuditRequest {
 }
 
 pub(super) struct WriteRequest {
-    pub(super) tenant_id: String,
-    pub(super) subject_id: String,
+    pub(super) tenant_id: TenantId,
+    pub(super) subject_id: SubjectId,
     pub(super) samples: Vec<VitalRow>,
     pub(super) rollups: Vec<(String, MinuteRow)>,
     /// For the subject's lease holder, stored with the samples (see [`super::leases`]).
@@ -383,8 +383,8 @@ impl VitalsHub {
         let (reply, answer) = oneshot::channel();
         self.writer()
             .send(WriteRequest {
-                tenant_id: tenant_id.to_owned(),
-                subject_id: subject_id.to_owned(),
+                tenant_id: TenantId::new(tenant_id),
+                subject_id: SubjectId::new(subject_id),
                 samples,
                 rollups,
                 relay,

@@ -91,7 +91,7 @@ use auscult_store::vitals::{
     AlertDelivery, AlertEventRow, LastSample, MinuteRow, NewAlertEvent, TrendQuery, VitalRow,
     VitalsBatchRows,
 };
-use auscult_store::{PrincipalId, Store, StoreError, SubjectId, TenantId, now_ms};
+use auscult_store::{Store, StoreError, SubjectId, TenantId, now_ms};
 use auscult_vitals::{
     Acvpu, Alert, AlertClass, AlertEvent, AlertEventKind, AlertId, AlertKind, AlertState,
     AlertStatus, BeatsPerMinute, BloodPressure, BreathsPerMinute, Celsius, Condition,
@@ -214,11 +214,7 @@ impl VitalsApi {
         if self
             .state
             .store
-            .family_may_see(
-                tenant_id,
-                &PrincipalId::new(caller.principal_id.as_str()),
-                subject_id,
-            )
+            .family_may_see(tenant_id, &caller.principal_id, subject_id)
             .await?
         {
             Ok(())
@@ -234,7 +230,7 @@ impl VitalsApi {
         caller: &Caller,
         subject: Option<&SubjectId>,
     ) -> Result<TenantId> {
-        let tenant_id = TenantId::new(caller.tenant_with(READERS)?);
+        let tenant_id = caller.tenant_with(READERS)?.clone();
         match subject {
             Some(s) => self.require_readable(caller, &tenant_id, s).await?,
             None if caller.role == Role::Family => {
@@ -296,7 +292,7 @@ impl VitalsApi {
         caller: &Caller,
         q: &TrendRequest<'_>,
     ) -> Result<Vec<(Timestamp, Rollup)>> {
-        let tenant_id = TenantId::new(caller.tenant_with(READERS)?);
+        let tenant_id = caller.tenant_with(READERS)?;
         let (from, until) = (q.from_ms, q.until_ms);
         if until <= from || until - from > MAX_TREND_MS {
             return Err(ServerError::InvalidArgument(
@@ -308,16 +304,16 @@ impl VitalsApi {
                 "bucket_minutes must be 1 to 1440".into(),
             ));
         }
-        self.require_readable(caller, &tenant_id, &SubjectId::new(q.subject_id))
-            .await?;
+        let subject_id = &SubjectId::new(q.subject_id);
+        self.require_readable(caller, tenant_id, subject_id).await?;
         let rows = self
             .state
             .store
             .vital_trend(
                 &caller.actor(),
-                &tenant_id,
+                tenant_id,
                 &TrendQuery {
-                    subject_id: q.subject_id,
+                    subject_id,
                     parameter: q.parameter.as_str(),
                     from_ms: from,
                     until_ms: until,
@@ -582,10 +578,10 @@ async fn run_watch(
         c.last = ev.event_id;
         // Audited (group-committed with other deliveries) before it is sent.
         let delivery = AlertDelivery {
-            tenant_id: c.tenant_id.as_str().to_owned(),
+            tenant_id: c.tenant_id.clone(),
             principal_id: c.caller.principal_id.clone(),
             role: c.caller.role.as_str().to_owned(),
-            subject_id: ev.event.subject_id.clone(),
+            subject_id: SubjectId::new(ev.event.subject_id.as_str()),
             alert_id: ev.event.alert_id.clone(),
             at_ms: now_ms(),
         };
@@ -610,8 +606,8 @@ impl VitalsService for VitalsApi {
         request: Request<Streaming<pb::VitalsBatch>>,
     ) -> std::result::Result<Response<Self::IngestVitalsStream>, Status> {
         let caller = authenticate(&self.state.store, request.metadata()).await?;
-        let tenant_id = caller.tenant_with(INGESTERS)?.to_owned();
-        let device_id = caller.principal_id.clone();
+        let tenant_id = caller.tenant_with(INGESTERS)?.clone();
+        let device_id = caller.device_id();
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let api = self.clone();
@@ -646,7 +642,9 @@ impl VitalsService for VitalsApi {
                     })
                 } else {
                     let subject = batch.subject_id.clone();
-                    let ack = api.ingest_batch(&tenant_id, &device_id, batch).await;
+                    let ack = api
+                        .ingest_batch(tenant_id.as_str(), device_id.as_str(), batch)
+                        .await;
                     if ack.as_ref().is_ok_and(|a| a.error.is_empty()) {
                         subjects.insert(subject);
                     }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use askama::Template;
 use auscult_proto::v1 as pb;
 use auscult_store::family::FamilyAccess;
-use auscult_store::{StoreError, SubjectId, now_ms};
+use auscult_store::{StoreError, SubjectId, TenantId, now_ms};
 use auscult_vitals::{
     AlertEventKind, AlertStatus, Condition, FamilyAlert, FamilyStatus, Parameter, Timestamp,
     family_status,
@@ -486,7 +486,7 @@ pub struct AcceptForm {
 async fn signed_family(web: &Web, headers: &HeaderMap, tenant_id: &str) -> Option<SignedIn> {
     require(web, headers).await.ok().filter(|s| {
         s.caller.role == crate::auth::Role::Family
-            && s.caller.tenant_id.as_deref() == Some(tenant_id)
+            && s.caller.tenant_id.as_ref().map(TenantId::as_str) == Some(tenant_id)
     })
 }
 

@@ -111,8 +111,8 @@ pub fn meta(upload_id: &str) -> NewRecording {
 /// priority and start time; returns its id.
 pub async fn complete_case(
     store: &Store,
-    tenant_id: &str,
-    device_id: &str,
+    tenant_id: &TenantId,
+    device_id: &DeviceId,
     upload_id: &str,
     started_at_ms: i64,
     priority: i64,
@@ -121,12 +121,7 @@ pub async fn complete_case(
     m.started_at_ms = started_at_ms;
     let now = auscult_store::now_ms();
     let (row, created) = store
-        .open_upload(
-            &TenantId::new(tenant_id),
-            &DeviceId::new(device_id),
-            &m,
-            now,
-        )
+        .open_upload(tenant_id, device_id, &m, now)
         .await
         .unwrap();
     assert!(created);
@@ -138,7 +133,7 @@ pub async fn complete_case(
     };
     store
         .commit_part(
-            &TenantId::new(tenant_id),
+            tenant_id,
             &CaseId::new(row.id.as_str()),
             StreamKind::Pcg,
             &part,
@@ -146,13 +141,13 @@ pub async fn complete_case(
         .await
         .unwrap();
     let actor = Actor {
-        tenant_id: Some(tenant_id),
-        principal_id: device_id,
+        tenant_id: Some(tenant_id.as_str()),
+        principal_id: device_id.as_str(),
         role: "device",
     };
     store
         .complete_upload(
-            &TenantId::new(tenant_id),
+            tenant_id,
             &CaseId::new(row.id.as_str()),
             Counts {
                 pcg: 100,

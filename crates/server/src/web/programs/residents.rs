@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use auscult_proto::v1 as pb;
+use auscult_store::TenantId;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Multipart, Path, State};
@@ -150,13 +151,17 @@ pub async fn enrol(
     }
     let (birth_date, number) = (f.birth_date.trim(), f.resident_number.trim());
     let key = roster::same_person_key(number, family, given, birth_date);
-    let tenant = signed.caller.tenant_id.clone().unwrap_or_default();
+    let tenant = signed
+        .caller
+        .tenant_id
+        .as_ref()
+        .map_or("", TenantId::as_str);
     api(&web)
         .enroll_inner(
             &signed.caller,
             pb::EnrollResidentRequest {
                 program_id: id.clone(),
-                subject_id: roster::subject_id(&tenant, &id, &key),
+                subject_id: roster::subject_id(tenant, &id, &key),
                 family_name: family.to_owned(),
                 given_name: given.to_owned(),
                 gender: gender as i32,
