@@ -6,7 +6,6 @@
 //! of a person's data is audited before it is returned. This module speaks domain types (store
 //! rows, the stored analysis), never protobuf or HTML.
 
-use auscult_store::StoreError;
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::audit::AuditEvent;
 use auscult_store::recordings::{
@@ -17,6 +16,7 @@ use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 
 use crate::auth::{Caller, Role};
 use crate::error::{Result, ServerError};
+use crate::parts::StreamParts;
 use crate::review::cases_token;
 use crate::samples;
 use crate::state::AppState;
@@ -171,28 +171,10 @@ pub async fn open_audio(state: &AppState, caller: &Caller, case_id: &str) -> Res
     Ok(row)
 }
 
-/// Every committed byte of one stream of a recording, in order.
-pub async fn read_stream(
-    state: &AppState,
-    row: &RecordingRow,
-    stream: StreamKind,
-) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    for part in state
-        .store
-        .list_parts(&CaseId::new(row.id.as_str()), stream)
-        .await?
-    {
-        bytes.extend_from_slice(&state.store.read_part(&part).await?);
-    }
-    Ok(bytes)
-}
-
 /// The PCG of a case (opened with [`open_audio`]) as `f32` samples, with its rate.
 pub async fn pcg_samples(state: &AppState, row: &RecordingRow) -> Result<(Vec<f32>, u32)> {
-    let width = row.meta.pcg_sample_format()?.width();
-    let bytes = read_stream(state, row, StreamKind::Pcg).await?;
-    Ok((samples::decode(&bytes, width), row.meta.pcg_rate_hz))
+    let parts = StreamParts::list(state, row, StreamKind::Pcg).await?;
+    Ok((parts.decode_all(state).await?, row.meta.pcg_rate_hz))
 }
 
 /// A recording's ECG as the device sent it.
@@ -214,30 +196,24 @@ pub enum StoredEcg {
 
 /// The ECG of a case (opened with [`open_audio`], or read by the analysis worker).
 pub async fn ecg(state: &AppState, row: &RecordingRow) -> Result<StoredEcg> {
-    Ok(match (row.meta.ecg()?, row.meta.ecg_sample_format()?) {
-        (EcgMode::Samples, Some(format)) => {
-            let bytes = read_stream(state, row, StreamKind::Ecg).await?;
-            StoredEcg::Samples {
-                samples: samples::decode(&bytes, format.width()),
-                rate_hz: row.meta.ecg_rate_hz,
+    Ok(match row.meta.ecg()? {
+        EcgMode::Samples => StoredEcg::Samples {
+            samples: StreamParts::list(state, row, StreamKind::Ecg)
+                .await?
+                .decode_all(state)
+                .await?,
+            rate_hz: row.meta.ecg_rate_hz,
+        },
+        EcgMode::RPeaks => {
+            let mut parts = StreamParts::list(state, row, StreamKind::RPeaks).await?;
+            let mut peaks = Vec::new();
+            while let Some(bytes) = parts.next(state).await? {
+                peaks.extend(samples::decode_f64(&bytes));
             }
+            StoredEcg::RPeaks(peaks)
         }
-        (EcgMode::Samples, None) => {
-            return Err(StoreError::Corrupt("ECG samples without a sample format".into()).into());
-        }
-        (EcgMode::RPeaks, _) => {
-            let bytes = read_stream(state, row, StreamKind::RPeaks).await?;
-            StoredEcg::RPeaks(samples::decode_f64(&bytes))
-        }
-        (EcgMode::None, _) => StoredEcg::None,
+        EcgMode::None => StoredEcg::None,
     })
-}
-
-/// The PCG of a case (opened with [`open_audio`]) as a 16-bit WAV file.
-pub async fn pcg_wav(state: &AppState, row: &RecordingRow) -> Result<Vec<u8>> {
-    let width = row.meta.pcg_sample_format()?.width();
-    let bytes = read_stream(state, row, StreamKind::Pcg).await?;
-    samples::wav_s16(&bytes, width, row.meta.pcg_rate_hz)
 }
 
 /// A review to submit.

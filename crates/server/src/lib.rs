@@ -20,6 +20,8 @@ pub mod fleet;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
+pub mod parts;
 pub mod passwords;
 pub mod programs;
 pub mod review;

@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::review_service_server::ReviewService;
-use auscult_store::StoreError;
-use auscult_store::recordings::{CaseFilter, CaseStatus, EcgMode, RecordingRow, StreamKind};
-use tokio::sync::mpsc;
+use auscult_store::recordings::{CaseFilter, CaseStatus, EcgMode, StreamKind};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -20,6 +18,8 @@ use crate::auth::{Caller, Role, authenticate};
 use crate::cases;
 use crate::convert;
 use crate::error::{Result, ServerError};
+use crate::outbound::{self, Batches, Outbox};
+use crate::parts::{StreamParts, WavFile};
 use crate::samples;
 use crate::state::AppState;
 
@@ -108,11 +108,12 @@ impl ReviewApi {
         })
     }
 
-    async fn audio_messages(
+    /// Opens a case's audio (audited) and plans its streams; reads no sample.
+    async fn open_audio(
         &self,
         caller: &Caller,
         request: Request<pb::GetAudioRequest>,
-    ) -> Result<(RecordingRow, Vec<pb::AudioChunk>)> {
+    ) -> Result<AudioPlan> {
         caller.tenant_with(cases::READERS)?;
         let req = request.into_inner();
         let format = match pb::AudioFormat::try_from(req.format) {
@@ -121,12 +122,6 @@ impl ReviewApi {
             Err(_) => return Err(ServerError::InvalidArgument("unknown audio format".into())),
         };
         let row = cases::open_audio(&self.state, caller, &req.case_id).await?;
-        let mut messages = vec![pb::AudioChunk {
-            kind: Some(pb::audio_chunk::Kind::Header(pb::AudioHeader {
-                format: format as i32,
-                recording: Some(convert::recording_info(&row)),
-            })),
-        }];
         let mut streams = vec![(StreamKind::Pcg, pb::SignalStream::Pcg)];
         if req.include_ecg {
             match row.meta.ecg()? {
@@ -135,43 +130,26 @@ impl ReviewApi {
                 EcgMode::None => {}
             }
         }
-        for (kind, pb_stream) in streams {
-            let bytes = cases::read_stream(&self.state, &row, kind).await?;
-            if kind == StreamKind::RPeaks {
-                let peaks = samples::decode_f64(&bytes);
-                for (i, chunk) in peaks.chunks(AUDIO_CHUNK_BYTES / 8).enumerate() {
-                    messages.push(audio_data(
-                        pb_stream,
-                        (i * AUDIO_CHUNK_BYTES / 8) as u64,
-                        Vec::new(),
-                        chunk.to_vec(),
-                    ));
+        let mut sources = Vec::new();
+        for (kind, stream) in streams {
+            let source = match (kind, format) {
+                (StreamKind::RPeaks, _) => {
+                    AudioSource::RPeaks(StreamParts::list(&self.state, &row, kind).await?)
                 }
-                continue;
-            }
-            let (sample_format, rate) = if kind == StreamKind::Pcg {
-                (Some(row.meta.pcg_sample_format()?), row.meta.pcg_rate_hz)
-            } else {
-                (row.meta.ecg_sample_format()?, row.meta.ecg_rate_hz)
+                (_, pb::AudioFormat::Samples) => {
+                    AudioSource::Samples(StreamParts::list(&self.state, &row, kind).await?)
+                }
+                _ => AudioSource::Wav(WavFile::open(&self.state, &row, kind).await?),
             };
-            let width = sample_format
-                .ok_or_else(|| StoreError::Corrupt("ECG samples without a sample format".into()))?
-                .width();
-            let (payload, unit) = match format {
-                pb::AudioFormat::Samples => (bytes, width),
-                _ => (samples::wav_s16(&bytes, width, rate)?, 1),
-            };
-            let step = AUDIO_CHUNK_BYTES - AUDIO_CHUNK_BYTES % width;
-            for (i, chunk) in payload.chunks(step).enumerate() {
-                messages.push(audio_data(
-                    pb_stream,
-                    (i * step / unit) as u64,
-                    chunk.to_vec(),
-                    Vec::new(),
-                ));
-            }
+            sources.push((stream, source));
         }
-        Ok((row, messages))
+        Ok(AudioPlan {
+            header: pb::AudioHeader {
+                format: format as i32,
+                recording: Some(convert::recording_info(&row)),
+            },
+            sources,
+        })
     }
 
     async fn submit_review_inner(
@@ -407,6 +385,92 @@ fn audio_data(
     }
 }
 
+/// One stream of a `GetAudio` reply, not yet read.
+#[derive(Debug)]
+enum AudioSource {
+    /// A WAV file (PCG, or raw ECG at its rate); offsets are bytes of the file.
+    Wav(WavFile),
+    /// Stored samples as they are; offsets are sample indices.
+    Samples(StreamParts),
+    /// R-peak times; offsets are peak indices.
+    RPeaks(StreamParts),
+}
+
+/// What a `GetAudio` reply sends: its header, then each stream, part by part.
+#[derive(Debug)]
+struct AudioPlan {
+    header: pb::AudioHeader,
+    sources: Vec<(pb::SignalStream, AudioSource)>,
+}
+
+impl AudioPlan {
+    /// Sends the header, then each stream in messages of [`AUDIO_CHUNK_BYTES`], reading one part
+    /// at a time: the messages are those of cutting the whole stream at once.
+    async fn send(self, state: Arc<AppState>, out: Outbox<pb::AudioChunk>) -> Result<()> {
+        out.send(pb::AudioChunk {
+            kind: Some(pb::audio_chunk::Kind::Header(self.header)),
+        })
+        .await?;
+        for (stream, source) in self.sources {
+            match source {
+                AudioSource::Wav(mut wav) => {
+                    let message = |at, data| audio_data(stream, at, data, Vec::new());
+                    let mut batches = Batches::new(AUDIO_CHUNK_BYTES);
+                    while let Some(piece) = wav.next(&state).await? {
+                        send_full(&out, &mut batches, &piece, message).await?;
+                    }
+                    send_rest(&out, batches, message).await?;
+                }
+                AudioSource::Samples(mut parts) => {
+                    let width = parts.width();
+                    let message =
+                        |at, data| audio_data(stream, at / width as u64, data, Vec::new());
+                    let mut batches = Batches::new(AUDIO_CHUNK_BYTES - AUDIO_CHUNK_BYTES % width);
+                    while let Some(bytes) = parts.next(&state).await? {
+                        send_full(&out, &mut batches, &bytes, message).await?;
+                    }
+                    send_rest(&out, batches, message).await?;
+                }
+                AudioSource::RPeaks(mut parts) => {
+                    let message = |at, peaks| audio_data(stream, at, Vec::new(), peaks);
+                    let mut batches = Batches::new(AUDIO_CHUNK_BYTES / 8);
+                    while let Some(bytes) = parts.next(&state).await? {
+                        let peaks = samples::decode_f64(&bytes);
+                        send_full(&out, &mut batches, &peaks, message).await?;
+                    }
+                    send_rest(&out, batches, message).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends every batch `piece` completes; keeps what is left over for the next piece.
+async fn send_full<T: Copy>(
+    out: &Outbox<pb::AudioChunk>,
+    batches: &mut Batches<T>,
+    mut piece: &[T],
+    message: impl Fn(u64, Vec<T>) -> pb::AudioChunk,
+) -> Result<()> {
+    while let Some((at, batch)) = batches.next_full(&mut piece) {
+        out.send(message(at, batch)).await?;
+    }
+    Ok(())
+}
+
+/// Sends the last, short batch, if any.
+async fn send_rest<T: Copy>(
+    out: &Outbox<pb::AudioChunk>,
+    batches: Batches<T>,
+    message: impl Fn(u64, Vec<T>) -> pb::AudioChunk,
+) -> Result<()> {
+    match batches.rest() {
+        Some((at, batch)) => out.send(message(at, batch)).await,
+        None => Ok(()),
+    }
+}
+
 #[tonic::async_trait]
 impl ReviewService for ReviewApi {
     async fn list_cases(
@@ -430,25 +494,12 @@ impl ReviewService for ReviewApi {
         request: Request<pb::GetAudioRequest>,
     ) -> std::result::Result<Response<Self::GetAudioStream>, Status> {
         let caller = self.caller(&request).await?;
-        let (_row, messages) = self.audio_messages(&caller, request).await?;
-        let (tx, rx) = mpsc::channel(4);
-        let mut token = self.state.token_watch(&caller);
-        tokio::spawn(async move {
-            for message in messages {
-                let sent = tokio::select! {
-                    biased;
-                    ended = token.ended() => {
-                        let _ = tx.send(Err(Status::from(ended))).await;
-                        return;
-                    }
-                    sent = tx.send(Ok(message)) => sent,
-                };
-                if sent.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let plan = self.open_audio(&caller, request).await?;
+        let token = self.state.token_watch(&caller);
+        let state = Arc::clone(&self.state);
+        Ok(Response::new(outbound::spawn(Some(token), |out| {
+            plan.send(state, out)
+        })))
     }
 
     async fn submit_review(

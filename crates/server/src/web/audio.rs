@@ -1,6 +1,10 @@
 //! `GET /cases/{id}/audio?variant=original|cleaned`: the case's PCG as a 16-bit WAV file for the
 //! page's `<audio>` element, whole or by byte range (browsers seek with `Range`).
 //!
+//! The original is streamed from the blob store one stored part at a time, reading only the
+//! parts the range overlaps ([`crate::parts::WavFile`]); its length is known from the committed
+//! counts before any sample is read.
+//!
 //! `cleaned` is the engine's heartbeat-locked noise removal (`auscult_dsp::Denoiser`) over the
 //! stored cycles, run here on the stored samples; the server does no signal processing of its
 //! own. Every request is audited as `case.audio` ([`crate::cases::open_audio`]).
@@ -15,10 +19,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use auscult_store::recordings::StreamKind;
+
 use super::session::require;
 use super::{Web, WebError, WebResult};
 use crate::cases;
+use crate::parts::WavFile;
 use crate::samples;
+use crate::state::AppState;
 
 /// Which audio.
 #[derive(Debug, Default, Deserialize)]
@@ -40,19 +48,47 @@ pub async fn case_audio(
         Some("cleaned") => true,
         Some(_) => return Err(WebError::BadRequest),
     };
-    let wav = if cleaned {
+    if cleaned {
         let case = cases::get(&web.app, &signed.caller, &id).await?;
         let analysis = case.analysis.ok_or(WebError::NotFound)?;
         let row = cases::open_audio(&web.app, &signed.caller, &case.row.id).await?;
+        // The denoiser works on the whole signal: this variant is made in memory.
         let (pcg, rate) = cases::pcg_samples(&web.app, &row).await?;
-        tokio::task::spawn_blocking(move || clean(&pcg, rate, &analysis))
+        let wav = tokio::task::spawn_blocking(move || clean(&pcg, rate, &analysis))
             .await
-            .map_err(|_| WebError::Unavailable)??
+            .map_err(|_| WebError::Unavailable)??;
+        Ok(ranged(&headers, wav.len() as u64, |first, last| {
+            let whole = first == 0 && last + 1 == wav.len() as u64;
+            let range = usize::try_from(first).unwrap_or(usize::MAX)
+                ..=usize::try_from(last).unwrap_or(usize::MAX);
+            if whole {
+                Body::from(wav)
+            } else {
+                Body::from(wav.get(range).map(<[u8]>::to_vec).unwrap_or_default())
+            }
+        }))
     } else {
         let row = cases::open_audio(&web.app, &signed.caller, &id).await?;
-        cases::pcg_wav(&web.app, &row).await?
-    };
-    Ok(ranged(wav, &headers))
+        let wav = WavFile::open(&web.app, &row, StreamKind::Pcg).await?;
+        let app = Arc::clone(&web.app);
+        Ok(ranged(&headers, wav.len(), move |first, last| {
+            streamed(app, wav.only(first, last))
+        }))
+    }
+}
+
+/// The bytes of `wav` as a response body, read one stored part at a time while it is sent.
+/// A failure midway (a blob gone) cuts the response short: the browser sees an incomplete file,
+/// never a wrong one.
+fn streamed(app: Arc<AppState>, wav: WavFile) -> Body {
+    let pieces = futures::stream::try_unfold((app, wav), |(app, mut wav)| async move {
+        let piece = wav.next(&app).await.map_err(|e| {
+            tracing::warn!(error = %e, "WAV download cut short");
+            std::io::Error::other("the recording could not be read")
+        })?;
+        Ok::<_, std::io::Error>(piece.map(|p| (p, (app, wav))))
+    });
+    Body::from_stream(pieces)
 }
 
 /// The engine's cleaned PCG as a WAV file.
@@ -81,22 +117,22 @@ fn clean(
 
 /// The first byte range of a `Range: bytes=...` header, if it is one this file can satisfy
 /// (`Some(Err(()))` for one it cannot).
-fn byte_range(headers: &HeaderMap, len: usize) -> Option<Result<(usize, usize), ()>> {
+fn byte_range(headers: &HeaderMap, len: u64) -> Option<Result<(u64, u64), ()>> {
     let value = headers.get(header::RANGE)?.to_str().ok()?;
     let spec = value.strip_prefix("bytes=")?.split(',').next()?.trim();
     let (start, end) = spec.split_once('-')?;
     let parsed = match (start.trim(), end.trim()) {
         ("", "") => return Some(Err(())),
         ("", suffix) => suffix
-            .parse::<usize>()
+            .parse::<u64>()
             .ok()
             .filter(|&n| n > 0)
             .map(|n| (len.saturating_sub(n), len.saturating_sub(1))),
         (start, "") => start
-            .parse::<usize>()
+            .parse::<u64>()
             .ok()
             .map(|s| (s, len.saturating_sub(1))),
-        (start, end) => match (start.parse::<usize>(), end.parse::<usize>()) {
+        (start, end) => match (start.parse::<u64>(), end.parse::<u64>()) {
             (Ok(s), Ok(e)) if s <= e => Some((s, e.min(len.saturating_sub(1)))),
             _ => None,
         },
@@ -107,20 +143,28 @@ fn byte_range(headers: &HeaderMap, len: usize) -> Option<Result<(usize, usize), 
     })
 }
 
-/// The WAV file, or the part of it the request's `Range` asks for.
-fn ranged(wav: Vec<u8>, headers: &HeaderMap) -> Response {
-    let len = wav.len();
+/// A WAV file of `len` bytes, or the part of it the request's `Range` asks for: `body` gives
+/// bytes `first..=last` of the file.
+fn ranged(headers: &HeaderMap, len: u64, body: impl FnOnce(u64, u64) -> Body) -> Response {
     let common = [
         (header::CONTENT_TYPE, "audio/wav".to_owned()),
         (header::ACCEPT_RANGES, "bytes".to_owned()),
     ];
     match byte_range(headers, len) {
-        None => (common, wav).into_response(),
+        None => (
+            common,
+            [(header::CONTENT_LENGTH, len.to_string())],
+            body(0, len.saturating_sub(1)),
+        )
+            .into_response(),
         Some(Ok((start, end))) => (
             StatusCode::PARTIAL_CONTENT,
             common,
-            [(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"))],
-            Body::from(wav[start..=end].to_vec()),
+            [
+                (header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}")),
+                (header::CONTENT_LENGTH, (end - start + 1).to_string()),
+            ],
+            body(start, end),
         )
             .into_response(),
         Some(Err(())) => (
@@ -136,7 +180,7 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn range(v: &'static str, len: usize) -> Option<Result<(usize, usize), ()>> {
+    fn range(v: &'static str, len: u64) -> Option<Result<(u64, u64), ()>> {
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_static(v));
         byte_range(&h, len)
