@@ -1,6 +1,7 @@
 //! Replies that carry a recording are sent while the server reads it, one stored part at a time,
-//! and FHIR bundles while they are written, one resident, visit and recording at a time: through
-//! the real server over gRPC and HTTP on real sockets (SQLite, and PostgreSQL when
+//! and FHIR bundles while they are written, one resident, visit and recording at a time; a WFDB
+//! record, sent as one message, is refused before any sample is read when it could not be sent.
+//! Through the real server over gRPC and HTTP on real sockets (SQLite, and PostgreSQL when
 //! `AUSCULT_TEST_POSTGRES_URL` is set).
 //!
 //! How a test sees it: one stored part of a recording is swapped for a FIFO nobody writes to
@@ -690,3 +691,53 @@ async fn fhir_exports_stream(db: Db) {
     ts.server.shutdown().await.unwrap();
 }
 both_backends!(fhir_exports_stream);
+
+/// A WFDB record goes out as one message: one too long for it is refused before any of its
+/// samples is read (here none could be: they are gone), one that fits is exported.
+async fn a_wfdb_record_too_long_for_a_message_is_refused_unread(db: Db) {
+    let Some(ts) = start_with(db, |c| c.max_message_bytes = 512 * 1024).await else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "wfdb-clinic").await;
+    // 40 s at 4 kHz with the ECG: a signal file of 640 KB.
+    let long = synth(Scenario::Normal, 5, 40.0);
+    let long_id = analysed(ch, &t, "u-long", whole_upload("u-long", &long)).await;
+    let short = synth(Scenario::Normal, 6, 10.0);
+    let short_id = analysed(ch, &t, "u-short", whole_upload("u-short", &short)).await;
+    for stream in ["pcg", "ecg"] {
+        for part in part_files(&ts, &t.id, &long_id, stream) {
+            std::fs::remove_file(part).unwrap();
+        }
+    }
+    let wfdb = |recording_id: &str| {
+        let mut client = programs(ch);
+        let request = authed(
+            &t.clinician_token,
+            pb::ExportRecordingWfdbRequest {
+                recording_id: recording_id.into(),
+            },
+        );
+        async move { client.export_recording_wfdb(request).await }
+    };
+    let refused = wfdb(&long_id).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("WFDB"), "{refused:?}");
+    let record = wfdb(&short_id)
+        .await
+        .expect("a record that fits")
+        .into_inner();
+    assert_eq!(record.files.len(), 3, "header, signals, annotations");
+    let dat = record
+        .files
+        .iter()
+        .find(|f| f.name.ends_with(".dat"))
+        .unwrap();
+    assert_eq!(
+        dat.data.len(),
+        4 * short.pcg_s16.len() / 2,
+        "PCG and ECG, 16 bits each"
+    );
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(a_wfdb_record_too_long_for_a_message_is_refused_unread);

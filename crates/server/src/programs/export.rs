@@ -21,16 +21,16 @@ use auscult_proto::v1 as pb;
 use auscult_recording::export::{CycleSounds, ecg_on_pcg_grid, writable_heart_sounds};
 use auscult_store::analysis::StoredAnalysis;
 use auscult_store::programs::{ResidentRow, VisitRow};
-use auscult_store::recordings::{RecordingRow, StreamKind, analysis_state};
+use auscult_store::recordings::{EcgMode, RecordingRow, StreamKind, analysis_state};
 use auscult_store::{CaseId, TenantId};
 use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 
 use super::questionnaire;
+use crate::convert;
 use crate::error::{Result, ServerError};
-use crate::parts::WavFile;
+use crate::parts::{StreamParts, WavFile};
 use crate::state::AppState;
-use crate::{convert, samples};
 
 /// The default base of the entries' `fullUrl`.
 pub const DEFAULT_BASE_URL: &str = "https://auscult.invalid/fhir";
@@ -342,45 +342,54 @@ pub async fn add_recording(
 
 /// The WFDB files of a complete recording: `<name>.hea`, `<name>.dat` (PCG, plus the raw ECG
 /// resampled to the PCG's rate when recorded) and `<name>.seg` with the analysis's S1/S2 spans of
-/// accepted cycles (absent without an analysis).
+/// accepted cycles (absent without an analysis). A record that could not be sent is refused
+/// before any sample is read ([`wfdb_fits`]); the others are decoded one stored part at a time.
 pub async fn wfdb(state: &AppState, row: &RecordingRow) -> Result<pb::WfdbRecord> {
-    let read = |kind| async move {
-        let mut bytes = Vec::new();
-        for part in state
-            .store
-            .list_parts(&CaseId::new(row.id.as_str()), kind)
-            .await?
-        {
-            bytes.extend_from_slice(&state.store.blobs.get(&part.object_key).await?);
-        }
-        Ok::<_, ServerError>(bytes)
-    };
-    let pcg_bytes = read(StreamKind::Pcg).await?;
-    let ecg_bytes = if row.meta.ecg_mode == "samples" && row.meta.ecg_rate_hz > 0 {
-        Some(read(StreamKind::Ecg).await?)
+    let pcg = StreamParts::list(state, row, StreamKind::Pcg).await?;
+    let ecg = if row.meta.ecg()? == EcgMode::Samples && row.meta.ecg_rate_hz > 0 {
+        Some(StreamParts::list(state, row, StreamKind::Ecg).await?)
     } else {
         None
     };
-    // Decoding, resampling and writing the files run off the async threads.
+    wfdb_fits(
+        pcg.values(),
+        ecg.as_ref().map(StreamParts::values),
+        state.config.max_message_bytes,
+    )?;
+    let pcg = pcg.decode_all(state).await?;
+    let ecg = match ecg {
+        Some(parts) => Some(parts.decode_all(state).await?),
+        None => None,
+    };
+    // Resampling and writing the files run off the async threads.
     let row = row.clone();
-    state
-        .heavy
-        .run(move || write_wfdb(&row, &pcg_bytes, ecg_bytes.as_deref()))
-        .await?
+    state.heavy.run(move || write_wfdb(&row, &pcg, ecg)).await?
 }
 
-/// The WFDB files of `row` from its stored PCG (and raw ECG) bytes.
-fn write_wfdb(
-    row: &RecordingRow,
-    pcg_bytes: &[u8],
-    ecg_bytes: Option<&[u8]>,
-) -> Result<pb::WfdbRecord> {
-    let pcg_width = convert::format_width(&row.meta.pcg_format).unwrap_or(2);
-    let pcg = samples::decode(pcg_bytes, pcg_width);
+/// Whether a WFDB record of `pcg` samples (and `ecg` raw ECG samples) can be exported: it goes
+/// out as one message, so its signal file (16 bits per sample and signal) must fit in
+/// `max_message_bytes`, and the samples decoded to write it (4 bytes each) may take at most twice
+/// that (more only when the ECG was sampled faster than the PCG). Checked from the parts' counts
+/// before any sample is read, this bounds what an export holds to a small multiple of the
+/// message limit.
+fn wfdb_fits(pcg: u64, ecg: Option<u64>, max_message_bytes: usize) -> Result<()> {
+    let limit = max_message_bytes as u64;
+    let signals = if ecg.is_some() { 2 } else { 1 };
+    let record = pcg.saturating_mul(2 * signals);
+    let decoded = pcg.saturating_add(ecg.unwrap_or(0)).saturating_mul(4);
+    if record > limit || decoded > limit.saturating_mul(2) {
+        return Err(ServerError::ResourceExhausted(format!(
+            "the recording is too long for one WFDB record: {record} bytes of signal, \
+             {decoded} bytes of samples to decode; a reply holds at most {limit} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The WFDB files of `row` from its stored PCG (and raw ECG) samples.
+fn write_wfdb(row: &RecordingRow, pcg: &[f32], ecg: Option<Vec<f32>>) -> Result<pb::WfdbRecord> {
     let rate = f64::from(row.meta.pcg_rate_hz);
-    let ecg = ecg_bytes.map(|bytes| {
-        let width = convert::format_width(&row.meta.ecg_format).unwrap_or(4);
-        let raw = samples::decode(bytes, width);
+    let ecg = ecg.map(|raw| {
         let ecg_rate = Hz(f64::from(row.meta.ecg_rate_hz));
         ecg_on_pcg_grid(raw, ecg_rate, Hz(rate), pcg.len())
     });
@@ -401,7 +410,7 @@ fn write_wfdb(
         dir.path(),
         &name,
         Hz(rate),
-        &pcg,
+        pcg,
         ecg.as_deref(),
         &sounds,
     )
@@ -426,4 +435,28 @@ fn write_wfdb(
         record_name: name,
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wfdb_record_fits_in_one_message_or_is_refused() {
+        let limit = 4 * 1024 * 1024;
+        let mib = 1024 * 1024;
+        // The PCG alone: 2 bytes a sample in the signal file.
+        assert!(wfdb_fits(2 * mib, None, limit).is_ok());
+        assert!(matches!(
+            wfdb_fits(2 * mib + 1, None, limit),
+            Err(ServerError::ResourceExhausted(_))
+        ));
+        // With an ECG at the PCG's rate, 4 bytes a frame: the decoded samples never decide.
+        assert!(wfdb_fits(mib, Some(mib), limit).is_ok());
+        assert!(wfdb_fits(mib + 1, Some(mib + 1), limit).is_err());
+        assert!(wfdb_fits(mib, Some(mib / 10), limit).is_ok());
+        // An ECG sampled far faster than the PCG is refused for what decoding it would take.
+        assert!(wfdb_fits(1000, Some(2 * mib), limit).is_err());
+        assert!(wfdb_fits(u64::MAX, Some(u64::MAX), limit).is_err());
+    }
 }
