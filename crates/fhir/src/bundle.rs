@@ -1,9 +1,17 @@
-//! Assembling resources into a FHIR R4 `collection` Bundle.
+//! Assembling resources into a FHIR R4 `collection` Bundle, written as JSON piece by piece.
 //!
 //! Each entry's `fullUrl` is `{base}/{resourceType}/{id}`, so the relative references inside
 //! the resources (`Patient/p1`) resolve within the bundle. Adding a resource whose id is already
 //! in the bundle replaces nothing: the duplicate is skipped, so a Patient shared by several
 //! findings appears once. This module never does I/O.
+//!
+//! A resource is serialised as soon as it is added, and [`BundleWriter::take`] hands out the JSON
+//! written so far: an export that takes the bytes after each resident (or recording) holds that
+//! much, never the whole bundle. Concatenated, the pieces are exactly the compact JSON of the
+//! whole Bundle (`serde_json`'s output for it). The writer keeps the kind and id of every entry
+//! written, to skip duplicates: a few dozen bytes per entry.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -15,27 +23,44 @@ use crate::model::{
 };
 use crate::resources;
 
-/// Builds a collection Bundle.
+/// Writes a collection Bundle.
 #[derive(Debug, Clone)]
-pub struct BundleBuilder {
+pub struct BundleWriter {
     base: String,
-    entries: Vec<Value>,
-    keys: std::collections::HashSet<(String, String)>,
+    keys: HashSet<(String, String)>,
+    /// JSON written and not yet taken.
+    out: Vec<u8>,
+    /// What closes the `entry` array and the Bundle: its other members.
+    tail: String,
 }
 
-impl BundleBuilder {
-    /// A builder whose `fullUrl`s start with `base` (absolute http(s), no trailing slash).
-    pub fn new(base: &str) -> Result<Self, FhirError> {
+impl BundleWriter {
+    /// A Bundle `id` stamped `timestamp`, whose `fullUrl`s start with `base` (absolute http(s),
+    /// no trailing slash).
+    pub fn new(base: &str, id: &str, timestamp: &DateTime<Utc>) -> Result<Self, FhirError> {
         let ok = (base.starts_with("https://") || base.starts_with("http://"))
             && !base.ends_with('/')
             && !base.chars().any(char::is_whitespace);
         if !ok {
             return Err(FhirError::InvalidBaseUrl);
         }
+        resources::check_id(id)?;
+        let members = json!({
+            "resourceType": "Bundle",
+            "id": id,
+            "type": "collection",
+            "timestamp": resources::instant(timestamp),
+        })
+        .to_string();
+        // serde_json writes an object's members sorted by key (no crate here enables its
+        // `preserve_order`) and `entry` sorts first: the array opens the object, the other
+        // members follow it. `tests/bundle_schema.rs` checks the pieces against the Bundle
+        // serialised at once.
         Ok(Self {
             base: base.to_owned(),
-            entries: Vec::new(),
-            keys: Default::default(),
+            keys: HashSet::new(),
+            out: br#"{"entry":["#.to_vec(),
+            tail: format!("],{}", members.strip_prefix('{').unwrap_or(&members)),
         })
     }
 
@@ -50,11 +75,16 @@ impl BundleBuilder {
         if kind.is_empty() {
             return Err(FhirError::InvalidId(id));
         }
-        if self.keys.insert((kind.clone(), id.clone())) {
-            self.entries.push(json!({
-                "fullUrl": format!("{}/{kind}/{id}", self.base),
-                "resource": resource,
-            }));
+        let entry = json!({
+            "fullUrl": format!("{}/{kind}/{id}", self.base),
+            "resource": resource,
+        });
+        if self.keys.insert((kind, id)) {
+            if self.keys.len() > 1 {
+                self.out.push(b',');
+            }
+            serde_json::to_writer(&mut self.out, &entry)
+                .map_err(|e| FhirError::Unserialisable(e.to_string()))?;
         }
         Ok(self)
     }
@@ -107,23 +137,22 @@ impl BundleBuilder {
 
     /// Number of entries so far.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
     }
 
     /// True when nothing was added.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.keys.is_empty()
     }
 
-    /// The Bundle.
-    pub fn build(self, id: &str, timestamp: &DateTime<Utc>) -> Result<Value, FhirError> {
-        resources::check_id(id)?;
-        Ok(json!({
-            "resourceType": "Bundle",
-            "id": id,
-            "type": "collection",
-            "timestamp": resources::instant(timestamp),
-            "entry": self.entries,
-        }))
+    /// The JSON written since the last take (the first holds the Bundle's opening).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The rest of the JSON, closing the Bundle.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.extend_from_slice(self.tail.as_bytes());
+        self.out
     }
 }

@@ -55,4 +55,8 @@ pub enum FhirError {
         /// The version the response names.
         given: String,
     },
+    /// A resource could not be written as JSON (not for the resources [`crate::resources`]
+    /// builds, whose keys are all strings).
+    #[error("a resource does not serialise: {0}")]
+    Unserialisable(String),
 }

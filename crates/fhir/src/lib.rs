@@ -13,6 +13,6 @@ pub mod model;
 pub mod questionnaire;
 pub mod resources;
 
-pub use bundle::BundleBuilder;
+pub use bundle::BundleWriter;
 pub use error::FhirError;
 pub use model::*;

@@ -1,6 +1,7 @@
 //! Bundles built by this crate validate against the official FHIR R4 JSON schema
 //! (`tests/schema/fhir.schema.json`, provenance in `tests/schema/README.md`), and broken
-//! resources do not.
+//! resources do not. A bundle written in pieces is the same JSON as the Bundle serialised at
+//! once.
 
 use std::sync::OnceLock;
 
@@ -102,8 +103,11 @@ fn questionnaire_def() -> QuestionnaireDef {
     }
 }
 
-fn full_bundle() -> Value {
-    let mut b = BundleBuilder::new("https://auscult.invalid/fhir").expect("base");
+/// The full bundle's JSON, taken after every resource as an export takes it.
+fn full_bundle_pieces() -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut b =
+        BundleWriter::new("https://auscult.invalid/fhir", "export-1", &at(10, 0)).expect("base");
     b.patient(&PatientInput {
         id: "r-1".into(),
         identifier: Some(("urn:oid:1.2.392.0.0".into(), "A-0001".into())),
@@ -113,6 +117,7 @@ fn full_bundle() -> Value {
         birth_date: NaiveDate::from_ymd_opt(1941, 3, 9),
     })
     .expect("patient");
+    pieces.push(b.take());
     let vitals = [
         ("v-hr", VitalValue::HeartRate(72.0)),
         ("v-rr", VitalValue::RespiratoryRate(16.0)),
@@ -172,6 +177,7 @@ fn full_bundle() -> Value {
         duration_s: Some(20.0),
     })
     .expect("recording");
+    pieces.push(b.take());
     let statuses = [
         ("m-1", MurmurStatus::Present, Some(MurmurTiming::Systolic)),
         ("m-2", MurmurStatus::Present, Some(MurmurTiming::Diastolic)),
@@ -193,6 +199,7 @@ fn full_bundle() -> Value {
         .expect("murmur");
     }
     let def = questionnaire_def();
+    pieces.push(b.take());
     b.questionnaire(&def).expect("questionnaire");
     b.questionnaire_response(
         &def,
@@ -215,7 +222,13 @@ fn full_bundle() -> Value {
         },
     )
     .expect("response");
-    b.build("export-1", &at(10, 0)).expect("bundle")
+    pieces.push(b.take());
+    pieces.push(b.finish());
+    pieces
+}
+
+fn full_bundle() -> Value {
+    serde_json::from_slice(&full_bundle_pieces().concat()).expect("the bundle is JSON")
 }
 
 #[test]
@@ -362,14 +375,55 @@ fn broken_resources_fail_the_schema() {
     );
 }
 
+/// The reference: the Bundle as one JSON value, serialised at once.
+fn whole(id: &str, timestamp: &str, entries: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "resourceType": "Bundle",
+        "id": id,
+        "type": "collection",
+        "timestamp": timestamp,
+        "entry": entries,
+    }))
+    .expect("serialises")
+}
+
+#[test]
+fn the_pieces_are_the_bundle_serialised_at_once() {
+    let pieces = full_bundle_pieces();
+    assert!(
+        pieces.iter().filter(|p| !p.is_empty()).count() >= 4,
+        "the bundle is written in pieces"
+    );
+    let bytes = pieces.concat();
+    let bundle: Value = serde_json::from_slice(&bytes).expect("the bundle is JSON");
+    assert_eq!(
+        bytes,
+        whole(
+            "export-1",
+            "2026-11-26T10:00:00.000Z",
+            bundle["entry"].clone()
+        )
+    );
+
+    let empty = BundleWriter::new("https://x.invalid/fhir", "b", &at(1, 0)).expect("base");
+    assert_eq!(
+        empty.finish(),
+        whole("b", "2026-11-26T01:00:00.000Z", json!([]))
+    );
+}
+
 #[test]
 fn ids_and_base_urls_are_checked() {
     assert!(matches!(
-        BundleBuilder::new("auscult.invalid/fhir"),
+        BundleWriter::new("auscult.invalid/fhir", "b", &at(1, 0)),
         Err(FhirError::InvalidBaseUrl)
     ));
-    assert!(BundleBuilder::new("https://x.invalid/fhir/").is_err());
-    let mut b = BundleBuilder::new("https://x.invalid/fhir").expect("base");
+    assert!(BundleWriter::new("https://x.invalid/fhir/", "b", &at(1, 0)).is_err());
+    assert!(matches!(
+        BundleWriter::new("https://x.invalid/fhir", "has space", &at(1, 0)),
+        Err(FhirError::InvalidId(_))
+    ));
+    let mut b = BundleWriter::new("https://x.invalid/fhir", "b", &at(1, 0)).expect("base");
     let bad = PatientInput {
         id: "has space".into(),
         identifier: None,
@@ -392,7 +446,7 @@ fn ids_and_base_urls_are_checked() {
 
 #[test]
 fn duplicate_resources_appear_once() {
-    let mut b = BundleBuilder::new("https://x.invalid/fhir").expect("base");
+    let mut b = BundleWriter::new("https://x.invalid/fhir", "b", &at(1, 0)).expect("base");
     let p = PatientInput {
         id: "p".into(),
         identifier: None,

@@ -59,8 +59,10 @@ where
             },
             None => producing.await,
         };
-        if let Err(e) = end {
-            // Nobody to tell when the client went away.
+        // Nobody is told (or logged about) a stream whose client went away.
+        if let Err(e) = end
+            && !ends.is_closed()
+        {
             let _ = ends.send(Err(Status::from(e))).await;
         }
     });
@@ -103,6 +105,11 @@ impl<T: Copy> Batches<T> {
         let first = self.made;
         self.made += self.size as u64;
         Some((first, batch))
+    }
+
+    /// How many values came in so far.
+    pub fn values(&self) -> u64 {
+        self.made + self.carry.len() as u64
     }
 
     /// The values kept, as the last batch (`None` when there are none).

@@ -47,6 +47,7 @@ use crate::error::{Result, ServerError};
 use crate::state::AppState;
 use fields::id;
 use messages::visit_pb;
+pub(crate) use reports::FhirExport;
 
 /// Who runs programmes: create programmes, sites, questionnaires, enroll, record visits.
 pub const STAFF: &[Role] = &[Role::ProgramStaff, Role::Admin];

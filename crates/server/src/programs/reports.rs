@@ -3,9 +3,14 @@
 //!
 //! This module authorises, applies consent (residents who withdrew are not exported) and writes
 //! the audit events before anything leaves; the counting lives in [`super::outcome`] and the
-//! assembly in [`super::export`].
+//! assembly in [`super::export`]. A FHIR bundle is checked and its subjects audited before the
+//! call answers; it is then written and sent piece by piece ([`FhirExport::send`]), so a failure
+//! midway ends the stream with an error after part of the JSON (the client must discard it).
+
+use std::sync::Arc;
 
 use crate::auth::Caller;
+use auscult_fhir::BundleWriter;
 use auscult_proto::v1 as pb;
 use auscult_store::programs::ResidentRow;
 use auscult_store::recordings::state;
@@ -17,6 +22,8 @@ use super::{
 };
 use crate::convert;
 use crate::error::{Result, ServerError};
+use crate::outbound::{Batches, Outbox};
+use crate::state::AppState;
 
 /// Bundle bytes per streamed message.
 const EXPORT_CHUNK_BYTES: usize = 256 * 1024;
@@ -78,69 +85,37 @@ impl ProgramApi {
         })
     }
 
-    /// Builds a bundle of `residents` (audited as `fhir.export` per subject, and per recording it
-    /// includes) and splits it.
-    async fn export_bundle(
+    /// Checks a FHIR export's request and audits its subjects (`fhir.export`), before anything is
+    /// written: what is left is writing and sending the bundle ([`FhirExport::send`]).
+    async fn fhir_export(
         &self,
         caller: &Caller,
         tenant_id: &TenantId,
         base_url: &str,
-        bundle_id: &str,
-        residents: &[ResidentRow],
-    ) -> Result<Vec<pb::ExportChunk>> {
-        let mut b = export::builder(base_url)?;
+        bundle_id: String,
+        residents: Vec<ResidentRow>,
+    ) -> Result<FhirExport> {
+        let writer = export::writer(base_url, &bundle_id)?;
         let subjects: Vec<SubjectId> = residents.iter().map(subject_of).collect();
         self.state
             .store
             .audit_subjects(&caller.actor(), "fhir.export", &subjects, now_ms())
             .await?;
-        let mut recordings = Vec::new();
-        for r in residents {
-            recordings.extend(export::add_resident(&self.state, tenant_id, &mut b, r).await?);
-        }
-        // Each recording the bundle carries is audited too, with its case, so the case's own
-        // trail shows that it left in an export.
-        if !recordings.is_empty() {
-            let cases: Vec<(CaseId, SubjectId)> = recordings
-                .iter()
-                .map(|(recording, subject)| {
-                    (
-                        CaseId::new(recording.as_str()),
-                        SubjectId::new(subject.as_str()),
-                    )
-                })
-                .collect();
-            self.state
-                .store
-                .audit(&caller.actor(), "fhir.export", &cases, now_ms())
-                .await?;
-        }
-        let entries = b.len();
-        // Building and serialising the bundle (base64 of every recording) runs off the async
-        // threads.
-        let id = bundle_id.to_owned();
-        let bytes = self
-            .state
-            .heavy
-            .run(move || export::finish(b, &id))
-            .await??;
-        tracing::info!(
+        Ok(FhirExport {
+            state: Arc::clone(&self.state),
+            caller: caller.clone(),
+            tenant_id: tenant_id.clone(),
             bundle_id,
-            entries,
-            bytes = bytes.len(),
-            "FHIR bundle exported"
-        );
-        Ok(bytes
-            .chunks(EXPORT_CHUNK_BYTES)
-            .map(|c| pb::ExportChunk { data: c.to_vec() })
-            .collect())
+            residents,
+            writer,
+        })
     }
 
     pub(crate) async fn export_resident_inner(
         &self,
         caller: &Caller,
         req: pb::ExportResidentFhirRequest,
-    ) -> Result<Vec<pb::ExportChunk>> {
+    ) -> Result<FhirExport> {
         let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
@@ -153,7 +128,7 @@ impl ProgramApi {
             ));
         }
         let bundle_id = format!("r-{}", resident.id);
-        self.export_bundle(caller, tenant_id, &req.base_url, &bundle_id, &[resident])
+        self.fhir_export(caller, tenant_id, &req.base_url, bundle_id, vec![resident])
             .await
     }
 
@@ -161,7 +136,7 @@ impl ProgramApi {
         &self,
         caller: &Caller,
         req: pb::ExportProgramFhirRequest,
-    ) -> Result<Vec<pb::ExportChunk>> {
+    ) -> Result<FhirExport> {
         let tenant_id = caller.tenant_with(EXPORTERS)?;
         let req = &req;
         let program = self.program(tenant_id, &req.program_id).await?;
@@ -175,7 +150,7 @@ impl ProgramApi {
             .filter(ResidentRow::consenting)
             .collect();
         let bundle_id = format!("p-{}", program.id);
-        self.export_bundle(caller, tenant_id, &req.base_url, &bundle_id, &residents)
+        self.fhir_export(caller, tenant_id, &req.base_url, bundle_id, residents)
             .await
     }
 
@@ -203,4 +178,84 @@ impl ProgramApi {
             .await?;
         export::wfdb(&self.state, &row).await
     }
+}
+
+/// A FHIR export whose request passed its checks and whose subjects are audited; the bundle is
+/// written while it is sent.
+#[derive(Debug)]
+pub(crate) struct FhirExport {
+    state: Arc<AppState>,
+    caller: Caller,
+    tenant_id: TenantId,
+    bundle_id: String,
+    residents: Vec<ResidentRow>,
+    writer: BundleWriter,
+}
+
+impl FhirExport {
+    /// Writes the bundle one resident, visit and recording at a time and sends it in chunks of
+    /// [`EXPORT_CHUNK_BYTES`] as it goes, so the server holds one recording's entries and a
+    /// chunk, never the bundle. Each recording is audited with its case (`fhir.export`), so the
+    /// case's own trail shows that it left in an export, before its bytes are written.
+    pub(crate) async fn send(self, out: Outbox<pb::ExportChunk>) -> Result<()> {
+        let FhirExport {
+            state,
+            caller,
+            tenant_id,
+            bundle_id,
+            residents,
+            writer: mut b,
+        } = self;
+        let mut chunks = Batches::new(EXPORT_CHUNK_BYTES);
+        let mut definitions = export::Definitions::new();
+        for resident in &residents {
+            export::add_patient(&mut b, resident)?;
+            for visit in export::visits(&state, &tenant_id, resident).await? {
+                export::add_visit(
+                    &state,
+                    &tenant_id,
+                    &mut b,
+                    resident,
+                    &visit,
+                    &mut definitions,
+                )
+                .await?;
+                let recordings =
+                    export::linked_recordings(&state, &tenant_id, resident, &visit).await?;
+                if !recordings.is_empty() {
+                    let cases: Vec<(CaseId, SubjectId)> =
+                        recordings.iter().map(crate::cases::audited).collect();
+                    state
+                        .store
+                        .audit(&caller.actor(), "fhir.export", &cases, now_ms())
+                        .await?;
+                }
+                for row in &recordings {
+                    send_full(&out, &mut chunks, &b.take()).await?;
+                    b = export::add_recording(&state, b, resident, row).await?;
+                }
+                send_full(&out, &mut chunks, &b.take()).await?;
+            }
+        }
+        let entries = b.len();
+        send_full(&out, &mut chunks, &b.finish()).await?;
+        let bytes = chunks.values();
+        if let Some((_, chunk)) = chunks.rest() {
+            out.send(pb::ExportChunk { data: chunk }).await?;
+        }
+        tracing::info!(bundle_id, entries, bytes, "FHIR bundle exported");
+        Ok(())
+    }
+}
+
+/// Sends every chunk `bytes` completes; keeps the rest for the next bytes.
+async fn send_full(
+    out: &Outbox<pb::ExportChunk>,
+    chunks: &mut Batches<u8>,
+    mut bytes: &[u8],
+) -> Result<()> {
+    while let Some((_, data)) = chunks.next_full(&mut bytes) {
+        out.send(pb::ExportChunk { data }).await?;
+    }
+    Ok(())
 }

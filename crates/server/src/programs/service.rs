@@ -1,29 +1,16 @@
 //! The `ProgramService` gRPC impl: each call forwards to its handler and turns the domain
-//! error into a `Status`; the FHIR exports are streamed in chunks.
+//! error into a `Status`; the FHIR exports are written while they stream, for as long as the
+//! caller's token authenticates ([`crate::outbound`]).
 //!
 //! Nothing else happens here: authentication, checks and audit are the handlers' work.
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::program_service_server::ProgramService;
-use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::ProgramApi;
-
-fn stream(
-    chunks: Vec<pb::ExportChunk>,
-) -> ReceiverStream<std::result::Result<pb::ExportChunk, Status>> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        for chunk in chunks {
-            if tx.send(Ok(chunk)).await.is_err() {
-                break;
-            }
-        }
-    });
-    ReceiverStream::new(rx)
-}
+use crate::outbound;
 
 type Reply<T> = std::result::Result<Response<T>, Status>;
 
@@ -189,10 +176,12 @@ impl ProgramService for ProgramApi {
         &self,
         r: Request<pb::ExportResidentFhirRequest>,
     ) -> Reply<Self::ExportResidentFhirStream> {
-        Ok(Response::new(stream(
-            self.export_resident_inner(&self.caller(&r).await?, r.into_inner())
-                .await?,
-        )))
+        let caller = self.caller(&r).await?;
+        let export = self.export_resident_inner(&caller, r.into_inner()).await?;
+        let token = self.state.token_watch(&caller);
+        Ok(Response::new(outbound::spawn(Some(token), |out| {
+            export.send(out)
+        })))
     }
 
     type ExportProgramFhirStream = ReceiverStream<std::result::Result<pb::ExportChunk, Status>>;
@@ -201,10 +190,12 @@ impl ProgramService for ProgramApi {
         &self,
         r: Request<pb::ExportProgramFhirRequest>,
     ) -> Reply<Self::ExportProgramFhirStream> {
-        Ok(Response::new(stream(
-            self.export_program_inner(&self.caller(&r).await?, r.into_inner())
-                .await?,
-        )))
+        let caller = self.caller(&r).await?;
+        let export = self.export_program_inner(&caller, r.into_inner()).await?;
+        let token = self.state.token_watch(&caller);
+        Ok(Response::new(outbound::spawn(Some(token), |out| {
+            export.send(out)
+        })))
     }
 
     async fn export_recording_wfdb(

@@ -10,7 +10,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+use tokio_stream::StreamExt as _;
+
 use super::{api, millis, origin};
+use crate::outbound;
+use crate::programs::FhirExport;
 use crate::web::program_words::{Words, words};
 use crate::web::session::{SignedIn, require};
 use crate::web::view::{self, Chrome, iso};
@@ -98,19 +102,22 @@ pub async fn report_csv(
         .into_response())
 }
 
-/// A FHIR bundle's chunks as a streamed download.
-fn fhir_download(chunks: Vec<pb::ExportChunk>, file: &str) -> Response {
-    let stream = tokio_stream::iter(
-        chunks
-            .into_iter()
-            .map(|c| Ok::<_, std::convert::Infallible>(c.data)),
-    );
+/// A FHIR bundle as a download, written while it is sent. A failure midway cuts the download
+/// short (the browser reports it failed), never a complete-looking file with a part missing.
+fn fhir_download(export: FhirExport, file: &str) -> Response {
+    let chunks = outbound::spawn(None, |out| export.send(out)).map(|chunk| match chunk {
+        Ok(chunk) => Ok(chunk.data),
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), "FHIR download cut short");
+            Err(std::io::Error::other("the export failed"))
+        }
+    });
     (
         [
             (header::CONTENT_TYPE, "application/fhir+json".to_owned()),
             (header::CONTENT_DISPOSITION, attachment(file)),
         ],
-        Body::from_stream(stream),
+        Body::from_stream(chunks),
     )
         .into_response()
 }
@@ -126,7 +133,7 @@ pub async fn program_fhir(
     Path(id): Path<String>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
-    let chunks = api(&web)
+    let export = api(&web)
         .export_program_inner(
             &signed.caller,
             pb::ExportProgramFhirRequest {
@@ -135,7 +142,7 @@ pub async fn program_fhir(
             },
         )
         .await?;
-    Ok(fhir_download(chunks, &format!("programme-{id}.fhir.json")))
+    Ok(fhir_download(export, &format!("programme-{id}.fhir.json")))
 }
 
 /// `GET /programs/{id}/residents/{rid}/fhir`: one resident's bundle.
@@ -145,7 +152,7 @@ pub async fn resident_fhir(
     Path((id, rid)): Path<(String, String)>,
 ) -> WebResult<Response> {
     let signed = require(&web, &headers).await?;
-    let chunks = api(&web)
+    let export = api(&web)
         .export_resident_inner(
             &signed.caller,
             pb::ExportResidentFhirRequest {
@@ -155,5 +162,5 @@ pub async fn resident_fhir(
             },
         )
         .await?;
-    Ok(fhir_download(chunks, &format!("resident-{rid}.fhir.json")))
+    Ok(fhir_download(export, &format!("resident-{rid}.fhir.json")))
 }
