@@ -493,15 +493,7 @@ async fn three_servers_one_database_one_killed_mid_upload() {
     // Device 0 streams to server 0, which is SIGKILLed once half the chunks are acknowledged.
     let rec = Arc::clone(&recordings[0]);
     let started = std::time::SystemTime::now();
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let mut acks = ingest(&channels[0])
-        .upload_with_acks(authed(
-            &device_tokens[0],
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut acks) = open_upload_with_acks(&channels[0], &device_tokens[0], 4).await;
     tx.send(metadata_of(&rec, "round2-killed", started))
         .await
         .unwrap();

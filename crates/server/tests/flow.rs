@@ -424,15 +424,7 @@ async fn acknowledged_on_receipt_committed_in_the_background(db: Db) {
     let t = make_tenant(ch, &ts.admin_token, "receipt").await;
     let rec = synth(Scenario::Normal, 6, 4.0);
     let chunks = chunks_from(&rec, 0, 0);
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let mut acks = ingest(ch)
-        .upload_with_acks(authed(
-            &t.device_token,
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut acks) = open_upload_with_acks(ch, &t.device_token, 8).await;
     tx.send(meta_msg(metadata("receipt-1", &rec)))
         .await
         .unwrap();

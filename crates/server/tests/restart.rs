@@ -74,15 +74,7 @@ async fn kill_mid_upload_and_resume(db: Db) {
     let chunks = chunks_from(&rec, 0, 0);
 
     // Stream with acknowledgements; after half the chunks are acknowledged, SIGKILL the server.
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let mut acks = ingest(&ch)
-        .upload_with_acks(authed(
-            &t.device_token,
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut acks) = open_upload_with_acks(&ch, &t.device_token, 4).await;
     tx.send(meta_msg(metadata("restart-1", &rec)))
         .await
         .unwrap();
@@ -179,15 +171,7 @@ async fn abandoned_uploads_expire(db: Db) {
 
     // Half of "abandoned" is acknowledged as committed, then the device goes away.
     let chunks = chunks_from(&rec, 0, 0);
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let mut acks = ingest(ch)
-        .upload_with_acks(authed(
-            &t.device_token,
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut acks) = open_upload_with_acks(ch, &t.device_token, 4).await;
     tx.send(meta_msg(metadata("abandoned", &rec)))
         .await
         .unwrap();

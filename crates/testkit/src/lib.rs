@@ -548,6 +548,28 @@ pub fn whole_upload(upload_id: &str, rec: &PackedRecording) -> Vec<pb::UploadReq
     msgs
 }
 
+/// Opens `UploadWithAcks` as the device holding `token`: where to send its messages (at most
+/// `capacity` waiting) and its acknowledgements.
+pub async fn open_upload_with_acks(
+    ch: &Channel,
+    token: &str,
+    capacity: usize,
+) -> (
+    tokio::sync::mpsc::Sender<pb::UploadRequest>,
+    tonic::Streaming<pb::UploadAck>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    let acks = ingest(ch)
+        .upload_with_acks(authed(
+            token,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .expect("UploadWithAcks starts")
+        .into_inner();
+    (tx, acks)
+}
+
 /// Upload (client stream) of `msgs`.
 pub async fn upload(
     ch: &Channel,
