@@ -70,8 +70,9 @@ impl Committer {
         Committer { tx }
     }
 
-    /// Records `parts` in the next group transaction; per part, whether it was recorded.
-    pub(super) async fn commit(&self, parts: Vec<PartCommit>) -> Result<Vec<bool>> {
+    /// Records `parts` in the next group transaction. Fails with a conflict when any of them was
+    /// not recorded (its stream's committed count had moved: another writer got there first).
+    pub(super) async fn commit(&self, parts: Vec<PartCommit>) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         let lost =
             || ServerError::Aborted("the committer stopped; resume from the committed counts");
@@ -79,8 +80,12 @@ impl Committer {
             .send(CommitRequest { parts, reply })
             .await
             .map_err(|_| lost())?;
-        answer.await.map_err(|_| lost())?.map_err(|_| {
+        let recorded = answer.await.map_err(|_| lost())?.map_err(|_| {
             ServerError::Aborted("the commit failed; resume from the committed counts")
-        })
+        })?;
+        if recorded.iter().any(|ok| !ok) {
+            return Err(auscult_store::StoreError::Conflict("committed offset moved").into());
+        }
+        Ok(())
     }
 }
