@@ -69,10 +69,17 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "dia_mfcc_4",
     "dia_mfcc_5",
     "dia_mfcc_6",
+    "dia_rel_spread",
+    "dia_min_rel",
 ];
 
 /// How many features there are.
-pub const NUM_FEATURES: usize = 49;
+pub const NUM_FEATURES: usize = 51;
+
+/// `dia_rel_spread`, then `dia_min_rel`: the diastolic counterparts of `sys_rel_spread` and
+/// `sys_min_rel`, so that every systolic feature of murmur evidence has a diastolic twin (the
+/// trainer mirrors the phases, see `auscult-train`'s `mirror`).
+pub const DIA_REL_SPREAD: usize = 49;
 
 /// The first of the per-phase MFCC features ([`crate::mfcc`]): `sys_mfcc_k`, then `dia_mfcc_k`,
 /// the median over cycles of the phase's coefficient k minus the mean of the same cycle's S1 and
@@ -365,8 +372,18 @@ impl PhaseMap {
     /// Median over cycles of the quietest systolic bin relative to the same cycle's heart
     /// sounds (full band): a holosystolic murmur fills every bin.
     pub fn sys_min_rel(&self) -> f32 {
+        self.min_rel(false)
+    }
+
+    /// The same for diastole: a diastolic rumble (mitral stenosis) fills every diastolic bin.
+    pub fn dia_min_rel(&self) -> f32 {
+        self.min_rel(true)
+    }
+
+    /// Median over cycles of a phase's quietest bin relative to the same cycle's heart sounds.
+    fn min_rel(&self, diastole: bool) -> f32 {
         let mut v: Vec<f32> = self
-            .phase(false, 0)
+            .phase(diastole, 0)
             .outer_iter()
             .zip(self.sounds.column(0))
             .map(|(bins, &sounds)| least(bins) - sounds)
@@ -454,11 +471,14 @@ pub fn extract_features(
     }
     v[23] = median(&mut column(9));
     v[24] = median(&mut column(10));
-    let mut sr = column(0);
-    sr.retain(|x| x.is_finite());
-    if sr.len() >= 3 {
-        sr.sort_by(f32::total_cmp);
-        v[9] = percentile(&sr, 0.75) - percentile(&sr, 0.25);
+    // Beat-to-beat spread (interquartile range) of each phase's relative power.
+    for (column_index, slot) in [(0, 9), (1, DIA_REL_SPREAD)] {
+        let mut sr = column(column_index);
+        sr.retain(|x| x.is_finite());
+        if sr.len() >= 3 {
+            sr.sort_by(f32::total_cmp);
+            v[slot] = percentile(&sr, 0.75) - percentile(&sr, 0.25);
+        }
     }
 
     // Segmentation-free: how much the envelope fills the gaps between the loudest sounds, and the
@@ -509,6 +529,7 @@ pub fn extract_features(
         v[FIRST_PHASE_MAP_FEATURE + 9] = map.repeat(true);
         v[FIRST_PHASE_MAP_FEATURE + 10] = map.sys_min_rel();
         v[FIRST_PHASE_MAP_FEATURE + 11] = map.sys_min_minus_dia_min();
+        v[DIA_REL_SPREAD + 1] = map.dia_min_rel();
     }
     let mfcc = if mfcc {
         CycleMfcc::of(&pre.pcg, pre.rate.0, cycles)

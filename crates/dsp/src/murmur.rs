@@ -220,6 +220,9 @@ pub struct Models {
     /// Whether the review score may flag a recording on its own ([`crate::FlagReason::AbnormalScore`]):
     /// set by the trainer only when, left out by database, it kept its specificity on every one.
     pub review_flags: bool,
+    /// Share of cycles in which some phase must stand above the recording's floor for the
+    /// murmur score to call a murmur ([`repeats`]); 0, the default, does not ask.
+    pub min_repeat: f32,
     /// The out-of-distribution check on the murmur features: one component per kind of
     /// training recording (with and without a murmur); a recording is unlike the training set
     /// when it is beyond the threshold of every component. Empty: no check.
@@ -261,6 +264,7 @@ impl Models {
         let mut models: Vec<Logistic> = Vec::new();
         let mut current: Option<Logistic> = None;
         let mut review_flags = false;
+        let mut min_repeat = 0.0f32;
         let mut ood: Vec<Ood> = Vec::new();
         let mut in_ood = false;
         // The `row` values of the open ood block, row after row.
@@ -327,6 +331,13 @@ impl Models {
                         "false" => false,
                         _ => return Err(bad(line_no, "review_flags must be true or false")),
                     };
+                }
+                ("min_repeat", None) if rest.len() == 1 => {
+                    min_repeat = rest[0]
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|v| (0.0..=1.0).contains(v))
+                        .ok_or_else(|| bad(line_no, "min_repeat must be a share from 0 to 1"))?;
                 }
                 ("model", None) => {
                     let name = rest
@@ -404,6 +415,7 @@ impl Models {
             timing: take("timing")?,
             review: take("review")?,
             review_flags,
+            min_repeat,
             ood,
         })
     }
@@ -441,6 +453,7 @@ impl Models {
                 trees: Vec::new(),
             },
             review_flags: false,
+            min_repeat: 0.0,
             ood: Vec::new(),
         }
     }
@@ -449,6 +462,9 @@ impl Models {
     /// `split <input> <threshold> <left> <right>` or `leaf <value>`).
     pub fn to_text(&self) -> String {
         let mut out = format!("review_flags {}\n", self.review_flags);
+        if self.min_repeat > 0.0 {
+            out.push_str(&format!("min_repeat {}\n", self.min_repeat));
+        }
         for o in &self.ood {
             out.push_str(&format!("ood\nthreshold {}\n", o.threshold));
             for &(i, mean, scale) in &o.inputs {
@@ -557,7 +573,7 @@ pub fn finding(
     descriptions: &[PhaseDescription; 2],
 ) -> MurmurFinding {
     let loud_diastolic = loud_diastolic(features);
-    let present = scores.murmur >= models.murmur.threshold || loud_diastolic;
+    let present = called(models, scores.murmur, features);
     if !present {
         return MurmurFinding {
             status: MurmurStatus::Absent,
@@ -580,6 +596,21 @@ pub fn finding(
         grade: Some(grade_of(features, diastolic)),
         confidence: scores.murmur.max(if loud_diastolic { 0.6 } else { 0.0 }) as f32,
     }
+}
+
+/// Whether the murmur evidence repeats: some phase stands above the recording's floor
+/// ([`crate::features::PhaseMap::repeat`], `sys_repeat` / `dia_repeat`) in at least
+/// `min_repeat` of the cycles. A murmur comes back at the same phase beat after beat; noise
+/// that happens to fill a phase in one or two cycles does not (issue 8 §3; measured leave one
+/// database out in crates/train/RESULTS.md). Always true for `min_repeat` 0.
+pub fn repeats(f: &Features, min_repeat: f32) -> bool {
+    min_repeat <= 0.0 || f.get("sys_repeat").max(f.get("dia_repeat")) >= min_repeat
+}
+
+/// The murmur call: the murmur model's probability at or above its threshold with evidence that
+/// [`repeats`], or a [`loud_diastolic`] murmur.
+pub fn called(models: &Models, murmur: f64, f: &Features) -> bool {
+    (murmur >= models.murmur.threshold && repeats(f, models.min_repeat)) || loud_diastolic(f)
 }
 
 /// A safety net under the learned models for loud diastolic murmurs unlike the training data's
@@ -768,6 +799,37 @@ pub fn extra_sounds(ens: &EnsembleCycle) -> Vec<ExtraSound> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_repeat_gate_is_a_parameter_that_reads_back_and_asks_only_when_set() {
+        let mut models = Models::hand_set();
+        assert_eq!(models.min_repeat, 0.0);
+        assert!(
+            !models.to_text().contains("min_repeat"),
+            "written only when set"
+        );
+        models.min_repeat = 0.5;
+        let back = Models::parse(&models.to_text()).expect("parses");
+        assert_eq!(back.min_repeat, 0.5);
+        let bad = models.to_text().replace("min_repeat 0.5", "min_repeat 2");
+        assert!(Models::parse(&bad).is_err());
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        let at = |n: &str| input_index(n).expect("a feature");
+        f.values[at("sys_repeat")] = 0.25;
+        f.values[at("dia_repeat")] = 0.0;
+        assert!(
+            !called(&models, 0.99, &f),
+            "a loud phase in one cycle of four"
+        );
+        f.values[at("dia_repeat")] = 0.75;
+        assert!(called(&models, 0.99, &f), "diastole repeats");
+        assert!(!called(&models, 0.01, &f), "below the threshold");
+        models.min_repeat = 0.0;
+        f.values[at("dia_repeat")] = 0.0;
+        assert!(called(&models, 0.99, &f), "no gate");
+    }
     use super::*;
 
     #[test]

@@ -162,6 +162,17 @@ fn diastolic_murmurs_stand_above_the_floor_in_diastole() {
             "a low rumble"
         );
         assert!(ms.get("sys_min_minus_dia_min") < -1.0);
+        // The diastolic twin of sys_min_rel: the rumble fills diastole's quietest bin, far
+        // above where a murmur-free heart's sits.
+        let none = features(&pcg(None, 30.0, seed));
+        assert!(
+            ms.get("dia_min_rel") > none.get("dia_min_rel") + 3.0,
+            "dia_min_rel {} vs {}",
+            ms.get("dia_min_rel"),
+            none.get("dia_min_rel")
+        );
+        assert!(ms.get("dia_min_rel") > ms.get("sys_min_rel") + 3.0);
+        assert!(ms.get("dia_rel_spread").is_finite());
         let ar = features(&pcg(Some(MurmurKind::AorticRegurgitation), 30.0, seed));
         show(&format!("AR seed {seed}"), &ar);
         assert!(ar.get("dia_floor_all") > ar.get("sys_floor_all") + 1.0);

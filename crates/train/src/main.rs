@@ -28,6 +28,7 @@ mod design;
 mod gbt;
 mod linalg;
 mod logistic;
+mod mirror;
 mod ood;
 mod report;
 mod score;
@@ -44,7 +45,7 @@ use auscult_dsp::features::{
     FEATURE_NAMES, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, NUM_FEATURES,
 };
 use auscult_dsp::model::{Analysis, FlagReason, MurmurStatus, MurmurTiming};
-use auscult_dsp::murmur::{Logistic, Models, input_index, loud_diastolic, sigmoid};
+use auscult_dsp::murmur::{Logistic, Models, input_index, loud_diastolic, repeats, sigmoid};
 use clap::{Parser, Subcommand};
 
 use data::{DATABASES, Item, read_labels};
@@ -97,6 +98,25 @@ struct FitArgs {
     /// lowered the murmur scores (RESULTS.md).
     #[arg(long, default_value_t = 0)]
     augment: usize,
+    /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`). Off by
+    /// default: measured by LODO (RESULTS.md), it finds Yaseen's diastolic murmurs but costs
+    /// PASCAL and the review reason's specificity on training-c.
+    #[arg(long)]
+    mirror: bool,
+    /// Place tree splits in the middle of the gap between the node's examples instead of on
+    /// quantile edges (`gbt.rs`; measured, not adopted: RESULTS.md).
+    #[arg(long)]
+    margin: bool,
+    /// Share of cycles a phase must stand above the floor for the murmur score to call a
+    /// murmur (`dsp::murmur::repeats`; 0, the default, does not ask; measured with 0.5 in
+    /// RESULTS.md).
+    #[arg(long, default_value_t = 0.0)]
+    min_repeat: f32,
+    /// Specificity the murmur call keeps on the murmur-free recordings of every left-out
+    /// database (`specific_murmur_threshold`); 1, the default, chooses the threshold for the
+    /// best balanced accuracy instead (RESULTS.md compares them).
+    #[arg(long, default_value_t = 1.0)]
+    murmur_specificity: f64,
 }
 
 /// Features that describe the device more than the heart, left out of the models by default
@@ -120,6 +140,11 @@ const DEVICE_DEPENDENT: [&str; 7] = [
 fn mfcc_no_gain() -> &'static [&'static str] {
     &FEATURE_NAMES[FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES]
 }
+
+/// The diastolic twins of `sys_rel_spread` and `sys_min_rel`, added for the phase mirror
+/// (`mirror.rs`): model inputs only with `--mirror`, so that the committed models, fitted
+/// without it, stay as they were.
+const DIASTOLIC_TWINS: [&str; 2] = ["dia_rel_spread", "dia_min_rel"];
 
 /// The features the models leave out by default: [`DEVICE_DEPENDENT`] and [`mfcc_no_gain`].
 fn default_drop() -> Vec<String> {
@@ -145,6 +170,16 @@ enum Command {
         #[command(flatten)]
         fit: FitArgs,
     },
+    /// Write every recording's features (all of them, whether a model reads them or not) as CSV:
+    /// database, file, labels, then one column per feature; empty where a recording is unusable.
+    Features {
+        /// Folder holding yaseen2018/, pascal/ and physionet2016/.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output CSV file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Analyse every recording of a dataset with the committed models and write JSON Lines.
     Analyze {
         /// A dataset folder holding labels.csv.
@@ -163,7 +198,45 @@ fn main() -> Result<()> {
         Command::Train { fit, out } => run(&fit, Some(&out)),
         Command::Lodo { fit } => run(&fit, None),
         Command::Analyze { dataset, out } => analyze(&dataset, &out),
+        Command::Features { data, out } => features_csv(&data, &out),
     }
+}
+
+/// See [`Command::Features`].
+fn features_csv(data: &Path, out: &Path) -> Result<()> {
+    let mut analyzer = Analyzer::new().with_all_features();
+    let mut text = format!(
+        "database,file,label,murmur,murmur_timing,{}\n",
+        FEATURE_NAMES.join(",")
+    );
+    for ds in DATASETS {
+        for item in read_labels(&data.join(ds))? {
+            let Ok(evidence) = evidence_of(&mut analyzer, &item) else {
+                eprintln!("skipping {}", item.file());
+                continue;
+            };
+            let values = inputs_of(&evidence)
+                .map(|x| {
+                    x[..NUM_FEATURES]
+                        .iter()
+                        .map(|v| format!("{v:.5}"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_else(|| vec![String::new(); NUM_FEATURES]);
+            let _ = writeln!(
+                text,
+                "{},{},{},{},{},{}",
+                item.database(),
+                item.file(),
+                item.label("label"),
+                item.label("murmur"),
+                item.label("murmur_timing"),
+                values.join(",")
+            );
+        }
+    }
+    fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
 }
 
 /// The model inputs of judgeable evidence: the features and a slot for the murmur logit.
@@ -207,6 +280,13 @@ struct Settings {
     ood_quantile: f64,
     /// The feature indices the murmur and review models use.
     inputs: Vec<usize>,
+    /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`).
+    mirror: bool,
+    /// `dsp::murmur::Models::min_repeat` of the fitted models.
+    min_repeat: f32,
+    /// Choose the murmur threshold for this specificity on murmur-free left-out recordings
+    /// (`specific_murmur_threshold`), or, when `None`, for the best balanced accuracy.
+    murmur_specificity: Option<f64>,
 }
 
 /// A recording with its evidence, truth and model inputs.
@@ -230,11 +310,16 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
             rounds: args.rounds,
             depth: args.depth,
             rate: args.rate,
+            margin: args.margin,
             ..TREES
         }),
         ood_quantile: args.ood_quantile,
+        mirror: args.mirror,
+        min_repeat: args.min_repeat,
+        murmur_specificity: (args.murmur_specificity < 1.0).then_some(args.murmur_specificity),
         inputs: (0..NUM_FEATURES)
             .filter(|&i| !args.drop.iter().any(|d| d == FEATURE_NAMES[i]))
+            .filter(|&i| args.mirror || !DIASTOLIC_TWINS.contains(&FEATURE_NAMES[i]))
             .collect(),
     };
     for d in args.drop.iter().filter(|d| !d.is_empty()) {
@@ -295,7 +380,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
 
     // Outer leave-one-database-out: nested threshold choice inside each fold.
     fs::create_dir_all(&args.results)?;
-    let mut held_out: Vec<(usize, Analysis)> = Vec::new();
+    let mut fold_models = Vec::new();
     let mut fold_notes = Vec::new();
     for db in DATABASES {
         let train: Vec<&Case> = cases.iter().filter(|c| c.database() != db).collect();
@@ -307,16 +392,27 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
             models.review_flags,
             models.ood.first().map_or(f64::INFINITY, |o| o.threshold)
         ));
-        let fold = Analyzer::with_models(models).with_all_features();
+        fold_models.push(models);
+    }
+    let mut held_out = predict_held_out(&cases, &fold_models);
+    // The review score flags on its own only if, left out by database, its reason kept
+    // specificity on the normals of every database; when it did not, the shipped models do not
+    // let it flag, and neither do the held-out predictions reported here.
+    let review_flags = review_kept_specificity(&cases, &held_out);
+    if !review_flags {
+        eprintln!(
+            "review reason fell below specificity {REVIEW_MIN_SPECIFICITY} on a left-out database: it is a score, not a flag"
+        );
+        for (m, note) in fold_models.iter_mut().zip(&mut fold_notes) {
+            m.review_flags = false;
+            *note = note.replace("| true |", "| false (outer) |");
+        }
+        held_out = predict_held_out(&cases, &fold_models);
+    }
+    for db in DATABASES {
         let mut lines = String::new();
-        for (i, c) in cases
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.database() == db && !c.augmented)
-        {
-            let a = fold.conclude(c.evidence.clone());
-            writeln!(lines, "{}", report::analysis_json(c.item.file(), &a))?;
-            held_out.push((i, a));
+        for (i, a) in held_out.iter().filter(|(i, _)| cases[*i].database() == db) {
+            writeln!(lines, "{}", report::analysis_json(cases[*i].item.file(), a))?;
         }
         let path = args.results.join(format!("{db}.jsonl"));
         fs::write(&path, lines).with_context(|| format!("writing {}", path.display()))?;
@@ -341,14 +437,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
     if let Some(out) = params_out {
         let all: Vec<&Case> = cases.iter().collect();
         let mut models = fit_tuned(&all, &settings);
-        // The review score flags on its own only if, in the outer leave-one-database-out, its
-        // reason kept specificity on the normals of every database.
-        if !review_kept_specificity(&cases, &held_out) {
-            eprintln!(
-                "review reason fell below specificity {REVIEW_MIN_SPECIFICITY} on a left-out database: it is a score, not a flag"
-            );
-            models.review_flags = false;
-        }
+        models.review_flags &= review_flags;
         fs::create_dir_all(out)?;
         let header = format!(
             "# auscult murmur models: logistic models (boosted trees, linear timing) over dsp::features, fitted by\n\
@@ -364,6 +453,23 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Every recording's analysis by the models of the fold that left its database out (the
+/// `DATABASES` order of `fold_models`), augmented copies excepted.
+fn predict_held_out(cases: &[Case], fold_models: &[Models]) -> Vec<(usize, Analysis)> {
+    let mut held_out = Vec::new();
+    for (db, models) in DATABASES.iter().zip(fold_models) {
+        let fold = Analyzer::with_models(models.clone()).with_all_features();
+        for (i, c) in cases
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.database() == *db && !c.augmented)
+        {
+            held_out.push((i, fold.conclude(c.evidence.clone())));
+        }
+    }
+    held_out
 }
 
 /// Normal truth for the specificity of flags on every database: PhysioNet "Normal", Yaseen "N",
@@ -564,16 +670,22 @@ fn examples(
     cases: &[&Case],
     truth: impl Fn(&Item) -> Option<bool>,
     murmur: Option<&Logistic>,
+    mirrored: bool,
 ) -> Examples {
-    let mut rows: Vec<&[f64]> = Vec::new();
+    let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut keys = Vec::new();
     for c in cases {
         let (Some(y), Some(x)) = (truth(&c.item), c.inputs.as_ref()) else {
             continue;
         };
-        rows.push(x);
+        rows.push(x.clone());
         keys.push((c.item.dataset.clone(), y));
+        if mirrored {
+            rows.push(mirror::mirror(x));
+            keys.push((c.item.dataset.clone(), y));
+        }
     }
+    let rows: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
     let mut x = design_matrix(&rows);
     if let Some(m) = murmur {
         for mut row in x.outer_iter_mut() {
@@ -611,6 +723,7 @@ const TREES: gbt::Settings = gbt::Settings {
     lambda: 2.0,
     min_child: 3.0,
     bins: 24,
+    margin: false,
 };
 
 fn fit_classifier(
@@ -627,11 +740,17 @@ fn fit_classifier(
 
 /// The models fitted on the cases, with default thresholds, no review gate and an
 /// out-of-distribution check without a threshold.
-fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> Models {
+fn fit_raw(
+    cases: &[&Case],
+    trees: Option<gbt::Settings>,
+    inputs: &[usize],
+    mirrored: bool,
+    min_repeat: f32,
+) -> Models {
     let all_features: Vec<usize> = inputs.to_vec();
     let murmur = fit_classifier(
         "murmur",
-        &examples(cases, Item::murmur, None),
+        &examples(cases, Item::murmur, None, mirrored),
         &all_features,
         trees,
     );
@@ -639,7 +758,7 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
         .iter()
         .filter_map(|n| input_index(n))
         .collect();
-    let timing_ex = examples(cases, Item::diastolic, None);
+    let timing_ex = examples(cases, Item::diastolic, None, false);
     // Without both timings among the training recordings nothing can be learned: keep the
     // hand-set rule (the louder phase).
     let timing = if timing_ex.y.iter().any(|&y| y) && timing_ex.y.iter().any(|&y| !y) {
@@ -649,7 +768,7 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
     };
     let mut review_inputs = all_features.clone();
     review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
-    let review_ex = examples(cases, Item::abnormal, Some(&murmur));
+    let review_ex = examples(cases, Item::abnormal, Some(&murmur), false);
     let review = fit_classifier("review", &review_ex, &review_inputs, trees);
     // One out-of-distribution component per kind of recording: with a murmur, without.
     let ood = [true, false]
@@ -668,6 +787,7 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
         timing,
         review,
         review_flags: false,
+        min_repeat,
         ood,
     }
 }
@@ -675,10 +795,21 @@ fn fit_raw(cases: &[&Case], trees: Option<gbt::Settings>, inputs: &[usize]) -> M
 /// One recording's model outputs from models that never saw its database.
 struct Prediction<'a> {
     case: &'a Case,
+    /// Whether the murmur model that made it saw recordings with and without a murmur.
+    murmur_fitted: bool,
     murmur: f64,
     loud_diastolic: bool,
+    /// [`repeats`]: the murmur model's score alone cannot call a murmur without it.
+    repeats: bool,
     review: f64,
     distance: f64,
+}
+
+impl Prediction<'_> {
+    /// The murmur call at a threshold, as `dsp::murmur::called` makes it.
+    fn call(&self) -> impl Fn(f64) -> bool + '_ {
+        move |t| (self.murmur >= t && self.repeats) || self.loud_diastolic
+    }
 }
 
 /// The models fitted on the cases, with every threshold chosen on the predictions of an inner
@@ -693,7 +824,10 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
             .copied()
             .filter(|c| c.database() != *db)
             .collect();
-        let m = fit_raw(&train, trees, &s.inputs);
+        let m = fit_raw(&train, trees, &s.inputs, s.mirror, s.min_repeat);
+        let murmur_fitted = [true, false]
+            .iter()
+            .all(|y| train.iter().any(|c| c.item.murmur() == Some(*y)));
         for c in cases
             .iter()
             .copied()
@@ -706,8 +840,10 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
             let ml = m.murmur.logit(&f, 0.0);
             preds.push(Prediction {
                 case: c,
+                murmur_fitted,
                 murmur: sigmoid(ml),
                 loud_diastolic: loud_diastolic(&f),
+                repeats: repeats(&f, s.min_repeat),
                 review: m.review.probability(&f, ml),
                 distance: m
                     .ood
@@ -717,7 +853,7 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
             });
         }
     }
-    let mut models = fit_raw(cases, trees, &s.inputs);
+    let mut models = fit_raw(cases, trees, &s.inputs, s.mirror, s.min_repeat);
     let ood_threshold = if s.ood_quantile >= 1.0 {
         f64::INFINITY
     } else {
@@ -734,7 +870,10 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
         .iter()
         .filter(|p| p.distance <= ood_threshold)
         .collect();
-    models.murmur.threshold = best_murmur_threshold(&judged);
+    models.murmur.threshold = match s.murmur_specificity {
+        Some(target) => specific_murmur_threshold(&judged, target),
+        None => best_murmur_threshold(&judged),
+    };
     let (review_threshold, review_flags) =
         best_review_threshold(cases, &preds, models.murmur.threshold, ood_threshold);
     models.review.threshold = review_threshold;
@@ -785,6 +924,41 @@ fn weighted_balanced_accuracy(rows: &[(&str, bool, bool)]) -> f64 {
     acc
 }
 
+/// The lowest murmur threshold at which the murmur call keeps a specificity of at least `target`
+/// on the murmur-free recordings of every left-out database, judged only on predictions of models that saw both classes.
+///
+/// Unlike [`best_murmur_threshold`] it needs no murmurs among the left-out recordings: with two
+/// murmur databases, an inner leave-one-database-out that leaves one out of an outer fold that
+/// already left out the other fits a murmur model on no murmur at all, and maximising balanced
+/// accuracy over such folds chose thresholds near 1 (RESULTS.md). A screening flag on a device
+/// never heard should first of all keep its false alarms on normal hearts bounded.
+fn specific_murmur_threshold(preds: &[&Prediction], target: f64) -> f64 {
+    let negatives: Vec<&Prediction> = preds
+        .iter()
+        .copied()
+        .filter(|p| p.murmur_fitted && p.case.item.murmur() == Some(false))
+        .collect();
+    let dbs: BTreeSet<&str> = negatives.iter().map(|p| p.case.database()).collect();
+    if dbs.is_empty() {
+        return 0.5;
+    }
+    let specificity = |t: f64| {
+        dbs.iter()
+            .map(|db| {
+                let of: Vec<&&Prediction> = negatives
+                    .iter()
+                    .filter(|p| p.case.database() == *db)
+                    .collect();
+                of.iter().filter(|p| !p.call()(t)).count() as f64 / of.len() as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    (1..100)
+        .map(|k| k as f64 / 100.0)
+        .find(|&t| specificity(t) >= target)
+        .unwrap_or(0.99)
+}
+
 /// The murmur threshold maximising the database-weighted balanced accuracy of the murmur call on
 /// left-out-database predictions.
 fn best_murmur_threshold(preds: &[&Prediction]) -> f64 {
@@ -797,7 +971,7 @@ fn best_murmur_threshold(preds: &[&Prediction]) -> f64 {
                 p.case
                     .item
                     .murmur()
-                    .map(|y| (p.case.database(), y, p.murmur >= t || p.loud_diastolic))
+                    .map(|y| (p.case.database(), y, p.call()(t)))
             })
             .collect();
         let ba = weighted_balanced_accuracy(&rows);
@@ -829,8 +1003,7 @@ fn best_review_threshold(
     }
     for p in preds {
         let c = p.case;
-        let murmur_or_unknown =
-            p.distance > ood_threshold || p.murmur >= murmur_threshold || p.loud_diastolic;
+        let murmur_or_unknown = p.distance > ood_threshold || p.call()(murmur_threshold);
         let irregular = c.evidence.rhythm.as_ref().is_some_and(|r| r.irregular);
         rows.push((
             c.database(),
