@@ -164,6 +164,7 @@ async fn start_registered(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     state.vitals.join_fleet(server_id);
     let mut tasks = spawn_background(state, workers, listeners.metrics, &shutdown_rx).await?;
+    tasks.extend(live::join_fleet(state, server_id, shutdown_rx.clone()).await?);
     if let (Some(listener), Some(web_at)) = (listeners.web, web_addr) {
         tasks.push(web::serve(
             Arc::clone(state),

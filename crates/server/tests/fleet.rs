@@ -11,10 +11,18 @@
 //! - A nurse's `Watch` on one server delivers the alerts raised through another, exactly once
 //!   and in event-id order, also mixed with its own server's live events, and resumes by id on
 //!   the other server.
+//! - Live auscultation across servers: a device streams live to server A; a clinician signed in
+//!   on server B finds the session in B's `/live`, and B's `/live/{id}/stream` carries the same
+//!   frames, byte for byte, as A's (PCG equal to what the device sent, in order, no duplicates,
+//!   the engine's marks), a little later (the lag is measured and printed); an instruction posted
+//!   on B reaches the device on its ack stream; the session leaves B's list when the upload ends.
+//!   Another tenant's clinician on B gets 404. A second session's holder is SIGKILLed: B's stream
+//!   ends and B's list drops the session within the liveness window (measured and printed).
 #![allow(clippy::unwrap_used)]
 
 mod vitals_common;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -260,6 +268,8 @@ both_backends!(lease_kept_while_analysing);
 struct ServerProcess {
     child: Child,
     addr: std::net::SocketAddr,
+    /// Its web console, `http://host:port`.
+    web: String,
     bootstrap_token: Option<String>,
     dir: tempfile::TempDir,
 }
@@ -296,34 +306,42 @@ impl Drop for ServerProcess {
 fn spawn_server(database_url: &str, s3: &S3Config) -> (Child, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auscult-server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--no-web", "--data-dir"])
-        .arg(dir.path())
-        .args(["--database-url", database_url])
-        .args(["--s3-bucket", &s3.bucket])
-        .args(["--s3-endpoint", s3.endpoint.as_deref().unwrap()])
-        .args(["--s3-access-key-id", &s3.access_key_id])
-        .args(["--s3-secret-access-key", &s3.secret_access_key])
-        .arg("--s3-allow-http")
-        .args(["--workers", "1", "--flush-bytes", "4096"])
-        // Short enough that a dead server's job would come back within the test, long enough
-        // that a busy machine never lets a heartbeating worker's lease lapse.
-        .args(["--job-lease-ms", "5000", "--server-heartbeat-ms", "500"])
-        // A killed server's residents are taken over within about this.
-        .args(["--vitals-lease-ms", "1500"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--web-listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir.path())
+    .args(["--database-url", database_url])
+    .args(["--s3-bucket", &s3.bucket])
+    .args(["--s3-endpoint", s3.endpoint.as_deref().unwrap()])
+    .args(["--s3-access-key-id", &s3.access_key_id])
+    .args(["--s3-secret-access-key", &s3.secret_access_key])
+    .arg("--s3-allow-http")
+    .args(["--workers", "1", "--flush-bytes", "4096"])
+    // Short enough that a dead server's job would come back within the test, long enough
+    // that a busy machine never lets a heartbeating worker's lease lapse.
+    .args(["--job-lease-ms", "5000", "--server-heartbeat-ms", "500"])
+    // A killed server's residents are taken over within about this.
+    .args(["--vitals-lease-ms", "1500"])
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     (cmd.spawn().expect("spawn auscult-server"), dir)
 }
 
 /// Waits for a spawned server to print its address and `ready`.
 fn await_ready(mut child: Child, dir: tempfile::TempDir) -> ServerProcess {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut addr, mut bootstrap_token) = (None, None);
+    let (mut addr, mut web, mut bootstrap_token) = (None, None, None);
     for line in lines.by_ref() {
         let Ok(line) = line else { break };
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = a.trim().parse().ok();
+        } else if let Some(w) = line.strip_prefix("web console: ") {
+            web = Some(w.trim().trim_end_matches('/').to_owned());
         } else if let Some(path) = line.strip_prefix("bootstrap admin token file: ") {
             bootstrap_token = Some(read_token_file(Path::new(path.trim())));
         } else if line == "ready" {
@@ -332,7 +350,7 @@ fn await_ready(mut child: Child, dir: tempfile::TempDir) -> ServerProcess {
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    let Some(addr) = addr else {
+    let (Some(addr), Some(web)) = (addr, web) else {
         let _ = child.kill();
         let _ = child.wait();
         panic!("a server exited before it was ready");
@@ -340,6 +358,7 @@ fn await_ready(mut child: Child, dir: tempfile::TempDir) -> ServerProcess {
     ServerProcess {
         child,
         addr,
+        web,
         bootstrap_token,
         dir,
     }
@@ -973,4 +992,467 @@ async fn three_servers_monitor_each_resident_once_and_take_over_a_killed_one() {
         let status = server.terminate();
         assert!(status.success(), "{status:?}");
     }
+}
+
+const LIVE_SUBJECT: &str = "subject-live-fleet";
+
+/// A web user of `tenant_id` with a password, made over the admin API (as `auscult add-user
+/// --username` does).
+async fn add_web_clinician(
+    ch: &tonic::transport::Channel,
+    admin_token: &str,
+    tenant_id: &str,
+    username: &str,
+) {
+    admin(ch)
+        .create_user(authed(
+            admin_token,
+            pb::CreateUserRequest {
+                tenant_id: tenant_id.into(),
+                name: format!("Dr {username}"),
+                role: pb::Role::Clinician as i32,
+                lifetime_seconds: None,
+                web_login: Some(pb::WebLogin {
+                    username: username.into(),
+                    password: "correct horse battery staple".into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap();
+}
+
+/// A web console session of `username` on `base`, signed in over plain HTTP: the `Cookie`.
+async fn web_sign_in(base: &str, username: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = |r: &reqwest::Response, name: &str| -> String {
+        r.headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.split(';').next())
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+            .to_owned()
+    };
+    let page = http.get(format!("{base}/sign-in")).send().await.unwrap();
+    let csrf = cookie(&page, "auscult_signin");
+    let signed = http
+        .post(format!("{base}/sign-in"))
+        .header(reqwest::header::COOKIE, format!("auscult_signin={csrf}"))
+        .form(&[
+            ("username", username),
+            ("password", "correct horse battery staple"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER, "signed in");
+    format!("auscult_session={}", cookie(&signed, "auscult_session"))
+}
+
+/// `GET {base}{path}` with the session cookie.
+async fn web_get(base: &str, session: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, session)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The live session ids `GET /live` on `base` lists.
+async fn live_ids(base: &str, session: &str) -> Vec<String> {
+    let page = web_get(base, session, "/live").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.unwrap();
+    html.split("data-session=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (at most `within`) until `GET /live` on `base` lists a session other than `not`.
+async fn listed_session(base: &str, session: &str, not: Option<&str>, within: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(id) = live_ids(base, session)
+            .await
+            .into_iter()
+            .find(|id| Some(id.as_str()) != not)
+        {
+            return id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live session listed on {base}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One frame of a listener's stream, as received.
+#[derive(Debug, Clone)]
+struct Received {
+    bytes: Vec<u8>,
+    at: std::time::Instant,
+}
+
+/// Reads a listener's stream until it ends (an ended frame, or the end of the body), sending
+/// each frame on `frames`; how it ended (`true`: an ended frame).
+async fn read_stream(
+    response: reqwest::Response,
+    frames: tokio::sync::mpsc::UnboundedSender<Received>,
+) -> bool {
+    use auscult_server::live::FRAME_ENDED;
+    let mut response = response;
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => buffer.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => return false,
+        }
+        let at = std::time::Instant::now();
+        while buffer.len() >= 5 {
+            let len = u32::from_le_bytes(buffer[1..5].try_into().unwrap()) as usize;
+            if buffer.len() < 5 + len {
+                break;
+            }
+            let bytes: Vec<u8> = buffer.drain(..5 + len).collect();
+            let ended = bytes[0] == FRAME_ENDED;
+            let _ = frames.send(Received { bytes, at });
+            if ended {
+                return true;
+            }
+        }
+    }
+}
+
+/// Opens `/live/{id}/stream` on `base` and reads it in a task: its frames, and how it ended.
+async fn listen_on(
+    base: &str,
+    session: &str,
+    id: &str,
+) -> (
+    tokio::sync::mpsc::UnboundedReceiver<Received>,
+    tokio::task::JoinHandle<bool>,
+) {
+    let response = web_get(base, session, &format!("/live/{id}/stream")).await;
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::OK,
+        "listening on {base}"
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (rx, tokio::spawn(read_stream(response, tx)))
+}
+
+/// The offset of an audio frame's bytes.
+fn audio_offset(bytes: &[u8]) -> Option<u64> {
+    (bytes[0] == auscult_server::live::FRAME_AUDIO)
+        .then(|| u64::from_le_bytes(bytes[5..13].try_into().unwrap()))
+}
+
+fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
+    let mut all = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        all.push(r);
+    }
+    all
+}
+
+/// Milliseconds at the quantile `q` of sorted `v`.
+fn quantile(v: &[f64], q: f64) -> f64 {
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn live_sessions_are_heard_and_moved_on_from_any_server() {
+    use auscult_synth::Scenario;
+    use firmware_sim::{Pacing, ReceivedInstruction, UploadMode};
+
+    let Some(s3) = s3_test_config().await else {
+        return;
+    };
+    let Some(database_url) = postgres_url().await else {
+        return;
+    };
+    let spawned: Vec<_> = (0..2).map(|_| spawn_server(&database_url, &s3)).collect();
+    let mut servers: Vec<ServerProcess> = spawned
+        .into_iter()
+        .map(|(child, dir)| await_ready(child, dir))
+        .collect();
+    let admin_token = servers
+        .iter()
+        .find_map(|s| s.bootstrap_token.clone())
+        .unwrap();
+    let (on_a, on_b) = (
+        connect(servers[0].addr).await,
+        connect(servers[1].addr).await,
+    );
+    let (web_a, web_b) = (servers[0].web.clone(), servers[1].web.clone());
+    let t = make_tenant(&on_a, &admin_token, "live-fleet").await;
+    let other = make_tenant(&on_b, &admin_token, "live-fleet-other").await;
+    t.assign(&on_a, &[LIVE_SUBJECT]).await;
+    add_web_clinician(&on_a, &admin_token, &t.id, "dr-fleet").await;
+    add_web_clinician(&on_a, &admin_token, &other.id, "dr-other").await;
+    let (clinician_a, clinician_b, other_b) = (
+        web_sign_in(&web_a, "dr-fleet").await,
+        web_sign_in(&web_b, "dr-fleet").await,
+        web_sign_in(&web_b, "dr-other").await,
+    );
+
+    // The device streams 40 s to A, live, and follows instructions (one site).
+    let rec = recording(Scenario::Normal, 31, 40.0);
+    let sent_pcg = auscult_server::samples::decode(&rec.pcg_bytes, rec.pcg_width);
+    let device_at = |upload_id: &str| {
+        let device = Connection::new(&url(servers[0].addr), &t.device_token).unwrap();
+        let options = UploadOptions {
+            upload_id: upload_id.into(),
+            identity: firmware_sim::DeviceIdentity {
+                serial: "SIM-FLEET-LIVE".into(),
+                subject_id: LIVE_SUBJECT.into(),
+                site: pb::AuscultationSite::Mitral,
+                position: pb::BodyPosition::Supine,
+            },
+            chunk_s: 0.2,
+            pacing: Pacing::Realtime,
+            mode: UploadMode::WithAcks,
+            live: true,
+            follow_instructions: true,
+            ..UploadOptions::default()
+        };
+        (device, options)
+    };
+    let (device, options) = device_at("fleet-live-1");
+    let (heard_tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<ReceivedInstruction>();
+    let rec1 = Arc::clone(&rec);
+    let device_run = tokio::spawn(async move {
+        firmware_sim::follow_session(
+            &device,
+            rec1,
+            &options,
+            1,
+            &mut |i| {
+                let _ = heard_tx.send(i.clone());
+            },
+            &mut |_| {},
+        )
+        .await
+    });
+
+    // B lists the session A holds, and both servers stream it.
+    let id = listed_session(&web_b, &clinician_b, None, Duration::from_secs(20)).await;
+    let (mut heard_on_a, a_done) = listen_on(&web_a, &clinician_a, &id).await;
+    let (mut heard_on_b, b_done) = listen_on(&web_b, &clinician_b, &id).await;
+
+    // Another tenant's clinician on B finds neither the session nor its stream.
+    assert!(!live_ids(&web_b, &other_b).await.contains(&id));
+    for path in [format!("/live/{id}"), format!("/live/{id}/stream")] {
+        assert_eq!(
+            web_get(&web_b, &other_b, &path).await.status(),
+            reqwest::StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    // Listen 12 s, then "next site: aortic" from B reaches the device on A.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let page = web_get(&web_b, &clinician_b, &format!("/live/{id}")).await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let posted = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{web_b}/live/{id}/instruction"))
+        .header(reqwest::header::COOKIE, &clinician_b)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("kind", "next_site"),
+            ("site", "aortic"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), reqwest::StatusCode::SEE_OTHER);
+    let instruction = tokio::time::timeout(Duration::from_secs(10), heard.recv())
+        .await
+        .expect("the instruction from B reached the device on A")
+        .unwrap();
+    assert_eq!(instruction.next_site(), Some(pb::AuscultationSite::Aortic));
+    assert_eq!(instruction.sequence, 1);
+
+    // The device moved on: the upload ends, and so does the session on both servers.
+    let reports = tokio::time::timeout(Duration::from_secs(30), device_run)
+        .await
+        .expect("the device ended the upload")
+        .unwrap()
+        .unwrap();
+    assert_eq!(reports[0].moved_to.as_deref(), Some("aortic"));
+    assert_eq!(reports[0].case_id, id);
+    let ended_b = tokio::time::timeout(Duration::from_secs(10), b_done)
+        .await
+        .expect("B's stream ended with the upload")
+        .unwrap();
+    assert!(ended_b, "B's stream ended with an ended frame");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), a_done)
+            .await
+            .unwrap()
+            .unwrap()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while live_ids(&web_b, &clinician_b).await.contains(&id) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ended session stays listed on B"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // B's frames are A's, byte for byte: the PCG the device sent, in order, none twice.
+    let (from_a, from_b) = (drain(&mut heard_on_a), drain(&mut heard_on_b));
+    let a_audio: HashMap<u64, &Received> = from_a
+        .iter()
+        .filter_map(|r| Some((audio_offset(&r.bytes)?, r)))
+        .collect();
+    let b_audio: Vec<(u64, &Received)> = from_b
+        .iter()
+        .filter_map(|r| Some((audio_offset(&r.bytes)?, r)))
+        .collect();
+    assert!(b_audio.len() >= 50, "{} audio frames on B", b_audio.len());
+    assert!(
+        b_audio.len() * 10 >= a_audio.len() * 9,
+        "B lost frames: {} of A's {}",
+        b_audio.len(),
+        a_audio.len()
+    );
+    assert!(
+        b_audio.windows(2).all(|w| w[0].0 < w[1].0),
+        "in order, none twice"
+    );
+    let mut lags = Vec::new();
+    for (offset, got) in &b_audio {
+        let samples: Vec<f32> = got.bytes[13..]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let at = usize::try_from(*offset).unwrap();
+        assert_eq!(samples, sent_pcg[at..at + samples.len()], "PCG at {offset}");
+        if let Some(on_a) = a_audio.get(offset) {
+            assert_eq!(on_a.bytes, got.bytes, "the same frame at {offset}");
+            lags.push(got.at.duration_since(on_a.at).as_secs_f64() * 1000.0);
+        }
+    }
+    let a_marks: Vec<&Vec<u8>> = from_a
+        .iter()
+        .filter(|r| r.bytes[0] == auscult_server::live::FRAME_MARKS)
+        .map(|r| &r.bytes)
+        .collect();
+    let b_marks: Vec<&Vec<u8>> = from_b
+        .iter()
+        .filter(|r| r.bytes[0] == auscult_server::live::FRAME_MARKS)
+        .map(|r| &r.bytes)
+        .collect();
+    assert!(b_marks.len() >= 3, "{} mark frames on B", b_marks.len());
+    assert!(
+        b_marks.iter().all(|m| a_marks.contains(m)),
+        "B's marks are A's"
+    );
+    lags.sort_by(f64::total_cmp);
+    println!(
+        "relay lag, A's listener → B's listener: n={} min={:.1} ms median={:.1} ms p90={:.1} ms max={:.1} ms",
+        lags.len(),
+        lags[0],
+        quantile(&lags, 0.5),
+        quantile(&lags, 0.9),
+        lags[lags.len() - 1]
+    );
+    assert!(
+        quantile(&lags, 0.5) < 500.0,
+        "median relay lag {:.0} ms",
+        quantile(&lags, 0.5)
+    );
+
+    // Audited on the server the clinician used, as for a local session.
+    let events = audit(&on_b, &t.clinician_token, &id).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    for wanted in [
+        "live.list",
+        "live.get",
+        "live.listen",
+        "live.instruct.next_site",
+    ] {
+        assert!(
+            actions.contains(&wanted),
+            "{wanted} missing from {actions:?}"
+        );
+    }
+    assert_eq!(
+        actions.iter().filter(|a| **a == "live.listen").count(),
+        2,
+        "{actions:?}"
+    );
+
+    // A second session; its holder A is killed mid-session.
+    let (device, options) = device_at("fleet-live-2");
+    let rec2 = Arc::clone(&rec);
+    let _second = tokio::spawn(async move {
+        firmware_sim::follow_session(&device, rec2, &options, 1, &mut |_| {}, &mut |_| {}).await
+    });
+    let second = listed_session(&web_b, &clinician_b, Some(&id), Duration::from_secs(20)).await;
+    let (mut heard_second, second_done) = listen_on(&web_b, &clinician_b, &second).await;
+    let first_frame = tokio::time::timeout(Duration::from_secs(10), heard_second.recv())
+        .await
+        .expect("the second session's frames reach B")
+        .unwrap();
+    assert!(
+        audio_offset(&first_frame.bytes).is_some()
+            || first_frame.bytes[0] == auscult_server::live::FRAME_MARKS
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    servers[0].kill();
+    let killed = std::time::Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(10), second_done)
+        .await
+        .expect("B's stream of a killed holder's session ends")
+        .unwrap();
+    let stream_ended_after = killed.elapsed();
+    assert!(ended, "with an ended frame");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while live_ids(&web_b, &clinician_b).await.contains(&second) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the killed holder's session stays listed on B"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unlisted_after = killed.elapsed();
+    println!(
+        "holder killed: B's stream ended after {:.0} ms, B's list dropped the session after {:.0} ms (liveness window 1500 ms)",
+        stream_ended_after.as_secs_f64() * 1000.0,
+        unlisted_after.as_secs_f64() * 1000.0
+    );
+    assert!(
+        unlisted_after < Duration::from_secs(4),
+        "{unlisted_after:?}"
+    );
+    assert_eq!(
+        web_get(&web_b, &clinician_b, &format!("/live/{second}"))
+            .await
+            .status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
 }

@@ -74,6 +74,26 @@ pub async fn open_pool(options: &DbOptions) -> Result<(AnyPool, Backend)> {
     Ok((pool, backend))
 }
 
+/// A database URL, which may carry a password: its `Debug` shows none of it.
+#[derive(Clone)]
+pub(crate) struct SecretUrl(String);
+
+impl SecretUrl {
+    pub(crate) fn new(url: String) -> SecretUrl {
+        SecretUrl(url)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(..)")
+    }
+}
+
 /// Now, in Unix milliseconds.
 pub fn now_ms() -> i64 {
     SystemTime::now()

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// or SQLite, with another live server); the message names the other server and the remedy.
     #[error("refused to start: {0}")]
     ServerRefused(String),
+    /// The database cannot do this (e.g. messages between servers on SQLite, which serves one).
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

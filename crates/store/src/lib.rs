@@ -18,6 +18,7 @@ pub mod ids;
 pub mod jobs;
 pub mod labs;
 pub mod leases;
+pub mod live;
 pub mod programs;
 pub mod questionnaire_links;
 pub mod recordings;
@@ -42,6 +43,9 @@ pub struct Store {
     pub blobs: Blobs,
     /// Recent token lookups and the budget for unknown ids ([`token_cache`]).
     tokens: std::sync::Arc<token_cache::TokenCache>,
+    /// The database URL, on PostgreSQL, for the connection that reads this server's live inbox
+    /// ([`live`]).
+    listen_url: Option<db::SecretUrl>,
 }
 
 impl Store {
@@ -50,9 +54,11 @@ impl Store {
         let (pool, backend) = db::open_pool(db).await?;
         // Token lookups may hold half the pool at most, so a flood of them leaves the rest free.
         let token_slots = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(1);
+        let listen_url = (backend == Backend::Postgres).then(|| db::SecretUrl::new(db.url.clone()));
         Ok(Store {
             pool,
             backend,
+            listen_url,
             blobs: Blobs::open(blobs)?,
             tokens: std::sync::Arc::new(token_cache::TokenCache::new(
                 token_slots,

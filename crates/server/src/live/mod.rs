@@ -15,17 +15,24 @@
 //! audits what it shows: `live.list`, `live.get`, `live.listen` (one event per listener joining)
 //! and `live.instruct`, each with the recording id and subject of the session.
 //!
-//! Live sessions live in the memory of the server the device streams to: a listener must reach
-//! that server (one server per live session; a listener on another server of a fleet finds no
-//! session there).
+//! A live session is held by the server the device streams to. On PostgreSQL, where several
+//! servers may share the database, the holder also writes the session in the database, and a
+//! clinician on any server of the fleet lists it, listens to it and sends it instructions: the
+//! frames and the instructions travel between servers through the database ([`relay`]). A
+//! listener on another server gets the same frames, a little later; the session ends there when
+//! it ends on its holder or when the holder stops heartbeating. On SQLite (one server) sessions
+//! live in this server's memory only.
+
+mod relay;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use auscult_dsp::{Hz, Seconds, Signal};
 use auscult_proto::v1 as pb;
+use auscult_store::live::LiveSessionRow;
 use auscult_store::recordings::RecordingRow;
 use auscult_store::{CaseId, SubjectId, TenantId, now_ms};
 use tokio::sync::{Semaphore, broadcast, mpsc};
@@ -94,6 +101,14 @@ impl Instruction {
             kind: kind as i32,
             site: site as i32,
             sequence,
+        }
+    }
+
+    /// Its kind and site as a form names them (`-` for no site), for [`Instruction::parse`].
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Instruction::NextSite(site) => ("next_site", site),
+            Instruction::HoldStill => ("hold_still", "-"),
         }
     }
 
@@ -212,8 +227,48 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
     out
 }
 
-/// One live upload, as listeners see it.
-#[derive(Debug)]
+/// Reads a frame [`encode`] wrote (`None` for anything else). Pure; `encode(&decode(b)?) == b`.
+pub fn decode(bytes: &[u8]) -> Option<Frame> {
+    let (&kind, rest) = bytes.split_first()?;
+    let (len, payload) = rest.split_first_chunk::<4>()?;
+    if usize::try_from(u32::from_le_bytes(*len)).ok()? != payload.len() {
+        return None;
+    }
+    match kind {
+        FRAME_AUDIO => {
+            let (offset, samples) = payload.split_first_chunk::<8>()?;
+            if samples.len() % 4 != 0 {
+                return None;
+            }
+            Some(Frame::Audio {
+                offset: u64::from_le_bytes(*offset),
+                samples: samples::decode(samples, 4).into(),
+            })
+        }
+        FRAME_MARKS => {
+            let json: serde_json::Value = serde_json::from_slice(payload).ok()?;
+            let spans = |key: &str| -> Option<Vec<(u64, u64)>> {
+                json.get(key)?
+                    .as_array()?
+                    .iter()
+                    .map(|span| Some((span.get(0)?.as_u64()?, span.get(1)?.as_u64()?)))
+                    .collect()
+            };
+            Some(Frame::Marks(Arc::new(Marks {
+                from: json.get("from")?.as_u64()?,
+                to: json.get("to")?.as_u64()?,
+                s1: spans("s1")?,
+                s2: spans("s2")?,
+                heart_rate_bpm: json.get("hr")?.as_f64(),
+            })))
+        }
+        FRAME_ENDED if payload.is_empty() => Some(Frame::Ended),
+        _ => None,
+    }
+}
+
+/// One live upload, as clinicians see it (held by this server or another of the fleet).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveSession {
     /// The recording id (the case id once complete).
     pub recording_id: String,
@@ -227,26 +282,100 @@ pub struct LiveSession {
     pub started_at_ms: i64,
     /// PCG sample rate.
     pub pcg_rate_hz: u32,
-    frames: broadcast::Sender<Frame>,
-    /// Where instructions go: the device's acknowledgement stream (`None` over `Upload`).
-    instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
-    sequence: AtomicU64,
+    takes_instructions: bool,
 }
 
 impl LiveSession {
     /// Whether the device can receive instructions (it streams with `UploadWithAcks`).
     pub fn takes_instructions(&self) -> bool {
-        self.instructions.is_some()
+        self.takes_instructions
+    }
+
+    /// The session as the fleet's list holds it, held by `server_id`.
+    fn to_row(&self, server_id: &str) -> LiveSessionRow {
+        LiveSessionRow {
+            recording_id: CaseId::new(self.recording_id.as_str()),
+            tenant_id: self.tenant_id.clone(),
+            subject_id: SubjectId::new(self.subject_id.as_str()),
+            site: self.site.clone(),
+            server_id: server_id.to_owned(),
+            started_at_ms: self.started_at_ms,
+            pcg_rate_hz: self.pcg_rate_hz,
+            takes_instructions: self.takes_instructions,
+        }
+    }
+
+    /// A session of the fleet's list.
+    fn of_row(row: &LiveSessionRow) -> LiveSession {
+        LiveSession {
+            recording_id: row.recording_id.as_str().to_owned(),
+            tenant_id: row.tenant_id.clone(),
+            subject_id: row.subject_id.as_str().to_owned(),
+            site: row.site.clone(),
+            started_at_ms: row.started_at_ms,
+            pcg_rate_hz: row.pcg_rate_hz,
+            takes_instructions: row.takes_instructions,
+        }
     }
 }
 
-/// The live sessions of this server.
+/// A live session whose device streams to this server.
+#[derive(Debug)]
+struct LocalSession {
+    info: LiveSession,
+    frames: broadcast::Sender<Frame>,
+    /// Where instructions go: the device's acknowledgement stream (`None` over `Upload`).
+    instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
+    sequence: AtomicU64,
+    /// The other servers its frames are relayed to.
+    relayed: Mutex<relay::Subscribers>,
+}
+
+impl LocalSession {
+    fn new(
+        info: LiveSession,
+        instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
+    ) -> LocalSession {
+        LocalSession {
+            info,
+            frames: broadcast::channel(LISTENER_FRAMES).0,
+            instructions,
+            sequence: AtomicU64::new(0),
+            relayed: Mutex::default(),
+        }
+    }
+
+    /// Queues `instruction` for the device; its sequence number.
+    fn queue(&self, instruction: Instruction) -> Result<u64> {
+        let Some(to_device) = &self.instructions else {
+            return Err(no_acknowledgements());
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        to_device
+            .try_send(instruction.to_pb(sequence))
+            .map_err(|_| {
+                ServerError::Unavailable("the device has not taken the last instructions")
+            })?;
+        tracing::info!(case_id = %self.info.recording_id, sequence, "live instruction queued");
+        Ok(sequence)
+    }
+}
+
+fn no_acknowledgements() -> ServerError {
+    ServerError::FailedPrecondition(
+        "this device streams without acknowledgements and cannot receive instructions".into(),
+    )
+}
+
+/// The live sessions of this server, and (on PostgreSQL) its part in the fleet's.
 #[derive(Debug)]
 pub struct LiveHub {
-    sessions: Mutex<HashMap<String, Arc<LiveSession>>>,
+    sessions: Mutex<HashMap<String, Arc<LocalSession>>>,
     /// How many sessions' marks may be computed at once: one per core. A marker that finds
     /// none free skips that tick (its marks come a second later); the audio never waits.
     marking: Arc<Semaphore>,
+    /// This server in the fleet, once [`join_fleet`] ran (PostgreSQL only).
+    fleet: OnceLock<relay::Fleet>,
 }
 
 impl Default for LiveHub {
@@ -255,29 +384,44 @@ impl Default for LiveHub {
         LiveHub {
             sessions: Mutex::default(),
             marking: Arc::new(Semaphore::new(cores)),
+            fleet: OnceLock::new(),
         }
     }
 }
 
 impl LiveHub {
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LiveSession>>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LocalSession>>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The live session of `recording_id` if it is the tenant's.
-    fn find(&self, tenant_id: &TenantId, recording_id: &str) -> Option<Arc<LiveSession>> {
-        self.sessions()
-            .get(recording_id)
-            .filter(|s| s.tenant_id == *tenant_id)
-            .cloned()
+    /// This server's live session of `recording_id`, whoever's it is.
+    fn local(&self, recording_id: &str) -> Option<Arc<LocalSession>> {
+        self.sessions().get(recording_id).cloned()
     }
+
+    /// This server's live session of `recording_id` if it is the tenant's.
+    fn find(&self, tenant_id: &TenantId, recording_id: &str) -> Option<Arc<LocalSession>> {
+        self.local(recording_id)
+            .filter(|s| s.info.tenant_id == *tenant_id)
+    }
+}
+
+/// Makes this server (registered as `server_id`) a part of the fleet's live sessions when the
+/// database is PostgreSQL: ends what it held before a crash, starts reading its inbox and
+/// returns the task that does. Nothing on SQLite.
+pub async fn join_fleet(
+    state: &Arc<AppState>,
+    server_id: &str,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    relay::join(state, server_id, shutdown).await
 }
 
 /// The ingest's end of a live session: publishes PCG chunks; ends the session when dropped.
 #[derive(Debug)]
 pub struct LiveFeed {
     hub: Arc<LiveHub>,
-    session: Arc<LiveSession>,
+    session: Arc<LocalSession>,
     width: usize,
 }
 
@@ -291,36 +435,38 @@ impl LiveFeed {
         instructions: Option<mpsc::Sender<pb::LiveInstruction>>,
     ) -> Result<LiveFeed> {
         let width = row.meta.pcg_sample_format()?.width();
-        let (frames, _) = broadcast::channel(LISTENER_FRAMES);
+        let info = LiveSession {
+            recording_id: row.id.clone(),
+            tenant_id: TenantId::new(row.tenant_id.as_str()),
+            subject_id: row.meta.subject_id.clone(),
+            site: row.meta.site.clone(),
+            started_at_ms: row.meta.started_at_ms,
+            pcg_rate_hz: row.meta.pcg_rate_hz,
+            takes_instructions: instructions.is_some(),
+        };
         Ok(LiveFeed::start(
             hub,
-            LiveSession {
-                recording_id: row.id.clone(),
-                tenant_id: TenantId::new(row.tenant_id.as_str()),
-                subject_id: row.meta.subject_id.clone(),
-                site: row.meta.site.clone(),
-                started_at_ms: row.meta.started_at_ms,
-                pcg_rate_hz: row.meta.pcg_rate_hz,
-                frames,
-                instructions,
-                sequence: AtomicU64::new(0),
-            },
+            LocalSession::new(info, instructions),
             width,
         ))
     }
 
-    /// Registers `session` (PCG samples `width` bytes wide) and starts its marker.
-    fn start(hub: &Arc<LiveHub>, session: LiveSession, width: usize) -> LiveFeed {
+    /// Registers `session` (PCG samples `width` bytes wide), in the fleet's list too, and starts
+    /// its marker.
+    fn start(hub: &Arc<LiveHub>, session: LocalSession, width: usize) -> LiveFeed {
         let session = Arc::new(session);
         tokio::spawn(run_marker(
             session.frames.subscribe(),
             session.frames.clone(),
-            session.pcg_rate_hz,
+            session.info.pcg_rate_hz,
             Arc::clone(&hub.marking),
         ));
         hub.sessions()
-            .insert(session.recording_id.clone(), Arc::clone(&session));
-        tracing::info!(case_id = %session.recording_id, "live session opened");
+            .insert(session.info.recording_id.clone(), Arc::clone(&session));
+        if let Some(fleet) = hub.fleet.get() {
+            fleet.opened(&session.info);
+        }
+        tracing::info!(case_id = %session.info.recording_id, "live session opened");
         LiveFeed {
             hub: Arc::clone(hub),
             session,
@@ -342,14 +488,18 @@ impl LiveFeed {
 impl Drop for LiveFeed {
     fn drop(&mut self) {
         let _ = self.session.frames.send(Frame::Ended);
+        let id = &self.session.info.recording_id;
         let mut sessions = self.hub.sessions();
         if sessions
-            .get(&self.session.recording_id)
+            .get(id)
             .is_some_and(|s| Arc::ptr_eq(s, &self.session))
         {
-            sessions.remove(&self.session.recording_id);
+            sessions.remove(id);
+            if let Some(fleet) = self.hub.fleet.get() {
+                fleet.ended(id);
+            }
         }
-        tracing::info!(case_id = %self.session.recording_id, "live session ended");
+        tracing::info!(case_id = %id, "live session ended");
     }
 }
 
@@ -411,7 +561,7 @@ async fn audit(
     state: &AppState,
     caller: &Caller,
     action: &str,
-    sessions: &[Arc<LiveSession>],
+    sessions: &[LiveSession],
 ) -> Result<()> {
     if sessions.is_empty() {
         return Ok(());
@@ -432,16 +582,20 @@ async fn audit(
     Ok(())
 }
 
-/// The live sessions of the caller's tenant, oldest first, audited as `live.list`.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Arc<LiveSession>>> {
+/// The live sessions of the caller's tenant (of the whole fleet on PostgreSQL), oldest first,
+/// audited as `live.list`.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<LiveSession>> {
     let tenant_id = caller.tenant_with(READERS)?;
-    let mut sessions: Vec<Arc<LiveSession>> = state
+    let mut sessions: Vec<LiveSession> = state
         .live
         .sessions()
         .values()
-        .filter(|s| s.tenant_id == *tenant_id)
-        .cloned()
+        .filter(|s| s.info.tenant_id == *tenant_id)
+        .map(|s| s.info.clone())
         .collect();
+    if let Some(fleet) = state.live.fleet.get() {
+        sessions.extend(fleet.elsewhere(tenant_id).await?);
+    }
     sessions.sort_by(|a, b| {
         (a.started_at_ms, &a.recording_id).cmp(&(b.started_at_ms, &b.recording_id))
     });
@@ -449,68 +603,106 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Arc<LiveSessi
     Ok(sessions)
 }
 
-/// A live session of the caller's tenant (NOT_FOUND otherwise, or when it ended).
-fn find(
+/// Where a live session found for a clinician is held.
+enum Found {
+    /// By this server.
+    Here(Arc<LocalSession>),
+    /// By another server of the fleet.
+    Elsewhere(relay::Remote),
+}
+
+impl Found {
+    fn info(&self) -> &LiveSession {
+        match self {
+            Found::Here(s) => &s.info,
+            Found::Elsewhere(r) => &r.info,
+        }
+    }
+}
+
+/// A live session of the caller's tenant, here or elsewhere in the fleet (NOT_FOUND otherwise,
+/// or when it ended).
+async fn find(
     state: &AppState,
     caller: &Caller,
     id: &str,
     roles: &[crate::auth::Role],
-) -> Result<Arc<LiveSession>> {
+) -> Result<Found> {
     let tenant_id = caller.tenant_with(roles)?;
-    state
-        .live
+    if let Some(here) = state.live.find(tenant_id, id) {
+        return Ok(Found::Here(here));
+    }
+    let Some(fleet) = state.live.fleet.get() else {
+        return Err(ServerError::NotFound("live session"));
+    };
+    fleet
         .find(tenant_id, id)
+        .await?
+        .map(Found::Elsewhere)
         .ok_or(ServerError::NotFound("live session"))
 }
 
 /// One live session of the caller's tenant, audited as `live.get`.
-pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<Arc<LiveSession>> {
-    let session = find(state, caller, id, READERS)?;
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> Result<LiveSession> {
+    let session = find(state, caller, id, READERS).await?.info().clone();
     audit(state, caller, "live.get", std::slice::from_ref(&session)).await?;
     Ok(session)
 }
 
 /// Joins a live session as a listener: audited as `live.listen` (one event per listener) before
-/// any sample is sent; the frames from now on.
+/// any sample is sent; the frames from now on (relayed from its holder when another server
+/// holds it).
 pub async fn listen(
     state: &AppState,
     caller: &Caller,
     id: &str,
 ) -> Result<broadcast::Receiver<Frame>> {
-    let session = find(state, caller, id, READERS)?;
-    audit(state, caller, "live.listen", std::slice::from_ref(&session)).await?;
-    tracing::info!(case_id = %session.recording_id, principal_id = %caller.principal_id, "live listener joined");
-    Ok(session.frames.subscribe())
+    let found = find(state, caller, id, READERS).await?;
+    audit(
+        state,
+        caller,
+        "live.listen",
+        std::slice::from_ref(found.info()),
+    )
+    .await?;
+    tracing::info!(case_id = %found.info().recording_id, principal_id = %caller.principal_id, "live listener joined");
+    Ok(match found {
+        Found::Here(session) => session.frames.subscribe(),
+        Found::Elsewhere(remote) => match state.live.fleet.get() {
+            Some(fleet) => fleet.listen(&state.live, &remote),
+            None => return Err(ServerError::NotFound("live session")),
+        },
+    })
 }
 
 /// Sends a clinician's instruction to the device of a live session (audited as
-/// `live.instruct.*`); its sequence number. FAILED_PRECONDITION when the device streams without
-/// acknowledgements, UNAVAILABLE when it has not taken the last [`INSTRUCTION_QUEUE`] yet.
+/// `live.instruct.*`), through its holder when another server holds it; its sequence number.
+/// FAILED_PRECONDITION when the device streams without acknowledgements, UNAVAILABLE when it has
+/// not taken the last [`INSTRUCTION_QUEUE`] yet (or its holder did not answer in time).
 pub async fn instruct(
     state: &AppState,
     caller: &Caller,
     id: &str,
     instruction: Instruction,
 ) -> Result<u64> {
-    let session = find(state, caller, id, REVIEWERS)?;
-    let Some(to_device) = &session.instructions else {
-        return Err(ServerError::FailedPrecondition(
-            "this device streams without acknowledgements and cannot receive instructions".into(),
-        ));
-    };
+    let found = find(state, caller, id, REVIEWERS).await?;
+    if !found.info().takes_instructions {
+        return Err(no_acknowledgements());
+    }
     audit(
         state,
         caller,
         instruction.audit_name(),
-        std::slice::from_ref(&session),
+        std::slice::from_ref(found.info()),
     )
     .await?;
-    let sequence = session.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-    to_device
-        .try_send(instruction.to_pb(sequence))
-        .map_err(|_| ServerError::Unavailable("the device has not taken the last instructions"))?;
-    tracing::info!(case_id = %session.recording_id, sequence, "live instruction queued");
-    Ok(sequence)
+    match found {
+        Found::Here(session) => session.queue(instruction),
+        Found::Elsewhere(remote) => match state.live.fleet.get() {
+            Some(fleet) => fleet.instruct(&remote, instruction).await,
+            None => Err(ServerError::NotFound("live session")),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -578,20 +770,37 @@ mod tests {
             serde_json::json!({"from":10,"to":20,"s1":[[11,12]],"s2":[[14,15]],"hr":72.0})
         );
         assert_eq!(encode(&Frame::Ended), vec![FRAME_ENDED, 0, 0, 0, 0]);
+
+        // Decoding gives back frames that encode to the same bytes.
+        for bytes in [audio, m, encode(&Frame::Ended)] {
+            assert_eq!(encode(&decode(&bytes).unwrap()), bytes);
+        }
+        let hr_none = encode(&Frame::Marks(Arc::new(Marks::default())));
+        assert_eq!(encode(&decode(&hr_none).unwrap()), hr_none);
+        let bad: [&[u8]; 4] = [
+            &[],
+            &[FRAME_AUDIO, 1, 0, 0, 0],
+            &[FRAME_AUDIO, 0, 0, 0, 0],
+            &[9, 0, 0, 0, 0],
+        ];
+        for bad in bad {
+            assert!(decode(bad).is_none(), "{bad:?}");
+        }
     }
 
-    fn session(id: &str, tenant: &str) -> LiveSession {
-        LiveSession {
-            recording_id: id.into(),
-            tenant_id: tenant.into(),
-            subject_id: "subject-1".into(),
-            site: "mitral".into(),
-            started_at_ms: 0,
-            pcg_rate_hz: 4000,
-            frames: broadcast::channel(LISTENER_FRAMES).0,
-            instructions: None,
-            sequence: AtomicU64::new(0),
-        }
+    fn session(id: &str, tenant: &str) -> LocalSession {
+        LocalSession::new(
+            LiveSession {
+                recording_id: id.into(),
+                tenant_id: tenant.into(),
+                subject_id: "subject-1".into(),
+                site: "mitral".into(),
+                started_at_ms: 0,
+                pcg_rate_hz: 4000,
+                takes_instructions: false,
+            },
+            None,
+        )
     }
 
     #[tokio::test]
@@ -600,6 +809,7 @@ mod tests {
         let hub = Arc::new(LiveHub {
             sessions: Mutex::default(),
             marking: Arc::clone(&marking),
+            fleet: OnceLock::new(),
         });
         let feed = LiveFeed::start(&hub, session("rec-m", "t1"), 2);
         let mut listener = hub
