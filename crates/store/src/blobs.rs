@@ -12,13 +12,15 @@
 //! returns only once the blob is durable:
 //!
 //! - **Local files** are written by this module, not by `object_store`'s `LocalFileSystem`
-//!   (which renames a staged file into place without any `fsync`): the bytes go to a staging file
-//!   `<key>#<n>` in the final directory, the file is `fsync`ed (data and metadata), renamed onto
-//!   its key, and the directory is `fsync`ed so the rename (the directory entry) is durable too.
-//!   A directory's own entry is made durable (its parent `fsync`ed, up to the root) the first
-//!   time this process writes into it, whether or not this process created it, and remembered;
-//!   so a write into a known directory costs two `fsync`s (file, directory). A crash at any point
-//!   leaves either no object or the whole object, never a torn one under its key.
+//!   (which renames a staged file into place without any `fsync`): the file is created under its
+//!   (fresh) key and written, then the file (data and metadata) and its directory (the new entry)
+//!   are `fsync`ed, both at once. A directory's own entry is made durable (its parent `fsync`ed,
+//!   up to the root) the first time this process writes into it, whether or not this process
+//!   created it, and remembered; so a write into a known directory costs two `fsync`s that run
+//!   together. A crash before `put` returned may leave a torn object, but under a key no row
+//!   references (rows are committed only after `put` returned), which the orphan sweep removes.
+//!   (Earlier versions staged the bytes in `<key>#<n>` and renamed; stale staging files they
+//!   left are still removed.)
 //! - **S3** acknowledges a `PUT` only once the object is stored durably, so a successful `put`
 //!   is enough.
 //!
@@ -229,9 +231,9 @@ impl Blobs {
         Ok(out)
     }
 
-    /// For local files: deletes staging files (`<key>#<n>`) that a crash left behind, when last
-    /// modified before `cutoff_ms`. Returns how many were deleted (always 0 for S3, which has no
-    /// staging files).
+    /// For local files: deletes staging files (`<key>#<n>`, written by earlier versions) that a
+    /// crash left behind, when last modified before `cutoff_ms`. Returns how many were deleted
+    /// (always 0 for S3, which has no staging files).
     pub async fn remove_stale_staging(&self, cutoff_ms: i64) -> Result<u64> {
         let Some((_, dirs)) = &self.local else {
             return Ok(0);
@@ -278,58 +280,48 @@ impl Blobs {
 }
 
 /// Writes `data` to `path` so that, on return, both the bytes and the directory entry are on
-/// stable storage: staging file, `fsync`, rename, `fsync` of the directory (whose own entry
-/// [`LocalDirs::ensure`] made durable first).
+/// stable storage: the file is created under its key (never an existing one: keys are fresh),
+/// written, and then the file and its directory (whose own entry [`LocalDirs::ensure`] made
+/// durable first) are `fsync`ed at the same time, on two threads. Until both returned no row
+/// references the key, so a crash meanwhile leaves at worst a torn object that nothing
+/// references, which the orphan sweep removes.
 fn write_durably(dirs: &LocalDirs, path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("blob path has no directory"))?;
     dirs.ensure(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("blob path has no file name"))?;
-    let staged = || {
-        (1u32..)
-            .map(|n| {
-                let mut staged = name.to_owned();
-                staged.push(format!("#{n}"));
-                dir.join(staged)
-            })
-            .find_map(|staging| {
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&staging)
-                {
-                    Ok(f) => Some(Ok((f, staging))),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-                    Err(e) => Some(Err(e)),
-                }
-            })
-            .ok_or_else(|| std::io::Error::other("no free staging name"))?
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
     };
-    let (mut file, staging) = match staged() {
-        Ok(opened) => opened,
+    let mut file = match create() {
+        Ok(file) => file,
         // A directory remembered as durable is gone (removed by hand): made again, durably.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             dirs.forget_all();
             dirs.ensure(dir)?;
-            staged()?
+            create()?
         }
         Err(e) => return Err(e),
     };
-    let written = file
-        .write_all(data)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            std::fs::rename(&staging, path)
-        });
+    let written = file.write_all(data).and_then(|()| {
+        std::thread::scope(|scope| {
+            let dir_synced = scope.spawn(|| sync_dir(dir));
+            let file_synced = file.sync_all();
+            let dir_synced = dir_synced
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("directory sync panicked")));
+            file_synced.and(dir_synced)
+        })
+    });
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&staging);
+        drop(file);
+        let _ = std::fs::remove_file(path);
         return Err(e);
     }
-    sync_dir(dir)
+    Ok(())
 }
 
 /// `fsync` of a directory (makes renames and new entries in it durable).

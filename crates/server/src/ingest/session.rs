@@ -266,14 +266,15 @@ impl Session {
         let mut hasher = Sha256::new();
         for stream in STREAMS {
             let committed = self.committed.get(stream);
-            for part in self
-                .state
-                .store
-                .list_parts(&CaseId::new(self.row.id.as_str()), stream)
-                .await?
-                .into_iter()
-                .filter(|p| p.start < committed)
-            {
+            let stored = if committed == 0 {
+                Vec::new()
+            } else {
+                self.state
+                    .store
+                    .list_parts(&CaseId::new(self.row.id.as_str()), stream)
+                    .await?
+            };
+            for part in stored.into_iter().filter(|p| p.start < committed) {
                 hasher.update(self.state.store.read_part(&part).await?);
             }
             for (blob, parts) in pending {
