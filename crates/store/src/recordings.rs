@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Store;
-use crate::db::{Backend, new_id, to_i64, to_u64};
+use crate::db::{new_id, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 use crate::ids::{CaseId, DeviceId, TenantId};
 
@@ -461,6 +461,58 @@ async fn complete_in(
     Ok(())
 }
 
+/// A new upload's row, as [`Store::open_upload`] (or a group commit, [`GroupItem::Open`]) inserts
+/// it.
+#[derive(Debug, Clone)]
+pub struct OpenCommit {
+    /// The new recording's id (unused when the device already has this upload).
+    pub id: String,
+    /// The device's tenant.
+    pub tenant_id: TenantId,
+    /// The device.
+    pub device_id: DeviceId,
+    /// What the device declared.
+    pub meta: NewRecording,
+    /// When, Unix ms.
+    pub now_ms: i64,
+}
+
+/// Inserts an upload's row unless the device already has that upload. Whether it inserted it.
+async fn insert_upload_row<'c, E>(executor: E, row: &OpenCommit) -> Result<bool>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let meta = &row.meta;
+    let inserted = sqlx::query(
+        "INSERT INTO recordings (id, tenant_id, device_id, upload_id, device_serial, subject_id, site, \
+         position, started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, \
+         payload_sha256, state, received_at_ms, analysis_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (device_id, upload_id) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(row.tenant_id.as_str())
+    .bind(row.device_id.as_str())
+    .bind(&meta.upload_id)
+    .bind(&meta.device_serial)
+    .bind(&meta.subject_id)
+    .bind(&meta.site)
+    .bind(&meta.position)
+    .bind(meta.started_at_ms)
+    .bind(i64::from(meta.pcg_rate_hz))
+    .bind(&meta.pcg_format)
+    .bind(&meta.ecg_mode)
+    .bind(i64::from(meta.ecg_rate_hz))
+    .bind(&meta.ecg_format)
+    .bind(meta.payload_sha256.clone())
+    .bind(state::RECEIVING)
+    .bind(row.now_ms)
+    .bind(analysis_state::NONE)
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 /// One upload's completion as the group committer carries it (owned): see [`Completion`].
 #[derive(Debug, Clone)]
 pub struct CompletionCommit {
@@ -487,6 +539,9 @@ pub struct CompletionCommit {
 /// What one stream hands the group committer: a flush's parts, or its upload's completion.
 #[derive(Debug, Clone)]
 pub enum GroupItem {
+    /// A new upload's row, as [`Store::open_upload`] inserts it (recorded: inserted; `false`
+    /// when the device already had that upload).
+    Open(OpenCommit),
     /// Parts, each recorded on its own as [`Store::commit_parts`] does.
     Parts(Vec<PartCommit>),
     /// A completion, all or nothing as [`Store::finish_upload`] does.
@@ -551,15 +606,8 @@ impl Store {
     /// Finds the upload `upload_id` of a device, or starts it with `meta`. Returns the row and
     /// whether it was created by this call.
     ///
-    /// The new row is committed without waiting for it to reach stable storage (SQLite:
-    /// `synchronous = NORMAL` for this one transaction, in WAL mode; PostgreSQL:
-    /// `synchronous_commit = off` for it): a process crash never loses it, and the next durable
-    /// commit of any transaction makes it durable too (both logs are written in order), but a
-    /// power loss before that may. That is safe because an open row holds nothing acknowledged as
-    /// committed: every part of the upload, and its completion, is recorded by a later durable
-    /// commit, which also makes the row durable. A device whose open was lost finds the upload
-    /// unknown (`GetUploadStatus`) and, as it still holds every byte not reported committed,
-    /// sends it again. This saves a durable commit (an `fsync`) at the start of every upload.
+    /// (The ingest server inserts new rows through its group committer instead,
+    /// [`GroupItem::Open`], and reads them back with [`Store::find_upload`].)
     pub async fn open_upload(
         &self,
         tenant_id: &TenantId,
@@ -573,16 +621,14 @@ impl Store {
         {
             return Ok((row, false));
         }
-        let id = new_id();
-        let inserted = self
-            .insert_open_row(OpenRow {
-                id,
-                tenant_id: tenant_id.as_str().to_owned(),
-                device_id: device_id.as_str().to_owned(),
-                meta: meta.clone(),
-                now_ms,
-            })
-            .await?;
+        let open = OpenCommit {
+            id: new_id(),
+            tenant_id: tenant_id.clone(),
+            device_id: device_id.clone(),
+            meta: meta.clone(),
+            now_ms,
+        };
+        let inserted = insert_upload_row(&self.pool, &open).await?;
         let row = self
             .find_upload(tenant_id, device_id, &meta.upload_id)
             .await?
@@ -833,7 +879,8 @@ impl Store {
     }
 
     /// Group commit of parts and completions of many uploads in ONE transaction (one durable
-    /// commit). Items are applied in order: [`GroupItem::Parts`] as [`Store::commit_parts`] does
+    /// commit). Items are applied in order: [`GroupItem::Open`] as [`Store::open_upload`] inserts,
+    /// [`GroupItem::Parts`] as [`Store::commit_parts`] does
     /// (each part checked on its own), [`GroupItem::Complete`] as [`Store::finish_upload`] does,
     /// inside a savepoint so that a completion that fails its checks changes nothing and does not
     /// affect the others. The answer says, per item, whether it was recorded in full (`false`: a
@@ -845,6 +892,7 @@ impl Store {
         let mut recorded = Vec::with_capacity(items.len());
         for item in items {
             let ok = match item {
+                GroupItem::Open(open) => insert_upload_row(&mut *tx, open).await?,
                 GroupItem::Parts(parts) => {
                     let mut all = true;
                     for part in parts {
@@ -1017,88 +1065,6 @@ impl Store {
         }
         let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(recording_from_row).collect()
-    }
-}
-
-/// A new upload's row, as [`Store::open_upload`] inserts it.
-struct OpenRow {
-    id: String,
-    tenant_id: String,
-    device_id: String,
-    meta: NewRecording,
-    now_ms: i64,
-}
-
-impl Store {
-    /// Inserts an upload's row (unless the device already has that upload) without waiting for
-    /// the commit to be durable (see [`Store::open_upload`]). Whether it inserted the row.
-    ///
-    /// Runs as its own task, so the SQLite connection's `synchronous` level is put back even when
-    /// the caller stops waiting; a connection whose level could not be put back is closed, never
-    /// returned to the pool.
-    async fn insert_open_row(&self, row: OpenRow) -> Result<bool> {
-        let pool = self.pool.clone();
-        let backend = self.backend;
-        tokio::spawn(async move {
-            let insert = sqlx::query(
-                "INSERT INTO recordings (id, tenant_id, device_id, upload_id, device_serial, subject_id, site, \
-                 position, started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, \
-                 payload_sha256, state, received_at_ms, analysis_state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                 ON CONFLICT (device_id, upload_id) DO NOTHING",
-            )
-            .bind(&row.id)
-            .bind(&row.tenant_id)
-            .bind(&row.device_id)
-            .bind(&row.meta.upload_id)
-            .bind(&row.meta.device_serial)
-            .bind(&row.meta.subject_id)
-            .bind(&row.meta.site)
-            .bind(&row.meta.position)
-            .bind(row.meta.started_at_ms)
-            .bind(i64::from(row.meta.pcg_rate_hz))
-            .bind(&row.meta.pcg_format)
-            .bind(&row.meta.ecg_mode)
-            .bind(i64::from(row.meta.ecg_rate_hz))
-            .bind(&row.meta.ecg_format)
-            .bind(row.meta.payload_sha256.clone())
-            .bind(state::RECEIVING)
-            .bind(row.now_ms)
-            .bind(analysis_state::NONE);
-            let inserted = match backend {
-                Backend::Sqlite => {
-                    let mut conn = pool.acquire().await?;
-                    let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
-                        .fetch_one(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    let inserted = insert.execute(&mut *conn).await;
-                    let restore = format!("PRAGMA synchronous = {level}");
-                    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(restore))
-                        .execute(&mut *conn)
-                        .await
-                    {
-                        conn.close_on_drop();
-                        return Err(StoreError::from(e));
-                    }
-                    inserted?
-                }
-                Backend::Postgres => {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query("SET LOCAL synchronous_commit = off")
-                        .execute(&mut *tx)
-                        .await?;
-                    let inserted = insert.execute(&mut *tx).await?;
-                    tx.commit().await?;
-                    inserted
-                }
-            };
-            Ok::<bool, StoreError>(inserted.rows_affected() == 1)
-        })
-        .await
-        .map_err(|_| StoreError::Conflict("the task opening the upload failed"))?
     }
 }
 

@@ -1,7 +1,5 @@
 //! An upload's last flush is recorded in the transaction that completes it: all of it or none,
-//! alone or in a group commit with other uploads' parts and completions. Opening an upload
-//! commits its row without waiting for stable storage, and leaves every pooled connection as
-//! durable as before.
+//! alone or in a group commit with other uploads' opens, parts and completions.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,9 +7,10 @@ mod common;
 use auscult_store::audit::Actor;
 use auscult_store::identity::{NewPrincipal, NewToken};
 use auscult_store::recordings::{
-    Completion, CompletionCommit, Counts, GroupItem, Part, PartCommit, StreamKind, state,
+    Completion, CompletionCommit, Counts, GroupItem, OpenCommit, Part, PartCommit, StreamKind,
+    state,
 };
-use auscult_store::{Backend, CaseId, DeviceId, Store, StoreError, TenantId, now_ms};
+use auscult_store::{CaseId, DeviceId, Store, StoreError, TenantId, now_ms};
 use common::{meta, open};
 
 async fn last_parts_complete_with_the_upload_or_not_at_all(postgres: bool) {
@@ -173,83 +172,7 @@ async fn tenant_and_device(store: &Store, name: &str) -> (String, String) {
         )
         .await
         .unwrap();
-    (tenant.id, dev.id)
-}
-
-/// How durably each pooled connection commits: SQLite's `synchronous` level (2 = FULL) or
-/// PostgreSQL's `synchronous_commit`, read on every connection the pool may hold at once.
-async fn commit_levels(store: &Store) -> Vec<String> {
-    let max = store.pool().options().get_max_connections();
-    let mut held = Vec::new();
-    let mut levels = Vec::new();
-    for _ in 0..max {
-        let mut conn = store.pool().acquire().await.unwrap();
-        let level = match store.backend() {
-            Backend::Sqlite => sqlx::query_scalar::<_, i64>("PRAGMA synchronous")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap()
-                .to_string(),
-            Backend::Postgres => sqlx::query_scalar::<_, String>("SHOW synchronous_commit")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap(),
-        };
-        levels.push(level);
-        held.push(conn);
-    }
-    levels
-}
-
-async fn open_is_fast_and_leaves_connections_durable(postgres: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(store) = open(dir.path(), postgres).await else {
-        return;
-    };
-    let durable = if postgres { "on" } else { "2" };
-    let before = commit_levels(&store).await;
-    assert!(before.iter().all(|l| l == durable), "{before:?}");
-    let (tenant_id, device_id) = tenant_and_device(&store, "t-open").await;
-    let tenant_id = TenantId::new(tenant_id.as_str());
-    let device_id = DeviceId::new(device_id.as_str());
-    // Several opens at once, so several connections run one.
-    let opens = (0..8).map(|i| {
-        let (store, tenant_id, device_id) = (store.clone(), tenant_id.clone(), device_id.clone());
-        tokio::spawn(async move {
-            store
-                .open_upload(&tenant_id, &device_id, &meta(&format!("o{i}")), now_ms())
-                .await
-                .unwrap()
-        })
-    });
-    for open in opens {
-        let (row, created) = open.await.unwrap();
-        assert!(created);
-        assert_eq!(row.state, state::RECEIVING);
-    }
-    // An open of a known upload finds it.
-    let (again, created) = store
-        .open_upload(&tenant_id, &device_id, &meta("o0"), now_ms())
-        .await
-        .unwrap();
-    assert!(!created);
-    assert_eq!(again.meta.upload_id, "o0");
-    // Every connection the pool hands out afterwards still commits durably.
-    let after = commit_levels(&store).await;
-    assert!(
-        after.iter().all(|l| l == durable),
-        "an open left a connection committing without waiting for stable storage: {after:?}"
-    );
-}
-
-#[tokio::test]
-async fn open_sqlite() {
-    open_is_fast_and_leaves_connections_durable(false).await;
-}
-
-#[tokio::test]
-async fn open_postgres() {
-    open_is_fast_and_leaves_connections_durable(true).await;
+    (tenant.id.as_str().to_owned(), dev.id.as_str().to_owned())
 }
 
 async fn completions_in_a_group_are_each_all_or_nothing(postgres: bool) {
@@ -299,6 +222,53 @@ async fn completions_in_a_group_are_each_all_or_nothing(postgres: bool) {
             now_ms: now_ms(),
         })
     };
+    // Opens in a group: a new upload is inserted (and can then flush and complete in the same
+    // transaction), one the device already has is not inserted again.
+    let open = |id: &str, upload: &str| {
+        GroupItem::Open(OpenCommit {
+            id: id.to_owned(),
+            tenant_id: tenant_id.clone(),
+            device_id: DeviceId::new(dev.as_str()),
+            meta: meta(upload),
+            now_ms: now_ms(),
+        })
+    };
+    let fresh = PartCommit {
+        tenant_id: tenant.clone(),
+        recording_id: "fresh-row".into(),
+        stream: StreamKind::Pcg,
+        part: Part {
+            start: 0,
+            count: 10,
+            object_key: "test/fresh-0".into(),
+            bytes: Some(0..20),
+        },
+    };
+    let opened = store
+        .commit_group(&[
+            open("fresh-row", "g4"),
+            open("dup-row", "g1"),
+            GroupItem::Parts(vec![fresh]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(opened, vec![true, false, true]);
+    let g4 = store
+        .find_upload(&tenant_id, &DeviceId::new(dev.as_str()), "g4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((g4.id.as_str(), g4.committed.pcg), ("fresh-row", 10));
+    let g1 = store
+        .find_upload(&tenant_id, &DeviceId::new(dev.as_str()), "g1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        g1.id, rows[0].id,
+        "an open of a known upload changes nothing"
+    );
+
     let group = [
         // Upload 0: a flush, then (in order, same transaction) its completion.
         GroupItem::Parts(vec![part(0, 0, 100)]),

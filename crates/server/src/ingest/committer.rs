@@ -1,10 +1,10 @@
-//! The group committer: one task records the parts of every stream that flushed meanwhile, and
-//! the completions of every upload that finished meanwhile, in one database transaction, and
-//! answers each stream once its own parts (or completion) are committed.
+//! The group committer: one task records the rows of uploads opened meanwhile, the parts of every
+//! stream that flushed meanwhile and the completions of every upload that finished meanwhile, in
+//! one database transaction, and answers each stream once its own item is committed.
 
 use std::sync::Arc;
 
-use auscult_store::recordings::{GroupItem, PartCommit};
+use auscult_store::recordings::{GroupItem, OpenCommit, PartCommit};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, ServerError};
@@ -22,6 +22,7 @@ struct CommitRequest {
 /// How many rows an item writes, roughly (what [`MAX_GROUP_COMMIT`] bounds).
 fn weight(item: &GroupItem) -> usize {
     match item {
+        GroupItem::Open(_) => 1,
         GroupItem::Parts(parts) => parts.len(),
         GroupItem::Complete(c) => c.last_parts.len() + 3,
     }
@@ -31,7 +32,8 @@ fn weight(item: &GroupItem) -> usize {
 /// parallel with the others) and then hands the parts to this single task, which records all the
 /// parts that arrived while the previous transaction was running in one transaction: the cost of
 /// a durable database commit (an `fsync` of SQLite's WAL) is shared by all of them instead of paid
-/// once per stream, which is what lets thousands of devices stream at once. Completions of uploads
+/// once per stream, which is what lets thousands of devices stream at once. New uploads' rows, and
+/// completions of uploads
 /// (their last parts, state, analysis job and audit event) ride in the same transaction, each in
 /// its own savepoint, so many uploads finishing at once share one durable commit too. Each part
 /// is still checked on its own (compare-and-set on its stream's committed count), and each stream
@@ -86,6 +88,12 @@ impl Committer {
             .await?
             .parts_recorded()
             .await
+    }
+
+    /// Inserts a new upload's row in the next group transaction (durably, sharing its commit):
+    /// whether it was inserted (`false`: the device already had that upload).
+    pub(super) async fn open(&self, open: OpenCommit) -> Result<bool> {
+        self.queue(GroupItem::Open(open)).await?.recorded().await
     }
 
     /// Queues `item` for the committer: it is recorded after everything queued before it (in the
