@@ -78,7 +78,8 @@ impl Drop for Gate {
 }
 
 /// The blob files of a recording, in order: one per flush, each holding that flush's PCG, ECG
-/// and R-peak bytes (named `<case>_parts_<start>_<uuid>`, in the tenant's directories by hour).
+/// and R-peak bytes (named `<case>_parts_<start>_<uuid>`, in the tenant's directories by hour and
+/// shard).
 fn part_files(ts: &TestServer, tenant_id: &str, case_id: &str) -> Vec<PathBuf> {
     let dir = ts
         .dir
@@ -90,6 +91,7 @@ fn part_files(ts: &TestServer, tenant_id: &str, case_id: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flat_map(|hour| std::fs::read_dir(hour.unwrap().path()).unwrap())
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();

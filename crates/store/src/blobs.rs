@@ -31,9 +31,11 @@
 //! # Key layout
 //!
 //! [`part_key`] puts the parts of every recording of a tenant written in the same UTC hour in one
-//! directory, `tenants/<tenant>/parts/<YYYY-MM-DDTHH>/<recording>_<stream>_<start>_<uuid>`: a new
-//! upload creates no directory (a new directory costs an `fsync` of its parent before the first
-//! blob in it is durable), and no directory grows without bound. Keys written before (one
+//! of a few directories ([`SHARDS`], chosen by the recording),
+//! `tenants/<tenant>/parts/<YYYY-MM-DDTHH>/<shard>/<recording>_<stream>_<start>_<uuid>`: a new
+//! upload creates no directory once the hour's exist (a new directory costs an `fsync` of its
+//! parent before the first blob in it is durable), no directory grows without bound, and the
+//! creates and `fsync`s of many streams are spread over several directories. Keys written before (one
 //! directory per recording and stream, [`legacy_part_key`]) are still read, and swept, as they
 //! are: [`recording_of_key`] parses both.
 
@@ -376,7 +378,7 @@ fn remove_stale_staging_under(root: &Path, cutoff_ms: i64) -> std::io::Result<u6
 }
 
 /// The recording id in a part key: one built by [`part_key`]
-/// (`tenants/<tenant>/parts/<hour>/<recording>_<stream>_<start>_<uuid>`) or by
+/// (`tenants/<tenant>/parts/<hour>/<shard>/<recording>_<stream>_<start>_<uuid>`) or by
 /// [`legacy_part_key`] (`tenants/<tenant>/recordings/<recording>/<stream>/<name>`); `None` for
 /// any other key.
 pub fn recording_of_key(key: &str) -> Option<&str> {
@@ -386,7 +388,7 @@ pub fn recording_of_key(key: &str) -> Option<&str> {
     }
     match segments.as_slice() {
         ["tenants", _, "recordings", recording, _, _] => Some(recording),
-        ["tenants", _, "parts", _, name] => {
+        ["tenants", _, "parts", _, _, name] => {
             // From the right: the uuid, the start and the stream never hold a `_`.
             let mut fields = name.rsplitn(4, '_');
             let (_uuid, start, _stream, recording) = (
@@ -407,13 +409,31 @@ pub fn recording_of_key(key: &str) -> Option<&str> {
 
 /// The key of a fresh part object of a recording's signal stream (`stream` names what it holds,
 /// e.g. `parts` for a flush's blob of every stream), written now: under the tenant's directory of
-/// the current UTC hour (see the module documentation).
+/// the current UTC hour, in one of [`SHARDS`] subdirectories chosen by the recording (see the
+/// module documentation).
 pub fn part_key(tenant_id: &str, recording_id: &str, stream: &str, start: u64) -> String {
     let hour = chrono::Utc::now().format("%Y-%m-%dT%H");
+    let shard = shard_of(recording_id);
     format!(
-        "tenants/{tenant_id}/parts/{hour}/{recording_id}_{stream}_{start:020}_{}",
+        "tenants/{tenant_id}/parts/{hour}/{shard:x}/{recording_id}_{stream}_{start:020}_{}",
         uuid::Uuid::new_v4().simple()
     )
+}
+
+/// How many directories one tenant-hour's parts are spread over: one directory taking every
+/// stream's creates and `fsync`s serialises them (measured: the tail of a write grew several
+/// times with 32 writers in one directory), a few spread them while a new upload still creates
+/// no directory once the hour's are there.
+pub const SHARDS: u8 = 16;
+
+/// The shard of a recording: FNV-1a of its id, modulo [`SHARDS`].
+fn shard_of(recording_id: &str) -> u8 {
+    let hash = recording_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    u8::try_from(hash % u64::from(SHARDS)).unwrap_or(0)
 }
 
 /// A part key in the layout written before [`part_key`]'s: one directory per recording and
@@ -517,17 +537,25 @@ mod tests {
         let odd = part_key("t1", "r_1", "parts", 0);
         assert_eq!(recording_of_key(&odd), Some("r_1"));
         assert_eq!(recording_of_key(&format!("{key}#1")), None, "staging");
-        assert_eq!(recording_of_key("tenants/t1/parts/2026-01-01T00/r1"), None);
         assert_eq!(
-            recording_of_key("tenants/t1/parts/2026-01-01T00/_pcg_00000000000000000007_ab"),
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/r1"),
             None
         );
         assert_eq!(
-            recording_of_key("tenants/t1/parts/2026-01-01T00/r1_pcg_x7_ab"),
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/_pcg_00000000000000000007_ab"),
             None
         );
-        assert_eq!(recording_of_key("tenants/t1/parts/r1_pcg_0_ab"), None);
-        assert_eq!(recording_of_key("tenants//parts/h/r1_pcg_0_ab"), None);
+        assert_eq!(
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/r1_pcg_x7_ab"),
+            None
+        );
+        assert_eq!(recording_of_key("tenants/t1/parts/h/r1_pcg_0_ab"), None);
+        assert_eq!(recording_of_key("tenants//parts/h/3/r1_pcg_0_ab"), None);
+        // Every shard is used, and a recording always goes to the same one.
+        let shards: std::collections::HashSet<u8> =
+            (0..1000).map(|i| shard_of(&format!("rec-{i}"))).collect();
+        assert_eq!(shards.len(), usize::from(SHARDS));
+        assert_eq!(shard_of("r1"), shard_of("r1"));
         assert_eq!(recording_of_key("tenants/t1/recordings/r1/pcg"), None);
         assert_eq!(recording_of_key("other/t1/recordings/r1/pcg/x"), None);
         assert_eq!(recording_of_key("tenants/t1/recordings/r1/pcg/x/y"), None);
