@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use auscult_proto::v1 as pb;
-use auscult_store::blobs::{Blobs, part_key};
+use auscult_store::blobs::{Blobs, part_key, recording_of_key};
 use auscult_store::{BlobConfig, now_ms};
 use auscult_synth::Scenario;
 use auscult_testkit::*;
@@ -68,13 +68,14 @@ async fn upload_analyse_listen_on_s3(db: Db) {
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(&wav[44..], &rec.pcg_s16[..]);
 
-    // The parts are objects in the bucket, under the recording, covering every byte.
+    // The parts are objects in the bucket, under the tenant, named for the recording, covering
+    // every byte.
     let bucket = Blobs::open(&blob_config).unwrap();
     let objects = bucket.list("tenants").await.unwrap();
     assert!(!objects.is_empty(), "no object in the bucket");
     assert!(objects.iter().all(|o| {
-        o.key
-            .starts_with(&format!("tenants/{}/recordings/{}/", t.id, done.case_id))
+        o.key.starts_with(&format!("tenants/{}/parts/", t.id))
+            && recording_of_key(&o.key) == Some(done.case_id.as_str())
     }));
     let total: u64 = objects.iter().map(|o| o.size).sum();
     assert_eq!(total, (rec.pcg_s16.len() + rec.ecg_f32.len()) as u64);

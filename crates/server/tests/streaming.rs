@@ -78,22 +78,27 @@ impl Drop for Gate {
 }
 
 /// The blob files of a recording, in order: one per flush, each holding that flush's PCG, ECG
-/// and R-peak bytes.
+/// and R-peak bytes (named `<case>_parts_<start>_<uuid>`, in the tenant's directories by hour and
+/// shard).
 fn part_files(ts: &TestServer, tenant_id: &str, case_id: &str) -> Vec<PathBuf> {
     let dir = ts
         .dir
         .path()
         .join("blobs/tenants")
         .join(tenant_id)
-        .join("recordings")
-        .join(case_id)
         .join("parts");
+    let prefix = format!("{case_id}_parts_");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flat_map(|hour| std::fs::read_dir(hour.unwrap().path()).unwrap())
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
         .map(|e| e.unwrap().path())
-        .filter(|p| !p.to_string_lossy().contains('#'))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(&prefix) && !name.contains('#')
+        })
         .collect();
-    files.sort();
+    files.sort_by_key(|p| p.file_name().unwrap().to_owned());
     files
 }
 

@@ -12,21 +12,37 @@
 //! returns only once the blob is durable:
 //!
 //! - **Local files** are written by this module, not by `object_store`'s `LocalFileSystem`
-//!   (which renames a staged file into place without any `fsync`): the bytes go to a staging file
-//!   `<key>#<n>` in the final directory, the file is `fsync`ed (data and metadata), renamed onto
-//!   its key, and the directory is `fsync`ed so the rename (the directory entry) is durable too;
-//!   directories created on the way are `fsync`ed into their parents the same way. A crash at
-//!   any point leaves either no object or the whole object, never a torn one under its key.
+//!   (which renames a staged file into place without any `fsync`): the file is created under its
+//!   (fresh) key and written, then the file (data and metadata) and its directory (the new entry)
+//!   are `fsync`ed, both at once. A directory's own entry is made durable (its parent `fsync`ed,
+//!   up to the root) the first time this process writes into it, whether or not this process
+//!   created it, and remembered; so a write into a known directory costs two `fsync`s that run
+//!   together. A crash before `put` returned may leave a torn object, but under a key no row
+//!   references (rows are committed only after `put` returned), which the orphan sweep removes.
+//!   (Earlier versions staged the bytes in `<key>#<n>` and renamed; stale staging files they
+//!   left are still removed.)
 //! - **S3** acknowledges a `PUT` only once the object is stored durably, so a successful `put`
 //!   is enough.
 //!
 //! The converse — a blob whose row was never committed (a crash between the two steps, or a
 //! writer that lost a race) — is harmless but wastes space; the orphan sweep removes such blobs
 //! once they are older than a grace period that is far longer than any write-then-commit takes.
+//!
+//! # Key layout
+//!
+//! [`part_key`] puts the parts of every recording of a tenant written in the same UTC hour in one
+//! of a few directories ([`SHARDS`], chosen by the recording),
+//! `tenants/<tenant>/parts/<YYYY-MM-DDTHH>/<shard>/<recording>_<stream>_<start>_<uuid>`: a new
+//! upload creates no directory once the hour's exist (a new directory costs an `fsync` of its
+//! parent before the first blob in it is durable), no directory grows without bound, and the
+//! creates and `fsync`s of many streams are spread over several directories. Keys written before (one
+//! directory per recording and stream, [`legacy_part_key`]) are still read, and swept, as they
+//! are: [`recording_of_key`] parses both.
 
+use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -67,7 +83,64 @@ pub enum BlobConfig {
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
     /// For local files: the same directory (and its root), written by [`write_durably`].
-    local: Option<(Arc<LocalFileSystem>, PathBuf)>,
+    local: Option<(Arc<LocalFileSystem>, Arc<LocalDirs>)>,
+}
+
+/// The root of local blob files and the directories under it whose entries this process made
+/// durable (their parents `fsync`ed), so each is synced into its parent once, not per blob.
+#[derive(Debug)]
+struct LocalDirs {
+    root: PathBuf,
+    durable: Mutex<HashSet<PathBuf>>,
+}
+
+/// Most directories remembered as durable; the set is emptied when it would grow past this (a
+/// forgotten directory is only synced into its parent once more).
+const MAX_KNOWN_DIRS: usize = 4096;
+
+impl LocalDirs {
+    /// The root, anything outside it (never written) and the directories remembered.
+    fn is_durable(&self, dir: &Path) -> bool {
+        dir == self.root
+            || !dir.starts_with(&self.root)
+            || self.durable.lock().is_ok_and(|known| known.contains(dir))
+    }
+
+    fn remember(&self, dir: &Path) {
+        if let Ok(mut known) = self.durable.lock() {
+            if known.len() >= MAX_KNOWN_DIRS {
+                known.clear();
+            }
+            known.insert(dir.to_path_buf());
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut known) = self.durable.lock() {
+            known.clear();
+        }
+    }
+
+    /// Makes `dir` (under the root) exist with a durable entry: created if missing, then its
+    /// parent `fsync`ed, and so on up to the first directory already known durable. Syncing a
+    /// directory that another writer created is what makes this safe when two writers race to
+    /// create it (the loser must not rely on the winner's `fsync` having happened yet).
+    fn ensure(&self, dir: &Path) -> std::io::Result<()> {
+        if self.is_durable(dir) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)?;
+        let mut cursor = dir;
+        while !self.is_durable(cursor) {
+            let parent = cursor
+                .parent()
+                .ok_or_else(|| std::io::Error::other("blob directory outside the root"))?;
+            sync_dir(parent)?;
+            self.remember(cursor);
+            cursor = parent;
+        }
+        Ok(())
+    }
 }
 
 /// An object in the store, as listed.
@@ -89,7 +162,16 @@ impl Blobs {
             BlobConfig::Local { root } => {
                 std::fs::create_dir_all(root).map_err(|e| StoreError::BlobSetup(e.to_string()))?;
                 let fs = Arc::new(LocalFileSystem::new_with_prefix(root)?);
-                local = Some((Arc::clone(&fs), root.clone()));
+                let dirs = LocalDirs {
+                    // The root exactly as `fs` spells the paths of keys under it.
+                    root: fs
+                        .path_to_filesystem(&ObjectPath::from("x"))?
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .ok_or_else(|| StoreError::BlobSetup("blob root has no path".into()))?,
+                    durable: Mutex::new(HashSet::new()),
+                };
+                local = Some((Arc::clone(&fs), Arc::new(dirs)));
                 fs
             }
             BlobConfig::S3 {
@@ -120,9 +202,10 @@ impl Blobs {
     pub async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let location = ObjectPath::from(key);
         match &self.local {
-            Some((fs, _)) => {
+            Some((fs, dirs)) => {
                 let path = fs.path_to_filesystem(&location)?;
-                tokio::task::spawn_blocking(move || write_durably(&path, &data))
+                let dirs = Arc::clone(dirs);
+                tokio::task::spawn_blocking(move || write_durably(&dirs, &path, &data))
                     .await
                     .map_err(|e| StoreError::BlobSetup(format!("blob writer task failed: {e}")))?
                     .map_err(|e| StoreError::BlobSetup(format!("writing blob {key}: {e}")))
@@ -150,14 +233,14 @@ impl Blobs {
         Ok(out)
     }
 
-    /// For local files: deletes staging files (`<key>#<n>`) that a crash left behind, when last
-    /// modified before `cutoff_ms`. Returns how many were deleted (always 0 for S3, which has no
-    /// staging files).
+    /// For local files: deletes staging files (`<key>#<n>`, written by earlier versions) that a
+    /// crash left behind, when last modified before `cutoff_ms`. Returns how many were deleted
+    /// (always 0 for S3, which has no staging files).
     pub async fn remove_stale_staging(&self, cutoff_ms: i64) -> Result<u64> {
-        let Some((_, root)) = &self.local else {
+        let Some((_, dirs)) = &self.local else {
             return Ok(0);
         };
-        let root = root.clone();
+        let root = dirs.root.clone();
         tokio::task::spawn_blocking(move || remove_stale_staging_under(&root, cutoff_ms))
             .await
             .map_err(|e| StoreError::BlobSetup(format!("staging sweep task failed: {e}")))?
@@ -199,68 +282,46 @@ impl Blobs {
 }
 
 /// Writes `data` to `path` so that, on return, both the bytes and the directory entry are on
-/// stable storage: staging file, `fsync`, rename, `fsync` of the directory (and of the parents of
-/// any directory created on the way).
-fn write_durably(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// stable storage: the file is created under its key (never an existing one: keys are fresh),
+/// written, and then the file and its directory (whose own entry [`LocalDirs::ensure`] made
+/// durable first) are `fsync`ed at the same time, on two threads. Until both returned no row
+/// references the key, so a crash meanwhile leaves at worst a torn object that nothing
+/// references, which the orphan sweep removes.
+fn write_durably(dirs: &LocalDirs, path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("blob path has no directory"))?;
-    create_dirs_durably(dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("blob path has no file name"))?;
-    let (mut file, staging) = (1u32..)
-        .map(|n| {
-            let mut staged = name.to_owned();
-            staged.push(format!("#{n}"));
-            dir.join(staged)
+    dirs.ensure(dir)?;
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    let mut file = match create() {
+        Ok(file) => file,
+        // A directory remembered as durable is gone (removed by hand): made again, durably.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            dirs.forget_all();
+            dirs.ensure(dir)?;
+            create()?
+        }
+        Err(e) => return Err(e),
+    };
+    let written = file.write_all(data).and_then(|()| {
+        std::thread::scope(|scope| {
+            let dir_synced = scope.spawn(|| sync_dir(dir));
+            let file_synced = file.sync_all();
+            let dir_synced = dir_synced
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("directory sync panicked")));
+            file_synced.and(dir_synced)
         })
-        .find_map(|staging| {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&staging)
-            {
-                Ok(f) => Some(Ok((f, staging))),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
-        .ok_or_else(|| std::io::Error::other("no free staging name"))??;
-    let written = file
-        .write_all(data)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| {
-            drop(file);
-            std::fs::rename(&staging, path)
-        });
+    });
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&staging);
+        drop(file);
+        let _ = std::fs::remove_file(path);
         return Err(e);
-    }
-    sync_dir(dir)
-}
-
-/// `create_dir_all`, then `fsync` the parent of every directory it created, deepest first, so the
-/// new directory entries are durable before a blob inside them is reported written.
-fn create_dirs_durably(dir: &Path) -> std::io::Result<()> {
-    let mut missing = Vec::new();
-    let mut cursor = Some(dir);
-    while let Some(d) = cursor {
-        if d.is_dir() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        cursor = d.parent();
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
-    for created in &missing {
-        if let Some(parent) = created.parent() {
-            sync_dir(parent)?;
-        }
     }
     Ok(())
 }
@@ -316,30 +377,68 @@ fn remove_stale_staging_under(root: &Path, cutoff_ms: i64) -> std::io::Result<u6
     Ok(removed)
 }
 
-/// The recording id in a key built by [`part_key`]
-/// (`tenants/<tenant>/recordings/<recording>/<stream>/<name>`), or `None` for any other key.
+/// The recording id in a part key: one built by [`part_key`]
+/// (`tenants/<tenant>/parts/<hour>/<shard>/<recording>_<stream>_<start>_<uuid>`) or by
+/// [`legacy_part_key`] (`tenants/<tenant>/recordings/<recording>/<stream>/<name>`); `None` for
+/// any other key.
 pub fn recording_of_key(key: &str) -> Option<&str> {
-    let mut parts = key.split('/');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("tenants"), Some(t), Some("recordings"), Some(r), Some(s), Some(n), None)
-            if !t.is_empty() && !r.is_empty() && !s.is_empty() && !n.is_empty() =>
-        {
-            Some(r)
+    let segments: Vec<&str> = key.split('/').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    match segments.as_slice() {
+        ["tenants", _, "recordings", recording, _, _] => Some(recording),
+        ["tenants", _, "parts", _, _, name] => {
+            // From the right: the uuid, the start and the stream never hold a `_`.
+            let mut fields = name.rsplitn(4, '_');
+            let (_uuid, start, _stream, recording) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
+            let well_formed = !recording.is_empty()
+                && !start.is_empty()
+                && start.bytes().all(|b| b.is_ascii_digit())
+                && !is_staging_name(name);
+            well_formed.then_some(recording)
         }
         _ => None,
     }
 }
 
-/// The key of a fresh part object of a recording's signal stream.
+/// The key of a fresh part object of a recording's signal stream (`stream` names what it holds,
+/// e.g. `parts` for a flush's blob of every stream), written now: under the tenant's directory of
+/// the current UTC hour, in one of [`SHARDS`] subdirectories chosen by the recording (see the
+/// module documentation).
 pub fn part_key(tenant_id: &str, recording_id: &str, stream: &str, start: u64) -> String {
+    let hour = chrono::Utc::now().format("%Y-%m-%dT%H");
+    let shard = shard_of(recording_id);
+    format!(
+        "tenants/{tenant_id}/parts/{hour}/{shard:x}/{recording_id}_{stream}_{start:020}_{}",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// How many directories one tenant-hour's parts are spread over: one directory taking every
+/// stream's creates and `fsync`s serialises them (measured: the tail of a write grew several
+/// times with 32 writers in one directory), a few spread them while a new upload still creates
+/// no directory once the hour's are there.
+pub const SHARDS: u8 = 16;
+
+/// The shard of a recording: FNV-1a of its id, modulo [`SHARDS`].
+fn shard_of(recording_id: &str) -> u8 {
+    let hash = recording_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    u8::try_from(hash % u64::from(SHARDS)).unwrap_or(0)
+}
+
+/// A part key in the layout written before [`part_key`]'s: one directory per recording and
+/// stream. Such keys are still read and swept; nothing in the server writes new ones.
+pub fn legacy_part_key(tenant_id: &str, recording_id: &str, stream: &str, start: u64) -> String {
     format!(
         "tenants/{tenant_id}/recordings/{recording_id}/{stream}/{start:020}-{}",
         uuid::Uuid::new_v4().simple()
@@ -362,6 +461,7 @@ pub struct SweepReport {
 impl crate::Store {
     /// Deletes recording part objects that no committed `recording_parts` row references and that
     /// were last written before `cutoff_ms` (Unix ms), plus local staging files older than that.
+    /// Part keys of both layouts ([`part_key`], [`legacy_part_key`]) are swept.
     ///
     /// Such objects are what a crash (or a lost commit race) between writing a blob and
     /// committing its row leaves behind. Safety: a blob is written before its row is committed,
@@ -372,30 +472,33 @@ impl crate::Store {
     /// servers sharing one database and bucket.
     pub async fn sweep_orphan_blobs(&self, cutoff_ms: i64) -> Result<SweepReport> {
         let mut report = SweepReport::default();
-        // Keys of one recording are listed together (one directory / one key prefix), so a
-        // one-entry cache of the referenced keys does one query per recording.
-        let mut cached: Option<(String, std::collections::HashSet<String>)> = None;
+        // The part objects grouped by recording (the parts of many recordings share a directory),
+        // so the referenced keys are read with one query per recording.
+        let mut by_recording: std::collections::BTreeMap<String, Vec<BlobInfo>> =
+            std::collections::BTreeMap::new();
         for blob in self.blobs.list("tenants").await? {
             let Some(recording_id) = recording_of_key(&blob.key) else {
                 continue;
             };
             report.examined += 1;
-            if cached.as_ref().is_none_or(|(id, _)| id != recording_id) {
-                let keys = self.part_keys_of(recording_id).await?;
-                cached = Some((recording_id.to_owned(), keys));
+            by_recording
+                .entry(recording_id.to_owned())
+                .or_default()
+                .push(blob);
+        }
+        for (recording_id, blobs) in by_recording {
+            let referenced = self.part_keys_of(&recording_id).await?;
+            for blob in blobs {
+                if referenced.contains(&blob.key) {
+                    continue;
+                }
+                if blob.modified_ms >= cutoff_ms {
+                    report.young += 1;
+                    continue;
+                }
+                self.blobs.delete(&blob.key).await?;
+                report.deleted += 1;
             }
-            let referenced = cached
-                .as_ref()
-                .is_some_and(|(_, keys)| keys.contains(&blob.key));
-            if referenced {
-                continue;
-            }
-            if blob.modified_ms >= cutoff_ms {
-                report.young += 1;
-                continue;
-            }
-            self.blobs.delete(&blob.key).await?;
-            report.deleted += 1;
         }
         report.staging_deleted = self.blobs.remove_stale_staging(cutoff_ms).await?;
         Ok(report)
@@ -422,7 +525,37 @@ mod tests {
     #[test]
     fn keys_and_staging_names() {
         let key = part_key("t1", "r1", "pcg", 7);
+        assert!(key.starts_with("tenants/t1/parts/"), "{key}");
         assert_eq!(recording_of_key(&key), Some("r1"));
+        let legacy = legacy_part_key("t1", "r1", "pcg", 7);
+        assert!(
+            legacy.starts_with("tenants/t1/recordings/r1/pcg/"),
+            "{legacy}"
+        );
+        assert_eq!(recording_of_key(&legacy), Some("r1"));
+        // A recording id with `_` still parses (the other fields never hold one).
+        let odd = part_key("t1", "r_1", "parts", 0);
+        assert_eq!(recording_of_key(&odd), Some("r_1"));
+        assert_eq!(recording_of_key(&format!("{key}#1")), None, "staging");
+        assert_eq!(
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/r1"),
+            None
+        );
+        assert_eq!(
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/_pcg_00000000000000000007_ab"),
+            None
+        );
+        assert_eq!(
+            recording_of_key("tenants/t1/parts/2026-01-01T00/3/r1_pcg_x7_ab"),
+            None
+        );
+        assert_eq!(recording_of_key("tenants/t1/parts/h/r1_pcg_0_ab"), None);
+        assert_eq!(recording_of_key("tenants//parts/h/3/r1_pcg_0_ab"), None);
+        // Every shard is used, and a recording always goes to the same one.
+        let shards: std::collections::HashSet<u8> =
+            (0..1000).map(|i| shard_of(&format!("rec-{i}"))).collect();
+        assert_eq!(shards.len(), usize::from(SHARDS));
+        assert_eq!(shard_of("r1"), shard_of("r1"));
         assert_eq!(recording_of_key("tenants/t1/recordings/r1/pcg"), None);
         assert_eq!(recording_of_key("other/t1/recordings/r1/pcg/x"), None);
         assert_eq!(recording_of_key("tenants/t1/recordings/r1/pcg/x/y"), None);
@@ -435,8 +568,18 @@ mod tests {
     #[test]
     fn durable_write_leaves_only_the_object() {
         let dir = tempfile::tempdir().expect("temp dir");
+        let dirs = LocalDirs {
+            root: dir.path().to_path_buf(),
+            durable: Mutex::new(HashSet::new()),
+        };
         let path = dir.path().join("a/b/c/object");
-        write_durably(&path, b"hello").expect("write");
+        write_durably(&dirs, &path, b"hello").expect("write");
+        for known in ["a", "a/b", "a/b/c"] {
+            assert!(dirs.is_durable(&dir.path().join(known)), "{known}");
+        }
+        // A remembered directory removed behind the store's back is made again.
+        std::fs::remove_dir_all(dir.path().join("a")).expect("remove");
+        write_durably(&dirs, &path, b"hello").expect("write again");
         assert_eq!(std::fs::read(&path).expect("read back"), b"hello");
         let names: Vec<_> = std::fs::read_dir(dir.path().join("a/b/c"))
             .expect("list")

@@ -340,10 +340,7 @@ pub struct PartCommit {
 /// Records one part in `tx` when its start is its stream's committed count (compare-and-set):
 /// advances the count and inserts the part row. `false` when the count had moved or the upload
 /// is not receiving.
-async fn record_part(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    c: &PartCommit,
-) -> Result<bool> {
+async fn record_part(tx: &mut sqlx::Transaction<'_, sqlx::Any>, c: &PartCommit) -> Result<bool> {
     let Some(end) = c.part.start.checked_add(c.part.count) else {
         return Ok(false);
     };
@@ -393,6 +390,162 @@ pub struct Completion<'a> {
     pub duration_s: f64,
     /// The last flush's parts (blobs already written), recorded first.
     pub last_parts: &'a [PartCommit],
+}
+
+/// The work of [`Store::finish_upload`] in `tx` (which the caller commits, or rolls back on an
+/// error).
+async fn complete_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    completion: Completion<'_>,
+    actor: &crate::audit::Actor<'_>,
+    now_ms: i64,
+) -> Result<()> {
+    let Completion {
+        tenant_id,
+        recording_id,
+        totals,
+        duration_s,
+        last_parts,
+    } = completion;
+    for part in last_parts {
+        if part.tenant_id != tenant_id.as_str() || part.recording_id != recording_id.as_str() {
+            return Err(StoreError::Conflict("a last part of another upload"));
+        }
+        if !record_part(tx, part).await? {
+            return Err(StoreError::Conflict("committed offset moved"));
+        }
+    }
+    let done = sqlx::query(
+        "UPDATE recordings SET state = $1, completed_at_ms = $2, analysis_state = $3, duration_s = $4 \
+         WHERE tenant_id = $5 AND id = $6 AND state = $7 \
+         AND pcg_committed = $8 AND ecg_committed = $9 AND rpeaks_committed = $10",
+    )
+    .bind(state::COMPLETE)
+    .bind(now_ms)
+    .bind(analysis_state::PENDING)
+    .bind(duration_s)
+    .bind(tenant_id.as_str())
+    .bind(recording_id.as_str())
+    .bind(state::RECEIVING)
+    .bind(to_i64(totals.pcg))
+    .bind(to_i64(totals.ecg))
+    .bind(to_i64(totals.r_peaks))
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict(
+            "upload not receiving or counts differ",
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO analysis_jobs (id, tenant_id, recording_id, state, run_after_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id())
+    .bind(tenant_id.as_str())
+    .bind(recording_id.as_str())
+    .bind(crate::jobs::job_state::QUEUED)
+    .bind(now_ms)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    crate::audit::insert_audit(
+        tx,
+        actor,
+        "upload.complete",
+        Some(recording_id.as_str()),
+        None,
+        now_ms,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A new upload's row, as [`Store::open_upload`] (or a group commit, [`GroupItem::Open`]) inserts
+/// it.
+#[derive(Debug, Clone)]
+pub struct OpenCommit {
+    /// The new recording's id (unused when the device already has this upload).
+    pub id: String,
+    /// The device's tenant.
+    pub tenant_id: TenantId,
+    /// The device.
+    pub device_id: DeviceId,
+    /// What the device declared.
+    pub meta: NewRecording,
+    /// When, Unix ms.
+    pub now_ms: i64,
+}
+
+/// Inserts an upload's row unless the device already has that upload. Whether it inserted it.
+async fn insert_upload_row<'c, E>(executor: E, row: &OpenCommit) -> Result<bool>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let meta = &row.meta;
+    let inserted = sqlx::query(
+        "INSERT INTO recordings (id, tenant_id, device_id, upload_id, device_serial, subject_id, site, \
+         position, started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, \
+         payload_sha256, state, received_at_ms, analysis_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (device_id, upload_id) DO NOTHING",
+    )
+    .bind(&row.id)
+    .bind(row.tenant_id.as_str())
+    .bind(row.device_id.as_str())
+    .bind(&meta.upload_id)
+    .bind(&meta.device_serial)
+    .bind(&meta.subject_id)
+    .bind(&meta.site)
+    .bind(&meta.position)
+    .bind(meta.started_at_ms)
+    .bind(i64::from(meta.pcg_rate_hz))
+    .bind(&meta.pcg_format)
+    .bind(&meta.ecg_mode)
+    .bind(i64::from(meta.ecg_rate_hz))
+    .bind(&meta.ecg_format)
+    .bind(meta.payload_sha256.clone())
+    .bind(state::RECEIVING)
+    .bind(row.now_ms)
+    .bind(analysis_state::NONE)
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// One upload's completion as the group committer carries it (owned): see [`Completion`].
+#[derive(Debug, Clone)]
+pub struct CompletionCommit {
+    /// The upload's tenant.
+    pub tenant_id: TenantId,
+    /// The recording.
+    pub recording_id: CaseId,
+    /// What the device says it sent, to equal what is committed.
+    pub totals: Counts,
+    /// The PCG's duration, s.
+    pub duration_s: f64,
+    /// The last flush's parts (blobs already written), recorded first.
+    pub last_parts: Vec<PartCommit>,
+    /// Who completes it (the device): its tenant, principal and role, for the audit event.
+    pub actor_tenant_id: Option<String>,
+    /// The acting principal.
+    pub actor_principal_id: String,
+    /// The actor's role.
+    pub actor_role: String,
+    /// When, Unix ms.
+    pub now_ms: i64,
+}
+
+/// What one stream hands the group committer: a flush's parts, or its upload's completion.
+#[derive(Debug, Clone)]
+pub enum GroupItem {
+    /// A new upload's row, as [`Store::open_upload`] inserts it (recorded: inserted; `false`
+    /// when the device already had that upload).
+    Open(OpenCommit),
+    /// Parts, each recorded on its own as [`Store::commit_parts`] does.
+    Parts(Vec<PartCommit>),
+    /// A completion, all or nothing as [`Store::finish_upload`] does.
+    Complete(CompletionCommit),
 }
 
 const RECORDING_COLUMNS: &str = "id, tenant_id, device_id, upload_id, device_serial, subject_id, site, position, \
@@ -452,6 +605,9 @@ fn recording_from_row(row: &AnyRow) -> Result<RecordingRow> {
 impl Store {
     /// Finds the upload `upload_id` of a device, or starts it with `meta`. Returns the row and
     /// whether it was created by this call.
+    ///
+    /// (The ingest server inserts new rows through its group committer instead,
+    /// [`GroupItem::Open`], and reads them back with [`Store::find_upload`].)
     pub async fn open_upload(
         &self,
         tenant_id: &TenantId,
@@ -465,39 +621,19 @@ impl Store {
         {
             return Ok((row, false));
         }
-        let id = new_id();
-        let inserted = sqlx::query(
-            "INSERT INTO recordings (id, tenant_id, device_id, upload_id, device_serial, subject_id, site, \
-             position, started_at_ms, pcg_rate_hz, pcg_format, ecg_mode, ecg_rate_hz, ecg_format, \
-             payload_sha256, state, received_at_ms, analysis_state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-             ON CONFLICT (device_id, upload_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(tenant_id.as_str())
-        .bind(device_id.as_str())
-        .bind(&meta.upload_id)
-        .bind(&meta.device_serial)
-        .bind(&meta.subject_id)
-        .bind(&meta.site)
-        .bind(&meta.position)
-        .bind(meta.started_at_ms)
-        .bind(i64::from(meta.pcg_rate_hz))
-        .bind(&meta.pcg_format)
-        .bind(&meta.ecg_mode)
-        .bind(i64::from(meta.ecg_rate_hz))
-        .bind(&meta.ecg_format)
-        .bind(meta.payload_sha256.clone())
-        .bind(state::RECEIVING)
-        .bind(now_ms)
-        .bind(analysis_state::NONE)
-        .execute(&self.pool)
-        .await?;
+        let open = OpenCommit {
+            id: new_id(),
+            tenant_id: tenant_id.clone(),
+            device_id: device_id.clone(),
+            meta: meta.clone(),
+            now_ms,
+        };
+        let inserted = insert_upload_row(&self.pool, &open).await?;
         let row = self
             .find_upload(tenant_id, device_id, &meta.upload_id)
             .await?
             .ok_or(StoreError::Conflict("upload vanished after insert"))?;
-        Ok((row, inserted.rows_affected() == 1))
+        Ok((row, inserted))
     }
 
     /// A fingerprint of the tenant's worklist (how many cases, the newest upload, analysis and
@@ -742,6 +878,61 @@ impl Store {
         Ok(recorded)
     }
 
+    /// Group commit of parts and completions of many uploads in ONE transaction (one durable
+    /// commit). Items are applied in order: [`GroupItem::Open`] as [`Store::open_upload`] inserts,
+    /// [`GroupItem::Parts`] as [`Store::commit_parts`] does
+    /// (each part checked on its own), [`GroupItem::Complete`] as [`Store::finish_upload`] does,
+    /// inside a savepoint so that a completion that fails its checks changes nothing and does not
+    /// affect the others. The answer says, per item, whether it was recorded in full (`false`: a
+    /// part's committed count had moved, or the completion's checks failed). A database error
+    /// fails (and rolls back) the whole group.
+    pub async fn commit_group(&self, items: &[GroupItem]) -> Result<Vec<bool>> {
+        use sqlx::Acquire as _;
+        let mut tx = self.pool.begin().await?;
+        let mut recorded = Vec::with_capacity(items.len());
+        for item in items {
+            let ok = match item {
+                GroupItem::Open(open) => insert_upload_row(&mut *tx, open).await?,
+                GroupItem::Parts(parts) => {
+                    let mut all = true;
+                    for part in parts {
+                        all &= record_part(&mut tx, part).await?;
+                    }
+                    all
+                }
+                GroupItem::Complete(c) => {
+                    let mut savepoint = tx.begin().await?;
+                    let actor = crate::audit::Actor {
+                        tenant_id: c.actor_tenant_id.as_deref(),
+                        principal_id: &c.actor_principal_id,
+                        role: &c.actor_role,
+                    };
+                    let completion = Completion {
+                        tenant_id: &c.tenant_id,
+                        recording_id: &c.recording_id,
+                        totals: c.totals,
+                        duration_s: c.duration_s,
+                        last_parts: &c.last_parts,
+                    };
+                    match complete_in(&mut savepoint, completion, &actor, c.now_ms).await {
+                        Ok(()) => {
+                            savepoint.commit().await?;
+                            true
+                        }
+                        Err(StoreError::Conflict(_)) => {
+                            savepoint.rollback().await?;
+                            false
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+            recorded.push(ok);
+        }
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
     /// The committed parts of a stream, in order.
     pub async fn list_parts(&self, recording_id: &CaseId, stream: StreamKind) -> Result<Vec<Part>> {
         let rows = sqlx::query(
@@ -817,65 +1008,8 @@ impl Store {
         actor: &crate::audit::Actor<'_>,
         now_ms: i64,
     ) -> Result<()> {
-        let Completion {
-            tenant_id,
-            recording_id,
-            totals,
-            duration_s,
-            last_parts,
-        } = completion;
         let mut tx = self.pool.begin().await?;
-        for part in last_parts {
-            if part.tenant_id != tenant_id.as_str() || part.recording_id != recording_id.as_str() {
-                return Err(StoreError::Conflict("a last part of another upload"));
-            }
-            if !record_part(&mut tx, part).await? {
-                return Err(StoreError::Conflict("committed offset moved"));
-            }
-        }
-        let done = sqlx::query(
-            "UPDATE recordings SET state = $1, completed_at_ms = $2, analysis_state = $3, duration_s = $4 \
-             WHERE tenant_id = $5 AND id = $6 AND state = $7 \
-             AND pcg_committed = $8 AND ecg_committed = $9 AND rpeaks_committed = $10",
-        )
-        .bind(state::COMPLETE)
-        .bind(now_ms)
-        .bind(analysis_state::PENDING)
-        .bind(duration_s)
-        .bind(tenant_id.as_str())
-        .bind(recording_id.as_str())
-        .bind(state::RECEIVING)
-        .bind(to_i64(totals.pcg))
-        .bind(to_i64(totals.ecg))
-        .bind(to_i64(totals.r_peaks))
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(
-                "upload not receiving or counts differ",
-            ));
-        }
-        sqlx::query(
-            "INSERT INTO analysis_jobs (id, tenant_id, recording_id, state, run_after_ms, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(new_id())
-        .bind(tenant_id.as_str())
-        .bind(recording_id.as_str())
-        .bind(crate::jobs::job_state::QUEUED)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        crate::audit::insert_audit(
-            &mut tx,
-            actor,
-            "upload.complete",
-            Some(recording_id.as_str()),
-            None,
-            now_ms,
-        )
-        .await?;
+        complete_in(&mut tx, completion, actor, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use auscult_store::blobs::part_key;
+use auscult_store::blobs::{legacy_part_key, part_key, recording_of_key};
 use auscult_store::identity::NewPrincipal;
 use auscult_store::recordings::{Part, StreamKind};
 use auscult_store::{BlobConfig, Blobs, Store, now_ms};
@@ -126,7 +126,38 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
         )
         .await
         .unwrap();
-    let orphan_same = part_key(t.id.as_str(), &row.id, "pcg", 5000);
+    // A part written in the layout before the current one (one directory per recording and
+    // stream) is still read, and counted as referenced.
+    let legacy_kept = legacy_part_key(t.id.as_str(), &row.id, "pcg", 5000);
+    let legacy_kept_bytes = payload(200, 5);
+    store
+        .blobs
+        .put(&legacy_kept, legacy_kept_bytes.clone())
+        .await
+        .unwrap();
+    store
+        .commit_part(
+            &TenantId::new(t.id.as_str()),
+            &CaseId::new(row.id.as_str()),
+            StreamKind::Pcg,
+            &Part {
+                start: 5000,
+                count: 100,
+                object_key: legacy_kept.clone(),
+                bytes: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(recording_of_key(&kept), Some(row.id.as_str()));
+    assert_eq!(recording_of_key(&legacy_kept), Some(row.id.as_str()));
+    let legacy_orphan = legacy_part_key(t.id.as_str(), &row.id, "ecg", 0);
+    store
+        .blobs
+        .put(&legacy_orphan, payload(100, 6))
+        .await
+        .unwrap();
+    let orphan_same = part_key(t.id.as_str(), &row.id, "pcg", 5100);
     store
         .blobs
         .put(&orphan_same, payload(100, 2))
@@ -164,19 +195,22 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
         assert_eq!(report.staging_deleted, 1, "{report:?}");
         assert!(!path.exists(), "a stale staging file is removed");
     }
-    assert_eq!(report.young, 2, "{report:?}");
+    assert_eq!(report.young, 3, "{report:?}");
     assert_eq!(
-        report.examined, 3,
-        "only part keys are examined: {report:?}"
+        report.examined, 5,
+        "only part keys (of both layouts) are examined: {report:?}"
     );
     assert!(store.blobs.get(&orphan_same).await.is_ok());
 
-    // A cutoff after the writes: both orphans go, the referenced blob and foreign objects stay.
+    // A cutoff after the writes: the orphans of both layouts go, the referenced blobs and
+    // foreign objects stay.
     let report = store.sweep_orphan_blobs(now_ms() + 60_000).await.unwrap();
-    assert_eq!(report.deleted, 2, "{report:?}");
+    assert_eq!(report.deleted, 3, "{report:?}");
     assert!(store.blobs.get(&orphan_same).await.is_err());
     assert!(store.blobs.get(&orphan_other).await.is_err());
+    assert!(store.blobs.get(&legacy_orphan).await.is_err());
     assert!(store.blobs.get(&kept).await.unwrap() == kept_bytes);
+    assert!(store.blobs.get(&legacy_kept).await.unwrap() == legacy_kept_bytes);
     for key in foreign {
         assert!(
             store.blobs.get(key).await.is_ok(),
@@ -186,7 +220,7 @@ async fn sweep(store: Store, local_root: Option<std::path::PathBuf>) {
     // Idempotent.
     let again = store.sweep_orphan_blobs(now_ms() + 60_000).await.unwrap();
     assert_eq!(again.deleted, 0);
-    assert_eq!(again.examined, 1);
+    assert_eq!(again.examined, 2);
 }
 
 async fn sweep_local(postgres: bool) {

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use auscult_proto::v1 as pb;
 use auscult_proto::v1::ingest_service_server::IngestService;
-use auscult_store::recordings::{Counts, RecordingRow, state};
+use auscult_store::recordings::{Counts, NewRecording, OpenCommit, RecordingRow, state};
 use auscult_store::{DeviceId, TenantId, now_ms};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -76,22 +76,11 @@ fn upload_state(row: &RecordingRow) -> pb::UploadState {
 }
 
 /// Refuses a new upload of a device that stored its quota (`device_quota_mib_per_day`) in the
-/// last 24 hours. An upload the server already knows (a resume, a retry of a finished one) is
-/// never refused: what was started may finish.
-async fn check_quota(
-    state: &AppState,
-    tenant_id: &TenantId,
-    device_id: &DeviceId,
-    upload_id: &str,
-) -> Result<()> {
+/// last 24 hours. (An upload the server already knows — a resume, a retry of a finished one — is
+/// never refused: what was started may finish; the caller checks only new ones.)
+async fn check_quota(state: &AppState, tenant_id: &TenantId, device_id: &DeviceId) -> Result<()> {
     let quota_mib = state.config.device_quota_mib_per_day;
-    if quota_mib == 0
-        || state
-            .store
-            .find_upload(tenant_id, device_id, upload_id)
-            .await?
-            .is_some()
-    {
+    if quota_mib == 0 {
         return Ok(());
     }
     let used = state
@@ -107,6 +96,39 @@ async fn check_quota(
         )));
     }
     Ok(())
+}
+
+/// Finds the device's upload, or starts it (within its quota): its row is inserted through the
+/// group committer, so opening shares a durable commit with every other stream's instead of
+/// contending for the database's writer with them.
+async fn open_upload(
+    state: &AppState,
+    committer: &Committer,
+    tenant_id: &TenantId,
+    device_id: &DeviceId,
+    meta: &NewRecording,
+) -> Result<RecordingRow> {
+    let find = || {
+        state
+            .store
+            .find_upload(tenant_id, device_id, &meta.upload_id)
+    };
+    if let Some(row) = find().await? {
+        return Ok(row);
+    }
+    check_quota(state, tenant_id, device_id).await?;
+    committer
+        .open(OpenCommit {
+            id: auscult_store::db::new_id(),
+            tenant_id: tenant_id.clone(),
+            device_id: device_id.clone(),
+            meta: meta.clone(),
+            now_ms: now_ms(),
+        })
+        .await?;
+    find().await?.ok_or(ServerError::Aborted(
+        "the upload vanished after it was opened; retry",
+    ))
 }
 
 /// Runs one upload stream to its end. Sends an acknowledgement after every chunk when `acks` is
@@ -136,11 +158,7 @@ async fn run_upload(
     };
     let meta = validate_metadata(&metadata, now_ms())?;
     let device_id = caller.device_id();
-    check_quota(&state, &tenant_id, &device_id, &meta.upload_id).await?;
-    let (row, _created) = state
-        .store
-        .open_upload(&tenant_id, &device_id, &meta, now_ms())
-        .await?;
+    let row = open_upload(&state, &committer, &tenant_id, &device_id, &meta).await?;
     if row.meta != meta {
         return Err(ServerError::FailedPrecondition(
             "upload_id already used with different metadata".into(),

@@ -9,11 +9,12 @@ use std::time::Instant;
 use auscult_proto::v1 as pb;
 use auscult_store::blobs::part_key;
 use auscult_store::recordings::{
-    Completion, Counts, EcgMode, Part, PartCommit, RecordingRow, StreamKind, state,
+    CompletionCommit, Counts, EcgMode, GroupItem, Part, PartCommit, RecordingRow, StreamKind, state,
 };
 use auscult_store::{CaseId, TenantId, now_ms};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 
 use super::checks::{ChunkRules, check_chunk};
 use super::committer::Committer;
@@ -36,6 +37,18 @@ fn slot(stream: StreamKind) -> usize {
     }
 }
 
+/// A flush being written and committed in the background.
+struct InFlight {
+    /// Writes the blob, queues the parts at the committer, waits for them: the counts committed.
+    task: tokio::task::JoinHandle<Result<Counts>>,
+    /// Fires once the flush's parts are queued at the committer (its blob is written): anything
+    /// queued after that is recorded after them. Dropped unfired when the flush failed before.
+    queued: Option<oneshot::Receiver<()>>,
+    /// Its bytes and parts, for the payload checksum at the finish.
+    blob: Bytes,
+    parts: Vec<PartCommit>,
+}
+
 /// Everything buffered, taken for one flush.
 struct Flush {
     key: String,
@@ -56,8 +69,8 @@ pub(super) struct Session {
     pub(super) committed: Counts,
     /// Committed or being committed by the flush in flight: where the buffers start.
     flushed_to: Counts,
-    /// The flush being written and committed in the background: the counts it commits.
-    in_flight: Option<tokio::task::JoinHandle<Result<Counts>>>,
+    /// The flush being written and committed in the background.
+    in_flight: Option<InFlight>,
     buffers: [Vec<u8>; 3],
     last_flush: Instant,
     last_r_peak: Option<f64>,
@@ -143,10 +156,10 @@ impl Session {
     /// committed counts advance, or the session fails and everything after the committed counts
     /// is dropped (the device resends it from there).
     pub(super) async fn flush_landed(&mut self) -> Result<()> {
-        let Some(task) = self.in_flight.as_mut() else {
+        let Some(in_flight) = self.in_flight.as_mut() else {
             return std::future::pending().await;
         };
-        let outcome = match task.await {
+        let outcome = match (&mut in_flight.task).await {
             Ok(outcome) => outcome,
             Err(e) => Err(ServerError::Internal(format!("a flush task failed: {e}"))),
         };
@@ -214,13 +227,23 @@ impl Session {
         };
         let state = Arc::clone(&self.state);
         let committer = self.committer.clone();
-        self.in_flight = Some(tokio::spawn(async move {
+        let (queued, queued_rx) = oneshot::channel();
+        let (blob, parts) = (flush.blob.clone(), flush.parts.clone());
+        let task = tokio::spawn(async move {
             state.store.blobs.put(&flush.key, flush.blob).await?;
             let parts = flush.parts.len() as u64;
-            committer.commit(flush.parts).await?;
+            let pending = committer.queue(GroupItem::Parts(flush.parts)).await?;
+            let _ = queued.send(());
+            pending.parts_recorded().await?;
             state.metrics.commits.fetch_add(parts, Ordering::Relaxed);
             Ok(flush.to)
-        }));
+        });
+        self.in_flight = Some(InFlight {
+            task,
+            queued: Some(queued_rx),
+            blob,
+            parts,
+        });
     }
 
     /// Commits everything received: waits for the background flush, then writes what is still
@@ -236,44 +259,49 @@ impl Session {
         Ok(())
     }
 
-    /// SHA-256 of the payload, streams in the documented order: each stream's stored parts, then
-    /// its bytes in `last` (the final flush, written but not yet committed).
-    async fn payload_sha256(&self, last: Option<&Flush>) -> Result<Vec<u8>> {
+    /// SHA-256 of the payload, streams in the documented order: each stream's parts committed
+    /// as far as this session knows (`self.committed`), then its bytes in `pending` (flushes
+    /// written but not yet known committed, in order).
+    async fn payload_sha256(&self, pending: &[(&Bytes, &[PartCommit])]) -> Result<Vec<u8>> {
         let mut hasher = Sha256::new();
         for stream in STREAMS {
-            for part in self
-                .state
-                .store
-                .list_parts(&CaseId::new(self.row.id.as_str()), stream)
-                .await?
-            {
+            let committed = self.committed.get(stream);
+            let stored = if committed == 0 {
+                Vec::new()
+            } else {
+                self.state
+                    .store
+                    .list_parts(&CaseId::new(self.row.id.as_str()), stream)
+                    .await?
+            };
+            for part in stored.into_iter().filter(|p| p.start < committed) {
                 hasher.update(self.state.store.read_part(&part).await?);
             }
-            let Some(last) = last else { continue };
-            for part in last.parts.iter().filter(|p| p.stream == stream) {
-                let range = part.part.bytes.clone().unwrap_or_default();
-                let (start, end) = (
-                    usize::try_from(range.start).unwrap_or(usize::MAX),
-                    usize::try_from(range.end).unwrap_or(usize::MAX),
-                );
-                hasher.update(last.blob.get(start..end).ok_or_else(|| {
-                    ServerError::Internal("a flush's part lies outside its blob".into())
-                })?);
+            for (blob, parts) in pending {
+                for part in parts.iter().filter(|p| p.stream == stream) {
+                    let range = part.part.bytes.clone().unwrap_or_default();
+                    let (start, end) = (
+                        usize::try_from(range.start).unwrap_or(usize::MAX),
+                        usize::try_from(range.end).unwrap_or(usize::MAX),
+                    );
+                    hasher.update(blob.get(start..end).ok_or_else(|| {
+                        ServerError::Internal("a flush's part lies outside its blob".into())
+                    })?);
+                }
             }
         }
         Ok(hasher.finalize().to_vec())
     }
 
-    /// Finishes the upload: the totals must equal what was received; the last flush's parts are
-    /// recorded in the transaction that completes the upload (one durable commit, not two).
+    /// Finishes the upload: the totals must equal what was received; the last flush's blob is
+    /// written while the flush in flight (if any) lands, and its parts are recorded in the
+    /// transaction that completes the upload, through the group committer (one durable commit
+    /// shared with every other stream that commits meanwhile).
     pub(super) async fn finish(
         &mut self,
         caller: &Caller,
         finish: &pb::UploadFinish,
     ) -> Result<()> {
-        if self.in_flight.is_some() {
-            self.flush_landed().await?;
-        }
         let totals = finish.totals.unwrap_or_default();
         let totals = Counts {
             pcg: totals.pcg_samples,
@@ -298,53 +326,88 @@ impl Session {
                 "ECG samples were declared but none sent".into(),
             ));
         }
+        // The last flush starts where the one in flight ends. Its blob is written while the one
+        // in flight finishes writing its own and queues its parts at the committer; the
+        // completion is queued after them, so both are recorded in order, often in the same
+        // transaction. (A blob no row references yet is harmless: if the flush in flight fails,
+        // it is an orphan the sweep removes.)
         let last = self.take_flush();
-        if let Some(last) = &last {
-            self.state
-                .store
-                .blobs
-                .put(&last.key, last.blob.clone())
-                .await?;
-        }
-        if let Some(declared) = &self.row.meta.payload_sha256
-            && self.payload_sha256(last.as_ref()).await? != *declared
-        {
-            // Kept as received (committed), so what arrived can be inspected; never a case.
-            if let Some(last) = last {
-                self.commit_now(last).await?;
+        let blobs = self.state.store.blobs.clone();
+        let write_last = async {
+            match &last {
+                Some(last) => blobs.put(&last.key, last.blob.clone()).await,
+                None => Ok(()),
             }
-            return Err(ServerError::DataLoss(
-                "payload does not match payload_sha256; the upload stays incomplete",
-            ));
+        };
+        let queued = self.in_flight.as_mut().and_then(|f| f.queued.take());
+        let (written, queued) = tokio::join!(write_last, async {
+            match queued {
+                Some(queued) => queued.await.is_ok(),
+                None => true,
+            }
+        });
+        if !queued {
+            // The flush in flight failed before its parts were queued: its error ends the upload.
+            self.flush_landed().await?;
+        }
+        written?;
+        if let Some(declared) = &self.row.meta.payload_sha256 {
+            let mut pending: Vec<(&Bytes, &[PartCommit])> = Vec::new();
+            if let Some(f) = &self.in_flight {
+                pending.push((&f.blob, &f.parts));
+            }
+            if let Some(l) = &last {
+                pending.push((&l.blob, &l.parts));
+            }
+            if self.payload_sha256(&pending).await? != *declared {
+                // Kept as received (committed), so what arrived can be inspected; never a case.
+                if self.in_flight.is_some() {
+                    self.flush_landed().await?;
+                }
+                if let Some(last) = last {
+                    self.commit_now(last).await?;
+                }
+                return Err(ServerError::DataLoss(
+                    "payload does not match payload_sha256; the upload stays incomplete",
+                ));
+            }
         }
         #[allow(clippy::cast_precision_loss)]
         let duration_s = totals.pcg as f64 / f64::from(self.row.meta.pcg_rate_hz);
-        let last_parts = last.as_ref().map_or(&[][..], |l| l.parts.as_slice());
-        let tenant_id = TenantId::new(self.row.tenant_id.as_str());
-        let case_id = CaseId::new(self.row.id.as_str());
-        let completion = Completion {
-            tenant_id: &tenant_id,
-            recording_id: &case_id,
+        let last_parts = last.map_or_else(Vec::new, |l| l.parts);
+        let recorded_parts = last_parts.len() as u64;
+        let actor = caller.actor();
+        let completion = CompletionCommit {
+            tenant_id: TenantId::new(self.row.tenant_id.as_str()),
+            recording_id: CaseId::new(self.row.id.as_str()),
             totals,
             duration_s,
             last_parts,
+            actor_tenant_id: actor.tenant_id.map(str::to_owned),
+            actor_principal_id: actor.principal_id.to_owned(),
+            actor_role: actor.role.to_owned(),
+            now_ms: now_ms(),
         };
-        let finished = self
-            .state
-            .store
-            .finish_upload(completion, &caller.actor(), now_ms())
-            .await;
-        if let Err(e) = finished {
+        let completed = match self.committer.queue(GroupItem::Complete(completion)).await {
+            Ok(queued) => queued.completed().await,
+            Err(e) => Err(e),
+        };
+        // The flush in flight was queued first, so it has landed by now; its failure (which also
+        // refused the completion) is the one reported.
+        if self.in_flight.is_some() {
+            self.flush_landed().await?;
+        }
+        if let Err(e) = completed {
             // Nothing of the last flush was recorded: the device resends it.
             self.received = self.committed;
             self.flushed_to = self.committed;
-            return Err(e.into());
+            return Err(e);
         }
         self.committed = totals;
         self.state
             .metrics
             .commits
-            .fetch_add(last_parts.len() as u64, Ordering::Relaxed);
+            .fetch_add(recorded_parts, Ordering::Relaxed);
         self.row.state = state::COMPLETE.to_owned();
         self.state
             .metrics
