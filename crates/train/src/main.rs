@@ -117,6 +117,9 @@ struct FitArgs {
     /// best balanced accuracy instead (RESULTS.md compares them).
     #[arg(long, default_value_t = 1.0)]
     murmur_specificity: f64,
+    /// Fit the review model on the features alone, without the murmur model's logit (RESULTS.md).
+    #[arg(long)]
+    review_without_murmur: bool,
 }
 
 /// Features that describe the device more than the heart, left out of the models by default
@@ -284,6 +287,8 @@ struct Settings {
     mirror: bool,
     /// `dsp::murmur::Models::min_repeat` of the fitted models.
     min_repeat: f32,
+    /// Whether the review model reads the murmur model's logit.
+    review_reads_murmur: bool,
     /// Choose the murmur threshold for this specificity on murmur-free left-out recordings
     /// (`specific_murmur_threshold`), or, when `None`, for the best balanced accuracy.
     murmur_specificity: Option<f64>,
@@ -316,6 +321,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         ood_quantile: args.ood_quantile,
         mirror: args.mirror,
         min_repeat: args.min_repeat,
+        review_reads_murmur: !args.review_without_murmur,
         murmur_specificity: (args.murmur_specificity < 1.0).then_some(args.murmur_specificity),
         inputs: (0..NUM_FEATURES)
             .filter(|&i| !args.drop.iter().any(|d| d == FEATURE_NAMES[i]))
@@ -740,17 +746,12 @@ fn fit_classifier(
 
 /// The models fitted on the cases, with default thresholds, no review gate and an
 /// out-of-distribution check without a threshold.
-fn fit_raw(
-    cases: &[&Case],
-    trees: Option<gbt::Settings>,
-    inputs: &[usize],
-    mirrored: bool,
-    min_repeat: f32,
-) -> Models {
-    let all_features: Vec<usize> = inputs.to_vec();
+fn fit_raw(cases: &[&Case], s: &Settings) -> Models {
+    let trees = s.trees;
+    let all_features: Vec<usize> = s.inputs.clone();
     let murmur = fit_classifier(
         "murmur",
-        &examples(cases, Item::murmur, None, mirrored),
+        &examples(cases, Item::murmur, None, s.mirror),
         &all_features,
         trees,
     );
@@ -767,7 +768,9 @@ fn fit_raw(
         Models::hand_set().timing
     };
     let mut review_inputs = all_features.clone();
-    review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
+    if s.review_reads_murmur {
+        review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
+    }
     let review_ex = examples(cases, Item::abnormal, Some(&murmur), false);
     let review = fit_classifier("review", &review_ex, &review_inputs, trees);
     // One out-of-distribution component per kind of recording: with a murmur, without.
@@ -787,7 +790,7 @@ fn fit_raw(
         timing,
         review,
         review_flags: false,
-        min_repeat,
+        min_repeat: s.min_repeat,
         ood,
     }
 }
@@ -824,7 +827,7 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
             .copied()
             .filter(|c| c.database() != *db)
             .collect();
-        let m = fit_raw(&train, trees, &s.inputs, s.mirror, s.min_repeat);
+        let m = fit_raw(&train, s);
         let murmur_fitted = [true, false]
             .iter()
             .all(|y| train.iter().any(|c| c.item.murmur() == Some(*y)));
@@ -853,7 +856,7 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
             });
         }
     }
-    let mut models = fit_raw(cases, trees, &s.inputs, s.mirror, s.min_repeat);
+    let mut models = fit_raw(cases, s);
     let ood_threshold = if s.ood_quantile >= 1.0 {
         f64::INFINITY
     } else {
