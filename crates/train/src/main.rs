@@ -818,7 +818,6 @@ impl Prediction<'_> {
 /// The models fitted on the cases, with every threshold chosen on the predictions of an inner
 /// leave-one-database-out over the cases' databases.
 fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
-    let trees = s.trees;
     let dbs: BTreeSet<&str> = cases.iter().map(|c| c.database()).collect();
     let mut preds: Vec<Prediction> = Vec::new();
     for db in &dbs {
