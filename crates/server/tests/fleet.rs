@@ -1024,35 +1024,7 @@ async fn add_web_clinician(
 
 /// A web console session of `username` on `base`, signed in over plain HTTP: the `Cookie`.
 async fn web_sign_in(base: &str, username: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let cookie = |r: &reqwest::Response, name: &str| -> String {
-        r.headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .unwrap_or_else(|| panic!("no {name} cookie"))
-            .to_owned()
-    };
-    let page = http.get(format!("{base}/sign-in")).send().await.unwrap();
-    let csrf = cookie(&page, "auscult_signin");
-    let signed = http
-        .post(format!("{base}/sign-in"))
-        .header(reqwest::header::COOKIE, format!("auscult_signin={csrf}"))
-        .form(&[
-            ("username", username),
-            ("password", "correct horse battery staple"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER, "signed in");
-    format!("auscult_session={}", cookie(&signed, "auscult_session"))
+    auscult_testkit::web::sign_in(base, username, "correct horse battery staple").await
 }
 
 /// `GET {base}{path}` with the session cookie.
