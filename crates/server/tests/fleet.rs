@@ -447,6 +447,23 @@ async fn register_device(
         .token
 }
 
+/// `n` server processes started together on the test PostgreSQL and S3, each ready, and the
+/// bootstrap administrator's token; `None` (the service lookups say why) without either.
+async fn start_fleet(n: usize) -> Option<(Vec<ServerProcess>, String)> {
+    let s3 = s3_test_config().await?;
+    let database_url = postgres_url().await?;
+    let spawned: Vec<_> = (0..n).map(|_| spawn_server(&database_url, &s3)).collect();
+    let servers: Vec<ServerProcess> = spawned
+        .into_iter()
+        .map(|(child, dir)| await_ready(child, dir))
+        .collect();
+    let admin_token = servers
+        .iter()
+        .find_map(|s| s.bootstrap_token.clone())
+        .expect("one server created the bootstrap administrator");
+    Some((servers, admin_token))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_servers_one_database_one_killed_mid_upload() {
     let Some(s3) = s3_test_config().await else {
@@ -796,21 +813,9 @@ async fn three_servers_monitor_each_resident_once_and_take_over_a_killed_one() {
         wall_ms, watch,
     };
 
-    let Some(s3) = s3_test_config().await else {
+    let Some((mut servers, admin_token)) = start_fleet(3).await else {
         return;
     };
-    let Some(database_url) = postgres_url().await else {
-        return;
-    };
-    let spawned: Vec<_> = (0..3).map(|_| spawn_server(&database_url, &s3)).collect();
-    let mut servers: Vec<ServerProcess> = spawned
-        .into_iter()
-        .map(|(child, dir)| await_ready(child, dir))
-        .collect();
-    let admin_token = servers
-        .iter()
-        .find_map(|s| s.bootstrap_token.clone())
-        .unwrap();
     let (a, b, c) = (
         connect(servers[0].addr).await,
         connect(servers[1].addr).await,
@@ -1024,35 +1029,7 @@ async fn add_web_clinician(
 
 /// A web console session of `username` on `base`, signed in over plain HTTP: the `Cookie`.
 async fn web_sign_in(base: &str, username: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let cookie = |r: &reqwest::Response, name: &str| -> String {
-        r.headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .unwrap_or_else(|| panic!("no {name} cookie"))
-            .to_owned()
-    };
-    let page = http.get(format!("{base}/sign-in")).send().await.unwrap();
-    let csrf = cookie(&page, "auscult_signin");
-    let signed = http
-        .post(format!("{base}/sign-in"))
-        .header(reqwest::header::COOKIE, format!("auscult_signin={csrf}"))
-        .form(&[
-            ("username", username),
-            ("password", "correct horse battery staple"),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER, "signed in");
-    format!("auscult_session={}", cookie(&signed, "auscult_session"))
+    auscult_testkit::web::sign_in(base, username, "correct horse battery staple").await
 }
 
 /// `GET {base}{path}` with the session cookie.
@@ -1176,21 +1153,9 @@ async fn live_sessions_are_heard_and_moved_on_from_any_server() {
     use auscult_synth::Scenario;
     use firmware_sim::{Pacing, ReceivedInstruction, UploadMode};
 
-    let Some(s3) = s3_test_config().await else {
+    let Some((mut servers, admin_token)) = start_fleet(2).await else {
         return;
     };
-    let Some(database_url) = postgres_url().await else {
-        return;
-    };
-    let spawned: Vec<_> = (0..2).map(|_| spawn_server(&database_url, &s3)).collect();
-    let mut servers: Vec<ServerProcess> = spawned
-        .into_iter()
-        .map(|(child, dir)| await_ready(child, dir))
-        .collect();
-    let admin_token = servers
-        .iter()
-        .find_map(|s| s.bootstrap_token.clone())
-        .unwrap();
     let (on_a, on_b) = (
         connect(servers[0].addr).await,
         connect(servers[1].addr).await,

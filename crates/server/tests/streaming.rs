@@ -152,35 +152,7 @@ fn f32_upload(
 /// `Cookie` header to send.
 async fn web_session(ts: &TestServer, base: &str, tenant_id: &str) -> String {
     add_web_user(ts, tenant_id, "dr-stream", pb::Role::Clinician).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let cookie = |r: &reqwest::Response, name: &str| -> String {
-        r.headers()
-            .get_all(reqwest::header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.split(';').next())
-            .unwrap_or_else(|| panic!("no {name} cookie"))
-            .to_owned()
-    };
-    let page = http.get(format!("{base}/sign-in")).send().await.unwrap();
-    let csrf = cookie(&page, "auscult_signin");
-    let signed = http
-        .post(format!("{base}/sign-in"))
-        .header(reqwest::header::COOKIE, format!("auscult_signin={csrf}"))
-        .form(&[
-            ("username", "dr-stream"),
-            ("password", PASSWORD),
-            ("csrf", csrf.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER, "signed in");
-    format!("auscult_session={}", cookie(&signed, "auscult_session"))
+    auscult_testkit::web::sign_in(base, "dr-stream", PASSWORD).await
 }
 
 /// `GET {base}{path}` with the session, and an optional `Range`.

@@ -33,6 +33,7 @@ pub use auscult_server;
 pub mod browser;
 pub mod ci;
 pub mod fhir;
+pub mod web;
 use ci::{Service, require_or_skip};
 
 /// How long [`wait_analysed`] waits by default.
