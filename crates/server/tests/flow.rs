@@ -516,6 +516,38 @@ async fn one_blob_per_flush_for_every_signal(db: Db) {
 }
 both_backends!(one_blob_per_flush_for_every_signal);
 
+/// A device that resends a finished upload at once, while the stream that finished it still
+/// holds the upload's lock, is told it is a duplicate (it got ABORTED before, retried, and the
+/// retry could no longer say that the server already had the recording).
+async fn a_repeat_of_a_completed_upload_needs_no_lock(db: Db) {
+    let Some(ts) = start(db).await else { return };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "repeat").await;
+    let rec = synth(Scenario::Normal, 12, 6.0);
+    let all_msgs = || {
+        let mut msgs = vec![meta_msg(metadata("repeat-1", &rec))];
+        msgs.extend(chunks_from(&rec, 0, 0));
+        msgs.push(finish_msg(rec.pcg_samples(), rec.ecg_samples(), 0));
+        msgs
+    };
+    let done = upload(ch, &t.device_token, all_msgs()).await.unwrap();
+    assert_eq!(done.state(), pb::UploadState::Complete);
+    assert!(!done.duplicate);
+    // Another stream of the same upload is still running on the server.
+    let held = ts
+        .server
+        .state()
+        .lock_upload(&done.case_id)
+        .expect("the finished stream released the lock");
+    let again = upload(ch, &t.device_token, all_msgs()).await.unwrap();
+    assert!(again.duplicate, "a duplicate, not ABORTED");
+    assert_eq!(again.case_id, done.case_id);
+    assert_eq!(again.state(), pb::UploadState::Complete);
+    drop(held);
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(a_repeat_of_a_completed_upload_needs_no_lock);
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

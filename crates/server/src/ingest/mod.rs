@@ -171,16 +171,22 @@ async fn run_upload(
         case_id: session.case_id(),
         duplicate,
     };
-    let _lock = state.lock_upload(&row.id).ok_or(ServerError::Aborted(
-        "this upload is being written by another stream",
-    ))?;
     let mut session = Session::new(Arc::clone(&state), committer, row)?;
+    // A completed upload never changes, so a repeat is answered as a duplicate without the
+    // upload's lock: the stream that completed it may still hold the lock while it says goodbye,
+    // and a device that resent at once got ABORTED, retried, and could no longer tell that the
+    // server already had its recording.
     if session.row.state == state::COMPLETE {
         if let Some(acks) = &acks {
             let _ = acks.send(Ok(session.ack(true))).await;
         }
         return Ok(response(&session, true));
     }
+    let _lock = state
+        .lock_upload(&session.row.id)
+        .ok_or(ServerError::Aborted(
+            "this upload is being written by another stream",
+        ))?;
     // A live upload is heard by clinicians while it streams; their instructions reach the device
     // on the acknowledgement stream, when it has one.
     let mut instructions = None;
