@@ -668,6 +668,24 @@ fn wait_until(start: Instant, at_s: f64, pacing: Pacing) -> Option<Instant> {
     }
 }
 
+/// What is left to send of a site's recording once the device is told to move on, having sent
+/// `sent_pcg` PCG samples of it: nothing, or, when no sound was sent yet, the chunks of every
+/// signal up to the end of the first PCG chunk (the window being recorded when the instruction
+/// came). A site's
+/// recording is never empty: the server refuses an upload without sound, and a clinician who
+/// clicks "next site" as soon as a session appears must not make the device fail.
+fn stop_plan(plan: &mut VecDeque<PlannedChunk>, sent_pcg: u64) {
+    let window_end = plan
+        .iter()
+        .find(|c| stream_of(&c.chunk) == SignalStream::Pcg)
+        .map(|c| c.available_at_s)
+        .filter(|_| sent_pcg == 0);
+    match window_end {
+        Some(end) => plan.retain(|c| c.available_at_s <= end),
+        None => plan.clear(),
+    }
+}
+
 fn stream_of(chunk: &UploadChunk) -> SignalStream {
     SignalStream::try_from(chunk.stream).unwrap_or(SignalStream::Unspecified)
 }
@@ -729,7 +747,7 @@ async fn attempt_with_acks(
     // Told to move to the next site: the rest of the recording is not sent.
     let mut stopped = tally.moved_to.is_some();
     if stopped {
-        plan.clear();
+        stop_plan(&mut plan, sent.pcg);
     }
     loop {
         // A simulated drop cuts the stream once its chunks so far are acknowledged.
@@ -759,7 +777,7 @@ async fn attempt_with_acks(
                     if opts.follow_instructions && !finish_sent && !stopped
                         && let Some(site) = got.site.filter(|_| got.next_site().is_some())
                     {
-                        plan.clear();
+                        stop_plan(&mut plan, sent.pcg);
                         stopped = true;
                         tally.moved_to = Some(site.to_owned());
                     }
@@ -900,6 +918,38 @@ async fn attempt_client_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DeviceRecording, EcgPayload, PcgFormat};
+
+    #[test]
+    fn a_site_left_before_any_sound_still_sends_its_first_window() {
+        let rec = DeviceRecording {
+            label: "t".into(),
+            pcg_rate_hz: 1000,
+            pcg: vec![0.0; 3000],
+            ecg: EcgPayload::Samples {
+                rate_hz: 500,
+                samples: vec![0.0; 1500],
+            },
+        }
+        .encode(PcgFormat::S16);
+        let plan = || VecDeque::from(plan_chunks(&rec, Counts::default(), 1.0));
+        // Nothing sent yet: the window being recorded, every signal of it.
+        let mut nothing_sent = plan();
+        stop_plan(&mut nothing_sent, 0);
+        let kept: Vec<_> = nothing_sent
+            .iter()
+            .map(|c| (stream_of(&c.chunk), c.end))
+            .collect();
+        assert_eq!(kept, [(SignalStream::Pcg, 1000), (SignalStream::Ecg, 500)]);
+        // Sound already sent: nothing more.
+        let mut some_sent = plan();
+        stop_plan(&mut some_sent, 1000);
+        assert!(some_sent.is_empty());
+        // A recording without a PCG chunk left keeps nothing.
+        let mut empty = VecDeque::new();
+        stop_plan(&mut empty, 0);
+        assert!(empty.is_empty());
+    }
 
     #[test]
     fn instructions_are_read_from_the_ack_stream_message() {

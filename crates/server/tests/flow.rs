@@ -548,6 +548,113 @@ async fn a_repeat_of_a_completed_upload_needs_no_lock(db: Db) {
 }
 both_backends!(a_repeat_of_a_completed_upload_needs_no_lock);
 
+/// A clinician who asks for the next site as soon as a live session appears, before the device
+/// sent any sound of this site: the device still sends the window it was recording, so the site
+/// is an ordinary (short) case, and moves on (it sent a finish without sound before, which the
+/// server rightly refused, and the device failed: a flake of the browser test `web_live`).
+async fn moved_on_before_any_sound(db: Db) {
+    use auscult_testkit::browser::{PASSWORD, add_web_user, start_console};
+    use firmware_sim::{Pacing, UploadMode, UploadOptions};
+
+    let Some((ts, base)) = start_console(db).await else {
+        return;
+    };
+    let ch = &ts.channel;
+    let t = make_tenant(ch, &ts.admin_token, "quick").await;
+    t.assign(ch, &["subject-quick"]).await;
+    add_web_user(&ts, &t.id, "dr-quick", pb::Role::Clinician).await;
+    let cookie = auscult_testkit::web::sign_in(&base, "dr-quick", PASSWORD).await;
+    let device = firmware_sim::Connection::new(&url(ts.server.addr), &t.device_token).unwrap();
+    // Windows of 3 s in real time: the first sound leaves the device 3 s after the session opens.
+    let options = UploadOptions {
+        upload_id: "quick-1".into(),
+        identity: firmware_sim::DeviceIdentity {
+            serial: "SIM-QUICK".into(),
+            subject_id: "subject-quick".into(),
+            site: pb::AuscultationSite::Mitral,
+            position: pb::BodyPosition::Supine,
+        },
+        chunk_s: 3.0,
+        pacing: Pacing::Realtime,
+        mode: UploadMode::WithAcks,
+        live: true,
+        follow_instructions: true,
+        ..UploadOptions::default()
+    };
+    let rec = recording(Scenario::Normal, 23, 20.0);
+    let first_window = 3 * u64::from(rec.pcg_rate_hz);
+    let device_run = tokio::spawn(async move {
+        firmware_sim::follow_session(&device, rec, &options, 1, &mut |_| {}, &mut |_| {}).await
+    });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (id, csrf) = loop {
+        let html = get("/live".into()).await.unwrap().text().await.unwrap();
+        if let Some(id) = html
+            .split("data-session=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            let page = get(format!("/live/{id}"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = page
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_owned();
+            break (id.to_owned(), csrf);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live session listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let posted = http
+        .post(format!("{base}/live/{id}/instruction"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("kind", "next_site"),
+            ("site", "aortic"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), reqwest::StatusCode::SEE_OTHER);
+    let reports = tokio::time::timeout(Duration::from_secs(30), device_run)
+        .await
+        .expect("the device ended the site")
+        .unwrap()
+        .expect("the device moved on without an error");
+    let report = &reports[0];
+    assert_eq!(report.moved_to.as_deref(), Some("aortic"));
+    assert_eq!(report.case_id, id);
+    assert_eq!(
+        report.instructions[0].at_pcg_sample, 0,
+        "the instruction came before any sound"
+    );
+    // The window being recorded, and no more.
+    assert_eq!(report.committed.pcg, first_window);
+    let case = get_case(ch, &t.clinician_token, &id).await.unwrap();
+    assert_eq!(case.summary.unwrap().site(), pb::AuscultationSite::Mitral);
+    ts.server.shutdown().await.unwrap();
+}
+both_backends!(moved_on_before_any_sound);
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
