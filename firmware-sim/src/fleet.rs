@@ -81,6 +81,11 @@ pub struct FleetReport {
     pub loss: f64,
     /// Chunk-acknowledgement latency (sent → received by the server).
     pub ack_latency: LatencySummary,
+    /// The part of `ack_latency` of each upload's first [`OPENING_CHUNKS`] chunks, which wait
+    /// for the server to open the upload.
+    pub opening_ack_latency: LatencySummary,
+    /// The part of `ack_latency` of every later chunk (the steady stream).
+    pub steady_ack_latency: LatencySummary,
     /// Chunk durability latency (sent → reported committed; `UploadWithAcks` only).
     pub commit_latency: LatencySummary,
     /// For real-time pacing: the largest amount by which an upload took longer than the
@@ -104,6 +109,9 @@ pub struct FleetReport {
 pub async fn run_fleet(url: &str, devices: Vec<FleetDevice>, base: &UploadOptions) -> FleetReport {
     run_fleet_with(url, devices, base, FleetOptions::default()).await
 }
+
+/// How many of an upload's first chunks [`FleetReport::opening_ack_latency`] covers.
+pub const OPENING_CHUNKS: usize = 4;
 
 /// One upload's outcome inside a device task.
 type Outcome = Result<(crate::upload::UploadReport, CompletedUpload), (String, u64)>;
@@ -193,6 +201,8 @@ pub async fn run_fleet_with(
         samples_committed: 0,
         loss: 0.0,
         ack_latency: LatencySummary::default(),
+        opening_ack_latency: LatencySummary::default(),
+        steady_ack_latency: LatencySummary::default(),
         commit_latency: LatencySummary::default(),
         max_realtime_lag_s: 0.0,
         peak_concurrent_uploads: 0,
@@ -202,6 +212,7 @@ pub async fn run_fleet_with(
         completed: Vec::new(),
     };
     let mut latencies: Vec<Duration> = Vec::new();
+    let (mut opening_latencies, mut steady_latencies) = (Vec::new(), Vec::new());
     let mut commit_latencies: Vec<Duration> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let outcomes = match joined {
@@ -228,6 +239,9 @@ pub async fn run_fleet_with(
                         let lag = r.elapsed.as_secs_f64() - duration;
                         report.max_realtime_lag_s = report.max_realtime_lag_s.max(lag);
                     }
+                    let opening = r.ack_latencies.len().min(OPENING_CHUNKS);
+                    opening_latencies.extend_from_slice(&r.ack_latencies[..opening]);
+                    steady_latencies.extend_from_slice(&r.ack_latencies[opening..]);
                     latencies.extend(r.ack_latencies);
                     commit_latencies.extend(r.commit_latencies);
                     report.completed.push(done);
@@ -243,6 +257,8 @@ pub async fn run_fleet_with(
         }
     }
     report.ack_latency = LatencySummary::of(&latencies);
+    report.opening_ack_latency = LatencySummary::of(&opening_latencies);
+    report.steady_ack_latency = LatencySummary::of(&steady_latencies);
     report.commit_latency = LatencySummary::of(&commit_latencies);
     report.peak_concurrent_uploads = peak.load(std::sync::atomic::Ordering::Relaxed);
     report.elapsed_s = start.elapsed().as_secs_f64();

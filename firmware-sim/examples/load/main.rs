@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use firmware_sim::UploadMode;
+use firmware_sim::fleet::OPENING_CHUNKS;
 use harness::{LoadConfig, bulk, load_average, realtime};
 
 #[derive(Debug, Parser)]
@@ -180,6 +181,22 @@ async fn run(cfg: &LoadConfig, a: &Args) -> anyhow::Result<()> {
             ms(l.p99_us),
             ms(l.max_us)
         );
+        for (what, l) in [
+            (
+                format!("each upload's first {OPENING_CHUNKS} chunks"),
+                &f.opening_ack_latency,
+            ),
+            ("later chunks".to_owned(), &f.steady_ack_latency),
+        ] {
+            println!(
+                "    {what} ({}): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                l.count,
+                ms(l.p50_us),
+                ms(l.p90_us),
+                ms(l.p99_us),
+                ms(l.max_us)
+            );
+        }
         let c = &f.commit_latency;
         println!(
             "  durably committed (sent → an ack's committed count covers it): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
