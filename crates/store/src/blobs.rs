@@ -14,11 +14,12 @@
 //! - **Local files** are written by this module, not by `object_store`'s `LocalFileSystem`
 //!   (which renames a staged file into place without any `fsync`): the file is created under its
 //!   (fresh) key and written, then the file (data and metadata) is `fsync`ed and its directory
-//!   (the new entry) too, in a directory `fsync` shared by every writer waiting for one. A directory's own entry is made durable (its parent `fsync`ed,
-//!   up to the root) the first time this process writes into it, whether or not this process
-//!   created it, and remembered; so a write into a known directory costs the file's `fsync` and
-//!   a share of its directory's. A crash before `put` returned may leave a torn object, but under a key no row
-//!   references (rows are committed only after `put` returned), which the orphan sweep removes.
+//!   (the new entry) too, in a directory `fsync` shared by every writer waiting for one. A
+//!   directory's own entry is made durable (its parent `fsync`ed, up to the root) the first time
+//!   this process writes into it, whether or not this process created it, and remembered; so a
+//!   write into a known directory costs the file's `fsync` and a share of its directory's. A
+//!   crash before `put` returned may leave a torn object, but under a key no row references
+//!   (rows are committed only after `put` returned), which the orphan sweep removes.
 //!   (Earlier versions staged the bytes in `<key>#<n>` and renamed; stale staging files they
 //!   left are still removed.)
 //! - **S3** acknowledges a `PUT` only once the object is stored durably, so a successful `put`
@@ -597,7 +598,7 @@ mod tests {
     /// `fsync`s were shared (fewer than the writes).
     #[test]
     fn concurrent_writers_share_directory_syncs() {
-        let root = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().expect("temp dir");
         let dirs = LocalDirs::new(root.path().to_path_buf());
         let dir = root.path().join("a").join("b");
         let (threads, each) = (16, 10);
@@ -607,19 +608,19 @@ mod tests {
                 scope.spawn(move || {
                     for i in 0..each {
                         let data = vec![t as u8; 1000 + i];
-                        write_durably(dirs, &dir.join(format!("{t}-{i}")), &data).unwrap();
+                        write_durably(dirs, &dir.join(format!("{t}-{i}")), &data).expect("write");
                     }
                 });
             }
         });
         for t in 0..threads {
             for i in 0..each {
-                let read = std::fs::read(dir.join(format!("{t}-{i}"))).unwrap();
+                let read = std::fs::read(dir.join(format!("{t}-{i}"))).expect("read back");
                 assert_eq!(read, vec![t as u8; 1000 + i]);
             }
         }
-        let syncs = dirs.syncs.lock().unwrap();
-        let started = syncs[&dir].state.lock().unwrap().started;
+        let syncs = dirs.syncs.lock().expect("syncs");
+        let started = syncs[&dir].state.lock().expect("state").started;
         assert!(
             started < (threads * each) as u64,
             "{started} directory fsyncs for {} writes",
