@@ -39,6 +39,7 @@ use auscult_store::jobs::{ClaimedJob, job_state};
 use auscult_store::recordings::{Counts, NewRecording, Part, StreamKind};
 use auscult_store::servers::{BlobBackend, ServerEntry};
 use auscult_store::{CaseId, DeviceId, Store, TenantId, now_ms};
+use auscult_testkit::web::{listed_session, live_ids, web_get};
 use auscult_testkit::*;
 use firmware_sim::plan::plan_chunks;
 use firmware_sim::{Connection, DeviceRecording, EncodedRecording, UploadOptions};
@@ -1032,47 +1033,6 @@ async fn web_sign_in(base: &str, username: &str) -> String {
     auscult_testkit::web::sign_in(base, username, "correct horse battery staple").await
 }
 
-/// `GET {base}{path}` with the session cookie.
-async fn web_get(base: &str, session: &str, path: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .header(reqwest::header::COOKIE, session)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The live session ids `GET /live` on `base` lists.
-async fn live_ids(base: &str, session: &str) -> Vec<String> {
-    let page = web_get(base, session, "/live").await;
-    assert_eq!(page.status(), reqwest::StatusCode::OK);
-    let html = page.text().await.unwrap();
-    html.split("data-session=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits (at most `within`) until `GET /live` on `base` lists a session other than `not`.
-async fn listed_session(base: &str, session: &str, not: Option<&str>, within: Duration) -> String {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(id) = live_ids(base, session)
-            .await
-            .into_iter()
-            .find(|id| Some(id.as_str()) != not)
-        {
-            return id;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no live session listed on {base}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// One frame of a listener's stream, as received.
 #[derive(Debug, Clone)]
 struct Received {
@@ -1228,29 +1188,8 @@ async fn live_sessions_are_heard_and_moved_on_from_any_server() {
 
     // Listen 12 s, then "next site: aortic" from B reaches the device on A.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let page = web_get(&web_b, &clinician_b, &format!("/live/{id}")).await;
-    assert_eq!(page.status(), reqwest::StatusCode::OK);
-    let html = page.text().await.unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
-    let posted = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{web_b}/live/{id}/instruction"))
-        .header(reqwest::header::COOKIE, &clinician_b)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("kind", "next_site"),
-            ("site", "aortic"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let posted =
+        auscult_testkit::web::instruct_next_site(&web_b, &clinician_b, &id, "aortic").await;
     assert_eq!(posted.status(), reqwest::StatusCode::SEE_OTHER);
     let instruction = tokio::time::timeout(Duration::from_secs(10), heard.recv())
         .await

@@ -586,54 +586,9 @@ async fn moved_on_before_any_sound(db: Db) {
     let device_run = tokio::spawn(async move {
         firmware_sim::follow_session(&device, rec, &options, 1, &mut |_| {}, &mut |_| {}).await
     });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let get = |path: String| {
-        http.get(format!("{base}{path}"))
-            .header(reqwest::header::COOKIE, &cookie)
-            .send()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let (id, csrf) = loop {
-        let html = get("/live".into()).await.unwrap().text().await.unwrap();
-        if let Some(id) = html
-            .split("data-session=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-        {
-            let page = get(format!("/live/{id}"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = page
-                .split("name=\"csrf\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .unwrap()
-                .to_owned();
-            break (id.to_owned(), csrf);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no live session listed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let posted = http
-        .post(format!("{base}/live/{id}/instruction"))
-        .header(reqwest::header::COOKIE, &cookie)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("kind", "next_site"),
-            ("site", "aortic"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let id =
+        auscult_testkit::web::listed_session(&base, &cookie, None, Duration::from_secs(10)).await;
+    let posted = auscult_testkit::web::instruct_next_site(&base, &cookie, &id, "aortic").await;
     assert_eq!(posted.status(), reqwest::StatusCode::SEE_OTHER);
     let reports = tokio::time::timeout(Duration::from_secs(30), device_run)
         .await

@@ -50,3 +50,96 @@ pub async fn sign_in(base: &str, username: &str, password: &str) -> String {
     );
     format!("auscult_session={}", set_cookie(&signed, "auscult_session"))
 }
+
+/// Asks the device of live session `id` to move to `site` (`aortic`, …) as the console's "next
+/// site" button does: the session page's CSRF token, then the form post, as the clinician whose
+/// session cookie is `cookie`. The response (a redirect when accepted).
+///
+/// # Panics
+/// When the console does not answer or the page carries no CSRF token (a test failure).
+pub async fn instruct_next_site(
+    base: &str,
+    cookie: &str,
+    id: &str,
+    site: &str,
+) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let page = http
+        .get(format!("{base}/live/{id}"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("the live session's page")
+        .text()
+        .await
+        .expect("the live session's page");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF token on the live session's page");
+    http.post(format!("{base}/live/{id}/instruction"))
+        .header(reqwest::header::COOKIE, cookie)
+        .form(&[("csrf", csrf), ("kind", "next_site"), ("site", site)])
+        .send()
+        .await
+        .expect("the instruction form")
+}
+
+/// `GET {base}{path}` with the session cookie.
+///
+/// # Panics
+/// When the console does not answer (a test failure).
+pub async fn web_get(base: &str, session: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header(reqwest::header::COOKIE, session)
+        .send()
+        .await
+        .expect("the console answers")
+}
+
+/// The live session ids `GET /live` on `base` lists.
+///
+/// # Panics
+/// When the page is not served (a test failure).
+pub async fn live_ids(base: &str, session: &str) -> Vec<String> {
+    let page = web_get(base, session, "/live").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.expect("the live sessions page");
+    html.split("data-session=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (at most `within`) until `GET /live` on `base` lists a session other than `not`.
+///
+/// # Panics
+/// When none is listed in time (a test failure).
+pub async fn listed_session(
+    base: &str,
+    session: &str,
+    not: Option<&str>,
+    within: std::time::Duration,
+) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(id) = live_ids(base, session)
+            .await
+            .into_iter()
+            .find(|id| Some(id.as_str()) != not)
+        {
+            return id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live session listed on {base}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
