@@ -12,6 +12,17 @@
 //! injections and alerts on residents without injection.
 //!
 //!     cargo run --release -p firmware-sim --example vitals_load -- --minutes 4
+//!
+//! Across a fleet (`--servers 2`, on an empty PostgreSQL database and an S3-compatible store):
+//! the servers run in this process, each on its own socket with its own runtime tasks; gateway
+//! `g` streams to server `g % servers` and, after `--move-after-s`, reconnects to the next one (as
+//! a load balancer may move a connection), so from then on every batch reaches a server that does
+//! not hold its resident's lease and is relayed to the holder; the nurse station watches on the
+//! last server. The sample-to-alert latency is reported for alerts confirmed before and after the
+//! move.
+//!
+//!     cargo run --release -p firmware-sim --example vitals_load -- --minutes 4 --servers 2 \
+//!         --database-url postgres://…/empty_db --s3-url http://127.0.0.1:9577
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,9 +57,21 @@ struct Args {
     /// Gateway connections.
     #[arg(long, default_value_t = 20)]
     gateways: usize,
-    /// PostgreSQL URL (default: SQLite in a temp dir).
+    /// PostgreSQL URL (default: SQLite in a temp dir); an empty database (the run creates the
+    /// bootstrap administrator).
     #[arg(long)]
     database_url: Option<String>,
+    /// Servers sharing the database (more than one needs `--database-url` and `--s3-url`).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// S3-compatible endpoint (`http://host:port`, access key and secret `testing`, as moto
+    /// takes); a fresh bucket is created in it.
+    #[arg(long)]
+    s3_url: Option<String>,
+    /// With several servers: seconds after the start when each gateway reconnects to the next
+    /// server (default: a third of the run).
+    #[arg(long)]
+    move_after_s: Option<f64>,
     /// Seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -99,17 +122,51 @@ struct Shared {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let config = auscult_server::ServerConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_path_buf(),
-        database_url: a.database_url.clone(),
-        workers: 1,
-        ..auscult_server::ServerConfig::default()
+    anyhow::ensure!(a.servers >= 1, "--servers must be at least 1");
+    let s3 = match (&a.s3_url, a.servers) {
+        (Some(url), _) => {
+            let bucket = format!("vitals-load-{}", std::process::id());
+            create_bucket(url, &bucket).await?;
+            Some(auscult_server::config::S3Config {
+                bucket,
+                region: "us-east-1".into(),
+                endpoint: Some(url.clone()),
+                access_key_id: "testing".into(),
+                secret_access_key: "testing".into(),
+                allow_http: true,
+            })
+        }
+        (None, 1) => None,
+        (None, _) => anyhow::bail!("several servers need --database-url and --s3-url"),
     };
-    let server = auscult_server::start(config).await?;
-    let url = format!("http://{}", server.addr);
-    let admin_token = server.bootstrap_token.clone().context("bootstrap token")?;
+    anyhow::ensure!(
+        a.servers == 1 || a.database_url.is_some(),
+        "several servers need --database-url and --s3-url"
+    );
+    let mut dirs = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..a.servers {
+        let dir = tempfile::tempdir()?;
+        let config = auscult_server::ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            data_dir: dir.path().to_path_buf(),
+            database_url: a.database_url.clone(),
+            s3: s3.clone(),
+            workers: 1,
+            ..auscult_server::ServerConfig::default()
+        };
+        servers.push(auscult_server::start(config).await?);
+        dirs.push(dir);
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}", s.addr))
+        .collect();
+    let url = urls[0].clone();
+    let admin_token = servers[0]
+        .bootstrap_token
+        .clone()
+        .context("bootstrap token (is the database empty?)")?;
     let ch = channel(&url)?;
     let mut admin = AdminServiceClient::new(ch.clone());
     let tenant = admin
@@ -203,6 +260,16 @@ async fn main() -> anyhow::Result<()> {
         .filter(|r| r.inject_at_ms.is_some())
         .map(|r| (r.subject.clone(), r.per_second))
         .collect();
+    let move_at_ms =
+        (a.servers > 1).then(|| (a.move_after_s.unwrap_or(a.minutes * 20.0) * 1000.0) as u64);
+    if let Some(at) = move_at_ms {
+        println!(
+            "{} servers; gateway g streams to server g % {}, and to the next one after {:.0} s (its batches relayed to the lease holder from then on); the nurse station watches on the last",
+            a.servers,
+            a.servers,
+            at as f64 / 1000.0
+        );
+    }
     println!(
         "server on {url}; {} once-a-minute and {} 1 Hz residents over {} gateways for {:.1} min; pulse disappears in {} of them",
         a.minute_residents,
@@ -214,7 +281,8 @@ async fn main() -> anyhow::Result<()> {
 
     // The nurse station.
     let arrivals: Arc<Mutex<Vec<(pb::AlertEvent, Instant)>>> = Arc::default();
-    let mut watch = VitalsServiceClient::new(ch.clone())
+    let watch_url = urls[a.servers - 1].clone();
+    let mut watch = VitalsServiceClient::new(channel(&watch_url)?)
         .watch(authed(
             &nurse,
             pb::WatchRequest {
@@ -244,10 +312,14 @@ async fn main() -> anyhow::Result<()> {
             .map(|(_, r)| r.clone())
             .collect();
         let token = token.clone();
-        let url = url.clone();
+        // Where the gateway streams first, and after the move.
+        let route = Route {
+            first: urls[g % a.servers].clone(),
+            then: move_at_ms.map(|at| (at, urls[(g + 1) % a.servers].clone())),
+        };
         let shared = Arc::clone(&shared);
         gateways.push(tokio::spawn(async move {
-            run_gateway(&url, &token, mine, t0, run_ms, shared, g as u64).await
+            run_gateway(&route, &token, mine, t0, run_ms, shared, g as u64).await
         }));
     }
     for gw in gateways {
@@ -262,6 +334,9 @@ async fn main() -> anyhow::Result<()> {
     let arrivals = arrivals.lock().await;
     let mut lat_min = Vec::new();
     let mut lat_sec = Vec::new();
+    // Alerts confirmed by a batch sent after the gateways moved (relayed to the lease holder).
+    let mut lat_relayed = Vec::new();
+    let moved_at = move_at_ms.map(|ms| t0 + Duration::from_millis(ms));
     let mut false_alarms = 0;
     let mut raised_for: HashMap<String, usize> = HashMap::new();
     for (e, at) in arrivals.iter() {
@@ -279,6 +354,9 @@ async fn main() -> anyhow::Result<()> {
         let confirming = if *per_second { 10 } else { 0 };
         if let Some(s) = sent.get(&alert.subject_id).and_then(|v| v.get(confirming)) {
             let ms = at.duration_since(*s).as_secs_f64() * 1000.0;
+            if moved_at.is_some_and(|m| *s >= m) {
+                lat_relayed.push(ms);
+            }
             if *per_second {
                 lat_sec.push(ms);
             } else {
@@ -295,7 +373,7 @@ async fn main() -> anyhow::Result<()> {
         .filter(|(s, n)| injected.contains_key(*s) && **n > 1)
         .count();
     let mut all: Vec<f64> = lat_min.iter().chain(lat_sec.iter()).copied().collect();
-    for v in [&mut lat_min, &mut lat_sec, &mut all] {
+    for v in [&mut lat_min, &mut lat_sec, &mut lat_relayed, &mut all] {
         v.sort_by(f64::total_cmp);
     }
     let mut acks = shared.ack_ms.lock().map(|v| v.clone()).unwrap_or_default();
@@ -307,7 +385,10 @@ async fn main() -> anyhow::Result<()> {
         batches as f64 / elapsed,
         samples as f64 / elapsed,
         shared.refused.load(Ordering::Relaxed),
-        server.state().vitals.subjects()
+        servers
+            .iter()
+            .map(|s| s.state().vitals.subjects())
+            .sum::<usize>()
     );
     println!(
         "ack latency ms: p50 {:.1} p99 {:.1} max {:.1} (n={})",
@@ -329,24 +410,68 @@ async fn main() -> anyhow::Result<()> {
         pct(&lat_sec, 0.99),
         lat_sec.len()
     );
+    if move_at_ms.is_some() {
+        println!(
+            "  of them confirmed after the move (the batch relayed to the lease holder, the alert to the station's server): p50 {:.1} p99 {:.1} max {:.1} (n={})",
+            pct(&lat_relayed, 0.5),
+            pct(&lat_relayed, 0.99),
+            pct(&lat_relayed, 1.0),
+            lat_relayed.len()
+        );
+    }
     println!(
         "injected {}: missed {missed}, raised more than once {duplicates}; alerts on residents without injection: {false_alarms}",
         injected.len()
     );
-    server.shutdown().await?;
+    for server in servers {
+        server.shutdown().await?;
+    }
+    drop(dirs);
     Ok(())
 }
 
-/// One gateway: every 100 ms, sends a batch for each of its residents that is due.
-async fn run_gateway(
+/// `PUT /<bucket>` over plain HTTP/1.1 to an S3-compatible `url` (`http://host:port`).
+async fn create_bucket(url: &str, bucket: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let host = url
+        .strip_prefix("http://")
+        .context("--s3-url must be an http:// URL")?
+        .trim_end_matches('/');
+    let mut socket = tokio::net::TcpStream::connect(host).await?;
+    let request = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    socket.read_to_end(&mut response).await?;
+    let status = String::from_utf8_lossy(&response);
+    anyhow::ensure!(
+        status.starts_with("HTTP/1.1 200"),
+        "CreateBucket: {}",
+        status.lines().next().unwrap_or("")
+    );
+    Ok(())
+}
+
+/// The server a gateway streams to, and the one it moves to (after ms from the start).
+struct Route {
+    first: String,
+    then: Option<(u64, String)>,
+}
+
+/// One gateway's `IngestVitals` stream to `url`: where to send batches, and the task reading
+/// the acknowledgements.
+type GatewayStream = (
+    tokio::sync::mpsc::Sender<pb::VitalsBatch>,
+    tokio::task::JoinHandle<()>,
+);
+
+async fn open_stream(
     url: &str,
     token: &str,
-    residents: Vec<Resident>,
-    t0: Instant,
-    run_ms: u64,
-    shared: Arc<Shared>,
-    seed: u64,
-) -> anyhow::Result<()> {
+    in_flight: &Arc<std::sync::Mutex<HashMap<u64, Instant>>>,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<GatewayStream> {
     let mut client = VitalsServiceClient::new(channel(url)?);
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::VitalsBatch>(4096);
     let mut acks = client
@@ -356,10 +481,9 @@ async fn run_gateway(
         )?)
         .await?
         .into_inner();
-    let in_flight: Arc<std::sync::Mutex<HashMap<u64, Instant>>> = Arc::default();
     let reader = {
-        let in_flight = Arc::clone(&in_flight);
-        let shared = Arc::clone(&shared);
+        let in_flight = Arc::clone(in_flight);
+        let shared = Arc::clone(shared);
         tokio::spawn(async move {
             while let Some(Ok(ack)) = acks.next().await {
                 let sent = in_flight
@@ -380,6 +504,23 @@ async fn run_gateway(
             }
         })
     };
+    Ok((tx, reader))
+}
+
+/// One gateway: every 100 ms, sends a batch for each of its residents that is due; moves to
+/// another server when its route says so (the old stream ends once its batches are answered).
+async fn run_gateway(
+    route: &Route,
+    token: &str,
+    residents: Vec<Resident>,
+    t0: Instant,
+    run_ms: u64,
+    shared: Arc<Shared>,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let in_flight: Arc<std::sync::Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let (mut tx, mut reader) = open_stream(&route.first, token, &in_flight, &shared).await?;
+    let mut moved = false;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut id = 0u64;
     let mut slot = 0u64;
@@ -389,6 +530,15 @@ async fn run_gateway(
         let since = slot * 100;
         if since >= run_ms {
             break;
+        }
+        if let Some((at, next)) = &route.then
+            && !moved
+            && since >= *at
+        {
+            let (new_tx, new_reader) = open_stream(next, token, &in_flight, &shared).await?;
+            drop(std::mem::replace(&mut tx, new_tx));
+            let _ = std::mem::replace(&mut reader, new_reader).await;
+            moved = true;
         }
         for r in &residents {
             let period = if r.per_second { 1000 } else { 60_000 };
