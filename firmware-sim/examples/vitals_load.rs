@@ -101,6 +101,17 @@ fn ts(ms: i64) -> prost_types::Timestamp {
     }
 }
 
+/// "p50 … p99 … max … (n=…)" of sorted milliseconds.
+fn summary(sorted: &[f64]) -> String {
+    format!(
+        "p50 {:.1} p99 {:.1} max {:.1} (n={})",
+        pct(sorted, 0.5),
+        pct(sorted, 0.99),
+        pct(sorted, 1.0),
+        sorted.len()
+    )
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -123,8 +134,12 @@ struct Shared {
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     anyhow::ensure!(a.servers >= 1, "--servers must be at least 1");
-    let s3 = match (&a.s3_url, a.servers) {
-        (Some(url), _) => {
+    anyhow::ensure!(
+        a.servers == 1 || (a.database_url.is_some() && a.s3_url.is_some()),
+        "several servers need --database-url and --s3-url"
+    );
+    let s3 = match &a.s3_url {
+        Some(url) => {
             let bucket = format!("vitals-load-{}", std::process::id());
             create_bucket(url, &bucket).await?;
             Some(auscult_server::config::S3Config {
@@ -136,13 +151,8 @@ async fn main() -> anyhow::Result<()> {
                 allow_http: true,
             })
         }
-        (None, 1) => None,
-        (None, _) => anyhow::bail!("several servers need --database-url and --s3-url"),
+        None => None,
     };
-    anyhow::ensure!(
-        a.servers == 1 || a.database_url.is_some(),
-        "several servers need --database-url and --s3-url"
-    );
     let mut dirs = Vec::new();
     let mut servers = Vec::new();
     for _ in 0..a.servers {
@@ -390,33 +400,17 @@ async fn main() -> anyhow::Result<()> {
             .map(|s| s.state().vitals.subjects())
             .sum::<usize>()
     );
+    println!("ack latency ms: {}", summary(&acks));
     println!(
-        "ack latency ms: p50 {:.1} p99 {:.1} max {:.1} (n={})",
-        pct(&acks, 0.5),
-        pct(&acks, 0.99),
-        pct(&acks, 1.0),
-        acks.len()
-    );
-    println!(
-        "sample-to-alert ms (send of the confirming batch -> raised on Watch): all p50 {:.1} p99 {:.1} max {:.1} (n={}); once-a-minute p50 {:.1} p99 {:.1} (n={}); 1 Hz p50 {:.1} p99 {:.1} (n={})",
-        pct(&all, 0.5),
-        pct(&all, 0.99),
-        pct(&all, 1.0),
-        all.len(),
-        pct(&lat_min, 0.5),
-        pct(&lat_min, 0.99),
-        lat_min.len(),
-        pct(&lat_sec, 0.5),
-        pct(&lat_sec, 0.99),
-        lat_sec.len()
+        "sample-to-alert ms (send of the confirming batch -> raised on Watch): all {}; once-a-minute {}; 1 Hz {}",
+        summary(&all),
+        summary(&lat_min),
+        summary(&lat_sec)
     );
     if move_at_ms.is_some() {
         println!(
-            "  of them confirmed after the move (the batch relayed to the lease holder, the alert to the station's server): p50 {:.1} p99 {:.1} max {:.1} (n={})",
-            pct(&lat_relayed, 0.5),
-            pct(&lat_relayed, 0.99),
-            pct(&lat_relayed, 1.0),
-            lat_relayed.len()
+            "  of them confirmed after the move (the batch relayed to the lease holder, the alert to the station's server): {}",
+            summary(&lat_relayed)
         );
     }
     println!(

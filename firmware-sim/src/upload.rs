@@ -671,9 +671,8 @@ fn wait_until(start: Instant, at_s: f64, pacing: Pacing) -> Option<Instant> {
 /// What is left to send of a site's recording once the device is told to move on, having sent
 /// `sent_pcg` PCG samples of it: nothing, or, when no sound was sent yet, the chunks of every
 /// signal up to the end of the first PCG chunk (the window being recorded when the instruction
-/// came). A site's
-/// recording is never empty: the server refuses an upload without sound, and a clinician who
-/// clicks "next site" as soon as a session appears must not make the device fail.
+/// came). A site's recording is never empty: the server refuses an upload without sound, and a
+/// clinician who clicks "next site" as soon as a session appears must not make the device fail.
 fn stop_plan(plan: &mut VecDeque<PlannedChunk>, sent_pcg: u64) {
     let window_end = plan
         .iter()

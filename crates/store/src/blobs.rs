@@ -185,11 +185,16 @@ impl LocalDirs {
     fn sync_entries(&self, dir: &Path) -> std::io::Result<()> {
         let sync = {
             let mut syncs = self.syncs.lock().unwrap_or_else(PoisonError::into_inner);
-            if syncs.len() >= MAX_KNOWN_DIRS && !syncs.contains_key(dir) {
-                // Writers still holding a forgotten one only share less.
-                syncs.clear();
+            match syncs.get(dir) {
+                Some(sync) => Arc::clone(sync),
+                None => {
+                    if syncs.len() >= MAX_KNOWN_DIRS {
+                        // Writers still holding a forgotten one only share less.
+                        syncs.clear();
+                    }
+                    Arc::clone(syncs.entry(dir.to_path_buf()).or_default())
+                }
             }
-            Arc::clone(syncs.entry(dir.to_path_buf()).or_default())
         };
         sync.sync(dir)
     }

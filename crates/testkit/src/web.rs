@@ -16,16 +16,21 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
+/// An HTTP client that does not follow redirects (a form's answer is the redirect itself).
+fn form_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 /// Signs `username` in to the console at `base` (`http://host:port`) with `password`, as the
 /// sign-in form does (its CSRF cookie and field): the `Cookie` header value of the session.
 ///
 /// # Panics
 /// When the console does not answer or refuses the sign-in (a test failure).
 pub async fn sign_in(base: &str, username: &str, password: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
+    let http = form_client();
     let page = http
         .get(format!("{base}/sign-in"))
         .send()
@@ -63,10 +68,7 @@ pub async fn instruct_next_site(
     id: &str,
     site: &str,
 ) -> reqwest::Response {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("an HTTP client");
+    let http = form_client();
     let page = http
         .get(format!("{base}/live/{id}"))
         .header(reqwest::header::COOKIE, cookie)
