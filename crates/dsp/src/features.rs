@@ -160,11 +160,12 @@ fn fill_prefixes(prefix: &mut [Vec<f64>; 4], x: [&[f32]; 4]) {
         p.push(0.0);
     }
     let mut acc = [0.0f64; 4];
-    for i in 0..n {
-        for b in 0..4 {
-            let v = x[b][i] as f64;
-            acc[b] += v * v;
-            prefix[b].push(acc[b]);
+    let [a, b, c, d] = x.map(|v| &v[..n]);
+    for (((&a, &b), &c), &d) in a.iter().zip(b).zip(c).zip(d) {
+        for (k, v) in [a, b, c, d].into_iter().enumerate() {
+            let v = v as f64;
+            acc[k] += v * v;
+            prefix[k].push(acc[k]);
         }
     }
 }

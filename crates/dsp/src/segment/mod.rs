@@ -20,7 +20,7 @@ use crate::units::{Bpm, Seconds};
 
 use emission::EmissionModel;
 use features::FRAME_RATE;
-use hsmm::{Duration, Span, State, viterbi_scored};
+use hsmm::{Duration, SegmentScore, Span, State, viterbi_scored};
 
 /// Mean S1 duration (PhysioNet 2016 labels: 0.13 s).
 const S1_MEAN: f64 = 0.13;
@@ -177,13 +177,18 @@ fn segment_with(
             })
             .collect()
     };
-    let r_score = |state: State, start: usize, end: usize| -> f32 {
-        match state {
-            State::S1 => s1_bonus.get(start).copied().unwrap_or(0.0),
-            State::S2 => s2_prior.get(start + end).copied().unwrap_or(0.0),
-            _ => 0.0,
-        }
-    };
+    let r_score = [
+        SegmentScore {
+            table: &s1_bonus,
+            plus_end: false,
+        },
+        SegmentScore::NONE,
+        SegmentScore {
+            table: &s2_prior,
+            plus_end: true,
+        },
+        SegmentScore::NONE,
+    ];
     // The systolic interval from the autocorrelation is sometimes a split sound or a murmur's
     // peak: decode with it and with a few alternatives, keep the most likely decoding.
     let mut candidates = vec![sys.0];
@@ -195,7 +200,7 @@ fn segment_with(
         }
         let durations =
             duration_model(hr, Seconds(cand), gate.systole_sd, rr_sd * gate.rr_sd_scale);
-        let (spans, score) = viterbi_scored(&emission, &durations, r_score);
+        let (spans, score) = viterbi_scored(&emission, &durations, &r_score);
         let score = if k == 0 {
             score + gate.estimate_bonus
         } else {
