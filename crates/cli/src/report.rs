@@ -25,7 +25,8 @@ pub struct ResultLine {
     pub ecg_used: bool,
     /// Mean heart rate.
     pub heart_rate_bpm: Option<f64>,
-    /// Every segmented cycle.
+    /// Every segmented cycle, in time order; the first and last may be partial (the edge cut
+    /// off their S1 or S2; `s1` or `s2` is then null).
     pub cycles: Vec<CycleOut>,
     /// The murmur finding.
     pub murmur: MurmurOut,
@@ -52,16 +53,20 @@ pub struct CycleOut {
     /// The R peak that opened the cycle, when an ECG was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r_s: Option<f64>,
-    /// `[start_s, end_s]` of S1.
-    pub s1: [f64; 2],
-    /// `[start_s, end_s]` of S2.
-    pub s2: [f64; 2],
+    /// `[start_s, end_s]` of S1 (null when the recording began after it).
+    pub s1: Option<[f64; 2]>,
+    /// `[start_s, end_s]` of S2 (null when the recording ended before it).
+    pub s2: Option<[f64; 2]>,
     /// Where the cycle ends.
     pub end_s: f64,
     /// Cycle quality 0..1.
     pub quality: f64,
     /// Whether the cycle was used for the ensemble and murmur finding.
     pub accepted: bool,
+    /// A cycle the recording's edge cut (only its S2, or only its S1, was heard); never used
+    /// for a finding.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// The murmur finding.
@@ -145,12 +150,42 @@ pub fn reason_text(r: &UnknownReason) -> String {
 fn cycle_out(c: &Cycle) -> CycleOut {
     CycleOut {
         r_s: c.r_peak.map(|r| round(r.0, 3)),
-        s1: span(&c.s1),
-        s2: span(&c.s2),
+        s1: Some(span(&c.s1)),
+        s2: Some(span(&c.s2)),
         end_s: round(c.end.0, 3),
         quality: round(f64::from(c.quality), 3),
         accepted: c.accepted,
+        partial: false,
     }
+}
+
+/// The cycles of an analysis with the partial ones at the edges: an S2 heard before the first
+/// whole cycle, an S1 after the last.
+fn cycles_out(a: &Analysis) -> Vec<CycleOut> {
+    let partial = |s1: Option<&Interval>, s2: Option<&Interval>, end: f64| CycleOut {
+        r_s: None,
+        s1: s1.map(span),
+        s2: s2.map(span),
+        end_s: round(end, 3),
+        quality: 0.0,
+        accepted: false,
+        partial: true,
+    };
+    let edges = &a.edge_sounds;
+    let first_s1 = a.cycles.first().map_or(a.duration.0, |c| c.s1.start.0);
+    let leading = edges
+        .leading_s2
+        .as_ref()
+        .map(|s2| partial(None, Some(s2), first_s1));
+    let trailing = edges
+        .trailing_s1
+        .as_ref()
+        .map(|s1| partial(Some(s1), None, a.duration.0));
+    leading
+        .into_iter()
+        .chain(a.cycles.iter().map(cycle_out))
+        .chain(trailing)
+        .collect()
 }
 
 impl ResultLine {
@@ -165,7 +200,7 @@ impl ResultLine {
             sample_rate_hz: a.sample_rate.0,
             ecg_used: a.ecg_used,
             heart_rate_bpm: a.heart_rate.map(|h| round(h.0, 1)),
-            cycles: a.cycles.iter().map(cycle_out).collect(),
+            cycles: cycles_out(a),
             murmur: MurmurOut {
                 status,
                 timing: m.timing,
@@ -266,9 +301,13 @@ impl ResultLine {
             Some(_) => ", regular",
             None => "",
         };
+        let whole = self.cycles.iter().filter(|c| !c.partial).count();
+        let partial = match self.cycles.len() - whole {
+            0 => String::new(),
+            n => format!(" and {n} cut by the edges"),
+        };
         s.push_str(&format!(
-            "  {rate}{rhythm}; {} cycles ({accepted} accepted); signal quality {:.2}{}\n",
-            self.cycles.len(),
+            "  {rate}{rhythm}; {whole} cycles ({accepted} accepted){partial}; signal quality {:.2}{}\n",
             self.quality.sqi,
             self.quality
                 .reason
@@ -325,7 +364,7 @@ impl ResultLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auscult_dsp::{Bpm, Hz, MurmurFinding, MurmurStatus, Quality, Rhythm, Seconds};
+    use auscult_dsp::{Bpm, EdgeSounds, Hz, MurmurFinding, MurmurStatus, Quality, Rhythm, Seconds};
 
     fn iv(a: f64, b: f64) -> Interval {
         Interval {
@@ -354,6 +393,7 @@ mod tests {
                 quality: 0.9,
                 accepted: true,
             }],
+            edge_sounds: EdgeSounds::default(),
             murmur: MurmurFinding {
                 status: MurmurStatus::Present,
                 timing: Some(MurmurTiming::Systolic),
@@ -423,6 +463,35 @@ mod tests {
         let text = ResultLine::new("x.wav".into(), &a).text();
         assert!(
             text.contains("murmur: unknown, too short (1.20 s)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sounds_cut_by_the_edges_are_partial_cycles_first_and_last() {
+        let mut a = analysis();
+        a.edge_sounds = EdgeSounds {
+            leading_s2: Some(iv(0.1, 0.2)),
+            trailing_s1: Some(iv(35.5, 35.6)),
+        };
+        let line = serde_json::to_value(ResultLine::new("x.hea".into(), &a)).expect("json");
+        let cycles = line["cycles"].as_array().expect("cycles");
+        assert_eq!(cycles.len(), 3);
+        assert_eq!(cycles[0]["s1"], serde_json::Value::Null);
+        assert_eq!(cycles[0]["s2"], serde_json::json!([0.1, 0.2]));
+        assert_eq!(cycles[0]["end_s"], 0.339);
+        assert_eq!(cycles[0]["partial"], true);
+        assert_eq!(cycles[0]["accepted"], false);
+        assert!(
+            cycles[1].get("partial").is_none(),
+            "a whole cycle is not marked"
+        );
+        assert_eq!(cycles[1]["s1"], serde_json::json!([0.339, 0.479]));
+        assert_eq!(cycles[2]["s1"], serde_json::json!([35.5, 35.6]));
+        assert_eq!(cycles[2]["s2"], serde_json::Value::Null);
+        let text = ResultLine::new("x.hea".into(), &a).text();
+        assert!(
+            text.contains("1 cycles (1 accepted) and 2 cut by the edges"),
             "{text}"
         );
     }

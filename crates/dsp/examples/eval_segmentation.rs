@@ -49,16 +49,27 @@ fn analyse(root: &Path, rec: &Record, use_ecg: bool, seg: &Segmenter) -> anyhow:
         seg.heart_rate
             .map_or("null".to_string(), |h| format!("{:.2}", h.0))
     );
-    for (i, c) in seg.cycles.iter().enumerate() {
-        if i > 0 {
-            line.push_str(", ");
-        }
-        write!(
-            line,
-            "{{\"s1\": [{:.4}, {:.4}], \"s2\": [{:.4}, {:.4}]}}",
-            c.s1.start.0, c.s1.end.0, c.s2.start.0, c.s2.end.0
-        )?;
-    }
+    // Partial cycles at the edges as `auscult analyze` writes them: an S2 first, an S1 last.
+    let span = |iv: Option<&auscult_dsp::Interval>| {
+        iv.map_or("null".to_string(), |iv| {
+            format!("[{:.4}, {:.4}]", iv.start.0, iv.end.0)
+        })
+    };
+    let entries: Vec<String> = seg
+        .edge_sounds
+        .leading_s2
+        .iter()
+        .map(|s2| (None, Some(s2)))
+        .chain(seg.cycles.iter().map(|c| (Some(&c.s1), Some(&c.s2))))
+        .chain(
+            seg.edge_sounds
+                .trailing_s1
+                .iter()
+                .map(|s1| (Some(s1), None)),
+        )
+        .map(|(s1, s2)| format!("{{\"s1\": {}, \"s2\": {}}}", span(s1), span(s2)))
+        .collect();
+    line.push_str(&entries.join(", "));
     if let Some((s, r)) = &ecg {
         let beats = detect_beats(Signal {
             samples: s,

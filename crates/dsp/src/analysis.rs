@@ -20,8 +20,8 @@
 use crate::error::DspError;
 use crate::features::{BandPowers, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, extract_features};
 use crate::model::{
-    Analysis, Cycle, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding, MurmurStatus, Quality,
-    Recording, Rhythm, UnknownReason,
+    Analysis, Cycle, EdgeSounds, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding,
+    MurmurStatus, Quality, Recording, Rhythm, UnknownReason,
 };
 use crate::murmur::{self, Models, PhaseDescription, Scores};
 use crate::preprocess::{MAX_PCG_RATE, MIN_PCG_RATE, preprocess};
@@ -44,6 +44,8 @@ pub struct Evidence {
     pub rhythm: Option<Rhythm>,
     /// All cycles, with quality and acceptance set.
     pub cycles: Vec<Cycle>,
+    /// Heart sounds at the edges that belong to no whole cycle.
+    pub edge_sounds: EdgeSounds,
     /// The ensemble average of the accepted cycles.
     pub ensemble: Option<EnsembleCycle>,
     /// Whole-recording quality (usable or why not).
@@ -135,6 +137,7 @@ impl Analyzer {
             heart_rate: None,
             rhythm: None,
             cycles: Vec::new(),
+            edge_sounds: EdgeSounds::default(),
             ensemble: None,
             quality: Quality {
                 usable: true,
@@ -192,6 +195,7 @@ impl Analyzer {
             .filter(|b| b.0.is_finite() && b.0 > 0.0);
         evidence.rhythm = rhythm;
         evidence.cycles = cycles;
+        evidence.edge_sounds = seg.edge_sounds;
         evidence.ensemble = ens;
         evidence.features = Some(features);
         Ok(evidence)
@@ -242,6 +246,7 @@ impl Analyzer {
             heart_rate: evidence.heart_rate,
             rhythm: evidence.rhythm,
             cycles: evidence.cycles,
+            edge_sounds: evidence.edge_sounds,
             murmur,
             extra_sounds: evidence.extra_sounds,
             quality: evidence.quality,

@@ -69,6 +69,16 @@ pub struct Cycle {
     pub accepted: bool,
 }
 
+/// The heart sounds at a recording's edges that belong to no whole cycle, each itself whole
+/// (not cut by the edge): they are reported, but no cycle, ensemble or finding uses them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EdgeSounds {
+    /// An S2 before the first cycle (its S1 lay before the recording began).
+    pub leading_s2: Option<Interval>,
+    /// An S1 after the last cycle (its S2 would fall after the recording ended).
+    pub trailing_s1: Option<Interval>,
+}
+
 /// Where in the cycle a murmur sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MurmurTiming {
@@ -265,6 +275,8 @@ pub struct Analysis {
     pub rhythm: Option<Rhythm>,
     /// Every segmented cycle, accepted or not.
     pub cycles: Vec<Cycle>,
+    /// Heart sounds at the edges that belong to no whole cycle (not used by any finding).
+    pub edge_sounds: EdgeSounds,
     /// The murmur finding.
     pub murmur: MurmurFinding,
     /// Extra sounds found.
@@ -310,4 +322,6 @@ pub struct Segmentation {
     pub ecg_used: bool,
     /// R-peak times used, when gated on the ECG.
     pub r_peaks: Vec<Seconds>,
+    /// Heart sounds at the edges that belong to no whole cycle.
+    pub edge_sounds: EdgeSounds,
 }

@@ -229,3 +229,61 @@ fn ecg_gated_segmentation_follows_an_irregular_rhythm() {
     assert!(seg2.ecg_used);
     check_segmentation(&seg2, &beats, sys, "gated on device R peaks");
 }
+
+/// A recording that starts inside a cycle's systole and ends inside the last one's: the S2 of
+/// the first cycle and the S1 of the last are reported as edge sounds, at their true places, with
+/// and without the ECG; one that starts and ends inside diastole reports none.
+#[test]
+fn sounds_of_the_cycles_cut_by_the_edges_are_reported() {
+    let (rate, period, sys) = (2000.0, 0.85, 0.30);
+    let mut rng = Rng(11);
+    let beats = beat_times(20.0, period, 0.05, &mut rng);
+    let pcg = synth_pcg(rate, 20.0, &beats, sys, 0.05, &mut rng);
+    let ecg = synth_ecg(rate, 20.0, &beats, 1.0, &mut rng);
+    let last = beats[beats.len() - 2];
+    for (cut_start, cut_end, sounds) in [
+        // In systole (after S1, before S2) at both ends.
+        (beats[1] + S1_LEN + 0.05, last + S1_LEN + 0.08, true),
+        // In diastole at both ends: every sound belongs to a whole cycle.
+        (beats[1] + sys + S2_LEN + 0.2, last - 0.15, false),
+    ] {
+        let (i0, i1) = ((cut_start * rate) as usize, (cut_end * rate) as usize);
+        let shift = |t: f64| t - i0 as f64 / rate;
+        for with_ecg in [false, true] {
+            let pre = preprocess(Signal {
+                samples: &pcg[i0..i1],
+                rate: Hz(rate),
+            })
+            .expect("valid PCG");
+            let lead = Signal {
+                samples: &ecg[i0..i1],
+                rate: Hz(rate),
+            };
+            let seg = segment(&pre, with_ecg.then_some(EcgInput::Raw(lead)));
+            assert_eq!(seg.ecg_used, with_ecg);
+            let edges = seg.edge_sounds;
+            let what = format!("cut at {cut_start:.2}-{cut_end:.2} s, ECG {with_ecg}");
+            if !sounds {
+                assert_eq!(edges.leading_s2, None, "{what}");
+                assert_eq!(edges.trailing_s1, None, "{what}");
+                continue;
+            }
+            let s2 = edges.leading_s2.expect("leading S2");
+            let want = shift(beats[1] + sys + S2_LEN / 2.0);
+            assert!(
+                (s2.centre().0 - want).abs() <= 0.04,
+                "{what}: S2 at {s2:?}, want {want}"
+            );
+            let s1 = edges.trailing_s1.expect("trailing S1");
+            let want = shift(last + S1_LEN / 2.0);
+            assert!(
+                (s1.centre().0 - want).abs() <= 0.04,
+                "{what}: S1 at {s1:?}, want {want}"
+            );
+            // Neither belongs to a whole cycle.
+            let first = seg.cycles.first().expect("cycles");
+            let final_cycle = seg.cycles.last().expect("cycles");
+            assert!(s2.end.0 <= first.s1.start.0 && s1.start.0 >= final_cycle.s2.end.0);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! One analysis as a line of the result contract (`shared/eval/README.md`).
 
-use auscult_dsp::model::Analysis;
+use auscult_dsp::model::{Analysis, Interval};
 use serde_json::{Value, json};
 
 /// The contract JSON object for one analysed file (every word from `auscult_dsp::vocab`).
@@ -13,18 +13,27 @@ pub fn analysis_json(file: &str, a: &Analysis) -> Value {
     let shape = m.shape.map(|s| s.as_str());
     let pitch = m.pitch.map(|p| p.as_str());
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    let cycles: Vec<Value> = a
-        .cycles
-        .iter()
-        .map(|c| {
+    let span = |iv: &Interval| [r3(iv.start.0), r3(iv.end.0)];
+    // Partial cycles at the edges (an S2 before the first whole cycle, an S1 after the last),
+    // as `auscult analyze` writes them.
+    let leading = a.edge_sounds.leading_s2.as_ref().map(|s2| {
+        json!({"s1": null, "s2": span(s2), "quality": 0.0, "accepted": false, "partial": true})
+    });
+    let trailing = a.edge_sounds.trailing_s1.as_ref().map(|s1| {
+        json!({"s1": span(s1), "s2": null, "quality": 0.0, "accepted": false, "partial": true})
+    });
+    let cycles: Vec<Value> = leading
+        .into_iter()
+        .chain(a.cycles.iter().map(|c| {
             json!({
                 "r_s": c.r_peak.map(|r| r3(r.0)),
-                "s1": [r3(c.s1.start.0), r3(c.s1.end.0)],
-                "s2": [r3(c.s2.start.0), r3(c.s2.end.0)],
+                "s1": span(&c.s1),
+                "s2": span(&c.s2),
                 "quality": (c.quality as f64 * 100.0).round() / 100.0,
                 "accepted": c.accepted,
             })
-        })
+        }))
+        .chain(trailing)
         .collect();
     let mut murmur = json!({
         "status": status,

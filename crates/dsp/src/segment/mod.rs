@@ -15,7 +15,7 @@ pub mod hsmm;
 
 use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval};
 use crate::heart_rate;
-use crate::model::{Cycle, EcgInput, Interval, Preprocessed, Segmentation};
+use crate::model::{Cycle, EcgInput, EdgeSounds, Interval, Preprocessed, Segmentation};
 use crate::units::{Bpm, Seconds};
 
 use emission::EmissionModel;
@@ -30,6 +30,9 @@ const S1_SD: f64 = 0.022;
 const S2_MEAN: f64 = 0.10;
 /// Standard deviation of S2 duration.
 const S2_SD: f64 = 0.022;
+/// The shortest part of a heart sound cut by the recording's edge that is reported (the shortest
+/// whole S1 the duration model allows).
+const MIN_CUT_SOUND: f64 = 0.04;
 /// Heart rate assumed when it cannot be measured.
 const DEFAULT_HR: Bpm = Bpm(75.0);
 
@@ -213,6 +216,7 @@ fn segment_with(
     let spans = best.map(|b| b.0).unwrap_or_default();
 
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
+    let edge_sounds = edge_sounds(&spans, emission.len(), pre.duration);
     let heart_rate = if gated {
         ecg_hr
     } else {
@@ -223,6 +227,7 @@ fn segment_with(
         heart_rate,
         ecg_used: gated,
         r_peaks: if gated { r_peaks } else { Vec::new() },
+        edge_sounds,
     }
 }
 
@@ -329,6 +334,35 @@ fn cycles_from_spans(spans: &[Span], duration: Seconds, r_peaks: Option<&[Second
         });
     }
     cycles
+}
+
+/// The S2 before the first S1 and the S1 after the last S2 (the sounds of the cycles the edges cut,
+/// which [`cycles_from_spans`] leaves out), when the sound itself is whole or, cut by the edge
+/// too, at least [`MIN_CUT_SOUND`] long.
+fn edge_sounds(spans: &[Span], n_frames: usize, duration: Seconds) -> EdgeSounds {
+    let secs = |frame: usize| Seconds((frame as f64 / FRAME_RATE).min(duration.0));
+    let heard =
+        |s: &Span| (s.start > 0 && s.end < n_frames) || s.end - s.start >= frames(MIN_CUT_SOUND);
+    let interval = |s: &Span| Interval {
+        start: secs(s.start),
+        end: secs(s.end),
+    };
+    let first_s1 = spans.iter().position(|s| s.state == State::S1);
+    let last_s2 = spans.iter().rposition(|s| s.state == State::S2);
+    let leading_s2 = spans[..first_s1.unwrap_or(spans.len())]
+        .iter()
+        .find(|s| s.state == State::S2)
+        .filter(|s| heard(s))
+        .map(interval);
+    let trailing_s1 = spans[last_s2.map_or(0, |i| i + 1)..]
+        .iter()
+        .find(|s| s.state == State::S1)
+        .filter(|s| heard(s))
+        .map(interval);
+    EdgeSounds {
+        leading_s2,
+        trailing_s1,
+    }
 }
 
 /// Heart rate from the median S1-to-S1 interval of the cycles.
