@@ -286,4 +286,13 @@ fn sounds_of_the_cycles_cut_by_the_edges_are_reported() {
             assert!(s2.end.0 <= first.s1.start.0 && s1.start.0 >= final_cycle.s2.end.0);
         }
     }
+    // Silence has no cycles, and so no sounds at its edges either.
+    let pre = preprocess(Signal {
+        samples: &[0.0; 4000],
+        rate: Hz(4000.0),
+    })
+    .expect("valid PCG");
+    let seg = segment(&pre, None);
+    assert!(seg.cycles.is_empty());
+    assert_eq!(seg.edge_sounds, auscult_dsp::model::EdgeSounds::default());
 }

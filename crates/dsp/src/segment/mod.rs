@@ -216,7 +216,13 @@ fn segment_with(
     let spans = best.map(|b| b.0).unwrap_or_default();
 
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
-    let edge_sounds = edge_sounds(&spans, emission.len(), pre.duration);
+    // Only beside whole cycles: where none was found (silence, noise) the decoder's spans are no
+    // heart sounds.
+    let edge_sounds = if cycles.is_empty() {
+        EdgeSounds::default()
+    } else {
+        edge_sounds(&spans, emission.len(), pre.duration)
+    };
     let heart_rate = if gated {
         ecg_hr
     } else {

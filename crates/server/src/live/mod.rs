@@ -160,10 +160,19 @@ pub fn marks(window: &[f32], rate_hz: u32, first: u64) -> Marks {
         let k = (t.0.max(0.0) * f64::from(rate_hz)).round() as u64;
         first.saturating_add(k).min(to)
     };
+    // With the sounds of the cycles the window's edges cut: the S2 before its first whole cycle
+    // and, at the live end, the S1 just heard.
+    let edges = segmentation.edge_sounds;
+    found
+        .s2
+        .extend(edges.leading_s2.map(|s2| (at(s2.start), at(s2.end))));
     for c in &segmentation.cycles {
         found.s1.push((at(c.s1.start), at(c.s1.end)));
         found.s2.push((at(c.s2.start), at(c.s2.end)));
     }
+    found
+        .s1
+        .extend(edges.trailing_s1.map(|s1| (at(s1.start), at(s1.end))));
     found.heart_rate_bpm = segmentation.heart_rate.map(|b| b.0);
     found
 }
@@ -725,12 +734,59 @@ mod tests {
         let m = marks(&pcg, rate, first);
         assert_eq!((m.from, m.to), (first, first + pcg.len() as u64));
         assert!(m.s1.len() >= 4, "{m:?}");
-        assert_eq!(m.s1.len(), m.s2.len());
-        for (s1, s2) in m.s1.iter().zip(&m.s2) {
-            assert!(first <= s1.0 && s1.0 < s1.1 && s1.1 <= s2.0 && s2.0 < s2.1 && s2.1 <= m.to);
+        // In time order the sounds alternate S1, S2 (the window may open on an S2 and close on
+        // an S1 of the cycles its edges cut), each inside the window.
+        let mut all: Vec<(u64, u64, &str)> = m.s1.iter().map(|&(a, b)| (a, b, "S1")).collect();
+        all.extend(m.s2.iter().map(|&(a, b)| (a, b, "S2")));
+        all.sort_unstable();
+        for w in all.windows(2) {
+            assert!(w[0].2 != w[1].2 && w[0].1 <= w[1].0, "{m:?}");
         }
+        assert!(
+            all.iter()
+                .all(|&(a, b, _)| first <= a && a < b && b <= m.to)
+        );
+
         let hr = m.heart_rate_bpm.unwrap();
         assert!((40.0..=140.0).contains(&hr), "{hr}");
+    }
+
+    /// The live end of the window usually cuts a cycle: the S1 just heard is marked, and so is
+    /// the S2 a window opening in systole starts with, each where the sound was.
+    #[test]
+    fn a_window_cut_in_systole_marks_the_s2_it_opens_on_and_the_s1_it_ends_on() {
+        let cfg = auscult_synth::Scenario::Normal.config(3, 12.0);
+        let rec = auscult_synth::generate(&cfg).unwrap();
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rate = cfg.pcg_rate_hz as u32;
+        let s1 = &rec.truth.s1;
+        let s2_after = |t: f64| rec.truth.s2.iter().copied().find(|s| s.0 > t).unwrap();
+        // Open 30 ms after the second S1 ends; close 30 ms after the S1 six seconds later ends.
+        let open = s1[1].1 + 0.03;
+        let last = s1.iter().copied().find(|s| s.0 > open + 6.0).unwrap();
+        let close = last.1 + 0.03;
+        let i0 = (open * f64::from(rate)) as usize;
+        let i1 = (close * f64::from(rate)) as usize;
+        let m = marks(&rec.pcg[i0..i1], rate, i0 as u64);
+        let secs = |(a, b): (u64, u64)| (a + b) as f64 / 2.0 / f64::from(rate);
+        let centre = |s: (f64, f64)| (s.0 + s.1) / 2.0;
+        let first_s2 = secs(m.s2[0]);
+        let want = centre(s2_after(open));
+        assert!(
+            (first_s2 - want).abs() < 0.04,
+            "first S2 {first_s2}, want {want}: {m:?}"
+        );
+        assert!(m.s1[0].0 > m.s2[0].1, "the window opens on an S2: {m:?}");
+        let last_s1 = secs(*m.s1.last().unwrap());
+        assert!(
+            (last_s1 - centre(last)).abs() < 0.04,
+            "last S1 {last_s1}, want {:?}",
+            last
+        );
+        assert!(
+            m.s1.last().unwrap().0 > m.s2.last().unwrap().1,
+            "it closes on an S1: {m:?}"
+        );
     }
 
     #[test]
