@@ -49,16 +49,19 @@ pub struct ContractCycle {
     /// The R peak that opened the cycle, when an ECG was used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r_s: Option<f64>,
-    /// `[start_s, end_s]` of S1.
-    pub s1: [f64; 2],
-    /// `[start_s, end_s]` of S2.
-    pub s2: [f64; 2],
+    /// `[start_s, end_s]` of S1 (null when the recording began after it).
+    pub s1: Option<[f64; 2]>,
+    /// `[start_s, end_s]` of S2 (null when the recording ended before it).
+    pub s2: Option<[f64; 2]>,
     /// Where the cycle ends.
     pub end_s: f64,
     /// Cycle quality 0..1.
     pub quality: f64,
     /// Whether the cycle was used for the ensemble and the murmur finding.
     pub accepted: bool,
+    /// A cycle the recording's edges cut (only its S2, or only its S1, was heard).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// The murmur finding.
@@ -121,8 +124,8 @@ fn round(v: f64, digits: i32) -> f64 {
     }
 }
 
-fn span(iv: Option<&pb::Interval>) -> [f64; 2] {
-    iv.map_or([0.0, 0.0], |iv| [round(iv.start_s, 3), round(iv.end_s, 3)])
+fn span(iv: Option<&pb::Interval>) -> Option<[f64; 2]> {
+    iv.map(|iv| [round(iv.start_s, 3), round(iv.end_s, 3)])
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -174,6 +177,7 @@ impl ContractResult {
                     end_s: round(c.end_s, 3),
                     quality: round(f64::from(c.quality), 3),
                     accepted: c.accepted,
+                    partial: c.partial,
                 })
                 .collect(),
             murmur: ContractMurmur {
@@ -220,20 +224,32 @@ mod tests {
             sample_rate_hz: 4000.0,
             ecg_used: true,
             heart_rate_bpm: Some(71.84),
-            cycles: vec![pb::Cycle {
-                r_peak_s: Some(0.3311),
-                s1: Some(pb::Interval {
-                    start_s: 0.3394,
-                    end_s: 0.4791,
-                }),
-                s2: Some(pb::Interval {
-                    start_s: 0.739,
-                    end_s: 0.839,
-                }),
-                end_s: 1.17,
-                quality: 0.9,
-                accepted: true,
-            }],
+            cycles: vec![
+                pb::Cycle {
+                    r_peak_s: Some(0.3311),
+                    s1: Some(pb::Interval {
+                        start_s: 0.3394,
+                        end_s: 0.4791,
+                    }),
+                    s2: Some(pb::Interval {
+                        start_s: 0.739,
+                        end_s: 0.839,
+                    }),
+                    end_s: 1.17,
+                    quality: 0.9,
+                    accepted: true,
+                    partial: false,
+                },
+                pb::Cycle {
+                    s1: Some(pb::Interval {
+                        start_s: 19.9,
+                        end_s: 19.99,
+                    }),
+                    end_s: 20.0,
+                    partial: true,
+                    ..Default::default()
+                },
+            ],
             murmur: Some(pb::Murmur {
                 status: pb::MurmurStatus::Present as i32,
                 timing: pb::MurmurTiming::Systolic as i32,
@@ -257,6 +273,13 @@ mod tests {
         assert_eq!(v["heart_rate_bpm"], 71.8);
         assert_eq!(v["cycles"][0]["r_s"], 0.331);
         assert_eq!(v["cycles"][0]["s1"], serde_json::json!([0.339, 0.479]));
+        assert!(
+            v["cycles"][0].get("partial").is_none(),
+            "a whole cycle is not marked"
+        );
+        assert_eq!(v["cycles"][1]["s1"], serde_json::json!([19.9, 19.99]));
+        assert_eq!(v["cycles"][1]["s2"], serde_json::Value::Null);
+        assert_eq!(v["cycles"][1]["partial"], true);
         assert_eq!(v["murmur"]["status"], "present");
         assert_eq!(v["murmur"]["timing"], "systolic");
         assert_eq!(v["murmur"]["grade"], 3);

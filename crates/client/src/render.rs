@@ -343,7 +343,7 @@ fn findings_text(a: &pb::Analysis) -> String {
         "cycles",
         format!(
             "{} ({accepted} accepted), {}",
-            a.cycles.len(),
+            a.cycles.iter().filter(|c| !c.partial).count(),
             if a.ecg_used {
                 "timed on the ECG"
             } else {

@@ -215,6 +215,39 @@ fn interval(span: [f64; 2]) -> Option<pb::Interval> {
     })
 }
 
+/// The cycles of a stored analysis with the partial ones its edges cut: an S2 heard before the
+/// first whole cycle, an S1 after the last (as the result contract writes them).
+fn cycles(a: &StoredAnalysis) -> Vec<pb::Cycle> {
+    let partial = |s1: Option<[f64; 2]>, s2: Option<[f64; 2]>, end_s: f64| pb::Cycle {
+        r_peak_s: None,
+        s1: s1.and_then(interval),
+        s2: s2.and_then(interval),
+        end_s,
+        quality: 0.0,
+        accepted: false,
+        partial: true,
+    };
+    let first_s1 = a.cycles.first().map_or(a.duration_s, |c| c.s1[0]);
+    let edges = &a.edge_sounds;
+    let leading = edges.leading_s2.map(|s2| partial(None, Some(s2), first_s1));
+    let trailing = edges
+        .trailing_s1
+        .map(|s1| partial(Some(s1), None, a.duration_s));
+    leading
+        .into_iter()
+        .chain(a.cycles.iter().map(|c| pb::Cycle {
+            r_peak_s: c.r_peak_s,
+            s1: interval(c.s1),
+            s2: interval(c.s2),
+            end_s: c.end_s,
+            quality: c.quality,
+            accepted: c.accepted,
+            partial: false,
+        }))
+        .chain(trailing)
+        .collect()
+}
+
 /// The protobuf analysis of a stored one.
 pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis {
     let word = |t: Option<&'static str>| t.unwrap_or_default().to_owned();
@@ -229,18 +262,7 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             rmssd_s: r.rmssd_s,
             irregular: r.irregular,
         }),
-        cycles: a
-            .cycles
-            .iter()
-            .map(|c| pb::Cycle {
-                r_peak_s: c.r_peak_s,
-                s1: interval(c.s1),
-                s2: interval(c.s2),
-                end_s: c.end_s,
-                quality: c.quality,
-                accepted: c.accepted,
-            })
-            .collect(),
+        cycles: cycles(a),
         murmur: Some(pb::Murmur {
             status: murmur_call_pb(a.murmur.status) as i32,
             timing: murmur_timing_pb(a.murmur.timing) as i32,
@@ -331,5 +353,40 @@ mod tests {
             assert!(seen.insert(p as i32));
         }
         assert_eq!(murmur_timing_pb(None), pb::MurmurTiming::Unspecified);
+    }
+
+    /// The sounds of the cycles a recording's edges cut reach the review API as partial cycles,
+    /// first and last; an analysis stored before the engine reported them has none.
+    #[test]
+    fn edge_sounds_are_partial_cycles_first_and_last() {
+        let json = |edges: &str| {
+            format!(
+                r#"{{"duration_s": 10.0, "sample_rate_hz": 2000.0, "ecg_used": false,
+                "cycles": [{{"s1": [1.0, 1.1], "s2": [1.4, 1.5], "end_s": 2.0,
+                             "quality": 1.0, "accepted": true}}],
+                {edges}
+                "murmur": {{"status": "absent", "confidence": 0.9}}, "extra_sounds": [],
+                "quality": {{"usable": true, "sqi": 0.9}}, "flagged": false}}"#
+            )
+        };
+        let with = StoredAnalysis::from_json(&json(
+            r#""edge_sounds": {"leading_s2": [0.2, 0.3], "trailing_s1": [9.8, 9.9]},"#,
+        ))
+        .expect("stored analysis");
+        let cycles = analysis(&with, None).cycles;
+        assert_eq!(cycles.len(), 3);
+        assert!(cycles[0].partial && cycles[0].s1.is_none() && !cycles[0].accepted);
+        assert_eq!(cycles[0].s2.as_ref().map(|s| s.start_s), Some(0.2));
+        assert_eq!(
+            cycles[0].end_s, 1.0,
+            "ends where the first whole cycle begins"
+        );
+        assert!(!cycles[1].partial && cycles[1].s1.is_some() && cycles[1].s2.is_some());
+        assert!(cycles[2].partial && cycles[2].s2.is_none());
+        assert_eq!(cycles[2].s1.as_ref().map(|s| s.end_s), Some(9.9));
+        let old = StoredAnalysis::from_json(&json("")).expect("an older stored analysis");
+        let cycles = analysis(&old, None).cycles;
+        assert_eq!(cycles.len(), 1);
+        assert!(!cycles[0].partial);
     }
 }

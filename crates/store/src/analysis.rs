@@ -25,6 +25,10 @@ pub struct StoredAnalysis {
     pub rhythm: Option<StoredRhythm>,
     /// Every cycle.
     pub cycles: Vec<StoredCycle>,
+    /// The heart sounds at the edges that belong to no whole cycle (none in analyses stored
+    /// before the engine reported them).
+    #[serde(default)]
+    pub edge_sounds: StoredEdgeSounds,
     /// The murmur finding.
     pub murmur: StoredMurmur,
     /// `s3`, `s4`, `systolic_click`.
@@ -69,6 +73,16 @@ pub struct StoredCycle {
     pub quality: f32,
     /// Kept for averaging.
     pub accepted: bool,
+}
+
+/// The heart sounds at a recording's edges that belong to no whole cycle
+/// (`auscult_dsp::EdgeSounds`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredEdgeSounds {
+    /// An S2 before the first whole cycle, `[start, end]`, s.
+    pub leading_s2: Option<[f64; 2]>,
+    /// An S1 after the last whole cycle, `[start, end]`, s.
+    pub trailing_s1: Option<[f64; 2]>,
 }
 
 /// The murmur finding.
@@ -139,6 +153,10 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                     accepted: c.accepted,
                 })
                 .collect(),
+            edge_sounds: StoredEdgeSounds {
+                leading_s2: a.edge_sounds.leading_s2.as_ref().map(interval),
+                trailing_s1: a.edge_sounds.trailing_s1.as_ref().map(interval),
+            },
             murmur: StoredMurmur {
                 status: m.status.call(),
                 timing: m.timing,
@@ -217,6 +235,7 @@ mod tests {
             heart_rate_bpm: None,
             rhythm: None,
             cycles: vec![],
+            edge_sounds: StoredEdgeSounds::default(),
             murmur: m,
             extra_sounds: extra,
             quality: StoredQuality {
@@ -228,6 +247,20 @@ mod tests {
             flag_reasons: vec![],
             abnormal_score: None,
         }
+    }
+
+    /// The sounds at the edges survive the database; a row stored before them reads as none.
+    #[test]
+    fn edge_sounds_are_kept_and_older_rows_have_none() {
+        let mut s = stored(murmur(dsp::MurmurCall::Absent), vec![]);
+        s.edge_sounds.leading_s2 = Some([0.1, 0.2]);
+        s.edge_sounds.trailing_s1 = Some([9.7, 9.8]);
+        let json = s.to_json().expect("json");
+        assert_eq!(StoredAnalysis::from_json(&json).expect("read"), s);
+        let mut v: serde_json::Value = serde_json::from_str(&json).expect("value");
+        v.as_object_mut().expect("object").remove("edge_sounds");
+        let old = StoredAnalysis::from_json(&v.to_string()).expect("an older row");
+        assert_eq!(old.edge_sounds, StoredEdgeSounds::default());
     }
 
     /// Every word of every term goes into the stored JSON spelled as the result contract spells

@@ -123,6 +123,14 @@ pub fn svg(
         rect(&mut out, "s1", c.s1[0], c.s1[1]);
         rect(&mut out, "s2", c.s2[0], c.s2[1]);
     }
+    // The sounds of the cycles the recording's edges cut.
+    if let Some(edges) = analysis.map(|a| &a.edge_sounds) {
+        for (class, sound) in [("s2", edges.leading_s2), ("s1", edges.trailing_s1)] {
+            if let Some([from, to]) = sound {
+                rect(&mut out, class, from, to);
+            }
+        }
+    }
     let pcg_rate = f64::from(rate);
     trace(&mut out, "trace", samples, (WIDTH, 0.0, TRACE), |col| {
         column_span(col, WIDTH, duration_s, pcg_rate, samples.len())
