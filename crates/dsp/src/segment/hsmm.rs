@@ -181,7 +181,8 @@ pub fn viterbi_scored(
     let mut win_d = [0f32; WINDOW];
 
     // State by state in windows of frames: state j can score frame t once its predecessor is
-    // known up to t - min_j (a segment lasts at least min_j frames, taken as ≥ 1). Going round
+    // known up to t - min_j (a segment lasts at least min_j frames; a duration model starting at
+    // 0 frames, which the constructors never make, is decoded from 1). Going round
     // the cycle, each state's window reaches as far as its predecessor allows, so windows grow
     // to about the sum of the minimum durations. Frames past the longest duration are scored
     // duration by duration over the whole window (a loop the compiler vectorises); the first
@@ -217,13 +218,15 @@ pub fn viterbi_scored(
                     let n = hi - lo[j] + 1;
                     let (a, b) = (t - hi, t - lo[j] + 1);
                     let off = if scores[j].plus_end { t } else { 0 };
+                    // log_p of durations hi down to lo, in the reversed table.
                     let lp = &log_p_rev[j];
+                    let k0 = lp.len() - 1 - (hi - durations[j].min);
                     let end_cum = cum[j][t];
                     let out = &mut cand[..n];
                     for ((((c, &pv), &l), &c0), &sc) in out
                         .iter_mut()
                         .zip(&delta[p][a..b])
-                        .zip(&lp[lp.len() - n..])
+                        .zip(&lp[k0..k0 + n])
                         .zip(&cum[j][a..b])
                         .zip(&tables[j][a + off..b + off])
                     {
