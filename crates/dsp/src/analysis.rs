@@ -18,7 +18,10 @@
 //! Nothing here does I/O, and nothing panics on any input.
 
 use crate::error::DspError;
-use crate::features::{BandPowers, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, extract_features};
+use crate::features::{
+    BandPowers, FIRST_HSMM_LR_FEATURE, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES,
+    extract_features,
+};
 use crate::model::{
     Analysis, Cycle, EdgeSounds, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding,
     MurmurStatus, Quality, Recording, Rhythm, UnknownReason,
@@ -65,6 +68,8 @@ pub struct Analyzer {
     powers: BandPowers,
     /// Whether to compute the per-phase MFCC features (see [`Analyzer::with_all_features`]).
     mfcc: bool,
+    /// Whether to decode the murmur HSMMs for the likelihood-ratio features.
+    likelihood: bool,
 }
 
 impl Default for Analyzer {
@@ -86,17 +91,21 @@ impl Analyzer {
     pub fn with_models(models: Models) -> Analyzer {
         let mfcc = (FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES)
             .any(|i| models.reads_feature(i));
+        let likelihood =
+            (FIRST_HSMM_LR_FEATURE..FIRST_HSMM_LR_FEATURE + 2).any(|i| models.reads_feature(i));
         Analyzer {
             models,
             powers: BandPowers::default(),
             mfcc,
+            likelihood,
         }
     }
 
     /// The same analyzer computing every feature, also those its models do not read (the
-    /// per-phase MFCCs): what the trainer's experiments need.
+    /// per-phase MFCCs, the murmur likelihood ratio): what the trainer's experiments need.
     pub fn with_all_features(mut self) -> Analyzer {
         self.mfcc = true;
+        self.likelihood = true;
         self
     }
 
@@ -155,13 +164,17 @@ impl Analyzer {
         }
         let pre = preprocess(pcg)?;
         let sqi = signal_quality(&pre);
-        let seg = segment::segment(&pre, rec.ecg);
+        let seg = if self.likelihood {
+            segment::segment_with_likelihood(&pre, rec.ecg)
+        } else {
+            segment::segment(&pre, rec.ecg)
+        };
         let mut cycles = seg.cycles;
         assess_cycles(&pre, &mut cycles);
         let ens = ensemble::ensemble_average(&pre, &cycles);
         let rhythm = rhythm::measure_rhythm(&cycles);
         self.powers.compute(&pre);
-        let features = extract_features(
+        let mut features = extract_features(
             &pre,
             &self.powers,
             &cycles,
@@ -170,6 +183,7 @@ impl Analyzer {
             sqi,
             self.mfcc,
         );
+        features.set_murmur_likelihood(seg.murmur_likelihood);
         evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
         evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();
         evidence.quality.sqi = sqi;

@@ -15,7 +15,7 @@ use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::filter::{Sos, apply_bank};
 use crate::mfcc::{CycleMfcc, Phase};
-use crate::model::{Cycle, EnsembleCycle, Preprocessed, Rhythm};
+use crate::model::{Cycle, EnsembleCycle, MurmurLikelihood, Preprocessed, Rhythm};
 use crate::units::Seconds;
 
 /// Names of the features, in vector order (also the header of the parameter file).
@@ -71,10 +71,17 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "dia_mfcc_6",
     "dia_rel_spread",
     "dia_min_rel",
+    "sys_hsmm_lr",
+    "dia_hsmm_lr",
 ];
 
 /// How many features there are.
-pub const NUM_FEATURES: usize = 51;
+pub const NUM_FEATURES: usize = 53;
+
+/// `sys_hsmm_lr`, then `dia_hsmm_lr`: the recording's [`MurmurLikelihood`] (a murmur HSMM
+/// against the healthy one, per frame), computed only when asked for (see
+/// [`Features::set_murmur_likelihood`]).
+pub const FIRST_HSMM_LR_FEATURE: usize = 51;
 
 /// `dia_rel_spread`, then `dia_min_rel`: the diastolic counterparts of `sys_rel_spread` and
 /// `sys_min_rel`, so that every systolic feature of murmur evidence has a diastolic twin (the
@@ -107,6 +114,15 @@ impl Features {
             .iter()
             .position(|n| *n == name)
             .map_or(f32::NAN, |i| self.values[i])
+    }
+
+    /// Sets `sys_hsmm_lr` and `dia_hsmm_lr` from the segmenter's murmur likelihood (NaN without
+    /// one). Kept apart from [`extract_features`] because it comes from the segmenter's decodes,
+    /// not from the cycles.
+    pub fn set_murmur_likelihood(&mut self, lr: Option<MurmurLikelihood>) {
+        let (s, d) = lr.map_or((f32::NAN, f32::NAN), |l| (l.systolic, l.diastolic));
+        self.values[FIRST_HSMM_LR_FEATURE] = s;
+        self.values[FIRST_HSMM_LR_FEATURE + 1] = d;
     }
 }
 

@@ -204,7 +204,8 @@ pub struct MurmurFinding {
     pub pitch: Option<MurmurPitch>,
     /// Estimated Levine grade 1..=6 (when present).
     pub grade: Option<u8>,
-    /// Confidence in `status`, 0..1.
+    /// Confidence in `status`, 0..1 (for a call, 0.5 on its decision boundary: see
+    /// [`crate::murmur::call_confidence`]).
     pub confidence: f32,
 }
 
@@ -324,4 +325,22 @@ pub struct Segmentation {
     pub r_peaks: Vec<Seconds>,
     /// Heart sounds at the edges that belong to no whole cycle.
     pub edge_sounds: EdgeSounds,
+    /// How much better a murmur filling systole or diastole explains the recording than silent
+    /// phases do (computed only when asked for, see [`crate::segment::segment_with_likelihood`]).
+    pub murmur_likelihood: Option<MurmurLikelihood>,
+}
+
+/// The murmur likelihood ratio of a recording (after the CUED entry of the PhysioNet 2022
+/// challenge): the recording is decoded by the healthy four-state HSMM (S1, silent systole, S2,
+/// silent diastole) and by two murmur HSMMs in which systole, or diastole, sounds like a heart
+/// sound instead of silence; each value is the log-score of the murmur HSMM's best path minus the
+/// healthy one's, per frame (50 frames a second). Positive: a murmur in that phase explains the
+/// recording better. The emission model reads each recording's own normalised envelopes, so gain
+/// cancels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MurmurLikelihood {
+    /// Systolic murmur HSMM against the healthy one (log-score per frame).
+    pub systolic: f32,
+    /// Diastolic murmur HSMM against the healthy one (log-score per frame).
+    pub diastolic: f32,
 }
