@@ -574,6 +574,7 @@ pub fn finding(
 ) -> MurmurFinding {
     let loud_diastolic = loud_diastolic(features);
     let present = called(models, scores.murmur, features);
+    let confidence = call_confidence(models, scores.murmur, features, present) as f32;
     if !present {
         return MurmurFinding {
             status: MurmurStatus::Absent,
@@ -582,7 +583,7 @@ pub fn finding(
             shape: None,
             pitch: None,
             grade: None,
-            confidence: (1.0 - scores.murmur) as f32,
+            confidence,
         };
     }
     let diastolic = scores.diastolic >= models.timing.threshold || loud_diastolic;
@@ -594,8 +595,46 @@ pub fn finding(
         shape: d.shape,
         pitch: d.pitch,
         grade: Some(grade_of(features, diastolic)),
-        confidence: scores.murmur.max(if loud_diastolic { 0.6 } else { 0.0 }) as f32,
+        confidence: confidence.max(if loud_diastolic { 0.6 } else { 0.0 }),
     }
+}
+
+/// Confidence in the murmur call, 0.5 on its decision boundary and 1 far from it: how far the
+/// evidence lies past the boundary, each test scaled to its own range. A murmur is called when
+/// the model's probability `p` reaches its threshold `t` *and* the evidence repeats in at least
+/// `min_repeat` (`m`) of the cycles, so a present call is as sure as the nearer of the two
+/// margins, (p − t) / (1 − t) and (r − m) / (1 − m) for the repeat share `r`; an absent call, as
+/// the farther of (t − p) / t and (m − r) / m (either failing test suffices). Not a calibrated
+/// probability: the thresholds are chosen for specificity on devices never heard, so the model's
+/// own probability (which can be 0.05 at a present call with a threshold of 0.01) would mislead.
+pub fn call_confidence(models: &Models, murmur: f64, f: &Features, present: bool) -> f64 {
+    let t = models.murmur.threshold.clamp(1e-6, 1.0 - 1e-6);
+    let m = f64::from(models.min_repeat).clamp(0.0, 1.0 - 1e-6);
+    let p = if murmur.is_finite() {
+        murmur.clamp(0.0, 1.0)
+    } else {
+        t
+    };
+    let r = f64::from(f.get("sys_repeat").max(f.get("dia_repeat")));
+    let r = if r.is_finite() {
+        r.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let margin = if present {
+        let by_p = ((p - t) / (1.0 - t)).max(0.0);
+        let by_r = if m > 0.0 {
+            ((r - m) / (1.0 - m)).max(0.0)
+        } else {
+            1.0
+        };
+        by_p.min(by_r)
+    } else {
+        let by_p = ((t - p) / t).max(0.0);
+        let by_r = if m > 0.0 { ((m - r) / m).max(0.0) } else { 0.0 };
+        by_p.max(by_r)
+    };
+    0.5 + 0.5 * margin.clamp(0.0, 1.0)
 }
 
 /// Whether the murmur evidence repeats: some phase stands above the recording's floor
@@ -829,6 +868,63 @@ mod tests {
         models.min_repeat = 0.0;
         f.values[at("dia_repeat")] = 0.0;
         assert!(called(&models, 0.99, &f), "no gate");
+    }
+
+    #[test]
+    fn call_confidence_is_the_margin_past_the_nearer_boundary() {
+        let mut models = Models::hand_set();
+        models.murmur.threshold = 0.01;
+        models.min_repeat = 0.7;
+        let at = |n: &str| input_index(n).expect("a feature");
+        let with = |sys: f32, dia: f32| {
+            let mut f = Features {
+                values: [f32::NAN; NUM_FEATURES],
+            };
+            f.values[at("sys_repeat")] = sys;
+            f.values[at("dia_repeat")] = dia;
+            f
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        // Present: the nearer margin. p far past 0.01, repeat 0.85 halfway from 0.7 to 1.
+        let f = with(0.85, 0.0);
+        assert!(called(&models, 0.99, &f));
+        assert!(close(
+            call_confidence(&models, 0.99, &f, true),
+            0.5 + 0.5 * 0.5
+        ));
+        // A model probability of 0.05 at a threshold of 0.01 is not "confidence 0.05".
+        let c = call_confidence(&models, 0.05, &with(1.0, 0.0), true);
+        assert!(c > 0.5 && c < 0.53, "{c}");
+        // Absent: the farther margin. Repeat 0.35 is halfway below 0.7.
+        let f = with(0.35, 0.1);
+        assert!(!called(&models, 0.99, &f));
+        assert!(close(call_confidence(&models, 0.99, &f, false), 0.75));
+        // Below the threshold and no repeat at all: sure.
+        assert!(close(
+            call_confidence(&models, 0.0, &with(0.0, 0.0), false),
+            1.0
+        ));
+        // Every call lies in 0.5..=1, whatever the inputs, NaN included.
+        for p in [f64::NAN, -1.0, 0.0, 0.005, 0.01, 0.5, 1.0, 2.0] {
+            for r in [f32::NAN, 0.0, 0.69, 0.7, 1.0] {
+                let f = with(r, f32::NAN);
+                for present in [true, false] {
+                    let c = call_confidence(&models, p, &f, present);
+                    assert!((0.5..=1.0).contains(&c), "{p} {r} {present}: {c}");
+                }
+            }
+        }
+        // Without a gate, a present call is as sure as its probability margin.
+        models.min_repeat = 0.0;
+        models.murmur.threshold = 0.5;
+        assert!(close(
+            call_confidence(&models, 0.75, &with(0.0, 0.0), true),
+            0.75
+        ));
+        assert!(close(
+            call_confidence(&models, 0.25, &with(0.0, 0.0), false),
+            0.75
+        ));
     }
     use super::*;
 
