@@ -345,7 +345,7 @@ impl ResultLine {
                 if self.flag_reasons.contains(&FlagReason::AbnormalScore) {
                     "learned from labelled recordings, not a specific finding; above its threshold, it flags"
                 } else {
-                    "a score, not a finding; it does not flag on its own"
+                    "a score, not a finding; it did not flag this recording"
                 }
             ));
         }
@@ -512,7 +512,7 @@ mod tests {
             text.contains("flagged for clinician review: murmur (systolic, confidence 0.91)"),
             "{text}"
         );
-        assert!(text.contains("it does not flag on its own"), "{text}");
+        assert!(text.contains("it did not flag this recording"), "{text}");
     }
 
     #[test]

@@ -98,24 +98,24 @@ struct FitArgs {
     /// lowered the murmur scores (RESULTS.md).
     #[arg(long, default_value_t = 0)]
     augment: usize,
-    /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`). Off by
-    /// default: measured by LODO (RESULTS.md), it finds Yaseen's diastolic murmurs but costs
-    /// PASCAL and the review reason's specificity on training-c.
-    #[arg(long)]
+    /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`; `--mirror
+    /// false` to leave it out). On by default since 2026-12-05: measured by LODO (RESULTS.md),
+    /// with the repeat gate it finds Yaseen's diastolic murmurs on a device never heard.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     mirror: bool,
     /// Place tree splits in the middle of the gap between the node's examples instead of on
     /// quantile edges (`gbt.rs`; measured, not adopted: RESULTS.md).
     #[arg(long)]
     margin: bool,
     /// Share of cycles a phase must stand above the floor for the murmur score to call a
-    /// murmur (`dsp::murmur::repeats`; 0, the default, does not ask; measured with 0.5 in
-    /// RESULTS.md).
-    #[arg(long, default_value_t = 0.0)]
-    min_repeat: f32,
+    /// murmur (`dsp::murmur::repeats`; 0 does not ask). By default it is chosen with the murmur
+    /// threshold by the inner leave-one-database-out, from [`MIN_REPEAT_GRID`] (RESULTS.md).
+    #[arg(long)]
+    min_repeat: Option<f32>,
     /// Specificity the murmur call keeps on the murmur-free recordings of every left-out
-    /// database (`specific_murmur_threshold`); 1, the default, chooses the threshold for the
-    /// best balanced accuracy instead (RESULTS.md compares them).
-    #[arg(long, default_value_t = 1.0)]
+    /// database (`specific_murmur_threshold`); 1 chooses the threshold for the best balanced
+    /// accuracy instead, which cannot work with the mirror (RESULTS.md compares them).
+    #[arg(long, default_value_t = 0.90)]
     murmur_specificity: f64,
     /// Fit the review model on the features alone, without the murmur model's logit (RESULTS.md).
     #[arg(long)]
@@ -150,6 +150,8 @@ fn mfcc_no_gain() -> &'static [&'static str] {
 const DIASTOLIC_TWINS: [&str; 2] = ["dia_rel_spread", "dia_min_rel"];
 
 /// The features the models leave out by default: [`DEVICE_DEPENDENT`] and [`mfcc_no_gain`].
+/// (The murmur likelihood ratio of `dsp::segment::segment_with_likelihood`, `sys_hsmm_lr` and
+/// `dia_hsmm_lr`, is read: measured by LODO in RESULTS.md.)
 fn default_drop() -> Vec<String> {
     DEVICE_DEPENDENT
         .iter()
@@ -285,8 +287,9 @@ struct Settings {
     inputs: Vec<usize>,
     /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`).
     mirror: bool,
-    /// `dsp::murmur::Models::min_repeat` of the fitted models.
-    min_repeat: f32,
+    /// `dsp::murmur::Models::min_repeat` of the fitted models, or `None` to choose it with the
+    /// murmur threshold on the inner leave-one-database-out predictions.
+    min_repeat: Option<f32>,
     /// Whether the review model reads the murmur model's logit.
     review_reads_murmur: bool,
     /// Choose the murmur threshold for this specificity on murmur-free left-out recordings
@@ -392,8 +395,9 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         let train: Vec<&Case> = cases.iter().filter(|c| c.database() != db).collect();
         let models = fit_tuned(&train, &settings);
         fold_notes.push(format!(
-            "| {db} | {:.2} | {:.2} | {} | {:.1} |",
+            "| {db} | {:.2} | {:.2} | {:.2} | {} | {:.1} |",
             models.murmur.threshold,
+            models.min_repeat,
             models.review.threshold,
             models.review_flags,
             models.ood.first().map_or(f64::INFINITY, |o| o.threshold)
@@ -603,7 +607,7 @@ fn lodo_table(cases: &[Case], held_out: &[(usize, Analysis)], notes: &[String]) 
     );
     let _ = write!(
         t,
-        "\nThresholds chosen by the inner leave-one-database-out of each fold:\n\n| held-out database | murmur | review | review may flag | out-of-distribution distance |\n|---|---|---|---|---|\n{}\n",
+        "\nThresholds chosen by the inner leave-one-database-out of each fold:\n\n| held-out database | murmur | least repeat share | review | review may flag | out-of-distribution distance |\n|---|---|---|---|---|---|\n{}\n",
         notes.join("\n")
     );
     t
@@ -790,7 +794,7 @@ fn fit_raw(cases: &[&Case], s: &Settings) -> Models {
         timing,
         review,
         review_flags: false,
-        min_repeat: s.min_repeat,
+        min_repeat: s.min_repeat.unwrap_or(0.0),
         ood,
     }
 }
@@ -802,18 +806,26 @@ struct Prediction<'a> {
     murmur_fitted: bool,
     murmur: f64,
     loud_diastolic: bool,
-    /// [`repeats`]: the murmur model's score alone cannot call a murmur without it.
-    repeats: bool,
+    /// The recording's features, for [`repeats`]: the murmur model's score alone cannot call a
+    /// murmur without repeating evidence.
+    features: Features,
     review: f64,
     distance: f64,
 }
 
 impl Prediction<'_> {
-    /// The murmur call at a threshold, as `dsp::murmur::called` makes it.
-    fn call(&self) -> impl Fn(f64) -> bool + '_ {
-        move |t| (self.murmur >= t && self.repeats) || self.loud_diastolic
+    /// The murmur call at a threshold and a least repeat share, as `dsp::murmur::called` makes
+    /// it.
+    fn call(&self, min_repeat: f32) -> impl Fn(f64) -> bool + '_ {
+        move |t| (self.murmur >= t && repeats(&self.features, min_repeat)) || self.loud_diastolic
     }
 }
+
+/// The least repeat shares (`dsp::murmur::Models::min_repeat`) the inner leave-one-database-out
+/// chooses from, with the murmur threshold, when `--min-repeat` is not given.
+const MIN_REPEAT_GRID: [f32; 13] = [
+    0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9,
+];
 
 /// The models fitted on the cases, with every threshold chosen on the predictions of an inner
 /// leave-one-database-out over the cases' databases.
@@ -845,7 +857,7 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
                 murmur_fitted,
                 murmur: sigmoid(ml),
                 loud_diastolic: loud_diastolic(&f),
-                repeats: repeats(&f, s.min_repeat),
+                features: f.clone(),
                 review: m.review.probability(&f, ml),
                 distance: m
                     .ood
@@ -872,12 +884,18 @@ fn fit_tuned(cases: &[&Case], s: &Settings) -> Models {
         .iter()
         .filter(|p| p.distance <= ood_threshold)
         .collect();
-    models.murmur.threshold = match s.murmur_specificity {
-        Some(target) => specific_murmur_threshold(&judged, target),
-        None => best_murmur_threshold(&judged),
+    let grid: Vec<f32> = match s.min_repeat {
+        Some(m) => vec![m],
+        None => MIN_REPEAT_GRID.to_vec(),
     };
+    let (min_repeat, threshold) = match s.murmur_specificity {
+        Some(target) => specific_murmur_call(&judged, target, &grid),
+        None => best_murmur_call(&judged, &grid),
+    };
+    models.murmur.threshold = threshold;
+    models.min_repeat = min_repeat;
     let (review_threshold, review_flags) =
-        best_review_threshold(cases, &preds, models.murmur.threshold, ood_threshold);
+        best_review_threshold(cases, &preds, min_repeat, threshold, ood_threshold);
     models.review.threshold = review_threshold;
     models.review_flags = review_flags;
     models
@@ -934,7 +952,7 @@ fn weighted_balanced_accuracy(rows: &[(&str, bool, bool)]) -> f64 {
 /// already left out the other fits a murmur model on no murmur at all, and maximising balanced
 /// accuracy over such folds chose thresholds near 1 (RESULTS.md). A screening flag on a device
 /// never heard should first of all keep its false alarms on normal hearts bounded.
-fn specific_murmur_threshold(preds: &[&Prediction], target: f64) -> f64 {
+fn specific_murmur_threshold(preds: &[&Prediction], target: f64, min_repeat: f32) -> f64 {
     let negatives: Vec<&Prediction> = preds
         .iter()
         .copied()
@@ -951,7 +969,7 @@ fn specific_murmur_threshold(preds: &[&Prediction], target: f64) -> f64 {
                     .iter()
                     .filter(|p| p.case.database() == *db)
                     .collect();
-                of.iter().filter(|p| !p.call()(t)).count() as f64 / of.len() as f64
+                of.iter().filter(|p| !p.call(min_repeat)(t)).count() as f64 / of.len() as f64
             })
             .fold(f64::INFINITY, f64::min)
     };
@@ -961,9 +979,57 @@ fn specific_murmur_threshold(preds: &[&Prediction], target: f64) -> f64 {
         .unwrap_or(0.99)
 }
 
+/// The least repeat share from `grid` (ascending) at which the repeat test alone keeps
+/// specificity `target` on the murmur-free recordings of every left-out database, and the
+/// [`specific_murmur_threshold`] at that share. The repeat test has no fitted parameters, so it
+/// is judged on every prediction, also those of murmur models that saw no murmur: with two murmur
+/// databases, an outer fold leaving one out leaves inner folds whose murmur sensitivity cannot be
+/// judged at all, but the specificity of the test on the other database's normals can. The
+/// largest share when none keeps it.
+fn specific_murmur_call(preds: &[&Prediction], target: f64, grid: &[f32]) -> (f32, f64) {
+    let negatives: Vec<&&Prediction> = preds
+        .iter()
+        .filter(|p| p.case.item.murmur() == Some(false))
+        .collect();
+    let dbs: BTreeSet<&str> = negatives.iter().map(|p| p.case.database()).collect();
+    let keeps = |m: f32| {
+        dbs.iter().all(|db| {
+            let of: Vec<&&&Prediction> = negatives
+                .iter()
+                .filter(|p| p.case.database() == *db)
+                .collect();
+            let quiet = of
+                .iter()
+                .filter(|p| !repeats(&p.features, m) && !p.loud_diastolic)
+                .count();
+            quiet as f64 / of.len() as f64 >= target
+        })
+    };
+    let m = grid
+        .iter()
+        .copied()
+        .find(|&m| keeps(m))
+        .or_else(|| grid.last().copied())
+        .unwrap_or(0.0);
+    (m, specific_murmur_threshold(preds, target, m))
+}
+
+/// The least repeat share from `grid` and murmur threshold maximising the database-weighted
+/// balanced accuracy of the murmur call on left-out-database predictions.
+fn best_murmur_call(preds: &[&Prediction], grid: &[f32]) -> (f32, f64) {
+    let mut best = (grid.first().copied().unwrap_or(0.0), 0.5, -1.0);
+    for &m in grid {
+        let (t, ba) = best_murmur_threshold(preds, m);
+        if ba > best.2 {
+            best = (m, t, ba);
+        }
+    }
+    (best.0, best.1)
+}
+
 /// The murmur threshold maximising the database-weighted balanced accuracy of the murmur call on
-/// left-out-database predictions.
-fn best_murmur_threshold(preds: &[&Prediction]) -> f64 {
+/// left-out-database predictions, and that accuracy.
+fn best_murmur_threshold(preds: &[&Prediction], min_repeat: f32) -> (f64, f64) {
     let mut best = (0.5, -1.0);
     for k in 1..100 {
         let t = k as f64 / 100.0;
@@ -973,7 +1039,7 @@ fn best_murmur_threshold(preds: &[&Prediction]) -> f64 {
                 p.case
                     .item
                     .murmur()
-                    .map(|y| (p.case.database(), y, p.call()(t)))
+                    .map(|y| (p.case.database(), y, p.call(min_repeat)(t)))
             })
             .collect();
         let ba = weighted_balanced_accuracy(&rows);
@@ -981,7 +1047,7 @@ fn best_murmur_threshold(preds: &[&Prediction]) -> f64 {
             best = (t, ba);
         }
     }
-    best.0
+    best
 }
 
 /// (database, abnormal truth, flagged for another reason, review probability, normal truth).
@@ -994,6 +1060,7 @@ type ReviewRow<'a> = (&'a str, Option<bool>, bool, f64, Option<bool>);
 fn best_review_threshold(
     cases: &[&Case],
     preds: &[Prediction],
+    min_repeat: f32,
     murmur_threshold: f64,
     ood_threshold: f64,
 ) -> (f64, bool) {
@@ -1005,7 +1072,7 @@ fn best_review_threshold(
     }
     for p in preds {
         let c = p.case;
-        let murmur_or_unknown = p.distance > ood_threshold || p.call()(murmur_threshold);
+        let murmur_or_unknown = p.distance > ood_threshold || p.call(min_repeat)(murmur_threshold);
         let irregular = c.evidence.rhythm.as_ref().is_some_and(|r| r.irregular);
         rows.push((
             c.database(),
