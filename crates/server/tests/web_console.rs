@@ -30,7 +30,7 @@ use firmware_sim::{DeviceRecording, Pacing, UploadMode, UploadOptions};
 use serde_json::json;
 
 /// A real recording with a murmur (PASCAL set B, labelled "murmur").
-const RECORDING: &str = "pascal/set_b/murmur__112_1306243000964_D.wav";
+const RECORDING: &str = "pascal/set_b/murmur__281_1311165683454_D.wav";
 const SUBJECT: &str = "subject-web-1";
 
 fn shared_data() -> PathBuf {
