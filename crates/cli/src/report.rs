@@ -7,8 +7,8 @@
 //! written (times are rounded to the millisecond).
 
 use auscult_dsp::{
-    Analysis, Cycle, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch,
-    MurmurShape, MurmurTiming, UnknownReason,
+    Analysis, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch, MurmurShape,
+    MurmurTiming, UnknownReason,
 };
 use serde::Serialize;
 
@@ -147,44 +147,21 @@ pub fn reason_text(r: &UnknownReason) -> String {
     r.describe()
 }
 
-fn cycle_out(c: &Cycle) -> CycleOut {
-    CycleOut {
-        r_s: c.r_peak.map(|r| round(r.0, 3)),
-        s1: Some(span(&c.s1)),
-        s2: Some(span(&c.s2)),
-        end_s: round(c.end.0, 3),
-        quality: round(f64::from(c.quality), 3),
-        accepted: c.accepted,
-        partial: false,
-    }
-}
-
 /// The cycles of an analysis with the partial ones at the edges: an S2 heard before the first
 /// whole cycle, an S1 after the last.
 fn cycles_out(a: &Analysis) -> Vec<CycleOut> {
-    let partial = |s1: Option<&Interval>, s2: Option<&Interval>, end: f64| CycleOut {
-        r_s: None,
-        s1: s1.map(span),
-        s2: s2.map(span),
-        end_s: round(end, 3),
-        quality: 0.0,
-        accepted: false,
-        partial: true,
-    };
-    let edges = &a.edge_sounds;
-    let first_s1 = a.cycles.first().map_or(a.duration.0, |c| c.s1.start.0);
-    let leading = edges
-        .leading_s2
-        .as_ref()
-        .map(|s2| partial(None, Some(s2), first_s1));
-    let trailing = edges
-        .trailing_s1
-        .as_ref()
-        .map(|s1| partial(Some(s1), None, a.duration.0));
-    leading
-        .into_iter()
-        .chain(a.cycles.iter().map(cycle_out))
-        .chain(trailing)
+    a.edge_sounds
+        .around(&a.cycles, a.duration)
+        .iter()
+        .map(|c| CycleOut {
+            r_s: c.r_peak.map(|r| round(r.0, 3)),
+            s1: c.s1.as_ref().map(span),
+            s2: c.s2.as_ref().map(span),
+            end_s: round(c.end.0, 3),
+            quality: round(f64::from(c.quality), 3),
+            accepted: c.accepted,
+            partial: c.partial,
+        })
         .collect()
 }
 
@@ -364,7 +341,9 @@ impl ResultLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auscult_dsp::{Bpm, EdgeSounds, Hz, MurmurFinding, MurmurStatus, Quality, Rhythm, Seconds};
+    use auscult_dsp::{
+        Bpm, Cycle, EdgeSounds, Hz, MurmurFinding, MurmurStatus, Quality, Rhythm, Seconds,
+    };
 
     fn iv(a: f64, b: f64) -> Interval {
         Interval {

@@ -69,14 +69,68 @@ pub struct Cycle {
     pub accepted: bool,
 }
 
-/// The heart sounds at a recording's edges that belong to no whole cycle, each itself whole
-/// (not cut by the edge): they are reported, but no cycle, ensemble or finding uses them.
+/// The heart sounds at a recording's edges that belong to no whole cycle (whole, or at least
+/// 40 ms of one if the edge cuts it too): they are reported, but no cycle, ensemble or finding
+/// uses them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct EdgeSounds {
     /// An S2 before the first cycle (its S1 lay before the recording began).
     pub leading_s2: Option<Interval>,
     /// An S1 after the last cycle (its S2 would fall after the recording ended).
     pub trailing_s1: Option<Interval>,
+}
+
+impl EdgeSounds {
+    /// The cycles as reported (result contract, text): `cycles` in time order, after a partial
+    /// cycle holding the leading S2 (it ends where the first whole cycle's S1 starts, or at
+    /// `duration`) and before one holding the trailing S1 (it ends at `duration`).
+    pub fn around(&self, cycles: &[Cycle], duration: Seconds) -> Vec<ReportedCycle> {
+        let partial = |s1: Option<Interval>, s2: Option<Interval>, end: Seconds| ReportedCycle {
+            r_peak: None,
+            s1,
+            s2,
+            end,
+            quality: 0.0,
+            accepted: false,
+            partial: true,
+        };
+        let first_s1 = cycles.first().map_or(duration, |c| c.s1.start);
+        let leading = self.leading_s2.map(|s2| partial(None, Some(s2), first_s1));
+        let trailing = self.trailing_s1.map(|s1| partial(Some(s1), None, duration));
+        leading
+            .into_iter()
+            .chain(cycles.iter().map(|c| ReportedCycle {
+                r_peak: c.r_peak,
+                s1: Some(c.s1),
+                s2: Some(c.s2),
+                end: c.end,
+                quality: c.quality,
+                accepted: c.accepted,
+                partial: false,
+            }))
+            .chain(trailing)
+            .collect()
+    }
+}
+
+/// One cycle as reported: a whole [`Cycle`], or the partial one a recording's edge cut, holding
+/// only the heart sound that was heard (see [`EdgeSounds::around`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportedCycle {
+    /// The R peak that opened the cycle (whole cycles gated on the ECG).
+    pub r_peak: Option<Seconds>,
+    /// The first heart sound (`None` in a leading partial cycle).
+    pub s1: Option<Interval>,
+    /// The second heart sound (`None` in a trailing partial cycle).
+    pub s2: Option<Interval>,
+    /// Where the cycle ends.
+    pub end: Seconds,
+    /// The cycle's quality (0 for a partial cycle).
+    pub quality: f32,
+    /// Whether the cycle was used (never a partial one).
+    pub accepted: bool,
+    /// Whether an edge of the recording cut it.
+    pub partial: bool,
 }
 
 /// Where in the cycle a murmur sits.
@@ -343,4 +397,59 @@ pub struct MurmurLikelihood {
     pub systolic: f32,
     /// Diastolic murmur HSMM against the healthy one (log-score per frame).
     pub diastolic: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(a: f64, b: f64) -> Interval {
+        Interval {
+            start: Seconds(a),
+            end: Seconds(b),
+        }
+    }
+
+    fn cycle(t: f64) -> Cycle {
+        Cycle {
+            r_peak: Some(Seconds(t - 0.01)),
+            s1: iv(t, t + 0.1),
+            s2: iv(t + 0.35, t + 0.45),
+            end: Seconds(t + 0.8),
+            quality: 0.9,
+            accepted: true,
+        }
+    }
+
+    #[test]
+    fn reported_cycles_put_the_partial_ones_first_and_last() {
+        let cycles = [cycle(0.5), cycle(1.3)];
+        let edges = EdgeSounds {
+            leading_s2: Some(iv(0.1, 0.2)),
+            trailing_s1: Some(iv(2.2, 2.3)),
+        };
+        let r = edges.around(&cycles, Seconds(2.4));
+        assert_eq!(r.len(), 4);
+        assert!(r[0].partial && r[0].s1.is_none() && r[0].s2 == Some(iv(0.1, 0.2)));
+        assert_eq!(r[0].end, Seconds(0.5), "ends where the first S1 starts");
+        assert!(!r[0].accepted && r[0].r_peak.is_none() && r[0].quality == 0.0);
+        for (w, c) in r[1..3].iter().zip(&cycles) {
+            assert!(!w.partial && w.accepted);
+            assert_eq!(
+                (w.s1, w.s2, w.end, w.r_peak),
+                (Some(c.s1), Some(c.s2), c.end, c.r_peak)
+            );
+        }
+        assert!(r[3].partial && r[3].s2.is_none() && r[3].s1 == Some(iv(2.2, 2.3)));
+        assert_eq!(r[3].end, Seconds(2.4), "ends with the recording");
+        // No edge sounds: the whole cycles alone; no cycles: the edge sound alone, to the end.
+        assert_eq!(EdgeSounds::default().around(&cycles, Seconds(2.4)).len(), 2);
+        let lone = EdgeSounds {
+            leading_s2: Some(iv(0.1, 0.2)),
+            trailing_s1: None,
+        }
+        .around(&[], Seconds(3.0));
+        assert_eq!(lone.len(), 1);
+        assert_eq!(lone[0].end, Seconds(3.0));
+    }
 }

@@ -14,26 +14,26 @@ pub fn analysis_json(file: &str, a: &Analysis) -> Value {
     let pitch = m.pitch.map(|p| p.as_str());
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     let span = |iv: &Interval| [r3(iv.start.0), r3(iv.end.0)];
-    // Partial cycles at the edges (an S2 before the first whole cycle, an S1 after the last),
-    // as `auscult analyze` writes them.
-    let leading = a.edge_sounds.leading_s2.as_ref().map(|s2| {
-        json!({"s1": null, "s2": span(s2), "quality": 0.0, "accepted": false, "partial": true})
-    });
-    let trailing = a.edge_sounds.trailing_s1.as_ref().map(|s1| {
-        json!({"s1": span(s1), "s2": null, "quality": 0.0, "accepted": false, "partial": true})
-    });
-    let cycles: Vec<Value> = leading
-        .into_iter()
-        .chain(a.cycles.iter().map(|c| {
-            json!({
-                "r_s": c.r_peak.map(|r| r3(r.0)),
-                "s1": span(&c.s1),
-                "s2": span(&c.s2),
-                "quality": (c.quality as f64 * 100.0).round() / 100.0,
-                "accepted": c.accepted,
-            })
-        }))
-        .chain(trailing)
+    // With the partial cycles at the edges (an S2 before the first whole cycle, an S1 after
+    // the last), as `auscult analyze` writes them.
+    let cycles: Vec<Value> = a
+        .edge_sounds
+        .around(&a.cycles, a.duration)
+        .iter()
+        .map(|c| {
+            if c.partial {
+                json!({"s1": c.s1.as_ref().map(span), "s2": c.s2.as_ref().map(span),
+                    "quality": 0.0, "accepted": false, "partial": true})
+            } else {
+                json!({
+                    "r_s": c.r_peak.map(|r| r3(r.0)),
+                    "s1": c.s1.as_ref().map(span),
+                    "s2": c.s2.as_ref().map(span),
+                    "quality": (c.quality as f64 * 100.0).round() / 100.0,
+                    "accepted": c.accepted,
+                })
+            }
+        })
         .collect();
     let mut murmur = json!({
         "status": status,
