@@ -145,3 +145,70 @@ fn evaluation_on_shared_data_meets_the_floors() {
         failures.join("\n")
     );
 }
+
+/// `auscult eval --lodo`: every database scored by models fitted without it (issue 8 §1), the
+/// figure a new stethoscope would see. Floors as crates/train/tests/lodo.rs (the same run), and
+/// the held-out scores stay below the in-sample ones the committed models reach on PASCAL
+/// (a model scored on recordings it saw would not).
+#[test]
+fn leave_one_database_out_from_the_auscult_command() {
+    let Some(data) = ci::require_or_skip(
+        ci::Service::SharedData,
+        data_dir(),
+        "no ../shared/data (set AUSCULT_DATA to run the evaluation)",
+    ) else {
+        return;
+    };
+    if ci::require_or_skip(
+        ci::Service::Python3,
+        ci::python_runs("import sys").then_some(()),
+        "python3 is not installed (the scorer needs it)",
+    )
+    .is_none()
+    {
+        return;
+    }
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_auscult"))
+        .args(["eval", "--lodo", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("run auscult eval --lodo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "eval --lodo failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+    assert!(stdout.contains("yaseen2018, held out:"), "{stdout}");
+    assert!(out_dir.path().join("lodo.md").is_file(), "the LODO table");
+    let report = |name: &str| -> Value {
+        let p = out_dir.path().join(format!("{name}.score.json"));
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("score report"))
+            .expect("score json")
+    };
+    let checks: [(&str, [&str; 2], f64); 4] = [
+        (
+            "physionet2016",
+            ["flagged_vs_abnormal", "balanced_accuracy"],
+            0.59,
+        ),
+        ("yaseen2018", ["murmur", "balanced_accuracy"], 0.93),
+        ("yaseen2018", ["murmur_timing", "timing_accuracy"], 0.86),
+        ("pascal", ["murmur", "balanced_accuracy"], 0.70),
+    ];
+    for (dataset, path, floor) in checks {
+        let got = get(&report(dataset), &path);
+        assert!(got >= floor, "{dataset} {path:?}: {got} < floor {floor}");
+    }
+    for dataset in ["physionet2016", "yaseen2018", "pascal"] {
+        let r = report(dataset);
+        assert_eq!(
+            r["results"], r["recordings"],
+            "{dataset}: every recording scored"
+        );
+    }
+}
