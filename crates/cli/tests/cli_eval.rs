@@ -33,6 +33,22 @@ fn data_dir() -> Option<PathBuf> {
     p.join("physionet2016/labels.csv").is_file().then_some(p)
 }
 
+/// The data folder, when it and python3 (for the scorer) are present; `None` (having said why)
+/// to skip.
+fn data_and_scorer() -> Option<PathBuf> {
+    let data = ci::require_or_skip(
+        ci::Service::SharedData,
+        data_dir(),
+        "no ../shared/data (set AUSCULT_DATA to run the evaluation)",
+    )?;
+    ci::require_or_skip(
+        ci::Service::Python3,
+        ci::python_runs("import sys").then_some(()),
+        "python3 is not installed (the scorer needs it)",
+    )?;
+    Some(data)
+}
+
 fn get(v: &Value, path: &[&str]) -> f64 {
     let mut v = v;
     for p in path {
@@ -44,22 +60,9 @@ fn get(v: &Value, path: &[&str]) -> f64 {
 
 #[test]
 fn evaluation_on_shared_data_meets_the_floors() {
-    let Some(data) = ci::require_or_skip(
-        ci::Service::SharedData,
-        data_dir(),
-        "no ../shared/data (set AUSCULT_DATA to run the evaluation)",
-    ) else {
+    let Some(data) = data_and_scorer() else {
         return;
     };
-    if ci::require_or_skip(
-        ci::Service::Python3,
-        ci::python_runs("import sys").then_some(()),
-        "python3 is not installed (the scorer needs it)",
-    )
-    .is_none()
-    {
-        return;
-    }
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(env!("CARGO_BIN_EXE_auscult"))
         .arg("eval")
@@ -152,22 +155,9 @@ fn evaluation_on_shared_data_meets_the_floors() {
 /// (a model scored on recordings it saw would not).
 #[test]
 fn leave_one_database_out_from_the_auscult_command() {
-    let Some(data) = ci::require_or_skip(
-        ci::Service::SharedData,
-        data_dir(),
-        "no ../shared/data (set AUSCULT_DATA to run the evaluation)",
-    ) else {
+    let Some(data) = data_and_scorer() else {
         return;
     };
-    if ci::require_or_skip(
-        ci::Service::Python3,
-        ci::python_runs("import sys").then_some(()),
-        "python3 is not installed (the scorer needs it)",
-    )
-    .is_none()
-    {
-        return;
-    }
     let out_dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(env!("CARGO_BIN_EXE_auscult"))
         .args(["eval", "--lodo", "--data"])
