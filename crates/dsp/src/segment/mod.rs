@@ -61,7 +61,7 @@ pub fn segment(pre: &Preprocessed, ecg: Option<EcgInput<'_>>) -> Segmentation {
 }
 
 /// As [`segment`], and also decodes the recording with the two murmur HSMMs for its
-/// [`MurmurLikelihood`] (two more decodes, about 0.15 ms for 30 s).
+/// [`MurmurLikelihood`] (two more decodes: about 0.4 ms for 30 s, see the README's Benchmarks).
 pub fn segment_with_likelihood(pre: &Preprocessed, ecg: Option<EcgInput<'_>>) -> Segmentation {
     segment_with(EmissionModel::builtin(), &Gating::default(), pre, ecg, true)
 }
