@@ -8,15 +8,13 @@
 //! behaviour, the held-out specificity is measured in crates/train.)
 
 use auscult_dsp::{Analyzer, Hz, MurmurStatus, Recording, Signal};
-use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
+use auscult_synth::{MurmurKind, PcgNoise};
 
-const RATE: f64 = 2000.0;
+mod support;
+use support::{FAINT, RATE};
 
 fn artefacts() -> [(&'static str, PcgNoise); 5] {
-    let base = PcgNoise {
-        white_snr_db: Some(30.0),
-        ..PcgNoise::NONE
-    };
+    let base = FAINT;
     [
         (
             "rubbing",
@@ -54,16 +52,7 @@ fn artefacts() -> [(&'static str, PcgNoise); 5] {
 }
 
 fn status(kind: Option<MurmurKind>, noise: PcgNoise, seed: u64) -> MurmurStatus {
-    let cfg = SynthConfig {
-        seed,
-        duration_s: 20.0,
-        pcg_rate_hz: RATE,
-        heart_rate_bpm: 70.0,
-        murmur: kind.map(|kind| MurmurSpec { kind, grade: 3 }),
-        pcg_noise: noise,
-        ..SynthConfig::default()
-    };
-    let pcg = auscult_synth::generate(&cfg).expect("valid config").pcg;
+    let pcg = support::heart(seed, 70.0, kind.map(|k| (k, 3)), noise);
     Analyzer::new()
         .analyze(&Recording {
             pcg: Signal {

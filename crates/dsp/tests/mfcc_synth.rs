@@ -5,24 +5,13 @@
 use auscult_dsp::Analyzer;
 use auscult_dsp::features::{FEATURE_NAMES, Features, MFCC_FEATURES};
 use auscult_dsp::{Hz, Recording, Signal};
-use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
+use auscult_synth::MurmurKind;
 
-const RATE: f64 = 2000.0;
+mod support;
+use support::{FAINT, RATE};
 
 fn pcg(kind: Option<MurmurKind>, seed: u64) -> Vec<f32> {
-    let cfg = SynthConfig {
-        seed,
-        duration_s: 20.0,
-        pcg_rate_hz: RATE,
-        heart_rate_bpm: 66.0,
-        murmur: kind.map(|kind| MurmurSpec { kind, grade: 3 }),
-        pcg_noise: PcgNoise {
-            white_snr_db: Some(30.0),
-            ..PcgNoise::NONE
-        },
-        ..SynthConfig::default()
-    };
-    auscult_synth::generate(&cfg).expect("valid config").pcg
+    support::heart(seed, 66.0, kind.map(|k| (k, 3)), FAINT)
 }
 
 fn features(samples: &[f32]) -> Features {

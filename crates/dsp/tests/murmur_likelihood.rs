@@ -7,24 +7,13 @@
 use auscult_dsp::preprocess::preprocess;
 use auscult_dsp::segment::{segment, segment_with_likelihood};
 use auscult_dsp::{Analyzer, Hz, MurmurLikelihood, Recording, Signal};
-use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
+use auscult_synth::MurmurKind;
 
-const RATE: f64 = 2000.0;
+mod support;
+use support::{FAINT, RATE};
 
 fn pcg(kind: Option<MurmurKind>, seed: u64) -> Vec<f32> {
-    let cfg = SynthConfig {
-        seed,
-        duration_s: 20.0,
-        pcg_rate_hz: RATE,
-        heart_rate_bpm: 66.0,
-        murmur: kind.map(|kind| MurmurSpec { kind, grade: 4 }),
-        pcg_noise: PcgNoise {
-            white_snr_db: Some(30.0),
-            ..PcgNoise::NONE
-        },
-        ..SynthConfig::default()
-    };
-    auscult_synth::generate(&cfg).expect("valid config").pcg
+    support::heart(seed, 66.0, kind.map(|k| (k, 4)), FAINT)
 }
 
 fn likelihood(samples: &[f32]) -> Option<MurmurLikelihood> {

@@ -218,33 +218,18 @@ fn interval(span: [f64; 2]) -> Option<pb::Interval> {
 /// The cycles of a stored analysis with the partial ones its edges cut: an S2 heard before the
 /// first whole cycle, an S1 after the last (as the result contract writes them).
 fn cycles(a: &StoredAnalysis) -> Vec<pb::Cycle> {
-    let partial = |s1: Option<[f64; 2]>, s2: Option<[f64; 2]>, end_s: f64| pb::Cycle {
-        r_peak_s: None,
-        s1: s1.and_then(interval),
-        s2: s2.and_then(interval),
-        end_s,
-        quality: 0.0,
-        accepted: false,
-        partial: true,
-    };
-    let first_s1 = a.cycles.first().map_or(a.duration_s, |c| c.s1[0]);
-    let edges = &a.edge_sounds;
-    let leading = edges.leading_s2.map(|s2| partial(None, Some(s2), first_s1));
-    let trailing = edges
-        .trailing_s1
-        .map(|s1| partial(Some(s1), None, a.duration_s));
-    leading
+    let span = |iv: auscult_dsp::Interval| interval([iv.start.0, iv.end.0]);
+    a.reported_cycles()
         .into_iter()
-        .chain(a.cycles.iter().map(|c| pb::Cycle {
-            r_peak_s: c.r_peak_s,
-            s1: interval(c.s1),
-            s2: interval(c.s2),
-            end_s: c.end_s,
+        .map(|c| pb::Cycle {
+            r_peak_s: c.r_peak.map(|r| r.0),
+            s1: c.s1.and_then(span),
+            s2: c.s2.and_then(span),
+            end_s: c.end.0,
             quality: c.quality,
             accepted: c.accepted,
-            partial: false,
-        }))
-        .chain(trailing)
+            partial: c.partial,
+        })
         .collect()
 }
 

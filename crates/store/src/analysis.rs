@@ -199,6 +199,32 @@ impl From<&StoredCycle> for dsp::Cycle {
 }
 
 impl StoredAnalysis {
+    /// The cycles as reported, whole and partial in time order
+    /// (`auscult_dsp::EdgeSounds::around`, as `auscult analyze` reports them).
+    pub fn reported_cycles(&self) -> Vec<dsp::ReportedCycle> {
+        let iv = |s: [f64; 2]| dsp::Interval {
+            start: dsp::Seconds(s[0]),
+            end: dsp::Seconds(s[1]),
+        };
+        let whole: Vec<dsp::Cycle> = self
+            .cycles
+            .iter()
+            .map(|c| dsp::Cycle {
+                r_peak: c.r_peak_s.map(dsp::Seconds),
+                s1: iv(c.s1),
+                s2: iv(c.s2),
+                end: dsp::Seconds(c.end_s),
+                quality: c.quality,
+                accepted: c.accepted,
+            })
+            .collect();
+        dsp::EdgeSounds {
+            leading_s2: self.edge_sounds.leading_s2.map(iv),
+            trailing_s1: self.edge_sounds.trailing_s1.map(iv),
+        }
+        .around(&whole, dsp::Seconds(self.duration_s))
+    }
+
     /// The JSON kept in the database.
     pub fn to_json(&self) -> Result<String> {
         serde_json::to_string(self).map_err(|e| StoreError::Corrupt(e.to_string()))

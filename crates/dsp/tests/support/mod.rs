@@ -1,0 +1,32 @@
+//! Shared by the dsp integration tests that analyse `auscult-synth` recordings end to end.
+
+use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
+
+/// The PCG rate of the recordings (Hz).
+pub const RATE: f64 = 2000.0;
+
+/// Faint white noise only (30 dB SNR): a clean recording.
+pub const FAINT: PcgNoise = PcgNoise {
+    white_snr_db: Some(30.0),
+    ..PcgNoise::NONE
+};
+
+/// 20 s of PCG at [`RATE`]: a heart at `heart_rate_bpm`, with a murmur of the given kind and
+/// grade or none, under `noise`.
+pub fn heart(
+    seed: u64,
+    heart_rate_bpm: f64,
+    murmur: Option<(MurmurKind, u8)>,
+    noise: PcgNoise,
+) -> Vec<f32> {
+    let cfg = SynthConfig {
+        seed,
+        duration_s: 20.0,
+        pcg_rate_hz: RATE,
+        heart_rate_bpm,
+        murmur: murmur.map(|(kind, grade)| MurmurSpec { kind, grade }),
+        pcg_noise: noise,
+        ..SynthConfig::default()
+    };
+    auscult_synth::generate(&cfg).expect("valid config").pcg
+}
