@@ -146,8 +146,8 @@ fn mfcc_no_gain() -> &'static [&'static str] {
 }
 
 /// The diastolic twins of `sys_rel_spread` and `sys_min_rel`, added for the phase mirror
-/// (`mirror.rs`): model inputs only with `--mirror`, so that the committed models, fitted
-/// without it, stay as they were.
+/// (`mirror.rs`): model inputs only when the murmur model is fitted on mirrors (the default;
+/// `--mirror false` leaves them out, as the models before the mirror were fitted).
 const DIASTOLIC_TWINS: [&str; 2] = ["dia_rel_spread", "dia_min_rel"];
 
 /// The features the models leave out by default: [`DEVICE_DEPENDENT`] and [`mfcc_no_gain`].
