@@ -86,10 +86,45 @@ fn dominant_peaks(x: &[f32], radius: usize) -> Vec<usize> {
     peaks
 }
 
+/// How far (times) a QRS energy peak must stand above the median QRS energy around it
+/// ([`CLEAR_SPAN`] either side) to be a beat at all. Between the complexes of a readable lead
+/// the energy is near zero; where the lead is off or swamped by noise it is high throughout, and
+/// its peaks are no beats however tall.
+const CLEAR_RATIO: f32 = 4.0;
+/// Half the span (seconds) over which [`CLEAR_RATIO`]'s median is taken.
+const CLEAR_SPAN: f64 = 1.0;
+
+/// The `peaks` of `mwi` that stand [`CLEAR_RATIO`] above the median of `mwi` within
+/// [`CLEAR_SPAN`] (taken on 20 ms block means). Peaks in stretches of noise are dropped before
+/// the adaptive thresholds see them, so one loud stretch neither becomes beats nor raises the
+/// threshold past the real beats after it.
+fn clear_peaks(mwi: &[f32], peaks: Vec<usize>) -> Vec<usize> {
+    let block = (0.02 * WORK_RATE) as usize;
+    let means = block_mean(mwi, block);
+    let half = (CLEAR_SPAN / 0.02) as usize;
+    let mut window = Vec::with_capacity(2 * half + 1);
+    peaks
+        .into_iter()
+        .filter(|&i| {
+            let b = i / block;
+            let lo = b.saturating_sub(half);
+            let hi = (b + half + 1).min(means.len());
+            window.clear();
+            window.extend_from_slice(&means[lo..hi]);
+            if window.is_empty() {
+                return false;
+            }
+            let mid = window.len() / 2;
+            let (_, median, _) = window.select_nth_unstable_by(mid, f32::total_cmp);
+            mwi[i] > CLEAR_RATIO * *median
+        })
+        .collect()
+}
+
 /// QRS positions (work-rate indices of the energy peaks) by Pan–Tompkins adaptive thresholding.
 fn qrs_positions(mwi: &[f32]) -> Vec<usize> {
     let fs = WORK_RATE;
-    let cands = dominant_peaks(mwi, (REFRACTORY * fs) as usize);
+    let cands = clear_peaks(mwi, dominant_peaks(mwi, (REFRACTORY * fs) as usize));
     if cands.is_empty() {
         return Vec::new();
     }

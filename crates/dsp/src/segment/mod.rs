@@ -47,6 +47,9 @@ const T_END_TO_S2: f64 = 0.075;
 const T_END_SPREAD: f64 = 0.08;
 /// Log-score bonus for an S1 that starts at an R peak.
 const R_BONUS: f32 = 6.0;
+/// The median QRS template correlation ([`crate::ecg::Beats::quality`]) from which a lead's heart
+/// rate is trusted over the sound's when the two disagree.
+const CLEAN_LEAD: f32 = 0.9;
 
 /// Segments a preprocessed PCG, gated on the ECG when one is given and carries beats, with the
 /// compiled-in emission model.
@@ -136,17 +139,22 @@ fn segment_with(
     likelihood: bool,
 ) -> Segmentation {
     let in_range = |t: &Seconds| t.0 >= 0.0 && t.0 <= pre.duration.0;
-    let (r_peaks, t_ends): (Vec<Seconds>, Vec<Seconds>) = match ecg {
+    // R peaks, T-wave ends, and whether the lead's beats look alike (R-peak times given by a
+    // device are taken as clean).
+    let (r_peaks, t_ends, clean_lead): (Vec<Seconds>, Vec<Seconds>, bool) = match ecg {
         Some(EcgInput::Raw(sig)) => {
             let beats = detect_beats(sig);
             let t_ends = beats.t_wave_ends.iter().flatten().copied().collect();
-            (beats.r_peaks, t_ends)
+            let clean = beats.quality() >= CLEAN_LEAD && steady_beats(&beats.r_peaks) >= 5;
+            (beats.r_peaks, t_ends, clean)
         }
-        Some(EcgInput::RPeaks(p)) => (clean_peaks(p), Vec::new()),
-        None => (Vec::new(), Vec::new()),
+        Some(EcgInput::RPeaks(p)) => (clean_peaks(p), Vec::new(), true),
+        None => (Vec::new(), Vec::new(), false),
     };
     let r_peaks: Vec<Seconds> = r_peaks.into_iter().filter(in_range).collect();
-    let gated = r_peaks.len() >= 2;
+    // Gate only on a lead whose beats keep a rate: a few scattered "peaks" in a long recording
+    // are noise that would pull S1s to where there are none (segmented from the sound alone).
+    let gated = r_peaks.len() >= 2 && steady_beats(&r_peaks) >= (r_peaks.len() - 1).min(3);
     // Expected S2 centres from the T-wave ends (raw leads only).
     let mut s2_expected: Vec<f64> = if gated && gate.t_end_weight > 0.0 {
         t_ends.iter().map(|t| t.0 + T_END_TO_S2).collect()
@@ -157,10 +165,12 @@ fn segment_with(
 
     let frames = features::frames(pre);
     let pcg_estimate = heart_rate::estimate(&pre.envelope, pre.rate);
-    let ecg_hr = heart_rate_from_r_peaks(&r_peaks);
+    let ecg_hr = heart_rate_from_r_peaks(&r_peaks).filter(|_| gated);
     let default_sys = |hr: Bpm| Seconds(qs2_interval(hr).0 - 0.03);
     let (hr, sys) = match (pcg_estimate, ecg_hr) {
         (Some((h, s)), Some(e)) if (h.0 / e.0 - 1.0).abs() < 0.15 => (e, s),
+        // The sound's rate is often a split sound or half a cycle; a clean lead's is not.
+        (Some(_), Some(e)) if clean_lead => (e, default_sys(e)),
         (Some(est), _) => est,
         (None, Some(e)) => (e, default_sys(e)),
         (None, None) => (DEFAULT_HR, default_sys(DEFAULT_HR)),
@@ -301,6 +311,21 @@ fn sound_like(e: &[f32; 4]) -> f32 {
         return hi;
     }
     hi + ((a - hi).exp() + (b - hi).exp()).ln() - std::f32::consts::LN_2
+}
+
+/// How many RR intervals lie within 20 % of the median one (0 when the median is no heart
+/// rate): a lead that gave a few beats in a long recording has missed the others.
+fn steady_beats(r_peaks: &[Seconds]) -> usize {
+    let Some(median) = crate::ecg::median_rr(r_peaks) else {
+        return 0;
+    };
+    if !(0.25..=2.0).contains(&median.0) {
+        return 0;
+    }
+    r_peaks
+        .windows(2)
+        .filter(|w| ((w[1].0 - w[0].0) / median.0 - 1.0).abs() <= 0.2)
+        .count()
 }
 
 /// The standard deviation of RR intervals, robustly (from the interquartile range).
