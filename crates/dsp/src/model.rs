@@ -214,6 +214,9 @@ pub enum UnknownReason {
         /// Distance to the training recordings (Mahalanobis, in standard deviations).
         distance: f32,
     },
+    /// Cycles were found, but not one whose systole and diastole could both be measured, so a
+    /// murmur's repeat at one phase cannot be told from noise: re-record or listen.
+    NoMeasurableCycle,
 }
 
 /// Why a recording was flagged for a clinician, each backed by evidence in the [`Analysis`].

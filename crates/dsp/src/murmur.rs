@@ -19,7 +19,7 @@ use crate::features::{
 };
 use crate::model::{
     Cycle, EnsembleCycle, ExtraSound, MurmurFinding, MurmurPhase, MurmurPitch, MurmurShape,
-    MurmurStatus, MurmurTiming,
+    MurmurStatus, MurmurTiming, UnknownReason,
 };
 
 /// The committed model parameters.
@@ -573,6 +573,17 @@ pub fn finding(
     descriptions: &[PhaseDescription; 2],
 ) -> MurmurFinding {
     let loud_diastolic = loud_diastolic(features);
+    if unmeasured(models, features) && !loud_diastolic {
+        return MurmurFinding {
+            status: MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle),
+            timing: None,
+            phase: None,
+            shape: None,
+            pitch: None,
+            grade: None,
+            confidence: 0.0,
+        };
+    }
     let present = called(models, scores.murmur, features);
     let confidence = call_confidence(models, scores.murmur, features, present) as f32;
     if !present {
@@ -635,6 +646,13 @@ pub fn call_confidence(models: &Models, murmur: f64, f: &Features, present: bool
         by_p.max(by_r)
     };
     0.5 + 0.5 * margin.clamp(0.0, 1.0)
+}
+
+/// Whether the call asks for the repeat test ([`repeats`]) and the recording has no cycle to
+/// take it on (no cycle of the phase map: `sys_repeat` and `dia_repeat` NaN). Such a recording is
+/// not judged: "absent" would be a guess.
+pub fn unmeasured(models: &Models, f: &Features) -> bool {
+    models.min_repeat > 0.0 && f.get("sys_repeat").is_nan() && f.get("dia_repeat").is_nan()
 }
 
 /// Whether the murmur evidence repeats: some phase stands above the recording's floor
@@ -868,6 +886,45 @@ mod tests {
         models.min_repeat = 0.0;
         f.values[at("dia_repeat")] = 0.0;
         assert!(called(&models, 0.99, &f), "no gate");
+    }
+
+    #[test]
+    fn a_recording_without_a_measurable_cycle_is_not_judged() {
+        let mut models = Models::hand_set();
+        models.murmur.threshold = 0.01;
+        models.min_repeat = 0.7;
+        let f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        let scores = Scores {
+            murmur_logit: 0.0,
+            murmur: 0.5,
+            diastolic: 0.0,
+            review: 0.0,
+            ood_distance: 0.0,
+        };
+        let d = [PhaseDescription::default(); 2];
+        let got = finding(&models, &scores, &f, &d);
+        assert_eq!(
+            got.status,
+            MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
+        );
+        assert_eq!(got.confidence, 0.0);
+        assert!(got.timing.is_none() && got.grade.is_none());
+        // With one measurable cycle the call is made.
+        let mut measured = f.clone();
+        measured.values[input_index("sys_repeat").expect("a feature")] = 0.0;
+        measured.values[input_index("dia_repeat").expect("a feature")] = 0.0;
+        assert_eq!(
+            finding(&models, &scores, &measured, &d).status,
+            MurmurStatus::Absent
+        );
+        // Without the repeat gate the call never asked for a measured cycle.
+        models.min_repeat = 0.0;
+        assert_ne!(
+            finding(&models, &scores, &f, &d).status,
+            MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
+        );
     }
 
     #[test]

@@ -79,6 +79,7 @@ impl UnknownReason {
                 format!("too few clean cycles ({accepted} accepted)")
             }
             UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
+            UnknownReason::NoMeasurableCycle => "no cycle whose systole and diastole could both be measured, so a murmur cannot be told from noise: re-record or listen".into(),
             UnknownReason::UnlikeTraining { distance } => format!(
                 "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"
             ),
