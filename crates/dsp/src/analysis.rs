@@ -229,13 +229,19 @@ impl Analyzer {
     /// Applies the models to the evidence and decides what to tell the clinician.
     pub fn conclude(&self, evidence: Evidence) -> Analysis {
         let scores = self.scores(&evidence);
-        let murmur = match (&scores, &evidence.features) {
+        let mut murmur = match (&scores, &evidence.features) {
             (Some(s), Some(f)) if s.ood_distance > 1.0 => {
                 unlike_training_finding(nearest_distance(&self.models, f))
             }
             (Some(s), Some(f)) => murmur::finding(&self.models, s, f, &evidence.descriptions),
             _ => unknown_finding(&evidence.quality),
         };
+        // No measurable cycle because none was accepted at all: say that.
+        if murmur.status == MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
+            && !evidence.cycles.iter().any(|c| c.accepted)
+        {
+            murmur.status = MurmurStatus::Unknown(UnknownReason::TooFewCycles { accepted: 0 });
+        }
         let mut flag_reasons = Vec::new();
         match murmur.status {
             MurmurStatus::Present => flag_reasons.push(FlagReason::Murmur),
@@ -324,6 +330,63 @@ pub fn analyze(rec: &Recording<'_>) -> Result<Analysis, DspError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Evidence with cycles (accepted or not) but no measurable phase: every feature NaN.
+    fn unmeasurable(accepted: bool) -> Evidence {
+        let at = |t: f64| Seconds(t);
+        let cycle = Cycle {
+            r_peak: None,
+            s1: crate::model::Interval {
+                start: at(0.1),
+                end: at(0.2),
+            },
+            s2: crate::model::Interval {
+                start: at(0.25),
+                end: at(0.3),
+            },
+            end: at(0.4),
+            quality: 0.9,
+            accepted,
+        };
+        Evidence {
+            duration: at(8.0),
+            sample_rate: Hz(2000.0),
+            ecg_used: false,
+            heart_rate: None,
+            rhythm: None,
+            cycles: vec![cycle; 4],
+            edge_sounds: EdgeSounds::default(),
+            ensemble: None,
+            quality: Quality {
+                usable: true,
+                sqi: 0.8,
+                reason: None,
+            },
+            features: Some(Features {
+                values: [f32::NAN; crate::features::NUM_FEATURES],
+            }),
+            descriptions: Default::default(),
+            extra_sounds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn no_measurable_cycle_is_cannot_judge_and_says_which() {
+        let mut models = Models::hand_set();
+        models.min_repeat = 0.7;
+        let analyzer = Analyzer::with_models(models);
+        let a = analyzer.conclude(unmeasurable(true));
+        assert_eq!(
+            a.murmur.status,
+            MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
+        );
+        assert!(a.flagged && a.flag_reasons.contains(&FlagReason::CannotJudge));
+        let a = analyzer.conclude(unmeasurable(false));
+        assert_eq!(
+            a.murmur.status,
+            MurmurStatus::Unknown(UnknownReason::TooFewCycles { accepted: 0 })
+        );
+    }
 
     #[test]
     fn analyzer_is_send() {

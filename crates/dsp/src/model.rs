@@ -214,8 +214,9 @@ pub enum UnknownReason {
         /// Distance to the training recordings (Mahalanobis, in standard deviations).
         distance: f32,
     },
-    /// Cycles were found, but not one whose systole and diastole could both be measured, so a
-    /// murmur's repeat at one phase cannot be told from noise: re-record or listen.
+    /// Cycles were accepted, but not one whose systole and diastole could both be measured, so
+    /// a murmur's repeat at one phase cannot be told from noise: re-record or listen. (With no
+    /// accepted cycle at all the reason is [`UnknownReason::TooFewCycles`].)
     NoMeasurableCycle,
 }
 
