@@ -422,17 +422,12 @@ mod tests {
     #[test]
     fn unknown_murmur_says_why_and_timing_is_null() {
         let mut a = analysis();
-        a.murmur = MurmurFinding {
-            status: MurmurStatus::Unknown(UnknownReason::TooShort {
+        a.murmur = MurmurFinding::undescribed(
+            MurmurStatus::Unknown(UnknownReason::TooShort {
                 duration: Seconds(1.2),
             }),
-            timing: None,
-            phase: None,
-            shape: None,
-            pitch: None,
-            grade: None,
-            confidence: 0.0,
-        };
+            0.0,
+        );
         a.cycles[0].r_peak = None;
         let line = serde_json::to_value(ResultLine::new("x.wav".into(), &a)).expect("json");
         assert_eq!(line["murmur"]["status"], "unknown");

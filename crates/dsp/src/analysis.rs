@@ -289,34 +289,24 @@ fn nearest_distance(models: &Models, f: &crate::features::Features) -> f64 {
 
 /// The finding for a recording whose evidence is unlike the training recordings'.
 fn unlike_training_finding(distance: f64) -> MurmurFinding {
-    MurmurFinding {
-        status: MurmurStatus::Unknown(UnknownReason::UnlikeTraining {
+    MurmurFinding::undescribed(
+        MurmurStatus::Unknown(UnknownReason::UnlikeTraining {
             distance: distance as f32,
         }),
-        timing: None,
-        phase: None,
-        shape: None,
-        pitch: None,
-        grade: None,
-        confidence: 0.0,
-    }
+        0.0,
+    )
 }
 
 /// The finding for a recording that cannot be judged.
 fn unknown_finding(q: &Quality) -> MurmurFinding {
-    MurmurFinding {
-        status: MurmurStatus::Unknown(
+    MurmurFinding::undescribed(
+        MurmurStatus::Unknown(
             q.reason
                 .clone()
                 .unwrap_or(UnknownReason::TooNoisy { sqi: q.sqi }),
         ),
-        timing: None,
-        phase: None,
-        shape: None,
-        pitch: None,
-        grade: None,
-        confidence: 1.0 - q.sqi.clamp(0.0, 1.0),
-    }
+        1.0 - q.sqi.clamp(0.0, 1.0),
+    )
 }
 
 /// Analyses one recording with a fresh [`Analyzer`] (convenient; reuse an `Analyzer` in loops).

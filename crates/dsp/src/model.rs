@@ -267,6 +267,22 @@ pub struct MurmurFinding {
     pub confidence: f32,
 }
 
+impl MurmurFinding {
+    /// A finding with no murmur to describe (absent, or unknown with its reason): timing,
+    /// phase, shape, pitch and grade empty.
+    pub fn undescribed(status: MurmurStatus, confidence: f32) -> MurmurFinding {
+        MurmurFinding {
+            status,
+            timing: None,
+            phase: None,
+            shape: None,
+            pitch: None,
+            grade: None,
+            confidence,
+        }
+    }
+}
+
 /// Rhythm measures over the accepted cycles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rhythm {

@@ -574,28 +574,15 @@ pub fn finding(
 ) -> MurmurFinding {
     let loud_diastolic = loud_diastolic(features);
     if unmeasured(models, features) && !loud_diastolic {
-        return MurmurFinding {
-            status: MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle),
-            timing: None,
-            phase: None,
-            shape: None,
-            pitch: None,
-            grade: None,
-            confidence: 0.0,
-        };
+        return MurmurFinding::undescribed(
+            MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle),
+            0.0,
+        );
     }
     let present = called(models, scores.murmur, features);
     let confidence = call_confidence(models, scores.murmur, features, present) as f32;
     if !present {
-        return MurmurFinding {
-            status: MurmurStatus::Absent,
-            timing: None,
-            phase: None,
-            shape: None,
-            pitch: None,
-            grade: None,
-            confidence,
-        };
+        return MurmurFinding::undescribed(MurmurStatus::Absent, confidence);
     }
     let diastolic = scores.diastolic >= models.timing.threshold || loud_diastolic;
     let d = descriptions[usize::from(diastolic)];
