@@ -142,6 +142,15 @@ fn evaluation_on_shared_data_meets_the_floors() {
             .expect("jsonl");
         let errors = lines.lines().filter(|l| l.contains("\"error\"")).count();
         assert_eq!(errors, 0, "{dataset}: {errors} error lines");
+        // Every one of them is a heart: none is taken for a tapping (one sound per cycle).
+        let one_sound: Vec<&str> = lines
+            .lines()
+            .filter(|l| l.contains("one sound per cycle"))
+            .collect();
+        assert!(
+            one_sound.is_empty(),
+            "{dataset}: real hearts taken for one sound per cycle: {one_sound:?}"
+        );
     }
     assert!(
         failures.is_empty(),

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use ndarray::{Array2, Array3, ArrayView1, ArrayView2, Axis, Slice};
+use ndarray::{Array1, Array2, Array3, ArrayView1, ArrayView2, Axis, Slice};
 
 use crate::filter::{Sos, apply_bank};
 use crate::mfcc::{CycleMfcc, Phase};
@@ -298,6 +298,8 @@ pub struct PhaseMap {
     /// Log powers of each cycle's heart sounds (mean of S1 and S2), `cycles × MAP_BANDS`: axes
     /// [`CYCLE_AXIS`] and the band.
     pub sounds: Array2<f32>,
+    /// Log power of each cycle's weaker heart sound (S1 or S2), full band: [`CYCLE_AXIS`].
+    pub weaker: Array1<f32>,
 }
 
 impl PhaseMap {
@@ -305,6 +307,7 @@ impl PhaseMap {
     pub fn of(powers: &BandPowers, cycles: &[Cycle]) -> PhaseMap {
         let mut bins: Vec<[[f32; MAP_BANDS]; 2 * PHASE_BINS]> = Vec::new();
         let mut sounds: Vec<[f32; MAP_BANDS]> = Vec::new();
+        let mut weaker: Vec<f32> = Vec::new();
         for c in cycles.iter().filter(|c| c.accepted) {
             let ((ss, se), (ds, de)) = phase_windows(c);
             if se - ss < 0.04 || de - ds < 0.08 {
@@ -330,13 +333,17 @@ impl PhaseMap {
                 }
             }
             if ok {
+                let s1 = powers.mean(0, c.s1.start.0, c.s1.end.0).unwrap_or(0.0);
+                let s2 = powers.mean(0, c.s2.start.0, c.s2.end.0).unwrap_or(0.0);
                 bins.push(cycle_bins);
                 sounds.push(cycle_sounds);
+                weaker.push(((s1.min(s2) + EPS).ln()) as f32);
             }
         }
         PhaseMap {
             bins: Array3::from(bins),
             sounds: Array2::from(sounds),
+            weaker: Array1::from(weaker),
         }
     }
 
@@ -395,6 +402,21 @@ impl PhaseMap {
             .filter(|bins| least(bins.view()) - floor >= margin)
             .count();
         hits as f32 / n as f32
+    }
+
+    /// Median over cycles of how far (dB) the cycle's weaker heart sound stands above its
+    /// quietest phase bin (full band); NaN without cycles. A heart gives two sounds a cycle, each
+    /// well above the silence between them (at least 5.6 dB in every one of the 1,364 recordings
+    /// of `../shared/data` with two measurable cycles, median 18 dB); a tapping, a knock or a
+    /// pulse segmented as cycles gives one, and its "other sound" is silence (1.3 dB).
+    pub fn weaker_sound_rise_db(&self) -> f32 {
+        let mut v: Vec<f32> = self
+            .weaker
+            .iter()
+            .zip(self.bins.index_axis(BAND_AXIS, 0).outer_iter())
+            .map(|(&w, bins)| (w - least(bins)) * (10.0 / std::f32::consts::LN_10))
+            .collect();
+        median(&mut v)
     }
 
     /// Median over cycles of the quietest systolic bin relative to the same cycle's heart

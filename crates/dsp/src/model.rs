@@ -218,6 +218,12 @@ pub enum UnknownReason {
     /// a murmur's repeat at one phase cannot be told from noise: re-record or listen. (With no
     /// accepted cycle at all the reason is [`UnknownReason::TooFewCycles`].)
     NoMeasurableCycle,
+    /// The cycles hold one sound each, not an S1 and an S2 (a tapping, a knock, a pulse, or the
+    /// chest piece off the heart): not heart sounds to judge.
+    OneSoundPerCycle {
+        /// How far (dB) the weaker "sound" stands above the cycle's silence.
+        rise_db: f32,
+    },
 }
 
 /// Why a recording was flagged for a clinician, each backed by evidence in the [`Analysis`].

@@ -79,6 +79,9 @@ impl UnknownReason {
                 format!("too few clean cycles ({accepted} accepted)")
             }
             UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
+            UnknownReason::OneSoundPerCycle { rise_db } => format!(
+                "one sound per cycle, not an S1 and an S2 (the other stands {rise_db:.1} dB above the silence): not heart sounds, or the chest piece is off the heart: re-record or listen"
+            ),
             UnknownReason::NoMeasurableCycle => "no cycle whose systole and diastole could both be measured, so a murmur cannot be told from noise: re-record or listen".into(),
             UnknownReason::UnlikeTraining { distance } => format!(
                 "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"

@@ -7,7 +7,7 @@
 //! fooled them on real devices was not synthetic artefacts of these kinds; this guards the
 //! behaviour, the held-out specificity is measured in crates/train.)
 
-use auscult_dsp::{Analyzer, Hz, MurmurStatus, Recording, Signal};
+use auscult_dsp::{Analyzer, FlagReason, Hz, MurmurStatus, Recording, Signal, UnknownReason};
 use auscult_synth::{MurmurKind, PcgNoise};
 
 mod support;
@@ -91,5 +91,61 @@ fn rubbing_and_knocks_over_a_murmur_do_not_hide_it() {
             eprintln!("{kind:?} under {name}: {found} of 3 found");
             assert!(found >= 2, "{kind:?} under {name}: {found} of 3 found");
         }
+    }
+}
+
+/// A tapping on the chest piece with no heart under it (one 60 Hz knock every 0.77 s over faint
+/// noise) segments into regular "cycles" whose S2 is silence. It is not judged ("one sound per
+/// cycle"); before the check it was a confident "murmur absent", not flagged. The synthetic
+/// hearts above, clean or noisy, never get that reason.
+#[test]
+fn a_tapping_without_a_heart_is_not_judged() {
+    let n = (10.0 * RATE) as usize;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let mut pcg: Vec<f32> = (0..n).map(|_| 0.01 * noise()).collect();
+    let len = (0.05 * RATE) as usize;
+    let mut t = 0.2;
+    while t < 9.9 {
+        let i0 = (t * RATE) as usize;
+        for k in 0..len.min(n - i0) {
+            let w = (std::f64::consts::PI * k as f64 / len as f64).sin().powi(2);
+            let s = (2.0 * std::f64::consts::PI * 60.0 * k as f64 / RATE).sin();
+            pcg[i0 + k] += (w * s) as f32;
+        }
+        t += 0.77;
+    }
+    let a = Analyzer::new()
+        .analyze(&Recording {
+            pcg: Signal {
+                samples: &pcg,
+                rate: Hz(RATE),
+            },
+            ecg: None,
+        })
+        .expect("analyses");
+    assert!(
+        matches!(
+            a.murmur.status,
+            MurmurStatus::Unknown(UnknownReason::OneSoundPerCycle { .. })
+        ),
+        "{:?}",
+        a.murmur.status
+    );
+    assert!(a.flagged && a.flag_reasons.contains(&FlagReason::CannotJudge));
+    for (name, noise) in artefacts() {
+        let s = status(None, noise, 1);
+        assert!(
+            !matches!(
+                s,
+                MurmurStatus::Unknown(UnknownReason::OneSoundPerCycle { .. })
+            ),
+            "a heart under {name}: {s:?}"
+        );
     }
 }
