@@ -218,8 +218,9 @@ pub enum UnknownReason {
     /// a murmur's repeat at one phase cannot be told from noise: re-record or listen. (With no
     /// accepted cycle at all the reason is [`UnknownReason::TooFewCycles`].)
     NoMeasurableCycle,
-    /// The cycles hold one sound each, not an S1 and an S2 (a tapping, a knock, a pulse, or the
-    /// chest piece off the heart): not heart sounds to judge.
+    /// The cycles hold one sound each, not an S1 and an S2 (a tapping, a knock, a pulse, the
+    /// chest piece off the heart, or a sound buried in a continuous murmur): nothing the engine
+    /// can judge; a clinician should listen.
     OneSoundPerCycle {
         /// How far (dB) the weaker "sound" stands above the cycle's silence.
         rise_db: f32,

@@ -80,7 +80,7 @@ impl UnknownReason {
             }
             UnknownReason::NonFinite => "samples hold NaN or infinity".into(),
             UnknownReason::OneSoundPerCycle { rise_db } => format!(
-                "one sound per cycle, not an S1 and an S2 (the other stands {rise_db:.1} dB above the silence): not heart sounds, or the chest piece is off the heart: re-record or listen"
+                "one sound per cycle, not an S1 and an S2 (the other stands {rise_db:.1} dB above the quietest part of the cycle): not heart sounds, the chest piece off the heart, or a sound buried in a continuous murmur: re-record or listen"
             ),
             UnknownReason::NoMeasurableCycle => "no cycle whose systole and diastole could both be measured, so a murmur cannot be told from noise: re-record or listen".into(),
             UnknownReason::UnlikeTraining { distance } => format!(

@@ -203,3 +203,44 @@ fn noise_raises_the_floor_with_the_murmur_and_bursts_do_not_repeat() {
         assert!(f.get("sys_floor_all") < 1.0);
     }
 }
+
+/// The weaker heart sound's rise over the cycle's silence
+/// (`PhaseMap::weaker_sound_rise_db`): an `auscult-synth` heart, with or without a murmur, gives
+/// two sounds a cycle well above [`auscult_dsp::analysis::MIN_SOUND_RISE_DB`]; the same with its
+/// gain ×10 gives the same rise (a log ratio within the recording).
+#[test]
+fn both_heart_sounds_stand_above_the_silence_of_their_cycle() {
+    use auscult_dsp::features::{BandPowers, PhaseMap};
+    use auscult_dsp::preprocess::preprocess;
+    use auscult_dsp::quality::assess_cycles;
+    use auscult_dsp::segment::segment;
+    let rise = |samples: &[f32]| {
+        let pre = preprocess(Signal {
+            samples,
+            rate: Hz(RATE),
+        })
+        .expect("valid");
+        let mut cycles = segment(&pre, None).cycles;
+        assess_cycles(&pre, &mut cycles);
+        let mut powers = BandPowers::default();
+        powers.compute(&pre);
+        let map = PhaseMap::of(&powers, &cycles);
+        assert!(map.cycles() >= 10, "{} cycles", map.cycles());
+        map.weaker_sound_rise_db()
+    };
+    for kind in [
+        None,
+        Some(MurmurKind::MitralRegurgitation),
+        Some(MurmurKind::MitralStenosis),
+    ] {
+        let x = pcg(kind, 30.0, 5);
+        let r = rise(&x);
+        eprintln!("{kind:?}: weaker sound {r:.1} dB above the silence");
+        assert!(
+            r > 2.0 * auscult_dsp::analysis::MIN_SOUND_RISE_DB,
+            "{kind:?}: {r:.1} dB"
+        );
+        let louder: Vec<f32> = x.iter().map(|v| v * 10.0).collect();
+        assert!((rise(&louder) - r).abs() < 0.05, "{kind:?}: gain moved it");
+    }
+}
