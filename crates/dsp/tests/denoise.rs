@@ -387,17 +387,17 @@ fn print_table(title: &str, table: &[(Mix, Vec<Measured>)]) {
 /// largest |mean S1+S2 level| (dB), largest |mean murmur level| (dB).
 fn floors(m: Mix, with_ecg: bool) -> (f64, f64, f64) {
     let gain = match (m, with_ecg) {
-        (Mix::One(RecordedNoise::Breathing), true) => 1.0,
+        (Mix::One(RecordedNoise::Breathing), true) => 5.5,
         (Mix::One(RecordedNoise::Breathing), false) => 0.8,
-        (Mix::One(RecordedNoise::Rubbing), true) => 9.0,
+        (Mix::One(RecordedNoise::Rubbing), true) => 10.5,
         (Mix::One(RecordedNoise::Rubbing), false) => 8.0,
-        (Mix::One(RecordedNoise::SpeechBand), true) => 11.0,
+        (Mix::One(RecordedNoise::SpeechBand), true) => 11.5,
         (Mix::One(RecordedNoise::SpeechBand), false) => 10.5,
         (Mix::One(RecordedNoise::Voice), _) => 9.5,
         (Mix::One(RecordedNoise::Spikes), true) => 10.0,
         (Mix::One(RecordedNoise::Spikes), false) => 9.0,
         (Mix::One(RecordedNoise::White), _) => 8.5,
-        (Mix::Recorded, true) => 4.0,
+        (Mix::Recorded, true) => 7.0,
         (Mix::Recorded, false) => 3.0,
     };
     let (sounds, murmur) = match m {

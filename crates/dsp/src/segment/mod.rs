@@ -47,6 +47,11 @@ const T_END_TO_S2: f64 = 0.075;
 const T_END_SPREAD: f64 = 0.08;
 /// Log-score bonus for an S1 that starts at an R peak.
 const R_BONUS: f32 = 6.0;
+/// Default [`Gating::min_systole_ratio`]: 70 % of Weissler's systolic interval, several
+/// standard deviations below it (PhysioNet c0015 and c0025 decoded a 0.18–0.20 s systole at
+/// 71–77 bpm, where 0.33–0.36 s is expected and 0.30–0.33 s is labelled).
+const MIN_SYSTOLE_RATIO: f64 = 0.7;
+
 /// The median QRS template correlation ([`crate::ecg::Beats::quality`]) from which a lead's heart
 /// rate is trusted over the sound's when the two disagree.
 const CLEAN_LEAD: f32 = 0.9;
@@ -94,6 +99,10 @@ pub struct Gating {
     pub estimate_bonus: f32,
     /// Weight of the pull of S2 centres towards T-wave end + 75 ms (raw ECG only; 0 disables).
     pub t_end_weight: f64,
+    /// Shortest systolic interval (S1 onset to S2 onset) tried, as a share of the one a heart
+    /// has at the recording's rate (Weissler's Q–S2 less 30 ms): shorter candidates are split
+    /// sounds or a murmur's peak, not an S2 (0 tries every candidate).
+    pub min_systole_ratio: f64,
 }
 
 impl Default for Gating {
@@ -106,6 +115,7 @@ impl Default for Gating {
             systole_grid: vec![0.24, 0.28, 0.32, 0.36, 0.4],
             estimate_bonus: 2.0,
             t_end_weight: 2.0,
+            min_systole_ratio: MIN_SYSTOLE_RATIO,
         }
     }
 }
@@ -223,8 +233,11 @@ fn segment_with(
     candidates.extend(gate.systole_grid.iter().copied());
     // (spans, score with the head start, durations, score).
     let mut best: Option<(Vec<Span>, f32, [Duration; 4], f32)> = None;
+    // No systole far shorter than a heart at this rate has (unless nothing else is offered).
+    let shortest = gate.min_systole_ratio * default_sys(hr).0;
+    let any_long_enough = candidates.iter().any(|&c| c >= shortest);
     for (k, &cand) in candidates.iter().enumerate() {
-        if k > 0 && (cand - sys.0).abs() < 0.02 {
+        if (k > 0 && (cand - sys.0).abs() < 0.02) || (any_long_enough && cand < shortest) {
             continue;
         }
         let durations =
