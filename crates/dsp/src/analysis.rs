@@ -283,7 +283,7 @@ impl Analyzer {
 
 /// How far (dB) each cycle's weaker heart sound must stand above the silence of the same cycle
 /// ([`PhaseMap::weaker_sound_rise_db`]) for the cycles to be a heart's. Every recording of
-/// `../shared/data` with two measurable cycles (1,364) stands at least 5.6 dB above it (median
+/// `../shared/data` with two measurable cycles (1,371) stands at least 5.1 dB above it (median
 /// 18 dB); a tapping segmented as cycles stood 1.3 dB, white and brown noise 2.5 and 3.3 dB.
 pub const MIN_SOUND_RISE_DB: f32 = 3.0;
 
