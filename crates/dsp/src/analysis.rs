@@ -187,22 +187,12 @@ impl Analyzer {
         evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
         evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();
         evidence.quality.sqi = sqi;
-        let accepted = cycles.iter().filter(|c| c.accepted).count();
-        if sqi < MIN_SQI {
+        // The features hold the phase map's figures, not the map: it is built again here (a
+        // few µs, measured within the spread).
+        let map = PhaseMap::of(&self.powers, &cycles);
+        if let Some(reason) = unusable(sqi, &cycles, duration, &map) {
             evidence.quality.usable = false;
-            evidence.quality.reason = Some(if accepted == 0 && sqi <= 0.0 {
-                UnknownReason::NoHeartSounds
-            } else {
-                UnknownReason::TooNoisy { sqi }
-            });
-        } else if cycles.is_empty() && duration.0 >= 4.0 && sqi < 2.0 * MIN_SQI {
-            // A long recording in which not one cycle was found and the envelope is barely
-            // periodic holds no heart sounds that could be judged.
-            evidence.quality.usable = false;
-            evidence.quality.reason = Some(UnknownReason::TooFewCycles { accepted });
-        } else if let Some(rise_db) = one_sound_per_cycle(&self.powers, &cycles) {
-            evidence.quality.usable = false;
-            evidence.quality.reason = Some(UnknownReason::OneSoundPerCycle { rise_db });
+            evidence.quality.reason = Some(reason);
         }
         evidence.ecg_used = seg.ecg_used;
         evidence.heart_rate = rhythm
@@ -232,19 +222,13 @@ impl Analyzer {
     /// Applies the models to the evidence and decides what to tell the clinician.
     pub fn conclude(&self, evidence: Evidence) -> Analysis {
         let scores = self.scores(&evidence);
-        let mut murmur = match (&scores, &evidence.features) {
+        let murmur = match (&scores, &evidence.features) {
             (Some(s), Some(f)) if s.ood_distance > 1.0 => {
                 unlike_training_finding(nearest_distance(&self.models, f))
             }
             (Some(s), Some(f)) => murmur::finding(&self.models, s, f, &evidence.descriptions),
             _ => unknown_finding(&evidence.quality),
         };
-        // No measurable cycle because none was accepted at all: say that.
-        if murmur.status == MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
-            && !evidence.cycles.iter().any(|c| c.accepted)
-        {
-            murmur.status = MurmurStatus::Unknown(UnknownReason::TooFewCycles { accepted: 0 });
-        }
         let mut flag_reasons = Vec::new();
         match murmur.status {
             MurmurStatus::Present => flag_reasons.push(FlagReason::Murmur),
@@ -287,13 +271,35 @@ impl Analyzer {
 /// 18 dB); a tapping segmented as cycles stood 1.3 dB, white and brown noise 2.5 and 3.3 dB.
 pub const MIN_SOUND_RISE_DB: f32 = 3.0;
 
-/// `Some(rise)` when the accepted cycles (two or more measurable) hold one sound each, not an S1
-/// and an S2: the weaker "sound" stands less than [`MIN_SOUND_RISE_DB`] above the cycle's
-/// silence. Such "cycles" are a tapping, a knock or a pulse, not a heart to judge.
-fn one_sound_per_cycle(powers: &BandPowers, cycles: &[Cycle]) -> Option<f32> {
-    let map = PhaseMap::of(powers, cycles);
-    let rise = map.weaker_sound_rise_db();
-    (map.cycles() >= 2 && rise < MIN_SOUND_RISE_DB).then_some(rise)
+/// Why a preprocessed and segmented recording cannot be judged, if it cannot: too noisy; no
+/// cycle found in a long, barely periodic recording; cycles found but none accepted; or cycles
+/// that hold one sound each, not an S1 and an S2 (the weaker stands less than
+/// [`MIN_SOUND_RISE_DB`] above the cycle's silence, [`PhaseMap::weaker_sound_rise_db`]: a
+/// tapping, a knock or a pulse).
+fn unusable(
+    sqi: f32,
+    cycles: &[Cycle],
+    duration: Seconds,
+    map: &PhaseMap,
+) -> Option<UnknownReason> {
+    let accepted = cycles.iter().filter(|c| c.accepted).count();
+    if sqi < MIN_SQI {
+        return Some(if accepted == 0 && sqi <= 0.0 {
+            UnknownReason::NoHeartSounds
+        } else {
+            UnknownReason::TooNoisy { sqi }
+        });
+    }
+    // A long recording in which not one cycle was found and the envelope is barely periodic
+    // holds no heart sounds that could be judged; nor does one whose every cycle was rejected.
+    if (cycles.is_empty() && duration.0 >= 4.0 && sqi < 2.0 * MIN_SQI)
+        || (accepted == 0 && !cycles.is_empty())
+    {
+        return Some(UnknownReason::TooFewCycles { accepted });
+    }
+    let rise_db = map.weaker_sound_rise_db();
+    (map.cycles() >= 2 && rise_db < MIN_SOUND_RISE_DB)
+        .then_some(UnknownReason::OneSoundPerCycle { rise_db })
 }
 
 /// The distance to the nearest out-of-distribution component.
@@ -389,10 +395,21 @@ mod tests {
             MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
         );
         assert!(a.flagged && a.flag_reasons.contains(&FlagReason::CannotJudge));
-        let a = analyzer.conclude(unmeasurable(false));
+    }
+
+    #[test]
+    fn cycles_none_of_them_accepted_cannot_be_judged() {
+        let ev = unmeasurable(false);
+        let map = PhaseMap::default();
         assert_eq!(
-            a.murmur.status,
-            MurmurStatus::Unknown(UnknownReason::TooFewCycles { accepted: 0 })
+            unusable(0.8, &ev.cycles, ev.duration, &map),
+            Some(UnknownReason::TooFewCycles { accepted: 0 })
+        );
+        let ev = unmeasurable(true);
+        assert_eq!(unusable(0.8, &ev.cycles, ev.duration, &map), None);
+        assert_eq!(
+            unusable(0.1, &ev.cycles, ev.duration, &map),
+            Some(UnknownReason::TooNoisy { sqi: 0.1 })
         );
     }
 

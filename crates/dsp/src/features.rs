@@ -410,6 +410,10 @@ impl PhaseMap {
     /// of `../shared/data` with two measurable cycles, median 18 dB); a tapping, a knock or a
     /// pulse segmented as cycles gives one, and its "other sound" is silence (1.3 dB).
     pub fn weaker_sound_rise_db(&self) -> f32 {
+        if self.cycles() == 0 || self.weaker.is_empty() {
+            // (Also for `PhaseMap::default()`, whose arrays have no band axis to index.)
+            return f32::NAN;
+        }
         let mut v: Vec<f32> = self
             .weaker
             .iter()

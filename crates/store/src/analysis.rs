@@ -206,18 +206,7 @@ impl StoredAnalysis {
             start: dsp::Seconds(s[0]),
             end: dsp::Seconds(s[1]),
         };
-        let whole: Vec<dsp::Cycle> = self
-            .cycles
-            .iter()
-            .map(|c| dsp::Cycle {
-                r_peak: c.r_peak_s.map(dsp::Seconds),
-                s1: iv(c.s1),
-                s2: iv(c.s2),
-                end: dsp::Seconds(c.end_s),
-                quality: c.quality,
-                accepted: c.accepted,
-            })
-            .collect();
+        let whole: Vec<dsp::Cycle> = self.cycles.iter().map(dsp::Cycle::from).collect();
         dsp::EdgeSounds {
             leading_s2: self.edge_sounds.leading_s2.map(iv),
             trailing_s1: self.edge_sounds.trailing_s1.map(iv),

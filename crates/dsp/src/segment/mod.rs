@@ -150,21 +150,23 @@ fn segment_with(
 ) -> Segmentation {
     let in_range = |t: &Seconds| t.0 >= 0.0 && t.0 <= pre.duration.0;
     // R peaks, T-wave ends, and whether the lead's beats look alike (R-peak times given by a
-    // device are taken as clean).
-    let (r_peaks, t_ends, clean_lead): (Vec<Seconds>, Vec<Seconds>, bool) = match ecg {
+    // device are taken as alike).
+    let (r_peaks, t_ends, alike): (Vec<Seconds>, Vec<Seconds>, bool) = match ecg {
         Some(EcgInput::Raw(sig)) => {
             let beats = detect_beats(sig);
             let t_ends = beats.t_wave_ends.iter().flatten().copied().collect();
-            let clean = beats.quality() >= CLEAN_LEAD && steady_beats(&beats.r_peaks) >= 5;
-            (beats.r_peaks, t_ends, clean)
+            let alike = beats.quality() >= CLEAN_LEAD;
+            (beats.r_peaks, t_ends, alike)
         }
         Some(EcgInput::RPeaks(p)) => (clean_peaks(p), Vec::new(), true),
         None => (Vec::new(), Vec::new(), false),
     };
     let r_peaks: Vec<Seconds> = r_peaks.into_iter().filter(in_range).collect();
+    let steady = steady_beats(&r_peaks);
     // Gate only on a lead whose beats keep a rate: a few scattered "peaks" in a long recording
     // are noise that would pull S1s to where there are none (segmented from the sound alone).
-    let gated = r_peaks.len() >= 2 && steady_beats(&r_peaks) >= (r_peaks.len() - 1).min(3);
+    let gated = r_peaks.len() >= 2 && steady >= (r_peaks.len() - 1).min(3);
+    let clean_lead = alike && steady >= 5;
     // Expected S2 centres from the T-wave ends (raw leads only).
     let mut s2_expected: Vec<f64> = if gated && gate.t_end_weight > 0.0 {
         t_ends.iter().map(|t| t.0 + T_END_TO_S2).collect()
