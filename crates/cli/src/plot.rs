@@ -2,8 +2,10 @@
 //!
 //! Left: the PCG with S1 (blue) and S2 (green) shaded and the murmur's phase (red) marked in
 //! accepted cycles, the ECG beneath with R peaks. Right: the ensemble-averaged cycle. SVG is the
-//! main target and carries titles and axis labels; PNG is drawn without any text, because the
-//! plotters build here has no font rasteriser (drawing text into a bitmap would fail).
+//! The title says the call and, when the recording is flagged, every flag reason with its
+//! evidence in the words of `auscult analyze`'s text output. SVG and PNG carry the same titles
+//! and axis labels, laid out (and, in PNG, drawn) with DejaVu Sans, embedded in the binary
+//! (`assets/fonts/`), so no system font is needed.
 //! This module only draws what the engine returned: it must never re-analyse or adjust it.
 
 use std::path::Path;
@@ -16,6 +18,20 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::batch::{analyse, load};
+use crate::report::ResultLine;
+
+/// DejaVu Sans (Bitstream Vera licence, `assets/fonts/LICENSE-DejaVu.txt`): the bitmap
+/// backend draws text only with a registered font.
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
+/// Registers [`FONT`] as plotters' "sans-serif" once; whether text can be drawn (plotters lays
+/// text out with the registered font for SVG too).
+fn font_registered() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    })
+}
 
 const S1_COLOUR: RGBColor = RGBColor(40, 100, 220);
 const S2_COLOUR: RGBColor = RGBColor(30, 160, 60);
@@ -55,12 +71,12 @@ pub fn run(
     match ext.as_deref() {
         Some("svg") => {
             let root = SVGBackend::new(output, size).into_drawing_area();
-            draw(&root, &rec, &analysis, &title, seconds, true)?;
+            draw(&root, &rec, &analysis, &title, seconds, font_registered())?;
             root.present().map_err(plot_err)?;
         }
         Some("png") => {
             let root = BitMapBackend::new(output, size).into_drawing_area();
-            draw(&root, &rec, &analysis, &title, seconds, false)?;
+            draw(&root, &rec, &analysis, &title, seconds, font_registered())?;
             root.present().map_err(plot_err)?;
         }
         _ => bail!("the output must end in .svg or .png"),
@@ -211,8 +227,9 @@ fn panel_chart<'a, DB: DrawingBackend>(
     Ok(chart)
 }
 
-/// The figure's title: the file, heart rate, murmur call and flags.
-fn figure_caption(a: &Analysis, title: &str) -> String {
+/// The figure's title in two lines: the file, heart rate and murmur call; then whether it is
+/// flagged and why, each reason with its evidence as `auscult analyze` writes it.
+fn figure_caption(a: &Analysis, title: &str) -> [String; 2] {
     let murmur = match &a.murmur.status {
         MurmurStatus::Present => format!(
             "murmur present{}",
@@ -228,11 +245,23 @@ fn figure_caption(a: &Analysis, title: &str) -> String {
     let hr = a
         .heart_rate
         .map_or("heart rate unknown".into(), |h| format!("{:.0} bpm", h.0));
-    format!(
-        "{title}: {hr}, {murmur}{}{}",
-        if a.ecg_used { ", ECG-gated" } else { "" },
-        if a.flagged { ", flagged" } else { "" }
-    )
+    let flags = if a.flagged {
+        format!(
+            "flagged for review: {}",
+            ResultLine::new(title.to_string(), a)
+                .reasons_text()
+                .join("; ")
+        )
+    } else {
+        "not flagged".to_string()
+    };
+    [
+        format!(
+            "{title}: {hr}, {murmur}{}",
+            if a.ecg_used { ", ECG-gated" } else { "" }
+        ),
+        flags,
+    ]
 }
 
 fn draw<DB: DrawingBackend>(
@@ -245,8 +274,26 @@ fn draw<DB: DrawingBackend>(
 ) -> anyhow::Result<()> {
     root.fill(&WHITE).map_err(plot_err)?;
     let body = if text {
-        root.titled(&figure_caption(a, title), ("sans-serif", 22))
-            .map_err(plot_err)?
+        let (head, body) = root.split_vertically(60);
+        let [first, second] = figure_caption(a, title);
+        head.draw_text(
+            &first,
+            &("sans-serif", 22).into_font().color(&BLACK),
+            (10, 6),
+        )
+        .map_err(plot_err)?;
+        let colour = if a.flagged {
+            MURMUR_COLOUR
+        } else {
+            TRACE_COLOUR
+        };
+        head.draw_text(
+            &second,
+            &("sans-serif", 18).into_font().color(&colour),
+            (10, 34),
+        )
+        .map_err(plot_err)?;
+        body
     } else {
         root.clone()
     };
@@ -448,6 +495,59 @@ fn draw_no_ensemble<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_font_draws_text_into_a_bitmap() {
+        assert!(font_registered(), "the embedded font does not load");
+        let (w, h) = (240u32, 40u32);
+        let mut buf = vec![0u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.fill(&WHITE).expect("fill");
+            root.draw_text(
+                "flagged for review",
+                &("sans-serif", 20).into_font().color(&BLACK),
+                (4, 8),
+            )
+            .expect("text drawn");
+            root.present().expect("present");
+        }
+        let dark = buf.chunks(3).filter(|p| p.iter().all(|&c| c < 100)).count();
+        assert!(dark > 100, "only {dark} dark pixels: no glyphs were drawn");
+    }
+
+    #[test]
+    fn the_caption_names_every_flag_reason_with_its_evidence() {
+        use auscult_dsp::{FlagReason, Hz, Recording, Signal, analyze};
+        let synth = auscult_synth::generate(&auscult_synth::SynthConfig::default())
+            .expect("synthetic recording");
+        let mut a = analyze(&Recording {
+            pcg: Signal {
+                samples: &synth.pcg,
+                rate: Hz(synth.pcg_rate_hz),
+            },
+            ecg: None,
+        })
+        .expect("analysed");
+        a.flagged = false;
+        a.flag_reasons.clear();
+        let [first, second] = figure_caption(&a, "x.wav");
+        assert!(first.starts_with("x.wav: "), "{first}");
+        assert_eq!(second, "not flagged");
+
+        a.flagged = true;
+        a.flag_reasons = vec![FlagReason::IrregularRhythm, FlagReason::AbnormalScore];
+        a.abnormal_score = Some(0.97);
+        let [_, second] = figure_caption(&a, "x.wav");
+        assert!(
+            second.starts_with("flagged for review: irregular rhythm"),
+            "{second}"
+        );
+        assert!(
+            second.ends_with("; learned abnormality score 0.97"),
+            "{second}"
+        );
+    }
 
     #[test]
     fn envelope_points_keep_peaks_and_bound_size() {

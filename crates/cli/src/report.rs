@@ -208,7 +208,7 @@ impl ResultLine {
     }
 
     /// Each flag reason with the evidence behind it, in words.
-    fn reasons_text(&self) -> Vec<String> {
+    pub fn reasons_text(&self) -> Vec<String> {
         self.flag_reasons
             .iter()
             .map(|r| match *r {

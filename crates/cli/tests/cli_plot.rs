@@ -50,6 +50,21 @@ fn plot_writes_a_png_and_rejects_other_extensions() {
     );
     let bytes = std::fs::read(&png).expect("png written");
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // The title band (above the panels) holds the two title lines: dark glyphs on white.
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .expect("png header");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("png pixels");
+    let channels = info.color_type.samples();
+    let row = info.line_size;
+    let dark_in = |rows: std::ops::Range<usize>| {
+        rows.flat_map(|y| pixels[y * row..(y + 1) * row].chunks(channels))
+            .filter(|p| p[..3].iter().all(|&c| c < 100))
+            .count()
+    };
+    assert!(dark_in(0..30) > 300, "no title drawn into the PNG");
+    assert!(dark_in(32..58) > 200, "no flag line drawn into the PNG");
     let out = Command::new(env!("CARGO_BIN_EXE_auscult"))
         .args(["plot", &fixture("a0035.hea"), "-o"])
         .arg(dir.path().join("x.gif"))
