@@ -1,6 +1,7 @@
 //! Leave-one-database-out evaluation over `../shared/data`, failing below floors set just under
 //! what was measured (crates/train/RESULTS.md, 2026-12-05: repeat gate, phase mirror, murmur likelihood ratio,
-//! ECG gating only on a lead that keeps a rate, a physiological floor on the systolic interval), and
+//! ECG gating only on a lead that keeps a rate, a physiological floor on the systolic interval, a
+//! murmur repeating over three quarters of its phase), and
 //! when `flagged` keeps less than [`LEAST_FLAG_SPECIFICITY`] on the normals of any database left
 //! out (issue 8's goal). Skips, saying so, when the data is absent.
 
@@ -9,18 +10,18 @@ use std::process::Command;
 
 /// (held-out database, measure, floor on the last column of its row in lodo.md).
 const FLOORS: [(&str, &str, f64); 8] = [
-    ("training-a", "flagged vs Abnormal", 0.57),
-    ("training-b", "flagged vs Abnormal", 0.57),
-    ("training-c", "flagged vs Abnormal", 0.77),
-    ("training-d", "flagged vs Abnormal", 0.60),
-    ("PhysioNet a–d pooled", "flagged vs Abnormal", 0.57),
-    ("yaseen2018", "murmur", 0.93),
-    ("yaseen2018", "murmur timing accuracy", 0.86),
-    ("pascal", "murmur", 0.72),
+    ("training-a", "flagged vs Abnormal", 0.58),
+    ("training-b", "flagged vs Abnormal", 0.54),
+    ("training-c", "flagged vs Abnormal", 0.80),
+    ("training-d", "flagged vs Abnormal", 0.62),
+    ("PhysioNet a–d pooled", "flagged vs Abnormal", 0.58),
+    ("yaseen2018", "murmur", 0.95),
+    ("yaseen2018", "murmur timing accuracy", 0.91),
+    ("pascal", "murmur", 0.73),
 ];
 
 /// The least specificity of `flagged` on the normals of every database left out (measured
-/// 0.850 on training-b, the least).
+/// 0.850 on PASCAL, the least).
 const LEAST_FLAG_SPECIFICITY: f64 = 0.80;
 
 fn data_dir() -> Option<PathBuf> {
