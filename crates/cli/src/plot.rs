@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming};
+use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurPhase, MurmurStatus, MurmurTiming};
 use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -146,6 +146,9 @@ fn curve_points(samples: &[f32], rate: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Where the murmur is shaded in each accepted cycle: its timing's phase (systole from S1's end
+/// to S2's start, diastole from S2's end to the cycle's end), narrowed to the part the finding
+/// names: early the first half, mid the middle half, late the last half, holo all of it.
 fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
     if a.murmur.status != MurmurStatus::Present {
         return Vec::new();
@@ -156,13 +159,23 @@ fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
         Some(MurmurTiming::Both) => (true, true),
         None => (false, false),
     };
+    let (from, to) = match a.murmur.phase {
+        Some(MurmurPhase::Early) => (0.0, 0.5),
+        Some(MurmurPhase::Mid) => (0.25, 0.75),
+        Some(MurmurPhase::Late) => (0.5, 1.0),
+        Some(MurmurPhase::Holo) | None => (0.0, 1.0),
+    };
+    let part = |start: f64, end: f64| {
+        let len = (end - start).max(0.0);
+        (start + from * len, start + to * len)
+    };
     let mut out = Vec::new();
     for c in a.cycles.iter().filter(|c| c.accepted) {
         if sys {
-            out.push((c.s1.end.0, c.s2.start.0));
+            out.push(part(c.s1.end.0, c.s2.start.0));
         }
         if dia {
-            out.push((c.s2.end.0, c.end.0));
+            out.push(part(c.s2.end.0, c.end.0));
         }
     }
     out
@@ -547,6 +560,47 @@ mod tests {
             second.ends_with("; learned abnormality score 0.97"),
             "{second}"
         );
+    }
+
+    #[test]
+    fn the_murmur_is_shaded_where_its_phase_says() {
+        use auscult_dsp::{Hz, Recording, Signal, analyze};
+        let synth = auscult_synth::generate(&auscult_synth::SynthConfig::default())
+            .expect("synthetic recording");
+        let mut a = analyze(&Recording {
+            pcg: Signal {
+                samples: &synth.pcg,
+                rate: Hz(synth.pcg_rate_hz),
+            },
+            ecg: None,
+        })
+        .expect("analysed");
+        let c = a
+            .cycles
+            .iter()
+            .find(|c| c.accepted)
+            .cloned()
+            .expect("an accepted cycle");
+        a.murmur.status = MurmurStatus::Present;
+        a.murmur.timing = Some(MurmurTiming::Systolic);
+        let (s, e) = (c.s1.end.0, c.s2.start.0);
+        let first = |a: &Analysis| murmur_spans(a)[0];
+        a.murmur.phase = Some(MurmurPhase::Holo);
+        assert_eq!(first(&a), (s, e));
+        a.murmur.phase = Some(MurmurPhase::Late);
+        let (ls, le) = first(&a);
+        assert!((ls - (s + e) / 2.0).abs() < 1e-9 && (le - e).abs() < 1e-9);
+        a.murmur.phase = Some(MurmurPhase::Early);
+        let (es, ee) = first(&a);
+        assert!((es - s).abs() < 1e-9 && (ee - (s + e) / 2.0).abs() < 1e-9);
+        a.murmur.timing = Some(MurmurTiming::Diastolic);
+        a.murmur.phase = Some(MurmurPhase::Mid);
+        let (ms, me) = first(&a);
+        let (ds, de) = (c.s2.end.0, c.end.0);
+        assert!((ms - (ds + 0.25 * (de - ds))).abs() < 1e-9);
+        assert!((me - (ds + 0.75 * (de - ds))).abs() < 1e-9);
+        a.murmur.status = MurmurStatus::Absent;
+        assert!(murmur_spans(&a).is_empty());
     }
 
     #[test]
