@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurPhase, MurmurStatus, MurmurTiming};
+use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming, murmur_within};
 use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -148,7 +148,7 @@ fn curve_points(samples: &[f32], rate: f64) -> Vec<(f64, f64)> {
 
 /// Where the murmur is shaded in each accepted cycle: its timing's phase (systole from S1's end
 /// to S2's start, diastole from S2's end to the cycle's end), narrowed to the part the finding
-/// names: early the first half, mid the middle half, late the last half, holo all of it.
+/// names ([`auscult_dsp::MurmurPhase::span_of_phase`]).
 fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
     if a.murmur.status != MurmurStatus::Present {
         return Vec::new();
@@ -159,16 +159,7 @@ fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
         Some(MurmurTiming::Both) => (true, true),
         None => (false, false),
     };
-    let (from, to) = match a.murmur.phase {
-        Some(MurmurPhase::Early) => (0.0, 0.5),
-        Some(MurmurPhase::Mid) => (0.25, 0.75),
-        Some(MurmurPhase::Late) => (0.5, 1.0),
-        Some(MurmurPhase::Holo) | None => (0.0, 1.0),
-    };
-    let part = |start: f64, end: f64| {
-        let len = (end - start).max(0.0);
-        (start + from * len, start + to * len)
-    };
+    let part = |start: f64, end: f64| murmur_within(a.murmur.phase, start, end);
     let mut out = Vec::new();
     for c in a.cycles.iter().filter(|c| c.accepted) {
         if sys {
@@ -564,7 +555,7 @@ mod tests {
 
     #[test]
     fn the_murmur_is_shaded_where_its_phase_says() {
-        use auscult_dsp::{Hz, Recording, Signal, analyze};
+        use auscult_dsp::{Hz, MurmurPhase, Recording, Signal, analyze};
         let synth = auscult_synth::generate(&auscult_synth::SynthConfig::default())
             .expect("synthetic recording");
         let mut a = analyze(&Recording {

@@ -157,6 +157,34 @@ pub enum MurmurPhase {
     Holo,
 }
 
+impl MurmurPhase {
+    /// The stretch of the phase to mark as the murmur's, as shares of the phase from its start:
+    /// early the first half, mid the middle half, late the last half, holo all of it (the
+    /// finding is read from where the murmur's energy centres, so a half shows it with margin).
+    /// The one rule for every picture of a finding (`auscult plot`, the console's waveform).
+    pub fn span_of_phase(self) -> (f64, f64) {
+        match self {
+            MurmurPhase::Early => (0.0, 0.5),
+            MurmurPhase::Mid => (0.25, 0.75),
+            MurmurPhase::Late => (0.5, 1.0),
+            MurmurPhase::Holo => (0.0, 1.0),
+        }
+    }
+
+    /// The part of the phase from `start` to `end` (seconds) to mark as the murmur's.
+    pub fn within(self, start: f64, end: f64) -> (f64, f64) {
+        let (from, to) = self.span_of_phase();
+        let len = (end - start).max(0.0);
+        (start + from * len, start + to * len)
+    }
+}
+
+/// Where a murmur found with `phase` (none: the whole phase) lies within a phase from `start` to
+/// `end` (seconds).
+pub fn murmur_within(phase: Option<MurmurPhase>, start: f64, end: f64) -> (f64, f64) {
+    phase.map_or((start, end.max(start)), |p| p.within(start, end))
+}
+
 /// The intensity profile of a murmur over its phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MurmurShape {
