@@ -520,19 +520,25 @@ mod tests {
         assert!(dark > 100, "only {dark} dark pixels: no glyphs were drawn");
     }
 
-    #[test]
-    fn the_caption_names_every_flag_reason_with_its_evidence() {
-        use auscult_dsp::{FlagReason, Hz, Recording, Signal, analyze};
+    /// The engine's analysis of a default synthetic recording (PCG only).
+    fn synthetic_analysis() -> Analysis {
+        use auscult_dsp::{Hz, Recording, Signal, analyze};
         let synth = auscult_synth::generate(&auscult_synth::SynthConfig::default())
             .expect("synthetic recording");
-        let mut a = analyze(&Recording {
+        analyze(&Recording {
             pcg: Signal {
                 samples: &synth.pcg,
                 rate: Hz(synth.pcg_rate_hz),
             },
             ecg: None,
         })
-        .expect("analysed");
+        .expect("analysed")
+    }
+
+    #[test]
+    fn the_caption_names_every_flag_reason_with_its_evidence() {
+        use auscult_dsp::FlagReason;
+        let mut a = synthetic_analysis();
         a.flagged = false;
         a.flag_reasons.clear();
         let [first, second] = figure_caption(&a, "x.wav");
@@ -555,17 +561,8 @@ mod tests {
 
     #[test]
     fn the_murmur_is_shaded_where_its_phase_says() {
-        use auscult_dsp::{Hz, MurmurPhase, Recording, Signal, analyze};
-        let synth = auscult_synth::generate(&auscult_synth::SynthConfig::default())
-            .expect("synthetic recording");
-        let mut a = analyze(&Recording {
-            pcg: Signal {
-                samples: &synth.pcg,
-                rate: Hz(synth.pcg_rate_hz),
-            },
-            ecg: None,
-        })
-        .expect("analysed");
+        use auscult_dsp::MurmurPhase;
+        let mut a = synthetic_analysis();
         let c = a
             .cycles
             .iter()
