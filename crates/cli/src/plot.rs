@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming, murmur_within};
+use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming, murmur_marks};
 use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -146,30 +146,29 @@ fn curve_points(samples: &[f32], rate: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Where the murmur is shaded in each accepted cycle: its timing's phase (systole from S1's end
-/// to S2's start, diastole from S2's end to the cycle's end), narrowed to the part the finding
-/// names ([`auscult_dsp::MurmurPhase::span_of_phase`]).
+/// Where the murmur is shaded in each accepted cycle ([`auscult_dsp::murmur_marks`]: systole
+/// from S1's end to S2's start, diastole from S2's end to the cycle's end, narrowed to the part
+/// the finding names).
 fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
-    if a.murmur.status != MurmurStatus::Present {
+    let Some(timing) = a
+        .murmur
+        .timing
+        .filter(|_| a.murmur.status == MurmurStatus::Present)
+    else {
         return Vec::new();
-    }
-    let (sys, dia) = match a.murmur.timing {
-        Some(MurmurTiming::Systolic) => (true, false),
-        Some(MurmurTiming::Diastolic) => (false, true),
-        Some(MurmurTiming::Both) => (true, true),
-        None => (false, false),
     };
-    let part = |start: f64, end: f64| murmur_within(a.murmur.phase, start, end);
-    let mut out = Vec::new();
-    for c in a.cycles.iter().filter(|c| c.accepted) {
-        if sys {
-            out.push(part(c.s1.end.0, c.s2.start.0));
-        }
-        if dia {
-            out.push(part(c.s2.end.0, c.end.0));
-        }
-    }
-    out
+    a.cycles
+        .iter()
+        .filter(|c| c.accepted)
+        .flat_map(|c| {
+            murmur_marks(
+                timing,
+                a.murmur.phase,
+                (c.s1.end.0, c.s2.start.0),
+                (c.s2.end.0, c.end.0),
+            )
+        })
+        .collect()
 }
 
 /// A panel's chart: time on x, the normalised trace on y.

@@ -20,7 +20,7 @@
 use crate::error::DspError;
 use crate::features::{
     BandPowers, FIRST_HSMM_LR_FEATURE, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, PhaseMap,
-    extract_features,
+    extract_features_and_map,
 };
 use crate::model::{
     Analysis, Cycle, EdgeSounds, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding,
@@ -174,7 +174,7 @@ impl Analyzer {
         let ens = ensemble::ensemble_average(&pre, &cycles);
         let rhythm = rhythm::measure_rhythm(&cycles);
         self.powers.compute(&pre);
-        let mut features = extract_features(
+        let (mut features, map) = extract_features_and_map(
             &pre,
             &self.powers,
             &cycles,
@@ -187,9 +187,6 @@ impl Analyzer {
         evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
         evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();
         evidence.quality.sqi = sqi;
-        // The features hold the phase map's figures, not the map: it is built again here (a
-        // few µs, measured within the spread).
-        let map = PhaseMap::of(&self.powers, &cycles);
         if let Some(reason) = unusable(sqi, &cycles, duration, &map) {
             evidence.quality.usable = false;
             evidence.quality.reason = Some(reason);

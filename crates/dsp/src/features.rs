@@ -504,6 +504,20 @@ pub fn extract_features(
     sqi: f32,
     mfcc: bool,
 ) -> Features {
+    extract_features_and_map(pre, powers, cycles, ensemble, rhythm, sqi, mfcc).0
+}
+
+/// As [`extract_features`], and the recording's [`PhaseMap`] the phase-map features were read
+/// from (the analysis judges the cycles on it too, without building it twice).
+pub fn extract_features_and_map(
+    pre: &Preprocessed,
+    powers: &BandPowers,
+    cycles: &[Cycle],
+    ensemble: Option<&EnsembleCycle>,
+    rhythm: Option<&Rhythm>,
+    sqi: f32,
+    mfcc: bool,
+) -> (Features, PhaseMap) {
     let mut v = [f32::NAN; NUM_FEATURES];
     let accepted: Vec<&Cycle> = cycles.iter().filter(|c| c.accepted).collect();
     // Per-cycle relative powers: [sys all, dia all, sys b1..b3, dia b1..b3, sys/dia, sys hi frac, dia lo frac].
@@ -620,7 +634,7 @@ pub fn extract_features(
         let mean_rr = 60.0 / r.heart_rate.0;
         v[22] = (r.rr_sd.0 / mean_rr) as f32;
     }
-    Features { values: v }
+    (Features { values: v }, map)
 }
 
 /// min/max of a profile (1 = flat), NaN when empty or all zero.

@@ -161,7 +161,6 @@ impl MurmurPhase {
     /// The stretch of the phase to mark as the murmur's, as shares of the phase from its start:
     /// early the first half, mid the middle half, late the last half, holo all of it (the
     /// finding is read from where the murmur's energy centres, so a half shows it with margin).
-    /// The one rule for every picture of a finding (`auscult plot`, the console's waveform).
     pub fn span_of_phase(self) -> (f64, f64) {
         match self {
             MurmurPhase::Early => (0.0, 0.5),
@@ -170,19 +169,31 @@ impl MurmurPhase {
             MurmurPhase::Holo => (0.0, 1.0),
         }
     }
-
-    /// The part of the phase from `start` to `end` (seconds) to mark as the murmur's.
-    pub fn within(self, start: f64, end: f64) -> (f64, f64) {
-        let (from, to) = self.span_of_phase();
-        let len = (end - start).max(0.0);
-        (start + from * len, start + to * len)
-    }
 }
 
-/// Where a murmur found with `phase` (none: the whole phase) lies within a phase from `start` to
-/// `end` (seconds).
-pub fn murmur_within(phase: Option<MurmurPhase>, start: f64, end: f64) -> (f64, f64) {
-    phase.map_or((start, end.max(start)), |p| p.within(start, end))
+/// Where a murmur found with `timing` and `phase` is marked in one cycle whose systole and
+/// diastole run over `systole` and `diastole` (start, end seconds): the phases its timing names,
+/// each narrowed to [`MurmurPhase::span_of_phase`] (the whole phase without a phase). The one
+/// rule for every picture of a finding (`auscult plot`, the console's waveform).
+pub fn murmur_marks(
+    timing: MurmurTiming,
+    phase: Option<MurmurPhase>,
+    systole: (f64, f64),
+    diastole: (f64, f64),
+) -> impl Iterator<Item = (f64, f64)> {
+    let (from, to) = phase.map_or((0.0, 1.0), MurmurPhase::span_of_phase);
+    let part = move |(start, end): (f64, f64)| {
+        let len = (end - start).max(0.0);
+        (start + from * len, start + to * len)
+    };
+    let (sys, dia) = match timing {
+        MurmurTiming::Systolic => (true, false),
+        MurmurTiming::Diastolic => (false, true),
+        MurmurTiming::Both => (true, true),
+    };
+    [sys.then(|| part(systole)), dia.then(|| part(diastole))]
+        .into_iter()
+        .flatten()
 }
 
 /// The intensity profile of a murmur over its phase.

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use auscult_dsp::ensemble::ensemble_average;
 use auscult_dsp::preprocess::preprocess;
-use auscult_dsp::{Cycle, Hz, MurmurCall, MurmurTiming, Signal, murmur_within};
+use auscult_dsp::{Cycle, Hz, MurmurCall, Signal, murmur_marks};
 use auscult_store::analysis::StoredAnalysis;
 
 /// Width of the drawing in SVG units (one column per unit).
@@ -108,22 +108,10 @@ pub fn svg(
     let murmur = analysis
         .filter(|a| a.murmur.status == MurmurCall::Present)
         .and_then(|a| a.murmur.timing.map(|t| (t, a.murmur.phase)));
-    // The murmur over the part of its phase the finding names.
-    let shade_murmur = |out: &mut String, (from, to): (f64, f64), phase| {
-        let (a, b) = murmur_within(phase, from, to);
-        rect(out, "mm", a, b);
-    };
     for c in cycles {
-        if c.accepted {
-            let (systole, diastole) = ((c.s1[1], c.s2[0]), (c.s2[1], c.end_s));
-            match murmur {
-                Some((MurmurTiming::Systolic, p)) => shade_murmur(&mut out, systole, p),
-                Some((MurmurTiming::Diastolic, p)) => shade_murmur(&mut out, diastole, p),
-                Some((MurmurTiming::Both, p)) => {
-                    shade_murmur(&mut out, systole, p);
-                    shade_murmur(&mut out, diastole, p);
-                }
-                None => {}
+        if let Some((timing, phase)) = murmur.filter(|_| c.accepted) {
+            for (a, b) in murmur_marks(timing, phase, (c.s1[1], c.s2[0]), (c.s2[1], c.end_s)) {
+                rect(&mut out, "mm", a, b);
             }
         }
         rect(&mut out, "s1", c.s1[0], c.s1[1]);
@@ -312,17 +300,12 @@ pub fn ensemble_svg(
     let murmur = (analysis.murmur.status == MurmurCall::Present)
         .then_some(analysis.murmur.timing)
         .flatten();
-    let part = |(from, to): (f64, f64)| murmur_within(analysis.murmur.phase, from, to);
-    let systole = part((ens.s1.end.0, ens.s2.start.0));
-    let diastole = part((ens.s2.end.0, length_s));
-    match murmur {
-        Some(MurmurTiming::Systolic) => rect("mm", systole.0, systole.1),
-        Some(MurmurTiming::Diastolic) => rect("mm", diastole.0, diastole.1),
-        Some(MurmurTiming::Both) => {
-            rect("mm", systole.0, systole.1);
-            rect("mm", diastole.0, diastole.1);
+    if let Some(timing) = murmur {
+        let systole = (ens.s1.end.0, ens.s2.start.0);
+        let diastole = (ens.s2.end.0, length_s);
+        for (a, b) in murmur_marks(timing, analysis.murmur.phase, systole, diastole) {
+            rect("mm", a, b);
         }
-        None => {}
     }
     rect("s1", ens.s1.start.0, ens.s1.end.0);
     rect("s2", ens.s2.start.0, ens.s2.end.0);
