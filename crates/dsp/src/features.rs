@@ -73,15 +73,26 @@ pub const FEATURE_NAMES: [&str; NUM_FEATURES] = [
     "dia_min_rel",
     "sys_hsmm_lr",
     "dia_hsmm_lr",
+    "sys_late_repeat",
+    "dia_late_repeat",
 ];
 
 /// How many features there are.
-pub const NUM_FEATURES: usize = 53;
+pub const NUM_FEATURES: usize = 55;
 
 /// `sys_hsmm_lr`, then `dia_hsmm_lr`: the recording's [`MurmurLikelihood`] (a murmur HSMM
 /// against the healthy one, per frame), computed only when asked for (see
 /// [`Features::set_murmur_likelihood`]).
 pub const FIRST_HSMM_LR_FEATURE: usize = 51;
+
+/// `sys_late_repeat`, then `dia_late_repeat`: [`PhaseMap::late_repeat`] of systole and of
+/// diastole. Read by the murmur call's repeat test ([`crate::murmur::repeat_share`]), never by a
+/// model: they are [`GATE_FEATURES`].
+pub const FIRST_LATE_REPEAT_FEATURE: usize = 53;
+
+/// Features that only the murmur call's repeat test reads; the trainer never offers them to a
+/// model (the models were measured without them, and the test's rule is not learned).
+pub const GATE_FEATURES: [&str; 2] = ["sys_late_repeat", "dia_late_repeat"];
 
 /// `dia_rel_spread`, then `dia_min_rel`: the diastolic counterparts of `sys_rel_spread` and
 /// `sys_min_rel`, so that every systolic feature of murmur evidence has a diastolic twin (the
@@ -154,6 +165,15 @@ impl BandPowers {
         );
         let [low, mid, high] = &self.scratch;
         fill_prefixes(&mut self.prefix, [&pre.pcg, low, mid, high]);
+    }
+
+    /// Length of the powers, seconds (0 before [`BandPowers::compute`]).
+    pub fn duration(&self) -> f64 {
+        if self.rate > 0.0 {
+            self.prefix[0].len().saturating_sub(1) as f64 / self.rate
+        } else {
+            0.0
+        }
     }
 
     /// Mean power of band `b` (0 = full) over `[t0, t1)`, or `None` for an empty window.
@@ -300,11 +320,19 @@ pub struct PhaseMap {
     pub sounds: Array2<f32>,
     /// Log power of each cycle's weaker heart sound (S1 or S2), full band: [`CYCLE_AXIS`].
     pub weaker: Array1<f32>,
+    /// Whether each cycle is whole: its diastole ends at the next S1, not at the end of the
+    /// recording ([`CYCLE_AXIS`]). The last cycle of a recording usually is not: its diastole's
+    /// bins are spread over what the recording kept of it, so they are not the same phase as
+    /// the other cycles' bins.
+    pub whole: Vec<bool>,
 }
 
 impl PhaseMap {
     /// The map of the accepted cycles long enough to hold every bin.
     pub fn of(powers: &BandPowers, cycles: &[Cycle]) -> PhaseMap {
+        // A cycle without a next S1 ends where the recording does (to the decoder's 20 ms frame).
+        let cut_from = powers.duration() - CUT_BY_END;
+        let mut whole: Vec<bool> = Vec::new();
         let mut bins: Vec<[[f32; MAP_BANDS]; 2 * PHASE_BINS]> = Vec::new();
         let mut sounds: Vec<[f32; MAP_BANDS]> = Vec::new();
         let mut weaker: Vec<f32> = Vec::new();
@@ -336,6 +364,7 @@ impl PhaseMap {
                 let s1 = powers.mean(0, c.s1.start.0, c.s1.end.0).unwrap_or(0.0);
                 let s2 = powers.mean(0, c.s2.start.0, c.s2.end.0).unwrap_or(0.0);
                 bins.push(cycle_bins);
+                whole.push(c.end.0 < cut_from);
                 sounds.push(cycle_sounds);
                 weaker.push(((s1.min(s2) + EPS).ln()) as f32);
             }
@@ -344,6 +373,7 @@ impl PhaseMap {
             bins: Array3::from(bins),
             sounds: Array2::from(sounds),
             weaker: Array1::from(weaker),
+            whole,
         }
     }
 
@@ -414,6 +444,32 @@ impl PhaseMap {
             .max()
             .unwrap_or(0);
         hits as f32 / n as f32
+    }
+
+    /// The share of the whole cycles ([`PhaseMap::whole`]) in which the last [`LATE_BINS`] bins of
+    /// the phase (full band) each stand at least [`LATE_DB`] above the recording's floor: a murmur
+    /// confined to the end of its phase, which [`PhaseMap::repeat`]'s three bins miss (a late
+    /// systolic murmur of mitral prolapse, the presystolic crescendo of mitral stenosis). The
+    /// stretch is half a phase, so it must stand far higher; and only the *last* bins count, as
+    /// the first bins of a phase hold the tail of the sound before them. NaN without whole
+    /// cycles.
+    pub fn late_repeat(&self, diastole: bool) -> f32 {
+        let whole = self.whole.iter().filter(|&&w| w).count();
+        if whole == 0 {
+            return f32::NAN;
+        }
+        let floor = self.floor(0);
+        let margin = (LATE_DB / 10.0 * std::f64::consts::LN_10) as f32;
+        let hits = self
+            .phase(diastole, 0)
+            .outer_iter()
+            .zip(&self.whole)
+            .filter(|(bins, whole)| {
+                let late = bins.slice_axis(Axis(0), Slice::from(PHASE_BINS - LATE_BINS..));
+                **whole && least(late) - floor >= margin
+            })
+            .count();
+        hits as f32 / whole as f32
     }
 
     /// Median over cycles of how far (dB) the cycle's weaker heart sound stands above its
@@ -490,6 +546,19 @@ pub const REPEAT_DB: f64 = 4.5;
 /// How many neighbouring bins of a phase (of [`PHASE_BINS`]) a murmur must fill to count as
 /// repeating evidence in a cycle ([`PhaseMap::repeat`]).
 pub const REPEAT_BINS: usize = 3;
+
+/// How many bins at the end of a phase [`PhaseMap::late_repeat`] reads.
+pub const LATE_BINS: usize = 2;
+
+/// How far (dB) above the recording's floor both of a phase's last [`LATE_BINS`] bins must stand
+/// for a cycle to count in [`PhaseMap::late_repeat`]. Measured leave one database out with 6, 8,
+/// 12, 15, 20, 25 and 30 dB: 12 to 25 gave the same calls on every database, 6 and 8 cost
+/// PhysioNet's specificity (RESULTS.md); 15 is inside that plateau.
+pub const LATE_DB: f64 = 15.0;
+
+/// How near (seconds) the end of the recording a cycle may end and still be whole: the
+/// segmenter's frame is 20 ms, and a cycle without a next S1 ends at the recording's end.
+const CUT_BY_END: f64 = 0.03;
 
 /// Computes the features of one recording. `powers` must have been computed on `pre`. The
 /// per-phase MFCC features are computed only with `mfcc` (else NaN): no committed model reads
@@ -616,6 +685,8 @@ pub fn extract_features_and_map(
         v[FIRST_PHASE_MAP_FEATURE + 10] = map.sys_min_rel();
         v[FIRST_PHASE_MAP_FEATURE + 11] = map.sys_min_minus_dia_min();
         v[DIA_REL_SPREAD + 1] = map.dia_min_rel();
+        v[FIRST_LATE_REPEAT_FEATURE] = map.late_repeat(false);
+        v[FIRST_LATE_REPEAT_FEATURE + 1] = map.late_repeat(true);
     }
     let mfcc = if mfcc {
         CycleMfcc::of(&pre.pcg, pre.rate.0, cycles)
@@ -669,6 +740,141 @@ mod tests {
         assert!((p.mean(0, 0.1, 0.2).unwrap_or(0.0) - 4.0).abs() < 1e-9);
         assert!(p.mean(0, 0.2, 0.2).is_none());
         assert!(p.mean(0, 5.0, 6.0).is_none());
+    }
+
+    /// A map of `cycles` cycles, every bin at the floor (0) but those `loud` sets, in dB.
+    fn map_of(cycles: usize, loud: impl Fn(usize, usize) -> f32, whole: Vec<bool>) -> PhaseMap {
+        let db = std::f32::consts::LN_10 / 10.0;
+        PhaseMap {
+            bins: Array3::from_shape_fn((cycles, 2 * PHASE_BINS, MAP_BANDS), |(c, j, _)| {
+                loud(c, j) * db
+            }),
+            sounds: Array2::from_elem((cycles, MAP_BANDS), 40.0 * db),
+            weaker: Array1::from_elem(cycles, 40.0 * db),
+            whole,
+        }
+    }
+
+    #[test]
+    fn late_repeat_reads_the_end_of_a_phase_in_whole_cycles_only() {
+        let late_dia = |_: usize, j: usize| {
+            if j >= 2 * PHASE_BINS - LATE_BINS {
+                25.0
+            } else {
+                0.0
+            }
+        };
+        // Three whole cycles and the recording's last one, cut by its end, whose stretched
+        // "diastole" is quiet: the cut cycle does not count against the murmur.
+        let cut_quiet = |c: usize, j: usize| if c == 3 { 0.0 } else { late_dia(c, j) };
+        let m = map_of(4, cut_quiet, vec![true, true, true, false]);
+        assert_eq!(m.late_repeat(true), 1.0);
+        assert_eq!(m.late_repeat(false), 0.0);
+        // The three-bin test does not see a murmur in two bins, whole cycles or not.
+        assert_eq!(m.repeat(true), 0.0);
+        // Loud only in the cut cycle: nothing.
+        let only_cut = map_of(
+            4,
+            |c, j| if c == 3 { late_dia(c, j) } else { 0.0 },
+            vec![true, true, true, false],
+        );
+        assert_eq!(only_cut.late_repeat(true), 0.0);
+        // A late systolic murmur.
+        let late_sys = map_of(
+            3,
+            |_, j| {
+                if (PHASE_BINS - LATE_BINS..PHASE_BINS).contains(&j) {
+                    20.0
+                } else {
+                    0.0
+                }
+            },
+            vec![true; 3],
+        );
+        assert_eq!(late_sys.late_repeat(false), 1.0);
+        assert_eq!(late_sys.late_repeat(true), 0.0);
+        // A sound's tail at the *start* of a phase is not a late murmur, however loud.
+        let tail = map_of(
+            3,
+            |_, j| {
+                if j == PHASE_BINS || j == PHASE_BINS + 1 {
+                    30.0
+                } else {
+                    0.0
+                }
+            },
+            vec![true; 3],
+        );
+        assert_eq!(tail.late_repeat(true), 0.0);
+        // Both bins must stand LATE_DB above the floor, in every cycle counted.
+        let just_under = (LATE_DB - 0.5) as f32;
+        let weak = map_of(
+            3,
+            |_, j| {
+                if j >= 2 * PHASE_BINS - LATE_BINS {
+                    just_under
+                } else {
+                    0.0
+                }
+            },
+            vec![true; 3],
+        );
+        assert_eq!(weak.late_repeat(true), 0.0);
+        let one_bin = map_of(
+            3,
+            |_, j| if j == 2 * PHASE_BINS - 1 { 30.0 } else { 0.0 },
+            vec![true; 3],
+        );
+        assert_eq!(one_bin.late_repeat(true), 0.0);
+        let two_of_three = map_of(
+            3,
+            |c, j| if c < 2 { late_dia(c, j) } else { 0.0 },
+            vec![true; 3],
+        );
+        assert!((two_of_three.late_repeat(true) - 2.0 / 3.0).abs() < 1e-6);
+        // No whole cycle: not measured.
+        assert!(map_of(1, late_dia, vec![false]).late_repeat(true).is_nan());
+        assert!(PhaseMap::default().late_repeat(true).is_nan());
+    }
+
+    #[test]
+    fn the_last_cycle_of_a_recording_is_not_whole() {
+        let n = 4000;
+        let pre = Preprocessed {
+            rate: Hz(1000.0),
+            pcg: (0..n).map(|i| ((i * 37) % 11) as f32 - 5.0).collect(),
+            envelope: vec![1.0; n],
+            duration: Seconds(4.0),
+            original_rate: Hz(1000.0),
+        };
+        let mut p = BandPowers::default();
+        p.compute(&pre);
+        assert!((p.duration() - 4.0).abs() < 1e-9);
+        let cycle = |s1: f64, end: f64| Cycle {
+            r_peak: None,
+            s1: Interval {
+                start: Seconds(s1),
+                end: Seconds(s1 + 0.12),
+            },
+            s2: Interval {
+                start: Seconds(s1 + 0.4),
+                end: Seconds(s1 + 0.5),
+            },
+            end: Seconds(end),
+            quality: 1.0,
+            accepted: true,
+        };
+        let m = PhaseMap::of(
+            &p,
+            &[
+                cycle(0.1, 1.1),
+                cycle(1.1, 2.1),
+                cycle(2.1, 3.1),
+                cycle(3.1, 4.0),
+            ],
+        );
+        assert_eq!(m.cycles(), 4);
+        assert_eq!(m.whole, vec![true, true, true, false]);
     }
 
     #[test]

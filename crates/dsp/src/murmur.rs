@@ -613,7 +613,7 @@ pub fn call_confidence(models: &Models, murmur: f64, f: &Features, present: bool
     } else {
         t
     };
-    let r = f64::from(f.get("sys_repeat").max(f.get("dia_repeat")));
+    let r = f64::from(repeat_share(f));
     let r = if r.is_finite() {
         r.clamp(0.0, 1.0)
     } else {
@@ -642,13 +642,24 @@ pub fn unmeasured(models: &Models, f: &Features) -> bool {
     models.min_repeat > 0.0 && f.get("sys_repeat").is_nan() && f.get("dia_repeat").is_nan()
 }
 
-/// Whether the murmur evidence repeats: some phase stands above the recording's floor
-/// ([`crate::features::PhaseMap::repeat`], `sys_repeat` / `dia_repeat`) in at least
-/// `min_repeat` of the cycles. A murmur comes back at the same phase beat after beat; noise
-/// that happens to fill a phase in one or two cycles does not (issue 8 §3; measured leave one
-/// database out in crates/train/RESULTS.md). Always true for `min_repeat` 0.
+/// The share of cycles in which the murmur evidence repeats at the same phase, the larger over
+/// the two phases and the two tests: three neighbouring bins of the phase above the recording's
+/// floor ([`crate::features::PhaseMap::repeat`], `sys_repeat` / `dia_repeat`), or the phase's
+/// last two bins far above it in the whole cycles ([`crate::features::PhaseMap::late_repeat`],
+/// `sys_late_repeat` / `dia_late_repeat`). NaN when neither phase was measured.
+pub fn repeat_share(f: &Features) -> f32 {
+    f.get("sys_repeat")
+        .max(f.get("dia_repeat"))
+        .max(f.get("sys_late_repeat"))
+        .max(f.get("dia_late_repeat"))
+}
+
+/// Whether the murmur evidence repeats ([`repeat_share`]) in at least `min_repeat` of the
+/// cycles. A murmur comes back at the same phase beat after beat; noise that happens to fill a
+/// phase in one or two cycles does not (issue 8 §3; measured leave one database out in
+/// crates/train/RESULTS.md). Always true for `min_repeat` 0.
 pub fn repeats(f: &Features, min_repeat: f32) -> bool {
-    min_repeat <= 0.0 || f.get("sys_repeat").max(f.get("dia_repeat")) >= min_repeat
+    min_repeat <= 0.0 || repeat_share(f) >= min_repeat
 }
 
 /// The murmur call: the murmur model's probability at or above its threshold with evidence that
@@ -873,6 +884,32 @@ mod tests {
         models.min_repeat = 0.0;
         f.values[at("dia_repeat")] = 0.0;
         assert!(called(&models, 0.99, &f), "no gate");
+    }
+
+    #[test]
+    fn a_murmur_at_the_end_of_its_phase_passes_the_repeat_test() {
+        let mut models = Models::hand_set();
+        models.min_repeat = 0.7;
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        let at = |n: &str| input_index(n).expect("a feature");
+        f.values[at("sys_repeat")] = 0.0;
+        f.values[at("dia_repeat")] = 0.4;
+        f.values[at("sys_late_repeat")] = 0.0;
+        f.values[at("dia_late_repeat")] = 0.5;
+        assert_eq!(repeat_share(&f), 0.5);
+        assert!(!called(&models, 0.99, &f));
+        f.values[at("dia_late_repeat")] = 1.0;
+        assert_eq!(repeat_share(&f), 1.0);
+        assert!(called(&models, 0.99, &f), "the presystolic stretch repeats");
+        assert!(call_confidence(&models, 0.99, &f, true) > 0.5);
+        // Without whole cycles (NaN) the late test says nothing; the three-bin test still does.
+        f.values[at("dia_late_repeat")] = f32::NAN;
+        f.values[at("sys_late_repeat")] = f32::NAN;
+        f.values[at("sys_repeat")] = 0.8;
+        assert!(called(&models, 0.99, &f));
+        assert!(!unmeasured(&models, &f));
     }
 
     #[test]

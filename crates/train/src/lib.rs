@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use auscult_dsp::analysis::{Analyzer, Evidence};
 use auscult_dsp::features::{
-    FEATURE_NAMES, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, NUM_FEATURES,
+    FEATURE_NAMES, FIRST_MFCC_FEATURE, Features, GATE_FEATURES, MFCC_FEATURES, NUM_FEATURES,
 };
 use auscult_dsp::model::{Analysis, FlagReason, MurmurStatus, MurmurTiming};
 use auscult_dsp::murmur::{Logistic, Models, input_index, loud_diastolic, repeats, sigmoid};
@@ -357,6 +357,8 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         inputs: (0..NUM_FEATURES)
             .filter(|&i| !args.drop.iter().any(|d| d == FEATURE_NAMES[i]))
             .filter(|&i| args.mirror || !DIASTOLIC_TWINS.contains(&FEATURE_NAMES[i]))
+            // The repeat test's own features are a rule, not a model input.
+            .filter(|&i| !GATE_FEATURES.contains(&FEATURE_NAMES[i]))
             .collect(),
     };
     for d in args.drop.iter().filter(|d| !d.is_empty()) {
