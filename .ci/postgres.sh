@@ -16,13 +16,22 @@ if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "${version} main"; then
     pg_createcluster "${version}" main >/dev/null
 fi
 if ! pg_lsclusters -h | awk '$1=="'"${version}"'" && $2=="main" {print $4}' | grep -qx online; then
-    pg_ctlcluster "${version}" main start
+    # pg_ctl gives up waiting after 60 s, but a cluster that was not shut down cleanly (a machine
+    # reused after a killed run) first fsyncs its whole data directory and replays its WAL, which
+    # can take longer; the server goes on starting, so wait for it below instead of failing here.
+    pg_ctlcluster "${version}" main start || echo "PostgreSQL still starting (recovery); waiting" >&2
 fi
 
-for _ in $(seq 1 30); do
-    if su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1; then break; fi
+ready=""
+for _ in $(seq 1 600); do
+    if su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1; then ready=1; break; fi
     sleep 1
 done
+if [ -z "${ready}" ]; then
+    echo "PostgreSQL did not accept connections within 10 minutes" >&2
+    tail -n 20 "/var/log/postgresql/postgresql-${version}-main.log" >&2 || true
+    exit 1
+fi
 
 if ! su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname = 'auscult'\"" | grep -qx 1; then
     su postgres -c "psql -qc \"create role auscult login password 'auscult' superuser\""
