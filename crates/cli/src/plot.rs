@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, MurmurTiming, murmur_marks};
+use auscult_dsp::{Analysis, Analyzer, EnsembleCycle, MurmurStatus, murmur_marks};
 use auscult_recording::{LoadedEcg, LoadedRecording, WavChannels, read_ecg};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -453,23 +453,24 @@ fn draw_ensemble<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The murmur's phases within the ensemble cycle: systole from S1's end to S2's start,
-/// diastole from S2's end to the cycle's end at `len`.
+/// Where the murmur is shaded in the ensemble cycle ([`auscult_dsp::murmur_marks`], as in the
+/// recording's panel: systole from S1's end to S2's start, diastole from S2's end to the
+/// cycle's end at `len`, narrowed to the part the finding names).
 fn ensemble_murmur_spans(a: &Analysis, e: &EnsembleCycle, len: f64) -> Vec<(f64, f64)> {
-    let mut spans = Vec::new();
-    if matches!(
-        a.murmur.timing,
-        Some(MurmurTiming::Systolic | MurmurTiming::Both)
-    ) {
-        spans.push((e.s1.end.0, e.s2.start.0));
-    }
-    if matches!(
-        a.murmur.timing,
-        Some(MurmurTiming::Diastolic | MurmurTiming::Both)
-    ) {
-        spans.push((e.s2.end.0, len));
-    }
-    spans
+    let Some(timing) = a
+        .murmur
+        .timing
+        .filter(|_| a.murmur.status == MurmurStatus::Present)
+    else {
+        return Vec::new();
+    };
+    murmur_marks(
+        timing,
+        a.murmur.phase,
+        (e.s1.end.0, e.s2.start.0),
+        (e.s2.end.0, len),
+    )
+    .collect()
 }
 
 /// The right-hand panel when too few clean cycles were averaged.
@@ -498,6 +499,7 @@ fn draw_no_ensemble<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auscult_dsp::MurmurTiming;
 
     #[test]
     fn the_embedded_font_draws_text_into_a_bitmap() {
@@ -588,6 +590,30 @@ mod tests {
         assert!((me - (ds + 0.75 * (de - ds))).abs() < 1e-9);
         a.murmur.status = MurmurStatus::Absent;
         assert!(murmur_spans(&a).is_empty());
+    }
+
+    #[test]
+    fn the_ensemble_shades_the_same_part_of_the_phase() {
+        use auscult_dsp::MurmurPhase;
+        let mut a = synthetic_analysis();
+        let e = a.ensemble.clone().expect("an ensemble");
+        let len = 1.0;
+        a.murmur.status = MurmurStatus::Present;
+        a.murmur.timing = Some(MurmurTiming::Diastolic);
+        a.murmur.phase = Some(MurmurPhase::Late);
+        let (ds, de) = (e.s2.end.0, len);
+        let spans = ensemble_murmur_spans(&a, &e, len);
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        assert!((spans[0].0 - (ds + de) / 2.0).abs() < 1e-9, "{spans:?}");
+        assert!((spans[0].1 - de).abs() < 1e-9, "{spans:?}");
+        a.murmur.timing = Some(MurmurTiming::Both);
+        a.murmur.phase = Some(MurmurPhase::Holo);
+        assert_eq!(
+            ensemble_murmur_spans(&a, &e, len),
+            vec![(e.s1.end.0, e.s2.start.0), (ds, de)]
+        );
+        a.murmur.status = MurmurStatus::Absent;
+        assert!(ensemble_murmur_spans(&a, &e, len).is_empty());
     }
 
     #[test]

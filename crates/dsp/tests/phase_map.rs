@@ -6,11 +6,16 @@
 use auscult_dsp::Analyzer;
 use auscult_dsp::features::{FEATURE_NAMES, Features};
 use auscult_dsp::{Hz, MurmurPhase, MurmurStatus, MurmurTiming, Recording, Signal};
-use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
+use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig, SyntheticRecording};
 
 const RATE: f64 = 2000.0;
 
 fn pcg(kind: Option<MurmurKind>, white_snr_db: f64, seed: u64) -> Vec<f32> {
+    synth(kind, white_snr_db, seed).pcg
+}
+
+/// The recording with its truth (the heart sounds' times).
+fn synth(kind: Option<MurmurKind>, white_snr_db: f64, seed: u64) -> SyntheticRecording {
     let cfg = SynthConfig {
         seed,
         duration_s: 20.0,
@@ -23,7 +28,20 @@ fn pcg(kind: Option<MurmurKind>, white_snr_db: f64, seed: u64) -> Vec<f32> {
         },
         ..SynthConfig::default()
     };
-    auscult_synth::generate(&cfg).expect("valid config").pcg
+    auscult_synth::generate(&cfg).expect("valid config")
+}
+
+/// Root mean square of `x` over the spans (seconds).
+fn rms_over(x: &[f64], spans: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let at = |t: f64| ((t * RATE).round().max(0.0) as usize).min(x.len());
+    let (mut e, mut n) = (0.0f64, 0usize);
+    for (a, b) in spans {
+        for v in &x[at(a)..at(b).max(at(a))] {
+            e += v * v;
+            n += 1;
+        }
+    }
+    (e / n.max(1) as f64).sqrt()
 }
 
 fn features(samples: &[f32]) -> Features {
@@ -295,30 +313,8 @@ fn murmurs_at_the_end_of_their_phase_repeat_late_and_a_healthy_heart_does_not() 
 #[test]
 fn a_rumble_only_before_s1_repeats_late_and_is_called_diastolic() {
     for seed in [1u64, 2] {
-        let cfg = SynthConfig {
-            seed,
-            duration_s: 20.0,
-            pcg_rate_hz: RATE,
-            heart_rate_bpm: 66.0,
-            pcg_noise: PcgNoise {
-                white_snr_db: Some(30.0),
-                ..PcgNoise::NONE
-            },
-            ..SynthConfig::default()
-        };
-        let rec = auscult_synth::generate(&cfg).expect("valid config");
+        let rec = synth(None, 30.0, seed);
         let at = |t: f64| (t * RATE).round().max(0.0) as usize;
-        let rms = |spans: &[(f64, f64)]| {
-            let (mut e, mut n) = (0.0f64, 0usize);
-            for &(a, b) in spans {
-                for v in &rec.pcg[at(a)..at(b).min(rec.pcg.len())] {
-                    e += f64::from(*v).powi(2);
-                    n += 1;
-                }
-            }
-            (e / n.max(1) as f64).sqrt()
-        };
-        let s1_rms = rms(&rec.truth.s1);
         // Low-passed noise (one pole at ~80 Hz), a crescendo to S1, a third of S1's RMS.
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut noise = || {
@@ -338,22 +334,12 @@ fn a_rumble_only_before_s1_repeats_late_and_is_called_diastolic() {
                 *v = y * (0.3 + 0.7 * k as f64 / (i1 - i0).max(1) as f64);
             }
         }
-        let added_rms = {
-            let spans: Vec<(f64, f64)> = rec
-                .truth
-                .s1
-                .iter()
-                .map(|&(o, _)| (o - 0.25, o - 0.01))
-                .collect();
-            let (mut e, mut n) = (0.0f64, 0usize);
-            for &(s, t) in &spans {
-                for v in &added[at(s)..at(t).min(added.len())] {
-                    e += v * v;
-                    n += 1;
-                }
-            }
-            (e / n.max(1) as f64).sqrt()
-        };
+        let pcg: Vec<f64> = rec.pcg.iter().map(|&v| f64::from(v)).collect();
+        let s1_rms = rms_over(&pcg, rec.truth.s1.iter().copied());
+        let added_rms = rms_over(
+            &added,
+            rec.truth.s1.iter().map(|&(o, _)| (o - 0.25, o - 0.01)),
+        );
         let scale = 0.3 * s1_rms / added_rms.max(1e-12);
         for (v, r) in x.iter_mut().zip(&added) {
             *v += (r * scale) as f32;
