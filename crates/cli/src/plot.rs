@@ -146,15 +146,18 @@ fn curve_points(samples: &[f32], rate: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// The timing of a murmur found present (nothing is shaded otherwise).
+fn present_timing(a: &Analysis) -> Option<auscult_dsp::MurmurTiming> {
+    a.murmur
+        .timing
+        .filter(|_| a.murmur.status == MurmurStatus::Present)
+}
+
 /// Where the murmur is shaded in each accepted cycle ([`auscult_dsp::murmur_marks`]: systole
 /// from S1's end to S2's start, diastole from S2's end to the cycle's end, narrowed to the part
 /// the finding names).
 fn murmur_spans(a: &Analysis) -> Vec<(f64, f64)> {
-    let Some(timing) = a
-        .murmur
-        .timing
-        .filter(|_| a.murmur.status == MurmurStatus::Present)
-    else {
+    let Some(timing) = present_timing(a) else {
         return Vec::new();
     };
     a.cycles
@@ -457,11 +460,7 @@ fn draw_ensemble<DB: DrawingBackend>(
 /// recording's panel: systole from S1's end to S2's start, diastole from S2's end to the
 /// cycle's end at `len`, narrowed to the part the finding names).
 fn ensemble_murmur_spans(a: &Analysis, e: &EnsembleCycle, len: f64) -> Vec<(f64, f64)> {
-    let Some(timing) = a
-        .murmur
-        .timing
-        .filter(|_| a.murmur.status == MurmurStatus::Present)
-    else {
+    let Some(timing) = present_timing(a) else {
         return Vec::new();
     };
     murmur_marks(
