@@ -1,7 +1,8 @@
 //! Heart rate and systolic interval from the autocorrelation of the PCG envelope (Schmidt et al.
-//! 2010; Springer et al. 2016): the cycle is the highest autocorrelation peak between 0.5 and 2 s
-//! (or a shorter lag for fast rates when it is clearly periodic), the systolic interval the highest
-//! between 0.2 s and half a cycle.
+//! 2010; Springer et al. 2016): the cycle is the highest autocorrelation peak between 0.5 and 2 s,
+//! or the shortest lag at a half, a third or a quarter of it whose peak is nearly as high (a
+//! child's evenly spaced S1 and S2, swelling with breathing, can repeat best over two to four
+//! cycles); the systolic interval is the highest peak between 0.2 s and half a cycle.
 //!
 //! Works on a ~50 Hz block-mean copy of the envelope, so it is cheap. Never panics; returns None
 //! when the signal is too short or flat to say.
@@ -60,16 +61,23 @@ fn estimate_at(x: &[f32], fs: f64) -> Option<(Bpm, Seconds)> {
         (lo..=hi.min(ac.len() - 1)).max_by(|&a, &b| ac[a].total_cmp(&ac[b]))
     };
     let mut cycle = argmax(min_lag, max_lag)?;
-    // A peak at half the lag that is nearly as strong means the true cycle is the shorter one
-    // (the longer lag is its second harmonic); sampling at 50 Hz can tip the balance otherwise.
-    let half = cycle / 2;
-    if half >= min_lag {
-        let span = (half / 8).max(1);
-        if let Some(h) = argmax(half.saturating_sub(span).max(min_lag), half + span)
-            && ac[h] >= 0.8 * ac[cycle]
+    // A peak at a half, a third or a quarter of the lag that is nearly as strong means the true
+    // cycle is the shorter one (the longer lag is a multiple of it): a child's S1 and S2 are
+    // evenly spaced, so the autocorrelation of two, three or four cycles can stand highest;
+    // sampling at 50 Hz can tip the balance otherwise. The shortest such lag wins.
+    let top = cycle;
+    for parts in [4, 3, 2] {
+        let sub = top / parts;
+        if sub < min_lag {
+            continue;
+        }
+        let span = (sub / 8).max(1);
+        if let Some(h) = argmax(sub.saturating_sub(span).max(min_lag), sub + span)
+            && ac[h] >= 0.8 * ac[top]
             && is_local_max(&ac, h)
         {
             cycle = h;
+            break;
         }
     }
     let cycle_s = refine(&ac, cycle) / fs;
@@ -122,6 +130,38 @@ mod tests {
             let (hr, s) = estimate(&env, Hz(1000.0)).expect("periodic");
             assert!((hr.0 - 60.0 / period).abs() < 2.0, "{hr} for {period}");
             assert!((s.0 - sys).abs() < 0.03, "{s} for {sys}");
+        }
+    }
+
+    /// A child's heart: S1 and S2 alike and evenly spaced (a systole of half the cycle), their
+    /// loudness swelling and fading over three cycles (breathing), so that the envelope repeats
+    /// most exactly every three cycles.
+    fn child(rate: f64, secs: f64, period: f64) -> Vec<f32> {
+        let n = (rate * secs) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let beat = (t / period).floor();
+                let phase = t - beat * period;
+                let swell = 1.0 + 0.4 * (std::f64::consts::TAU * beat / 3.0).cos();
+                let bump =
+                    |c: f64, a: f64| a * (-(phase - c).powi(2) / (2.0 * 0.02f64.powi(2))).exp();
+                (swell * (bump(0.06, 1.0) + bump(0.06 + period / 2.0, 0.95)) + 0.01) as f32
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_child_heart_is_not_taken_for_a_slow_one() {
+        // PASCAL normal__178_B: about 90 bpm, reported as 31 when the autocorrelation of three
+        // cycles stood highest.
+        for period in [0.66, 0.6, 0.55] {
+            let env = child(1000.0, 12.0, period);
+            let (hr, _) = estimate(&env, Hz(1000.0)).expect("periodic");
+            assert!(
+                (hr.0 - 60.0 / period).abs() < 3.0,
+                "{hr} for a cycle of {period} s"
+            );
         }
     }
 
