@@ -15,8 +15,10 @@ mod ci;
 /// with the ECG, 0.952 without); with the models of 2026-12-05 (repeat gate chosen by
 /// leave-one-database-out, phase mirror, murmur likelihood ratio, a murmur repeating over three
 /// quarters of its phase or over the last two bins of its phase in the whole cycles) PhysioNet
-/// flagged mean Se/Sp 0.652, Yaseen murmur 0.987 and timing 0.970, PASCAL murmur 0.748 (the
-/// models before the
+/// flagged mean Se/Sp 0.652, Yaseen murmur 0.987 and timing 0.970, PASCAL murmur 0.748; with
+/// those of 2026-12-06 (five bagged models per classifier, the review threshold for
+/// specificity 0.9, a least repeat share of 0.7, a child's heart rate) 0.630, 0.987, 0.970 and
+/// 0.751: a bagged model remembers its training recordings less (the models before the
 /// repeat gate scored 0.708 / 0.998 / 0.980 / 0.984 here and far less held out: they
 /// remembered these devices).
 /// Those models were fitted on these same recordings, so this is an in-sample run: it catches
@@ -25,10 +27,10 @@ mod ci;
 const PHYSIONET_SEGMENTATION_F1_FLOOR: f64 = 0.965;
 const PHYSIONET_ECG_SEGMENTATION_F1_FLOOR: f64 = 0.984;
 const PHYSIONET_PCG_ONLY_SEGMENTATION_F1_FLOOR: f64 = 0.945;
-const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.63;
+const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.62;
 const YASEEN_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.97;
 const YASEEN_TIMING_ACCURACY_FLOOR: f64 = 0.95;
-const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.72;
+const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.74;
 
 fn data_dir() -> Option<PathBuf> {
     let p = std::env::var_os("AUSCULT_DATA")
@@ -201,7 +203,7 @@ fn leave_one_database_out_from_the_auscult_command() {
         ),
         ("yaseen2018", ["murmur", "balanced_accuracy"], 0.97),
         ("yaseen2018", ["murmur_timing", "timing_accuracy"], 0.95),
-        ("pascal", ["murmur", "balanced_accuracy"], 0.72),
+        ("pascal", ["murmur", "balanced_accuracy"], 0.74),
     ];
     for (dataset, path, floor) in checks {
         let got = get(&report(dataset), &path);
