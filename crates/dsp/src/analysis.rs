@@ -17,6 +17,8 @@
 //! specificity on every left-out database (`Models::review_flags`).
 //! Nothing here does I/O, and nothing panics on any input.
 
+use std::sync::{Arc, OnceLock};
+
 use crate::error::DspError;
 use crate::features::{
     BandPowers, FIRST_HSMM_LR_FEATURE, FIRST_MFCC_FEATURE, Features, MFCC_FEATURES, PhaseMap,
@@ -64,7 +66,8 @@ pub struct Evidence {
 /// The analysis engine with its models and reusable buffers. One per thread; `Send`.
 #[derive(Debug)]
 pub struct Analyzer {
-    models: Models,
+    /// Shared: the committed models are parsed once per process ([`builtin`]).
+    models: Arc<Models>,
     powers: BandPowers,
     /// Whether to compute the per-phase MFCC features (see [`Analyzer::with_all_features`]).
     mfcc: bool,
@@ -79,22 +82,24 @@ impl Default for Analyzer {
 }
 
 impl Analyzer {
-    /// An analyzer with the committed models (`params/murmur.txt`).
+    /// An analyzer with the committed models (`params/murmur.txt`), parsed once per process and
+    /// shared by every analyzer: the file holds 1,500 trees, and the server makes an analyzer
+    /// per analysis.
     pub fn new() -> Analyzer {
-        // The committed file is checked by a unit test; should it ever fail to parse, fall back
-        // to the hand-set rule model rather than panic.
-        let models = Models::builtin().unwrap_or_else(|_| Models::hand_set());
-        Analyzer::with_models(models)
+        let (models, mfcc, likelihood) = builtin();
+        Analyzer {
+            models: Arc::clone(models),
+            powers: BandPowers::default(),
+            mfcc: *mfcc,
+            likelihood: *likelihood,
+        }
     }
 
     /// An analyzer with the given models (the trainer uses this for held-out evaluation).
     pub fn with_models(models: Models) -> Analyzer {
-        let mfcc = (FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES)
-            .any(|i| models.reads_feature(i));
-        let likelihood =
-            (FIRST_HSMM_LR_FEATURE..FIRST_HSMM_LR_FEATURE + 2).any(|i| models.reads_feature(i));
+        let (mfcc, likelihood) = reads_optional_features(&models);
         Analyzer {
-            models,
+            models: Arc::new(models),
             powers: BandPowers::default(),
             mfcc,
             likelihood,
@@ -300,6 +305,28 @@ fn unusable(
 }
 
 /// The distance to the nearest out-of-distribution component.
+/// The committed models, parsed on first use, and whether they read the per-phase MFCCs and the
+/// murmur likelihood ratio. The committed file is checked by a unit test; should it ever fail to
+/// parse, the hand-set rule model stands in rather than a panic.
+fn builtin() -> &'static (Arc<Models>, bool, bool) {
+    static BUILTIN: OnceLock<(Arc<Models>, bool, bool)> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        let models = Models::builtin().unwrap_or_else(|_| Models::hand_set());
+        let (mfcc, likelihood) = reads_optional_features(&models);
+        (Arc::new(models), mfcc, likelihood)
+    })
+}
+
+/// Whether `models` read the per-phase MFCCs, and the murmur likelihood ratio (features that are
+/// computed only when read).
+fn reads_optional_features(models: &Models) -> (bool, bool) {
+    let mfcc = (FIRST_MFCC_FEATURE..FIRST_MFCC_FEATURE + 2 * MFCC_FEATURES)
+        .any(|i| models.reads_feature(i));
+    let likelihood =
+        (FIRST_HSMM_LR_FEATURE..FIRST_HSMM_LR_FEATURE + 2).any(|i| models.reads_feature(i));
+    (mfcc, likelihood)
+}
+
 fn nearest_distance(models: &Models, f: &crate::features::Features) -> f64 {
     models
         .ood
@@ -414,5 +441,21 @@ mod tests {
     fn analyzer_is_send() {
         fn assert_send<T: Send>() {}
         assert_send::<Analyzer>();
+    }
+
+    #[test]
+    fn analyzers_share_the_committed_models_parsed_once() {
+        let (a, b) = (Analyzer::new(), Analyzer::default());
+        assert!(
+            std::ptr::eq(a.models(), b.models()),
+            "parsed once per process"
+        );
+        assert_eq!(
+            *a.models(),
+            Models::builtin().expect("the committed file parses")
+        );
+        let own = Analyzer::with_models(Models::hand_set());
+        assert!(!std::ptr::eq(a.models(), own.models()));
+        assert_eq!(*own.models(), Models::hand_set());
     }
 }
