@@ -499,11 +499,19 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         let mut models = fit_tuned(&all, &settings);
         models.review_flags &= review_flags;
         fs::create_dir_all(out)?;
+        let bagged = match settings.trees {
+            Some(t) if t.bags > 1 => format!(
+                "# murmur and review are each the average of {} boosted models fitted on seeded\n\
+                 # shares of the recordings (their trees follow one another, leaves scaled);\n",
+                t.bags
+            ),
+            _ => String::new(),
+        };
         let header = format!(
             "# auscult murmur models: logistic models (boosted trees, linear timing) over dsp::features, fitted by\n\
              # `cargo run --release -p auscult-train -- train --data <shared/data> --out crates/dsp/params/`\n\
              # on {originals} recordings (yaseen2018, pascal, physionet2016) and {} device-augmented copies;\n\
-             # thresholds, review gate and out-of-distribution threshold chosen on\n\
+             {bagged}# thresholds, review gate and out-of-distribution threshold chosen on\n\
              # leave-one-database-out predictions of the original recordings.\n\
              # Format: see dsp::murmur::Models::parse.\n",
             cases.len() - originals
