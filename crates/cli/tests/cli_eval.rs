@@ -18,7 +18,9 @@ mod ci;
 /// flagged mean Se/Sp 0.652, Yaseen murmur 0.987 and timing 0.970, PASCAL murmur 0.748; with
 /// those of 2026-12-06 (five bagged models per classifier, the review threshold for
 /// specificity 0.9, a least repeat share of 0.7, a child's heart rate) 0.630, 0.987, 0.970 and
-/// 0.751: a bagged model remembers its training recordings less (the models before the
+/// 0.751: a bagged model remembers its training recordings less; with a second decoding for
+/// irregular rhythms from the sound alone 0.624, 0.987, 0.970, 0.765 and segmentation 0.970
+/// (0.953 without the ECG) (the models before the
 /// repeat gate scored 0.708 / 0.998 / 0.980 / 0.984 here and far less held out: they
 /// remembered these devices).
 /// Those models were fitted on these same recordings, so this is an in-sample run: it catches
@@ -27,7 +29,7 @@ mod ci;
 const PHYSIONET_SEGMENTATION_F1_FLOOR: f64 = 0.965;
 const PHYSIONET_ECG_SEGMENTATION_F1_FLOOR: f64 = 0.984;
 const PHYSIONET_PCG_ONLY_SEGMENTATION_F1_FLOOR: f64 = 0.945;
-const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.62;
+const PHYSIONET_FLAGGED_BALANCED_ACCURACY_FLOOR: f64 = 0.61;
 const YASEEN_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.97;
 const YASEEN_TIMING_ACCURACY_FLOOR: f64 = 0.95;
 const PASCAL_MURMUR_BALANCED_ACCURACY_FLOOR: f64 = 0.74;
