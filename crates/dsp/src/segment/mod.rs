@@ -243,8 +243,7 @@ fn segment_with(
     // peak: decode with it and with a few alternatives, keep the most likely decoding.
     let mut candidates = vec![sys.0];
     candidates.extend(gate.systole_grid.iter().copied());
-    // (spans, score with the head start, durations, score, systolic interval).
-    let mut best: Option<(Vec<Span>, f32, [Duration; 4], f32, f64)> = None;
+    let mut best: Option<Decoding> = None;
     // No systole far shorter than a heart at this rate has (unless nothing else is offered).
     let shortest = gate.min_systole_ratio * default_sys(hr).0;
     let any_long_enough = candidates.iter().any(|&c| c >= shortest);
@@ -260,8 +259,14 @@ fn segment_with(
         } else {
             raw
         };
-        if best.as_ref().is_none_or(|b| score > b.1) {
-            best = Some((spans, score, durations, raw, cand));
+        if best.as_ref().is_none_or(|b| score > b.ranked) {
+            best = Some(Decoding {
+                spans,
+                ranked: score,
+                durations,
+                score: raw,
+                systole: cand,
+            });
         }
     }
     // From the sound alone one duration model serves every beat, and an irregular rhythm's
@@ -269,25 +274,32 @@ fn segment_with(
     // decoding's own beats spread (the ECG path widens it by the RR intervals'), keep the likelier.
     if !gated
         && gate.irregular_spread > 0.0
-        && let Some((first, _, _, first_raw, first_sys)) = best.as_ref()
-        && let Some(spread) = s1_spread(first, gate.irregular_spread)
+        && let Some(first) = best.as_ref()
+        && let Some(spread) = s1_spread(&first.spans, gate.irregular_spread)
     {
+        let systole = first.systole;
         let durations = duration_model(
             hr,
-            Seconds(*first_sys),
+            Seconds(systole),
             gate.systole_sd,
             spread * gate.rr_sd_scale,
         );
         let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
-        if raw > *first_raw {
-            best = Some((spans, raw, durations, raw, *first_sys));
+        if raw > first.score {
+            best = Some(Decoding {
+                spans,
+                ranked: raw,
+                durations,
+                score: raw,
+                systole,
+            });
         }
     }
     let murmur_likelihood = best
         .as_ref()
         .filter(|_| likelihood)
-        .and_then(|b| murmur_likelihood(&emission, &b.2, &r_score, b.3));
-    let spans = best.map(|b| b.0).unwrap_or_default();
+        .and_then(|b| murmur_likelihood(&emission, &b.durations, &r_score, b.score));
+    let spans = best.map(|b| b.spans).unwrap_or_default();
 
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
     // Only beside whole cycles: where none was found (silence, noise) the decoder's spans are no
@@ -370,6 +382,18 @@ fn steady_beats(r_peaks: &[Seconds]) -> usize {
         .windows(2)
         .filter(|w| ((w[1].0 - w[0].0) / median.0 - 1.0).abs() <= 0.2)
         .count()
+}
+
+/// One decoding of a recording's frames.
+struct Decoding {
+    spans: Vec<Span>,
+    /// Its score with the autocorrelation's head start (how decodings are ranked).
+    ranked: f32,
+    durations: [Duration; 4],
+    /// Its score.
+    score: f32,
+    /// The systolic interval (seconds) its durations were made for.
+    systole: f64,
 }
 
 /// The spread (seconds, as [`rr_spread`]) of the S1-to-S1 intervals of decoded `spans`, when
