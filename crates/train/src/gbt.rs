@@ -45,15 +45,7 @@ pub fn fit_bagged(name: &str, ex: &Examples, inputs: &[usize], s: Settings) -> L
     let mut bias = 0.0;
     let mut trees = Vec::new();
     for bag in 0..s.bags {
-        let rows: Vec<usize> = (0..ex.len())
-            .filter(|&r| unit(bag as u64, r as u64) < BAG_SHARE)
-            .collect();
-        let sub = Examples {
-            x: ex.x.select(Axis(0), &rows),
-            y: rows.iter().map(|&r| ex.y[r]).collect(),
-            w: rows.iter().map(|&r| ex.w[r]).collect(),
-        };
-        let m = fit_trees(name, &sub, inputs, s);
+        let m = fit_trees(name, &bag_of(ex, bag), inputs, s);
         bias += scale * m.bias;
         trees.extend(m.trees.into_iter().map(|mut t| {
             for node in &mut t.nodes {
@@ -70,6 +62,18 @@ pub fn fit_bagged(name: &str, ex: &Examples, inputs: &[usize], s: Settings) -> L
         threshold: 0.5,
         terms: Vec::new(),
         trees,
+    }
+}
+
+/// The examples of bag `bag`: the rows whose seeded draw falls under [`BAG_SHARE`].
+fn bag_of(ex: &Examples, bag: usize) -> Examples {
+    let rows: Vec<usize> = (0..ex.len())
+        .filter(|&r| unit(bag as u64, r as u64) < BAG_SHARE)
+        .collect();
+    Examples {
+        x: ex.x.select(Axis(0), &rows),
+        y: rows.iter().map(|&r| ex.y[r]).collect(),
+        w: rows.iter().map(|&r| ex.w[r]).collect(),
     }
 }
 
@@ -357,17 +361,10 @@ mod tests {
             "deterministic"
         );
         // Its log-odds are the mean of three models, each fitted on about 80 % of the rows.
-        let parts: Vec<Logistic> = (0..3u64)
+        let parts: Vec<Logistic> = (0..3)
             .map(|bag| {
-                let rows: Vec<usize> = (0..400)
-                    .filter(|&r| unit(bag, r as u64) < BAG_SHARE)
-                    .collect();
-                assert!((300..340).contains(&rows.len()), "{}", rows.len());
-                let sub = Examples {
-                    x: ex.x.select(Axis(0), &rows),
-                    y: rows.iter().map(|&r| ex.y[r]).collect(),
-                    w: rows.iter().map(|&r| ex.w[r]).collect(),
-                };
+                let sub = bag_of(&ex, bag);
+                assert!((300..340).contains(&sub.len()), "{}", sub.len());
                 fit_trees("t", &sub, &[0], s)
             })
             .collect();

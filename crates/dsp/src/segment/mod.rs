@@ -404,24 +404,31 @@ fn s1_spread(spans: &[Span], share: f64) -> Option<f64> {
         .filter(|s| s.state == State::S1)
         .map(|s| Seconds(s.start as f64 / FRAME_RATE))
         .collect();
-    let spread = rr_spread(&onsets);
-    let mut rr: Vec<f64> = onsets.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    if rr.is_empty() {
-        return None;
-    }
-    rr.sort_by(f64::total_cmp);
-    let median = rr[rr.len() / 2];
+    let rr = sorted_intervals(&onsets);
+    let median = *rr.get(rr.len() / 2)?;
+    let spread = spread_of(&rr);
     (median > 0.0 && spread > share * median).then_some(spread)
 }
 
 /// The standard deviation of RR intervals, robustly (from the interquartile range).
 fn rr_spread(r_peaks: &[Seconds]) -> f64 {
-    let mut rr: Vec<f64> = r_peaks.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    if rr.len() < 4 {
+    spread_of(&sorted_intervals(r_peaks))
+}
+
+/// The intervals between successive `times`, sorted.
+fn sorted_intervals(times: &[Seconds]) -> Vec<f64> {
+    let mut rr: Vec<f64> = times.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    rr.sort_by(f64::total_cmp);
+    rr
+}
+
+/// The interquartile range of sorted intervals over 1.349 (a normal's standard deviation); 0
+/// for fewer than 4.
+fn spread_of(sorted: &[f64]) -> f64 {
+    if sorted.len() < 4 {
         return 0.0;
     }
-    rr.sort_by(f64::total_cmp);
-    (rr[rr.len() * 3 / 4] - rr[rr.len() / 4]) / 1.349
+    (sorted[sorted.len() * 3 / 4] - sorted[sorted.len() / 4]) / 1.349
 }
 
 /// Sorted, finite, de-duplicated R-peak times.
