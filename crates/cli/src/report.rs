@@ -6,6 +6,7 @@
 //! in `auscult_dsp::vocab`. This module must never change what the engine said, only how it is
 //! written (times are rounded to the millisecond).
 
+use auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE;
 use auscult_dsp::{
     Analysis, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch, MurmurShape,
     MurmurTiming, UnknownReason,
@@ -116,7 +117,10 @@ pub struct RhythmOut {
     pub rr_sd_s: f64,
     /// RMSSD of RR intervals.
     pub rmssd_s: f64,
-    /// Irregular rhythm.
+    /// How many RR intervals the measures come from.
+    pub intervals: usize,
+    /// Irregular rhythm (judged only from `auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE`
+    /// intervals or more).
     pub irregular: bool,
 }
 
@@ -197,6 +201,7 @@ impl ResultLine {
                 heart_rate_bpm: round(r.heart_rate.0, 1),
                 rr_sd_s: round(r.rr_sd.0, 4),
                 rmssd_s: round(r.rmssd.0, 4),
+                intervals: r.intervals,
                 irregular: r.irregular,
             }),
             extra_sounds: a.extra_sounds.clone(),
@@ -274,9 +279,13 @@ impl ResultLine {
             |h| format!("heart rate {h:.0} bpm"),
         );
         let rhythm = match &self.rhythm {
-            Some(r) if r.irregular => ", irregular",
-            Some(_) => ", regular",
-            None => "",
+            Some(r) if r.irregular => ", irregular".to_string(),
+            Some(r) if r.intervals < MIN_INTERVALS_TO_JUDGE => format!(
+                ", rhythm not judged ({} beat intervals, {MIN_INTERVALS_TO_JUDGE} needed)",
+                r.intervals
+            ),
+            Some(_) => ", regular".to_string(),
+            None => String::new(),
         };
         let whole = self.cycles.iter().filter(|c| !c.partial).count();
         let partial = match self.cycles.len() - whole {
@@ -362,6 +371,7 @@ mod tests {
                 heart_rate: Bpm(71.84),
                 rr_sd: Seconds(0.02),
                 rmssd: Seconds(0.015),
+                intervals: 40,
                 irregular: false,
             }),
             cycles: vec![Cycle {
@@ -487,6 +497,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("it did not flag this recording"), "{text}");
+    }
+
+    #[test]
+    fn a_rhythm_from_few_beats_is_not_called_regular() {
+        let mut a = analysis();
+        if let Some(r) = a.rhythm.as_mut() {
+            r.intervals = 6;
+        }
+        let text = ResultLine::new("x.wav".into(), &a).text();
+        assert!(
+            text.contains("heart rate 72 bpm, rhythm not judged (6 beat intervals, 10 needed);"),
+            "{text}"
+        );
     }
 
     #[test]

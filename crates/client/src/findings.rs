@@ -295,6 +295,7 @@ mod tests {
                 heart_rate_bpm: 70.0,
                 rr_sd_s: 0.02,
                 rmssd_s: 0.02,
+                intervals: Some(30),
                 irregular: false,
             }),
             flagged,

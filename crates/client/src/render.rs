@@ -307,6 +307,12 @@ fn findings_text(a: &pb::Analysis) -> String {
             ", irregular rhythm (RR interval SD {:.0} ms)",
             r.rr_sd_s * 1000.0
         ),
+        Some(pb::Rhythm {
+            intervals: Some(n), ..
+        }) if (*n as usize) < auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE => format!(
+            ", rhythm not judged ({n} beat intervals, {} needed)",
+            auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE
+        ),
         Some(r) => format!(
             ", regular rhythm (RR interval SD {:.0} ms)",
             r.rr_sd_s * 1000.0
@@ -858,6 +864,7 @@ mod tests {
                     heart_rate_bpm: 72.4,
                     rr_sd_s: 0.021,
                     rmssd_s: 0.02,
+                    intervals: Some(27),
                     irregular: false,
                 }),
                 murmur: Some(pb::Murmur {
@@ -889,6 +896,27 @@ mod tests {
                 created_at: at(1_780_000_100),
             }],
         }
+    }
+
+    #[test]
+    fn a_rhythm_from_few_beats_reads_as_not_judged() {
+        let mut c = case();
+        rhythm_of(&mut c).intervals = Some(6);
+        let text = case_text(&c, &Utc);
+        assert!(
+            text.contains("heart rate   72 bpm, rhythm not judged (6 beat intervals, 10 needed)"),
+            "{text}"
+        );
+        // Analyses stored before the count was kept read as they did.
+        rhythm_of(&mut c).intervals = None;
+        assert!(case_text(&c, &Utc).contains("72 bpm, regular rhythm"));
+    }
+
+    fn rhythm_of(c: &mut pb::Case) -> &mut pb::Rhythm {
+        c.analysis
+            .as_mut()
+            .and_then(|a| a.rhythm.as_mut())
+            .expect("rhythm")
     }
 
     #[test]

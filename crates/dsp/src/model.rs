@@ -338,7 +338,10 @@ pub struct Rhythm {
     pub rr_sd: Seconds,
     /// RMSSD of successive RR intervals.
     pub rmssd: Seconds,
-    /// Whether the rhythm looks irregular (e.g. atrial fibrillation, frequent ectopy).
+    /// How many RR intervals the measures come from.
+    pub intervals: usize,
+    /// Whether the rhythm looks irregular (e.g. atrial fibrillation, frequent ectopy); judged
+    /// only from [`crate::rhythm::MIN_INTERVALS_TO_JUDGE`] intervals or more, false below.
     pub irregular: bool,
 }
 

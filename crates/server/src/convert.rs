@@ -245,6 +245,7 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             heart_rate_bpm: r.heart_rate_bpm,
             rr_sd_s: r.rr_sd_s,
             rmssd_s: r.rmssd_s,
+            intervals: r.intervals,
             irregular: r.irregular,
         }),
         cycles: cycles(a),

@@ -54,6 +54,9 @@ pub struct StoredRhythm {
     pub rr_sd_s: f64,
     /// RMSSD, s.
     pub rmssd_s: f64,
+    /// RR intervals measured (absent in analyses stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<u32>,
     /// Irregular rhythm.
     pub irregular: bool,
 }
@@ -139,6 +142,7 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                 heart_rate_bpm: r.heart_rate.0,
                 rr_sd_s: r.rr_sd.0,
                 rmssd_s: r.rmssd.0,
+                intervals: u32::try_from(r.intervals).ok(),
                 irregular: r.irregular,
             }),
             cycles: a
