@@ -362,6 +362,44 @@ fn sounds_of_the_cycles_cut_by_the_edges_are_reported() {
     assert_eq!(seg.edge_sounds, auscult_dsp::model::EdgeSounds::default());
 }
 
+/// A synthetic irregular rhythm at 2 kHz from the sound alone: its beats and, for a
+/// segmentation, its S1/S2 F1 (±60 ms) against them.
+struct IrregularCase {
+    pre: auscult_dsp::model::Preprocessed,
+    beats: Vec<f64>,
+    s1_ref: Vec<f64>,
+    s2_ref: Vec<f64>,
+}
+
+impl IrregularCase {
+    fn new(seed: u64, secs: f64, period: f64, jitter: f64, sys: f64) -> Self {
+        let mut rng = Rng(seed);
+        let rate = 2000.0;
+        let beats = beat_times(secs, period, jitter, &mut rng);
+        let pcg = synth_pcg(rate, secs, &beats, sys, 0.05, &mut rng);
+        let pre = preprocess(Signal {
+            samples: &pcg,
+            rate: Hz(rate),
+        })
+        .expect("valid");
+        let s1_ref = beats.iter().map(|b| b + S1_LEN / 2.0).collect();
+        let s2_ref = beats.iter().map(|b| b + sys + S2_LEN / 2.0).collect();
+        IrregularCase {
+            pre,
+            beats,
+            s1_ref,
+            s2_ref,
+        }
+    }
+
+    fn f1(&self, seg: &Segmentation) -> f64 {
+        let (s1, s2) = centres(seg);
+        let r = (recall(&self.s1_ref, &s1, 0.06) + recall(&self.s2_ref, &s2, 0.06)) / 2.0;
+        let p = (recall(&s1, &self.s1_ref, 0.06) + recall(&s2, &self.s2_ref, 0.06)) / 2.0;
+        2.0 * r * p / (r + p).max(1e-9)
+    }
+}
+
 /// From the sound alone, an irregularly irregular rhythm (beats 0.45–1.15 s apart, as in atrial
 /// fibrillation): one duration model for every beat misplaces the long and short ones, so the
 /// segmenter decodes again with diastole as wide as its first decoding's beats spread.
@@ -378,26 +416,9 @@ fn pcg_only_segmentation_follows_an_irregular_rhythm() {
     );
     let (mut f_once, mut f_twice) = (Vec::new(), Vec::new());
     for seed in 31..39u64 {
-        let mut rng = Rng(seed);
-        let rate = 2000.0;
-        let beats = beat_times(25.0, 0.8, 0.9, &mut rng);
-        let sys = 0.3;
-        let pcg = synth_pcg(rate, 25.0, &beats, sys, 0.05, &mut rng);
-        let pre = preprocess(Signal {
-            samples: &pcg,
-            rate: Hz(rate),
-        })
-        .expect("valid");
-        let s1_ref: Vec<f64> = beats.iter().map(|b| b + S1_LEN / 2.0).collect();
-        let s2_ref: Vec<f64> = beats.iter().map(|b| b + sys + S2_LEN / 2.0).collect();
-        let f1 = |seg: &Segmentation| {
-            let (s1, s2) = centres(seg);
-            let r = (recall(&s1_ref, &s1, 0.06) + recall(&s2_ref, &s2, 0.06)) / 2.0;
-            let p = (recall(&s1, &s1_ref, 0.06) + recall(&s2, &s2_ref, 0.06)) / 2.0;
-            2.0 * r * p / (r + p).max(1e-9)
-        };
-        f_once.push(f1(&once.segment(&pre, None)));
-        f_twice.push(f1(&segment(&pre, None)));
+        let case = IrregularCase::new(seed, 25.0, 0.8, 0.9, 0.3);
+        f_once.push(case.f1(&once.segment(&case.pre, None)));
+        f_twice.push(case.f1(&segment(&case.pre, None)));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     eprintln!("one decoding {f_once:.3?}, mean {:.3}", mean(&f_once));
@@ -430,37 +451,20 @@ fn pcg_only_segmentation_finds_a_fast_irregular_rhythm_at_its_own_rate() {
     );
     let (mut f_single, mut f_double, mut rates) = (Vec::new(), Vec::new(), Vec::new());
     for seed in 51..67u64 {
-        let mut rng = Rng(seed);
-        let rate = 2000.0;
-        let beats = beat_times(30.0, 0.55, 0.7, &mut rng);
-        let sys = 0.22;
-        let pcg = synth_pcg(rate, 30.0, &beats, sys, 0.05, &mut rng);
-        let pre = preprocess(Signal {
-            samples: &pcg,
-            rate: Hz(rate),
-        })
-        .expect("valid");
-        let s1_ref: Vec<f64> = beats.iter().map(|b| b + S1_LEN / 2.0).collect();
-        let s2_ref: Vec<f64> = beats.iter().map(|b| b + sys + S2_LEN / 2.0).collect();
-        let f1 = |seg: &Segmentation| {
-            let (s1, s2) = centres(seg);
-            let r = (recall(&s1_ref, &s1, 0.06) + recall(&s2_ref, &s2, 0.06)) / 2.0;
-            let p = (recall(&s1, &s1_ref, 0.06) + recall(&s2, &s2_ref, 0.06)) / 2.0;
-            2.0 * r * p / (r + p).max(1e-9)
-        };
-        let one = single.segment(&pre, None);
-        let both = segment(&pre, None);
-        let mut rr: Vec<f64> = beats.windows(2).map(|w| w[1] - w[0]).collect();
+        let case = IrregularCase::new(seed, 30.0, 0.55, 0.7, 0.22);
+        let one = single.segment(&case.pre, None);
+        let both = segment(&case.pre, None);
+        let mut rr: Vec<f64> = case.beats.windows(2).map(|w| w[1] - w[0]).collect();
         rr.sort_by(f64::total_cmp);
         let true_rate = 60.0 / rr[rr.len() / 2];
         let reported = both.heart_rate.map_or(0.0, |h| h.0);
-        f_single.push(f1(&one));
-        f_double.push(f1(&both));
+        f_single.push(case.f1(&one));
+        f_double.push(case.f1(&both));
         // Where the sound's rate was half the heart's and the beats are found, the reported
         // rate is theirs.
         let sounds = one.heart_rate.map_or(0.0, |h| h.0);
         rates.push((sounds, reported, true_rate));
-        if sounds < 0.6 * true_rate && f1(&both) >= 0.95 {
+        if sounds < 0.6 * true_rate && case.f1(&both) >= 0.95 {
             assert!(
                 (reported / true_rate - 1.0).abs() < 0.15,
                 "seed {seed}: {reported:.0} bpm reported, {true_rate:.0} true"

@@ -252,6 +252,20 @@ fn segment_with(
     // peak: decode with it and with a few alternatives, keep the most likely decoding.
     let mut candidates = vec![sys.0];
     candidates.extend(gate.systole_grid.iter().copied());
+    // One decoding with the durations of a heart at `rate` with this systolic interval and
+    // diastole widened by `extra_sd` seconds.
+    let decode = |rate: Bpm, systole: f64, extra_sd: f64, doubled: bool| {
+        let durations = duration_model(rate, Seconds(systole), gate.systole_sd, extra_sd);
+        let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
+        Decoding {
+            spans,
+            ranked: raw,
+            durations,
+            score: raw,
+            systole,
+            doubled,
+        }
+    };
     let mut best: Option<Decoding> = None;
     // No systole far shorter than a heart at this rate has (unless nothing else is offered).
     let shortest = gate.min_systole_ratio * default_sys(hr).0;
@@ -260,74 +274,35 @@ fn segment_with(
         if (k > 0 && (cand - sys.0).abs() < 0.02) || (any_long_enough && cand < shortest) {
             continue;
         }
-        let durations =
-            duration_model(hr, Seconds(cand), gate.systole_sd, rr_sd * gate.rr_sd_scale);
-        let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
-        let score = if k == 0 {
-            raw + gate.estimate_bonus
-        } else {
-            raw
-        };
-        if best.as_ref().is_none_or(|b| score > b.ranked) {
-            best = Some(Decoding {
-                spans,
-                ranked: score,
-                durations,
-                score: raw,
-                systole: cand,
-                doubled: false,
-            });
+        let mut d = decode(hr, cand, rr_sd * gate.rr_sd_scale, false);
+        if k == 0 {
+            d.ranked += gate.estimate_bonus;
+        }
+        if best.as_ref().is_none_or(|b| d.ranked > b.ranked) {
+            best = Some(d);
         }
     }
     // From the sound alone one duration model serves every beat, and an irregular rhythm's
     // long and short beats fall outside it: decode again with diastole as wide as the first
-    // decoding's own beats spread (the ECG path widens it by the RR intervals'), keep the likelier.
+    // decoding's own beats spread (the ECG path widens it by the RR intervals'). Its envelope
+    // can also repeat best over two beats, so the sound's rate can be half the heart's
+    // (PhysioNet c0019, atrial fibrillation: 55 against 109 bpm): decode at twice the rate too,
+    // diastole as wide. The likeliest is kept. (Three and four times the rate were measured
+    // too: they took c0019 from the right decoding, RESULTS.md.)
     if !gated
         && gate.irregular_spread > 0.0
         && let Some(first) = best.as_ref()
         && let Some(spread) = s1_spread(&first.spans, gate.irregular_spread)
     {
-        let systole = first.systole;
-        let durations = duration_model(
-            hr,
-            Seconds(systole),
-            gate.systole_sd,
-            spread * gate.rr_sd_scale,
-        );
-        let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
-        if raw > first.score {
-            best = Some(Decoding {
-                spans,
-                ranked: raw,
-                durations,
-                score: raw,
-                systole,
-                doubled: false,
-            });
+        let wide = spread * gate.rr_sd_scale;
+        let twice = Bpm(hr.0 * 2.0);
+        let mut tries = vec![decode(hr, first.systole, wide, false)];
+        if twice.0 <= gate.irregular_double_rate {
+            tries.push(decode(twice, default_sys(twice).0, wide, true));
         }
-        // The envelope of an irregular rhythm can repeat best over two beats, so the sound's
-        // rate can be half the heart's (PhysioNet c0019, atrial fibrillation: 55 against 109
-        // bpm): decode at twice the rate too, diastole as wide, keep the likelier. (Three and
-        // four times were measured too: they took c0019 from the right decoding, RESULTS.md.)
-        let rate = Bpm(hr.0 * 2.0);
-        if rate.0 <= gate.irregular_double_rate {
-            let systole = default_sys(rate).0;
-            let durations = duration_model(
-                rate,
-                Seconds(systole),
-                gate.systole_sd,
-                spread * gate.rr_sd_scale,
-            );
-            let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
-            if best.as_ref().is_none_or(|b| raw > b.score) {
-                best = Some(Decoding {
-                    spans,
-                    ranked: raw,
-                    durations,
-                    score: raw,
-                    systole,
-                    doubled: true,
-                });
+        for d in tries {
+            if best.as_ref().is_none_or(|b| d.score > b.score) {
+                best = Some(d);
             }
         }
     }
