@@ -111,6 +111,10 @@ pub struct ContractRhythm {
     pub rr_sd_s: f64,
     /// RMSSD of RR intervals.
     pub rmssd_s: f64,
+    /// How many RR intervals the measures come from (absent for analyses stored before it was
+    /// kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<u32>,
     /// Irregular rhythm.
     pub irregular: bool,
 }
@@ -199,6 +203,7 @@ impl ContractResult {
                 heart_rate_bpm: round(r.heart_rate_bpm, 1),
                 rr_sd_s: round(r.rr_sd_s, 4),
                 rmssd_s: round(r.rmssd_s, 4),
+                intervals: r.intervals,
                 irregular: r.irregular,
             }),
             extra_sounds: a.extra_sounds.iter().map(|s| extra_sound_name(s)).collect(),
