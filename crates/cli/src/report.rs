@@ -122,6 +122,9 @@ pub struct RhythmOut {
     /// Irregular rhythm (judged only from `auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE`
     /// intervals or more).
     pub irregular: bool,
+    /// The intervals spread as an irregular rhythm's do but change smoothly, as breathing
+    /// changes a healthy heart's (`auscult_dsp::rhythm::phasic`): not called irregular.
+    pub phasic: bool,
 }
 
 /// A recording that could not be read or analysed.
@@ -203,6 +206,7 @@ impl ResultLine {
                 rmssd_s: round(r.rmssd.0, 4),
                 intervals: r.intervals,
                 irregular: r.irregular,
+                phasic: r.phasic,
             }),
             extra_sounds: a.extra_sounds.clone(),
             ensemble_cycles: a.ensemble.as_ref().map_or(0, |e| e.cycles),
@@ -284,6 +288,9 @@ impl ResultLine {
                 ", rhythm not judged ({} beat intervals, {MIN_INTERVALS_TO_JUDGE} needed)",
                 r.intervals
             ),
+            Some(r) if r.phasic => {
+                ", varying smoothly with breathing (sinus arrhythmia pattern)".to_string()
+            }
             Some(_) => ", regular".to_string(),
             None => String::new(),
         };
@@ -373,6 +380,7 @@ mod tests {
                 rmssd: Seconds(0.015),
                 intervals: 40,
                 irregular: false,
+                phasic: false,
             }),
             cycles: vec![Cycle {
                 r_peak: Some(Seconds(0.3311)),
@@ -510,6 +518,24 @@ mod tests {
             text.contains("heart rate 72 bpm, rhythm not judged (6 beat intervals, 10 needed);"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_rhythm_varying_with_breathing_is_named_not_called_regular() {
+        let mut a = analysis();
+        if let Some(r) = a.rhythm.as_mut() {
+            r.phasic = true;
+        }
+        let text = ResultLine::new("x.wav".into(), &a).text();
+        assert!(
+            text.contains(
+                "heart rate 72 bpm, varying smoothly with breathing (sinus arrhythmia pattern);"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(ResultLine::new("x.wav".into(), &a)).expect("json");
+        assert_eq!(json["rhythm"]["phasic"], true, "{json}");
+        assert_eq!(json["rhythm"]["irregular"], false, "{json}");
     }
 
     #[test]

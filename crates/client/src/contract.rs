@@ -117,6 +117,8 @@ pub struct ContractRhythm {
     pub intervals: Option<u32>,
     /// Irregular rhythm.
     pub irregular: bool,
+    /// The intervals spread but change smoothly, as breathing changes a healthy heart's.
+    pub phasic: bool,
 }
 
 fn round(v: f64, digits: i32) -> f64 {
@@ -205,6 +207,7 @@ impl ContractResult {
                 rmssd_s: round(r.rmssd_s, 4),
                 intervals: r.intervals,
                 irregular: r.irregular,
+                phasic: r.phasic,
             }),
             extra_sounds: a.extra_sounds.iter().map(|s| extra_sound_name(s)).collect(),
             abnormal_score: a.abnormal_score.map(|v| round(f64::from(v), 3)),

@@ -297,6 +297,7 @@ mod tests {
                 rmssd_s: 0.02,
                 intervals: Some(30),
                 irregular: false,
+                phasic: false,
             }),
             flagged,
             ..Default::default()

@@ -313,6 +313,10 @@ fn findings_text(a: &pb::Analysis) -> String {
             ", rhythm not judged ({n} beat intervals, {} needed)",
             auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE
         ),
+        Some(r) if r.phasic => format!(
+            ", rhythm varying smoothly with breathing, a sinus arrhythmia pattern (RR interval SD {:.0} ms)",
+            r.rr_sd_s * 1000.0
+        ),
         Some(r) => format!(
             ", regular rhythm (RR interval SD {:.0} ms)",
             r.rr_sd_s * 1000.0
@@ -866,6 +870,7 @@ mod tests {
                     rmssd_s: 0.02,
                     intervals: Some(27),
                     irregular: false,
+                    phasic: false,
                 }),
                 murmur: Some(pb::Murmur {
                     status: pb::MurmurStatus::Present as i32,
@@ -910,6 +915,20 @@ mod tests {
         // Analyses stored before the count was kept read as they did.
         rhythm_of(&mut c).intervals = None;
         assert!(case_text(&c, &Utc).contains("72 bpm, regular rhythm"));
+    }
+
+    #[test]
+    fn a_rhythm_varying_with_breathing_is_named() {
+        let mut c = case();
+        rhythm_of(&mut c).phasic = true;
+        let text = case_text(&c, &Utc);
+        assert!(
+            text.contains(
+                "72 bpm, rhythm varying smoothly with breathing, a sinus arrhythmia pattern (RR interval SD 21 ms)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("regular rhythm"), "{text}");
     }
 
     fn rhythm_of(c: &mut pb::Case) -> &mut pb::Rhythm {

@@ -343,6 +343,10 @@ pub struct Rhythm {
     /// Whether the rhythm looks irregular (e.g. atrial fibrillation, frequent ectopy); judged
     /// only from [`crate::rhythm::MIN_INTERVALS_TO_JUDGE`] intervals or more, false below.
     pub irregular: bool,
+    /// Whether the intervals spread as an irregular rhythm's do but change smoothly, as breathing
+    /// changes a healthy heart's (respiratory sinus arrhythmia; [`crate::rhythm::phasic`]): then
+    /// the rhythm is not called irregular.
+    pub phasic: bool,
 }
 
 /// An extra heart sound found in the ensemble-averaged cycle.

@@ -6,6 +6,11 @@
 //! intervals it returns `None`, and it calls a rhythm irregular only from at least
 //! [`MIN_INTERVALS_TO_JUDGE`] intervals (with fewer, `irregular` is false and
 //! [`Rhythm::intervals`] tells the reader the rhythm was not judged).
+//!
+//! A healthy heart's rate rises and falls with each breath (respiratory sinus arrhythmia), in a
+//! child or a young adult by as much as atrial fibrillation spreads the beats. But its intervals
+//! change smoothly, while atrial fibrillation's follow no order: a spread whose intervals are
+//! [`phasic`] is reported as such and not called irregular.
 
 use crate::model::{Cycle, Rhythm};
 use crate::units::{Bpm, Seconds};
@@ -28,6 +33,49 @@ const RR_RANGE: (f64, f64) = (0.25, 2.0);
 const IRREGULAR_CV: f64 = 0.12;
 /// RMSSD relative to the mean RR above which the rhythm is called irregular.
 const IRREGULAR_RMSSD: f64 = 0.14;
+
+/// The one-sided 5 % point of the standard normal distribution: the significance of the
+/// turning-point test of [`phasic`] (a textbook level, not one fitted to recordings).
+const Z_ONE_SIDED_5: f64 = 1.645;
+
+/// Whether RR intervals change smoothly rather than at random, as breathing changes a healthy
+/// heart's: fewer turning points than a random series has (the turning-point test: mean
+/// 2(n−2)/3, variance (16n−29)/90; one-sided at 5 %), and successive intervals move together
+/// (a positive lag-1 autocorrelation: a swing over four or more beats per breath gives
+/// cos(2π/beats) > 0). Equal successive intervals are merged first, so ties do not pass for
+/// smoothness. False for fewer than [`MIN_INTERVALS_TO_JUDGE`] distinct intervals.
+///
+/// Atrial fibrillation's intervals are close to a random series (two turning points in three);
+/// frequent ectopy alternates short and long (a negative autocorrelation): neither is phasic.
+pub fn phasic(rr: &[f64]) -> bool {
+    let mut series: Vec<f64> = Vec::with_capacity(rr.len());
+    for &r in rr {
+        if series
+            .last()
+            .is_none_or(|&last: &f64| (r - last).abs() > 1e-9)
+        {
+            series.push(r);
+        }
+    }
+    let n = series.len();
+    if n < MIN_INTERVALS_TO_JUDGE {
+        return false;
+    }
+    let turning = series
+        .windows(3)
+        .filter(|w| (w[1] > w[0] && w[1] > w[2]) || (w[1] < w[0] && w[1] < w[2]))
+        .count() as f64;
+    let nf = n as f64;
+    let z = (turning - 2.0 * (nf - 2.0) / 3.0) / ((16.0 * nf - 29.0) / 90.0).sqrt();
+    let mean = series.iter().sum::<f64>() / nf;
+    let c: Vec<f64> = series.iter().map(|r| r - mean).collect();
+    let var: f64 = c.iter().map(|v| v * v).sum();
+    if var <= 0.0 {
+        return false;
+    }
+    let rho = c.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / var;
+    z < -Z_ONE_SIDED_5 && rho > 0.0
+}
 
 /// The beat time of a cycle: its R peak when the ECG gated it, else its S1 onset.
 fn beat_time(c: &Cycle) -> f64 {
@@ -76,16 +124,19 @@ pub fn rhythm_from_rr(rr: &[f64]) -> Option<Rhythm> {
     let q1 = sorted[sorted.len() / 4];
     let q3 = sorted[(3 * sorted.len()) / 4];
     let iqr_rel = (q3 - q1) / median;
-    let irregular = rr.len() >= MIN_INTERVALS_TO_JUDGE
+    let spread = rr.len() >= MIN_INTERVALS_TO_JUDGE
         && sd / mean > IRREGULAR_CV
         && rmssd / mean > IRREGULAR_RMSSD
         && iqr_rel > 0.1;
+    let phasic = spread && phasic(rr);
+    let irregular = spread && !phasic;
     Some(Rhythm {
         heart_rate: Bpm(60.0 / median),
         rr_sd: Seconds(sd),
         rmssd: Seconds(rmssd),
         intervals: rr.len(),
         irregular,
+        phasic,
     })
 }
 
@@ -145,6 +196,50 @@ mod tests {
         let mut judged = rr.to_vec();
         judged.push(1.05);
         assert!(rhythm_from_rr(&judged).expect("ten intervals").irregular);
+    }
+
+    /// `n` intervals around `mean` seconds: `f(k)` is interval k's deviation.
+    fn series(n: usize, mean: f64, f: impl Fn(usize) -> f64) -> Vec<f64> {
+        (0..n).map(|k| mean + f(k)).collect()
+    }
+
+    #[test]
+    fn a_rate_swinging_with_each_breath_is_phasic_not_irregular() {
+        // A breath every 4.5 beats swings the interval by ±0.16 s (CV 0.13, a child's or a
+        // young adult's sinus arrhythmia).
+        let rr = series(40, 0.8, |k| {
+            0.16 * (k as f64 * std::f64::consts::TAU / 4.5).sin()
+        });
+        let r = rhythm_from_rr(&rr).expect("measured");
+        assert!(r.rr_sd.0 / 0.8 > IRREGULAR_CV, "{r:?}");
+        assert!(r.phasic, "{r:?}");
+        assert!(!r.irregular, "{r:?}");
+    }
+
+    #[test]
+    fn intervals_in_no_order_or_alternating_are_not_phasic() {
+        // The chaotic rhythm above, four times: no smoothness.
+        let chaotic = [0.6, 1.1, 0.55, 0.9, 0.5, 1.2, 0.7, 0.95, 0.58, 1.05];
+        let rr: Vec<f64> = chaotic.iter().cycle().take(40).copied().collect();
+        assert!(!phasic(&rr));
+        assert!(rhythm_from_rr(&rr).expect("measured").irregular);
+        // Bigeminy: short, long, short, long (a negative autocorrelation).
+        let bigeminy = series(40, 0.8, |k| if k % 2 == 0 { -0.2 } else { 0.2 });
+        assert!(!phasic(&bigeminy));
+        assert!(rhythm_from_rr(&bigeminy).expect("measured").irregular);
+    }
+
+    #[test]
+    fn equal_intervals_do_not_pass_for_smoothness() {
+        // Beat times quantised to frames repeat intervals: each value of a random series held
+        // for three beats would have few turning points if ties counted.
+        let chaotic = [
+            0.6, 1.1, 0.55, 0.9, 0.5, 1.2, 0.7, 0.95, 0.58, 1.05, 0.62, 0.88,
+        ];
+        let held: Vec<f64> = chaotic.iter().flat_map(|&v| [v, v, v]).collect();
+        assert!(!phasic(&held));
+        // Too few distinct intervals to judge: never phasic.
+        assert!(!phasic(&[0.8; 30]));
     }
 
     #[test]

@@ -247,6 +247,7 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             rmssd_s: r.rmssd_s,
             intervals: r.intervals,
             irregular: r.irregular,
+            phasic: r.phasic,
         }),
         cycles: cycles(a),
         murmur: Some(pb::Murmur {

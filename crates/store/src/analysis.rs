@@ -59,6 +59,10 @@ pub struct StoredRhythm {
     pub intervals: Option<u32>,
     /// Irregular rhythm.
     pub irregular: bool,
+    /// The intervals spread but change smoothly, as breathing changes a healthy heart's (false
+    /// in analyses stored before the engine told it).
+    #[serde(default)]
+    pub phasic: bool,
 }
 
 /// One cycle.
@@ -144,6 +148,7 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                 rmssd_s: r.rmssd.0,
                 intervals: u32::try_from(r.intervals).ok(),
                 irregular: r.irregular,
+                phasic: r.phasic,
             }),
             cycles: a
                 .cycles

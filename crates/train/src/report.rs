@@ -57,7 +57,7 @@ pub fn analysis_json(file: &str, a: &Analysis) -> Value {
         "murmur": murmur,
         "rhythm": a.rhythm.as_ref().map(|r| json!({
             "rr_sd_s": r3(r.rr_sd.0), "rmssd_s": r3(r.rmssd.0), "intervals": r.intervals,
-            "irregular": r.irregular})),
+            "irregular": r.irregular, "phasic": r.phasic})),
         "extra_sounds": a.extra_sounds.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
         "quality": {"usable": a.quality.usable, "sqi": (a.quality.sqi as f64 * 100.0).round() / 100.0},
         "abnormal_score": a.abnormal_score.map(|s| (s as f64 * 1000.0).round() / 1000.0),

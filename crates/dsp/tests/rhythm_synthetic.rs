@@ -1,0 +1,76 @@
+//! Known answers for the rhythm call on `auscult-synth` recordings analysed end to end, with
+//! their ECG and from the sound alone: a healthy heart whose rate swings with each breath (strong
+//! respiratory sinus arrhythmia) is reported as phasic, not irregular; an
+//! atrial-fibrillation-like rhythm is irregular, not phasic.
+
+use auscult_dsp::{EcgInput, Hz, Recording, Rhythm, Signal, analyze};
+use auscult_synth::{PcgNoise, Rhythm as Synth, SynthConfig};
+
+fn rhythm(seed: u64, rhythm: Synth, hrv_sd_bpm: f64, with_ecg: bool) -> Rhythm {
+    let rec = auscult_synth::generate(&SynthConfig {
+        seed,
+        duration_s: 40.0,
+        pcg_rate_hz: 2000.0,
+        ecg_rate_hz: 500.0,
+        heart_rate_bpm: 72.0,
+        hrv_sd_bpm,
+        resp_rate_bpm: 12.0,
+        rhythm,
+        pcg_noise: PcgNoise {
+            white_snr_db: Some(30.0),
+            ..PcgNoise::NONE
+        },
+        ..SynthConfig::default()
+    })
+    .expect("valid config");
+    let a = analyze(&Recording {
+        pcg: Signal {
+            samples: &rec.pcg,
+            rate: Hz(rec.pcg_rate_hz),
+        },
+        ecg: with_ecg.then_some(EcgInput::Raw(Signal {
+            samples: &rec.ecg,
+            rate: Hz(rec.ecg_rate_hz),
+        })),
+    })
+    .expect("analyses");
+    a.rhythm.expect("forty seconds of beats are measured")
+}
+
+#[test]
+fn a_rate_swinging_with_breathing_is_phasic_not_irregular() {
+    for with_ecg in [true, false] {
+        let mut calls = Vec::new();
+        for seed in 1..=6u64 {
+            let r = rhythm(seed, Synth::Sinus, 12.0, with_ecg);
+            let cv = r.rr_sd.0 * r.heart_rate.0 / 60.0;
+            calls.push((seed, cv, r.irregular, r.phasic));
+        }
+        eprintln!("with ECG {with_ecg}: (seed, RR CV, irregular, phasic) {calls:.3?}");
+        // The swing is as wide as the spread that calls a rhythm irregular (CV 0.12) ...
+        assert!(
+            calls.iter().filter(|c| c.1 > 0.12).count() >= 4,
+            "the synthetic arrhythmia is too gentle to test the call: {calls:?}"
+        );
+        // ... yet none is called irregular, and those whose spread would have called it (CV,
+        // RMSSD and interquartile range together) are named phasic.
+        for &(seed, _, irregular, _) in &calls {
+            assert!(!irregular, "seed {seed}: sinus arrhythmia called irregular");
+        }
+        assert!(
+            calls.iter().filter(|c| c.3).count() >= 4,
+            "too few named phasic: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn atrial_fibrillation_stays_irregular_and_is_not_phasic() {
+    for with_ecg in [true, false] {
+        for seed in 1..=6u64 {
+            let r = rhythm(seed, Synth::AtrialFibrillation, 2.0, with_ecg);
+            assert!(r.irregular, "seed {seed}, with ECG {with_ecg}: {r:?}");
+            assert!(!r.phasic, "seed {seed}, with ECG {with_ecg}: {r:?}");
+        }
+    }
+}
