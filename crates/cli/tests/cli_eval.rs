@@ -22,7 +22,8 @@ mod ci;
 /// irregular rhythms from the sound alone 0.624, 0.987, 0.970, 0.765 and segmentation 0.970
 /// (0.953 without the ECG); with an irregular rhythm called only from ten intervals PhysioNet
 /// 0.627; with an irregular rhythm decoded at twice the sound's rate too 0.631, 0.987, 0.970,
-/// 0.768 and segmentation 0.972 (0.957 without the ECG) (the models before the
+/// 0.768 and segmentation 0.972 (0.957 without the ECG); with a rate swinging smoothly with
+/// breathing not called irregular PhysioNet 0.635 (the models before the
 /// repeat gate scored 0.708 / 0.998 / 0.980 / 0.984 here and far less held out: they
 /// remembered these devices).
 /// Those models were fitted on these same recordings, so this is an in-sample run: it catches
