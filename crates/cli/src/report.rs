@@ -6,7 +6,7 @@
 //! in `auscult_dsp::vocab`. This module must never change what the engine said, only how it is
 //! written (times are rounded to the millisecond).
 
-use auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE;
+use auscult_dsp::rhythm::{self, MIN_INTERVALS_TO_JUDGE};
 use auscult_dsp::{
     Analysis, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch, MurmurShape,
     MurmurTiming, UnknownReason,
@@ -284,7 +284,7 @@ impl ResultLine {
         );
         let rhythm = match &self.rhythm {
             Some(r) if r.irregular => ", irregular".to_string(),
-            Some(r) if r.intervals < MIN_INTERVALS_TO_JUDGE => format!(
+            Some(r) if !rhythm::judged(r.intervals) => format!(
                 ", rhythm not judged ({} beat intervals, {MIN_INTERVALS_TO_JUDGE} needed)",
                 r.intervals
             ),

@@ -309,7 +309,7 @@ fn findings_text(a: &pb::Analysis) -> String {
         ),
         Some(pb::Rhythm {
             intervals: Some(n), ..
-        }) if (*n as usize) < auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE => format!(
+        }) if !auscult_dsp::rhythm::judged(*n as usize) => format!(
             ", rhythm not judged ({n} beat intervals, {} needed)",
             auscult_dsp::rhythm::MIN_INTERVALS_TO_JUDGE
         ),

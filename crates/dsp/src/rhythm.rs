@@ -26,6 +26,13 @@ pub const MIN_INTERVALS: usize = 3;
 /// training-b's 386, all short sound-alone recordings, were called irregular from fewer.
 pub const MIN_INTERVALS_TO_JUDGE: usize = 10;
 
+/// Whether a rhythm measured from `intervals` RR intervals is judged (called regular,
+/// irregular or phasic); below [`MIN_INTERVALS_TO_JUDGE`] it is measured but not judged. The one
+/// place that says so, for the engine and for every text that reports the rhythm.
+pub fn judged(intervals: usize) -> bool {
+    intervals >= MIN_INTERVALS_TO_JUDGE
+}
+
 /// RR intervals outside this range (seconds) are segmentation errors, not beats (30 to 240 bpm).
 const RR_RANGE: (f64, f64) = (0.25, 2.0);
 
@@ -58,7 +65,7 @@ pub fn phasic(rr: &[f64]) -> bool {
         }
     }
     let n = series.len();
-    if n < MIN_INTERVALS_TO_JUDGE {
+    if !judged(n) {
         return false;
     }
     let turning = series
@@ -124,7 +131,7 @@ pub fn rhythm_from_rr(rr: &[f64]) -> Option<Rhythm> {
     let q1 = sorted[sorted.len() / 4];
     let q3 = sorted[(3 * sorted.len()) / 4];
     let iqr_rel = (q3 - q1) / median;
-    let spread = rr.len() >= MIN_INTERVALS_TO_JUDGE
+    let spread = judged(rr.len())
         && sd / mean > IRREGULAR_CV
         && rmssd / mean > IRREGULAR_RMSSD
         && iqr_rel > 0.1;
