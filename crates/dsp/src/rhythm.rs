@@ -55,15 +55,8 @@ const Z_ONE_SIDED_5: f64 = 1.645;
 /// Atrial fibrillation's intervals are close to a random series (two turning points in three);
 /// frequent ectopy alternates short and long (a negative autocorrelation): neither is phasic.
 pub fn phasic(rr: &[f64]) -> bool {
-    let mut series: Vec<f64> = Vec::with_capacity(rr.len());
-    for &r in rr {
-        if series
-            .last()
-            .is_none_or(|&last: &f64| (r - last).abs() > 1e-9)
-        {
-            series.push(r);
-        }
-    }
+    let mut series = rr.to_vec();
+    series.dedup_by(|a, b| (*a - *b).abs() <= 1e-9);
     let n = series.len();
     if !judged(n) {
         return false;
