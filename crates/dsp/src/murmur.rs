@@ -584,7 +584,11 @@ pub fn finding(
     if !present {
         return MurmurFinding::undescribed(MurmurStatus::Absent, confidence);
     }
-    let diastolic = scores.diastolic >= models.timing.threshold || loud_diastolic;
+    let diastolic = loud_diastolic
+        || match repeating_phase(features, models.min_repeat) {
+            Some(phase) if accepted_cycles(features) >= MIN_CYCLES_FOR_REPEAT_TIMING => phase,
+            _ => scores.diastolic >= models.timing.threshold,
+        };
     let d = descriptions[usize::from(diastolic)];
     MurmurFinding {
         status: MurmurStatus::Present,
@@ -652,6 +656,42 @@ pub fn repeat_share(f: &Features) -> f32 {
         .max(f.get("dia_repeat"))
         .max(f.get("sys_late_repeat"))
         .max(f.get("dia_late_repeat"))
+}
+
+/// Fewest accepted cycles for a murmur's timing to be read from the phase its evidence repeats
+/// in ([`repeating_phase`]) rather than from the timing model. Over many beats the segmenter's
+/// order of S1 and S2 holds (no swap in PhysioNet's 643 sound-alone recordings), and the phase
+/// where the evidence comes back is the murmur's. In a recording of two or three beats the
+/// decoded S1 and S2 can be swapped (twelve of Yaseen's mitral stenoses, 2.4 s long, whose
+/// rumble repeats in the decoded systole), and the timing model, which reads the murmur's
+/// sound, puts it right.
+pub const MIN_CYCLES_FOR_REPEAT_TIMING: usize = 5;
+
+/// The phase the murmur evidence repeats in when only one does: `Some(false)` systole,
+/// `Some(true)` diastole (either test of [`repeat_share`], at `min_repeat`); `None` when both
+/// or neither phase does, or the repeat test is off (`min_repeat` 0).
+pub fn repeating_phase(f: &Features, min_repeat: f32) -> Option<bool> {
+    if min_repeat <= 0.0 {
+        return None;
+    }
+    let share = |a: &str, b: &str| f.get(a).max(f.get(b));
+    let sys = share("sys_repeat", "sys_late_repeat") >= min_repeat;
+    let dia = share("dia_repeat", "dia_late_repeat") >= min_repeat;
+    match (sys, dia) {
+        (true, false) => Some(false),
+        (false, true) => Some(true),
+        _ => None,
+    }
+}
+
+/// How many cycles were accepted (from `log_cycles`, ln(accepted + 1)); 0 when unknown.
+pub fn accepted_cycles(f: &Features) -> usize {
+    let v = f.get("log_cycles").exp() - 1.0;
+    if v.is_finite() && v > 0.0 {
+        v.round() as usize
+    } else {
+        0
+    }
 }
 
 /// Whether the murmur evidence repeats ([`repeat_share`]) in at least `min_repeat` of the
@@ -949,6 +989,58 @@ mod tests {
             finding(&models, &scores, &f, &d).status,
             MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
         );
+    }
+
+    #[test]
+    fn timing_follows_the_phase_that_repeats_over_enough_beats() {
+        let mut models = Models::hand_set();
+        models.murmur.threshold = 0.01;
+        models.min_repeat = 0.7;
+        let at = |n: &str| input_index(n).expect("a feature");
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        // Evidence repeats in systole only, quiet enough that "both" is not in question.
+        f.values[at("sys_repeat")] = 0.9;
+        f.values[at("dia_repeat")] = 0.2;
+        f.values[at("sys_late_repeat")] = 0.0;
+        f.values[at("dia_late_repeat")] = 0.0;
+        f.values[at("sys_rel")] = -2.5;
+        f.values[at("dia_rel")] = -3.5;
+        f.values[at("sys_minus_dia")] = 1.0;
+        assert_eq!(repeating_phase(&f, 0.7), Some(false));
+        // The timing model says diastolic.
+        let scores = Scores {
+            murmur_logit: 0.0,
+            murmur: 0.5,
+            diastolic: 0.99,
+            review: 0.0,
+            ood_distance: 0.0,
+        };
+        let d = [PhaseDescription::default(); 2];
+        let timing = |f: &Features| finding(&models, &scores, f, &d).timing;
+        let with_cycles = |n: usize| {
+            let mut g = f.clone();
+            g.values[at("log_cycles")] = ((n + 1) as f32).ln();
+            g
+        };
+        assert_eq!(accepted_cycles(&with_cycles(8)), 8);
+        // Eight beats: the phase the evidence comes back in is the murmur's.
+        assert_eq!(timing(&with_cycles(8)), Some(MurmurTiming::Systolic));
+        assert_eq!(
+            timing(&with_cycles(MIN_CYCLES_FOR_REPEAT_TIMING)),
+            Some(MurmurTiming::Systolic)
+        );
+        // Three beats may have S1 and S2 swapped: the timing model decides.
+        assert_eq!(timing(&with_cycles(3)), Some(MurmurTiming::Diastolic));
+        assert_eq!(timing(&f), Some(MurmurTiming::Diastolic), "cycles unknown");
+        // Both phases repeat: the timing model decides.
+        let mut both = with_cycles(8);
+        both.values[at("dia_late_repeat")] = 0.8;
+        assert_eq!(repeating_phase(&both, 0.7), None);
+        assert_eq!(timing(&both), Some(MurmurTiming::Diastolic));
+        // Without the repeat test there is no repeating phase.
+        assert_eq!(repeating_phase(&f, 0.0), None);
     }
 
     #[test]

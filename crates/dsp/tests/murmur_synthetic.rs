@@ -45,6 +45,8 @@ enum Murmur {
     Diamond,
     /// Early-diastolic decrescendo.
     EarlyDiastolic,
+    /// Holosystolic plateau at a rumble's low pitch (40–150 Hz).
+    LowHolo,
 }
 
 fn burst(t: f64, f: f64, dur: f64) -> f64 {
@@ -63,7 +65,7 @@ fn synth(murmur: Murmur, murmur_amp: f64, noise: f64, seed: u64) -> (Preprocesse
     // training examples are low-pitched rumbles), white noise for the background.
     let white: Vec<f32> = (0..n).map(|_| rng.gauss() as f32).collect();
     let (lo, hi) = match murmur {
-        Murmur::EarlyDiastolic => (40.0, 150.0),
+        Murmur::EarlyDiastolic | Murmur::LowHolo => (40.0, 150.0),
         _ => (120.0, 350.0),
     };
     let mut turbulent = Sos::butter_bandpass(2, lo, hi, FS).filtfilt(&white);
@@ -78,7 +80,7 @@ fn synth(murmur: Murmur, murmur_amp: f64, noise: f64, seed: u64) -> (Preprocesse
         let dia = ((tc - S2_AT - 0.08) / (PERIOD - S2_AT - 0.08)).clamp(-1.0, 2.0);
         let gain = match murmur {
             Murmur::None => 0.0,
-            Murmur::Holo if (0.0..1.0).contains(&sys) => 1.0,
+            Murmur::Holo | Murmur::LowHolo if (0.0..1.0).contains(&sys) => 1.0,
             Murmur::Diamond if (0.1..0.9).contains(&sys) => 1.0 - ((sys - 0.5) / 0.4).abs(),
             Murmur::EarlyDiastolic if (0.0..0.6).contains(&dia) => 1.0 - dia / 0.6,
             _ => 0.0,
@@ -188,4 +190,16 @@ fn early_diastolic_decrescendo_is_diastolic() {
     let f = judge(&pre, cycles);
     assert_eq!(f.status, MurmurStatus::Present, "{f:?}");
     assert_eq!(f.timing, Some(MurmurTiming::Diastolic));
+}
+
+#[test]
+fn low_pitched_holosystolic_murmur_over_many_beats_is_systolic() {
+    // A rumble's pitch, which the timing model learned from mitral stenoses, in systole: over
+    // eleven beats the phase the evidence repeats in decides (`murmur::repeating_phase`).
+    for seed in [3, 7, 13] {
+        let (pre, cycles) = synth(Murmur::LowHolo, 0.5, 0.02, seed);
+        let f = judge(&pre, cycles);
+        assert_eq!(f.status, MurmurStatus::Present, "seed {seed}: {f:?}");
+        assert_eq!(f.timing, Some(MurmurTiming::Systolic), "seed {seed}: {f:?}");
+    }
 }
