@@ -8,9 +8,9 @@
 //! onset (late diastole), so a varying heart rate, which mostly changes diastole, does not smear
 //! the sounds. Then, per frequency bin:
 //!
-//! - the **noise floor** `N(t, f)` is a low quantile of the power over a sliding window of about
-//!   two cycles (bias-corrected for exponentially distributed noise power): it follows slow
-//!   changes (breathing) and bursts longer than a cycle (speech);
+//! - the **noise floor** `N(t, f)` is a low quantile of the power over a sliding window of
+//!   0.65 s (bias-corrected for exponentially distributed noise power), shorter than half a
+//!   breath, so it follows breathing's rise and fall, and bursts longer than that (speech);
 //! - the **locked power** `S(t, f)` is the median, over the neighbouring cycles, of the power at
 //!   the same cycle phase, less their noise floor (the cycle-synchronous ensemble in the power
 //!   domain, so noise-like murmurs, whose waveform averages away, keep their power). It is widened
@@ -67,7 +67,9 @@ pub struct DenoiseOptions {
     pub neighbour_cycles: usize,
     /// Fewest well-formed cycles for cycle-locked denoising; fewer fall back to stationary gating.
     pub min_cycles: usize,
-    /// Length of the sliding window of the noise floor.
+    /// Length of the sliding window of the noise floor, and of the phases the ensemble's floor
+    /// is taken over. 0.65 s since 2026-12-06 (1.6 s before): a breath rises and falls within
+    /// 1.5–2.5 s, which the longer window averaged over (DENOISE.md).
     pub noise_window: Seconds,
     /// The quantile of the power taken as the noise floor, 0..1.
     pub noise_quantile: f64,
@@ -93,7 +95,7 @@ impl Default for DenoiseOptions {
             headroom_db: 3.0,
             neighbour_cycles: 16,
             min_cycles: 3,
-            noise_window: Seconds(1.6),
+            noise_window: Seconds(0.65),
             noise_quantile: 0.2,
             fallback_oversubtraction: 2.0,
             max_frequency: Hz(2000.0),
@@ -698,7 +700,7 @@ fn locked_power(
     }
     // What is not locked to the cycle spreads evenly over its phases in the ensemble, however
     // it is modulated (breathing): its floor is a low quantile of the ensemble over the phases
-    // of about two cycles around the frame.
+    // of the noise window around the frame.
     let half_window = ((opts.noise_window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
     let step = 4usize;
     let mut floor_at: Vec<f32> = vec![0.0; active];
