@@ -120,7 +120,7 @@ fn denoise_cleans_a_real_recording_with_added_noise() {
     assert!(after - before >= 0.5, "SNR {before:.1} → {after:.1} dB");
     // Same level as the heart sounds of the input: neither the noise's level nor amplified.
     // The original is a real recording with noise of its own, which the denoiser removes too:
-    // −1.48 dB with a 1.6 s noise window, −1.79 dB with 0.65 s (2026-12-06, DENOISE.md; the
+    // −1.48 dB before 2026-12-06's shorter noise window, −1.59 dB after (DENOISE.md; the
     // synthetic mixtures, whose clean signal is known, keep S1+S2 within 0.6 dB with the ECG).
     let level = 10.0 * (energy(&band(&cleaned, rate)) / energy(&band(&clean, rate))).log10();
     println!("a0131 + bursts: level {level:+.2} dB against the original");

@@ -100,8 +100,8 @@ impl Default for DenoiseOptions {
             fallback_oversubtraction: 2.0,
             max_frequency: Hz(2000.0),
             phase_spread: Seconds(0.016),
-            significance: 3.0,
-            ensemble_floor_quantile: 0.3,
+            significance: 2.5,
+            ensemble_floor_quantile: 0.2,
         }
     }
 }
@@ -644,7 +644,7 @@ type Excess = (Vec<f32>, Vec<f32>, usize);
 ///
 /// Per frame and bin: the median over the neighbouring cycles at that phase of the power, over
 /// the median of an exponential variable (ln 2), less the ensemble's floor (a low quantile over
-/// the phases of about two cycles, see [`DenoiseOptions::ensemble_floor_quantile`]); averaged over the 3 × 3
+/// the phases of the noise window, see [`DenoiseOptions::ensemble_floor_quantile`]); averaged over the 3 × 3
 /// neighbourhood of frames and bins (a noisy estimate's spread shrinks); kept only where it
 /// stands `significance` scatters above zero (the scatter of the ensemble over the phases where
 /// nothing is locked, at least `floor / √cycles`); then widened by `phase_spread` in time.
