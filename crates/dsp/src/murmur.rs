@@ -954,9 +954,7 @@ mod tests {
 
     #[test]
     fn a_recording_without_a_measurable_cycle_is_not_judged() {
-        let mut models = Models::hand_set();
-        models.murmur.threshold = 0.01;
-        models.min_repeat = 0.7;
+        let mut models = gated_models();
         let f = Features {
             values: [f32::NAN; NUM_FEATURES],
         };
@@ -991,11 +989,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn timing_follows_the_phase_that_repeats_over_enough_beats() {
+    /// The hand-set models with the committed kind of call: a low murmur threshold and the
+    /// repeat test at 0.7.
+    fn gated_models() -> Models {
         let mut models = Models::hand_set();
         models.murmur.threshold = 0.01;
         models.min_repeat = 0.7;
+        models
+    }
+
+    #[test]
+    fn timing_follows_the_phase_that_repeats_over_enough_beats() {
+        let models = gated_models();
         let at = |n: &str| input_index(n).expect("a feature");
         let mut f = Features {
             values: [f32::NAN; NUM_FEATURES],
@@ -1045,9 +1050,7 @@ mod tests {
 
     #[test]
     fn call_confidence_is_the_margin_past_the_nearer_boundary() {
-        let mut models = Models::hand_set();
-        models.murmur.threshold = 0.01;
-        models.min_repeat = 0.7;
+        let mut models = gated_models();
         let at = |n: &str| input_index(n).expect("a feature");
         let with = |sys: f32, dia: f32| {
             let mut f = Features {

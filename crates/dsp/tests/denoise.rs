@@ -313,15 +313,16 @@ fn synthetic_table(with_ecg: bool, seeds: u64) -> Vec<(Mix, Vec<Measured>)> {
         .collect()
 }
 
-/// The grid the defaults were chosen on (prints; asserts nothing):
+/// The grid the significance and the ensemble floor's quantile were chosen on, at the default
+/// noise window (prints; asserts nothing; the window's own sweep is in DENOISE.md):
 /// `cargo test -p auscult-dsp --release --test denoise -- --ignored --nocapture tune`.
 #[test]
 #[ignore = "a parameter sweep that prints a table; run by hand"]
 fn tune() {
     let cases = synthetic_cases(true, 1, &Mix::ALL);
     for frame in [0.064] {
-        for significance in [1.0, 2.0, 3.0, 4.0] {
-            for ensemble_floor_quantile in [0.2, 0.3] {
+        for significance in [1.5, 2.0, 2.5, 3.0] {
+            for ensemble_floor_quantile in [0.2, 0.3, 0.4] {
                 let opts = DenoiseOptions {
                     frame: auscult_dsp::Seconds(frame),
                     significance,
