@@ -9,7 +9,7 @@
 //!
 //! Setup (synthesis, planning) is outside the timed loop. Run: `cargo bench --bench analysis`.
 
-use auscult_dsp::{Analyzer, EcgInput, Hz, Recording, Signal};
+use auscult_dsp::{Analyzer, Hz, Recording};
 use auscult_synth::{MurmurKind, MurmurSpec, SynthConfig, SyntheticRecording};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -28,16 +28,11 @@ fn recording(seed: u64, seconds: f64) -> SyntheticRecording {
 }
 
 fn input(rec: &SyntheticRecording, with_ecg: bool) -> Recording<'_> {
-    Recording {
-        pcg: Signal {
-            samples: &rec.pcg,
-            rate: Hz(rec.pcg_rate_hz),
-        },
-        ecg: with_ecg.then_some(EcgInput::Raw(Signal {
-            samples: &rec.ecg,
-            rate: Hz(rec.ecg_rate_hz),
-        })),
-    }
+    Recording::with_raw_ecg(
+        &rec.pcg,
+        Hz(rec.pcg_rate_hz),
+        with_ecg.then_some((&rec.ecg[..], Hz(rec.ecg_rate_hz))),
+    )
 }
 
 fn single_recording(c: &mut Criterion) {

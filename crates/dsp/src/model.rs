@@ -32,6 +32,19 @@ pub struct Recording<'a> {
     pub ecg: Option<EcgInput<'a>>,
 }
 
+impl<'a> Recording<'a> {
+    /// A PCG at `pcg_rate`, with a raw ECG lead at its own rate when one is given.
+    pub fn with_raw_ecg(pcg: &'a [f32], pcg_rate: Hz, ecg: Option<(&'a [f32], Hz)>) -> Self {
+        Recording {
+            pcg: Signal {
+                samples: pcg,
+                rate: pcg_rate,
+            },
+            ecg: ecg.map(|(samples, rate)| EcgInput::Raw(Signal { samples, rate })),
+        }
+    }
+}
+
 /// A span of time within a recording.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {

@@ -3,7 +3,7 @@
 //! respiratory sinus arrhythmia) is reported as phasic, not irregular; an
 //! atrial-fibrillation-like rhythm is irregular, not phasic.
 
-use auscult_dsp::{EcgInput, Hz, Recording, Rhythm, Signal, analyze};
+use auscult_dsp::{Hz, Recording, Rhythm, analyze};
 use auscult_synth::{PcgNoise, Rhythm as Synth, SynthConfig};
 
 fn rhythm(seed: u64, rhythm: Synth, hrv_sd_bpm: f64, with_ecg: bool) -> Rhythm {
@@ -23,16 +23,11 @@ fn rhythm(seed: u64, rhythm: Synth, hrv_sd_bpm: f64, with_ecg: bool) -> Rhythm {
         ..SynthConfig::default()
     })
     .expect("valid config");
-    let a = analyze(&Recording {
-        pcg: Signal {
-            samples: &rec.pcg,
-            rate: Hz(rec.pcg_rate_hz),
-        },
-        ecg: with_ecg.then_some(EcgInput::Raw(Signal {
-            samples: &rec.ecg,
-            rate: Hz(rec.ecg_rate_hz),
-        })),
-    })
+    let a = analyze(&Recording::with_raw_ecg(
+        &rec.pcg,
+        Hz(rec.pcg_rate_hz),
+        with_ecg.then_some((&rec.ecg[..], Hz(rec.ecg_rate_hz))),
+    ))
     .expect("analyses");
     a.rhythm.expect("forty seconds of beats are measured")
 }
