@@ -85,6 +85,12 @@ pub struct DenoiseOptions {
     /// The quantile, over the phases of about two cycles, of the ensemble's power taken as the
     /// floor of what is not locked to the cycle.
     pub ensemble_floor_quantile: f64,
+    /// How far the recording's own noise floor must swing over time ([`noise_swing`], natural
+    /// log of its 90 % over its 10 % quantile) for noise that rises and falls, such as
+    /// breathing, to be judged against the centre of what is not locked rather than its low
+    /// floor, when the cycles come from an ECG. Breathing swings by 7–8, white noise by about 1.
+    /// Infinite turns it off (the rule before 2026-12-06, fifth stop; DENOISE.md).
+    pub modulated_swing: f64,
 }
 
 impl Default for DenoiseOptions {
@@ -102,6 +108,7 @@ impl Default for DenoiseOptions {
             phase_spread: Seconds(0.016),
             significance: 2.5,
             ensemble_floor_quantile: 0.2,
+            modulated_swing: 3.0,
         }
     }
 }
@@ -284,6 +291,13 @@ impl Denoiser {
             + 1)
         .min(stft.bins());
         let noise = noise_floor(&stft, active_bins, hop_s, opts);
+        // Noise that rises and falls (breathing) spreads the ensemble over the phases more than
+        // its low floor allows for: judge a locked sound against the centre of what is not
+        // locked. Only with cycles from an ECG: from the sound alone at low SNR the cycles can
+        // follow the breaths themselves, and the stricter test then cuts the heart sounds.
+        let band = band_bins(len, rate, active_bins);
+        let centred =
+            ecg_gated(cycles) && f64::from(noise_swing(&noise, band)) > opts.modulated_swing;
 
         let anchors = anchors(cycles, x.len() as f64 / rate);
         let usable = anchors.iter().filter(|a| a.sound == Sound::S2).count();
@@ -297,7 +311,7 @@ impl Denoiser {
         };
         let method = if usable >= opts.min_cycles.max(1) {
             let phases = phases(&anchors, stft.frames(), stft.hop, rate);
-            let locked = locked_power(&stft, &phases, active_bins, hop_s, opts);
+            let locked = locked_power(&stft, &phases, active_bins, hop_s, opts, centred);
             let mut locked_frames = 0usize;
             for ((m, row), frame_gains) in locked.iter().enumerate().zip(gains.outer_iter_mut()) {
                 match row {
@@ -654,6 +668,7 @@ fn locked_power(
     active: usize,
     hop_s: f64,
     opts: &DenoiseOptions,
+    centred: bool,
 ) -> Vec<Option<Vec<f32>>> {
     let slots = phases
         .iter()
@@ -707,6 +722,7 @@ fn locked_power(
     let mut width_at: Vec<f32> = vec![0.0; active];
     let mut vals: Vec<f32> = Vec::with_capacity(2 * half_window + 1);
     let mut raw: Vec<Option<Excess>> = vec![None; stft.frames()];
+    let lambda = opts.significance.max(0.0) as f32;
     for m in 0..stft.frames() {
         let Some((mean, shared)) = ens[m].as_ref() else {
             continue;
@@ -722,6 +738,16 @@ fn locked_power(
                 // How far the ensemble of what is not locked scatters over the phases: the
                 // width of its lower part (the upper part holds the sounds).
                 *w = (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0) / 2.0;
+                if centred {
+                    // Its centre and spread from the lower part, read as a normal
+                    // distribution's 5 % and 35 % points: a locked sound must stand
+                    // `significance` spreads above that centre, not above the low floor.
+                    let lower = quantile(&mut vals, 0.05);
+                    let upper = quantile(&mut vals, 0.35);
+                    let spread = (upper - lower).max(0.0) / NORMAL_5_TO_35;
+                    let centre = upper + NORMAL_35_TO_50 * spread;
+                    *w = spread + (centre - *f).max(0.0) / lambda.max(0.1);
+                }
             }
         }
         let excess = mean.iter().zip(&floor_at).map(|(e, f)| e - f).collect();
@@ -733,7 +759,6 @@ fn locked_power(
         raw[m] = Some((excess, scatter, *shared));
     }
     // Smooth over 3 × 3 frames and bins, keep what is significant.
-    let lambda = opts.significance.max(0.0) as f32;
     let significant: Vec<Option<Vec<f32>>> = (0..stft.frames())
         .map(|m| {
             let (_, scatter, _) = raw[m].as_ref()?;
@@ -773,6 +798,38 @@ fn locked_power(
             Some(row)
         })
         .collect()
+}
+
+/// Standard normal distance between its 5 % and 35 % points (1.645 − 0.385).
+const NORMAL_5_TO_35: f32 = 1.26;
+/// Standard normal distance from its 35 % point to its median.
+const NORMAL_35_TO_50: f32 = 0.385;
+
+/// The active bins of the 25–400 Hz band, where heart sounds and murmurs are judged.
+fn band_bins(len: usize, rate: f64, active: usize) -> std::ops::Range<usize> {
+    let bin = |hz: f64| ((hz * len as f64 / rate) as usize).min(active);
+    bin(25.0).max(1).min(active)..bin(400.0)
+}
+
+/// How far the noise floor (`frames × bins`) swings over time: per bin of `band`, the natural
+/// log of its 90 % over its 10 % quantile over the frames; the median over the bins. About 1 for
+/// stationary noise, 7–8 for breathing; 0 for an empty band.
+fn noise_swing(noise: &Array2<f32>, band: std::ops::Range<usize>) -> f32 {
+    let mut swings: Vec<f32> = band
+        .filter(|&k| k < noise.ncols())
+        .map(|k| {
+            let mut column = noise.column(k).to_vec();
+            let hi = quantile(&mut column, 0.9);
+            let lo = quantile(&mut column, 0.1);
+            (hi.max(f32::MIN_POSITIVE) / lo.max(f32::MIN_POSITIVE)).ln()
+        })
+        .collect();
+    median(&mut swings)
+}
+
+/// Whether the cycles come from an ECG: more than half of them carry an R peak.
+fn ecg_gated(cycles: &[Cycle]) -> bool {
+    cycles.iter().filter(|c| c.r_peak.is_some()).count() * 2 > cycles.len()
 }
 
 /// The median of `v` (reordered); 0 for none.
@@ -912,6 +969,40 @@ mod tests {
         assert_eq!(at(0.5 - 0.16), at(1.3 - 0.16));
         // Long after the last cycle there is no phase.
         assert_eq!(at(5.1), None);
+    }
+
+    #[test]
+    fn a_floor_that_rises_and_falls_swings_and_a_steady_one_does_not() {
+        // 200 frames × 8 bins: a steady floor with ±10 % ripple, and one that follows a breath
+        // (from a hundredth of its peak up to it and back, every 50 frames).
+        let steady = Array2::from_shape_fn((200, 8), |(m, k)| {
+            1.0 + 0.1 * ((m * 7 + k * 3) as f32).sin()
+        });
+        let breath = Array2::from_shape_fn((200, 8), |(m, _)| {
+            let phase = (m % 50) as f32 / 50.0;
+            0.01 + (std::f32::consts::PI * phase).sin().powi(2)
+        });
+        let steady_swing = noise_swing(&steady, 1..7);
+        let breath_swing = noise_swing(&breath, 1..7);
+        assert!(steady_swing < 0.3, "steady floor swings {steady_swing}");
+        assert!(breath_swing > 3.0, "breathing floor swings {breath_swing}");
+        assert!(f64::from(breath_swing) > DenoiseOptions::default().modulated_swing);
+        assert!(f64::from(steady_swing) < DenoiseOptions::default().modulated_swing);
+        // Bins outside the floor, or none, give no swing rather than a panic.
+        assert_eq!(noise_swing(&steady, 8..12), 0.0);
+        assert_eq!(noise_swing(&Array2::zeros((0, 0)), 0..4), 0.0);
+    }
+
+    #[test]
+    fn cycles_count_as_ecg_gated_when_most_carry_an_r_peak() {
+        let with_r = |a: f64| Cycle {
+            r_peak: Some(Seconds(a - 0.02)),
+            ..cycle(a, a + 0.3, a + 0.8)
+        };
+        assert!(!ecg_gated(&[]));
+        assert!(!ecg_gated(&[cycle(0.1, 0.4, 0.9), cycle(0.9, 1.2, 1.7)]));
+        assert!(ecg_gated(&[with_r(0.1), with_r(0.9), cycle(1.7, 2.0, 2.5)]));
+        assert!(!ecg_gated(&[with_r(0.1), cycle(0.9, 1.2, 1.7)]));
     }
 
     #[test]
