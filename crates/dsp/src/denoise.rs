@@ -13,8 +13,10 @@
 //!   breath, so it follows breathing's rise and fall, and bursts longer than that (speech);
 //! - the **locked power** `S(t, f)` is the median, over the neighbouring cycles, of the power at
 //!   the same cycle phase, less their noise floor (the cycle-synchronous ensemble in the power
-//!   domain, so noise-like murmurs, whose waveform averages away, keep their power). It is widened
-//!   by ±30 ms and one bin so a sound found a little early or late is not cut;
+//!   domain, so noise-like murmurs, whose waveform averages away, keep their power), kept where
+//!   it stands `significance` spreads above the low end of the unlocked ensemble over the phases
+//!   or, for noise that rises and falls (breathing) with cycles from an ECG, above its centre. It
+//!   is widened by `phase_spread` in time so a sound found a little early or late is not cut;
 //! - this cycle's own estimate `max(P − N, 0)` is kept up to `headroom` above `S`, so real
 //!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a burst that the
 //!   other cycles do not share is brought down to what they share;
@@ -735,19 +737,20 @@ fn locked_power(
                 vals.extend(ens[lo..hi].iter().flatten().map(|(e, _)| e[k]));
                 let q = opts.ensemble_floor_quantile.clamp(0.05, 0.5);
                 *f = quantile(&mut vals, q);
-                // How far the ensemble of what is not locked scatters over the phases: the
-                // width of its lower part (the upper part holds the sounds).
-                *w = (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0) / 2.0;
-                if centred {
-                    // Its centre and spread from the lower part, read as a normal
-                    // distribution's 5 % and 35 % points: a locked sound must stand
+                *w = if centred {
+                    // The centre and spread of what is not locked, from its lower part read as
+                    // a normal distribution's 5 % and 35 % points: a locked sound must stand
                     // `significance` spreads above that centre, not above the low floor.
                     let lower = quantile(&mut vals, 0.05);
                     let upper = quantile(&mut vals, 0.35);
                     let spread = (upper - lower).max(0.0) / NORMAL_5_TO_35;
                     let centre = upper + NORMAL_35_TO_50 * spread;
-                    *w = spread + (centre - *f).max(0.0) / lambda.max(0.1);
-                }
+                    spread + (centre - *f).max(0.0) / lambda.max(0.1)
+                } else {
+                    // How far the ensemble of what is not locked scatters over the phases: the
+                    // width of its lower part (the upper part holds the sounds).
+                    (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0) / 2.0
+                };
             }
         }
         let excess = mean.iter().zip(&floor_at).map(|(e, f)| e - f).collect();

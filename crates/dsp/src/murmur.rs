@@ -652,10 +652,16 @@ pub fn unmeasured(models: &Models, f: &Features) -> bool {
 /// last two bins far above it in the whole cycles ([`crate::features::PhaseMap::late_repeat`],
 /// `sys_late_repeat` / `dia_late_repeat`). NaN when neither phase was measured.
 pub fn repeat_share(f: &Features) -> f32 {
-    f.get("sys_repeat")
-        .max(f.get("dia_repeat"))
-        .max(f.get("sys_late_repeat"))
-        .max(f.get("dia_late_repeat"))
+    phase_repeat_share(f, false).max(phase_repeat_share(f, true))
+}
+
+/// [`repeat_share`] of one phase: systole, or diastole when `diastole`; NaN when unmeasured.
+fn phase_repeat_share(f: &Features, diastole: bool) -> f32 {
+    if diastole {
+        f.get("dia_repeat").max(f.get("dia_late_repeat"))
+    } else {
+        f.get("sys_repeat").max(f.get("sys_late_repeat"))
+    }
 }
 
 /// Fewest accepted cycles for a murmur's timing to be read from the phase its evidence repeats
@@ -674,9 +680,8 @@ pub fn repeating_phase(f: &Features, min_repeat: f32) -> Option<bool> {
     if min_repeat <= 0.0 {
         return None;
     }
-    let share = |a: &str, b: &str| f.get(a).max(f.get(b));
-    let sys = share("sys_repeat", "sys_late_repeat") >= min_repeat;
-    let dia = share("dia_repeat", "dia_late_repeat") >= min_repeat;
+    let sys = phase_repeat_share(f, false) >= min_repeat;
+    let dia = phase_repeat_share(f, true) >= min_repeat;
     match (sys, dia) {
         (true, false) => Some(false),
         (false, true) => Some(true),
