@@ -660,7 +660,8 @@ type Excess = (Vec<f32>, Vec<f32>, usize);
 ///
 /// Per frame and bin: the median over the neighbouring cycles at that phase of the power, over
 /// the median of an exponential variable (ln 2), less the ensemble's floor (a low quantile over
-/// the phases of the noise window, see [`DenoiseOptions::ensemble_floor_quantile`]); averaged over the 3 × 3
+/// the phases of the noise window, see [`DenoiseOptions::ensemble_floor_quantile`]; when
+/// `centred`, the centre of that ensemble instead); averaged over the 3 × 3
 /// neighbourhood of frames and bins (a noisy estimate's spread shrinks); kept only where it
 /// stands `significance` scatters above zero (the scatter of the ensemble over the phases where
 /// nothing is locked, at least `floor / √cycles`); then widened by `phase_spread` in time.
@@ -736,20 +737,21 @@ fn locked_power(
                 vals.clear();
                 vals.extend(ens[lo..hi].iter().flatten().map(|(e, _)| e[k]));
                 let q = opts.ensemble_floor_quantile.clamp(0.05, 0.5);
-                *f = quantile(&mut vals, q);
-                *w = if centred {
+                (*f, *w) = if centred {
                     // The centre and spread of what is not locked, from its lower part read as
                     // a normal distribution's 5 % and 35 % points: a locked sound must stand
-                    // `significance` spreads above that centre, not above the low floor.
+                    // `significance` spreads above that centre, not above the low floor, and
+                    // what it keeps is its excess over that centre.
                     let lower = quantile(&mut vals, 0.05);
                     let upper = quantile(&mut vals, 0.35);
                     let spread = (upper - lower).max(0.0) / NORMAL_5_TO_35;
-                    let centre = upper + NORMAL_35_TO_50 * spread;
-                    spread + (centre - *f).max(0.0) / lambda.max(0.1)
+                    (upper + NORMAL_35_TO_50 * spread, spread)
                 } else {
-                    // How far the ensemble of what is not locked scatters over the phases: the
-                    // width of its lower part (the upper part holds the sounds).
-                    (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0) / 2.0
+                    // The floor, and how far the ensemble of what is not locked scatters over
+                    // the phases: the width of its lower part (the upper part holds the sounds).
+                    let floor = quantile(&mut vals, q);
+                    let width = (quantile(&mut vals, 0.5) - quantile(&mut vals, q - 0.05)).max(0.0);
+                    (floor, width / 2.0)
                 };
             }
         }
