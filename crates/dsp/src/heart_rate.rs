@@ -4,6 +4,12 @@
 //! child's evenly spaced S1 and S2, swelling with breathing, can repeat best over two to four
 //! cycles); the systolic interval is the highest peak between 0.2 s and half a cycle.
 //!
+//! Breath sounds swell for 1.5–2.5 s at each inspiration and expiration, so under loud breathing
+//! the envelope can repeat best at the breaths' pace, read as 30–40 bpm. A rate below
+//! [`SLOW_BPM`] is therefore checked against the envelope without its slow swells (less its
+//! morphological opening over [`SWELL`], which keeps what stands up for less than that: heart
+//! sounds); when that repeats at least 1.5 times faster, its cycle is the heart's.
+//!
 //! Works on a ~50 Hz block-mean copy of the envelope, so it is cheap. Never panics; returns None
 //! when the signal is too short or flat to say.
 
@@ -44,23 +50,72 @@ pub fn estimate(envelope: &[f32], rate: Hz) -> Option<(Bpm, Seconds)> {
     let factor = ((rate.0 / WORK_RATE).round() as usize).max(1);
     let fs = rate.0 / factor as f64;
     let x = block_mean(envelope, factor);
-    estimate_at(&x, fs)
-}
-
-fn estimate_at(x: &[f32], fs: f64) -> Option<(Bpm, Seconds)> {
-    let min_lag = (0.5 * fs).round() as usize;
     let max_lag = (2.0 * fs).round() as usize;
     if x.len() < max_lag + max_lag / 4 {
         return None;
     }
-    let ac = autocorrelation(x, max_lag + 1);
+    let mut ac = autocorrelation(&x, max_lag + 1);
+    let mut cycle_s = cycle(&ac, fs)?;
+    if 60.0 / cycle_s < SLOW_BPM {
+        let width = ((SWELL.0 * fs).round() as usize).max(1);
+        let swell_free = autocorrelation(&top_hat(&x, width), max_lag + 1);
+        if let Some(c) = cycle(&swell_free, fs)
+            && c * 1.5 <= cycle_s
+        {
+            cycle_s = c;
+            ac = swell_free;
+        }
+    }
+    let sys_lo = (0.2 * fs).round() as usize;
+    let sys_hi = ((cycle_s * fs) / 2.0).round() as usize;
+    let sys = if sys_hi > sys_lo {
+        refine(&ac, argmax(&ac, sys_lo, sys_hi)?) / fs
+    } else {
+        cycle_s * 0.4
+    };
+    Some((Bpm(60.0 / cycle_s), Seconds(sys)))
+}
+
+/// A rate read from the envelope below this (bpm) may be the breaths' pace.
+pub const SLOW_BPM: f64 = 45.0;
+/// The opening that removes the breaths' swells: longer than a heart sound (about 0.1–0.15 s),
+/// shorter than a breath sound (1.5–2.5 s).
+pub const SWELL: Seconds = Seconds(0.5);
+
+/// The lag of the largest autocorrelation in `lo..=hi` (clipped to `ac`).
+fn argmax(ac: &[f32], lo: usize, hi: usize) -> Option<usize> {
+    (lo..=hi.min(ac.len().checked_sub(1)?)).max_by(|&a, &b| ac[a].total_cmp(&ac[b]))
+}
+
+/// `x` less its morphological opening by a flat window of `width` samples: what stands above
+/// the envelope for less than `width` samples, without the slow swells under it.
+fn top_hat(x: &[f32], width: usize) -> Vec<f32> {
+    let n = x.len();
+    let half = width / 2;
+    let window = |i: usize| i.saturating_sub(half)..(i + half + 1).min(n);
+    let eroded: Vec<f32> = (0..n)
+        .map(|i| x[window(i)].iter().copied().fold(f32::INFINITY, f32::min))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let opened = eroded[window(i)]
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            x[i] - opened
+        })
+        .collect()
+}
+
+/// The cardiac cycle (s) from the autocorrelation `ac` of an envelope at `fs`: its highest peak
+/// between 0.5 and 2 s, or a half, a third or a quarter of it (see the module doc).
+fn cycle(ac: &[f32], fs: f64) -> Option<f64> {
+    let min_lag = (0.5 * fs).round() as usize;
+    let max_lag = (2.0 * fs).round() as usize;
     if ac.len() <= max_lag {
         return None;
     }
-    let argmax = |lo: usize, hi: usize| -> Option<usize> {
-        (lo..=hi.min(ac.len() - 1)).max_by(|&a, &b| ac[a].total_cmp(&ac[b]))
-    };
-    let mut cycle = argmax(min_lag, max_lag)?;
+    let mut cycle = argmax(ac, min_lag, max_lag)?;
     // A peak at a half, a third or a quarter of the lag that is nearly as strong means the true
     // cycle is the shorter one (the longer lag is a multiple of it): a child's S1 and S2 are
     // evenly spaced, so the autocorrelation of two, three or four cycles can stand highest;
@@ -72,23 +127,15 @@ fn estimate_at(x: &[f32], fs: f64) -> Option<(Bpm, Seconds)> {
             continue;
         }
         let span = (sub / 8).max(1);
-        if let Some(h) = argmax(sub.saturating_sub(span).max(min_lag), sub + span)
+        if let Some(h) = argmax(ac, sub.saturating_sub(span).max(min_lag), sub + span)
             && ac[h] >= 0.8 * ac[top]
-            && is_local_max(&ac, h)
+            && is_local_max(ac, h)
         {
             cycle = h;
             break;
         }
     }
-    let cycle_s = refine(&ac, cycle) / fs;
-    let sys_lo = (0.2 * fs).round() as usize;
-    let sys_hi = ((cycle_s * fs) / 2.0).round() as usize;
-    let sys = if sys_hi > sys_lo {
-        refine(&ac, argmax(sys_lo, sys_hi)?) / fs
-    } else {
-        cycle_s * 0.4
-    };
-    Some((Bpm(60.0 / cycle_s), Seconds(sys)))
+    Some(refine(ac, cycle) / fs)
 }
 
 fn is_local_max(ac: &[f32], i: usize) -> bool {
@@ -163,6 +210,26 @@ mod tests {
                 "{hr} for a cycle of {period} s"
             );
         }
+    }
+
+    #[test]
+    fn breaths_swelling_under_the_beats_are_not_taken_for_the_cycle() {
+        // Beats every 0.9 s under a breath sound every 2 s: it rises over 0.15 s, holds for
+        // 0.7 s at three times the loudness of S1, and falls. The envelope repeats best every
+        // 2 s (30 bpm).
+        let rate = 1000.0;
+        let beats = pulses(rate, 24.0, 0.9, 0.3);
+        let env: Vec<f32> = beats
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| {
+                let t = (i as f64 / rate) % 2.0;
+                b + (3.0 * ((0.5 - (t - 1.0).abs()) / 0.15).clamp(0.0, 1.0)) as f32
+            })
+            .collect();
+        let (hr, sys) = estimate(&env, Hz(rate)).expect("periodic");
+        assert!((hr.0 - 60.0 / 0.9).abs() < 3.0, "{hr}");
+        assert!((sys.0 - 0.3).abs() < 0.05, "{sys}");
     }
 
     #[test]
