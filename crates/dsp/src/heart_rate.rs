@@ -6,9 +6,10 @@
 //!
 //! Breath sounds swell for 1.5–2.5 s at each inspiration and expiration, so under loud breathing
 //! the envelope can repeat best at the breaths' pace, read as 30–40 bpm. A rate below
-//! [`SLOW_BPM`] is therefore checked against the envelope without its slow swells (less its
+//! [`SLOW`] is therefore checked against the envelope without its slow swells (less its
 //! morphological opening over [`SWELL`], which keeps what stands up for less than that: heart
-//! sounds); when that repeats at least 1.5 times faster, its cycle is the heart's.
+//! sounds); when that repeats at least 1.5 times faster, its cycle and systolic interval are the
+//! heart's.
 //!
 //! Works on a ~50 Hz block-mean copy of the envelope, so it is cheap. Never panics; returns None
 //! when the signal is too short or flat to say.
@@ -56,7 +57,7 @@ pub fn estimate(envelope: &[f32], rate: Hz) -> Option<(Bpm, Seconds)> {
     }
     let mut ac = autocorrelation(&x, max_lag + 1);
     let mut cycle_s = cycle(&ac, fs)?;
-    if 60.0 / cycle_s < SLOW_BPM {
+    if 60.0 / cycle_s < SLOW.0 {
         let width = ((SWELL.0 * fs).round() as usize).max(1);
         let swell_free = autocorrelation(&top_hat(&x, width), max_lag + 1);
         if let Some(c) = cycle(&swell_free, fs)
@@ -76,8 +77,8 @@ pub fn estimate(envelope: &[f32], rate: Hz) -> Option<(Bpm, Seconds)> {
     Some((Bpm(60.0 / cycle_s), Seconds(sys)))
 }
 
-/// A rate read from the envelope below this (bpm) may be the breaths' pace.
-pub const SLOW_BPM: f64 = 45.0;
+/// A rate read from the envelope below this may be the breaths' pace.
+pub const SLOW: Bpm = Bpm(45.0);
 /// The opening that removes the breaths' swells: longer than a heart sound (about 0.1–0.15 s),
 /// shorter than a breath sound (1.5–2.5 s).
 pub const SWELL: Seconds = Seconds(0.5);

@@ -73,7 +73,7 @@ fn atrial_fibrillation_stays_irregular_and_is_not_phasic() {
 
 /// Breath sounds swell at each inspiration and expiration, every 1.5–2.5 s; as loud as the heart,
 /// the envelope from the sound alone repeats best at that pace. Before the check against the
-/// envelope without its swells (`heart_rate::SLOW_BPM`) the rate was read as 30–57 bpm for 10 of
+/// envelope without its swells (`heart_rate::SLOW`) the rate was read as 30–57 bpm for 10 of
 /// these 18 recordings.
 #[test]
 fn loud_breathing_is_not_taken_for_a_slow_heart() {
