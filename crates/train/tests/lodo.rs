@@ -12,7 +12,8 @@
 //! 0.757, least 0.887; then a rate swinging smoothly with breathing not called irregular: a
 //! 0.651, pooled 0.634, least 0.894; then a slow rate from the sound alone checked against the
 //! envelope without the breaths' swells: a 0.649, b 0.625, c 0.833, pooled 0.632, timing 0.967,
-//! least 0.865), and
+//! least 0.865; then a fast rate from the sound alone decoded at half the rate too: a 0.644,
+//! d 0.679, pooled 0.625), and
 //! when `flagged` keeps less than [`LEAST_FLAG_SPECIFICITY`] on the normals of any database left
 //! out (issue 8's goal). Skips, saying so, when the data is absent.
 
