@@ -4,11 +4,22 @@
 //! atrial-fibrillation-like rhythm is irregular, not phasic; under breath sounds as loud as the
 //! heart, the rate from the sound alone is the heart's, not the breaths'.
 
-use auscult_dsp::{Hz, Recording, Rhythm, analyze};
+use auscult_dsp::{Analysis, Hz, Recording, Rhythm, analyze};
 use auscult_synth::{PcgNoise, Rhythm as Synth, SynthConfig};
 
+/// `cfg` generated and analysed end to end, with its ECG or from the sound alone.
+fn analysed(cfg: &SynthConfig, with_ecg: bool) -> Analysis {
+    let rec = auscult_synth::generate(cfg).expect("valid config");
+    analyze(&Recording::with_raw_ecg(
+        &rec.pcg,
+        Hz(rec.pcg_rate_hz),
+        with_ecg.then_some((&rec.ecg[..], Hz(rec.ecg_rate_hz))),
+    ))
+    .expect("analyses")
+}
+
 fn rhythm(seed: u64, rhythm: Synth, hrv_sd_bpm: f64, with_ecg: bool) -> Rhythm {
-    let rec = auscult_synth::generate(&SynthConfig {
+    let cfg = SynthConfig {
         seed,
         duration_s: 40.0,
         pcg_rate_hz: 2000.0,
@@ -22,15 +33,10 @@ fn rhythm(seed: u64, rhythm: Synth, hrv_sd_bpm: f64, with_ecg: bool) -> Rhythm {
             ..PcgNoise::NONE
         },
         ..SynthConfig::default()
-    })
-    .expect("valid config");
-    let a = analyze(&Recording::with_raw_ecg(
-        &rec.pcg,
-        Hz(rec.pcg_rate_hz),
-        with_ecg.then_some((&rec.ecg[..], Hz(rec.ecg_rate_hz))),
-    ))
-    .expect("analyses");
-    a.rhythm.expect("forty seconds of beats are measured")
+    };
+    analysed(&cfg, with_ecg)
+        .rhythm
+        .expect("forty seconds of beats are measured")
 }
 
 #[test]
@@ -81,7 +87,7 @@ fn loud_breathing_is_not_taken_for_a_slow_heart() {
     for seed in 1..=6u64 {
         for breathing_level in [2.0, 3.0, 4.0] {
             let bpm = 60.0 + 4.0 * seed as f64;
-            let rec = auscult_synth::generate(&SynthConfig {
+            let cfg = SynthConfig {
                 seed,
                 duration_s: 20.0,
                 pcg_rate_hz: 2000.0,
@@ -93,15 +99,8 @@ fn loud_breathing_is_not_taken_for_a_slow_heart() {
                     ..PcgNoise::NONE
                 },
                 ..SynthConfig::default()
-            })
-            .expect("valid config");
-            let a = analyze(&Recording::with_raw_ecg(
-                &rec.pcg,
-                Hz(rec.pcg_rate_hz),
-                None,
-            ))
-            .expect("analyses");
-            let hr = a.heart_rate.map(|h| h.0);
+            };
+            let hr = analysed(&cfg, false).heart_rate.map(|h| h.0);
             if !hr.is_some_and(|h| (h - bpm).abs() < 0.1 * bpm) {
                 wrong.push((seed, breathing_level, bpm, hr));
             }
