@@ -41,7 +41,7 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use crate::error::DspError;
 use crate::model::{Analysis, Cycle, Signal};
-use crate::preprocess::{MAX_PCG_RATE, MIN_PCG_RATE};
+use crate::preprocess::{BAND_HIGH, BAND_LOW, MAX_PCG_RATE, MIN_PCG_RATE};
 use crate::units::{Hz, Seconds};
 
 /// How far before a sound's detected onset its cycle phase starts: onsets are found to about
@@ -810,10 +810,11 @@ const NORMAL_5_TO_35: f32 = 1.26;
 /// Standard normal distance from its 35 % point to its median.
 const NORMAL_35_TO_50: f32 = 0.385;
 
-/// The active bins of the 25–400 Hz band, where heart sounds and murmurs are judged.
+/// The active bins of the PCG band ([`BAND_LOW`]–[`BAND_HIGH`], 25–400 Hz), where heart sounds
+/// and murmurs are judged.
 fn band_bins(len: usize, rate: f64, active: usize) -> std::ops::Range<usize> {
-    let bin = |hz: f64| ((hz * len as f64 / rate) as usize).min(active);
-    bin(25.0).max(1).min(active)..bin(400.0)
+    let bin = |hz: Hz| ((hz.0 * len as f64 / rate) as usize).min(active);
+    bin(BAND_LOW).max(1).min(active)..bin(BAND_HIGH)
 }
 
 /// How far the noise floor (`frames × bins`) swings over time: per bin of `band`, the natural

@@ -236,9 +236,7 @@ fn prepare_synthetic(
         .map(|m| m.spans.clone())
         .unwrap_or_default();
     case.murmur_truth = Some(rec.truth.murmur.is_some());
-    let mut rr: Vec<f64> = rec.truth.s1.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    rr.sort_by(f64::total_cmp);
-    case.truth_bpm = rr.get(rr.len() / 2).map(|r| 60.0 / r);
+    case.truth_bpm = Some(rec.truth.heart_rate_bpm);
     Some(case)
 }
 
