@@ -2,7 +2,10 @@
 //! 2010; Springer et al. 2016): the cycle is the highest autocorrelation peak between 0.5 and 2 s,
 //! or the shortest lag at a half, a third or a quarter of it whose peak is nearly as high (a
 //! child's evenly spaced S1 and S2, swelling with breathing, can repeat best over two to four
-//! cycles); the systolic interval is the highest peak between 0.2 s and half a cycle.
+//! cycles); the systolic interval is the highest peak between 0.2 s and half a cycle. Such a
+//! part may be shorter than 0.5 s (a heart faster than 120 bpm, down to [`FASTEST_CYCLE`]) only
+//! when the autocorrelation stands as high at its next multiple too: otherwise it is the S1-to-S2
+//! lag of a slower heart.
 //!
 //! Breath sounds swell for 1.5–2.5 s at each inspiration and expiration, so under loud breathing
 //! the envelope can repeat best at the breaths' pace, read as 30–40 bpm. A rate below
@@ -77,11 +80,14 @@ pub fn estimate(envelope: &[f32], rate: Hz) -> Option<(Bpm, Seconds)> {
     Some((Bpm(60.0 / cycle_s), Seconds(sys)))
 }
 
+/// The shortest cycle a part of the autocorrelation's peak may give (about 180 bpm).
+pub const FASTEST_CYCLE: Seconds = Seconds(0.33);
+
 /// A rate read from the envelope below this may be the breaths' pace.
 pub const SLOW: Bpm = Bpm(45.0);
 /// The opening that removes the breaths' swells: longer than a heart sound (about 0.1–0.15 s),
 /// shorter than a breath sound (1.5–2.5 s).
-pub const SWELL: Seconds = Seconds(0.5);
+pub const SWELL: Seconds = Seconds(0.33);
 
 /// The lag of the largest autocorrelation in `lo..=hi` (clipped to `ac`).
 fn argmax(ac: &[f32], lo: usize, hi: usize) -> Option<usize> {
@@ -122,21 +128,37 @@ fn cycle(ac: &[f32], fs: f64) -> Option<f64> {
     // evenly spaced, so the autocorrelation of two, three or four cycles can stand highest;
     // sampling at 50 Hz can tip the balance otherwise. The shortest such lag wins.
     let top = cycle;
+    // Below 0.5 s (a heart faster than 120 bpm: a child's, a tachycardia) the cycle is only ever
+    // found as such a part, and a part that short can also be the S1-to-S2 lag of a slower
+    // heart: it must repeat at the next multiple as well, which that lag does not (it falls
+    // between the cycle's peaks).
+    let fastest = ((FASTEST_CYCLE.0 * fs).round() as usize).max(1);
     for parts in [4, 3, 2] {
         let sub = top / parts;
-        if sub < min_lag {
+        let lo = if sub >= min_lag { min_lag } else { fastest };
+        if sub < lo {
             continue;
         }
         let span = (sub / 8).max(1);
-        if let Some(h) = argmax(ac, sub.saturating_sub(span).max(min_lag), sub + span)
-            && ac[h] >= 0.8 * ac[top]
+        let high = 0.8 * ac[top];
+        if let Some(h) = argmax(ac, sub.saturating_sub(span).max(lo), sub + span)
+            && ac[h] >= high
             && is_local_max(ac, h)
+            && (sub >= min_lag || peak_near(ac, (parts + 1) * h, span).is_some_and(|v| v >= high))
         {
             cycle = h;
             break;
         }
     }
     Some(refine(ac, cycle) / fs)
+}
+
+/// The highest autocorrelation within `span` lags of `lag`; None when that reaches past `ac`.
+fn peak_near(ac: &[f32], lag: usize, span: usize) -> Option<f32> {
+    if lag + span >= ac.len() {
+        return None;
+    }
+    argmax(ac, lag.saturating_sub(span), lag + span).map(|i| ac[i])
 }
 
 fn is_local_max(ac: &[f32], i: usize) -> bool {
@@ -211,6 +233,47 @@ mod tests {
                 "{hr} for a cycle of {period} s"
             );
         }
+    }
+
+    #[test]
+    fn a_heart_faster_than_120_bpm_is_not_read_at_half() {
+        // Before `FASTEST_CYCLE` the cycle was never shorter than 0.5 s: these read at 65–86 bpm.
+        for (period, sys) in [(0.46, 0.22), (0.4, 0.2), (0.35, 0.17)] {
+            let env = pulses(1000.0, 20.0, period, sys);
+            let (hr, _) = estimate(&env, Hz(1000.0)).expect("periodic");
+            assert!((hr.0 - 60.0 / period).abs() < 3.0, "{hr} for {period}");
+        }
+        // An irregular rhythm (PhysioNet a0028, a0135: 55 bpm, read at 88–94 without the
+        // check): the beats spread so that the autocorrelation at the cycle is weak, and the
+        // steady S1-to-S2 lag (0.36 s) stands higher than it. That lag does not repeat at its
+        // multiples, so it is not taken for the cycle.
+        let rate = 1000.0;
+        let mut beats = Vec::new();
+        let (mut t, mut state) = (0.1, 12345u64);
+        while t < 40.0 {
+            beats.push(t);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            t += 0.9 + 0.4 * (state >> 11) as f64 / (1u64 << 53) as f64;
+        }
+        let env: Vec<f32> = (0..(40.0 * rate) as usize)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let bump = |c: f64| (-(t - c).powi(2) / (2.0 * 0.02f64.powi(2))).exp();
+                (beats
+                    .iter()
+                    .map(|&b| bump(b) + 0.9 * bump(b + 0.36))
+                    .sum::<f64>()
+                    + 0.01) as f32
+            })
+            .collect();
+        let (hr, _) = estimate(&env, Hz(rate)).expect("periodic");
+        // Beats 0.9–1.3 s apart: about 55 bpm; without the check, 167.
+        assert!(
+            (40.0..80.0).contains(&hr.0),
+            "{hr}: the S1-to-S2 lag was taken for the cycle"
+        );
     }
 
     #[test]
