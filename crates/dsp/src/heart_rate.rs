@@ -87,7 +87,7 @@ pub const FASTEST_CYCLE: Seconds = Seconds(0.33);
 pub const SLOW: Bpm = Bpm(45.0);
 /// The opening that removes the breaths' swells: longer than a heart sound (about 0.1–0.15 s),
 /// shorter than a breath sound (1.5–2.5 s).
-pub const SWELL: Seconds = Seconds(0.33);
+pub const SWELL: Seconds = Seconds(0.5);
 
 /// The lag of the largest autocorrelation in `lo..=hi` (clipped to `ac`).
 fn argmax(ac: &[f32], lo: usize, hi: usize) -> Option<usize> {
