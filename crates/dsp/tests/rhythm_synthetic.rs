@@ -8,6 +8,9 @@
 use auscult_dsp::{Analysis, Cycle, Hz, Interval, Recording, Rhythm, analyze};
 use auscult_synth::{PcgNoise, Rhythm as Synth, SynthConfig};
 
+mod support;
+use support::FAINT;
+
 /// `cfg` generated and analysed end to end, with its ECG or from the sound alone.
 fn analysed(cfg: &SynthConfig, with_ecg: bool) -> Analysis {
     let rec = auscult_synth::generate(cfg).expect("valid config");
@@ -17,19 +20,6 @@ fn analysed(cfg: &SynthConfig, with_ecg: bool) -> Analysis {
         with_ecg.then_some((&rec.ecg[..], Hz(rec.ecg_rate_hz))),
     ))
     .expect("analyses")
-}
-
-/// Twenty seconds of a sinus heart at `bpm` under `pcg_noise`.
-fn twenty_seconds(seed: u64, bpm: f64, pcg_noise: PcgNoise) -> SynthConfig {
-    SynthConfig {
-        seed,
-        duration_s: 20.0,
-        pcg_rate_hz: 2000.0,
-        ecg_rate_hz: 500.0,
-        heart_rate_bpm: bpm,
-        pcg_noise,
-        ..SynthConfig::default()
-    }
 }
 
 /// A rate reported and within 10 % of `bpm`.
@@ -108,9 +98,10 @@ fn loud_breathing_is_not_taken_for_a_slow_heart() {
             let bpm = 60.0 + 4.0 * seed as f64;
             let cfg = SynthConfig {
                 resp_rate_bpm: 12.0 + seed as f64,
-                ..twenty_seconds(
+                ..support::config(
                     seed,
                     bpm,
+                    None,
                     PcgNoise {
                         breathing_level,
                         ..PcgNoise::NONE
@@ -139,19 +130,21 @@ fn a_fast_heart_is_read_at_its_rate_and_its_sounds_found() {
     let mut wrong = Vec::new();
     for bpm in [130.0, 140.0, 150.0, 160.0, 170.0] {
         for seed in 1..=3u64 {
-            for snr_db in [30.0, 10.0] {
-                let noise = PcgNoise {
-                    white_snr_db: Some(snr_db),
+            for noise in [
+                FAINT,
+                PcgNoise {
+                    white_snr_db: Some(10.0),
                     ..PcgNoise::NONE
-                };
-                let cfg = twenty_seconds(seed, bpm, noise);
+                },
+            ] {
+                let cfg = support::config(seed, bpm, None, noise);
                 let truth = auscult_synth::generate(&cfg).expect("valid config").truth;
                 for with_ecg in [false, true] {
                     let a = analysed(&cfg, with_ecg);
                     let hr = a.heart_rate.map(|h| h.0);
                     let f1 = sounds_f1(&a, &truth.s1, &truth.s2);
                     if !within_a_tenth(hr, bpm) || f1 < 0.95 {
-                        wrong.push((bpm, seed, snr_db, with_ecg, hr, f1));
+                        wrong.push((bpm, seed, noise.white_snr_db, with_ecg, hr, f1));
                     }
                 }
             }

@@ -200,13 +200,14 @@ fn segment_with(
         None => (Vec::new(), Vec::new(), false),
     };
     let r_peaks: Vec<Seconds> = r_peaks.into_iter().filter(in_range).collect();
-    let steady = steady_beats(&r_peaks);
+    let median_rr = crate::ecg::median_rr(&r_peaks);
+    let steady = steady_beats(&r_peaks, median_rr);
     // Gate only on a lead whose beats keep a rate: a few scattered "peaks" in a long recording
     // are noise that would pull S1s to where there are none (segmented from the sound alone).
     // Nor on a lead that gives a small share of the beats its own rate implies: at 170 bpm the
     // detector finds a few beats in a row here and there, and gating on them drops the others.
-    let covers = crate::ecg::median_rr(&r_peaks)
-        .is_some_and(|m| r_peaks.len() as f64 >= LEAD_COVERAGE * pre.duration.0 / m.0);
+    let covers =
+        median_rr.is_some_and(|m| r_peaks.len() as f64 >= LEAD_COVERAGE * pre.duration.0 / m.0);
     let gated = r_peaks.len() >= 2 && steady >= (r_peaks.len() - 1).min(3) && covers;
     let clean_lead = alike && steady >= 5;
     // Expected S2 centres from the T-wave ends (raw leads only).
@@ -418,10 +419,10 @@ fn sound_like(e: &[f32; 4]) -> f32 {
     hi + ((a - hi).exp() + (b - hi).exp()).ln() - std::f32::consts::LN_2
 }
 
-/// How many RR intervals lie within 20 % of the median one (0 when the median is no heart
+/// How many RR intervals lie within 20 % of the median one, `median_rr` (0 when it is no heart
 /// rate): a lead that gave a few beats in a long recording has missed the others.
-fn steady_beats(r_peaks: &[Seconds]) -> usize {
-    let Some(median) = crate::ecg::median_rr(r_peaks) else {
+fn steady_beats(r_peaks: &[Seconds], median_rr: Option<Seconds>) -> usize {
+    let Some(median) = median_rr else {
         return 0;
     };
     if !(0.25..=2.0).contains(&median.0) {

@@ -1,4 +1,6 @@
 //! Shared by the dsp integration tests that analyse `auscult-synth` recordings end to end.
+//! Each test binary uses part of it.
+#![allow(dead_code)]
 
 use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig};
 
@@ -11,15 +13,15 @@ pub const FAINT: PcgNoise = PcgNoise {
     ..PcgNoise::NONE
 };
 
-/// 20 s of PCG at [`RATE`]: a heart at `heart_rate_bpm`, with a murmur of the given kind and
-/// grade or none, under `noise`.
-pub fn heart(
+/// 20 s at [`RATE`] (the ECG at the synthesiser's default rate): a heart at `heart_rate_bpm`,
+/// with a murmur of the given kind and grade or none, under `noise`.
+pub fn config(
     seed: u64,
     heart_rate_bpm: f64,
     murmur: Option<(MurmurKind, u8)>,
     noise: PcgNoise,
-) -> Vec<f32> {
-    let cfg = SynthConfig {
+) -> SynthConfig {
+    SynthConfig {
         seed,
         duration_s: 20.0,
         pcg_rate_hz: RATE,
@@ -27,6 +29,16 @@ pub fn heart(
         murmur: murmur.map(|(kind, grade)| MurmurSpec { kind, grade }),
         pcg_noise: noise,
         ..SynthConfig::default()
-    };
+    }
+}
+
+/// The PCG of [`config`].
+pub fn heart(
+    seed: u64,
+    heart_rate_bpm: f64,
+    murmur: Option<(MurmurKind, u8)>,
+    noise: PcgNoise,
+) -> Vec<f32> {
+    let cfg = config(seed, heart_rate_bpm, murmur, noise);
     auscult_synth::generate(&cfg).expect("valid config").pcg
 }
