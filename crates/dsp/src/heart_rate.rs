@@ -133,18 +133,19 @@ fn cycle(ac: &[f32], fs: f64) -> Option<f64> {
     // heart: it must repeat at the next multiple as well, which that lag does not (it falls
     // between the cycle's peaks).
     let fastest = ((FASTEST_CYCLE.0 * fs).round() as usize).max(1);
+    let high = 0.8 * ac[top];
     for parts in [4, 3, 2] {
         let sub = top / parts;
-        let lo = if sub >= min_lag { min_lag } else { fastest };
+        let fast = sub < min_lag;
+        let lo = if fast { fastest } else { min_lag };
         if sub < lo {
             continue;
         }
         let span = (sub / 8).max(1);
-        let high = 0.8 * ac[top];
         if let Some(h) = argmax(ac, sub.saturating_sub(span).max(lo), sub + span)
             && ac[h] >= high
             && is_local_max(ac, h)
-            && (sub >= min_lag || peak_near(ac, (parts + 1) * h, span).is_some_and(|v| v >= high))
+            && (!fast || peak_near(ac, (parts + 1) * h, span).is_some_and(|v| v >= high))
         {
             cycle = h;
             break;
