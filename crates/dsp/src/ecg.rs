@@ -390,13 +390,14 @@ fn t_ends_from(p: &Prepared, r_peaks: &[Seconds]) -> Vec<Option<Seconds>> {
             let sign = if smooth[t_peak] >= base { 1.0 } else { -1.0 };
             let w = (0.06 * fs) as usize;
             let end_hi = (t_peak + (0.25 * fs) as usize).min(n);
-            let t_end = (t_peak + 1..end_hi).max_by(|&a, &b| {
-                let area = |k: usize| -> f32 {
-                    let lo = k.saturating_sub(w);
-                    sign * smooth[lo..=k].iter().map(|&s| s - smooth[k]).sum::<f32>()
-                };
-                area(a).total_cmp(&area(b))
-            })?;
+            // The area indicator of each candidate end, once; the last of equal maxima wins.
+            let area = |k: usize| -> f32 {
+                let lo = k.saturating_sub(w);
+                sign * smooth[lo..=k].iter().map(|&s| s - smooth[k]).sum::<f32>()
+            };
+            let (t_end, _) = (t_peak + 1..end_hi)
+                .map(|k| (k, area(k)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))?;
             Some(Seconds(t_end as f64 / fs))
         })
         .collect()
