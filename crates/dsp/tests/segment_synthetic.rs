@@ -270,6 +270,49 @@ fn a_stretch_of_loud_noise_neither_becomes_beats_nor_hides_the_beats_before_it()
     );
 }
 
+/// A lead of noise alone (white, or smoothed to the QRS band's pace) gates nothing, with the
+/// detector's second, fast-heart reading (a lower clearance level) tried on it too: its
+/// "beats", if any, do not keep a rate fast enough and steady enough to pass for a heart.
+#[test]
+fn a_lead_of_noise_is_no_fast_heart() {
+    let (rate, period, sys) = (2000.0, 0.85, 0.30);
+    let mut rng = Rng(51);
+    let beats = beat_times(20.0, period, 0.05, &mut rng);
+    let pcg = synth_pcg(rate, 20.0, &beats, sys, 0.05, &mut rng);
+    let pre = preprocess(Signal {
+        samples: &pcg,
+        rate: Hz(rate),
+    })
+    .expect("valid");
+    for (ecg_rate, smooth) in [(500.0, 1usize), (500.0, 8), (2000.0, 1), (2000.0, 40)] {
+        for seed in 1..=4u64 {
+            let mut rng = Rng(seed * 7919 + smooth as u64);
+            let white: Vec<f64> = (0..(ecg_rate * 20.0) as usize)
+                .map(|_| rng.gauss())
+                .collect();
+            // A moving average of `smooth` samples: noise with the pace of a QRS complex.
+            let lead: Vec<f32> = (0..white.len())
+                .map(|i| {
+                    let lo = i.saturating_sub(smooth - 1);
+                    (white[lo..=i].iter().sum::<f64>() / (i + 1 - lo) as f64) as f32
+                })
+                .collect();
+            let seg = segment(
+                &pre,
+                Some(EcgInput::Raw(Signal {
+                    samples: &lead,
+                    rate: Hz(ecg_rate),
+                })),
+            );
+            assert!(
+                !seg.ecg_used,
+                "noise at {ecg_rate} Hz smoothed over {smooth} (seed {seed}) gated the sound on {} peaks",
+                seg.r_peaks.len()
+            );
+        }
+    }
+}
+
 /// R-peak times that keep no rate (a few scattered detections in a long recording, as from a
 /// lead that is mostly noise) do not gate the sound: it is segmented from the sound alone, and
 /// no S1 is pulled to a "peak" between the real ones.

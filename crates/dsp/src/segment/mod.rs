@@ -71,10 +71,12 @@ const HALF_RATE_FROM: f64 = 90.0;
 
 /// The least share of the beats a lead's own median RR interval implies over the recording that
 /// its R peaks must give for the segmentation to be gated on them. A synthetic heart at 170 bpm
-/// gave 6 R peaks of 57 (the detector's clearance test reads the energy between such close
+/// gave 6 R peaks of 57 (the detector's clearance test read the energy between such close
 /// complexes as a noisy lead) and was gated on them: S1/S2 F1 0.92–0.94 against 1.0 from the
-/// sound alone. On PhysioNet training-a, 2-fold, nothing changes at 0.2 or 0.3; 0.5 moves three
-/// records (a0047 0 → 4 errors, a0062 1 → 7, a0113 8 → 0).
+/// sound alone. The detector now reads such a lead again as a fast heart (`ecg`'s second
+/// reading) and finds its beats; this guard stays for any lead that still gives few. On
+/// PhysioNet training-a, 2-fold, nothing changes at 0.2 or 0.3; 0.5 moves three records (a0047
+/// 0 → 4 errors, a0062 1 → 7, a0113 8 → 0).
 const LEAD_COVERAGE: f64 = 0.3;
 
 /// The median QRS template correlation ([`crate::ecg::Beats::quality`]) from which a lead's heart
@@ -204,8 +206,8 @@ fn segment_with(
     let steady = steady_beats(&r_peaks, median_rr);
     // Gate only on a lead whose beats keep a rate: a few scattered "peaks" in a long recording
     // are noise that would pull S1s to where there are none (segmented from the sound alone).
-    // Nor on a lead that gives a small share of the beats its own rate implies: at 170 bpm the
-    // detector finds a few beats in a row here and there, and gating on them drops the others.
+    // Nor on a lead that gives a small share of the beats its own rate implies: gating on a few
+    // beats in a row here and there drops the others.
     let covers =
         median_rr.is_some_and(|m| r_peaks.len() as f64 >= LEAD_COVERAGE * pre.duration.0 / m.0);
     let gated = r_peaks.len() >= 2 && steady >= (r_peaks.len() - 1).min(3) && covers;
