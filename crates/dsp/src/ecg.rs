@@ -113,43 +113,37 @@ const STANDARD: Pass = Pass {
     min_gap: 0.36,
 };
 
-/// Its second reading of a lead where the first found a fast heart, or almost nothing. Above about 150 bpm the QRS energy stands high over most of each beat, so its
-/// median around a beat is no longer the floor between beats and [`STANDARD`] reads the lead as
-/// noise (6 of 57 beats at 170 bpm); the 20 % quantile is still the floor. The T wave and the
-/// search-back windows shrink with the cycle (about 0.35 s at 170 bpm).
+/// Its second reading of a lead where the first found a fast heart, or almost nothing. Above
+/// about 150 bpm the QRS energy stands high over most of each beat, so its median around a beat
+/// is no longer the floor between beats and [`STANDARD`] reads the lead as noise (6 of 57 beats
+/// at 170 bpm); the 20 % quantile is still the floor. The T wave and the search-back windows
+/// shrink with the cycle (about 0.35 s at 170 bpm).
 const FAST: Pass = Pass {
     clear_quantile: 0.2,
     t_wave_window: 0.25,
     min_gap: 0.25,
 };
 
-/// A [`FAST`] reading replaces the [`STANDARD`] one only if it gives at least this share of the
-/// beats that its own median RR implies over the recording...
+/// A [`FAST`] reading replaces the [`STANDARD`] one only if it finds more beats, at least this
+/// share of those that its own median RR implies over the recording...
 const FAST_COVERAGE: f64 = 0.8;
-/// ... with at least this share of its RR intervals within [`FAST_STEADY`] of their median (a
-/// fast heart read at the 20 % quantile must keep its rate; noise read so does not)...
-const FAST_STEADY_SHARE: f64 = 0.8;
-/// ... (relative difference) ...
-const FAST_STEADY: f64 = 0.15;
-/// ... and a median RR (seconds) no longer than this (120 bpm).
+/// ... at a median RR (seconds) no longer than this (120 bpm)...
 const FAST_RR: f64 = 0.5;
+/// ... whose complexes are alike: the median correlation of each beat's QRS with their average
+/// (as [`Beats::quality`]) at least this. No steady rate is asked, so atrial fibrillation is
+/// read too.
+const FAST_ALIKE: f32 = 0.8;
 
-/// The median interval (work-rate samples) of positions `q` in order, the share of the `len`
-/// samples' beats at that interval that they give, and the share of their intervals within
-/// [`FAST_STEADY`] of the median (None for fewer than three).
-fn rr_coverage_steady(q: &[usize], len: usize) -> Option<(f64, f64, f64)> {
+/// The median interval (work-rate samples) of positions `q` in order and the share of the
+/// `len` samples' beats at that interval that they give (None for fewer than three).
+fn rr_and_coverage(q: &[usize], len: usize) -> Option<(f64, f64)> {
     if q.len() < 3 {
         return None;
     }
     let mut rr: Vec<usize> = q.windows(2).map(|w| w[1] - w[0]).collect();
     rr.sort_unstable();
     let median = rr[rr.len() / 2] as f64;
-    let steady = rr
-        .iter()
-        .filter(|&&v| (v as f64 / median - 1.0).abs() <= FAST_STEADY)
-        .count() as f64
-        / rr.len() as f64;
-    (median > 0.0).then(|| (median, q.len() as f64 * median / len.max(1) as f64, steady))
+    (median > 0.0).then(|| (median, q.len() as f64 * median / len.max(1) as f64))
 }
 
 /// The `peaks` of `mwi` that stand [`CLEAR_RATIO`] above the `quantile` of `mwi` within
@@ -177,31 +171,6 @@ fn clear_peaks(mwi: &[f32], peaks: Vec<usize>, quantile: f64) -> Vec<usize> {
             mwi[i] > CLEAR_RATIO * *level
         })
         .collect()
-}
-
-/// QRS positions (work-rate indices of the energy peaks): the [`STANDARD`] reading, or, where it
-/// finds a fast heart or almost nothing, the [`FAST`] one if that finds more beats, nearly all
-/// that its rate implies, at a steady rate faster than 120 bpm. A lead read at under 120 bpm
-/// keeps its first reading.
-fn qrs_positions(mwi: &[f32]) -> Vec<usize> {
-    let first = qrs_positions_with(mwi, &STANDARD);
-    let fast_limit = FAST_RR * WORK_RATE;
-    match rr_coverage_steady(&first, mwi.len()) {
-        Some((rr, _, _)) if rr > fast_limit => return first,
-        _ => {}
-    }
-    let second = qrs_positions_with(mwi, &FAST);
-    match rr_coverage_steady(&second, mwi.len()) {
-        Some((rr, coverage, steady))
-            if second.len() > first.len()
-                && rr <= fast_limit
-                && coverage >= FAST_COVERAGE
-                && steady >= FAST_STEADY_SHARE =>
-        {
-            second
-        }
-        _ => first,
-    }
 }
 
 /// QRS positions by Pan–Tompkins adaptive thresholding, read as `pass` says.
@@ -345,12 +314,7 @@ pub struct Beats {
 impl Beats {
     /// The median template correlation: near 1 for a clean lead, low when the "beats" are noise.
     pub fn quality(&self) -> f32 {
-        let mut c = self.template_correlation.clone();
-        if c.is_empty() {
-            return 0.0;
-        }
-        c.sort_by(f32::total_cmp);
-        c[c.len() / 2]
+        median(self.template_correlation.clone())
     }
 }
 
@@ -361,32 +325,7 @@ pub fn detect_beats(ecg: Signal<'_>) -> Beats {
         return Beats::default();
     };
     let peaks = r_peak_indices(&p);
-    let before = (0.05 * WORK_RATE) as usize;
-    let after = (0.08 * WORK_RATE) as usize;
-    let len = before + after;
-    let windows: Vec<Option<&[f32]>> = peaks
-        .iter()
-        .map(|&i| {
-            (i >= before && i + after <= p.wide.len()).then(|| &p.wide[i - before..i + after])
-        })
-        .collect();
-    let mut template = vec![0.0f32; len];
-    let mut count = 0;
-    for w in windows.iter().flatten() {
-        for (t, v) in template.iter_mut().zip(*w) {
-            *t += v;
-        }
-        count += 1;
-    }
-    if count > 0 {
-        for t in &mut template {
-            *t /= count as f32;
-        }
-    }
-    let correlation = windows
-        .iter()
-        .map(|w| w.map_or(0.0, |w| pearson(w, &template)))
-        .collect();
+    let correlation = template_correlations(&p.wide, &peaks);
     let r_peaks: Vec<Seconds> = peaks
         .into_iter()
         .map(|i| Seconds(i as f64 / WORK_RATE))
@@ -418,10 +357,33 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
     (sab / (saa * sbb).sqrt()) as f32
 }
 
+/// R-peak positions (work-rate indices): the [`STANDARD`] reading, or, where it finds a heart
+/// faster than 120 bpm or almost nothing, the [`FAST`] one if that finds more beats, nearly all
+/// that its rate implies, at a rate faster than 120 bpm, with alike complexes. A lead read at
+/// under 120 bpm keeps its first reading.
 fn r_peak_indices(p: &Prepared) -> Vec<usize> {
-    let qrs = qrs_positions(&p.mwi);
+    let first = qrs_positions_with(&p.mwi, &STANDARD);
+    let fast_limit = FAST_RR * WORK_RATE;
+    if rr_and_coverage(&first, p.mwi.len()).is_some_and(|(rr, _)| rr > fast_limit) {
+        return r_peaks_at(p, &first);
+    }
+    let second = qrs_positions_with(&p.mwi, &FAST);
+    let fast_and_full = rr_and_coverage(&second, p.mwi.len())
+        .is_some_and(|(rr, coverage)| rr <= fast_limit && coverage >= FAST_COVERAGE);
+    if second.len() > first.len() && fast_and_full {
+        let peaks = r_peaks_at(p, &second);
+        if median(template_correlations(&p.wide, &peaks)) >= FAST_ALIKE {
+            return peaks;
+        }
+    }
+    r_peaks_at(p, &first)
+}
+
+/// The R peak of each QRS position: the largest deflection of the lead's dominant polarity
+/// within 80 ms.
+fn r_peaks_at(p: &Prepared, qrs: &[usize]) -> Vec<usize> {
     let half = (0.08 * WORK_RATE) as usize;
-    let pol = polarity(&p.wide, &qrs, half);
+    let pol = polarity(&p.wide, qrs, half);
     let mut peaks: Vec<usize> = qrs
         .iter()
         .map(|&q| {
@@ -434,6 +396,44 @@ fn r_peak_indices(p: &Prepared) -> Vec<usize> {
         .collect();
     peaks.dedup();
     peaks
+}
+
+/// Per peak, the correlation of its QRS (50 ms before to 80 ms after, on `wide`) with the
+/// average of all of them; 0 for a peak too near an edge to have one.
+fn template_correlations(wide: &[f32], peaks: &[usize]) -> Vec<f32> {
+    let before = (0.05 * WORK_RATE) as usize;
+    let after = (0.08 * WORK_RATE) as usize;
+    let len = before + after;
+    let windows: Vec<Option<&[f32]>> = peaks
+        .iter()
+        .map(|&i| (i >= before && i + after <= wide.len()).then(|| &wide[i - before..i + after]))
+        .collect();
+    let mut template = vec![0.0f32; len];
+    let mut count = 0;
+    for w in windows.iter().flatten() {
+        for (t, v) in template.iter_mut().zip(*w) {
+            *t += v;
+        }
+        count += 1;
+    }
+    if count > 0 {
+        for t in &mut template {
+            *t /= count as f32;
+        }
+    }
+    windows
+        .iter()
+        .map(|w| w.map_or(0.0, |w| pearson(w, &template)))
+        .collect()
+}
+
+/// The median (the upper one of an even count) of `v`; 0 for none.
+fn median(mut v: Vec<f32>) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
 }
 
 /// The end of the T wave after each R peak (None when it cannot be placed, e.g. the last beat

@@ -160,15 +160,22 @@ fn a_fast_heart_is_read_at_its_rate_and_its_sounds_found() {
 }
 
 /// A fast heart's ECG gives its beats: at 130–180 bpm every R peak of the synthesiser's lead is
-/// found within 50 ms (but within 0.1 s of either end), with no extra ones (at 170 bpm the detector's clearance test, taken
-/// against the median QRS energy around a peak, once gave 6 of 57 beats). A slow lead is read
-/// as before (the last rate).
+/// found within 50 ms (but within 0.1 s of either end), with no extra ones (at 170 bpm the
+/// detector's clearance test, taken against the median QRS energy around a peak, once gave 6 of
+/// 57 beats). In atrial fibrillation at 130–170 bpm, whose shortest intervals fall inside the
+/// T-wave window, at most 6 % may be missed (before, up to 43 of 58). A slow lead is read as
+/// before (60 bpm).
 #[test]
 fn a_fast_hearts_ecg_gives_all_its_beats() {
     let mut wrong = Vec::new();
-    for bpm in [130.0, 140.0, 150.0, 160.0, 170.0, 180.0, 60.0] {
+    let sinus = [130.0, 140.0, 150.0, 160.0, 170.0, 180.0, 60.0].map(|b| (b, Synth::Sinus));
+    let af = [130.0, 150.0, 170.0].map(|b| (b, Synth::AtrialFibrillation));
+    for (bpm, rhythm) in sinus.into_iter().chain(af) {
         for seed in 1..=3u64 {
-            let cfg = support::config(seed, bpm, None, FAINT);
+            let cfg = SynthConfig {
+                rhythm,
+                ..support::config(seed, bpm, None, FAINT)
+            };
             let rec = auscult_synth::generate(&cfg).expect("valid config");
             let found = detect_r_peaks(Signal {
                 samples: &rec.ecg,
@@ -184,14 +191,18 @@ fn a_fast_hearts_ecg_gives_all_its_beats() {
                 .filter(|&&t| inner(t) && !near(t, &found))
                 .count();
             let extra = found.iter().filter(|&&f| !near(f, truth)).count();
-            if missed > 0 || extra > 0 {
-                wrong.push((bpm, seed, truth.len(), missed, extra));
+            let allowed = match rhythm {
+                Synth::Sinus => 0,
+                Synth::AtrialFibrillation => truth.len() * 6 / 100,
+            };
+            if missed > allowed || extra > 0 {
+                wrong.push((bpm, rhythm, seed, truth.len(), missed, extra));
             }
         }
     }
     assert!(
         wrong.is_empty(),
-        "(bpm, seed, beats, missed, extra): {wrong:?}"
+        "(bpm, rhythm, seed, beats, missed, extra): {wrong:?}"
     );
 }
 

@@ -272,7 +272,7 @@ fn a_stretch_of_loud_noise_neither_becomes_beats_nor_hides_the_beats_before_it()
 
 /// A lead of noise alone (white, or smoothed to the QRS band's pace) gates nothing, with the
 /// detector's second, fast-heart reading (a lower clearance level) tried on it too: its
-/// "beats", if any, do not keep a rate fast enough and steady enough to pass for a heart.
+/// "beats", if any, are too few for their rate.
 #[test]
 fn a_lead_of_noise_is_no_fast_heart() {
     let (rate, period, sys) = (2000.0, 0.85, 0.30);
