@@ -134,16 +134,27 @@ const FAST_RR: f64 = 0.5;
 /// read too.
 const FAST_ALIKE: f32 = 0.8;
 
-/// The median interval (work-rate samples) of positions `q` in order and the share of the
-/// `len` samples' beats at that interval that they give (None for fewer than three).
-fn rr_and_coverage(q: &[usize], len: usize) -> Option<(f64, f64)> {
+/// The share of a lead's beats that `beats` R peaks give over `duration`, at the `median_rr`
+/// between them: 1 when they are all there, less where the detector missed some. The
+/// segmenter gates only on a lead that gives enough of them.
+pub fn coverage(beats: usize, median_rr: Seconds, duration: Seconds) -> f64 {
+    if duration.0 > 0.0 {
+        beats as f64 * median_rr.0 / duration.0
+    } else {
+        0.0
+    }
+}
+
+/// The median RR interval and the [`coverage`] of QRS positions `q` (work-rate indices, in
+/// order) over the prepared lead; None for fewer than three.
+fn rr_and_coverage(p: &Prepared, q: &[usize]) -> Option<(Seconds, f64)> {
     if q.len() < 3 {
         return None;
     }
-    let mut rr: Vec<usize> = q.windows(2).map(|w| w[1] - w[0]).collect();
-    rr.sort_unstable();
-    let median = rr[rr.len() / 2] as f64;
-    (median > 0.0).then(|| (median, q.len() as f64 * median / len.max(1) as f64))
+    let times: Vec<Seconds> = q.iter().map(|&i| Seconds(i as f64 / WORK_RATE)).collect();
+    let rr = median_rr(&times)?;
+    let duration = Seconds(p.mwi.len() as f64 / WORK_RATE);
+    Some((rr, coverage(q.len(), rr, duration)))
 }
 
 /// The `peaks` of `mwi` that stand [`CLEAR_RATIO`] above the `quantile` of `mwi` within
@@ -363,13 +374,12 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
 /// under 120 bpm keeps its first reading.
 fn r_peak_indices(p: &Prepared) -> Vec<usize> {
     let first = qrs_positions_with(&p.mwi, &STANDARD);
-    let fast_limit = FAST_RR * WORK_RATE;
-    if rr_and_coverage(&first, p.mwi.len()).is_some_and(|(rr, _)| rr > fast_limit) {
+    if rr_and_coverage(p, &first).is_some_and(|(rr, _)| rr.0 > FAST_RR) {
         return r_peaks_at(p, &first);
     }
     let second = qrs_positions_with(&p.mwi, &FAST);
-    let fast_and_full = rr_and_coverage(&second, p.mwi.len())
-        .is_some_and(|(rr, coverage)| rr <= fast_limit && coverage >= FAST_COVERAGE);
+    let fast_and_full = rr_and_coverage(p, &second)
+        .is_some_and(|(rr, coverage)| rr.0 <= FAST_RR && coverage >= FAST_COVERAGE);
     if second.len() > first.len() && fast_and_full {
         let peaks = r_peaks_at(p, &second);
         if median(template_correlations(&p.wide, &peaks)) >= FAST_ALIKE {

@@ -183,13 +183,17 @@ fn refine(ac: &[f32], i: usize) -> f64 {
 mod tests {
     use super::*;
 
+    /// A Gaussian bump of height `a` and width `w` centred on `c`, at `t`.
+    fn bump(t: f64, c: f64, w: f64, a: f64) -> f64 {
+        a * (-(t - c).powi(2) / (2.0 * w * w)).exp()
+    }
+
     fn pulses(rate: f64, secs: f64, period: f64, sys: f64) -> Vec<f32> {
         let n = (rate * secs) as usize;
         (0..n)
             .map(|i| {
                 let t = (i as f64 / rate) % period;
-                let bump = |c: f64, w: f64, a: f64| a * (-(t - c).powi(2) / (2.0 * w * w)).exp();
-                (bump(0.06, 0.025, 1.0) + bump(sys + 0.05, 0.02, 0.7) + 0.01) as f32
+                (bump(t, 0.06, 0.025, 1.0) + bump(t, sys + 0.05, 0.02, 0.7) + 0.01) as f32
             })
             .collect()
     }
@@ -215,9 +219,9 @@ mod tests {
                 let beat = (t / period).floor();
                 let phase = t - beat * period;
                 let swell = 1.0 + 0.4 * (std::f64::consts::TAU * beat / 3.0).cos();
-                let bump =
-                    |c: f64, a: f64| a * (-(phase - c).powi(2) / (2.0 * 0.02f64.powi(2))).exp();
-                (swell * (bump(0.06, 1.0) + bump(0.06 + period / 2.0, 0.95)) + 0.01) as f32
+                let s1 = bump(phase, 0.06, 0.02, 1.0);
+                let s2 = bump(phase, 0.06 + period / 2.0, 0.02, 0.95);
+                (swell * (s1 + s2) + 0.01) as f32
             })
             .collect()
     }
@@ -261,10 +265,9 @@ mod tests {
         let env: Vec<f32> = (0..(40.0 * rate) as usize)
             .map(|i| {
                 let t = i as f64 / rate;
-                let bump = |c: f64| (-(t - c).powi(2) / (2.0 * 0.02f64.powi(2))).exp();
                 (beats
                     .iter()
-                    .map(|&b| bump(b) + 0.9 * bump(b + 0.36))
+                    .map(|&b| bump(t, b, 0.02, 1.0) + bump(t, b + 0.36, 0.02, 0.9))
                     .sum::<f64>()
                     + 0.01) as f32
             })

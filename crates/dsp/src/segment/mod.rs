@@ -208,8 +208,8 @@ fn segment_with(
     // are noise that would pull S1s to where there are none (segmented from the sound alone).
     // Nor on a lead that gives a small share of the beats its own rate implies: gating on a few
     // beats in a row here and there drops the others.
-    let covers =
-        median_rr.is_some_and(|m| r_peaks.len() as f64 >= LEAD_COVERAGE * pre.duration.0 / m.0);
+    let covers = median_rr
+        .is_some_and(|m| crate::ecg::coverage(r_peaks.len(), m, pre.duration) >= LEAD_COVERAGE);
     let gated = r_peaks.len() >= 2 && steady >= (r_peaks.len() - 1).min(3) && covers;
     let clean_lead = alike && steady >= 5;
     // Expected S2 centres from the T-wave ends (raw leads only).
