@@ -534,3 +534,47 @@ fn pcg_only_segmentation_finds_a_fast_irregular_rhythm_at_its_own_rate() {
         assert!(b >= a, "a recording segmented worse: {a} -> {b}");
     }
 }
+
+/// A lead of electrode pops (half-sine spikes of 5–40 ms, either sign, about three a second at
+/// random times, on a small noise) is not used: the R-peak detector reads them as beats (their
+/// shapes alike after the QRS band, some intervals in a row alike in length), but the sound
+/// does not follow them, so the recording is segmented from the sound alone and reports no
+/// R peaks.
+#[test]
+fn a_lead_of_electrode_pops_is_not_used() {
+    let ecg_rate = 500.0;
+    for seed in 1..=8u64 {
+        let (beats, sys, pre) = steady_heart(60 + seed);
+        let mut rng = Rng(seed * 104_729);
+        let n = (ecg_rate * 20.0) as usize;
+        let mut lead: Vec<f32> = (0..n).map(|_| (0.02 * rng.gauss()) as f32).collect();
+        let mut t = 0.2 * rng.uniform();
+        while t < 20.0 {
+            let width = 0.005 + 0.035 * rng.uniform();
+            let sign = if rng.uniform() < 0.5 { -1.0 } else { 1.0 };
+            let amp = sign * (0.5 + rng.uniform());
+            let i0 = (t * ecg_rate) as usize;
+            let len = ((width * ecg_rate) as usize).max(2);
+            for k in 0..len {
+                if let Some(v) = lead.get_mut(i0 + k) {
+                    *v += (amp * (std::f64::consts::PI * k as f64 / len as f64).sin()) as f32;
+                }
+            }
+            t += 0.1 + 0.47 * rng.uniform();
+        }
+        let seg = segment(
+            &pre,
+            Some(EcgInput::Raw(Signal {
+                samples: &lead,
+                rate: Hz(ecg_rate),
+            })),
+        );
+        assert!(
+            !seg.ecg_used,
+            "seed {seed}: pops gated the sound on {} peaks",
+            seg.r_peaks.len()
+        );
+        assert!(seg.r_peaks.is_empty());
+        check_segmentation(&seg, &beats, sys, "a lead of pops");
+    }
+}

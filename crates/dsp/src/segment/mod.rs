@@ -79,6 +79,17 @@ const HALF_RATE_FROM: f64 = 90.0;
 /// 0 → 4 errors, a0062 1 → 7, a0113 8 → 0).
 const LEAD_COVERAGE: f64 = 0.3;
 
+/// How far (seconds) before and after an R peak the S1 onset of a lead the sound follows lies
+/// (the electromechanical delay puts it up to about 0.17 s after on PhysioNet training-a).
+const FOLLOW_BEFORE: f64 = 0.1;
+const FOLLOW_AFTER: f64 = 0.2;
+
+/// The least share of a lead's R peaks ([`followed_share`]) the gated decoding must give an S1
+/// for the lead to be used. On PhysioNet training-a the real leads gated give 0.79 and more,
+/// except two whose detector read T waves or noise as beats: a0023 (0.61: 38 "R peaks" at 45
+/// bpm, S1s pulled to 2 of the T waves) and a0090 (0.53: 20 peaks, most between the beats).
+const FOLLOWED_SHARE: f64 = 0.7;
+
 /// The median QRS template correlation ([`crate::ecg::Beats::quality`]) from which a lead's heart
 /// rate is trusted over the sound's when the two disagree.
 const CLEAN_LEAD: f32 = 0.9;
@@ -351,6 +362,12 @@ fn segment_with(
     let spans = best.map(|b| b.spans).unwrap_or_default();
 
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
+    // The R-peak pull is soft: where the lead's "beats" are not the heart's (T waves read as R
+    // waves, electrode pops) the sound keeps its own cycles and leaves the extra peaks without
+    // an S1, or an extra S1 is pulled to one. Such a lead is not used.
+    if gated && followed_share(&r_peaks, &cycles).is_some_and(|s| s < FOLLOWED_SHARE) {
+        return segment_with(model, gate, pre, None, likelihood);
+    }
     // Only beside whole cycles: where none was found (silence, noise) the decoder's spans are no
     // heart sounds.
     let edge_sounds = if cycles.is_empty() {
@@ -434,6 +451,30 @@ fn steady_beats(r_peaks: &[Seconds], median_rr: Option<Seconds>) -> usize {
         .windows(2)
         .filter(|w| ((w[1].0 - w[0].0) / median.0 - 1.0).abs() <= 0.2)
         .count()
+}
+
+/// The share of `r_peaks` (those from just before the first cycle's S1 to just after the last
+/// one's) with an S1 onset of `cycles` from [`FOLLOW_BEFORE`] before to [`FOLLOW_AFTER`] after
+/// them: how far the decoded sound follows the lead. `None` without cycles or R peaks between them.
+fn followed_share(r_peaks: &[Seconds], cycles: &[Cycle]) -> Option<f64> {
+    let onsets: Vec<f64> = cycles.iter().map(|c| c.s1.start.0).collect();
+    let (first, last) = (onsets.first()?, onsets.last()?);
+    let inside: Vec<f64> = r_peaks
+        .iter()
+        .map(|r| r.0)
+        .filter(|r| (first - FOLLOW_AFTER..=last + FOLLOW_BEFORE).contains(r))
+        .collect();
+    if inside.is_empty() {
+        return None;
+    }
+    let followed = inside
+        .iter()
+        .filter(|&&r| {
+            let i = onsets.partition_point(|&o| o < r - FOLLOW_BEFORE);
+            onsets.get(i).is_some_and(|&o| o <= r + FOLLOW_AFTER)
+        })
+        .count();
+    Some(followed as f64 / inside.len() as f64)
 }
 
 /// One decoding of a recording's frames.
