@@ -8,8 +8,8 @@
 
 use auscult_dsp::rhythm::{self, MIN_INTERVALS_TO_JUDGE};
 use auscult_dsp::{
-    Analysis, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch, MurmurShape,
-    MurmurTiming, UnknownReason,
+    Analysis, EcgSetAside, ExtraSound, FlagReason, Interval, MurmurCall, MurmurPhase, MurmurPitch,
+    MurmurShape, MurmurTiming, UnknownReason,
 };
 use serde::Serialize;
 
@@ -24,6 +24,10 @@ pub struct ResultLine {
     pub sample_rate_hz: f64,
     /// Whether cycles were gated on the ECG.
     pub ecg_used: bool,
+    /// Why an ECG given was set aside (`no_beats`, `unsteady`, `few_beats`, `not_followed`):
+    /// its cycles were found from the sound alone. Absent when the ECG was used or none given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecg_set_aside: Option<EcgSetAside>,
     /// Mean heart rate.
     pub heart_rate_bpm: Option<f64>,
     /// Every segmented cycle, in time order; the first and last may be partial (the edge cut
@@ -183,6 +187,7 @@ impl ResultLine {
             duration_s: round(a.duration.0, 3),
             sample_rate_hz: a.sample_rate.0,
             ecg_used: a.ecg_used,
+            ecg_set_aside: a.ecg_set_aside,
             heart_rate_bpm: a.heart_rate.map(|h| round(h.0, 1)),
             cycles: cycles_out(a),
             murmur: MurmurOut {
@@ -271,10 +276,10 @@ impl ResultLine {
             self.file,
             self.duration_s,
             self.sample_rate_hz,
-            if self.ecg_used {
-                "gated on the ECG"
-            } else {
-                "PCG only"
+            match (self.ecg_used, self.ecg_set_aside) {
+                (true, _) => "gated on the ECG".to_string(),
+                (false, Some(why)) => format!("PCG only (ECG set aside: {})", why.describe()),
+                (false, None) => "PCG only".to_string(),
             }
         );
         let accepted = self.cycles.iter().filter(|c| c.accepted).count();
@@ -373,6 +378,7 @@ mod tests {
             duration: Seconds(35.6661),
             sample_rate: Hz(2000.0),
             ecg_used: true,
+            ecg_set_aside: None,
             heart_rate: Some(Bpm(71.84)),
             rhythm: Some(Rhythm {
                 heart_rate: Bpm(71.84),
@@ -505,6 +511,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("it did not flag this recording"), "{text}");
+    }
+
+    #[test]
+    fn an_ecg_set_aside_says_why() {
+        let mut a = analysis();
+        a.ecg_used = false;
+        a.ecg_set_aside = Some(EcgSetAside::NotFollowed);
+        a.cycles[0].r_peak = None;
+        let line = ResultLine::new("a0023.hea".into(), &a);
+        let json = serde_json::to_value(&line).expect("json");
+        assert_eq!(json["ecg_used"], false);
+        assert_eq!(json["ecg_set_aside"], "not_followed");
+        let text = line.text();
+        assert!(
+            text.contains(
+                "PCG only (ECG set aside: the heart sounds do not follow its beats (T waves or artefacts read as beats))"
+            ),
+            "{text}"
+        );
+        // Used, or none given: no such field.
+        let used =
+            serde_json::to_value(ResultLine::new("a.hea".into(), &analysis())).expect("json");
+        assert!(used.get("ecg_set_aside").is_none());
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct ContractResult {
     pub sample_rate_hz: f64,
     /// Whether cycles were gated on the ECG.
     pub ecg_used: bool,
+    /// Why an ECG given was set aside (`no_beats`, `unsteady`, `few_beats`, `not_followed`);
+    /// absent when it was used, none was given, or the server's analysis predates the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ecg_set_aside: Option<String>,
     /// Mean heart rate.
     pub heart_rate_bpm: Option<f64>,
     /// Every segmented cycle.
@@ -172,6 +176,7 @@ impl ContractResult {
             duration_s: round(a.duration_s, 3),
             sample_rate_hz: a.sample_rate_hz,
             ecg_used: a.ecg_used,
+            ecg_set_aside: non_empty(&a.ecg_set_aside),
             heart_rate_bpm: a.heart_rate_bpm.map(|h| round(h, 1)),
             cycles: a
                 .cycles

@@ -354,10 +354,16 @@ fn findings_text(a: &pb::Analysis) -> String {
         format!(
             "{} ({accepted} accepted), {}",
             a.cycles.iter().filter(|c| !c.partial).count(),
-            if a.ecg_used {
-                "timed on the ECG"
-            } else {
-                "from the heart sounds alone"
+            match (
+                a.ecg_used,
+                a.ecg_set_aside.parse::<auscult_dsp::EcgSetAside>()
+            ) {
+                (true, _) => "timed on the ECG".to_string(),
+                (false, Ok(why)) => format!(
+                    "from the heart sounds alone (ECG set aside: {})",
+                    why.describe()
+                ),
+                (false, Err(_)) => "from the heart sounds alone".to_string(),
             }
         ),
     );
@@ -929,6 +935,29 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("regular rhythm"), "{text}");
+    }
+
+    #[test]
+    fn cycles_say_whether_the_ecg_timed_them_and_why_not() {
+        let mut c = case();
+        let text = case_text(&c, &Utc);
+        assert!(
+            text.contains("0 (0 accepted), from the heart sounds alone\n"),
+            "{text}"
+        );
+        let a = c.analysis.as_mut().expect("analysis");
+        a.ecg_set_aside = "not_followed".into();
+        let text = case_text(&c, &Utc);
+        assert!(
+            text.contains(
+                "from the heart sounds alone (ECG set aside: the heart sounds do not follow its beats"
+            ),
+            "{text}"
+        );
+        let a = c.analysis.as_mut().expect("analysis");
+        a.ecg_used = true;
+        a.ecg_set_aside.clear();
+        assert!(case_text(&c, &Utc).contains("timed on the ECG"));
     }
 
     fn rhythm_of(c: &mut pb::Case) -> &mut pb::Rhythm {

@@ -25,7 +25,7 @@ use crate::features::{
     extract_features_and_map,
 };
 use crate::model::{
-    Analysis, Cycle, EdgeSounds, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding,
+    Analysis, Cycle, EcgSetAside, EdgeSounds, EnsembleCycle, ExtraSound, FlagReason, MurmurFinding,
     MurmurStatus, Quality, Recording, Rhythm, UnknownReason,
 };
 use crate::murmur::{self, Models, PhaseDescription, Scores};
@@ -43,6 +43,8 @@ pub struct Evidence {
     pub sample_rate: Hz,
     /// Whether segmentation was gated on the ECG.
     pub ecg_used: bool,
+    /// Why an ECG given was not used.
+    pub ecg_set_aside: Option<EcgSetAside>,
     /// Heart rate from segmentation or rhythm.
     pub heart_rate: Option<Bpm>,
     /// Rhythm over the accepted cycles.
@@ -148,6 +150,7 @@ impl Analyzer {
             duration,
             sample_rate: rate,
             ecg_used: false,
+            ecg_set_aside: None,
             heart_rate: None,
             rhythm: None,
             cycles: Vec::new(),
@@ -197,6 +200,7 @@ impl Analyzer {
             evidence.quality.reason = Some(reason);
         }
         evidence.ecg_used = seg.ecg_used;
+        evidence.ecg_set_aside = seg.ecg_set_aside;
         evidence.heart_rate = rhythm
             .as_ref()
             .map(|r| r.heart_rate)
@@ -252,6 +256,7 @@ impl Analyzer {
             duration: evidence.duration,
             sample_rate: evidence.sample_rate,
             ecg_used: evidence.ecg_used,
+            ecg_set_aside: evidence.ecg_set_aside,
             heart_rate: evidence.heart_rate,
             rhythm: evidence.rhythm,
             cycles: evidence.cycles,
@@ -390,6 +395,7 @@ mod tests {
             duration: at(8.0),
             sample_rate: Hz(2000.0),
             ecg_used: false,
+            ecg_set_aside: None,
             heart_rate: None,
             rhythm: None,
             cycles: vec![cycle; 4],

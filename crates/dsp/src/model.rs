@@ -295,6 +295,36 @@ pub enum FlagReason {
     AbnormalScore,
 }
 
+/// Why an ECG given with a recording was set aside, its cycles found from the sound alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcgSetAside {
+    /// The lead gave fewer than two heartbeats (a flat or unreadable lead).
+    NoBeats,
+    /// Its beats keep no rate: too few intervals in a row alike in length (scattered
+    /// detections in noise).
+    Unsteady,
+    /// It gives a small share of the beats its own rate implies over the recording (a lead
+    /// readable only here and there).
+    FewBeats,
+    /// The heart sounds do not follow its beats: many of its "beats" have no S1 after them (T
+    /// waves or artefacts read as beats, electrode pops).
+    NotFollowed,
+}
+
+impl EcgSetAside {
+    /// A sentence a person understands, after "the ECG was set aside: ".
+    pub const fn describe(self) -> &'static str {
+        match self {
+            EcgSetAside::NoBeats => "no heartbeats found in it",
+            EcgSetAside::Unsteady => "its beats keep no steady rate",
+            EcgSetAside::FewBeats => "it gives too few of the beats its own rate implies",
+            EcgSetAside::NotFollowed => {
+                "the heart sounds do not follow its beats (T waves or artefacts read as beats)"
+            }
+        }
+    }
+}
+
 /// Whether there is a murmur.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MurmurStatus {
@@ -410,6 +440,8 @@ pub struct Analysis {
     pub sample_rate: Hz,
     /// Whether the cycles were gated on the ECG.
     pub ecg_used: bool,
+    /// Why an ECG given was not used (`None` when it was used or none was given).
+    pub ecg_set_aside: Option<EcgSetAside>,
     /// Heart rate, when it could be measured.
     pub heart_rate: Option<Bpm>,
     /// Rhythm measures, when there were enough cycles.
@@ -461,6 +493,8 @@ pub struct Segmentation {
     pub heart_rate: Option<Bpm>,
     /// Whether the segmentation was gated on the ECG.
     pub ecg_used: bool,
+    /// Why an ECG given was not used (`None` when it was used or none was given).
+    pub ecg_set_aside: Option<EcgSetAside>,
     /// R-peak times used, when gated on the ECG.
     pub r_peaks: Vec<Seconds>,
     /// Heart sounds at the edges that belong to no whole cycle.

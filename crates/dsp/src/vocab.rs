@@ -8,8 +8,8 @@
 //! This module does no I/O; the feature only adds the trait impls, never serialization itself.
 
 use crate::model::{
-    ExtraSound, FlagReason, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus, MurmurTiming,
-    UnknownReason,
+    EcgSetAside, ExtraSound, FlagReason, MurmurPhase, MurmurPitch, MurmurShape, MurmurStatus,
+    MurmurTiming, UnknownReason,
 };
 
 /// A word of the engine's vocabulary: a fieldless enum with one spelling per variant.
@@ -203,6 +203,13 @@ terms!(FlagReason, "flag reason", [
     AbnormalScore => "abnormal_score",
 ]);
 
+terms!(EcgSetAside, "reason an ECG was set aside", [
+    NoBeats => "no_beats",
+    Unsteady => "unsteady",
+    FewBeats => "few_beats",
+    NotFollowed => "not_followed",
+]);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +239,7 @@ mod tests {
         walk::<MurmurPitch>();
         walk::<ExtraSound>();
         walk::<FlagReason>();
+        walk::<EcgSetAside>();
     }
 
     #[test]

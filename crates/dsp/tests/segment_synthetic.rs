@@ -4,7 +4,7 @@
 
 use auscult_dsp::ecg::{detect_r_peaks, t_wave_ends};
 use auscult_dsp::heart_rate;
-use auscult_dsp::model::{EcgInput, Preprocessed, Segmentation, Signal};
+use auscult_dsp::model::{EcgInput, EcgSetAside, Preprocessed, Segmentation, Signal};
 use auscult_dsp::preprocess::{ANALYSIS_RATE, preprocess};
 use auscult_dsp::segment::segment;
 use auscult_dsp::units::{Hz, Seconds};
@@ -135,6 +135,7 @@ fn pcg_only_segmentation_finds_synthetic_s1_and_s2() {
         assert_eq!(pre.pcg.len(), pre.envelope.len());
         let seg = segment(&pre, None);
         assert!(!seg.ecg_used);
+        assert_eq!(seg.ecg_set_aside, None, "no ECG was given");
         check_segmentation(&seg, &beats, sys, &format!("{rate} Hz"));
         let hr = seg.heart_rate.expect("heart rate").0;
         assert!(
@@ -219,6 +220,7 @@ fn ecg_gated_segmentation_follows_an_irregular_rhythm() {
         })),
     );
     assert!(seg.ecg_used);
+    assert_eq!(seg.ecg_set_aside, None);
     assert_eq!(seg.r_peaks.len(), beats.len());
     check_segmentation(&seg, &beats, sys, "gated");
     assert!(seg.cycles.iter().all(|c| c.r_peak.is_some()));
@@ -316,6 +318,7 @@ fn a_lead_of_noise_is_no_fast_heart() {
                 "noise at {ecg_rate} Hz smoothed over {smooth} (seed {seed}) gated the sound on {} peaks",
                 seg.r_peaks.len()
             );
+            assert!(seg.ecg_set_aside.is_some(), "a lead not used says why");
         }
     }
 }
@@ -333,6 +336,7 @@ fn scattered_peaks_do_not_gate_the_sound() {
         .collect();
     let seg = segment(&pre, Some(EcgInput::RPeaks(&scattered)));
     assert!(!seg.ecg_used, "scattered peaks gated the sound");
+    assert_eq!(seg.ecg_set_aside, Some(EcgSetAside::Unsteady));
     assert!(seg.r_peaks.is_empty());
     check_segmentation(&seg, &beats, sys, "scattered peaks");
 }
@@ -575,6 +579,7 @@ fn a_lead_of_electrode_pops_is_not_used() {
             seg.r_peaks.len()
         );
         assert!(seg.r_peaks.is_empty());
+        assert_eq!(seg.ecg_set_aside, Some(EcgSetAside::NotFollowed));
         check_segmentation(&seg, &beats, sys, "a lead of pops");
     }
 }

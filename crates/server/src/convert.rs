@@ -278,6 +278,7 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             .map(|r| r.as_str().to_owned())
             .collect(),
         abnormal_score: a.abnormal_score,
+        ecg_set_aside: word(a.ecg_set_aside.map(|e| e.as_str())),
     }
 }
 

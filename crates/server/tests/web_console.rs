@@ -78,26 +78,8 @@ async fn console(db: Db, engine: Engine) {
     a.assign(ch, &[SUBJECT]).await;
 
     // The device simulator uploads the real recording over gRPC; the engine analyses it.
-    let recording = DeviceRecording::from_file(&file, None).unwrap();
-    let duration_s = recording.pcg.len() as f64 / f64::from(recording.pcg_rate_hz);
-    let encoded = std::sync::Arc::new(recording.encode(recording.lossless_pcg_format()));
-    let device = firmware_sim::Connection::new(&url(ts.server.addr), &a.device_token).unwrap();
-    let options = UploadOptions {
-        upload_id: uuid::Uuid::new_v4().to_string(),
-        identity: firmware_sim::DeviceIdentity {
-            serial: "SIM-WEB-1".into(),
-            subject_id: SUBJECT.into(),
-            site: pb::AuscultationSite::Mitral,
-            position: pb::BodyPosition::Supine,
-        },
-        pacing: Pacing::Fast,
-        mode: UploadMode::WithAcks,
-        ..UploadOptions::default()
-    };
-    let report = firmware_sim::upload(&device, encoded, &options)
-        .await
-        .unwrap();
-    let case_id = report.case_id.clone();
+    let (case_id, duration_s) =
+        replay(&ts, &a.device_token, &file, pb::AuscultationSite::Mitral).await;
     let case = wait_analysed(ch, &a.clinician_token, &case_id).await;
     let summary = case.summary.clone().unwrap();
     assert_eq!(summary.analysis_state(), pb::AnalysisState::Done);
@@ -210,6 +192,31 @@ async fn console(db: Db, engine: Engine) {
         .for_element(Locator::Css("#waveform path.ecg"))
         .await
         .expect("the ECG strip");
+    assert!(
+        c.find(Locator::Id("ecg-set-aside")).await.is_err(),
+        "the engine used this ECG"
+    );
+    // A real recording whose ECG detector reads T waves as beats (PhysioNet a0023: 38 "R
+    // peaks" at 45 bpm): the heart sounds do not follow them, and the page says the cycles
+    // came from the sound alone, and why, above the ECG it still draws.
+    let t_waves = shared_data().join("physionet2016/training-a/a0023.hea");
+    let (set_aside_id, _) =
+        replay(&ts, &a.device_token, &t_waves, pb::AuscultationSite::Aortic).await;
+    let set_aside = wait_analysed(ch, &a.clinician_token, &set_aside_id).await;
+    let analysis = set_aside.analysis.unwrap();
+    assert!(!analysis.ecg_used);
+    assert_eq!(analysis.ecg_set_aside, "not_followed");
+    c.goto(&format!("{base}/cases/{set_aside_id}"))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#waveform path.ecg"))
+        .await
+        .expect("the ECG strip, drawn though set aside");
+    assert_eq!(
+        text(&c, "#ecg-set-aside").await,
+        "ECG set aside (the heart sounds do not follow its beats): cycles from the heart sounds alone"
+    );
     c.goto(&format!("{base}/")).await.unwrap();
     c.wait().for_element(Locator::Id("worklist")).await.unwrap();
 
@@ -500,4 +507,34 @@ async fn console(db: Db, engine: Engine) {
     c.close().await.unwrap();
     drop(driver);
     ts.server.shutdown().await.unwrap();
+}
+
+/// Replays a real recording (`.wav`, or WFDB `.hea` with its ECG) over gRPC as the device
+/// simulator does, for the subject [`SUBJECT`] at `site`: its case id and duration (seconds).
+async fn replay(
+    ts: &TestServer,
+    device_token: &str,
+    file: &std::path::Path,
+    site: pb::AuscultationSite,
+) -> (String, f64) {
+    let recording = DeviceRecording::from_file(file, None).unwrap();
+    let duration_s = recording.pcg.len() as f64 / f64::from(recording.pcg_rate_hz);
+    let encoded = std::sync::Arc::new(recording.encode(recording.lossless_pcg_format()));
+    let device = firmware_sim::Connection::new(&url(ts.server.addr), device_token).unwrap();
+    let options = UploadOptions {
+        upload_id: uuid::Uuid::new_v4().to_string(),
+        identity: firmware_sim::DeviceIdentity {
+            serial: "SIM-WEB-1".into(),
+            subject_id: SUBJECT.into(),
+            site,
+            position: pb::BodyPosition::Supine,
+        },
+        pacing: Pacing::Fast,
+        mode: UploadMode::WithAcks,
+        ..UploadOptions::default()
+    };
+    let report = firmware_sim::upload(&device, encoded, &options)
+        .await
+        .unwrap();
+    (report.case_id, duration_s)
 }

@@ -19,6 +19,9 @@ pub struct StoredAnalysis {
     pub sample_rate_hz: f64,
     /// Whether the ECG gated the cycles.
     pub ecg_used: bool,
+    /// Why an ECG given was set aside (none in analyses stored before the engine said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecg_set_aside: Option<dsp::EcgSetAside>,
     /// Heart rate, bpm.
     pub heart_rate_bpm: Option<f64>,
     /// Rhythm measures.
@@ -141,6 +144,7 @@ impl From<&dsp::Analysis> for StoredAnalysis {
             duration_s: a.duration.0,
             sample_rate_hz: a.sample_rate.0,
             ecg_used: a.ecg_used,
+            ecg_set_aside: a.ecg_set_aside,
             heart_rate_bpm: a.heart_rate.map(|b| b.0),
             rhythm: a.rhythm.as_ref().map(|r| StoredRhythm {
                 heart_rate_bpm: r.heart_rate.0,
@@ -256,6 +260,7 @@ mod tests {
             duration_s: 10.0,
             sample_rate_hz: 2000.0,
             ecg_used: false,
+            ecg_set_aside: None,
             heart_rate_bpm: None,
             rhythm: None,
             cycles: vec![],

@@ -16,7 +16,9 @@
 //! d 0.679, pooled 0.625; then a heart faster than 120 bpm read at its own rate from the sound
 //! alone: a 0.656, b 0.603, c 0.854, d 0.679, pooled 0.620, PASCAL 0.753, least 0.832; then a
 //! fast heart's ECG read again at a lower clearance level, which moves one recording, a0161:
-//! a 0.656, b 0.612, c 0.833, d 0.696, pooled 0.625, least 0.839), and
+//! a 0.656, b 0.612, c 0.833, d 0.696, pooled 0.625, least 0.839; then a lead the heart sounds
+//! do not follow set aside, which moves a0023 and a0090: a 0.652, b 0.613, pooled 0.628, least
+//! 0.860), and
 //! when `flagged` keeps less than [`LEAST_FLAG_SPECIFICITY`] on the normals of any database left
 //! out (issue 8's goal). Skips, saying so, when the data is absent.
 

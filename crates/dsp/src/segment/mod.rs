@@ -16,7 +16,8 @@ pub mod hsmm;
 use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval};
 use crate::heart_rate;
 use crate::model::{
-    Cycle, EcgInput, EdgeSounds, Interval, MurmurLikelihood, Preprocessed, Segmentation,
+    Cycle, EcgInput, EcgSetAside, EdgeSounds, Interval, MurmurLikelihood, Preprocessed,
+    Segmentation,
 };
 use crate::units::{Bpm, Seconds};
 
@@ -221,7 +222,18 @@ fn segment_with(
     // beats in a row here and there drops the others.
     let covers = median_rr
         .is_some_and(|m| crate::ecg::coverage(r_peaks.len(), m, pre.duration) >= LEAD_COVERAGE);
-    let gated = r_peaks.len() >= 2 && steady >= (r_peaks.len() - 1).min(3) && covers;
+    let set_aside = if ecg.is_none() {
+        None
+    } else if r_peaks.len() < 2 {
+        Some(EcgSetAside::NoBeats)
+    } else if steady < (r_peaks.len() - 1).min(3) {
+        Some(EcgSetAside::Unsteady)
+    } else if !covers {
+        Some(EcgSetAside::FewBeats)
+    } else {
+        None
+    };
+    let gated = ecg.is_some() && set_aside.is_none();
     let clean_lead = alike && steady >= 5;
     // Expected S2 centres from the T-wave ends (raw leads only).
     let mut s2_expected: Vec<f64> = if gated && gate.t_end_weight > 0.0 {
@@ -366,7 +378,10 @@ fn segment_with(
     // waves, electrode pops) the sound keeps its own cycles and leaves the extra peaks without
     // an S1, or an extra S1 is pulled to one. Such a lead is not used.
     if gated && followed_share(&r_peaks, &cycles).is_some_and(|s| s < FOLLOWED_SHARE) {
-        return segment_with(model, gate, pre, None, likelihood);
+        return Segmentation {
+            ecg_set_aside: Some(EcgSetAside::NotFollowed),
+            ..segment_with(model, gate, pre, None, likelihood)
+        };
     }
     // Only beside whole cycles: where none was found (silence, noise) the decoder's spans are no
     // heart sounds.
@@ -387,6 +402,7 @@ fn segment_with(
         cycles,
         heart_rate,
         ecg_used: gated,
+        ecg_set_aside: set_aside,
         r_peaks: if gated { r_peaks } else { Vec::new() },
         edge_sounds,
         murmur_likelihood,

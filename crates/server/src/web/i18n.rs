@@ -4,7 +4,7 @@
 //! The engine's findings are put in words here from the engine's own enums (matched
 //! exhaustively, so a new finding does not compile until it has words in both languages).
 
-use auscult_dsp::{FlagReason, MurmurCall, MurmurTiming};
+use auscult_dsp::{EcgSetAside, FlagReason, MurmurCall, MurmurTiming};
 use auscult_vitals::{
     AlertEventKind, AlertStatus, ConditionClass, FamilyStatus, Parameter, Severity,
 };
@@ -91,6 +91,36 @@ impl Lang {
             (Lang::Ja, FlagReason::ExtraSound) => "過剰心音",
             (Lang::Ja, FlagReason::CannotJudge) => "判定不能",
             (Lang::Ja, FlagReason::AbnormalScore) => "異常スコア",
+        }
+    }
+
+    /// Why the ECG sent with a recording was set aside, and what the cycles came from instead.
+    pub fn ecg_set_aside(self, why: EcgSetAside) -> &'static str {
+        match (self, why) {
+            (Lang::En, EcgSetAside::NoBeats) => {
+                "ECG set aside (no heartbeats found in it): cycles from the heart sounds alone"
+            }
+            (Lang::En, EcgSetAside::Unsteady) => {
+                "ECG set aside (its beats keep no steady rate): cycles from the heart sounds alone"
+            }
+            (Lang::En, EcgSetAside::FewBeats) => {
+                "ECG set aside (too few of its beats found): cycles from the heart sounds alone"
+            }
+            (Lang::En, EcgSetAside::NotFollowed) => {
+                "ECG set aside (the heart sounds do not follow its beats): cycles from the heart sounds alone"
+            }
+            (Lang::Ja, EcgSetAside::NoBeats) => {
+                "心電図は不使用 (心拍を検出できない): 心周期は心音のみから求めた"
+            }
+            (Lang::Ja, EcgSetAside::Unsteady) => {
+                "心電図は不使用 (心拍の間隔が一定しない): 心周期は心音のみから求めた"
+            }
+            (Lang::Ja, EcgSetAside::FewBeats) => {
+                "心電図は不使用 (検出できた心拍が少なすぎる): 心周期は心音のみから求めた"
+            }
+            (Lang::Ja, EcgSetAside::NotFollowed) => {
+                "心電図は不使用 (心音が心電図の拍動に一致しない): 心周期は心音のみから求めた"
+            }
         }
     }
 

@@ -265,6 +265,11 @@ pub async fn case_page(
             .unwrap_or_default(),
         svg: svg.svg,
         has_ecg: svg.has_ecg,
+        ecg_set_aside: case
+            .analysis
+            .as_ref()
+            .and_then(|a| a.ecg_set_aside)
+            .map_or("", |why| lang.ecg_set_aside(why)),
         duration_s: svg.duration_s,
         ensemble_svg: ensemble.as_ref().map(|e| e.svg.clone()).unwrap_or_default(),
         ensemble_cycles: ensemble.map_or(0, |e| e.cycles),

@@ -288,6 +288,8 @@ pub struct CasePage {
     pub svg: String,
     /// Whether the waveform has an ECG strip.
     pub has_ecg: bool,
+    /// Why the engine set the ECG aside, in words; empty when it used it or none was sent.
+    pub ecg_set_aside: &'static str,
     /// The recording's duration, s.
     pub duration_s: f64,
     /// The engine's ensemble-averaged cycle, an SVG element generated from numbers only; empty
