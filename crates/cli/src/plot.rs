@@ -264,7 +264,12 @@ fn figure_caption(a: &Analysis, title: &str) -> [String; 2] {
     [
         format!(
             "{title}: {hr}, {murmur}{}",
-            if a.ecg_used { ", ECG-gated" } else { "" }
+            match (a.ecg_used, a.ecg_set_aside) {
+                (true, _) => ", ECG-gated".to_string(),
+                (false, Some(why)) =>
+                    format!(", ECG set aside ({})", why.as_str().replace('_', " ")),
+                (false, None) => String::new(),
+            }
         ),
         flags,
     ]
@@ -543,7 +548,12 @@ mod tests {
         a.flag_reasons.clear();
         let [first, second] = figure_caption(&a, "x.wav");
         assert!(first.starts_with("x.wav: "), "{first}");
+        assert!(!first.contains("ECG"), "no ECG was given: {first}");
         assert_eq!(second, "not flagged");
+        a.ecg_set_aside = Some(auscult_dsp::EcgSetAside::NotFollowed);
+        let [first, _] = figure_caption(&a, "x.wav");
+        assert!(first.ends_with(", ECG set aside (not followed)"), "{first}");
+        a.ecg_set_aside = None;
 
         a.flagged = true;
         a.flag_reasons = vec![FlagReason::IrregularRhythm, FlagReason::AbnormalScore];
