@@ -526,7 +526,7 @@ mod tests {
         let text = line.text();
         assert!(
             text.contains(
-                "PCG only (ECG set aside: the heart sounds do not follow its beats (T waves or artefacts read as beats))"
+                "PCG only (ECG set aside: the heart sounds do not follow its beats, likely T waves or artefacts read as beats)"
             ),
             "{text}"
         );

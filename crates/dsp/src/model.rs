@@ -319,7 +319,7 @@ impl EcgSetAside {
             EcgSetAside::Unsteady => "its beats keep no steady rate",
             EcgSetAside::FewBeats => "it gives too few of the beats its own rate implies",
             EcgSetAside::NotFollowed => {
-                "the heart sounds do not follow its beats (T waves or artefacts read as beats)"
+                "the heart sounds do not follow its beats, likely T waves or artefacts read as beats"
             }
         }
     }
