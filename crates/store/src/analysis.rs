@@ -292,6 +292,31 @@ mod tests {
         assert_eq!(old.edge_sounds, StoredEdgeSounds::default());
     }
 
+    /// Why an ECG was set aside is kept, spelled as the result contract spells it; rows stored
+    /// before the engine said read with no reason, and a row without one writes no field.
+    #[test]
+    fn an_ecg_set_aside_keeps_its_reason_and_older_rows_have_none() {
+        let mut s = stored(murmur(dsp::MurmurCall::Absent), vec![]);
+        for why in dsp::EcgSetAside::ALL {
+            s.ecg_set_aside = Some(*why);
+            let json = s.to_json().expect("json");
+            assert!(
+                json.contains(&format!("\"ecg_set_aside\":\"{}\"", why.as_str())),
+                "{json}"
+            );
+            assert_eq!(StoredAnalysis::from_json(&json).expect("read"), s);
+        }
+        s.ecg_set_aside = None;
+        let json = s.to_json().expect("json");
+        assert!(!json.contains("ecg_set_aside"), "{json}");
+        assert_eq!(
+            StoredAnalysis::from_json(&json)
+                .expect("an older row")
+                .ecg_set_aside,
+            None
+        );
+    }
+
     /// Every word of every term goes into the stored JSON spelled as the result contract spells
     /// it, and comes back as the same term.
     #[test]
