@@ -96,10 +96,11 @@ pub fn run(req: &DenoiseRequest<'_>) -> anyhow::Result<ExitCode> {
             locked_fraction,
         } => format!(
             "locked to {cycles} cycles{} ({:.0} % of the recording)",
-            if analysis.ecg_used {
-                " (ECG-gated)"
-            } else {
-                ""
+            match (analysis.ecg_used, analysis.ecg_set_aside) {
+                (true, _) => " (ECG-gated)".to_owned(),
+                (false, Some(why)) =>
+                    format!(" from the sound alone (ECG set aside: {})", why.describe()),
+                (false, None) => String::new(),
             },
             100.0 * locked_fraction
         ),
