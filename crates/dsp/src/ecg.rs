@@ -306,6 +306,7 @@ pub fn detect_r_peaks(ecg: Signal<'_>) -> Vec<Seconds> {
         return Vec::new();
     };
     r_peak_indices(&p)
+        .0
         .into_iter()
         .map(|i| Seconds(i as f64 / WORK_RATE))
         .collect()
@@ -335,8 +336,8 @@ pub fn detect_beats(ecg: Signal<'_>) -> Beats {
     let Some(p) = prepare(ecg) else {
         return Beats::default();
     };
-    let peaks = r_peak_indices(&p);
-    let correlation = template_correlations(&p.wide, &peaks);
+    let (peaks, correlation) = r_peak_indices(&p);
+    let correlation = correlation.unwrap_or_else(|| template_correlations(&p.wide, &peaks));
     let r_peaks: Vec<Seconds> = peaks
         .into_iter()
         .map(|i| Seconds(i as f64 / WORK_RATE))
@@ -371,22 +372,24 @@ fn pearson(a: &[f32], b: &[f32]) -> f32 {
 /// R-peak positions (work-rate indices): the [`STANDARD`] reading, or, where it finds a heart
 /// faster than 120 bpm or almost nothing, the [`FAST`] one if that finds more beats, nearly all
 /// that its rate implies, at a rate faster than 120 bpm, with alike complexes. A lead read at
-/// under 120 bpm keeps its first reading.
-fn r_peak_indices(p: &Prepared) -> Vec<usize> {
+/// under 120 bpm keeps its first reading. With the fast reading's template correlations when
+/// they were computed to accept it.
+fn r_peak_indices(p: &Prepared) -> (Vec<usize>, Option<Vec<f32>>) {
     let first = qrs_positions_with(&p.mwi, &STANDARD);
     if rr_and_coverage(p, &first).is_some_and(|(rr, _)| rr.0 > FAST_RR) {
-        return r_peaks_at(p, &first);
+        return (r_peaks_at(p, &first), None);
     }
     let second = qrs_positions_with(&p.mwi, &FAST);
     let fast_and_full = rr_and_coverage(p, &second)
         .is_some_and(|(rr, coverage)| rr.0 <= FAST_RR && coverage >= FAST_COVERAGE);
     if second.len() > first.len() && fast_and_full {
         let peaks = r_peaks_at(p, &second);
-        if median(template_correlations(&p.wide, &peaks)) >= FAST_ALIKE {
-            return peaks;
+        let correlation = template_correlations(&p.wide, &peaks);
+        if median(correlation.clone()) >= FAST_ALIKE {
+            return (peaks, Some(correlation));
         }
     }
-    r_peaks_at(p, &first)
+    (r_peaks_at(p, &first), None)
 }
 
 /// The R peak of each QRS position: the largest deflection of the lead's dominant polarity
