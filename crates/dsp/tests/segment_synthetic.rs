@@ -287,6 +287,17 @@ fn steady_heart(seed: u64) -> (Vec<f64>, f64, Preprocessed) {
     (beats, sys, pre)
 }
 
+/// `pre` segmented with a raw lead sampled at `rate` Hz.
+fn segment_on_lead(pre: &Preprocessed, lead: &[f32], rate: f64) -> Segmentation {
+    segment(
+        pre,
+        Some(EcgInput::Raw(Signal {
+            samples: lead,
+            rate: Hz(rate),
+        })),
+    )
+}
+
 /// A lead of noise alone (white, or smoothed to the QRS band's pace) gates nothing, with the
 /// detector's second, fast-heart reading (a lower clearance level) tried on it too: its
 /// "beats", if any, are too few for their rate.
@@ -306,13 +317,7 @@ fn a_lead_of_noise_is_no_fast_heart() {
                     (white[lo..=i].iter().sum::<f64>() / (i + 1 - lo) as f64) as f32
                 })
                 .collect();
-            let seg = segment(
-                &pre,
-                Some(EcgInput::Raw(Signal {
-                    samples: &lead,
-                    rate: Hz(ecg_rate),
-                })),
-            );
+            let seg = segment_on_lead(&pre, &lead, ecg_rate);
             assert!(
                 !seg.ecg_used,
                 "noise at {ecg_rate} Hz smoothed over {smooth} (seed {seed}) gated the sound on {} peaks",
@@ -566,13 +571,7 @@ fn a_lead_of_electrode_pops_is_not_used() {
             }
             t += 0.1 + 0.47 * rng.uniform();
         }
-        let seg = segment(
-            &pre,
-            Some(EcgInput::Raw(Signal {
-                samples: &lead,
-                rate: Hz(ecg_rate),
-            })),
-        );
+        let seg = segment_on_lead(&pre, &lead, ecg_rate);
         assert!(
             !seg.ecg_used,
             "seed {seed}: pops gated the sound on {} peaks",
