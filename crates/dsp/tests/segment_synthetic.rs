@@ -582,3 +582,46 @@ fn a_lead_of_electrode_pops_is_not_used() {
         check_segmentation(&seg, &beats, sys, "a lead of pops");
     }
 }
+
+/// A steady lead stays the witness when loud noise bursts in the sound (0.05–0.3 s of noise
+/// every 0.15–0.8 s, as loud as the heart sounds or louder) draw decoded S1s away from its
+/// beats: the sound follows fewer of its peaks, but its beats keep a rate better than the
+/// decoded sound's, so it is not set aside.
+#[test]
+fn a_steady_lead_under_noise_bursts_in_the_sound_is_kept() {
+    let (rate, secs, sys) = (2000.0, 20.0, 0.30);
+    for (seed, level) in [
+        (71u64, 1.0),
+        (72, 1.0),
+        (73, 2.0),
+        (74, 2.0),
+        (75, 3.0),
+        (76, 3.0),
+        (77, 4.0),
+        (78, 4.0),
+    ] {
+        let mut rng = Rng(seed);
+        let beats = beat_times(secs, 0.85, 0.05, &mut rng);
+        let mut pcg = synth_pcg(rate, secs, &beats, sys, 0.05, &mut rng);
+        let mut i = 0usize;
+        while i < pcg.len() {
+            let len = ((0.05 + 0.25 * rng.uniform()) * rate) as usize;
+            for v in pcg.iter_mut().skip(i).take(len) {
+                *v += (level * 0.5 * rng.gauss()) as f32;
+            }
+            i += len + ((0.1 + 0.4 * rng.uniform()) * rate) as usize;
+        }
+        let pre = preprocess(Signal {
+            samples: &pcg,
+            rate: Hz(rate),
+        })
+        .expect("valid");
+        let ecg = synth_ecg(500.0, secs, &beats, 1.0, &mut rng);
+        let seg = segment_on_lead(&pre, &ecg, 500.0);
+        assert!(
+            seg.ecg_used,
+            "seed {seed}, noise {level}: a steady lead was set aside ({:?})",
+            seg.ecg_set_aside
+        );
+    }
+}
