@@ -85,7 +85,7 @@ const LEAD_COVERAGE: f64 = 0.3;
 const FOLLOW_BEFORE: f64 = 0.1;
 const FOLLOW_AFTER: f64 = 0.2;
 
-/// The least share of a lead's R peaks ([`followed_share`]) the gated decoding must give an S1
+/// The least share of a lead's R peaks ([`sound_follows`]) the gated decoding must give an S1
 /// for the lead to be used. On PhysioNet training-a the real leads gated give 0.79 and more,
 /// except two whose detector read T waves or noise as beats: a0023 (0.61: 38 "R peaks" at 45
 /// bpm, S1s pulled to 2 of the T waves) and a0090 (0.53: 20 peaks, most between the beats).
@@ -383,15 +383,8 @@ fn segment_with(
     let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
     // The R-peak pull is soft: where the lead's "beats" are not the heart's (T waves read as R
     // waves, electrode pops) the sound keeps its own cycles and leaves the extra peaks without
-    // an S1, or an extra S1 is pulled to one. Such a lead is not used. But where loud noise in
-    // the sound draws S1s away from a steady lead's beats, the lead is the better witness: it
-    // is set aside only when its beats also keep a rate less well than the decoded sound's.
-    if gated
-        && followed_share(&r_peaks, &cycles).is_some_and(|s| s < FOLLOWED_SHARE)
-        && relative_spread(&r_peaks)
-            > LEAD_SPREAD_RATIO
-                * relative_spread(&cycles.iter().map(|c| c.s1.start).collect::<Vec<_>>())
-    {
+    // an S1, or an extra S1 is pulled to one. Such a lead is not used.
+    if gated && !sound_follows(&r_peaks, &cycles) {
         return Segmentation {
             ecg_set_aside: Some(EcgSetAside::NotFollowed),
             ..segment_with(model, gate, pre, None, likelihood)
@@ -483,38 +476,45 @@ fn steady_beats(r_peaks: &[Seconds], median_rr: Option<Seconds>) -> usize {
         .count()
 }
 
-/// The share of `r_peaks` (those from just before the first cycle's S1 to just after the last
-/// one's) with an S1 onset of `cycles` from [`FOLLOW_BEFORE`] before to [`FOLLOW_AFTER`] after
-/// them: how far the decoded sound follows the lead. `None` without cycles or R peaks between them.
-fn followed_share(r_peaks: &[Seconds], cycles: &[Cycle]) -> Option<f64> {
-    let onsets: Vec<f64> = cycles.iter().map(|c| c.s1.start.0).collect();
-    let (first, last) = (onsets.first()?, onsets.last()?);
+/// Whether the decoded `cycles` follow the lead of `r_peaks`. They do not when fewer than
+/// [`FOLLOWED_SHARE`] of its R peaks (those from just before the first cycle's S1 onset to just
+/// after the last one's) have an S1 onset from [`FOLLOW_BEFORE`] before to [`FOLLOW_AFTER`]
+/// after them, and its RR intervals also spread more than [`LEAD_SPREAD_RATIO`] times as much,
+/// relative to their median, as the S1-to-S1 intervals: where loud noise in the sound draws S1s
+/// away from a steady lead's beats, the lead is the better witness.
+fn sound_follows(r_peaks: &[Seconds], cycles: &[Cycle]) -> bool {
+    let onsets: Vec<Seconds> = cycles.iter().map(|c| c.s1.start).collect();
+    let (Some(first), Some(last)) = (onsets.first(), onsets.last()) else {
+        return true;
+    };
     let inside: Vec<f64> = r_peaks
         .iter()
         .map(|r| r.0)
-        .filter(|r| (first - FOLLOW_AFTER..=last + FOLLOW_BEFORE).contains(r))
+        .filter(|r| (first.0 - FOLLOW_AFTER..=last.0 + FOLLOW_BEFORE).contains(r))
         .collect();
-    if inside.is_empty() {
-        return None;
-    }
     let followed = inside
         .iter()
         .filter(|&&r| {
-            let i = onsets.partition_point(|&o| o < r - FOLLOW_BEFORE);
-            onsets.get(i).is_some_and(|&o| o <= r + FOLLOW_AFTER)
+            let i = onsets.partition_point(|o| o.0 < r - FOLLOW_BEFORE);
+            onsets.get(i).is_some_and(|o| o.0 <= r + FOLLOW_AFTER)
         })
         .count();
-    Some(followed as f64 / inside.len() as f64)
+    if inside.is_empty() || followed as f64 >= FOLLOWED_SHARE * inside.len() as f64 {
+        return true;
+    }
+    let relative = |t: &[Seconds]| spread_and_median(t).map(|(spread, median)| spread / median);
+    match (relative(r_peaks), relative(&onsets)) {
+        (Some(lead), Some(sound)) => lead <= LEAD_SPREAD_RATIO * sound,
+        _ => true,
+    }
 }
 
-/// The robust spread of the intervals between successive `times` ([`spread_of`]) over their
-/// median; NaN for fewer than four intervals (no comparison then holds).
-fn relative_spread(times: &[Seconds]) -> f64 {
+/// The robust spread ([`spread_of`]) of the intervals between successive `times` and their
+/// median; `None` for fewer than four intervals or a median of zero.
+fn spread_and_median(times: &[Seconds]) -> Option<(f64, f64)> {
     let rr = sorted_intervals(times);
-    match rr.get(rr.len() / 2) {
-        Some(&median) if rr.len() >= 4 && median > 0.0 => spread_of(&rr) / median,
-        _ => f64::NAN,
-    }
+    let median = *rr.get(rr.len() / 2)?;
+    (rr.len() >= 4 && median > 0.0).then(|| (spread_of(&rr), median))
 }
 
 /// One decoding of a recording's frames.
@@ -539,10 +539,8 @@ fn s1_spread(spans: &[Span], share: f64) -> Option<f64> {
         .filter(|s| s.state == State::S1)
         .map(|s| Seconds(s.start as f64 / FRAME_RATE))
         .collect();
-    let rr = sorted_intervals(&onsets);
-    let median = *rr.get(rr.len() / 2)?;
-    let spread = spread_of(&rr);
-    (median > 0.0 && spread > share * median).then_some(spread)
+    let (spread, median) = spread_and_median(&onsets)?;
+    (spread > share * median).then_some(spread)
 }
 
 /// The standard deviation of RR intervals, robustly (from the interquartile range).
