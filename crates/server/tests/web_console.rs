@@ -217,6 +217,16 @@ async fn console(db: Db, engine: Engine) {
         text(&c, "#ecg-set-aside").await,
         "ECG set aside (the heart sounds do not follow its beats): cycles from the heart sounds alone"
     );
+    if shots {
+        let violations = accessibility(&c).await;
+        assert!(
+            violations.is_empty(),
+            "case page, ECG set aside: {violations:#?}"
+        );
+        screenshot(&c, "case-ecg-set-aside", 1280, 800).await;
+        screenshot(&c, "case-ecg-set-aside", 390, 844).await;
+        c.set_window_size(1280, 800).await.unwrap();
+    }
     c.goto(&format!("{base}/")).await.unwrap();
     c.wait().for_element(Locator::Id("worklist")).await.unwrap();
 
