@@ -107,6 +107,14 @@ fn main() -> anyhow::Result<()> {
             "--sys-sd" => {
                 gating.systole_sd = it.next().map_or(Ok(gating.systole_sd), |v| v.parse())?
             }
+            "--weak-s2-db" => {
+                gating.weak_s2_db = it.next().map_or(Ok(gating.weak_s2_db), |v| v.parse())?
+            }
+            "--weak-s2-sd" => {
+                gating.weak_s2_systole_sd = it
+                    .next()
+                    .map_or(Ok(gating.weak_s2_systole_sd), |v| v.parse())?
+            }
             "--est-bonus" => {
                 gating.estimate_bonus =
                     it.next().map_or(Ok(gating.estimate_bonus), |v| v.parse())?

@@ -19,7 +19,7 @@ use crate::model::{
     Cycle, EcgInput, EcgSetAside, EdgeSounds, Interval, MurmurLikelihood, Preprocessed,
     Segmentation,
 };
-use crate::units::{Bpm, Seconds};
+use crate::units::{Bpm, Hz, Seconds};
 
 use emission::EmissionModel;
 use features::FRAME_RATE;
@@ -101,6 +101,10 @@ const LEAD_SPREAD_RATIO: f64 = 2.0;
 /// The median QRS template correlation ([`crate::ecg::Beats::quality`]) from which a lead's heart
 /// rate is trusted over the sound's when the two disagree.
 const CLEAN_LEAD: f32 = 0.9;
+/// See [`Gating::weak_s2_db`].
+const WEAK_S2_DB: f64 = 1.0;
+/// See [`Gating::weak_s2_systole_sd`].
+const WEAK_S2_SYSTOLE_SD: f64 = 0.01;
 
 /// Segments a preprocessed PCG, gated on the ECG when one is given and carries beats, with the
 /// compiled-in emission model.
@@ -159,6 +163,12 @@ pub struct Gating {
     /// From the sound alone, a rate estimate at least this (bpm) is also decoded at half the
     /// rate, the likelier kept ([`HALF_RATE_FROM`]); infinite turns it off.
     pub half_rate_from: f64,
+    /// Where the decoded S2s stand less than this (dB) above the systoles before them
+    /// ([`s2_over_systole_db`]), decode again with systole held to [`Gating::weak_s2_systole_sd`]
+    /// (negative infinity never does).
+    pub weak_s2_db: f64,
+    /// The systole duration model's standard deviation (seconds) for such a recording.
+    pub weak_s2_systole_sd: f64,
 }
 
 impl Default for Gating {
@@ -175,6 +185,8 @@ impl Default for Gating {
             irregular_spread: IRREGULAR_SPREAD,
             irregular_double_rate: IRREGULAR_DOUBLE_RATE,
             half_rate_from: HALF_RATE_FROM,
+            weak_s2_db: WEAK_S2_DB,
+            weak_s2_systole_sd: WEAK_S2_SYSTOLE_SD,
         }
     }
 }
@@ -310,8 +322,8 @@ fn segment_with(
     candidates.extend(gate.systole_grid.iter().copied());
     // One decoding with the durations of a heart at `rate` with this systolic interval and
     // diastole widened by `extra_sd` seconds.
-    let decode = |rate: Bpm, systole: f64, extra_sd: f64| {
-        let durations = duration_model(rate, Seconds(systole), gate.systole_sd, extra_sd);
+    let decode_sd = |rate: Bpm, systole: f64, extra_sd: f64, systole_sd: f64| {
+        let durations = duration_model(rate, Seconds(systole), systole_sd, extra_sd);
         let (spans, raw) = viterbi_scored(&emission, &durations, &r_score);
         Decoding {
             spans,
@@ -320,7 +332,11 @@ fn segment_with(
             score: raw,
             systole,
             rate,
+            extra_sd,
         }
+    };
+    let decode = |rate: Bpm, systole: f64, extra_sd: f64| {
+        decode_sd(rate, systole, extra_sd, gate.systole_sd)
     };
     let mut best: Option<Decoding> = None;
     // No systole far shorter than a heart at this rate has (unless nothing else is offered).
@@ -373,14 +389,9 @@ fn segment_with(
             }
         }
     }
-    let murmur_likelihood = best
-        .as_ref()
-        .filter(|_| likelihood)
-        .and_then(|b| murmur_likelihood(&emission, &b.durations, &r_score, b.score));
-    let decoded_rate = best.as_ref().map(|b| b.rate).filter(|r| r.0 != hr.0);
-    let spans = best.map(|b| b.spans).unwrap_or_default();
-
-    let cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
+    let mut cycles = best.as_ref().map_or_else(Vec::new, |b| {
+        cycles_from_spans(&b.spans, pre.duration, gated.then_some(&r_peaks[..]))
+    });
     // The R-peak pull is soft: where the lead's "beats" are not the heart's (T waves read as R
     // waves, electrode pops) the sound keeps its own cycles and leaves the extra peaks without
     // an S1, or an extra S1 is pulled to one. Such a lead is not used.
@@ -390,6 +401,26 @@ fn segment_with(
             ..segment_with(model, gate, pre, None, likelihood)
         };
     }
+    if !gated
+        && let Some(first) = best.as_ref()
+        && gate.systole_sd > gate.weak_s2_systole_sd
+        && s2_over_systole_db(&pre.pcg, pre.rate, &cycles).is_some_and(|db| db < gate.weak_s2_db)
+    {
+        let chosen = decode_sd(
+            first.rate,
+            first.systole,
+            first.extra_sd,
+            gate.weak_s2_systole_sd,
+        );
+        cycles = cycles_from_spans(&chosen.spans, pre.duration, gated.then_some(&r_peaks[..]));
+        best = Some(chosen);
+    }
+    let murmur_likelihood = best
+        .as_ref()
+        .filter(|_| likelihood)
+        .and_then(|b| murmur_likelihood(&emission, &b.durations, &r_score, b.score));
+    let decoded_rate = best.as_ref().map(|b| b.rate).filter(|r| r.0 != hr.0);
+    let spans = best.map(|b| b.spans).unwrap_or_default();
     // Only beside whole cycles: where none was found (silence, noise) the decoder's spans are no
     // heart sounds.
     let edge_sounds = if cycles.is_empty() {
@@ -517,6 +548,40 @@ fn spread_and_median(times: &[Seconds]) -> Option<(f64, f64)> {
     (rr.len() >= 4 && median > 0.0).then(|| (spread_of(&rr), median))
 }
 
+/// How far (dB) the decoded S2s stand above the systoles before them: the median over whole
+/// cycles of the mean power of `pcg` in S2 against that between S1's end and S2's onset; `None`
+/// for fewer than three cycles.
+fn s2_over_systole_db(pcg: &[f32], rate: Hz, cycles: &[Cycle]) -> Option<f64> {
+    let power = |a: Seconds, b: Seconds| {
+        let i0 = ((a.0 * rate.0).max(0.0) as usize).min(pcg.len());
+        let i1 = ((b.0 * rate.0).max(0.0) as usize).min(pcg.len());
+        (i1 > i0).then(|| {
+            pcg[i0..i1]
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                / (i1 - i0) as f64
+        })
+    };
+    let mut s2 = Vec::new();
+    let mut systole = Vec::new();
+    for c in cycles {
+        if let (Some(a), Some(b)) = (power(c.s2.start, c.s2.end), power(c.s1.end, c.s2.start)) {
+            s2.push(a);
+            systole.push(b);
+        }
+    }
+    if s2.len() < 3 {
+        return None;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut s2), median(&mut systole));
+    (a > 0.0 && b > 0.0).then(|| 10.0 * (a / b).log10())
+}
+
 /// One decoding of a recording's frames.
 struct Decoding {
     spans: Vec<Span>,
@@ -529,6 +594,8 @@ struct Decoding {
     systole: f64,
     /// The heart rate its durations were made for.
     rate: Bpm,
+    /// How much (seconds) its diastole was widened.
+    extra_sd: f64,
 }
 
 /// The spread (seconds, as [`rr_spread`]) of the S1-to-S1 intervals of decoded `spans`, when
