@@ -401,6 +401,11 @@ fn segment_with(
             ..segment_with(model, gate, pre, None, likelihood)
         };
     }
+    // From the sound alone, a loud systolic murmur over a soft S2 (PhysioNet c0015, c0025) lets
+    // the decoder take a lump of the murmur for S2, early in some beats and not in others: where
+    // the decoded S2s hardly stand above their systoles, hold every beat to the one systolic
+    // interval chosen (the same rate and diastole, a narrower systole). A gated lead's T-wave
+    // ends place S2 already.
     if !gated
         && let Some(first) = best.as_ref()
         && gate.systole_sd > gate.weak_s2_systole_sd
@@ -412,7 +417,7 @@ fn segment_with(
             first.extra_sd,
             gate.weak_s2_systole_sd,
         );
-        cycles = cycles_from_spans(&chosen.spans, pre.duration, gated.then_some(&r_peaks[..]));
+        cycles = cycles_from_spans(&chosen.spans, pre.duration, None);
         best = Some(chosen);
     }
     let murmur_likelihood = best
