@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use auscult_recording::read_labels_csv;
 use serde_json::Value;
 
 #[path = "../../testkit/src/ci.rs"]
@@ -58,19 +59,6 @@ fn data_and_scorer() -> Option<PathBuf> {
         "python3 is not installed (the scorer needs it)",
     )?;
     Some(data)
-}
-
-/// (file, label) of every row of a database's `labels.csv`.
-fn labels(db: &Path) -> Vec<(String, String)> {
-    std::fs::read_to_string(db.join("labels.csv"))
-        .expect("labels.csv")
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut cols = l.split(',');
-            Some((cols.next()?.to_string(), cols.next()?.to_string()))
-        })
-        .collect()
 }
 
 fn get(v: &Value, path: &[&str]) -> f64 {
@@ -173,12 +161,17 @@ fn evaluation_on_shared_data_meets_the_floors() {
             .lines()
             .filter(|l| l.contains("one sound per cycle"))
             .collect();
-        let abnormal = |line: &str| {
-            dataset == "physionet2016"
-                && labels(&data.join(dataset)).iter().any(|(file, label)| {
-                    label == "Abnormal" && line.contains(&format!("\"file\":\"{file}\""))
-                })
+        let abnormal: Vec<String> = if dataset == "physionet2016" {
+            read_labels_csv(&data.join(dataset).join("labels.csv"))
+                .expect("labels.csv")
+                .into_iter()
+                .filter(|row| row.get("label") == Some("Abnormal"))
+                .map(|row| format!("\"file\":\"{}\"", row.file))
+                .collect()
+        } else {
+            Vec::new()
         };
+        let abnormal = |line: &str| abnormal.iter().any(|file| line.contains(file));
         assert!(
             one_sound.len() <= 1 && one_sound.iter().all(|l| abnormal(l)),
             "{dataset}: real hearts taken for one sound per cycle: {one_sound:?}"

@@ -28,7 +28,8 @@ fn cycle_marks(c: &Cycle, rate: f64, len: usize) -> Option<(usize, usize, usize)
     (a < b && b < e).then_some((a, b, e))
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The upper median of `v` (sorted in place); 0 for none.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }

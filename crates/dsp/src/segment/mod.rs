@@ -14,6 +14,7 @@ pub mod features;
 pub mod hsmm;
 
 use crate::ecg::{detect_beats, heart_rate_from_r_peaks, qs2_interval};
+use crate::ensemble::median;
 use crate::heart_rate;
 use crate::model::{
     Cycle, EcgInput, EcgSetAside, EdgeSounds, Interval, MurmurLikelihood, Preprocessed,
@@ -579,10 +580,6 @@ fn s2_over_systole_db(pcg: &[f32], rate: Hz, cycles: &[Cycle]) -> Option<f64> {
     if s2.len() < 3 {
         return None;
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let (a, b) = (median(&mut s2), median(&mut systole));
     (a > 0.0 && b > 0.0).then(|| 10.0 * (a / b).log10())
 }
