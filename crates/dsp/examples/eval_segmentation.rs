@@ -110,11 +110,6 @@ fn main() -> anyhow::Result<()> {
             "--weak-s2-db" => {
                 gating.weak_s2_db = it.next().map_or(Ok(gating.weak_s2_db), |v| v.parse())?
             }
-            "--emission-weight" => {
-                gating.emission_weight = it
-                    .next()
-                    .map_or(Ok(gating.emission_weight), |v| v.parse())?
-            }
             "--weak-s2-sd" => {
                 gating.weak_s2_systole_sd = it
                     .next()

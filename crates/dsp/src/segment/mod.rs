@@ -106,13 +106,6 @@ const CLEAN_LEAD: f32 = 0.9;
 const WEAK_S2_DB: f64 = 1.0;
 /// See [`Gating::weak_s2_systole_sd`].
 const WEAK_S2_SYSTOLE_SD: f64 = 0.01;
-/// Default [`Gating::emission_weight`]. The emission model scores each 20 ms frame as if it
-/// were independent of the next, but its features are envelopes and band energies smoothed over
-/// several frames, so a sound's evidence is counted several times over against the duration
-/// model's once per segment. Measured 2-fold held out on PhysioNet from the sound alone,
-/// training-b/c/d: 0.9575 at 1 (as fitted), 0.9603 / **0.9605** / 0.9602 / 0.9601 / 0.9593 at
-/// 0.4 / 0.5 / 0.6 / 0.7 / 0.8 (README Segmentation).
-const EMISSION_WEIGHT: f32 = 0.5;
 
 /// Segments a preprocessed PCG, gated on the ECG when one is given and carries beats, with the
 /// compiled-in emission model.
@@ -177,11 +170,6 @@ pub struct Gating {
     pub weak_s2_db: f64,
     /// The systole duration model's standard deviation (seconds) for such a recording.
     pub weak_s2_systole_sd: f64,
-    /// Weight of the emission model's log-likelihoods against the duration model's in the path
-    /// finally decoded ([`EMISSION_WEIGHT`]; 1, as fitted, decodes no more). The rate, systolic
-    /// interval and diastole are chosen at full weight first; a rhythm found irregular from the
-    /// sound alone keeps its full-weight path.
-    pub emission_weight: f32,
 }
 
 impl Default for Gating {
@@ -200,7 +188,6 @@ impl Default for Gating {
             half_rate_from: HALF_RATE_FROM,
             weak_s2_db: WEAK_S2_DB,
             weak_s2_systole_sd: WEAK_S2_SYSTOLE_SD,
-            emission_weight: EMISSION_WEIGHT,
         }
     }
 }
@@ -433,26 +420,6 @@ fn segment_with(
         );
         cycles = cycles_from_spans(&chosen.spans, pre.duration, None);
         best = Some(chosen);
-    }
-    // The path itself is decoded once more with the emissions weighted down, so that a lump of
-    // noise or murmur that the frames' evidence alone favours does not pull a sound away from
-    // where the durations put it. The choices above (rate, systolic interval, diastole, the
-    // murmur likelihood's baseline) keep the model's full-weight likelihood. An irregular
-    // rhythm from the sound alone keeps its path: its widened diastole is too loose a prior to
-    // lean on (a synthetic fast atrial fibrillation lost 0.04 of F1 with it).
-    if gate.emission_weight.is_finite()
-        && gate.emission_weight > 0.0
-        && gate.emission_weight != 1.0
-        && let Some(b) = best.as_mut()
-        && (gated || b.extra_sd == 0.0)
-    {
-        let weighted: Vec<[f32; 4]> = emission
-            .iter()
-            .map(|e| e.map(|v| v * gate.emission_weight))
-            .collect();
-        let (spans, _) = viterbi_scored(&weighted, &b.durations, &r_score);
-        cycles = cycles_from_spans(&spans, pre.duration, gated.then_some(&r_peaks[..]));
-        b.spans = spans;
     }
     let murmur_likelihood = best
         .as_ref()
