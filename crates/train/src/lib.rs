@@ -674,18 +674,31 @@ fn lodo_table(cases: &[Case], held_out: &[(usize, Analysis)], notes: &[String]) 
 /// Whether, on every database left out, the recordings flagged by the review reason kept
 /// specificity >= [`REVIEW_MIN_SPECIFICITY`] on its normals.
 fn review_kept_specificity(cases: &[Case], held_out: &[(usize, Analysis)]) -> bool {
-    DATABASES.iter().all(|db| {
-        let mut c = Confusion::default();
-        for (i, a) in held_out.iter().filter(|(i, _)| cases[*i].database() == *db) {
-            if normal(&cases[*i].item) == Some(true) {
-                c.add(
-                    false,
-                    Some(a.flag_reasons.contains(&FlagReason::AbnormalScore)),
+    // Every database is checked (not only up to the first that fails), so the log names each.
+    let kept: Vec<bool> = DATABASES
+        .iter()
+        .map(|db| {
+            let mut c = Confusion::default();
+            for (i, a) in held_out.iter().filter(|(i, _)| cases[*i].database() == *db) {
+                if normal(&cases[*i].item) == Some(true) {
+                    c.add(
+                        false,
+                        Some(a.flag_reasons.contains(&FlagReason::AbnormalScore)),
+                    );
+                }
+            }
+            let kept = c.tn + c.fp == 0 || c.specificity() >= REVIEW_MIN_SPECIFICITY;
+            if !kept {
+                eprintln!(
+                    "review reason held out on {db}: specificity {:.3} on {} normals",
+                    c.specificity(),
+                    c.tn + c.fp
                 );
             }
-        }
-        c.tn + c.fp == 0 || c.specificity() >= REVIEW_MIN_SPECIFICITY
-    })
+            kept
+        })
+        .collect();
+    kept.iter().all(|&k| k)
 }
 
 /// The murmur call as `score.py` reads it: None when unknown.
