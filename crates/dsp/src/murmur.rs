@@ -650,19 +650,35 @@ pub fn unmeasured(models: &Models, f: &Features) -> bool {
 /// the two phases and the two tests: three neighbouring bins of the phase above the recording's
 /// floor ([`crate::features::PhaseMap::repeat`], `sys_repeat` / `dia_repeat`), or the phase's
 /// last two bins far above it in the whole cycles ([`crate::features::PhaseMap::late_repeat`],
-/// `sys_late_repeat` / `dia_late_repeat`). NaN when neither phase was measured.
+/// `sys_late_repeat` / `dia_late_repeat`), or, over [`MIN_CYCLES_FOR_EARLY_REPEAT`] accepted
+/// cycles or more, its first two bins above its last in the high band
+/// ([`crate::features::PhaseMap::early_repeat`], `sys_early_repeat` / `dia_early_repeat`). NaN
+/// when neither phase was measured.
 pub fn repeat_share(f: &Features) -> f32 {
     phase_repeat_share(f, false).max(phase_repeat_share(f, true))
 }
 
 /// [`repeat_share`] of one phase: systole, or diastole when `diastole`; NaN when unmeasured.
 fn phase_repeat_share(f: &Features, diastole: bool) -> f32 {
-    if diastole {
-        f.get("dia_repeat").max(f.get("dia_late_repeat"))
+    let (repeat, late, early) = if diastole {
+        ("dia_repeat", "dia_late_repeat", "dia_early_repeat")
     } else {
-        f.get("sys_repeat").max(f.get("sys_late_repeat"))
+        ("sys_repeat", "sys_late_repeat", "sys_early_repeat")
+    };
+    let share = f.get(repeat).max(f.get(late));
+    if accepted_cycles(f) >= MIN_CYCLES_FOR_EARLY_REPEAT {
+        share.max(f.get(early))
+    } else {
+        share
     }
 }
+
+/// Fewest accepted cycles for [`crate::features::PhaseMap::early_repeat`] to count. In a
+/// recording of two or three beats the decoded S1 and S2 can be swapped (see
+/// [`MIN_CYCLES_FOR_REPEAT_TIMING`]) and the early bins of a phase then hold the loud end of
+/// the other: 29 of Yaseen's 100 normal recordings (fewer than five cycles each) repeat early in
+/// diastole, none of PhysioNet's 478 normals (crates/train/RESULTS.md).
+pub const MIN_CYCLES_FOR_EARLY_REPEAT: usize = 5;
 
 /// Fewest accepted cycles for a murmur's timing to be read from the phase its evidence repeats
 /// in ([`repeating_phase`]) rather than from the timing model. Over many beats the segmenter's
@@ -955,6 +971,39 @@ mod tests {
         f.values[at("sys_repeat")] = 0.8;
         assert!(called(&models, 0.99, &f));
         assert!(!unmeasured(&models, &f));
+    }
+
+    #[test]
+    fn a_murmur_at_the_start_of_its_phase_counts_over_five_cycles_or_more() {
+        let mut models = Models::hand_set();
+        models.min_repeat = 0.7;
+        let mut f = Features {
+            values: [f32::NAN; NUM_FEATURES],
+        };
+        let at = |n: &str| input_index(n).expect("a feature");
+        for n in [
+            "sys_repeat",
+            "dia_repeat",
+            "sys_late_repeat",
+            "dia_late_repeat",
+        ] {
+            f.values[at(n)] = 0.0;
+        }
+        f.values[at("sys_early_repeat")] = 0.0;
+        f.values[at("dia_early_repeat")] = 1.0;
+        // Four accepted cycles (log_cycles is ln(accepted + 1)): a short recording's decoded S1
+        // and S2 can be swapped, and its early bins hold a sound's tail.
+        f.values[at("log_cycles")] = 5f32.ln();
+        assert_eq!(repeat_share(&f), 0.0);
+        assert!(!called(&models, 0.99, &f));
+        f.values[at("log_cycles")] = 6f32.ln();
+        assert_eq!(repeat_share(&f), 1.0);
+        assert!(
+            called(&models, 0.99, &f),
+            "the early diastolic decrescendo repeats"
+        );
+        assert_eq!(repeating_phase(&f, models.min_repeat), Some(true));
+        assert!(!called(&models, 0.005, &f), "the model still decides");
     }
 
     #[test]

@@ -382,3 +382,67 @@ fn a_rumble_only_before_s1_repeats_late_and_is_called_diastolic() {
         assert_eq!(murmur(&rec.pcg).status, MurmurStatus::Absent, "seed {seed}");
     }
 }
+
+/// Aortic regurgitation (an early diastolic decrescendo, 200–650 Hz, from just after S2) fills
+/// the first half of diastole and fades: the three-bin test misses it (it was called absent at
+/// every grade), the late test reads the wrong end. The early test (`dia_early_repeat`: the
+/// first two diastolic bins of the high band at least 4.5 dB above the same cycle's last) finds
+/// it beat after beat, and the engine calls a diastolic murmur. A healthy heart and a mitral
+/// regurgitation do not repeat early in diastole, and the healthy heart has no murmur.
+#[test]
+fn an_early_diastolic_decrescendo_repeats_early_and_is_called_diastolic() {
+    let run = |kind: Option<MurmurKind>, bpm: f64, seed: u64| {
+        let cfg = SynthConfig {
+            seed,
+            duration_s: 20.0,
+            pcg_rate_hz: RATE,
+            heart_rate_bpm: bpm,
+            murmur: kind.map(|kind| MurmurSpec { kind, grade: 3 }),
+            pcg_noise: PcgNoise {
+                white_snr_db: Some(30.0),
+                ..PcgNoise::NONE
+            },
+            ..SynthConfig::default()
+        };
+        let rec = auscult_synth::generate(&cfg).expect("valid config");
+        let mut analyzer = Analyzer::new();
+        let input = Recording {
+            pcg: Signal {
+                samples: &rec.pcg,
+                rate: Hz(RATE),
+            },
+            ecg: None,
+        };
+        let ev = analyzer.evidence(&input).expect("analyses");
+        let f = ev.features.clone().expect("features");
+        (f, analyzer.conclude(ev))
+    };
+    for (bpm, seed) in [(56.0, 1u64), (62.0, 2), (68.0, 3)] {
+        let (ar, a) = run(Some(MurmurKind::AorticRegurgitation), bpm, seed);
+        let early = ar.get("dia_early_repeat");
+        eprintln!(
+            "AR {bpm} bpm: early {early:.2}, three-bin {:.2}, late {:.2}, {:?} {:?}",
+            ar.get("dia_repeat"),
+            ar.get("dia_late_repeat"),
+            a.murmur.status,
+            a.murmur.timing
+        );
+        assert!(early >= 0.9, "AR {bpm} bpm: dia_early_repeat {early}");
+        assert!(ar.get("dia_repeat") < 0.7 && ar.get("dia_late_repeat") < 0.7);
+        assert_eq!(a.murmur.status, MurmurStatus::Present, "AR {bpm} bpm");
+        assert_eq!(
+            a.murmur.timing,
+            Some(MurmurTiming::Diastolic),
+            "AR {bpm} bpm"
+        );
+        for kind in [None, Some(MurmurKind::MitralRegurgitation)] {
+            let (f, a) = run(kind, bpm, seed);
+            let early = f.get("dia_early_repeat");
+            eprintln!("{kind:?} {bpm} bpm: dia early {early:.2}");
+            assert!(early < 0.1, "{kind:?} {bpm} bpm: dia_early_repeat {early}");
+            if kind.is_none() {
+                assert_eq!(a.murmur.status, MurmurStatus::Absent, "{bpm} bpm");
+            }
+        }
+    }
+}

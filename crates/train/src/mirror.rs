@@ -12,7 +12,7 @@
 use auscult_dsp::features::FEATURE_NAMES;
 
 /// Feature pairs exchanged by the mirror (a systolic feature and its diastolic twin).
-const SWAPPED: [(&str, &str); 21] = [
+const SWAPPED: [(&str, &str); 22] = [
     ("sys_rel", "dia_rel"),
     ("sys_rel_low", "dia_rel_low"),
     ("sys_rel_mid", "dia_rel_mid"),
@@ -34,6 +34,7 @@ const SWAPPED: [(&str, &str); 21] = [
     ("sys_mfcc_6", "dia_mfcc_6"),
     ("sys_hsmm_lr", "dia_hsmm_lr"),
     ("sys_late_repeat", "dia_late_repeat"),
+    ("sys_early_repeat", "dia_early_repeat"),
 ];
 
 /// Features that are a systolic minus a diastolic quantity: the mirror negates them.
