@@ -586,8 +586,8 @@ pub const EARLY_BINS: usize = 2;
 /// How far (dB) both of a phase's first [`EARLY_BINS`] bins must stand above its last bin, in the
 /// high band, for a cycle to count in [`PhaseMap::early_repeat`]: the three-bin test's margin
 /// ([`REPEAT_DB`]). Measured leave one database out at 3, 4, 4.5, 5, 6, 8 and 10 dB: 4.5
-/// changes the calls of 7 of the 1,412 recordings, 6 of them labelled abnormal or murmur (the
-/// seventh a PASCAL normal already flagged for its rhythm); 8 and 10 change one and none, and
+/// changes the calls of 8 of the 1,412 recordings, 7 of them labelled abnormal or murmur (the
+/// eighth a PASCAL normal already flagged for its rhythm); 8 and 10 change three and none, and
 /// find fewer synthetic aortic regurgitations (crates/train/RESULTS.md).
 pub const EARLY_DB: f64 = REPEAT_DB;
 

@@ -21,7 +21,7 @@
 //! 0.860; then a soft S2 after a loud systolic murmur held to one systole from the sound alone,
 //! which moves 21 recordings: a 0.640, b 0.601, c 0.854, pooled 0.629, PASCAL 0.764, least
 //! 0.906; then a murmur that fills the start of its phase counts in the repeat test, which
-//! changes 7 calls: b 0.606, pooled 0.631, PASCAL 0.771), and
+//! changes 8 calls: b 0.606, pooled 0.631, PASCAL 0.771), and
 //! when `flagged` keeps less than [`LEAST_FLAG_SPECIFICITY`] on the normals of any database left
 //! out (issue 8's goal). Skips, saying so, when the data is absent.
 
