@@ -435,7 +435,7 @@ impl PhaseMap {
             return f32::NAN;
         }
         let floor = self.floor(0);
-        let margin = (REPEAT_DB / 10.0 * std::f64::consts::LN_10) as f32;
+        let margin = log_power_margin(REPEAT_DB);
         let phase = self.phase(diastole, 0);
         let hits = (0..=PHASE_BINS - REPEAT_BINS)
             .map(|first| {
@@ -461,22 +461,16 @@ impl PhaseMap {
     /// the first bins of a phase hold the tail of the sound before them. NaN without whole
     /// cycles.
     pub fn late_repeat(&self, diastole: bool) -> f32 {
-        let whole = self.whole.iter().filter(|&&w| w).count();
-        if whole == 0 {
+        if !self.whole.contains(&true) {
+            // (Nor is there a floor to read: `PhaseMap::default()` has no band axis.)
             return f32::NAN;
         }
         let floor = self.floor(0);
-        let margin = (LATE_DB / 10.0 * std::f64::consts::LN_10) as f32;
-        let hits = self
-            .phase(diastole, 0)
-            .outer_iter()
-            .zip(&self.whole)
-            .filter(|(bins, whole)| {
-                let late = bins.slice_axis(Axis(0), Slice::from(PHASE_BINS - LATE_BINS..));
-                **whole && least(late) - floor >= margin
-            })
-            .count();
-        hits as f32 / whole as f32
+        let margin = log_power_margin(LATE_DB);
+        self.whole_cycle_share(diastole, 0, |bins| {
+            let late = bins.slice_axis(Axis(0), Slice::from(PHASE_BINS - LATE_BINS..));
+            least(late) - floor >= margin
+        })
     }
 
     /// The share of the whole cycles in which the first [`EARLY_BINS`] bins of the phase, in the
@@ -484,22 +478,35 @@ impl PhaseMap {
     /// and band: a high-pitched decrescendo from the start of its phase (aortic
     /// regurgitation's, right after S2), which [`PhaseMap::repeat`]'s three bins miss (it fills
     /// half of diastole) and whose height above the recording's floor depends on the device's
-    /// noise. A contrast within one cycle and band does not. NaN without whole cycles.
+    /// noise. A contrast within one cycle and band does not. The first bins of a phase can hold
+    /// the tail of the sound before them ([`PhaseMap::late_repeat`]), but a heart sound's tail is
+    /// low-pitched and the phase's trimmed window starts after it: in the high band none of
+    /// PhysioNet's normals repeats early. NaN without whole cycles.
     pub fn early_repeat(&self, diastole: bool) -> f32 {
+        let margin = log_power_margin(EARLY_DB);
+        self.whole_cycle_share(diastole, MAP_BANDS - 1, |bins| {
+            let early = bins.slice_axis(Axis(0), Slice::from(0..EARLY_BINS));
+            least(early) - bins[PHASE_BINS - 1] >= margin
+        })
+    }
+
+    /// The share of the whole cycles ([`PhaseMap::whole`]) whose bins of the phase, in band
+    /// `band`, pass `test`; NaN without whole cycles.
+    fn whole_cycle_share(
+        &self,
+        diastole: bool,
+        band: usize,
+        test: impl Fn(ArrayView1<'_, f32>) -> bool,
+    ) -> f32 {
         let whole = self.whole.iter().filter(|&&w| w).count();
         if whole == 0 {
             return f32::NAN;
         }
-        let band = MAP_BANDS - 1;
-        let margin = (EARLY_DB / 10.0 * std::f64::consts::LN_10) as f32;
         let hits = self
             .phase(diastole, band)
             .outer_iter()
             .zip(&self.whole)
-            .filter(|(bins, whole)| {
-                let early = bins.slice_axis(Axis(0), Slice::from(0..EARLY_BINS));
-                **whole && least(early) - bins[PHASE_BINS - 1] >= margin
-            })
+            .filter(|(bins, whole)| **whole && test(bins.view()))
             .count();
         hits as f32 / whole as f32
     }
@@ -563,6 +570,11 @@ impl PhaseMap {
 /// the additions, and the features must not move by a bit).
 fn mean(bins: ArrayView1<'_, f32>) -> f32 {
     bins.iter().sum::<f32>() / bins.len() as f32
+}
+
+/// A margin in dB as a difference of natural-log powers, as the phase map holds them.
+fn log_power_margin(db: f64) -> f32 {
+    (db / 10.0 * std::f64::consts::LN_10) as f32
 }
 
 /// The least of a cycle's bins.
@@ -801,6 +813,39 @@ mod tests {
             weaker: Array1::from_elem(cycles, 40.0 * db),
             whole,
         }
+    }
+
+    #[test]
+    fn early_repeat_reads_the_start_of_a_phase_against_its_end_in_whole_cycles_only() {
+        // Diastole's first two bins `rise` dB over its last, in every band; the last cycle is
+        // cut by the recording's end.
+        let early = |rise: f32| {
+            move |_: usize, j: usize| {
+                if (PHASE_BINS..PHASE_BINS + EARLY_BINS).contains(&j) {
+                    rise
+                } else {
+                    0.0
+                }
+            }
+        };
+        let whole = vec![true, true, true, false];
+        let m = map_of(4, early(10.0), whole.clone());
+        assert_eq!(m.early_repeat(true), 1.0);
+        assert_eq!(m.early_repeat(false), 0.0);
+        // Half a phase: the three-bin test does not see it.
+        assert_eq!(m.repeat(true), 0.0);
+        let weak = map_of(4, early((EARLY_DB - 0.5) as f32), whole.clone());
+        assert_eq!(weak.early_repeat(true), 0.0);
+        // Loud only in the cut cycle: nothing.
+        let only_cut = map_of(
+            4,
+            |c, j| if c == 3 { early(10.0)(c, j) } else { 0.0 },
+            whole,
+        );
+        assert_eq!(only_cut.early_repeat(true), 0.0);
+        // No cycle at all (as for a recording without one): no value, no panic.
+        assert!(PhaseMap::default().early_repeat(true).is_nan());
+        assert!(PhaseMap::default().late_repeat(true).is_nan());
     }
 
     #[test]
