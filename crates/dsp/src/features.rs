@@ -401,8 +401,13 @@ impl PhaseMap {
             .index_axis_move(BAND_AXIS, b)
     }
 
-    /// The recording's floor in band `b`: median over cycles of the cycle's quietest bin.
+    /// The recording's floor in band `b`: median over cycles of the cycle's quietest bin; NaN
+    /// without cycles.
     pub fn floor(&self, b: usize) -> f32 {
+        if self.cycles() == 0 || b >= self.bins.len_of(BAND_AXIS) {
+            // (`PhaseMap::default()` has no band axis to index.)
+            return f32::NAN;
+        }
         let mut v: Vec<f32> = self
             .bins
             .index_axis(BAND_AXIS, b)
@@ -461,10 +466,6 @@ impl PhaseMap {
     /// the first bins of a phase hold the tail of the sound before them. NaN without whole
     /// cycles.
     pub fn late_repeat(&self, diastole: bool) -> f32 {
-        if !self.whole.contains(&true) {
-            // (Nor is there a floor to read: `PhaseMap::default()` has no band axis.)
-            return f32::NAN;
-        }
         let floor = self.floor(0);
         let margin = log_power_margin(LATE_DB);
         self.whole_cycle_share(diastole, 0, |bins| {
