@@ -24,7 +24,7 @@ pub enum Response {
 pub const SNR_DB: (f64, f64) = (10.0, 30.0);
 
 /// A seed from the file name and copy number (FNV-1a; stable across runs and platforms).
-fn seed(file: &str, copy: usize) -> u64 {
+pub(crate) fn seed(file: &str, copy: usize) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in file.bytes().chain(copy.to_le_bytes()) {
         h ^= u64::from(b);

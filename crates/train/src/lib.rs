@@ -26,6 +26,7 @@ mod augment;
 mod data;
 mod design;
 mod gbt;
+mod invariance;
 mod linalg;
 mod logistic;
 mod mirror;
@@ -202,6 +203,22 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Device invariance on real recordings: every `--every`-th recording of each database
+    /// analysed with the committed models as recorded and with gain ×0.1 / ×10, first-order
+    /// high-pass 30 / 150 Hz, low-pass 300 Hz and white noise at 20 dB SNR; writes
+    /// `<out>/invariance.md` (share keeping murmur status, flag reasons and `flagged`, with 95 %
+    /// Wilson intervals) and `<out>/invariance_flips.tsv`.
+    Invariance {
+        /// Folder holding yaseen2018/, pascal/ and physionet2016/.
+        #[arg(long)]
+        data: PathBuf,
+        /// Folder for invariance.md and invariance_flips.tsv.
+        #[arg(long, default_value = "target/invariance")]
+        out: PathBuf,
+        /// Analyse every n-th recording of each database (1: all).
+        #[arg(long, default_value_t = 1)]
+        every: usize,
+    },
     /// Analyse every recording of a dataset with the committed models and write JSON Lines.
     Analyze {
         /// A dataset folder holding labels.csv.
@@ -225,6 +242,7 @@ pub fn main_entry() -> Result<()> {
         Command::Lodo { fit } => run(&fit, None),
         Command::Analyze { dataset, out } => analyze(&dataset, &out),
         Command::Features { data, out } => features_csv(&data, &out),
+        Command::Invariance { data, out, every } => invariance::run(&data, &out, every),
     }
 }
 
