@@ -135,6 +135,10 @@ struct FitArgs {
     /// accuracy instead, which cannot work with the mirror (RESULTS.md compares them).
     #[arg(long, default_value_t = 0.90)]
     murmur_specificity: f64,
+    /// Features the review model leaves out besides `--drop` (comma-separated names; for
+    /// comparisons: RESULTS.md, twelfth stop).
+    #[arg(long, value_delimiter = ',')]
+    review_drop: Vec<String>,
     /// Fit the review model on the features alone, without the murmur model's logit (RESULTS.md).
     #[arg(long)]
     review_without_murmur: bool,
@@ -354,6 +358,8 @@ struct Settings {
     min_repeat: Option<f32>,
     /// Whether the review model reads the murmur model's logit.
     review_reads_murmur: bool,
+    /// Indices of `inputs` the review model leaves out.
+    review_drop: Vec<usize>,
     /// Choose the murmur threshold for this specificity on murmur-free left-out recordings
     /// (`specific_murmur_threshold`), or, when `None`, for the best balanced accuracy.
     murmur_specificity: Option<f64>,
@@ -390,6 +396,9 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         mirror: args.mirror,
         min_repeat: (!args.min_repeat_by_lodo).then_some(args.min_repeat),
         review_reads_murmur: !args.review_without_murmur,
+        review_drop: (0..NUM_FEATURES)
+            .filter(|&i| args.review_drop.iter().any(|d| d == FEATURE_NAMES[i]))
+            .collect(),
         murmur_specificity: (args.murmur_specificity < 1.0).then_some(args.murmur_specificity),
         review_specificity: (args.review_specificity > 0.0).then_some(args.review_specificity),
         inputs: (0..NUM_FEATURES)
@@ -861,7 +870,11 @@ fn fit_raw(cases: &[&Case], s: &Settings) -> Models {
     } else {
         Models::hand_set().timing
     };
-    let mut review_inputs = all_features.clone();
+    let mut review_inputs: Vec<usize> = all_features
+        .iter()
+        .copied()
+        .filter(|i| !s.review_drop.contains(i))
+        .collect();
     if s.review_reads_murmur {
         review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
     }
