@@ -241,7 +241,10 @@ impl Analyzer {
             MurmurStatus::Unknown(_) => flag_reasons.push(FlagReason::CannotJudge),
             MurmurStatus::Absent => {}
         }
-        if evidence.rhythm.as_ref().is_some_and(|r| r.irregular) {
+        // A rhythm read from sounds that cannot be judged (noise, breathing) is no evidence of
+        // the heart's; one read from a gated ECG is.
+        let rhythm_heard = evidence.quality.usable || evidence.ecg_used;
+        if rhythm_heard && evidence.rhythm.as_ref().is_some_and(|r| r.irregular) {
             flag_reasons.push(FlagReason::IrregularRhythm);
         }
         let abnormal_score = scores.as_ref().map(|s| s.review as f32);
@@ -281,11 +284,31 @@ impl Analyzer {
 /// and 3.3 dB.
 pub const MIN_SOUND_RISE_DB: f32 = 3.0;
 
+/// How far (dB) a recording's heart sounds must stand above the middle of their cycles in
+/// 25–80 Hz ([`PhaseMap::sound_rise_db`], median over cycles) for them to be a heart's, over
+/// [`MIN_CYCLES_FOR_DISTINCT_SOUNDS`] cycles or more. Every recording of `../shared/data` with
+/// that many cycles in its phase map (1,243) stands at least 3.8 dB (PhysioNet c0008; median
+/// 15 dB). With no heart under them, `auscult-synth`'s breathing stood 0.4–1.8 dB (each of four
+/// called a grade 4–5 murmur before this check), its speech 0 dB (a grade 5 murmur), mixes of
+/// breathing, rubbing, speech, knocks and white noise 2.2 and 2.5 dB ("murmur absent": no heart
+/// was heard, yet the recording read as a healthy one). Twelfth stop; the known answers are in
+/// `tests/artefacts_are_not_murmurs.rs`.
+pub const MIN_LOW_SOUND_RISE_DB: f32 = 3.0;
+
+/// The fewest cycles in the phase map for [`MIN_LOW_SOUND_RISE_DB`] to apply: over two cycles
+/// the median is a single pair's (a two-cycle PASCAL murmur stands 3.2 dB).
+pub const MIN_CYCLES_FOR_DISTINCT_SOUNDS: usize = 3;
+
+/// The [`PhaseMap`] band of [`MIN_LOW_SOUND_RISE_DB`]: 25–80 Hz, where heart sounds carry most
+/// of their power.
+const LOW_MAP_BAND: usize = 1;
+
 /// Why a preprocessed and segmented recording cannot be judged, if it cannot: too noisy; no
 /// cycle found in a long, barely periodic recording; cycles found but none accepted; or cycles
 /// that hold one sound each, not an S1 and an S2 (the weaker stands less than
 /// [`MIN_SOUND_RISE_DB`] above the cycle's silence, [`PhaseMap::weaker_sound_rise_db`]: a
-/// tapping, a knock or a pulse).
+/// tapping, a knock or a pulse); or "sounds" that do not stand out from their cycles in 25–80
+/// Hz ([`MIN_LOW_SOUND_RISE_DB`]: breathing or noise cut into cycles).
 fn unusable(
     sqi: f32,
     cycles: &[Cycle],
@@ -307,9 +330,18 @@ fn unusable(
     {
         return Some(UnknownReason::TooFewCycles { accepted });
     }
+    if map.cycles() < 2 {
+        return None;
+    }
     let rise_db = map.weaker_sound_rise_db();
-    (map.cycles() >= 2 && rise_db < MIN_SOUND_RISE_DB)
-        .then_some(UnknownReason::OneSoundPerCycle { rise_db })
+    if rise_db < MIN_SOUND_RISE_DB {
+        return Some(UnknownReason::OneSoundPerCycle { rise_db });
+    }
+    let low_rise_db = map.sound_rise_db(LOW_MAP_BAND);
+    (map.cycles() >= MIN_CYCLES_FOR_DISTINCT_SOUNDS && low_rise_db < MIN_LOW_SOUND_RISE_DB)
+        .then_some(UnknownReason::IndistinctSounds {
+            rise_db: low_rise_db,
+        })
 }
 
 /// The distance to the nearest out-of-distribution component.

@@ -277,6 +277,14 @@ pub enum UnknownReason {
         /// How far (dB) the weaker "sound" stands above the cycle's silence.
         rise_db: f32,
     },
+    /// The "heart sounds" do not stand out from the rest of their cycles in the heart sounds'
+    /// own low band (breathing, noise with no heart under it, the chest piece off the chest,
+    /// or a rumble as loud as the sounds): nothing the engine can judge; a clinician should
+    /// listen.
+    IndistinctSounds {
+        /// How far (dB) the sounds stand above the middle of their cycles in 25–80 Hz.
+        rise_db: f32,
+    },
 }
 
 /// Why a recording was flagged for a clinician, each backed by evidence in the [`Analysis`].

@@ -82,6 +82,9 @@ impl UnknownReason {
             UnknownReason::OneSoundPerCycle { rise_db } => format!(
                 "one sound per cycle, not an S1 and an S2 (the other stands {rise_db:.1} dB above the quietest part of the cycle): not heart sounds, the chest piece off the heart, or a sound buried in a continuous murmur: re-record or listen"
             ),
+            UnknownReason::IndistinctSounds { rise_db } => format!(
+                "no distinct heart sounds (they stand {rise_db:.1} dB above the rest of the cycle at 25–80 Hz, where a heart's stand about 4 dB or more): breathing, noise, the chest piece off the heart, or a rumble as loud as the heart sounds: re-record or listen"
+            ),
             UnknownReason::NoMeasurableCycle => "no cycle whose systole and diastole could both be measured, so a murmur cannot be told from noise: re-record or listen".into(),
             UnknownReason::UnlikeTraining { distance } => format!(
                 "recording unlike any the engine was trained on: re-record or listen (distance {distance:.1})"
