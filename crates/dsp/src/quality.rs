@@ -93,13 +93,25 @@ fn extremes(samples: &[f32]) -> (f32, f32) {
 }
 
 /// The fraction of samples stuck at either rail: within 0.5 % of the extreme and equal to a
-/// neighbour (a flat top), so a clean signal touching its own peak once does not count.
+/// neighbour (a flat top), so a clean signal touching its own peak once does not count. An
+/// extreme is a rail only where it lies at least [`MIN_RAIL_DISTANCE`] of the span from the
+/// signal's mean: one-sided spikes over a quiet signal have their quiet baseline as their
+/// minimum, and that baseline is not clipping.
 pub fn clipped_fraction(samples: &[f32], lo: f32, hi: f32) -> f32 {
     if samples.len() < 3 {
         return 0.0;
     }
     let span = (hi - lo).max(f32::MIN_POSITIVE);
     let tol = span * 0.005;
+    let mean = (samples.iter().map(|&v| f64::from(v)).sum::<f64>() / samples.len() as f64) as f32;
+    let far = MIN_RAIL_DISTANCE * span;
+    // A rail too near the mean is moved out of reach.
+    let hi = if hi - mean >= far { hi } else { f32::INFINITY };
+    let lo = if mean - lo >= far {
+        lo
+    } else {
+        f32::NEG_INFINITY
+    };
     // Non-short-circuiting `&` and `|`, counted in 32-bit lanes block by block, so that the
     // count vectorises.
     let at_rail = |v: f32| ((hi - v) <= tol) | ((v - lo) <= tol);
@@ -117,6 +129,10 @@ pub fn clipped_fraction(samples: &[f32], lo: f32, hi: f32) -> f32 {
         .sum();
     clipped as f32 / samples.len() as f32
 }
+
+/// How far from the signal's mean (a share of its span) an extreme must lie to be a rail
+/// ([`clipped_fraction`]): a clipped waveform's rails lie about half the span from it.
+const MIN_RAIL_DISTANCE: f32 = 0.1;
 
 /// Block means of `env` bringing it to about [`ENV_RATE`]; returns the decimated envelope and its rate.
 fn decimate_envelope(env: &[f32], rate: Hz) -> (Vec<f32>, f64) {
@@ -337,8 +353,28 @@ mod tests {
             check_raw(&square, rate),
             Some(UnknownReason::Clipped { .. })
         ));
+        // Clipped on one side only (a waveform with an offset, cut at the top).
+        let top_cut: Vec<f32> = (0..3000)
+            .map(|i| ((i as f32 * 0.1).sin() + 0.5).min(1.0))
+            .collect();
+        assert!(matches!(
+            check_raw(&top_cut, rate),
+            Some(UnknownReason::Clipped { .. })
+        ));
         let sine: Vec<f32> = (0..3000).map(|i| (i as f32 * 0.1).sin()).collect();
         assert_eq!(check_raw(&sine, rate), None);
+        // One-sided clicks over a quiet signal: its quiet baseline is its minimum, not a rail
+        // (it read "61 % clipped" before).
+        let clicks: Vec<f32> = (0..3000)
+            .map(|i| {
+                if i % 377 == 0 {
+                    0.3
+                } else {
+                    1e-4 * ((i * 7919 % 13) as f32 - 6.0)
+                }
+            })
+            .collect();
+        assert_eq!(check_raw(&clicks, rate), None);
         assert_eq!(
             check_raw(&[], rate),
             Some(UnknownReason::TooShort {
