@@ -527,7 +527,7 @@ impl PhaseMap {
             .weaker
             .iter()
             .zip(self.bins.index_axis(BAND_AXIS, 0).outer_iter())
-            .map(|(&w, bins)| (w - least(bins)) * (10.0 / std::f32::consts::LN_10))
+            .map(|(&w, bins)| log_power_db(w - least(bins)))
             .collect();
         median(&mut v)
     }
@@ -553,7 +553,7 @@ impl PhaseMap {
             .map(|(&sounds, bins)| {
                 let mut b = bins.to_vec();
                 b.sort_by(f32::total_cmp);
-                (sounds - b[b.len() / 2]) * (10.0 / std::f32::consts::LN_10)
+                log_power_db(sounds - b[b.len() / 2])
             })
             .collect();
         median(&mut v)
@@ -603,6 +603,11 @@ fn mean(bins: ArrayView1<'_, f32>) -> f32 {
 /// A margin in dB as a difference of natural-log powers, as the phase map holds them.
 fn log_power_margin(db: f64) -> f32 {
     (db / 10.0 * std::f64::consts::LN_10) as f32
+}
+
+/// A difference of natural-log powers in dB (the inverse of [`log_power_margin`]).
+fn log_power_db(log_ratio: f32) -> f32 {
+    log_ratio * (10.0 / std::f32::consts::LN_10)
 }
 
 /// The least of a cycle's bins.

@@ -100,6 +100,12 @@ struct FitArgs {
     /// lowered the murmur scores (RESULTS.md).
     #[arg(long, default_value_t = 0)]
     augment: usize,
+    /// Fit only the review model on the `--augment` copies (the murmur, timing and
+    /// out-of-distribution models see the originals alone): a noisy copy of an abnormal heart is
+    /// still abnormal, where noise can bury a murmur and leave its label wrong (RESULTS.md,
+    /// twelfth stop).
+    #[arg(long)]
+    augment_review_only: bool,
     /// Fit the murmur model on every recording's phase mirror too (`mirror.rs`; `--mirror
     /// false` to leave it out). On by default since 2026-12-05: measured by LODO (RESULTS.md),
     /// with the repeat gate it finds Yaseen's diastolic murmurs on a device never heard.
@@ -360,6 +366,8 @@ struct Settings {
     review_reads_murmur: bool,
     /// Indices of `inputs` the review model leaves out.
     review_drop: Vec<usize>,
+    /// Whether the augmented copies are fitted on by the review model only.
+    augment_review_only: bool,
     /// Choose the murmur threshold for this specificity on murmur-free left-out recordings
     /// (`specific_murmur_threshold`), or, when `None`, for the best balanced accuracy.
     murmur_specificity: Option<f64>,
@@ -396,6 +404,7 @@ fn run(args: &FitArgs, params_out: Option<&Path>) -> Result<()> {
         mirror: args.mirror,
         min_repeat: (!args.min_repeat_by_lodo).then_some(args.min_repeat),
         review_reads_murmur: !args.review_without_murmur,
+        augment_review_only: args.augment_review_only,
         review_drop: (0..NUM_FEATURES)
             .filter(|&i| args.review_drop.iter().any(|d| d == FEATURE_NAMES[i]))
             .collect(),
@@ -849,9 +858,16 @@ fn fit_classifier(
 
 /// The models fitted on the cases, with default thresholds, no review gate and an
 /// out-of-distribution check without a threshold.
-fn fit_raw(cases: &[&Case], s: &Settings) -> Models {
+fn fit_raw(all_cases: &[&Case], s: &Settings) -> Models {
     let trees = s.trees;
     let all_features: Vec<usize> = s.inputs.clone();
+    let originals: Vec<&Case> = all_cases
+        .iter()
+        .copied()
+        .filter(|c| !(s.augment_review_only && c.augmented))
+        .collect();
+    // The murmur, timing and out-of-distribution models.
+    let cases = &originals[..];
     let murmur = fit_classifier(
         "murmur",
         &examples(cases, Item::murmur, None, s.mirror),
@@ -878,7 +894,7 @@ fn fit_raw(cases: &[&Case], s: &Settings) -> Models {
     if s.review_reads_murmur {
         review_inputs.extend(input_index(auscult_dsp::murmur::MURMUR_LOGIT));
     }
-    let review_ex = examples(cases, Item::abnormal, Some(&murmur), false);
+    let review_ex = examples(all_cases, Item::abnormal, Some(&murmur), false);
     let review = fit_classifier("review", &review_ex, &review_inputs, trees);
     // One out-of-distribution component per kind of recording: with a murmur, without.
     let ood = [true, false]
