@@ -198,7 +198,7 @@ pub fn envelope_periodicity(env: &[f32], env_rate: f64) -> f32 {
             break;
         }
         let (a, b) = (&x[..n - lag], &x[lag..]);
-        let num: f64 = a.iter().zip(b).map(|(p, q)| p * q).sum();
+        let num = crate::heart_rate::dot(a, b);
         let ea = sq[n - lag];
         let eb = sq[n] - sq[lag];
         let den = (ea * eb).sqrt();
@@ -212,10 +212,16 @@ pub fn envelope_periodicity(env: &[f32], env_rate: f64) -> f32 {
 /// How much the loudest 5 % of the envelope stands above its median, mapped to 0..1:
 /// `1 - median/p95` (white noise's smoothed envelope is nearly flat, heart sounds are not).
 pub fn envelope_peakiness(env: &[f32]) -> f32 {
-    let mut sorted: Vec<f32> = env.to_vec();
-    sorted.sort_by(f32::total_cmp);
-    let p50 = sorted[sorted.len() / 2];
-    let p95 = sorted[(sorted.len() * 95) / 100];
+    let mut v: Vec<f32> = env.to_vec();
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    // The two order statistics alone (the same values a full sort gives).
+    let p95 = *v.select_nth_unstable_by((n * 95) / 100, f32::total_cmp).1;
+    let p50 = *v[..(n * 95) / 100 + 1]
+        .select_nth_unstable_by(n / 2, f32::total_cmp)
+        .1;
     if p95 <= 0.0 {
         return 0.0;
     }
