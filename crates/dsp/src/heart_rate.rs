@@ -18,32 +18,11 @@
 //! when the signal is too short or flat to say.
 
 use crate::envelope::block_mean;
+use crate::sums;
 use crate::units::{Bpm, Hz, Seconds};
 
 /// The rate the autocorrelation is computed at.
 const WORK_RATE: f64 = 50.0;
-
-/// The dot product of `a` and `b` (up to the shorter's length) in four running sums, so that it
-/// vectorises (one running sum waits on each addition).
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    const LANES: usize = 4;
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f64; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (xa, xb) in ca.zip(cb) {
-        for k in 0..LANES {
-            acc[k] += xa[k] * xb[k];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
 
 /// The autocorrelation coefficients of `x` (mean removed) for lags `0..max_lag`, normalised so lag 0
 /// is 1. Empty when `x` is flat.
@@ -56,9 +35,7 @@ pub fn autocorrelation(x: &[f32], max_lag: usize) -> Vec<f32> {
         return Vec::new();
     }
     (0..max_lag.min(n))
-        .map(|lag| {
-            (dot(&y[..n - lag], &y[lag..]) / e0) as f32
-        })
+        .map(|lag| (sums::dot(&y[..n - lag], &y[lag..]) / e0) as f32)
         .collect()
 }
 

@@ -23,6 +23,7 @@ pub mod resample;
 pub mod rhythm;
 pub mod segment;
 pub mod spike;
+mod sums;
 pub mod units;
 pub mod vocab;
 

@@ -12,6 +12,7 @@ use crate::filter::Sos;
 use crate::model::{Preprocessed, Signal};
 use crate::resample::resample;
 use crate::spike::remove_spikes;
+use crate::sums::sum_by;
 use crate::units::{Hz, Seconds};
 
 /// The rate every PCG is brought to before analysis.
@@ -44,8 +45,7 @@ pub fn preprocess(pcg: Signal<'_>) -> Result<Preprocessed, DspError> {
 
     // Zero non-finite samples and remove DC before filtering so edges do not ring.
     let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
-    let mean =
-        pcg.samples.iter().map(|&v| finite(v) as f64).sum::<f64>() / pcg.samples.len() as f64;
+    let mean = sum_by(pcg.samples, |v| f64::from(finite(v))) / pcg.samples.len() as f64;
     let centred: Vec<f32> = pcg
         .samples
         .iter()
@@ -73,7 +73,7 @@ fn normalise(x: &mut [f32]) {
     if x.is_empty() {
         return;
     }
-    let rms = (x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    let rms = (sum_by(x, |v| f64::from(v).powi(2)) / x.len() as f64).sqrt();
     if rms > 1e-20 && rms.is_finite() {
         let g = (1.0 / rms) as f32;
         for v in x.iter_mut() {

@@ -92,21 +92,6 @@ fn extremes(samples: &[f32]) -> (f32, f32) {
     (lo, hi)
 }
 
-/// The mean of `samples` (0 for none), summed in eight lanes so that the sum vectorises (one
-/// running sum waits on each addition).
-fn mean_of(samples: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut acc = [0f64; LANES];
-    let mut blocks = samples.chunks_exact(LANES);
-    for block in &mut blocks {
-        for k in 0..LANES {
-            acc[k] += f64::from(block[k]);
-        }
-    }
-    let tail: f64 = blocks.remainder().iter().map(|&v| f64::from(v)).sum();
-    ((acc.iter().sum::<f64>() + tail) / samples.len().max(1) as f64) as f32
-}
-
 /// The fraction of samples stuck at either rail: within 0.5 % of the extreme and equal to a
 /// neighbour (a flat top), so a clean signal touching its own peak once does not count. An
 /// extreme is a rail only where it lies at least [`MIN_RAIL_DISTANCE`] of the span from the
@@ -118,7 +103,7 @@ pub fn clipped_fraction(samples: &[f32], lo: f32, hi: f32) -> f32 {
     }
     let span = (hi - lo).max(f32::MIN_POSITIVE);
     let tol = span * 0.005;
-    let mean = mean_of(samples);
+    let mean = (crate::sums::sum_by(samples, f64::from) / samples.len() as f64) as f32;
     let far = MIN_RAIL_DISTANCE * span;
     // A rail too near the mean is moved out of reach.
     let hi = if hi - mean >= far { hi } else { f32::INFINITY };
@@ -198,7 +183,7 @@ pub fn envelope_periodicity(env: &[f32], env_rate: f64) -> f32 {
             break;
         }
         let (a, b) = (&x[..n - lag], &x[lag..]);
-        let num = crate::heart_rate::dot(a, b);
+        let num = crate::sums::dot(a, b);
         let ea = sq[n - lag];
         let eb = sq[n] - sq[lag];
         let den = (ea * eb).sqrt();
