@@ -65,12 +65,7 @@ pub fn hilbert_envelope(x: &[f32]) -> Vec<f32> {
     }
     inverse.process(&mut full);
     let norm = 1.0 / len as f32;
-    // |c| without `hypot` (a library call per sample that does not vectorise): the input is
-    // finite and of a size far from f32's overflow.
-    full[..n]
-        .iter()
-        .map(|c| (c.re * c.re + c.im * c.im).sqrt() * norm)
-        .collect()
+    full[..n].iter().map(|c| c.norm() * norm).collect()
 }
 
 /// The homomorphic envelope: `exp(lowpass(ln(hilbert)))`, a first-order zero-phase Butterworth at
