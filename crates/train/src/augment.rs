@@ -51,13 +51,18 @@ pub fn device_copy(samples: &[f32], rate: f64, file: &str, copy: usize) -> (Vec<
         Response::LowPass(f) => Sos::butter_lowpass(1, f.min(0.45 * rate), rate),
     };
     filter.apply(&mut x);
+    add_white_noise(&mut x, snr_db, &mut rng);
+    (x, response)
+}
+
+/// Adds white Gaussian noise at `snr_db` below the power of `x` itself, drawn from `rng`.
+pub(crate) fn add_white_noise(x: &mut [f32], snr_db: f64, rng: &mut ChaCha8Rng) {
     let power = x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len().max(1) as f64;
     let sd = (power / 10f64.powf(snr_db / 10.0)).sqrt();
-    for v in &mut x {
-        let n: f64 = StandardNormal.sample(&mut rng);
+    for v in x.iter_mut() {
+        let n: f64 = StandardNormal.sample(rng);
         *v += (sd * n) as f32;
     }
-    (x, response)
 }
 
 #[cfg(test)]

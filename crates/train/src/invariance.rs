@@ -20,9 +20,8 @@ use auscult_dsp::filter::Sos;
 use auscult_dsp::model::{Analysis, FlagReason, Recording, Signal};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
-use crate::augment::seed;
+use crate::augment::{add_white_noise, seed};
 use crate::data::{DATABASES, read_labels};
 use crate::score::wilson;
 
@@ -68,14 +67,11 @@ impl Variant {
             Variant::HighPass(f) => Sos::butter_highpass(1, f, rate).apply(&mut y),
             Variant::LowPass(f) => Sos::butter_lowpass(1, f.min(0.45 * rate), rate).apply(&mut y),
             Variant::Noise(snr_db) => {
-                let power =
-                    x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len().max(1) as f64;
-                let sd = (power / 10f64.powf(snr_db / 10.0)).sqrt();
-                let mut rng = ChaCha8Rng::seed_from_u64(seed(file, 0));
-                for v in &mut y {
-                    let n: f64 = StandardNormal.sample(&mut rng);
-                    *v += (sd * n) as f32;
-                }
+                add_white_noise(
+                    &mut y,
+                    snr_db,
+                    &mut ChaCha8Rng::seed_from_u64(seed(file, 0)),
+                );
             }
         }
         y
@@ -294,6 +290,16 @@ fn table(kept: &[[Kept; VARIANTS.len()]]) -> String {
         "| database | variant | murmur status kept | flag reasons kept | `flagged` kept |\n\
          |---|---|---|---|---|\n",
     );
+    let mut row = |db: &str, variant: Variant, k: Kept| {
+        let _ = writeln!(
+            t,
+            "| {db} | {} | {} | {} | {} |",
+            variant.name(),
+            share(k.status, k.n),
+            share(k.reasons, k.n),
+            share(k.flagged, k.n)
+        );
+    };
     let mut all = [Kept::default(); VARIANTS.len()];
     for (d, db) in DATABASES.iter().enumerate() {
         for (v, variant) in VARIANTS.iter().enumerate() {
@@ -303,26 +309,11 @@ fn table(kept: &[[Kept; VARIANTS.len()]]) -> String {
             a.status += k.status;
             a.reasons += k.reasons;
             a.flagged += k.flagged;
-            let _ = writeln!(
-                t,
-                "| {db} | {} | {} | {} | {} |",
-                variant.name(),
-                share(k.status, k.n),
-                share(k.reasons, k.n),
-                share(k.flagged, k.n)
-            );
+            row(db, *variant, k);
         }
     }
     for (v, variant) in VARIANTS.iter().enumerate() {
-        let k = all[v];
-        let _ = writeln!(
-            t,
-            "| all | {} | {} | {} | {} |",
-            variant.name(),
-            share(k.status, k.n),
-            share(k.reasons, k.n),
-            share(k.flagged, k.n)
-        );
+        row("all", *variant, all[v]);
     }
     t
 }
