@@ -1,8 +1,8 @@
 //! Sums over a signal in independent running sums ("lanes"), so that the compiler vectorises them:
 //! one running `f64` sum waits on each addition, four or eight lanes do not. The order of the
 //! additions differs from a plain left-to-right sum by a rounding step at most; on every
-//! recording of `../shared/data` the features, findings and models came out identical
-//! (twelfth stop).
+//! recording of `../shared/data` `auscult analyze` came out byte-identical, and the models
+//! retrained identical in the release and the test profile (twelfth stop).
 
 /// Lanes of the sums.
 const LANES: usize = 8;
