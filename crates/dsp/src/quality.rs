@@ -103,20 +103,37 @@ pub fn clipped_fraction(samples: &[f32], lo: f32, hi: f32) -> f32 {
     }
     let span = (hi - lo).max(f32::MIN_POSITIVE);
     let tol = span * 0.005;
+    let at_both = flat_at_rails(samples, lo, hi, tol);
+    // A rail only takes samples away, so with none at either extreme the mean is not needed
+    // (most recordings: no extra pass over the raw samples).
+    if at_both == 0 {
+        return 0.0;
+    }
     let mean = (crate::sums::sum_by(samples, f64::from) / samples.len() as f64) as f32;
     let far = MIN_RAIL_DISTANCE * span;
     // A rail too near the mean is moved out of reach.
-    let hi = if hi - mean >= far { hi } else { f32::INFINITY };
-    let lo = if mean - lo >= far {
+    let rail_hi = if hi - mean >= far { hi } else { f32::INFINITY };
+    let rail_lo = if mean - lo >= far {
         lo
     } else {
         f32::NEG_INFINITY
     };
+    let clipped = if (rail_lo, rail_hi) == (lo, hi) {
+        at_both
+    } else {
+        flat_at_rails(samples, rail_lo, rail_hi, tol)
+    };
+    clipped as f32 / samples.len() as f32
+}
+
+/// How many neighbouring pairs of samples sit within `tol` of the rail `lo` or `hi` and of
+/// each other (a flat top).
+fn flat_at_rails(samples: &[f32], lo: f32, hi: f32, tol: f32) -> usize {
     // Non-short-circuiting `&` and `|`, counted in 32-bit lanes block by block, so that the
     // count vectorises.
     let at_rail = |v: f32| ((hi - v) <= tol) | ((v - lo) <= tol);
     let pairs = samples.len() - 1;
-    let clipped: usize = (0..pairs)
+    (0..pairs)
         .step_by(BLOCK)
         .map(|start| {
             let end = (start + BLOCK).min(pairs);
@@ -126,8 +143,7 @@ pub fn clipped_fraction(samples: &[f32], lo: f32, hi: f32) -> f32 {
                 .map(|(&a, &b)| u32::from(at_rail(a) & at_rail(b) & ((a - b).abs() <= tol)))
                 .sum::<u32>() as usize
         })
-        .sum();
-    clipped as f32 / samples.len() as f32
+        .sum()
 }
 
 /// How far from the signal's mean (a share of its span) an extreme must lie to be a rail

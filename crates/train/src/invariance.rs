@@ -211,7 +211,7 @@ pub fn measure(data: &Path, every: usize) -> Result<Report> {
         }
     }
     report.table = table(&kept);
-    report.features = feature_table(&mut base_values, &mut changes);
+    report.features = feature_table(&base_values, &changes);
     Ok(report)
 }
 
@@ -230,19 +230,15 @@ fn analyze(
     Some((Findings::of(&analyzer.conclude(evidence)), features))
 }
 
-/// The `q` quantile of `v` (sorted in place); NaN for none.
-fn quantile(v: &mut [f32], q: f64) -> f32 {
-    if v.is_empty() {
-        return f32::NAN;
-    }
-    v.sort_by(f32::total_cmp);
-    v[((v.len() - 1) as f64 * q).round() as usize]
+/// The trainer's [`crate::quantile`] of f32 values (infinite for none).
+fn quantile(v: &[f32], q: f64) -> f64 {
+    crate::quantile(v.iter().map(|&x| f64::from(x)).collect(), q)
 }
 
 /// Per feature: its spread over the recordings as recorded (interquartile range) and, per
 /// variant, the median absolute change the variant makes over that spread. A feature a device
 /// moves by a large share of what separates recordings describes the device.
-fn feature_table(base: &mut [Vec<f32>], changes: &mut [Vec<Vec<f32>>]) -> String {
+fn feature_table(base: &[Vec<f32>], changes: &[Vec<Vec<f32>>]) -> String {
     let mut t = String::from("| feature | IQR over recordings |");
     for v in VARIANTS {
         let _ = write!(t, " {} |", v.name());
@@ -252,14 +248,14 @@ fn feature_table(base: &mut [Vec<f32>], changes: &mut [Vec<Vec<f32>>]) -> String
         t.push_str("---|");
     }
     t.push('\n');
-    let mut rows: Vec<(f32, String)> = Vec::new();
+    let mut rows: Vec<(f64, String)> = Vec::new();
     for (i, name) in FEATURE_NAMES.iter().enumerate() {
-        let iqr = quantile(&mut base[i], 0.75) - quantile(&mut base[i], 0.25);
+        let iqr = quantile(&base[i], 0.75) - quantile(&base[i], 0.25);
         let mut row = format!("| {name} | {iqr:.4} |");
-        let mut largest = 0.0f32;
-        for c in changes[i].iter_mut() {
-            let mut abs: Vec<f32> = c.iter().map(|d| d.abs()).collect();
-            let r = quantile(&mut abs, 0.5) / iqr;
+        let mut largest = 0.0f64;
+        for c in &changes[i] {
+            let abs: Vec<f32> = c.iter().map(|d| d.abs()).collect();
+            let r = quantile(&abs, 0.5) / iqr;
             if r.is_finite() {
                 largest = largest.max(r);
             }
