@@ -95,6 +95,9 @@ pub struct MurmurOut {
     /// Levine grade 1..=6.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grade: Option<u8>,
+    /// For an absent call, the softest murmur (grade) the recording would have shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softest_grade: Option<u8>,
     /// Why the status is `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -198,6 +201,7 @@ impl ResultLine {
                 shape: m.shape,
                 pitch: m.pitch,
                 grade: m.grade,
+                softest_grade: m.softest_grade,
                 reason,
             },
             quality: QualityOut {
@@ -322,6 +326,10 @@ impl ResultLine {
             desc.extend(m.grade.map(|g| format!("grade {g}/6")));
         }
         desc.extend(m.reason.clone());
+        desc.extend(
+            m.softest_grade
+                .and_then(auscult_dsp::vocab::softest_grade_words),
+        );
         s.push_str(&format!(
             "  murmur: {} (confidence {:.2})\n",
             desc.join(", "),
@@ -404,6 +412,7 @@ mod tests {
                 shape: Some(MurmurShape::Plateau),
                 pitch: Some(MurmurPitch::High),
                 grade: Some(3),
+                softest_grade: None,
                 confidence: 0.912,
             },
             extra_sounds: vec![ExtraSound::S3],
@@ -511,6 +520,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("it did not flag this recording"), "{text}");
+    }
+
+    #[test]
+    fn an_absent_call_states_the_softest_murmur_it_could_hear() {
+        let mut a = analysis();
+        a.murmur = MurmurFinding {
+            softest_grade: Some(3),
+            ..MurmurFinding::undescribed(MurmurStatus::Absent, 0.8)
+        };
+        a.flag_reasons.clear();
+        a.flagged = false;
+        let line = ResultLine::new("b0001.hea".into(), &a);
+        let json = serde_json::to_value(&line).expect("json");
+        assert_eq!(json["murmur"]["softest_grade"], 3);
+        let text = line.text();
+        assert!(
+            text.contains(
+                "murmur: absent, a murmur softer than grade 3/6 would stay under this recording's noise (confidence 0.80)"
+            ),
+            "{text}"
+        );
+        // A quiet recording (grade 1 audible) says nothing more; the field is still written.
+        a.murmur.softest_grade = Some(1);
+        let line = ResultLine::new("b0002.hea".into(), &a);
+        assert!(line.text().contains("murmur: absent (confidence 0.80)"));
+        assert_eq!(
+            serde_json::to_value(&line).expect("json")["murmur"]["softest_grade"],
+            1
+        );
     }
 
     #[test]

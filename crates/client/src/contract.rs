@@ -89,6 +89,9 @@ pub struct ContractMurmur {
     /// Levine grade 1..=6.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grade: Option<u32>,
+    /// For an absent call, the softest murmur (grade) the recording would have shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softest_grade: Option<u32>,
     /// Why the status is `unknown`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -199,6 +202,7 @@ impl ContractResult {
                 shape: non_empty(&m.shape),
                 pitch: non_empty(&m.pitch),
                 grade: (m.grade > 0).then_some(m.grade),
+                softest_grade: m.softest_grade,
                 reason: non_empty(&m.unknown_reason),
             },
             quality: ContractQuality {

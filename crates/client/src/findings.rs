@@ -102,7 +102,14 @@ pub fn murmur_words(m: &pb::Murmur) -> String {
             }
             s
         }
-        pb::MurmurStatus::Absent => "no murmur".to_owned(),
+        pb::MurmurStatus::Absent => match m
+            .softest_grade
+            .and_then(|g| u8::try_from(g).ok())
+            .and_then(auscult_dsp::vocab::softest_grade_words)
+        {
+            Some(limit) => format!("no murmur ({limit})"),
+            None => "no murmur".to_owned(),
+        },
         pb::MurmurStatus::Unknown => "murmur cannot be judged".to_owned(),
         pb::MurmurStatus::Unspecified => "murmur not assessed".to_owned(),
     }
@@ -328,6 +335,7 @@ mod tests {
                 shape: "plateau".into(),
                 pitch: "high".into(),
                 grade: 3,
+                softest_grade: None,
                 confidence: 0.9,
                 unknown_reason: String::new(),
             },
@@ -337,6 +345,21 @@ mod tests {
         assert_eq!(
             w.line(),
             "systolic murmur (holo, plateau, high pitch), grade 3/6"
+        );
+    }
+
+    #[test]
+    fn an_absent_call_says_what_it_could_not_have_heard() {
+        let absent = |softest_grade| pb::Murmur {
+            status: pb::MurmurStatus::Absent as i32,
+            softest_grade,
+            ..Default::default()
+        };
+        assert_eq!(murmur_words(&absent(None)), "no murmur");
+        assert_eq!(murmur_words(&absent(Some(1))), "no murmur");
+        assert_eq!(
+            murmur_words(&absent(Some(2))),
+            "no murmur (a murmur softer than grade 2/6 would stay under this recording's noise)"
         );
     }
 

@@ -63,6 +63,9 @@ pub struct Evidence {
     pub descriptions: [PhaseDescription; 2],
     /// Extra sounds found in the ensemble.
     pub extra_sounds: Vec<ExtraSound>,
+    /// The softest murmur the recording could show against its heart sounds
+    /// ([`PhaseMap::softest_murmur_rel`]; NaN when not measured).
+    pub softest_murmur_rel: f32,
 }
 
 /// The analysis engine with its models and reusable buffers. One per thread; `Send`.
@@ -164,6 +167,7 @@ impl Analyzer {
             features: None,
             descriptions: [PhaseDescription::default(); 2],
             extra_sounds: Vec::new(),
+            softest_murmur_rel: f32::NAN,
         };
         if let Some(reason) = check_raw(pcg.samples, rate) {
             evidence.quality.usable = false;
@@ -195,6 +199,7 @@ impl Analyzer {
         evidence.descriptions = murmur::describe_phases(&cycles, ens.as_ref(), &self.powers);
         evidence.extra_sounds = ens.as_ref().map(murmur::extra_sounds).unwrap_or_default();
         evidence.quality.sqi = sqi;
+        evidence.softest_murmur_rel = map.softest_murmur_rel();
         if let Some(reason) = unusable(sqi, &cycles, duration, &map) {
             evidence.quality.usable = false;
             evidence.quality.reason = Some(reason);
@@ -228,13 +233,29 @@ impl Analyzer {
     /// Applies the models to the evidence and decides what to tell the clinician.
     pub fn conclude(&self, evidence: Evidence) -> Analysis {
         let scores = self.scores(&evidence);
-        let murmur = match (&scores, &evidence.features) {
+        let mut murmur = match (&scores, &evidence.features) {
             (Some(s), Some(f)) if s.ood_distance > 1.0 => {
                 unlike_training_finding(nearest_distance(&self.models, f))
             }
             (Some(s), Some(f)) => murmur::finding(&self.models, s, f, &evidence.descriptions),
             _ => unknown_finding(&evidence.quality),
         };
+        if murmur.status == MurmurStatus::Absent && evidence.softest_murmur_rel.is_finite() {
+            let softest = murmur::grade_of_rel(evidence.softest_murmur_rel);
+            murmur = if softest > MAX_SOFTEST_GRADE {
+                MurmurFinding::undescribed(
+                    MurmurStatus::Unknown(UnknownReason::MurmurMaskedByNoise {
+                        softest_grade: softest,
+                    }),
+                    0.0,
+                )
+            } else {
+                MurmurFinding {
+                    softest_grade: Some(softest),
+                    ..murmur
+                }
+            };
+        }
         let mut flag_reasons = Vec::new();
         match murmur.status {
             MurmurStatus::Present => flag_reasons.push(FlagReason::Murmur),
@@ -294,6 +315,11 @@ pub const MIN_SOUND_RISE_DB: f32 = 3.0;
 /// was heard, yet the recording read as a healthy one). Twelfth stop; the known answers are in
 /// `tests/artefacts_are_not_murmurs.rs`.
 pub const MIN_LOW_SOUND_RISE_DB: f32 = 3.0;
+
+/// The softest murmur grade an absent call must have been able to hear
+/// ([`PhaseMap::softest_murmur_rel`]): where the recording's noise floor would hide a murmur of
+/// this grade, "absent" is not said (`UnknownReason::MurmurMaskedByNoise`).
+pub const MAX_SOFTEST_GRADE: u8 = 4;
 
 /// The fewest cycles in the phase map for [`MIN_LOW_SOUND_RISE_DB`] to apply: over two cycles
 /// the median is a single pair's (a two-cycle PASCAL murmur stands 3.2 dB).
@@ -446,6 +472,7 @@ mod tests {
             }),
             descriptions: Default::default(),
             extra_sounds: Vec::new(),
+            softest_murmur_rel: f32::NAN,
         }
     }
 

@@ -285,6 +285,14 @@ pub enum UnknownReason {
         /// How far (dB) the sounds stand above the middle of their cycles in 25–80 Hz.
         rise_db: f32,
     },
+    /// No murmur was heard, but the recording's noise floor stands so near its heart sounds
+    /// that a soft murmur would have stayed under it: "absent" cannot be said; a clinician
+    /// should listen, or the recording be made again somewhere quieter.
+    MurmurMaskedByNoise {
+        /// The softest murmur (a grade estimated as [`MurmurFinding::grade`] is) the recording
+        /// would have shown.
+        softest_grade: u8,
+    },
 }
 
 /// Why a recording was flagged for a clinician, each backed by evidence in the [`Analysis`].
@@ -359,6 +367,10 @@ pub struct MurmurFinding {
     pub pitch: Option<MurmurPitch>,
     /// Estimated Levine grade 1..=6 (when present).
     pub grade: Option<u8>,
+    /// For an absent call: the softest murmur, as a grade estimated as `grade` is, that this
+    /// recording would have shown ([`crate::features::PhaseMap::softest_murmur_rel`]); a softer
+    /// one stays under its noise. 1 on a quiet recording; `None` when not measured.
+    pub softest_grade: Option<u8>,
     /// Confidence in `status`, 0..1 (for a call, 0.5 on its decision boundary: see
     /// [`crate::murmur::call_confidence`]).
     pub confidence: f32,
@@ -375,6 +387,7 @@ impl MurmurFinding {
             shape: None,
             pitch: None,
             grade: None,
+            softest_grade: None,
             confidence,
         }
     }

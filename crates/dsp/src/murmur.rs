@@ -597,6 +597,7 @@ pub fn finding(
         shape: d.shape,
         pitch: d.pitch,
         grade: Some(grade_of(features, diastolic)),
+        softest_grade: None,
         confidence: confidence.max(if loud_diastolic { 0.6 } else { 0.0 }),
     }
 }
@@ -850,6 +851,12 @@ fn grade_of(f: &Features, diastolic: bool) -> u8 {
     } else {
         f.get("sys_rel")
     };
+    grade_of_rel(rel)
+}
+
+/// The Levine grade estimate of a murmur whose power stands `rel` (natural log of the power
+/// ratio) against the heart sounds; grade 3 when unmeasured.
+pub fn grade_of_rel(rel: f32) -> u8 {
     let amp = if rel.is_finite() {
         (0.5 * rel as f64).exp()
     } else {

@@ -44,6 +44,14 @@ pub enum MurmurCall {
     Unknown,
 }
 
+/// What an absent murmur call could not have heard ([`crate::model::MurmurFinding::softest_grade`]),
+/// in words; `None` for a recording that would show a grade 1 murmur.
+pub fn softest_grade_words(grade: u8) -> Option<String> {
+    (grade > 1).then(|| {
+        format!("a murmur softer than grade {grade}/6 would stay under this recording's noise")
+    })
+}
+
 impl MurmurStatus {
     /// The call, without the reason.
     pub fn call(&self) -> MurmurCall {
@@ -84,6 +92,9 @@ impl UnknownReason {
             ),
             UnknownReason::IndistinctSounds { rise_db } => format!(
                 "no distinct heart sounds (they stand {rise_db:.1} dB above the rest of the cycle at 25–80 Hz, where a heart's stand about 4 dB or more): breathing, noise, the chest piece off the heart, or a rumble as loud as the heart sounds: re-record or listen"
+            ),
+            UnknownReason::MurmurMaskedByNoise { softest_grade } => format!(
+                "too noisy to rule out a murmur: one softer than grade {softest_grade}/6 would stay under this recording's noise: re-record somewhere quieter or listen"
             ),
             UnknownReason::NoMeasurableCycle => "no cycle whose systole and diastole could both be measured, so a murmur cannot be told from noise: re-record or listen".into(),
             UnknownReason::UnlikeTraining { distance } => format!(

@@ -257,6 +257,7 @@ pub fn analysis(a: &StoredAnalysis, analysed_at_ms: Option<i64>) -> pb::Analysis
             shape: word(a.murmur.shape.map(|s| s.as_str())),
             pitch: word(a.murmur.pitch.map(|p| p.as_str())),
             grade: a.murmur.grade.map(u32::from).unwrap_or(0),
+            softest_grade: a.murmur.softest_grade.map(u32::from),
             confidence: a.murmur.confidence,
             unknown_reason: a.murmur.unknown_reason.clone().unwrap_or_default(),
         }),
@@ -341,6 +342,34 @@ mod tests {
             assert!(seen.insert(p as i32));
         }
         assert_eq!(murmur_timing_pb(None), pb::MurmurTiming::Unspecified);
+    }
+
+    /// An absent call's detection limit reaches the review API; an analysis stored before the
+    /// engine measured it has none.
+    #[test]
+    fn an_absent_calls_softest_grade_reaches_the_api() {
+        let json = |murmur: &str| {
+            format!(
+                r#"{{"duration_s": 10.0, "sample_rate_hz": 2000.0, "ecg_used": false,
+                "cycles": [], "murmur": {murmur}, "extra_sounds": [],
+                "quality": {{"usable": true, "sqi": 0.9}}, "flagged": false}}"#
+            )
+        };
+        let now = StoredAnalysis::from_json(&json(
+            r#"{"status": "absent", "confidence": 0.9, "softest_grade": 3}"#,
+        ))
+        .expect("stored analysis");
+        let m = analysis(&now, None).murmur.expect("murmur");
+        assert_eq!(m.softest_grade, Some(3));
+        let before = StoredAnalysis::from_json(&json(r#"{"status": "absent", "confidence": 0.9}"#))
+            .expect("an analysis stored before 2026-12-07 still reads");
+        assert_eq!(
+            analysis(&before, None)
+                .murmur
+                .expect("murmur")
+                .softest_grade,
+            None
+        );
     }
 
     /// The sounds of the cycles a recording's edges cut reach the review API as partial cycles,

@@ -110,6 +110,10 @@ pub struct StoredMurmur {
     pub pitch: Option<dsp::MurmurPitch>,
     /// Levine grade.
     pub grade: Option<u8>,
+    /// For an absent call, the softest murmur (grade) the recording would have shown (absent
+    /// in analyses stored before 2026-12-07).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub softest_grade: Option<u8>,
     /// Confidence 0..1.
     pub confidence: f32,
     /// Why unknown, in words.
@@ -177,6 +181,7 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                 shape: m.shape,
                 pitch: m.pitch,
                 grade: m.grade,
+                softest_grade: m.softest_grade,
                 confidence: m.confidence,
                 unknown_reason,
             },
@@ -250,6 +255,7 @@ mod tests {
             shape: None,
             pitch: None,
             grade: None,
+            softest_grade: None,
             confidence: 0.5,
             unknown_reason: None,
         }

@@ -148,6 +148,16 @@ impl Lang {
         }
     }
 
+    /// What an absent murmur call could not have heard: `None` where a grade 1 murmur would
+    /// have shown (the engine's `softest_grade`; English as the engine spells it).
+    pub fn softest_grade(self, grade: u8) -> Option<String> {
+        match self {
+            Lang::En => auscult_dsp::vocab::softest_grade_words(grade),
+            Lang::Ja => (grade > 1)
+                .then(|| format!("この録音の雑音では {grade}/6 度より弱い心雑音は聞き取れません")),
+        }
+    }
+
     /// An alert severity in words.
     pub fn severity(self, s: Severity) -> &'static str {
         match (self, s) {

@@ -9,6 +9,7 @@ use auscult_store::reviews::ReviewRow;
 use axum::response::Html;
 
 use super::i18n::{Lang, Words};
+use auscult_dsp::MurmurCall;
 
 /// Renders a template; a template that fails to render (a bug, never input) is logged and shown
 /// as a bare error.
@@ -132,6 +133,11 @@ fn describe(a: &StoredAnalysis, lang: Lang) -> (String, String, String) {
     }
     if let Some(g) = a.murmur.grade {
         murmur.push_str(&format!(", {} {g}/6", w.grade));
+    }
+    if a.murmur.status == MurmurCall::Absent
+        && let Some(limit) = a.murmur.softest_grade.and_then(|g| lang.softest_grade(g))
+    {
+        murmur.push_str(&format!(" ({limit})"));
     }
     let quality = format!(
         "{} ({:.2})",
@@ -490,5 +496,38 @@ impl FamilyRow {
             created: iso(a.created_at_ms),
             revocable: matches!(state, "invited" | "active"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absent_call_says_in_either_language_what_it_could_not_have_heard() {
+        let stored = |softest: &str| {
+            StoredAnalysis::from_json(&format!(
+                r#"{{"duration_s": 10.0, "sample_rate_hz": 2000.0, "ecg_used": false,
+                "cycles": [], "murmur": {{"status": "absent", "confidence": 0.9{softest}}},
+                "extra_sounds": [], "quality": {{"usable": true, "sqi": 0.9}},
+                "flagged": false}}"#
+            ))
+            .expect("stored analysis")
+        };
+        let noisy = stored(r#", "softest_grade": 3"#);
+        assert_eq!(
+            describe(&noisy, Lang::En).1,
+            "no murmur (a murmur softer than grade 3/6 would stay under this recording's noise)"
+        );
+        assert!(
+            describe(&noisy, Lang::Ja)
+                .1
+                .contains("3/6 度より弱い心雑音は聞き取れません")
+        );
+        assert_eq!(
+            describe(&stored(r#", "softest_grade": 1"#), Lang::En).1,
+            "no murmur"
+        );
+        assert_eq!(describe(&stored(""), Lang::En).1, "no murmur");
     }
 }
