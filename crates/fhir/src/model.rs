@@ -171,6 +171,9 @@ pub struct MurmurFindingInput {
     pub timing: Option<MurmurTiming>,
     /// The analysis's confidence, 0–1.
     pub confidence: Option<f64>,
+    /// For an absent call, what it could not have heard, in words (the softest murmur the
+    /// recording's noise would let through); written as a note.
+    pub limit: Option<String>,
     /// Auscultation site in words.
     pub site: Option<String>,
     /// The Media id of the recording it was derived from (must be in the same bundle).

@@ -372,8 +372,15 @@ pub fn murmur_observation(m: &MurmurFindingInput) -> Result<Value, FhirError> {
     if let Some(site) = &m.site {
         r["bodySite"] = json!({ "text": site });
     }
+    let mut notes = Vec::new();
     if let Some(c) = m.confidence {
-        r["note"] = json!([{ "text": format!("confidence {:.2}", finite(c, "confidence")?) }]);
+        notes.push(json!({ "text": format!("confidence {:.2}", finite(c, "confidence")?) }));
+    }
+    if let (MurmurStatus::Absent, Some(limit)) = (&m.status, &m.limit) {
+        notes.push(json!({ "text": limit }));
+    }
+    if !notes.is_empty() {
+        r["note"] = json!(notes);
     }
     Ok(r)
 }

@@ -186,6 +186,9 @@ fn full_bundle_pieces() -> Vec<Vec<u8>> {
         ("m-5", MurmurStatus::Unknown("too noisy".into()), None),
     ];
     for (id, status, timing) in statuses {
+        let limit = (status == MurmurStatus::Absent).then(|| {
+            "a murmur softer than grade 3/6 would stay under this recording's noise".into()
+        });
         b.murmur(&MurmurFindingInput {
             id: id.into(),
             patient_id: "r-1".into(),
@@ -193,6 +196,7 @@ fn full_bundle_pieces() -> Vec<Vec<u8>> {
             status,
             timing,
             confidence: Some(0.91),
+            limit,
             site: Some("mitral area".into()),
             media_id: "rec-1".into(),
         })
@@ -285,6 +289,18 @@ fn codes_are_the_standard_ones() {
     assert_eq!(
         resource(&b, "m-4")["valueCodeableConcept"]["coding"][0]["code"],
         "2667000"
+    );
+    // An absent call carries what it could not have heard as a second note.
+    assert_eq!(
+        resource(&b, "m-4")["note"],
+        json!([
+            { "text": "confidence 0.91" },
+            { "text": "a murmur softer than grade 3/6 would stay under this recording's noise" }
+        ])
+    );
+    assert_eq!(
+        resource(&b, "m-1")["note"],
+        json!([{ "text": "confidence 0.91" }])
     );
     assert_eq!(
         resource(&b, "m-1")["derivedFrom"][0]["reference"],

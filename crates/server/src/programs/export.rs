@@ -183,6 +183,10 @@ fn murmur(
         }),
         status,
         confidence: Some(f64::from(a.murmur.confidence)),
+        limit: a
+            .murmur
+            .softest_grade
+            .and_then(auscult_dsp::vocab::softest_grade_words),
         site: Some(site_words(&row.meta.site)),
         media_id: media_id.to_owned(),
     }
