@@ -234,7 +234,8 @@ fn panel_chart<'a, DB: DrawingBackend>(
 }
 
 /// The figure's title in two lines: the file, heart rate and murmur call; then whether it is
-/// flagged and why, each reason with its evidence as `auscult analyze` writes it.
+/// flagged and why, each reason with its evidence as `auscult analyze` writes it, and what an
+/// absent call could not have heard.
 fn figure_caption(a: &Analysis, title: &str) -> [String; 2] {
     let murmur = match &a.murmur.status {
         MurmurStatus::Present => format!(
@@ -260,6 +261,14 @@ fn figure_caption(a: &Analysis, title: &str) -> [String; 2] {
         )
     } else {
         "not flagged".to_string()
+    };
+    let flags = match a
+        .murmur
+        .softest_grade
+        .and_then(auscult_dsp::vocab::softest_grade_words)
+    {
+        Some(limit) => format!("{flags}; {limit}"),
+        None => flags,
     };
     [
         format!(
@@ -565,6 +574,20 @@ mod tests {
         );
         assert!(
             second.ends_with("; learned abnormality score 0.97"),
+            "{second}"
+        );
+
+        // An absent call says what it could not have heard, after the flag.
+        a.murmur = auscult_dsp::MurmurFinding {
+            softest_grade: Some(3),
+            ..auscult_dsp::MurmurFinding::undescribed(MurmurStatus::Absent, 0.9)
+        };
+        let [first, second] = figure_caption(&a, "x.wav");
+        assert!(first.contains(", no murmur"), "{first}");
+        assert!(
+            second.ends_with(
+                "; a murmur softer than grade 3/6 would stay under this recording's noise"
+            ),
             "{second}"
         );
     }
