@@ -227,6 +227,32 @@ async fn console(db: Db, engine: Engine) {
         screenshot(&c, "case-ecg-set-aside", 390, 844).await;
         c.set_window_size(1280, 800).await.unwrap();
     }
+    // A recording the engine cannot judge (PhysioNet b0057: not one clean cycle) says why on
+    // its page, in the engine's words, beside "murmur unknown".
+    let unjudged = shared_data().join("physionet2016/training-b/b0057.hea");
+    let (unjudged_id, _) = replay(
+        &ts,
+        &a.device_token,
+        &unjudged,
+        pb::AuscultationSite::Mitral,
+    )
+    .await;
+    let unjudged_case = wait_analysed(ch, &a.clinician_token, &unjudged_id).await;
+    let reason = unjudged_case
+        .analysis
+        .unwrap()
+        .murmur
+        .unwrap()
+        .unknown_reason;
+    assert!(reason.starts_with("too few clean cycles"), "{reason}");
+    c.goto(&format!("{base}/cases/{unjudged_id}"))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("murmur-reason"))
+        .await
+        .expect("the reason the murmur could not be judged");
+    assert_eq!(text(&c, "#murmur-reason").await, format!("({reason})"));
     c.goto(&format!("{base}/")).await.unwrap();
     c.wait().for_element(Locator::Id("worklist")).await.unwrap();
 

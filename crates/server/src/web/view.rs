@@ -75,6 +75,8 @@ pub struct CaseRow {
     pub why: String,
     /// The murmur finding in words (call, timing, grade).
     pub murmur: String,
+    /// Why the murmur could not be judged, in the engine's words (empty when it was).
+    pub murmur_reason: String,
     /// Quality in words with the signal-quality index.
     pub quality: String,
     /// `flagged`, `unreviewed`, `reviewed`, `pending`, `failed` (CSS class).
@@ -96,6 +98,10 @@ impl CaseRow {
             Some(a) => describe(a, lang),
             None => (String::new(), String::new(), String::new()),
         };
+        let murmur_reason = analysis
+            .as_ref()
+            .and_then(|a| a.murmur.unknown_reason.clone())
+            .unwrap_or_default();
         let (status_class, status) = match row.analysis_state.as_str() {
             analysis_state::PENDING | analysis_state::NONE => ("pending", w.pending),
             analysis_state::FAILED => ("failed", w.failed),
@@ -110,6 +116,7 @@ impl CaseRow {
             recorded: iso(row.meta.started_at_ms),
             why,
             murmur,
+            murmur_reason,
             quality,
             status_class,
             status,
