@@ -74,6 +74,58 @@ impl MurmurStatus {
 }
 
 impl UnknownReason {
+    /// Every kind of reason's code, in declaration order ([`UnknownReason::code`]).
+    pub const CODES: &'static [&'static str] = &[
+        "too_short",
+        "no_heart_sounds",
+        "clipped",
+        "too_noisy",
+        "too_few_cycles",
+        "non_finite",
+        "unlike_training",
+        "no_measurable_cycle",
+        "one_sound_per_cycle",
+        "indistinct_sounds",
+        "murmur_masked_by_noise",
+    ];
+
+    /// The kind of reason as a stable code (what a store keeps so that another language can
+    /// word it again with [`UnknownReason::value`]).
+    pub fn code(&self) -> &'static str {
+        let i = match self {
+            UnknownReason::TooShort { .. } => 0,
+            UnknownReason::NoHeartSounds => 1,
+            UnknownReason::Clipped { .. } => 2,
+            UnknownReason::TooNoisy { .. } => 3,
+            UnknownReason::TooFewCycles { .. } => 4,
+            UnknownReason::NonFinite => 5,
+            UnknownReason::UnlikeTraining { .. } => 6,
+            UnknownReason::NoMeasurableCycle => 7,
+            UnknownReason::OneSoundPerCycle { .. } => 8,
+            UnknownReason::IndistinctSounds { .. } => 9,
+            UnknownReason::MurmurMaskedByNoise { .. } => 10,
+        };
+        Self::CODES[i]
+    }
+
+    /// The number the reason's words carry, in the unit they give it (seconds, a fraction of
+    /// samples, the signal-quality index, accepted cycles, a distance, dB, a grade).
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            UnknownReason::TooShort { duration } => Some(duration.0),
+            UnknownReason::Clipped { fraction } => Some(f64::from(*fraction)),
+            UnknownReason::TooNoisy { sqi } => Some(f64::from(*sqi)),
+            UnknownReason::TooFewCycles { accepted } => Some(*accepted as f64),
+            UnknownReason::UnlikeTraining { distance } => Some(f64::from(*distance)),
+            UnknownReason::OneSoundPerCycle { rise_db }
+            | UnknownReason::IndistinctSounds { rise_db } => Some(f64::from(*rise_db)),
+            UnknownReason::MurmurMaskedByNoise { softest_grade } => Some(f64::from(*softest_grade)),
+            UnknownReason::NoHeartSounds
+            | UnknownReason::NonFinite
+            | UnknownReason::NoMeasurableCycle => None,
+        }
+    }
+
     /// The reason in words, as a person reads it (the result contract's `reason`).
     pub fn describe(&self) -> String {
         match self {
@@ -254,6 +306,31 @@ mod tests {
         walk::<ExtraSound>();
         walk::<FlagReason>();
         walk::<EcgSetAside>();
+    }
+
+    #[test]
+    fn every_unknown_reason_has_its_own_code() {
+        use crate::units::Seconds;
+        let all = [
+            UnknownReason::TooShort {
+                duration: Seconds(1.2),
+            },
+            UnknownReason::NoHeartSounds,
+            UnknownReason::Clipped { fraction: 0.1 },
+            UnknownReason::TooNoisy { sqi: 0.1 },
+            UnknownReason::TooFewCycles { accepted: 0 },
+            UnknownReason::NonFinite,
+            UnknownReason::UnlikeTraining { distance: 3.0 },
+            UnknownReason::NoMeasurableCycle,
+            UnknownReason::OneSoundPerCycle { rise_db: 1.0 },
+            UnknownReason::IndistinctSounds { rise_db: 1.0 },
+            UnknownReason::MurmurMaskedByNoise { softest_grade: 5 },
+        ];
+        let codes: Vec<&str> = all.iter().map(UnknownReason::code).collect();
+        assert_eq!(codes, UnknownReason::CODES);
+        assert_eq!(all[0].value(), Some(1.2));
+        assert_eq!(all[10].value(), Some(5.0));
+        assert_eq!(all[1].value(), None);
     }
 
     #[test]

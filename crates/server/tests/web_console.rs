@@ -253,6 +253,25 @@ async fn console(db: Db, engine: Engine) {
         .await
         .expect("the reason the murmur could not be judged");
     assert_eq!(text(&c, "#murmur-reason").await, format!("({reason})"));
+    // In Japanese, the console words it again from the engine's code and number.
+    for (lang, words) in [
+        ("ja", "(きれいな心周期が少なすぎます（採用 0 拍）)"),
+        ("en", ""),
+    ] {
+        c.find(Locator::Id("lang-switch"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css(&format!("html[lang='{lang}']")))
+            .await
+            .unwrap();
+        if !words.is_empty() {
+            assert_eq!(text(&c, "#murmur-reason").await, words);
+        }
+    }
     c.goto(&format!("{base}/")).await.unwrap();
     c.wait().for_element(Locator::Id("worklist")).await.unwrap();
 

@@ -100,7 +100,13 @@ impl CaseRow {
         };
         let murmur_reason = analysis
             .as_ref()
-            .and_then(|a| a.murmur.unknown_reason.clone())
+            .and_then(|a| {
+                let m = &a.murmur;
+                m.unknown_code
+                    .as_deref()
+                    .and_then(|code| lang.unknown_reason(code, m.unknown_value))
+                    .or_else(|| m.unknown_reason.clone())
+            })
             .unwrap_or_default();
         let (status_class, status) = match row.analysis_state.as_str() {
             analysis_state::PENDING | analysis_state::NONE => ("pending", w.pending),
@@ -536,5 +542,24 @@ mod tests {
             "no murmur"
         );
         assert_eq!(describe(&stored(""), Lang::En).1, "no murmur");
+    }
+
+    #[test]
+    fn every_reason_the_engine_gives_is_worded_in_japanese() {
+        for code in auscult_dsp::UnknownReason::CODES {
+            let ja = Lang::Ja
+                .unknown_reason(code, Some(2.0))
+                .unwrap_or_else(|| panic!("{code} has no Japanese words"));
+            assert!(!ja.is_ascii(), "{code}: {ja}");
+        }
+        assert_eq!(
+            Lang::Ja
+                .unknown_reason("too_few_cycles", Some(0.0))
+                .as_deref(),
+            Some("きれいな心周期が少なすぎます（採用 0 拍）")
+        );
+        // English keeps the engine's own words; a code from a newer engine falls back to them.
+        assert_eq!(Lang::En.unknown_reason("too_short", Some(1.0)), None);
+        assert_eq!(Lang::Ja.unknown_reason("no_such_code", None), None);
     }
 }
