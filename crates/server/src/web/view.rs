@@ -75,7 +75,8 @@ pub struct CaseRow {
     pub why: String,
     /// The murmur finding in words (call, timing, grade).
     pub murmur: String,
-    /// Why the murmur could not be judged, in the engine's words (empty when it was).
+    /// Why the murmur could not be judged, in the page's language (the engine's English words
+    /// for an analysis stored before its code was; empty when it was judged).
     pub murmur_reason: String,
     /// Quality in words with the signal-quality index.
     pub quality: String,
