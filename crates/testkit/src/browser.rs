@@ -227,6 +227,20 @@ pub async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_owned()
 }
 
+/// Clicks the page's language switch and waits for the page in `lang` (`"ja"`, `"en"`).
+pub async fn switch_language(c: &Client, lang: &str) {
+    c.find(Locator::Id("lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(&format!("html[lang='{lang}']")))
+        .await
+        .unwrap();
+}
+
 /// The text of the first element matching `css`.
 pub async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
