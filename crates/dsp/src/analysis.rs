@@ -233,29 +233,19 @@ impl Analyzer {
     /// Applies the models to the evidence and decides what to tell the clinician.
     pub fn conclude(&self, evidence: Evidence) -> Analysis {
         let scores = self.scores(&evidence);
-        let mut murmur = match (&scores, &evidence.features) {
+        let murmur = match (&scores, &evidence.features) {
             (Some(s), Some(f)) if s.ood_distance > 1.0 => {
                 unlike_training_finding(nearest_distance(&self.models, f))
             }
-            (Some(s), Some(f)) => murmur::finding(&self.models, s, f, &evidence.descriptions),
+            (Some(s), Some(f)) => murmur::finding(
+                &self.models,
+                s,
+                f,
+                &evidence.descriptions,
+                evidence.softest_murmur_rel,
+            ),
             _ => unknown_finding(&evidence.quality),
         };
-        if murmur.status == MurmurStatus::Absent && evidence.softest_murmur_rel.is_finite() {
-            let softest = murmur::grade_of_rel(evidence.softest_murmur_rel);
-            murmur = if softest > MAX_SOFTEST_GRADE {
-                MurmurFinding::undescribed(
-                    MurmurStatus::Unknown(UnknownReason::MurmurMaskedByNoise {
-                        softest_grade: softest,
-                    }),
-                    0.0,
-                )
-            } else {
-                MurmurFinding {
-                    softest_grade: Some(softest),
-                    ..murmur
-                }
-            };
-        }
         let mut flag_reasons = Vec::new();
         match murmur.status {
             MurmurStatus::Present => flag_reasons.push(FlagReason::Murmur),
@@ -315,11 +305,6 @@ pub const MIN_SOUND_RISE_DB: f32 = 3.0;
 /// was heard, yet the recording read as a healthy one). Twelfth stop; the known answers are in
 /// `tests/artefacts_are_not_murmurs.rs`.
 pub const MIN_LOW_SOUND_RISE_DB: f32 = 3.0;
-
-/// The softest murmur grade an absent call must have been able to hear
-/// ([`PhaseMap::softest_murmur_rel`]): where the recording's noise floor would hide a murmur of
-/// this grade, "absent" is not said (`UnknownReason::MurmurMaskedByNoise`).
-pub const MAX_SOFTEST_GRADE: u8 = 4;
 
 /// The fewest cycles in the phase map for [`MIN_LOW_SOUND_RISE_DB`] to apply: over two cycles
 /// the median is a single pair's (a two-cycle PASCAL murmur stands 3.2 dB).

@@ -32,4 +32,4 @@ pub use denoise::{DenoiseMethod, DenoiseOptions, Denoised, Denoiser, FallbackRea
 pub use error::DspError;
 pub use model::*;
 pub use units::{Bpm, Hz, SampleIndex, Seconds};
-pub use vocab::{MurmurCall, Term, UnknownTerm};
+pub use vocab::{MurmurCall, Term, UnknownKind, UnknownTerm};

@@ -565,12 +565,22 @@ pub fn describe_phases(
     })
 }
 
-/// The murmur finding of a judgeable recording from its scores and phase descriptions.
+/// The softest murmur grade an absent call must have been able to hear
+/// ([`crate::features::PhaseMap::softest_murmur_rel`]): where the recording's noise floor
+/// would hide a murmur of this grade, "absent" is not said
+/// ([`UnknownReason::MurmurMaskedByNoise`]).
+pub const MAX_SOFTEST_GRADE: u8 = 4;
+
+/// The murmur finding of a judgeable recording from its scores and phase descriptions; an
+/// absent call states the softest murmur the recording would have shown, from
+/// `softest_murmur_rel` ([`crate::features::PhaseMap::softest_murmur_rel`], NaN when not
+/// measured).
 pub fn finding(
     models: &Models,
     scores: &Scores,
     features: &Features,
     descriptions: &[PhaseDescription; 2],
+    softest_murmur_rel: f32,
 ) -> MurmurFinding {
     let loud_diastolic = loud_diastolic(features);
     if unmeasured(models, features) && !loud_diastolic {
@@ -582,7 +592,7 @@ pub fn finding(
     let present = called(models, scores.murmur, features);
     let confidence = call_confidence(models, scores.murmur, features, present) as f32;
     if !present {
-        return MurmurFinding::undescribed(MurmurStatus::Absent, confidence);
+        return absent(confidence, softest_murmur_rel);
     }
     let diastolic = loud_diastolic
         || match repeating_phase(features, models.min_repeat) {
@@ -599,6 +609,27 @@ pub fn finding(
         grade: Some(grade_of(features, diastolic)),
         softest_grade: None,
         confidence: confidence.max(if loud_diastolic { 0.6 } else { 0.0 }),
+    }
+}
+
+/// An absent call with the softest murmur grade the recording would have shown, or, where even
+/// a grade [`MAX_SOFTEST_GRADE`] murmur would stay under its noise, not absent but unknown.
+fn absent(confidence: f32, softest_murmur_rel: f32) -> MurmurFinding {
+    let call = MurmurFinding::undescribed(MurmurStatus::Absent, confidence);
+    if !softest_murmur_rel.is_finite() {
+        return call;
+    }
+    match grade_of_rel(softest_murmur_rel) {
+        softest if softest > MAX_SOFTEST_GRADE => MurmurFinding::undescribed(
+            MurmurStatus::Unknown(UnknownReason::MurmurMaskedByNoise {
+                softest_grade: softest,
+            }),
+            0.0,
+        ),
+        softest => MurmurFinding {
+            softest_grade: Some(softest),
+            ..call
+        },
     }
 }
 
@@ -856,7 +887,7 @@ fn grade_of(f: &Features, diastolic: bool) -> u8 {
 
 /// The Levine grade estimate of a murmur whose power stands `rel` (natural log of the power
 /// ratio) against the heart sounds; grade 3 when unmeasured.
-pub fn grade_of_rel(rel: f32) -> u8 {
+pub(crate) fn grade_of_rel(rel: f32) -> u8 {
     let amp = if rel.is_finite() {
         (0.5 * rel as f64).exp()
     } else {
@@ -1027,7 +1058,7 @@ mod tests {
             ood_distance: 0.0,
         };
         let d = [PhaseDescription::default(); 2];
-        let got = finding(&models, &scores, &f, &d);
+        let got = finding(&models, &scores, &f, &d, f32::NAN);
         assert_eq!(
             got.status,
             MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
@@ -1039,13 +1070,13 @@ mod tests {
         measured.values[input_index("sys_repeat").expect("a feature")] = 0.0;
         measured.values[input_index("dia_repeat").expect("a feature")] = 0.0;
         assert_eq!(
-            finding(&models, &scores, &measured, &d).status,
+            finding(&models, &scores, &measured, &d, f32::NAN).status,
             MurmurStatus::Absent
         );
         // Without the repeat gate the call never asked for a measured cycle.
         models.min_repeat = 0.0;
         assert_ne!(
-            finding(&models, &scores, &f, &d).status,
+            finding(&models, &scores, &f, &d, f32::NAN).status,
             MurmurStatus::Unknown(UnknownReason::NoMeasurableCycle)
         );
     }
@@ -1084,7 +1115,7 @@ mod tests {
             ood_distance: 0.0,
         };
         let d = [PhaseDescription::default(); 2];
-        let timing = |f: &Features| finding(&models, &scores, f, &d).timing;
+        let timing = |f: &Features| finding(&models, &scores, f, &d, f32::NAN).timing;
         let with_cycles = |n: usize| {
             let mut g = f.clone();
             g.values[at("log_cycles")] = ((n + 1) as f32).ln();

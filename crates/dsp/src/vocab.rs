@@ -44,6 +44,34 @@ pub enum MurmurCall {
     Unknown,
 }
 
+/// Why a recording could not be judged, without the number the reason carries
+/// ([`UnknownReason::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnknownKind {
+    /// [`UnknownReason::TooShort`].
+    TooShort,
+    /// [`UnknownReason::NoHeartSounds`].
+    NoHeartSounds,
+    /// [`UnknownReason::Clipped`].
+    Clipped,
+    /// [`UnknownReason::TooNoisy`].
+    TooNoisy,
+    /// [`UnknownReason::TooFewCycles`].
+    TooFewCycles,
+    /// [`UnknownReason::NonFinite`].
+    NonFinite,
+    /// [`UnknownReason::UnlikeTraining`].
+    UnlikeTraining,
+    /// [`UnknownReason::NoMeasurableCycle`].
+    NoMeasurableCycle,
+    /// [`UnknownReason::OneSoundPerCycle`].
+    OneSoundPerCycle,
+    /// [`UnknownReason::IndistinctSounds`].
+    IndistinctSounds,
+    /// [`UnknownReason::MurmurMaskedByNoise`].
+    MurmurMaskedByNoise,
+}
+
 /// What an absent murmur call could not have heard ([`crate::model::MurmurFinding::softest_grade`]),
 /// in words; `None` for a recording that would show a grade 1 murmur.
 pub fn softest_grade_words(grade: u8) -> Option<String> {
@@ -74,38 +102,22 @@ impl MurmurStatus {
 }
 
 impl UnknownReason {
-    /// Every kind of reason's code, in declaration order ([`UnknownReason::code`]).
-    pub const CODES: &'static [&'static str] = &[
-        "too_short",
-        "no_heart_sounds",
-        "clipped",
-        "too_noisy",
-        "too_few_cycles",
-        "non_finite",
-        "unlike_training",
-        "no_measurable_cycle",
-        "one_sound_per_cycle",
-        "indistinct_sounds",
-        "murmur_masked_by_noise",
-    ];
-
-    /// The kind of reason as a stable code (what a store keeps so that another language can
-    /// word it again with [`UnknownReason::value`]).
-    pub fn code(&self) -> &'static str {
-        let i = match self {
-            UnknownReason::TooShort { .. } => 0,
-            UnknownReason::NoHeartSounds => 1,
-            UnknownReason::Clipped { .. } => 2,
-            UnknownReason::TooNoisy { .. } => 3,
-            UnknownReason::TooFewCycles { .. } => 4,
-            UnknownReason::NonFinite => 5,
-            UnknownReason::UnlikeTraining { .. } => 6,
-            UnknownReason::NoMeasurableCycle => 7,
-            UnknownReason::OneSoundPerCycle { .. } => 8,
-            UnknownReason::IndistinctSounds { .. } => 9,
-            UnknownReason::MurmurMaskedByNoise { .. } => 10,
-        };
-        Self::CODES[i]
+    /// The kind of reason, without its number (what a store keeps so that another language
+    /// can word it again with [`UnknownReason::value`]).
+    pub fn kind(&self) -> UnknownKind {
+        match self {
+            UnknownReason::TooShort { .. } => UnknownKind::TooShort,
+            UnknownReason::NoHeartSounds => UnknownKind::NoHeartSounds,
+            UnknownReason::Clipped { .. } => UnknownKind::Clipped,
+            UnknownReason::TooNoisy { .. } => UnknownKind::TooNoisy,
+            UnknownReason::TooFewCycles { .. } => UnknownKind::TooFewCycles,
+            UnknownReason::NonFinite => UnknownKind::NonFinite,
+            UnknownReason::UnlikeTraining { .. } => UnknownKind::UnlikeTraining,
+            UnknownReason::NoMeasurableCycle => UnknownKind::NoMeasurableCycle,
+            UnknownReason::OneSoundPerCycle { .. } => UnknownKind::OneSoundPerCycle,
+            UnknownReason::IndistinctSounds { .. } => UnknownKind::IndistinctSounds,
+            UnknownReason::MurmurMaskedByNoise { .. } => UnknownKind::MurmurMaskedByNoise,
+        }
     }
 
     /// The number the reason's words carry, in the unit they give it (seconds, a fraction of
@@ -223,6 +235,20 @@ pub struct UnknownTerm {
     pub spelling: String,
 }
 
+terms!(UnknownKind, "reason a recording could not be judged", [
+    TooShort => "too_short",
+    NoHeartSounds => "no_heart_sounds",
+    Clipped => "clipped",
+    TooNoisy => "too_noisy",
+    TooFewCycles => "too_few_cycles",
+    NonFinite => "non_finite",
+    UnlikeTraining => "unlike_training",
+    NoMeasurableCycle => "no_measurable_cycle",
+    OneSoundPerCycle => "one_sound_per_cycle",
+    IndistinctSounds => "indistinct_sounds",
+    MurmurMaskedByNoise => "murmur_masked_by_noise",
+]);
+
 terms!(MurmurCall, "murmur status", [
     Present => "present",
     Absent => "absent",
@@ -306,10 +332,11 @@ mod tests {
         walk::<ExtraSound>();
         walk::<FlagReason>();
         walk::<EcgSetAside>();
+        walk::<UnknownKind>();
     }
 
     #[test]
-    fn every_unknown_reason_has_its_own_code() {
+    fn every_unknown_reason_has_its_kind_and_number() {
         use crate::units::Seconds;
         let all = [
             UnknownReason::TooShort {
@@ -326,8 +353,8 @@ mod tests {
             UnknownReason::IndistinctSounds { rise_db: 1.0 },
             UnknownReason::MurmurMaskedByNoise { softest_grade: 5 },
         ];
-        let codes: Vec<&str> = all.iter().map(UnknownReason::code).collect();
-        assert_eq!(codes, UnknownReason::CODES);
+        let kinds: Vec<UnknownKind> = all.iter().map(UnknownReason::kind).collect();
+        assert_eq!(kinds, UnknownKind::ALL);
         assert_eq!(all[0].value(), Some(1.2));
         assert_eq!(all[10].value(), Some(5.0));
         assert_eq!(all[1].value(), None);

@@ -142,7 +142,7 @@ fn judge(pre: &Preprocessed, mut cycles: Vec<Cycle>) -> MurmurFinding {
     );
     let s = score(&models, &f);
     let d = describe_phases(&cycles, ens.as_ref(), &powers);
-    finding(&models, &s, &f, &d)
+    finding(&models, &s, &f, &d, f32::NAN)
 }
 
 #[test]

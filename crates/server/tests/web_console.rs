@@ -199,20 +199,19 @@ async fn console(db: Db, engine: Engine) {
     // A real recording whose ECG detector reads T waves as beats (PhysioNet a0023: 38 "R
     // peaks" at 45 bpm): the heart sounds do not follow them, and the page says the cycles
     // came from the sound alone, and why, above the ECG it still draws.
-    let t_waves = shared_data().join("physionet2016/training-a/a0023.hea");
-    let (set_aside_id, _) =
-        replay(&ts, &a.device_token, &t_waves, pb::AuscultationSite::Aortic).await;
-    let set_aside = wait_analysed(ch, &a.clinician_token, &set_aside_id).await;
+    let set_aside = replay_and_open(
+        &ts,
+        &c,
+        &base,
+        &a,
+        "physionet2016/training-a/a0023.hea",
+        pb::AuscultationSite::Aortic,
+        "#waveform path.ecg",
+    )
+    .await;
     let analysis = set_aside.analysis.unwrap();
     assert!(!analysis.ecg_used);
     assert_eq!(analysis.ecg_set_aside, "not_followed");
-    c.goto(&format!("{base}/cases/{set_aside_id}"))
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css("#waveform path.ecg"))
-        .await
-        .expect("the ECG strip, drawn though set aside");
     assert_eq!(
         text(&c, "#ecg-set-aside").await,
         "ECG set aside (the heart sounds do not follow its beats): cycles from the heart sounds alone"
@@ -229,31 +228,30 @@ async fn console(db: Db, engine: Engine) {
     }
     // A recording the engine cannot judge (PhysioNet b0057: not one clean cycle) says why on
     // its page, in the engine's words, beside "murmur unknown".
-    let unjudged = shared_data().join("physionet2016/training-b/b0057.hea");
-    let (unjudged_id, _) = replay(
+    let unjudged = replay_and_open(
         &ts,
-        &a.device_token,
-        &unjudged,
+        &c,
+        &base,
+        &a,
+        "physionet2016/training-b/b0057.hea",
         pb::AuscultationSite::Mitral,
+        "#murmur-reason",
     )
     .await;
-    let unjudged_case = wait_analysed(ch, &a.clinician_token, &unjudged_id).await;
-    let reason = unjudged_case
-        .analysis
-        .unwrap()
-        .murmur
-        .unwrap()
-        .unknown_reason;
+    let reason = unjudged.analysis.unwrap().murmur.unwrap().unknown_reason;
     assert!(reason.starts_with("too few clean cycles"), "{reason}");
-    c.goto(&format!("{base}/cases/{unjudged_id}"))
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Id("murmur-reason"))
-        .await
-        .expect("the reason the murmur could not be judged");
     assert_eq!(text(&c, "#murmur-reason").await, format!("({reason})"));
-    // In Japanese, the console words it again from the engine's code and number.
+    if shots {
+        let violations = accessibility(&c).await;
+        assert!(
+            violations.is_empty(),
+            "case page, cannot judge: {violations:#?}"
+        );
+        screenshot(&c, "case-cannot-judge", 1280, 800).await;
+        screenshot(&c, "case-cannot-judge", 390, 844).await;
+        c.set_window_size(1280, 800).await.unwrap();
+    }
+    // In Japanese, the console words it again from the reason's kind and number.
     switch_language(&c, "ja").await;
     assert_eq!(
         text(&c, "#murmur-reason").await,
@@ -532,6 +530,27 @@ async fn console(db: Db, engine: Engine) {
     c.close().await.unwrap();
     drop(driver);
     ts.server.shutdown().await.unwrap();
+}
+
+/// Replays the recording `rel` of `../shared/data` for tenant `a` at `site`, waits for its
+/// analysis and opens its case page until `css` shows: the analysed case.
+async fn replay_and_open(
+    ts: &TestServer,
+    c: &fantoccini::Client,
+    base: &str,
+    a: &Tenant,
+    rel: &str,
+    site: pb::AuscultationSite,
+    css: &str,
+) -> pb::Case {
+    let (id, _) = replay(ts, &a.device_token, &shared_data().join(rel), site).await;
+    let case = wait_analysed(&ts.channel, &a.clinician_token, &id).await;
+    c.goto(&format!("{base}/cases/{id}")).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{rel}: no {css} on its case page: {e}"));
+    case
 }
 
 /// Replays a real recording (`.wav`, or WFDB `.hea` with its ECG) over gRPC as the device

@@ -118,12 +118,11 @@ pub struct StoredMurmur {
     pub confidence: f32,
     /// Why unknown, in words.
     pub unknown_reason: Option<String>,
-    /// Why unknown, as the engine's code (`dsp::UnknownReason::code`), and the number its words
-    /// carry, so that another language can word it (absent in analyses stored before
-    /// 2026-12-07).
+    /// Why unknown, as its kind (`dsp::UnknownReason::kind`) and the number its words carry,
+    /// so that another language can word it (absent in analyses stored before 2026-12-07).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unknown_code: Option<String>,
-    /// See `unknown_code`.
+    pub unknown_kind: Option<dsp::UnknownKind>,
+    /// See `unknown_kind`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_value: Option<f64>,
 }
@@ -192,7 +191,7 @@ impl From<&dsp::Analysis> for StoredAnalysis {
                 softest_grade: m.softest_grade,
                 confidence: m.confidence,
                 unknown_reason,
-                unknown_code: m.status.reason().map(|r| r.code().to_owned()),
+                unknown_kind: m.status.reason().map(dsp::UnknownReason::kind),
                 unknown_value: m.status.reason().and_then(dsp::UnknownReason::value),
             },
             extra_sounds: a.extra_sounds.clone(),
@@ -268,7 +267,7 @@ mod tests {
             softest_grade: None,
             confidence: 0.5,
             unknown_reason: None,
-            unknown_code: None,
+            unknown_kind: None,
             unknown_value: None,
         }
     }

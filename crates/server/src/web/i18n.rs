@@ -4,7 +4,7 @@
 //! The engine's findings are put in words here from the engine's own enums (matched
 //! exhaustively, so a new finding does not compile until it has words in both languages).
 
-use auscult_dsp::{EcgSetAside, FlagReason, MurmurCall, MurmurTiming};
+use auscult_dsp::{EcgSetAside, FlagReason, MurmurCall, MurmurTiming, UnknownKind};
 use auscult_vitals::{
     AlertEventKind, AlertStatus, ConditionClass, FamilyStatus, Parameter, Severity,
 };
@@ -158,35 +158,36 @@ impl Lang {
         }
     }
 
-    /// Why a murmur could not be judged, from the engine's code and number
-    /// (`dsp::UnknownReason::code`, `value`), in this language; `None` for English (the
-    /// engine's own words are stored) or a code this console does not know.
-    pub fn unknown_reason(self, code: &str, value: Option<f64>) -> Option<String> {
+    /// Why a murmur could not be judged, from its kind and number
+    /// (`dsp::UnknownReason::kind`, `value`), in this language; `None` for English, whose
+    /// words the engine stores itself.
+    pub fn unknown_reason(self, kind: UnknownKind, value: Option<f64>) -> Option<String> {
         if self == Lang::En {
             return None;
         }
         let v = value.unwrap_or(f64::NAN);
-        Some(match code {
-            "too_short" => format!("録音が短すぎます（{v:.2} 秒）"),
-            "no_heart_sounds" => "心音が見つかりません".into(),
-            "clipped" => format!("音が振り切れています（サンプルの {:.0}% が上限）", v * 100.0),
-            "too_noisy" => format!("雑音が多すぎます（信号品質 {v:.2}）"),
-            "too_few_cycles" => format!("きれいな心周期が少なすぎます（採用 {v:.0} 拍）"),
-            "non_finite" => "サンプルに NaN または無限大が含まれます".into(),
-            "unlike_training" => {
+        Some(match kind {
+            UnknownKind::TooShort => format!("録音が短すぎます（{v:.2} 秒）"),
+            UnknownKind::NoHeartSounds => "心音が見つかりません".into(),
+            UnknownKind::Clipped => {
+                format!("音が振り切れています（サンプルの {:.0}% が上限）", v * 100.0)
+            }
+            UnknownKind::TooNoisy => format!("雑音が多すぎます（信号品質 {v:.2}）"),
+            UnknownKind::TooFewCycles => format!("きれいな心周期が少なすぎます（採用 {v:.0} 拍）"),
+            UnknownKind::NonFinite => "サンプルに NaN または無限大が含まれます".into(),
+            UnknownKind::UnlikeTraining => {
                 format!("学習したどの録音とも似ていません：録り直すか聴診してください（距離 {v:.1}）")
             }
-            "no_measurable_cycle" => "収縮期と拡張期の両方を測れる心周期がなく、心雑音と雑音を区別できません：録り直すか聴診してください".into(),
-            "one_sound_per_cycle" => format!(
+            UnknownKind::NoMeasurableCycle => "収縮期と拡張期の両方を測れる心周期がなく、心雑音と雑音を区別できません：録り直すか聴診してください".into(),
+            UnknownKind::OneSoundPerCycle => format!(
                 "1 周期に音が 1 つしかなく、I 音と II 音がそろいません（もう一方は周期の最も静かな部分より {v:.1} dB 上）：心音でない、チェストピースが心臓から外れている、または連続性雑音に埋もれた音：録り直すか聴診してください"
             ),
-            "indistinct_sounds" => format!(
+            UnknownKind::IndistinctSounds => format!(
                 "心音がはっきりしません（25–80 Hz で周期の他の部分より {v:.1} dB 上、心臓ならおよそ 4 dB 以上）：呼吸音、雑音、チェストピースが心臓から外れている、または心音と同じ大きさの低い雑音：録り直すか聴診してください"
             ),
-            "murmur_masked_by_noise" => format!(
+            UnknownKind::MurmurMaskedByNoise => format!(
                 "雑音のため心雑音を否定できません：この録音の雑音では {v:.0}/6 度より弱い心雑音は聞き取れません：静かな場所で録り直すか聴診してください"
             ),
-            _ => return None,
         })
     }
 

@@ -103,9 +103,8 @@ impl CaseRow {
             .as_ref()
             .and_then(|a| {
                 let m = &a.murmur;
-                m.unknown_code
-                    .as_deref()
-                    .and_then(|code| lang.unknown_reason(code, m.unknown_value))
+                m.unknown_kind
+                    .and_then(|kind| lang.unknown_reason(kind, m.unknown_value))
                     .or_else(|| m.unknown_reason.clone())
             })
             .unwrap_or_default();
@@ -546,21 +545,24 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_the_engine_gives_is_worded_in_japanese() {
-        for code in auscult_dsp::UnknownReason::CODES {
+    fn a_reason_is_worded_in_japanese_from_its_kind_and_number() {
+        use auscult_dsp::{Term, UnknownKind};
+        for &kind in UnknownKind::ALL {
             let ja = Lang::Ja
-                .unknown_reason(code, Some(2.0))
-                .unwrap_or_else(|| panic!("{code} has no Japanese words"));
-            assert!(!ja.is_ascii(), "{code}: {ja}");
+                .unknown_reason(kind, Some(2.0))
+                .expect("Japanese words");
+            assert!(!ja.is_ascii(), "{kind}: {ja}");
         }
         assert_eq!(
             Lang::Ja
-                .unknown_reason("too_few_cycles", Some(0.0))
+                .unknown_reason(UnknownKind::TooFewCycles, Some(0.0))
                 .as_deref(),
             Some("きれいな心周期が少なすぎます（採用 0 拍）")
         );
-        // English keeps the engine's own words; a code from a newer engine falls back to them.
-        assert_eq!(Lang::En.unknown_reason("too_short", Some(1.0)), None);
-        assert_eq!(Lang::Ja.unknown_reason("no_such_code", None), None);
+        // English keeps the engine's own words.
+        assert_eq!(
+            Lang::En.unknown_reason(UnknownKind::TooShort, Some(1.0)),
+            None
+        );
     }
 }
