@@ -6,6 +6,8 @@
 
 use std::f64::consts::PI;
 
+use crate::sums;
+
 /// Zeroth-order modified Bessel function of the first kind (power series).
 fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
@@ -79,21 +81,10 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// A dot product with eight independent accumulators, so the compiler can vectorise it.
+/// A dot product in independent accumulators ([`sums::lane_products`]), so the compiler can
+/// vectorise it; the lanes added in order.
 fn dot8(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (xa, xb) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += xa[k] * xb[k];
-        }
-    }
+    let (acc, tail) = sums::lane_products(a, b);
     acc.iter().sum::<f32>() + tail
 }
 
