@@ -199,16 +199,22 @@ fn fill_prefixes(prefix: &mut [Vec<f64>; 4], x: [&[f32]; 4]) {
     let n = x.iter().map(|v| v.len()).min().unwrap_or(0);
     for p in prefix.iter_mut() {
         p.clear();
-        p.reserve(n + 1);
-        p.push(0.0);
+        p.resize(n + 1, 0.0);
     }
     let mut acc = [0.0f64; 4];
     let [a, b, c, d] = x.map(|v| &v[..n]);
-    for (((&a, &b), &c), &d) in a.iter().zip(b).zip(c).zip(d) {
-        for (k, v) in [a, b, c, d].into_iter().enumerate() {
+    let [pa, pb, pc, pd] = prefix;
+    let outs = pa[1..]
+        .iter_mut()
+        .zip(&mut pb[1..])
+        .zip(&mut pc[1..])
+        .zip(&mut pd[1..]);
+    let ins = a.iter().zip(b).zip(c).zip(d);
+    for ((((pa, pb), pc), pd), (((&a, &b), &c), &d)) in outs.zip(ins) {
+        for ((k, v), p) in [a, b, c, d].into_iter().enumerate().zip([pa, pb, pc, pd]) {
             let v = v as f64;
             acc[k] += v * v;
-            prefix[k].push(acc[k]);
+            *p = acc[k];
         }
     }
 }

@@ -5,6 +5,7 @@
 //! causal 25 Hz high-pass would shift it by several milliseconds. Filters are O(n), allocate only
 //! their output, and must never panic, whatever the input (empty, NaN, one sample).
 
+use multiversion::multiversion;
 use std::f64::consts::PI;
 
 /// One second-order section (biquad), normalised so `a0 == 1`.
@@ -97,6 +98,7 @@ struct Lanes<const C: usize, const S: usize> {
 impl<const C: usize, const S: usize> Lanes<C, S> {
     /// Sections `first..first + S` of each cascade (identity past a cascade's end), with their
     /// initial states.
+    #[inline(always)]
     fn new(cascades: &[&Sos; C], states: &[Vec<[f32; 2]>; C], first: usize) -> Self {
         let mut l = Lanes {
             b0: [[0.0; C]; S],
@@ -137,6 +139,7 @@ impl<const C: usize, const S: usize> Lanes<C, S> {
         }
     }
 
+    #[inline(always)]
     fn run(mut self, x: &mut [[f32; C]], backwards: bool) {
         if backwards {
             for v in x.iter_mut().rev() {
@@ -152,7 +155,23 @@ impl<const C: usize, const S: usize> Lanes<C, S> {
 
 /// Runs `C` cascades, cascade `c` over lane `c` of `x`, in place, forwards or backwards, each
 /// section starting as `start` says from the lane's first sample (in the direction of travel).
+///
+/// Compiled for any x86-64 and for one with AVX2 (`multiversion`, chosen when called): both
+/// compute the same operations in the same order (no fused multiply-add), so their results
+/// agree to the bit (checked by a test). Every filter here runs through it.
+#[multiversion(targets("x86_64+avx2"))]
 fn run_cascades<const C: usize>(
+    cascades: &[&Sos; C],
+    x: &mut [[f32; C]],
+    backwards: bool,
+    start: Start,
+) {
+    cascades_portable(cascades, x, backwards, start);
+}
+
+/// The loop of [`run_cascades`], inlined into each of its versions.
+#[inline(always)]
+fn cascades_portable<const C: usize>(
     cascades: &[&Sos; C],
     x: &mut [[f32; C]],
     backwards: bool,
@@ -352,26 +371,48 @@ fn filtfilt_lanes<const C: usize>(
 }
 
 /// A centred moving average of odd width `width` (clamped to at least 1), O(n), same length.
+/// Compiled for any x86-64 and for one with AVX2, to the bit alike (see [`run_cascades`]).
+#[multiversion(targets("x86_64+avx2"))]
 pub fn moving_average(x: &[f32], width: usize) -> Vec<f32> {
+    moving_average_portable(x, width)
+}
+
+/// The body of [`moving_average`], inlined into each of its versions.
+#[inline(always)]
+fn moving_average_portable(x: &[f32], width: usize) -> Vec<f32> {
     let n = x.len();
     let half = width / 2;
     if n == 0 {
         return Vec::new();
     }
-    let mut prefix = Vec::with_capacity(n + 1);
+    let mut prefix = vec![0.0f64; n + 1];
     let mut acc = 0.0f64;
-    prefix.push(0.0f64);
-    for &v in x {
+    for (p, &v) in prefix[1..].iter_mut().zip(x) {
         acc += v as f64;
-        prefix.push(acc);
+        *p = acc;
     }
-    (0..n)
-        .map(|i| {
-            let lo = i.saturating_sub(half);
-            let hi = (i + half + 1).min(n);
-            ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32
-        })
-        .collect()
+    let mean = |i: usize| {
+        let lo = i.saturating_sub(half);
+        let hi = (i + half + 1).min(n);
+        ((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32
+    };
+    // Where the whole window fits, every mean divides by the same width: one loop over two
+    // shifted views of the prefix sums, which vectorises (the same divisions as at the edges).
+    let full = n.saturating_sub(2 * half);
+    if full == 0 {
+        return (0..n).map(mean).collect();
+    }
+    let width = (2 * half + 1) as f64;
+    let mut out = Vec::with_capacity(n);
+    out.extend((0..half).map(mean));
+    out.extend(
+        prefix[2 * half + 1..=n]
+            .iter()
+            .zip(&prefix[..full])
+            .map(|(hi, lo)| ((hi - lo) / width) as f32),
+    );
+    out.extend((half + full..n).map(mean));
+    out
 }
 
 #[cfg(test)]
@@ -564,6 +605,77 @@ mod tests {
                 reference_section(sec, &mut want);
             }
             assert_eq!(got, want);
+        }
+    }
+
+    /// The cascades' version for any x86-64, called directly, computes what the dispatched one
+    /// (AVX2 wherever the CPU has it) does, bit for bit: one lane and four, both directions,
+    /// both ways of starting.
+    #[test]
+    fn every_compiled_version_of_the_cascades_agrees_to_the_bit() {
+        let x: Vec<f32> = (0..4000)
+            .map(|i| ((i * 7919) % 997) as f32 / 300.0 - 1.6 + (i as f32 * 0.03).sin())
+            .collect();
+        let filters = [
+            Sos::butter_bandpass(2, 40.0, 60.0, 1000.0),
+            Sos::butter_lowpass(5, 100.0, 1000.0),
+            Sos::butter_bandpass(1, 150.0, 400.0, 1000.0),
+            Sos::butter_highpass(3, 30.0, 1000.0),
+        ];
+        for backwards in [false, true] {
+            for start in [Start::Steady, Start::Chained] {
+                let mut one: Vec<[f32; 1]> = x.iter().map(|&v| [v]).collect();
+                let mut one_portable = one.clone();
+                run_cascades(&[&filters[1]], &mut one, backwards, start);
+                cascades_portable(&[&filters[1]], &mut one_portable, backwards, start);
+                assert!(
+                    one.iter()
+                        .zip(&one_portable)
+                        .all(|(a, b)| a[0].to_bits() == b[0].to_bits())
+                );
+                let refs: [&Sos; 4] = std::array::from_fn(|c| &filters[c]);
+                let mut four: Vec<[f32; 4]> = x.iter().map(|&v| [v; 4]).collect();
+                let mut four_portable = four.clone();
+                run_cascades(&refs, &mut four, backwards, start);
+                cascades_portable(&refs, &mut four_portable, backwards, start);
+                let bits = |v: &[[f32; 4]]| -> Vec<u32> {
+                    v.iter().flat_map(|l| l.map(f32::to_bits)).collect()
+                };
+                assert_eq!(bits(&four), bits(&four_portable));
+            }
+        }
+    }
+
+    /// The moving average, dispatched and portable, against its plain definition, bit for bit,
+    /// for widths wider and narrower than the signal.
+    #[test]
+    fn every_compiled_version_of_the_moving_average_agrees_to_the_bit() {
+        let x: Vec<f32> = (0..1001)
+            .map(|i| ((i * 613) % 211) as f32 / 70.0 - 1.5)
+            .collect();
+        for n in [1usize, 2, 5, 30, 1001] {
+            for width in [1usize, 2, 3, 9, 31, 61, 2001, 4001] {
+                let x = &x[..n];
+                let half = width / 2;
+                let mut prefix = vec![0.0f64];
+                for &v in x {
+                    prefix.push(prefix.last().copied().unwrap_or(0.0) + v as f64);
+                }
+                let want: Vec<u32> = (0..n)
+                    .map(|i| {
+                        let lo = i.saturating_sub(half);
+                        let hi = (i + half + 1).min(n);
+                        (((prefix[hi] - prefix[lo]) / (hi - lo) as f64) as f32).to_bits()
+                    })
+                    .collect();
+                let bits = |v: Vec<f32>| -> Vec<u32> { v.into_iter().map(f32::to_bits).collect() };
+                assert_eq!(bits(moving_average(x, width)), want, "n {n}, width {width}");
+                assert_eq!(
+                    bits(moving_average_portable(x, width)),
+                    want,
+                    "n {n}, width {width}"
+                );
+            }
         }
     }
 
