@@ -90,6 +90,25 @@ fn dot8(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// The weights `w` against the samples of `x` from index `first` on (samples outside `x` count
+/// as zeros). Always inlined, so that each version of [`resample_with`] has its own (a closure
+/// would be compiled once, for any x86-64).
+#[inline(always)]
+fn dot_at(x: &[f32], first: i64, w: &[f32]) -> f32 {
+    let n = x.len();
+    if first >= 0 && first as usize + w.len() <= n {
+        dot8(&x[first as usize..first as usize + w.len()], w)
+    } else {
+        w.iter()
+            .enumerate()
+            .filter_map(|(j, wj)| {
+                let k = first + j as i64;
+                (k >= 0 && (k as usize) < n).then(|| x[k as usize] * wj)
+            })
+            .sum()
+    }
+}
+
 /// Resamples with a low-pass at `cutoff` Hz and a kernel spanning `half_width` seconds each side.
 ///
 /// Compiled for any x86-64 and for one with AVX2 (`multiversion`, chosen when called); both
@@ -124,19 +143,7 @@ fn resample_portable(x: &[f32], from: f64, to: f64, cutoff: f64, half_width: f64
     };
 
     let mut out = Vec::with_capacity(out_len);
-    let dot = |first: i64, w: &[f32]| -> f32 {
-        if first >= 0 && first as usize + w.len() <= n {
-            dot8(&x[first as usize..first as usize + w.len()], w)
-        } else {
-            w.iter()
-                .enumerate()
-                .filter_map(|(j, wj)| {
-                    let k = first + j as i64;
-                    (k >= 0 && (k as usize) < n).then(|| x[k as usize] * wj)
-                })
-                .sum()
-        }
-    };
+    let dot = |first: i64, w: &[f32]| dot_at(x, first, w);
     match phases {
         Some((m, l)) => {
             // Output i = q·l + p sits at input q·m + p·m/l: its first tap is q·m plus a
