@@ -176,13 +176,8 @@ async fn console(db: Db, engine: Engine) {
         "an unchanged poll audits nothing"
     );
     if shots {
-        let violations = accessibility(&c).await;
-        assert!(violations.is_empty(), "worklist: {violations:#?}");
-        screenshot(&c, "worklist", 1280, 800).await;
-        screenshot(&c, "worklist", 820, 1180).await;
-        screenshot(&c, "worklist", 390, 844).await;
+        check_and_capture(&c, "worklist", "worklist", &EVERY_SIZE).await;
     }
-    c.set_window_size(1280, 800).await.unwrap();
 
     // The synthetic case came with its raw ECG: the page draws it beneath the PCG.
     c.goto(&format!("{base}/cases/{}", second.case_id))
@@ -217,14 +212,8 @@ async fn console(db: Db, engine: Engine) {
         "ECG set aside (the heart sounds do not follow its beats): cycles from the heart sounds alone"
     );
     if shots {
-        let violations = accessibility(&c).await;
-        assert!(
-            violations.is_empty(),
-            "case page, ECG set aside: {violations:#?}"
-        );
-        screenshot(&c, "case-ecg-set-aside", 1280, 800).await;
-        screenshot(&c, "case-ecg-set-aside", 390, 844).await;
-        c.set_window_size(1280, 800).await.unwrap();
+        let page = "case page, ECG set aside";
+        check_and_capture(&c, page, "case-ecg-set-aside", &DESKTOP_AND_PHONE).await;
     }
     // A recording the engine cannot judge (PhysioNet b0057: not one clean cycle) says why on
     // its page, in the engine's words, beside "murmur unknown".
@@ -242,14 +231,8 @@ async fn console(db: Db, engine: Engine) {
     assert!(reason.starts_with("too few clean cycles"), "{reason}");
     assert_eq!(text(&c, "#murmur-reason").await, format!("({reason})"));
     if shots {
-        let violations = accessibility(&c).await;
-        assert!(
-            violations.is_empty(),
-            "case page, cannot judge: {violations:#?}"
-        );
-        screenshot(&c, "case-cannot-judge", 1280, 800).await;
-        screenshot(&c, "case-cannot-judge", 390, 844).await;
-        c.set_window_size(1280, 800).await.unwrap();
+        let page = "case page, cannot judge";
+        check_and_capture(&c, page, "case-cannot-judge", &DESKTOP_AND_PHONE).await;
     }
     // In Japanese, the console words it again from the reason's kind and number.
     switch_language(&c, "ja").await;
@@ -338,12 +321,7 @@ async fn console(db: Db, engine: Engine) {
         .unwrap();
     assert_eq!(averaged, Some(accepted.to_string()));
     if shots {
-        let violations = accessibility(&c).await;
-        assert!(violations.is_empty(), "case page: {violations:#?}");
-        screenshot(&c, "case", 1280, 800).await;
-        screenshot(&c, "case", 820, 1180).await;
-        screenshot(&c, "case", 390, 844).await;
-        c.set_window_size(1280, 800).await.unwrap();
+        check_and_capture(&c, "case page", "case", &EVERY_SIZE).await;
         c.execute(
             "document.getElementById('ensemble').scrollIntoView({block: 'center'});",
             vec![],
@@ -392,16 +370,7 @@ async fn console(db: Db, engine: Engine) {
         .send_keys("Holosystolic murmur at the apex, grade 3.")
         .await
         .unwrap();
-    c.find(Locator::Id("submit-review"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Id("review-saved"))
-        .await
-        .unwrap();
+    click_and_wait(&c, "submit-review", Locator::Id("review-saved")).await;
     let actions: Vec<String> = {
         let mut out = Vec::new();
         for cell in c.find_all(Locator::Css("#audit td.action")).await.unwrap() {

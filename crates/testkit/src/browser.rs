@@ -196,30 +196,23 @@ pub async fn submit_and_wait(c: &Client, id: &str) {
     c.execute("document.body.dataset.stale = '1';", vec![])
         .await
         .unwrap();
+    click_and_wait(c, id, Locator::Css("body:not([data-stale])")).await;
+}
+
+/// Clicks the element with id `id` and waits until `then` is on the page.
+pub async fn click_and_wait(c: &Client, id: &str, then: Locator<'_>) {
     c.find(Locator::Id(id))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    c.wait()
-        .for_element(Locator::Css("body:not([data-stale])"))
-        .await
-        .unwrap();
+    c.wait().for_element(then).await.unwrap();
 }
 
 /// Signs out with the header's button and waits for the sign-in form.
 pub async fn sign_out(c: &Client) {
-    c.find(Locator::Id("sign-out"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Id("sign-in-form"))
-        .await
-        .unwrap();
+    click_and_wait(c, "sign-out", Locator::Id("sign-in-form")).await;
 }
 
 /// The path of the page the browser shows.
@@ -229,16 +222,12 @@ pub async fn path(c: &Client) -> String {
 
 /// Clicks the page's language switch and waits for the page in `lang` (`"ja"`, `"en"`).
 pub async fn switch_language(c: &Client, lang: &str) {
-    c.find(Locator::Id("lang-switch"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css(&format!("html[lang='{lang}']")))
-        .await
-        .unwrap();
+    click_and_wait(
+        c,
+        "lang-switch",
+        Locator::Css(&format!("html[lang='{lang}']")),
+    )
+    .await;
 }
 
 /// The text of the first element matching `css`.
@@ -267,6 +256,23 @@ pub async fn screenshot(c: &Client, name: &str, width: u32, height: u32) {
     let dir = screenshots_dir();
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}-{width}x{height}.png")), png).unwrap();
+}
+
+/// Desktop, tablet and phone window sizes of the screenshots.
+pub const EVERY_SIZE: [(u32, u32); 3] = [(1280, 800), (820, 1180), (390, 844)];
+/// Desktop and phone only.
+pub const DESKTOP_AND_PHONE: [(u32, u32); 2] = [(1280, 800), (390, 844)];
+
+/// Checks the page the browser shows with [`accessibility`] (failing with `page` and every
+/// violation), screenshots it as `name` at each of `sizes`, and sets the window back to the
+/// tests' 1280×800.
+pub async fn check_and_capture(c: &Client, page: &str, name: &str, sizes: &[(u32, u32)]) {
+    let violations = accessibility(c).await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+    for &(width, height) in sizes {
+        screenshot(c, name, width, height).await;
+    }
+    c.set_window_size(1280, 800).await.unwrap();
 }
 
 /// axe-core (vendored from npm, MPL-2.0: `crates/testkit/vendor/axe-core/`).
