@@ -285,6 +285,13 @@ pub enum UnknownReason {
         /// How far (dB) the sounds stand above the middle of their cycles in 25–80 Hz.
         rise_db: f32,
     },
+    /// Cycles were accepted, but they cover little of a long recording: what lies between them
+    /// could not be cut into clean cycles (speech, rubbing or noise over most of it, or no heart
+    /// under it), and the few that passed may be chance: re-record or listen.
+    LittleInCleanCycles {
+        /// The share (0..1) of the recording's length that its accepted cycles span.
+        share: f32,
+    },
     /// No murmur was heard, but the recording's noise floor stands so near its heart sounds
     /// that a soft murmur would have stayed under it: "absent" cannot be said; a clinician
     /// should listen, or the recording be made again somewhere quieter.

@@ -68,6 +68,8 @@ pub enum UnknownKind {
     OneSoundPerCycle,
     /// [`UnknownReason::IndistinctSounds`].
     IndistinctSounds,
+    /// [`UnknownReason::LittleInCleanCycles`].
+    LittleInCleanCycles,
     /// [`UnknownReason::MurmurMaskedByNoise`].
     MurmurMaskedByNoise,
 }
@@ -116,6 +118,7 @@ impl UnknownReason {
             UnknownReason::NoMeasurableCycle => UnknownKind::NoMeasurableCycle,
             UnknownReason::OneSoundPerCycle { .. } => UnknownKind::OneSoundPerCycle,
             UnknownReason::IndistinctSounds { .. } => UnknownKind::IndistinctSounds,
+            UnknownReason::LittleInCleanCycles { .. } => UnknownKind::LittleInCleanCycles,
             UnknownReason::MurmurMaskedByNoise { .. } => UnknownKind::MurmurMaskedByNoise,
         }
     }
@@ -131,6 +134,7 @@ impl UnknownReason {
             UnknownReason::UnlikeTraining { distance } => Some(f64::from(*distance)),
             UnknownReason::OneSoundPerCycle { rise_db }
             | UnknownReason::IndistinctSounds { rise_db } => Some(f64::from(*rise_db)),
+            UnknownReason::LittleInCleanCycles { share } => Some(f64::from(*share)),
             UnknownReason::MurmurMaskedByNoise { softest_grade } => Some(f64::from(*softest_grade)),
             UnknownReason::NoHeartSounds
             | UnknownReason::NonFinite
@@ -156,6 +160,10 @@ impl UnknownReason {
             ),
             UnknownReason::IndistinctSounds { rise_db } => format!(
                 "no distinct heart sounds (they stand {rise_db:.1} dB above the rest of the cycle at 25–80 Hz, where a heart's stand about 4 dB or more): breathing, noise, the chest piece off the heart, or a rumble as loud as the heart sounds: re-record or listen"
+            ),
+            UnknownReason::LittleInCleanCycles { share } => format!(
+                "the clean heart cycles span only {:.0}% of the recording, where a heart recorded well fills most of it: speech, rubbing or noise over the rest, or no heart under it: re-record or listen",
+                share * 100.0
             ),
             UnknownReason::MurmurMaskedByNoise { softest_grade } => format!(
                 "too noisy to rule out a murmur: one softer than grade {softest_grade}/6 would stay under this recording's noise: re-record somewhere quieter or listen"
@@ -246,6 +254,7 @@ terms!(UnknownKind, "reason a recording could not be judged", [
     NoMeasurableCycle => "no_measurable_cycle",
     OneSoundPerCycle => "one_sound_per_cycle",
     IndistinctSounds => "indistinct_sounds",
+    LittleInCleanCycles => "little_in_clean_cycles",
     MurmurMaskedByNoise => "murmur_masked_by_noise",
 ]);
 
@@ -351,12 +360,19 @@ mod tests {
             UnknownReason::NoMeasurableCycle,
             UnknownReason::OneSoundPerCycle { rise_db: 1.0 },
             UnknownReason::IndistinctSounds { rise_db: 1.0 },
+            UnknownReason::LittleInCleanCycles { share: 0.25 },
             UnknownReason::MurmurMaskedByNoise { softest_grade: 5 },
         ];
         let kinds: Vec<UnknownKind> = all.iter().map(UnknownReason::kind).collect();
         assert_eq!(kinds, UnknownKind::ALL);
         assert_eq!(all[0].value(), Some(1.2));
-        assert_eq!(all[10].value(), Some(5.0));
+        assert_eq!(all[10].value(), Some(0.25));
+        assert!(
+            all[10]
+                .describe()
+                .starts_with("the clean heart cycles span only 25% of")
+        );
+        assert_eq!(all[11].value(), Some(5.0));
         assert_eq!(all[1].value(), None);
     }
 
