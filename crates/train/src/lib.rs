@@ -53,7 +53,7 @@ use clap::{Parser, Subcommand};
 use data::{DATABASES, Item, read_labels};
 use design::{Examples, design_matrix};
 use logistic::fit;
-use score::Confusion;
+use score::{CONFIDENCE_BINS, Confusion, reliability, wilson};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -699,11 +699,63 @@ fn lodo_table(cases: &[Case], held_out: &[(usize, Analysis)], notes: &[String]) 
         t,
         "\n| held-out database | recordings | normals | Sp of `flagged` on normals | Sp of the review reason alone | murmur unknown | of which unlike training |\n|---|---|---|---|---|---|---|\n{extra}"
     );
+    t.push_str(&confidence_table(cases, held_out));
     let _ = write!(
         t,
         "\nThresholds chosen by the inner leave-one-database-out of each fold:\n\n| held-out database | murmur | least repeat share | review | review may flag | out-of-distribution distance |\n|---|---|---|---|---|---|\n{}\n",
         notes.join("\n")
     );
+    t
+}
+
+/// How often the held-out murmur calls of each stated confidence were right, per database with
+/// murmur labels, present and absent calls apart (markdown). The confidence is a margin past
+/// the call's boundary (`dsp::murmur::call_confidence`), not a fitted probability: this is how
+/// a reader of "confidence 0.95" can learn what it has meant on a device never trained on.
+fn confidence_table(cases: &[Case], held_out: &[(usize, Analysis)]) -> String {
+    let mut t = String::from(
+        "\nHow often the held-out murmur calls were right, by stated confidence (right / calls, stated mean; 95 % Wilson interval):\n\n| held-out database | call |",
+    );
+    for (lo, hi) in CONFIDENCE_BINS {
+        let _ = write!(t, " {lo:.2}–{hi:.2} |");
+    }
+    t.push_str("\n|---|---|");
+    t.push_str(&"---|".repeat(CONFIDENCE_BINS.len()));
+    t.push('\n');
+    for db in DATABASES {
+        for present in [true, false] {
+            let calls: Vec<(f32, bool)> = held_out
+                .iter()
+                .filter(|(i, _)| cases[*i].database() == db)
+                .filter_map(|(i, a)| {
+                    let truth = cases[*i].item.murmur_scored()?;
+                    (murmur_call(a)? == present).then_some((a.murmur.confidence, truth == present))
+                })
+                .collect();
+            if calls.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                t,
+                "| {db} | {} ({}) |",
+                if present { "present" } else { "absent" },
+                calls.len()
+            );
+            for b in reliability(&calls) {
+                if b.n == 0 {
+                    t.push_str(" |");
+                } else {
+                    let (lo, hi) = wilson(b.right, b.n);
+                    let _ = write!(
+                        t,
+                        " {}/{} ({:.2}; {lo:.2}–{hi:.2}) |",
+                        b.right, b.n, b.stated
+                    );
+                }
+            }
+            t.push('\n');
+        }
+    }
     t
 }
 

@@ -78,9 +78,71 @@ pub fn wilson(k: u32, n: u32) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// The confidence bins of [`reliability`]: `[lower, upper)`, the last closed at 1.
+pub const CONFIDENCE_BINS: [(f32, f32); 4] = [(0.5, 0.7), (0.7, 0.9), (0.9, 0.99), (0.99, 1.0)];
+
+/// One bin of stated confidence: the calls that fell in it, their mean stated confidence and how
+/// many were right.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReliabilityBin {
+    /// The bin's bounds, as [`CONFIDENCE_BINS`].
+    pub bounds: (f32, f32),
+    /// Calls in the bin.
+    pub n: u32,
+    /// Their mean stated confidence (NaN for an empty bin).
+    pub stated: f64,
+    /// How many of them were right.
+    pub right: u32,
+}
+
+/// How often calls stated at each confidence were right: `calls` holds (stated confidence, right)
+/// pairs; each falls in one of [`CONFIDENCE_BINS`] (a confidence under 0.5 in the first, above
+/// 1 or NaN in none).
+pub fn reliability(calls: &[(f32, bool)]) -> Vec<ReliabilityBin> {
+    let last = CONFIDENCE_BINS.len() - 1;
+    CONFIDENCE_BINS
+        .iter()
+        .enumerate()
+        .map(|(i, &(lo, hi))| {
+            let inside = |c: f32| (i == 0 || c >= lo) && (c < hi || (i == last && c <= hi));
+            let (mut n, mut sum, mut right) = (0u32, 0.0f64, 0u32);
+            for &(c, ok) in calls.iter().filter(|(c, _)| inside(*c)) {
+                n += 1;
+                sum += f64::from(c);
+                right += u32::from(ok);
+            }
+            ReliabilityBin {
+                bounds: (lo, hi),
+                n,
+                stated: if n > 0 { sum / f64::from(n) } else { f64::NAN },
+                right,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reliability_bins_calls_by_stated_confidence() {
+        let calls = [
+            (0.3, false),
+            (0.6, true),
+            (0.75, true),
+            (0.85, false),
+            (0.95, true),
+            (1.0, true),
+            (0.995, false),
+            (f32::NAN, true),
+        ];
+        let bins = reliability(&calls);
+        let got: Vec<(u32, u32)> = bins.iter().map(|b| (b.n, b.right)).collect();
+        assert_eq!(got, vec![(2, 1), (2, 1), (1, 1), (2, 1)]);
+        assert!((bins[0].stated - 0.45).abs() < 1e-6);
+        assert!((bins[3].stated - 0.9975).abs() < 1e-6);
+    }
 
     #[test]
     fn wilson_known_answers() {

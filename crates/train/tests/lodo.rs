@@ -122,6 +122,13 @@ fn leave_one_database_out_meets_the_floors() {
         }
     }
     assert_eq!(specificity_rows, 6, "one specificity row per database");
+    // How often calls of each stated confidence were right: present and absent calls of the
+    // two databases with murmur labels.
+    let reliability_rows = table
+        .lines()
+        .filter(|l| l.contains("| present (") || l.contains("| absent ("))
+        .count();
+    assert_eq!(reliability_rows, 4, "the confidence table:\n{table}");
     for db in [
         "training-a",
         "training-b",
