@@ -139,6 +139,35 @@ impl<const C: usize, const S: usize> Lanes<C, S> {
         }
     }
 
+    /// Steps `from..to` of a pass over `x` (step 0 is the first sample in the direction of
+    /// travel).
+    #[inline(always)]
+    fn run_steps(&mut self, x: &mut [[f32; C]], backwards: bool, from: usize, to: usize) {
+        let n = x.len();
+        if backwards {
+            for v in x[n - to..n - from].iter_mut().rev() {
+                self.step(v);
+            }
+        } else {
+            for v in x[from..to].iter_mut() {
+                self.step(v);
+            }
+        }
+    }
+
+    /// Writes the lanes' states into `states` (sections `first..first + S` of each cascade that
+    /// has them).
+    #[inline(always)]
+    fn store(&self, states: &mut States<C>, first: usize) {
+        for (c, lane) in states.iter_mut().enumerate() {
+            for s in 0..S {
+                if let Some(z) = lane.get_mut(first + s) {
+                    *z = [self.z1[s][c], self.z2[s][c]];
+                }
+            }
+        }
+    }
+
     #[inline(always)]
     fn run(mut self, x: &mut [[f32; C]], backwards: bool) {
         if backwards {
@@ -166,33 +195,82 @@ fn run_cascades<const C: usize>(
     backwards: bool,
     start: Start,
 ) {
-    cascades_portable(cascades, x, backwards, start);
+    cascades_portable(cascades, x, backwards, start, &[]);
 }
 
-/// The loop of [`run_cascades`], inlined into each of its versions.
+/// [`run_cascades`], also returning every section's state in every lane after each step count
+/// of `marks` (ascending) and at the end: `marks.len() + 1` snapshots.
+#[multiversion(targets("x86_64+avx2"))]
+fn run_cascades_marked<const C: usize>(
+    cascades: &[&Sos; C],
+    x: &mut [[f32; C]],
+    backwards: bool,
+    start: Start,
+    marks: &[usize],
+) -> Vec<States<C>> {
+    cascades_portable(cascades, x, backwards, start, marks)
+}
+
+/// `[z1, z2]` of every section, lane by lane.
+type States<const C: usize> = [Vec<[f32; 2]>; C];
+
+/// The loop of [`run_cascades`] and [`run_cascades_marked`], inlined into each of their
+/// versions. Returns the snapshots of `marks` (none for no marks).
 #[inline(always)]
 fn cascades_portable<const C: usize>(
     cascades: &[&Sos; C],
     x: &mut [[f32; C]],
     backwards: bool,
     start: Start,
-) {
+    marks: &[usize],
+) -> Vec<States<C>> {
     let first = if backwards { x.last() } else { x.first() };
     let Some(&first) = first else {
-        return;
+        return Vec::new();
     };
-    let states: [Vec<[f32; 2]>; C] =
-        std::array::from_fn(|c| start_states(cascades[c], first[c], start));
+    let states: States<C> = std::array::from_fn(|c| start_states(cascades[c], first[c], start));
+    let mut snaps = if marks.is_empty() {
+        Vec::new()
+    } else {
+        vec![states.clone(); marks.len() + 1]
+    };
     let sections = cascades.iter().map(|s| s.sections.len()).max().unwrap_or(0);
     let mut k = 0;
     while k < sections {
         match sections - k {
-            1 => Lanes::<C, 1>::new(cascades, &states, k).run(x, backwards),
-            2 => Lanes::<C, 2>::new(cascades, &states, k).run(x, backwards),
-            3 => Lanes::<C, 3>::new(cascades, &states, k).run(x, backwards),
-            _ => Lanes::<C, 4>::new(cascades, &states, k).run(x, backwards),
+            1 => run_group::<C, 1>(cascades, &states, k, x, backwards, marks, &mut snaps),
+            2 => run_group::<C, 2>(cascades, &states, k, x, backwards, marks, &mut snaps),
+            3 => run_group::<C, 3>(cascades, &states, k, x, backwards, marks, &mut snaps),
+            _ => run_group::<C, 4>(cascades, &states, k, x, backwards, marks, &mut snaps),
         }
         k += 4;
+    }
+    snaps
+}
+
+/// Sections `first..first + S` of each cascade over the whole pass; with `marks`, their
+/// states stored into `snaps` after each mark and at the end.
+#[inline(always)]
+fn run_group<const C: usize, const S: usize>(
+    cascades: &[&Sos; C],
+    states: &States<C>,
+    first: usize,
+    x: &mut [[f32; C]],
+    backwards: bool,
+    marks: &[usize],
+    snaps: &mut [States<C>],
+) {
+    let mut lanes = Lanes::<C, S>::new(cascades, states, first);
+    if marks.is_empty() {
+        lanes.run(x, backwards);
+        return;
+    }
+    let mut from = 0;
+    for (snap, &to) in snaps.iter_mut().zip(marks.iter().chain([&x.len()])) {
+        let to = to.clamp(from, x.len());
+        lanes.run_steps(x, backwards, from, to);
+        lanes.store(snap, first);
+        from = to;
     }
 }
 
@@ -319,14 +397,16 @@ pub fn filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
         return vec![Vec::new(); filters.len()];
     }
     let pad = filters.iter().map(|f| f.padding(n)).max().unwrap_or(0);
-    let mut buf = Vec::with_capacity(n + 2 * pad);
-    let (first, last) = (x[0], x[n - 1]);
-    buf.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
-    buf.extend_from_slice(x);
-    buf.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
+    let mut buf = padded(x, pad);
     let mut out = Vec::with_capacity(filters.len());
     if let [one] = filters {
-        filtfilt_lanes(&[*one], buf.as_chunks_mut::<1>().0, pad, n, &mut out);
+        match (buf.len() >= SPLIT_MIN)
+            .then(|| filtfilt_split(one, &buf, pad, n))
+            .flatten()
+        {
+            Some(y) => out.push(y),
+            None => filtfilt_lanes(&[*one], buf.as_chunks_mut::<1>().0, pad, n, &mut out),
+        }
         return out;
     }
     for group in filters.chunks(GROUP) {
@@ -335,6 +415,18 @@ pub fn filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
         out.truncate(out.len() - (GROUP - group.len()));
     }
     out
+}
+
+/// `x` (not empty) with `pad` samples at each end, reflected oddly about its end samples
+/// (`pad` < `x.len()`).
+fn padded(x: &[f32], pad: usize) -> Vec<f32> {
+    let n = x.len();
+    let mut buf = Vec::with_capacity(n + 2 * pad);
+    let (first, last) = (x[0], x[n - 1]);
+    buf.extend((1..=pad).rev().map(|i| 2.0 * first - x[i]));
+    buf.extend_from_slice(x);
+    buf.extend((1..=pad).map(|i| 2.0 * last - x[n - 1 - i]));
+    buf
 }
 
 /// [`Sos::apply`] of one input through several filters at once: `outs[k]` (its buffer reused)
@@ -351,6 +443,151 @@ pub fn apply_bank(filters: &[&Sos], x: &[f32], outs: &mut [Vec<f32>]) {
             out.extend(lanes.iter().map(|v| v[c]));
         }
     }
+}
+
+/// Samples each lane of [`filtfilt_split`] runs before the stretch it keeps (after it, going
+/// backwards), so that its state has forgotten where it started: a difference in a section's
+/// state shrinks by the pole's radius each sample (the 25 Hz high-pass at 1 kHz about 0.9, the
+/// homomorphic envelope's first-order low-pass about 0.95), then lingers a while at the size
+/// of one `f32` rounding step. Over the 1,413 recordings of `../shared/data`, 427 of the 430
+/// passes long enough to split met the whole pass within 1,536 samples (with 1,024: 488 of
+/// 524); the 3 others ran whole.
+const SPLIT_WARM_UP: usize = 1536;
+
+/// The shortest padded signal [`filtfilt_split`] takes (about 25 s at 1 kHz): each lane keeps
+/// at least twice its warm-up, so the warm-ups cost at most a third of the work.
+const SPLIT_MIN: usize = SPLIT_LANES * 2 * SPLIT_WARM_UP;
+
+/// How many stretches [`filtfilt_split`] cuts a signal into: eight `f32` lanes fill one AVX2
+/// vector (two SSE ones).
+const SPLIT_LANES: usize = 8;
+
+/// [`Sos::filtfilt`] of one filter over a long padded signal `buf`, the signal cut into
+/// [`SPLIT_LANES`] stretches that run side by side in the lanes of one group. A biquad's
+/// recursion is serial: one filter alone leaves the lanes idle, and the CPU waits on each
+/// sample's last result; split eight ways, a 30 s pass takes about a quarter of the time.
+///
+/// Each lane starts [`SPLIT_WARM_UP`] samples before its stretch (going forwards; after it,
+/// going backwards), from the steady state of that sample as the whole pass starts from its
+/// first, and keeps only its stretch. The first lane going forwards and the last going
+/// backwards start where the whole pass does, so they compute it exactly. Each other lane, at
+/// the end of its warm-up, must hold every section's state to the bit as the lane before it
+/// (computing the whole pass there) holds it at the same sample: from there on both run the
+/// same operations on the same inputs, so by induction every kept sample is the whole pass's,
+/// to the bit. Where a lane's state has not met it yet (or holds a NaN), `None`: the caller
+/// runs the whole pass. Returns the kept `n` samples after `pad`.
+fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec<f32>> {
+    let total = buf.len();
+    let keep = total.div_ceil(SPLIT_LANES);
+    let width = keep + SPLIT_WARM_UP;
+    let group = [filter; SPLIT_LANES];
+    // Forwards: lane c runs from `c·keep − warm-up` (lane 0 from 0) and keeps
+    // `[c·keep, (c + 1)·keep)`.
+    let fwd_start = |c: usize| -> isize {
+        if c == 0 {
+            0
+        } else {
+            (c * keep) as isize - SPLIT_WARM_UP as isize
+        }
+    };
+    let mut lanes = vec![[0.0f32; SPLIT_LANES]; width];
+    for c in 0..SPLIT_LANES {
+        fill_lane(&mut lanes, c, buf, fwd_start(c));
+    }
+    let marks = [SPLIT_WARM_UP, keep];
+    let snaps = run_cascades_marked(&group, &mut lanes, false, Start::Steady, &marks);
+    // Lane c ≥ 1 after its warm-up stands at sample c·keep; so does lane 0 after `keep` steps
+    // and lane c − 1 ≥ 1 at its end.
+    let [warmed, at_keep, at_end] = &snaps[..] else {
+        return None;
+    };
+    if (1..SPLIT_LANES).any(|c| {
+        !same_bits(
+            &warmed[c],
+            if c == 1 { &at_keep[0] } else { &at_end[c - 1] },
+        )
+    }) {
+        return None;
+    }
+    let mut forward = vec![0.0f32; total];
+    for (c, stretch) in forward.chunks_mut(keep).enumerate() {
+        let offset = (c * keep) as isize - fwd_start(c);
+        for (k, y) in stretch.iter_mut().enumerate() {
+            *y = lanes[offset as usize + k][c];
+        }
+    }
+    // Backwards: lane c keeps `[end_c − keep, end_c)` with `end_c = total − (SPLIT_LANES − 1 − c)·keep`
+    // and runs from `end_c + warm-up` (the last lane from the end).
+    let end = |c: usize| -> isize { (total - (SPLIT_LANES - 1 - c) * keep) as isize };
+    let bwd_start = |c: usize| -> isize {
+        if c == SPLIT_LANES - 1 {
+            total as isize - width as isize
+        } else {
+            end(c) - keep as isize
+        }
+    };
+    for c in 0..SPLIT_LANES {
+        fill_lane(&mut lanes, c, &forward, bwd_start(c));
+    }
+    let snaps = run_cascades_marked(&group, &mut lanes, true, Start::Steady, &marks);
+    // Going backwards the lanes mirror: lane c < last after its warm-up stands where the last
+    // lane does after `keep` steps (c = last − 1) or lane c + 1 at its end.
+    let [warmed, at_keep, at_end] = &snaps[..] else {
+        return None;
+    };
+    let last = SPLIT_LANES - 1;
+    if (0..last).any(|c| {
+        !same_bits(
+            &warmed[c],
+            if c + 1 == last {
+                &at_keep[last]
+            } else {
+                &at_end[c + 1]
+            },
+        )
+    }) {
+        return None;
+    }
+    let mut out = vec![0.0f32; n];
+    for c in 0..SPLIT_LANES {
+        let from = (end(c) - keep as isize).max(pad as isize) as usize;
+        let to = (end(c) as usize).min(pad + n);
+        for i in from..to {
+            out[i - pad] = lanes[(i as isize - bwd_start(c)) as usize][c];
+        }
+    }
+    Some(out)
+}
+
+/// Lane `c` of `lanes` becomes `src[start..start + lanes.len()]`, 0 where that runs outside
+/// `src`.
+fn fill_lane<const C: usize>(lanes: &mut [[f32; C]], c: usize, src: &[f32], start: isize) {
+    let len = lanes.len();
+    let lo = usize::try_from(-start).unwrap_or(0).min(len);
+    let hi = usize::try_from(src.len() as isize - start)
+        .unwrap_or(0)
+        .clamp(lo, len);
+    for v in &mut lanes[..lo] {
+        v[c] = 0.0;
+    }
+    let from = (start + lo as isize) as usize;
+    for (v, &x) in lanes[lo..hi].iter_mut().zip(&src[from..]) {
+        v[c] = x;
+    }
+    for v in &mut lanes[hi..] {
+        v[c] = 0.0;
+    }
+}
+
+/// Whether two lanes' section states are the same to the bit (a NaN never is, and −0 is not 0).
+fn same_bits(a: &[[f32; 2]], b: &[[f32; 2]]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x[0].to_bits() == y[0].to_bits()
+                && x[1].to_bits() == y[1].to_bits()
+                && !x[0].is_nan()
+                && !x[1].is_nan()
+        })
 }
 
 /// Forward and backward passes of `C` filters over the padded lanes; appends each filter's
@@ -621,6 +858,81 @@ mod tests {
     /// The cascades' version for any x86-64, called directly, computes what the dispatched one
     /// (AVX2 wherever the CPU has it) does, bit for bit: one lane and four, both directions,
     /// both ways of starting.
+    /// A heart-recording-like test signal: bursts of a 40–150 Hz tone every ~0.8 s over noise
+    /// whose level swings, at 1 kHz; and its natural log's magnitude (what the homomorphic
+    /// envelope filters).
+    fn bursts(n: usize) -> (Vec<f32>, Vec<f32>) {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let x: Vec<f32> = (0..n)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                let t = i as f32 / 1000.0;
+                let phase = t % 0.8;
+                let burst = if phase < 0.1 {
+                    (std::f32::consts::TAU * (40.0 + 1000.0 * phase) * t).sin() * 3.0
+                } else {
+                    0.0
+                };
+                burst + noise * (0.2 + 0.15 * (t * 1.3).sin())
+            })
+            .collect();
+        let logs = x.iter().map(|v| (v.abs() + 1e-3).ln()).collect();
+        (x, logs)
+    }
+
+    #[test]
+    fn one_filter_split_over_the_lanes_agrees_with_the_whole_pass_to_the_bit() {
+        // The front end's band-pass and the homomorphic envelope's low-pass at 1 kHz, on
+        // signals from the shortest split up to 60 s, and assorted filters on a jagged signal.
+        let band = Sos::butter_bandpass(2, 25.0, 400.0, 1000.0);
+        let envelope = Sos::butter_lowpass(1, 8.0, 1000.0);
+        for n in [SPLIT_MIN, SPLIT_MIN + 1, 20_011, 30_000, 61_237] {
+            let (x, logs) = bursts(n);
+            for (name, f, x) in [("band-pass", &band, &x), ("envelope", &envelope, &logs)] {
+                let want = reference_filtfilt_bank(&[f], x).pop().unwrap_or_default();
+                let got = f.filtfilt(x);
+                let differ = got
+                    .iter()
+                    .zip(&want)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count();
+                assert_eq!(differ, 0, "{name}, n {n}: {differ} samples differ");
+                assert_eq!(got.len(), n);
+            }
+        }
+        for f in assorted_filters() {
+            let x = jagged(40_000);
+            let want = reference_filtfilt_bank(&[&f], &x).pop().unwrap_or_default();
+            let got = f.filtfilt(&x);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{f:?}"
+            );
+        }
+        // The split itself is taken for the front end's filters; for a fifth-order band-pass
+        // whose poles lie nearer the unit circle, on a jagged signal, the lanes' states have not
+        // met the whole pass's when their warm-ups end, and the split declines (the whole pass
+        // runs); as it does where a NaN makes states unequal.
+        let split = |f: &Sos, x: &[f32]| {
+            let pad = f.padding(x.len());
+            filtfilt_split(f, &padded(x, pad), pad, x.len())
+        };
+        let (x, logs) = bursts(30_000);
+        assert!(split(&band, &x).is_some());
+        assert!(split(&envelope, &logs).is_some());
+        let slow = &assorted_filters()[5];
+        assert!(split(slow, &jagged(40_000)).is_none());
+        let nan: Vec<f32> = (0..30_000)
+            .map(|i| if i == 20_000 { f32::NAN } else { 0.5 })
+            .collect();
+        assert!(split(&band, &nan).is_none());
+    }
+
     #[test]
     fn every_compiled_version_of_the_cascades_agrees_to_the_bit() {
         let x = jagged(4000);
@@ -630,7 +942,7 @@ mod tests {
                 let mut one: Vec<[f32; 1]> = x.iter().map(|&v| [v]).collect();
                 let mut one_portable = one.clone();
                 run_cascades(&[&filters[1]], &mut one, backwards, start);
-                cascades_portable(&[&filters[1]], &mut one_portable, backwards, start);
+                cascades_portable(&[&filters[1]], &mut one_portable, backwards, start, &[]);
                 assert!(
                     one.iter()
                         .zip(&one_portable)
@@ -640,7 +952,7 @@ mod tests {
                 let mut four: Vec<[f32; 4]> = x.iter().map(|&v| [v; 4]).collect();
                 let mut four_portable = four.clone();
                 run_cascades(&refs, &mut four, backwards, start);
-                cascades_portable(&refs, &mut four_portable, backwards, start);
+                cascades_portable(&refs, &mut four_portable, backwards, start, &[]);
                 let bits = |v: &[[f32; 4]]| -> Vec<u32> {
                     v.iter().flat_map(|l| l.map(f32::to_bits)).collect()
                 };
