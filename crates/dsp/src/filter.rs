@@ -374,6 +374,25 @@ impl Sos {
         filtfilt_bank(&[self], x).pop().unwrap_or_default()
     }
 
+    /// The largest radius of the filter's poles (0 for no section): how slowly its state
+    /// forgets where it started.
+    fn slowest_pole(&self) -> f64 {
+        self.sections
+            .iter()
+            .map(|s| {
+                // The roots of z² + a1·z + a2.
+                let (a1, a2) = (f64::from(s.a1), f64::from(s.a2));
+                let disc = a1 * a1 - 4.0 * a2;
+                if disc < 0.0 {
+                    a2.sqrt()
+                } else {
+                    let root = disc.sqrt();
+                    ((-a1 + root) / 2.0).abs().max(((-a1 - root) / 2.0).abs())
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
     fn padding(&self, n: usize) -> usize {
         (6 * self.sections.len() * 8).min(n.saturating_sub(1))
     }
@@ -400,10 +419,7 @@ pub fn filtfilt_bank(filters: &[&Sos], x: &[f32]) -> Vec<Vec<f32>> {
     let mut buf = padded(x, pad);
     let mut out = Vec::with_capacity(filters.len());
     if let [one] = filters {
-        match (buf.len() >= SPLIT_MIN)
-            .then(|| filtfilt_split(one, &buf, pad, n))
-            .flatten()
-        {
+        match filtfilt_split(one, &buf, pad, n) {
             Some(y) => out.push(y),
             None => filtfilt_lanes(&[*one], buf.as_chunks_mut::<1>().0, pad, n, &mut out),
         }
@@ -446,26 +462,37 @@ pub fn apply_bank(filters: &[&Sos], x: &[f32], outs: &mut [Vec<f32>]) {
 }
 
 /// Samples each lane of [`filtfilt_split`] runs before the stretch it keeps (after it, going
-/// backwards), so that its state has forgotten where it started: a difference in a section's
-/// state shrinks by the pole's radius each sample (the 25 Hz high-pass at 1 kHz about 0.9, the
-/// homomorphic envelope's first-order low-pass about 0.95), then lingers a while at the size
-/// of one `f32` rounding step. Over the 1,413 recordings of `../shared/data`, 427 of the 430
-/// passes long enough to split met the whole pass within 1,536 samples (with 1,024: 488 of
-/// 524); the 3 others ran whole.
+/// backwards), so that its state has forgotten where it started. A difference in a section's
+/// state shrinks by the slowest pole's radius `r` each sample, to 1e-12 of itself in
+/// `ln 1e-12 / ln r` samples, then may linger a while at the size of one `f32` rounding step,
+/// longest for the front end's band-pass. Measured over the 1,413 recordings of
+/// `../shared/data` (a split declines where a lane has not met the whole pass): the front
+/// end's band-pass (r 0.895, 249 samples to 1e-12) met it in 69 of 841 passes within 498
+/// samples, 212 of 263 within 996, 212 of 217 within 1,493 and 158 of 160 within 1,991; the
+/// homomorphic envelope's low-pass (r 0.951, 549 samples) in every pass within 1,099.
 const SPLIT_WARM_UP: usize = 1536;
 
-/// The shortest padded signal [`filtfilt_split`] takes (about 25 s at 1 kHz): each lane keeps
-/// at least twice its warm-up, so the warm-ups cost at most a third of the work.
-const SPLIT_MIN: usize = SPLIT_LANES * 2 * SPLIT_WARM_UP;
+/// The warm-up of [`filtfilt_split`] for a filter: [`SPLIT_WARM_UP`], if the slowest pole's
+/// difference shrinks to 1e-12 within half of it (radius up to about 0.965); `None` for slower
+/// filters (a 1 Hz high-pass at 500 Hz, r 0.991, needs 3,117 samples for that), whose
+/// warm-ups would cost more than they save.
+fn split_warm_up(filter: &Sos) -> Option<usize> {
+    let r = filter.slowest_pole();
+    (r < 1.0 && 1e-12f64.ln() / r.max(1e-3).ln() <= SPLIT_WARM_UP as f64 / 2.0)
+        .then_some(SPLIT_WARM_UP)
+}
 
-/// How many stretches [`filtfilt_split`] cuts a signal into: eight `f32` lanes fill one AVX2
-/// vector (two SSE ones).
+/// The lanes [`filtfilt_split`] runs side by side: eight `f32` lanes fill one AVX2 vector
+/// (two SSE ones).
 const SPLIT_LANES: usize = 8;
 
 /// [`Sos::filtfilt`] of one filter over a long padded signal `buf`, the signal cut into
 /// [`SPLIT_LANES`] stretches that run side by side in the lanes of one group. A biquad's
 /// recursion is serial: one filter alone leaves the lanes idle, and the CPU waits on each
 /// sample's last result; split eight ways, a 30 s pass takes about a quarter of the time.
+/// (Banks of two or more filters already fill a group's lanes; the segmentation's three bands
+/// split two ways each measured slower, the copying in and out costing more than the shorter
+/// passes saved.)
 ///
 /// Each lane starts [`SPLIT_WARM_UP`] samples before its stretch (going forwards; after it,
 /// going backwards), from the steady state of that sample as the whole pass starts from its
@@ -475,11 +502,27 @@ const SPLIT_LANES: usize = 8;
 /// (computing the whole pass there) holds it at the same sample: from there on both run the
 /// same operations on the same inputs, so by induction every kept sample is the whole pass's,
 /// to the bit. Where a lane's state has not met it yet (or holds a NaN), `None`: the caller
-/// runs the whole pass. Returns the kept `n` samples after `pad`.
+/// runs the whole pass. `None` too for a filter too slow to forget ([`split_warm_up`]) or a
+/// signal too short (each stretch at least twice the warm-up, so the warm-ups cost at most a
+/// third of the work: about 25 s at 1 kHz). Returns the kept `n` samples after `pad`.
 fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec<f32>> {
+    filtfilt_split_with(filter, buf, pad, n, split_warm_up(filter)?)
+}
+
+/// [`filtfilt_split`] with a warm-up of `warm_up` samples.
+fn filtfilt_split_with(
+    filter: &Sos,
+    buf: &[f32],
+    pad: usize,
+    n: usize,
+    warm_up: usize,
+) -> Option<Vec<f32>> {
     let total = buf.len();
+    if total < SPLIT_LANES * 2 * warm_up {
+        return None;
+    }
     let keep = total.div_ceil(SPLIT_LANES);
-    let width = keep + SPLIT_WARM_UP;
+    let width = keep + warm_up;
     let group = [filter; SPLIT_LANES];
     // Forwards: lane c runs from `c·keep − warm-up` (lane 0 from 0) and keeps
     // `[c·keep, (c + 1)·keep)`.
@@ -487,14 +530,14 @@ fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec
         if c == 0 {
             0
         } else {
-            (c * keep) as isize - SPLIT_WARM_UP as isize
+            (c * keep) as isize - warm_up as isize
         }
     };
     let mut lanes = vec![[0.0f32; SPLIT_LANES]; width];
     for c in 0..SPLIT_LANES {
         fill_lane(&mut lanes, c, buf, fwd_start(c));
     }
-    let marks = [SPLIT_WARM_UP, keep];
+    let marks = [warm_up, keep];
     let snaps = run_cascades_marked(&group, &mut lanes, false, Start::Steady, &marks);
     // Lane c ≥ 1 after its warm-up stands at sample c·keep; so does lane 0 after `keep` steps
     // and lane c − 1 ≥ 1 at its end.
@@ -511,16 +554,17 @@ fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec
     }
     let mut forward = vec![0.0f32; total];
     for (c, stretch) in forward.chunks_mut(keep).enumerate() {
-        let offset = (c * keep) as isize - fwd_start(c);
-        for (k, y) in stretch.iter_mut().enumerate() {
-            *y = lanes[offset as usize + k][c];
+        let offset = ((c * keep) as isize - fwd_start(c)) as usize;
+        for (y, l) in stretch.iter_mut().zip(&lanes[offset..]) {
+            *y = l[c];
         }
     }
-    // Backwards: lane c keeps `[end_c − keep, end_c)` with `end_c = total − (SPLIT_LANES − 1 − c)·keep`
+    // Backwards: lane c keeps `[end_c − keep, end_c)` with `end_c = total − (last − c)·keep`
     // and runs from `end_c + warm-up` (the last lane from the end).
-    let end = |c: usize| -> isize { (total - (SPLIT_LANES - 1 - c) * keep) as isize };
+    let last = SPLIT_LANES - 1;
+    let end = |c: usize| -> isize { (total - (last - c) * keep) as isize };
     let bwd_start = |c: usize| -> isize {
-        if c == SPLIT_LANES - 1 {
+        if c == last {
             total as isize - width as isize
         } else {
             end(c) - keep as isize
@@ -535,7 +579,6 @@ fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec
     let [warmed, at_keep, at_end] = &snaps[..] else {
         return None;
     };
-    let last = SPLIT_LANES - 1;
     if (0..last).any(|c| {
         !same_bits(
             &warmed[c],
@@ -551,9 +594,10 @@ fn filtfilt_split(filter: &Sos, buf: &[f32], pad: usize, n: usize) -> Option<Vec
     let mut out = vec![0.0f32; n];
     for c in 0..SPLIT_LANES {
         let from = (end(c) - keep as isize).max(pad as isize) as usize;
-        let to = (end(c) as usize).min(pad + n);
-        for i in from..to {
-            out[i - pad] = lanes[(i as isize - bwd_start(c)) as usize][c];
+        let to = (end(c) as usize).min(pad + n).max(from);
+        let offset = (from as isize - bwd_start(c)) as usize;
+        for (y, l) in out[from - pad..to - pad].iter_mut().zip(&lanes[offset..]) {
+            *y = l[c];
         }
     }
     Some(out)
@@ -885,11 +929,13 @@ mod tests {
 
     #[test]
     fn one_filter_split_over_the_lanes_agrees_with_the_whole_pass_to_the_bit() {
-        // The front end's band-pass and the homomorphic envelope's low-pass at 1 kHz, on
-        // signals from the shortest split up to 60 s, and assorted filters on a jagged signal.
+        // The engine's two filters that run alone, the front end's band-pass and the
+        // homomorphic envelope's low-pass (at 1 kHz), from their shortest split up to 60 s;
+        // and assorted filters on a jagged signal.
         let band = Sos::butter_bandpass(2, 25.0, 400.0, 1000.0);
         let envelope = Sos::butter_lowpass(1, 8.0, 1000.0);
-        for n in [SPLIT_MIN, SPLIT_MIN + 1, 20_011, 30_000, 61_237] {
+        let shortest = 2 * SPLIT_WARM_UP * SPLIT_LANES;
+        for n in [shortest, shortest + 1, 30_000, 61_237] {
             let (x, logs) = bursts(n);
             for (name, f, x) in [("band-pass", &band, &x), ("envelope", &envelope, &logs)] {
                 let want = reference_filtfilt_bank(&[f], x).pop().unwrap_or_default();
@@ -901,6 +947,12 @@ mod tests {
                     .count();
                 assert_eq!(differ, 0, "{name}, n {n}: {differ} samples differ");
                 assert_eq!(got.len(), n);
+                // And the split itself is what ran, not the whole pass.
+                let pad = f.padding(n);
+                assert!(
+                    filtfilt_split(f, &padded(x, pad), pad, n).is_some(),
+                    "{name}, n {n}: not split"
+                );
             }
         }
         for f in assorted_filters() {
@@ -914,23 +966,25 @@ mod tests {
                 "{f:?}"
             );
         }
-        // The split itself is taken for the front end's filters; for a fifth-order band-pass
-        // whose poles lie nearer the unit circle, on a jagged signal, the lanes' states have not
-        // met the whole pass's when their warm-ups end, and the split declines (the whole pass
-        // runs); as it does where a NaN makes states unequal.
+        // Where the lanes' states have not met the whole pass's when their warm-ups end (the
+        // band-pass after 64 samples), the split declines and the whole pass runs; so it does
+        // where a NaN makes states unequal, for a signal too short, and for a filter whose
+        // slowest pole forgets too slowly (a 5 Hz high-pass at 1 kHz).
+        let (x, _) = bursts(30_000);
+        let pad = band.padding(x.len());
+        let buf = padded(&x, pad);
+        assert!(filtfilt_split_with(&band, &buf, pad, x.len(), SPLIT_WARM_UP).is_some());
+        assert!(filtfilt_split_with(&band, &buf, pad, x.len(), 64).is_none());
         let split = |f: &Sos, x: &[f32]| {
             let pad = f.padding(x.len());
             filtfilt_split(f, &padded(x, pad), pad, x.len())
         };
-        let (x, logs) = bursts(30_000);
-        assert!(split(&band, &x).is_some());
-        assert!(split(&envelope, &logs).is_some());
-        let slow = &assorted_filters()[5];
-        assert!(split(slow, &jagged(40_000)).is_none());
         let nan: Vec<f32> = (0..30_000)
             .map(|i| if i == 20_000 { f32::NAN } else { 0.5 })
             .collect();
         assert!(split(&band, &nan).is_none());
+        assert!(split(&band, &bursts(20_000).0).is_none());
+        assert_eq!(split_warm_up(&Sos::butter_highpass(2, 5.0, 1000.0)), None);
     }
 
     #[test]
