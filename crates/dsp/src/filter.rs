@@ -534,24 +534,7 @@ fn filtfilt_split_with(
         }
     };
     let mut lanes = vec![[0.0f32; SPLIT_LANES]; width];
-    for c in 0..SPLIT_LANES {
-        fill_lane(&mut lanes, c, buf, fwd_start(c));
-    }
-    let marks = [warm_up, keep];
-    let snaps = run_cascades_marked(&group, &mut lanes, false, Start::Steady, &marks);
-    // Lane c ≥ 1 after its warm-up stands at sample c·keep; so does lane 0 after `keep` steps
-    // and lane c − 1 ≥ 1 at its end.
-    let [warmed, at_keep, at_end] = &snaps[..] else {
-        return None;
-    };
-    if (1..SPLIT_LANES).any(|c| {
-        !same_bits(
-            &warmed[c],
-            if c == 1 { &at_keep[0] } else { &at_end[c - 1] },
-        )
-    }) {
-        return None;
-    }
+    split_pass(&group, &mut lanes, buf, fwd_start, false, warm_up, keep)?;
     let mut forward = vec![0.0f32; total];
     for (c, stretch) in forward.chunks_mut(keep).enumerate() {
         let offset = ((c * keep) as isize - fwd_start(c)) as usize;
@@ -570,27 +553,7 @@ fn filtfilt_split_with(
             end(c) - keep as isize
         }
     };
-    for c in 0..SPLIT_LANES {
-        fill_lane(&mut lanes, c, &forward, bwd_start(c));
-    }
-    let snaps = run_cascades_marked(&group, &mut lanes, true, Start::Steady, &marks);
-    // Going backwards the lanes mirror: lane c < last after its warm-up stands where the last
-    // lane does after `keep` steps (c = last − 1) or lane c + 1 at its end.
-    let [warmed, at_keep, at_end] = &snaps[..] else {
-        return None;
-    };
-    if (0..last).any(|c| {
-        !same_bits(
-            &warmed[c],
-            if c + 1 == last {
-                &at_keep[last]
-            } else {
-                &at_end[c + 1]
-            },
-        )
-    }) {
-        return None;
-    }
+    split_pass(&group, &mut lanes, &forward, bwd_start, true, warm_up, keep)?;
     let mut out = vec![0.0f32; n];
     for c in 0..SPLIT_LANES {
         let from = (end(c) - keep as isize).max(pad as isize) as usize;
@@ -601,6 +564,41 @@ fn filtfilt_split_with(
         }
     }
     Some(out)
+}
+
+/// One direction of [`filtfilt_split_with`]: lane `c` of `lanes` filled from `src` at
+/// `start(c)`, the group run over them, and the check that every lane but the first in the
+/// direction of travel ends its warm-up holding, to the bit, the state the lane before it
+/// holds at the same sample: the first lane there after `keep` steps, any other at its end.
+/// `None` where one does not.
+fn split_pass(
+    group: &[&Sos; SPLIT_LANES],
+    lanes: &mut [[f32; SPLIT_LANES]],
+    src: &[f32],
+    start: impl Fn(usize) -> isize,
+    backwards: bool,
+    warm_up: usize,
+    keep: usize,
+) -> Option<()> {
+    for c in 0..SPLIT_LANES {
+        fill_lane(lanes, c, src, start(c));
+    }
+    let snaps = run_cascades_marked(group, lanes, backwards, Start::Steady, &[warm_up, keep]);
+    let [warmed, at_keep, at_end] = &snaps[..] else {
+        return None;
+    };
+    let first = if backwards { SPLIT_LANES - 1 } else { 0 };
+    let before = |c: usize| if backwards { c + 1 } else { c - 1 };
+    (0..SPLIT_LANES)
+        .filter(|&c| c != first)
+        .all(|c| {
+            let b = before(c);
+            same_bits(
+                &warmed[c],
+                if b == first { &at_keep[b] } else { &at_end[b] },
+            )
+        })
+        .then_some(())
 }
 
 /// Lane `c` of `lanes` becomes `src[start..start + lanes.len()]`, 0 where that runs outside
