@@ -185,21 +185,23 @@ impl<const C: usize, const S: usize> Lanes<C, S> {
 /// Runs `C` cascades, cascade `c` over lane `c` of `x`, in place, forwards or backwards, each
 /// section starting as `start` says from the lane's first sample (in the direction of travel).
 ///
-/// Compiled for any x86-64 and for one with AVX2 (`multiversion`, chosen when called): both
-/// compute the same operations in the same order (no fused multiply-add), so their results
-/// agree to the bit (checked by a test). Every filter here runs through it.
-#[multiversion(targets("x86_64+avx2"))]
+/// Compiled for any x86-64 and for one with AVX2 (`multiversion`, chosen when called, in
+/// [`run_cascades_marked`]): both compute the same operations in the same order (no fused
+/// multiply-add), so their results agree to the bit (checked by a test). Every filter here
+/// runs through it.
+#[inline]
 fn run_cascades<const C: usize>(
     cascades: &[&Sos; C],
     x: &mut [[f32; C]],
     backwards: bool,
     start: Start,
 ) {
-    cascades_portable(cascades, x, backwards, start, &[]);
+    run_cascades_marked(cascades, x, backwards, start, &[]);
 }
 
 /// [`run_cascades`], also returning every section's state in every lane after each step count
-/// of `marks` (ascending) and at the end: `marks.len() + 1` snapshots.
+/// of `marks` (ascending) and at the end: `marks.len() + 1` snapshots (none without marks).
+/// This is the function compiled twice, for any x86-64 and for AVX2.
 #[multiversion(targets("x86_64+avx2"))]
 fn run_cascades_marked<const C: usize>(
     cascades: &[&Sos; C],
