@@ -313,11 +313,12 @@ pub const MIN_CYCLES_FOR_DISTINCT_SOUNDS: usize = 3;
 /// The least share of a long recording ([`MIN_DURATION_FOR_CLEAN_SHARE`] or more) that its
 /// accepted cycles must span for it to be judged ([`UnknownReason::LittleInCleanCycles`]).
 /// Where a few "cycles" pass among stretches that could not be cut into clean ones, they may
-/// be chance: `auscult-synth`'s speech-like bursts or rubbing with no heart under them were cut
-/// into cycles of which those accepted spanned 5–33 % of 20 s, and were called a grade 1–4
-/// murmur (2 of 16) or "murmur absent" (3 of 16). Of the 1,412 recordings of `../shared/data`,
-/// every one of 6 s or more with an accepted cycle has them spanning at least 50 % of it
-/// (PhysioNet a0047, 20 of 40 cycles accepted; 1 % of them below 65 %), so none is affected.
+/// be chance: of 12 `auscult-synth` recordings of speech-like bursts or rubbing with no heart
+/// under them (20 s), 5 were judged before this check (a grade 1, 3 and 4 murmur, "murmur
+/// absent" twice), their accepted cycles spanning 5–66 % of them; 2 are now (48 % and 66 %).
+/// Of the 1,412 labelled recordings of `../shared/data`, every one of 6 s or more with an
+/// accepted cycle has them spanning at least 50 % of it (PhysioNet a0047, 20 of 40 cycles
+/// accepted; 1 % of them below 65 %), so none is affected.
 pub const MIN_CLEAN_SHARE: f64 = 0.4;
 
 /// The shortest recording whose [`MIN_CLEAN_SHARE`] is checked: in a shorter one the partial

@@ -170,15 +170,7 @@ impl<const C: usize, const S: usize> Lanes<C, S> {
 
     #[inline(always)]
     fn run(mut self, x: &mut [[f32; C]], backwards: bool) {
-        if backwards {
-            for v in x.iter_mut().rev() {
-                self.step(v);
-            }
-        } else {
-            for v in x.iter_mut() {
-                self.step(v);
-            }
-        }
+        self.run_steps(x, backwards, 0, x.len());
     }
 }
 
@@ -604,22 +596,19 @@ fn split_pass(
 }
 
 /// Lane `c` of `lanes` becomes `src[start..start + lanes.len()]`, 0 where that runs outside
-/// `src`.
+/// `src` (wherever `start` lies).
 fn fill_lane<const C: usize>(lanes: &mut [[f32; C]], c: usize, src: &[f32], start: isize) {
-    let len = lanes.len();
-    let lo = usize::try_from(-start).unwrap_or(0).min(len);
+    // `lanes[lo..hi]` is what overlaps `src`, from `src[start + lo]`.
+    let lo = usize::try_from(-start).unwrap_or(0).min(lanes.len());
     let hi = usize::try_from(src.len() as isize - start)
         .unwrap_or(0)
-        .clamp(lo, len);
-    for v in &mut lanes[..lo] {
-        v[c] = 0.0;
-    }
-    let from = (start + lo as isize) as usize;
-    for (v, &x) in lanes[lo..hi].iter_mut().zip(&src[from..]) {
-        v[c] = x;
-    }
-    for v in &mut lanes[hi..] {
-        v[c] = 0.0;
+        .clamp(lo, lanes.len());
+    for (j, v) in lanes.iter_mut().enumerate() {
+        v[c] = if (lo..hi).contains(&j) {
+            src[(start + j as isize) as usize]
+        } else {
+            0.0
+        };
     }
 }
 
@@ -985,6 +974,19 @@ mod tests {
         assert!(split(&band, &nan).is_none());
         assert!(split(&band, &bursts(20_000).0).is_none());
         assert_eq!(split_warm_up(&Sos::butter_highpass(2, 5.0, 1000.0)), None);
+        // A lane is filled from any start, in or out of the source, without a panic.
+        let src = [1.0f32, 2.0, 3.0];
+        for (start, want) in [
+            (-5, [0.0, 0.0, 0.0, 0.0]),
+            (-2, [0.0, 0.0, 1.0, 2.0]),
+            (1, [2.0, 3.0, 0.0, 0.0]),
+            (7, [0.0, 0.0, 0.0, 0.0]),
+        ] {
+            let mut lanes = [[9.0f32; 2]; 4];
+            fill_lane(&mut lanes, 1, &src, start);
+            assert_eq!(lanes.map(|l| l[1]), want, "start {start}");
+            assert!(lanes.iter().all(|l| l[0] == 9.0));
+        }
     }
 
     #[test]
