@@ -15,7 +15,7 @@
 //!   the same cycle phase, less their noise floor (the cycle-synchronous ensemble in the power
 //!   domain, so noise-like murmurs, whose waveform averages away, keep their power), kept where
 //!   it stands `significance` spreads above the low end of the unlocked ensemble over the phases
-//!   or, for noise that rises and falls (breathing) with cycles from an ECG, above its centre. It
+//!   or, for noise that rises and falls (breathing), above its centre. It
 //!   is widened by `phase_spread` in time so a sound found a little early or late is not cut;
 //! - this cycle's own estimate `max(P − N, 0)` is kept up to `headroom` above `S`, so real
 //!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a burst that the
@@ -90,8 +90,9 @@ pub struct DenoiseOptions {
     /// How far the recording's own noise floor must swing over time ([`noise_swing`], natural
     /// log of its 90 % over its 10 % quantile) for noise that rises and falls, such as
     /// breathing, to be judged against the centre of what is not locked rather than its low
-    /// floor, when the cycles come from an ECG. Breathing swings by 7–8, white noise by about 1.
-    /// Infinite turns it off (the rule before 2026-12-06, fifth stop; DENOISE.md).
+    /// floor. Breathing swings by 7–8, white noise by about 1. Infinite turns it off (the rule
+    /// before 2026-12-06, fifth stop); only with cycles from an ECG until 2026-12-07, sixteenth
+    /// stop (DENOISE.md).
     pub modulated_swing: f64,
     /// How far each S1 and S2 onset may be moved to where its sound best matches the same
     /// sound of the other cycles ([`align_anchors`]); 0 turns it off. The segmentation places
@@ -301,11 +302,10 @@ impl Denoiser {
         let noise = noise_floor(&stft, active_bins, hop_s, opts);
         // Noise that rises and falls (breathing) spreads the ensemble over the phases more than
         // its low floor allows for: judge a locked sound against the centre of what is not
-        // locked. Only with cycles from an ECG: from the sound alone at low SNR the cycles can
-        // follow the breaths themselves, and the stricter test then cuts the heart sounds.
+        // locked. From the sound alone too since the sound's rate is no longer read at the
+        // breaths' pace (DENOISE.md, sixteenth stop).
         let band = band_bins(len, rate, active_bins);
-        let centred =
-            ecg_gated(cycles) && f64::from(noise_swing(&noise, band)) > opts.modulated_swing;
+        let centred = f64::from(noise_swing(&noise, band)) > opts.modulated_swing;
 
         let mut anchors = anchors(cycles, x.len() as f64 / rate);
         align_anchors(&x, rate, opts.align_reach.0, &mut anchors);
@@ -951,11 +951,6 @@ fn noise_swing(noise: &Array2<f32>, band: std::ops::Range<usize>) -> f32 {
     median(&mut swings)
 }
 
-/// Whether the cycles come from an ECG: more than half of them carry an R peak.
-fn ecg_gated(cycles: &[Cycle]) -> bool {
-    cycles.iter().filter(|c| c.r_peak.is_some()).count() * 2 > cycles.len()
-}
-
 /// The median of `v` (reordered); 0 for none.
 fn median(v: &mut [f32]) -> f32 {
     quantile(v, 0.5)
@@ -1236,18 +1231,6 @@ mod tests {
         // Bins outside the floor, or none, give no swing rather than a panic.
         assert_eq!(noise_swing(&steady, 8..12), 0.0);
         assert_eq!(noise_swing(&Array2::zeros((0, 0)), 0..4), 0.0);
-    }
-
-    #[test]
-    fn cycles_count_as_ecg_gated_when_most_carry_an_r_peak() {
-        let with_r = |a: f64| Cycle {
-            r_peak: Some(Seconds(a - 0.02)),
-            ..cycle(a, a + 0.3, a + 0.8)
-        };
-        assert!(!ecg_gated(&[]));
-        assert!(!ecg_gated(&[cycle(0.1, 0.4, 0.9), cycle(0.9, 1.2, 1.7)]));
-        assert!(ecg_gated(&[with_r(0.1), with_r(0.9), cycle(1.7, 2.0, 2.5)]));
-        assert!(!ecg_gated(&[with_r(0.1), cycle(0.9, 1.2, 1.7)]));
     }
 
     #[test]
