@@ -6,11 +6,15 @@
 //! - `analyze/pcg_only/<seconds>`: the same recording without the ECG (HSMM segmentation).
 //! - `batch/threads/<n>`: 16 recordings of 30 s analysed with a rayon pool of n threads, one
 //!   `Analyzer` per thread: the ratio of n = 1 to n = 2 shows how batch throughput grows with cores.
+//! - `denoise/<variant>/30`: the cleaned sound (`auscult_dsp::Denoiser`) of a 30 s recording under
+//!   noise, given its ECG-gated cycles: `aligned` as shipped, `unaligned` with the onset alignment
+//!   off (`align_reach` 0), so their ratio is what the alignment costs, measured in one run.
 //!
 //! Setup (synthesis, planning) is outside the timed loop. Run: `cargo bench --bench analysis`.
 
-use auscult_dsp::{Analyzer, Hz, Recording};
-use auscult_synth::{MurmurKind, MurmurSpec, SynthConfig, SyntheticRecording};
+use auscult_dsp::denoise::{DenoiseOptions, Denoiser};
+use auscult_dsp::{Analyzer, Hz, Recording, Seconds, Signal};
+use auscult_synth::{MurmurKind, MurmurSpec, PcgNoise, SynthConfig, SyntheticRecording};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
@@ -81,5 +85,44 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, single_recording, batch);
+fn denoise(c: &mut Criterion) {
+    let cfg = SynthConfig {
+        seed: 11,
+        duration_s: 30.0,
+        murmur: Some(MurmurSpec {
+            kind: MurmurKind::MitralRegurgitation,
+            grade: 3,
+        }),
+        pcg_noise: PcgNoise::NOISY,
+        ..SynthConfig::default()
+    };
+    let rec = auscult_synth::generate(&cfg).expect("valid synthetic config");
+    let cycles = Analyzer::new()
+        .analyze(&input(&rec, true))
+        .expect("analysable")
+        .cycles;
+    let pcg = Signal {
+        samples: &rec.pcg,
+        rate: Hz(rec.pcg_rate_hz),
+    };
+    let mut group = c.benchmark_group("denoise");
+    group.throughput(Throughput::Elements(rec.pcg.len() as u64));
+    for (name, reach) in [
+        ("aligned", DenoiseOptions::default().align_reach),
+        ("unaligned", Seconds(0.0)),
+    ] {
+        let mut denoiser = Denoiser::new(DenoiseOptions {
+            align_reach: reach,
+            ..DenoiseOptions::default()
+        });
+        // Plan the FFTs outside the measurement.
+        let _ = denoiser.denoise(pcg, &cycles);
+        group.bench_function(BenchmarkId::new(name, 30), |b| {
+            b.iter(|| denoiser.denoise(black_box(pcg), black_box(&cycles)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, single_recording, batch, denoise);
 criterion_main!(benches);
