@@ -19,6 +19,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::hint::black_box;
 
 fn recording(seed: u64, seconds: f64) -> SyntheticRecording {
+    noisy_recording(seed, seconds, PcgNoise::default())
+}
+
+/// [`recording`] under `noise`.
+fn noisy_recording(seed: u64, seconds: f64, noise: PcgNoise) -> SyntheticRecording {
     let cfg = SynthConfig {
         seed,
         duration_s: seconds,
@@ -26,6 +31,7 @@ fn recording(seed: u64, seconds: f64) -> SyntheticRecording {
             kind: MurmurKind::MitralRegurgitation,
             grade: 3,
         }),
+        pcg_noise: noise,
         ..SynthConfig::default()
     };
     auscult_synth::generate(&cfg).expect("valid synthetic config")
@@ -86,17 +92,7 @@ fn batch(c: &mut Criterion) {
 }
 
 fn denoise(c: &mut Criterion) {
-    let cfg = SynthConfig {
-        seed: 11,
-        duration_s: 30.0,
-        murmur: Some(MurmurSpec {
-            kind: MurmurKind::MitralRegurgitation,
-            grade: 3,
-        }),
-        pcg_noise: PcgNoise::NOISY,
-        ..SynthConfig::default()
-    };
-    let rec = auscult_synth::generate(&cfg).expect("valid synthetic config");
+    let rec = noisy_recording(11, 30.0, PcgNoise::NOISY);
     let cycles = Analyzer::new()
         .analyze(&input(&rec, true))
         .expect("analysable")

@@ -319,7 +319,8 @@ impl Denoiser {
         align_anchors(
             &x,
             rate,
-            (opts.align_reach.0, opts.align_far_reach.0),
+            opts.align_reach.0,
+            opts.align_far_reach.0,
             &mut anchors,
         );
         let usable = anchors.iter().filter(|a| a.sound == Sound::S2).count();
@@ -586,9 +587,9 @@ fn anchors(cycles: &[Cycle], duration: f64) -> Vec<Anchor> {
     out
 }
 
-/// The band the onsets are aligned in: the heart sounds' own low band (as in
-/// [`crate::features::BANDS`]), below most breath, speech and rubbing noise.
-const ALIGN_BAND: (f64, f64) = (25.0, 80.0);
+/// The band the onsets are aligned in: the heart sounds' own low band, the first of
+/// [`crate::features::BANDS`], below most breath, speech and rubbing noise.
+const ALIGN_BAND: (f64, f64) = crate::features::BANDS[0];
 /// The envelope's resolution for the alignment (seconds per value).
 const ALIGN_STEP: f64 = 0.001;
 /// The power envelope is averaged over this long (seconds) before it is compared.
@@ -611,9 +612,9 @@ const ALIGN_FAR_MIN_GAIN: f32 = 0.3;
 /// A move beyond `align_reach` stays within this share of the gap to the neighbouring onsets.
 const ALIGN_FAR_GAP_SHARE: f64 = 0.25;
 
-/// Moves each S1 and S2 onset (by at most `reach.0` seconds in all) to where the envelope of its
+/// Moves each S1 and S2 onset (by at most `reach` seconds in all) to where the envelope of its
 /// sound best matches that sound's median envelope over all the cycles, twice; or further, up to
-/// `reach.1` (and [`ALIGN_FAR_GAP_SHARE`] of the gaps to its neighbours), where the match there is
+/// `far_reach` (and [`ALIGN_FAR_GAP_SHARE`] of the gaps to its neighbours), where the match there is
 /// strong ([`ALIGN_FAR_MIN_MATCH`]) and clearly better than where it is
 /// ([`ALIGN_FAR_MIN_GAIN`]): the segmentation took a lump of noise for the sound.
 ///
@@ -625,8 +626,7 @@ const ALIGN_FAR_GAP_SHARE: f64 = 0.25;
 /// not matter. A sound's template is the median over its onsets, so a burst in a few cycles
 /// does not shape it. Fewer than [`MIN_SHARED`] onsets of a sound far enough from the ends:
 /// that sound is left as it is. The anchors stay in time order.
-fn align_anchors(x: &[f32], rate: f64, reach: (f64, f64), anchors: &mut [Anchor]) {
-    let (reach, far_reach) = reach;
+fn align_anchors(x: &[f32], rate: f64, reach: f64, far_reach: f64, anchors: &mut [Anchor]) {
     if !(reach.is_finite() && reach > 0.0) || anchors.len() < MIN_SHARED {
         return;
     }
@@ -635,26 +635,17 @@ fn align_anchors(x: &[f32], rate: f64, reach: (f64, f64), anchors: &mut [Anchor]
     } else {
         reach
     };
-    let mut clean = x.to_vec();
-    crate::spike::remove_spikes(&mut clean, rate);
-    let band = crate::filter::Sos::butter_bandpass(2, ALIGN_BAND.0, ALIGN_BAND.1, rate);
-    let power: Vec<f32> = band.filtfilt(&clean).iter().map(|v| v * v).collect();
-    let smoothing = ((ALIGN_SMOOTHING * rate) as usize) | 1;
-    let factor = ((ALIGN_STEP * rate).round() as usize).max(1);
-    let step = factor as f64 / rate;
-    let env: Vec<f32> =
-        crate::envelope::block_mean(&crate::filter::moving_average(&power, smoothing), factor)
-            .into_iter()
-            .map(|v| v.max(0.0).sqrt())
-            .collect();
+    let (env, step) = alignment_envelope(x, rate);
     let before = (ALIGN_BEFORE / step).round() as isize;
-    let after = (ALIGN_AFTER / step).round() as isize;
-    let len = (before + after) as usize;
+    let len = ((ALIGN_BEFORE + ALIGN_AFTER) / step).round() as usize;
     let reach_steps = (reach / step).round() as isize;
     let far_steps = (far_reach / step).round() as isize;
     let at = |t: f64| (t / step).round() as isize;
-    let fits =
-        |c: isize| c - before - reach_steps >= 0 && c + after + reach_steps <= env.len() as isize;
+    // The stretch of `env` compared at sample `c`, when it lies inside.
+    let stretch = |c: isize| {
+        let start = usize::try_from(c - before).ok()?;
+        env.get(start..start + len)
+    };
     let origin: Vec<f64> = anchors.iter().map(|a| a.t).collect();
     // How far each onset may move once its sound is found further off.
     let far_limit: Vec<f64> = (0..origin.len())
@@ -672,8 +663,14 @@ fn align_anchors(x: &[f32], rate: f64, reach: (f64, f64), anchors: &mut [Anchor]
     let mut template = vec![0.0f32; len];
     for _ in 0..ALIGN_PASSES {
         for sound in [Sound::S1, Sound::S2] {
+            // Onsets whose stretch lies inside the envelope wherever the near search takes it.
             let chosen: Vec<usize> = (0..anchors.len())
-                .filter(|&i| anchors[i].sound == sound && fits(at(anchors[i].t)))
+                .filter(|&i| {
+                    let c = at(anchors[i].t);
+                    anchors[i].sound == sound
+                        && stretch(c - reach_steps).is_some()
+                        && stretch(c + reach_steps).is_some()
+                })
                 .collect();
             if chosen.len() < MIN_SHARED {
                 continue;
@@ -683,42 +680,21 @@ fn align_anchors(x: &[f32], rate: f64, reach: (f64, f64), anchors: &mut [Anchor]
                 column.extend(
                     chosen
                         .iter()
-                        .map(|&i| env[(at(anchors[i].t) - before) as usize + j]),
+                        .filter_map(|&i| stretch(at(anchors[i].t)).map(|w| w[j])),
                 );
                 *t = median(&mut column);
             }
-            let mean = template.iter().sum::<f32>() / len as f32;
-            template.iter_mut().for_each(|t| *t -= mean);
-            let norm = template.iter().map(|t| t * t).sum::<f32>().sqrt();
-            if !(norm.is_finite() && norm > 0.0) {
-                continue;
-            }
             for &i in &chosen {
                 let c = at(anchors[i].t);
-                let (mut near, mut far, mut here) = (
-                    (f32::NEG_INFINITY, 0isize),
-                    (f32::NEG_INFINITY, 0isize),
-                    0.0f32,
-                );
-                let lo = (-far_steps).max(before - c);
-                let hi = far_steps.min(env.len() as isize - after - c);
-                for d in lo..=hi {
-                    let start = (c + d - before) as usize;
-                    let w = &env[start..start + len];
-                    let mean = w.iter().sum::<f32>() / len as f32;
-                    let (mut dot, mut var) = (0.0f32, 0.0f32);
-                    for (v, t) in w.iter().zip(&template) {
-                        dot += (v - mean) * t;
-                        var += (v - mean) * (v - mean);
-                    }
-                    let r = if var > 0.0 {
-                        dot / (var.sqrt() * norm)
-                    } else {
-                        0.0
-                    };
-                    if d == 0 {
-                        here = r;
-                    }
+                let matching =
+                    |d: isize| stretch(c + d).map(|w| crate::quality::pearson(w, &template));
+                // The match where the onset is, then the best near and the best at every shift
+                // the envelope allows; a shift must match better than staying (a flat
+                // envelope or template, where every match is 0, moves nothing).
+                let here = matching(0).unwrap_or(0.0);
+                let (mut near, mut far) = ((here, 0), (here, 0));
+                for d in -far_steps..=far_steps {
+                    let Some(r) = matching(d) else { continue };
                     if d.abs() <= reach_steps && r > near.0 {
                         near = (r, d);
                     }
@@ -743,6 +719,24 @@ fn align_anchors(x: &[f32], rate: f64, reach: (f64, f64), anchors: &mut [Anchor]
         }
     }
     anchors.sort_by(|p, q| p.t.total_cmp(&q.t));
+}
+
+/// The envelope [`align_anchors`] compares, and its step in seconds: the square root of the
+/// power in [`ALIGN_BAND`], averaged over [`ALIGN_SMOOTHING`], at [`ALIGN_STEP`], of a copy of
+/// `x` with its spikes removed.
+fn alignment_envelope(x: &[f32], rate: f64) -> (Vec<f32>, f64) {
+    let mut clean = x.to_vec();
+    crate::spike::remove_spikes(&mut clean, rate);
+    let band = crate::filter::Sos::butter_bandpass(2, ALIGN_BAND.0, ALIGN_BAND.1, rate);
+    let power: Vec<f32> = band.filtfilt(&clean).iter().map(|v| v * v).collect();
+    let smoothing = ((ALIGN_SMOOTHING * rate) as usize) | 1;
+    let factor = ((ALIGN_STEP * rate).round() as usize).max(1);
+    let env =
+        crate::envelope::block_mean(&crate::filter::moving_average(&power, smoothing), factor)
+            .into_iter()
+            .map(|v| v.max(0.0).sqrt())
+            .collect();
+    (env, factor as f64 / rate)
 }
 
 /// The three stretches of a cycle that phases are counted in, each from its own sound.
@@ -1159,7 +1153,7 @@ mod tests {
         let rate = 2000.0;
         let (x, truth, mut anchors) = sounds_and_jittered_anchors(rate, None);
         let before: Vec<f64> = anchors.iter().zip(&truth).map(|(a, t)| a.t - t).collect();
-        align_anchors(&x, rate, (0.03, 0.12), &mut anchors);
+        align_anchors(&x, rate, 0.03, 0.12, &mut anchors);
         let after: Vec<f64> = anchors.iter().zip(&truth).map(|(a, t)| a.t - t).collect();
         // The template is the median sound, so every onset lands at the same offset from its
         // sound (a shift common to all of them does not move a phase against another).
@@ -1188,9 +1182,12 @@ mod tests {
         // A reach of 0 leaves them where they were; so does too short a recording.
         let (x, _, mut anchors) = sounds_and_jittered_anchors(rate, None);
         let kept: Vec<f64> = anchors.iter().map(|a| a.t).collect();
-        align_anchors(&x, rate, (0.0, 0.12), &mut anchors);
+        align_anchors(&x, rate, 0.0, 0.12, &mut anchors);
         assert_eq!(anchors.iter().map(|a| a.t).collect::<Vec<_>>(), kept);
-        align_anchors(&x[..100], rate, (0.03, 0.12), &mut anchors);
+        align_anchors(&x[..100], rate, 0.03, 0.12, &mut anchors);
+        assert_eq!(anchors.iter().map(|a| a.t).collect::<Vec<_>>(), kept);
+        // Nor does digital silence, where every match is 0.
+        align_anchors(&vec![0.0; x.len()], rate, 0.03, 0.12, &mut anchors);
         assert_eq!(anchors.iter().map(|a| a.t).collect::<Vec<_>>(), kept);
     }
 
@@ -1213,13 +1210,13 @@ mod tests {
             (fifth, v[v.len() / 2])
         };
         let mut near_only = anchors.clone();
-        align_anchors(&x, rate, (0.03, 0.03), &mut near_only);
+        align_anchors(&x, rate, 0.03, 0.03, &mut near_only);
         let (fifth, median) = offset_of(&near_only);
         assert!(
             fifth - median > 0.015,
             "within 30 ms it cannot get there: {fifth} {median}"
         );
-        align_anchors(&x, rate, (0.03, 0.12), &mut anchors);
+        align_anchors(&x, rate, 0.03, 0.12, &mut anchors);
         let (fifth, median) = offset_of(&anchors);
         assert!((fifth - median).abs() <= 0.003, "{fifth} {median}");
     }
@@ -1235,7 +1232,7 @@ mod tests {
             a.t += 0.06;
         }
         let placed: Vec<f64> = anchors.iter().map(|a| a.t).collect();
-        align_anchors(&x, rate, (0.03, 0.12), &mut anchors);
+        align_anchors(&x, rate, 0.03, 0.12, &mut anchors);
         for (k, (a, p)) in anchors.iter().zip(&placed).enumerate() {
             let gaps = [k.checked_sub(1), Some(k + 1)]
                 .into_iter()
@@ -1264,7 +1261,7 @@ mod tests {
             .nth(6)
             .map(|a| a.t)
             .expect("a seventh S2");
-        align_anchors(&x, rate, (0.03, 0.03), &mut anchors);
+        align_anchors(&x, rate, 0.03, 0.03, &mut anchors);
         assert!(anchors.iter().any(|a| a.sound == Sound::S2 && a.t == at));
     }
 
@@ -1278,7 +1275,7 @@ mod tests {
         for (k, v) in x[at..at + 20].iter_mut().enumerate() {
             *v = if k < 10 { 20.0 } else { -20.0 };
         }
-        align_anchors(&x, rate, (0.03, 0.03), &mut anchors);
+        align_anchors(&x, rate, 0.03, 0.03, &mut anchors);
         let s1: Vec<f64> = anchors
             .iter()
             .zip(&truth)
