@@ -349,26 +349,6 @@ pub fn detect_beats(ecg: Signal<'_>) -> Beats {
     }
 }
 
-fn pearson(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len()) as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let ma = a.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let mb = b.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (x as f64 - ma, y as f64 - mb);
-        sab += x * y;
-        saa += x * x;
-        sbb += y * y;
-    }
-    if saa <= 0.0 || sbb <= 0.0 {
-        return 0.0;
-    }
-    (sab / (saa * sbb).sqrt()) as f32
-}
-
 /// R-peak positions (work-rate indices): the [`STANDARD`] reading, or, where it finds a heart
 /// faster than 120 bpm or almost nothing, the [`FAST`] one if that finds more beats, nearly all
 /// that its rate implies, at a rate faster than 120 bpm, with alike complexes. A lead read at
@@ -436,7 +416,7 @@ fn template_correlations(wide: &[f32], peaks: &[usize]) -> Vec<f32> {
     }
     windows
         .iter()
-        .map(|w| w.map_or(0.0, |w| pearson(w, &template)))
+        .map(|w| w.map_or(0.0, |w| crate::quality::pearson(w, &template)))
         .collect()
 }
 
