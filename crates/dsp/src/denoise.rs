@@ -18,8 +18,10 @@
 //!   or, for noise that rises and falls (breathing), above its centre. It
 //!   is widened by `phase_spread` in time so a sound found a little early or late is not cut;
 //! - this cycle's own estimate `max(P − N, 0)` is kept up to `headroom` above `S`, so real
-//!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a burst that the
-//!   other cycles do not share is brought down to what they share;
+//!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a bin standing
+//!   further over what the other cycles share is taken for a burst they do not share (rubbing,
+//!   speech, a knock over a heart sound): the further over, the less of it is kept
+//!   ([`DenoiseOptions::burst_exponent`]);
 //! - the gain is the square root of that estimate over the frame's power (power subtraction,
 //!   which preserves the energy of the sounds on average, where a Wiener gain would shrink a
 //!   murmur), floored at `floor_db`.
@@ -63,8 +65,16 @@ pub struct DenoiseOptions {
     pub frame: Seconds,
     /// Lowest gain, dB (how deep noise is cut).
     pub floor_db: f64,
-    /// How far above the cycles' shared (locked) power one cycle may rise, dB.
+    /// How far above the cycles' shared (locked) power one cycle may rise, dB. 5.5 since
+    /// 2026-12-07 (3 before), with [`DenoiseOptions::burst_exponent`] (DENOISE.md).
     pub headroom_db: f64,
+    /// How steeply a bin standing above the headroom is brought down: what is kept is
+    /// `cap · (cap / own)^burst_exponent`, where `own` is the bin's power less the noise floor
+    /// and `cap` the locked power times the headroom. A bin far over what the cycles share is
+    /// mostly burst (rubbing, speech, a knock over a heart sound), so less of it is kept, not
+    /// the cap. 0 holds it at the cap (the rule until the seventeenth stop of 2026-12-07,
+    /// DENOISE.md).
+    pub burst_exponent: f64,
     /// How many neighbouring cycles form the ensemble of a frame.
     pub neighbour_cycles: usize,
     /// Fewest well-formed cycles for cycle-locked denoising; fewer fall back to stationary gating.
@@ -113,7 +123,8 @@ impl Default for DenoiseOptions {
         DenoiseOptions {
             frame: Seconds(0.064),
             floor_db: -30.0,
-            headroom_db: 3.0,
+            headroom_db: 5.5,
+            burst_exponent: 3.0,
             neighbour_cycles: 16,
             min_cycles: 3,
             noise_window: Seconds(0.65),
@@ -1035,6 +1046,7 @@ impl Gating<'_> {
     /// Gains of frame `m` against its locked power (one value per active bin).
     fn locked_gains(&self, m: usize, locked: &[f32], gains: ArrayViewMut1<'_, f32>) {
         let headroom = 10f64.powf(self.opts.headroom_db.max(0.0) / 10.0) as f32;
+        let exponent = self.opts.burst_exponent.max(0.0) as f32;
         // The noise floor's row, like `locked`, holds the active bins only.
         for (((g, &p), &n), &l) in gains
             .into_iter()
@@ -1042,9 +1054,11 @@ impl Gating<'_> {
             .zip(self.noise.row(m))
             .zip(locked)
         {
-            let own = (p - n).max(0.0);
-            let kept = own.min(headroom * l);
-            *g = gain(kept, p, self.floor);
+            *g = gain(
+                kept_power((p - n).max(0.0), headroom * l, exponent),
+                p,
+                self.floor,
+            );
         }
     }
 
@@ -1060,6 +1074,19 @@ impl Gating<'_> {
             let kept = (p - over * n).max(0.0);
             *g = gain(kept, p, self.floor);
         }
+    }
+}
+
+/// How much of a bin's own estimate `own` (its power less the noise floor) is kept, given the
+/// most the cycles' shared power allows, `cap` (the locked power times the headroom): all of it
+/// up to the cap; above it `cap · (cap / own)^exponent`, so the further a bin stands over what
+/// the cycles share, the less of it is taken for heart sound (a burst of rubbing or speech over
+/// a heart sound; exponent 0 holds it at the cap, the rule until the seventeenth stop).
+fn kept_power(own: f32, cap: f32, exponent: f32) -> f32 {
+    if own <= cap {
+        own
+    } else {
+        cap * (cap / own).powf(exponent)
     }
 }
 
@@ -1219,6 +1246,89 @@ mod tests {
         align_anchors(&x, rate, 0.03, 0.12, &mut anchors);
         let (fifth, median) = offset_of(&anchors);
         assert!((fifth - median).abs() <= 0.003, "{fifth} {median}");
+    }
+
+    /// Output energy over each S1 (from 20 ms before to 80 ms after its onset) of a train of
+    /// identical sounds (`heart_train`) in which the seventh S1 carries `extra` on top, denoised
+    /// with `options` against the true cycles; also that S1's input energy. Energies are
+    /// relative to the median output S1.
+    fn s1_energies(options: DenoiseOptions, extra: &dyn Fn(f64) -> f64) -> (Vec<f64>, f64) {
+        let rate = 2000.0;
+        let (mut x, truth, _) = heart_train(rate, None, 0.8, 0.3);
+        let onset = truth[12];
+        let span = |t: f64| ((t - 0.02) * rate) as usize..((t + 0.08) * rate) as usize;
+        for i in span(onset) {
+            x[i] += extra(i as f64 / rate - onset) as f32;
+        }
+        let cycles: Vec<Cycle> = truth
+            .chunks(2)
+            .map(|p| cycle(p[0], p[1], p[0] + 0.8))
+            .collect();
+        let out = Denoiser::new(options)
+            .denoise(
+                Signal {
+                    samples: &x,
+                    rate: Hz(rate),
+                },
+                &cycles,
+            )
+            .expect("denoised")
+            .samples;
+        let energy = |v: &[f32], t: f64| v[span(t)].iter().map(|&s| f64::from(s).powi(2)).sum();
+        let per_s1: Vec<f64> = truth.iter().step_by(2).map(|&t| energy(&out, t)).collect();
+        let mut sorted = per_s1.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        (
+            per_s1.iter().map(|e| e / median).collect(),
+            energy(&x, onset) / median,
+        )
+    }
+
+    #[test]
+    fn a_burst_over_a_heart_sound_is_taken_down_and_a_louder_beat_kept() {
+        let db = |r: f64| 10.0 * r.log10();
+        // The seventh S1 raised by `gain_db`: the same 50 Hz sound added on top.
+        let raised = |gain_db: f64| {
+            move |t: f64| {
+                (10f64.powf(gain_db / 20.0) - 1.0)
+                    * (2.0 * PI * 50.0 * t).sin()
+                    * if (0.0..0.06).contains(&t) {
+                        (PI * t / 0.06).sin()
+                    } else {
+                        0.0
+                    }
+            }
+        };
+        let committed = DenoiseOptions::default();
+        let held_at_cap = DenoiseOptions {
+            burst_exponent: 0.0,
+            ..DenoiseOptions::default()
+        };
+        // A knock 15 dB over the sound in its own band: held at the cap it passes at the
+        // headroom over the other S1s; brought down, it is no louder than they are.
+        let (out, input) = s1_energies(committed.clone(), &raised(15.0));
+        let (capped, _) = s1_energies(held_at_cap, &raised(15.0));
+        assert!(
+            db(input) > 14.0,
+            "the knock stands out: {:.1} dB",
+            db(input)
+        );
+        assert!(db(capped[6]) > 4.0, "at the cap: {:.1} dB", db(capped[6]));
+        assert!(db(out[6]) < 0.0, "brought down: {:.1} dB", db(out[6]));
+        // The other S1s are untouched by it.
+        for (k, e) in out.iter().enumerate().filter(|(k, _)| *k != 6) {
+            assert!(db(*e).abs() < 0.5, "S1 {k}: {:.1} dB", db(*e));
+        }
+        // A beat 4 dB louder than the rest (a louder S1 after a long pause) stays about 4 dB
+        // louder: within the headroom nothing is taken off.
+        let (out, input) = s1_energies(committed, &raised(4.0));
+        assert!(
+            (db(out[6]) - db(input)).abs() < 1.0,
+            "louder beat: in {:.1} dB, out {:.1} dB",
+            db(input),
+            db(out[6])
+        );
     }
 
     #[test]
