@@ -1121,17 +1121,20 @@ mod tests {
         }
     }
 
-    /// A train of identical sounds (a 50 Hz burst as S1, a 60 Hz one as S2) over faint noise,
-    /// at 75 bpm, with known onsets; the anchors handed to the aligner are off by up to 25 ms.
-    /// The S2 of cycle `silent_s2`, if any, is left out (its anchor stays).
-    fn sounds_and_jittered_anchors(
-        rate: f64,
-        silent_s2: Option<usize>,
-    ) -> (Vec<f32>, Vec<f64>, Vec<Anchor>) {
-        heart_train(rate, silent_s2, 0.8, 0.3)
+    /// One test sound at `t` seconds after its onset: `f` Hz under a 60 ms half-sine window,
+    /// 0 outside it.
+    fn sound_at(t: f64, f: f64) -> f64 {
+        if (0.0..0.06).contains(&t) {
+            (2.0 * PI * f * t).sin() * (PI * t / 0.06).sin()
+        } else {
+            0.0
+        }
     }
 
-    /// As [`sounds_and_jittered_anchors`], at a cycle of `period` with S2 `systole` after S1.
+    /// A train of identical sounds ([`sound_at`], 50 Hz as S1, 60 Hz at 0.6 of its height as
+    /// S2) over faint noise, at a cycle of `period` with S2 `systole` after S1 (0.8 and 0.3 s:
+    /// 75 bpm), with known onsets; the anchors handed to the aligner are off by up to 25 ms.
+    /// The S2 of cycle `silent_s2`, if any, is left out (its anchor stays).
     fn heart_train(
         rate: f64,
         silent_s2: Option<usize>,
@@ -1145,10 +1148,8 @@ mod tests {
         let burst = |x: &mut [f32], t0: f64, f: f64, amp: f32| {
             let start = (t0 * rate) as usize;
             for k in 0..(0.06 * rate) as usize {
-                let t = k as f64 / rate;
-                let v = (2.0 * PI * f * t).sin() * (PI * t / 0.06).sin();
                 if let Some(s) = x.get_mut(start + k) {
-                    *s += amp * v as f32;
+                    *s += amp * sound_at(k as f64 / rate, f) as f32;
                 }
             }
         };
@@ -1178,7 +1179,7 @@ mod tests {
     #[test]
     fn onsets_are_aligned_to_their_sounds() {
         let rate = 2000.0;
-        let (x, truth, mut anchors) = sounds_and_jittered_anchors(rate, None);
+        let (x, truth, mut anchors) = heart_train(rate, None, 0.8, 0.3);
         let before: Vec<f64> = anchors.iter().zip(&truth).map(|(a, t)| a.t - t).collect();
         align_anchors(&x, rate, 0.03, 0.12, &mut anchors);
         let after: Vec<f64> = anchors.iter().zip(&truth).map(|(a, t)| a.t - t).collect();
@@ -1207,7 +1208,7 @@ mod tests {
         // Still in time order.
         assert!(anchors.windows(2).all(|w| w[0].t <= w[1].t));
         // A reach of 0 leaves them where they were; so does too short a recording.
-        let (x, _, mut anchors) = sounds_and_jittered_anchors(rate, None);
+        let (x, _, mut anchors) = heart_train(rate, None, 0.8, 0.3);
         let kept: Vec<f64> = anchors.iter().map(|a| a.t).collect();
         align_anchors(&x, rate, 0.0, 0.12, &mut anchors);
         assert_eq!(anchors.iter().map(|a| a.t).collect::<Vec<_>>(), kept);
@@ -1221,7 +1222,7 @@ mod tests {
     #[test]
     fn an_onset_far_off_is_moved_where_its_sound_clearly_is() {
         let rate = 2000.0;
-        let (x, truth, mut anchors) = sounds_and_jittered_anchors(rate, None);
+        let (x, truth, mut anchors) = heart_train(rate, None, 0.8, 0.3);
         // The fifth S1 55 ms late, on nothing but the faint noise (its S2 then 245 ms on: a
         // quarter of that may be moved).
         anchors[8].t = truth[8] + 0.055;
@@ -1289,17 +1290,8 @@ mod tests {
     fn a_burst_over_a_heart_sound_is_taken_down_and_a_louder_beat_kept() {
         let db = |r: f64| 10.0 * r.log10();
         // The seventh S1 raised by `gain_db`: the same 50 Hz sound added on top.
-        let raised = |gain_db: f64| {
-            move |t: f64| {
-                (10f64.powf(gain_db / 20.0) - 1.0)
-                    * (2.0 * PI * 50.0 * t).sin()
-                    * if (0.0..0.06).contains(&t) {
-                        (PI * t / 0.06).sin()
-                    } else {
-                        0.0
-                    }
-            }
-        };
+        let raised =
+            |gain_db: f64| move |t: f64| (10f64.powf(gain_db / 20.0) - 1.0) * sound_at(t, 50.0);
         let committed = DenoiseOptions::default();
         let held_at_cap = DenoiseOptions {
             burst_exponent: 0.0,
@@ -1364,7 +1356,7 @@ mod tests {
     #[test]
     fn an_s2_that_is_not_there_is_not_moved() {
         let rate = 2000.0;
-        let (x, _, mut anchors) = sounds_and_jittered_anchors(rate, Some(6));
+        let (x, _, mut anchors) = heart_train(rate, Some(6), 0.8, 0.3);
         let at = anchors
             .iter()
             .filter(|a| a.sound == Sound::S2)
@@ -1378,7 +1370,7 @@ mod tests {
     #[test]
     fn a_spike_near_a_sound_does_not_pull_its_onset() {
         let rate = 2000.0;
-        let (mut x, truth, mut anchors) = sounds_and_jittered_anchors(rate, None);
+        let (mut x, truth, mut anchors) = heart_train(rate, None, 0.8, 0.3);
         // A knock 60 ms into the fifth S1: 5 ms up and 5 down at twenty times the sounds'
         // height. With its envelope taken from the raw signal the onset moved 31 ms (measured).
         let at = ((truth[8] + 0.06) * rate) as usize;
