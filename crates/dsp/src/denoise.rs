@@ -15,7 +15,10 @@
 //!   the same cycle phase, less their noise floor (the cycle-synchronous ensemble in the power
 //!   domain, so noise-like murmurs, whose waveform averages away, keep their power), kept where
 //!   it stands `significance` spreads above the low end of the unlocked ensemble over the phases
-//!   or, for noise that rises and falls (breathing), above its centre. It
+//!   or, for noise that rises and falls (breathing), above its centre, and where the connected
+//!   region of such bins (in time and frequency) holds enough evidence in all
+//!   ([`DenoiseOptions::region_evidence`]: a heart sound or a murmur fills a broad region, or a
+//!   small one far over the noise; noise that passes by chance leaves small, weak patches). It
 //!   is widened by `phase_spread` in time so a sound found a little early or late is not cut;
 //! - this cycle's own estimate `max(P − N, 0)` is kept up to `headroom` above `S`, so real
 //!   beat-to-beat variation (a louder S2 in inspiration, a split) stays, while a bin standing
@@ -92,8 +95,19 @@ pub struct DenoiseOptions {
     /// How far a locked sound is widened in time on each side.
     pub phase_spread: Seconds,
     /// How many spreads of a noise-only estimate the locked power must stand above zero
-    /// (the spread is the noise floor over the square root of the cycles shared).
+    /// (the spread is the noise floor over the square root of the cycles shared). 2 since
+    /// 2026-12-08 (2.5 before), with [`DenoiseOptions::region_evidence`].
     pub significance: f64,
+    /// The least evidence a connected region of locked bins must hold to be kept: the sum over
+    /// its bins (neighbours in time or frequency) of how many spreads each stands above zero,
+    /// times the bin's extent (hop × bin width), in spread·Hz·s. Noise that passes the
+    /// significance test by chance does so in small patches that repeat at the same phase of
+    /// neighbouring cycles (they share the ensemble), and the cleaned audio of a healthy heart
+    /// then holds a faint "murmur"; a heart sound or murmur fills a region far larger, or stands
+    /// far higher. At 75 % overlap a bin spans a quarter of a Hz·s, so 60 is 120 bins at two
+    /// spreads (8 frames × 15 bins, 128 ms × 234 Hz, at the 64 ms frame), or 40 bins at six
+    /// (DENOISE.md, eighteenth stop); 0 keeps every significant bin (the rule until then).
+    pub region_evidence: f64,
     /// The quantile, over the phases of about two cycles, of the ensemble's power taken as the
     /// floor of what is not locked to the cycle.
     pub ensemble_floor_quantile: f64,
@@ -132,7 +146,8 @@ impl Default for DenoiseOptions {
             fallback_oversubtraction: 2.0,
             max_frequency: Hz(2000.0),
             phase_spread: Seconds(0.016),
-            significance: 2.5,
+            significance: 2.0,
+            region_evidence: 60.0,
             ensemble_floor_quantile: 0.2,
             modulated_swing: 3.0,
             align_reach: Seconds(0.03),
@@ -848,7 +863,8 @@ type Excess = (Vec<f32>, Vec<f32>, usize);
 /// `centred`, the centre of that ensemble instead); averaged over the 3 × 3
 /// neighbourhood of frames and bins (a noisy estimate's spread shrinks); kept only where it
 /// stands `significance` scatters above zero (the scatter of the ensemble over the phases where
-/// nothing is locked, at least `floor / √cycles`); then widened by `phase_spread` in time.
+/// nothing is locked, at least `floor / √cycles`) and its connected region holds
+/// `region_evidence` ([`drop_weak_regions`]); then widened by `phase_spread` in time.
 fn locked_power(
     stft: &Stft,
     phases: &[Option<Phase>],
@@ -947,14 +963,16 @@ fn locked_power(
             .collect();
         raw[m] = Some((excess, scatter, *shared));
     }
-    // Smooth over 3 × 3 frames and bins, keep what is significant.
-    let significant: Vec<Option<Vec<f32>>> = (0..stft.frames())
+    // Smooth over 3 × 3 frames and bins, keep what is significant, with how many scatters it
+    // stands above zero (infinite over a zero scatter).
+    let mut significant: Vec<Option<Significant>> = (0..stft.frames())
         .map(|m| {
             let (_, scatter, _) = raw[m].as_ref()?;
             let lo = m.saturating_sub(1);
             let hi = (m + 2).min(stft.frames());
-            let mut row = vec![0.0f32; active];
-            for (k, r) in row.iter_mut().enumerate() {
+            let mut power = vec![0.0f32; active];
+            let mut spreads = vec![0.0f32; active];
+            for (k, (r, z)) in power.iter_mut().zip(spreads.iter_mut()).enumerate() {
                 let k0 = k.saturating_sub(1);
                 let k1 = (k + 2).min(active);
                 let (mut sum, mut count) = (0.0f32, 0usize);
@@ -965,10 +983,21 @@ fn locked_power(
                 let mean = sum / count.max(1) as f32;
                 if mean > lambda * scatter[k] && mean > 0.0 {
                     *r = mean;
+                    *z = mean / scatter[k];
                 }
             }
-            Some(row)
+            Some(Significant { power, spreads })
         })
+        .collect();
+    // A bin spans a hop in time and rate / frame length in frequency: hop / frame length in
+    // Hz·s, a quarter at 75 % overlap whatever the frame.
+    let bin_extent = stft.hop as f64 / (2 * stft.bins().saturating_sub(1)).max(1) as f64;
+    if bin_extent > 0.0 && opts.region_evidence > 0.0 {
+        drop_weak_regions(&mut significant, active, opts.region_evidence / bin_extent);
+    }
+    let significant: Vec<Option<Vec<f32>>> = significant
+        .into_iter()
+        .map(|s| s.map(|s| s.power))
         .collect();
     // Widen in time, over neighbouring frames that have a locked estimate (not in frequency:
     // widening a scatter of false detections in two directions would cover everything).
@@ -987,6 +1016,58 @@ fn locked_power(
             Some(row)
         })
         .collect()
+}
+
+/// One frame's significant locked power per active bin (0 where not significant), and how many
+/// scatters each stands above zero.
+struct Significant {
+    power: Vec<f32>,
+    spreads: Vec<f32>,
+}
+
+/// Clears every connected region of significant bins (neighbours in time, over consecutive
+/// frames that have a locked estimate, or in frequency) whose spreads sum to less than
+/// `least`. Iterative (no recursion), one pass over the frames × bins.
+fn drop_weak_regions(rows: &mut [Option<Significant>], active: usize, least: f64) {
+    let frames = rows.len();
+    let on = |rows: &[Option<Significant>], m: usize, k: usize| {
+        rows[m].as_ref().is_some_and(|r| r.power[k] > 0.0)
+    };
+    let mut seen = vec![false; frames * active];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let mut region: Vec<(usize, usize)> = Vec::new();
+    for m0 in 0..frames {
+        for k0 in 0..active {
+            if seen[m0 * active + k0] || !on(rows, m0, k0) {
+                continue;
+            }
+            region.clear();
+            seen[m0 * active + k0] = true;
+            stack.push((m0, k0));
+            let mut evidence = 0.0f64;
+            while let Some((m, k)) = stack.pop() {
+                region.push((m, k));
+                evidence += rows[m].as_ref().map_or(0.0, |r| f64::from(r.spreads[k]));
+                let up = (m + 1 < frames).then(|| (m + 1, k));
+                let down = m.checked_sub(1).map(|m| (m, k));
+                let high = (k + 1 < active).then(|| (m, k + 1));
+                let low = k.checked_sub(1).map(|k| (m, k));
+                for (mm, kk) in [up, down, high, low].into_iter().flatten() {
+                    if !seen[mm * active + kk] && on(rows, mm, kk) {
+                        seen[mm * active + kk] = true;
+                        stack.push((mm, kk));
+                    }
+                }
+            }
+            if evidence < least {
+                for &(m, k) in &region {
+                    if let Some(r) = rows[m].as_mut() {
+                        r.power[k] = 0.0;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Standard normal distance between its 5 % and 35 % points (1.645 − 0.385).
@@ -1439,6 +1520,126 @@ mod tests {
         assert_eq!(at(0.5 - 0.16), at(1.3 - 0.16));
         // Long after the last cycle there is no phase.
         assert_eq!(at(5.1), None);
+    }
+
+    /// Output over input energy (dB) of a train of sounds (`heart_train`) under white noise,
+    /// denoised against the true cycles with `options`: far from the sounds (from 0.15 s after
+    /// each onset to 0.08 s before the next) and over each S1's 100 ms.
+    fn kept_between_and_on_sounds(options: DenoiseOptions) -> (f64, f64) {
+        let rate = 2000.0;
+        let (mut x, truth, _) = heart_train(rate, None, 0.8, 0.3);
+        let clean = x.clone();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for v in x.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *v += 0.3 * ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) as f32;
+        }
+        let cycles: Vec<Cycle> = truth
+            .chunks(2)
+            .map(|p| cycle(p[0], p[1], p[0] + 0.8))
+            .collect();
+        let out = Denoiser::new(options)
+            .denoise(
+                Signal {
+                    samples: &x,
+                    rate: Hz(rate),
+                },
+                &cycles,
+            )
+            .expect("denoised")
+            .samples;
+        let energy = |v: &[f32], a: f64, b: f64| -> f64 {
+            v[(a * rate) as usize..(b * rate) as usize]
+                .iter()
+                .map(|&s| f64::from(s).powi(2))
+                .sum()
+        };
+        let ratio = |spans: &[(f64, f64)], reference: &[f32]| {
+            let (o, i): (f64, f64) = spans
+                .iter()
+                .map(|&(a, b)| (energy(&out, a, b), energy(reference, a, b)))
+                .fold((0.0, 0.0), |(so, si), (o, i)| (so + o, si + i));
+            10.0 * (o / i).log10()
+        };
+        let between: Vec<(f64, f64)> = truth
+            .windows(2)
+            .map(|w| (w[0] + 0.15, w[1] - 0.08))
+            .collect();
+        let s1: Vec<(f64, f64)> = truth.iter().step_by(2).map(|&t| (t, t + 0.1)).collect();
+        (ratio(&between, &x), ratio(&s1, &clean))
+    }
+
+    #[test]
+    fn noise_that_passes_by_chance_in_small_patches_is_not_kept() {
+        // Every significant bin kept, at the same significance and at the rule until the
+        // eighteenth stop (2.5), against the default's weak regions dropped.
+        let patches = DenoiseOptions {
+            region_evidence: 0.0,
+            ..DenoiseOptions::default()
+        };
+        let before = DenoiseOptions {
+            significance: 2.5,
+            region_evidence: 0.0,
+            ..DenoiseOptions::default()
+        };
+        let (between_patches, s1_patches) = kept_between_and_on_sounds(patches);
+        let (between_before, _) = kept_between_and_on_sounds(before);
+        let (between, s1) = kept_between_and_on_sounds(DenoiseOptions::default());
+        println!(
+            "noise kept between the sounds {between_patches:.1} / {between_before:.1} → \
+             {between:.1} dB, S1 {s1_patches:+.2} → {s1:+.2} dB"
+        );
+        assert!(
+            between < between_patches - 3.0,
+            "{between} vs {between_patches}"
+        );
+        assert!(
+            between < between_before - 3.0,
+            "{between} vs {between_before}"
+        );
+        assert!(s1.abs() < 0.5, "S1 level {s1:+.2} dB");
+    }
+
+    #[test]
+    fn a_weak_small_region_is_dropped_and_a_broad_or_strong_one_kept() {
+        // 20 frames × 10 bins: a broad region of 60 bins at 2 spreads (evidence 120), a patch
+        // of 4 bins at 2 spreads (8), a patch of 2 bins at 100 spreads (200); least 50.
+        let mut rows: Vec<Option<Significant>> = (0..20)
+            .map(|_| {
+                Some(Significant {
+                    power: vec![0.0; 10],
+                    spreads: vec![0.0; 10],
+                })
+            })
+            .collect();
+        let mut set = |m: usize, k: usize, z: f32| {
+            if let Some(r) = rows[m].as_mut() {
+                r.power[k] = 1.0;
+                r.spreads[k] = z;
+            }
+        };
+        for m in 0..10 {
+            for k in 0..6 {
+                set(m, k, 2.0);
+            }
+        }
+        for (m, k) in [(14, 2), (14, 3), (15, 2), (15, 3)] {
+            set(m, k, 2.0);
+        }
+        set(18, 8, 100.0);
+        set(19, 8, 100.0);
+        // A frame with no locked estimate splits nothing it does not touch.
+        rows[12] = None;
+        drop_weak_regions(&mut rows, 10, 50.0);
+        let kept = |m: usize, k: usize| rows[m].as_ref().is_some_and(|r| r.power[k] > 0.0);
+        assert!((0..10).all(|m| (0..6).all(|k| kept(m, k))));
+        assert!(!kept(14, 2) && !kept(15, 3));
+        assert!(kept(18, 8) && kept(19, 8));
+        // Nothing, or no frames, does not panic.
+        drop_weak_regions(&mut [], 10, 50.0);
+        drop_weak_regions(&mut rows, 0, 50.0);
     }
 
     #[test]
