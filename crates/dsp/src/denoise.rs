@@ -78,6 +78,13 @@ pub struct DenoiseOptions {
     /// the cap. 0 holds it at the cap (the rule until the seventeenth stop of 2026-12-07,
     /// DENOISE.md).
     pub burst_exponent: f64,
+    /// Fewest cycles sharing a frame's phase for a bin over the headroom to be brought down
+    /// ([`DenoiseOptions::burst_exponent`]); with fewer it is held at the cap. With three or
+    /// four beats (Yaseen's recordings) the median of their powers says little of what they
+    /// share, and a mitral valve prolapse's click and late murmur, which move from beat to beat,
+    /// were taken down: its systole lost 1.16 dB on average on clean recordings, 0.51 with 5
+    /// (DENOISE.md, eighteenth stop).
+    pub burst_min_cycles: usize,
     /// How many neighbouring cycles form the ensemble of a frame.
     pub neighbour_cycles: usize,
     /// Fewest well-formed cycles for cycle-locked denoising; fewer fall back to stationary gating.
@@ -139,6 +146,7 @@ impl Default for DenoiseOptions {
             floor_db: -30.0,
             headroom_db: 5.5,
             burst_exponent: 3.0,
+            burst_min_cycles: 5,
             neighbour_cycles: 16,
             min_cycles: 3,
             noise_window: Seconds(0.65),
@@ -333,7 +341,7 @@ impl Denoiser {
         let active_bins = (((opts.max_frequency.0.max(0.0) * len as f64 / rate).ceil() as usize)
             + 1)
         .min(stft.bins());
-        let noise = noise_floor(&stft, active_bins, hop_s, opts);
+        let noise = noise_floor(&stft, active_bins, hop_s, opts.noise_window, opts);
         // Noise that rises and falls (breathing) spreads the ensemble over the phases more than
         // its low floor allows for: judge a locked sound against the centre of what is not
         // locked. From the sound alone too since the sound's rate is no longer read at the
@@ -360,13 +368,13 @@ impl Denoiser {
         };
         let method = if usable >= opts.min_cycles.max(1) {
             let phases = phases(&anchors, stft.frames(), stft.hop, rate);
-            let locked = locked_power(&stft, &phases, active_bins, hop_s, opts, centred);
+            let (locked, shared) = locked_power(&stft, &phases, active_bins, hop_s, opts, centred);
             let mut locked_frames = 0usize;
             for ((m, row), frame_gains) in locked.iter().enumerate().zip(gains.outer_iter_mut()) {
                 match row {
                     Some(row) => {
                         locked_frames += 1;
-                        gating.locked_gains(m, row, frame_gains);
+                        gating.locked_gains(m, row, shared[m], frame_gains);
                     }
                     None => gating.stationary_gains(m, frame_gains),
                 }
@@ -376,6 +384,23 @@ impl Denoiser {
                 locked_fraction: locked_frames as f64 / stft.frames().max(1) as f64,
             }
         } else {
+            // Too few cycles to tell what repeats. A murmur that fills diastole lifts the floor
+            // of a window shorter than a cycle as much as noise does, and gating against it
+            // took Yaseen's short mitral stenoses' rumble down 1.42 dB on average: gate against
+            // the lower of that floor and the whole recording's (its quietest part, systole;
+            // for steady noise the two are the same). DENOISE.md, eighteenth stop.
+            let whole = noise_floor(
+                &stft,
+                active_bins,
+                hop_s,
+                Seconds(x.len() as f64 / rate),
+                opts,
+            );
+            let lower = Array2::from_shape_fn(noise.raw_dim(), |i| noise[i].min(whole[i]));
+            let gating = Gating {
+                noise: &lower,
+                ..gating
+            };
             for (m, frame_gains) in gains.outer_iter_mut().enumerate() {
                 gating.stationary_gains(m, frame_gains);
             }
@@ -508,13 +533,19 @@ fn synthesise(plan: &mut Plan, stft: &Stft, n: usize) -> Vec<f32> {
 }
 
 /// The noise floor per frame and active bin (`frames × active`): the `noise_quantile` of the
-/// power over a sliding window, divided by that quantile of a unit exponential distribution,
+/// power over a sliding `window`, divided by that quantile of a unit exponential distribution,
 /// computed every few frames and interpolated between.
-fn noise_floor(stft: &Stft, active: usize, hop_s: f64, opts: &DenoiseOptions) -> Array2<f32> {
+fn noise_floor(
+    stft: &Stft,
+    active: usize,
+    hop_s: f64,
+    window: Seconds,
+    opts: &DenoiseOptions,
+) -> Array2<f32> {
     let frames = stft.frames();
     let q = opts.noise_quantile.clamp(0.01, 0.99);
     let bias = (-(1.0 - q).ln()) as f32;
-    let half_window = ((opts.noise_window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
+    let half_window = ((window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
     let step = 4usize;
     let centres: Vec<usize> = (0..frames).step_by(step).collect();
     let mut at_centres = Array2::zeros((centres.len(), active));
@@ -872,7 +903,7 @@ fn locked_power(
     hop_s: f64,
     opts: &DenoiseOptions,
     centred: bool,
-) -> Vec<Option<Vec<f32>>> {
+) -> (Vec<Option<Vec<f32>>>, Vec<usize>) {
     let slots = phases
         .iter()
         .flatten()
@@ -1002,7 +1033,7 @@ fn locked_power(
     // Widen in time, over neighbouring frames that have a locked estimate (not in frequency:
     // widening a scatter of false detections in two directions would cover everything).
     let spread = (opts.phase_spread.0.max(0.0) / hop_s).round() as usize;
-    (0..stft.frames())
+    let rows = (0..stft.frames())
         .map(|m| {
             significant[m].as_ref()?;
             let lo = m.saturating_sub(spread);
@@ -1015,7 +1046,9 @@ fn locked_power(
             }
             Some(row)
         })
-        .collect()
+        .collect();
+    let shared = raw.iter().map(|r| r.as_ref().map_or(0, |r| r.2)).collect();
+    (rows, shared)
 }
 
 /// One frame's significant locked power per active bin (0 where not significant), and how many
@@ -1124,10 +1157,15 @@ struct Gating<'a> {
 }
 
 impl Gating<'_> {
-    /// Gains of frame `m` against its locked power (one value per active bin).
-    fn locked_gains(&self, m: usize, locked: &[f32], gains: ArrayViewMut1<'_, f32>) {
+    /// Gains of frame `m` against its locked power (one value per active bin), which `shared`
+    /// cycles shared.
+    fn locked_gains(&self, m: usize, locked: &[f32], shared: usize, gains: ArrayViewMut1<'_, f32>) {
         let headroom = 10f64.powf(self.opts.headroom_db.max(0.0) / 10.0) as f32;
-        let exponent = self.opts.burst_exponent.max(0.0) as f32;
+        let exponent = if shared >= self.opts.burst_min_cycles {
+            self.opts.burst_exponent.max(0.0) as f32
+        } else {
+            0.0
+        };
         // The noise floor's row, like `locked`, holds the active bins only.
         for (((g, &p), &n), &l) in gains
             .into_iter()
@@ -1520,6 +1558,77 @@ mod tests {
         assert_eq!(at(0.5 - 0.16), at(1.3 - 0.16));
         // Long after the last cycle there is no phase.
         assert_eq!(at(5.1), None);
+    }
+
+    #[test]
+    fn with_fewer_than_five_cycles_shared_a_loud_beat_is_held_at_the_cap() {
+        let db = |r: f64| 10.0 * r.log10();
+        let knock = |t: f64| (10f64.powf(15.0 / 20.0) - 1.0) * sound_at(t, 50.0);
+        // Ensembles of four cycles: the median of four says too little of what they share to
+        // take a bin down, so the knock is held at the headroom over the other S1s, as with no
+        // take-down at all; allowed from four, it is brought down as over many cycles.
+        let four = DenoiseOptions {
+            neighbour_cycles: 4,
+            ..DenoiseOptions::default()
+        };
+        let (held, _) = s1_energies(four.clone(), &knock);
+        let (down, _) = s1_energies(
+            DenoiseOptions {
+                burst_min_cycles: 4,
+                ..four
+            },
+            &knock,
+        );
+        assert!(db(held[6]) > 4.0, "held at the cap: {:.1} dB", db(held[6]));
+        assert!(db(down[6]) < 0.0, "brought down: {:.1} dB", db(down[6]));
+    }
+
+    #[test]
+    fn a_short_recording_keeps_a_murmur_that_fills_diastole() {
+        // Two cycles of 0.8 s (too few to lock to), a rumble of twelve tones at 60–140 Hz
+        // filling 0.35–0.8 s of each, over faint noise: gated against the stationary floor. A
+        // floor read over 0.65 s sits on the rumble and took it down; against the whole
+        // recording's (systole is quiet) it is kept.
+        let rate = 2000.0;
+        let n = (1.6 * rate) as usize;
+        let diastole = |t: f64| {
+            let p = t % 0.8;
+            if (0.35..0.8).contains(&p) {
+                (PI * (p - 0.35) / 0.45).sin().powf(0.25)
+            } else {
+                0.0
+            }
+        };
+        let rumble: Vec<f32> = (0..n)
+            .map(|i| {
+                let t = i as f64 / rate;
+                let tones: f64 = (0..12)
+                    .map(|j| {
+                        let f = 60.0 + 80.0 * f64::from(j) / 11.0;
+                        (2.0 * PI * f * t + f64::from(j * j) * 0.7).sin()
+                    })
+                    .sum();
+                (0.1 * tones * diastole(t)) as f32
+            })
+            .collect();
+        let x: Vec<f32> = rumble
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| r + 0.01 * ((i as f32 * 12.9898).sin() * 43_758.547).fract())
+            .collect();
+        let out = Denoiser::default()
+            .denoise(
+                Signal {
+                    samples: &x,
+                    rate: Hz(rate),
+                },
+                &[],
+            )
+            .expect("denoised");
+        assert!(matches!(out.method, DenoiseMethod::Stationary { .. }));
+        let energy = |v: &[f32]| v.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>();
+        let kept = 10.0 * (energy(&out.samples) / energy(&rumble)).log10();
+        assert!(kept > -1.0, "rumble kept at {kept:+.2} dB");
     }
 
     /// Output over input energy (dB) of a train of sounds (`heart_train`) under white noise,
