@@ -1368,6 +1368,26 @@ mod tests {
         assert!((fifth - median).abs() <= 0.003, "{fifth} {median}");
     }
 
+    /// `x`, a train of sounds at 0.8 s cycles (`heart_train`), denoised with `options` against
+    /// the true cycles from its onsets `truth` (S1, S2, S1, ...).
+    fn denoise_train(x: &[f32], rate: f64, truth: &[f64], options: DenoiseOptions) -> Vec<f32> {
+        let cycles: Vec<Cycle> = truth
+            .chunks(2)
+            .filter(|p| p.len() == 2)
+            .map(|p| cycle(p[0], p[1], p[0] + 0.8))
+            .collect();
+        Denoiser::new(options)
+            .denoise(
+                Signal {
+                    samples: x,
+                    rate: Hz(rate),
+                },
+                &cycles,
+            )
+            .expect("denoised")
+            .samples
+    }
+
     /// Output energy over each S1 (from 20 ms before to 80 ms after its onset) of a train of
     /// identical sounds (`heart_train`) in which the seventh S1 carries `extra` on top, denoised
     /// with `options` against the true cycles; also that S1's input energy. Energies are
@@ -1380,20 +1400,7 @@ mod tests {
         for i in span(onset) {
             x[i] += extra(i as f64 / rate - onset) as f32;
         }
-        let cycles: Vec<Cycle> = truth
-            .chunks(2)
-            .map(|p| cycle(p[0], p[1], p[0] + 0.8))
-            .collect();
-        let out = Denoiser::new(options)
-            .denoise(
-                Signal {
-                    samples: &x,
-                    rate: Hz(rate),
-                },
-                &cycles,
-            )
-            .expect("denoised")
-            .samples;
+        let out = denoise_train(&x, rate, &truth, options);
         let energy = |v: &[f32], t: f64| v[span(t)].iter().map(|&s| f64::from(s).powi(2)).sum();
         let per_s1: Vec<f64> = truth.iter().step_by(2).map(|&t| energy(&out, t)).collect();
         let mut sorted = per_s1.clone();
@@ -1645,20 +1652,7 @@ mod tests {
             state ^= state << 17;
             *v += 0.3 * ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) as f32;
         }
-        let cycles: Vec<Cycle> = truth
-            .chunks(2)
-            .map(|p| cycle(p[0], p[1], p[0] + 0.8))
-            .collect();
-        let out = Denoiser::new(options)
-            .denoise(
-                Signal {
-                    samples: &x,
-                    rate: Hz(rate),
-                },
-                &cycles,
-            )
-            .expect("denoised")
-            .samples;
+        let out = denoise_train(&x, rate, &truth, options);
         let energy = |v: &[f32], a: f64, b: f64| -> f64 {
             v[(a * rate) as usize..(b * rate) as usize]
                 .iter()

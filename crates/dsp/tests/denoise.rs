@@ -777,15 +777,39 @@ fn real_fixtures_with_added_noise() {
     }
 }
 
+/// `../shared/data/<name>`, or `None`, saying so, when it is absent (the test then skips).
+fn shared_data(name: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    if root.is_dir() {
+        Some(root)
+    } else {
+        eprintln!("skipped: {} not found", root.display());
+        None
+    }
+}
+
+/// The files of `dir` ending in `.ext`, in name order; none when it cannot be read.
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
 /// `../shared/data/physionet2016/training-*`: the first `AUSCULT_DENOISE_RECORDS` (default 8)
 /// records of each database, every noise mix. Skips, saying so, when the data is absent.
 #[test]
 fn shared_physionet_with_added_noise() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/physionet2016");
-    if !root.is_dir() {
-        eprintln!("skipped: {} not found", root.display());
+    let Some(root) = shared_data("physionet2016") else {
         return;
-    }
+    };
     let per_db: usize = std::env::var("AUSCULT_DENOISE_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -796,15 +820,10 @@ fn shared_physionet_with_added_noise() {
     println!("|---|---|---|---|---|");
     let mut means = Vec::new();
     for db_name in ["training-a", "training-b", "training-c", "training-d"] {
-        let dir = root.join(db_name);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let heads = files_with_extension(&root.join(db_name), "hea");
+        if heads.is_empty() {
             continue;
-        };
-        let mut heads: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "hea"))
-            .collect();
-        heads.sort();
+        }
         let records: Vec<RealRecord> = heads
             .iter()
             .take(per_db)
@@ -849,22 +868,13 @@ fn shared_physionet_with_added_noise() {
 /// −0.43, with 16 / 17 / 12 (DENOISE.md). Skips, saying so, when the data is absent.
 #[test]
 fn yaseen_murmurs_are_kept_in_the_cleaned_audio() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/yaseen2018");
-    if !root.is_dir() {
-        eprintln!("skipped: {} not found", root.display());
+    let Some(root) = shared_data("yaseen2018") else {
         return;
-    }
+    };
     let mut analyzer = Analyzer::new();
     let mut denoiser = Denoiser::default();
     for (kind, diastole) in [("MR", false), ("MVP", false), ("MS", true)] {
-        let Ok(entries) = std::fs::read_dir(root.join(kind)) else {
-            continue;
-        };
-        let mut wavs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "wav"))
-            .collect();
-        wavs.sort();
+        let wavs = files_with_extension(&root.join(kind), "wav");
         let mut kept = Vec::new();
         for wav in &wavs {
             let channels = auscult_recording::WavChannels { pcg: 0, ecg: None };
