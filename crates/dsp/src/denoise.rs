@@ -389,11 +389,12 @@ impl Denoiser {
             // took Yaseen's short mitral stenoses' rumble down 1.42 dB on average: gate against
             // the lower of that floor and the whole recording's (its quietest part, systole;
             // for steady noise the two are the same). DENOISE.md, eighteenth stop.
+            // A window twice the recording: every frame's covers all of it.
             let whole = noise_floor(
                 &stft,
                 active_bins,
                 hop_s,
-                Seconds(x.len() as f64 / rate),
+                Seconds(2.0 * x.len() as f64 / rate),
                 opts,
             );
             let lower = Array2::from_shape_fn(noise.raw_dim(), |i| noise[i].min(whole[i]));
@@ -534,7 +535,8 @@ fn synthesise(plan: &mut Plan, stft: &Stft, n: usize) -> Vec<f32> {
 
 /// The noise floor per frame and active bin (`frames × active`): the `noise_quantile` of the
 /// power over a sliding `window`, divided by that quantile of a unit exponential distribution,
-/// computed every few frames and interpolated between.
+/// computed every few frames and interpolated between (once, where every frame's window holds
+/// the whole recording).
 fn noise_floor(
     stft: &Stft,
     active: usize,
@@ -546,7 +548,11 @@ fn noise_floor(
     let q = opts.noise_quantile.clamp(0.01, 0.99);
     let bias = (-(1.0 - q).ln()) as f32;
     let half_window = ((window.0.max(hop_s) / hop_s / 2.0).round() as usize).max(1);
-    let step = 4usize;
+    let step = if half_window + 1 >= frames {
+        frames.max(1)
+    } else {
+        4
+    };
     let centres: Vec<usize> = (0..frames).step_by(step).collect();
     let mut at_centres = Array2::zeros((centres.len(), active));
     let mut buf = Vec::with_capacity(2 * half_window + 1);

@@ -865,7 +865,7 @@ fn shared_physionet_with_added_noise() {
 /// beats: too few cycles to take a beat down as a burst, and for 77 of the 100 stenoses too few
 /// to lock to at all (the stationary fallback). Before the eighteenth stop the medians were
 /// about −0.28 / −0.91 / −1.27 dB, with 18 / 45 / 61 recordings under −1 dB; now −0.22 / −0.32 /
-/// −0.43, with 16 / 17 / 12 (DENOISE.md). Skips, saying so, when the data is absent.
+/// −0.53, with 16 / 17 / 11 (DENOISE.md). Skips, saying so, when the data is absent.
 #[test]
 fn yaseen_murmurs_are_kept_in_the_cleaned_audio() {
     let Some(root) = shared_data("yaseen2018") else {
