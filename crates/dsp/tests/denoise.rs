@@ -591,8 +591,8 @@ fn murmur_calls(table: &[(Mix, Vec<Measured>)]) -> Calls {
 /// The ECG-gated table over 8 seeds per murmur kind (336 mixtures, the committed test's 84
 /// among them), and how often the murmur is called right on the raw and cleaned audio, and
 /// called on the raw and cleaned audio of a healthy heart (9 → 16 of 56 at the seventeenth
-/// stop, 9 → 9 since weak regions of locked bins are dropped: DENOISE.md): a wider set to tell a change from the committed set's chance (prints;
-/// asserts nothing):
+/// stop, 9 → 9 since weak regions of locked bins are dropped: DENOISE.md): a wider set to tell
+/// a change from the committed set's chance (prints; asserts nothing):
 /// `cargo test -p auscult-dsp --release --test denoise -- --ignored --nocapture eight_seeds`.
 #[test]
 #[ignore = "a wider measurement that prints a table; run by hand"]
@@ -777,17 +777,20 @@ fn real_fixtures_with_added_noise() {
     }
 }
 
-/// `../shared/data/<name>`, or `None`, saying so, when it is absent (the test then skips).
+#[path = "../../testkit/src/ci.rs"]
+mod ci;
+
+/// `../shared/data/<name>`, or `None` after saying the test is skipped (a failure when CI
+/// declared the data present).
 fn shared_data(name: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
         .join(name);
-    if root.is_dir() {
-        Some(root)
-    } else {
-        eprintln!("skipped: {} not found", root.display());
-        None
-    }
+    ci::require_or_skip(
+        ci::Service::SharedData,
+        root.is_dir().then_some(root),
+        "../shared/data is absent",
+    )
 }
 
 /// The files of `dir` ending in `.ext`, in name order; none when it cannot be read.
@@ -804,7 +807,8 @@ fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 /// `../shared/data/physionet2016/training-*`: the first `AUSCULT_DENOISE_RECORDS` (default 8)
-/// records of each database, every noise mix. Skips, saying so, when the data is absent.
+/// records of each database, every noise mix. Skips, saying so, when the data is absent
+/// ([`shared_data`]).
 #[test]
 fn shared_physionet_with_added_noise() {
     let Some(root) = shared_data("physionet2016") else {
@@ -865,7 +869,8 @@ fn shared_physionet_with_added_noise() {
 /// beats: too few cycles to take a beat down as a burst, and for 77 of the 100 stenoses too few
 /// to lock to at all (the stationary fallback). Before the eighteenth stop the medians were
 /// about −0.28 / −0.91 / −1.27 dB, with 18 / 45 / 61 recordings under −1 dB; now −0.22 / −0.32 /
-/// −0.53, with 16 / 17 / 11 (DENOISE.md). Skips, saying so, when the data is absent.
+/// −0.53, with 16 / 17 / 11 (DENOISE.md). Skips, saying so, when the data is absent
+/// ([`shared_data`]).
 #[test]
 fn yaseen_murmurs_are_kept_in_the_cleaned_audio() {
     let Some(root) = shared_data("yaseen2018") else {
